@@ -1,0 +1,34 @@
+"""Errors custos raises on purpose; each carries a hint that tells the user the fix.
+
+Messages never contain personal data: name the row, the field and the record id, not the value.
+"""
+
+from __future__ import annotations
+
+
+class CustosError(Exception):
+    """Base class of the errors custos raises on purpose, with an optional fix hint."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigError(CustosError):
+    """A setting, map file or command-line option is wrong."""
+
+
+class StoreError(CustosError):
+    """The store cannot be opened, migrated or written."""
+
+
+class InputError(CustosError):
+    """An input file cannot be read at all (as opposed to single bad rows, which are quarantined)."""
+
+
+class NotFoundError(CustosError):
+    """A profile, source or record that was asked for does not exist."""

@@ -1,0 +1,56 @@
+"""Typed settings, read once (environment variables ``CUSTOS_*``) and passed down explicitly."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DB_URL = "sqlite:///custos.db"
+
+
+class Settings(BaseSettings):
+    """Everything custos can be configured with; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="CUSTOS_", extra="ignore")
+
+    db: str = Field(
+        default=DEFAULT_DB_URL,
+        description="Store URL: a SQLite file path or URL, or a postgresql:// URL.",
+    )
+    default_region: str = Field(
+        default="DE",
+        description="Region (ISO 3166 alpha-2) for phone numbers written without a country code "
+        "when the row has no country.",
+    )
+    batch_size: int = Field(
+        default=10000, ge=1, description="Rows per ingestion batch (one transaction each)."
+    )
+    workers: int = Field(
+        default=0,
+        ge=0,
+        description="Processes that normalise rows in parallel; 0 picks one per CPU core for "
+        "large files and none for small ones.",
+    )
+    max_persons_per_identifier: int = Field(
+        default=3,
+        ge=1,
+        description="An identifier (e.g. a family phone) carried by records of more distinct "
+        "persons than this is ignored for linking and reported.",
+    )
+    max_records_per_identifier: int = Field(
+        default=200,
+        ge=2,
+        description="An identifier seen on more records than this is ignored for linking and "
+        "reported (a shop's placeholder e-mail, a call-centre's own number).",
+    )
+    source_priority: list[str] = Field(
+        default_factory=list,
+        description="Sources in order of trust for the golden record (first wins); sources not "
+        "listed come after, by recency.",
+    )
+    golden_rule: str = Field(
+        default="priority",
+        pattern="^(priority|recent|frequent)$",
+        description="How a golden attribute is chosen: priority (source priority, then most "
+        "recent), recent (most recent), or frequent (most frequent value, then most recent).",
+    )

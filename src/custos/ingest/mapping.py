@@ -1,0 +1,117 @@
+"""Map files: how a source's columns become canonical custos fields.
+
+A map file is YAML. Canonical field → source column, either under ``fields:`` or at the top::
+
+    kind: interactions          # optional: records | interactions | consents
+    channel: call               # optional: a constant channel for every interaction
+    default_country: DE         # optional: region for phones without a country code
+    date_format: "%d/%m/%Y"     # optional: for dates that are ambiguous otherwise
+    fields:
+      record_id: call_id
+      phone: caller_phone
+      full_name: caller_name
+      text: notes
+
+Columns that are not mapped are kept as extra attributes of the record. A column whose name is
+already a canonical field (in any case) is taken as that field without a map entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from custos.core.errors import ConfigError
+from custos.core.fields import CANONICAL_FIELDS, Kind
+
+_OPTIONS = ("kind", "channel", "default_country", "date_format", "fields", "source")
+_ALL_FIELDS = frozenset(f for fields in CANONICAL_FIELDS.values() for f in fields)
+
+
+class MapFile(BaseModel):
+    """A parsed map file (or the empty map for files with canonical column names)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Kind | None = None
+    channel: str | None = None
+    default_country: str | None = None
+    date_format: str | None = None
+    source: str | None = None
+    fields: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - _ALL_FIELDS)
+        if unknown:
+            raise ValueError(
+                f"unknown canonical field(s) {', '.join(unknown)}; "
+                f"canonical fields are {', '.join(sorted(_ALL_FIELDS))}"
+            )
+        return {k: str(v) for k, v in value.items()}
+
+    @classmethod
+    def load(cls, path: Path) -> MapFile:
+        """Read and validate a map file; errors name the file and the key."""
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read map file {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"map file {path} must be a YAML mapping of field: column")
+        if "fields" not in data:  # flat form: canonical fields at the top level
+            fields = {k: v for k, v in data.items() if k not in _OPTIONS}
+            data = {k: v for k, v in data.items() if k in _OPTIONS} | {"fields": fields}
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigError(f"map file {path} is invalid: {problems}") from exc
+
+
+class ColumnMap:
+    """Resolved mapping for one file: canonical field → column, and the extra columns."""
+
+    def __init__(self, map_file: MapFile, kind: Kind, columns: Iterable[str] | None) -> None:
+        self.kind = kind
+        allowed = CANONICAL_FIELDS[kind]
+        misplaced = sorted(f for f in map_file.fields if f not in allowed)
+        if misplaced:
+            raise ConfigError(
+                f"field(s) {', '.join(misplaced)} do not apply to {kind.value}",
+                hint=f"{kind.value} take: {', '.join(allowed)}",
+            )
+        self.fields: dict[str, str] = dict(map_file.fields)
+        self._columns = list(columns) if columns is not None else None
+        if self._columns is not None:
+            missing = sorted({c for c in self.fields.values() if c not in self._columns})
+            if missing:
+                raise ConfigError(
+                    f"the map file names column(s) {', '.join(missing)} that the file lacks",
+                    hint=f"the file's columns are: {', '.join(self._columns)}",
+                )
+            self._auto(self._columns)
+
+    def _auto(self, columns: Iterable[str]) -> None:
+        taken = set(self.fields.values())
+        for column in columns:
+            field = column.strip().lower()
+            if field in CANONICAL_FIELDS[self.kind] and field not in self.fields:
+                if column not in taken:
+                    self.fields[field] = column
+
+    def split(self, row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Split a row into (canonical values, extra attributes)."""
+        if self._columns is None:  # JSON Lines: every row may bring its own keys
+            self._auto(row.keys())
+        values = {field: row.get(column) for field, column in self.fields.items()}
+        used = set(self.fields.values())
+        extra = {k: v for k, v in row.items() if k not in used and v not in (None, "")}
+        return values, extra

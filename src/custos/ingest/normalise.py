@@ -1,0 +1,348 @@
+"""Normalisers: turn the values of one source row into custos's canonical forms.
+
+Each normaliser takes a raw value and returns the canonical value, or None for an empty one, or
+raises :class:`FieldError` naming the problem and the fix (never the value: it may be personal).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import phonenumbers
+from anyascii import anyascii
+
+from custos.ingest.countries import country_code
+
+
+class FieldError(ValueError):
+    """A value that cannot be normalised; ``field`` is filled in by the caller."""
+
+    def __init__(self, reason: str, fix: str, field: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.fix = fix
+        self.field = field
+
+
+NULL_TOKENS = frozenset({"", "null", "none", "n/a", "na", "nan", "-", "--", "nil", "unknown"})
+_SPACES = re.compile(r"\s+")
+
+
+def clean(value: Any) -> str | None:
+    """A trimmed NFC string with single spaces, or None for an empty value or a null token."""
+    if value is None:
+        return None
+    text = value if type(value) is str else str(value)
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
+    if "  " in text or "\t" in text or "\n" in text or "\r" in text:
+        text = _SPACES.sub(" ", text)
+    text = text.strip()
+    if len(text) < 8 and text.lower() in NULL_TOKENS:
+        return None
+    return text
+
+
+# -- names -----------------------------------------------------------------------------------
+
+_NOT_LETTERS = re.compile(r"[^a-z]+")
+_DIGRAPHS = (("ae", "a"), ("oe", "o"), ("ue", "u"))
+TITLES = frozenset(
+    "herr frau fr hr dr prof mr mrs ms miss mx sir madam dame kunde kundin anrufer anruferin "
+    "customer caller".split()
+)
+PARTICLES = frozenset("von van der den de da di del la le zu ten ter dos du".split())
+
+
+@lru_cache(maxsize=200_000)
+def name_key(name: str) -> str:
+    """Comparison form of a name: case, diacritics and German transliteration folded.
+
+    ``Müller``, ``Mueller``, ``MÜLLER`` and ``Muller`` all become ``muller``.
+    """
+    folded = anyascii(name.lower())
+    for digraph, letter in _DIGRAPHS:
+        folded = folded.replace(digraph, letter)
+    return _NOT_LETTERS.sub(" ", folded).strip()
+
+
+def display_name(name: str) -> str:
+    """A name as people write it: upper- or lower-case-only input is title-cased."""
+    if name.isupper() or name.islower():
+        return "-".join(part.capitalize() for part in name.title().split("-"))
+    return name
+
+
+def split_full_name(full: str) -> tuple[str | None, str | None]:
+    """Split ``First Last``, ``Last, First`` and ``Frau Last`` into (first, last)."""
+    if "," in full:
+        last, _, first = full.partition(",")
+        return (clean(first), clean(last))
+    tokens = [t for t in full.split(" ") if t.lower().rstrip(".") not in TITLES]
+    if not tokens:
+        return (None, None)
+    if len(tokens) == 1:
+        return (None, tokens[0])
+    cut = len(tokens) - 1
+    while cut > 1 and tokens[cut - 1].lower() in PARTICLES:
+        cut -= 1
+    return (" ".join(tokens[:cut]), " ".join(tokens[cut:]))
+
+
+# -- e-mail, phone, handles, ids -------------------------------------------------------------
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
+
+
+def email(value: Any) -> str | None:
+    """Trimmed, lower-case e-mail address; raises when it is not an address at all."""
+    text = clean(value)
+    if text is None:
+        return None
+    text = text.lower().removeprefix("mailto:").replace(" ", "")
+    if not _EMAIL.match(text):
+        raise FieldError("not an e-mail address", "write it as name@domain.tld, or leave it empty")
+    return text
+
+
+@lru_cache(maxsize=100_000)
+def _e164(text: str, region: str) -> str:
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        raise FieldError(
+            "not a phone number", "write it with digits, e.g. +49 30 1234567, or leave it empty"
+        ) from exc
+    if not phonenumbers.is_possible_number(number):
+        raise FieldError(
+            f"not a possible phone number for region {region}",
+            "check the digits, or add the country code (+49 …) or a country column",
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone(value: Any, region: str) -> str | None:
+    """The phone number in E.164 form (``+4930123456``), read with ``region`` as default."""
+    text = clean(value)
+    if text is None:
+        return None
+    if isinstance(value, float) and value.is_integer():  # spreadsheets turn numbers into floats
+        text = str(int(value))
+    # Drop the separators people type before parsing: the same number written
+    # "(030) 123 45-67" or "030/1234567" then hits the same cache entry, and parsing is faster.
+    compact = text.translate(_PHONE_SEPARATORS)
+    if compact.startswith("00"):
+        compact = "+" + compact[2:]
+    if not any(c.isdigit() for c in compact):
+        raise FieldError(
+            "not a phone number", "write it with digits, e.g. +49 30 1234567, or leave it empty"
+        )
+    plain = compact[1:] if compact.startswith("+") else compact
+    return _e164(compact if plain.isdigit() else text, region)
+
+
+_PHONE_SEPARATORS = str.maketrans("", "", " ()-./\t\u00a0")
+_HANDLE = re.compile(r"^[a-z0-9_.]{1,64}$")
+_HANDLE_URL = re.compile(r"^(?:https?://)?(?:www\.)?(?:twitter|x|instagram|tiktok)\.com/", re.I)
+
+
+def social_handle(value: Any) -> str | None:
+    """``@handle`` in lower case, from ``Handle``, ``@Handle`` or a profile URL."""
+    text = clean(value)
+    if text is None:
+        return None
+    text = _HANDLE_URL.sub("", text).strip("/").lstrip("@").lower()
+    if not _HANDLE.match(text):
+        raise FieldError(
+            "not a social handle", "use letters, digits, _ and . only, e.g. @jane_doe"
+        )
+    return "@" + text
+
+
+def identifier(value: Any) -> str | None:
+    """An external id (customer number, record id): trimmed, inner spaces removed."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = clean(value)
+    return None if text is None else text.replace(" ", "")
+
+
+def customer_id(value: Any) -> str | None:
+    """A customer number, trimmed and upper-cased so ``c-001`` meets ``C-001``."""
+    text = identifier(value)
+    return None if text is None else text.upper()
+
+
+# -- dates and timestamps --------------------------------------------------------------------
+
+MONTHS = {
+    **{m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)},
+    **{m: i for i, m in enumerate("jan feb mär apr mai jun jul aug sep okt nov dez".split(), 1)},
+    "maerz": 3,
+    "marz": 3,
+    "sept": 9,
+}
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ]00:00(?::00(?:\.0+)?)?Z?)?$")
+_DMY_DOTS = re.compile(r"^(\d{1,2})\.\s?(\d{1,2})\.\s?(\d{4})$")
+_SLASHED = re.compile(r"^(\d{1,2})[/-](\d{1,2})[/-](\d{4})$")
+_YMD_SLASH = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$")
+_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+_DAY_MONTH_NAME = re.compile(r"^(\d{1,2})\.?[\s-]+([^\W\d_]+)\.?,?[\s-]+(\d{4})$")
+_MONTH_NAME_DAY = re.compile(r"^([^\W\d_]+)\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})$")
+DATE_FIX = "write it as YYYY-MM-DD or DD.MM.YYYY, or set date_format in the map file"
+
+
+def _month(name: str) -> int:
+    key = name.lower()
+    month = MONTHS.get(key) or MONTHS.get(key[:4]) or MONTHS.get(key[:3])
+    if month is None and key.startswith("mä"):
+        month = 3
+    if month is None:
+        raise FieldError("unknown month name", DATE_FIX)
+    return month
+
+
+def _make_date(year: int, month: int, day: int) -> date:
+    try:
+        return date(year, month, day)
+    except ValueError as exc:
+        raise FieldError("no such calendar day", DATE_FIX) from exc
+
+
+def parse_date(value: Any, date_format: str | None = None) -> date | None:
+    """A calendar date from ISO, ``DD.MM.YYYY``, unambiguous slashed forms or month names."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = clean(value)
+    if text is None:
+        return None
+    if date_format:
+        try:
+            return datetime.strptime(text, date_format).date()
+        except ValueError as exc:
+            raise FieldError(f"does not match date_format {date_format}", DATE_FIX) from exc
+    if m := _ISO_DATE.match(text) or _YMD_SLASH.match(text) or _COMPACT.match(text):
+        return _make_date(int(m[1]), int(m[2]), int(m[3]))
+    if m := _DMY_DOTS.match(text):
+        return _make_date(int(m[3]), int(m[2]), int(m[1]))
+    if m := _SLASHED.match(text):
+        first, second = int(m[1]), int(m[2])
+        if first > 12 >= second:
+            return _make_date(int(m[3]), second, first)
+        if second > 12 >= first:
+            return _make_date(int(m[3]), first, second)
+        if first == second:
+            return _make_date(int(m[3]), first, second)
+        raise FieldError(
+            "ambiguous date (day/month or month/day?)",
+            "write it as YYYY-MM-DD, or set date_format: '%d/%m/%Y' in the map file",
+        )
+    if m := _DAY_MONTH_NAME.match(text):
+        return _make_date(int(m[3]), _month(m[2]), int(m[1]))
+    if m := _MONTH_NAME_DAY.match(text):
+        return _make_date(int(m[3]), _month(m[1]), int(m[2]))
+    raise FieldError("not a date", DATE_FIX)
+
+
+def date_of_birth(value: Any, date_format: str | None = None, today: date | None = None) -> str | None:
+    """An ISO date of birth; rejects dates in the future or before 1900."""
+    born = parse_date(value, date_format)
+    if born is None:
+        return None
+    today = today or date.today()
+    if born > today or born.year < 1900:
+        raise FieldError("date of birth out of range (future or before 1900)", DATE_FIX)
+    return born.isoformat()
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def timestamp(value: Any) -> datetime | None:
+    """An aware UTC timestamp from ISO 8601, ``DD.MM.YYYY HH:MM``, a date, or epoch (s or ms)."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value / 1000 if value > 10**11 else value
+        return _EPOCH + timedelta(seconds=seconds)
+    text = clean(value)
+    if text is None:
+        return None
+    if text.isdigit() and len(text) in (10, 13):
+        return timestamp(int(text))
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        parsed = _dotted_timestamp(text)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _dotted_timestamp(text: str) -> datetime:
+    day, _, clock = text.partition(" ")
+    on = parse_date(day)
+    assert on is not None
+    try:
+        hours, minutes, *seconds = (int(p) for p in clock.split(":")) if clock else (0, 0)
+        return datetime(on.year, on.month, on.day, hours, minutes, seconds[0] if seconds else 0)
+    except ValueError as exc:
+        raise FieldError("not a timestamp", "write it as ISO 8601, e.g. 2026-03-01T14:05:00Z") from exc
+
+
+# -- addresses -------------------------------------------------------------------------------
+
+_STREET_WORDS = (
+    (re.compile(r"(stra(ss|ß)e|str\.?)(?=\s|\d|$)"), "str"),
+    (re.compile(r"\bstreet\b|\bst\.(?=\s|$)"), "st"),
+    (re.compile(r"\broad\b|\brd\."), "rd"),
+    (re.compile(r"\bavenue\b|\bave\."), "ave"),
+    (re.compile(r"\bplatz\b"), "pl"),
+)
+
+
+def street_key(street: str) -> str:
+    """Comparison form of a street: ``Hauptstraße 5``, ``Hauptstr. 5`` → ``hauptstr 5``."""
+    key = street.lower()
+    for pattern, short in _STREET_WORDS:
+        key = pattern.sub(short, key)
+    key = anyascii(key)
+    key = re.sub(r"(?<=[a-z])(?=\d)", " ", key)
+    return _SPACES.sub(" ", re.sub(r"[^a-z0-9 ]+", " ", key)).strip()
+
+
+def postcode(value: Any) -> str | None:
+    """Postcode, upper-cased with single spaces (``sw1a 1aa`` → ``SW1A 1AA``)."""
+    if isinstance(value, int):
+        value = str(value)
+    text = clean(value)
+    return None if text is None else text.upper()
+
+
+def country(value: Any) -> str | None:
+    """ISO 3166 alpha-2 code from a code or an English or German country name."""
+    text = clean(value)
+    if text is None:
+        return None
+    code = country_code(text)
+    if code is None:
+        raise FieldError("unknown country", "use an ISO code (DE, GB, US) or an English name")
+    return code
+
+
+_LANGUAGES = {"english": "en", "englisch": "en", "german": "de", "deutsch": "de", "eng": "en"}
+
+
+def language(value: Any) -> str | None:
+    """ISO 639-1 language code in lower case (``English`` → ``en``, ``de-DE`` → ``de``)."""
+    text = clean(value)
+    if text is None:
+        return None
+    key = text.lower()
+    return _LANGUAGES.get(key, key.split("-")[0].split("_")[0])

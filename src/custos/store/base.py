@@ -1,0 +1,178 @@
+"""The store contract: one schema, one transaction discipline, two backends.
+
+Queries are written once in SQLAlchemy Core against :mod:`custos.store.tables` and rendered for
+each backend; a backend only adds what differs (connection set-up, the writer lock, bulk loads).
+Writes are serialised: at most one write transaction runs at a time, on either backend, so ids
+can be allocated without races and the CLI and a server can share one store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, Table, func, select
+
+from custos.core.errors import StoreError
+from custos.store import tables
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic configuration for custos's migrations, bound to ``connection`` when given."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest schema revision shipped with this version of custos."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+class Store:
+    """A custos store: an engine plus the transaction discipline every package relies on."""
+
+    backend: ClassVar[str] = "abstract"
+
+    def __init__(self, url: str, engine: Engine) -> None:
+        self.url = url
+        self.engine = engine
+
+    # -- transactions -------------------------------------------------------------------------
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction with a consistent snapshot."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """The single write transaction: commits on success, rolls back whole on any error."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(custos_write=True)
+            with conn.begin():
+                self._lock_writer(conn)
+                yield conn
+
+    def _lock_writer(self, conn: Connection) -> None:
+        """Take the store-wide writer lock for the current transaction (backend-specific)."""
+
+    # -- schema -------------------------------------------------------------------------------
+    def revision(self) -> str | None:
+        """The schema revision the store is at, or None for an empty database."""
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def migrate(self) -> str:
+        """Bring the schema to the newest revision (idempotent; safe against a concurrent run)."""
+        head = head_revision()
+        if self.revision() == head:
+            return head
+        with self.write() as conn:
+            if MigrationContext.configure(conn).get_current_revision() != head:
+                command.upgrade(alembic_config(conn), "head")
+        return head
+
+    def ensure_schema(self) -> None:
+        """Migrate on first use; refuse a store written by a newer custos."""
+        current = self.revision()
+        head = head_revision()
+        if current == head:
+            return
+        script = ScriptDirectory.from_config(alembic_config())
+        if current is not None and script.get_revision(current) is None:
+            raise StoreError(
+                f"the store is at schema revision {current}, unknown to this custos",
+                hint="upgrade custos to the version that wrote this store",
+            )
+        self.migrate()
+
+    # -- helpers shared by every package ------------------------------------------------------
+    def next_id(self, conn: Connection, table: Table, count: int) -> int:
+        """Reserve ``count`` consecutive ids of ``table`` (only inside :meth:`write`)."""
+        if not conn.get_execution_options().get("custos_write"):
+            raise StoreError("ids can only be allocated inside a write transaction")
+        current = conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
+        del count  # writers are serialised, so the ids after max(id) are ours until commit
+        return int(current) + 1
+
+    def insert_many(
+        self,
+        conn: Connection,
+        table: Table,
+        rows: Sequence[dict[str, Any]] | Sequence[tuple[Any, ...]],
+        names: Sequence[str] | None = None,
+        const: dict[str, Any] | None = None,
+    ) -> None:
+        """Insert many rows at driver speed, in one statement per batch.
+
+        ``rows`` are dicts (all with the keys of the first), or tuples in ``names`` order; the
+        values of ``const`` are appended to every row. Column types' bind processors still apply
+        (timestamps), but SQLAlchemy's per-row statement machinery is skipped: bulk ingestion
+        spends its time in the driver.
+        """
+        if not rows:
+            return
+        if isinstance(rows[0], dict):
+            names = list(rows[0])
+            tuples = [tuple(row[n] for n in names) for row in rows]  # type: ignore[call-overload]
+        else:
+            assert names is not None, "tuple rows need names"
+            names = list(names)
+            tuples = list(rows)  # type: ignore[arg-type]
+        dialect = conn.dialect
+        for index, name in enumerate(names):
+            proc = table.c[name].type._cached_bind_processor(dialect)
+            if proc is not None:
+                tuples = [
+                    row if row[index] is None else (*row[:index], proc(row[index]), *row[index + 1 :])
+                    for row in tuples
+                ]
+        if const:
+            extra = tuple(
+                value if (proc := table.c[name].type._cached_bind_processor(dialect)) is None
+                or value is None
+                else proc(value)
+                for name, value in const.items()
+            )
+            names = [*names, *const]
+            tuples = [row + extra for row in tuples]
+        self._bulk_insert(conn, table, names, tuples)
+
+    def _bulk_insert(
+        self, conn: Connection, table: Table, names: list[str], params: list[tuple[Any, ...]]
+    ) -> None:
+        """Insert driver-ready tuples; backends may use a faster path (COPY)."""
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        columns = ", ".join(names)
+        sql = f"INSERT INTO {table.name} ({columns}) VALUES ({', '.join([mark] * len(names))})"
+        conn.exec_driver_sql(sql, params)
+
+    def close(self) -> None:
+        """Release every connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def describe(self) -> str:
+        """The store's URL with any password masked, for messages."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+
+__all__ = ["Store", "alembic_config", "head_revision", "tables"]

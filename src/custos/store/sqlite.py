@@ -1,0 +1,43 @@
+"""The embedded default backend: one SQLite file, WAL journal, one writer at a time."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+
+from custos.store.base import Store
+
+
+class SQLiteStore(Store):
+    """A store in a SQLite file; readers never block the writer and the writer never blocks them."""
+
+    backend = "sqlite"
+
+    @classmethod
+    def connect(cls, url: str) -> SQLiteStore:
+        """Open (creating if needed) the SQLite file behind ``url``."""
+        engine = create_engine(url)
+        _configure(engine)
+        return cls(url, engine)
+
+
+def _configure(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        # Take transaction control from the driver so that writes can BEGIN IMMEDIATE.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn: Connection) -> None:
+        # A write takes the database's single RESERVED lock up front, so two writers queue
+        # (busy_timeout) instead of failing half-way with SQLITE_BUSY.
+        write = conn.get_execution_options().get("custos_write")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

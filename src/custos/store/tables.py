@@ -1,0 +1,254 @@
+"""The schema of the store, as SQLAlchemy Core tables (the current head of the migrations).
+
+Person fields are kept twice: verbatim in ``raw_records.payload`` (provenance) and normalised in
+``records``/``interactions`` (what identity resolution and every reader uses).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+
+class Timestamp(TypeDecorator[datetime]):
+    """An aware UTC timestamp: ``timestamptz`` on PostgreSQL, sortable ISO-8601 text on SQLite."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        """Pick the column type per backend."""
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(32))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        """Store UTC; naive datetimes are taken to be UTC."""
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Return aware UTC datetimes on both backends."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("kind", String(20), nullable=False),
+    Column("created_at", Timestamp(), nullable=False),
+)
+
+raw_records = Table(
+    "raw_records",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=False),
+    Column("source_id", Integer, ForeignKey("sources.id"), nullable=False),
+    Column("record_id", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("file_name", Text),
+    Column("line_no", Integer),
+    Column("payload", Text, nullable=False),
+    Column("ingested_at", Timestamp(), nullable=False),
+    UniqueConstraint("source_id", "record_id", name="uq_raw_records_source_record"),
+)
+
+_person_columns = (
+    "first_name",
+    "last_name",
+    "full_name",
+    "first_name_key",
+    "last_name_key",
+    "email",
+    "phone",
+    "date_of_birth",
+    "street",
+    "street_key",
+    "postcode",
+    "city",
+    "country",
+    "social_handle",
+    "customer_id",
+)
+
+
+def _person(*, key_columns: bool = True) -> list[Column[str]]:
+    return [
+        Column(name, Text)
+        for name in _person_columns
+        if key_columns or not name.endswith("_key")
+    ]
+
+
+records = Table(
+    "records",
+    metadata,
+    Column("raw_id", Id, ForeignKey("raw_records.id"), primary_key=True, autoincrement=False),
+    Column("source_id", Integer, ForeignKey("sources.id"), nullable=False),
+    *_person(),
+    Column("extra", Text),
+    Column("observed_at", Timestamp(), nullable=False),
+)
+
+interactions = Table(
+    "interactions",
+    metadata,
+    Column("raw_id", Id, ForeignKey("raw_records.id"), primary_key=True, autoincrement=False),
+    Column("source_id", Integer, ForeignKey("sources.id"), nullable=False),
+    Column("timestamp", Timestamp()),
+    Column("channel", String(50)),
+    Column("text", Text),
+    Column("language", String(20)),
+    *_person(),
+    Column("extra", Text),
+    Column("observed_at", Timestamp(), nullable=False),
+)
+
+consent_events = Table(
+    "consent_events",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("source_id", Integer, ForeignKey("sources.id"), nullable=False),
+    Column("event_key", String(64), nullable=False, unique=True),
+    Column("record_id", String(200)),
+    Column("email", Text),
+    Column("phone", Text),
+    Column("customer_id", Text),
+    Column("social_handle", Text),
+    Column("purpose", String(100), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("timestamp", Timestamp(), nullable=False),
+    Column("method", String(50)),
+    Column("notice_version", String(100)),
+    Column("expires_at", Timestamp()),
+    Column("evidence", Text),
+    Column("file_name", Text),
+    Column("line_no", Integer),
+    Column("payload", Text, nullable=False),
+    Column("ingested_at", Timestamp(), nullable=False),
+)
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("merged_into", String(40)),
+    Column("created_at", Timestamp(), nullable=False),
+    Column("updated_at", Timestamp(), nullable=False),
+)
+
+profile_members = Table(
+    "profile_members",
+    metadata,
+    Column("raw_id", Id, ForeignKey("raw_records.id"), primary_key=True, autoincrement=False),
+    Column("profile_id", String(40), ForeignKey("profiles.id"), nullable=False),
+    Column("linked_at", Timestamp(), nullable=False),
+)
+
+profile_attributes = Table(
+    "profile_attributes",
+    metadata,
+    Column("profile_id", String(40), ForeignKey("profiles.id"), primary_key=True),
+    Column("attribute", String(50), primary_key=True),
+    Column("value", Text),
+    Column("source", String(200), nullable=False),
+    Column("record_id", String(200), nullable=False),
+    Column("observed_at", Timestamp(), nullable=False),
+    Column("rule", String(30), nullable=False),
+)
+
+merge_evidence = Table(
+    "merge_evidence",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("profile_id", String(40), ForeignKey("profiles.id"), nullable=False),
+    Column("left_raw_id", Id, ForeignKey("raw_records.id"), nullable=False),
+    Column("right_raw_id", Id, ForeignKey("raw_records.id"), nullable=False),
+    Column("rule", String(50), nullable=False),
+    Column("weight", Text),
+    Column("created_at", Timestamp(), nullable=False),
+)
+
+profile_events = Table(
+    "profile_events",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("at", Timestamp(), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(30), nullable=False),
+    Column("profile_id", String(40), nullable=False),
+    Column("other_profile_id", String(40)),
+    Column("reason", Text, nullable=False),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("row_key", String(64), nullable=False, unique=True),
+    Column("source_id", Integer, ForeignKey("sources.id"), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("file_name", Text),
+    Column("line_no", Integer),
+    Column("record_id", String(200)),
+    Column("field", String(100)),
+    Column("reason", Text, nullable=False),
+    Column("fix", Text),
+    Column("raw", Text),
+    Column("created_at", Timestamp(), nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("at", Timestamp(), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(50), nullable=False),
+    Column("purpose", String(100)),
+    Column("subjects", Text),
+    Column("detail", Text),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+Index("ix_records_email", records.c.email)
+Index("ix_records_phone", records.c.phone)
+Index("ix_interactions_email", interactions.c.email)
+Index("ix_interactions_phone", interactions.c.phone)
+Index("ix_profile_members_profile", profile_members.c.profile_id)
+Index("ix_merge_evidence_profile", merge_evidence.c.profile_id)
+Index("ix_quarantine_source", quarantine.c.source_id)
+Index("ix_consent_events_email", consent_events.c.email)

@@ -1,0 +1,72 @@
+"""Shared state and helpers for writing the silos of one synthetic company."""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from custos.synthetic.geo import Phone, format_phone
+from custos.synthetic.people import Person, PersonFactory
+
+__all__ = ["SiloFile", "World", "phone_variant", "write_csv", "write_map"]
+
+
+@dataclass(frozen=True, slots=True)
+class SiloFile:
+    """One generated source file and how to ingest it."""
+
+    path: Path
+    source: str
+    kind: str  # "records" | "interactions" | "consents"
+    map_path: Path | None
+    rows: int
+
+
+@dataclass
+class World:
+    """Everything the silo writers share: the people, the RNG and the truth table."""
+
+    out_dir: Path
+    rng: random.Random
+    factory: PersonFactory
+    persons: list[Person]
+    crm_no: dict[str, str] = field(default_factory=dict)
+    shop_accounts: list[tuple[Person, str]] = field(default_factory=list)
+    orders_by_pid: dict[str, list[str]] = field(default_factory=dict)
+    truth: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def true(self, source: str, record_id: str, person: Person) -> None:
+        """Remember which true person a record belongs to."""
+        self.truth.append((source, record_id, person.pid))
+
+
+def phone_variant(rng: random.Random, phone: Phone, intl_rate: float = 0.35) -> str:
+    """The phone written the way a person or clerk might type it."""
+    r = rng.random()
+    if r < intl_rate:
+        return format_phone(phone, rng.randrange(4) if r < intl_rate / 3 else 0, international=True)
+    return format_phone(phone, 0 if rng.random() < 0.5 else rng.randrange(4))
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
+    """Write a UTF-8 CSV with "\\n" line endings; returns the number of data rows."""
+    n = 0
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(header)
+        for row in rows:
+            w.writerow(row)
+            n += 1
+    return n
+
+
+def write_map(path: Path, fields: dict[str, str], **top: str) -> Path:
+    """Write a map file: top-level scalars plus a ``fields:`` canonical->column mapping."""
+    lines = [f"{k}: {v}" for k, v in top.items()]
+    lines.append("fields:")
+    lines += [f"  {k}: {v}" for k, v in fields.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
