@@ -1,0 +1,81 @@
+"""The golden record: one value per attribute, chosen by a rule, with its provenance."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+#: Attributes chosen one by one.
+SINGLE = ("first_name", "last_name", "email", "phone", "date_of_birth", "social_handle", "customer_id")
+#: Address attributes are chosen together, from one record, so they never mix two addresses.
+ADDRESS = ("street", "postcode", "city", "country")
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One member record as a source of golden values."""
+
+    raw_id: int
+    source: str
+    record_id: str
+    is_record: bool
+    observed_at: datetime
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class GoldenValue:
+    """A golden attribute with where it came from."""
+
+    attribute: str
+    value: str
+    source: str
+    record_id: str
+    observed_at: datetime
+    rule: str
+
+
+def _ranker(rule: str, priority: Sequence[str]) -> Callable[[Candidate], tuple[Any, ...]]:
+    rank = {name: i for i, name in enumerate(priority)}
+
+    def key(c: Candidate) -> tuple[Any, ...]:
+        # Lower sorts first: person records before interactions, then by rule, then newest.
+        recency = -c.observed_at.timestamp()
+        if rule == "priority":
+            return (not c.is_record, rank.get(c.source, len(rank)), recency, c.raw_id)
+        return (not c.is_record, recency, c.raw_id)
+
+    return key
+
+
+def golden_record(
+    members: Sequence[Candidate], *, rule: str = "priority", priority: Sequence[str] = ()
+) -> list[GoldenValue]:
+    """Choose each attribute's value among ``members`` by ``rule`` (priority|recent|frequent)."""
+    ordered = sorted(members, key=_ranker(rule, priority))
+    out: list[GoldenValue] = []
+
+    def pick(attribute: str, having: list[Candidate]) -> Candidate:
+        if rule == "frequent":
+            counts = Counter(c.values[attribute] for c in having)
+            top = max(counts.values())
+            return next(c for c in having if counts[c.values[attribute]] == top)
+        return having[0]
+
+    for attribute in SINGLE:
+        having = [c for c in ordered if c.values.get(attribute)]
+        if having:
+            chosen = pick(attribute, having)
+            out.append(_value(attribute, chosen, rule))
+    having = [c for c in ordered if c.values.get("street") or c.values.get("city")]
+    if having:
+        chosen = pick("street" if having[0].values.get("street") else "city", having)
+        out.extend(_value(a, chosen, rule) for a in ADDRESS if chosen.values.get(a))
+    return out
+
+
+def _value(attribute: str, c: Candidate, rule: str) -> GoldenValue:
+    return GoldenValue(attribute, str(c.values[attribute]), c.source, c.record_id, c.observed_at, rule)

@@ -1,0 +1,179 @@
+"""The identity graph: union–find over records, joined by identifier edges.
+
+Exact identifiers come first (this module's :func:`exact_edges`); probabilistic matching plugs
+in later as one more producer of :class:`Edge` objects fed to the same :class:`UnionFind`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from rapidfuzz.distance import JaroWinkler
+
+from custos.core.fields import STRONG_IDENTIFIERS
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One record or interaction as identity resolution sees it."""
+
+    raw_id: int
+    is_record: bool
+    first_key: str | None
+    last_key: str | None
+    date_of_birth: str | None
+    identifiers: tuple[tuple[str, str], ...]  # (type, normalised value)
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """Evidence that two nodes are one person: the rule and, for scores, its weight."""
+
+    left: int
+    right: int
+    rule: str
+    weight: float | None = None
+
+
+@dataclass
+class IgnoredIdentifier:
+    """An identifier left out of linking by a guard rail (reported without its value)."""
+
+    kind: str
+    records: int
+    persons: int
+    reason: str
+
+
+@dataclass
+class ExactResult:
+    """Edges from exact identifiers and what the guard rails withheld."""
+
+    edges: list[Edge] = field(default_factory=list)
+    ignored: list[IgnoredIdentifier] = field(default_factory=list)
+    withheld_links: int = 0
+
+
+class UnionFind:
+    """Disjoint sets over integer keys, with path halving and union by size."""
+
+    def __init__(self, keys: Iterable[int]) -> None:
+        self.parent: dict[int, int] = {k: k for k in keys}
+        self.size: dict[int, int] = dict.fromkeys(self.parent, 1)
+
+    def find(self, key: int) -> int:
+        """The representative of ``key``'s set."""
+        parent = self.parent
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    def union(self, a: int, b: int) -> bool:
+        """Join the sets of ``a`` and ``b``; False when they were one already."""
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return False
+        if self.size[ra] < self.size[rb]:
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        self.size[ra] += self.size[rb]
+        return True
+
+    def groups(self) -> list[list[int]]:
+        """All sets, each sorted, ordered by their smallest key."""
+        out: dict[int, list[int]] = defaultdict(list)
+        for key in self.parent:
+            out[self.find(key)].append(key)
+        return sorted((sorted(g) for g in out.values()), key=lambda g: g[0])
+
+
+def same_first_name(a: str, b: str) -> bool:
+    """Could two first-name keys be one person's (typo, initial, short form)?"""
+    if a == b or a.startswith(b) or b.startswith(a):
+        return True
+    return JaroWinkler.similarity(a, b) >= 0.88
+
+
+def same_birth_date(a: str, b: str) -> bool:
+    """Could two ISO birth dates be one person's (equal, day/month swapped, one-digit typo)?"""
+    if a == b:
+        return True
+    if a[:4] == b[:4] and a[5:7] == b[8:10] and a[8:10] == b[5:7]:
+        return True
+    return sum(x != y for x, y in zip(a, b, strict=False)) <= 1
+
+
+def compatible(a: Node, b: Node) -> bool:
+    """False when two nodes show they are different people (first name or birth date)."""
+    if a.first_key and b.first_key and not same_first_name(a.first_key, b.first_key):
+        swapped = a.first_key == b.last_key and a.last_key == b.first_key
+        if not swapped:
+            return False
+    return not (a.date_of_birth and b.date_of_birth and not same_birth_date(a.date_of_birth, b.date_of_birth))
+
+
+def persons_among(nodes: Sequence[Node]) -> tuple[list[list[Node]], list[Node]]:
+    """Group the nodes that carry a name or birth date into persons; return the rest apart.
+
+    Greedy: a node joins the first group whose every member it is compatible with.
+    """
+    groups: list[list[Node]] = []
+    anonymous: list[Node] = []
+    for node in nodes:
+        if not (node.first_key or node.date_of_birth):
+            anonymous.append(node)
+            continue
+        for group in groups:
+            if all(compatible(node, other) for other in group):
+                group.append(node)
+                break
+        else:
+            groups.append([node])
+    return groups, anonymous
+
+
+def exact_edges(
+    nodes: Sequence[Node], *, max_persons: int, max_records: int
+) -> ExactResult:
+    """Edges between nodes that share a normalised strong identifier, with guard rails.
+
+    * an identifier on more than ``max_records`` nodes is ignored (placeholders, shop numbers);
+    * the carriers of one identifier are grouped into persons by first name and birth date; an
+      identifier of more than ``max_persons`` persons is ignored, and a shared one (a family
+      phone) links each person's own records only, never two people;
+    * nodes with no name or birth date join through it only when it belongs to one person.
+    """
+    carriers: dict[tuple[str, str], list[Node]] = defaultdict(list)
+    for node in nodes:
+        for ident in node.identifiers:
+            carriers[ident].append(node)
+    result = ExactResult()
+    for (kind, _value), group in carriers.items():
+        if len(group) < 2:
+            continue
+        if len(group) > max_records:
+            result.ignored.append(IgnoredIdentifier(kind, len(group), 0, "seen on too many records"))
+            continue
+        persons, anonymous = persons_among(group)
+        if len(persons) > max_persons:
+            result.ignored.append(
+                IgnoredIdentifier(kind, len(group), len(persons), "shared by too many persons")
+            )
+            continue
+        if len(persons) > 1:
+            result.withheld_links += 1
+        rule = f"exact:{kind}"
+        for person in persons:
+            members = person + anonymous if len(persons) == 1 else person
+            anchor = members[0].raw_id
+            result.edges.extend(Edge(anchor, m.raw_id, rule) for m in members[1:])
+        if not persons and len(anonymous) > 1:
+            anchor = anonymous[0].raw_id
+            result.edges.extend(Edge(anchor, m.raw_id, rule) for m in anonymous[1:])
+    return result
+
+
+IDENTIFIER_TYPES: tuple[str, ...] = STRONG_IDENTIFIERS

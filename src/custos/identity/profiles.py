@@ -1,0 +1,152 @@
+"""Reading profiles: find one by id, e-mail or phone; its golden record, members and evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Connection, or_, select
+
+from custos.store import tables as t
+
+MAX_REDIRECTS = 100
+
+
+def canonical_profile_id(conn: Connection, profile_id: str) -> str | None:
+    """The active id for ``profile_id``, following merge redirects; None when unknown."""
+    current = profile_id
+    for _ in range(MAX_REDIRECTS):
+        row = conn.execute(
+            select(t.profiles.c.status, t.profiles.c.merged_into).where(t.profiles.c.id == current)
+        ).first()
+        if row is None:
+            return None
+        if row.status != "merged" or row.merged_into is None:
+            return current
+        current = row.merged_into
+    return None
+
+
+def profiles_by_identifier(conn: Connection, *, email: str | None = None, phone: str | None = None) -> list[str]:
+    """Active profiles with a member record or interaction carrying this e-mail or phone."""
+    found: set[str] = set()
+    for table in (t.records, t.interactions):
+        conditions = []
+        if email:
+            conditions.append(table.c.email == email)
+        if phone:
+            conditions.append(table.c.phone == phone)
+        if not conditions:
+            continue
+        query = (
+            select(t.profile_members.c.profile_id)
+            .join(table, table.c.raw_id == t.profile_members.c.raw_id)
+            .where(or_(*conditions))
+        )
+        found.update(conn.execute(query).scalars())
+    return sorted(found)
+
+
+def profile_detail(conn: Connection, profile_id: str, *, interactions: int = 50) -> dict[str, Any]:
+    """Everything custos knows of one profile, for display (the caller checks access)."""
+    head = conn.execute(select(t.profiles).where(t.profiles.c.id == profile_id)).mappings().one()
+    golden = [
+        {
+            "attribute": r.attribute,
+            "value": r.value,
+            "source": r.source,
+            "record_id": r.record_id,
+            "observed_at": r.observed_at.isoformat(),
+            "rule": r.rule,
+        }
+        for r in conn.execute(
+            select(t.profile_attributes).where(t.profile_attributes.c.profile_id == profile_id)
+        )
+    ]
+    members = _members(conn, profile_id)
+    identifiers: dict[str, set[str]] = {}
+    for m in members:
+        for kind in ("email", "phone", "customer_id", "social_handle"):
+            if m.get(kind):
+                identifiers.setdefault(kind, set()).add(m[kind])
+    evidence = [
+        {"left": _ref(members, r.left_raw_id), "right": _ref(members, r.right_raw_id), "rule": r.rule, "weight": r.weight}
+        for r in conn.execute(
+            select(t.merge_evidence).where(t.merge_evidence.c.profile_id == profile_id).order_by(t.merge_evidence.c.id)
+        )
+    ]
+    redirects = sorted(
+        conn.execute(select(t.profiles.c.id).where(t.profiles.c.merged_into == profile_id)).scalars()
+    )
+    records = [m for m in members if m["kind"] == "records"]
+    events = sorted(
+        (m for m in members if m["kind"] == "interactions"),
+        key=lambda m: m.get("timestamp") or "",
+        reverse=True,
+    )
+    return {
+        "profile_id": profile_id,
+        "status": head["status"],
+        "created_at": head["created_at"].isoformat(),
+        "updated_at": head["updated_at"].isoformat(),
+        "golden": golden,
+        "identifiers": {k: sorted(v) for k, v in sorted(identifiers.items())},
+        "records": [_public(m) for m in records],
+        "interactions": [_public(m) for m in events[:interactions]],
+        "interaction_count": len(events),
+        "evidence": evidence,
+        "merged_ids": redirects,
+    }
+
+
+def _members(conn: Connection, profile_id: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for table, kind in ((t.records, "records"), (t.interactions, "interactions")):
+        extra = [table.c.timestamp, table.c.channel, table.c.text] if kind == "interactions" else []
+        query = (
+            select(
+                table.c.raw_id,
+                t.sources.c.name.label("source"),
+                t.raw_records.c.record_id,
+                table.c.full_name,
+                table.c.email,
+                table.c.phone,
+                table.c.customer_id,
+                table.c.social_handle,
+                *extra,
+            )
+            .join(t.profile_members, t.profile_members.c.raw_id == table.c.raw_id)
+            .join(t.raw_records, t.raw_records.c.id == table.c.raw_id)
+            .join(t.sources, t.sources.c.id == table.c.source_id)
+            .where(t.profile_members.c.profile_id == profile_id)
+            .order_by(table.c.raw_id)
+        )
+        for row in conn.execute(query).mappings():
+            item = dict(row) | {"kind": kind}
+            if item.get("timestamp") is not None:
+                item["timestamp"] = item["timestamp"].isoformat()
+            out.append(item)
+    return out
+
+
+def _ref(members: list[dict[str, Any]], raw_id: int) -> str:
+    for m in members:
+        if m["raw_id"] == raw_id:
+            return f"{m['source']}:{m['record_id']}"
+    return str(raw_id)
+
+
+def _public(member: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in member.items() if k not in ("raw_id", "kind") and v is not None}
+
+
+def iter_xref(conn: Connection) -> Iterator[tuple[str, str, str]]:
+    """(source, record_id, profile_id or "") for every ingested record and interaction."""
+    query = (
+        select(t.sources.c.name, t.raw_records.c.record_id, t.profile_members.c.profile_id)
+        .join(t.sources, t.sources.c.id == t.raw_records.c.source_id)
+        .outerjoin(t.profile_members, t.profile_members.c.raw_id == t.raw_records.c.id)
+        .order_by(t.raw_records.c.id)
+    )
+    for source, record_id, profile_id in conn.execution_options(yield_per=10_000).execute(query):
+        yield source, record_id, profile_id or ""

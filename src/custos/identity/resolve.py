@@ -1,0 +1,255 @@
+"""Batch identity resolution: records and interactions → profiles with stable ids.
+
+Reads every normalised record and interaction, links them by exact strong identifiers (with the
+guard rails of :func:`~custos.identity.graph.exact_edges`), keeps profile ids stable (see
+:mod:`custos.identity.ids`), and rewrites membership, merge evidence and golden records in one
+write transaction: a reader sees the old profiles or the new ones, never a mix.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, func, select, update
+
+from custos.core.fields import STRONG_IDENTIFIERS
+from custos.core.settings import Settings
+from custos.identity.golden import ADDRESS, SINGLE, Candidate, golden_record
+from custos.identity.graph import Edge, IgnoredIdentifier, Node, UnionFind, exact_edges
+from custos.identity.ids import assign_ids
+from custos.store import Store
+from custos.store import tables as t
+
+#: A producer of extra edges (the probabilistic matcher plugs in here).
+EdgeSource = Callable[[list[Node]], list[Edge]]
+
+_GOLDEN_COLUMNS = (*SINGLE, *ADDRESS)
+
+
+@dataclass
+class ResolveSummary:
+    """What a resolution run did."""
+
+    records: int = 0
+    interactions: int = 0
+    linked_interactions: int = 0
+    profiles: int = 0
+    created: int = 0
+    merged: int = 0
+    multi_record_profiles: int = 0
+    largest_profile: int = 0
+    edges: int = 0
+    withheld_links: int = 0
+    ignored: list[IgnoredIdentifier] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _load(conn: Connection) -> tuple[list[Node], list[Candidate]]:
+    nodes: list[Node] = []
+    candidates: list[Candidate] = []
+    for table, is_record in ((t.records, True), (t.interactions, False)):
+        when = table.c.observed_at if is_record else table.c.timestamp
+        columns = [
+            table.c.raw_id,
+            t.sources.c.name,
+            t.raw_records.c.record_id,
+            table.c.first_name_key,
+            table.c.last_name_key,
+            when,
+            table.c.observed_at,
+            *(table.c[name] for name in _GOLDEN_COLUMNS),
+        ]
+        query = (
+            select(*columns)
+            .join(t.raw_records, t.raw_records.c.id == table.c.raw_id)
+            .join(t.sources, t.sources.c.id == table.c.source_id)
+            .order_by(table.c.raw_id)
+        )
+        for row in conn.execute(query):
+            raw_id, source, record_id, first_key, last_key, when_value, observed = row[:7]
+            values = dict(zip(_GOLDEN_COLUMNS, row[7:], strict=True))
+            identifiers = tuple((k, values[k]) for k in STRONG_IDENTIFIERS if values.get(k))
+            if not is_record and not identifiers:
+                continue  # an interaction with nothing to link it by stays unlinked
+            nodes.append(
+                Node(raw_id, is_record, first_key, last_key, values["date_of_birth"], identifiers)
+            )
+            candidates.append(
+                Candidate(raw_id, source, record_id, is_record, when_value or observed, values)
+            )
+    return nodes, candidates
+
+
+def resolve(
+    store: Store,
+    settings: Settings,
+    *,
+    extra_edges: EdgeSource | None = None,
+    actor: str = "custos resolve",
+) -> ResolveSummary:
+    """Rebuild the profiles from every record and interaction in the store."""
+    started = time.perf_counter()
+    summary = ResolveSummary()
+    with store.write() as conn:
+        nodes, candidates = _load(conn)
+        summary.records = sum(1 for n in nodes if n.is_record)
+        summary.interactions = int(
+            conn.execute(select(func.count()).select_from(t.interactions)).scalar_one()
+        )
+        exact = exact_edges(
+            nodes,
+            max_persons=settings.max_persons_per_identifier,
+            max_records=settings.max_records_per_identifier,
+        )
+        edges = exact.edges + (extra_edges(nodes) if extra_edges else [])
+        summary.ignored, summary.withheld_links = exact.ignored, exact.withheld_links
+        forest = UnionFind(n.raw_id for n in nodes)
+        for edge in edges:
+            forest.union(edge.left, edge.right)
+        clusters = forest.groups()
+        by_raw = {c.raw_id: c for c in candidates}
+        previous, linked_at = _memberships(conn)
+        active = _active_profiles(conn)
+        existing = set(conn.execute(select(t.profiles.c.id)).scalars())
+        anchors = [f"{by_raw[m[0]].source}\x1f{by_raw[m[0]].record_id}" for m in clusters]
+        plan = assign_ids(clusters, anchors, previous, active, existing)
+        now = datetime.now(UTC)
+        old_sets: dict[str, set[int]] = defaultdict(set)
+        for raw_id, pid in previous.items():
+            old_sets[pid].add(raw_id)
+        changed = {
+            pid
+            for pid, members in zip(plan.cluster_ids, clusters, strict=True)
+            if set(members) != old_sets.get(pid)
+        }
+        _write_profiles(conn, changed, plan.created, plan.merged, plan.retired, now, actor)
+        member_of = {m: pid for pid, members in zip(plan.cluster_ids, clusters, strict=True) for m in members}
+        _rewrite(conn, store, t.profile_members, [
+            {
+                "raw_id": raw_id,
+                "profile_id": pid,
+                "linked_at": linked_at[raw_id] if previous.get(raw_id) == pid else now,
+            }
+            for raw_id, pid in member_of.items()
+        ])
+        _rewrite(conn, store, t.merge_evidence, [
+            {
+                "id": i,
+                "profile_id": member_of[e.left],
+                "left_raw_id": e.left,
+                "right_raw_id": e.right,
+                "rule": e.rule,
+                "weight": None if e.weight is None else f"{e.weight:.4f}",
+                "created_at": now,
+            }
+            for i, e in enumerate(edges, 1)
+        ])
+        golden: list[dict[str, Any]] = []
+        for pid, members in zip(plan.cluster_ids, clusters, strict=True):
+            chosen = golden_record(
+                [by_raw[m] for m in members],
+                rule=settings.golden_rule,
+                priority=settings.source_priority,
+            )
+            golden.extend(
+                {
+                    "profile_id": pid,
+                    "attribute": g.attribute,
+                    "value": g.value,
+                    "source": g.source,
+                    "record_id": g.record_id,
+                    "observed_at": g.observed_at,
+                    "rule": g.rule,
+                }
+                for g in chosen
+            )
+        _rewrite(conn, store, t.profile_attributes, golden)
+        sizes = [len(c) for c in clusters]
+        summary.linked_interactions = sum(1 for n in nodes if not n.is_record)
+        summary.profiles = len(clusters)
+        summary.created = len(plan.created)
+        summary.merged = len(plan.merged)
+        summary.multi_record_profiles = sum(1 for s in sizes if s > 1)
+        summary.largest_profile = max(sizes, default=0)
+        summary.edges = len(edges)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _memberships(conn: Connection) -> tuple[dict[int, str], dict[int, datetime]]:
+    previous: dict[int, str] = {}
+    linked_at: dict[int, datetime] = {}
+    for raw_id, pid, at in conn.execute(
+        select(t.profile_members.c.raw_id, t.profile_members.c.profile_id, t.profile_members.c.linked_at)
+    ):
+        previous[raw_id] = pid
+        linked_at[raw_id] = at
+    return previous, linked_at
+
+
+def _active_profiles(conn: Connection) -> dict[str, datetime]:
+    query = select(t.profiles.c.id, t.profiles.c.created_at).where(t.profiles.c.status == "active")
+    return {pid: created for pid, created in conn.execute(query)}
+
+
+def _write_profiles(
+    conn: Connection,
+    changed: set[str],
+    created: set[str],
+    merged: dict[str, str],
+    retired: set[str],
+    now: datetime,
+    actor: str,
+) -> None:
+    if created:
+        conn.execute(
+            t.profiles.insert(),
+            [{"id": pid, "status": "active", "merged_into": None, "created_at": now, "updated_at": now}
+             for pid in sorted(created)],
+        )
+    for loser, survivor in sorted(merged.items()):
+        conn.execute(
+            update(t.profiles)
+            .where(t.profiles.c.id == loser)
+            .values(status="merged", merged_into=survivor, updated_at=now)
+        )
+        # Older redirects to the loser now point straight at the survivor.
+        conn.execute(
+            update(t.profiles).where(t.profiles.c.merged_into == loser).values(merged_into=survivor)
+        )
+        conn.execute(
+            t.profile_events.insert().values(
+                at=now,
+                actor=actor,
+                action="merge",
+                profile_id=survivor,
+                other_profile_id=loser,
+                reason="records of both profiles share an identifier",
+            )
+        )
+    for ids, values in ((retired, {"status": "retired"}), (changed - created, {})):
+        ordered = sorted(ids)
+        for i in range(0, len(ordered), 500):
+            chunk = ordered[i : i + 500]
+            conn.execute(
+                update(t.profiles).where(t.profiles.c.id.in_(chunk)).values(**values, updated_at=now)
+            )
+
+
+def _rewrite(conn: Connection, store: Store, table: Table, rows: list[dict[str, Any]]) -> None:
+    conn.execute(delete(table))
+    for i in range(0, len(rows), 20_000):
+        store.insert_many(conn, table, rows[i : i + 20_000])
+
+
+def cluster_members(conn: Connection) -> dict[str, list[int]]:
+    """Profile id → member raw ids, for reports."""
+    out: dict[str, list[int]] = defaultdict(list)
+    for raw_id, pid in conn.execute(select(t.profile_members.c.raw_id, t.profile_members.c.profile_id)):
+        out[pid].append(raw_id)
+    return out
