@@ -31,7 +31,9 @@ app = typer.Typer(
 )
 export_app = typer.Typer(help="Export data for other systems.", no_args_is_help=True)
 profile_app = typer.Typer(help="Look at unified customer profiles.", no_args_is_help=True)
-quarantine_app = typer.Typer(help="Rows that could not be ingested, with the reason.", no_args_is_help=True)
+quarantine_app = typer.Typer(
+    help="Rows that could not be ingested, with the reason.", no_args_is_help=True
+)
 app.add_typer(export_app, name="export")
 app.add_typer(profile_app, name="profile")
 app.add_typer(quarantine_app, name="quarantine")
@@ -53,7 +55,11 @@ state = State()
 def main_options(
     db: Annotated[
         str | None,
-        typer.Option("--db", envvar="CUSTOS_DB", help="Store: a SQLite file (default ./custos.db) or a postgresql:// URL."),
+        typer.Option(
+            "--db",
+            envvar="CUSTOS_DB",
+            help="Store: a SQLite file (default ./custos.db) or a postgresql:// URL.",
+        ),
     ] = None,
 ) -> None:
     """custos — unify customer data from silos into durable profiles, with consent."""
@@ -83,12 +89,18 @@ def init() -> None:
 @app.command()
 def ingest(
     path: Annotated[Path, typer.Argument(help="A .csv, .jsonl or .parquet file.")],
-    source: Annotated[str, typer.Option("--source", "-s", help="Name of the silo the file comes from.")],
+    source: Annotated[
+        str, typer.Option("--source", "-s", help="Name of the silo the file comes from.")
+    ],
     kind: Annotated[
-        Kind | None, typer.Option("--kind", "-k", help="What the rows are (default: the map file's, else records).")
+        Kind | None,
+        typer.Option(
+            "--kind", "-k", help="What the rows are (default: the map file's, else records)."
+        ),
     ] = None,
     map_path: Annotated[
-        Path | None, typer.Option("--map", "-m", help="YAML map file: canonical field → source column.")
+        Path | None,
+        typer.Option("--map", "-m", help="YAML map file: canonical field → source column."),
     ] = None,
 ) -> None:
     """Read a file into the store: normalise, deduplicate, quarantine bad rows."""
@@ -97,7 +109,9 @@ def ingest(
     table = Table(title=f"{summary.file} → source {summary.source} ({summary.kind.value})")
     for name in ("read", "stored", "duplicates skipped", "quarantined"):
         table.add_column(name, justify="right")
-    table.add_row(str(summary.read), str(summary.stored), str(summary.duplicates), str(summary.quarantined))
+    table.add_row(
+        str(summary.read), str(summary.stored), str(summary.duplicates), str(summary.quarantined)
+    )
     out.print(table)
     rate = summary.read / summary.seconds if summary.seconds else 0.0
     out.print(f"{summary.seconds:.1f} s, {rate:,.0f} rows/s")
@@ -116,7 +130,12 @@ def _progress(label: str) -> Any:
     if not err.is_terminal:
         yield None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task(label, total=None)
 
@@ -142,7 +161,9 @@ def _print_resolve(summary: Any) -> None:
         f"largest {summary.largest_profile}; {summary.edges} identifier links; {summary.seconds:.1f} s"
     )
     if summary.withheld_links:
-        out.print(f"{summary.withheld_links} shared identifier(s) linked only the records of each person")
+        out.print(
+            f"{summary.withheld_links} shared identifier(s) linked only the records of each person"
+        )
     if summary.ignored:
         table = Table(title="identifiers ignored by guard rails (values not shown)")
         for name in ("identifier", "records", "persons", "why"):
@@ -161,7 +182,10 @@ class ExportFormat(str):
 @export_app.command("xref")
 def export_xref(
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv or jsonl.")] = "csv",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: standard output).")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="File to write (default: standard output)."),
+    ] = None,
 ) -> None:
     """One row per ingested record and interaction: source, record_id, profile_id."""
     if fmt not in ("csv", "jsonl"):
@@ -204,14 +228,23 @@ def profile_show(
 
 
 def _print_profile(detail: dict[str, Any]) -> None:
-    out.print(f"[bold]profile {detail['profile_id']}[/bold]  ({detail['status']}, since {detail['created_at'][:10]})")
+    out.print(
+        f"[bold]profile {detail['profile_id']}[/bold]  ({detail['status']}, since {detail['created_at'][:10]})"
+    )
     if detail["merged_ids"]:
         out.print(f"merged ids redirecting here: {', '.join(detail['merged_ids'])}")
     golden = Table(title="golden record")
     for name in ("attribute", "value", "source", "record", "observed", "rule"):
         golden.add_column(name)
     for g in detail["golden"]:
-        golden.add_row(g["attribute"], g["value"], g["source"], g["record_id"], g["observed_at"][:10], g["rule"])
+        golden.add_row(
+            g["attribute"],
+            g["value"],
+            g["source"],
+            g["record_id"],
+            g["observed_at"][:10],
+            g["rule"],
+        )
     out.print(golden)
     for kind, values in detail["identifiers"].items():
         out.print(f"{kind}: {', '.join(values)}")
@@ -219,7 +252,13 @@ def _print_profile(detail: dict[str, Any]) -> None:
     for name in ("source", "record", "name", "email", "phone"):
         records.add_column(name)
     for r in detail["records"]:
-        records.add_row(r["source"], r["record_id"], r.get("full_name", ""), r.get("email", ""), r.get("phone", ""))
+        records.add_row(
+            r["source"],
+            r["record_id"],
+            r.get("full_name", ""),
+            r.get("email", ""),
+            r.get("phone", ""),
+        )
     out.print(records)
     if detail["interactions"]:
         events = Table(title=f"interactions ({detail['interaction_count']}, newest first)")
@@ -228,12 +267,20 @@ def _print_profile(detail: dict[str, Any]) -> None:
         for e in detail["interactions"]:
             text = e.get("text", "")
             events.add_row(
-                e.get("timestamp", "")[:16], e.get("channel", ""), e["source"], e["record_id"],
+                e.get("timestamp", "")[:16],
+                e.get("channel", ""),
+                e["source"],
+                e["record_id"],
                 text if len(text) <= 80 else text[:77] + "…",
             )
         out.print(events)
     if detail["evidence"]:
-        out.print("linked by: " + "; ".join(f"{e['left']} ↔ {e['right']} ({e['rule']})" for e in detail["evidence"][:10]))
+        out.print(
+            "linked by: "
+            + "; ".join(
+                f"{e['left']} ↔ {e['right']} ({e['rule']})" for e in detail["evidence"][:10]
+            )
+        )
 
 
 @app.command()
@@ -265,15 +312,22 @@ def quarantine_list(
         table.add_column(name)
     for r in rows:
         table.add_row(
-            r["source"], r["file_name"] or "", str(r["line_no"] or ""), r["record_id"] or "",
-            r["field"] or "", r["reason"], r["fix"] or "",
+            r["source"],
+            r["file_name"] or "",
+            str(r["line_no"] or ""),
+            r["record_id"] or "",
+            r["field"] or "",
+            r["reason"],
+            r["fix"] or "",
         )
     out.print(table)
 
 
 @app.command()
 def demo(
-    folder: Annotated[Path, typer.Option("--folder", help="Where the demo data and store go.")] = Path("custos-demo"),
+    folder: Annotated[
+        Path, typer.Option("--folder", help="Where the demo data and store go.")
+    ] = Path("custos-demo"),
     people: Annotated[int, typer.Option("--people", help="How many synthetic people.")] = 1500,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same company).")] = 7,
 ) -> None:

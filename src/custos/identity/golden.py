@@ -9,7 +9,15 @@ from datetime import datetime
 from typing import Any
 
 #: Attributes chosen one by one.
-SINGLE = ("first_name", "last_name", "email", "phone", "date_of_birth", "social_handle", "customer_id")
+SINGLE = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "date_of_birth",
+    "social_handle",
+    "customer_id",
+)
 #: Address attributes are chosen together, from one record, so they never mix two addresses.
 ADDRESS = ("street", "postcode", "city", "country")
 
@@ -78,4 +86,6 @@ def golden_record(
 
 
 def _value(attribute: str, c: Candidate, rule: str) -> GoldenValue:
-    return GoldenValue(attribute, str(c.values[attribute]), c.source, c.record_id, c.observed_at, rule)
+    return GoldenValue(
+        attribute, str(c.values[attribute]), c.source, c.record_id, c.observed_at, rule
+    )

@@ -112,7 +112,11 @@ def compatible(a: Node, b: Node) -> bool:
         swapped = a.first_key == b.last_key and a.last_key == b.first_key
         if not swapped:
             return False
-    return not (a.date_of_birth and b.date_of_birth and not same_birth_date(a.date_of_birth, b.date_of_birth))
+    return not (
+        a.date_of_birth
+        and b.date_of_birth
+        and not same_birth_date(a.date_of_birth, b.date_of_birth)
+    )
 
 
 def persons_among(nodes: Sequence[Node]) -> tuple[list[list[Node]], list[Node]]:
@@ -135,9 +139,7 @@ def persons_among(nodes: Sequence[Node]) -> tuple[list[list[Node]], list[Node]]:
     return groups, anonymous
 
 
-def exact_edges(
-    nodes: Sequence[Node], *, max_persons: int, max_records: int
-) -> ExactResult:
+def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) -> ExactResult:
     """Edges between nodes that share a normalised strong identifier, with guard rails.
 
     * an identifier on more than ``max_records`` nodes is ignored (placeholders, shop numbers);
@@ -155,7 +157,9 @@ def exact_edges(
         if len(group) < 2:
             continue
         if len(group) > max_records:
-            result.ignored.append(IgnoredIdentifier(kind, len(group), 0, "seen on too many records"))
+            result.ignored.append(
+                IgnoredIdentifier(kind, len(group), 0, "seen on too many records")
+            )
             continue
         persons, anonymous = persons_among(group)
         if len(persons) > max_persons:

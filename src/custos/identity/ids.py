@@ -60,7 +60,9 @@ def assign_ids(
     out = Assignment(cluster_ids=[""] * len(clusters))
     # Oldest profiles choose first, each taking the cluster holding most of its records.
     for old in sorted(overlap, key=lambda pid: (created_at.get(pid, datetime.max), pid)):
-        free = [(count, -index) for index, count in overlap[old].items() if not out.cluster_ids[index]]
+        free = [
+            (count, -index) for index, count in overlap[old].items() if not out.cluster_ids[index]
+        ]
         if free:
             _, neg_index = max(free)
             out.cluster_ids[-neg_index] = old

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,11 @@ class PairScores:
         return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def _pairs(counts: Counter[Hashable]) -> int:
+def _pairs(counts: Counter[Any]) -> int:
     return sum(n * (n - 1) // 2 for n in counts.values())
 
 
-def pairwise_scores(predicted: Mapping[Hashable, Hashable | None], truth: Mapping[Hashable, Hashable]) -> PairScores:
+def pairwise_scores(predicted: Mapping[Any, Any], truth: Mapping[Any, Any]) -> PairScores:
     """Score ``predicted`` (item → cluster, None for unlinked) on the items that ``truth`` covers."""
     items = [k for k in truth if k in predicted]
     singleton = object()

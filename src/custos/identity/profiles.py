@@ -27,7 +27,9 @@ def canonical_profile_id(conn: Connection, profile_id: str) -> str | None:
     return None
 
 
-def profiles_by_identifier(conn: Connection, *, email: str | None = None, phone: str | None = None) -> list[str]:
+def profiles_by_identifier(
+    conn: Connection, *, email: str | None = None, phone: str | None = None
+) -> list[str]:
     """Active profiles with a member record or interaction carrying this e-mail or phone."""
     found: set[str] = set()
     for table in (t.records, t.interactions):
@@ -70,13 +72,22 @@ def profile_detail(conn: Connection, profile_id: str, *, interactions: int = 50)
             if m.get(kind):
                 identifiers.setdefault(kind, set()).add(m[kind])
     evidence = [
-        {"left": _ref(members, r.left_raw_id), "right": _ref(members, r.right_raw_id), "rule": r.rule, "weight": r.weight}
+        {
+            "left": _ref(members, r.left_raw_id),
+            "right": _ref(members, r.right_raw_id),
+            "rule": r.rule,
+            "weight": r.weight,
+        }
         for r in conn.execute(
-            select(t.merge_evidence).where(t.merge_evidence.c.profile_id == profile_id).order_by(t.merge_evidence.c.id)
+            select(t.merge_evidence)
+            .where(t.merge_evidence.c.profile_id == profile_id)
+            .order_by(t.merge_evidence.c.id)
         )
     ]
     redirects = sorted(
-        conn.execute(select(t.profiles.c.id).where(t.profiles.c.merged_into == profile_id)).scalars()
+        conn.execute(
+            select(t.profiles.c.id).where(t.profiles.c.merged_into == profile_id)
+        ).scalars()
     )
     records = [m for m in members if m["kind"] == "records"]
     events = sorted(
@@ -122,7 +133,7 @@ def _members(conn: Connection, profile_id: str) -> list[dict[str, Any]]:
             .order_by(table.c.raw_id)
         )
         for row in conn.execute(query).mappings():
-            item = dict(row) | {"kind": kind}
+            item = {str(k): v for k, v in row.items()} | {"kind": kind}
             if item.get("timestamp") is not None:
                 item["timestamp"] = item["timestamp"].isoformat()
             out.append(item)

@@ -128,27 +128,39 @@ def resolve(
             if set(members) != old_sets.get(pid)
         }
         _write_profiles(conn, changed, plan.created, plan.merged, plan.retired, now, actor)
-        member_of = {m: pid for pid, members in zip(plan.cluster_ids, clusters, strict=True) for m in members}
-        _rewrite(conn, store, t.profile_members, [
-            {
-                "raw_id": raw_id,
-                "profile_id": pid,
-                "linked_at": linked_at[raw_id] if previous.get(raw_id) == pid else now,
-            }
-            for raw_id, pid in member_of.items()
-        ])
-        _rewrite(conn, store, t.merge_evidence, [
-            {
-                "id": i,
-                "profile_id": member_of[e.left],
-                "left_raw_id": e.left,
-                "right_raw_id": e.right,
-                "rule": e.rule,
-                "weight": None if e.weight is None else f"{e.weight:.4f}",
-                "created_at": now,
-            }
-            for i, e in enumerate(edges, 1)
-        ])
+        member_of = {
+            m: pid for pid, members in zip(plan.cluster_ids, clusters, strict=True) for m in members
+        }
+        _rewrite(
+            conn,
+            store,
+            t.profile_members,
+            [
+                {
+                    "raw_id": raw_id,
+                    "profile_id": pid,
+                    "linked_at": linked_at[raw_id] if previous.get(raw_id) == pid else now,
+                }
+                for raw_id, pid in member_of.items()
+            ],
+        )
+        _rewrite(
+            conn,
+            store,
+            t.merge_evidence,
+            [
+                {
+                    "id": i,
+                    "profile_id": member_of[e.left],
+                    "left_raw_id": e.left,
+                    "right_raw_id": e.right,
+                    "rule": e.rule,
+                    "weight": None if e.weight is None else f"{e.weight:.4f}",
+                    "created_at": now,
+                }
+                for i, e in enumerate(edges, 1)
+            ],
+        )
         golden: list[dict[str, Any]] = []
         for pid, members in zip(plan.cluster_ids, clusters, strict=True):
             chosen = golden_record(
@@ -185,7 +197,11 @@ def _memberships(conn: Connection) -> tuple[dict[int, str], dict[int, datetime]]
     previous: dict[int, str] = {}
     linked_at: dict[int, datetime] = {}
     for raw_id, pid, at in conn.execute(
-        select(t.profile_members.c.raw_id, t.profile_members.c.profile_id, t.profile_members.c.linked_at)
+        select(
+            t.profile_members.c.raw_id,
+            t.profile_members.c.profile_id,
+            t.profile_members.c.linked_at,
+        )
     ):
         previous[raw_id] = pid
         linked_at[raw_id] = at
@@ -209,8 +225,16 @@ def _write_profiles(
     if created:
         conn.execute(
             t.profiles.insert(),
-            [{"id": pid, "status": "active", "merged_into": None, "created_at": now, "updated_at": now}
-             for pid in sorted(created)],
+            [
+                {
+                    "id": pid,
+                    "status": "active",
+                    "merged_into": None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for pid in sorted(created)
+            ],
         )
     for loser, survivor in sorted(merged.items()):
         conn.execute(
@@ -237,7 +261,9 @@ def _write_profiles(
         for i in range(0, len(ordered), 500):
             chunk = ordered[i : i + 500]
             conn.execute(
-                update(t.profiles).where(t.profiles.c.id.in_(chunk)).values(**values, updated_at=now)
+                update(t.profiles)
+                .where(t.profiles.c.id.in_(chunk))
+                .values(**values, updated_at=now)
             )
 
 
@@ -250,6 +276,8 @@ def _rewrite(conn: Connection, store: Store, table: Table, rows: list[dict[str, 
 def cluster_members(conn: Connection) -> dict[str, list[int]]:
     """Profile id → member raw ids, for reports."""
     out: dict[str, list[int]] = defaultdict(list)
-    for raw_id, pid in conn.execute(select(t.profile_members.c.raw_id, t.profile_members.c.profile_id)):
+    for raw_id, pid in conn.execute(
+        select(t.profile_members.c.raw_id, t.profile_members.c.profile_id)
+    ):
         out[pid].append(raw_id)
     return out

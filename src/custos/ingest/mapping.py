@@ -103,9 +103,9 @@ class ColumnMap:
         taken = set(self.fields.values())
         for column in columns:
             field = column.strip().lower()
-            if field in CANONICAL_FIELDS[self.kind] and field not in self.fields:
-                if column not in taken:
-                    self.fields[field] = column
+            known = field in CANONICAL_FIELDS[self.kind]
+            if known and field not in self.fields and column not in taken:
+                self.fields[field] = column
 
     def split(self, row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Split a row into (canonical values, extra attributes)."""

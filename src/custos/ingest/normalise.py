@@ -52,10 +52,48 @@ def clean(value: Any) -> str | None:
 _NOT_LETTERS = re.compile(r"[^a-z]+")
 _DIGRAPHS = (("ae", "a"), ("oe", "o"), ("ue", "u"))
 TITLES = frozenset(
-    "herr frau fr hr dr prof mr mrs ms miss mx sir madam dame kunde kundin anrufer anruferin "
-    "customer caller".split()
+    [
+        "herr",
+        "frau",
+        "fr",
+        "hr",
+        "dr",
+        "prof",
+        "mr",
+        "mrs",
+        "ms",
+        "miss",
+        "mx",
+        "sir",
+        "madam",
+        "dame",
+        "kunde",
+        "kundin",
+        "anrufer",
+        "anruferin",
+        "customer",
+        "caller",
+    ]
 )
-PARTICLES = frozenset("von van der den de da di del la le zu ten ter dos du".split())
+PARTICLES = frozenset(
+    [
+        "von",
+        "van",
+        "der",
+        "den",
+        "de",
+        "da",
+        "di",
+        "del",
+        "la",
+        "le",
+        "zu",
+        "ten",
+        "ter",
+        "dos",
+        "du",
+    ]
+)
 
 
 @lru_cache(maxsize=200_000)
@@ -137,7 +175,7 @@ def phone(value: Any, region: str) -> str | None:
     compact = text.translate(_PHONE_SEPARATORS)
     if compact.startswith("00"):
         compact = "+" + compact[2:]
-    if not any(c.isdigit() for c in compact):
+    if sum(c.isdigit() for c in compact) < MIN_PHONE_DIGITS:
         raise FieldError(
             "not a phone number", "write it with digits, e.g. +49 30 1234567, or leave it empty"
         )
@@ -145,6 +183,7 @@ def phone(value: Any, region: str) -> str | None:
     return _e164(compact if plain.isdigit() else text, region)
 
 
+MIN_PHONE_DIGITS = 5  # shorter "numbers" are extensions or typos, even where a plan allows them
 _PHONE_SEPARATORS = str.maketrans("", "", " ()-./\t\u00a0")
 _HANDLE = re.compile(r"^[a-z0-9_.]{1,64}$")
 _HANDLE_URL = re.compile(r"^(?:https?://)?(?:www\.)?(?:twitter|x|instagram|tiktok)\.com/", re.I)
@@ -157,9 +196,7 @@ def social_handle(value: Any) -> str | None:
         return None
     text = _HANDLE_URL.sub("", text).strip("/").lstrip("@").lower()
     if not _HANDLE.match(text):
-        raise FieldError(
-            "not a social handle", "use letters, digits, _ and . only, e.g. @jane_doe"
-        )
+        raise FieldError("not a social handle", "use letters, digits, _ and . only, e.g. @jane_doe")
     return "@" + text
 
 
@@ -180,8 +217,18 @@ def customer_id(value: Any) -> str | None:
 # -- dates and timestamps --------------------------------------------------------------------
 
 MONTHS = {
-    **{m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)},
-    **{m: i for i, m in enumerate("jan feb mär apr mai jun jul aug sep okt nov dez".split(), 1)},
+    **{
+        m: i
+        for i, m in enumerate(
+            ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1
+        )
+    },
+    **{
+        m: i
+        for i, m in enumerate(
+            ["jan", "feb", "mär", "apr", "mai", "jun", "jul", "aug", "sep", "okt", "nov", "dez"], 1
+        )
+    },
     "maerz": 3,
     "marz": 3,
     "sept": 9,
@@ -250,7 +297,9 @@ def parse_date(value: Any, date_format: str | None = None) -> date | None:
     raise FieldError("not a date", DATE_FIX)
 
 
-def date_of_birth(value: Any, date_format: str | None = None, today: date | None = None) -> str | None:
+def date_of_birth(
+    value: Any, date_format: str | None = None, today: date | None = None
+) -> str | None:
     """An ISO date of birth; rejects dates in the future or before 1900."""
     born = parse_date(value, date_format)
     if born is None:
@@ -293,7 +342,9 @@ def _dotted_timestamp(text: str) -> datetime:
         hours, minutes, *seconds = (int(p) for p in clock.split(":")) if clock else (0, 0)
         return datetime(on.year, on.month, on.day, hours, minutes, seconds[0] if seconds else 0)
     except ValueError as exc:
-        raise FieldError("not a timestamp", "write it as ISO 8601, e.g. 2026-03-01T14:05:00Z") from exc
+        raise FieldError(
+            "not a timestamp", "write it as ISO 8601, e.g. 2026-03-01T14:05:00Z"
+        ) from exc
 
 
 # -- addresses -------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ class IngestSummary:
     @property
     def ok(self) -> bool:
         """False only when rows were there but none could be stored (nor were already stored)."""
-        return self.stored + self.duplicates > 0 or self.read == 0 and self.quarantined == 0
+        return self.stored + self.duplicates > 0 or (self.read == 0 and self.quarantined == 0)
 
 
 def resolve_kind(store: Store, source: str, kind: Kind | None, map_file: MapFile) -> Kind:
@@ -76,15 +76,21 @@ def resolve_kind(store: Store, source: str, kind: Kind | None, map_file: MapFile
 
 def ensure_source(conn: Connection, name: str, kind: Kind) -> int:
     """The id of source ``name``, created on first use; one source holds one kind of rows."""
-    row = conn.execute(select(t.sources.c.id, t.sources.c.kind).where(t.sources.c.name == name)).first()
+    row = conn.execute(
+        select(t.sources.c.id, t.sources.c.kind).where(t.sources.c.name == name)
+    ).first()
     if row is None:
         now = datetime.now(UTC)
         conn.execute(t.sources.insert().values(name=name, kind=kind.value, created_at=now))
-        return int(conn.execute(select(t.sources.c.id).where(t.sources.c.name == name)).scalar_one())
+        return int(
+            conn.execute(select(t.sources.c.id).where(t.sources.c.name == name)).scalar_one()
+        )
     source_id, existing = int(row[0]), Kind(row[1])
     if kind is not Kind.CONSENTS and existing is not kind:
         if existing is Kind.CONSENTS:
-            conn.execute(t.sources.update().where(t.sources.c.id == source_id).values(kind=kind.value))
+            conn.execute(
+                t.sources.update().where(t.sources.c.id == source_id).values(kind=kind.value)
+            )
         else:
             raise ConfigError(
                 f"source {name!r} holds {existing.value}, not {kind.value}",
@@ -170,7 +176,13 @@ class _BatchWriter:
     """Writes normalised batches, each in its own transaction, and keeps the counts."""
 
     def __init__(
-        self, store: Store, source: str, source_id: int, kind: Kind, file_name: str, summary: IngestSummary
+        self,
+        store: Store,
+        source: str,
+        source_id: int,
+        kind: Kind,
+        file_name: str,
+        summary: IngestSummary,
     ) -> None:
         self.store = store
         self.source = source
@@ -197,7 +209,12 @@ class _BatchWriter:
         fresh: dict[str, Good] = {}
         for row in good:
             fresh.setdefault(row.record_id, row)
-        for known in _existing(conn, t.raw_records.c.record_id, list(fresh), t.raw_records.c.source_id == self.source_id):
+        for known in _existing(
+            conn,
+            t.raw_records.c.record_id,
+            list(fresh),
+            t.raw_records.c.source_id == self.source_id,
+        ):
             del fresh[known]
         if not fresh:
             return 0
@@ -251,7 +268,9 @@ class _BatchWriter:
     def _quarantine(self, conn: Connection, bad: list[Bad], now: datetime) -> int:
         fresh: dict[str, Bad] = {}
         for row in bad:
-            key = hashlib.sha256(f"{self.source}\x1f{self.kind.value}\x1f{row.raw}".encode()).hexdigest()
+            key = hashlib.sha256(
+                f"{self.source}\x1f{self.kind.value}\x1f{row.raw}".encode()
+            ).hexdigest()
             fresh.setdefault(key, row)
         for known in _existing(conn, t.quarantine.c.row_key, list(fresh)):
             del fresh[known]

@@ -169,7 +169,9 @@ def _interaction(values: dict[str, Any], ctx: RowContext) -> tuple[Any, ...]:
 
 _STATUS = {
     **{s: s for s in CONSENT_STATUSES},
-    **dict.fromkeys(("yes", "true", "1", "opt-in", "optin", "opt_in", "given", "consent"), "granted"),
+    **dict.fromkeys(
+        ("yes", "true", "1", "opt-in", "optin", "opt_in", "given", "consent"), "granted"
+    ),
     **dict.fromkeys(("no", "false", "0", "opt-out", "optout", "opt_out", "refused"), "denied"),
     **dict.fromkeys(("revoked", "withdraw", "unsubscribed"), "withdrawn"),
 }
@@ -180,7 +182,9 @@ def consent_values(values: dict[str, Any], ctx: RowContext) -> dict[str, Any]:
     out: dict[str, Any] = {}
     purpose = n.clean(values.get("purpose"))
     if not purpose:
-        raise n.FieldError("purpose is missing", "name the purpose, e.g. marketing_email", "purpose")
+        raise n.FieldError(
+            "purpose is missing", "name the purpose, e.g. marketing_email", "purpose"
+        )
     out["purpose"] = purpose.lower().replace(" ", "_").replace("-", "_")
     status = _STATUS.get((n.clean(values.get("status")) or "").lower())
     if status is None:
@@ -222,7 +226,15 @@ def consent_key(source: str, values: dict[str, Any]) -> str:
     """Idempotency key of a consent event: the same event ingested twice is stored once."""
     parts = [source] + [
         values[k].isoformat() if isinstance(values.get(k), datetime) else str(values.get(k))
-        for k in ("email", "phone", "customer_id", "social_handle", "purpose", "status", "timestamp")
+        for k in (
+            "email",
+            "phone",
+            "customer_id",
+            "social_handle",
+            "purpose",
+            "status",
+            "timestamp",
+        )
     ]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
@@ -243,11 +255,15 @@ def normalise_batch(rows: list[RawRow], cmap: ColumnMap, ctx: RowContext) -> Nor
             payload = dumps(row.values)
         except (TypeError, orjson.JSONEncodeError) as exc:
             reason = f"cannot be stored verbatim: {exc}"
-            result.bad.append(Bad(row.line_no, record_id, None, reason, _UNREADABLE, str(row.values)))
+            result.bad.append(
+                Bad(row.line_no, record_id, None, reason, _UNREADABLE, str(row.values))
+            )
             continue
         if record_id is None and ctx.kind is not Kind.CONSENTS:
             fix = f"give every row a unique {cmap.fields.get('record_id', 'record_id')}"
-            result.bad.append(Bad(row.line_no, None, "record_id", "record_id is missing", fix, payload))
+            result.bad.append(
+                Bad(row.line_no, None, "record_id", "record_id is missing", fix, payload)
+            )
             continue
         try:
             out = normalise(values, ctx)

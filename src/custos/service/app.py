@@ -61,7 +61,13 @@ class Custos:
     ) -> IngestSummary:
         """Ingest one file into ``source`` (bad rows go to quarantine, nothing is lost)."""
         summary = ingest_file(
-            self.store, path, source, settings=self.settings, kind=kind, map_path=map_path, progress=progress
+            self.store,
+            path,
+            source,
+            settings=self.settings,
+            kind=kind,
+            map_path=map_path,
+            progress=progress,
         )
         with self.store.write() as conn:
             audit.append(
@@ -88,7 +94,11 @@ class Custos:
                 conn,
                 actor=actor,
                 action="resolve",
-                detail={"profiles": summary.profiles, "created": summary.created, "merged": summary.merged},
+                detail={
+                    "profiles": summary.profiles,
+                    "created": summary.created,
+                    "merged": summary.merged,
+                },
             )
         return summary
 
@@ -114,7 +124,9 @@ class Custos:
                 if phone:
                     candidates = profiles.profiles_by_identifier(conn, phone=phone)
         if not candidates:
-            raise NotFoundError("no profile matches that key", hint="give a profile id, an e-mail or a phone")
+            raise NotFoundError(
+                "no profile matches that key", hint="give a profile id, an e-mail or a phone"
+            )
         if len(candidates) > 1:
             raise InputError(
                 f"the key matches {len(candidates)} profiles: {', '.join(candidates)}",
@@ -122,13 +134,17 @@ class Custos:
             )
         return candidates[0]
 
-    def profile(self, key: str, *, actor: str = "cli", purpose: str | None = None) -> dict[str, Any]:
+    def profile(
+        self, key: str, *, actor: str = "cli", purpose: str | None = None
+    ) -> dict[str, Any]:
         """A profile's golden record with provenance, identifiers, members and interactions."""
         profile_id = self.find_profile(key)
         with self.store.read() as conn:
             detail = profiles.profile_detail(conn, profile_id)
         with self.store.write() as conn:
-            audit.append(conn, actor=actor, action="profile.show", purpose=purpose, subjects=[profile_id])
+            audit.append(
+                conn, actor=actor, action="profile.show", purpose=purpose, subjects=[profile_id]
+            )
         return detail
 
     def xref(self) -> Iterator[tuple[str, str, str]]:
@@ -139,8 +155,11 @@ class Custos:
     def stats(self) -> dict[str, int]:
         """Counts of sources, records, interactions, consent events, profiles, quarantined rows."""
         with self.store.read() as conn:
+
             def count(table: Any, *where: Any) -> int:
-                return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+                return int(
+                    conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+                )
 
             return {
                 "sources": count(t.sources),
@@ -174,4 +193,4 @@ class Custos:
         if source:
             query = query.where(t.sources.c.name == source)
         with self.store.read() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+            return [{str(k): v for k, v in r.items()} for r in conn.execute(query).mappings()]

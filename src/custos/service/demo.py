@@ -68,7 +68,10 @@ def run_demo(
         report.resolved = app.resolve(actor="demo")
         predicted = {(s, r): p for s, r, p in app.xref()}
         with manifest.truth_path.open(newline="", encoding="utf-8") as handle:
-            truth = {(row["source"], row["record_id"]): row["person_id"] for row in csv.DictReader(handle)}
+            truth = {
+                (row["source"], row["record_id"]): row["person_id"]
+                for row in csv.DictReader(handle)
+            }
         report.scores = pairwise_scores(predicted, truth)
         report.stats = app.stats()
         sizes: dict[str, int] = {}

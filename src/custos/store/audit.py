@@ -14,7 +14,15 @@ from custos.store import tables as t
 GENESIS = "0" * 64
 
 
-def _digest(prev: str, at: datetime, actor: str, action: str, purpose: str | None, subjects: str, detail: str) -> str:
+def _digest(
+    prev: str,
+    at: datetime,
+    actor: str,
+    action: str,
+    purpose: str | None,
+    subjects: str,
+    detail: str,
+) -> str:
     body = "\x1f".join((prev, at.isoformat(), actor, action, purpose or "", subjects, detail))
     return hashlib.sha256(body.encode()).hexdigest()
 
@@ -29,7 +37,9 @@ def append(
     detail: dict[str, object] | None = None,
 ) -> str:
     """Append one entry (inside the caller's write transaction) and return its hash."""
-    prev = conn.execute(select(t.audit_log.c.hash).order_by(t.audit_log.c.id.desc()).limit(1)).scalar()
+    prev = conn.execute(
+        select(t.audit_log.c.hash).order_by(t.audit_log.c.id.desc()).limit(1)
+    ).scalar()
     prev = prev or GENESIS
     at = datetime.now(UTC).replace(microsecond=0)
     subject_text = ",".join(sorted(subjects))
@@ -54,7 +64,9 @@ def verify(conn: Connection) -> int | None:
     """The id of the first entry whose hash does not match, or None when the chain is intact."""
     prev = GENESIS
     for row in conn.execute(select(t.audit_log).order_by(t.audit_log.c.id)):
-        expected = _digest(prev, row.at, row.actor, row.action, row.purpose, row.subjects or "", row.detail or "")
+        expected = _digest(
+            prev, row.at, row.actor, row.action, row.purpose, row.subjects or "", row.detail or ""
+        )
         if row.prev_hash != prev or row.hash != expected:
             return int(row.id)
         prev = row.hash

@@ -137,12 +137,15 @@ class Store:
             proc = table.c[name].type._cached_bind_processor(dialect)
             if proc is not None:
                 tuples = [
-                    row if row[index] is None else (*row[:index], proc(row[index]), *row[index + 1 :])
+                    row
+                    if row[index] is None
+                    else (*row[:index], proc(row[index]), *row[index + 1 :])
                     for row in tuples
                 ]
         if const:
             extra = tuple(
-                value if (proc := table.c[name].type._cached_bind_processor(dialect)) is None
+                value
+                if (proc := table.c[name].type._cached_bind_processor(dialect)) is None
                 or value is None
                 else proc(value)
                 for name, value in const.items()

@@ -105,9 +105,7 @@ _person_columns = (
 
 def _person(*, key_columns: bool = True) -> list[Column[str]]:
     return [
-        Column(name, Text)
-        for name in _person_columns
-        if key_columns or not name.endswith("_key")
+        Column(name, Text) for name in _person_columns if key_columns or not name.endswith("_key")
     ]
 
 

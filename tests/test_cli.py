@@ -1,0 +1,82 @@
+"""The CLI contract, driven in process with Typer's runner on both backends."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import orjson
+from typer.testing import CliRunner
+
+from custos.cli import app
+from tests.conftest import write
+from tests.test_identity import CALLS, CRM, SHOP
+
+runner = CliRunner()
+
+
+def run(db: str, *args: str, code: int = 0) -> str:
+    result = runner.invoke(app, ["--db", db, *args], catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def test_init_ingest_resolve_export_show_stats(store_url: str, tmp_path: Path) -> None:
+    assert "store ready" in run(store_url, "init")
+    out = run(store_url, "ingest", str(write(tmp_path / "crm.csv", CRM)), "--source", "crm")
+    assert "stored" in out and "4" in out
+    run(store_url, "ingest", str(write(tmp_path / "shop.csv", SHOP)), "--source", "webshop")
+    run(
+        store_url,
+        "ingest",
+        str(write(tmp_path / "calls.csv", CALLS)),
+        "-s",
+        "callcentre",
+        "--kind",
+        "interactions",
+    )
+    assert "profiles:" in run(store_url, "resolve")
+
+    rows = list(csv.DictReader(io.StringIO(run(store_url, "export", "xref"))))
+    assert list(rows[0]) == ["source", "record_id", "profile_id"] and len(rows) == 10
+    target = tmp_path / "xref.jsonl"
+    run(store_url, "export", "xref", "--format", "jsonl", "--output", str(target))
+    lines = [orjson.loads(line) for line in target.read_text().splitlines()]
+    assert {(r["source"], r["record_id"]) for r in lines} == {
+        (r["source"], r["record_id"]) for r in rows
+    }
+
+    anna = next(r["profile_id"] for r in rows if r["record_id"] == "c1")
+    shown = orjson.loads(run(store_url, "profile", "show", "anna@example.com", "--json"))
+    assert shown["profile_id"] == anna
+    assert "golden record" in run(store_url, "profile", "show", anna)
+    assert "interactions" in run(store_url, "stats")
+
+
+def test_quarantine_list_and_exit_codes(tmp_path: Path) -> None:
+    db = str(tmp_path / "c.db")
+    bad = write(tmp_path / "bad.csv", "record_id,date_of_birth\n,1980-01-01\n2,gestern\n")
+    out = run(db, "ingest", str(bad), "--source", "crm", code=1)
+    assert "quarantined" in out
+    listed = run(db, "quarantine", "list")
+    assert "record_id" in listed and "not a date" in listed
+    assert "gestern" not in listed  # values stay out of reports
+    run(db, "quarantine", "list", "--source", "nope")
+
+
+def test_errors_are_clear_and_exit_2(tmp_path: Path) -> None:
+    db = str(tmp_path / "c.db")
+    out = run(db, "ingest", str(tmp_path / "missing.csv"), "--source", "crm", code=2)
+    assert "no such file" in out
+    out = run(db, "profile", "show", "nobody@example.com", code=2)
+    assert "no profile" in out and "fix:" in out
+
+
+def test_demo_runs_and_reports(tmp_path: Path) -> None:
+    out = run("unused", "demo", "--folder", str(tmp_path / "demo"), "--people", "150")
+    assert "crm_customers.csv" in out and "profiles:" in out and "precision" in out
+    assert "example profile" in out
+    assert (tmp_path / "demo" / "custos.db").exists()
+    again = run("unused", "demo", "--folder", str(tmp_path / "demo"), "--people", "150")
+    assert again.split("profiles:")[1].split("\n")[0] == out.split("profiles:")[1].split("\n")[0]

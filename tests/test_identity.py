@@ -1,0 +1,199 @@
+"""Exact-identifier resolution on both backends: links, guard rails, stable ids, golden records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from custos.core.errors import NotFoundError
+from custos.core.fields import Kind
+from custos.identity.graph import Node, UnionFind, exact_edges
+from custos.identity.ids import assign_ids
+from custos.identity.metrics import pairwise_scores
+from custos.service import Custos
+from custos.store import tables as t
+from tests.conftest import write
+
+CRM = """record_id,first_name,last_name,email,phone,date_of_birth,customer_id
+c1,Anna,Müller,anna@example.com,030 1111111,1985-03-07,C-1
+c2,Ben,Schmidt,ben@example.com,040 2222222,1979-11-02,C-2
+c3,Peter,Weber,peter@example.com,089 3333333,1960-01-01,C-3
+c4,Paula,Weber,paula@example.com,089 3333333,1962-05-05,C-4
+"""
+SHOP = """record_id,full_name,email,customer_id
+w1,"MUELLER, Anna",ANNA@example.com ,
+w2,Ben Schmidt,ben.work@example.com,c-2
+w3,Zoe Neu,zoe@example.com,
+"""
+CALLS = """record_id,timestamp,phone,full_name,text
+k1,2026-03-01T10:00:00Z,+49 30 1111111,Frau Müller,Lieferung fehlt
+k2,2026-03-02T10:00:00Z,089 3333333,Herr Weber,Rechnung falsch
+k3,2026-03-03T10:00:00Z,,,anonymous call
+"""
+
+
+def load(custos: Custos, tmp_path: Path) -> None:
+    custos.ingest(write(tmp_path / "crm.csv", CRM), "crm")
+    custos.ingest(write(tmp_path / "shop.csv", SHOP), "webshop")
+    custos.ingest(write(tmp_path / "calls.csv", CALLS), "callcentre", kind=Kind.INTERACTIONS)
+
+
+def xref(custos: Custos) -> dict[tuple[str, str], str]:
+    return {(s, r): p for s, r, p in custos.xref()}
+
+
+def test_records_link_by_email_phone_and_customer_id(custos: Custos, tmp_path: Path) -> None:
+    load(custos, tmp_path)
+    custos.resolve()
+    x = xref(custos)
+    assert x[("crm", "c1")] == x[("webshop", "w1")] == x[("callcentre", "k1")]  # e-mail, phone
+    assert x[("crm", "c2")] == x[("webshop", "w2")]  # customer id, despite another e-mail
+    assert x[("webshop", "w3")] and x[("webshop", "w3")] != x[("crm", "c1")]
+    assert x[("callcentre", "k3")] == ""  # nothing to link it by
+
+
+def test_family_phone_does_not_merge_two_people(custos: Custos, tmp_path: Path) -> None:
+    load(custos, tmp_path)
+    summary = custos.resolve()
+    x = xref(custos)
+    assert x[("crm", "c3")] != x[("crm", "c4")]
+    # The call from "Herr Weber" names no first name: it cannot tell which Weber, so stays apart.
+    assert x[("callcentre", "k2")] not in (x[("crm", "c3")], x[("crm", "c4")])
+    assert summary.withheld_links == 1
+
+
+def test_xref_lists_every_record_and_interaction_once(custos: Custos, tmp_path: Path) -> None:
+    load(custos, tmp_path)
+    custos.resolve()
+    rows = list(custos.xref())
+    keys = [(s, r) for s, r, _ in rows]
+    assert len(keys) == len(set(keys)) == 4 + 3 + 3
+
+
+def test_ids_are_stable_across_reruns_and_new_data(custos: Custos, tmp_path: Path) -> None:
+    load(custos, tmp_path)
+    custos.resolve()
+    first = xref(custos)
+    custos.resolve()
+    assert xref(custos) == first
+    custos.ingest(
+        write(
+            tmp_path / "more.csv",
+            "record_id,first_name,last_name,email\nw9,Anna,Müller,anna@example.com\n",
+        ),
+        "webshop",
+    )
+    custos.resolve()
+    after = xref(custos)
+    assert after[("webshop", "w9")] == first[("crm", "c1")]
+    assert all(after[k] == v for k, v in first.items())
+
+
+def test_a_merge_keeps_the_older_id_and_redirects_the_other(custos: Custos, tmp_path: Path) -> None:
+    custos.ingest(
+        write(tmp_path / "a.csv", "record_id,first_name,email\na1,Anna,anna@example.com\n"), "a"
+    )
+    custos.resolve()
+    older = xref(custos)[("a", "a1")]
+    custos.ingest(
+        write(tmp_path / "b.csv", "record_id,first_name,phone\nb1,Anna,030 1111111\n"), "b"
+    )
+    custos.resolve()
+    newer = xref(custos)[("b", "b1")]
+    assert newer != older
+    custos.ingest(
+        write(
+            tmp_path / "c.csv",
+            "record_id,first_name,email,phone\nc1,Anna,anna@example.com,030 1111111\n",
+        ),
+        "c",
+    )
+    summary = custos.resolve()
+    x = xref(custos)
+    assert x[("a", "a1")] == x[("b", "b1")] == x[("c", "c1")] == older
+    assert summary.merged == 1
+    assert custos.find_profile(newer) == older  # the merged-away id redirects
+    assert custos.profile(newer)["profile_id"] == older
+    with custos.store.read() as conn:
+        event = conn.execute(select(t.profile_events)).one()
+    assert (event.action, event.profile_id, event.other_profile_id) == ("merge", older, newer)
+
+
+def test_profile_lookup_by_email_and_phone_with_provenance(custos: Custos, tmp_path: Path) -> None:
+    load(custos, tmp_path)
+    custos.resolve()
+    pid = xref(custos)[("crm", "c1")]
+    assert custos.find_profile(" ANNA@example.com") == pid
+    assert custos.find_profile("+49 30 1111111") == pid
+    detail = custos.profile(pid)
+    golden = {g["attribute"]: g for g in detail["golden"]}
+    assert golden["date_of_birth"]["value"] == "1985-03-07"
+    assert (
+        golden["date_of_birth"]["source"] == "crm" and golden["date_of_birth"]["record_id"] == "c1"
+    )
+    assert detail["identifiers"]["email"] == ["anna@example.com"]
+    assert {r["record_id"] for r in detail["records"]} == {"c1", "w1"}
+    assert [i["record_id"] for i in detail["interactions"]] == ["k1"]
+    assert {e["rule"] for e in detail["evidence"]} >= {"exact:email", "exact:phone"}
+    with pytest.raises(NotFoundError):
+        custos.find_profile("nobody@example.com")
+
+
+def test_source_priority_decides_the_golden_value(custos: Custos, tmp_path: Path) -> None:
+    load(custos, tmp_path)
+    custos.settings = custos.settings.model_copy(update={"source_priority": ["webshop", "crm"]})
+    custos.resolve()
+    golden = {g["attribute"]: g for g in custos.profile("anna@example.com")["golden"]}
+    assert golden["last_name"]["source"] == "webshop" and golden["last_name"]["value"] == "Mueller"
+    assert golden["date_of_birth"]["source"] == "crm"  # only the CRM knows it
+
+
+def test_identifier_on_too_many_records_is_ignored_and_reported(
+    custos: Custos, tmp_path: Path
+) -> None:
+    rows = "".join(f"r{i},Person{i},Nach{i},info@shop.example\n" for i in range(30))
+    custos.ingest(
+        write(tmp_path / "p.csv", "record_id,first_name,last_name,email\n" + rows), "shop"
+    )
+    custos.settings = custos.settings.model_copy(update={"max_records_per_identifier": 10})
+    summary = custos.resolve()
+    assert summary.profiles == 30
+    assert [(i.kind, i.records) for i in summary.ignored] == [("email", 30)]
+
+
+def test_shared_identifier_of_many_persons_is_ignored() -> None:
+    names = ["anna", "ben", "carl", "dora", "emil"]
+    people = [
+        Node(i, True, n, "weber", f"19{50 + 7 * i}-0{i + 1}-1{i}", (("phone", "+49"),))
+        for i, n in enumerate(names)
+    ]
+    result = exact_edges(people, max_persons=3, max_records=100)
+    assert result.edges == [] and result.ignored[0].persons == 5
+
+
+def test_union_find_groups() -> None:
+    forest = UnionFind(range(6))
+    forest.union(0, 1)
+    forest.union(4, 1)
+    assert not forest.union(0, 4)
+    assert forest.groups() == [[0, 1, 4], [2], [3], [5]]
+
+
+def test_assign_ids_split_keeps_the_id_with_the_larger_part() -> None:
+    from datetime import UTC, datetime
+
+    previous = {1: "cus_a", 2: "cus_a", 3: "cus_a"}
+    plan = assign_ids(
+        [[1, 2], [3]], ["x", "y"], previous, {"cus_a": datetime(2026, 1, 1, tzinfo=UTC)}, {"cus_a"}
+    )
+    assert plan.cluster_ids[0] == "cus_a" and plan.cluster_ids[1].startswith("cus_")
+    assert plan.cluster_ids[1] != "cus_a" and plan.created == {plan.cluster_ids[1]}
+
+
+def test_pairwise_scores() -> None:
+    truth = {"a": 1, "b": 1, "c": 2, "d": 2}
+    scores = pairwise_scores({"a": "p", "b": "p", "c": "p", "d": None}, truth)
+    assert (scores.true_positives, scores.predicted_pairs, scores.true_pairs) == (1, 3, 2)
+    assert scores.precision == pytest.approx(1 / 3) and scores.recall == 0.5

@@ -1,0 +1,156 @@
+"""Normalisers: each canonical form, and the errors for values that cannot be read."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from custos.ingest import normalise as n
+from custos.ingest.countries import country_code
+
+
+@pytest.mark.parametrize("raw", ["Müller", "Mueller", "MÜLLER", "muller", " Müller "])
+def test_name_key_folds_case_diacritics_and_transliteration(raw: str) -> None:
+    assert n.name_key(raw.strip()) == "muller"
+
+
+def test_name_key_keeps_different_names_apart() -> None:
+    assert n.name_key("Schmidt") != n.name_key("Schmitt")
+    assert n.name_key("Groß") == n.name_key("Gross")
+
+
+@given(st.text(max_size=30))
+def test_name_key_is_idempotent_and_ascii(text: str) -> None:
+    key = n.name_key(text)
+    assert key.isascii()
+    assert n.name_key(key) == key
+
+
+@pytest.mark.parametrize(
+    ("full", "first", "last"),
+    [
+        ("Anna Müller", "Anna", "Müller"),
+        ("Müller, Anna", "Anna", "Müller"),
+        ("Frau Müller", None, "Müller"),
+        ("Dr. Hans Peter von der Heide", "Hans Peter", "von der Heide"),
+        ("Anna Maria Schmidt", "Anna Maria", "Schmidt"),
+    ],
+)
+def test_split_full_name(full: str, first: str | None, last: str | None) -> None:
+    assert n.split_full_name(full) == (first, last)
+
+
+def test_display_name_title_cases_shouting_only() -> None:
+    assert n.display_name("MÜLLER") == "Müller"
+    assert n.display_name("anna-lena") == "Anna-Lena"
+    assert n.display_name("McDonald") == "McDonald"
+
+
+def test_email_trims_and_lowercases() -> None:
+    assert n.email("  Anna.Mueller@Example.COM ") == "anna.mueller@example.com"
+    assert n.email("n/a") is None
+    with pytest.raises(n.FieldError):
+        n.email("anna.at.example")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["030 1234567", "+49 30 1234567", "0049 30 1234567", "(030) 123 45 67", "+49 (30) 123-4567"],
+)
+def test_phone_to_e164_with_region(raw: str) -> None:
+    assert n.phone(raw, "DE") == "+49301234567"
+
+
+def test_phone_region_matters_and_garbage_is_an_error() -> None:
+    assert n.phone("(212) 555-0147", "US") == "+12125550147"
+    assert n.phone("020 7946 0123", "GB") == "+442079460123"
+    with pytest.raises(n.FieldError):
+        n.phone("call me", "DE")
+    with pytest.raises(n.FieldError):
+        n.phone("12", "DE")
+
+
+@pytest.mark.parametrize(
+    ("raw", "iso"),
+    [
+        ("1985-03-07", "1985-03-07"),
+        ("07.03.1985", "1985-03-07"),
+        ("7.3.1985", "1985-03-07"),
+        ("25/12/1980", "1980-12-25"),
+        ("12/25/1980", "1980-12-25"),
+        ("1980/12/25", "1980-12-25"),
+        ("6. Juni 1950", "1950-06-06"),
+        ("6 June 1950", "1950-06-06"),
+        ("June 6, 1950", "1950-06-06"),
+        ("3. März 1961", "1961-03-03"),
+        (date(1970, 1, 2), "1970-01-02"),
+    ],
+)
+def test_dates_of_birth(raw: object, iso: str) -> None:
+    assert n.date_of_birth(raw) == iso
+
+
+@pytest.mark.parametrize("raw", ["31.02.1985", "gestern", "03/04/1980", "2999-01-01", "1850-01-01"])
+def test_bad_dates_of_birth_raise(raw: str) -> None:
+    with pytest.raises(n.FieldError):
+        n.date_of_birth(raw)
+
+
+def test_explicit_date_format() -> None:
+    assert n.date_of_birth("03/04/1980", "%d/%m/%Y") == "1980-04-03"
+
+
+def test_timestamps_are_utc() -> None:
+    assert n.timestamp("2026-03-01T15:05:00+01:00") == datetime(2026, 3, 1, 14, 5, tzinfo=UTC)
+    assert n.timestamp("2026-03-01 14:05") == datetime(2026, 3, 1, 14, 5, tzinfo=UTC)
+    assert n.timestamp("01.03.2026 14:05") == datetime(2026, 3, 1, 14, 5, tzinfo=UTC)
+    assert n.timestamp(1772373900) == datetime(2026, 3, 1, 14, 5, tzinfo=UTC)
+    assert n.timestamp("1772373900000") == datetime(2026, 3, 1, 14, 5, tzinfo=UTC)
+    with pytest.raises(n.FieldError):
+        n.timestamp("soon")
+
+
+def test_street_variants_meet() -> None:
+    keys = {
+        n.street_key(s) for s in ("Hauptstraße 5", "Hauptstr. 5", "Hauptstrasse 5", "HAUPTSTR.5")
+    }
+    assert keys == {"hauptstr 5"}
+    assert n.street_key("12 Baker Street") == n.street_key("12 Baker St.")
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("Deutschland", "DE"),
+        ("germany", "DE"),
+        ("DEU", "DE"),
+        ("UK", "GB"),
+        ("Großbritannien", "GB"),
+        ("USA", "US"),
+    ],
+)
+def test_country_codes(raw: str, code: str) -> None:
+    assert country_code(raw) == code
+
+
+def test_unknown_country_raises() -> None:
+    with pytest.raises(n.FieldError):
+        n.country("Atlantis")
+
+
+def test_social_handles() -> None:
+    assert n.social_handle("@Jane_Doe") == "@jane_doe"
+    assert n.social_handle("https://twitter.com/jane_doe") == "@jane_doe"
+    with pytest.raises(n.FieldError):
+        n.social_handle("not a handle!")
+
+
+def test_clean_null_tokens_and_spaces() -> None:
+    assert n.clean("  a   b ") == "a b"
+    assert n.clean("N/A") is None
+    assert n.clean(None) is None
+    assert n.customer_id(" c-001 ") == "C-001"
+    assert n.identifier(17.0) == "17"

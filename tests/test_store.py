@@ -1,0 +1,135 @@
+"""The store contract, on both backends."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, inspect, select
+
+from custos.core.errors import StoreError
+from custos.store import audit, head_revision, open_store
+from custos.store import tables as t
+from custos.store.base import alembic_config
+
+REQUIRED_TABLES = {
+    "sources",
+    "raw_records",
+    "records",
+    "interactions",
+    "consent_events",
+    "profiles",
+    "profile_members",
+    "merge_evidence",
+    "quarantine",
+    "audit_log",
+}
+
+
+def test_first_use_migrates_to_head(store_url: str) -> None:
+    with open_store(store_url) as store:
+        assert store.revision() == head_revision()
+        names = set(inspect(store.engine).get_table_names())
+        assert names >= REQUIRED_TABLES
+        assert store.migrate() == head_revision()  # idempotent
+
+
+def test_migrated_schema_matches_the_tables_module(store_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    with open_store(store_url) as store, store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), t.metadata)
+    assert diff == [], "tables.py and the migrations disagree: add a migration"
+
+
+def test_store_refuses_unknown_scheme() -> None:
+    with pytest.raises(StoreError, match="unknown store URL scheme"):
+        open_store("mysql://localhost/x")
+
+
+def test_open_without_migrating_leaves_database_empty(store_url: str) -> None:
+    with open_store(store_url, migrate=False) as store:
+        assert store.revision() is None
+
+
+def test_write_transaction_rolls_back_whole(store_url: str) -> None:
+    now = datetime.now(UTC)
+    with open_store(store_url) as store:
+        with pytest.raises(RuntimeError), store.write() as conn:
+            conn.execute(t.sources.insert().values(name="crm", kind="records", created_at=now))
+            raise RuntimeError("boom")
+        with store.read() as conn:
+            assert conn.execute(select(func.count()).select_from(t.sources)).scalar_one() == 0
+
+
+def test_next_id_only_inside_write(store_url: str) -> None:
+    with open_store(store_url) as store:
+        with store.write() as conn:
+            assert store.next_id(conn, t.raw_records, 10) == 1
+        with store.read() as conn, pytest.raises(StoreError):
+            store.next_id(conn, t.raw_records, 1)
+
+
+def test_timestamps_round_trip_as_aware_utc(store_url: str) -> None:
+    when = datetime(2026, 3, 1, 14, 5, 7, 123456, tzinfo=UTC)
+    with open_store(store_url) as store:
+        with store.write() as conn:
+            conn.execute(t.sources.insert().values(name="crm", kind="records", created_at=when))
+        with store.read() as conn:
+            got = conn.execute(select(t.sources.c.created_at)).scalar_one()
+    assert got == when and got.tzinfo is not None
+
+
+def test_audit_log_is_a_hash_chain(store_url: str) -> None:
+    with open_store(store_url) as store:
+        with store.write() as conn:
+            first = audit.append(
+                conn, actor="test", action="read", purpose="analytics", subjects=["p1"]
+            )
+            second = audit.append(conn, actor="test", action="read", subjects=["p2"])
+        assert first != second
+        with store.read() as conn:
+            assert audit.verify(conn) is None
+        with store.write() as conn:  # tamper with the first entry
+            conn.execute(
+                t.audit_log.update().where(t.audit_log.c.id == 1).values(actor="someone else")
+            )
+        with store.read() as conn:
+            assert audit.verify(conn) == 1
+
+
+def test_concurrent_writers_queue_instead_of_failing(store_url: str) -> None:
+    """Two connections writing at once (a CLI and a server) both succeed, one after the other."""
+    now = datetime.now(UTC)
+    errors: list[BaseException] = []
+    with open_store(store_url) as store:
+
+        def writer(prefix: str) -> None:
+            try:
+                for i in range(20):
+                    with store.write() as conn:
+                        first = store.next_id(conn, t.raw_records, 1)
+                        conn.execute(
+                            t.sources.insert().values(
+                                name=f"{prefix}{i}", kind="records", created_at=now
+                            )
+                        )
+                        assert first >= 1
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=writer, args=(p,)) for p in ("a", "b")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        with store.read() as conn:
+            assert conn.execute(select(func.count()).select_from(t.sources)).scalar_one() == 40
+
+
+def test_alembic_config_points_at_shipped_migrations() -> None:
+    cfg = alembic_config()
+    assert cfg.get_main_option("script_location", "").endswith("migrations")
