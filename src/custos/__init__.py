@@ -1,8 +1,23 @@
 """custos — a consent-first customer data platform.
 
-The public Python API: open a store, ingest files, resolve identities, read profiles.
+The public Python API: ``Custos.open(db)`` and its workflows (ingest, resolve, profile, xref).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+__all__ = ["Custos", "__version__"]
+
+if TYPE_CHECKING:
+    from custos.service import Custos
+
+
+def __getattr__(name: str) -> Any:
+    # Imported lazily so that `import custos.core` stays light.
+    if name == "Custos":
+        from custos.service import Custos
+
+        return Custos
+    raise AttributeError(name)

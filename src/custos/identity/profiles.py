@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, select
 
 from custos.store import tables as t
 
@@ -27,26 +27,12 @@ def canonical_profile_id(conn: Connection, profile_id: str) -> str | None:
     return None
 
 
-def profiles_by_identifier(
-    conn: Connection, *, email: str | None = None, phone: str | None = None
-) -> list[str]:
-    """Active profiles with a member record or interaction carrying this e-mail or phone."""
-    found: set[str] = set()
-    for table in (t.records, t.interactions):
-        conditions = []
-        if email:
-            conditions.append(table.c.email == email)
-        if phone:
-            conditions.append(table.c.phone == phone)
-        if not conditions:
-            continue
-        query = (
-            select(t.profile_members.c.profile_id)
-            .join(table, table.c.raw_id == t.profile_members.c.raw_id)
-            .where(or_(*conditions))
-        )
-        found.update(conn.execute(query).scalars())
-    return sorted(found)
+def profiles_by_identifier(conn: Connection, kind: str, value: str) -> list[str]:
+    """Active profiles with a member carrying this normalised identifier (e.g. email, phone)."""
+    query = select(t.profile_identifiers.c.profile_id).where(
+        t.profile_identifiers.c.kind == kind, t.profile_identifiers.c.value == value
+    )
+    return sorted(set(conn.execute(query).scalars()))
 
 
 def profile_detail(conn: Connection, profile_id: str, *, interactions: int = 50) -> dict[str, Any]:

@@ -181,6 +181,17 @@ def resolve(
                 for g in chosen
             )
         _rewrite(conn, store, t.profile_attributes, golden)
+        identifiers = {
+            (kind, value, member_of[node.raw_id])
+            for node in nodes
+            for kind, value in node.identifiers
+        }
+        _rewrite(
+            conn,
+            store,
+            t.profile_identifiers,
+            [{"kind": k, "value": v, "profile_id": p} for k, v, p in sorted(identifiers)],
+        )
         sizes = [len(c) for c in clusters]
         summary.linked_interactions = sum(1 for n in nodes if not n.is_record)
         summary.profiles = len(clusters)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import phonenumbers
@@ -102,12 +102,17 @@ def name_key(name: str) -> str:
 
     ``Müller``, ``Mueller``, ``MÜLLER`` and ``Muller`` all become ``muller``.
     """
-    folded = anyascii(name.lower())
-    for digraph, letter in _DIGRAPHS:
-        folded = folded.replace(digraph, letter)
-    return _NOT_LETTERS.sub(" ", folded).strip()
+    folded = _NOT_LETTERS.sub(" ", anyascii(name.lower())).strip()
+    changed = True
+    while changed:  # until stable, so that the key of a key is the key itself
+        before = folded
+        for digraph, letter in _DIGRAPHS:
+            folded = folded.replace(digraph, letter)
+        changed = folded != before
+    return folded
 
 
+@lru_cache(maxsize=100_000)
 def display_name(name: str) -> str:
     """A name as people write it: upper- or lower-case-only input is title-cased."""
     if name.isupper() or name.islower():
@@ -172,17 +177,64 @@ def phone(value: Any, region: str) -> str | None:
         text = str(int(value))
     # Drop the separators people type before parsing: the same number written
     # "(030) 123 45-67" or "030/1234567" then hits the same cache entry, and parsing is faster.
-    compact = text.translate(_PHONE_SEPARATORS)
+    compact = text.replace("(0)", "").translate(_PHONE_SEPARATORS)
     if compact.startswith("00"):
         compact = "+" + compact[2:]
-    if sum(c.isdigit() for c in compact) < MIN_PHONE_DIGITS:
+    plain = compact[1:] if compact.startswith("+") else compact
+    digits = len(plain) if plain.isdigit() else sum(c.isdigit() for c in compact)
+    if digits < MIN_PHONE_DIGITS:
         raise FieldError(
             "not a phone number", "write it with digits, e.g. +49 30 1234567, or leave it empty"
         )
-    plain = compact[1:] if compact.startswith("+") else compact
-    return _e164(compact if plain.isdigit() else text, region)
+    if compact in _KNOWN_E164 or (plain is not compact and _plausible_e164(plain)):
+        return compact  # already in canonical form: the region does not matter
+    if plain is compact and (trunk := _trunk(region)) is not None:
+        # A national number whose international form phonenumbers has produced before.
+        code, prefix = trunk
+        candidate = code + (
+            compact[len(prefix) :] if prefix and compact.startswith(prefix) else compact
+        )
+        if candidate in _KNOWN_E164:
+            return candidate
+    result = _e164(compact if plain.isdigit() else text, region)
+    if len(_KNOWN_E164) > 500_000:
+        _KNOWN_E164.clear()
+    _KNOWN_E164.add(result)
+    return result
 
 
+@cache
+def _trunk(region: str) -> tuple[str, str] | None:
+    """(+country code, national prefix) where the region's numbering plan strips the prefix
+    plainly (no carrier codes or transform rules), else None."""
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region.upper())
+    if meta is None or meta.national_prefix_transform_rule:
+        return None
+    if meta.national_prefix_for_parsing not in (None, meta.national_prefix):
+        return None
+    return ("+" + str(meta.country_code), meta.national_prefix or "")
+
+
+def _plausible_e164(digits: str) -> bool:
+    """True when ``+digits`` is already canonical E.164 by phonenumbers' own metadata: a known
+    calling code followed by a national number of a possible length for it, not starting with
+    the national prefix. Everything else goes through a full parse."""
+    for size in (1, 2, 3):
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:size] or 0))
+        if regions:
+            break
+    else:
+        return False
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(regions[0])
+    if meta is None or meta.general_desc is None:
+        return False
+    national = digits[size:]
+    if meta.national_prefix and national.startswith(meta.national_prefix):
+        return False
+    return len(national) in (meta.general_desc.possible_length or ())
+
+
+_KNOWN_E164: set[str] = set()  # E.164 strings phonenumbers produced: parsing them is a no-op
 MIN_PHONE_DIGITS = 5  # shorter "numbers" are extensions or typos, even where a plan allows them
 _PHONE_SEPARATORS = str.maketrans("", "", " ()-./\t\u00a0")
 _HANDLE = re.compile(r"^[a-z0-9_.]{1,64}$")
@@ -301,6 +353,18 @@ def date_of_birth(
     value: Any, date_format: str | None = None, today: date | None = None
 ) -> str | None:
     """An ISO date of birth; rejects dates in the future or before 1900."""
+    if type(value) is str and today is None:
+        return _cached_date_of_birth(value, date_format)
+    return _date_of_birth(value, date_format, today)
+
+
+@lru_cache(maxsize=100_000)
+def _cached_date_of_birth(value: str, date_format: str | None) -> str | None:
+    # Birth dates repeat a lot: a few tens of thousands of days cover everyone.
+    return _date_of_birth(value, date_format, None)
+
+
+def _date_of_birth(value: Any, date_format: str | None, today: date | None) -> str | None:
     born = parse_date(value, date_format)
     if born is None:
         return None
@@ -358,6 +422,7 @@ _STREET_WORDS = (
 )
 
 
+@lru_cache(maxsize=200_000)
 def street_key(street: str) -> str:
     """Comparison form of a street: ``Hauptstraße 5``, ``Hauptstr. 5`` → ``hauptstr 5``."""
     key = street.lower()
@@ -378,6 +443,10 @@ def postcode(value: Any) -> str | None:
 
 def country(value: Any) -> str | None:
     """ISO 3166 alpha-2 code from a code or an English or German country name."""
+    if type(value) is str and len(value) == 2 and value.isupper():
+        code = country_code(value)
+        if code is not None:
+            return code
     text = clean(value)
     if text is None:
         return None

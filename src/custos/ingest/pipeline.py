@@ -25,7 +25,7 @@ from custos.core.errors import ConfigError
 from custos.core.fields import Kind
 from custos.core.settings import Settings
 from custos.ingest.mapping import ColumnMap, MapFile
-from custos.ingest.readers import RawRow, Reader, reader_for
+from custos.ingest.readers import Reader, Unit, reader_for
 from custos.ingest.rows import (
     COLUMNS,
     Bad,
@@ -43,6 +43,17 @@ PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 _IN_CHUNK = 900  # ids per IN (...) list: below every backend's bound-parameter limit
 
 
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """What one batch did."""
+
+    read: int
+    stored: int
+    duplicates: int
+    quarantined: int
+    quarantined_new: int
+
+
 @dataclass
 class IngestSummary:
     """What one ingestion run did."""
@@ -56,6 +67,14 @@ class IngestSummary:
     quarantined: int = 0
     quarantined_new: int = 0
     seconds: float = 0.0
+
+    def add(self, counts: Counts) -> None:
+        """Add one batch's counts."""
+        self.read += counts.read
+        self.stored += counts.stored
+        self.duplicates += counts.duplicates
+        self.quarantined += counts.quarantined
+        self.quarantined_new += counts.quarantined_new
 
     @property
     def ok(self) -> bool:
@@ -112,98 +131,160 @@ def ingest_file(
     """Ingest one file into ``source`` and return the summary (bad rows go to quarantine)."""
     started = time.perf_counter()
     map_file = MapFile.load(map_path) if map_path else MapFile()
-    source = map_file.source if map_file.source and not source else source
+    source = source or map_file.source or ""
     if not source:
         raise ConfigError("no source name", hint="pass --source NAME")
     kind = resolve_kind(store, source, kind, map_file)
     reader = reader_for(path, settings.batch_size)
-    batches = reader.batches()
-    first = next(batches, None)  # the header is known once the first batch is read
-    cmap = ColumnMap(map_file, kind, reader.columns)
-    ctx = RowContext(
+    job = _Job(
+        reader=reader,
+        cmap=ColumnMap(map_file, kind, reader.columns),
+        ctx=RowContext(
+            kind=kind,
+            region=(map_file.default_country or settings.default_region).upper(),
+            date_format=map_file.date_format,
+            channel=map_file.channel,
+        ),
+        source=source,
         kind=kind,
-        region=(map_file.default_country or settings.default_region).upper(),
-        date_format=map_file.date_format,
-        channel=map_file.channel,
+        file_name=path.name,
     )
-    summary = IngestSummary(source=source, kind=kind, file=path.name)
     with store.write() as conn:
-        source_id = ensure_source(conn, source, kind)
-    writer = _BatchWriter(store, source, source_id, kind, path.name, summary)
-    raw_batches = _chain(first, batches)
-    workers = _workers(settings, reader)
-    for batch in _normalised(raw_batches, cmap, ctx, workers):
-        writer.write(batch)
+        job.source_id = ensure_source(conn, source, kind)
+    summary = IngestSummary(source=source, kind=kind, file=path.name)
+    done = 0
+    workers = _workers(settings, reader, store)
+    for counts, size in _run(job, store, workers):
+        summary.add(counts)
+        done += size
         if progress:
-            progress(reader.position, reader.total)
+            progress(done, reader.total)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _chain(first: list[RawRow] | None, rest: Iterator[list[RawRow]]) -> Iterator[list[RawRow]]:
-    if first is not None:
-        yield first
-        yield from rest
+@dataclass
+class _Job:
+    """Everything a worker needs to turn a unit of the file into stored rows (picklable)."""
+
+    reader: Reader
+    cmap: ColumnMap
+    ctx: RowContext
+    source: str
+    kind: Kind
+    file_name: str
+    source_id: int = 0
 
 
-def _workers(settings: Settings, reader: Reader) -> int:
+def _workers(settings: Settings, reader: Reader, store: Store) -> int:
+    if store.url.startswith("sqlite:///:memory:"):
+        return 0
     if settings.workers:
         return settings.workers if settings.workers > 1 else 0
-    if reader.path.stat().st_size < PARALLEL_MIN_BYTES:
+    cores = os.cpu_count() or 1
+    if reader.path.stat().st_size < PARALLEL_MIN_BYTES or cores < 2:
         return 0
-    return min(os.cpu_count() or 1, 4) if (os.cpu_count() or 1) > 1 else 0
+    return min(cores, 4)
 
 
-def _normalised(
-    batches: Iterator[list[RawRow]], cmap: ColumnMap, ctx: RowContext, workers: int
-) -> Iterator[NormalisedBatch]:
+def _process(job: _Job, store: Store, unit: Unit) -> Counts:
+    batch = normalise_batch(job.reader.parse(unit), job.cmap, job.ctx)
+    return _BatchWriter(store, job).write(batch)
+
+
+def _run(job: _Job, store: Store, workers: int) -> Iterator[tuple[Counts, int]]:
     if workers == 0:
-        for batch in batches:
-            yield normalise_batch(batch, cmap, ctx)
+        for unit in job.reader.units():
+            yield _process(job, store, unit), unit.size
         return
-    # Bounded look-ahead: at most two batches per worker in flight, so memory stays flat.
-    with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-        pending: deque[Future[NormalisedBatch]] = deque()
-        for batch in batches:
-            pending.append(pool.submit(normalise_batch, batch, cmap, ctx))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    # Workers parse, normalise and write in parallel; a turnstile makes them commit in file
+    # order, so the result is the same as a sequential run (first occurrence of an id wins,
+    # ids follow the file). At most two units per worker are in flight: memory stays flat.
+    store.engine.dispose()  # no open connection may cross the fork
+    ctx = get_context("fork")
+    turn, abort, cond = ctx.Value("q", 0), ctx.Value("b", False), ctx.Condition()
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=(store.url, job, turn, abort, cond),
+    ) as pool:
+        pending: deque[tuple[Future[Counts], int]] = deque()
+        try:
+            for seq, unit in enumerate(job.reader.units()):
+                pending.append((pool.submit(_work, seq, unit), unit.size))
+                if len(pending) >= 2 * workers:
+                    future, size = pending.popleft()
+                    yield future.result(), size
+            while pending:
+                future, size = pending.popleft()
+                yield future.result(), size
+        except BaseException:
+            with cond:
+                abort.value = True
+                cond.notify_all()
+            for future, _ in pending:
+                future.cancel()
+            raise
+
+
+_WORKER: dict[str, Any] = {}
+TURN_TIMEOUT_S = 3600
+
+
+def _init_worker(url: str, job: _Job, turn: Any, abort: Any, cond: Any) -> None:
+    from custos.store import open_store
+
+    _WORKER.update(store=open_store(url, migrate=False), job=job, turn=turn, abort=abort, cond=cond)
+
+
+def _work(seq: int, unit: Unit) -> Counts:
+    job: _Job = _WORKER["job"]
+    store: Store = _WORKER["store"]
+    turn, abort, cond = _WORKER["turn"], _WORKER["abort"], _WORKER["cond"]
+    batch = normalise_batch(job.reader.parse(unit), job.cmap, job.ctx)
+    with cond:
+        if not cond.wait_for(lambda: turn.value == seq or abort.value, timeout=TURN_TIMEOUT_S):
+            raise TimeoutError("an earlier batch never finished")
+    try:
+        if abort.value:
+            raise RuntimeError("ingestion aborted by an earlier failure")
+        return _BatchWriter(store, job).write(batch)
+    except BaseException:
+        abort.value = True
+        raise
+    finally:
+        with cond:
+            turn.value += 1
+            cond.notify_all()
 
 
 class _BatchWriter:
-    """Writes normalised batches, each in its own transaction, and keeps the counts."""
+    """Writes one normalised batch in its own transaction and counts what happened."""
 
-    def __init__(
-        self,
-        store: Store,
-        source: str,
-        source_id: int,
-        kind: Kind,
-        file_name: str,
-        summary: IngestSummary,
-    ) -> None:
+    def __init__(self, store: Store, job: _Job) -> None:
         self.store = store
-        self.source = source
-        self.source_id = source_id
-        self.kind = kind
-        self.file_name = file_name
-        self.summary = summary
+        self.source = job.source
+        self.source_id = job.source_id
+        self.kind = job.kind
+        self.file_name = job.file_name
 
-    def write(self, batch: NormalisedBatch) -> None:
-        """Write one batch atomically."""
-        self.summary.read += len(batch.good) + len(batch.bad)
-        self.summary.quarantined += len(batch.bad)
+    def write(self, batch: NormalisedBatch) -> Counts:
+        """Write the batch atomically: all of it lands, or none of it."""
         now = datetime.now(UTC)
         with self.store.write() as conn:
             if self.kind is Kind.CONSENTS:
                 stored = self._consents(conn, batch.good, now)
             else:
                 stored = self._rows(conn, batch.good, now)
-            self.summary.stored += stored
-            self.summary.duplicates += len(batch.good) - stored
-            self.summary.quarantined_new += self._quarantine(conn, batch.bad, now)
+            new_bad = self._quarantine(conn, batch.bad, now)
+        return Counts(
+            read=len(batch.good) + len(batch.bad),
+            stored=stored,
+            duplicates=len(batch.good) - stored,
+            quarantined=len(batch.bad),
+            quarantined_new=new_bad,
+        )
 
     def _rows(self, conn: Connection, good: list[Good], now: datetime) -> int:
         fresh: dict[str, Good] = {}

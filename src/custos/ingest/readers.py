@@ -1,8 +1,10 @@
-"""Source readers: stream a file as batches of rows, one module-level class per format.
+"""Source readers: split a file into units of work, and parse a unit into rows.
 
-Every reader yields :class:`RawRow` batches with the physical line number (CSV, JSON Lines) or
-row number (Parquet), so a bad row can be quarantined and found again. A row that cannot be
-parsed at all comes through with ``error`` set and its raw text, never dropped.
+Splitting is cheap and happens in the main process (raw bytes cut at line ends, or Parquet record
+batches); parsing and everything after it can run in worker processes. Every row keeps its
+physical line number (CSV, JSON Lines) or row number (Parquet), so a bad row can be quarantined
+and found again. A row that cannot be parsed comes through with ``error`` set and its raw text,
+never dropped. Adding a format is one class here and one entry in :data:`READERS`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import orjson
 
 from custos.core.errors import InputError
 
+CHUNK_BYTES = 1 << 20
+
 
 @dataclass(slots=True)
 class RawRow:
@@ -30,8 +34,18 @@ class RawRow:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A unit of work: rows starting at ``first`` (line or row number), ``size`` bytes or rows."""
+
+    first: int
+    data: Any
+    rows: int
+    size: int
+
+
 class Reader:
-    """A source reader: ``columns`` (when the format has a header) and batches of rows."""
+    """A source reader: ``columns`` (when the format has a header), units, and their parser."""
 
     extensions: ClassVar[tuple[str, ...]] = ()
 
@@ -39,94 +53,120 @@ class Reader:
         self.path = path
         self.batch_size = batch_size
         self.columns: list[str] | None = None
-        self.size = path.stat().st_size
-        self._position = 0
+        self.total = path.stat().st_size
 
-    def batches(self) -> Iterator[list[RawRow]]:
-        """Yield the file's rows in batches of at most ``batch_size``."""
+    def units(self) -> Iterator[Unit]:
+        """Yield the file in units of about ``batch_size`` rows."""
         raise NotImplementedError
 
-    @property
-    def position(self) -> int:
-        """Bytes (or rows, for Parquet) consumed so far, for progress bars."""
-        return self._position
+    def parse(self, unit: Unit) -> list[RawRow]:
+        """Parse one unit into rows (runs in worker processes: no open files here)."""
+        raise NotImplementedError
 
-    @property
-    def total(self) -> int:
-        """Total of :attr:`position` at the end of the file."""
-        return self.size
+    def batches(self) -> Iterator[list[RawRow]]:
+        """Yield the file's rows in batches (units parsed in this process)."""
+        for unit in self.units():
+            yield self.parse(unit)
 
 
-def _track(handle: BinaryIO, reader: Reader) -> None:
-    reader._position = handle.tell()
+def _line_units(handle: BinaryIO, batch_size: int, first_line: int, quoted: bool) -> Iterator[Unit]:
+    """Cut a binary stream at line ends into units of about ``batch_size`` lines.
+
+    With ``quoted``, a cut never falls inside a double-quoted field (CSV fields may hold line
+    breaks): the number of quote characters before the cut must be even.
+    """
+    buffer = b""
+    line = first_line
+    while True:
+        block = handle.read(CHUNK_BYTES)
+        if block:
+            buffer += block
+        lines = buffer.count(b"\n")
+        if block and lines < batch_size:
+            continue
+        if not block:
+            if buffer.strip():
+                yield Unit(line, buffer, buffer.count(b"\n") + 1, len(buffer))
+            return
+        cut = len(buffer)
+        for _ in range(lines):
+            cut = buffer.rfind(b"\n", 0, cut)
+            if cut < 0 or not quoted or buffer.count(b'"', 0, cut) % 2 == 0:
+                break
+        if cut < 0:
+            continue  # one quoted field spans the whole buffer: read on
+        unit, buffer = buffer[: cut + 1], buffer[cut + 1 :]
+        rows = unit.count(b"\n")
+        yield Unit(line, unit, rows, len(unit))
+        line += rows
 
 
 class CsvReader(Reader):
-    """Comma-separated (or ``;``/tab, sniffed) files with a header line; UTF-8, BOM allowed."""
+    """Comma-, semicolon- or tab-separated files with a header line; UTF-8, BOM allowed."""
 
     extensions = (".csv", ".tsv")
 
-    def batches(self) -> Iterator[list[RawRow]]:
-        """Yield rows as dicts keyed by the header; malformed lines come back with an error."""
-        csv.field_size_limit(sys.maxsize)
+    def __init__(self, path: Path, batch_size: int) -> None:
+        super().__init__(path, batch_size)
+        with path.open("rb") as handle:
+            head = handle.readline()
+        text = head.decode("utf-8-sig", "replace").rstrip("\r\n")
+        if path.suffix.lower() == ".tsv":
+            self.delimiter = "\t"
+        else:
+            self.delimiter = ";" if text.count(";") > text.count(",") else ","
+        try:
+            header = next(csv.reader([text], delimiter=self.delimiter)) if text else []
+        except csv.Error as exc:
+            raise InputError(f"{path.name}: cannot read the header line: {exc}") from exc
+        self.columns = [h.strip() for h in header]
+        if len(set(self.columns)) != len(self.columns):
+            raise InputError(f"{path.name}: the header repeats a column name")
+        self._header_bytes = len(head)
+
+    def units(self) -> Iterator[Unit]:
+        """Cut the file after the header into units of whole CSV records."""
+        if not self.columns:
+            return
         with self.path.open("rb") as handle:
-            text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
-            sample = text.read(64 * 1024)
-            text.seek(0)
-            dialect: Any = csv.excel_tab if self.path.suffix == ".tsv" else csv.excel
-            if self.path.suffix != ".tsv" and sample:
-                first = sample.splitlines()[0] if sample.splitlines() else ""
-                if first.count(";") > first.count(","):
-                    dialect = _Semicolon
-            rows = csv.reader(text, dialect)
+            handle.seek(self._header_bytes)
+            yield from _line_units(handle, self.batch_size, 2, quoted=True)
+
+    def parse(self, unit: Unit) -> list[RawRow]:
+        """Parse the CSV records of a unit; a malformed record becomes an error row."""
+        csv.field_size_limit(sys.maxsize)
+        columns = self.columns or []
+        width = len(columns)
+        text = unit.data.decode("utf-8", "replace")
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter)
+        out: list[RawRow] = []
+        consumed = 0
+        while True:
+            start = unit.first + consumed
             try:
-                header = next(rows)
+                fields = next(reader)
             except StopIteration:
-                return
-            except (csv.Error, UnicodeDecodeError) as exc:
-                raise InputError(f"{self.path.name}: cannot read the header line: {exc}") from exc
-            self.columns = [h.strip() for h in header]
-            if len(set(self.columns)) != len(self.columns):
-                raise InputError(f"{self.path.name}: the header repeats a column name")
-            width = len(self.columns)
-            batch: list[RawRow] = []
-            line_no = rows.line_num
-            while True:
-                try:
-                    fields = next(rows)
-                except StopIteration:
-                    break
-                except (csv.Error, UnicodeDecodeError) as exc:
-                    batch.append(RawRow(rows.line_num, None, None, f"unreadable line: {exc}"))
-                    line_no = rows.line_num
-                    continue
-                line_no += 1
-                start = line_no
-                line_no = rows.line_num
-                if not fields or (len(fields) == 1 and not fields[0].strip()):
-                    continue
-                if len(fields) != width:
-                    raw = _join(fields)
-                    reason = f"has {len(fields)} fields where the header has {width}"
-                    batch.append(RawRow(start, None, raw, reason))
-                else:
-                    batch.append(RawRow(start, dict(zip(self.columns, fields, strict=True))))
-                if len(batch) >= self.batch_size:
-                    _track(handle, self)
-                    yield batch
-                    batch = []
-            _track(handle, self)
-            if batch:
-                yield batch
+                break
+            except csv.Error as exc:
+                consumed = reader.line_num
+                out.append(RawRow(start, None, None, f"unreadable line: {exc}"))
+                continue
+            consumed = reader.line_num
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue
+            if len(fields) != width:
+                reason = f"has {len(fields)} fields where the header has {width}"
+                out.append(RawRow(start, None, _join(fields, self.delimiter), reason))
+            elif any("\ufffd" in f for f in fields):
+                out.append(RawRow(start, None, _join(fields, self.delimiter), "not valid UTF-8"))
+            else:
+                out.append(RawRow(start, dict(zip(columns, fields, strict=True))))
+        return out
 
 
-class _Semicolon(csv.excel):
-    delimiter = ";"
-
-
-def _join(fields: list[str]) -> str:
+def _join(fields: list[str], delimiter: str) -> str:
     out = io.StringIO()
-    csv.writer(out).writerow(fields)
+    csv.writer(out, delimiter=delimiter).writerow(fields)
     return out.getvalue().rstrip("\r\n")
 
 
@@ -135,31 +175,30 @@ class JsonLinesReader(Reader):
 
     extensions = (".jsonl", ".ndjson")
 
-    def batches(self) -> Iterator[list[RawRow]]:
-        """Yield each line's object; a line that is not a JSON object comes back with an error."""
-        batch: list[RawRow] = []
+    def units(self) -> Iterator[Unit]:
+        """Cut the file at line ends."""
         with self.path.open("rb") as handle:
-            for line_no, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    value = orjson.loads(line)
-                except orjson.JSONDecodeError as exc:
-                    raw = line.decode("utf-8", "replace").rstrip("\r\n")
-                    batch.append(RawRow(line_no, None, raw, f"not valid JSON: {exc.msg}"))
-                else:
-                    if isinstance(value, dict):
-                        batch.append(RawRow(line_no, value))
-                    else:
-                        raw = line.decode("utf-8", "replace").rstrip("\r\n")
-                        batch.append(RawRow(line_no, None, raw, "not a JSON object"))
-                if len(batch) >= self.batch_size:
-                    _track(handle, self)
-                    yield batch
-                    batch = []
-            _track(handle, self)
-        if batch:
-            yield batch
+            yield from _line_units(handle, self.batch_size, 1, quoted=False)
+
+    def parse(self, unit: Unit) -> list[RawRow]:
+        """Parse each line; a line that is not a JSON object becomes an error row."""
+        out: list[RawRow] = []
+        for offset, line in enumerate(unit.data.split(b"\n")):
+            if not line.strip():
+                continue
+            line_no = unit.first + offset
+            try:
+                value = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raw = line.decode("utf-8", "replace").rstrip("\r")
+                out.append(RawRow(line_no, None, raw, f"not valid JSON: {exc.msg}"))
+                continue
+            if isinstance(value, dict):
+                out.append(RawRow(line_no, value))
+            else:
+                raw = line.decode("utf-8", "replace").rstrip("\r")
+                out.append(RawRow(line_no, None, raw, "not a JSON object"))
+        return out
 
 
 class ParquetReader(Reader):
@@ -172,22 +211,26 @@ class ParquetReader(Reader):
         import pyarrow.parquet as pq
 
         try:
-            self._file = pq.ParquetFile(path)
+            parquet = pq.ParquetFile(path)
         except Exception as exc:  # pyarrow raises several types for broken files
             raise InputError(f"{path.name}: not a readable Parquet file: {exc}") from exc
-        self.columns = list(self._file.schema_arrow.names)
-        self.size = self._file.metadata.num_rows
+        self.columns = list(parquet.schema_arrow.names)
+        self.total = parquet.metadata.num_rows
+        parquet.close()
 
-    def batches(self) -> Iterator[list[RawRow]]:
-        """Yield rows as dicts; the row number (1-based) stands in for the line number."""
-        row_no = 0
-        for record_batch in self._file.iter_batches(batch_size=self.batch_size):
-            batch = []
-            for values in record_batch.to_pylist():
-                row_no += 1
-                batch.append(RawRow(row_no, values))
-            self._position = row_no
-            yield batch
+    def units(self) -> Iterator[Unit]:
+        """Yield Arrow record batches; the row number (1-based) stands in for the line number."""
+        import pyarrow.parquet as pq
+
+        first = 1
+        with pq.ParquetFile(self.path) as parquet:
+            for batch in parquet.iter_batches(batch_size=self.batch_size):
+                yield Unit(first, batch, batch.num_rows, batch.num_rows)
+                first += batch.num_rows
+
+    def parse(self, unit: Unit) -> list[RawRow]:
+        """Turn a record batch into rows."""
+        return [RawRow(unit.first + i, values) for i, values in enumerate(unit.data.to_pylist())]
 
 
 #: Registry of readers: adding a format is one class above and one entry here.

@@ -100,24 +100,25 @@ def person_values(values: dict[str, Any], ctx: RowContext) -> tuple[Any, ...]:
 
     Raises :class:`~custos.ingest.normalise.FieldError` with ``field`` set.
     """
+    # Empty values (None, "") skip the normalisers: most rows leave several fields empty.
     get = values.get
     field_name = "country"
     try:
-        country = n.country(get("country"))
+        country = n.country(v) if (v := get("country")) else None
         field_name = "email"
-        email = n.email(get("email"))
+        email = n.email(v) if (v := get("email")) else None
         field_name = "phone"
-        phone = n.phone(get("phone"), country or ctx.region)
+        phone = n.phone(v, country or ctx.region) if (v := get("phone")) else None
         field_name = "date_of_birth"
-        born = n.date_of_birth(get("date_of_birth"), ctx.date_format)
+        born = n.date_of_birth(v, ctx.date_format) if (v := get("date_of_birth")) else None
         field_name = "social_handle"
-        handle = n.social_handle(get("social_handle"))
+        handle = n.social_handle(v) if (v := get("social_handle")) else None
     except n.FieldError as exc:
         exc.field = field_name
         raise
-    first = n.clean(get("first_name"))
-    last = n.clean(get("last_name"))
-    full = n.clean(get("full_name"))
+    first = n.clean(v) if (v := get("first_name")) else None
+    last = n.clean(v) if (v := get("last_name")) else None
+    full = n.clean(v) if (v := get("full_name")) else None
     if full and not (first or last):
         first, last = n.split_full_name(full)
     if first:
@@ -126,8 +127,8 @@ def person_values(values: dict[str, Any], ctx: RowContext) -> tuple[Any, ...]:
         last = n.display_name(last)
     if not full and (first or last):
         full = f"{first} {last}" if first and last else first or last
-    street = n.clean(get("street"))
-    city = n.clean(get("city"))
+    street = n.clean(v) if (v := get("street")) else None
+    city = n.clean(v) if (v := get("city")) else None
     return (
         first,
         last,
@@ -139,11 +140,11 @@ def person_values(values: dict[str, Any], ctx: RowContext) -> tuple[Any, ...]:
         born,
         street,
         n.street_key(street) if street else None,
-        n.postcode(get("postcode")),
+        n.postcode(v) if (v := get("postcode")) else None,
         n.display_name(city) if city else None,
         country,
         handle,
-        n.customer_id(get("customer_id")),
+        n.customer_id(v) if (v := get("customer_id")) else None,
     )
 
 

@@ -115,14 +115,14 @@ class Custos:
                 except FieldError:
                     email = None
                 if email:
-                    candidates = profiles.profiles_by_identifier(conn, email=email)
+                    candidates = profiles.profiles_by_identifier(conn, "email", email)
             elif any(c.isdigit() for c in key):
                 try:
                     phone = normalise.phone(key, self.settings.default_region)
                 except FieldError:
                     phone = None
                 if phone:
-                    candidates = profiles.profiles_by_identifier(conn, phone=phone)
+                    candidates = profiles.profiles_by_identifier(conn, "phone", phone)
         if not candidates:
             raise NotFoundError(
                 "no profile matches that key", hint="give a profile id, an e-mail or a phone"

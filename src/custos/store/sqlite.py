@@ -33,6 +33,7 @@ def _configure(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute("PRAGMA cache_size=-131072")  # 128 MiB: bulk loads touch big indexes
         cur.close()
 
     @event.listens_for(engine, "begin")

@@ -187,6 +187,14 @@ profile_attributes = Table(
     Column("rule", String(30), nullable=False),
 )
 
+profile_identifiers = Table(
+    "profile_identifiers",
+    metadata,
+    Column("kind", String(30), primary_key=True),
+    Column("value", Text, primary_key=True),
+    Column("profile_id", String(40), ForeignKey("profiles.id"), primary_key=True),
+)
+
 merge_evidence = Table(
     "merge_evidence",
     metadata,
@@ -242,11 +250,10 @@ audit_log = Table(
     Column("hash", String(64), nullable=False),
 )
 
-Index("ix_records_email", records.c.email)
-Index("ix_records_phone", records.c.phone)
-Index("ix_interactions_email", interactions.c.email)
-Index("ix_interactions_phone", interactions.c.phone)
+# Look-ups by identifier go through profile_identifiers (rebuilt by each resolution), so that
+# bulk ingestion does not maintain secondary indexes on the records themselves.
 Index("ix_profile_members_profile", profile_members.c.profile_id)
+Index("ix_profile_identifiers_profile", profile_identifiers.c.profile_id)
 Index("ix_merge_evidence_profile", merge_evidence.c.profile_id)
 Index("ix_quarantine_source", quarantine.c.source_id)
 Index("ix_consent_events_email", consent_events.c.email)
