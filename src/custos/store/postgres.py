@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table, create_engine, text
+from sqlalchemy import Connection, Engine, Table, create_engine, text
 
 from custos.store.base import Store
 
@@ -16,6 +16,11 @@ class PostgresStore(Store):
     """A store in a PostgreSQL database; writers take one advisory lock per transaction."""
 
     backend = "postgresql"
+
+    def __init__(self, url: str, engine: Engine) -> None:
+        super().__init__(url, engine)
+        self._pending: dict[str, int] = {}
+        self._known: dict[str, int] = {}
 
     @classmethod
     def connect(cls, url: str) -> PostgresStore:
@@ -32,8 +37,23 @@ class PostgresStore(Store):
         """COPY the rows in: several times faster than INSERT for large batches."""
         if len(params) < 50:
             super()._bulk_insert(conn, table, names, params)
-            return
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
-            for row in params:
-                copy.write_row(row)
+        else:
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+                for row in params:
+                    copy.write_row(row)
+        self._after_growth(conn, table, len(params))
+
+    def _after_growth(self, conn: Connection, table: Table, rows: int) -> None:
+        """Refresh the planner's statistics when a bulk load has grown a table a lot.
+
+        Without this, a table filled within minutes still looks empty to the planner, which then
+        answers the per-batch "which ids exist already?" query with sequential scans.
+        """
+        pending = self._pending.get(table.name, 0) + rows
+        known = self._known.get(table.name, 0)
+        if pending >= max(10_000, known):
+            conn.execute(text(f"ANALYZE {table.name}"))
+            self._known[table.name] = known + pending
+            pending = 0
+        self._pending[table.name] = pending
