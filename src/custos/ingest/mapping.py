@@ -18,7 +18,8 @@ already a canonical field (in any case) is taken as that field without a map ent
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,12 @@ class ColumnMap:
                     hint=f"the file's columns are: {', '.join(self._columns)}",
                 )
             self._auto(self._columns)
+            used = set(self.fields.values())
+            self._extra = [c for c in self._columns if c not in used]
+            # Fixed columns: pick values with C-level getters instead of per-row comprehensions.
+            self._names = list(self.fields)
+            self._pick = _picker([self.fields[f] for f in self._names])
+            self._pick_extra = _picker(self._extra)
 
     def _auto(self, columns: Iterable[str]) -> None:
         taken = set(self.fields.values())
@@ -111,7 +118,22 @@ class ColumnMap:
         """Split a row into (canonical values, extra attributes)."""
         if self._columns is None:  # JSON Lines: every row may bring its own keys
             self._auto(row.keys())
-        values = {field: row.get(column) for field, column in self.fields.items()}
-        used = set(self.fields.values())
-        extra = {k: v for k, v in row.items() if k not in used and v not in (None, "")}
-        return values, extra
+            used = set(self.fields.values())
+            extra = {k: v for k, v in row.items() if k not in used and v not in (None, "")}
+            return {field: row.get(column) for field, column in self.fields.items()}, extra
+        extra = {
+            k: v
+            for k, v in zip(self._extra, self._pick_extra(row), strict=True)
+            if v not in (None, "")
+        }
+        return dict(zip(self._names, self._pick(row), strict=True)), extra
+
+
+def _picker(columns: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A function returning the values of ``columns`` of a row, always as a tuple."""
+    if not columns:
+        return lambda _row: ()
+    if len(columns) == 1:
+        only = columns[0]
+        return lambda row: (row[only],)
+    return itemgetter(*columns)

@@ -39,7 +39,7 @@ def clean(value: Any) -> str | None:
     text = value if type(value) is str else str(value)
     if not text.isascii():
         text = unicodedata.normalize("NFC", text)
-    if "  " in text or "\t" in text or "\n" in text or "\r" in text:
+    if "  " in text or not text.isprintable():  # tabs, line breaks, runs of spaces
         text = _SPACES.sub(" ", text)
     text = text.strip()
     if len(text) < 8 and text.lower() in NULL_TOKENS:
@@ -189,13 +189,14 @@ def phone(value: Any, region: str) -> str | None:
     if compact in _KNOWN_E164 or (plain is not compact and _plausible_e164(plain)):
         return compact  # already in canonical form: the region does not matter
     if plain is compact and (trunk := _trunk(region)) is not None:
-        # A national number whose international form phonenumbers has produced before.
+        # A national number written with the trunk prefix (030 …) in a plan that strips it
+        # plainly: its E.164 form is the calling code and the rest, when phonenumbers' metadata
+        # says that length is possible (else, and for everything unusual, a full parse).
         code, prefix = trunk
-        candidate = code + (
-            compact[len(prefix) :] if prefix and compact.startswith(prefix) else compact
-        )
-        if candidate in _KNOWN_E164:
-            return candidate
+        if prefix and compact.startswith(prefix) and not compact.startswith(prefix * 2):
+            candidate = code + compact[len(prefix) :]
+            if candidate in _KNOWN_E164 or _plausible_e164(candidate[1:]):
+                return candidate
     result = _e164(compact if plain.isdigit() else text, region)
     if len(_KNOWN_E164) > 500_000:
         _KNOWN_E164.clear()
@@ -413,24 +414,23 @@ def _dotted_timestamp(text: str) -> datetime:
 
 # -- addresses -------------------------------------------------------------------------------
 
-_STREET_WORDS = (
-    (re.compile(r"(stra(ss|ß)e|str\.?)(?=\s|\d|$)"), "str"),
-    (re.compile(r"\bstreet\b|\bst\.(?=\s|$)"), "st"),
-    (re.compile(r"\broad\b|\brd\."), "rd"),
-    (re.compile(r"\bavenue\b|\bave\."), "ave"),
-    (re.compile(r"\bplatz\b"), "pl"),
+_STREET_WORDS = re.compile(
+    r"(?P<str>stra(?:ss|ß)e|str\.?)(?=\s|\d|$)|\b(?P<st>street|st\.(?=\s|$))"
+    r"|\b(?P<rd>road\b|rd\.)|\b(?P<ave>avenue\b|ave\.)|\b(?P<pl>platz)\b"
 )
+_KEY_TOKENS = re.compile(r"[a-z]+|[0-9]+")
 
 
-@lru_cache(maxsize=200_000)
+def _street_word(match: re.Match[str]) -> str:
+    return match.lastgroup or ""
+
+
 def street_key(street: str) -> str:
     """Comparison form of a street: ``Hauptstraße 5``, ``Hauptstr. 5`` → ``hauptstr 5``."""
-    key = street.lower()
-    for pattern, short in _STREET_WORDS:
-        key = pattern.sub(short, key)
-    key = anyascii(key)
-    key = re.sub(r"(?<=[a-z])(?=\d)", " ", key)
-    return _SPACES.sub(" ", re.sub(r"[^a-z0-9 ]+", " ", key)).strip()
+    key = _STREET_WORDS.sub(_street_word, street.lower())
+    if not key.isascii():
+        key = anyascii(key)
+    return " ".join(_KEY_TOKENS.findall(key))
 
 
 def postcode(value: Any) -> str | None:

@@ -138,6 +138,7 @@ class CsvReader(Reader):
         columns = self.columns or []
         width = len(columns)
         text = unit.data.decode("utf-8", "replace")
+        damaged = "\ufffd" in text  # only then check each row for bytes that were not UTF-8
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter)
         out: list[RawRow] = []
         consumed = 0
@@ -157,7 +158,7 @@ class CsvReader(Reader):
             if len(fields) != width:
                 reason = f"has {len(fields)} fields where the header has {width}"
                 out.append(RawRow(start, None, _join(fields, self.delimiter), reason))
-            elif any("\ufffd" in f for f in fields):
+            elif damaged and any("\ufffd" in f for f in fields):
                 out.append(RawRow(start, None, _join(fields, self.delimiter), "not valid UTF-8"))
             else:
                 out.append(RawRow(start, dict(zip(columns, fields, strict=True))))
