@@ -250,3 +250,43 @@ def test_parallel_normalisation_gives_the_same_store(tmp_path: Path, settings: o
             results.append((summary.stored, summary.quarantined, phones))
     assert results[0] == results[1]
     assert results[0][0] == 3000 and results[0][1] == 1
+
+
+def test_quoted_line_breaks_survive_chunking(custos: Custos, tmp_path: Path) -> None:
+    """Chunks are cut at line ends but never inside a quoted field, whatever the batch size."""
+    notes = [
+        '"first line\nsecond line"',
+        "plain",
+        '"a ""quoted"" word,\nand a comma"',
+        '"three\n\nlines"',
+        "last",
+    ]
+    body = "".join(f"n{i},2026-01-0{i + 1},{note}\n" for i, note in enumerate(notes))
+    path = write(tmp_path / "notes.csv", "record_id,timestamp,text\n" + body + "n9,soon,broken\n")
+    custos.settings = custos.settings.model_copy(update={"batch_size": 1})
+    summary = custos.ingest(path, "notes", kind=Kind.INTERACTIONS)
+    assert (summary.stored, summary.quarantined) == (5, 1)
+    with custos.store.read() as conn:
+        rows = conn.execute(
+            select(t.raw_records.c.record_id, t.raw_records.c.line_no, t.interactions.c.text)
+            .join(t.interactions, t.interactions.c.raw_id == t.raw_records.c.id)
+            .order_by(t.raw_records.c.id)
+        ).all()
+    assert [(r.record_id, r.line_no) for r in rows] == [
+        ("n0", 2),
+        ("n1", 4),
+        ("n2", 5),
+        ("n3", 7),
+        ("n4", 10),
+    ]
+    assert rows[2].text == 'a "quoted" word,\nand a comma'
+    assert custos.quarantine()[0]["line_no"] == 11
+
+
+def test_semicolon_csv_with_bom(custos: Custos, tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes("\ufeffrecord_id;first_name;email\r\n1;Jörg;j@example.com\r\n".encode())
+    summary = custos.ingest(path, "excel")
+    assert summary.stored == 1
+    with custos.store.read() as conn:
+        assert conn.execute(select(t.records.c.first_name)).scalar_one() == "Jörg"

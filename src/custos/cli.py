@@ -38,7 +38,8 @@ app.add_typer(export_app, name="export")
 app.add_typer(profile_app, name="profile")
 app.add_typer(quarantine_app, name="quarantine")
 
-out = Console(highlight=False, soft_wrap=True)
+# Wide output when piped or captured, so that tables stay readable in files and logs.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False)
 
 
@@ -120,6 +121,8 @@ def ingest(
             f"{summary.quarantined} row(s) quarantined ({summary.quarantined_new} new): "
             "see `custos quarantine list`"
         )
+    if summary.read == 0:
+        out.print("the file holds no rows")
     if not summary.ok:
         err.print("[red]nothing could be stored from this file[/red]")
         raise typer.Exit(1)
@@ -173,10 +176,6 @@ def _print_resolve(summary: Any) -> None:
         out.print(table)
         if len(summary.ignored) > 20:
             out.print(f"… and {len(summary.ignored) - 20} more")
-
-
-class ExportFormat(str):
-    """Formats of `custos export`."""
 
 
 @export_app.command("xref")

@@ -47,6 +47,14 @@ def clean(value: Any) -> str | None:
     return text
 
 
+def free_text(value: Any) -> str | None:
+    """Free text (notes, posts): NFC and trimmed, line breaks and spacing kept as written."""
+    if value is None:
+        return None
+    text = unicodedata.normalize("NFC", value if type(value) is str else str(value)).strip()
+    return None if len(text) < 8 and text.lower() in NULL_TOKENS else text
+
+
 # -- names -----------------------------------------------------------------------------------
 
 _NOT_LETTERS = re.compile(r"[^a-z]+")

@@ -162,7 +162,7 @@ def _interaction(values: dict[str, Any], ctx: RowContext) -> tuple[Any, ...]:
     return (
         when,
         channel.lower() if channel else None,
-        n.clean(values.get("text")),
+        n.free_text(values.get("text")),
         n.language(values.get("language")),
         *person_values(values, ctx),
     )
