@@ -136,12 +136,13 @@ class Store:
         for index, name in enumerate(names):
             proc = table.c[name].type._cached_bind_processor(dialect)
             if proc is not None:
-                tuples = [
-                    row
-                    if row[index] is None
-                    else (*row[:index], proc(row[index]), *row[index + 1 :])
-                    for row in tuples
-                ]
+                # Converted once per distinct value: a batch shares a few timestamps.
+                seen: dict[Any, Any] = {None: None}
+                for row in tuples:
+                    value = row[index]
+                    if value not in seen:
+                        seen[value] = proc(value)
+                tuples = [(*row[:index], seen[row[index]], *row[index + 1 :]) for row in tuples]
         if const:
             extra = tuple(
                 value
