@@ -290,3 +290,23 @@ def test_semicolon_csv_with_bom(custos: Custos, tmp_path: Path) -> None:
     assert summary.stored == 1
     with custos.store.read() as conn:
         assert conn.execute(select(t.records.c.first_name)).scalar_one() == "Jörg"
+
+
+def test_windows_1252_csv_is_read_and_nested_json_paths_map(custos: Custos, tmp_path: Path) -> None:
+    path = tmp_path / "legacy.csv"
+    path.write_bytes("record_id;first_name;last_name\r\n1;Jürgen;Weiß\r\n".encode("cp1252"))
+    assert custos.ingest(path, "legacy").stored == 1
+    with custos.store.read() as conn:
+        assert conn.execute(select(t.records.c.last_name)).scalar_one() == "Weiß"
+    event = {
+        "messageId": "m1",
+        "timestamp": "2026-01-01T00:00:00Z",
+        "context": {"traits": {"email": "A@B.DE"}},
+    }
+    data = write(tmp_path / "events.jsonl", orjson.dumps(event).decode() + "\n")
+    mapping = write(tmp_path / "events.yaml", "record_id: messageId\nemail: context.traits.email\n")
+    assert custos.ingest(data, "web", kind=Kind.INTERACTIONS, map_path=mapping).stored == 1
+    with custos.store.read() as conn:
+        assert conn.execute(select(t.interactions.c.email)).scalar_one() == "a@b.de"
+    with pytest.raises(ConfigError, match="unknown encoding"):
+        custos.ingest(path, "legacy", map_path=write(tmp_path / "enc.yaml", "encoding: klingon\n"))

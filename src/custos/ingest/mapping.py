@@ -6,6 +6,7 @@ A map file is YAML. Canonical field → source column, either under ``fields:`` 
     channel: call               # optional: a constant channel for every interaction
     default_country: DE         # optional: region for phones without a country code
     date_format: "%d/%m/%Y"     # optional: for dates that are ambiguous otherwise
+    encoding: cp1252            # optional: text encoding (default: UTF-8, else Windows-1252)
     fields:
       record_id: call_id
       phone: caller_phone
@@ -13,11 +14,13 @@ A map file is YAML. Canonical field → source column, either under ``fields:`` 
       text: notes
 
 Columns that are not mapped are kept as extra attributes of the record. A column whose name is
-already a canonical field (in any case) is taken as that field without a map entry.
+already a canonical field (in any case) is taken as that field without a map entry. In JSON Lines
+files a column may be a dotted path into nested objects (``context.traits.email``).
 """
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable, Iterable
 from operator import itemgetter
 from pathlib import Path
@@ -29,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from custos.core.errors import ConfigError
 from custos.core.fields import CANONICAL_FIELDS, Kind
 
-_OPTIONS = ("kind", "channel", "default_country", "date_format", "fields", "source")
+_OPTIONS = ("kind", "channel", "default_country", "date_format", "encoding", "fields", "source")
 _ALL_FIELDS = frozenset(f for fields in CANONICAL_FIELDS.values() for f in fields)
 
 
@@ -42,6 +45,7 @@ class MapFile(BaseModel):
     channel: str | None = None
     default_country: str | None = None
     date_format: str | None = None
+    encoding: str | None = None
     source: str | None = None
     fields: dict[str, str] = Field(default_factory=dict)
 
@@ -55,6 +59,18 @@ class MapFile(BaseModel):
                 f"canonical fields are {', '.join(sorted(_ALL_FIELDS))}"
             )
         return {k: str(v) for k, v in value.items()}
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                codecs.lookup(value)
+            except LookupError as exc:
+                raise ValueError(
+                    f"unknown encoding {value!r}; use e.g. utf-8, cp1252, latin-1"
+                ) from exc
+        return value
 
     @classmethod
     def load(cls, path: Path) -> MapFile:
@@ -120,13 +136,25 @@ class ColumnMap:
             self._auto(row.keys())
             used = set(self.fields.values())
             extra = {k: v for k, v in row.items() if k not in used and v not in (None, "")}
-            return {field: row.get(column) for field, column in self.fields.items()}, extra
+            return {field: _lookup(row, column) for field, column in self.fields.items()}, extra
         extra = {
             k: v
             for k, v in zip(self._extra, self._pick_extra(row), strict=True)
             if v not in (None, "")
         }
         return dict(zip(self._names, self._pick(row), strict=True)), extra
+
+
+def _lookup(row: dict[str, Any], column: str) -> Any:
+    """``row[column]``, or for JSON objects a dotted path into nested objects (``traits.email``)."""
+    if column in row or "." not in column:
+        return row.get(column)
+    value: Any = row
+    for key in column.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
 
 
 def _picker(columns: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:

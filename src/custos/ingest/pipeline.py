@@ -136,7 +136,7 @@ def ingest_file(
     if not source:
         raise ConfigError("no source name", hint="pass --source NAME")
     kind = resolve_kind(store, source, kind, map_file)
-    reader = reader_for(path, settings.batch_size)
+    reader = reader_for(path, settings.batch_size, map_file.encoding)
     job = _Job(
         reader=reader,
         cmap=ColumnMap(map_file, kind, reader.columns),

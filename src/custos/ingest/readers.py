@@ -9,6 +9,7 @@ never dropped. Adding a format is one class here and one entry in :data:`READERS
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import sys
@@ -106,11 +107,13 @@ class CsvReader(Reader):
 
     extensions = (".csv", ".tsv")
 
-    def __init__(self, path: Path, batch_size: int) -> None:
+    def __init__(self, path: Path, batch_size: int, encoding: str | None = None) -> None:
         super().__init__(path, batch_size)
         with path.open("rb") as handle:
             head = handle.readline()
-        text = head.decode("utf-8-sig", "replace").rstrip("\r\n")
+            sample = head + handle.read(CHUNK_BYTES)
+        self.encoding = encoding or _guess_encoding(sample)
+        text = head.decode(self.encoding, "replace").rstrip("\r\n")
         if path.suffix.lower() == ".tsv":
             self.delimiter = "\t"
         else:
@@ -137,7 +140,7 @@ class CsvReader(Reader):
         csv.field_size_limit(sys.maxsize)
         columns = self.columns or []
         width = len(columns)
-        text = unit.data.decode("utf-8", "replace")
+        text = unit.data.decode(self.encoding, "replace")
         damaged = "\ufffd" in text  # only then check each row for bytes that were not UTF-8
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter)
         out: list[RawRow] = []
@@ -159,10 +162,21 @@ class CsvReader(Reader):
                 reason = f"has {len(fields)} fields where the header has {width}"
                 out.append(RawRow(start, None, _join(fields, self.delimiter), reason))
             elif damaged and any("\ufffd" in f for f in fields):
-                out.append(RawRow(start, None, _join(fields, self.delimiter), "not valid UTF-8"))
+                reason = f"holds bytes that are not valid {self.encoding}"
+                out.append(RawRow(start, None, _join(fields, self.delimiter), reason))
             else:
                 out.append(RawRow(start, dict(zip(columns, fields, strict=True))))
         return out
+
+
+def _guess_encoding(sample: bytes) -> str:
+    """UTF-8 (with or without BOM) when the sample decodes as UTF-8, else Windows-1252, the
+    encoding of spreadsheets saved on Western European Windows machines."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+    except UnicodeDecodeError:
+        return "cp1252"
+    return "utf-8-sig" if sample.startswith(codecs.BOM_UTF8) else "utf-8"
 
 
 def _join(fields: list[str], delimiter: str) -> str:
@@ -238,11 +252,13 @@ class ParquetReader(Reader):
 READERS: tuple[type[Reader], ...] = (CsvReader, JsonLinesReader, ParquetReader)
 
 
-def reader_for(path: Path, batch_size: int) -> Reader:
-    """The reader for ``path``, chosen by its extension."""
+def reader_for(path: Path, batch_size: int, encoding: str | None = None) -> Reader:
+    """The reader for ``path``, chosen by its extension (``encoding`` for text formats)."""
     if not path.is_file():
         raise InputError(f"no such file: {path}")
     suffix = path.suffix.lower()
+    if suffix in CsvReader.extensions:
+        return CsvReader(path, batch_size, encoding)
     for reader in READERS:
         if suffix in reader.extensions:
             return reader(path, batch_size)
