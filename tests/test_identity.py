@@ -115,7 +115,7 @@ def test_a_merge_keeps_the_older_id_and_redirects_the_other(custos: Custos, tmp_
     assert x[("a", "a1")] == x[("b", "b1")] == x[("c", "c1")] == older
     assert summary.merged == 1
     assert custos.find_profile(newer) == older  # the merged-away id redirects
-    assert custos.profile(newer)["profile_id"] == older
+    assert custos.profile(newer, purpose="customer_service")["profile_id"] == older
     with custos.store.read() as conn:
         event = conn.execute(select(t.profile_events)).one()
     assert (event.action, event.profile_id, event.other_profile_id) == ("merge", older, newer)
@@ -127,7 +127,7 @@ def test_profile_lookup_by_email_and_phone_with_provenance(custos: Custos, tmp_p
     pid = xref(custos)[("crm", "c1")]
     assert custos.find_profile(" ANNA@example.com") == pid
     assert custos.find_profile("+49 30 1111111") == pid
-    detail = custos.profile(pid)
+    detail = custos.profile(pid, purpose="customer_service")
     golden = {g["attribute"]: g for g in detail["golden"]}
     assert golden["date_of_birth"]["value"] == "1985-03-07"
     assert (
@@ -145,7 +145,10 @@ def test_source_priority_decides_the_golden_value(custos: Custos, tmp_path: Path
     load(custos, tmp_path)
     custos.settings = custos.settings.model_copy(update={"source_priority": ["webshop", "crm"]})
     custos.resolve()
-    golden = {g["attribute"]: g for g in custos.profile("anna@example.com")["golden"]}
+    golden = {
+        g["attribute"]: g
+        for g in custos.profile("anna@example.com", purpose="customer_service")["golden"]
+    }
     assert golden["last_name"]["source"] == "webshop" and golden["last_name"]["value"] == "Mueller"
     assert golden["date_of_birth"]["source"] == "crm"  # only the CRM knows it
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import csv
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,8 +19,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from custos.core.errors import CustosError
-from custos.core.fields import Kind
+from custos.core.errors import AccessDenied, CustosError
+from custos.core.fields import GOLDEN_ATTRIBUTES, STRONG_IDENTIFIERS, Kind
 from custos.core.settings import Settings
 from custos.service import Custos
 from custos.service.demo import run_demo
@@ -36,7 +38,13 @@ quarantine_app = typer.Typer(
 )
 app.add_typer(export_app, name="export")
 app.add_typer(profile_app, name="profile")
+consent_app = typer.Typer(
+    help="The consent ledger: show a person's state, record by hand.", no_args_is_help=True
+)
+audit_app = typer.Typer(help="The tamper-evident audit log of every access.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(consent_app, name="consent")
+app.add_typer(audit_app, name="audit")
 
 # Wide output when piped or captured, so that tables stay readable in files and logs.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -212,21 +220,125 @@ def export_xref(
         err.print(f"wrote {rows} rows to {output}")
 
 
+@export_app.command("profiles")
+def export_profiles(
+    purpose: Annotated[
+        str, typer.Option("--purpose", "-p", help="The purpose of the export (required).")
+    ],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl or csv.")] = "jsonl",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="File to write (default: standard output)."),
+    ] = None,
+) -> None:
+    """Profiles the purpose may see, with only the attributes and identifiers it may see."""
+    if fmt not in ("csv", "jsonl"):
+        err.print("[red]error:[/red] --format must be jsonl or csv")
+        raise typer.Exit(2)
+    with _custos() as custos:
+        chosen = _guarded(lambda: custos.taxonomy.purpose(purpose))  # refuse before writing
+        rows = custos.export_profiles(purpose)
+        handle = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
+        try:
+            if fmt == "jsonl":
+                count = sum(handle.write(orjson.dumps(item).decode() + "\n") > 0 for item in rows)
+            else:
+                count = _write_profiles_csv(handle, rows, chosen, custos)
+        finally:
+            if output:
+                handle.close()
+    if output:
+        err.print(f"wrote {count} profiles to {output}")
+
+
+def _write_profiles_csv(
+    handle: Any, rows: Iterator[dict[str, Any]], purpose: Any, custos: Custos
+) -> int:
+    """CSV with a fixed header: the purpose's canonical attributes, the extra attributes it may
+    see (tagged columns), and one column per identifier kind (values joined by ``|``)."""
+    allowed = [a for a in GOLDEN_ATTRIBUTES if custos.taxonomy.category(a) in purpose.categories]
+    kinds = [k for k in STRONG_IDENTIFIERS if custos.taxonomy.category(k) in purpose.categories]
+    extras = sorted(
+        column
+        for tagged in custos.source_categories().values()
+        for column, category in tagged.items()
+        if category in purpose.categories and column not in allowed
+    )
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(["profile_id", *allowed, *extras, *(f"identifiers.{k}" for k in kinds)])
+    count = 0
+    for item in rows:
+        ids = item.get("identifiers", {})
+        writer.writerow(
+            [item["profile_id"], *(item.get(a, "") for a in (*allowed, *extras))]
+            + ["|".join(ids.get(k, [])) for k in kinds]
+        )
+        count += 1
+    return count
+
+
 @profile_app.command("show")
 def profile_show(
     key: Annotated[str, typer.Argument(help="A profile id, an e-mail address or a phone number.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    purpose: Annotated[
+        str | None,
+        typer.Option(
+            "--purpose", "-p", help="Why you read it (default: CUSTOS_PURPOSE, customer_service)."
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Decide consent as of this date (YYYY-MM-DD).")
+    ] = None,
 ) -> None:
-    """Show one profile: golden record with provenance, identifiers, records, interactions."""
+    """Show one profile as the purpose may see it: golden record with provenance, identifiers,
+    records, interactions."""
     with _custos() as custos:
-        detail = custos.profile(key)
+        detail = _guarded(
+            lambda: custos.profile(
+                key, purpose=purpose or custos.settings.purpose, as_of=_date(as_of)
+            )
+        )
     if as_json:
         out.print_json(orjson.dumps(detail).decode())
         return
     _print_profile(detail)
 
 
+def _date(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        err.print(f"[red]error:[/red] not a date: {text!r} (write YYYY-MM-DD or an ISO timestamp)")
+        raise typer.Exit(2) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+        if len(text) == 10:  # a day: the state at its end
+            when += timedelta(days=1) - timedelta(microseconds=1)
+    return when
+
+
+def _guarded(read: Callable[[], Any]) -> Any:
+    try:
+        return read()
+    except AccessDenied as exc:
+        err.print(f"[red]refused:[/red] {exc.message}")
+        if exc.hint:
+            err.print(f"  why: {exc.hint}")
+        raise typer.Exit(3) from None
+    except CustosError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        if exc.hint:
+            err.print(f"  fix: {exc.hint}")
+        raise typer.Exit(2) from None
+
+
 def _print_profile(detail: dict[str, Any]) -> None:
+    out.print(
+        f"purpose: {detail.get('purpose', '')} (fields this purpose may not use are not shown)"
+    )
     out.print(
         f"[bold]profile {detail['profile_id']}[/bold]  ({detail['status']}, since {detail['created_at'][:10]})"
     )
@@ -318,6 +430,162 @@ def quarantine_list(
             r["field"] or "",
             r["reason"],
             r["fix"] or "",
+        )
+    out.print(table)
+
+
+@consent_app.command("show")
+def consent_show(
+    key: Annotated[str, typer.Argument(help="A profile id, an e-mail address or a phone number.")],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="The state as of this date (YYYY-MM-DD) or time.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
+    """A person's consent state per purpose (now or as of a date) and the full ledger."""
+    with _custos() as custos:
+        report = _guarded(lambda: custos.consent(key, as_of=_date(as_of)))
+    if as_json:
+        out.print_json(orjson.dumps(report).decode())
+        return
+    when = report["as_of"] or "now"
+    table = Table(title=f"consent of {report['profile_id']} as of {when}")
+    for name in ("purpose", "basis", "state", "explicit", "since", "may read"):
+        table.add_column(name)
+    for purpose, state in report["states"].items():
+        table.add_row(
+            purpose,
+            state["basis"],
+            state["status"],
+            "yes" if state["explicit"] else "",
+            (state["since"] or "")[:19],
+            "yes" if state["allowed"] else "no",
+        )
+    out.print(table)
+    ledger_table = Table(title=f"ledger ({len(report['ledger'])} events, oldest first)")
+    for name in (
+        "id",
+        "when",
+        "purpose",
+        "status",
+        "source",
+        "method",
+        "notice",
+        "explicit",
+        "expires",
+    ):
+        ledger_table.add_column(name)
+    for e in report["ledger"]:
+        ledger_table.add_row(
+            str(e["id"]),
+            (e["timestamp"] or "")[:19],
+            e["purpose"],
+            e["status"],
+            e["source"],
+            e["method"] or "",
+            e["notice_version"] or "",
+            "yes" if e["explicit"] else "",
+            (e["expires_at"] or "")[:10],
+        )
+    out.print(ledger_table)
+
+
+def _record(
+    status: str,
+    key: str,
+    purpose: str,
+    source: str,
+    method: str,
+    explicit: bool,
+    notice: str | None,
+) -> None:
+    with _custos() as custos:
+        event = _guarded(
+            lambda: custos.record_consent(
+                key,
+                purpose=purpose,
+                status=status,
+                source=source,
+                method=method,
+                explicit=explicit,
+                notice_version=notice,
+            )
+        )
+    out.print(f"recorded consent event {event}: {status} for {purpose}")
+
+
+@consent_app.command("grant")
+def consent_grant(
+    key: Annotated[str, typer.Argument(help="A profile id, an e-mail address or a phone number.")],
+    purpose: Annotated[str, typer.Option("--purpose", "-p", help="The purpose consented to.")],
+    source: Annotated[str, typer.Option("--source", "-s", help="Where the consent was given.")],
+    method: Annotated[
+        str, typer.Option("--method", help="How: form, call, checkout, …")
+    ] = "manual",
+    explicit: Annotated[
+        bool,
+        typer.Option(
+            "--explicit", help="Explicit consent (needed for health and other special data)."
+        ),
+    ] = False,
+    notice: Annotated[
+        str | None, typer.Option("--notice", help="Version of the privacy notice shown.")
+    ] = None,
+) -> None:
+    """Record that the person granted consent for a purpose (appends to the ledger)."""
+    _record("granted", key, purpose, source, method, explicit, notice)
+
+
+@consent_app.command("withdraw")
+def consent_withdraw(
+    key: Annotated[str, typer.Argument(help="A profile id, an e-mail address or a phone number.")],
+    purpose: Annotated[str, typer.Option("--purpose", "-p", help="The purpose withdrawn.")],
+    source: Annotated[str, typer.Option("--source", "-s", help="Where the withdrawal came in.")],
+    method: Annotated[str, typer.Option("--method", help="How: form, call, e-mail, …")] = "manual",
+) -> None:
+    """Record that the person withdrew consent for a purpose; it acts on the next read."""
+    _record("withdrawn", key, purpose, source, method, False, None)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the hash chain of the audit log; exit 1 when an entry was changed or removed."""
+    with _custos() as custos:
+        broken = custos.audit_verify()
+    if broken is None:
+        out.print("the audit log is intact")
+        return
+    err.print(f"[red]the audit log was tampered with at entry {broken}[/red]")
+    raise typer.Exit(1)
+
+
+@audit_app.command("show")
+def audit_show(
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="Only entries that touched this profile.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many entries.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
+    """Accesses and changes, newest first: who, purpose, which profiles, which fields, when."""
+    with _custos() as custos:
+        entries = _guarded(lambda: custos.audit_entries(profile=profile, limit=limit))
+    if as_json:
+        out.print_json(orjson.dumps(entries).decode())
+        return
+    table = Table(title="audit log (newest first)")
+    for name in ("id", "when", "actor", "action", "purpose", "profiles", "detail"):
+        table.add_column(name)
+    for e in entries:
+        subjects = e["subjects"] if isinstance(e["subjects"], str) else ", ".join(e["subjects"])
+        table.add_row(
+            str(e["id"]),
+            e["at"][:19],
+            e["actor"],
+            e["action"],
+            e["purpose"] or "",
+            subjects,
+            orjson.dumps(e["detail"]).decode(),
         )
     out.print(table)
 

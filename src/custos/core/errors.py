@@ -32,3 +32,7 @@ class InputError(CustosError):
 
 class NotFoundError(CustosError):
     """A profile, source or record that was asked for does not exist."""
+
+
+class AccessDenied(CustosError):
+    """The guard refused: the purpose has no lawful basis for this person or data."""

@@ -50,6 +50,7 @@ CONSENT_FIELDS: tuple[str, ...] = (
     "notice_version",
     "expires_at",
     "evidence",
+    "explicit",
     *PERSON_FIELDS,
 )
 

@@ -48,6 +48,16 @@ class Settings(BaseSettings):
         description="Sources in order of trust for the golden record (first wins); sources not "
         "listed come after, by recency.",
     )
+    taxonomy: str | None = Field(
+        default=None,
+        description="A YAML file that extends or overrides the shipped taxonomy of purposes and "
+        "data categories.",
+    )
+    purpose: str = Field(
+        default="customer_service",
+        description="The purpose the CLI reads under when a command takes --purpose and none is "
+        "given (exports always need --purpose).",
+    )
     golden_rule: str = Field(
         default="priority",
         pattern="^(priority|recent|frequent)$",

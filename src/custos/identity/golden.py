@@ -32,6 +32,7 @@ class Candidate:
     is_record: bool
     observed_at: datetime
     values: dict[str, Any]
+    extra: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,31 @@ def golden_record(
     if having:
         chosen = pick("street" if having[0].values.get("street") else "city", having)
         out.extend(_value(a, chosen, rule) for a in ADDRESS if chosen.values.get(a))
+    # Extra attributes of person records (loyalty tier, a tagged health condition, …).
+    names = sorted({k for c in ordered if c.is_record and c.extra for k in c.extra})
+    for name in names:
+        with_extra = [
+            c for c in ordered if c.is_record and c.extra and c.extra.get(name) not in (None, "")
+        ]
+        if with_extra:
+            chosen = with_extra[0]
+            if rule == "frequent":
+                counts = Counter(str(c.extra[name]) for c in with_extra if c.extra)
+                top = max(counts.values())
+                chosen = next(
+                    c for c in with_extra if c.extra and counts[str(c.extra[name])] == top
+                )
+            assert chosen.extra is not None
+            out.append(
+                GoldenValue(
+                    name,
+                    str(chosen.extra[name]),
+                    chosen.source,
+                    chosen.record_id,
+                    chosen.observed_at,
+                    rule,
+                )
+            )
     return out
 
 

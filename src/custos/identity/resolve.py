@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Table, delete, func, select, update
 
 from custos.core.fields import STRONG_IDENTIFIERS
@@ -62,6 +63,7 @@ def _load(conn: Connection) -> tuple[list[Node], list[Candidate]]:
             table.c.last_name_key,
             when,
             table.c.observed_at,
+            table.c.extra,
             *(table.c[name] for name in _GOLDEN_COLUMNS),
         ]
         query = (
@@ -71,16 +73,19 @@ def _load(conn: Connection) -> tuple[list[Node], list[Candidate]]:
             .order_by(table.c.raw_id)
         )
         for row in conn.execute(query):
-            raw_id, source, record_id, first_key, last_key, when_value, observed = row[:7]
-            values = dict(zip(_GOLDEN_COLUMNS, row[7:], strict=True))
+            raw_id, source, record_id, first_key, last_key, when_value, observed, extra = row[:8]
+            values = dict(zip(_GOLDEN_COLUMNS, row[8:], strict=True))
             identifiers = tuple((k, values[k]) for k in STRONG_IDENTIFIERS if values.get(k))
             if not is_record and not identifiers:
                 continue  # an interaction with nothing to link it by stays unlinked
             nodes.append(
                 Node(raw_id, is_record, first_key, last_key, values["date_of_birth"], identifiers)
             )
+            extras = orjson.loads(extra) if extra and is_record else None
             candidates.append(
-                Candidate(raw_id, source, record_id, is_record, when_value or observed, values)
+                Candidate(
+                    raw_id, source, record_id, is_record, when_value or observed, values, extras
+                )
             )
     return nodes, candidates
 

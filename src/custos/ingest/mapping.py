@@ -7,6 +7,8 @@ A map file is YAML. Canonical field → source column, either under ``fields:`` 
     default_country: DE         # optional: region for phones without a country code
     date_format: "%d/%m/%Y"     # optional: for dates that are ambiguous otherwise
     encoding: cp1252            # optional: text encoding (default: UTF-8, else Windows-1252)
+    categories:                 # optional: data category of extra columns (see the taxonomy)
+      condition: health
     fields:
       record_id: call_id
       phone: caller_phone
@@ -32,7 +34,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from custos.core.errors import ConfigError
 from custos.core.fields import CANONICAL_FIELDS, Kind
 
-_OPTIONS = ("kind", "channel", "default_country", "date_format", "encoding", "fields", "source")
+_OPTIONS = (
+    "kind",
+    "channel",
+    "default_country",
+    "date_format",
+    "encoding",
+    "fields",
+    "source",
+    "categories",
+)
 _ALL_FIELDS = frozenset(f for fields in CANONICAL_FIELDS.values() for f in fields)
 
 
@@ -48,6 +59,7 @@ class MapFile(BaseModel):
     encoding: str | None = None
     source: str | None = None
     fields: dict[str, str] = Field(default_factory=dict)
+    categories: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("fields")
     @classmethod

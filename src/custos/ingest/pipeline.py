@@ -119,6 +119,20 @@ def ensure_source(conn: Connection, name: str, kind: Kind) -> int:
     return source_id
 
 
+def tag_columns(conn: Connection, source_id: int, categories: dict[str, str]) -> None:
+    """Remember the data category of a source's extra columns (the map file's ``categories``)."""
+    for column, category in sorted(categories.items()):
+        key = (t.source_columns.c.source_id == source_id) & (t.source_columns.c.column == column)
+        if conn.execute(select(t.source_columns.c.category).where(key)).first() is None:
+            conn.execute(
+                t.source_columns.insert().values(
+                    source_id=source_id, column=column, category=category
+                )
+            )
+        else:
+            conn.execute(t.source_columns.update().where(key).values(category=category))
+
+
 def ingest_file(
     store: Store,
     path: Path,
@@ -152,6 +166,7 @@ def ingest_file(
     )
     with store.write() as conn:
         job.source_id = ensure_source(conn, source, kind)
+        tag_columns(conn, job.source_id, map_file.categories)
     summary = IngestSummary(source=source, kind=kind, file=path.name)
     done = 0
     workers = _workers(settings, reader, store)

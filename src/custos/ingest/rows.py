@@ -204,6 +204,8 @@ def consent_values(values: dict[str, Any], ctx: RowContext) -> dict[str, Any]:
     out["method"] = n.clean(values.get("method"))
     out["notice_version"] = n.clean(values.get("notice_version"))
     out["evidence"] = n.clean(values.get("evidence"))
+    explicit = (n.clean(values.get("explicit")) or "").lower()
+    out["explicit"] = explicit in ("1", "true", "yes", "y", "x", "ja", "explicit")
     person = dict(zip(PERSON_COLUMNS, person_values(values, ctx), strict=True))
     for key in STRONG_IDENTIFIERS:
         out[key] = person[key]

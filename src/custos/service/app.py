@@ -6,19 +6,26 @@ The CLI, and later the REST API and web UI, are thin layers over :class:`Custos`
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import func, select
 
-from custos.core.errors import InputError, NotFoundError
+from custos.consent import ledger
+from custos.consent.guard import permits, source_categories
+from custos.consent.taxonomy import load_taxonomy
+from custos.core.errors import ConfigError, InputError, NotFoundError
 from custos.core.fields import Kind
 from custos.core.settings import Settings
 from custos.identity import profiles
 from custos.identity.resolve import ResolveSummary, resolve
 from custos.ingest import normalise
+from custos.ingest.mapping import MapFile
 from custos.ingest.normalise import FieldError
-from custos.ingest.pipeline import IngestSummary, ProgressFn, ingest_file
+from custos.ingest.pipeline import IngestSummary, ProgressFn, ensure_source, ingest_file
+from custos.service import reads
 from custos.store import Store, audit, open_store
 from custos.store import tables as t
 
@@ -29,6 +36,7 @@ class Custos:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
+        self.taxonomy = load_taxonomy(Path(settings.taxonomy) if settings.taxonomy else None)
 
     @classmethod
     def open(cls, db: str | None = None, settings: Settings | None = None) -> Custos:
@@ -60,6 +68,15 @@ class Custos:
         actor: str = "cli",
     ) -> IngestSummary:
         """Ingest one file into ``source`` (bad rows go to quarantine, nothing is lost)."""
+        if map_path:
+            unknown = sorted(
+                set(MapFile.load(map_path).categories.values()) - set(self.taxonomy.categories)
+            )
+            if unknown:
+                raise ConfigError(
+                    f"map file {map_path} tags columns with unknown categories: {', '.join(unknown)}",
+                    hint=f"categories are: {', '.join(sorted(self.taxonomy.categories))}",
+                )
         summary = ingest_file(
             self.store,
             path,
@@ -135,17 +152,142 @@ class Custos:
         return candidates[0]
 
     def profile(
-        self, key: str, *, actor: str = "cli", purpose: str | None = None
+        self, key: str, *, purpose: str | None, actor: str = "cli", as_of: datetime | None = None
     ) -> dict[str, Any]:
-        """A profile's golden record with provenance, identifiers, members and interactions."""
+        """A profile as ``purpose`` may see it: golden record with provenance, identifiers,
+        member records and interactions (refused without a lawful basis; audited)."""
+        return reads.guarded_profile(
+            self, self.find_profile(key), purpose, actor=actor, as_of=as_of
+        )
+
+    def export_profiles(
+        self, purpose: str | None, *, actor: str = "cli"
+    ) -> Iterator[dict[str, Any]]:
+        """Every profile ``purpose`` may see, with the fields it may see (audited)."""
+        return reads.export_profiles(self, purpose, actor=actor)
+
+    def source_categories(self) -> dict[str, dict[str, str]]:
+        """Source → {extra column → data category}, as tagged by map files."""
+        with self.store.read() as conn:
+            return source_categories(conn)
+
+    # -- consent --------------------------------------------------------------------------------
+    def consent(
+        self, key: str, *, as_of: datetime | None = None, actor: str = "cli"
+    ) -> dict[str, Any]:
+        """A person's consent ledger and the state per purpose (now, or as of a time)."""
         profile_id = self.find_profile(key)
         with self.store.read() as conn:
-            detail = profiles.profile_detail(conn, profile_id)
+            events = ledger.events_by_profile(conn, None, [profile_id]).get(profile_id, [])
+            rows = ledger.ledger_rows(conn, profile_id)
+        by_purpose: dict[str, list[ledger.LedgerEvent]] = {}
+        for event in events:
+            by_purpose.setdefault(event.purpose, []).append(event)
+        states = {}
+        for name, purpose in sorted(self.taxonomy.purposes.items()):
+            state = ledger.derive_state(by_purpose.get(name, []), as_of)
+            states[name] = {
+                "status": state.status,
+                "explicit": state.explicit,
+                "since": state.since.isoformat() if state.since else None,
+                "basis": purpose.basis.value,
+                "allowed": permits(purpose, state),
+            }
         with self.store.write() as conn:
             audit.append(
-                conn, actor=actor, action="profile.show", purpose=purpose, subjects=[profile_id]
+                conn,
+                actor=actor,
+                action="consent.show",
+                purpose="consent_management",
+                subjects=[profile_id],
             )
-        return detail
+        return {
+            "profile_id": profile_id,
+            "as_of": as_of.isoformat() if as_of else None,
+            "states": states,
+            "ledger": [
+                {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
+                for row in rows
+            ],
+        }
+
+    def record_consent(
+        self,
+        key: str,
+        *,
+        purpose: str,
+        status: str,
+        source: str,
+        method: str = "manual",
+        explicit: bool = False,
+        notice_version: str | None = None,
+        evidence: str | None = None,
+        at: datetime | None = None,
+        actor: str = "cli",
+    ) -> int:
+        """Append a consent event for the person behind ``key`` (a profile id, e-mail or phone)."""
+        self.taxonomy.purpose(purpose)
+        profile_id = self.find_profile(key)
+        with self.store.write() as conn:
+            source_id = ensure_source(conn, source, Kind.CONSENTS)
+            event_id = ledger.append_event(
+                conn,
+                source_id=source_id,
+                profile_id=profile_id,
+                purpose=purpose,
+                status=status,
+                at=at or datetime.now(UTC),
+                method=method,
+                explicit=explicit,
+                notice_version=notice_version,
+                evidence=evidence,
+            )
+            audit.append(
+                conn,
+                actor=actor,
+                action=f"consent.{status}",
+                purpose=purpose,
+                subjects=[profile_id],
+                detail={"event": event_id, "source": source, "method": method},
+            )
+        return event_id
+
+    # -- audit ----------------------------------------------------------------------------------
+    def audit_verify(self) -> int | None:
+        """The id of the first audit entry that was changed or removed, or None when intact."""
+        with self.store.read() as conn:
+            return audit.verify(conn)
+
+    def audit_entries(
+        self, *, profile: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Audit entries, newest first, optionally those that touched one profile."""
+        wanted = self.find_profile(profile) if profile else None
+        out: list[dict[str, Any]] = []
+        with self.store.read() as conn:
+            query = select(t.audit_log).order_by(t.audit_log.c.id.desc())
+            for row in conn.execution_options(yield_per=500).execute(query):
+                detail = orjson.loads(row.detail or "{}")
+                subjects = reads.entry_subjects(row.subjects, detail)
+                if wanted and wanted not in subjects:
+                    continue
+                detail.pop("subjects_z", None)
+                out.append(
+                    {
+                        "id": row.id,
+                        "at": row.at.isoformat(),
+                        "actor": row.actor,
+                        "action": row.action,
+                        "purpose": row.purpose,
+                        "subjects": subjects
+                        if len(subjects) <= 20
+                        else f"{len(subjects)} profiles",
+                        "detail": detail,
+                    }
+                )
+                if len(out) >= limit:
+                    break
+        return out
 
     def xref(self) -> Iterator[tuple[str, str, str]]:
         """(source, record_id, profile_id) for every ingested record and interaction."""

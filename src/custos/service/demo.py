@@ -80,6 +80,6 @@ def run_demo(
                 sizes[pid] = sizes.get(pid, 0) + 1
         if sizes:
             best = max(sorted(sizes), key=lambda p: sizes[p])
-            report.example = app.profile(best, actor="demo", purpose="demo")
+            report.example = app.profile(best, actor="demo", purpose="customer_service")
     report.seconds = time.perf_counter() - started
     return report

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 
 
@@ -151,10 +153,20 @@ consent_events = Table(
     Column("notice_version", String(100)),
     Column("expires_at", Timestamp()),
     Column("evidence", Text),
+    Column("explicit", Boolean, nullable=False, server_default=false()),
+    Column("profile_id", String(40)),
     Column("file_name", Text),
     Column("line_no", Integer),
     Column("payload", Text, nullable=False),
     Column("ingested_at", Timestamp(), nullable=False),
+)
+
+source_columns = Table(
+    "source_columns",
+    metadata,
+    Column("source_id", Integer, ForeignKey("sources.id"), primary_key=True),
+    Column("column", String(200), primary_key=True),
+    Column("category", String(50), nullable=False),
 )
 
 profiles = Table(
@@ -257,3 +269,4 @@ Index("ix_profile_identifiers_profile", profile_identifiers.c.profile_id)
 Index("ix_merge_evidence_profile", merge_evidence.c.profile_id)
 Index("ix_quarantine_source", quarantine.c.source_id)
 Index("ix_consent_events_email", consent_events.c.email)
+Index("ix_consent_events_purpose", consent_events.c.purpose)

@@ -1,0 +1,110 @@
+"""The guard: the one place that decides which profiles and fields a purpose may see.
+
+Every read of personal data — CLI, Python API, exports, the REST API, insight — asks the guard
+with a purpose, and shows only what it allows:
+
+* a purpose whose lawful basis is consent sees only persons whose current state is ``granted``
+  (no record → no access: fail closed);
+* a purpose on legitimate interest sees everyone who has not objected (denied or withdrawn);
+  contract, legal obligation, vital interest and public task see everyone;
+* fields of a category the purpose may not use are removed; special categories (GDPR Art. 9:
+  health, genetic, …) additionally need explicit consent of the person for that purpose;
+* no purpose, or an unknown one → refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection, select
+
+from custos.consent import ledger
+from custos.consent.ledger import NO_RECORD, ConsentState
+from custos.consent.taxonomy import LawfulBasis, Purpose, Taxonomy
+from custos.store import tables as t
+
+
+def permits(purpose: Purpose, state: ConsentState) -> bool:
+    """May ``purpose`` read anything of a person in ``state``?"""
+    if purpose.basis is LawfulBasis.CONSENT:
+        return state.granted
+    if purpose.basis is LawfulBasis.LEGITIMATE_INTEREST:
+        return not state.objected
+    return True
+
+
+@dataclass
+class Access:
+    """The guard's answer for one purpose: the profiles allowed, and how to filter their fields."""
+
+    purpose: Purpose
+    taxonomy: Taxonomy
+    states: dict[str, ConsentState] = field(default_factory=dict)
+    refused: set[str] = field(default_factory=set)
+    source_categories: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def allowed(self, profile_id: str) -> bool:
+        """May the purpose see this profile at all?"""
+        return permits(self.purpose, self.states.get(profile_id, NO_RECORD))
+
+    def category(self, attribute: str, source: str | None = None) -> str:
+        """The data category of a canonical field, or of an extra attribute of ``source``."""
+        tagged = self.source_categories.get(source or "", {})
+        return self.taxonomy.category(attribute, tagged)
+
+    def field_allowed(self, profile_id: str, attribute: str, source: str | None = None) -> bool:
+        """May the purpose see this attribute of this (allowed) profile?"""
+        category = self.category(attribute, source)
+        if category not in self.purpose.categories:
+            return False
+        if category in self.taxonomy.special:
+            state = self.states.get(profile_id, NO_RECORD)
+            return state.granted and state.explicit
+        return True
+
+
+class Guard:
+    """Answers, for a purpose, which profiles and which fields may be read."""
+
+    def __init__(self, taxonomy: Taxonomy) -> None:
+        self.taxonomy = taxonomy
+
+    def access(
+        self,
+        conn: Connection,
+        purpose: str | None,
+        profile_ids: Sequence[str] | None = None,
+        *,
+        as_of: datetime | None = None,
+    ) -> Access:
+        """The access ``purpose`` has to ``profile_ids`` (all profiles when None)."""
+        chosen = self.taxonomy.purpose(purpose)
+        states = ledger.states(conn, chosen.name, profile_ids, as_of)
+        answer = Access(chosen, self.taxonomy, states, set(), source_categories(conn))
+        if profile_ids is not None:
+            answer.refused = {pid for pid in profile_ids if not answer.allowed(pid)}
+        return answer
+
+
+def source_categories(conn: Connection) -> dict[str, dict[str, str]]:
+    """Source name → {extra column → category}, from the map files' ``categories``."""
+    out: dict[str, dict[str, str]] = {}
+    query = select(t.sources.c.name, t.source_columns.c.column, t.source_columns.c.category).join(
+        t.sources, t.sources.c.id == t.source_columns.c.source_id
+    )
+    for source, column, category in conn.execute(query):
+        out.setdefault(source, {})[column] = category
+    return out
+
+
+def filter_attributes(
+    access: Access, profile_id: str, attributes: Iterable[Mapping[str, object]]
+) -> list[dict[str, object]]:
+    """The golden attributes (dicts with ``attribute`` and ``source``) the purpose may see."""
+    return [
+        dict(a)
+        for a in attributes
+        if access.field_allowed(profile_id, str(a["attribute"]), str(a.get("source") or ""))
+    ]

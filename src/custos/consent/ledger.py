@@ -1,0 +1,263 @@
+"""The append-only consent ledger and the state derived from it.
+
+Events are never updated or deleted (only erasure of the person removes them). The state of a
+person for a purpose is derived on every read, so a withdrawal acts on the next read:
+
+* events form *streams*: the events of one identifier (a customer number, an e-mail, a phone, a
+  handle) or, for events recorded against the profile itself, the person stream;
+* a stream's state is its latest event at the time asked about (``granted``, ``denied`` or
+  ``withdrawn``; ``none`` once that event has expired); person-stream events supersede older
+  events of every other stream (the verified person said so);
+* the person's state is the most restrictive of the current stream states: a withdrawal or
+  denial on any record of a merged person applies to the whole person.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, select, union_all
+
+from custos.core.fields import STRONG_IDENTIFIERS
+from custos.store import tables as t
+
+GRANTED, DENIED, WITHDRAWN, NONE = "granted", "denied", "withdrawn", "none"
+PERSON_STREAM = "profile"
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEvent:
+    """One consent event as the state derivation sees it."""
+
+    id: int
+    stream: str
+    purpose: str
+    status: str
+    timestamp: datetime
+    expires_at: datetime | None = None
+    explicit: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentState:
+    """A person's state for one purpose at one time, with the events it rests on."""
+
+    status: str
+    explicit: bool = False
+    since: datetime | None = None
+    event_ids: tuple[int, ...] = ()
+
+    @property
+    def granted(self) -> bool:
+        """True when consent is in force."""
+        return self.status == GRANTED
+
+    @property
+    def objected(self) -> bool:
+        """True when the person said no (denied or withdrew)."""
+        return self.status in (DENIED, WITHDRAWN)
+
+
+NO_RECORD = ConsentState(NONE)
+
+
+def stream_of(row: Any) -> str:
+    """The stream an event belongs to: its strongest identifier, or the person stream."""
+    if getattr(row, "profile_id", None):
+        return PERSON_STREAM
+    for kind in ("customer_id", "email", "phone", "social_handle"):
+        value = getattr(row, kind, None)
+        if value:
+            return f"{kind}:{value}"
+    return f"event:{row.id}"
+
+
+def derive_state(events: Iterable[LedgerEvent], as_of: datetime | None = None) -> ConsentState:
+    """The person's state for the purpose of ``events`` at ``as_of`` (default: now)."""
+    when = as_of or datetime.now(UTC)
+    latest: dict[str, LedgerEvent] = {}
+    for event in events:
+        if event.timestamp > when:
+            continue
+        current = latest.get(event.stream)
+        if current is None or (event.timestamp, event.id) > (current.timestamp, current.id):
+            latest[event.stream] = event
+    person = latest.get(PERSON_STREAM)
+    live = [
+        e
+        for e in latest.values()
+        if person is None or e is person or (e.timestamp, e.id) > (person.timestamp, person.id)
+    ]
+    in_force = [e for e in live if e.expires_at is None or e.expires_at > when]
+    refusals = [e for e in in_force if e.status in (DENIED, WITHDRAWN)]
+    if refusals:
+        last = max(refusals, key=lambda e: (e.timestamp, e.id))
+        status = WITHDRAWN if any(e.status == WITHDRAWN for e in refusals) else DENIED
+        return ConsentState(status, False, last.timestamp, tuple(sorted(e.id for e in refusals)))
+    grants = [e for e in in_force if e.status == GRANTED]
+    if grants:
+        first = min(grants, key=lambda e: (e.timestamp, e.id))
+        explicit = any(e.explicit for e in grants)
+        return ConsentState(GRANTED, explicit, first.timestamp, tuple(sorted(e.id for e in grants)))
+    return NO_RECORD
+
+
+def _event_query(purpose: str | None) -> Any:
+    """Consent events joined to the profiles they belong to (by identifier or by profile id)."""
+    ce, pi = t.consent_events, t.profile_identifiers
+    columns = (
+        ce.c.id,
+        ce.c.purpose,
+        ce.c.status,
+        ce.c.timestamp,
+        ce.c.expires_at,
+        ce.c.explicit,
+        ce.c.profile_id.label("event_profile"),
+        *(ce.c[k] for k in STRONG_IDENTIFIERS),
+    )
+    parts = []
+    for kind in STRONG_IDENTIFIERS:
+        query = select(pi.c.profile_id.label("owner"), *columns).join(
+            pi, (pi.c.kind == kind) & (pi.c.value == ce.c[kind])
+        )
+        parts.append(query)
+    parts.append(
+        select(ce.c.profile_id.label("owner"), *columns).where(ce.c.profile_id.is_not(None))
+    )
+    if purpose is not None:
+        parts = [query.where(ce.c.purpose == purpose) for query in parts]
+    return union_all(*parts)
+
+
+def redirects(conn: Connection) -> dict[str, str]:
+    """Merged-away profile id → the active id it now belongs to."""
+    merged = dict(
+        conn.execute(
+            select(t.profiles.c.id, t.profiles.c.merged_into).where(t.profiles.c.status == "merged")
+        ).all()
+    )
+    out: dict[str, str] = {}
+    for pid in merged:
+        target = merged[pid]
+        for _ in range(100):
+            if target not in merged:
+                break
+            target = merged[target]
+        out[pid] = target
+    return out
+
+
+def events_by_profile(
+    conn: Connection, purpose: str | None = None, profile_ids: Sequence[str] | None = None
+) -> dict[str, list[LedgerEvent]]:
+    """Each profile's consent events (optionally for one purpose, for some profiles)."""
+    moved = redirects(conn)
+    wanted = set(profile_ids) if profile_ids is not None else None
+    out: dict[str, dict[int, LedgerEvent]] = defaultdict(dict)
+    query = _event_query(purpose)
+    if wanted is not None and len(wanted) <= 500:  # a few profiles: let the database filter
+        keys = set(wanted) | {old for old, new in moved.items() if new in wanted}
+        sub = query.subquery()
+        query = select(sub).where(sub.c.owner.in_(sorted(keys)))
+    for row in conn.execute(query):
+        owner = moved.get(row.owner, row.owner)
+        if wanted is not None and owner not in wanted:
+            continue
+        stream = PERSON_STREAM if row.event_profile else stream_of(row)
+        out[owner][row.id] = LedgerEvent(
+            row.id,
+            stream,
+            row.purpose,
+            row.status,
+            row.timestamp,
+            row.expires_at,
+            bool(row.explicit),
+        )
+    return {pid: list(events.values()) for pid, events in out.items()}
+
+
+def states(
+    conn: Connection,
+    purpose: str,
+    profile_ids: Sequence[str] | None = None,
+    as_of: datetime | None = None,
+) -> dict[str, ConsentState]:
+    """The consent state of each profile (that has any event) for ``purpose``."""
+    return {
+        pid: derive_state(events, as_of)
+        for pid, events in events_by_profile(conn, purpose, profile_ids).items()
+    }
+
+
+def ledger_rows(conn: Connection, profile_id: str) -> list[dict[str, Any]]:
+    """Every consent event of one profile, oldest first, for display."""
+    ids = [e.id for events in events_by_profile(conn, None, [profile_id]).values() for e in events]
+    if not ids:
+        return []
+    query = (
+        select(
+            t.consent_events.c.id,
+            t.consent_events.c.purpose,
+            t.consent_events.c.status,
+            t.consent_events.c.timestamp,
+            t.consent_events.c.expires_at,
+            t.consent_events.c.explicit,
+            t.consent_events.c.method,
+            t.consent_events.c.notice_version,
+            t.consent_events.c.evidence,
+            t.sources.c.name.label("source"),
+        )
+        .join(t.sources, t.sources.c.id == t.consent_events.c.source_id)
+        .where(t.consent_events.c.id.in_(ids))
+        .order_by(t.consent_events.c.timestamp, t.consent_events.c.id)
+    )
+    return [{str(k): v for k, v in row.items()} for row in conn.execute(query).mappings()]
+
+
+def append_event(
+    conn: Connection,
+    *,
+    source_id: int,
+    purpose: str,
+    status: str,
+    at: datetime,
+    profile_id: str | None = None,
+    identifiers: dict[str, str] | None = None,
+    method: str | None = None,
+    explicit: bool = False,
+    notice_version: str | None = None,
+    evidence: str | None = None,
+    expires_at: datetime | None = None,
+) -> int:
+    """Append one event to the ledger (never updates one) and return its id."""
+    if status not in (GRANTED, DENIED, WITHDRAWN):
+        raise ValueError(f"status must be granted, denied or withdrawn, not {status!r}")
+    ids = identifiers or {}
+    body = "\x1f".join(
+        [str(source_id), profile_id or "", purpose, status, at.isoformat(), method or ""]
+        + [f"{k}={ids[k]}" for k in sorted(ids)]
+    )
+    row = {
+        "source_id": source_id,
+        "event_key": hashlib.sha256(body.encode()).hexdigest(),
+        "profile_id": profile_id,
+        "purpose": purpose,
+        "status": status,
+        "timestamp": at,
+        "expires_at": expires_at,
+        "method": method,
+        "explicit": explicit,
+        "notice_version": notice_version,
+        "evidence": evidence,
+        "payload": orjson.dumps({"purpose": purpose, "status": status, "method": method}).decode(),
+        "ingested_at": datetime.now(UTC),
+        **{k: ids.get(k) for k in STRONG_IDENTIFIERS},
+    }
+    result = conn.execute(t.consent_events.insert().values(**row))
+    return int(result.inserted_primary_key[0])  # type: ignore[index]

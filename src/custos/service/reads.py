@@ -1,0 +1,215 @@
+"""Guarded reads: every read of personal data goes through the consent guard and the audit log."""
+
+from __future__ import annotations
+
+import base64
+import zlib
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from custos.consent.guard import Access, Guard, filter_attributes
+from custos.core.errors import AccessDenied
+from custos.identity import profiles
+from custos.store import audit
+from custos.store import tables as t
+
+if TYPE_CHECKING:
+    from custos.service.app import Custos
+
+#: Subject lists longer than this are stored compressed in the audit entry.
+INLINE_SUBJECTS = 1000
+
+
+def record_access(
+    app: Custos,
+    *,
+    actor: str,
+    action: str,
+    purpose: str,
+    subjects: Sequence[str],
+    fields: Sequence[str],
+    refused: int,
+) -> None:
+    """Append one audit entry for a guarded read (ids and field names only, never values)."""
+    detail: dict[str, object] = {
+        "fields": sorted(set(fields)),
+        "refused": refused,
+        "count": len(subjects),
+    }
+    listed: Sequence[str] = subjects
+    if len(subjects) > INLINE_SUBJECTS:
+        packed = zlib.compress("\n".join(sorted(subjects)).encode(), 6)
+        detail["subjects_z"] = base64.b64encode(packed).decode()
+        listed = ()
+    with app.store.write() as conn:
+        audit.append(
+            conn, actor=actor, action=action, purpose=purpose, subjects=listed, detail=detail
+        )
+
+
+def entry_subjects(subjects: str | None, detail: dict[str, Any]) -> list[str]:
+    """The profile ids an audit entry names (inline or compressed)."""
+    if detail.get("subjects_z"):
+        return zlib.decompress(base64.b64decode(detail["subjects_z"])).decode().split("\n")
+    return [s for s in (subjects or "").split(",") if s]
+
+
+def guarded_profile(
+    app: Custos, profile_id: str, purpose: str | None, *, actor: str, as_of: datetime | None = None
+) -> dict[str, Any]:
+    """One profile as ``purpose`` may see it; refused (and audited) when it may not."""
+    guard = Guard(app.taxonomy)
+    with app.store.read() as conn:
+        access = guard.access(conn, purpose, [profile_id], as_of=as_of)
+        detail = profiles.profile_detail(conn, profile_id) if not access.refused else None
+    if detail is None:
+        record_access(
+            app,
+            actor=actor,
+            action="profile.show",
+            purpose=access.purpose.name,
+            subjects=[],
+            fields=[],
+            refused=1,
+        )
+        raise AccessDenied(
+            f"purpose {access.purpose.name} ({access.purpose.basis.value}) has no lawful basis to read "
+            f"profile {profile_id}",
+            hint="the person has not consented to this purpose, or has objected",
+        )
+    shown = filter_detail(access, detail)
+    fields = [g["attribute"] for g in shown["golden"]] + list(shown["identifiers"])
+    record_access(
+        app,
+        actor=actor,
+        action="profile.show",
+        purpose=access.purpose.name,
+        subjects=[profile_id],
+        fields=fields,
+        refused=0,
+    )
+    return shown
+
+
+def filter_detail(access: Access, detail: dict[str, Any]) -> dict[str, Any]:
+    """Remove from a profile detail every field the purpose may not see."""
+    pid = detail["profile_id"]
+    allowed = access.field_allowed
+    out = dict(detail)
+    out["purpose"] = access.purpose.name
+    out["golden"] = filter_attributes(access, pid, detail["golden"])
+    out["identifiers"] = {k: v for k, v in detail["identifiers"].items() if allowed(pid, k)}
+    keep = ("source", "record_id")
+    out["records"] = [
+        {k: v for k, v in r.items() if k in keep or allowed(pid, k, r.get("source"))}
+        for r in detail["records"]
+    ]
+    if allowed(pid, "timestamp") or allowed(pid, "text"):
+        out["interactions"] = [
+            {k: v for k, v in e.items() if k in keep or allowed(pid, k, e.get("source"))}
+            for e in detail["interactions"]
+        ]
+    else:
+        out["interactions"], out["interaction_count"] = [], 0
+    return out
+
+
+def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator[dict[str, Any]]:
+    """Every profile ``purpose`` may see, with the golden attributes and identifiers it may see.
+
+    One profile per item: ``profile_id``, the allowed attributes, ``identifiers``. The export is
+    audited as one entry (ids of the profiles exported, fields, how many were refused).
+    """
+    guard = Guard(app.taxonomy)
+    exported: list[str] = []
+    fields: set[str] = set()
+    refused = 0
+    with app.store.read() as conn:
+        access = guard.access(conn, purpose)
+        golden = conn.execution_options(yield_per=20_000).execute(
+            select(
+                t.profile_attributes.c.profile_id,
+                t.profile_attributes.c.attribute,
+                t.profile_attributes.c.value,
+                t.profile_attributes.c.source,
+            ).order_by(t.profile_attributes.c.profile_id)
+        )
+        identifiers = conn.execution_options(yield_per=20_000).execute(
+            select(
+                t.profile_identifiers.c.profile_id,
+                t.profile_identifiers.c.kind,
+                t.profile_identifiers.c.value,
+            ).order_by(
+                t.profile_identifiers.c.profile_id,
+                t.profile_identifiers.c.kind,
+                t.profile_identifiers.c.value,
+            )
+        )
+        ids = (
+            conn.execution_options(yield_per=20_000)
+            .execute(
+                select(t.profiles.c.id)
+                .where(t.profiles.c.status == "active")
+                .order_by(t.profiles.c.id)
+            )
+            .scalars()
+        )
+        golden_rows = _grouped(golden)
+        identifier_rows = _grouped(identifiers)
+        next_golden = next(golden_rows, None)
+        next_ids = next(identifier_rows, None)
+        allowed = access.field_allowed
+        for pid in ids:
+            attrs: list[Any] = []
+            idents: list[Any] = []
+            while next_golden is not None and next_golden[0] < pid:
+                next_golden = next(golden_rows, None)
+            if next_golden is not None and next_golden[0] == pid:
+                attrs = next_golden[1]
+                next_golden = next(golden_rows, None)
+            while next_ids is not None and next_ids[0] < pid:
+                next_ids = next(identifier_rows, None)
+            if next_ids is not None and next_ids[0] == pid:
+                idents = next_ids[1]
+                next_ids = next(identifier_rows, None)
+            if not access.allowed(pid):
+                refused += 1
+                continue
+            item: dict[str, Any] = {"profile_id": pid}
+            for _, attribute, value, source in attrs:
+                if allowed(pid, attribute, source):
+                    item[attribute] = value
+                    fields.add(attribute)
+            shown: dict[str, list[str]] = {}
+            for _, kind, value in idents:
+                if allowed(pid, kind):
+                    shown.setdefault(kind, []).append(value)
+            item["identifiers"] = shown
+            exported.append(pid)
+            yield item
+    record_access(
+        app,
+        actor=actor,
+        action="export.profiles",
+        purpose=access.purpose.name,
+        subjects=exported,
+        fields=sorted(fields),
+        refused=refused,
+    )
+
+
+def _grouped(rows: Any) -> Iterator[tuple[str, list[Any]]]:
+    """Consecutive rows with the same first column, as (key, rows)."""
+    key: str | None = None
+    group: list[Any] = []
+    for row in rows:
+        if row[0] != key:
+            if key is not None:
+                yield key, group
+            key, group = row[0], []
+        group.append(row)
+    if key is not None:
+        yield key, group

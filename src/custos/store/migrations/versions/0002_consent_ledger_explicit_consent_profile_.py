@@ -1,0 +1,46 @@
+"""consent ledger: explicit consent, profile links, column categories
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """Apply this revision."""
+    op.create_table(
+        "source_columns",
+        sa.Column("source_id", sa.Integer(), nullable=False),
+        sa.Column("column", sa.String(length=200), nullable=False),
+        sa.Column("category", sa.String(length=50), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["source_id"],
+            ["sources.id"],
+        ),
+        sa.PrimaryKeyConstraint("source_id", "column"),
+    )
+    with op.batch_alter_table("consent_events", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("explicit", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+        batch_op.add_column(sa.Column("profile_id", sa.String(length=40), nullable=True))
+        batch_op.create_index("ix_consent_events_purpose", ["purpose"], unique=False)
+
+
+def downgrade() -> None:
+    """Revert this revision."""
+    with op.batch_alter_table("consent_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_consent_events_purpose")
+        batch_op.drop_column("profile_id")
+        batch_op.drop_column("explicit")
+
+    op.drop_table("source_columns")
