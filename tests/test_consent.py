@@ -356,3 +356,72 @@ def test_no_read_returns_what_the_rules_forbid(
                         assert status == "granted" and explicit
                 for kind in row["identifiers"]:
                     assert TAXONOMY.category(kind) in purpose.categories
+
+
+# -- consent signals from the field --------------------------------------------------------------
+
+TC_STRING = "CLcVDxRMWfGmWAVAHCENAXCkAKDAADnAABRgA5mdfCKZuYJez-NQm0TBMYA4oCAAGQYIAAAAAAEAIAEgAA.argAC0gAAAAAAAAAAAA"
+
+
+def test_tc_string_core_segment_decodes() -> None:
+    from custos.consent.signals import SignalError, decode_tc_string
+
+    decoded = decode_tc_string(TC_STRING)
+    assert (decoded.version, decoded.cmp_id, decoded.cmp_version, decoded.consent_screen) == (
+        2,
+        21,
+        7,
+        2,
+    )
+    assert decoded.consent_language == "EN" and decoded.vendor_list_version == 23
+    assert int(decoded.created.timestamp()) == 1228644257
+    assert int(decoded.last_updated.timestamp()) == 1326215413
+    assert {1, 3, 9, 10} <= decoded.purposes_consent and 2 not in decoded.purposes_consent
+    with pytest.raises(SignalError):
+        decode_tc_string("not!base64")
+
+
+def test_signals_map_onto_purposes() -> None:
+    from custos.consent.signals import signals_from_event
+
+    message = {
+        "context": {
+            "consent": {
+                "categoryPreferences": {"Marketing": True, "Advertising": False},
+                "tcString": TC_STRING,
+            },
+            "consentManagement": {
+                "allowedConsentIds": ["analytics"],
+                "deniedConsentIds": ["personalization"],
+            },
+        }
+    }
+    found, problems = signals_from_event(message, TAXONOMY.signals, {"Sec-GPC": "1"})
+    seen = {(s.method, s.purpose, s.status) for s in found}
+    assert ("segment", "marketing_email", "granted") in seen
+    assert ("segment", "third_party_sharing", "denied") in seen
+    assert ("rudderstack", "analytics", "granted") in seen
+    assert ("rudderstack", "personalization", "denied") in seen
+    assert ("tcf", "personalization", "denied") in seen  # TCF purpose 4 was not consented
+    assert ("tcf", "third_party_sharing", "denied") in seen
+    assert ("gpc", "third_party_sharing", "denied") in seen
+    assert problems == []
+    bad, problems = signals_from_event({"context": {"tcString": "AAAA"}}, TAXONOMY.signals)
+    assert bad == [] and problems and problems[0].startswith("TCF")
+
+
+def test_signals_become_ledger_events_that_the_guard_obeys(custos: Custos, tmp_path: Path) -> None:
+    load(custos, tmp_path, "")
+    anna = custos.find_profile("anna@example.com")
+    message = {"context": {"consent": {"categoryPreferences": {"Marketing": True}}}}
+    ids, problems = custos.record_signals(
+        message, identifiers={"email": "anna@example.com"}, source="web"
+    )
+    assert ids and not problems
+    assert [row["profile_id"] for row in custos.export_profiles("marketing_email")] == [anna]
+    custos.record_signals(
+        {"context": {"gpc": True}}, identifiers={"email": "anna@example.com"}, source="web"
+    )
+    ledger = custos.consent("anna@example.com")
+    assert {e["method"] for e in ledger["ledger"]} == {"segment", "gpc"}
+    assert ledger["states"]["third_party_sharing"]["status"] == "denied"

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from custos.consent import ledger
 from custos.consent.guard import permits, source_categories
+from custos.consent.signals import signals_from_event
 from custos.consent.taxonomy import load_taxonomy
 from custos.core.errors import ConfigError, InputError, NotFoundError
 from custos.core.fields import Kind
@@ -251,6 +252,50 @@ class Custos:
                 detail={"event": event_id, "source": source, "method": method},
             )
         return event_id
+
+    def record_signals(
+        self,
+        message: dict[str, Any],
+        *,
+        identifiers: dict[str, str],
+        source: str,
+        headers: dict[str, str] | None = None,
+        actor: str = "collect",
+    ) -> tuple[list[int], list[str]]:
+        """Turn the consent signals of one collected event (Segment or RudderStack shape, TCF
+        string, GPC) into ledger events for the person with these normalised identifiers.
+
+        Returns the new event ids and the problems (unreadable signals are reported, not guessed).
+        """
+        found, problems = signals_from_event(message, self.taxonomy.signals, headers)
+        when = datetime.now(UTC)
+        ids: list[int] = []
+        with self.store.write() as conn:
+            source_id = ensure_source(conn, source, Kind.CONSENTS)
+            for signal in found:
+                if signal.purpose not in self.taxonomy.purposes:
+                    problems.append(f"signal maps to unknown purpose {signal.purpose}")
+                    continue
+                ids.append(
+                    ledger.append_event(
+                        conn,
+                        source_id=source_id,
+                        identifiers=identifiers,
+                        purpose=signal.purpose,
+                        status=signal.status,
+                        at=signal.at or when,
+                        method=signal.method,
+                        evidence=signal.evidence,
+                    )
+                )
+            if ids:
+                audit.append(
+                    conn,
+                    actor=actor,
+                    action="consent.signal",
+                    detail={"events": ids, "source": source},
+                )
+        return ids, problems
 
     # -- audit ----------------------------------------------------------------------------------
     def audit_verify(self) -> int | None:
