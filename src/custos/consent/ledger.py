@@ -157,28 +157,68 @@ def events_by_profile(
     conn: Connection, purpose: str | None = None, profile_ids: Sequence[str] | None = None
 ) -> dict[str, list[LedgerEvent]]:
     """Each profile's consent events (optionally for one purpose, for some profiles)."""
+    if profile_ids is not None and len(profile_ids) <= 500:
+        return _events_of_few(conn, purpose, list(profile_ids))
     moved = redirects(conn)
     wanted = set(profile_ids) if profile_ids is not None else None
     out: dict[str, dict[int, LedgerEvent]] = defaultdict(dict)
-    query = _event_query(purpose)
-    if wanted is not None and len(wanted) <= 500:  # a few profiles: let the database filter
-        keys = set(wanted) | {old for old, new in moved.items() if new in wanted}
-        sub = query.subquery()
-        query = select(sub).where(sub.c.owner.in_(sorted(keys)))
-    for row in conn.execute(query):
+    for row in conn.execute(_event_query(purpose)):
         owner = moved.get(row.owner, row.owner)
-        if wanted is not None and owner not in wanted:
-            continue
-        stream = PERSON_STREAM if row.event_profile else stream_of(row)
-        out[owner][row.id] = LedgerEvent(
-            row.id,
-            stream,
-            row.purpose,
-            row.status,
-            row.timestamp,
-            row.expires_at,
-            bool(row.explicit),
-        )
+        if wanted is None or owner in wanted:
+            out[owner][row.id] = _event(row)
+    return {pid: list(events.values()) for pid, events in out.items()}
+
+
+def _event(row: Any) -> LedgerEvent:
+    stream = PERSON_STREAM if row.event_profile else stream_of(row)
+    return LedgerEvent(
+        row.id, stream, row.purpose, row.status, row.timestamp, row.expires_at, bool(row.explicit)
+    )
+
+
+def _events_of_few(
+    conn: Connection, purpose: str | None, profile_ids: list[str]
+) -> dict[str, list[LedgerEvent]]:
+    """The index-driven path for a few profiles: their identifiers, then their events."""
+    ce, pi, pr = t.consent_events, t.profile_identifiers, t.profiles
+    owner_of = {pid: pid for pid in profile_ids}
+    for old, new in conn.execute(
+        select(pr.c.id, pr.c.merged_into).where(pr.c.merged_into.in_(profile_ids))
+    ):
+        owner_of[old] = new
+    by_identifier: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for kind, value, pid in conn.execute(
+        select(pi.c.kind, pi.c.value, pi.c.profile_id).where(pi.c.profile_id.in_(profile_ids))
+    ):
+        by_identifier[(kind, value)].add(pid)
+    columns = (
+        ce.c.id,
+        ce.c.purpose,
+        ce.c.status,
+        ce.c.timestamp,
+        ce.c.expires_at,
+        ce.c.explicit,
+        ce.c.profile_id.label("event_profile"),
+        *(ce.c[k] for k in STRONG_IDENTIFIERS),
+    )
+    conditions = [ce.c.profile_id.in_(sorted(owner_of))]
+    for kind in STRONG_IDENTIFIERS:
+        values = sorted(v for k, v in by_identifier if k == kind)
+        if values:
+            conditions.append(ce.c[kind].in_(values))
+    out: dict[str, dict[int, LedgerEvent]] = defaultdict(dict)
+    for condition in conditions:
+        query = select(*columns).where(condition)
+        if purpose is not None:
+            query = query.where(ce.c.purpose == purpose)
+        for row in conn.execute(query):
+            owners = {owner_of[row.event_profile]} if row.event_profile in owner_of else set()
+            for kind in STRONG_IDENTIFIERS:
+                value = getattr(row, kind)
+                if value is not None:
+                    owners |= by_identifier.get((kind, value), set())
+            for owner in owners:
+                out[owner][row.id] = _event(row)
     return {pid: list(events.values()) for pid, events in out.items()}
 
 

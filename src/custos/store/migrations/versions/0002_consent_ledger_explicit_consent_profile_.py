@@ -33,13 +33,27 @@ def upgrade() -> None:
             sa.Column("explicit", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
         batch_op.add_column(sa.Column("profile_id", sa.String(length=40), nullable=True))
+        batch_op.create_index("ix_consent_events_customer_id", ["customer_id"], unique=False)
+        batch_op.create_index("ix_consent_events_phone", ["phone"], unique=False)
+        batch_op.create_index("ix_consent_events_profile", ["profile_id"], unique=False)
         batch_op.create_index("ix_consent_events_purpose", ["purpose"], unique=False)
+        batch_op.create_index("ix_consent_events_social_handle", ["social_handle"], unique=False)
+
+    with op.batch_alter_table("profiles", schema=None) as batch_op:
+        batch_op.create_index("ix_profiles_merged_into", ["merged_into"], unique=False)
 
 
 def downgrade() -> None:
     """Revert this revision."""
+    with op.batch_alter_table("profiles", schema=None) as batch_op:
+        batch_op.drop_index("ix_profiles_merged_into")
+
     with op.batch_alter_table("consent_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_consent_events_social_handle")
         batch_op.drop_index("ix_consent_events_purpose")
+        batch_op.drop_index("ix_consent_events_profile")
+        batch_op.drop_index("ix_consent_events_phone")
+        batch_op.drop_index("ix_consent_events_customer_id")
         batch_op.drop_column("profile_id")
         batch_op.drop_column("explicit")
 
