@@ -79,6 +79,7 @@ def test_demo_runs_and_reports(tmp_path: Path) -> None:
     assert "example profile" in out
     assert (tmp_path / "demo" / "custos.db").exists()
     again = run("unused", "demo", "--folder", str(tmp_path / "demo"), "--people", "150")
+
     def summary(text: str) -> str:  # the resolve line without its timing
         return text.split("profiles:")[1].split("\n")[0].rsplit(";", 1)[0]
 

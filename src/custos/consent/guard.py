@@ -44,6 +44,7 @@ class Access:
     states: dict[str, ConsentState] = field(default_factory=dict)
     refused: set[str] = field(default_factory=set)
     source_categories: dict[str, dict[str, str]] = field(default_factory=dict)
+    _rules: dict[tuple[str, str | None], str] = field(default_factory=dict, repr=False)
 
     def allowed(self, profile_id: str) -> bool:
         """May the purpose see this profile at all?"""
@@ -54,15 +55,27 @@ class Access:
         tagged = self.source_categories.get(source or "", {})
         return self.taxonomy.category(attribute, tagged)
 
+    def rule(self, attribute: str, source: str | None = None) -> str:
+        """``yes``, ``no`` or ``explicit`` (special category: only with explicit consent) for an
+        attribute of a source, decided once and remembered."""
+        key = (attribute, source)
+        rule = self._rules.get(key)
+        if rule is None:
+            category = self.category(attribute, source)
+            if category not in self.purpose.categories:
+                rule = "no"
+            else:
+                rule = "explicit" if category in self.taxonomy.special else "yes"
+            self._rules[key] = rule
+        return rule
+
     def field_allowed(self, profile_id: str, attribute: str, source: str | None = None) -> bool:
         """May the purpose see this attribute of this (allowed) profile?"""
-        category = self.category(attribute, source)
-        if category not in self.purpose.categories:
-            return False
-        if category in self.taxonomy.special:
+        rule = self._rules.get((attribute, source)) or self.rule(attribute, source)
+        if rule == "explicit":
             state = self.states.get(profile_id, NO_RECORD)
             return state.granted and state.explicit
-        return True
+        return rule == "yes"
 
 
 class Guard:

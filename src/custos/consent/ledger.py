@@ -81,6 +81,15 @@ def stream_of(row: Any) -> str:
 def derive_state(events: Iterable[LedgerEvent], as_of: datetime | None = None) -> ConsentState:
     """The person's state for the purpose of ``events`` at ``as_of`` (default: now)."""
     when = as_of or datetime.now(UTC)
+    if isinstance(events, list) and len(events) == 1:  # the common case: one event, one stream
+        only = events[0]
+        if only.timestamp > when:
+            return NO_RECORD
+        if only.expires_at is not None and only.expires_at <= when:
+            return NO_RECORD
+        if only.status == GRANTED:
+            return ConsentState(GRANTED, only.explicit, only.timestamp, (only.id,))
+        return ConsentState(only.status, False, only.timestamp, (only.id,))
     latest: dict[str, LedgerEvent] = {}
     for event in events:
         if event.timestamp > when:
@@ -123,8 +132,10 @@ def _event_query(purpose: str | None) -> Any:
     )
     parts = []
     for kind in STRONG_IDENTIFIERS:
-        query = select(pi.c.profile_id.label("owner"), *columns).join(
-            pi, (pi.c.kind == kind) & (pi.c.value == ce.c[kind])
+        query = (
+            select(pi.c.profile_id.label("owner"), *columns)
+            .join(pi, (pi.c.kind == kind) & (pi.c.value == ce.c[kind]))
+            .where(ce.c[kind].is_not(None))
         )
         parts.append(query)
     parts.append(
@@ -170,9 +181,26 @@ def events_by_profile(
 
 
 def _event(row: Any) -> LedgerEvent:
-    stream = PERSON_STREAM if row.event_profile else stream_of(row)
+    # Rows of _event_query / _events_of_few: the identifier columns come in STRONG_IDENTIFIERS
+    # order (email, phone, customer_id, social_handle); the stream prefers the customer number.
+    mapping = row._mapping
+    if mapping["event_profile"]:
+        stream = PERSON_STREAM
+    elif mapping["customer_id"]:
+        stream = f"customer_id:{mapping['customer_id']}"
+    else:
+        stream = next(
+            (f"{k}:{mapping[k]}" for k in ("email", "phone", "social_handle") if mapping[k]),
+            f"event:{mapping['id']}",
+        )
     return LedgerEvent(
-        row.id, stream, row.purpose, row.status, row.timestamp, row.expires_at, bool(row.explicit)
+        mapping["id"],
+        stream,
+        mapping["purpose"],
+        mapping["status"],
+        mapping["timestamp"],
+        mapping["expires_at"],
+        bool(mapping["explicit"]),
     )
 
 
@@ -229,10 +257,40 @@ def states(
     as_of: datetime | None = None,
 ) -> dict[str, ConsentState]:
     """The consent state of each profile (that has any event) for ``purpose``."""
-    return {
-        pid: derive_state(events, as_of)
-        for pid, events in events_by_profile(conn, purpose, profile_ids).items()
-    }
+    if profile_ids is not None and len(profile_ids) <= 500:
+        return {
+            pid: derive_state(events, as_of)
+            for pid, events in events_by_profile(conn, purpose, profile_ids).items()
+        }
+    return _bulk_states(conn, purpose, set(profile_ids) if profile_ids is not None else None, as_of)
+
+
+def _bulk_states(
+    conn: Connection, purpose: str, wanted: set[str] | None, as_of: datetime | None
+) -> dict[str, ConsentState]:
+    """States of many profiles: one pass over the purpose's events, a fast path for the usual
+    person with a single event, the full derivation for the rest."""
+    when = as_of or datetime.now(UTC)
+    moved = redirects(conn)
+    rows: dict[str, list[Any]] = defaultdict(list)
+    for row in conn.execute(_event_query(purpose)):
+        owner = moved.get(row[0], row[0]) if moved else row[0]
+        if wanted is None or owner in wanted:
+            rows[owner].append(row)
+    out: dict[str, ConsentState] = {}
+    for owner, found in rows.items():
+        if len(found) == 1:
+            # owner, id, purpose, status, timestamp, expires_at, explicit, ...
+            _, event_id, _, status, at, expires, explicit = found[0][:7]
+            if at > when or (expires is not None and expires <= when):
+                out[owner] = NO_RECORD
+            elif status == GRANTED:
+                out[owner] = ConsentState(GRANTED, bool(explicit), at, (event_id,))
+            else:
+                out[owner] = ConsentState(status, False, at, (event_id,))
+        else:
+            out[owner] = derive_state(list({r[1]: _event(r) for r in found}.values()), when)
+    return out
 
 
 def ledger_rows(conn: Connection, profile_id: str) -> list[dict[str, Any]]:

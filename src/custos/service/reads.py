@@ -129,67 +129,52 @@ def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator
     refused = 0
     with app.store.read() as conn:
         access = guard.access(conn, purpose)
-        golden = conn.execution_options(yield_per=20_000).execute(
-            select(
-                t.profile_attributes.c.profile_id,
-                t.profile_attributes.c.attribute,
-                t.profile_attributes.c.value,
-                t.profile_attributes.c.source,
-            ).order_by(t.profile_attributes.c.profile_id)
-        )
-        identifiers = conn.execution_options(yield_per=20_000).execute(
-            select(
-                t.profile_identifiers.c.profile_id,
-                t.profile_identifiers.c.kind,
-                t.profile_identifiers.c.value,
-            ).order_by(
-                t.profile_identifiers.c.profile_id,
-                t.profile_identifiers.c.kind,
-                t.profile_identifiers.c.value,
+        pa, pi = t.profile_attributes, t.profile_identifiers
+        # Every active profile has golden attributes (resolve writes them for every cluster and
+        # removes those of merged-away ids), so the attribute stream drives the export; the
+        # identifier stream, in the same order, is merged in.
+        golden = _grouped(
+            conn.execution_options(yield_per=20_000).execute(
+                select(pa.c.profile_id, pa.c.attribute, pa.c.value, pa.c.source).order_by(
+                    pa.c.profile_id
+                )
             )
         )
-        ids = (
-            conn.execution_options(yield_per=20_000)
-            .execute(
-                select(t.profiles.c.id)
-                .where(t.profiles.c.status == "active")
-                .order_by(t.profiles.c.id)
+        identifiers = _grouped(
+            conn.execution_options(yield_per=20_000).execute(
+                select(pi.c.profile_id, pi.c.kind, pi.c.value).order_by(
+                    pi.c.profile_id, pi.c.kind, pi.c.value
+                )
             )
-            .scalars()
         )
-        golden_rows = _grouped(golden)
-        identifier_rows = _grouped(identifiers)
-        next_golden = next(golden_rows, None)
-        next_ids = next(identifier_rows, None)
+        pending = next(identifiers, None)
         allowed = access.field_allowed
-        for pid in ids:
-            attrs: list[Any] = []
+        rules = access._rules
+        for pid, attrs in golden:
             idents: list[Any] = []
-            while next_golden is not None and next_golden[0] < pid:
-                next_golden = next(golden_rows, None)
-            if next_golden is not None and next_golden[0] == pid:
-                attrs = next_golden[1]
-                next_golden = next(golden_rows, None)
-            while next_ids is not None and next_ids[0] < pid:
-                next_ids = next(identifier_rows, None)
-            if next_ids is not None and next_ids[0] == pid:
-                idents = next_ids[1]
-                next_ids = next(identifier_rows, None)
+            while pending is not None and pending[0] < pid:
+                pending = next(identifiers, None)
+            if pending is not None and pending[0] == pid:
+                idents = pending[1]
+                pending = next(identifiers, None)
             if not access.allowed(pid):
                 refused += 1
                 continue
             item: dict[str, Any] = {"profile_id": pid}
             for _, attribute, value, source in attrs:
-                if allowed(pid, attribute, source):
+                rule = rules.get((attribute, source))
+                if rule == "yes" or (rule != "no" and allowed(pid, attribute, source)):
                     item[attribute] = value
-                    fields.add(attribute)
+            fields.update(item)
             shown: dict[str, list[str]] = {}
             for _, kind, value in idents:
-                if allowed(pid, kind):
+                rule = rules.get((kind, None))
+                if rule == "yes" or (rule != "no" and allowed(pid, kind)):
                     shown.setdefault(kind, []).append(value)
             item["identifiers"] = shown
             exported.append(pid)
             yield item
+    fields.discard("profile_id")
     record_access(
         app,
         actor=actor,
