@@ -179,11 +179,14 @@ def unguarded_export(app: Custos, sink: io.StringIO) -> int:
     return count
 
 
-def timed(fn: Any, *args: Any) -> tuple[float, Any]:
-    """(seconds, result) of one call."""
-    started = time.perf_counter()
-    result = fn(*args)
-    return time.perf_counter() - started, result
+def timed(fn: Any, *args: Any, repeat: int = 1) -> tuple[float, Any]:
+    """(seconds, result): the fastest of ``repeat`` calls."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = fn(*args)
+        best = min(best, time.perf_counter() - started)
+    return best, result
 
 
 def main() -> None:
@@ -206,7 +209,7 @@ def main() -> None:
         try:
             with Custos.open(url, Settings(db=url)) as app:
                 build_s, _ = timed(build, app, args.profiles, args.seed)
-                base_s, base_n = timed(unguarded_export, app, io.StringIO())
+                base_s, base_n = timed(lambda: unguarded_export(app, io.StringIO()), repeat=3)
 
                 def guarded() -> int:
                     sink = io.StringIO()
@@ -216,7 +219,9 @@ def main() -> None:
                         n += 1
                     return n
 
-                guard_s, guard_n = timed(guarded)
+                cold_s, _ = timed(guarded)  # nothing materialised yet: derived from the ledger
+                refresh_s, _ = timed(app.refresh_consent, None)  # what resolve/ingest do
+                guard_s, guard_n = timed(guarded, repeat=3)
                 rng = random.Random(1)
                 samples = []
                 guard = Guard(app.taxonomy)
@@ -229,7 +234,7 @@ def main() -> None:
         finally:
             if server is not None:
                 server.stop()
-    ratio = guard_s / base_s
+    ratio = guard_s / base_s  # both the fastest of three runs
     median = statistics.median(samples)
     p95 = statistics.quantiles(samples, n=20)[18]
     table = "\n".join(
@@ -237,13 +242,15 @@ def main() -> None:
             f"{args.profiles:,} profiles (5 golden attributes, 2 identifiers each) and one consent stream per person "
             f"for `{PURPOSE}` (95% granted, 5% of them withdrawn later); backend {args.backend}. "
             "Targets: guarded export at most 1.5x the unguarded export of the same rows; current-state "
-            "look-up of one person under 5 ms median.",
+            "look-up of one person under 5 ms median. Export times are the fastest of three runs.",
             "",
             "| measure | value |",
             "|---|---:|",
             f"| unguarded export (baseline, all rows) | {base_s:.1f} s, {base_n:,} profiles |",
-            f"| guarded export for `{PURPOSE}` (incl. audit entry) | {guard_s:.1f} s, {guard_n:,} profiles |",
+            f"| guarded export for `{PURPOSE}` (states materialised, incl. audit entry) | {guard_s:.1f} s, {guard_n:,} profiles |",
             f"| guarded / unguarded | {ratio:.2f}x |",
+            f"| guarded export before the states are materialised (cold) | {cold_s:.1f} s ({cold_s / base_s:.2f}x) |",
+            f"| materialising the states (done by resolve and by consent ingestion) | {refresh_s:.1f} s |",
             f"| consent state of one person, median | {median:.2f} ms |",
             f"| consent state of one person, p95 | {p95:.2f} ms |",
             f"| building the store (not a target) | {build_s:.0f} s |",

@@ -20,8 +20,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
-from custos.consent import ledger
-from custos.consent.ledger import NO_RECORD, ConsentState
+from custos.consent import cache, ledger
+from custos.consent.ledger import ConsentState
 from custos.consent.taxonomy import LawfulBasis, Purpose, Taxonomy
 from custos.store import tables as t
 
@@ -41,14 +41,35 @@ class Access:
 
     purpose: Purpose
     taxonomy: Taxonomy
-    states: dict[str, ConsentState] = field(default_factory=dict)
+    #: person → explicit?, for everyone whose state is granted
+    granted: dict[str, bool] = field(default_factory=dict)
+    #: persons who denied or withdrew
+    objected: set[str] = field(default_factory=set)
     refused: set[str] = field(default_factory=set)
     source_categories: dict[str, dict[str, str]] = field(default_factory=dict)
     _rules: dict[tuple[str, str | None], str] = field(default_factory=dict, repr=False)
 
+    @classmethod
+    def of_states(
+        cls,
+        purpose: Purpose,
+        taxonomy: Taxonomy,
+        states: Mapping[str, ConsentState],
+        source_categories: dict[str, dict[str, str]],
+    ) -> Access:
+        """The access that follows from per-person states."""
+        granted = {pid: s.explicit for pid, s in states.items() if s.granted}
+        objected = {pid for pid, s in states.items() if s.objected}
+        return cls(purpose, taxonomy, granted, objected, set(), source_categories)
+
     def allowed(self, profile_id: str) -> bool:
         """May the purpose see this profile at all?"""
-        return permits(self.purpose, self.states.get(profile_id, NO_RECORD))
+        basis = self.purpose.basis
+        if basis is LawfulBasis.CONSENT:
+            return profile_id in self.granted
+        if basis is LawfulBasis.LEGITIMATE_INTEREST:
+            return profile_id not in self.objected
+        return True
 
     def category(self, attribute: str, source: str | None = None) -> str:
         """The data category of a canonical field, or of an extra attribute of ``source``."""
@@ -73,8 +94,7 @@ class Access:
         """May the purpose see this attribute of this (allowed) profile?"""
         rule = self._rules.get((attribute, source)) or self.rule(attribute, source)
         if rule == "explicit":
-            state = self.states.get(profile_id, NO_RECORD)
-            return state.granted and state.explicit
+            return self.granted.get(profile_id, False)
         return rule == "yes"
 
 
@@ -94,8 +114,16 @@ class Guard:
     ) -> Access:
         """The access ``purpose`` has to ``profile_ids`` (all profiles when None)."""
         chosen = self.taxonomy.purpose(purpose)
-        states = ledger.states(conn, chosen.name, profile_ids, as_of)
-        answer = Access(chosen, self.taxonomy, states, set(), source_categories(conn))
+        categories = source_categories(conn)
+        decided = None
+        if as_of is None and (profile_ids is None or len(profile_ids) > 500):
+            decided = cache.cached_decisions(conn, chosen.name)
+        if decided is not None:
+            granted, objected = decided
+            answer = Access(chosen, self.taxonomy, granted, objected, set(), categories)
+        else:
+            states = ledger.states(conn, chosen.name, profile_ids, as_of)
+            answer = Access.of_states(chosen, self.taxonomy, states, categories)
         if profile_ids is not None:
             answer.refused = {pid for pid in profile_ids if not answer.allowed(pid)}
         return answer

@@ -268,8 +268,22 @@ def states(
 def _bulk_states(
     conn: Connection, purpose: str, wanted: set[str] | None, as_of: datetime | None
 ) -> dict[str, ConsentState]:
-    """States of many profiles: one pass over the purpose's events, a fast path for the usual
-    person with a single event, the full derivation for the rest."""
+    return {pid: state for pid, (state, _) in bulk_states(conn, purpose, wanted, as_of).items()}
+
+
+def recheck_time(events: Iterable[LedgerEvent], when: datetime) -> datetime | None:
+    """The earliest time after ``when`` at which the derived state may change by itself (an
+    expiry, or an event dated in the future), or None."""
+    times = [e.timestamp for e in events if e.timestamp > when]
+    times += [e.expires_at for e in events if e.expires_at is not None and e.expires_at > when]
+    return min(times, default=None)
+
+
+def bulk_states(
+    conn: Connection, purpose: str, wanted: set[str] | None = None, as_of: datetime | None = None
+) -> dict[str, tuple[ConsentState, datetime | None]]:
+    """(state, recheck time) of many profiles: one pass over the purpose's events, a fast path
+    for the usual person with a single event, the full derivation for the rest."""
     when = as_of or datetime.now(UTC)
     moved = redirects(conn)
     rows: dict[str, list[Any]] = defaultdict(list)
@@ -277,20 +291,54 @@ def _bulk_states(
         owner = moved.get(row[0], row[0]) if moved else row[0]
         if wanted is None or owner in wanted:
             rows[owner].append(row)
-    out: dict[str, ConsentState] = {}
+    out: dict[str, tuple[ConsentState, datetime | None]] = {}
     for owner, found in rows.items():
         if len(found) == 1:
             # owner, id, purpose, status, timestamp, expires_at, explicit, ...
             _, event_id, _, status, at, expires, explicit = found[0][:7]
-            if at > when or (expires is not None and expires <= when):
-                out[owner] = NO_RECORD
+            if at > when:
+                out[owner] = (NO_RECORD, at)
+            elif expires is not None and expires <= when:
+                out[owner] = (NO_RECORD, None)
             elif status == GRANTED:
-                out[owner] = ConsentState(GRANTED, bool(explicit), at, (event_id,))
+                out[owner] = (ConsentState(GRANTED, bool(explicit), at, (event_id,)), expires)
             else:
-                out[owner] = ConsentState(status, False, at, (event_id,))
+                out[owner] = (ConsentState(status, False, at, (event_id,)), expires)
         else:
-            out[owner] = derive_state(list({r[1]: _event(r) for r in found}.values()), when)
+            events = list({r[1]: _event(r) for r in found}.values())
+            out[owner] = (derive_state(events, when), recheck_time(events, when))
     return out
+
+
+def owners_of_events(conn: Connection, event_ids_from: int, purpose: str) -> set[str]:
+    """The active profiles that events of ``purpose`` with id above ``event_ids_from`` belong to."""
+    ce, pi, pr = t.consent_events, t.profile_identifiers, t.profiles
+    columns = [ce.c.profile_id, *(ce.c[k] for k in STRONG_IDENTIFIERS)]
+    query = select(*columns).where(ce.c.id > event_ids_from, ce.c.purpose == purpose)
+    direct: set[str] = set()
+    by_kind: dict[str, set[str]] = defaultdict(set)
+    for row in conn.execute(query):
+        if row[0]:
+            direct.add(row[0])
+        for kind, value in zip(STRONG_IDENTIFIERS, row[1:], strict=True):
+            if value:
+                by_kind[kind].add(value)
+    owners = set(direct)
+    for kind, values in by_kind.items():
+        ordered = sorted(values)
+        for i in range(0, len(ordered), 500):
+            chunk = ordered[i : i + 500]
+            owners.update(
+                conn.execute(
+                    select(pi.c.profile_id).where(pi.c.kind == kind, pi.c.value.in_(chunk))
+                ).scalars()
+            )
+    if direct:
+        moved = dict(
+            conn.execute(select(pr.c.id, pr.c.merged_into).where(pr.c.id.in_(sorted(direct)))).all()
+        )
+        owners = {moved.get(o) or o for o in owners}
+    return owners
 
 
 def ledger_rows(conn: Connection, profile_id: str) -> list[dict[str, Any]]:

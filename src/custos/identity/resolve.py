@@ -9,6 +9,7 @@ write transaction: a reader sees the old profiles or the new ones, never a mix.
 from __future__ import annotations
 
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from custos.core.settings import Settings
 from custos.identity.golden import ADDRESS, SINGLE, Candidate, golden_record
 from custos.identity.graph import Edge, IgnoredIdentifier, Node, UnionFind, exact_edges
 from custos.identity.ids import assign_ids
-from custos.store import Store
+from custos.store import Store, meta
 from custos.store import tables as t
 
 #: A producer of extra edges (the probabilistic matcher plugs in here).
@@ -197,6 +198,7 @@ def resolve(
             t.profile_identifiers,
             [{"kind": k, "value": v, "profile_id": p} for k, v, p in sorted(identifiers)],
         )
+        meta.put(conn, meta.GRAPH_VERSION, uuid.uuid4().hex)  # derived consent states go stale
         sizes = [len(c) for c in clusters]
         summary.linked_interactions = sum(1 for n in nodes if not n.is_record)
         summary.profiles = len(clusters)

@@ -5,7 +5,7 @@ The CLI, and later the REST API and web UI, are thin layers over :class:`Custos`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from sqlalchemy import func, select
 
-from custos.consent import ledger
+from custos.consent import cache, ledger
 from custos.consent.guard import permits, source_categories
 from custos.consent.signals import signals_from_event
 from custos.consent.taxonomy import load_taxonomy
@@ -87,6 +87,8 @@ class Custos:
             map_path=map_path,
             progress=progress,
         )
+        if summary.kind is Kind.CONSENTS and summary.stored:
+            self.refresh_consent()
         with self.store.write() as conn:
             audit.append(
                 conn,
@@ -107,6 +109,7 @@ class Custos:
     def resolve(self, *, actor: str = "cli") -> ResolveSummary:
         """Rebuild profiles from every record and interaction (stable ids are kept)."""
         summary = resolve(self.store, self.settings)
+        self.refresh_consent(full=True)
         with self.store.write() as conn:
             audit.append(
                 conn,
@@ -172,7 +175,18 @@ class Custos:
         with self.store.read() as conn:
             return source_categories(conn)
 
-    # -- consent --------------------------------------------------------------------------------
+    # -- consent -----------------------------------------------------------------------------
+    def refresh_consent(self, purposes: Iterable[str] | None = None, *, full: bool = False) -> None:
+        """Bring the materialised consent states up to date (reads are correct without it; this
+        keeps bulk reads fast). Runs after resolution and after consent is recorded."""
+        with self.store.write() as conn:
+            if purposes is None:
+                purposes = (
+                    conn.execute(select(t.consent_events.c.purpose).distinct()).scalars().all()
+                )
+            for purpose in sorted(set(purposes)):
+                cache.refresh(self.store, conn, purpose, full=full)
+
     def consent(
         self, key: str, *, as_of: datetime | None = None, actor: str = "cli"
     ) -> dict[str, Any]:
@@ -243,6 +257,7 @@ class Custos:
                 notice_version=notice_version,
                 evidence=evidence,
             )
+            cache.refresh(self.store, conn, purpose)
             audit.append(
                 conn,
                 actor=actor,
@@ -288,6 +303,10 @@ class Custos:
                         evidence=signal.evidence,
                     )
                 )
+            for purpose in sorted(
+                {s.purpose for s in found if s.purpose in self.taxonomy.purposes}
+            ):
+                cache.refresh(self.store, conn, purpose)
             if ids:
                 audit.append(
                     conn,

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import literal, select
 
 from custos.consent.guard import Access, Guard, filter_attributes
 from custos.core.errors import AccessDenied
@@ -135,9 +135,14 @@ def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator
         # identifier stream, in the same order, is merged in.
         golden = _grouped(
             conn.execution_options(yield_per=20_000).execute(
-                select(pa.c.profile_id, pa.c.attribute, pa.c.value, pa.c.source).order_by(
-                    pa.c.profile_id
-                )
+                # The source decides the category only of tagged extra columns: without any,
+                # leave it out (a tenth of the rows read).
+                select(
+                    pa.c.profile_id,
+                    pa.c.attribute,
+                    pa.c.value,
+                    pa.c.source if access.source_categories else literal(None),
+                ).order_by(pa.c.profile_id)
             )
         )
         identifiers = _grouped(
@@ -148,8 +153,9 @@ def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator
             )
         )
         pending = next(identifiers, None)
-        allowed = access.field_allowed
-        rules = access._rules
+        rules, rule_of = access._rules, access.rule
+        granted = access.granted
+        may_see = access.allowed
         for pid, attrs in golden:
             idents: list[Any] = []
             while pending is not None and pending[0] < pid:
@@ -157,19 +163,20 @@ def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator
             if pending is not None and pending[0] == pid:
                 idents = pending[1]
                 pending = next(identifiers, None)
-            if not access.allowed(pid):
+            if not may_see(pid):
                 refused += 1
                 continue
+            explicit = granted.get(pid, False)
             item: dict[str, Any] = {"profile_id": pid}
             for _, attribute, value, source in attrs:
-                rule = rules.get((attribute, source))
-                if rule == "yes" or (rule != "no" and allowed(pid, attribute, source)):
+                rule = rules.get((attribute, source)) or rule_of(attribute, source)
+                if rule == "yes" or (explicit and rule == "explicit"):
                     item[attribute] = value
             fields.update(item)
             shown: dict[str, list[str]] = {}
             for _, kind, value in idents:
-                rule = rules.get((kind, None))
-                if rule == "yes" or (rule != "no" and allowed(pid, kind)):
+                rule = rules.get((kind, None)) or rule_of(kind)
+                if rule == "yes" or (explicit and rule == "explicit"):
                     shown.setdefault(kind, []).append(value)
             item["identifiers"] = shown
             exported.append(pid)

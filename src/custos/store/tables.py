@@ -171,6 +171,36 @@ source_columns = Table(
     Column("category", String(50), nullable=False),
 )
 
+store_meta = Table(
+    "store_meta",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# Materialised consent state per purpose and profile: derived from the ledger and the identity
+# graph, never the truth itself. consent_state_marks says up to which ledger event and for which
+# graph version it was computed; readers check that against their snapshot and fill in the rest.
+consent_states = Table(
+    "consent_states",
+    metadata,
+    Column("purpose", String(100), primary_key=True),
+    Column("profile_id", String(40), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("explicit", Boolean, nullable=False),
+    Column("since", Timestamp()),
+    Column("recheck_at", Timestamp()),
+)
+
+consent_state_marks = Table(
+    "consent_state_marks",
+    metadata,
+    Column("purpose", String(100), primary_key=True),
+    Column("last_event_id", BigInteger, nullable=False),
+    Column("graph_version", String(64), nullable=False),
+    Column("computed_at", Timestamp(), nullable=False),
+)
+
 profiles = Table(
     "profiles",
     metadata,

@@ -1,4 +1,4 @@
-"""consent ledger: explicit consent, profile links, column categories
+"""consent ledger, state cache, column categories
 
 Revision ID: 0002
 Revises: 0001
@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from custos.store.tables import Timestamp
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -17,6 +19,30 @@ depends_on = None
 
 def upgrade() -> None:
     """Apply this revision."""
+    op.create_table(
+        "consent_state_marks",
+        sa.Column("purpose", sa.String(length=100), nullable=False),
+        sa.Column("last_event_id", sa.BigInteger(), nullable=False),
+        sa.Column("graph_version", sa.String(length=64), nullable=False),
+        sa.Column("computed_at", Timestamp(), nullable=False),
+        sa.PrimaryKeyConstraint("purpose"),
+    )
+    op.create_table(
+        "consent_states",
+        sa.Column("purpose", sa.String(length=100), nullable=False),
+        sa.Column("profile_id", sa.String(length=40), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("explicit", sa.Boolean(), nullable=False),
+        sa.Column("since", Timestamp(), nullable=True),
+        sa.Column("recheck_at", Timestamp(), nullable=True),
+        sa.PrimaryKeyConstraint("purpose", "profile_id"),
+    )
+    op.create_table(
+        "store_meta",
+        sa.Column("key", sa.String(length=100), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("key"),
+    )
     op.create_table(
         "source_columns",
         sa.Column("source_id", sa.Integer(), nullable=False),
@@ -58,3 +84,6 @@ def downgrade() -> None:
         batch_op.drop_column("explicit")
 
     op.drop_table("source_columns")
+    op.drop_table("store_meta")
+    op.drop_table("consent_states")
+    op.drop_table("consent_state_marks")

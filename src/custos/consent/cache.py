@@ -1,0 +1,161 @@
+"""A materialised copy of the consent states, so that bulk reads need not replay the ledger.
+
+It is derived data, never the truth: each purpose's copy records the last ledger event and the
+identity-graph version it was computed from. A reader checks both against its own snapshot:
+a newer graph means the copy is ignored; newer events, and states whose recheck time (an
+expiry, a future-dated event) has passed, are recomputed from the ledger for the persons they
+concern. So a withdrawal acts on the next read even before the copy is refreshed; refreshing
+(after resolution and after consent is recorded) only keeps reads fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, delete, func, select
+
+from custos.consent import ledger
+from custos.consent.ledger import ConsentState
+from custos.store import Store, meta
+from custos.store import tables as t
+
+
+def _mark(conn: Connection, purpose: str) -> tuple[int, str] | None:
+    row = conn.execute(
+        select(t.consent_state_marks.c.last_event_id, t.consent_state_marks.c.graph_version).where(
+            t.consent_state_marks.c.purpose == purpose
+        )
+    ).first()
+    return (int(row[0]), str(row[1])) if row else None
+
+
+def _last_event(conn: Connection, purpose: str) -> int:
+    ce = t.consent_events
+    return int(
+        conn.execute(
+            select(func.coalesce(func.max(ce.c.id), 0)).where(ce.c.purpose == purpose)
+        ).scalar_one()
+    )
+
+
+def _graph(conn: Connection) -> str:
+    return meta.get(conn, meta.GRAPH_VERSION) or "0"
+
+
+def refresh(store: Store, conn: Connection, purpose: str, *, full: bool = False) -> int:
+    """Bring the copy for ``purpose`` up to date (inside a write transaction); returns how many
+    persons were recomputed."""
+    now = datetime.now(UTC)
+    mark, graph, last = _mark(conn, purpose), _graph(conn), _last_event(conn, purpose)
+    cs = t.consent_states
+    if full or mark is None or mark[1] != graph:
+        computed = ledger.bulk_states(conn, purpose, None, now)
+        conn.execute(delete(cs).where(cs.c.purpose == purpose))
+        rows = [
+            (pid, state.status, state.explicit, state.since, recheck)
+            for pid, (state, recheck) in computed.items()
+        ]
+        _insert(store, conn, purpose, rows)
+        touched = len(rows)
+    else:
+        owners = ledger.owners_of_events(conn, mark[0], purpose) if last > mark[0] else set()
+        owners |= set(
+            conn.execute(
+                select(cs.c.profile_id).where(cs.c.purpose == purpose, cs.c.recheck_at <= now)
+            ).scalars()
+        )
+        if owners:
+            computed = (
+                ledger.bulk_states(conn, purpose, owners, now)
+                if len(owners) > 500
+                else _few(conn, purpose, owners, now)
+            )
+            for i in range(0, len(owners), 500):
+                chunk = sorted(owners)[i : i + 500]
+                conn.execute(delete(cs).where(cs.c.purpose == purpose, cs.c.profile_id.in_(chunk)))
+            _insert(
+                store,
+                conn,
+                purpose,
+                [
+                    (pid, s.status, s.explicit, s.since, recheck)
+                    for pid, (s, recheck) in computed.items()
+                ],
+            )
+        touched = len(owners)
+    mk = t.consent_state_marks
+    conn.execute(delete(mk).where(mk.c.purpose == purpose))
+    conn.execute(
+        mk.insert().values(
+            purpose=purpose, last_event_id=last, graph_version=graph, computed_at=now
+        )
+    )
+    return touched
+
+
+def _few(
+    conn: Connection, purpose: str, owners: set[str], now: datetime
+) -> dict[str, tuple[ConsentState, datetime | None]]:
+    events = ledger.events_by_profile(conn, purpose, sorted(owners))
+    return {
+        pid: (ledger.derive_state(found, now), ledger.recheck_time(found, now))
+        for pid, found in events.items()
+    }
+
+
+def _insert(
+    store: Store, conn: Connection, purpose: str, rows: Sequence[tuple[object, ...]]
+) -> None:
+    names = ("profile_id", "status", "explicit", "since", "recheck_at")
+    for i in range(0, len(rows), 50_000):
+        store.insert_many(
+            conn,
+            t.consent_states,
+            list(rows[i : i + 50_000]),
+            names=names,
+            const={"purpose": purpose},
+        )
+
+
+def cached_decisions(conn: Connection, purpose: str) -> tuple[dict[str, bool], set[str]] | None:
+    """(granted person → explicit?, persons who objected) from the copy, completed from the
+    ledger where this snapshot has newer events or due rechecks; None when the copy does not
+    match the identity graph (the caller then derives everything from the ledger)."""
+    mark = _mark(conn, purpose)
+    if mark is None or mark[1] != _graph(conn):
+        return None
+    now = datetime.now(UTC)
+    cs = t.consent_states
+    granted: dict[str, bool] = {}
+    objected: set[str] = set()
+    query = select(cs.c.profile_id, cs.c.status, cs.c.explicit).where(
+        cs.c.purpose == purpose, cs.c.status != ledger.NONE
+    )
+    for pid, status, explicit in conn.execution_options(yield_per=50_000).execute(query):
+        if status == ledger.GRANTED:
+            granted[pid] = bool(explicit)
+        elif status != ledger.NONE:
+            objected.add(pid)
+    due = set(
+        conn.execute(
+            select(cs.c.profile_id).where(cs.c.purpose == purpose, cs.c.recheck_at <= now)
+        ).scalars()
+    )
+    if _last_event(conn, purpose) > mark[0]:
+        due |= ledger.owners_of_events(conn, mark[0], purpose)
+    if due:
+        fresh = (
+            _few(conn, purpose, due, now)
+            if len(due) <= 500
+            else ledger.bulk_states(conn, purpose, due, now)
+        )
+        for pid in due:
+            granted.pop(pid, None)
+            objected.discard(pid)
+            state = fresh[pid][0] if pid in fresh else ledger.NO_RECORD
+            if state.granted:
+                granted[pid] = state.explicit
+            elif state.objected:
+                objected.add(pid)
+    return granted, objected

@@ -1,0 +1,24 @@
+"""Small named values of the store (e.g. the version of the identity graph)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, select
+
+from custos.store import tables as t
+
+
+def get(conn: Connection, key: str) -> str | None:
+    """The value stored under ``key``, or None."""
+    return conn.execute(select(t.store_meta.c.value).where(t.store_meta.c.key == key)).scalar()
+
+
+def put(conn: Connection, key: str, value: str) -> None:
+    """Store ``value`` under ``key`` (inside the caller's write transaction)."""
+    if get(conn, key) is None:
+        conn.execute(t.store_meta.insert().values(key=key, value=value))
+    else:
+        conn.execute(t.store_meta.update().where(t.store_meta.c.key == key).values(value=value))
+
+
+#: Changes whenever identity resolution rewrites profiles, memberships or identifiers.
+GRAPH_VERSION = "graph_version"
