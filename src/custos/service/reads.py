@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import literal, select
+from sqlalchemy import select
 
 from custos.consent.guard import Access, Guard, filter_attributes
+from custos.consent.taxonomy import LawfulBasis
 from custos.core.errors import AccessDenied
 from custos.identity import profiles
 from custos.store import audit
@@ -41,7 +42,8 @@ def record_access(
     }
     listed: Sequence[str] = subjects
     if len(subjects) > INLINE_SUBJECTS:
-        packed = zlib.compress("\n".join(sorted(subjects)).encode(), 6)
+        # Exports list profiles in id order already; level 1 keeps a million ids to a second.
+        packed = zlib.compress("\n".join(subjects).encode(), 1)
         detail["subjects_z"] = base64.b64encode(packed).decode()
         listed = ()
     with app.store.write() as conn:
@@ -125,7 +127,6 @@ def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator
     """
     guard = Guard(app.taxonomy)
     exported: list[str] = []
-    fields: set[str] = set()
     refused = 0
     with app.store.read() as conn:
         access = guard.access(conn, purpose)
@@ -141,7 +142,7 @@ def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator
                     pa.c.profile_id,
                     pa.c.attribute,
                     pa.c.value,
-                    pa.c.source if access.source_categories else literal(None),
+                    *([pa.c.source] if access.source_categories else []),
                 ).order_by(pa.c.profile_id)
             )
         )
@@ -154,8 +155,20 @@ def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator
         )
         pending = next(identifiers, None)
         rules, rule_of = access._rules, access.rule
+        # attribute → may everyone allowed see it / only persons with explicit consent?
+        shown_to_all = _Decided(lambda name: rule_of(name) == "yes")
+        shown_to_explicit = _Decided(lambda name: rule_of(name) == "explicit")
+        by_source = bool(access.source_categories)
         granted = access.granted
-        may_see = access.allowed
+        basis = access.purpose.basis
+        may_see: Callable[[str], bool]
+        if basis is LawfulBasis.CONSENT:
+            may_see = granted.__contains__  # fail closed: no grant, no row
+        elif basis is LawfulBasis.LEGITIMATE_INTEREST:
+            objected = access.objected
+            may_see = lambda pid: pid not in objected  # noqa: E731
+        else:
+            may_see = access.allowed
         for pid, attrs in golden:
             idents: list[Any] = []
             while pending is not None and pending[0] < pid:
@@ -168,20 +181,31 @@ def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator
                 continue
             explicit = granted.get(pid, False)
             item: dict[str, Any] = {"profile_id": pid}
-            for _, attribute, value, source in attrs:
-                rule = rules.get((attribute, source)) or rule_of(attribute, source)
-                if rule == "yes" or (explicit and rule == "explicit"):
-                    item[attribute] = value
-            fields.update(item)
+            if by_source:
+                for row in attrs:
+                    rule = rules.get((row[1], row[3])) or rule_of(row[1], row[3])
+                    if rule == "yes" or (explicit and rule == "explicit"):
+                        item[row[1]] = row[2]
+            else:  # no tagged columns: the attribute alone decides (the common, fast case)
+                item.update(
+                    {
+                        row[1]: row[2]
+                        for row in attrs
+                        if (explicit and shown_to_explicit[row[1]]) or shown_to_all[row[1]]
+                    }
+                )
             shown: dict[str, list[str]] = {}
             for _, kind, value in idents:
-                rule = rules.get((kind, None)) or rule_of(kind)
-                if rule == "yes" or (explicit and rule == "explicit"):
+                if shown_to_all[kind] or (explicit and shown_to_explicit[kind]):
                     shown.setdefault(kind, []).append(value)
             item["identifiers"] = shown
             exported.append(pid)
             yield item
-    fields.discard("profile_id")
+    # The fields the export could carry: allowed outright, or (special categories) for the
+    # persons with explicit consent among those exported.
+    any_explicit = any(granted.get(pid, False) for pid in exported) if exported else False
+    decided = [(a, r) for (a, _), r in rules.items()]
+    fields = {a for a, r in decided if r == "yes" or (any_explicit and r == "explicit")}
     record_access(
         app,
         actor=actor,
@@ -191,6 +215,18 @@ def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator
         fields=sorted(fields),
         refused=refused,
     )
+
+
+class _Decided(dict[str, bool]):
+    """A memo of a per-attribute decision, filled on first use (lookups stay in C)."""
+
+    def __init__(self, decide: Callable[[str], bool]) -> None:
+        super().__init__()
+        self.decide = decide
+
+    def __missing__(self, name: str) -> bool:
+        value = self[name] = self.decide(name)
+        return value
 
 
 def _grouped(rows: Any) -> Iterator[tuple[str, list[Any]]]:
