@@ -47,7 +47,7 @@ class Access:
     objected: set[str] = field(default_factory=set)
     refused: set[str] = field(default_factory=set)
     source_categories: dict[str, dict[str, str]] = field(default_factory=dict)
-    _rules: dict[tuple[str, str | None], str] = field(default_factory=dict, repr=False)
+    rules: dict[tuple[str, str | None], str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of_states(
@@ -80,19 +80,19 @@ class Access:
         """``yes``, ``no`` or ``explicit`` (special category: only with explicit consent) for an
         attribute of a source, decided once and remembered."""
         key = (attribute, source)
-        rule = self._rules.get(key)
+        rule = self.rules.get(key)
         if rule is None:
             category = self.category(attribute, source)
             if category not in self.purpose.categories:
                 rule = "no"
             else:
                 rule = "explicit" if category in self.taxonomy.special else "yes"
-            self._rules[key] = rule
+            self.rules[key] = rule
         return rule
 
     def field_allowed(self, profile_id: str, attribute: str, source: str | None = None) -> bool:
         """May the purpose see this attribute of this (allowed) profile?"""
-        rule = self._rules.get((attribute, source)) or self.rule(attribute, source)
+        rule = self.rules.get((attribute, source)) or self.rule(attribute, source)
         if rule == "explicit":
             return self.granted.get(profile_id, False)
         return rule == "yes"

@@ -67,17 +67,6 @@ class ConsentState:
 NO_RECORD = ConsentState(NONE)
 
 
-def stream_of(row: Any) -> str:
-    """The stream an event belongs to: its strongest identifier, or the person stream."""
-    if getattr(row, "profile_id", None):
-        return PERSON_STREAM
-    for kind in ("customer_id", "email", "phone", "social_handle"):
-        value = getattr(row, kind, None)
-        if value:
-            return f"{kind}:{value}"
-    return f"event:{row.id}"
-
-
 def derive_state(events: Iterable[LedgerEvent], as_of: datetime | None = None) -> ConsentState:
     """The person's state for the purpose of ``events`` at ``as_of`` (default: now)."""
     when = as_of or datetime.now(UTC)

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 
 from rapidfuzz.distance import JaroWinkler
 
-from custos.core.fields import STRONG_IDENTIFIERS
-
 
 @dataclass(frozen=True, slots=True)
 class Node:
@@ -178,6 +176,3 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
             anchor = anonymous[0].raw_id
             result.edges.extend(Edge(anchor, m.raw_id, rule) for m in anonymous[1:])
     return result
-
-
-IDENTIFIER_TYPES: tuple[str, ...] = STRONG_IDENTIFIERS

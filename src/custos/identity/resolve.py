@@ -289,13 +289,3 @@ def _rewrite(conn: Connection, store: Store, table: Table, rows: list[dict[str, 
     conn.execute(delete(table))
     for i in range(0, len(rows), 20_000):
         store.insert_many(conn, table, rows[i : i + 20_000])
-
-
-def cluster_members(conn: Connection) -> dict[str, list[int]]:
-    """Profile id → member raw ids, for reports."""
-    out: dict[str, list[int]] = defaultdict(list)
-    for raw_id, pid in conn.execute(
-        select(t.profile_members.c.raw_id, t.profile_members.c.profile_id)
-    ):
-        out[pid].append(raw_id)
-    return out

@@ -154,7 +154,7 @@ def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator
             )
         )
         pending = next(identifiers, None)
-        rules, rule_of = access._rules, access.rule
+        rules, rule_of = access.rules, access.rule
         # attribute → may everyone allowed see it / only persons with explicit consent?
         shown_to_all = _Decided(lambda name: rule_of(name) == "yes")
         shown_to_explicit = _Decided(lambda name: rule_of(name) == "explicit")
