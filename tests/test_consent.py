@@ -430,21 +430,36 @@ def test_signals_become_ledger_events_that_the_guard_obeys(custos: Custos, tmp_p
 # -- the materialised states never hide a newer ledger ------------------------------------------
 
 
-def test_bulk_reads_see_events_the_copy_has_not_caught_up_with(custos: Custos, tmp_path: Path) -> None:
+def test_bulk_reads_see_events_the_copy_has_not_caught_up_with(
+    custos: Custos, tmp_path: Path
+) -> None:
     import time as clock
 
     from custos.consent import ledger as ledger_module
 
-    load(custos, tmp_path, "anna@example.com,marketing_email,granted,2026-01-01T00:00:00Z,\nben@example.com,marketing_email,granted,2026-01-01T00:00:00Z,\n")
+    load(
+        custos,
+        tmp_path,
+        "anna@example.com,marketing_email,granted,2026-01-01T00:00:00Z,\nben@example.com,marketing_email,granted,2026-01-01T00:00:00Z,\n",
+    )
     assert len(list(custos.export_profiles("marketing_email"))) == 2  # served from the copy
     with custos.store.write() as conn:  # behind the copy's back: no refresh
         ledger_module.append_event(
-            conn, source_id=1, purpose="marketing_email", status="withdrawn", at=datetime.now(UTC),
+            conn,
+            source_id=1,
+            purpose="marketing_email",
+            status="withdrawn",
+            at=datetime.now(UTC),
             identifiers={"email": "ben@example.com"},
         )
         ledger_module.append_event(
-            conn, source_id=1, purpose="marketing_email", status="granted", at=datetime.now(UTC),
-            identifiers={"email": "cara@example.com"}, expires_at=datetime.now(UTC) + timedelta(seconds=1),
+            conn,
+            source_id=1,
+            purpose="marketing_email",
+            status="granted",
+            at=datetime.now(UTC),
+            identifiers={"email": "cara@example.com"},
+            expires_at=datetime.now(UTC) + timedelta(seconds=1),
         )
     ids = {row["profile_id"] for row in custos.export_profiles("marketing_email")}
     assert ids == {custos.find_profile("anna@example.com"), custos.find_profile("cara@example.com")}
@@ -455,10 +470,20 @@ def test_bulk_reads_see_events_the_copy_has_not_caught_up_with(custos: Custos, t
 
 
 def test_a_new_identity_graph_retires_the_copy(custos: Custos, tmp_path: Path) -> None:
-    load(custos, tmp_path, "anna@example.com,marketing_email,granted,2026-01-01T00:00:00Z,\ncara@example.com,marketing_email,withdrawn,2026-01-01T00:00:00Z,\n")
+    load(
+        custos,
+        tmp_path,
+        "anna@example.com,marketing_email,granted,2026-01-01T00:00:00Z,\ncara@example.com,marketing_email,withdrawn,2026-01-01T00:00:00Z,\n",
+    )
     assert len(list(custos.export_profiles("marketing_email"))) == 1
     # A record that shows Anna and Cara are one person (two e-mails, one record): after resolve,
     # Cara's withdrawal applies to the merged person.
-    custos.ingest(write(tmp_path / "link.csv", "record_id,first_name,email,phone\nx1,Anna,cara@example.com,030 1111111\n"), "shop")
+    custos.ingest(
+        write(
+            tmp_path / "link.csv",
+            "record_id,first_name,email,phone\nx1,Anna,cara@example.com,030 1111111\n",
+        ),
+        "shop",
+    )
     custos.resolve()
     assert list(custos.export_profiles("marketing_email")) == []
