@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from custos.cli import app as cli
@@ -17,6 +18,7 @@ from custos.consent.taxonomy import load_taxonomy
 from custos.core.errors import AccessDenied, ConfigError
 from custos.core.fields import Kind
 from custos.service import Custos
+from custos.store import tables as t
 from tests.conftest import write
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -267,7 +269,7 @@ def test_cli_export_consent_and_refusals(tmp_path: Path) -> None:
 def scenarios(
     draw: st.DrawFn,
 ) -> tuple[
-    list[tuple[int, str, str]], list[tuple[int, int]], list[tuple[int, str, str, bool, int]]
+    list[tuple[int, str, str]], list[tuple[int, int]], list[tuple[int, str, str, bool, int]], bool
 ]:
     people = 4
     records = [
@@ -288,7 +290,7 @@ def scenarios(
             max_size=10,
         )
     )
-    return records, merges, events
+    return records, merges, events, draw(st.booleans())
 
 
 @settings(
@@ -298,15 +300,15 @@ def scenarios(
 def test_no_read_returns_what_the_rules_forbid(
     tmp_path_factory: pytest.TempPathFactory, scenario: tuple
 ) -> None:  # type: ignore[type-arg]
-    records, merges, events = scenario
+    records, merges, events, unmerge = scenario
     tmp = tmp_path_factory.mktemp("prop")
     lines = ["record_id,first_name,email,condition,phone"]
     for p, email, condition in records:
         lines.append(f"r{p},Person{p},{email},{condition},")
-    for i, (a, b) in enumerate(merges):  # a second record sharing both people's e-mails merges them
+    for i, (a, b) in enumerate(merges):  # two records sharing a phone join both people's e-mails
         if a != b:
-            lines.append(f"m{i},Person{a},{records[a][1]},,")
-            lines.append(f"n{i},Person{a},{records[b][1]},,")
+            lines.append(f"m{i},Person{a},{records[a][1]},,030 555000{i}")
+            lines.append(f"n{i},Person{a},{records[b][1]},,030 555000{i}")
     consent_lines = ["email,purpose,status,timestamp,explicit"]
     for p, purpose, status, explicit, day in events:
         consent_lines.append(
@@ -322,13 +324,24 @@ def test_no_read_returns_what_the_rules_forbid(
         custos.ingest(
             write(tmp / "c.csv", "\n".join(consent_lines) + "\n"), "crm", kind=Kind.CONSENTS
         )
+        linked = [f"n{i}" for i, (a, b) in enumerate(merges) if a != b]
+        if unmerge and linked:  # split the linking record off again
+            owner = {(s, r): p for s, r, p in custos.xref()}[("crm", linked[0])]
+            if sum(1 for _, _, p in custos.xref() if p == owner) > 1:
+                custos.unmerge(owner, [f"crm:{linked[0]}"])
         for purpose_name in ("marketing_email", "health_research", "analytics", "customer_service"):
             purpose = TAXONOMY.purposes[purpose_name]
             rows = list(custos.export_profiles(purpose_name))
             for row in rows:
-                members = {
-                    p for p, email, _ in records if custos.find_profile(email) == row["profile_id"]
-                }
+                with custos.store.read() as conn:  # consent attaches through identifiers
+                    emails = set(
+                        conn.execute(
+                            select(t.profile_identifiers.c.value).where(
+                                t.profile_identifiers.c.profile_id == row["profile_id"],
+                                t.profile_identifiers.c.kind == "email",
+                            )
+                        ).scalars()
+                    )
                 person_events = [
                     LedgerEvent(
                         i,
@@ -340,7 +353,7 @@ def test_no_read_returns_what_the_rules_forbid(
                         explicit,
                     )
                     for i, (p, pn, status, explicit, day) in enumerate(events)
-                    if p in members and pn == purpose_name
+                    if records[p][1] in emails and pn == purpose_name
                 ]
                 status, explicit = replay(person_events, datetime.now(UTC))
                 if purpose.basis.value == "consent":
@@ -487,3 +500,70 @@ def test_a_new_identity_graph_retires_the_copy(custos: Custos, tmp_path: Path) -
     )
     custos.resolve()
     assert list(custos.export_profiles("marketing_email")) == []
+
+
+def test_an_unmerge_recomputes_consent(custos: Custos, tmp_path: Path) -> None:
+    load(custos, tmp_path, "anna@example.com,marketing_email,granted,2026-01-01T00:00:00Z,\n")
+    custos.ingest(
+        write(
+            tmp_path / "shop.csv",
+            "record_id,first_name,email,phone\nw1,Anna,anna.work@example.com,+49 30 1111111\n",
+        ),
+        "shop",
+    )
+    custos.resolve()
+    custos.ingest(
+        write(
+            tmp_path / "optout.csv",
+            "email,purpose,status,timestamp\nanna.work@example.com,marketing_email,withdrawn,2026-02-01T00:00:00Z\n",
+        ),
+        "shop",
+        kind=Kind.CONSENTS,
+    )
+    anna = custos.find_profile("anna@example.com")
+    assert list(custos.export_profiles("marketing_email")) == []  # the merged person withdrew
+    custos.unmerge(anna, ["shop:w1"], reason="the work address belongs to a colleague")
+    assert [row["profile_id"] for row in custos.export_profiles("marketing_email")] == [anna]
+
+
+def test_cli_explain_unmerge_merge(tmp_path: Path) -> None:
+    db = tmp_path / "c.db"
+    with Custos.open(str(db)) as custos:
+        load(custos, tmp_path, "")
+        custos.ingest(
+            write(
+                tmp_path / "shop.csv",
+                "record_id,first_name,email,phone\nw1,Anna,anna.work@example.com,+49 30 1111111\n",
+            ),
+            "shop",
+        )
+        custos.resolve()
+        anna = custos.find_profile("anna@example.com")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--db", str(db), "profile", "explain", anna])
+    assert result.exit_code == 0 and "shop:w1" in result.output and "exact:phone" in result.output
+    result = runner.invoke(
+        cli,
+        [
+            "--db",
+            str(db),
+            "profile",
+            "unmerge",
+            anna,
+            "--record",
+            "shop:w1",
+            "--reason",
+            "colleague",
+        ],
+    )
+    assert result.exit_code == 0 and "shop:w1 →" in result.output
+    result = runner.invoke(
+        cli, ["--db", str(db), "profile", "merge", anna, "anna.work@example.com"]
+    )
+    assert result.exit_code == 0 and anna in result.output
+    assert (
+        runner.invoke(
+            cli, ["--db", str(db), "profile", "unmerge", anna, "--record", "nope"]
+        ).exit_code
+        == 2
+    )

@@ -200,3 +200,64 @@ def test_pairwise_scores() -> None:
     scores = pairwise_scores({"a": "p", "b": "p", "c": "p", "d": None}, truth)
     assert (scores.true_positives, scores.predicted_pairs, scores.true_pairs) == (1, 3, 2)
     assert scores.precision == pytest.approx(1 / 3) and scores.recall == 0.5
+
+
+# -- explain, unmerge, merge ---------------------------------------------------------------------
+
+
+def test_unmerge_survives_a_full_rebuild_and_keeps_ids(custos: Custos, tmp_path: Path) -> None:
+    load(custos, tmp_path)
+    custos.resolve()
+    anna = xref(custos)[("crm", "c1")]
+    assert xref(custos)[("webshop", "w1")] == anna
+    result = custos.unmerge(anna, ["webshop:w1"], reason="different person, same e-mail")
+    split = result["records"]["webshop:w1"]
+    x = xref(custos)
+    assert split != anna and x[("webshop", "w1")] == split
+    assert x[("crm", "c1")] == anna and x[("callcentre", "k1")] == anna  # the rest keeps its id
+    custos.ingest(
+        write(tmp_path / "more.csv", "record_id,first_name,email\nw2,Anna,anna@example.com\n"),
+        "webshop",
+    )
+    custos.resolve()
+    custos.resolve()
+    x = xref(custos)
+    assert x[("webshop", "w1")] == split and x[("crm", "c1")] == anna  # not merged back
+    with custos.store.read() as conn:
+        actions = [row.action for row in conn.execute(select(t.profile_events))]
+    assert "unmerge" in actions
+    explained = custos.explain(anna)
+    assert any(d["decision"] == "apart" for d in explained["decisions"])
+    assert {r["record"] for r in explained["records"]} >= {"crm:c1", "callcentre:k1"}
+
+
+def test_forced_merge_lifts_an_unmerge_and_keeps_the_older_id(
+    custos: Custos, tmp_path: Path
+) -> None:
+    load(custos, tmp_path)
+    custos.resolve()
+    anna = xref(custos)[("crm", "c1")]
+    split = custos.unmerge(anna, ["webshop:w1"])["records"]["webshop:w1"]
+    survivor = custos.merge(split, anna, reason="confirmed by phone")
+    assert survivor == anna  # older id
+    assert xref(custos)[("webshop", "w1")] == anna
+    assert custos.find_profile(split) == anna
+    ben, zoe = xref(custos)[("crm", "c2")], xref(custos)[("webshop", "w3")]
+    assert custos.merge(ben, zoe) in (ben, zoe)
+    assert xref(custos)[("webshop", "w3")] == xref(custos)[("crm", "c2")]
+    why = custos.explain(ben)
+    assert any(w["rule"] == "manual:merge" for r in why["records"] for w in r["why"])
+
+
+def test_unmerge_refuses_bad_references(custos: Custos, tmp_path: Path) -> None:
+    from custos.core.errors import InputError
+
+    load(custos, tmp_path)
+    custos.resolve()
+    anna = xref(custos)[("crm", "c1")]
+    with pytest.raises(InputError, match="SOURCE:RECORD_ID"):
+        custos.unmerge(anna, ["w1"])
+    with pytest.raises(InputError, match="not records of profile"):
+        custos.unmerge(anna, ["crm:c2"])
+    with pytest.raises(InputError, match="every record"):
+        custos.unmerge(anna, ["crm:c1", "webshop:w1", "callcentre:k1"])

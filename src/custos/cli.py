@@ -394,6 +394,64 @@ def _print_profile(detail: dict[str, Any]) -> None:
         )
 
 
+@profile_app.command("explain")
+def profile_explain(
+    key: Annotated[str, typer.Argument(help="A profile id, an e-mail address or a phone number.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
+    """Why each record belongs to the profile: the links that join it and people's decisions."""
+    with _custos() as custos:
+        report = _guarded(lambda: custos.explain(key))
+    if as_json:
+        out.print_json(orjson.dumps(report).decode())
+        return
+    table = Table(title=f"why these records are profile {report['profile_id']}")
+    for name in ("record", "linked with", "by", "weight"):
+        table.add_column(name)
+    for record in report["records"]:
+        for i, why in enumerate(record["why"]):
+            table.add_row(
+                record["record"] if i == 0 else "",
+                why.get("with", ""),
+                why["rule"],
+                why.get("weight") or "",
+            )
+    out.print(table)
+    for d in report["decisions"]:
+        out.print(
+            f"decision: {d['left']} and {d['right']} {d['decision']} ({d['actor']}, {d['at'][:10]}: {d['reason']})"
+        )
+
+
+@profile_app.command("unmerge")
+def profile_unmerge(
+    key: Annotated[str, typer.Argument(help="The profile (id, e-mail or phone).")],
+    records: Annotated[
+        list[str],
+        typer.Option("--record", "-r", help="SOURCE:RECORD_ID to split off (repeatable)."),
+    ],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept with the decision).")] = "",
+) -> None:
+    """Split records off a profile; later runs will not merge them back."""
+    with _custos() as custos:
+        result = _guarded(lambda: custos.unmerge(key, records, reason=reason))
+    for ref, pid in result["records"].items():
+        out.print(f"{ref} → profile {pid}")
+    out.print(f"profile {result['profile_id']} keeps its other records")
+
+
+@profile_app.command("merge")
+def profile_merge(
+    first: Annotated[str, typer.Argument(help="A profile (id, e-mail or phone).")],
+    second: Annotated[str, typer.Argument(help="The other profile.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept with the decision).")] = "",
+) -> None:
+    """Join two profiles for good; the older id survives and the other redirects to it."""
+    with _custos() as custos:
+        survivor = _guarded(lambda: custos.merge(first, second, reason=reason))
+    out.print(f"merged into profile {survivor}")
+
+
 @app.command()
 def stats() -> None:
     """Counts of sources, records, interactions, profiles and quarantined rows."""

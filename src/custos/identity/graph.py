@@ -88,6 +88,37 @@ class UnionFind:
         return sorted((sorted(g) for g in out.values()), key=lambda g: g[0])
 
 
+class ConstrainedUnionFind(UnionFind):
+    """Union–find that refuses to join two sets holding a pair marked *apart* (an unmerge)."""
+
+    def __init__(self, keys: Iterable[int]) -> None:
+        super().__init__(keys)
+        self.blocked: dict[int, set[int]] = {}
+        self.refused = 0
+
+    def keep_apart(self, a: int, b: int) -> None:
+        """Never put ``a`` and ``b`` in one set (declare before any union)."""
+        if a in self.parent and b in self.parent:
+            self.blocked.setdefault(self.find(a), set()).add(b)
+            self.blocked.setdefault(self.find(b), set()).add(a)
+
+    def union(self, a: int, b: int) -> bool:
+        """Join the sets of ``a`` and ``b`` unless that would join a pair kept apart."""
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return False
+        for mine, other in ((ra, rb), (rb, ra)):
+            if any(self.find(x) == other for x in self.blocked.get(mine, ())):
+                self.refused += 1
+                return False
+        joined = super().union(a, b)
+        root = self.find(a)
+        merged = self.blocked.pop(ra, set()) | self.blocked.pop(rb, set())
+        if merged:
+            self.blocked[root] = merged
+        return joined
+
+
 def same_first_name(a: str, b: str) -> bool:
     """Could two first-name keys be one person's (typo, initial, short form)?"""
     if a == b or a.startswith(b) or b.startswith(a):

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Table, delete, func, select, update
 from custos.core.fields import STRONG_IDENTIFIERS
 from custos.core.settings import Settings
 from custos.identity.golden import ADDRESS, SINGLE, Candidate, golden_record
-from custos.identity.graph import Edge, IgnoredIdentifier, Node, UnionFind, exact_edges
+from custos.identity.graph import ConstrainedUnionFind, Edge, IgnoredIdentifier, Node, exact_edges
 from custos.identity.ids import assign_ids
 from custos.store import Store, meta
 from custos.store import tables as t
@@ -47,6 +47,7 @@ class ResolveSummary:
     largest_profile: int = 0
     edges: int = 0
     withheld_links: int = 0
+    kept_apart: int = 0
     ignored: list[IgnoredIdentifier] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -112,11 +113,22 @@ def resolve(
             max_persons=settings.max_persons_per_identifier,
             max_records=settings.max_records_per_identifier,
         )
-        edges = exact.edges + (extra_edges(nodes) if extra_edges else [])
+        together, apart = _decisions(conn)
+        # People's decisions first: a forced merge links, an unmerge keeps apart whatever the
+        # identifiers say, on every run.
+        edges = together + exact.edges + (extra_edges(nodes) if extra_edges else [])
         summary.ignored, summary.withheld_links = exact.ignored, exact.withheld_links
-        forest = UnionFind(n.raw_id for n in nodes)
+        forest = ConstrainedUnionFind(n.raw_id for n in nodes)
+        for left, right in apart:
+            forest.keep_apart(left, right)
+        used: list[Edge] = []
         for edge in edges:
-            forest.union(edge.left, edge.right)
+            if edge.left in forest.parent and edge.right in forest.parent:
+                forest.union(edge.left, edge.right)
+                if forest.find(edge.left) == forest.find(edge.right):
+                    used.append(edge)
+        edges = used
+        summary.kept_apart = forest.refused
         clusters = forest.groups()
         by_raw = {c.raw_id: c for c in candidates}
         previous, linked_at = _memberships(conn)
@@ -209,6 +221,21 @@ def resolve(
         summary.edges = len(edges)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _decisions(conn: Connection) -> tuple[list[Edge], list[tuple[int, int]]]:
+    """Forced links and pairs kept apart: the latest decision per pair of records counts."""
+    latest: dict[tuple[int, int], str] = {}
+    query = select(
+        t.identity_decisions.c.decision,
+        t.identity_decisions.c.left_raw_id,
+        t.identity_decisions.c.right_raw_id,
+    ).order_by(t.identity_decisions.c.id)
+    for decision, left, right in conn.execute(query):
+        latest[(min(left, right), max(left, right))] = decision
+    together = [Edge(a, b, "manual:merge") for (a, b), d in latest.items() if d == "together"]
+    apart = [pair for pair, d in latest.items() if d == "apart"]
+    return together, apart
 
 
 def _memberships(conn: Connection) -> tuple[dict[int, str], dict[int, datetime]]:

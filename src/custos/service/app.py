@@ -26,7 +26,7 @@ from custos.ingest import normalise
 from custos.ingest.mapping import MapFile
 from custos.ingest.normalise import FieldError
 from custos.ingest.pipeline import IngestSummary, ProgressFn, ensure_source, ingest_file
-from custos.service import reads
+from custos.service import curation, reads
 from custos.store import Store, audit, open_store
 from custos.store import tables as t
 
@@ -108,7 +108,7 @@ class Custos:
 
     def resolve(self, *, actor: str = "cli") -> ResolveSummary:
         """Rebuild profiles from every record and interaction (stable ids are kept)."""
-        summary = resolve(self.store, self.settings)
+        summary = resolve(self.store, self.settings, actor=actor)
         self.refresh_consent(full=True)
         with self.store.write() as conn:
             audit.append(
@@ -352,6 +352,20 @@ class Custos:
                 if len(out) >= limit:
                     break
         return out
+
+    def explain(self, key: str, *, actor: str = "cli") -> dict[str, Any]:
+        """Why each record belongs to the profile (links with rule and weight, decisions)."""
+        return curation.explain(self, key, actor=actor)
+
+    def unmerge(
+        self, key: str, records: list[str], *, actor: str = "cli", reason: str = ""
+    ) -> dict[str, Any]:
+        """Split records (SOURCE:RECORD_ID) off a profile; later runs keep them apart."""
+        return curation.unmerge(self, key, records, actor=actor, reason=reason)
+
+    def merge(self, first: str, second: str, *, actor: str = "cli", reason: str = "") -> str:
+        """Join two profiles for good; returns the surviving (older) id."""
+        return curation.merge(self, first, second, actor=actor, reason=reason)[0]
 
     def xref(self) -> Iterator[tuple[str, str, str]]:
         """(source, record_id, profile_id) for every ingested record and interaction."""

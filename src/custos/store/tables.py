@@ -263,6 +263,21 @@ profile_events = Table(
     Column("reason", Text, nullable=False),
 )
 
+# Decisions people made about the identity graph: "apart" (an unmerge: these two records are
+# different people) and "together" (a forced merge). Resolution obeys the latest decision per
+# pair, on every run, so an unmerge is never undone by the next import.
+identity_decisions = Table(
+    "identity_decisions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("decision", String(20), nullable=False),
+    Column("left_raw_id", Id, ForeignKey("raw_records.id"), nullable=False),
+    Column("right_raw_id", Id, ForeignKey("raw_records.id"), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", Timestamp(), nullable=False),
+)
+
 quarantine = Table(
     "quarantine",
     metadata,

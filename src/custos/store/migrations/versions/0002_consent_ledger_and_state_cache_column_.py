@@ -1,4 +1,4 @@
-"""consent ledger, state cache, column categories
+"""consent ledger and state cache, column categories, identity decisions
 
 Revision ID: 0002
 Revises: 0001
@@ -54,6 +54,29 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("source_id", "column"),
     )
+    op.create_table(
+        "identity_decisions",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("decision", sa.String(length=20), nullable=False),
+        sa.Column(
+            "left_raw_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "right_raw_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("actor", sa.String(length=200), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("at", Timestamp(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["left_raw_id"],
+            ["raw_records.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["right_raw_id"],
+            ["raw_records.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
     with op.batch_alter_table("consent_events", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("explicit", sa.Boolean(), server_default=sa.false(), nullable=False)
@@ -83,6 +106,7 @@ def downgrade() -> None:
         batch_op.drop_column("profile_id")
         batch_op.drop_column("explicit")
 
+    op.drop_table("identity_decisions")
     op.drop_table("source_columns")
     op.drop_table("store_meta")
     op.drop_table("consent_states")
