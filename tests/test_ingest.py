@@ -310,3 +310,14 @@ def test_windows_1252_csv_is_read_and_nested_json_paths_map(custos: Custos, tmp_
         assert conn.execute(select(t.interactions.c.email)).scalar_one() == "a@b.de"
     with pytest.raises(ConfigError, match="unknown encoding"):
         custos.ingest(path, "legacy", map_path=write(tmp_path / "enc.yaml", "encoding: klingon\n"))
+
+
+def test_a_file_without_record_ids_is_refused_with_the_fix(custos: Custos, tmp_path: Path) -> None:
+    path = write(tmp_path / "people.csv", "id,first_name\n1,Anna\n")
+    with pytest.raises(ConfigError, match="no record_id column") as caught:
+        custos.ingest(path, "crm")
+    assert "record_id: your_id_column" in str(caught.value)
+    assert (
+        custos.ingest(path, "crm", map_path=write(tmp_path / "m.yaml", "record_id: id\n")).stored
+        == 1
+    )

@@ -127,6 +127,13 @@ class ColumnMap:
                     hint=f"the file's columns are: {', '.join(self._columns)}",
                 )
             self._auto(self._columns)
+            if kind is not Kind.CONSENTS and "record_id" not in self.fields and self._columns:
+                # Refuse at once rather than quarantine every row for the same reason.
+                raise ConfigError(
+                    "the file has no record_id column",
+                    hint="name the column that identifies each row in a map file "
+                    "(record_id: your_id_column) and pass it with --map",
+                )
             used = set(self.fields.values())
             self._extra = [c for c in self._columns if c not in used]
             # Fixed columns: pick values with C-level getters instead of per-row comprehensions.
