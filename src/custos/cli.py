@@ -205,11 +205,11 @@ def export_xref(
             if fmt == "csv":
                 writer = csv.writer(handle, lineterminator="\n")
                 writer.writerow(("source", "record_id", "profile_id"))
-                for row in custos.xref():
+                for row in custos.xref(actor="cli"):
                     writer.writerow(row)
                     rows += 1
             else:
-                for source, record_id, profile_id in custos.xref():
+                for source, record_id, profile_id in custos.xref(actor="cli"):
                     item = {"source": source, "record_id": record_id, "profile_id": profile_id}
                     handle.write(orjson.dumps(item).decode() + "\n")
                     rows += 1

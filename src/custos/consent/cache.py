@@ -118,10 +118,16 @@ def _insert(
         )
 
 
-def cached_decisions(conn: Connection, purpose: str) -> tuple[dict[str, bool], set[str]] | None:
+def cached_decisions(
+    conn: Connection, purpose: str, *, all_grants: bool = True, objections: bool = True
+) -> tuple[dict[str, bool], set[str]] | None:
     """(granted person → explicit?, persons who objected) from the copy, completed from the
     ledger where this snapshot has newer events or due rechecks; None when the copy does not
-    match the identity graph (the caller then derives everything from the ledger)."""
+    match the identity graph (the caller then derives everything from the ledger).
+
+    A purpose that does not rest on consent needs only the explicit grants (special categories)
+    and, on legitimate interest, the objections: ``all_grants``/``objections`` skip the rest.
+    """
     mark = _mark(conn, purpose)
     if mark is None or mark[1] != _graph(conn):
         return None
@@ -133,11 +139,11 @@ def cached_decisions(conn: Connection, purpose: str) -> tuple[dict[str, bool], s
         return list(conn.execution_options(yield_per=100_000).execute(query).scalars())
 
     # Single-column reads: a million states load in about a second.
-    granted: dict[str, bool] = dict.fromkeys(
-        ids(cs.c.status == ledger.GRANTED, cs.c.explicit.is_(False)), False
-    )
+    granted: dict[str, bool] = {}
+    if all_grants:
+        granted = dict.fromkeys(ids(cs.c.status == ledger.GRANTED, cs.c.explicit.is_(False)), False)
     granted.update(dict.fromkeys(ids(cs.c.status == ledger.GRANTED, cs.c.explicit.is_(True)), True))
-    objected = set(ids(cs.c.status.in_((ledger.DENIED, ledger.WITHDRAWN))))
+    objected = set(ids(cs.c.status.in_((ledger.DENIED, ledger.WITHDRAWN)))) if objections else set()
     due = set(
         conn.execute(
             select(cs.c.profile_id).where(cs.c.purpose == purpose, cs.c.recheck_at <= now)
@@ -155,8 +161,8 @@ def cached_decisions(conn: Connection, purpose: str) -> tuple[dict[str, bool], s
             granted.pop(pid, None)
             objected.discard(pid)
             state = fresh[pid][0] if pid in fresh else ledger.NO_RECORD
-            if state.granted:
+            if state.granted and (all_grants or state.explicit):
                 granted[pid] = state.explicit
-            elif state.objected:
+            elif state.objected and objections:
                 objected.add(pid)
     return granted, objected

@@ -117,7 +117,12 @@ class Guard:
         categories = source_categories(conn)
         decided = None
         if as_of is None and (profile_ids is None or len(profile_ids) > 500):
-            decided = cache.cached_decisions(conn, chosen.name)
+            decided = cache.cached_decisions(
+                conn,
+                chosen.name,
+                all_grants=chosen.basis is LawfulBasis.CONSENT,
+                objections=chosen.basis is LawfulBasis.LEGITIMATE_INTEREST,
+            )
         if decided is not None:
             granted, objected = decided
             answer = Access(chosen, self.taxonomy, granted, objected, set(), categories)

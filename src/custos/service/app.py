@@ -367,10 +367,23 @@ class Custos:
         """Join two profiles for good; returns the surviving (older) id."""
         return curation.merge(self, first, second, actor=actor, reason=reason)[0]
 
-    def xref(self) -> Iterator[tuple[str, str, str]]:
-        """(source, record_id, profile_id) for every ingested record and interaction."""
+    def xref(self, *, actor: str | None = None) -> Iterator[tuple[str, str, str]]:
+        """(source, record_id, profile_id) for every ingested record and interaction: ids only,
+        no personal values. With an ``actor``, the export is written to the audit log."""
+        rows = 0
         with self.store.read() as conn:
-            yield from profiles.iter_xref(conn)
+            for row in profiles.iter_xref(conn):
+                rows += 1
+                yield row
+        if actor:
+            with self.store.write() as conn:
+                audit.append(
+                    conn,
+                    actor=actor,
+                    action="export.xref",
+                    purpose="identity_curation",
+                    detail={"rows": rows},
+                )
 
     def stats(self) -> dict[str, int]:
         """Counts of sources, records, interactions, consent events, profiles, quarantined rows."""

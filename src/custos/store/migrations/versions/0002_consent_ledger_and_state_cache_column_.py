@@ -37,6 +37,9 @@ def upgrade() -> None:
         sa.Column("recheck_at", Timestamp(), nullable=True),
         sa.PrimaryKeyConstraint("purpose", "profile_id"),
     )
+    with op.batch_alter_table("consent_states", schema=None) as batch_op:
+        batch_op.create_index("ix_consent_states_recheck", ["purpose", "recheck_at"], unique=False)
+
     op.create_table(
         "store_meta",
         sa.Column("key", sa.String(length=100), nullable=False),
@@ -109,5 +112,8 @@ def downgrade() -> None:
     op.drop_table("identity_decisions")
     op.drop_table("source_columns")
     op.drop_table("store_meta")
+    with op.batch_alter_table("consent_states", schema=None) as batch_op:
+        batch_op.drop_index("ix_consent_states_recheck")
+
     op.drop_table("consent_states")
     op.drop_table("consent_state_marks")
