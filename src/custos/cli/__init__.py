@@ -1,0 +1,17 @@
+"""The ``custos`` command line: parse arguments, call :mod:`custos.service`, print.
+
+The commands and their outputs are a contract other tools rely on; keep them stable. Each module
+registers its commands on the Typer apps of :mod:`custos.cli.common`.
+"""
+
+from __future__ import annotations
+
+from custos.cli import consent, data, profiles
+from custos.cli.common import app
+
+__all__ = ["app", "consent", "data", "main", "profiles"]
+
+
+def main() -> None:
+    """Entry point of the ``custos`` console script."""
+    app()

@@ -1,0 +1,175 @@
+"""Commands on the consent ledger and the audit log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+import typer
+from rich.table import Table
+
+from custos.cli.common import (
+    audit_app,
+    consent_app,
+    err,
+    guarded,
+    open_custos,
+    out,
+    parse_when,
+)
+
+
+@consent_app.command("show")
+def consent_show(
+    key: Annotated[str, typer.Argument(help="A profile id, an e-mail address or a phone number.")],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="The state as of this date (YYYY-MM-DD) or time.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
+    """A person's consent state per purpose (now or as of a date) and the full ledger."""
+    with open_custos() as custos:
+        report = guarded(lambda: custos.consent(key, as_of=parse_when(as_of)))
+    if as_json:
+        out.print_json(orjson.dumps(report).decode())
+        return
+    when = report["as_of"] or "now"
+    table = Table(title=f"consent of {report['profile_id']} as of {when}")
+    for name in ("purpose", "basis", "state", "explicit", "since", "may read"):
+        table.add_column(name)
+    for purpose, state in report["states"].items():
+        table.add_row(
+            purpose,
+            state["basis"],
+            state["status"],
+            "yes" if state["explicit"] else "",
+            (state["since"] or "")[:19],
+            "yes" if state["allowed"] else "no",
+        )
+    out.print(table)
+    ledger_table = Table(title=f"ledger ({len(report['ledger'])} events, oldest first)")
+    for name in (
+        "id",
+        "when",
+        "purpose",
+        "status",
+        "source",
+        "method",
+        "notice",
+        "explicit",
+        "expires",
+    ):
+        ledger_table.add_column(name)
+    for e in report["ledger"]:
+        ledger_table.add_row(
+            str(e["id"]),
+            (e["timestamp"] or "")[:19],
+            e["purpose"],
+            e["status"],
+            e["source"],
+            e["method"] or "",
+            e["notice_version"] or "",
+            "yes" if e["explicit"] else "",
+            (e["expires_at"] or "")[:10],
+        )
+    out.print(ledger_table)
+
+
+def _record(
+    status: str,
+    key: str,
+    purpose: str,
+    source: str,
+    method: str,
+    explicit: bool,
+    notice: str | None,
+) -> None:
+    with open_custos() as custos:
+        event = guarded(
+            lambda: custos.record_consent(
+                key,
+                purpose=purpose,
+                status=status,
+                source=source,
+                method=method,
+                explicit=explicit,
+                notice_version=notice,
+            )
+        )
+    out.print(f"recorded consent event {event}: {status} for {purpose}")
+
+
+@consent_app.command("grant")
+def consent_grant(
+    key: Annotated[str, typer.Argument(help="A profile id, an e-mail address or a phone number.")],
+    purpose: Annotated[str, typer.Option("--purpose", "-p", help="The purpose consented to.")],
+    source: Annotated[str, typer.Option("--source", "-s", help="Where the consent was given.")],
+    method: Annotated[
+        str, typer.Option("--method", help="How: form, call, checkout, …")
+    ] = "manual",
+    explicit: Annotated[
+        bool,
+        typer.Option(
+            "--explicit", help="Explicit consent (needed for health and other special data)."
+        ),
+    ] = False,
+    notice: Annotated[
+        str | None, typer.Option("--notice", help="Version of the privacy notice shown.")
+    ] = None,
+) -> None:
+    """Record that the person granted consent for a purpose (appends to the ledger)."""
+    _record("granted", key, purpose, source, method, explicit, notice)
+
+
+@consent_app.command("withdraw")
+def consent_withdraw(
+    key: Annotated[str, typer.Argument(help="A profile id, an e-mail address or a phone number.")],
+    purpose: Annotated[str, typer.Option("--purpose", "-p", help="The purpose withdrawn.")],
+    source: Annotated[str, typer.Option("--source", "-s", help="Where the withdrawal came in.")],
+    method: Annotated[str, typer.Option("--method", help="How: form, call, e-mail, …")] = "manual",
+) -> None:
+    """Record that the person withdrew consent for a purpose; it acts on the next read."""
+    _record("withdrawn", key, purpose, source, method, False, None)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the hash chain of the audit log; exit 1 when an entry was changed or removed."""
+    with open_custos() as custos:
+        broken = custos.audit_verify()
+    if broken is None:
+        out.print("the audit log is intact")
+        return
+    err.print(f"[red]the audit log was tampered with at entry {broken}[/red]")
+    raise typer.Exit(1)
+
+
+@audit_app.command("show")
+def audit_show(
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="Only entries that touched this profile.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many entries.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
+    """Accesses and changes, newest first: who, purpose, which profiles, which fields, when."""
+    with open_custos() as custos:
+        entries = guarded(lambda: custos.audit_entries(profile=profile, limit=limit))
+    if as_json:
+        out.print_json(orjson.dumps(entries).decode())
+        return
+    table = Table(title="audit log (newest first)")
+    for name in ("id", "when", "actor", "action", "purpose", "profiles", "detail"):
+        table.add_column(name)
+    for e in entries:
+        subjects = e["subjects"] if isinstance(e["subjects"], str) else ", ".join(e["subjects"])
+        table.add_row(
+            str(e["id"]),
+            e["at"][:19],
+            e["actor"],
+            e["action"],
+            e["purpose"] or "",
+            subjects,
+            orjson.dumps(e["detail"]).decode(),
+        )
+    out.print(table)
