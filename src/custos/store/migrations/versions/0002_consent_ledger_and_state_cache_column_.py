@@ -88,7 +88,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_consent_events_customer_id", ["customer_id"], unique=False)
         batch_op.create_index("ix_consent_events_phone", ["phone"], unique=False)
         batch_op.create_index("ix_consent_events_profile", ["profile_id"], unique=False)
-        batch_op.create_index("ix_consent_events_purpose", ["purpose"], unique=False)
+        batch_op.create_index("ix_consent_events_purpose", ["purpose", "id"], unique=False)
         batch_op.create_index("ix_consent_events_social_handle", ["social_handle"], unique=False)
 
     with op.batch_alter_table("profiles", schema=None) as batch_op:
