@@ -187,13 +187,12 @@ def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator
                     if rule == "yes" or (explicit and rule == "explicit"):
                         item[row[1]] = row[2]
             else:  # no tagged columns: the attribute alone decides (the common, fast case)
-                item.update(
-                    {
-                        row[1]: row[2]
-                        for row in attrs
-                        if (explicit and shown_to_explicit[row[1]]) or shown_to_all[row[1]]
-                    }
-                )
+                if explicit:
+                    item.update(
+                        {r[1]: r[2] for r in attrs if shown_to_all[r[1]] or shown_to_explicit[r[1]]}
+                    )
+                else:
+                    item.update({r[1]: r[2] for r in attrs if shown_to_all[r[1]]})
             shown: dict[str, list[str]] = {}
             for _, kind, value in idents:
                 if shown_to_all[kind] or (explicit and shown_to_explicit[kind]):
