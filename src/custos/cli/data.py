@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO
 
 import orjson
 import typer
@@ -129,6 +129,22 @@ def _print_resolve(summary: Any) -> None:
             out.print(f"… and {len(summary.ignored) - 20} more")
 
 
+def _check_format(fmt: str) -> None:
+    if fmt not in ("csv", "jsonl"):
+        err.print("[red]error:[/red] --format must be csv or jsonl")
+        raise typer.Exit(2)
+
+
+@contextmanager
+def _output(path: Path | None) -> Iterator[TextIO]:
+    """The file to write (closed afterwards), or standard output."""
+    if path is None:
+        yield sys.stdout
+        return
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        yield handle
+
+
 @export_app.command("xref")
 def export_xref(
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv or jsonl.")] = "csv",
@@ -138,27 +154,20 @@ def export_xref(
     ] = None,
 ) -> None:
     """One row per ingested record and interaction: source, record_id, profile_id."""
-    if fmt not in ("csv", "jsonl"):
-        err.print("[red]error:[/red] --format must be csv or jsonl")
-        raise typer.Exit(2)
-    with open_custos() as custos:
-        handle = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
-        try:
-            rows = 0
-            if fmt == "csv":
-                writer = csv.writer(handle, lineterminator="\n")
-                writer.writerow(("source", "record_id", "profile_id"))
-                for row in custos.xref(actor="cli"):
-                    writer.writerow(row)
-                    rows += 1
-            else:
-                for source, record_id, profile_id in custos.xref(actor="cli"):
-                    item = {"source": source, "record_id": record_id, "profile_id": profile_id}
-                    handle.write(orjson.dumps(item).decode() + "\n")
-                    rows += 1
-        finally:
-            if output:
-                handle.close()
+    _check_format(fmt)
+    with open_custos() as custos, _output(output) as handle:
+        rows = 0
+        if fmt == "csv":
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(("source", "record_id", "profile_id"))
+            for row in custos.xref(actor="cli"):
+                writer.writerow(row)
+                rows += 1
+        else:
+            for source, record_id, profile_id in custos.xref(actor="cli"):
+                item = {"source": source, "record_id": record_id, "profile_id": profile_id}
+                handle.write(orjson.dumps(item).decode() + "\n")
+                rows += 1
     if output:
         err.print(f"wrote {rows} rows to {output}")
 
@@ -175,21 +184,15 @@ def export_profiles(
     ] = None,
 ) -> None:
     """Profiles the purpose may see, with only the attributes and identifiers it may see."""
-    if fmt not in ("csv", "jsonl"):
-        err.print("[red]error:[/red] --format must be jsonl or csv")
-        raise typer.Exit(2)
+    _check_format(fmt)
     with open_custos() as custos:
         chosen = guarded(lambda: custos.taxonomy.purpose(purpose))  # refuse before writing
         rows = custos.export_profiles(purpose)
-        handle = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
-        try:
+        with _output(output) as handle:
             if fmt == "jsonl":
                 count = sum(handle.write(orjson.dumps(item).decode() + "\n") > 0 for item in rows)
             else:
                 count = _write_profiles_csv(handle, rows, chosen, custos)
-        finally:
-            if output:
-                handle.close()
     if output:
         err.print(f"wrote {count} profiles to {output}")
 
