@@ -77,6 +77,7 @@ def test_demo_runs_and_reports(tmp_path: Path) -> None:
     out = run("unused", "demo", "--folder", str(tmp_path / "demo"), "--people", "150")
     assert "crm_customers.csv" in out and "profiles:" in out and "precision" in out
     assert "example profile" in out
+    assert "may be used for marketing_email" in out
     assert (tmp_path / "demo" / "custos.db").exists()
     again = run("unused", "demo", "--folder", str(tmp_path / "demo"), "--people", "150")
 

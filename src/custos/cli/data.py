@@ -292,6 +292,13 @@ def demo(
         f"against the generator's truth: pairwise precision {s.precision:.3f}, recall {s.recall:.3f}, "
         f"F1 {s.f1:.3f} (exact identifiers only; probabilistic matching comes next)"
     )
+    total = report.resolved.profiles
+    out.print(
+        "consent guard: of "
+        + f"{total} profiles, "
+        + ", ".join(f"{n} may be used for {p}" for p, n in report.allowed.items())
+        + " (consent purposes need a grant; analytics rests on legitimate interest)"
+    )
     if report.example:
         out.print("\nexample profile (the one with the most linked records):")
         print_profile(report.example)

@@ -19,6 +19,7 @@ from custos.service.app import Custos
 from custos.synthetic import generate_company
 
 STORE_NAME = "custos.db"
+DEMO_PURPOSES = ("marketing_email", "personalization", "third_party_sharing", "analytics")
 
 
 @dataclass
@@ -32,6 +33,7 @@ class DemoReport:
     scores: PairScores | None = None
     stats: dict[str, int] = field(default_factory=dict)
     example: dict[str, Any] | None = None
+    allowed: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -74,6 +76,8 @@ def run_demo(
             }
         report.scores = pairwise_scores(predicted, truth)
         report.stats = app.stats()
+        for purpose in DEMO_PURPOSES:  # what the consent guard lets each purpose see
+            report.allowed[purpose] = sum(1 for _ in app.export_profiles(purpose, actor="demo"))
         sizes: dict[str, int] = {}
         for pid in predicted.values():
             if pid:
