@@ -293,11 +293,10 @@ def demo(
         f"F1 {s.f1:.3f} (exact identifiers only; probabilistic matching comes next)"
     )
     total = report.resolved.profiles
+    uses = ", ".join(f"{n} may be used for {p}" for p, n in report.allowed.items())
     out.print(
-        "consent guard: of "
-        + f"{total} profiles, "
-        + ", ".join(f"{n} may be used for {p}" for p, n in report.allowed.items())
-        + " (consent purposes need a grant; analytics rests on legitimate interest)"
+        f"consent guard: of {total} profiles, {uses} "
+        "(consent purposes need a grant; analytics rests on legitimate interest)"
     )
     if report.example:
         out.print("\nexample profile (the one with the most linked records):")

@@ -153,24 +153,8 @@ def redirects(conn: Connection) -> dict[str, str]:
     return out
 
 
-def events_by_profile(
-    conn: Connection, purpose: str | None = None, profile_ids: Sequence[str] | None = None
-) -> dict[str, list[LedgerEvent]]:
-    """Each profile's consent events (optionally for one purpose, for some profiles)."""
-    if profile_ids is not None and len(profile_ids) <= 500:
-        return _events_of_few(conn, purpose, list(profile_ids))
-    moved = redirects(conn)
-    wanted = set(profile_ids) if profile_ids is not None else None
-    out: dict[str, dict[int, LedgerEvent]] = defaultdict(dict)
-    for row in conn.execute(_event_query(purpose)):
-        owner = moved.get(row.owner, row.owner)
-        if wanted is None or owner in wanted:
-            out[owner][row.id] = _event(row)
-    return {pid: list(events.values()) for pid, events in out.items()}
-
-
 def _event(row: Any) -> LedgerEvent:
-    # Rows of _event_query / _events_of_few: the identifier columns come in STRONG_IDENTIFIERS
+    # Rows of _event_query / events_by_profile: the identifier columns come in STRONG_IDENTIFIERS
     # order (email, phone, customer_id, social_handle); the stream prefers the customer number.
     mapping = row._mapping
     if mapping["event_profile"]:
@@ -193,10 +177,12 @@ def _event(row: Any) -> LedgerEvent:
     )
 
 
-def _events_of_few(
-    conn: Connection, purpose: str | None, profile_ids: list[str]
+def events_by_profile(
+    conn: Connection, purpose: str | None, profile_ids: Sequence[str]
 ) -> dict[str, list[LedgerEvent]]:
-    """The index-driven path for a few profiles: their identifiers, then their events."""
+    """Each of some profiles' consent events (optionally for one purpose), index-driven: their
+    identifiers, then the events carrying them. Many profiles at once: :func:`bulk_states`."""
+    profile_ids = list(profile_ids)
     ce, pi, pr = t.consent_events, t.profile_identifiers, t.profiles
     owner_of = {pid: pid for pid in profile_ids}
     for old, new in conn.execute(
@@ -251,12 +237,7 @@ def states(
             pid: derive_state(events, as_of)
             for pid, events in events_by_profile(conn, purpose, profile_ids).items()
         }
-    return _bulk_states(conn, purpose, set(profile_ids) if profile_ids is not None else None, as_of)
-
-
-def _bulk_states(
-    conn: Connection, purpose: str, wanted: set[str] | None, as_of: datetime | None
-) -> dict[str, ConsentState]:
+    wanted = set(profile_ids) if profile_ids is not None else None
     return {pid: state for pid, (state, _) in bulk_states(conn, purpose, wanted, as_of).items()}
 
 
@@ -330,9 +311,8 @@ def owners_of_events(conn: Connection, event_ids_from: int, purpose: str) -> set
     return owners
 
 
-def ledger_rows(conn: Connection, profile_id: str) -> list[dict[str, Any]]:
-    """Every consent event of one profile, oldest first, for display."""
-    ids = [e.id for events in events_by_profile(conn, None, [profile_id]).values() for e in events]
+def ledger_rows(conn: Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The consent events with these ids, oldest first, for display."""
     if not ids:
         return []
     query = (

@@ -140,12 +140,12 @@ def ingest_file(
     *,
     settings: Settings,
     kind: Kind | None = None,
-    map_path: Path | None = None,
+    map_file: MapFile | None = None,
     progress: ProgressFn | None = None,
 ) -> IngestSummary:
     """Ingest one file into ``source`` and return the summary (bad rows go to quarantine)."""
     started = time.perf_counter()
-    map_file = MapFile.load(map_path) if map_path else MapFile()
+    map_file = map_file or MapFile()
     source = source or map_file.source or ""
     if not source:
         raise ConfigError("no source name", hint="pass --source NAME")

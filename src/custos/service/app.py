@@ -69,22 +69,20 @@ class Custos:
         actor: str = "cli",
     ) -> IngestSummary:
         """Ingest one file into ``source`` (bad rows go to quarantine, nothing is lost)."""
-        if map_path:
-            unknown = sorted(
-                set(MapFile.load(map_path).categories.values()) - set(self.taxonomy.categories)
+        map_file = MapFile.load(map_path) if map_path else MapFile()
+        unknown = sorted(set(map_file.categories.values()) - set(self.taxonomy.categories))
+        if unknown:
+            raise ConfigError(
+                f"map file {map_path} tags columns with unknown categories: {', '.join(unknown)}",
+                hint=f"categories are: {', '.join(sorted(self.taxonomy.categories))}",
             )
-            if unknown:
-                raise ConfigError(
-                    f"map file {map_path} tags columns with unknown categories: {', '.join(unknown)}",
-                    hint=f"categories are: {', '.join(sorted(self.taxonomy.categories))}",
-                )
         summary = ingest_file(
             self.store,
             path,
             source,
             settings=self.settings,
             kind=kind,
-            map_path=map_path,
+            map_file=map_file,
             progress=progress,
         )
         if summary.kind is Kind.CONSENTS and summary.stored:
@@ -194,7 +192,7 @@ class Custos:
         profile_id = self.find_profile(key)
         with self.store.read() as conn:
             events = ledger.events_by_profile(conn, None, [profile_id]).get(profile_id, [])
-            rows = ledger.ledger_rows(conn, profile_id)
+            rows = ledger.ledger_rows(conn, [e.id for e in events])
         by_purpose: dict[str, list[ledger.LedgerEvent]] = {}
         for event in events:
             by_purpose.setdefault(event.purpose, []).append(event)
