@@ -100,10 +100,19 @@ def _progress(label: str) -> Any:
 
 
 @app.command()
-def resolve() -> None:
-    """Build profiles from records and interactions by their identifiers (ids stay stable)."""
+def resolve(
+    full: bool = typer.Option(
+        False, "--full", help="Rebuild every profile from every record (default: attach new ones)."
+    ),
+    retrain: bool = typer.Option(
+        False,
+        "--retrain",
+        help="Train and save a new matching model version first (implies --full).",
+    ),
+) -> None:
+    """Build or update profiles: exact identifiers plus probabilistic matches (ids stay stable)."""
     with open_custos() as custos:
-        summary = custos.resolve()
+        summary = custos.resolve(full=full, retrain=retrain)
     _print_resolve(summary)
 
 
@@ -112,8 +121,18 @@ def _print_resolve(summary: Any) -> None:
         f"profiles: {summary.profiles} ({summary.created} new, {summary.merged} merged into older ids), "
         f"from {summary.records} records and {summary.linked_interactions} of {summary.interactions} "
         f"interactions; {summary.multi_record_profiles} profiles join several records, "
-        f"largest {summary.largest_profile}; {summary.edges} identifier links; {summary.seconds:.1f} s"
+        f"largest {summary.largest_profile}; {summary.edges} links "
+        f"({summary.probabilistic_links} probabilistic); {summary.seconds:.1f} s"
     )
+    model = (
+        f"model v{summary.model_version}" + (" (trained now)" if summary.trained else "")
+        if summary.model_version
+        else "exact identifiers only"
+    )
+    phases = ", ".join(f"{k} {v:.1f} s" for k, v in summary.phases.items())
+    out.print(f"{summary.mode} run, {model}; {phases}")
+    if summary.conflicts:
+        out.print(f"{summary.conflicts} links refused: they would join different birth dates")
     if summary.withheld_links:
         out.print(
             f"{summary.withheld_links} shared identifier(s) linked only the records of each person"

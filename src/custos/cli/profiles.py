@@ -117,15 +117,17 @@ def profile_explain(
         out.print_json(orjson.dumps(report).decode())
         return
     table = Table(title=f"why these records are profile {report['profile_id']}")
-    for name in ("record", "linked with", "by", "weight"):
+    for name in ("record", "linked with", "by", "weight", "weight per field"):
         table.add_column(name)
     for record in report["records"]:
         for i, why in enumerate(record["why"]):
+            fields = why.get("fields", {})
             table.add_row(
                 record["record"] if i == 0 else "",
                 why.get("with", ""),
                 why["rule"],
                 why.get("weight") or "",
+                " ".join(f"{k} {v:+.1f}" for k, v in fields.items()),
             )
     out.print(table)
     for d in report["decisions"]:

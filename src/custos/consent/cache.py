@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, func, select, update
 
 from custos.consent import ledger
 from custos.consent.ledger import ConsentState
@@ -92,6 +92,41 @@ def refresh(store: Store, conn: Connection, purpose: str, *, full: bool = False)
         )
     )
     return touched
+
+
+def refresh_profiles(store: Store, conn: Connection, profile_ids: set[str], *, was: str) -> int:
+    """After an incremental change of the identity graph (from version ``was``): recompute just
+    these profiles' states in every copy that was current; other copies stay stale and are
+    rebuilt whole by :func:`refresh`. Returns how many copies were patched."""
+    now, graph = datetime.now(UTC), _graph(conn)
+    cs, mk = t.consent_states, t.consent_state_marks
+    patched = 0
+    for purpose, mark_graph in conn.execute(select(mk.c.purpose, mk.c.graph_version)).all():
+        if mark_graph != was:
+            continue
+        for i in range(0, len(profile_ids), 500):
+            chunk = sorted(profile_ids)[i : i + 500]
+            conn.execute(delete(cs).where(cs.c.purpose == purpose, cs.c.profile_id.in_(chunk)))
+        active = set(
+            conn.execute(
+                select(t.profiles.c.id).where(
+                    t.profiles.c.id.in_(sorted(profile_ids)), t.profiles.c.status == "active"
+                )
+            ).scalars()
+        )
+        computed = _few(conn, purpose, active, now) if active else {}
+        _insert(
+            store,
+            conn,
+            purpose,
+            [
+                (pid, s.status, s.explicit, s.since, recheck)
+                for pid, (s, recheck) in computed.items()
+            ],
+        )
+        conn.execute(update(mk).where(mk.c.purpose == purpose).values(graph_version=graph))
+        patched += 1
+    return patched
 
 
 def _few(

@@ -43,6 +43,21 @@ class Settings(BaseSettings):
         description="An identifier seen on more records than this is ignored for linking and "
         "reported (a shop's placeholder e-mail, a call-centre's own number).",
     )
+    probabilistic_matching: bool = Field(
+        default=True,
+        description="Link records by names, date of birth and address with a trained "
+        "Fellegi-Sunter model (Splink) besides exact identifiers.",
+    )
+    match_threshold: float = Field(
+        default=2.0,
+        description="Match weight (log2 odds) from which a probabilistic link joins two records; "
+        "higher trades recall for precision.",
+    )
+    training_sample: int = Field(
+        default=250_000,
+        ge=1000,
+        description="Records drawn at random to train the matching model when there are more.",
+    )
     source_priority: list[str] = Field(
         default_factory=list,
         description="Sources in order of trust for the golden record (first wins); sources not "

@@ -33,6 +33,7 @@ class Edge:
     right: int
     rule: str
     weight: float | None = None
+    detail: str | None = None  # JSON: match weight per compared field (probabilistic links)
 
 
 @dataclass
@@ -119,6 +120,44 @@ class ConstrainedUnionFind(UnionFind):
         return joined
 
 
+class CoherentUnionFind(ConstrainedUnionFind):
+    """Union–find for probabilistic links: besides pairs kept apart, it refuses to join two sets
+    whose members contradict each other on strong evidence (different dates of birth), so weak
+    links cannot chain different people into one cluster."""
+
+    def __init__(self, keys: Iterable[int], birth_dates: dict[int, str]) -> None:
+        super().__init__(keys)
+        self.birth_dates = birth_dates
+        self.dates: dict[int, set[str]] = {}
+        for key in self.parent:
+            date = birth_dates.get(key)
+            if date:
+                self.dates[key] = {date}
+        self.conflicts = 0
+
+    def coherent(self, a: int, b: int) -> bool:
+        """Could the sets of ``a`` and ``b`` be one person (no contradicting birth dates)?"""
+        mine, theirs = self.dates.get(self.find(a), ()), self.dates.get(self.find(b), ())
+        return all(same_birth_date(x, y) for x in mine for y in theirs)
+
+    def union(self, a: int, b: int, *, check: bool = True) -> bool:
+        """Join the sets of ``a`` and ``b`` unless kept apart or (with ``check``) contradicting
+        each other; a person's forced merge passes ``check=False``."""
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return False
+        if check and not self.coherent(a, b):
+            self.conflicts += 1
+            return False
+        joined = super().union(a, b)
+        if joined:
+            root = self.find(a)
+            dates = self.dates.pop(ra, set()) | self.dates.pop(rb, set())
+            if dates:
+                self.dates[root] = dates
+        return joined
+
+
 def same_first_name(a: str, b: str) -> bool:
     """Could two first-name keys be one person's (typo, initial, short form)?"""
     if a == b or a.startswith(b) or b.startswith(a):
@@ -127,12 +166,16 @@ def same_first_name(a: str, b: str) -> bool:
 
 
 def same_birth_date(a: str, b: str) -> bool:
-    """Could two ISO birth dates be one person's (equal, day/month swapped, one-digit typo)?"""
+    """Could two ISO birth dates be one person's?
+
+    Yes when equal, when day and month are swapped, or when only one of year, month and day
+    differs (a typo, however many digits it spoils); no when two of them differ.
+    """
     if a == b:
         return True
     if a[:4] == b[:4] and a[5:7] == b[8:10] and a[8:10] == b[5:7]:
         return True
-    return sum(x != y for x, y in zip(a, b, strict=False)) <= 1
+    return (a[:4] != b[:4]) + (a[5:7] != b[5:7]) + (a[8:] != b[8:]) <= 1
 
 
 def compatible(a: Node, b: Node) -> bool:

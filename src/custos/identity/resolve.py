@@ -1,9 +1,11 @@
-"""Batch identity resolution: records and interactions → profiles with stable ids.
+"""Full identity resolution: records and interactions → profiles with stable ids.
 
 Reads every normalised record and interaction, links them by exact strong identifiers (with the
-guard rails of :func:`~custos.identity.graph.exact_edges`), keeps profile ids stable (see
-:mod:`custos.identity.ids`), and rewrites membership, merge evidence and golden records in one
-write transaction: a reader sees the old profiles or the new ones, never a mix.
+guard rails of :func:`~custos.identity.graph.exact_edges`) and by probabilistic matches of the
+records (a Splink model, trained on the first run and kept in the store), joins them into
+coherent clusters (:class:`~custos.identity.graph.CoherentUnionFind`), keeps profile ids stable
+(see :mod:`custos.identity.ids`), and rewrites membership, merge evidence and golden records in
+one write transaction: a reader sees the old profiles or the new ones, never a mix.
 """
 
 from __future__ import annotations
@@ -11,24 +13,39 @@ from __future__ import annotations
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import Connection, Table, delete, func, select, update
 
 from custos.core.fields import STRONG_IDENTIFIERS
 from custos.core.settings import Settings
+from custos.identity import matcher, models
 from custos.identity.golden import ADDRESS, SINGLE, Candidate, golden_record
-from custos.identity.graph import ConstrainedUnionFind, Edge, IgnoredIdentifier, Node, exact_edges
+from custos.identity.graph import CoherentUnionFind, Edge, IgnoredIdentifier, Node, exact_edges
 from custos.identity.ids import assign_ids
 from custos.store import Store, meta
 from custos.store import tables as t
 
-#: A producer of extra edges (the probabilistic matcher plugs in here).
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+#: A producer of extra edges (a test or another matcher plugs in here).
 EdgeSource = Callable[[list[Node]], list[Edge]]
+#: Record columns → the matcher's columns (names as folded keys, street as its key).
+MATCH_SOURCE = {
+    "first_name": "first_name_key",
+    "surname": "last_name_key",
+    "dob": "date_of_birth",
+    "email": "email",
+    "phone": "phone",
+    "street": "street_key",
+    "postcode": "postcode",
+    "city": "city",
+}
 
 _GOLDEN_COLUMNS = (*SINGLE, *ADDRESS)
 
@@ -46,15 +63,50 @@ class ResolveSummary:
     multi_record_profiles: int = 0
     largest_profile: int = 0
     edges: int = 0
+    probabilistic_links: int = 0
+    conflicts: int = 0
+    model_version: int | None = None
+    trained: bool = False
+    mode: str = "full"
+    phases: dict[str, float] = field(default_factory=dict)
+    touched: set[str] = field(default_factory=set)  # profiles an incremental run rewrote
+    previous_graph: str | None = None  # graph version before an incremental run
     withheld_links: int = 0
     kept_apart: int = 0
     ignored: list[IgnoredIdentifier] = field(default_factory=list)
     seconds: float = 0.0
 
 
-def _load(conn: Connection) -> tuple[list[Node], list[Candidate]]:
+Loaded = tuple[list[Node], list[Candidate], dict[str, list[Any]]]
+
+
+def load(
+    conn: Connection, *, new_only: bool = False, raw_ids: Sequence[int] | None = None
+) -> Loaded:
+    """Records and interactions as identity resolution sees them: graph nodes, golden-record
+    candidates and the matcher's columns (records only). ``new_only``: those in no profile yet;
+    ``raw_ids``: just these."""
+    if raw_ids is not None:
+        out: Loaded = ([], [], {})
+        ordered = sorted(raw_ids)
+        for i in range(0, len(ordered), 5000):
+            part = _load(conn, new_only=new_only, raw_ids=ordered[i : i + 5000])
+            out[0].extend(part[0])
+            out[1].extend(part[1])
+            for key, values in part[2].items():
+                out[2].setdefault(key, []).extend(values)
+        if not out[2]:
+            out[2].update({"unique_id": [], **{name: [] for name in MATCH_SOURCE}})
+        return out
+    return _load(conn, new_only=new_only)
+
+
+def _load(
+    conn: Connection, *, new_only: bool = False, raw_ids: Sequence[int] | None = None
+) -> Loaded:
     nodes: list[Node] = []
     candidates: list[Candidate] = []
+    match: dict[str, list[Any]] = {"unique_id": [], **{name: [] for name in MATCH_SOURCE}}
     for table, is_record in ((t.records, True), (t.interactions, False)):
         when = table.c.observed_at if is_record else table.c.timestamp
         columns = [
@@ -66,6 +118,7 @@ def _load(conn: Connection) -> tuple[list[Node], list[Candidate]]:
             when,
             table.c.observed_at,
             table.c.extra,
+            table.c.street_key,
             *(table.c[name] for name in _GOLDEN_COLUMNS),
         ]
         query = (
@@ -74,9 +127,24 @@ def _load(conn: Connection) -> tuple[list[Node], list[Candidate]]:
             .join(t.sources, t.sources.c.id == table.c.source_id)
             .order_by(table.c.raw_id)
         )
+        if raw_ids is not None:
+            query = query.where(table.c.raw_id.in_(raw_ids))
+        if new_only:
+            pm = t.profile_members
+            query = query.outerjoin(pm, pm.c.raw_id == table.c.raw_id).where(pm.c.raw_id.is_(None))
         for row in conn.execute(query):
             raw_id, source, record_id, first_key, last_key, when_value, observed, extra = row[:8]
-            values = dict(zip(_GOLDEN_COLUMNS, row[8:], strict=True))
+            values = dict(zip(_GOLDEN_COLUMNS, row[9:], strict=True))
+            if is_record:
+                keys = {
+                    "first_name_key": first_key,
+                    "last_name_key": last_key,
+                    "street_key": row[8],
+                }
+                match["unique_id"].append(raw_id)
+                for name, column in MATCH_SOURCE.items():
+                    value = keys[column] if column in keys else values[column]
+                    match[name].append(value.lower() if name == "city" and value else value)
             identifiers = tuple((k, values[k]) for k in STRONG_IDENTIFIERS if values.get(k))
             if not is_record and not identifiers:
                 continue  # an interaction with nothing to link it by stays unlinked
@@ -89,21 +157,75 @@ def _load(conn: Connection) -> tuple[list[Node], list[Candidate]]:
                     raw_id, source, record_id, is_record, when_value or observed, values, extras
                 )
             )
-    return nodes, candidates
+    return nodes, candidates, match
+
+
+def arrow_table(match: dict[str, list[Any]]) -> pa.Table:
+    """The matcher's input table from :func:`load`'s columns."""
+    import pyarrow as pa
+
+    return pa.table(
+        {"unique_id": pa.array(match["unique_id"], pa.int64())}
+        | {name: pa.array(match[name], pa.string()) for name in MATCH_SOURCE}
+    )
+
+
+def match_table(conn: Connection) -> pa.Table:
+    """Every record's matching fields as the matcher reads them (one row per record)."""
+    return arrow_table(load(conn)[2])
+
+
+def _probable_edges(
+    conn: Connection,
+    settings: Settings,
+    match: dict[str, list[Any]],
+    summary: ResolveSummary,
+    *,
+    retrain: bool,
+) -> list[Edge]:
+    """Probabilistic links between records, from the saved model or one trained now."""
+    table = arrow_table(match)
+    match.clear()
+    saved = None if retrain else models.latest(conn)
+    clock = time.perf_counter()
+    if saved is None:
+        model = matcher.train(table, sample=settings.training_sample)
+        summary.model_version = models.save(
+            conn,
+            model,
+            matcher.term_frequencies(table),
+            trained_on=min(table.num_rows, settings.training_sample),
+            threshold=settings.match_threshold,
+        )
+        summary.trained = True
+        summary.phases["train"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+    else:
+        model, summary.model_version = saved.model, saved.version
+    edges = matcher.predict(table, model, threshold=settings.match_threshold)
+    summary.phases["predict"] = time.perf_counter() - clock
+    return edges
 
 
 def resolve(
     store: Store,
     settings: Settings,
     *,
+    retrain: bool = False,
     extra_edges: EdgeSource | None = None,
     actor: str = "custos resolve",
 ) -> ResolveSummary:
-    """Rebuild the profiles from every record and interaction in the store."""
+    """Rebuild the profiles from every record and interaction in the store.
+
+    Probabilistic links use the newest saved model (``retrain`` trains and saves a new version
+    first; so does the first run).
+    """
     started = time.perf_counter()
     summary = ResolveSummary()
     with store.write() as conn:
-        nodes, candidates = _load(conn)
+        clock = time.perf_counter()
+        nodes, candidates, match = load(conn)
+        summary.phases["load"] = time.perf_counter() - clock
         summary.records = sum(1 for n in nodes if n.is_record)
         summary.interactions = int(
             conn.execute(select(func.count()).select_from(t.interactions)).scalar_one()
@@ -113,22 +235,36 @@ def resolve(
             max_persons=settings.max_persons_per_identifier,
             max_records=settings.max_records_per_identifier,
         )
-        together, apart = _decisions(conn)
-        # People's decisions first: a forced merge links, an unmerge keeps apart whatever the
-        # identifiers say, on every run.
-        edges = together + exact.edges + (extra_edges(nodes) if extra_edges else [])
+        together, apart = decisions(conn)
+        probable: list[Edge] = []
+        if settings.probabilistic_matching and summary.records > 1:
+            probable = _probable_edges(conn, settings, match, summary, retrain=retrain)
+        del match
+        clock = time.perf_counter()
         summary.ignored, summary.withheld_links = exact.ignored, exact.withheld_links
-        forest = ConstrainedUnionFind(n.raw_id for n in nodes)
+        forest = CoherentUnionFind(
+            (n.raw_id for n in nodes),
+            {n.raw_id: n.date_of_birth for n in nodes if n.date_of_birth},
+        )
         for left, right in apart:
             forest.keep_apart(left, right)
+        # People's decisions first: a forced merge links, an unmerge keeps apart whatever the
+        # evidence says, on every run. Then exact identifiers, then matches, strongest first.
         used: list[Edge] = []
-        for edge in edges:
-            if edge.left in forest.parent and edge.right in forest.parent:
-                forest.union(edge.left, edge.right)
-                if forest.find(edge.left) == forest.find(edge.right):
+        extra = extra_edges(nodes) if extra_edges else []
+        for edges_of_kind, check in (
+            (together, False),
+            (exact.edges + extra, True),
+            (probable, True),
+        ):
+            for edge in edges_of_kind:
+                known = edge.left in forest.parent and edge.right in forest.parent
+                if known and forest.union(edge.left, edge.right, check=check):
                     used.append(edge)
+        del probable
         edges = used
-        summary.kept_apart = forest.refused
+        summary.probabilistic_links = sum(1 for e in edges if e.rule == "match")
+        summary.kept_apart, summary.conflicts = forest.refused, forest.conflicts
         clusters = forest.groups()
         by_raw = {c.raw_id: c for c in candidates}
         previous, linked_at = _memberships(conn)
@@ -145,7 +281,7 @@ def resolve(
             for pid, members in zip(plan.cluster_ids, clusters, strict=True)
             if set(members) != old_sets.get(pid)
         }
-        _write_profiles(conn, changed, plan.created, plan.merged, plan.retired, now, actor)
+        write_profiles(conn, changed, plan.created, plan.merged, plan.retired, now, actor)
         member_of = {
             m: pid for pid, members in zip(plan.cluster_ids, clusters, strict=True) for m in members
         }
@@ -174,30 +310,13 @@ def resolve(
                     "right_raw_id": e.right,
                     "rule": e.rule,
                     "weight": None if e.weight is None else f"{e.weight:.4f}",
+                    "detail": e.detail,
                     "created_at": now,
                 }
                 for i, e in enumerate(edges, 1)
             ],
         )
-        golden: list[dict[str, Any]] = []
-        for pid, members in zip(plan.cluster_ids, clusters, strict=True):
-            chosen = golden_record(
-                [by_raw[m] for m in members],
-                rule=settings.golden_rule,
-                priority=settings.source_priority,
-            )
-            golden.extend(
-                {
-                    "profile_id": pid,
-                    "attribute": g.attribute,
-                    "value": g.value,
-                    "source": g.source,
-                    "record_id": g.record_id,
-                    "observed_at": g.observed_at,
-                    "rule": g.rule,
-                }
-                for g in chosen
-            )
+        golden = golden_rows(plan.cluster_ids, clusters, by_raw, settings)
         _rewrite(conn, store, t.profile_attributes, golden)
         identifiers = {
             (kind, value, member_of[node.raw_id])
@@ -210,6 +329,7 @@ def resolve(
             t.profile_identifiers,
             [{"kind": k, "value": v, "profile_id": p} for k, v, p in sorted(identifiers)],
         )
+        ensure_match_indexes(conn)
         meta.put(conn, meta.GRAPH_VERSION, uuid.uuid4().hex)  # derived consent states go stale
         sizes = [len(c) for c in clusters]
         summary.linked_interactions = sum(1 for n in nodes if not n.is_record)
@@ -223,7 +343,53 @@ def resolve(
     return summary
 
 
-def _decisions(conn: Connection) -> tuple[list[Edge], list[tuple[int, int]]]:
+#: Indexes on records that incremental resolution looks candidates up by (the blocking keys).
+#: Created by the first full resolution, not at ingestion: a bulk load into an empty store is
+#: faster without them.
+MATCH_INDEXES = {
+    "ix_records_match_names": ("last_name_key", "first_name_key"),
+    "ix_records_match_dob": ("date_of_birth", "last_name_key"),
+    "ix_records_match_postcode": ("postcode", "first_name_key"),
+    "ix_records_match_street": ("street_key",),
+}
+
+
+def ensure_match_indexes(conn: Connection) -> None:
+    """Create the blocking-key indexes on records if they are missing."""
+    for name, columns in MATCH_INDEXES.items():
+        conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name} ON records ({', '.join(columns)})")
+
+
+def golden_rows(
+    profile_ids: Sequence[str],
+    clusters: Sequence[Sequence[int]],
+    by_raw: dict[int, Candidate],
+    settings: Settings,
+) -> list[dict[str, Any]]:
+    """profile_attributes rows: each profile's golden record with provenance."""
+    rows: list[dict[str, Any]] = []
+    for pid, members in zip(profile_ids, clusters, strict=True):
+        chosen = golden_record(
+            [by_raw[m] for m in members],
+            rule=settings.golden_rule,
+            priority=settings.source_priority,
+        )
+        rows.extend(
+            {
+                "profile_id": pid,
+                "attribute": g.attribute,
+                "value": g.value,
+                "source": g.source,
+                "record_id": g.record_id,
+                "observed_at": g.observed_at,
+                "rule": g.rule,
+            }
+            for g in chosen
+        )
+    return rows
+
+
+def decisions(conn: Connection) -> tuple[list[Edge], list[tuple[int, int]]]:
     """Forced links and pairs kept apart: the latest decision per pair of records counts."""
     latest: dict[tuple[int, int], str] = {}
     query = select(
@@ -258,7 +424,7 @@ def _active_profiles(conn: Connection) -> dict[str, datetime]:
     return {pid: created for pid, created in conn.execute(query)}
 
 
-def _write_profiles(
+def write_profiles(
     conn: Connection,
     changed: set[str],
     created: set[str],
@@ -298,7 +464,7 @@ def _write_profiles(
                 action="merge",
                 profile_id=survivor,
                 other_profile_id=loser,
-                reason="records of both profiles share an identifier",
+                reason="records of both profiles were linked (see profile explain)",
             )
         )
     for ids, values in ((retired, {"status": "retired"}), (changed - created, {})):

@@ -20,7 +20,7 @@ from custos.consent.taxonomy import load_taxonomy
 from custos.core.errors import ConfigError, InputError, NotFoundError
 from custos.core.fields import Kind
 from custos.core.settings import Settings
-from custos.identity import profiles
+from custos.identity import incremental, models, profiles
 from custos.identity.resolve import ResolveSummary, resolve
 from custos.ingest import normalise
 from custos.ingest.mapping import MapFile
@@ -104,22 +104,51 @@ class Custos:
             )
         return summary
 
-    def resolve(self, *, actor: str = "cli") -> ResolveSummary:
-        """Rebuild profiles from every record and interaction (stable ids are kept)."""
-        summary = resolve(self.store, self.settings, actor=actor)
-        self.refresh_consent(full=True)
+    def resolve(
+        self, *, full: bool = False, retrain: bool = False, actor: str = "cli"
+    ) -> ResolveSummary:
+        """Build or update the profiles (stable ids are kept).
+
+        By default, when a matching model is saved and profiles exist, only the records and
+        interactions in no profile yet are attached (incremental); ``full`` rebuilds every
+        profile from every record; ``retrain`` trains and saves a new model version first (and
+        implies ``full``).
+        """
+        saved = None
+        if self.settings.probabilistic_matching and not (full or retrain):
+            with self.store.read() as conn:
+                has_profiles = conn.execute(select(t.profile_members.c.raw_id).limit(1)).first()
+                saved = models.latest(conn) if has_profiles else None
+        if saved is not None:
+            summary = incremental.attach(self.store, self.settings, saved, actor=actor)
+            if summary.touched and summary.previous_graph is not None:
+                with self.store.write() as conn:
+                    cache.refresh_profiles(
+                        self.store, conn, summary.touched, was=summary.previous_graph
+                    )
+            self.refresh_consent()
+        else:
+            summary = resolve(self.store, self.settings, retrain=retrain, actor=actor)
+            self.refresh_consent(full=True)
         with self.store.write() as conn:
             audit.append(
                 conn,
                 actor=actor,
                 action="resolve",
                 detail={
+                    "mode": summary.mode,
+                    "model_version": summary.model_version,
                     "profiles": summary.profiles,
                     "created": summary.created,
                     "merged": summary.merged,
                 },
             )
         return summary
+
+    def match_models(self) -> list[dict[str, Any]]:
+        """The saved matching model versions, newest first."""
+        with self.store.read() as conn:
+            return models.history(conn)
 
     def find_profile(self, key: str) -> str:
         """The active profile id for a profile id, an e-mail or a phone number."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from sqlalchemy import Connection, select
 
 from custos.core.errors import InputError
@@ -40,13 +41,19 @@ def explain(app: Custos, key: str, *, actor: str = "cli") -> dict[str, Any]:
             t.merge_evidence.c.right_raw_id,
             t.merge_evidence.c.rule,
             t.merge_evidence.c.weight,
+            t.merge_evidence.c.detail,
         ).where(t.merge_evidence.c.profile_id == profile_id)
-        for left, right, rule, weight in conn.execute(query):
+        for left, right, rule, weight, detail in conn.execute(query):
             for this, other in ((left, right), (right, left)):
                 if this in links:
-                    links[this].append(
-                        {"with": members.get(other, str(other)), "rule": rule, "weight": weight}
-                    )
+                    link: dict[str, Any] = {
+                        "with": members.get(other, str(other)),
+                        "rule": rule,
+                        "weight": weight,
+                    }
+                    if detail:  # a probabilistic link: the match weight of each field
+                        link["fields"] = orjson.loads(detail)
+                    links[this].append(link)
         decisions = [
             {
                 "decision": row.decision,
@@ -166,7 +173,7 @@ def unmerge(
             subjects=[profile_id],
             detail={"records": sorted(wanted)},
         )
-    summary = app.resolve(actor=actor)
+    summary = app.resolve(full=True, actor=actor)
     with app.store.read() as conn:
         moved = {
             ref: conn.execute(
@@ -202,5 +209,5 @@ def merge(
             subjects=[a, b],
             detail={"lifted": len(lifted)},
         )
-    summary = app.resolve(actor=actor)
+    summary = app.resolve(full=True, actor=actor)
     return app.find_profile(a), summary

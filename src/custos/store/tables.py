@@ -248,7 +248,23 @@ merge_evidence = Table(
     Column("right_raw_id", Id, ForeignKey("raw_records.id"), nullable=False),
     Column("rule", String(50), nullable=False),
     Column("weight", Text),
+    Column("detail", Text),  # JSON: match weight per compared field, for probabilistic links
     Column("created_at", Timestamp(), nullable=False),
+)
+
+# Trained probabilistic matching models, one row per version: Splink's settings JSON (m and u
+# probabilities, the prior, comparisons and blocking rules) and the term frequencies of the
+# fields with frequency adjustments. A run reuses the newest model of the current design.
+match_models = Table(
+    "match_models",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("design", String(20), nullable=False),
+    Column("trained_at", Timestamp(), nullable=False),
+    Column("trained_on", Integer, nullable=False),
+    Column("threshold", Text, nullable=False),
+    Column("model", Text, nullable=False),
+    Column("term_frequencies", Text, nullable=False),
 )
 
 profile_events = Table(

@@ -1,0 +1,314 @@
+"""Probabilistic matching with Splink (Fellegi–Sunter, DuckDB in process).
+
+The input is one Arrow table of normalised person fields (see :data:`MATCH_COLUMNS`), one row
+per record. :func:`train` estimates a model without labels (u by random sampling, m by EM) and
+returns it as Splink's settings JSON, so the store can keep and version it; :func:`predict`
+scores candidate pairs with a saved model and returns them as edges with match weights.
+
+Comparisons are designed so one piece of evidence counts once:
+
+* e-mail agrees only on the whole address; a matching user name under another domain is not
+  credited, because user names are mostly built from the person's name, which the name
+  comparisons already count (crediting both chains people who share a common name);
+* dates of birth know the usual errors (one digit, day and month swapped) and otherwise
+  disagree;
+* names carry term-frequency adjustments: two "Smith"s are weaker evidence than two "Quenby"s.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from custos.identity.graph import Edge
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+#: The columns the matcher reads (all strings; null when unknown).
+MATCH_COLUMNS = (
+    "first_name",
+    "surname",
+    "dob",
+    "email",
+    "phone",
+    "street",
+    "postcode",
+    "city",
+)
+#: Version of the comparison design; a saved model of another version is retrained.
+DESIGN_VERSION = "3"
+
+_log = logging.getLogger(__name__)
+for _name in ("splink", "duckdb"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
+
+
+def _settings() -> Any:
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+    from splink import SettingsCreator, block_on
+
+    dob = cl.CustomComparison(
+        output_column_name="dob",
+        comparison_levels=[
+            cll.NullLevel("dob"),
+            cll.ExactMatchLevel("dob"),
+            cll.CustomLevel(
+                "substr(dob_l, 1, 4) = substr(dob_r, 1, 4) "
+                "and substr(dob_l, 6, 2) = substr(dob_r, 9, 2) "
+                "and substr(dob_l, 9, 2) = substr(dob_r, 6, 2)",
+                label_for_charts="day and month swapped",
+            ),
+            cll.DamerauLevenshteinLevel("dob", 1),
+            cll.CustomLevel(
+                "substr(dob_l, 6, 5) = substr(dob_r, 6, 5)",
+                label_for_charts="same day and month, other year",
+            ),
+            cll.ElseLevel(),
+        ],
+    )
+    first_name = cl.CustomComparison(
+        output_column_name="first_name",
+        comparison_levels=[
+            cll.NullLevel("first_name"),
+            cll.ExactMatchLevel("first_name").configure(tf_adjustment_column="first_name"),
+            cll.ColumnsReversedLevel("first_name", "surname"),
+            cll.JaroWinklerLevel("first_name", 0.92),
+            cll.JaroWinklerLevel("first_name", 0.88),
+            cll.JaroWinklerLevel("first_name", 0.7),
+            cll.ElseLevel(),
+        ],
+    )
+    email = cl.CustomComparison(
+        output_column_name="email",
+        comparison_levels=[
+            cll.NullLevel("email"),
+            cll.ExactMatchLevel("email"),
+            cll.ElseLevel(),
+        ],
+    )
+    phone = cl.CustomComparison(
+        output_column_name="phone",
+        comparison_levels=[
+            cll.NullLevel("phone"),
+            cll.ExactMatchLevel("phone"),
+            cll.DamerauLevenshteinLevel("phone", 1),
+            cll.ElseLevel(),
+        ],
+    )
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="unique_id",
+        blocking_rules_to_generate_predictions=[
+            block_on("first_name", "surname"),
+            block_on("surname", "dob"),
+            block_on("first_name", "dob"),
+            block_on("postcode", "first_name"),
+            block_on("email"),
+            block_on("phone"),
+            block_on("street"),
+        ],
+        comparisons=[
+            first_name,
+            cl.NameComparison("surname").configure(term_frequency_adjustments=True),
+            dob,
+            email,
+            phone,
+            cl.LevenshteinAtThresholds("street", 2),
+            cl.ExactMatch("postcode"),
+            cl.ExactMatch("city").configure(term_frequency_adjustments=True),
+        ],
+        retain_intermediate_calculation_columns=False,
+        retain_matching_columns=False,
+        additional_columns_to_retain=[],
+    )
+
+
+#: Parameters trained on the package's synthetic people (``scripts/train_default_model.py``):
+#: the starting point of every training run, and the model of stores too small to train on.
+DEFAULT_MODEL = Path(__file__).with_name("default_model.json")
+#: Fewer records than this do not make enough pairs to estimate anything: use the defaults.
+MIN_TRAINING_RECORDS = 2000
+
+
+def default_model() -> dict[str, Any] | None:
+    """The shipped model, or None when the package has none of the current design."""
+    if not DEFAULT_MODEL.exists():
+        return None
+    model: dict[str, Any] = json.loads(DEFAULT_MODEL.read_text())
+    return model if model.get("custos_design_version") == DESIGN_VERSION else None
+
+
+def train(
+    table: pa.Table, *, seed: int = 1, sample: int = 250_000, from_defaults: bool = True
+) -> dict[str, Any]:
+    """Estimate a model on ``table`` without labels; returns Splink's settings as a dict.
+
+    Starts from the shipped defaults; a store with fewer than :data:`MIN_TRAINING_RECORDS`
+    records keeps them. Large tables are trained on a random sample of ``sample`` records: m and
+    u probabilities are shares (and the prior is a ratio of pairs that shrinks alike), so a
+    quarter of a million records estimates them as well as a million, in a quarter of the time.
+    A training step that finds too few pairs keeps the previous estimates.
+    """
+    import numpy as np
+    from splink import Linker, block_on
+    from splink.internals.duckdb.database_api import DuckDBAPI
+    from splink.internals.exceptions import SplinkException
+
+    base = default_model() if from_defaults else None
+    if base is not None and table.num_rows < MIN_TRAINING_RECORDS:
+        return base
+    if table.num_rows > sample:
+        rng = np.random.default_rng(seed)
+        table = table.take(np.sort(rng.choice(table.num_rows, sample, replace=False)))
+    settings = _settings() if base is None else _strip(base)
+    linker = Linker(DuckDBAPI().register(table), settings)
+    steps = (
+        lambda: linker.training.estimate_probability_two_random_records_match(
+            [block_on("first_name", "surname", "dob"), block_on("email")], recall=0.8
+        ),
+        lambda: linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=seed),
+        lambda: linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on("first_name", "surname"), estimate_without_term_frequencies=True
+        ),
+        lambda: linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on("dob"), estimate_without_term_frequencies=True
+        ),
+    )
+    for step in steps:
+        try:
+            step()
+        except (SplinkException, ValueError, ZeroDivisionError) as exc:
+            _log.info("matching model: a training step was skipped (%s)", type(exc).__name__)
+    model: dict[str, Any] = linker.misc.save_model_to_json()
+    model["custos_design_version"] = DESIGN_VERSION
+    return smooth(model)
+
+
+def smooth(model: dict[str, Any], floor_m: float = 1e-3, floor_u: float = 1e-6) -> dict[str, Any]:
+    """Give every level a small m and u at least, renormalised.
+
+    A level never seen in training otherwise gets m = 0 (one disagreeing field would veto any
+    match, whatever else agrees) or no estimate at all.
+    """
+    for comparison in model["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        for key, floor in (("m_probability", floor_m), ("u_probability", floor_u)):
+            values = [max(float(lv.get(key) or 0.0), floor) for lv in levels]
+            total = sum(values)
+            for level, value in zip(levels, values, strict=True):
+                level[key] = value / total
+    return model
+
+
+def _strip(model: dict[str, Any]) -> dict[str, Any]:
+    settings: dict[str, Any] = json.loads(
+        json.dumps({k: v for k, v in model.items() if not k.startswith("custos")})
+    )
+    return settings
+
+
+#: Comparisons whose match weights carry term-frequency adjustments.
+TF_COLUMNS = ("first_name", "surname", "city")
+
+
+def _linker(table: pa.Table, model: dict[str, Any], *, detail: bool) -> Any:
+    import duckdb
+    from splink import Linker
+    from splink.internals.duckdb.database_api import DuckDBAPI
+
+    settings = json.loads(
+        json.dumps({k: v for k, v in model.items() if not k.startswith("custos")})
+    )
+    settings["retain_intermediate_calculation_columns"] = detail
+    # Bounded memory: DuckDB spills to disk rather than growing past this.
+    con = duckdb.connect(config={"memory_limit": "1500MB", "threads": 2})
+    db_api = DuckDBAPI(connection=con)
+    return Linker(db_api.register(table), settings), db_api
+
+
+def term_frequencies(table: pa.Table) -> dict[str, dict[str, float]]:
+    """Relative frequency of each value of the term-frequency columns in ``table``."""
+    import pyarrow.compute as pc
+
+    out: dict[str, dict[str, float]] = {}
+    for column in TF_COLUMNS:
+        counts = pc.value_counts(table.column(column).drop_null())
+        total = max(sum(counts.field("counts").to_pylist()), 1)
+        out[column] = {
+            str(v): c / total
+            for v, c in zip(
+                counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True
+            )
+        }
+    return out
+
+
+def _edges(result: pa.Table, comparisons: list[str], threshold: float) -> Iterator[Edge]:
+    import numpy as np
+    import pyarrow.compute as pc
+
+    result = result.filter(pc.greater_equal(result.column("match_weight"), threshold))
+    left = result.column("unique_id_l").to_numpy()
+    right = result.column("unique_id_r").to_numpy()
+    weight = result.column("match_weight").to_numpy()
+    fields: dict[str, Any] = {}
+    for name in comparisons:
+        mw = pc.fill_null(result.column(f"mw_{name}"), 0.0).to_numpy().astype(float)
+        tf_name = f"mw_tf_adj_{name}"
+        if tf_name in result.column_names:
+            mw = mw + pc.fill_null(result.column(tf_name), 0.0).to_numpy().astype(float)
+        fields[name] = np.round(mw, 2)
+    for i in range(len(left)):
+        detail = {name: float(values[i]) for name, values in fields.items() if values[i] != 0}
+        yield Edge(int(left[i]), int(right[i]), "match", float(weight[i]), json.dumps(detail))
+
+
+def predict(table: pa.Table, model: dict[str, Any], *, threshold: float) -> list[Edge]:
+    """Score the candidate pairs within ``table``; edges at or above ``threshold`` (match
+    weight), strongest first, each with the match weight per compared field."""
+    linker, _ = _linker(table, model, detail=True)
+    predictions = linker.inference.predict(threshold_match_weight=threshold)
+    comparisons = [c["output_column_name"] for c in model["comparisons"]]
+    edges = list(_edges(predictions.as_pyarrow_table(), comparisons, threshold))
+    predictions.drop_table_from_database_and_remove_from_cache()
+    edges.sort(key=lambda e: -(e.weight or 0.0))
+    return edges
+
+
+def predict_between(
+    new: pa.Table,
+    existing: pa.Table,
+    model: dict[str, Any],
+    frequencies: dict[str, dict[str, float]],
+    *,
+    threshold: float,
+) -> list[Edge]:
+    """Score pairs of a new record with an existing one, and of new records among themselves,
+    with a saved model and the term frequencies saved with it."""
+    import pyarrow as pa
+
+    linker, db_api = _linker(pa.concat_tables([existing, new]), model, detail=True)
+    for column, freq in frequencies.items():
+        lookup = pa.table(
+            {
+                column: pa.array(list(freq), pa.string()),
+                f"tf_{column}": pa.array(list(freq.values()), pa.float64()),
+            }
+        )
+        linker.table_management.register_term_frequency_lookup(db_api.register(lookup), column)
+    left = db_api.register(new)
+    right = db_api.register(existing)
+    comparisons = [c["output_column_name"] for c in model["comparisons"]]
+    edges: list[Edge] = []
+    for scored in (
+        linker.inference.predict_between(left, right, threshold_match_weight=threshold),
+        linker.inference.predict_within(left, threshold_match_weight=threshold),
+    ):
+        edges.extend(_edges(scored.as_pyarrow_table(), comparisons, threshold))
+    edges.sort(key=lambda e: -(e.weight or 0.0))
+    return edges

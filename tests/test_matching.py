@@ -1,0 +1,167 @@
+"""Probabilistic matching: links without shared identifiers, coherent clusters, saved and versioned
+models, incremental attachment that agrees with a full rebuild, explainable weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from custos.cli import app as cli
+from custos.identity import matcher
+from custos.identity.graph import CoherentUnionFind, same_birth_date
+from custos.service import Custos
+from custos.store import tables as t
+from tests.conftest import write
+
+# No two records of one person share an identifier: only names, birth date and address agree.
+CRM = """record_id,first_name,last_name,date_of_birth,street,postcode,city,email
+c1,Johanna,Kowalczyk,1984-06-12,Lindenstraße 7,10115,Berlin,j.kowalczyk@example.com
+c2,Emil,Brandtner,1990-02-03,Hafenweg 2,20095,Hamburg,emil.b@example.com
+c3,Maria,Schulz,1971-09-30,Gartenweg 1,80331,München,m.schulz@example.com
+c4,Maria,Schulz,1988-01-15,Bergstraße 9,50667,Köln,maria.s@example.org
+"""
+SHOP = """record_id,first_name,last_name,date_of_birth,street,postcode,city,email
+w1,Johana,Kowalczyk,1984-06-12,Lindenstr. 7,10115,Berlin,johanna.k@example.net
+w2,Emil,Brandtner,1990-03-02,Hafenweg 2,20095,Hamburg,
+"""
+LATER = """record_id,first_name,last_name,date_of_birth,street,postcode,city
+n1,Johanna,Kowalczik,1984-06-12,Lindenstraße 7,10115,Berlin
+n2,Maria,Schulz,1971-09-30,Gartenweg 1,80331,München
+n3,Theo,Quandtmeyer,2001-12-24,Ringstraße 40,04109,Leipzig
+"""
+
+
+def _xref(app: Custos) -> dict[tuple[str, str], str]:
+    return {(s, r): p for s, r, p in app.xref()}
+
+
+def _load(app: Custos, tmp_path: Path) -> None:
+    app.ingest(write(tmp_path / "crm.csv", CRM), "crm")
+    app.ingest(write(tmp_path / "shop.csv", SHOP), "webshop")
+
+
+def test_records_without_shared_identifiers_link_by_names_birth_date_and_address(
+    custos: Custos, tmp_path: Path
+) -> None:
+    _load(custos, tmp_path)
+    summary = custos.resolve()
+    x = _xref(custos)
+    assert x[("crm", "c1")] == x[("webshop", "w1")]  # first-name typo, other e-mail
+    assert x[("crm", "c2")] == x[("webshop", "w2")]  # day and month swapped
+    assert x[("crm", "c3")] != x[("crm", "c4")]  # same name, different people
+    assert summary.probabilistic_links == 2 and summary.mode == "full"
+
+
+def test_explain_shows_the_match_weight_of_each_field(custos: Custos, tmp_path: Path) -> None:
+    _load(custos, tmp_path)
+    custos.resolve()
+    explained = custos.explain(_xref(custos)[("crm", "c1")])
+    links = [link for r in explained["records"] for link in r["why"]]
+    match = next(link for link in links if link["rule"] == "match")
+    fields = match["fields"]
+    assert fields["dob"] > 0 and fields["surname"] > 0 and fields["email"] < 0
+    assert sum(fields.values()) > float(match["weight"])  # the prior (log2 odds) is negative
+    assert "Johanna" not in json.dumps(explained)  # references only, no values
+
+
+def test_model_is_saved_versioned_and_reused(custos: Custos, tmp_path: Path) -> None:
+    _load(custos, tmp_path)
+    first = custos.resolve()
+    assert first.model_version == 1 and first.trained
+    again = custos.resolve(full=True)
+    assert again.model_version == 1 and not again.trained
+    retrained = custos.resolve(retrain=True)
+    assert retrained.model_version == 2 and retrained.trained
+    history = custos.match_models()
+    assert [m["version"] for m in history] == [2, 1]
+    assert history[0]["design"] == matcher.DESIGN_VERSION
+
+
+def test_incremental_attach_agrees_with_a_full_rebuild(custos: Custos, tmp_path: Path) -> None:
+    _load(custos, tmp_path)
+    custos.resolve()
+    before = _xref(custos)
+    custos.ingest(write(tmp_path / "later.csv", LATER), "later")
+    summary = custos.resolve()
+    assert summary.mode == "incremental" and summary.records == 3
+    x = _xref(custos)
+    assert all(x[k] == v for k, v in before.items())  # nothing existing moved
+    assert x[("later", "n1")] == x[("crm", "c1")]
+    assert x[("later", "n2")] == x[("crm", "c3")] != x[("crm", "c4")]
+    assert x[("later", "n3")] not in set(before.values())
+    custos.resolve(full=True)
+    assert _xref(custos) == x
+    nothing = custos.resolve()
+    assert nothing.mode == "incremental" and nothing.records == 0
+
+
+def test_incremental_attach_obeys_unmerge_decisions(custos: Custos, tmp_path: Path) -> None:
+    _load(custos, tmp_path)
+    custos.resolve()
+    pid = _xref(custos)[("crm", "c1")]
+    custos.unmerge(pid, ["webshop:w1"], reason="two people")
+    custos.ingest(write(tmp_path / "later.csv", LATER), "later")
+    custos.resolve()
+    x = _xref(custos)
+    assert x[("webshop", "w1")] != x[("crm", "c1")]  # the new record did not rejoin them
+    assert x[("later", "n1")] in {x[("webshop", "w1")], x[("crm", "c1")]}
+
+
+def test_coherent_clusters_refuse_links_that_join_different_birth_dates() -> None:
+    dates = {1: "1980-01-01", 2: "1980-01-01", 3: "1975-06-30", 4: "1975-06-30"}
+    forest = CoherentUnionFind([1, 2, 3, 4], dates)
+    assert forest.union(1, 2) and forest.union(3, 4)
+    assert not forest.union(2, 3)  # a weak link between two people
+    assert forest.conflicts == 1
+    assert forest.union(2, 3, check=False)  # a person's forced merge still goes through
+
+
+def test_birth_date_compatibility() -> None:
+    assert same_birth_date("1984-06-12", "1984-12-06")  # day and month swapped
+    assert same_birth_date("1984-06-12", "1948-06-12")  # only the year garbled
+    assert same_birth_date("1984-06-12", "1984-06-13")
+    assert not same_birth_date("1984-06-12", "1985-07-12")  # two parts differ
+
+
+def test_smoothing_gives_every_level_some_mass() -> None:
+    model = {
+        "comparisons": [
+            {
+                "comparison_levels": [
+                    {"is_null_level": True},
+                    {"m_probability": 1.0, "u_probability": 0.01},
+                    {"m_probability": 0.0},
+                ]
+            }
+        ]
+    }
+    levels = matcher.smooth(model)["comparisons"][0]["comparison_levels"][1:]
+    assert all(lv["m_probability"] > 0 and lv["u_probability"] > 0 for lv in levels)
+    assert abs(sum(lv["m_probability"] for lv in levels) - 1) < 1e-9
+
+
+def test_shipped_default_model_matches_the_comparison_design() -> None:
+    model = matcher.default_model()
+    assert model is not None
+    names = [c["output_column_name"] for c in model["comparisons"]]
+    assert names == list(matcher.MATCH_COLUMNS)
+
+
+def test_cli_resolve_full_and_retrain(tmp_path: Path) -> None:
+    db = str(tmp_path / "c.db")
+    runner = CliRunner()
+    crm = write(tmp_path / "crm.csv", CRM)
+    assert runner.invoke(cli, ["--db", db, "ingest", str(crm), "--source", "crm"]).exit_code == 0
+    first = runner.invoke(cli, ["--db", db, "resolve"])
+    assert first.exit_code == 0 and "full run, model v1 (trained now)" in first.output
+    shop = write(tmp_path / "shop.csv", SHOP)
+    assert runner.invoke(cli, ["--db", db, "ingest", str(shop), "--source", "shop"]).exit_code == 0
+    second = runner.invoke(cli, ["--db", db, "resolve"])
+    assert second.exit_code == 0 and "incremental run, model v1" in second.output
+    third = runner.invoke(cli, ["--db", db, "resolve", "--retrain"])
+    assert third.exit_code == 0 and "model v2 (trained now)" in third.output
+    with Custos.open(db) as app, app.store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(t.match_models)).scalar_one() == 2
