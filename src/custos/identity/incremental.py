@@ -27,6 +27,7 @@ from custos.identity.graph import CoherentUnionFind, Edge, Node, exact_edges
 from custos.identity.ids import assign_ids
 from custos.identity.models import SavedModel
 from custos.identity.resolve import (
+    GOLDEN_NAMES,
     ResolveSummary,
     arrow_table,
     decisions,
@@ -62,6 +63,8 @@ def _blocked_records(conn: Connection, match: dict[str, list[Any]]) -> set[int]:
             keys[(r.c.date_of_birth, r.c.last_name_key)].add((dob, last))
         if dob and first:
             keys[(r.c.date_of_birth, r.c.first_name_key)].add((dob, first))
+        if dob and postcode:
+            keys[(r.c.date_of_birth, r.c.postcode)].add((dob, postcode))
         if postcode and first:
             keys[(r.c.postcode, r.c.first_name_key)].add((postcode, first))
         if street:
@@ -125,8 +128,11 @@ def attach(
             )
         summary.phases["predict"] = time.perf_counter() - clock
         nodes = old_nodes + new_nodes
+        scored = {(e.left, e.right): e.weight or 0.0 for e in probable}
         forest = CoherentUnionFind(
-            (n.raw_id for n in nodes), {n.raw_id: n.date_of_birth for n in nodes if n.date_of_birth}
+            (n.raw_id for n in nodes),
+            {n.raw_id: n.date_of_birth for n in nodes if n.date_of_birth},
+            lambda x, y: scored.get((x, y), scored.get((y, x))),
         )
         first_of: dict[str, int] = {}
         for raw_id, pid in previous.items():  # existing profiles stay whole
@@ -143,7 +149,7 @@ def attach(
         for edges, check in ((together, False), (exact.edges, True), (probable, True)):
             for edge in edges:
                 known = edge.left in forest.parent and edge.right in forest.parent
-                if known and forest.union(edge.left, edge.right, check=check):
+                if known and forest.union(edge.left, edge.right, check=check, weight=edge.weight):
                     used.append(edge)
         summary.probabilistic_links = sum(1 for e in used if e.rule == "match")
         summary.kept_apart, summary.conflicts = forest.refused, forest.conflicts
@@ -210,7 +216,10 @@ def attach(
             for chunk in _chunks(rewritten):
                 conn.execute(delete(table).where(table.c.profile_id.in_(chunk)))
         store.insert_many(
-            conn, t.profile_attributes, golden_rows(plan.cluster_ids, clusters, by_raw, settings)
+            conn,
+            t.profile_attributes,
+            list(golden_rows(plan.cluster_ids, clusters, by_raw, settings)),
+            names=GOLDEN_NAMES,
         )
         node_of = {n.raw_id: n for n in nodes}
         identifiers = sorted(

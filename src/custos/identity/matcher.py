@@ -38,9 +38,10 @@ MATCH_COLUMNS = (
     "street",
     "postcode",
     "city",
+    "customer_id",
 )
 #: Version of the comparison design; a saved model of another version is retrained.
-DESIGN_VERSION = "3"
+DESIGN_VERSION = "4"
 
 _log = logging.getLogger(__name__)
 for _name in ("splink", "duckdb"):
@@ -111,6 +112,8 @@ def _settings() -> Any:
             block_on("email"),
             block_on("phone"),
             block_on("street"),
+            block_on("dob", "postcode"),
+            block_on("customer_id"),
         ],
         comparisons=[
             first_name,
@@ -121,6 +124,7 @@ def _settings() -> Any:
             cl.LevenshteinAtThresholds("street", 2),
             cl.ExactMatch("postcode"),
             cl.ExactMatch("city").configure(term_frequency_adjustments=True),
+            cl.ExactMatch("customer_id"),
         ],
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -45,6 +45,7 @@ MATCH_SOURCE = {
     "street": "street_key",
     "postcode": "postcode",
     "city": "city",
+    "customer_id": "customer_id",
 }
 
 _GOLDEN_COLUMNS = (*SINGLE, *ADDRESS)
@@ -242,9 +243,11 @@ def resolve(
         del match
         clock = time.perf_counter()
         summary.ignored, summary.withheld_links = exact.ignored, exact.withheld_links
+        scored = {(e.left, e.right): e.weight or 0.0 for e in probable}
         forest = CoherentUnionFind(
             (n.raw_id for n in nodes),
             {n.raw_id: n.date_of_birth for n in nodes if n.date_of_birth},
+            lambda x, y: scored.get((x, y), scored.get((y, x))),
         )
         for left, right in apart:
             forest.keep_apart(left, right)
@@ -259,7 +262,7 @@ def resolve(
         ):
             for edge in edges_of_kind:
                 known = edge.left in forest.parent and edge.right in forest.parent
-                if known and forest.union(edge.left, edge.right, check=check):
+                if known and forest.union(edge.left, edge.right, check=check, weight=edge.weight):
                     used.append(edge)
         del probable
         edges = used
@@ -285,49 +288,57 @@ def resolve(
         member_of = {
             m: pid for pid, members in zip(plan.cluster_ids, clusters, strict=True) for m in members
         }
+        clock = time.perf_counter()
         _rewrite(
             conn,
             store,
             t.profile_members,
-            [
-                {
-                    "raw_id": raw_id,
-                    "profile_id": pid,
-                    "linked_at": linked_at[raw_id] if previous.get(raw_id) == pid else now,
-                }
+            ("raw_id", "profile_id", "linked_at"),
+            (
+                (raw_id, pid, linked_at[raw_id] if previous.get(raw_id) == pid else now)
                 for raw_id, pid in member_of.items()
-            ],
+            ),
         )
         _rewrite(
             conn,
             store,
             t.merge_evidence,
-            [
-                {
-                    "id": i,
-                    "profile_id": member_of[e.left],
-                    "left_raw_id": e.left,
-                    "right_raw_id": e.right,
-                    "rule": e.rule,
-                    "weight": None if e.weight is None else f"{e.weight:.4f}",
-                    "detail": e.detail,
-                    "created_at": now,
-                }
+            ("id", "profile_id", "left_raw_id", "right_raw_id", "rule", "weight", "detail"),
+            (
+                (
+                    i,
+                    member_of[e.left],
+                    e.left,
+                    e.right,
+                    e.rule,
+                    None if e.weight is None else f"{e.weight:.4f}",
+                    e.detail,
+                )
                 for i, e in enumerate(edges, 1)
-            ],
+            ),
+            const={"created_at": now},
         )
-        golden = golden_rows(plan.cluster_ids, clusters, by_raw, settings)
-        _rewrite(conn, store, t.profile_attributes, golden)
-        identifiers = {
-            (kind, value, member_of[node.raw_id])
-            for node in nodes
-            for kind, value in node.identifiers
-        }
+        del edges
+        _rewrite(
+            conn,
+            store,
+            t.profile_attributes,
+            GOLDEN_NAMES,
+            golden_rows(plan.cluster_ids, clusters, by_raw, settings),
+        )
+        del by_raw, candidates
         _rewrite(
             conn,
             store,
             t.profile_identifiers,
-            [{"kind": k, "value": v, "profile_id": p} for k, v, p in sorted(identifiers)],
+            ("kind", "value", "profile_id"),
+            sorted(
+                {
+                    (kind, value, member_of[node.raw_id])
+                    for node in nodes
+                    for kind, value in node.identifiers
+                }
+            ),
         )
         ensure_match_indexes(conn)
         meta.put(conn, meta.GRAPH_VERSION, uuid.uuid4().hex)  # derived consent states go stale
@@ -338,7 +349,8 @@ def resolve(
         summary.merged = len(plan.merged)
         summary.multi_record_profiles = sum(1 for s in sizes if s > 1)
         summary.largest_profile = max(sizes, default=0)
-        summary.edges = len(edges)
+        summary.edges = len(used)
+        summary.phases["write"] = time.perf_counter() - clock
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -360,33 +372,25 @@ def ensure_match_indexes(conn: Connection) -> None:
         conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name} ON records ({', '.join(columns)})")
 
 
+#: Columns of the rows :func:`golden_rows` yields.
+GOLDEN_NAMES = ("profile_id", "attribute", "value", "source", "record_id", "observed_at", "rule")
+
+
 def golden_rows(
     profile_ids: Sequence[str],
     clusters: Sequence[Sequence[int]],
     by_raw: dict[int, Candidate],
     settings: Settings,
-) -> list[dict[str, Any]]:
-    """profile_attributes rows: each profile's golden record with provenance."""
-    rows: list[dict[str, Any]] = []
+) -> Iterator[tuple[Any, ...]]:
+    """profile_attributes rows (:data:`GOLDEN_NAMES`): each profile's golden record with
+    provenance, produced one profile at a time."""
     for pid, members in zip(profile_ids, clusters, strict=True):
-        chosen = golden_record(
+        for g in golden_record(
             [by_raw[m] for m in members],
             rule=settings.golden_rule,
             priority=settings.source_priority,
-        )
-        rows.extend(
-            {
-                "profile_id": pid,
-                "attribute": g.attribute,
-                "value": g.value,
-                "source": g.source,
-                "record_id": g.record_id,
-                "observed_at": g.observed_at,
-                "rule": g.rule,
-            }
-            for g in chosen
-        )
-    return rows
+        ):
+            yield (pid, g.attribute, g.value, g.source, g.record_id, g.observed_at, g.rule)
 
 
 def decisions(conn: Connection) -> tuple[list[Edge], list[tuple[int, int]]]:
@@ -478,7 +482,20 @@ def write_profiles(
             )
 
 
-def _rewrite(conn: Connection, store: Store, table: Table, rows: list[dict[str, Any]]) -> None:
+def _rewrite(
+    conn: Connection,
+    store: Store,
+    table: Table,
+    names: Sequence[str],
+    rows: Iterable[tuple[Any, ...]],
+    const: dict[str, Any] | None = None,
+) -> None:
+    """Replace a table's rows, streamed in batches (tuples in ``names`` order)."""
     conn.execute(delete(table))
-    for i in range(0, len(rows), 20_000):
-        store.insert_many(conn, table, rows[i : i + 20_000])
+    batch: list[tuple[Any, ...]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == 20_000:
+            store.insert_many(conn, table, batch, names=names, const=const)
+            batch = []
+    store.insert_many(conn, table, batch, names=names, const=const)
