@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         description="Match weight (log2 odds) from which a probabilistic link joins two records; "
         "higher trades recall for precision.",
     )
+    strong_match: float = Field(
+        default=12.0,
+        description="Match weight from which a link joins records even though their dates of "
+        "birth differ (a birth date mistyped beyond recognition); weaker links never do.",
+    )
     training_sample: int = Field(
         default=250_000,
         ge=1000,

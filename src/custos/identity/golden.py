@@ -64,6 +64,8 @@ def golden_record(
     members: Sequence[Candidate], *, rule: str = "priority", priority: Sequence[str] = ()
 ) -> list[GoldenValue]:
     """Choose each attribute's value among ``members`` by ``rule`` (priority|recent|frequent)."""
+    if len(members) == 1:
+        return _single(members[0], rule)
     ordered = sorted(members, key=_ranker(rule, priority))
     out: list[GoldenValue] = []
 
@@ -108,6 +110,22 @@ def golden_record(
                     rule,
                 )
             )
+    return out
+
+
+def _single(c: Candidate, rule: str) -> list[GoldenValue]:
+    """The golden record of a one-record profile: its own values (the same result as the
+    general path, without sorting and filtering; most profiles are single records)."""
+    values = c.values
+    out = [_value(a, c, rule) for a in SINGLE if values.get(a)]
+    if values.get("street") or values.get("city"):
+        out.extend(_value(a, c, rule) for a in ADDRESS if values.get(a))
+    if c.is_record and c.extra:
+        out.extend(
+            GoldenValue(name, str(c.extra[name]), c.source, c.record_id, c.observed_at, rule)
+            for name in sorted(c.extra)
+            if c.extra[name] not in (None, "")
+        )
     return out
 
 

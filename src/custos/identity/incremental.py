@@ -133,6 +133,7 @@ def attach(
             (n.raw_id for n in nodes),
             {n.raw_id: n.date_of_birth for n in nodes if n.date_of_birth},
             lambda x, y: scored.get((x, y), scored.get((y, x))),
+            strong=settings.strong_match,
         )
         first_of: dict[str, int] = {}
         for raw_id, pid in previous.items():  # existing profiles stay whole

@@ -12,7 +12,9 @@ Comparisons are designed so one piece of evidence counts once:
   comparisons already count (crediting both chains people who share a common name);
 * dates of birth know the usual errors (one digit, day and month swapped) and otherwise
   disagree;
-* names carry term-frequency adjustments: two "Smith"s are weaker evidence than two "Quenby"s.
+* names carry term-frequency adjustments: two "Smith"s are weaker evidence than two "Quenby"s;
+* postcode and city are one comparison (location): a postcode names its city, so agreeing on
+  both is one piece of evidence, not two.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from custos.identity.graph import Edge
 
@@ -41,7 +45,18 @@ MATCH_COLUMNS = (
     "customer_id",
 )
 #: Version of the comparison design; a saved model of another version is retrained.
-DESIGN_VERSION = "4"
+DESIGN_VERSION = "5"
+#: The compared fields (Splink comparisons), as explain shows them.
+COMPARISONS = (
+    "first_name",
+    "surname",
+    "dob",
+    "email",
+    "phone",
+    "street",
+    "location",
+    "customer_id",
+)
 
 _log = logging.getLogger(__name__)
 for _name in ("splink", "duckdb"):
@@ -101,6 +116,18 @@ def _settings() -> Any:
             cll.ElseLevel(),
         ],
     )
+    # One piece of evidence, not two: a postcode names its city, so agreeing on both counts once.
+    location = cl.CustomComparison(
+        output_column_name="location",
+        comparison_levels=[
+            cll.And(cll.NullLevel("postcode"), cll.NullLevel("city")).configure(
+                is_null_level=True
+            ),
+            cll.ExactMatchLevel("postcode"),
+            cll.ExactMatchLevel("city").configure(tf_adjustment_column="city"),
+            cll.ElseLevel(),
+        ],
+    )
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
@@ -122,8 +149,7 @@ def _settings() -> Any:
             email,
             phone,
             cl.LevenshteinAtThresholds("street", 2),
-            cl.ExactMatch("postcode"),
-            cl.ExactMatch("city").configure(term_frequency_adjustments=True),
+            location,
             cl.ExactMatch("customer_id"),
         ],
         retain_intermediate_calculation_columns=False,
@@ -269,7 +295,9 @@ def _edges(result: pa.Table, comparisons: list[str], threshold: float) -> Iterat
         fields[name] = np.round(mw, 2)
     for i in range(len(left)):
         detail = {name: float(values[i]) for name, values in fields.items() if values[i] != 0}
-        yield Edge(int(left[i]), int(right[i]), "match", float(weight[i]), json.dumps(detail))
+        yield Edge(
+            int(left[i]), int(right[i]), "match", float(weight[i]), orjson.dumps(detail).decode()
+        )
 
 
 def predict(table: pa.Table, model: dict[str, Any], *, threshold: float) -> list[Edge]:

@@ -248,6 +248,7 @@ def resolve(
             (n.raw_id for n in nodes),
             {n.raw_id: n.date_of_birth for n in nodes if n.date_of_birth},
             lambda x, y: scored.get((x, y), scored.get((y, x))),
+            strong=settings.strong_match,
         )
         for left, right in apart:
             forest.keep_apart(left, right)
@@ -296,7 +297,7 @@ def resolve(
             ("raw_id", "profile_id", "linked_at"),
             (
                 (raw_id, pid, linked_at[raw_id] if previous.get(raw_id) == pid else now)
-                for raw_id, pid in member_of.items()
+                for raw_id, pid in sorted(member_of.items())  # key order: B-tree appends
             ),
         )
         _rewrite(
@@ -324,7 +325,7 @@ def resolve(
             store,
             t.profile_attributes,
             GOLDEN_NAMES,
-            golden_rows(plan.cluster_ids, clusters, by_raw, settings),
+            golden_rows(*_by_profile_id(plan.cluster_ids, clusters), by_raw, settings),
         )
         del by_raw, candidates
         _rewrite(
@@ -370,6 +371,14 @@ def ensure_match_indexes(conn: Connection) -> None:
     """Create the blocking-key indexes on records if they are missing."""
     for name, columns in MATCH_INDEXES.items():
         conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name} ON records ({', '.join(columns)})")
+
+
+def _by_profile_id(
+    profile_ids: Sequence[str], clusters: Sequence[Sequence[int]]
+) -> tuple[list[str], list[Sequence[int]]]:
+    """Profiles in id order, so their rows arrive in primary-key order (appends, not seeks)."""
+    order = sorted(range(len(profile_ids)), key=profile_ids.__getitem__)
+    return [profile_ids[i] for i in order], [clusters[i] for i in order]
 
 
 #: Columns of the rows :func:`golden_rows` yields.
