@@ -173,6 +173,8 @@ def test_golden_record_of_a_single_record_equals_the_general_path() -> None:
     from custos.identity.golden import Candidate, golden_record
 
     values = {"first_name": "Ada", "email": "ada@example.com", "city": "Berlin", "street": None}
-    one = Candidate(1, "crm", "c1", True, datetime(2026, 1, 1, tzinfo=UTC), values, {"tier": "gold"})
+    one = Candidate(
+        1, "crm", "c1", True, datetime(2026, 1, 1, tzinfo=UTC), values, {"tier": "gold"}
+    )
     twin = Candidate(2, "crm", "c2", True, datetime(2020, 1, 1, tzinfo=UTC), {}, None)
     assert golden_record([one]) == golden_record([one, twin])

@@ -54,10 +54,19 @@ def ingest(
         Path | None,
         typer.Option("--map", "-m", help="YAML map file: canonical field → source column."),
     ] = None,
+    pii: Annotated[
+        str | None,
+        typer.Option(
+            "--pii",
+            help="Free text: redact (default), pseudonymise or keep personal data in it.",
+        ),
+    ] = None,
 ) -> None:
     """Read a file into the store: normalise, deduplicate, quarantine bad rows."""
     with open_custos() as custos, _progress(path.name) as progress:
-        summary = custos.ingest(path, source, kind=kind, map_path=map_path, progress=progress)
+        summary = custos.ingest(
+            path, source, kind=kind, map_path=map_path, progress=progress, pii=pii
+        )
     table = Table(title=f"{summary.file} → source {summary.source} ({summary.kind.value})")
     for name in ("read", "stored", "duplicates skipped", "quarantined"):
         table.add_column(name, justify="right")
@@ -70,6 +79,11 @@ def ingest(
     if summary.quarantined:
         out.print(
             f"{summary.quarantined} row(s) quarantined ({summary.quarantined_new} new): "
+            "see `custos quarantine list`"
+        )
+    if summary.fields_dropped:
+        out.print(
+            f"{summary.fields_dropped} unreadable field(s) left out of stored rows: "
             "see `custos quarantine list`"
         )
     if summary.read == 0:

@@ -9,6 +9,8 @@ with a purpose, and shows only what it allows:
   contract, legal obligation, vital interest and public task see everyone;
 * fields of a category the purpose may not use are removed; special categories (GDPR Art. 9:
   health, genetic, …) additionally need explicit consent of the person for that purpose;
+* a person whose processing is restricted (GDPR Art. 18, table ``restrictions``) is refused to
+  every purpose except those on legal obligation;
 * no purpose, or an unknown one → refused.
 """
 
@@ -48,6 +50,8 @@ class Access:
     refused: set[str] = field(default_factory=set)
     source_categories: dict[str, dict[str, str]] = field(default_factory=dict)
     rules: dict[tuple[str, str | None], str] = field(default_factory=dict, repr=False)
+    #: persons whose processing is restricted (refused unless the basis is legal obligation)
+    restricted: set[str] = field(default_factory=set)
 
     @classmethod
     def of_states(
@@ -62,8 +66,18 @@ class Access:
         objected = {pid for pid, s in states.items() if s.objected}
         return cls(purpose, taxonomy, granted, objected, set(), source_categories)
 
+    def restrict(self, profile_ids: set[str]) -> None:
+        """Refuse these persons: they count as neither granted nor unobjected, so every read
+        path (one profile, exports, bulk reads) leaves them out."""
+        self.restricted |= profile_ids
+        for pid in profile_ids:
+            self.granted.pop(pid, None)
+        self.objected |= profile_ids
+
     def allowed(self, profile_id: str) -> bool:
         """May the purpose see this profile at all?"""
+        if profile_id in self.restricted:
+            return False
         basis = self.purpose.basis
         if basis is LawfulBasis.CONSENT:
             return profile_id in self.granted
@@ -129,9 +143,33 @@ class Guard:
         else:
             states = ledger.states(conn, chosen.name, profile_ids, as_of)
             answer = Access.of_states(chosen, self.taxonomy, states, categories)
+        if chosen.basis is not LawfulBasis.LEGAL_OBLIGATION:
+            restricted = restricted_profiles(conn)
+            if restricted:
+                answer.restrict(restricted)
         if profile_ids is not None:
             answer.refused = {pid for pid in profile_ids if not answer.allowed(pid)}
         return answer
+
+
+def restricted_profiles(conn: Connection) -> set[str]:
+    """The active profiles whose processing is restricted (a restriction follows merges)."""
+    restricted = set(conn.execute(select(t.restrictions.c.profile_id)).scalars())
+    out: set[str] = set()
+    for pid in restricted:
+        current: str | None = pid
+        for _ in range(100):
+            row = conn.execute(
+                select(t.profiles.c.merged_into).where(
+                    t.profiles.c.id == current, t.profiles.c.status == "merged"
+                )
+            ).first()
+            if row is None or row[0] is None:
+                break
+            current = row[0]
+        if current is not None:
+            out.add(current)
+    return out
 
 
 def source_categories(conn: Connection) -> dict[str, dict[str, str]]:

@@ -335,6 +335,46 @@ def ledger_rows(conn: Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
     return [{str(k): v for k, v in row.items()} for row in conn.execute(query).mappings()]
 
 
+def event_row(
+    *,
+    source_id: int,
+    purpose: str,
+    status: str,
+    at: datetime,
+    profile_id: str | None = None,
+    identifiers: dict[str, str] | None = None,
+    method: str | None = None,
+    explicit: bool = False,
+    notice_version: str | None = None,
+    evidence: str | None = None,
+    expires_at: datetime | None = None,
+) -> dict[str, Any]:
+    """The ``consent_events`` row of one event, with its idempotency key (``event_key``)."""
+    if status not in (GRANTED, DENIED, WITHDRAWN):
+        raise ValueError(f"status must be granted, denied or withdrawn, not {status!r}")
+    ids = identifiers or {}
+    body = "\x1f".join(
+        [str(source_id), profile_id or "", purpose, status, at.isoformat(), method or ""]
+        + [f"{k}={ids[k]}" for k in sorted(ids)]
+    )
+    return {
+        "source_id": source_id,
+        "event_key": hashlib.sha256(body.encode()).hexdigest(),
+        "profile_id": profile_id,
+        "purpose": purpose,
+        "status": status,
+        "timestamp": at,
+        "expires_at": expires_at,
+        "method": method,
+        "explicit": explicit,
+        "notice_version": notice_version,
+        "evidence": evidence,
+        "payload": orjson.dumps({"purpose": purpose, "status": status, "method": method}).decode(),
+        "ingested_at": datetime.now(UTC),
+        **{k: ids.get(k) for k in STRONG_IDENTIFIERS},
+    }
+
+
 def append_event(
     conn: Connection,
     *,
@@ -351,28 +391,18 @@ def append_event(
     expires_at: datetime | None = None,
 ) -> int:
     """Append one event to the ledger (never updates one) and return its id."""
-    if status not in (GRANTED, DENIED, WITHDRAWN):
-        raise ValueError(f"status must be granted, denied or withdrawn, not {status!r}")
-    ids = identifiers or {}
-    body = "\x1f".join(
-        [str(source_id), profile_id or "", purpose, status, at.isoformat(), method or ""]
-        + [f"{k}={ids[k]}" for k in sorted(ids)]
+    row = event_row(
+        source_id=source_id,
+        purpose=purpose,
+        status=status,
+        at=at,
+        profile_id=profile_id,
+        identifiers=identifiers,
+        method=method,
+        explicit=explicit,
+        notice_version=notice_version,
+        evidence=evidence,
+        expires_at=expires_at,
     )
-    row = {
-        "source_id": source_id,
-        "event_key": hashlib.sha256(body.encode()).hexdigest(),
-        "profile_id": profile_id,
-        "purpose": purpose,
-        "status": status,
-        "timestamp": at,
-        "expires_at": expires_at,
-        "method": method,
-        "explicit": explicit,
-        "notice_version": notice_version,
-        "evidence": evidence,
-        "payload": orjson.dumps({"purpose": purpose, "status": status, "method": method}).decode(),
-        "ingested_at": datetime.now(UTC),
-        **{k: ids.get(k) for k in STRONG_IDENTIFIERS},
-    }
     result = conn.execute(t.consent_events.insert().values(**row))
     return int(result.inserted_primary_key[0])  # type: ignore[index]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -63,6 +65,18 @@ class Settings(BaseSettings):
         ge=1000,
         description="Records drawn at random to train the matching model when there are more.",
     )
+    pii_policy: Literal["redact", "pseudonymise", "keep"] = Field(
+        default="redact",
+        description="What ingestion does with free text (call notes, posts, comments) when "
+        "neither --pii nor the map file says: replace personal data with its type (redact), "
+        "with a keyed pseudonym (pseudonymise), or keep it.",
+    )
+    bad_fields: Literal["quarantine", "drop"] = Field(
+        default="quarantine",
+        description="A row whose e-mail, phone, birth date, country or handle cannot be read: "
+        "quarantine the whole row, or store it without that field (the field is listed with "
+        "the quarantine).",
+    )
     source_priority: list[str] = Field(
         default_factory=list,
         description="Sources in order of trust for the golden record (first wins); sources not "
@@ -83,4 +97,17 @@ class Settings(BaseSettings):
         pattern="^(priority|recent|frequent)$",
         description="How a golden attribute is chosen: priority (source priority, then most "
         "recent), recent (most recent), or frequent (most frequent value, then most recent).",
+    )
+    secret_key_file: str = Field(
+        default="~/.config/custos/secret.key",
+        description="The secret key (32 random bytes, hex) behind the keyed hashes of erased "
+        "persons' identifiers and the pseudonyms of de-identified releases; kept outside the "
+        "store and created with mode 0600 on first use.",
+    )
+    retention_policy: str = Field(
+        default="The controller has not stated a retention period: personal data is kept until "
+        "the person asks for erasure or the controller deletes it; the audit log keeps profile "
+        "ids only.",
+        description="How long personal data is kept, or the criteria that decide it (GDPR Art. "
+        "15(1)(d)); stated in every access report.",
     )

@@ -18,6 +18,8 @@ SINGLE = (
     "social_handle",
     "customer_id",
 )
+#: The source of corrections a person asked for (GDPR Art. 16): they win every rule.
+RECTIFICATION = "rectification"
 #: Address attributes are chosen together, from one record, so they never mix two addresses.
 ADDRESS = ("street", "postcode", "city", "country")
 
@@ -51,11 +53,13 @@ def _ranker(rule: str, priority: Sequence[str]) -> Callable[[Candidate], tuple[A
     rank = {name: i for i, name in enumerate(priority)}
 
     def key(c: Candidate) -> tuple[Any, ...]:
-        # Lower sorts first: person records before interactions, then by rule, then newest.
+        # Lower sorts first: a person's own correction (a data-subject rectification) before
+        # everything, then person records before interactions, then by rule, then newest.
         recency = -c.observed_at.timestamp()
+        corrected = c.source != RECTIFICATION
         if rule == "priority":
-            return (not c.is_record, rank.get(c.source, len(rank)), recency, c.raw_id)
-        return (not c.is_record, recency, c.raw_id)
+            return (corrected, not c.is_record, rank.get(c.source, len(rank)), recency, c.raw_id)
+        return (corrected, not c.is_record, recency, c.raw_id)
 
     return key
 
@@ -70,7 +74,7 @@ def golden_record(
     out: list[GoldenValue] = []
 
     def pick(attribute: str, having: list[Candidate]) -> Candidate:
-        if rule == "frequent":
+        if rule == "frequent" and having[0].source != RECTIFICATION:
             counts = Counter(c.values[attribute] for c in having)
             top = max(counts.values())
             return next(c for c in having if counts[c.values[attribute]] == top)

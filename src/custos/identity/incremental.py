@@ -125,8 +125,10 @@ def attach(
                 saved.model,
                 saved.term_frequencies,
                 threshold=settings.match_threshold,
+                key=f"{saved.version}@{saved.trained_at.isoformat()}",
             )
         summary.phases["predict"] = time.perf_counter() - clock
+        clock = time.perf_counter()
         nodes = old_nodes + new_nodes
         scored = {(e.left, e.right): e.weight or 0.0 for e in probable}
         forest = CoherentUnionFind(

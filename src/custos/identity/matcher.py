@@ -120,9 +120,7 @@ def _settings() -> Any:
     location = cl.CustomComparison(
         output_column_name="location",
         comparison_levels=[
-            cll.And(cll.NullLevel("postcode"), cll.NullLevel("city")).configure(
-                is_null_level=True
-            ),
+            cll.And(cll.NullLevel("postcode"), cll.NullLevel("city")).configure(is_null_level=True),
             cll.ExactMatchLevel("postcode"),
             cll.ExactMatchLevel("city").configure(tf_adjustment_column="city"),
             cll.ElseLevel(),
@@ -186,7 +184,6 @@ def train(
     """
     import numpy as np
     from splink import Linker, block_on
-    from splink.internals.duckdb.database_api import DuckDBAPI
     from splink.internals.exceptions import SplinkException
 
     base = default_model() if from_defaults else None
@@ -196,7 +193,7 @@ def train(
         rng = np.random.default_rng(seed)
         table = table.take(np.sort(rng.choice(table.num_rows, sample, replace=False)))
     settings = _settings() if base is None else _strip(base)
-    linker = Linker(DuckDBAPI().register(table), settings)
+    linker = Linker(_db_api().register(table), settings, log_level=None)
     steps = (
         lambda: linker.training.estimate_probability_two_random_records_match(
             [block_on("first_name", "surname", "dob"), block_on("email")], recall=0.8
@@ -247,18 +244,22 @@ TF_COLUMNS = ("first_name", "surname", "city")
 
 
 def _linker(table: pa.Table, model: dict[str, Any], *, detail: bool) -> Any:
-    import duckdb
     from splink import Linker
+
+    settings = _strip(model)
+    settings["retain_intermediate_calculation_columns"] = detail
+    db_api = _db_api()
+    return Linker(db_api.register(table), settings, log_level=None), db_api
+
+
+def _db_api() -> Any:
+    """An in-process DuckDB for Splink with bounded memory: it spills to disk rather than
+    growing past the limit (the rest of a resolution run lives in the same process)."""
+    import duckdb
     from splink.internals.duckdb.database_api import DuckDBAPI
 
-    settings = json.loads(
-        json.dumps({k: v for k, v in model.items() if not k.startswith("custos")})
-    )
-    settings["retain_intermediate_calculation_columns"] = detail
-    # Bounded memory: DuckDB spills to disk rather than growing past this.
-    con = duckdb.connect(config={"memory_limit": "1500MB", "threads": 2})
-    db_api = DuckDBAPI(connection=con)
-    return Linker(db_api.register(table), settings), db_api
+    con = duckdb.connect(config={"memory_limit": "1GB", "threads": 2})
+    return DuckDBAPI(connection=con)
 
 
 def term_frequencies(table: pa.Table) -> dict[str, dict[str, float]]:
@@ -312,19 +313,23 @@ def predict(table: pa.Table, model: dict[str, Any], *, threshold: float) -> list
     return edges
 
 
-def predict_between(
-    new: pa.Table,
-    existing: pa.Table,
-    model: dict[str, Any],
-    frequencies: dict[str, dict[str, float]],
-    *,
-    threshold: float,
-) -> list[Edge]:
-    """Score pairs of a new record with an existing one, and of new records among themselves,
-    with a saved model and the term frequencies saved with it."""
+#: One scorer per saved model in this process: the DuckDB connection with the model's term
+#: frequencies registered, reused by every incremental run (a server attaches records one by
+#: one; registering the frequencies costs more than scoring a record).
+_scorers: dict[str, tuple[Any, Any]] = {}
+
+
+def _scorer(model: dict[str, Any], frequencies: dict[str, dict[str, float]], key: str) -> Any:
     import pyarrow as pa
 
-    linker, db_api = _linker(pa.concat_tables([existing, new]), model, detail=True)
+    cached = _scorers.get(key)
+    if cached is not None:
+        return cached
+    empty = pa.table(
+        {"unique_id": pa.array([], pa.int64())}
+        | {name: pa.array([], pa.string()) for name in MATCH_COLUMNS}
+    )
+    linker, db_api = _linker(empty, model, detail=True)
     for column, freq in frequencies.items():
         lookup = pa.table(
             {
@@ -333,14 +338,126 @@ def predict_between(
             }
         )
         linker.table_management.register_term_frequency_lookup(db_api.register(lookup), column)
+    _scorers.clear()  # one model at a time: a retrained model replaces the old one
+    _scorers[key] = (linker, db_api)
+    return linker, db_api
+
+
+#: New records up to this many are scored with Splink's real-time comparison (its SQL is built
+#: once per model and cached), more with ``predict_between`` (blocking inside DuckDB).
+REALTIME_MAX = 20
+
+
+_floors: dict[tuple[str, str], float] = {}
+
+
+def _with_tf(table: pa.Table, frequencies: dict[str, dict[str, float]], key: str) -> pa.Table:
+    """The table with the saved term frequency of each value (``tf_first_name`` …)."""
+    import pyarrow as pa
+
+    out = table
+    for column, freq in frequencies.items():
+        # The rarest saved frequency is what an unseen value gets (memoised per model).
+        floor = _floors.get((key, column))
+        if floor is None:
+            floor = _floors[(key, column)] = min(freq.values(), default=1e-6)
+        values = [
+            None if v is None else freq.get(v, floor) for v in table.column(column).to_pylist()
+        ]
+        out = out.append_column(f"tf_{column}", pa.array(values, pa.float64()))
+    return out
+
+
+def _score_realtime(
+    new: pa.Table,
+    existing: pa.Table,
+    model: dict[str, Any],
+    frequencies: dict[str, dict[str, float]],
+    threshold: float,
+    key: str,
+) -> list[Edge]:
+    """Score new × existing (and new × new) pairs that a blocking rule of the model would
+    generate, with Splink's real-time ``compare_records`` and its SQL cache."""
+    from splink.internals.realtime import compare_records
+
+    settings = _strip(model)
+    rules = [r["blocking_rule"] for r in settings["blocking_rules_to_generate_predictions"]]
+    blocked = " or ".join(f"({rule})" for rule in rules)
+    db_api = _realtime_db()
+    left = _with_tf(new, frequencies, key)
+    comparisons = [c["output_column_name"] for c in model["comparisons"]]
+    edges: list[Edge] = []
+    pairs = [(_with_tf(existing, frequencies, key), blocked, "between")]
+    if new.num_rows > 1:
+        pairs.append((left, f"l.unique_id < r.unique_id and ({blocked})", "within"))
+    for right, condition, name in pairs:
+        if right.num_rows == 0:
+            continue
+        scored: Any = compare_records(
+            left,
+            right,
+            settings,
+            db_api,
+            sql_cache_key=f"custos:{key}:{name}",
+            join_condition=condition,
+        )
+        edges.extend(_edges(scored.as_pyarrow_table(), comparisons, threshold))
+    _drop_realtime_tables(db_api)
+    edges.sort(key=lambda e: -(e.weight or 0.0))
+    return edges
+
+
+def _drop_realtime_tables(db_api: Any) -> None:
+    """Drop the inputs and results compare_records left behind (a server calls it forever)."""
+    con = db_api._con
+    names = con.execute(
+        "select table_name, table_type from information_schema.tables "
+        "where table_name like '__splink__compare_records_%' "
+        "or table_name like '__splink__realtime_compare_records_%'"
+    ).fetchall()
+    for name, kind in names:
+        con.execute(f'drop {"view" if kind == "VIEW" else "table"} if exists "{name}"')
+
+
+_realtime: list[Any] = []
+
+
+def _realtime_db() -> Any:
+    """This process's DuckDB for real-time scoring (its cached SQL refers to its tables)."""
+    if not _realtime:
+        _realtime.append(_db_api())
+    return _realtime[0]
+
+
+def predict_between(
+    new: pa.Table,
+    existing: pa.Table,
+    model: dict[str, Any],
+    frequencies: dict[str, dict[str, float]],
+    *,
+    threshold: float,
+    key: str = "",
+) -> list[Edge]:
+    """Score pairs of a new record with an existing one, and of new records among themselves,
+    with a saved model and the term frequencies saved with it (``key`` names the model, so that
+    its scorer is built once per process)."""
+    size = sum(len(f) for f in frequencies.values())
+    if new.num_rows <= REALTIME_MAX:
+        return _score_realtime(new, existing, model, frequencies, threshold, f"{key}:{size}")
+    linker, db_api = _scorer(model, frequencies, f"{key}:{size}")
     left = db_api.register(new)
     right = db_api.register(existing)
     comparisons = [c["output_column_name"] for c in model["comparisons"]]
     edges: list[Edge] = []
-    for scored in (
-        linker.inference.predict_between(left, right, threshold_match_weight=threshold),
-        linker.inference.predict_within(left, threshold_match_weight=threshold),
-    ):
-        edges.extend(_edges(scored.as_pyarrow_table(), comparisons, threshold))
+    try:
+        for scored in (
+            linker.inference.predict_between(left, right, threshold_match_weight=threshold),
+            linker.inference.predict_within(left, threshold_match_weight=threshold),
+        ):
+            edges.extend(_edges(scored.as_pyarrow_table(), comparisons, threshold))
+            scored.drop_table_from_database_and_remove_from_cache()
+    finally:
+        left.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
+        right.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
     edges.sort(key=lambda e: -(e.weight or 0.0))
     return edges

@@ -24,24 +24,34 @@ class SavedModel:
     term_frequencies: dict[str, dict[str, float]]
 
 
+#: Parsed models by (version, trained_at, size of the frequencies): parsing the term frequencies
+#: of a million records takes longer than attaching a record, so it is done once per process.
+_parsed: dict[tuple[int, datetime, int], SavedModel] = {}
+
+
 def latest(conn: Connection) -> SavedModel | None:
-    """The newest model of the current comparison design, or None (then a run trains one)."""
+    """The newest model of the current design, or None (then a run trains one)."""
     m = t.match_models
-    row = conn.execute(
-        select(m.c.version, m.c.trained_at, m.c.trained_on, m.c.model, m.c.term_frequencies)
+    head = conn.execute(
+        select(m.c.version, m.c.trained_at, m.c.trained_on, func.length(m.c.term_frequencies))
         .where(m.c.design == DESIGN_VERSION)
         .order_by(m.c.version.desc())
         .limit(1)
     ).first()
-    if row is None:
+    if head is None:
         return None
-    return SavedModel(
-        row.version,
-        row.trained_at,
-        row.trained_on,
-        orjson.loads(row.model),
-        orjson.loads(row.term_frequencies),
-    )
+    key = (int(head[0]), head[1], int(head[3] or 0))
+    found = _parsed.get(key)
+    if found is None:
+        row = conn.execute(
+            select(m.c.model, m.c.term_frequencies).where(m.c.version == head[0])
+        ).one()
+        found = SavedModel(
+            key[0], head[1], head[2], orjson.loads(row.model), orjson.loads(row.term_frequencies)
+        )
+        _parsed.clear()
+        _parsed[key] = found
+    return found
 
 
 def save(

@@ -131,11 +131,21 @@ def _load(
         if raw_ids is not None:
             query = query.where(table.c.raw_id.in_(raw_ids))
         if new_only:
+            # Rows arrive with growing ids and every resolution puts all records (and linkable
+            # interactions) into profiles, so the new ones lie above the highest member: an
+            # index range, not a scan of the store. (Erasure deletes members too, so the bound
+            # only ever lets more rows through.)
             pm = t.profile_members
-            query = query.outerjoin(pm, pm.c.raw_id == table.c.raw_id).where(pm.c.raw_id.is_(None))
+            highest = conn.execute(select(func.max(pm.c.raw_id))).scalar() or 0
+            query = (
+                query.where(table.c.raw_id > highest)
+                .outerjoin(pm, pm.c.raw_id == table.c.raw_id)
+                .where(pm.c.raw_id.is_(None))
+            )
         for row in conn.execute(query):
             raw_id, source, record_id, first_key, last_key, when_value, observed, extra = row[:8]
-            values = dict(zip(_GOLDEN_COLUMNS, row[9:], strict=True))
+            # Only the values present: most records lack some fields, and a million dicts add up.
+            values = {k: v for k, v in zip(_GOLDEN_COLUMNS, row[9:], strict=True) if v is not None}
             if is_record:
                 keys = {
                     "first_name_key": first_key,
@@ -144,13 +154,15 @@ def _load(
                 }
                 match["unique_id"].append(raw_id)
                 for name, column in MATCH_SOURCE.items():
-                    value = keys[column] if column in keys else values[column]
+                    value = keys[column] if column in keys else values.get(column)
                     match[name].append(value.lower() if name == "city" and value else value)
             identifiers = tuple((k, values[k]) for k in STRONG_IDENTIFIERS if values.get(k))
             if not is_record and not identifiers:
                 continue  # an interaction with nothing to link it by stays unlinked
             nodes.append(
-                Node(raw_id, is_record, first_key, last_key, values["date_of_birth"], identifiers)
+                Node(
+                    raw_id, is_record, first_key, last_key, values.get("date_of_birth"), identifiers
+                )
             )
             extras = orjson.loads(extra) if extra and is_record else None
             candidates.append(

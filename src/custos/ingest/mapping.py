@@ -7,6 +7,7 @@ A map file is YAML. Canonical field → source column, either under ``fields:`` 
     default_country: DE         # optional: region for phones without a country code
     date_format: "%d/%m/%Y"     # optional: for dates that are ambiguous otherwise
     encoding: cp1252            # optional: text encoding (default: UTF-8, else Windows-1252)
+    pii: redact                 # optional: free text → redact (default) | pseudonymise | keep
     categories:                 # optional: data category of extra columns (see the taxonomy)
       condition: health
     fields:
@@ -26,7 +27,7 @@ import codecs
 from collections.abc import Callable, Iterable
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -43,6 +44,7 @@ _OPTIONS = (
     "fields",
     "source",
     "categories",
+    "pii",
 )
 _ALL_FIELDS = frozenset(f for fields in CANONICAL_FIELDS.values() for f in fields)
 
@@ -58,6 +60,7 @@ class MapFile(BaseModel):
     date_format: str | None = None
     encoding: str | None = None
     source: str | None = None
+    pii: Literal["redact", "pseudonymise", "keep"] | None = None
     fields: dict[str, str] = Field(default_factory=dict)
     categories: dict[str, str] = Field(default_factory=dict)
 

@@ -12,7 +12,7 @@ import hashlib
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +40,12 @@ from custos.store import Store
 from custos.store import tables as t
 
 ProgressFn = Callable[[int, int], None]
+#: Asked about every row while erased persons are suppressed: (source, record id, the normalised
+#: fields, or None for a row that did not normalise, the row as received) → None to go on, or an
+#: opaque key under which the row is quarantined as suppressed, with no values.
+SuppressionCheck = Callable[[str, str | None, Mapping[str, Any] | None, str], str | None]
+SUPPRESSED_REASON = "suppressed by an erasure request"
+SUPPRESSED_FIX = "none: the person asked for erasure; remove their rows from the source"
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 _IN_CHUNK = 900  # ids per IN (...) list: below every backend's bound-parameter limit
 
@@ -53,6 +59,7 @@ class Counts:
     duplicates: int
     quarantined: int
     quarantined_new: int
+    fields_dropped: int = 0
 
 
 @dataclass
@@ -67,6 +74,7 @@ class IngestSummary:
     duplicates: int = 0
     quarantined: int = 0
     quarantined_new: int = 0
+    fields_dropped: int = 0
     seconds: float = 0.0
 
     def add(self, counts: Counts) -> None:
@@ -76,6 +84,7 @@ class IngestSummary:
         self.duplicates += counts.duplicates
         self.quarantined += counts.quarantined
         self.quarantined_new += counts.quarantined_new
+        self.fields_dropped += counts.fields_dropped
 
     @property
     def ok(self) -> bool:
@@ -142,8 +151,14 @@ def ingest_file(
     kind: Kind | None = None,
     map_file: MapFile | None = None,
     progress: ProgressFn | None = None,
+    suppressed: SuppressionCheck | None = None,
+    pii: str = "keep",
 ) -> IngestSummary:
-    """Ingest one file into ``source`` and return the summary (bad rows go to quarantine)."""
+    """Ingest one file into ``source`` and return the summary (bad rows go to quarantine, and
+    so do the rows ``suppressed`` recognises as an erased person's, without their values).
+
+    ``pii`` is the free-text policy (a filter registered in :data:`rows.TEXT_FILTERS`, or
+    ``keep``), applied before anything is stored."""
     started = time.perf_counter()
     map_file = map_file or MapFile()
     source = source or map_file.source or ""
@@ -159,10 +174,13 @@ def ingest_file(
             region=(map_file.default_country or settings.default_region).upper(),
             date_format=map_file.date_format,
             channel=map_file.channel,
+            drop_bad_fields=settings.bad_fields == "drop",
+            pii=pii,
         ),
         source=source,
         kind=kind,
         file_name=path.name,
+        suppressed=suppressed,
     )
     with store.write() as conn:
         job.source_id = ensure_source(conn, source, kind)
@@ -190,6 +208,7 @@ class _Job:
     kind: Kind
     file_name: str
     source_id: int = 0
+    suppressed: SuppressionCheck | None = None
 
 
 def _workers(settings: Settings, reader: Reader, store: Store) -> int:
@@ -295,23 +314,92 @@ class _BatchWriter:
         self.source_id = job.source_id
         self.kind = job.kind
         self.file_name = job.file_name
+        self.suppressed = job.suppressed
 
     def write(self, batch: NormalisedBatch) -> Counts:
         """Write the batch atomically: all of it lands, or none of it."""
         now = datetime.now(UTC)
+        hidden: list[tuple[int, str]] = []
+        if self.suppressed is not None:
+            batch, hidden = self._suppress(batch, self.suppressed)
         with self.store.write() as conn:
             if self.kind is Kind.CONSENTS:
                 stored = self._consents(conn, batch.good, now)
             else:
                 stored = self._rows(conn, batch.good, now)
             new_bad = self._quarantine(conn, batch.bad, now)
+            new_bad += self._quarantine_suppressed(conn, hidden, now)
+            # Fields left out of stored rows: listed with the quarantine (nothing is lost), not
+            # counted as quarantined rows.
+            self._quarantine(conn, batch.dropped, now)
         return Counts(
-            read=len(batch.good) + len(batch.bad),
+            read=len(batch.good) + len(batch.bad) + len(hidden),
             stored=stored,
             duplicates=len(batch.good) - stored,
-            quarantined=len(batch.bad),
+            quarantined=len(batch.bad) + len(hidden),
             quarantined_new=new_bad,
+            fields_dropped=len(batch.dropped),
         )
+
+    def _suppress(
+        self, batch: NormalisedBatch, check: SuppressionCheck
+    ) -> tuple[NormalisedBatch, list[tuple[int, str]]]:
+        """Take the rows of erased persons out of the batch: (the rest, [(line, key)])."""
+        names = COLUMNS.get(self.kind)
+        consents = self.kind is Kind.CONSENTS  # their record ids are not the rows' record ids
+        rest = NormalisedBatch()
+        hidden: list[tuple[int, str]] = []
+        for row in batch.good:
+            fields = dict(zip(names, row.values, strict=True)) if names else row.values
+            record_id = None if consents else row.record_id or None
+            key = check(self.source, record_id, fields, row.payload)
+            if key is None:
+                rest.good.append(row)
+            else:
+                hidden.append((row.line_no, key))
+        for bad in batch.bad:
+            key = check(self.source, None if consents else bad.record_id, None, bad.raw)
+            if key is None:
+                rest.bad.append(bad)
+            else:
+                hidden.append((bad.line_no, key))
+        gone = {line for line, _ in hidden}  # an erased person's fields are not kept either
+        rest.dropped = [issue for issue in batch.dropped if issue.line_no not in gone]
+        return rest, hidden
+
+    def _quarantine_suppressed(
+        self, conn: Connection, hidden: list[tuple[int, str]], now: datetime
+    ) -> int:
+        """Quarantine rows of erased persons: where they are and why, never their values."""
+        fresh: dict[str, int] = {}
+        for line_no, key in hidden:
+            row_key = hashlib.sha256(
+                f"{self.source}\x1f{self.kind.value}\x1fsuppressed\x1f{key}".encode()
+            ).hexdigest()
+            fresh.setdefault(row_key, line_no)
+        for known in _existing(conn, t.quarantine.c.row_key, list(fresh)):
+            del fresh[known]
+        self.store.insert_many(
+            conn,
+            t.quarantine,
+            [
+                {
+                    "row_key": row_key,
+                    "source_id": self.source_id,
+                    "kind": self.kind.value,
+                    "file_name": self.file_name,
+                    "line_no": line_no,
+                    "record_id": None,
+                    "field": None,
+                    "reason": SUPPRESSED_REASON,
+                    "fix": SUPPRESSED_FIX,
+                    "raw": None,
+                    "created_at": now,
+                }
+                for row_key, line_no in fresh.items()
+            ],
+        )
+        return len(fresh)
 
     def _rows(self, conn: Connection, good: list[Good], now: datetime) -> int:
         fresh: dict[str, Good] = {}

@@ -28,6 +28,12 @@ class RowContext:
     region: str
     date_format: str | None = None
     channel: str | None = None
+    #: Store a row whose optional field cannot be read without that field (and log the field)
+    #: instead of quarantining the whole row.
+    drop_bad_fields: bool = False
+    #: What happens to free text (the ``text`` field) before anything is stored, the verbatim
+    #: payload included: ``keep``, or the name of a filter in :data:`TEXT_FILTERS`.
+    pii: str = "keep"
 
 
 @dataclass(slots=True)
@@ -58,6 +64,9 @@ class NormalisedBatch:
 
     good: list[Good] = field(default_factory=list)
     bad: list[Bad] = field(default_factory=list)
+    #: fields left out of rows that were stored anyway (``drop_bad_fields``): for the quarantine
+    #: list, so that nothing is lost, but not counted as quarantined rows
+    dropped: list[Bad] = field(default_factory=list)
 
 
 def _default(value: Any) -> Any:
@@ -218,6 +227,9 @@ def consent_values(values: dict[str, Any], ctx: RowContext) -> dict[str, Any]:
     return out
 
 
+#: Optional fields a row may lose (``drop_bad_fields``) rather than be quarantined for.
+DROPPABLE = frozenset({"email", "phone", "date_of_birth", "social_handle", "country"})
+
 _NORMALISERS: dict[Kind, Callable[[dict[str, Any], RowContext], Any]] = {
     Kind.RECORDS: _record,
     Kind.INTERACTIONS: _interaction,
@@ -242,10 +254,40 @@ def consent_key(source: str, values: dict[str, Any]) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
+#: Free-text filters by policy name (``redact``, ``pseudonymise``), registered by the service
+#: layer (ingestion does not know how personal data is found). A filter takes the text and its
+#: language (or None) and returns the text to store. Worker processes are forked, so they
+#: inherit the registry.
+TEXT_FILTERS: dict[str, Callable[[str, str | None], str]] = {}
+
+
+def _filter_text(
+    row_values: dict[str, Any], values: dict[str, Any], cmap: ColumnMap, ctx: RowContext
+) -> dict[str, Any]:
+    """Apply the free-text policy to the canonical ``text`` and, in place, to the row as
+    received (so the verbatim payload never holds what the policy removes)."""
+    text = values.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return values
+    language = values.get("language")
+    filtered = TEXT_FILTERS[ctx.pii](text, language if isinstance(language, str) else None)
+    column = cmap.fields.get("text", "text")
+    target: Any = row_values
+    if column not in row_values and "." in column:
+        *parents, column = column.split(".")
+        for key in parents:
+            target = target.get(key) if isinstance(target, dict) else None
+    if isinstance(target, dict) and column in target:
+        target[column] = filtered
+    return {**values, "text": filtered}
+
+
 def normalise_batch(rows: list[RawRow], cmap: ColumnMap, ctx: RowContext) -> NormalisedBatch:
     """Normalise a batch; each row lands in ``good`` or ``bad``, none is dropped."""
     result = NormalisedBatch()
     normalise = _NORMALISERS[ctx.kind]
+    if ctx.pii != "keep" and ctx.kind is not Kind.CONSENTS and ctx.pii not in TEXT_FILTERS:
+        raise ValueError(f"no free-text filter {ctx.pii!r} is registered")
     for row in rows:
         if row.values is None:
             result.bad.append(
@@ -253,6 +295,8 @@ def normalise_batch(rows: list[RawRow], cmap: ColumnMap, ctx: RowContext) -> Nor
             )
             continue
         values, extra = cmap.split(row.values)
+        if ctx.pii != "keep" and ctx.kind is not Kind.CONSENTS:
+            values = _filter_text(row.values, values, cmap, ctx)
         record_id = n.identifier(values.get("record_id"))
         try:
             payload = dumps(row.values)
@@ -268,13 +312,25 @@ def normalise_batch(rows: list[RawRow], cmap: ColumnMap, ctx: RowContext) -> Nor
                 Bad(row.line_no, None, "record_id", "record_id is missing", fix, payload)
             )
             continue
-        try:
-            out = normalise(values, ctx)
-        except n.FieldError as exc:
-            column = cmap.fields.get(exc.field, exc.field)
-            shown = exc.field if column == exc.field else f"{exc.field} (column {column})"
-            result.bad.append(Bad(row.line_no, record_id, shown, exc.reason, exc.fix, payload))
+        dropped: list[Bad] = []
+        while True:
+            try:
+                out = normalise(values, ctx)
+                break
+            except n.FieldError as exc:
+                column = cmap.fields.get(exc.field, exc.field)
+                shown = exc.field if column == exc.field else f"{exc.field} (column {column})"
+                issue = Bad(row.line_no, record_id, shown, exc.reason, exc.fix, payload)
+                if not (ctx.drop_bad_fields and exc.field in DROPPABLE and values.get(exc.field)):
+                    out = None
+                    result.bad.append(issue)
+                    break
+                values = {**values, exc.field: None}
+                issue.reason = f"{exc.reason} (row stored without this field)"
+                dropped.append(issue)
+        if out is None:
             continue
+        result.dropped.extend(dropped)
         extra_json = dumps(extra) if extra else None
         if isinstance(out, tuple):
             out = (*out, extra_json)

@@ -26,7 +26,8 @@ from custos.ingest import normalise
 from custos.ingest.mapping import MapFile
 from custos.ingest.normalise import FieldError
 from custos.ingest.pipeline import IngestSummary, ProgressFn, ensure_source, ingest_file
-from custos.service import curation, reads
+from custos.service import curation, dsr, reads
+from custos.service import pii as pii_policy
 from custos.store import Store, audit, open_store
 from custos.store import tables as t
 
@@ -66,10 +67,17 @@ class Custos:
         kind: Kind | None = None,
         map_path: Path | None = None,
         progress: ProgressFn | None = None,
+        pii: str | None = None,
         actor: str = "cli",
     ) -> IngestSummary:
-        """Ingest one file into ``source`` (bad rows go to quarantine, nothing is lost)."""
+        """Ingest one file into ``source`` (bad rows go to quarantine, nothing is lost).
+
+        Free text is redacted, pseudonymised or kept by ``pii``, else the map file's ``pii``,
+        else the ``pii_policy`` setting (redact): what the policy removes is never stored.
+        """
         map_file = MapFile.load(map_path) if map_path else MapFile()
+        policy = pii_policy.check_policy(pii or map_file.pii or self.settings.pii_policy)
+        pii_policy.register(self.settings)
         unknown = sorted(set(map_file.categories.values()) - set(self.taxonomy.categories))
         if unknown:
             raise ConfigError(
@@ -84,6 +92,8 @@ class Custos:
             kind=kind,
             map_file=map_file,
             progress=progress,
+            suppressed=dsr.suppression_check(self),
+            pii=policy,
         )
         if summary.kind is Kind.CONSENTS and summary.stored:
             self.refresh_consent()
@@ -98,6 +108,7 @@ class Custos:
                     "file": summary.file,
                     "read": summary.read,
                     "stored": summary.stored,
+                    "pii": policy,
                     "duplicates": summary.duplicates,
                     "quarantined": summary.quarantined,
                 },
@@ -121,12 +132,13 @@ class Custos:
                 saved = models.latest(conn) if has_profiles else None
         if saved is not None:
             summary = incremental.attach(self.store, self.settings, saved, actor=actor)
+            # Only the touched profiles' consent states change; consent events themselves are
+            # brought up to date when they are ingested or recorded.
             if summary.touched and summary.previous_graph is not None:
                 with self.store.write() as conn:
                     cache.refresh_profiles(
                         self.store, conn, summary.touched, was=summary.previous_graph
                     )
-            self.refresh_consent()
         else:
             summary = resolve(self.store, self.settings, retrain=retrain, actor=actor)
             self.refresh_consent(full=True)

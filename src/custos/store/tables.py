@@ -15,6 +15,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -325,6 +326,74 @@ audit_log = Table(
     Column("hash", String(64), nullable=False),
 )
 
+# Data-subject requests (GDPR Art. 15-20): one row per request, with the state of each step so a
+# failed step can be run again. Ids and counts only, never a value of the person.
+dsr_requests = Table(
+    "dsr_requests",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("profile_id", String(40), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("steps", Text, nullable=False),  # JSON: [{name, state, at, detail}]
+    Column("result", Text),  # JSON: files written, the erasure receipt, …
+    Column("actor", String(200), nullable=False),
+    Column("created_at", Timestamp(), nullable=False),
+    Column("updated_at", Timestamp(), nullable=False),
+)
+
+# What an erasure leaves behind so the person does not come back with the next import: a keyed
+# hash (HMAC with the secret key, which lives outside the store) of each identifier, never the
+# value.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("kind", String(30), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("request_id", Id, nullable=False),
+    Column("created_at", Timestamp(), nullable=False),
+    UniqueConstraint("kind", "digest", name="uq_suppressions_kind_digest"),
+)
+
+# Profiles whose processing is restricted (GDPR Art. 18): the guard refuses every purpose except
+# those on legal obligation.
+restrictions = Table(
+    "restrictions",
+    metadata,
+    Column("profile_id", String(40), primary_key=True),
+    Column("since", Timestamp(), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("request_id", Id, nullable=False),
+)
+
+# Sentiment of interaction texts (derived data): one row per interaction, with the engine and
+# version that produced it, so a model change re-scores. Erased with the interaction.
+interaction_sentiment = Table(
+    "interaction_sentiment",
+    metadata,
+    Column("raw_id", Id, ForeignKey("raw_records.id"), primary_key=True, autoincrement=False),
+    Column("engine", String(50), nullable=False),
+    Column("engine_version", String(50), nullable=False),
+    Column("label", String(20), nullable=False),
+    Column("p_negative", Float),
+    Column("p_neutral", Float),
+    Column("p_positive", Float),
+    Column("score", Float),
+    Column("language", String(20), nullable=False),
+    Column("scored_at", Timestamp(), nullable=False),
+)
+
+# Named, rule-based segments (the rule language of custos.insight.segments, never SQL).
+segments = Table(
+    "segments",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("rule", Text, nullable=False),
+    Column("created_at", Timestamp(), nullable=False),
+    Column("created_by", String(200), nullable=False),
+)
+
 # Look-ups by identifier go through profile_identifiers (rebuilt by each resolution), so that
 # bulk ingestion does not maintain secondary indexes on the records themselves.
 Index("ix_profile_members_profile", profile_members.c.profile_id)
@@ -339,3 +408,4 @@ Index("ix_consent_events_social_handle", consent_events.c.social_handle)
 Index("ix_consent_events_profile", consent_events.c.profile_id)
 Index("ix_profiles_merged_into", profiles.c.merged_into)
 Index("ix_consent_states_recheck", consent_states.c.purpose, consent_states.c.recheck_at)
+Index("ix_dsr_requests_profile", dsr_requests.c.profile_id)

@@ -23,6 +23,11 @@ def _words(text: str) -> tuple[str, ...]:
 
 START = date(2025, 1, 1)
 END = date(2026, 10, 31)
+#: The event planted in the social posts: from this day (a price rise announced in Germany),
+#: customers living in this country post mostly negative; everyone else as before.
+PLANTED_EVENT = (date(2026, 3, 2), "DE")
+_MOODS = ("positive",) * 7 + ("neutral",) * 7 + ("negative",) * 6
+_MOODS_AFTER = ("positive",) * 2 + ("neutral",) * 5 + ("negative",) * 13
 _ORDER_COUNTS = (0,) * 15 + (1,) * 25 + (2,) * 25 + (3,) * 17 + (4,) * 10 + (5,) * 5 + (6,) * 3
 _MONTHS_EN = _words(
     "January February March April May June July August September October November December"
@@ -190,9 +195,11 @@ def write_social(w: World) -> SiloFile:
             continue
         for _ in range(rng.choice((1, 1, 1, 1, 1, 1, 2, 2, 2, 3))):
             lang = _language(p, rng, 0.2 if p.language == "de" else 0.0)
-            mood = rng.choice(("positive",) * 7 + ("neutral",) * 7 + ("negative",) * 6)
-            text = rng.choice(SOCIAL_POSTS[lang][mood])
+            # The same number of draws either way, so the rest of the company is unchanged.
             moment = random_moment(rng, START, END)
+            turned = moment.date() >= PLANTED_EVENT[0] and p.country == PLANTED_EVENT[1]
+            mood = rng.choice(_MOODS_AFTER if turned else _MOODS)
+            text = rng.choice(SOCIAL_POSTS[lang][mood])
             posts.append((moment, len(posts), p, _handle_variant(p.handle, rng), text, lang))
     posts.sort(key=lambda e: (e[0], e[1]))
     path = w.out_dir / "social_posts.jsonl"

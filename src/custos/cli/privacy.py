@@ -1,0 +1,312 @@
+"""Commands for privacy operations: data-subject requests (``dsr``) and de-identified releases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.table import Table
+
+from custos.cli.common import app, err, guarded, open_custos, out
+from custos.privacy.deid import Refused
+from custos.privacy.dsr.requests import Request
+from custos.service import dsr, release
+from custos.service.dsr import RequestFailed
+
+dsr_app = typer.Typer(
+    help="Data-subject requests (GDPR Art. 15-20): access, export, rectify, restrict, erase.",
+    no_args_is_help=True,
+)
+app.add_typer(dsr_app, name="dsr")
+
+Key = Annotated[str, typer.Argument(help="A profile id, an e-mail address or a phone number.")]
+Output = Annotated[
+    Path, typer.Option("--output", "-o", help="Folder for the files (readable by you only).")
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+def _failed(run: Any) -> Any:
+    """Run ``run()``; a failed step of a request (or a refused release) ends with exit 1."""
+    try:
+        return run()
+    except (RequestFailed, Refused) as exc:
+        err.print(
+            f"[red]{'refused' if isinstance(exc, Refused) else 'failed'}:[/red] {exc.message}"
+        )
+        for line in getattr(exc, "failing", []):
+            err.print(f"  {line}")
+        if exc.hint:
+            err.print(f"  fix: {exc.hint}")
+        raise typer.Exit(1) from None
+
+
+def _request(run: Any, as_json: bool = False) -> dict[str, Any]:
+    """Run a request and print its state (exit 1 when a step failed, with how to resume)."""
+    with open_custos() as custos:
+        done: Request = guarded(lambda: _failed(lambda: run(custos)))
+    shown = done.as_dict()
+    if as_json:
+        out.print_json(orjson.dumps(shown).decode())
+    else:
+        out.print(f"request {shown['request']} ({shown['kind']}) {shown['state']}")
+        for step in shown["steps"]:
+            out.print(f"  {step['name']}: {step['state']}")
+    return shown
+
+
+@dsr_app.command("access")
+def dsr_access(key: Key, output: Output = Path("."), as_json: AsJson = False) -> None:
+    """Art. 15: everything held on the person and what is done with it, as JSON and HTML."""
+    shown = _request(lambda c: dsr.access(c, key, output=output), as_json)
+    if not as_json:
+        for name in shown["result"].get("files", []):
+            out.print(f"wrote {name}")
+
+
+@dsr_app.command("export")
+def dsr_export(key: Key, output: Output = Path("."), as_json: AsJson = False) -> None:
+    """Art. 20: the data the person provided, machine-readable (JSON and CSV)."""
+    shown = _request(lambda c: dsr.export(c, key, output=output), as_json)
+    if not as_json:
+        for name in shown["result"].get("files", []):
+            out.print(f"wrote {name}")
+
+
+@dsr_app.command("rectify")
+def dsr_rectify(
+    key: Key,
+    attribute: Annotated[
+        str, typer.Option("--attribute", "-a", help="The attribute, e.g. last_name or email.")
+    ],
+    value: Annotated[str, typer.Option("--value", help="The correct value.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept with the profile).")] = "",
+    as_json: AsJson = False,
+) -> None:
+    """Art. 16: correct an attribute; the correction becomes its provenance."""
+    _request(
+        lambda c: dsr.rectify(c, key, attribute=attribute, value=value, reason=reason), as_json
+    )
+
+
+@dsr_app.command("restrict")
+def dsr_restrict(
+    key: Key,
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept with the profile).")] = "",
+    lift: Annotated[bool, typer.Option("--lift", help="Lift the restriction.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Art. 18: restrict processing (every purpose but legal obligation is refused), or lift it."""
+    _request(lambda c: dsr.restrict(c, key, reason=reason, lift=lift), as_json)
+
+
+@dsr_app.command("erase")
+def dsr_erase(
+    key: Key,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Art. 17: delete the person everywhere, suppress their return, list who must be told."""
+    if not yes and not typer.confirm("Erase this person from the store? This cannot be undone"):
+        raise typer.Exit(1)
+    shown = _request(lambda c: dsr.erase(c, key), as_json)
+    if not as_json:
+        _print_receipt(shown["result"].get("receipt", {}))
+
+
+def _print_receipt(receipt: dict[str, Any]) -> None:
+    if not receipt:
+        return
+    out.print(f"erased profile(s): {', '.join(receipt['profile_ids'])}")
+    removed = ", ".join(f"{table} {n}" for table, n in sorted(receipt["removed"].items()))
+    out.print(f"removed rows: {removed or 'none'}")
+    suppressed = ", ".join(f"{kind} {n}" for kind, n in sorted(receipt["suppressed"].items()))
+    out.print(f"suppression entries: {suppressed or 'none new'}")
+    readers = receipt["recipients_to_notify"]
+    if readers:
+        table = Table(title="recipients to notify (GDPR Art. 19)")
+        for name in ("actor", "purposes", "reads", "last read"):
+            table.add_column(name)
+        for r in readers:
+            table.add_row(r["actor"], ", ".join(r["purposes"]), str(r["reads"]), r["last"][:19])
+        out.print(table)
+    else:
+        out.print("no one read this person's data: no recipients to notify")
+
+
+@dsr_app.command("resume")
+def dsr_resume(
+    request: Annotated[str, typer.Argument(help="The request, e.g. dsr-12.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Folder for the files.")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Run a request again from the step that failed."""
+    shown = _request(lambda c: dsr.resume(c, request, output=output), as_json)
+    if not as_json:
+        _print_receipt(shown["result"].get("receipt", {}))
+
+
+@dsr_app.command("show")
+def dsr_show(
+    request: Annotated[str, typer.Argument(help="The request, e.g. dsr-12.")],
+    as_json: AsJson = False,
+) -> None:
+    """A request: its state, each step, and its result (files, erasure receipt)."""
+    with open_custos() as custos:
+        shown = guarded(lambda: dsr.show(custos, request))
+    if as_json:
+        out.print_json(orjson.dumps(shown).decode())
+        return
+    out.print(
+        f"request {shown['request']}: {shown['kind']} of {shown['profile_id']}, {shown['state']}"
+    )
+    for step in shown["steps"]:
+        detail = orjson.dumps(step["detail"]).decode()
+        out.print(f"  {step['name']}: {step['state']} {(step['at'] or '')[:19]} {detail}")
+    _print_receipt(shown["result"].get("receipt", {}))
+
+
+@dsr_app.command("list")
+def dsr_list(
+    key: Annotated[
+        str | None, typer.Argument(help="Only requests about this person (id, e-mail, phone).")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many.")] = 50,
+    as_json: AsJson = False,
+) -> None:
+    """Data-subject requests, newest first."""
+    with open_custos() as custos:
+        found = guarded(lambda: dsr.listing(custos, key=key, limit=limit))
+    if as_json:
+        out.print_json(orjson.dumps(found).decode())
+        return
+    table = Table(title="data-subject requests (newest first)")
+    for name in ("request", "kind", "profile", "state", "created", "actor"):
+        table.add_column(name)
+    for r in found:
+        table.add_row(
+            r["request"], r["kind"], r["profile_id"], r["state"], r["created_at"][:19], r["actor"]
+        )
+    out.print(table)
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+@app.command("release")
+def release_command(
+    purpose: Annotated[str, typer.Option("--purpose", "-p", help="Why the data is released.")],
+    quasi_identifiers: Annotated[
+        str,
+        typer.Option(
+            "--quasi-identifiers", "-q", help="Comma-separated columns, e.g. age,sex,postcode."
+        ),
+    ],
+    sensitive: Annotated[
+        str, typer.Option("--sensitive", "-s", help="Comma-separated sensitive columns.")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The file (.csv or .jsonl).")],
+    k: Annotated[int, typer.Option("--k", help="Persons per group, at least.")] = 5,
+    l_div: Annotated[int, typer.Option("--l", help="Per-person l-diversity, at least.")] = 2,
+    source: Annotated[
+        str | None, typer.Option("--source", help="Only the rows of this source.")
+    ] = None,
+    max_suppression: Annotated[
+        float,
+        typer.Option("--max-suppression", help="Share of persons that may be left out (0-1)."),
+    ] = 0.05,
+    generalise: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--generalise",
+            help="COLUMN=OPERATOR (bands, prefix, dates, categorical); repeatable.",
+        ),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Write a de-identified extract: pseudonyms, generalised quasi-identifiers, k-anonymous and
+    l-diverse per person; refused (exit 1, with the failing groups) when it cannot be."""
+    chosen = dict(item.split("=", 1) for item in generalise or [] if "=" in item)
+    with open_custos() as custos:
+        report = guarded(
+            lambda: _failed(
+                lambda: release.release(
+                    custos,
+                    purpose=purpose,
+                    quasi_identifiers=_names(quasi_identifiers),
+                    sensitive=_names(sensitive),
+                    k=k,
+                    l_div=l_div,
+                    output=output,
+                    source=source,
+                    max_suppression=max_suppression,
+                    generalise=chosen,
+                )
+            )
+        )
+    if as_json:
+        out.print_json(orjson.dumps(report.__dict__).decode())
+        return
+    out.print(
+        f"wrote {report.file}: {report.rows} rows of {report.persons} persons, "
+        f"k={report.k}, l={report.l} (per person); {report.suppressed_persons} suppressed, "
+        f"{report.refused_persons} refused by the guard"
+    )
+    for column, how in report.generalisation.items():
+        out.print(f"  {column}: {how}")
+
+
+__all__ = ["dsr_app"]
+
+
+pii_app = typer.Typer(help="Personal data in free text.", no_args_is_help=True)
+app.add_typer(pii_app, name="pii")
+
+
+@pii_app.command("scan")
+def pii_scan(
+    path: Annotated[
+        Path | None, typer.Argument(help="A .csv, .jsonl or .parquet file to scan.")
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option("--source", "-s", help="Scan a source's stored free text.")
+    ] = None,
+    column: Annotated[
+        str | None,
+        typer.Option(
+            "--column",
+            help="The file's free-text column (default: text, notes, comment, message, body).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Report personal data found in free text, per entity type; changes nothing."""
+    from custos.service import pii as pii_service
+
+    if (path is None) == (source is None):
+        err.print("[red]error:[/red] give a FILE or --source NAME")
+        raise typer.Exit(2)
+    with open_custos() as custos:
+        report = guarded(
+            lambda: (
+                pii_service.scan_file(path, text_column=column)
+                if path is not None
+                else pii_service.scan_source(custos, source or "")
+            )
+        )
+    data = report.as_dict()
+    if as_json:
+        out.print_json(orjson.dumps(data).decode())
+        return
+    out.print(f"{data['texts']} text(s), {data['with_findings']} with personal data")
+    table = Table(title="findings per entity type (no values shown)")
+    table.add_column("entity type")
+    table.add_column("findings", justify="right")
+    for kind, count in data["findings"].items():
+        table.add_row(kind, str(count))
+    out.print(table)

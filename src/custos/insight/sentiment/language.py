@@ -1,0 +1,131 @@
+"""Offline language detection for the sentiment engines: English, German, or ``unknown``.
+
+Sentiment is only scored for languages the engines were checked on; everything else is marked
+``unknown`` rather than guessed. Detection counts function words (and a few very common
+customer-service words) of English and German *and* of the neighbouring Latin-script languages
+(Dutch, French, Spanish, Italian, Portuguese, Scandinavian, Polish, Turkish): a text is English or
+German only when that language has clearly more hits than every other one. Texts mostly in a
+non-Latin script are ``unknown``. No model, no download, a few microseconds a text.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+Language = Literal["en", "de", "unknown"]
+
+_EN = """
+a about above after again against all also am an and any are aren't as at be because been before
+being below between both but by can can't cannot could couldn't did didn't do does doesn't doing
+don't down during each few for from further had hadn't has hasn't have haven't having he her here
+hers herself him himself his how i i'd i'll i'm i've if in into is isn't it it's its itself just
+let's me more most my myself no nor not of off on once only or other our ours ourselves out over
+own same she should shouldn't so some such than that that's the their theirs them themselves then
+there these they they're this those through to too under until up very was wasn't we we're were
+weren't what when where which while who whom why will with won't would wouldn't you you're your
+yours yourself yourselves thanks thank thx please pls hello hi hey yes yeah ok okay still again
+never ever now today tomorrow yesterday get got going gonna want need help just really great good
+bad worst best love hate awesome terrible horrible amazing nice wait waiting flight flights delayed
+cancelled canceled late customer service support order refund account issue problem call called
+phone email sent received back time hours hour day days minutes guys anyone someone everyone
+nothing something anything again why because since ago done sure cool thnx tyvm thankyou
+thanku ty tho im lol omg wtf plz yup nope alright absolutely definitely maybe probably actually
+first last next new old much many lot lots little big small long short right wrong free every
+around away another enough through already almost always sometimes usually seat seats gate bag
+bags baggage luggage airport plane crew staff agent agents ticket tickets booking booked trip
+travel fly flying flew landed delay delays delayed failure fail apology sorry respect fan fans
+fav favorite favourite deal deals price prices fee fees money pay paid charge charged week weeks
+month months year morning night tonight home work job team people guy man woman kids family
+friend friends make made take took give gave tell told ask asked say said know knew think
+thought see saw look looking find found keep kept let put try tried use used feel felt leave
+left come came go went run stuck lost missed waiting answer answered reply response respond
+contact app website online link update message email emails number code name info information
+better worse best worst happy sad angry upset disappointed excited glad thankful grateful
+ridiculous unacceptable awful rude friendly helpful nice great awesome amazing excellent
+terrible horrible poor slow fast quick easy hard well fine okay
+"""
+
+_DE = """
+aber alle allem allen aller alles als also am an andere anderen auch auf aus bei beim bin bis bitte
+die diese dieser dieses diesen wurde wurden worden wegen neue neuen neues anruf kundennummer
+bist da dabei dadurch dafür dagegen daher damit danach dann darauf darum das dass davon dazu dein
+deine dem den denn der des dich dir doch dort du durch ein eine einem einen einer eines einfach er
+es etwas euch euer eure für gegen gewesen hab habe haben hat hatte hatten hier hin hinter ich ihm
+ihn ihnen ihr ihre im immer in ins ist ja jede jedem jeden jeder jetzt kann kein keine keinen
+können könnte man mehr mein meine meinem meinen meiner mich mir mit muss musste nach nicht nichts
+noch nun nur ob oder ohne schon sehr sein seine seit sich sie sind so soll sollte sondern sonst
+über um und uns unser unsere unter viel vom von vor war waren warum was weil weiter welche wenn
+wer werde werden wie wieder will wir wird wo wollte würde zu zum zur zwar zwischen danke dank
+vielen hallo guten tag sehr geehrte geehrter damen herren grüße freundlichen bestellung lieferung
+rechnung kunde kundin kundenservice service leider gerne gern toll schlecht schlimm gut
+nochmal wochen woche tage tagen stunden heute gestern morgen bereits bisher trotzdem endlich
+dankeschön jo nö ne genau klar gute guten schön schöne wirklich echt ganz
+geht ging gehen gemacht machen macht kommt kam kommen gibt gab geben sagen gesagt sehen
+gesehen warten gewartet bekommen bekam erhalten bestellt bestellen geliefert geschickt
+schicken angerufen anrufen erreichen erreicht antwort frage fragen problem probleme paket
+pakete geld konto vertrag tarif termin mitarbeiter mitarbeiterin beratung filiale hotline
+zufrieden unzufrieden enttäuscht ärgerlich freundlich unfreundlich schnell langsam teuer
+günstig kaputt defekt falsch richtig neu alt wochenende monat monate jahr jahre immer nie
+hoffe hoffentlich vielleicht natürlich eigentlich bitte danke herzlich freue sorry tschüss
+"""
+
+# Function words of languages we do not score. They only need to outvote English and German.
+_OTHER = {
+    "nl": """de het een en van ik je jij niet dat die is op te zijn met voor maar wat ook nog
+          bij naar hoe mijn uw jullie heb hebben geen wel dan om er deze dit zou kan graag
+          bedankt alstublieft goed slecht""",
+    "fr": """le la les un une des et est je tu il elle nous vous ils pas ne que qui dans pour sur
+          avec ce cette mais ou donc très mon ma mes votre vos du au aux été suis avez merci
+          bonjour service commande""",
+    "es": """el la los las un una y es en que de no por para con su sus lo como pero muy mi
+          está estoy son fue gracias hola pedido servicio""",
+    "it": """il lo la gli le un una e è di che non per con su mi ma come sono ho hai del della
+          grazie buongiorno molto ordine servizio""",
+    "pt": """o a os as um uma e é de que não em para com por meu minha mas muito está estou são
+          foi obrigado obrigada olá pedido serviço você""",
+    "sv": """och att det som en på är av för med till den har inte jag om ett var men så vi
+          kan hej tack""",
+    "da": """og at det som en på er af for med til den har ikke jeg om et var men så vi kan
+          hej tak""",
+    "pl": """i w z na nie to jest się że do jak ale co tak mi czy już dziękuję dzień dobry""",
+    "tr": """ve bir bu da de için ile çok ne ama gibi daha değil ben sen var yok teşekkürler
+          merhaba""",
+}
+
+_WORDS: dict[str, frozenset[str]] = {
+    "en": frozenset(_EN.split()),
+    "de": frozenset(_DE.split()),
+    **{lang: frozenset(words.split()) for lang, words in _OTHER.items()},
+}
+
+_STRIP = re.compile(r"https?://\S+|www\.\S+|@\w+|\S+@\S+")
+_TOKEN = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+_LETTER = re.compile(r"[^\W\d_]")
+_LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
+_GERMAN_CHARS = re.compile(r"[äöüß]")
+
+
+def detect_language(text: str) -> Language:
+    """``"en"`` or ``"de"`` when the text is clearly in that language, else ``"unknown"``."""
+    body = _STRIP.sub(" ", text).lower().replace("’", "'")
+    letters = _LETTER.findall(body)
+    if not letters:
+        return "unknown"
+    if len(_LATIN.findall(body)) < 0.7 * len(letters):
+        return "unknown"
+    hits = dict.fromkeys(_WORDS, 0.0)
+    for token in _TOKEN.findall(body):
+        for lang, words in _WORDS.items():
+            if token in words:
+                hits[lang] += 1.0
+    # umlauts and sharp s are weak evidence for German (Swedish, Finnish, Turkish share some)
+    hits["de"] += 0.5 * min(3, len(_GERMAN_CHARS.findall(body)))
+    ranked = sorted(hits.items(), key=lambda item: item[1], reverse=True)
+    (best, top), (_, second) = ranked[0], ranked[1]
+    if best not in ("en", "de") or top < 1 or top <= second:
+        return "unknown"
+    # a short text needs one word more than its runner-up; a long one a clear majority
+    if top - second < 1 and top < 2 * second + 1:
+        return "unknown"
+    return "en" if best == "en" else "de"

@@ -1,0 +1,200 @@
+"""The least generalisation that makes a table k-anonymous and l-diverse per person.
+
+Every combination of generalisation levels (the lattice) is tried, or, past
+:data:`MAX_NODES` combinations, a greedy climb raises one quasi-identifier at a time. At each
+combination the persons of failing groups would be suppressed (all of their rows); combinations
+that suppress more than ``max_suppression`` of the persons are out. Of the rest the one that
+loses least wins: mean generalisation height plus the share of suppressed persons.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from custos.core.errors import CustosError
+from custos.privacy.deid.checks import Generaliser, Group, Row, groups
+from custos.privacy.deid.operators import Operator
+
+MAX_NODES = 20_000
+SHOWN_GROUPS = 20
+
+
+@dataclass
+class Plan:
+    """A way to release the table: levels per quasi-identifier and who is suppressed."""
+
+    levels: tuple[int, ...]
+    kept: list[Group]
+    failing: list[Group]
+    persons: int
+    loss: float = 0.0
+    suppressed: set[str] = field(default_factory=set)
+
+    @property
+    def k(self) -> int:
+        """The smallest number of persons in a released group (the k achieved)."""
+        return min((len(g.persons) for g in self.kept), default=0)
+
+    @property
+    def l(self) -> int:  # noqa: E743 - the name of the measure
+        """The smallest per-person diversity of a released group (the l achieved)."""
+        return min((min(g.diversity(), default=0) for g in self.kept), default=0)
+
+
+class Refused(CustosError):
+    """No generalisation within the suppression limit makes the table safe to release."""
+
+    def __init__(self, message: str, failing: list[str], *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.failing = failing
+
+
+def _evaluate(
+    rows: Sequence[Row],
+    generaliser: Generaliser,
+    levels: tuple[int, ...],
+    k: int,
+    l_div: int,
+    sensitive: Sequence[str],
+) -> Plan:
+    found = groups(rows, generaliser, levels, len(sensitive))
+    kept: list[Group] = []
+    failing: list[Group] = []
+    for group in found:
+        (failing if group.failures(k, l_div, sensitive) else kept).append(group)
+    persons = sum(len(g.persons) for g in found)
+    suppressed = {p for g in failing for p in g.persons}
+    heights = [
+        level / op.levels for level, op in zip(levels, generaliser.operators, strict=True)
+    ] or [0.0]
+    share = len(suppressed) / persons if persons else 1.0
+    loss = sum(heights) / len(heights) + share
+    return Plan(levels, kept, failing, persons, loss, suppressed)
+
+
+def _better(plan: Plan, best: Plan | None) -> bool:
+    if best is None:
+        return True
+    return (plan.loss, len(plan.suppressed), plan.levels) < (
+        best.loss,
+        len(best.suppressed),
+        best.levels,
+    )
+
+
+def deidentify(
+    rows: Sequence[Row],
+    operators: Sequence[Operator],
+    *,
+    columns: Sequence[str],
+    sensitive: Sequence[str],
+    k: int,
+    l_div: int,
+    max_suppression: float,
+) -> Plan:
+    """The plan that releases ``rows`` k-anonymous and l-diverse per person with the least loss,
+    suppressing at most ``max_suppression`` of the persons; :class:`Refused` when none does."""
+    if k < 1 or l_div < 1:
+        raise CustosError("k and l must be at least 1")
+    generaliser = Generaliser(operators)
+    ladders = [range(op.levels + 1) for op in operators]
+    size = math.prod(len(r) for r in ladders)
+    limit = max_suppression
+
+    def allowed(plan: Plan) -> bool:
+        return bool(plan.kept) and len(plan.suppressed) <= limit * plan.persons
+
+    best: Plan | None = None
+    closest: Plan | None = None  # fewest failing persons, to explain a refusal
+    if size <= MAX_NODES:
+        candidates = (
+            _evaluate(rows, generaliser, tuple(levels), k, l_div, sensitive)
+            for levels in itertools.product(*ladders)
+        )
+        for plan in candidates:
+            if allowed(plan) and _better(plan, best):
+                best = plan
+            if closest is None or (len(plan.suppressed), plan.loss) < (
+                len(closest.suppressed),
+                closest.loss,
+            ):
+                closest = plan
+    else:
+        best, closest = _climb(rows, generaliser, k, l_div, sensitive, allowed)
+    if best is not None:
+        return best
+    assert closest is not None
+    raise _refusal(closest, generaliser, columns, k, l_div, sensitive, max_suppression)
+
+
+def _climb(
+    rows: Sequence[Row],
+    generaliser: Generaliser,
+    k: int,
+    l_div: int,
+    sensitive: Sequence[str],
+    allowed: Callable[[Plan], bool],
+) -> tuple[Plan | None, Plan]:
+    """Greedy: raise the quasi-identifier whose next level leaves the fewest persons failing."""
+    tops = [op.levels for op in generaliser.operators]
+    levels = tuple(0 for _ in tops)
+    plan = _evaluate(rows, generaliser, levels, k, l_div, sensitive)
+    closest = plan
+    while not allowed(plan):
+        steps = [
+            _evaluate(
+                rows,
+                generaliser,
+                tuple(v + (j == i) for j, v in enumerate(levels)),
+                k,
+                l_div,
+                sensitive,
+            )
+            for i, v in enumerate(levels)
+            if v < tops[i]
+        ]
+        if not steps:
+            return None, closest
+        plan = min(steps, key=lambda p: (len(p.suppressed), p.loss))
+        levels = plan.levels
+        if len(plan.suppressed) < len(closest.suppressed):
+            closest = plan
+    return plan, closest
+
+
+def _refusal(
+    plan: Plan,
+    generaliser: Generaliser,
+    columns: Sequence[str],
+    k: int,
+    l_div: int,
+    sensitive: Sequence[str],
+    max_suppression: float,
+) -> Refused:
+    described = []
+    ordered = sorted(plan.failing, key=lambda g: (len(g.persons), g.signature))
+    for group in ordered[:SHOWN_GROUPS]:
+        combos = " | ".join(
+            ", ".join(f"{c} {v}" for c, v in zip(columns, combo, strict=True))
+            for combo in group.signature
+        )
+        reasons = "; ".join(group.failures(k, l_div, sensitive))
+        described.append(f"{combos or '(no quasi-identifiers)'}: {reasons}")
+    if len(ordered) > SHOWN_GROUPS:
+        described.append(f"… and {len(ordered) - SHOWN_GROUPS} more group(s)")
+    levels = ", ".join(
+        f"{c} {op.describe(level)}"
+        for c, op, level in zip(columns, generaliser.operators, plan.levels, strict=True)
+    )
+    share = len(plan.suppressed) / plan.persons if plan.persons else 1.0
+    return Refused(
+        f"no release of {plan.persons} person(s) is {k}-anonymous and {l_div}-diverse per person "
+        f"with at most {max_suppression:.0%} of them suppressed; the closest ({levels or 'as is'}) "
+        f"would suppress {share:.0%}, in {len(plan.failing)} failing group(s)",
+        described,
+        hint="lower --k or --l, allow more suppression (--max-suppression), release fewer "
+        "quasi-identifiers, or add more persons",
+    )

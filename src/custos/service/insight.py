@@ -1,0 +1,424 @@
+"""Customer insight workflows: score interaction texts, moods, trends, event impact, segments.
+
+Scores are derived data stored next to the interaction (engine name and version with each, so a
+model change re-scores). Every read that leaves the store goes through the consent guard for a
+purpose (``analytics`` unless told otherwise): only profiles the purpose may use count, and a
+segment attribute must be one the purpose may see.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, delete, exists, func, select
+
+from custos.consent.guard import Guard
+from custos.core.errors import AccessDenied, InputError, NotFoundError
+from custos.insight import stats
+from custos.insight.segments import Segment, parse
+from custos.insight.sentiment import DEFAULT_ENGINE, get_engine
+from custos.service import reads
+from custos.store import tables as t
+
+if TYPE_CHECKING:
+    from custos.service.app import Custos
+
+Progress = Callable[[int, int], None]
+#: Insight fields a segment rule or a trend can use besides the golden attributes.
+DERIVED = ("age", "age_band", "mood", "interactions_30d", "customer_since_days")
+#: Half-life of a score's weight in the current mood (days).
+MOOD_HALF_LIFE_DAYS = 30.0
+
+
+@dataclass
+class ScoreSummary:
+    """What a scoring run did."""
+
+    engine: str
+    version: str
+    scored: int = 0
+    unknown_language: int = 0
+    seconds: float = 0.0
+
+
+def _pending(conn: Any, name: str, version: str, after: int, limit: int) -> list[Any]:
+    i, s = t.interactions, t.interaction_sentiment
+    done = exists().where(
+        and_(s.c.raw_id == i.c.raw_id, s.c.engine == name, s.c.engine_version == version)
+    )
+    query = (
+        select(i.c.raw_id, i.c.text)
+        .where(i.c.raw_id > after, i.c.text.is_not(None), i.c.text != "", ~done)
+        .order_by(i.c.raw_id)
+        .limit(limit)
+    )
+    return list(conn.execute(query))
+
+
+def score(
+    app: Custos,
+    *,
+    engine: str | None = None,
+    batch: int = 256,
+    progress: Progress | None = None,
+) -> ScoreSummary:
+    """Score every interaction text not yet scored by this engine version, in batches (memory
+    stays bounded; a re-run scores nothing twice; a new engine version re-scores)."""
+    model = get_engine(engine or DEFAULT_ENGINE)
+    summary = ScoreSummary(model.name, model.version)
+    started = time.perf_counter()
+    i, s = t.interactions, t.interaction_sentiment
+    with app.store.read() as conn:
+        done = exists().where(
+            and_(s.c.raw_id == i.c.raw_id, s.c.engine == model.name)
+            & (s.c.engine_version == model.version)
+        )
+        total = int(
+            conn.execute(
+                select(func.count())
+                .select_from(i)
+                .where(i.c.text.is_not(None), i.c.text != "", ~done)
+            ).scalar_one()
+        )
+    last = 0
+    while True:
+        with app.store.read() as conn:
+            rows = _pending(conn, model.name, model.version, last, batch)
+        if not rows:
+            break
+        results = model.score_batch([r.text for r in rows])
+        now = datetime.now(UTC)
+        with app.store.write() as conn:
+            ids = [r.raw_id for r in rows]
+            conn.execute(delete(s).where(s.c.raw_id.in_(ids)))
+            app.store.insert_many(
+                conn,
+                s,
+                [
+                    (
+                        r.raw_id,
+                        model.name,
+                        model.version,
+                        out.label,
+                        out.p_negative,
+                        out.p_neutral,
+                        out.p_positive,
+                        out.score,
+                        out.language,
+                        now,
+                    )
+                    for r, out in zip(rows, results, strict=True)
+                ],
+                names=(
+                    "raw_id",
+                    "engine",
+                    "engine_version",
+                    "label",
+                    "p_negative",
+                    "p_neutral",
+                    "p_positive",
+                    "score",
+                    "language",
+                    "scored_at",
+                ),
+            )
+        summary.scored += len(rows)
+        summary.unknown_language += sum(1 for out in results if out.label == "unknown")
+        last = rows[-1].raw_id
+        if progress:
+            progress(summary.scored, total)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _age(dob: str | None, today: date) -> int | None:
+    if not dob:
+        return None
+    try:
+        born = date.fromisoformat(dob[:10])
+    except ValueError:
+        return None
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _band(age: int | None) -> str | None:
+    if age is None:
+        return None
+    low = min(age // 10 * 10, 70)
+    return f"{low}+" if low == 70 else f"{low}-{low + 9}"
+
+
+def _scores(app: Custos) -> Iterator[tuple[str, datetime, str | None, float]]:
+    """(profile id, when, channel, score) of every scored interaction linked to a profile."""
+    s, i, pm = t.interaction_sentiment, t.interactions, t.profile_members
+    with app.store.read() as conn:
+        query = (
+            select(pm.c.profile_id, i.c.timestamp, i.c.observed_at, i.c.channel, s.c.score)
+            .join(i, i.c.raw_id == s.c.raw_id)
+            .join(pm, pm.c.raw_id == s.c.raw_id)
+            .where(s.c.score.is_not(None))
+        )
+        for pid, when, observed, channel, value in conn.execution_options(yield_per=20_000).execute(
+            query
+        ):
+            yield pid, when or observed, channel, float(value)
+
+
+def _mood(scores: list[tuple[datetime, float]], now: datetime) -> float | None:
+    if not scores:
+        return None
+    weights = [
+        0.5 ** (max((now - when).total_seconds(), 0) / 86400 / MOOD_HALF_LIFE_DAYS)
+        for when, _ in scores
+    ]
+    total = sum(weights)
+    return sum(w * v for w, (_, v) in zip(weights, scores, strict=True)) / total if total else None
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def profile_rows(
+    app: Custos, purpose: str, *, actor: str, fields: frozenset[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Every profile the purpose may use, with the golden attributes it may see and the insight
+    fields it may see: age (needs the birth date visible), age band (derived from the birth date
+    without showing it), mood, interactions in the last 30 days, days since the first record."""
+    now = datetime.now(UTC)
+    rows = {item["profile_id"]: item for item in app.export_profiles(purpose, actor=actor)}
+    with app.store.read() as conn:
+        access = Guard(app.taxonomy).access(conn, purpose)
+        visible = {name for name in DERIVED if access.rule(name) != "no"}
+        wanted = visible if fields is None else visible & fields
+        if wanted & {"age", "age_band"}:
+            pa = t.profile_attributes
+            query = select(pa.c.profile_id, pa.c.value).where(pa.c.attribute == "date_of_birth")
+            for pid, dob in conn.execution_options(yield_per=20_000).execute(query):
+                item = rows.get(pid)
+                if item is not None:
+                    age = _age(dob, now.date())
+                    if "age" in wanted:
+                        item["age"] = age
+                    if "age_band" in wanted:
+                        item["age_band"] = _band(age)
+        if "customer_since_days" in wanted:
+            pm, r = t.profile_members, t.records
+            query = (
+                select(pm.c.profile_id, func.min(r.c.observed_at))
+                .join(r, r.c.raw_id == pm.c.raw_id)
+                .group_by(pm.c.profile_id)
+            )
+            for pid, first in conn.execution_options(yield_per=20_000).execute(query):
+                if pid in rows and first is not None:
+                    rows[pid]["customer_since_days"] = (now - _aware(first)).days
+    if wanted & {"mood", "interactions_30d"}:
+        per: dict[str, list[tuple[datetime, float]]] = defaultdict(list)
+        for pid, when, _channel, value in _scores(app):
+            if pid in rows:
+                per[pid].append((_aware(when), value))
+        for pid, item in rows.items():
+            scores = per.get(pid, [])
+            if "mood" in wanted:
+                item["mood"] = _mood(scores, now)
+            if "interactions_30d" in wanted:
+                item["interactions_30d"] = sum(1 for when, _ in scores if (now - when).days < 30)
+    return rows
+
+
+def _check_by(app: Custos, by: str, purpose: str) -> None:
+    """Refuse a segment attribute the purpose may not see (fail closed, with the reason)."""
+    with app.store.read() as conn:
+        access = Guard(app.taxonomy).access(conn, purpose)
+    if access.rule(by) == "no":
+        raise AccessDenied(
+            f"purpose {purpose!r} may not use {by!r} "
+            f"(category {access.category(by)!r}), so it cannot group or select by it",
+            hint="use an attribute the purpose may see, or name another --purpose",
+        )
+
+
+def observations(
+    app: Custos, by: str, purpose: str, *, actor: str, channel: str | None = None
+) -> tuple[list[stats.Observation], int]:
+    """Scored interactions of the profiles ``purpose`` may use (of one ``channel`` if given),
+    each with its segment (the value of ``by``); and how many scores were left out (profiles
+    the purpose may not use)."""
+    _check_by(app, by, purpose)
+    rows = profile_rows(app, purpose, actor=actor, fields=frozenset({by}))
+    out: list[stats.Observation] = []
+    left_out = 0
+    for pid, when, via, value in _scores(app):
+        if channel is not None and via != channel:
+            continue
+        row = rows.get(pid)
+        if row is None:
+            left_out += 1
+            continue
+        segment = via if by == "channel" else row.get(by)
+        out.append(stats.Observation(str(segment or "unknown"), pid, _aware(when), value))
+    return out, left_out
+
+
+def trend(
+    app: Custos,
+    by: str,
+    *,
+    interval: str = "week",
+    purpose: str = "analytics",
+    chart: Path | None = None,
+    channel: str | None = None,
+    actor: str = "cli",
+) -> list[stats.TrendPoint]:
+    """Sentiment per segment and period (guarded); optionally drawn to ``chart`` (PNG or SVG)."""
+    obs, _ = observations(app, by, purpose, actor=actor, channel=channel)
+    points = stats.trend(obs, interval=interval)
+    if chart is not None:
+        draw_trend(points, chart, title=f"Sentiment by {by} per {interval} ({purpose})")
+    return points
+
+
+def impact(
+    app: Custos,
+    event: date,
+    *,
+    window_days: int = 60,
+    by: str = "country",
+    purpose: str = "analytics",
+    channel: str | None = None,
+    actor: str = "cli",
+) -> list[stats.SegmentImpact]:
+    """Per segment, sentiment before vs after ``event`` (see :func:`custos.insight.stats.impact`)."""
+    obs, _ = observations(app, by, purpose, actor=actor, channel=channel)
+    return stats.impact(obs, event, window_days=window_days)
+
+
+def draw_trend(points: list[stats.TrendPoint], path: Path, *, title: str) -> None:
+    """A line per segment with its 95% band; PNG or SVG by the file's suffix."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if path.suffix.lower() not in (".png", ".svg"):
+        raise InputError(f"cannot draw a chart as {path.suffix!r}", hint="use .png or .svg")
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    by_segment: dict[str, list[stats.TrendPoint]] = defaultdict(list)
+    for p in points:
+        by_segment[p.segment].append(p)
+    biggest = sorted(by_segment, key=lambda s: -sum(p.persons for p in by_segment[s]))[:8]
+    for seg in biggest:
+        series = by_segment[seg]
+        x: Any = [p.period for p in series]
+        ax.plot(x, [p.mean for p in series], marker="o", markersize=3, label=seg)
+        ax.fill_between(x, [p.ci_low for p in series], [p.ci_high for p in series], alpha=0.15)
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_ylim(-1, 1)
+    ax.set_ylabel("mean sentiment (persons)")
+    ax.set_title(title)
+    ax.legend(loc="lower left", fontsize=8, ncol=4)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def mood(
+    app: Custos, key: str, *, purpose: str = "analytics", actor: str = "cli"
+) -> dict[str, Any]:
+    """A profile's sentiment timeline and current mood, if the purpose may use the profile."""
+    profile_id = app.find_profile(key)
+    with app.store.read() as conn:
+        access = Guard(app.taxonomy).access(conn, purpose)
+        if not access.allowed(profile_id) or access.rule("sentiment") == "no":
+            raise AccessDenied(
+                f"purpose {purpose!r} may not use profile {profile_id}",
+                hint="no lawful basis on record for this purpose, or it may not see sentiment",
+            )
+        s, i, pm = t.interaction_sentiment, t.interactions, t.profile_members
+        rows = conn.execute(
+            select(i.c.timestamp, i.c.observed_at, i.c.channel, s.c.label, s.c.score)
+            .join(i, i.c.raw_id == s.c.raw_id)
+            .join(pm, pm.c.raw_id == s.c.raw_id)
+            .where(pm.c.profile_id == profile_id)
+            .order_by(i.c.timestamp)
+        ).all()
+    reads.record_access(
+        app,
+        actor=actor,
+        action="insight.mood",
+        purpose=purpose,
+        subjects=[profile_id],
+        fields=["sentiment"],
+        refused=0,
+    )
+    timeline = [
+        {
+            "at": _aware(r.timestamp or r.observed_at).isoformat(),
+            "channel": r.channel,
+            "label": r.label,
+            "score": None if r.score is None else round(float(r.score), 3),
+        }
+        for r in rows
+    ]
+    scored = [
+        (_aware(r.timestamp or r.observed_at), float(r.score)) for r in rows if r.score is not None
+    ]
+    current = _mood(scored, datetime.now(UTC))
+    return {
+        "profile_id": profile_id,
+        "mood": None if current is None or math.isnan(current) else round(current, 3),
+        "timeline": timeline,
+    }
+
+
+# -- segments --------------------------------------------------------------------------------
+def known_fields(app: Custos) -> frozenset[str]:
+    """Fields a segment rule may name: golden attributes of the taxonomy and insight fields."""
+    return frozenset(app.taxonomy.fields) | frozenset(DERIVED)
+
+
+def create_segment(app: Custos, name: str, where: str, *, actor: str = "cli") -> Segment:
+    """Save a named rule (checked now: syntax and field names)."""
+    segment = parse(name, where, known_fields(app))
+    with app.store.write() as conn:
+        if conn.execute(select(t.segments.c.name).where(t.segments.c.name == name)).first():
+            raise InputError(f"a segment named {name!r} exists", hint="pick another name")
+        conn.execute(
+            t.segments.insert().values(
+                name=name, rule=where, created_at=datetime.now(UTC), created_by=actor
+            )
+        )
+    return segment
+
+
+def segments(app: Custos) -> list[dict[str, Any]]:
+    """The saved segments."""
+    with app.store.read() as conn:
+        return [
+            {"name": r.name, "where": r.rule, "created_at": r.created_at.isoformat()}
+            for r in conn.execute(select(t.segments).order_by(t.segments.c.name))
+        ]
+
+
+def segment_members(
+    app: Custos, name: str, *, purpose: str, actor: str = "cli"
+) -> list[dict[str, Any]]:
+    """The profiles in a segment, as ``purpose`` may see them (guarded and audited)."""
+    with app.store.read() as conn:
+        rule = conn.execute(select(t.segments.c.rule).where(t.segments.c.name == name)).scalar()
+    if rule is None:
+        raise NotFoundError(f"no segment named {name!r}", hint="see `custos segment list`")
+    segment = parse(name, rule, known_fields(app))
+    for field in segment.fields:
+        _check_by(app, field, purpose)
+    rows = profile_rows(app, purpose, actor=actor, fields=segment.fields)
+    return [row for row in rows.values() if segment.test(row)]

@@ -1,0 +1,141 @@
+"""Free-text policy at ingestion (redact | pseudonymise | keep) and ``pii scan``.
+
+Ingestion does not know how personal data is found: this module registers the filters with
+:data:`custos.ingest.rows.TEXT_FILTERS` and builds the PII engine lazily, once per process (the
+ingestion workers are forked after registration, so each builds its own on first use). The
+pseudonymisation key lives outside the store (``secret_key_file``), like the erasure key.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from custos.core.errors import InputError
+from custos.core.settings import Settings
+from custos.ingest import rows
+from custos.privacy.keys import load_or_create_key
+from custos.store import tables as t
+
+if TYPE_CHECKING:
+    from custos.privacy.pii import PiiEngine
+    from custos.service.app import Custos
+
+#: The policies a source may have for its free text; redact is the default (privacy by default).
+POLICIES = ("redact", "pseudonymise", "keep")
+
+_engine: PiiEngine | None = None
+_key: dict[str, bytes] = {}
+
+
+def engine() -> PiiEngine:
+    """This process's PII engine (built on first use: loading the models takes a moment)."""
+    global _engine
+    if _engine is None:
+        from custos.privacy.pii import PiiEngine
+
+        _engine = PiiEngine()
+    return _engine
+
+
+def _language(language: str | None) -> str:
+    lang = (language or "").lower()[:2]
+    return lang if lang in ("en", "de") else "auto"
+
+
+def redact_text(text: str, language: str | None) -> str:
+    """``text`` with every finding replaced by its type, e.g. ``<PHONE>``."""
+    return engine().redact(text, _language(language), mode="redact")
+
+
+def register(settings: Settings) -> None:
+    """Make the policies available to ingestion (idempotent)."""
+    rows.TEXT_FILTERS["redact"] = redact_text
+    key_file = str(Path(settings.secret_key_file).expanduser())
+
+    def pseudonymise_text(text: str, language: str | None) -> str:
+        key = _key.get(key_file)
+        if key is None:
+            key = _key[key_file] = load_or_create_key(key_file)
+        return engine().redact(text, _language(language), mode="pseudonymise", key=key)
+
+    rows.TEXT_FILTERS["pseudonymise"] = pseudonymise_text
+
+
+def check_policy(policy: str) -> str:
+    """The policy, or a clear error naming the choices."""
+    if policy not in POLICIES:
+        raise InputError(
+            f"unknown free-text policy {policy!r}",
+            hint="use --pii redact (default), pseudonymise or keep",
+        )
+    return policy
+
+
+@dataclass
+class ScanReport:
+    """What a scan found: texts read, texts with findings, findings per entity type."""
+
+    texts: int = 0
+    with_findings: int = 0
+    findings: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values for JSON."""
+        return {
+            "texts": self.texts,
+            "with_findings": self.with_findings,
+            "findings": dict(sorted(self.findings.items())),
+        }
+
+
+def _scan(texts: Any) -> ScanReport:
+    report = ScanReport()
+    pii = engine()
+    for text, language in texts:
+        if not isinstance(text, str) or not text.strip():
+            continue
+        report.texts += 1
+        found = pii.scan(text, _language(language))
+        if found:
+            report.with_findings += 1
+            report.findings.update(found)
+    return report
+
+
+def scan_file(path: Path, *, text_column: str | None = None) -> ScanReport:
+    """Findings per entity type in a file's free text (nothing is changed or stored)."""
+    from custos.ingest.readers import reader_for
+
+    if not path.exists():
+        raise InputError(f"no file {path}", hint="give the path of a .csv, .jsonl or .parquet")
+    reader = reader_for(path, 10_000)
+    found: list[tuple[Any, Any]] = []
+    columns = [text_column] if text_column else ["text", "notes", "comment", "message", "body"]
+    for batch in reader.batches():
+        for row in batch:
+            if row.values is None:
+                continue
+            column = next((c for c in columns if row.values.get(c)), None)
+            if column:
+                language = row.values.get("language") or row.values.get("lang")
+                found.append((row.values[column], language))
+    return _scan(found)
+
+
+def scan_source(app: Custos, source: str) -> ScanReport:
+    """Findings per entity type in the stored free text of a source (e.g. kept as is)."""
+    with app.store.read() as conn:
+        source_id = conn.execute(select(t.sources.c.id).where(t.sources.c.name == source)).scalar()
+        if source_id is None:
+            raise InputError(f"no source named {source!r}", hint="see `custos stats`")
+        texts = conn.execute(
+            select(t.interactions.c.text, t.interactions.c.language).where(
+                t.interactions.c.source_id == source_id
+            )
+        ).all()
+    return _scan(texts)

@@ -1,0 +1,300 @@
+"""De-identified releases of tabular extracts (research): guarded read → pseudonymise →
+generalise and suppress until k-anonymous and l-diverse per person → write, or refuse.
+
+Rows are the records and interactions (optionally of one source) of the persons the purpose may
+see; a column is taken from the row, else from the person's golden record; ``age`` is derived from
+the date of birth. Direct identifiers never appear: each person is one keyed pseudonym (stable
+per purpose, so successive releases for one study link up, and different across purposes).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import Connection, select
+
+from custos.consent.guard import Access, Guard
+from custos.core.errors import ConfigError, InputError
+from custos.privacy.deid import Row, deidentify, pseudonym
+from custos.privacy.deid.operators import operator_for
+from custos.service.dsr import secret_key
+from custos.service.reads import record_access
+from custos.store import tables as t
+
+if TYPE_CHECKING:
+    from custos.service.app import Custos
+
+#: Columns that name a person outright: never released (the pseudonym stands for the person).
+DIRECT_IDENTIFIERS = frozenset(
+    {
+        "first_name",
+        "last_name",
+        "full_name",
+        "email",
+        "phone",
+        "street",
+        "social_handle",
+        "customer_id",
+        "record_id",
+        "profile_id",
+        "person",
+    }
+)
+#: Derived columns and the field whose category decides whether the purpose may use them.
+DERIVED = {"age": "date_of_birth"}
+
+
+@dataclass
+class ReleaseReport:
+    """What a release wrote."""
+
+    file: str
+    purpose: str
+    rows: int
+    persons: int
+    suppressed_persons: int
+    refused_persons: int
+    k: int
+    l: int  # noqa: E741 - the name of the measure
+    generalisation: dict[str, str] = field(default_factory=dict)
+
+
+def release(
+    app: Custos,
+    *,
+    purpose: str,
+    quasi_identifiers: Sequence[str],
+    sensitive: Sequence[str],
+    k: int,
+    l_div: int,
+    output: Path,
+    source: str | None = None,
+    max_suppression: float = 0.05,
+    generalise: dict[str, str] | None = None,
+    actor: str = "cli",
+) -> ReleaseReport:
+    """Write a release of ``output`` that is k-anonymous and l-diverse per person, or raise
+    :class:`custos.privacy.deid.Refused` naming the groups that fail (nothing is written)."""
+    columns = [*quasi_identifiers, *sensitive]
+    _check_columns(quasi_identifiers, sensitive)
+    if not 0.0 <= max_suppression <= 1.0:
+        raise ConfigError("--max-suppression is a share of persons, between 0 and 1")
+    guard = Guard(app.taxonomy)
+    with app.store.read() as conn:
+        access = guard.access(conn, purpose)
+        rows, refused = _rows(conn, access, columns, source)
+    extract = [
+        Row(
+            pid,
+            tuple(values[c] for c in quasi_identifiers),
+            tuple(str(values[c]) for c in sensitive),
+        )
+        for pid, values in rows
+        if all(values[c] for c in sensitive)
+    ]
+    if not extract:
+        raise InputError(
+            "no rows to release: no person the purpose may see has a value for "
+            + ", ".join(sensitive),
+            hint="check --source, --sensitive and the persons' consent for the purpose",
+        )
+    chosen = generalise or {}
+    operators = [
+        operator_for(c, sorted({v for r in extract if (v := r.qi[i]) is not None}), chosen.get(c))
+        for i, c in enumerate(quasi_identifiers)
+    ]
+    plan = deidentify(
+        extract,
+        operators,
+        columns=quasi_identifiers,
+        sensitive=sensitive,
+        k=k,
+        l_div=l_div,
+        max_suppression=max_suppression,
+    )
+    key = secret_key(app)
+    domain = f"release:{access.purpose.name}"
+    kept = {p for g in plan.kept for p in g.persons}
+    out_rows = sorted(
+        (
+            pseudonym(key, domain, r.person),
+            *(
+                op.generalise(v, level)
+                for op, v, level in zip(operators, r.qi, plan.levels, strict=True)
+            ),
+            *r.sensitive,
+        )
+        for r in extract
+        if r.person in kept
+    )
+    _write(output, ["person", *columns], out_rows)
+    fields = sorted({DERIVED.get(c, c) for c in columns})
+    record_access(
+        app,
+        actor=actor,
+        action="release",
+        purpose=access.purpose.name,
+        subjects=sorted(kept),
+        fields=fields,
+        refused=len(refused),
+    )
+    return ReleaseReport(
+        file=str(output),
+        purpose=access.purpose.name,
+        rows=len(out_rows),
+        persons=len(kept),
+        suppressed_persons=len(plan.suppressed),
+        refused_persons=len(refused),
+        k=plan.k,
+        l=plan.l,
+        generalisation={
+            c: f"{op.name}: {op.describe(level)}"
+            for c, op, level in zip(quasi_identifiers, operators, plan.levels, strict=True)
+        },
+    )
+
+
+def _check_columns(quasi_identifiers: Sequence[str], sensitive: Sequence[str]) -> None:
+    if not quasi_identifiers or not sensitive:
+        raise ConfigError(
+            "a release needs quasi-identifiers and at least one sensitive column",
+            hint="e.g. --quasi-identifiers age,sex,postcode --sensitive finding",
+        )
+    columns = [*quasi_identifiers, *sensitive]
+    direct = sorted(set(columns) & DIRECT_IDENTIFIERS)
+    if direct:
+        raise ConfigError(
+            f"direct identifiers are never released: {', '.join(direct)}",
+            hint="each person appears as a pseudonym (column person); leave these out",
+        )
+    if len(set(columns)) != len(columns):
+        raise ConfigError("a column is named twice (as quasi-identifier and sensitive)")
+
+
+def _age(born: str | None, today: date) -> str | None:
+    if not born:
+        return None
+    try:
+        birth = date.fromisoformat(born[:10])
+    except ValueError:
+        return None
+    years = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+    return str(years)
+
+
+def _rows(
+    conn: Connection, access: Access, columns: Sequence[str], source: str | None
+) -> tuple[list[tuple[str, dict[str, str | None]]], set[str]]:
+    """(person, column → value) of the rows the purpose may use, and the persons refused."""
+    today = datetime.now(UTC).date()
+    wanted = {DERIVED.get(c, c) for c in columns}
+    pm, src = t.profile_members, t.sources
+    found: list[tuple[str, str, dict[str, Any]]] = []
+    for table in (t.records, t.interactions):
+        names = [c for c in wanted if c in table.c]
+        query = (
+            select(pm.c.profile_id, src.c.name, table.c.extra, *(table.c[n] for n in names))
+            .join(pm, pm.c.raw_id == table.c.raw_id)
+            .join(src, src.c.id == table.c.source_id)
+            .order_by(table.c.raw_id)
+        )
+        if source is not None:
+            query = query.where(src.c.name == source)
+        for result in conn.execute(query):
+            values = dict(zip(names, result[3:], strict=True))
+            values.update(orjson.loads(result[2]) if result[2] else {})
+            found.append((result[0], result[1], values))
+    if source is not None and not found:
+        raise InputError(f"source {source!r} has no rows in profiles", hint="check --source")
+    golden = _person_values(conn, sorted({pid for pid, _, _ in found}), sorted(wanted))
+    rules: dict[str, set[str]] = {c: set() for c in columns}
+    out: list[tuple[str, dict[str, str | None]]] = []
+    refused: set[str] = set()
+    for pid, origin, values in found:
+        row: dict[str, str | None] = {}
+        usable = allowed = access.allowed(pid)
+        for column in columns:
+            name = DERIVED.get(column, column)
+            value, where = values.get(name), origin
+            if value in (None, "") and name in golden.get(pid, {}):
+                value, where = golden[pid][name]
+            if value in (None, ""):
+                row[column] = None
+                continue
+            rules[column].add(access.rule(name, where))  # decided for everyone, allowed or not
+            if not allowed or not access.field_allowed(pid, name, where):
+                usable = False
+                continue
+            text = str(value)
+            row[column] = _age(text, today) if column in DERIVED else text
+        if usable:
+            out.append((pid, row))
+        else:
+            refused.add(pid)
+    blocked = sorted(c for c, seen in rules.items() if seen == {"no"})
+    if blocked:
+        raise ConfigError(
+            f"purpose {access.purpose.name} may not use {', '.join(blocked)} "
+            f"(categories: {', '.join(access.category(DERIVED.get(c, c)) for c in blocked)})",
+            hint="choose a purpose whose categories include them (see the taxonomy)",
+        )
+    return out, refused - {pid for pid, _ in out}
+
+
+def _person_values(
+    conn: Connection, pids: list[str], wanted: list[str]
+) -> dict[str, dict[str, tuple[str, str]]]:
+    """person → column → (value, source) from the golden record, else from the first of the
+    person's records that has it: an extract's rows (visits) rarely repeat the person's data."""
+    out: dict[str, dict[str, tuple[str, str]]] = {}
+    pa, pm, r, src = t.profile_attributes, t.profile_members, t.records, t.sources
+    names = [n for n in wanted if n in r.c]
+    for i in range(0, len(pids), 500):
+        chunk = pids[i : i + 500]
+        query = select(pa.c.profile_id, pa.c.attribute, pa.c.value, pa.c.source).where(
+            pa.c.profile_id.in_(chunk), pa.c.attribute.in_(wanted)
+        )
+        for pid, attribute, value, origin in conn.execute(query):
+            out.setdefault(pid, {})[attribute] = (value, origin)
+        members = (
+            select(pm.c.profile_id, src.c.name, r.c.extra, *(r.c[n] for n in names))
+            .join(r, r.c.raw_id == pm.c.raw_id)
+            .join(src, src.c.id == r.c.source_id)
+            .where(pm.c.profile_id.in_(chunk))
+            .order_by(r.c.raw_id)
+        )
+        for row in conn.execute(members):
+            values = dict(zip(names, row[3:], strict=True))
+            values.update(orjson.loads(row[2]) if row[2] else {})
+            known = out.setdefault(row[0], {})
+            for name in wanted:
+                if name not in known and values.get(name) not in (None, ""):
+                    known[name] = (str(values[name]), row[1])
+    return out
+
+
+def _write(path: Path, header: list[str], rows: list[tuple[Any, ...]]) -> None:
+    """Write atomically: the release appears whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            if path.suffix.lower() in (".jsonl", ".ndjson"):
+                for row in rows:
+                    handle.write(orjson.dumps(dict(zip(header, row, strict=True))).decode() + "\n")
+            else:
+                writer = csv.writer(handle, lineterminator="\n")
+                writer.writerow(header)
+                writer.writerows(rows)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

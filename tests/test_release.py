@@ -1,0 +1,292 @@
+"""De-identified releases: k-anonymity and l-diversity per person, pseudonyms, refusal."""
+
+from __future__ import annotations
+
+import csv
+import random
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from custos.cli import app as cli
+from custos.core.errors import ConfigError
+from custos.core.fields import Kind
+from custos.core.settings import Settings
+from custos.privacy.deid import Refused, Row, deidentify, pseudonym
+from custos.privacy.deid.checks import per_person_l
+from custos.privacy.deid.operators import operator_for
+from custos.privacy.deid.operators.bands import Bands
+from custos.privacy.deid.operators.categorical import Categorical
+from custos.privacy.deid.operators.dates import Dates
+from custos.privacy.deid.operators.prefix import Prefix
+from custos.service import Custos
+from custos.service.release import release
+from custos.store import tables as t
+from tests.conftest import write
+
+TAXONOMY = """purposes:
+  clinical_research:
+    basis: consent
+    description: "research on treatment outcomes"
+    categories: [identity, location, health]
+"""
+MAP = "categories:\n  sex: identity\n  finding: health\n"
+FINDINGS = ("asthma", "diabetes", "hypertension", "migraine", "influenza")
+PREFIXES = ("101", "102", "801", "803")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings with the research purpose and a secret key of the test's own."""
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        db="unused",
+        secret_key_file=str(tmp_path / "key" / "secret.key"),
+        taxonomy=str(write(tmp_path / "taxonomy.yaml", TAXONOMY)),
+    )
+
+
+def patients(folder: Path, *, people: int = 90, seed: int = 5) -> dict[str, Path]:
+    """A synthetic clinic: persons (CRM, with sex and date of birth), visits with a finding
+    (one to four per person), and explicit consent to research for all but every tenth."""
+    rng = random.Random(seed)
+    persons = ["record_id,first_name,last_name,email,date_of_birth,postcode,sex"]
+    visits = ["record_id,email,visit_date,finding"]
+    consents = ["email,purpose,status,timestamp,explicit"]
+    visit = 0
+    for i in range(people):
+        email = f"patient{i}@example.org"
+        born = f"{rng.randint(1940, 2000)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+        postcode = rng.choice(PREFIXES) + f"{rng.randint(0, 99):02d}"
+        persons.append(f"p{i},Pat{chr(97 + i % 26)}ience,Testperson{i},{email},{born},{postcode},")
+        persons[-1] += rng.choice("FM")
+        for _ in range(rng.randint(1, 4)):
+            visit += 1
+            when = f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+            visits.append(f"v{visit},{email},{when},{rng.choice(FINDINGS)}")
+        if i % 10:
+            consents.append(f"{email},clinical_research,granted,2026-01-01T00:00:00Z,yes")
+    return {
+        "persons": write(folder / "persons.csv", "\n".join(persons) + "\n"),
+        "visits": write(folder / "visits.csv", "\n".join(visits) + "\n"),
+        "consents": write(folder / "consents.csv", "\n".join(consents) + "\n"),
+        "map": write(folder / "map.yaml", MAP),
+    }
+
+
+def load(custos: Custos, folder: Path, **kwargs: int) -> dict[str, Path]:
+    files = patients(folder, **kwargs)
+    custos.ingest(files["persons"], "crm", map_path=files["map"])
+    custos.ingest(files["visits"], "clinic", map_path=files["map"])
+    custos.resolve()
+    custos.ingest(files["consents"], "crm", kind=Kind.CONSENTS)
+    return files
+
+
+def check_per_person(rows: list[dict[str, str]], qis: list[str], k: int, l_div: int) -> None:
+    """An independent check of a written release: persons sharing a signature (the set of their
+    quasi-identifier combinations) are at least k, and for every finding v of such a group the
+    persons without v hold at least l-1 other findings."""
+    combos: dict[str, set[tuple[str, ...]]] = defaultdict(set)
+    findings: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        combos[row["person"]].add(tuple(row[q] for q in qis))
+        findings[row["person"]].add(row["finding"])
+    groups: dict[frozenset[tuple[str, ...]], list[str]] = defaultdict(list)
+    for person, found in combos.items():
+        groups[frozenset(found)].append(person)
+    for members in groups.values():
+        assert len(members) >= k
+        for value in {f for p in members for f in findings[p]}:
+            others = {f for p in members if value not in findings[p] for f in findings[p]}
+            assert len(others) >= l_div - 1
+
+
+def read(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_release_is_k_anonymous_and_l_diverse_per_person(custos: Custos, tmp_path: Path) -> None:
+    load(custos, tmp_path)
+    out = tmp_path / "release.csv"
+    report = release(
+        custos,
+        purpose="clinical_research",
+        quasi_identifiers=["age", "sex", "postcode"],
+        sensitive=["finding"],
+        k=5,
+        l_div=2,
+        output=out,
+        source="clinic",
+        max_suppression=0.1,
+    )
+    rows = read(out)
+    assert list(rows[0]) == ["person", "age", "sex", "postcode", "finding"]
+    assert report.k >= 5 and report.l >= 2 and report.rows == len(rows)
+    check_per_person(rows, ["age", "sex", "postcode"], 5, 2)
+    persons = {r["person"] for r in rows}
+    assert report.persons == len(persons) and len(persons) <= 81  # 9 of 90 gave no consent
+    assert report.refused_persons == 9
+    assert len(rows) > len(persons)  # several visits per person, counted once
+    assert all(re.fullmatch(r"p_[0-9a-f]{24}", p) for p in persons)
+    assert all(re.fullmatch(r"\d+-\d+|\d+|\*", r["age"]) for r in rows)
+    assert all(re.fullmatch(r"\d*\**", r["postcode"]) for r in rows)
+    text = out.read_text(encoding="utf-8")
+    assert "@example.org" not in text and "Testperson" not in text and "cus_" not in text
+    assert set(report.generalisation) == {"age", "sex", "postcode"}
+    with custos.store.read() as conn:
+        entry = conn.execute(select(t.audit_log).order_by(t.audit_log.c.id.desc())).first()
+    assert entry is not None
+    assert (entry.action, entry.purpose) == ("release", "clinical_research")
+    assert len(entry.subjects.split(",")) == report.persons  # ids only, one per person
+    again = tmp_path / "again.csv"
+    release(
+        custos,
+        purpose="clinical_research",
+        quasi_identifiers=["age", "sex", "postcode"],
+        sensitive=["finding"],
+        k=5,
+        l_div=2,
+        output=again,
+        source="clinic",
+        max_suppression=0.1,
+    )
+    assert {r["person"] for r in read(again)} == persons  # stable pseudonyms per purpose
+
+
+def test_a_release_that_cannot_be_made_safe_is_refused(custos: Custos, tmp_path: Path) -> None:
+    load(custos, tmp_path, people=12)
+    out = tmp_path / "release.csv"
+    with pytest.raises(Refused) as refused:
+        release(
+            custos,
+            purpose="clinical_research",
+            quasi_identifiers=["age", "sex", "postcode"],
+            sensitive=["finding"],
+            k=20,
+            l_div=2,
+            output=out,
+            source="clinic",
+            max_suppression=0.0,
+        )
+    assert not out.exists()
+    assert refused.value.failing and "< k=20" in refused.value.failing[0]
+    assert "age" in refused.value.failing[0] and "@" not in " ".join(refused.value.failing)
+
+
+def test_release_refuses_direct_identifiers_and_fields_the_purpose_may_not_use(
+    custos: Custos, tmp_path: Path
+) -> None:
+    load(custos, tmp_path, people=12)
+    common = {"sensitive": ["finding"], "k": 2, "l_div": 1, "output": tmp_path / "x.csv"}
+    with pytest.raises(ConfigError, match="direct identifiers"):
+        release(custos, purpose="clinical_research", quasi_identifiers=["email"], **common)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="may not use postcode"):
+        release(custos, purpose="health_research", quasi_identifiers=["postcode"], **common)  # type: ignore[arg-type]
+
+
+def test_cli_release(store_url: str, tmp_path: Path, settings: Settings) -> None:
+    with Custos.open(store_url, settings) as custos:
+        load(custos, tmp_path)
+    runner = CliRunner(
+        env={
+            "CUSTOS_SECRET_KEY_FILE": settings.secret_key_file,
+            "CUSTOS_TAXONOMY": settings.taxonomy or "",
+        }
+    )
+    args = ["--db", store_url, "release", "--purpose", "clinical_research"]
+    args += ["--quasi-identifiers", "age,sex,postcode", "--sensitive", "finding", "--source"]
+    args += ["clinic", "--max-suppression", "0.1", "--output", str(tmp_path / "r.csv")]
+    result = runner.invoke(cli, [*args, "--k", "5", "--l", "2"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "k=" in result.output and (tmp_path / "r.csv").exists()
+    result = runner.invoke(cli, [*args, "--k", "500"], catch_exceptions=False)
+    assert result.exit_code == 1 and "refused" in result.output and "< k=500" in result.output
+
+
+# -- the algorithm, without a store -----------------------------------------------------------
+
+
+def test_rows_of_one_person_do_not_count_as_several_people() -> None:
+    alone = [Row("a", ("34", "F"), ("asthma",)) for _ in range(5)]  # five visits, one patient
+    crowd = [Row(p, ("61", "M"), (f,)) for p, f in zip("bcdef", FINDINGS, strict=True)]
+    operators = [Bands(), Categorical()]
+    # Counted per row, (34, F) would hold five "people"; per person it is one: without
+    # suppression the plan has to generalise until "a" is among five persons.
+    plan = deidentify(
+        alone + crowd,
+        operators,
+        columns=["age", "sex"],
+        sensitive=["finding"],
+        k=5,
+        l_div=1,
+        max_suppression=0.0,
+    )
+    assert plan.levels != (0, 0) and not plan.suppressed
+    assert [len(g.persons) for g in plan.kept] == [6]
+    plan = deidentify(
+        alone + crowd,
+        operators,
+        columns=["age", "sex"],
+        sensitive=["finding"],
+        k=5,
+        l_div=1,
+        max_suppression=0.2,
+    )
+    assert plan.suppressed == {"a"} and plan.levels == (0, 0) and plan.k == 5
+
+
+def test_one_persons_findings_do_not_make_a_group_diverse() -> None:
+    assert per_person_l({"a": {"flu", "hiv"}, "b": {"flu"}, "c": {"flu"}}) == 1
+    assert per_person_l({"a": {"flu"}, "b": {"hiv"}, "c": {"flu"}}) == 2
+    assert per_person_l({"a": {"flu"}, "b": {"hiv"}, "c": {"cold"}}) == 3
+    rows = [Row(p, ("40",), ("flu",)) for p in "abcde"] + [Row("a", ("40",), ("hiv",))]
+    with pytest.raises(Refused) as refused:
+        deidentify(
+            rows,
+            [Bands()],
+            columns=["age"],
+            sensitive=["finding"],
+            k=5,
+            l_div=2,
+            max_suppression=0.0,
+        )
+    assert "finding: l=1 < 2" in refused.value.failing[0]
+
+
+def test_generalisation_ladders() -> None:
+    assert [Bands().generalise("34", lvl) for lvl in range(5)] == [
+        "34",
+        "30-34",
+        "30-39",
+        "20-39",
+        "*",
+    ]
+    prefix = Prefix.build(["10115"])
+    assert [prefix.generalise("10115", lvl) for lvl in (0, 2, 5)] == ["10115", "101**", "*"]
+    assert [Dates().generalise("1985-06-14", lvl) for lvl in range(5)] == [
+        "1985-06-14",
+        "1985-06",
+        "1985",
+        "198*",
+        "*",
+    ]
+    assert Categorical().generalise(None, 0) == "*"
+    assert type(operator_for("postcode", ["10115"])) is Prefix
+    assert type(operator_for("age", ["34", "56"])) is Bands
+    assert type(operator_for("visit_date", ["2025-01-02"])) is Dates
+    assert type(operator_for("sex", ["F", "M"])) is Categorical
+    with pytest.raises(ConfigError):
+        operator_for("sex", ["F"], "nope")
+
+
+def test_pseudonyms_are_keyed_and_per_purpose() -> None:
+    key, other = b"k" * 32, b"o" * 32
+    assert pseudonym(key, "release:a", "cus_1") == pseudonym(key, "release:a", "cus_1")
+    assert pseudonym(key, "release:a", "cus_1") != pseudonym(key, "release:b", "cus_1")
+    assert pseudonym(key, "release:a", "cus_1") != pseudonym(other, "release:a", "cus_1")
