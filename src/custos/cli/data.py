@@ -323,7 +323,7 @@ def demo(
     s = report.scores
     out.print(
         f"against the generator's truth: pairwise precision {s.precision:.3f}, recall {s.recall:.3f}, "
-        f"F1 {s.f1:.3f} (exact identifiers only; probabilistic matching comes next)"
+        f"F1 {s.f1:.3f} (exact identifiers and probabilistic matches)"
     )
     total = report.resolved.profiles
     uses = ", ".join(f"{n} may be used for {p}" for p, n in report.allowed.items())
@@ -331,6 +331,18 @@ def demo(
         f"consent guard: of {total} profiles, {uses} "
         "(consent purposes need a grant; analytics rests on legitimate interest)"
     )
+    if report.impact:
+        turned = [i for i in report.impact if i.significant]
+        out.print(
+            f"insight: {report.scored} texts scored; social posts 120 days around the planted "
+            "event (a price rise in Germany): "
+            + (
+                ", ".join(f"{i.segment} turned {i.delta:+.2f} (p={i.p_value:.3f})" for i in turned)
+                if turned
+                else "no segment turned"
+            )
+            + " — see `custos insight impact`"
+        )
     if report.example:
         out.print("\nexample profile (the one with the most linked records):")
         print_profile(report.example)

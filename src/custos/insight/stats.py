@@ -123,7 +123,7 @@ def impact(
     *,
     window_days: int = 60,
     alpha: float = 0.05,
-    min_persons: int = 5,
+    min_persons: int = 10,
     rounds: int = 2000,
     seed: int = 0,
 ) -> list[SegmentImpact]:

@@ -15,8 +15,10 @@ from custos.core.settings import Settings
 from custos.identity.metrics import PairScores, pairwise_scores
 from custos.identity.resolve import ResolveSummary
 from custos.ingest.pipeline import IngestSummary
+from custos.service import insight
 from custos.service.app import Custos
 from custos.synthetic import generate_company
+from custos.synthetic.interactions import PLANTED_EVENT
 
 STORE_NAME = "custos.db"
 DEMO_PURPOSES = ("marketing_email", "personalization", "third_party_sharing", "analytics")
@@ -34,6 +36,8 @@ class DemoReport:
     stats: dict[str, int] = field(default_factory=dict)
     example: dict[str, Any] | None = None
     allowed: dict[str, int] = field(default_factory=dict)
+    scored: int = 0
+    impact: list[Any] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -85,5 +89,11 @@ def run_demo(
         if sizes:
             best = max(sorted(sizes), key=lambda p: sizes[p])
             report.example = app.profile(best, actor="demo", purpose="customer_service")
+        # Insight: the fast lexicon engine keeps the demo quick (``custos insight score`` uses
+        # the more accurate default); the company has a planted event to find.
+        report.scored = insight.score(app, engine="lexicon").scored
+        report.impact = insight.impact(
+            app, PLANTED_EVENT[0], window_days=120, by="country", channel="social", actor="demo"
+        )
     report.seconds = time.perf_counter() - started
     return report
