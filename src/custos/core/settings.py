@@ -111,3 +111,28 @@ class Settings(BaseSettings):
         description="How long personal data is kept, or the criteria that decide it (GDPR Art. "
         "15(1)(d)); stated in every access report.",
     )
+    collect_max_event_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        le=4 * 1024 * 1024,
+        description="The largest single call the collection API accepts (bytes of JSON, after "
+        "gzip decompression); a larger one is answered 400.",
+    )
+    collect_max_batch_bytes: int = Field(
+        default=500 * 1024,
+        ge=1024,
+        le=4 * 1024 * 1024,
+        description="The largest request body the collection API accepts (bytes, after gzip "
+        "decompression; at most 4 MB); a larger one is answered 400.",
+    )
+    collect_max_concurrent: int = Field(
+        default=16,
+        ge=1,
+        description="Collection requests served at once; more are answered 429 with Retry-After.",
+    )
+    api_page_size: int = Field(
+        default=50,
+        ge=1,
+        le=1000,
+        description="Default page size of the REST API's lists (a request may ask for up to 1000).",
+    )

@@ -409,3 +409,28 @@ Index("ix_consent_events_profile", consent_events.c.profile_id)
 Index("ix_profiles_merged_into", profiles.c.merged_into)
 Index("ix_consent_states_recheck", consent_states.c.purpose, consent_states.c.recheck_at)
 Index("ix_dsr_requests_profile", dsr_requests.c.profile_id)
+
+# API keys of the REST and collection API: only a SHA-256 hash of each key is kept (the key is
+# shown once), with its scope (read, write or admin) and the purposes its reads are bound to.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("prefix", String(20), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("scope", String(10), nullable=False),
+    Column("purposes", Text, nullable=False),  # JSON list of purpose names
+    Column("created_at", Timestamp(), nullable=False),
+    Column("revoked_at", Timestamp()),
+)
+
+# Anonymous ids of collected events (Segment's anonymousId) and the user id an identify or alias
+# call tied them to, so later anonymous events carry the user's id as their customer id.
+collect_aliases = Table(
+    "collect_aliases",
+    metadata,
+    Column("anonymous_id", String(200), primary_key=True),
+    Column("user_id", String(200), nullable=False),
+    Column("linked_at", Timestamp(), nullable=False),
+)

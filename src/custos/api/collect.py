@@ -1,0 +1,188 @@
+"""The collection API, wire-compatible with Segment's HTTP Tracking API.
+
+``POST /v1/identify|track|page|screen|group|alias|batch``, authenticated by a write key sent as
+the body's ``writeKey`` (the Segment Python client), HTTP Basic with the key as user name (older
+Segment clients, RudderStack) or a Bearer token. Bodies may be gzip-compressed. A request is
+answered 200 only once every call in it is durably stored (or quarantined with its reason); a
+resend is recognised by ``messageId`` and stored once.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+
+from custos.api.auth import authenticate, key_from_headers
+from custos.api.deps import Credentials, custos_of
+from custos.api.errors import ApiError
+from custos.service import collect as service
+from custos.service.app import Custos
+
+router = APIRouter(prefix="/v1", tags=["collect"])
+HARD_LIMIT = 4 * 1024 * 1024
+
+
+class Gate:
+    """Counts the collection requests in flight; past the limit, callers are told to retry."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.busy = 0
+
+    def enter(self) -> None:
+        """Take a place, or refuse with 429 and Retry-After."""
+        if self.busy >= self.limit:
+            raise ApiError(
+                429,
+                "too many collection requests at once",
+                hint="retry after the number of seconds in Retry-After",
+                headers={"Retry-After": "1"},
+            )
+        self.busy += 1
+
+    def leave(self) -> None:
+        """Give the place back."""
+        self.busy -= 1
+
+
+async def _body(request: Request, limit: int) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > limit:
+        raise ApiError(400, f"the request body is larger than {limit} bytes")
+    if "gzip" in request.headers.get("content-encoding", "").lower():
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            raw = inflater.decompress(raw, limit + 1)
+        except zlib.error:
+            raise ApiError(400, "the body is not valid gzip") from None
+        if len(raw) > limit or inflater.unconsumed_tail:
+            raise ApiError(400, f"the request body is larger than {limit} bytes (unzipped)")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return body
+
+
+def _calls(kind: str, body: dict[str, Any], max_event: int) -> list[tuple[str, dict[str, Any]]]:
+    if kind != "batch":
+        calls = [(kind, body)]
+    else:
+        batch = body.get("batch")
+        if not isinstance(batch, list) or not all(isinstance(m, dict) for m in batch):
+            raise ApiError(400, "batch must be a list of JSON objects")
+        shared = body.get("context") if isinstance(body.get("context"), dict) else {}
+        calls = []
+        for message in batch:
+            if shared:
+                own = message.get("context") if isinstance(message.get("context"), dict) else {}
+                message = {**message, "context": {**shared, **own}}
+            calls.append((str(message.get("type") or "").lower(), message))
+    for _, message in calls:
+        if len(orjson.dumps(message)) > max_event:
+            raise ApiError(400, f"a call is larger than {max_event} bytes")
+    return calls
+
+
+async def _collect(request: Request, kind: str) -> dict[str, Any]:
+    custos: Custos = custos_of(request)
+    settings = custos.settings
+    gate: Gate = request.app.state.collect_gate
+    gate.enter()
+    try:
+        received_at = service.utcnow()
+        body = await _body(request, min(settings.collect_max_batch_bytes, HARD_LIMIT))
+        given = key_from_headers(request) or body.get("writeKey")
+        key = await run_in_threadpool(authenticate, custos, str(given) if given else None, "write")
+        calls = _calls(kind, body, settings.collect_max_event_bytes)
+        headers = {k: v for k, v in request.headers.items() if k.lower() == "sec-gpc"}
+        result = await run_in_threadpool(
+            lambda: service.collect(
+                custos,
+                calls,
+                source=key.name,
+                received_at=received_at,
+                sent_at=body.get("sentAt"),
+                headers=headers,
+            )
+        )
+    finally:
+        gate.leave()
+    return {
+        "success": True,
+        "received": result.received,
+        "stored": result.stored,
+        "duplicates": result.duplicates,
+        "quarantined": result.quarantined,
+        "consent_events": result.consent_events,
+    }
+
+
+_TEXT = {"type": "string", "maxLength": 200}
+_CALL: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string", "enum": list(service.CALL_TYPES)},
+        "messageId": _TEXT,
+        "userId": _TEXT,
+        "anonymousId": {"type": ["string", "null"], "maxLength": 200},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "sentAt": {"type": "string", "format": "date-time"},
+        "event": _TEXT,
+        "name": _TEXT,
+        "previousId": _TEXT,
+        "groupId": _TEXT,
+        "traits": {"type": "object"},
+        "properties": {"type": "object"},
+        "context": {"type": "object"},
+        "integrations": {"type": "object"},
+        "writeKey": {"type": "string", "description": "The write key (or send it as auth)."},
+    },
+}
+
+
+def _body_schema(kind: str) -> dict[str, Any]:
+    if kind != "batch":
+        return _CALL
+    return {
+        "type": "object",
+        "required": ["batch"],
+        "properties": {
+            "batch": {"type": "array", "items": _CALL},
+            "sentAt": {"type": "string", "format": "date-time"},
+            "context": {"type": "object"},
+            "writeKey": {"type": "string"},
+        },
+    }
+
+
+def _route(kind: str) -> None:
+    async def endpoint(request: Request, _: Credentials) -> dict[str, Any]:
+        return await _collect(request, kind)
+
+    endpoint.__name__ = f"collect_{kind}"
+    endpoint.__doc__ = (
+        f"Segment-compatible `{kind}`: stored once per messageId, answered when durable."
+    )
+    router.add_api_route(
+        f"/{kind}",
+        endpoint,
+        methods=["POST"],
+        name=f"collect_{kind}",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _body_schema(kind)}},
+            }
+        },
+    )
+
+
+for _kind in (*service.CALL_TYPES, "batch"):
+    _route(_kind)

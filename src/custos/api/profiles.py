@@ -1,0 +1,175 @@
+"""The profile API: look up, list and read profiles, their interactions and consent, and curate
+merges. Every read is served under one of the key's purposes, through the guard, and audited with
+the key's name as the actor."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from custos.api.auth import choose_purpose
+from custos.api.deps import Admin, App, Reader
+from custos.api.errors import ApiError
+from custos.service import api_reads
+
+router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
+
+Purpose = Annotated[
+    str | None, Query(description="The purpose the read serves (one of the key's purposes).")
+]
+Limit = Annotated[int | None, Query(ge=1, le=1000, description="Items per page.")]
+
+
+class Lookup(BaseModel):
+    """Find a profile by exactly one identifier (sent in the body, so it stays out of logs)."""
+
+    profile_id: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    customer_id: str | None = Field(default=None, description="An external (customer) id.")
+    social_handle: str | None = None
+
+
+class Unmerge(BaseModel):
+    """Records to split off a profile."""
+
+    records: list[str] = Field(min_length=1, description="SOURCE:RECORD_ID of each record.")
+    reason: str = ""
+
+
+class Merge(BaseModel):
+    """Two profiles to join for good."""
+
+    other: str = Field(min_length=1, description="The id of the profile to join with.")
+    reason: str = ""
+
+
+def _cached(request: Request, response: Response, body: dict[str, Any]) -> Any:
+    """Answer with an ETag (304 when the client has this version already)."""
+    data = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    tag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+    headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
+    if tag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    return Response(data, media_type="application/json", headers=headers)
+
+
+@router.get("")
+def list_profiles(
+    custos: App,
+    key: Reader,
+    purpose: Purpose = None,
+    limit: Limit = None,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+    where: Annotated[
+        list[str] | None,
+        Query(description="attribute:value filters on golden attributes (repeatable)."),
+    ] = None,
+) -> dict[str, Any]:
+    """The profiles the purpose may see, in id order, a page at a time."""
+    chosen = choose_purpose(key, purpose)
+    filters: dict[str, str] = {}
+    for item in where or []:
+        name, sep, value = item.partition(":")
+        if not sep or not name:
+            raise ApiError(400, "a filter is attribute:value", hint="e.g. where=country:DE")
+        filters[name] = value
+    size = limit or custos.settings.api_page_size
+    items, next_cursor = api_reads.profile_page(
+        custos, chosen, actor=key.name, limit=size, after=cursor, where=filters
+    )
+    return {"purpose": chosen, "items": items, "next_cursor": next_cursor}
+
+
+@router.post("/lookup")
+def lookup(
+    request: Request,
+    response: Response,
+    custos: App,
+    key: Reader,
+    body: Lookup,
+    purpose: Purpose = None,
+) -> Any:
+    """A profile by its id, e-mail, phone, external (customer) id or social handle."""
+    given = {k: v for k, v in body.model_dump().items() if v}
+    if len(given) != 1:
+        raise ApiError(400, "give exactly one identifier", hint=", ".join(api_reads.LOOKUP_KINDS))
+    chosen = choose_purpose(key, purpose)
+    ((kind, value),) = given.items()
+    profile_id = api_reads.find_by(custos, kind, value)
+    return _cached(request, response, custos.profile(profile_id, purpose=chosen, actor=key.name))
+
+
+@router.get("/{profile_id}")
+def show(
+    request: Request,
+    response: Response,
+    custos: App,
+    key: Reader,
+    profile_id: str,
+    purpose: Purpose = None,
+) -> Any:
+    """One profile (a merged-away id redirects) as the purpose may see it; ETag for caching."""
+    chosen = choose_purpose(key, purpose)
+    found = api_reads.find_by(custos, "profile_id", profile_id)
+    return _cached(request, response, custos.profile(found, purpose=chosen, actor=key.name))
+
+
+@router.get("/{profile_id}/interactions")
+def interactions(
+    custos: App,
+    key: Reader,
+    profile_id: str,
+    purpose: Purpose = None,
+    limit: Limit = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """A profile's interactions, newest first, with the fields the purpose may see."""
+    chosen = choose_purpose(key, purpose)
+    found = api_reads.find_by(custos, "profile_id", profile_id)
+    size = limit or custos.settings.api_page_size
+    items, total = api_reads.interactions(
+        custos, found, chosen, actor=key.name, limit=size, offset=offset
+    )
+    return {
+        "profile_id": found,
+        "purpose": chosen,
+        "items": items,
+        "total": total,
+        "next_offset": offset + size if offset + size < total else None,
+    }
+
+
+@router.get("/{profile_id}/consent")
+def consent(custos: App, key: Reader, profile_id: str) -> dict[str, Any]:
+    """The person's consent state per purpose and the ledger (needs purpose consent_management)."""
+    choose_purpose(key, "consent_management")
+    found = api_reads.find_by(custos, "profile_id", profile_id)
+    return custos.consent(found, actor=key.name)
+
+
+@router.get("/{profile_id}/explain")
+def explain(custos: App, key: Reader, profile_id: str) -> dict[str, Any]:
+    """Why each record belongs to the profile (needs purpose identity_curation)."""
+    choose_purpose(key, "identity_curation")
+    found = api_reads.find_by(custos, "profile_id", profile_id)
+    return custos.explain(found, actor=key.name)
+
+
+@router.post("/{profile_id}/unmerge")
+def unmerge(custos: App, key: Admin, profile_id: str, body: Unmerge) -> dict[str, Any]:
+    """Split records off a profile for good (admin keys only)."""
+    found = api_reads.find_by(custos, "profile_id", profile_id)
+    return custos.unmerge(found, body.records, actor=key.name, reason=body.reason)
+
+
+@router.post("/{profile_id}/merge")
+def merge(custos: App, key: Admin, profile_id: str, body: Merge) -> dict[str, Any]:
+    """Join two profiles for good; the older id survives (admin keys only)."""
+    first = api_reads.find_by(custos, "profile_id", profile_id)
+    second = api_reads.find_by(custos, "profile_id", body.other)
+    return {"profile_id": custos.merge(first, second, actor=key.name, reason=body.reason)}

@@ -1,0 +1,228 @@
+"""Guarded reads for the REST API: pages of profiles, a profile's interactions, look-ups by any
+identifier. Like every read, each goes through the guard and is audited (ids and field names)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+
+from custos.consent.guard import Guard
+from custos.core.errors import AccessDenied, InputError, NotFoundError
+from custos.identity import profiles
+from custos.ingest import normalise as n
+from custos.ingest.normalise import FieldError
+from custos.service.reads import record_access
+from custos.store import tables as t
+
+if TYPE_CHECKING:
+    from custos.service.app import Custos
+
+LOOKUP_KINDS = ("profile_id", "email", "phone", "customer_id", "social_handle")
+
+
+def find_by(app: Custos, kind: str, value: str) -> str:
+    """The active profile id for one identifier (``kind`` one of :data:`LOOKUP_KINDS`)."""
+    if kind not in LOOKUP_KINDS:
+        raise InputError(f"cannot look up by {kind!r}", hint=f"use {', '.join(LOOKUP_KINDS)}")
+    if kind == "profile_id":
+        with app.store.read() as conn:
+            found = profiles.canonical_profile_id(conn, value)
+        if found is None:
+            raise NotFoundError("no profile has that id")
+        return found
+    try:
+        if kind == "phone":
+            normalised = n.phone(value, app.settings.default_region)
+        else:
+            normalised = {
+                "email": n.email,
+                "customer_id": n.customer_id,
+                "social_handle": n.social_handle,
+            }[kind](value)
+    except FieldError:
+        normalised = None
+    if not normalised:
+        raise InputError(f"the {kind} given is not a valid {kind}")
+    with app.store.read() as conn:
+        candidates = profiles.profiles_by_identifier(conn, kind, normalised)
+    if not candidates:
+        raise NotFoundError(f"no profile has that {kind}")
+    if len(candidates) > 1:
+        raise InputError(
+            f"that {kind} belongs to {len(candidates)} profiles: {', '.join(candidates)}",
+            hint="read one of them by its profile id",
+        )
+    return candidates[0]
+
+
+def profile_page(
+    app: Custos,
+    purpose: str,
+    *,
+    actor: str,
+    limit: int,
+    after: str | None = None,
+    where: dict[str, str] | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the profiles ``purpose`` may see, in id order after ``after``, optionally only
+    those whose golden attributes equal ``where``; returns (items, the next cursor or None)."""
+    guard = Guard(app.taxonomy)
+    where = where or {}
+    pa, pr = t.profile_attributes, t.profiles
+    items: list[dict[str, Any]] = []
+    refused = 0
+    fields: set[str] = set()
+    cursor = after or ""
+    with app.store.read() as conn:
+        probe = guard.access(conn, purpose, [])
+        for attribute in where:
+            if probe.rule(attribute) == "no":
+                raise AccessDenied(
+                    f"purpose {purpose} may not use the field {attribute!r}, so it cannot filter "
+                    "by it",
+                    hint="filter by a field the purpose may see",
+                )
+        while len(items) < limit:
+            query = select(pr.c.id, pr.c.updated_at).where(
+                pr.c.status == "active", pr.c.id > cursor
+            )
+            for attribute, value in where.items():
+                query = query.where(
+                    select(pa.c.profile_id)
+                    .where(
+                        pa.c.profile_id == pr.c.id, pa.c.attribute == attribute, pa.c.value == value
+                    )
+                    .exists()
+                )
+            chunk = conn.execute(query.order_by(pr.c.id).limit(limit * 2)).all()
+            if not chunk:
+                cursor = ""
+                break
+            ids = [r.id for r in chunk]
+            access = guard.access(conn, purpose, ids)
+            golden: dict[str, list[Any]] = {}
+            for row in conn.execute(select(pa).where(pa.c.profile_id.in_(ids))):
+                golden.setdefault(row.profile_id, []).append(row)
+            idents: dict[str, dict[str, list[str]]] = {}
+            pi = t.profile_identifiers
+            for pid, kind, value in conn.execute(
+                select(pi.c.profile_id, pi.c.kind, pi.c.value)
+                .where(pi.c.profile_id.in_(ids))
+                .order_by(pi.c.kind, pi.c.value)
+            ):
+                idents.setdefault(pid, {}).setdefault(kind, []).append(value)
+            for row in chunk:
+                cursor = row.id
+                if not access.allowed(row.id):
+                    refused += 1
+                    continue
+                item: dict[str, Any] = {"profile_id": row.id}
+                for attr in golden.get(row.id, []):
+                    if access.field_allowed(row.id, attr.attribute, attr.source):
+                        item[attr.attribute] = attr.value
+                        fields.add(attr.attribute)
+                item["identifiers"] = {
+                    k: v
+                    for k, v in idents.get(row.id, {}).items()
+                    if access.field_allowed(row.id, k)
+                }
+                fields.update(item["identifiers"])
+                item["updated_at"] = row.updated_at.isoformat()
+                items.append(item)
+                if len(items) >= limit:
+                    break
+            if len(chunk) < limit * 2 and len(items) < limit:
+                cursor = ""
+                break
+    record_access(
+        app,
+        actor=actor,
+        action="profile.list",
+        purpose=purpose,
+        subjects=[i["profile_id"] for i in items],
+        fields=sorted(fields),
+        refused=refused,
+    )
+    return items, (cursor or None) if len(items) >= limit else None
+
+
+def interactions(
+    app: Custos,
+    profile_id: str,
+    purpose: str,
+    *,
+    actor: str,
+    limit: int,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of a profile's interactions (newest first) with the fields ``purpose`` may see;
+    returns (items, total). Refused when the purpose may not see the person."""
+    guard = Guard(app.taxonomy)
+    it = t.interactions
+    with app.store.read() as conn:
+        access = guard.access(conn, purpose, [profile_id])
+        if access.refused:
+            record_access(
+                app,
+                actor=actor,
+                action="profile.interactions",
+                purpose=purpose,
+                subjects=[],
+                fields=[],
+                refused=1,
+            )
+            raise AccessDenied(
+                f"purpose {purpose} has no lawful basis to read profile {profile_id}",
+                hint="the person has not consented to this purpose, or has objected",
+            )
+        base = (
+            select(
+                it.c.timestamp,
+                it.c.channel,
+                it.c.text,
+                it.c.language,
+                it.c.email,
+                it.c.phone,
+                it.c.customer_id,
+                t.raw_records.c.record_id,
+                t.sources.c.name.label("source"),
+            )
+            .join(t.profile_members, t.profile_members.c.raw_id == it.c.raw_id)
+            .join(t.raw_records, t.raw_records.c.id == it.c.raw_id)
+            .join(t.sources, t.sources.c.id == it.c.source_id)
+            .where(t.profile_members.c.profile_id == profile_id)
+        )
+        total = int(conn.execute(select(func.count()).select_from(base.subquery())).scalar_one())
+        rows = conn.execute(
+            base.order_by(it.c.timestamp.desc(), it.c.raw_id.desc()).limit(limit).offset(offset)
+        ).mappings()
+        items = []
+        fields: set[str] = set()
+        for row in rows:
+            item: dict[str, Any] = {"source": row["source"], "record_id": row["record_id"]}
+            for name in (
+                "timestamp",
+                "channel",
+                "text",
+                "language",
+                "email",
+                "phone",
+                "customer_id",
+            ):
+                value = row[name]
+                if value is None or not access.field_allowed(profile_id, name, row["source"]):
+                    continue
+                item[name] = value.isoformat() if name == "timestamp" else value
+                fields.add(name)
+            items.append(item)
+    record_access(
+        app,
+        actor=actor,
+        action="profile.interactions",
+        purpose=purpose,
+        subjects=[profile_id],
+        fields=sorted(fields),
+        refused=0,
+    )
+    return items, total

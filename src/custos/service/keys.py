@@ -1,0 +1,143 @@
+"""API keys: created once (the key is shown once, only its SHA-256 hash is kept), bound to a scope
+and to the purposes its reads are served under; verified in constant time; revocable.
+
+Scopes: ``read`` (profile reads under the key's purposes), ``write`` (the collection API; the
+key's name is the source its events are stored under) and ``admin`` (reads, and merge/unmerge).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import select
+
+from custos.core.errors import ConfigError, NotFoundError
+from custos.store import audit
+from custos.store import tables as t
+
+if TYPE_CHECKING:
+    from custos.service.app import Custos
+
+PREFIX = "ck_live_"
+SCOPES = ("read", "write", "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A verified key: its name (the actor in the audit log), scope and purposes."""
+
+    id: int
+    name: str
+    scope: str
+    purposes: tuple[str, ...]
+
+    def allows(self, scope: str) -> bool:
+        """May this key do what ``scope`` needs? (admin may read; write only collects.)"""
+        return self.scope == scope or (self.scope == "admin" and scope == "read")
+
+
+def key_hash(key: str) -> str:
+    """The stored form of a key: hex SHA-256 (keys are 256-bit random, so no salt is needed)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create(
+    app: Custos, name: str, purposes: list[str], scope: str = "read", *, actor: str = "cli"
+) -> str:
+    """Create a key and return it (the only time it is seen; only its hash is stored)."""
+    if scope not in SCOPES:
+        raise ConfigError(f"unknown scope {scope!r}", hint=f"use one of {', '.join(SCOPES)}")
+    if not name or len(name) > 200:
+        raise ConfigError("a key needs a name of 1 to 200 characters")
+    for purpose in purposes:
+        app.taxonomy.purpose(purpose)  # unknown purposes are refused
+    if scope != "write" and not purposes:
+        raise ConfigError(
+            f"a {scope} key needs at least one purpose", hint="pass --purpose P (repeatable)"
+        )
+    key = PREFIX + secrets.token_urlsafe(32)
+    with app.store.write() as conn:
+        if conn.execute(select(t.api_keys.c.id).where(t.api_keys.c.name == name)).first():
+            raise ConfigError(f"a key named {name!r} exists", hint="choose another name")
+        kind = conn.execute(select(t.sources.c.kind).where(t.sources.c.name == name)).scalar()
+        if scope == "write" and kind == "records":
+            # Collected calls are interactions of the source named after the key.
+            raise ConfigError(
+                f"source {name!r} holds records, so a write key cannot collect into it",
+                hint="name the write key after a new source",
+            )
+        conn.execute(
+            t.api_keys.insert().values(
+                name=name,
+                prefix=key[: len(PREFIX) + 4],
+                key_hash=key_hash(key),
+                scope=scope,
+                purposes=orjson.dumps(sorted(set(purposes))).decode(),
+                created_at=datetime.now(UTC),
+            )
+        )
+        audit.append(
+            conn,
+            actor=actor,
+            action="key.create",
+            detail={"name": name, "scope": scope, "purposes": sorted(set(purposes))},
+        )
+    return key
+
+
+def verify(app: Custos, key: str | None) -> ApiKey | None:
+    """The active key ``key`` is, or None (unknown, revoked or empty)."""
+    if not key:
+        return None
+    digest = key_hash(key)
+    with app.store.read() as conn:
+        row = conn.execute(
+            select(t.api_keys).where(
+                t.api_keys.c.key_hash == digest, t.api_keys.c.revoked_at.is_(None)
+            )
+        ).first()
+    # The index lookup found it by hash; compare again in constant time all the same.
+    if row is None or not hmac.compare_digest(row.key_hash, digest):
+        return None
+    return ApiKey(row.id, row.name, row.scope, tuple(orjson.loads(row.purposes)))
+
+
+def revoke(app: Custos, name: str, *, actor: str = "cli") -> None:
+    """Revoke the key ``name``: it is refused from the next request on."""
+    with app.store.write() as conn:
+        found = conn.execute(
+            select(t.api_keys.c.id).where(
+                t.api_keys.c.name == name, t.api_keys.c.revoked_at.is_(None)
+            )
+        ).first()
+        if found is None:
+            raise NotFoundError(f"no active key named {name!r}", hint="see custos keys list")
+        conn.execute(
+            t.api_keys.update()
+            .where(t.api_keys.c.id == found[0])
+            .values(revoked_at=datetime.now(UTC))
+        )
+        audit.append(conn, actor=actor, action="key.revoke", detail={"name": name})
+
+
+def listing(app: Custos) -> list[dict[str, Any]]:
+    """Every key: name, prefix, scope, purposes, created and revoked times (never the hash)."""
+    with app.store.read() as conn:
+        rows = conn.execute(select(t.api_keys).order_by(t.api_keys.c.id)).all()
+    return [
+        {
+            "name": r.name,
+            "prefix": r.prefix,
+            "scope": r.scope,
+            "purposes": orjson.loads(r.purposes),
+            "created_at": r.created_at.isoformat(),
+            "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
+        }
+        for r in rows
+    ]

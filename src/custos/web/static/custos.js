@@ -1,0 +1,130 @@
+// The custos web UI: a thin page over the REST API. Every request carries the API key as a
+// Bearer token; the API's guard decides what is shown. Values are written with textContent
+// only (never as HTML).
+"use strict";
+const state = { key: sessionStorage.getItem("custos-key") || "" };
+const $ = (id) => document.getElementById(id);
+
+async function api(path, options = {}) {
+  const headers = { Authorization: `Bearer ${state.key}`, ...(options.headers || {}) };
+  const answer = await fetch(path, { ...options, headers });
+  const body = answer.status === 204 ? {} : await answer.json();
+  if (!answer.ok) {
+    const error = body.error || {};
+    throw new Error(`${answer.status}: ${error.message || "request failed"}` +
+      (error.hint ? ` (${error.hint})` : ""));
+  }
+  return body;
+}
+
+function say(text) {
+  $("message").textContent = text;
+  $("message").hidden = !text;
+}
+
+function cell(row, text) {
+  const td = document.createElement("td");
+  td.textContent = text == null ? "" : String(text);
+  row.appendChild(td);
+}
+
+async function useKey(key) {
+  state.key = key;
+  try {
+    const me = await api("/v1/me");
+    sessionStorage.setItem("custos-key", key);
+    $("who").textContent = `key ${me.name} (${me.scope})`;
+    const select = $("purpose");
+    select.replaceChildren();
+    for (const purpose of me.purposes) {
+      const option = document.createElement("option");
+      option.value = option.textContent = purpose;
+      select.appendChild(option);
+    }
+    $("login").hidden = true;
+    $("search").hidden = false;
+    say("");
+  } catch (error) {
+    sessionStorage.removeItem("custos-key");
+    say(error.message);
+  }
+}
+
+function showProfile(profile) {
+  $("results").hidden = true;
+  $("profile").hidden = false;
+  $("profile-id").textContent = profile.profile_id;
+  $("profile-purpose").textContent = profile.purpose;
+  const golden = $("golden").tBodies[0];
+  golden.replaceChildren();
+  for (const item of profile.golden) {
+    const row = golden.insertRow();
+    [item.attribute, item.value, item.source, item.record_id].forEach((v) => cell(row, v));
+  }
+  const identifiers = $("identifiers");
+  identifiers.replaceChildren();
+  for (const [kind, values] of Object.entries(profile.identifiers)) {
+    const li = document.createElement("li");
+    li.textContent = `${kind}: ${values.join(", ")}`;
+    identifiers.appendChild(li);
+  }
+  const interactions = $("interactions").tBodies[0];
+  interactions.replaceChildren();
+  for (const item of profile.interactions) {
+    const row = interactions.insertRow();
+    [item.timestamp, item.channel, item.text, item.source].forEach((v) => cell(row, v));
+  }
+}
+
+async function find(event) {
+  event.preventDefault();
+  $("profile").hidden = true;
+  const purpose = encodeURIComponent($("purpose").value);
+  try {
+    const body = { [$("kind").value]: $("value").value };
+    const profile = await api(`/v1/profiles/lookup?purpose=${purpose}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    say("");
+    showProfile(profile);
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+async function list() {
+  $("profile").hidden = true;
+  const purpose = encodeURIComponent($("purpose").value);
+  try {
+    const page = await api(`/v1/profiles?purpose=${purpose}&limit=50`);
+    const ul = $("profile-list");
+    ul.replaceChildren();
+    for (const item of page.items) {
+      const li = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = "#";
+      link.textContent = `${item.profile_id} ${item.first_name || ""} ${item.last_name || ""}`;
+      link.addEventListener("click", async (e) => {
+        e.preventDefault();
+        try {
+          showProfile(await api(`/v1/profiles/${item.profile_id}?purpose=${purpose}`));
+        } catch (error) {
+          say(error.message);
+        }
+      });
+      li.appendChild(link);
+      ul.appendChild(li);
+    }
+    $("results").hidden = false;
+    say(page.items.length ? "" : "no profile this purpose may see");
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+$("key-form").addEventListener("submit", (e) => { e.preventDefault(); useKey($("key").value); });
+$("search-form").addEventListener("submit", find);
+$("list").addEventListener("click", list);
+if (state.key) useKey(state.key);
