@@ -243,11 +243,13 @@ def resolve(
         summary.interactions = int(
             conn.execute(select(func.count()).select_from(t.interactions)).scalar_one()
         )
+        clock = time.perf_counter()
         exact = exact_edges(
             nodes,
             max_persons=settings.max_persons_per_identifier,
             max_records=settings.max_records_per_identifier,
         )
+        summary.phases["exact"] = time.perf_counter() - clock
         together, apart = decisions(conn)
         probable: list[Edge] = []
         if settings.probabilistic_matching and summary.records > 1:
@@ -301,6 +303,7 @@ def resolve(
         member_of = {
             m: pid for pid, members in zip(plan.cluster_ids, clusters, strict=True) for m in members
         }
+        summary.phases["cluster"] = time.perf_counter() - clock
         clock = time.perf_counter()
         _rewrite(
             conn,

@@ -5,6 +5,7 @@ The CLI, and later the REST API and web UI, are thin layers over :class:`Custos`
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -141,7 +142,9 @@ class Custos:
                     )
         else:
             summary = resolve(self.store, self.settings, retrain=retrain, actor=actor)
+            clock = time.perf_counter()
             self.refresh_consent(full=True)
+            summary.phases["consent"] = time.perf_counter() - clock
         with self.store.write() as conn:
             audit.append(
                 conn,

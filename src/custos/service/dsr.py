@@ -181,6 +181,68 @@ def _access_step(app: Custos, request: Request, output: Path) -> None:
         _finish(conn, request, "report", {"files": [f.name for f in files], "counts": counts})
 
 
+def access_in_memory(app: Custos, key: str, *, actor: str) -> tuple[Request, dict[str, Any]]:
+    """Art. 15 for the API: the request is tracked and audited like :func:`access`, but the
+    report is returned (never written to a file, never stored with the request)."""
+    request = _new(app, "access", key, ["report"], actor)
+    found: dict[str, Any] = {}
+
+    def step(r: Request) -> None:
+        body = access_report(app, r)
+        counts = {name: len(body[name]) for name in ("attributes", "interactions", "recipients")}
+        with app.store.write() as conn:
+            _audit(conn, r, "access", {"sections": sorted(body), "counts": counts})
+            _finish(conn, r, "report", {"delivered": "in memory", "counts": counts})
+        found.update(body)
+
+    _run(app, request, {"report": step})
+    return request, found
+
+
+def access_html(app: Custos, ref: str, *, actor: str) -> str:
+    """The access report of a done access request as standalone HTML, made again from the store
+    (audited: the person's data is shown once more)."""
+    with app.store.read() as conn:
+        request = requests.load(conn, requests.parse_ref(ref))
+    if request.kind != "access" or request.state != DONE:
+        raise NotFoundError(
+            f"request {request.ref} is not a completed access request",
+            hint="make one with custos dsr access (or POST /v1/dsr/access)",
+        )
+    body = access_report(app, request)
+    page = html.render(body)
+    with app.store.write() as conn:
+        audit.append(
+            conn,
+            actor=actor,
+            action="dsr.access.html",
+            purpose=DSR_PURPOSE,
+            subjects=[request.profile_id],
+            detail={"request": request.ref},
+        )
+    return page
+
+
+def export_in_memory(app: Custos, key: str, *, actor: str) -> tuple[Request, dict[str, Any]]:
+    """Art. 20 for the API: like :func:`export`, with the data returned instead of written."""
+    request = _new(app, "export", key, ["export"], actor)
+    found: dict[str, Any] = {}
+
+    def step(r: Request) -> None:
+        with app.store.read() as conn:
+            subject = _subject(conn, r.profile_id)
+            body = report.portable(conn, subject, request=r.ref)
+            body["consents"] = _consent(app, conn, r.profile_id)["ledger"]
+        counts = {k: len(body[k]) for k in ("records", "interactions", "consents")}
+        with app.store.write() as conn:
+            _audit(conn, r, "export", {"counts": counts})
+            _finish(conn, r, "export", {"delivered": "in memory", "counts": counts})
+        found.update(body)
+
+    _run(app, request, {"export": step})
+    return request, found
+
+
 def _consent(app: Custos, conn: Connection, profile_id: str) -> dict[str, Any]:
     events = ledger.events_by_profile(conn, None, [profile_id]).get(profile_id, [])
     rows = ledger.ledger_rows(conn, [e.id for e in events])
@@ -444,6 +506,11 @@ def resume(app: Custos, ref: str, *, output: Path | None = None) -> Request:
         return request
     if request.kind == "erase":
         return _run(app, request, _erase_handlers(app, secret_key(app)))
+    if output is None and "output" not in request.result and request.kind in ("access", "export"):
+        raise CustosError(
+            f"request {request.ref} was answered in memory (through the API): nothing to resume",
+            hint=f"make the request again: custos dsr {request.kind} … (or give --output)",
+        )
     folder = output or Path(request.result.get("output", "."))
     if request.kind == "access":
         return _run(app, request, {"report": lambda r: _access_step(app, r, folder)})

@@ -17,6 +17,15 @@ async function api(path, options = {}) {
   return body;
 }
 
+async function apiText(path) {
+  const answer = await fetch(path, { headers: { Authorization: `Bearer ${state.key}` } });
+  if (!answer.ok) {
+    const error = (await answer.json()).error || {};
+    throw new Error(`${answer.status}: ${error.message || "request failed"}`);
+  }
+  return answer.text();
+}
+
 function say(text) {
   $("message").textContent = text;
   $("message").hidden = !text;
@@ -43,6 +52,7 @@ async function useKey(key) {
     }
     $("login").hidden = true;
     $("search").hidden = false;
+    $("dsr").hidden = me.scope !== "admin";
     say("");
   } catch (error) {
     sessionStorage.removeItem("custos-key");
@@ -124,7 +134,39 @@ async function list() {
   }
 }
 
+// The report is a standalone page with no scripts; it is shown in a sandboxed frame (no
+// scripts, an opaque origin). A frame's src cannot carry the key, so the page is fetched with it
+// and given to a new frame (made when shown: a frame loaded while hidden stays blank).
+async function dsrAccess(event) {
+  event.preventDefault();
+  const view = $("dsr-view");
+  const status = $("dsr-status");
+  view.replaceChildren();
+  status.hidden = true;
+  try {
+    const made = await api("/v1/dsr/access", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ key: $("dsr-key").value }),
+    });
+    const page = await apiText(`/v1/dsr/${encodeURIComponent(made.request)}/report.html`);
+    const frame = document.createElement("iframe");
+    frame.id = "dsr-report";
+    frame.dataset.testid = "dsr-report";
+    frame.title = "access report";
+    frame.setAttribute("sandbox", "");
+    frame.srcdoc = page;
+    view.appendChild(frame);
+    status.textContent = `request ${made.request} (${made.state}), profile ${made.profile_id}`;
+    status.hidden = false;
+    say("");
+  } catch (error) {
+    say(error.message);
+  }
+}
+
 $("key-form").addEventListener("submit", (e) => { e.preventDefault(); useKey($("key").value); });
 $("search-form").addEventListener("submit", find);
 $("list").addEventListener("click", list);
+$("dsr-form").addEventListener("submit", dsrAccess);
 if (state.key) useKey(state.key);

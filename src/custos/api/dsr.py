@@ -1,0 +1,133 @@
+"""The data-subject request API (admin keys only): access (Art. 15), portability (Art. 20),
+rectification (Art. 16), restriction (Art. 18) and erasure (Art. 17).
+
+The person's key (profile id, e-mail or phone) travels in the request body, never in a URL, so it
+stays out of access logs. Requests are tracked and audited as the CLI's are (purpose
+``legal_compliance``), with the API key's name as the actor. Reports are made in memory and
+answered directly: nothing of the person is written to a file.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+
+from custos.api.deps import Admin, App
+from custos.api.errors import ApiError
+from custos.service import dsr
+
+router = APIRouter(prefix="/v1/dsr", tags=["data-subject requests"])
+
+#: The standalone report has no scripts and no external assets; forbid them outright.
+REPORT_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+#: A request reference: ``dsr-12`` or ``12`` (ASCII digits that fit the store's integer).
+REF = re.compile(r"(?:dsr-)?[0-9]{1,18}", re.IGNORECASE)
+KEY_DESCRIPTION = "The person: a profile id, an e-mail or a phone number."
+
+
+class Subject(BaseModel):
+    """The person a request is about."""
+
+    key: str = Field(min_length=1, description=KEY_DESCRIPTION)
+
+
+class Rectify(Subject):
+    """One attribute to correct."""
+
+    attribute: str = Field(min_length=1)
+    value: str
+    reason: str = ""
+
+
+class Restrict(Subject):
+    """Restrict processing, or lift the restriction."""
+
+    reason: str = ""
+    lift: bool = False
+
+
+class Erase(Subject):
+    """Erase the person everywhere; ``confirm`` must be true."""
+
+    confirm: bool = False
+
+
+def _ref(request_id: str) -> str:
+    """The reference, if it can name a request (else 404 before the store is asked)."""
+    if not REF.fullmatch(request_id):
+        raise ApiError(404, "not a request reference", hint="write dsr-12 or 12")
+    return request_id
+
+
+def _state(shown: dict[str, Any]) -> dict[str, Any]:
+    """A request's reference, kind, subject id, state and steps (ids and counts only)."""
+    return {k: shown[k] for k in ("request", "kind", "profile_id", "state", "steps")}
+
+
+@router.post("/access")
+def access(custos: App, key: Admin, body: Subject) -> dict[str, Any]:
+    """Art. 15: the person's complete access report (JSON); its HTML is at
+    ``/v1/dsr/{request}/report.html``."""
+    request, report = dsr.access_in_memory(custos, body.key, actor=key.name)
+    return {**_state(request.as_dict()), "report": report}
+
+
+@router.post("/export")
+def export(custos: App, key: Admin, body: Subject) -> dict[str, Any]:
+    """Art. 20: the data the person provided, in a portable form (JSON)."""
+    request, data = dsr.export_in_memory(custos, body.key, actor=key.name)
+    return {**_state(request.as_dict()), "data": data}
+
+
+@router.post("/rectify")
+def rectify(custos: App, key: Admin, body: Rectify) -> dict[str, Any]:
+    """Art. 16: correct one attribute (a new record that becomes its provenance)."""
+    request = dsr.rectify(
+        custos,
+        body.key,
+        attribute=body.attribute,
+        value=body.value,
+        reason=body.reason,
+        actor=key.name,
+    )
+    return _state(request.as_dict())
+
+
+@router.post("/restrict")
+def restrict(custos: App, key: Admin, body: Restrict) -> dict[str, Any]:
+    """Art. 18: restrict processing (every purpose but legal obligation), or lift it."""
+    request = dsr.restrict(custos, body.key, reason=body.reason, lift=body.lift, actor=key.name)
+    return _state(request.as_dict())
+
+
+@router.post("/erase")
+def erase(custos: App, key: Admin, body: Erase) -> dict[str, Any]:
+    """Art. 17: erase the person everywhere; answers the receipt (Art. 19: who to notify)."""
+    if not body.confirm:
+        raise ApiError(
+            400,
+            "erasure deletes the person for good: send confirm: true",
+            hint='{"key": …, "confirm": true}',
+        )
+    request = dsr.erase(custos, body.key, actor=key.name)
+    return {**_state(request.as_dict()), "receipt": request.result.get("receipt")}
+
+
+@router.get("/{request_id}")
+def show(custos: App, key: Admin, request_id: str) -> dict[str, Any]:
+    """A request's state and steps (ids and counts only)."""
+    return dsr.show(custos, _ref(request_id))
+
+
+@router.get("/{request_id}/report.html", response_class=Response)
+def report_html(custos: App, key: Admin, request_id: str) -> Response:
+    """The access report of a completed access request as a standalone HTML page."""
+    page = dsr.access_html(custos, _ref(request_id), actor=key.name)
+    return Response(page, media_type="text/html; charset=utf-8", headers=REPORT_HEADERS)
