@@ -7,12 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from custos.api.app import create_app
 from custos.cli import app as cli
 from custos.core.settings import Settings
-from custos.service import Custos
+from custos.service import Custos, keys
 from custos.store import tables as t
 from tests.conftest import write
 
@@ -58,6 +60,17 @@ def test_call_notes_are_redacted_by_default_everywhere(custos: Custos, tmp_path:
     custos.resolve()
     exported = json.dumps(list(custos.export_profiles("customer_service")))
     assert not any(value in exported for value in PLANTED)
+    # …nor through the REST API: the caller's interactions, as customer service sees them.
+    key = keys.create(custos, "desk", ["customer_service"])
+    client = TestClient(create_app(custos))
+    pid = custos.find_profile("+49 30 1111111")
+    answer = client.get(
+        f"/v1/profiles/{pid}/interactions",
+        params={"purpose": "customer_service"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert answer.status_code == 200 and len(answer.json()["items"]) == 2
+    assert "<PHONE>" in answer.text and not any(value in answer.text for value in PLANTED)
 
 
 def test_pseudonymise_is_keyed_and_keep_keeps(tmp_path: Path) -> None:

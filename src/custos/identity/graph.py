@@ -83,10 +83,18 @@ class UnionFind:
 
     def groups(self) -> list[list[int]]:
         """All sets, each sorted, ordered by their smallest key."""
-        out: dict[int, list[int]] = defaultdict(list)
-        for key in self.parent:
-            out[self.find(key)].append(key)
-        return sorted((sorted(g) for g in out.values()), key=lambda g: g[0])
+        # Visiting the keys in order fills each set in order, and a set first appears at its
+        # smallest key: one sort of the keys instead of one per set and one of the sets.
+        out: dict[int, list[int]] = {}
+        find = self.find
+        for key in sorted(self.parent):
+            root = find(key)
+            group = out.get(root)
+            if group is None:
+                out[root] = [key]
+            else:
+                group.append(key)
+        return list(out.values())
 
 
 class ConstrainedUnionFind(UnionFind):
