@@ -404,3 +404,64 @@ def test_a_failed_request_stores_nothing_and_is_not_acknowledged(
     monkeypatch.undo()
     assert client.post("/v1/batch", json=batch).json()["stored"] == 2
     assert sorted(xref(custos)) == [("web", "x1"), ("web", "x2")]
+
+
+def _start_serve(db: str, port: int) -> subprocess.Popen[bytes]:
+    """`custos serve` as its own process; returns once it answers /health."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from custos.cli import main; main()", "--db", db, "serve",
+         "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("custos serve did not start")
+
+
+def test_events_arrive_exactly_once_across_a_forced_server_restart(tmp_path: Path) -> None:
+    """The server is killed (SIGKILL) mid-stream and started again: the Segment client retries
+    what was not acknowledged, and every event is stored exactly once."""
+    db = str(tmp_path / "restart.db")
+    made = CliRunner().invoke(
+        cli, ["--db", db, "keys", "create", "--name", "web", "--scope", "write"]
+    )
+    key = made.stdout.strip().splitlines()[-1]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = _start_serve(db, port)
+    errors: list[Any] = []
+    client = SegmentClient(
+        key,
+        host=f"http://127.0.0.1:{port}",
+        on_error=lambda e, batch: errors.append(e),
+        upload_interval=0.01,
+        upload_size=5,
+        max_retries=12,
+    )
+    ids = [f"r-{i}" for i in range(150)]
+    try:
+        for i, mid in enumerate(ids):
+            client.track("u-1", "Viewed Item", {"i": i}, message_id=mid)
+            if i == 60:
+                server.kill()  # forced: no graceful shutdown, batches in flight are lost
+                server.wait(10)
+            if i == 100:
+                server = _start_serve(db, port)
+            time.sleep(0.002)
+        client.flush()
+        client.join()
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert errors == []
+    with Custos.open(db) as app:
+        stored = [record for source, record, _ in app.xref() if source == "web"]
+    assert sorted(stored) == sorted(ids)  # every event, none twice
