@@ -31,6 +31,7 @@ import orjson
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.report import write_section  # noqa: E402
 from custos.core.settings import Settings  # noqa: E402
 from custos.service import Custos, keys  # noqa: E402
 from custos.store.pgserver import PostgresServer  # noqa: E402
@@ -76,19 +77,33 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--singles", type=int, default=500, help="single identify calls timed")
+    parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="custos-bench-collect-"))
     pg = PostgresServer() if args.backend == "postgresql" else None
     try:
-        run(args, pg.new_database() if pg else str(folder / "collect.db"))
+        lines = run(args, pg.new_database() if pg else str(folder / "collect.db"))
     finally:
         if pg:
             pg.stop()
         shutil.rmtree(folder, ignore_errors=True)
+    if not args.no_record:
+        write_section(
+            f"collect ({args.backend})",
+            "python bench/collect.py " + " ".join(sys.argv[1:]),
+            "\n".join(lines),
+        )
 
 
-def run(args: argparse.Namespace, db: str) -> None:
-    """Serve ``db``, send the calls, check and print."""
+def _p(values: list[float], q: float) -> float:
+    """The q-quantile (nearest rank) in milliseconds."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def run(args: argparse.Namespace, db: str) -> list[str]:
+    """Serve ``db``, send the calls, check, print; returns the lines of the report."""
     with Custos.open(db, Settings()) as custos:
         key = keys.create(custos, "bench-web", [], "write")
     with socket.socket() as probe:
@@ -143,6 +158,20 @@ def run(args: argparse.Namespace, db: str) -> None:
                 stored += count
         elapsed = time.perf_counter() - started
         resent = post(bodies[0], clients[0])[1]
+        # Single calls, one at a time, as a web page's library sends them.
+        single: list[float] = []
+        for i in range(args.singles):
+            body = {
+                "userId": f"single-{i}",
+                "messageId": f"{seed}-single-{i}",
+                "traits": {"email": f"single-{i}@example.com"},
+            }
+            started_one = time.perf_counter()
+            answer = clients[0].post(
+                f"{base}/v1/identify", json=body, headers={"Authorization": f"Bearer {key}"}
+            )
+            single.append(time.perf_counter() - started_one)
+            answer.raise_for_status()
         for client in clients:
             client.close()
     finally:
@@ -150,21 +179,26 @@ def run(args: argparse.Namespace, db: str) -> None:
         server.wait(30)
     with Custos.open(db, Settings()) as custos:
         ids = [rid for source, rid, _ in custos.xref() if source == "bench-web"]
-    exactly_once = len(ids) == len(set(ids)) == args.events
-    latencies.sort()
-    print(f"store: {args.backend}; {args.clients} clients")
-    print(
-        f"{args.events} calls in {len(bodies)} gzip batches of {args.batch}: {elapsed:.1f} s, "
-        f"{args.events / elapsed:,.0f} calls/s"
-    )
-    print(
-        f"request latency p50 {statistics.median(latencies) * 1000:.0f} ms, "
-        f"p95 {latencies[int(len(latencies) * 0.95) - 1] * 1000:.0f} ms, "
-        f"max {latencies[-1] * 1000:.0f} ms"
-    )
-    print(f"stored {stored}, exactly once: {exactly_once}, a resent batch stored {resent}")
+    exactly_once = len(ids) == len(set(ids)) == args.events + args.singles
+    lines = [
+        f"`custos serve` on {args.backend}, load from {args.clients} client threads in a second "
+        "process on loopback; gzip `/v1/batch` bodies of "
+        f"{args.batch} calls (one identify per ten calls), then {args.singles} single "
+        "`/v1/identify` calls one after another.",
+        "",
+        "| measure | value |",
+        "|---|---:|",
+        f"| batch throughput | {args.events / elapsed:,.0f} calls/s ({args.events:,} calls, "
+        f"{elapsed:.1f} s) |",
+        f"| batch request latency p50 / p99 | {statistics.median(latencies) * 1000:.0f} / "
+        f"{_p(latencies, 0.99):.0f} ms |",
+        f"| single identify latency p50 / p99 | {_p(single, 0.5):.1f} / {_p(single, 0.99):.1f} ms |",
+        f"| stored exactly once | {exactly_once} (a resent batch stored {resent}) |",
+    ]
+    print("\n".join(lines))
     if not exactly_once or resent:
         sys.exit(1)
+    return lines
 
 
 if __name__ == "__main__":
