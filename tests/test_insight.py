@@ -110,3 +110,22 @@ def test_cli_impact_json_contract(company: Path) -> None:
     assert all(keys <= set(r) for r in rows)
     assert [r["segment"] for r in rows if r["significant"]] == [PLANTED_EVENT[1]]
     assert date.fromisoformat(PLANTED_EVENT[0].isoformat()) == PLANTED_EVENT[0]
+
+
+def test_analyses_score_texts_nobody_has_scored_yet(tmp_path: Path) -> None:
+    """An impact analysis right after ingestion works: it scores what it needs first."""
+    from custos.core.settings import Settings
+
+    manifest = generate_company(tmp_path / "co", people=300, seed=3)
+    db = str(tmp_path / "fresh.db")
+    with Custos.open(db, Settings(db=db, sentiment_engine="lexicon")) as app:
+        order = {"records": 0, "interactions": 1, "consents": 2}
+        for silo in sorted(manifest.files, key=lambda f: order[f.kind]):
+            app.ingest(silo.path, silo.source, kind=Kind(silo.kind), map_path=silo.map_path)
+        app.resolve()
+        points = insight.trend(app, "country")
+        assert points and sum(p.interactions for p in points) > 100
+        with app.store.read() as conn:
+            engines = set(conn.execute(select(t.interaction_sentiment.c.engine)).scalars())
+        assert engines == {"lexicon"}
+        assert insight.score(app, missing_only=True).scored == 0

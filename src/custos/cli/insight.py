@@ -33,7 +33,10 @@ Purpose = Annotated[
 def score(
     engine: Annotated[
         str | None,
-        typer.Option("--engine", help="Sentiment engine (default e5-head; lexicon is faster)."),
+        typer.Option(
+            "--engine",
+            help="Sentiment engine (default CUSTOS_SENTIMENT_ENGINE: e5-head; lexicon is faster).",
+        ),
     ] = None,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Texts per batch.")] = 256,
 ) -> None:
@@ -88,10 +91,16 @@ def trend(
     if interval not in ("week", "month"):
         err.print("[red]error:[/red] --interval must be week or month")
         raise typer.Exit(2)
-    with open_custos() as custos:
+    with open_custos() as custos, _progress("scoring new texts") as progress:
         points = guarded(
             lambda: insight.trend(
-                custos, by, interval=interval, purpose=purpose, chart=chart, channel=channel
+                custos,
+                by,
+                interval=interval,
+                purpose=purpose,
+                chart=chart,
+                channel=channel,
+                progress=progress,
             )
         )
     if fmt == "json":
@@ -143,10 +152,16 @@ def impact(
     except ValueError:
         err.print("[red]error:[/red] --date is YYYY-MM-DD and --window a number of days (60d)")
         raise typer.Exit(2) from None
-    with open_custos() as custos:
+    with open_custos() as custos, _progress("scoring new texts") as progress:
         result = guarded(
             lambda: insight.impact(
-                custos, event, window_days=days, by=by, purpose=purpose, channel=channel
+                custos,
+                event,
+                window_days=days,
+                by=by,
+                purpose=purpose,
+                channel=channel,
+                progress=progress,
             )
         )
     if fmt == "json":

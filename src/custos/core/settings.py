@@ -77,6 +77,11 @@ class Settings(BaseSettings):
         "quarantine the whole row, or store it without that field (the field is listed with "
         "the quarantine).",
     )
+    sentiment_engine: str = Field(
+        default="e5-head",
+        description="The sentiment engine of `insight score` and of analyses that find texts "
+        "not scored yet: e5-head (accurate) or lexicon (fast).",
+    )
     source_priority: list[str] = Field(
         default_factory=list,
         description="Sources in order of trust for the golden record (first wins); sources not "

@@ -48,11 +48,21 @@ class ScoreSummary:
     seconds: float = 0.0
 
 
-def _pending(conn: Any, name: str, version: str, after: int, limit: int) -> list[Any]:
+def _done(name: str, version: str, missing_only: bool) -> Any:
+    """Interactions already scored: by this engine version, or (``missing_only``) by any."""
     i, s = t.interactions, t.interaction_sentiment
-    done = exists().where(
+    if missing_only:
+        return exists().where(s.c.raw_id == i.c.raw_id)
+    return exists().where(
         and_(s.c.raw_id == i.c.raw_id, s.c.engine == name, s.c.engine_version == version)
     )
+
+
+def _pending(
+    conn: Any, name: str, version: str, after: int, limit: int, missing_only: bool = False
+) -> list[Any]:
+    i = t.interactions
+    done = _done(name, version, missing_only)
     query = (
         select(i.c.raw_id, i.c.text)
         .where(i.c.raw_id > after, i.c.text.is_not(None), i.c.text != "", ~done)
@@ -68,18 +78,17 @@ def score(
     engine: str | None = None,
     batch: int = 256,
     progress: Progress | None = None,
+    missing_only: bool = False,
 ) -> ScoreSummary:
     """Score every interaction text not yet scored by this engine version, in batches (memory
-    stays bounded; a re-run scores nothing twice; a new engine version re-scores)."""
-    model = get_engine(engine or DEFAULT_ENGINE)
+    stays bounded; a re-run scores nothing twice; a new engine version re-scores).
+    ``missing_only`` scores just the texts no engine has scored yet (what analyses need)."""
+    model = get_engine(engine or app.settings.sentiment_engine or DEFAULT_ENGINE)
     summary = ScoreSummary(model.name, model.version)
     started = time.perf_counter()
     i, s = t.interactions, t.interaction_sentiment
     with app.store.read() as conn:
-        done = exists().where(
-            and_(s.c.raw_id == i.c.raw_id, s.c.engine == model.name)
-            & (s.c.engine_version == model.version)
-        )
+        done = _done(model.name, model.version, missing_only)
         total = int(
             conn.execute(
                 select(func.count())
@@ -90,7 +99,7 @@ def score(
     last = 0
     while True:
         with app.store.read() as conn:
-            rows = _pending(conn, model.name, model.version, last, batch)
+            rows = _pending(conn, model.name, model.version, last, batch, missing_only)
         if not rows:
             break
         results = model.score_batch([r.text for r in rows])
@@ -246,12 +255,19 @@ def _check_by(app: Custos, by: str, purpose: str) -> None:
 
 
 def observations(
-    app: Custos, by: str, purpose: str, *, actor: str, channel: str | None = None
+    app: Custos,
+    by: str,
+    purpose: str,
+    *,
+    actor: str,
+    channel: str | None = None,
+    progress: Progress | None = None,
 ) -> tuple[list[stats.Observation], int]:
     """Scored interactions of the profiles ``purpose`` may use (of one ``channel`` if given),
     each with its segment (the value of ``by``); and how many scores were left out (profiles
     the purpose may not use)."""
     _check_by(app, by, purpose)
+    score(app, missing_only=True, progress=progress)  # texts ingested since the last scoring
     rows = profile_rows(app, purpose, actor=actor, fields=frozenset({by}))
     out: list[stats.Observation] = []
     left_out = 0
@@ -276,9 +292,11 @@ def trend(
     chart: Path | None = None,
     channel: str | None = None,
     actor: str = "cli",
+    progress: Progress | None = None,
 ) -> list[stats.TrendPoint]:
-    """Sentiment per segment and period (guarded); optionally drawn to ``chart`` (PNG or SVG)."""
-    obs, _ = observations(app, by, purpose, actor=actor, channel=channel)
+    """Sentiment per segment and period (guarded); optionally drawn to ``chart`` (PNG or SVG).
+    Texts not scored yet are scored first (``progress`` reports it)."""
+    obs, _ = observations(app, by, purpose, actor=actor, channel=channel, progress=progress)
     points = stats.trend(obs, interval=interval)
     if chart is not None:
         draw_trend(points, chart, title=f"Sentiment by {by} per {interval} ({purpose})")
@@ -294,9 +312,11 @@ def impact(
     purpose: str = "analytics",
     channel: str | None = None,
     actor: str = "cli",
+    progress: Progress | None = None,
 ) -> list[stats.SegmentImpact]:
-    """Per segment, sentiment before vs after ``event`` (see :func:`custos.insight.stats.impact`)."""
-    obs, _ = observations(app, by, purpose, actor=actor, channel=channel)
+    """Per segment, sentiment before vs after ``event`` (see :func:`custos.insight.stats.impact`).
+    Texts not scored yet are scored first."""
+    obs, _ = observations(app, by, purpose, actor=actor, channel=channel, progress=progress)
     return stats.impact(obs, event, window_days=window_days)
 
 
@@ -336,6 +356,7 @@ def mood(
 ) -> dict[str, Any]:
     """A profile's sentiment timeline and current mood, if the purpose may use the profile."""
     profile_id = app.find_profile(key)
+    score(app, missing_only=True)
     with app.store.read() as conn:
         access = Guard(app.taxonomy).access(conn, purpose)
         if not access.allowed(profile_id) or access.rule("sentiment") == "no":
@@ -420,5 +441,7 @@ def segment_members(
     segment = parse(name, rule, known_fields(app))
     for field in segment.fields:
         _check_by(app, field, purpose)
+    if segment.fields & {"mood", "interactions_30d"}:
+        score(app, missing_only=True)
     rows = profile_rows(app, purpose, actor=actor, fields=segment.fields)
     return [row for row in rows.values() if segment.test(row)]
