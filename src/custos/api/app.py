@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 import custos
 from custos import __version__
-from custos.api import collect, dsr, errors, profiles
+from custos.api import collect, dsr, errors, overview, profiles
 from custos.api.deps import Reader
 from custos.core.settings import Settings
 from custos.service.app import Custos
@@ -55,6 +55,7 @@ def create_app(custos_or_settings: Custos | Settings | None = None) -> FastAPI:
     app.include_router(profiles.router)
     app.include_router(collect.router)
     app.include_router(dsr.router)
+    app.include_router(overview.router)
 
     @app.get("/v1/me", tags=["meta"])
     def me(key: Reader) -> dict[str, Any]:

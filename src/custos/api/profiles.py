@@ -152,6 +152,14 @@ def consent(custos: App, key: Reader, profile_id: str) -> dict[str, Any]:
     return custos.consent(found, actor=key.name)
 
 
+@router.get("/{profile_id}/sentiment")
+def sentiment(custos: App, key: Reader, profile_id: str, purpose: Purpose = None) -> dict[str, Any]:
+    """The person's current mood and sentiment timeline, when the purpose may use them."""
+    chosen = choose_purpose(key, purpose)
+    found = api_reads.find_by(custos, "profile_id", profile_id)
+    return api_reads.sentiment(custos, found, chosen, actor=key.name)
+
+
 @router.get("/{profile_id}/explain")
 def explain(custos: App, key: Reader, profile_id: str) -> dict[str, Any]:
     """Why each record belongs to the profile (needs purpose identity_curation)."""

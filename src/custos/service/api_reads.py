@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from sqlalchemy import func, select
 
+from custos.consent import cache, ledger
 from custos.consent.guard import Guard
 from custos.core.errors import AccessDenied, InputError, NotFoundError
 from custos.identity import profiles
 from custos.ingest import normalise as n
 from custos.ingest.normalise import FieldError
-from custos.service.reads import record_access
+from custos.service import insight
+from custos.service.reads import entry_subjects, record_access
+from custos.store import audit
 from custos.store import tables as t
 
 if TYPE_CHECKING:
@@ -226,3 +230,90 @@ def interactions(
         refused=0,
     )
     return items, total
+
+
+def sentiment(app: Custos, profile_id: str, purpose: str, *, actor: str) -> dict[str, Any]:
+    """A profile's mood and sentiment timeline, when ``purpose`` may see the person and their
+    sentiment. Checked first (a refusal scores nothing and is audited), then read by
+    :func:`custos.service.insight.mood` (which checks again and audits the read)."""
+    with app.store.read() as conn:
+        access = Guard(app.taxonomy).access(conn, purpose, [profile_id])
+        refused = not access.allowed(profile_id) or access.rule("sentiment") == "no"
+    if refused:
+        record_access(
+            app,
+            actor=actor,
+            action="insight.mood",
+            purpose=purpose,
+            subjects=[],
+            fields=[],
+            refused=1,
+        )
+        raise AccessDenied(
+            f"purpose {purpose} may not use the sentiment of profile {profile_id}",
+            hint="no lawful basis on record for this purpose, or it may not see sentiment",
+        )
+    return insight.mood(app, profile_id, purpose=purpose, actor=actor)
+
+
+def consent_overview(app: Custos, *, actor: str) -> list[dict[str, Any]]:
+    """Per purpose of the taxonomy: its lawful basis and how many active profiles granted,
+    denied or withdrew, or have no record (counts only; audited under consent_management)."""
+    out: list[dict[str, Any]] = []
+    with app.store.read() as conn:
+        active = set(
+            conn.execute(select(t.profiles.c.id).where(t.profiles.c.status == "active")).scalars()
+        )
+        for name, purpose in sorted(app.taxonomy.purposes.items()):
+            decided = cache.cached_decisions(conn, name)
+            if decided is not None:
+                granted = set(decided[0]) & active
+                objected = decided[1] & active
+            else:
+                found = ledger.bulk_states(conn, name, active)
+                granted = {p for p, (s, _) in found.items() if s.granted}
+                objected = {p for p, (s, _) in found.items() if s.objected}
+            objected -= granted
+            out.append(
+                {
+                    "purpose": name,
+                    "basis": purpose.basis.value,
+                    "description": purpose.description,
+                    "granted": len(granted),
+                    "denied_or_withdrawn": len(objected),
+                    "no_record": len(active) - len(granted) - len(objected),
+                    "profiles": len(active),
+                }
+            )
+    with app.store.write() as conn:
+        audit.append(
+            conn,
+            actor=actor,
+            action="consent.overview",
+            purpose="consent_management",
+            detail={"purposes": len(out)},
+        )
+    return out
+
+
+def audit_page(app: Custos, *, actor: str, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` audit entries: who, what, for which purpose, when and how many
+    profiles (a count, no ids or values). The read itself is audited."""
+    out: list[dict[str, Any]] = []
+    with app.store.read() as conn:
+        query = select(t.audit_log).order_by(t.audit_log.c.id.desc()).limit(limit)
+        for row in conn.execute(query):
+            detail = orjson.loads(row.detail or "{}")
+            out.append(
+                {
+                    "id": row.id,
+                    "at": row.at.isoformat(),
+                    "actor": row.actor,
+                    "action": row.action,
+                    "purpose": row.purpose,
+                    "subjects": len(entry_subjects(row.subjects, detail)),
+                }
+            )
+    with app.store.write() as conn:
+        audit.append(conn, actor=actor, action="audit.list", detail={"entries": len(out)})
+    return out

@@ -372,7 +372,8 @@ class Custos:
         out: list[dict[str, Any]] = []
         with self.store.read() as conn:
             query = select(t.audit_log).order_by(t.audit_log.c.id.desc())
-            for row in conn.execution_options(yield_per=500).execute(query):
+            result = conn.execution_options(yield_per=500).execute(query)
+            for row in result:
                 detail = orjson.loads(row.detail or "{}")
                 subjects = reads.entry_subjects(row.subjects, detail)
                 if wanted and wanted not in subjects:
@@ -393,6 +394,7 @@ class Custos:
                 )
                 if len(out) >= limit:
                     break
+            result.close()  # leaving early: release the server-side cursor (PostgreSQL)
         return out
 
     def explain(self, key: str, *, actor: str = "cli") -> dict[str, Any]:

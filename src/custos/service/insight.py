@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -59,7 +59,13 @@ def _done(name: str, version: str, missing_only: bool) -> Any:
 
 
 def _pending(
-    conn: Any, name: str, version: str, after: int, limit: int, missing_only: bool = False
+    conn: Any,
+    name: str,
+    version: str,
+    after: int,
+    limit: int,
+    missing_only: bool = False,
+    only: Sequence[int] | None = None,
 ) -> list[Any]:
     i = t.interactions
     done = _done(name, version, missing_only)
@@ -69,6 +75,8 @@ def _pending(
         .order_by(i.c.raw_id)
         .limit(limit)
     )
+    if only is not None:
+        query = query.where(i.c.raw_id.in_(list(only)))
     return list(conn.execute(query))
 
 
@@ -79,27 +87,28 @@ def score(
     batch: int = 256,
     progress: Progress | None = None,
     missing_only: bool = False,
+    only: Sequence[int] | None = None,
 ) -> ScoreSummary:
     """Score every interaction text not yet scored by this engine version, in batches (memory
     stays bounded; a re-run scores nothing twice; a new engine version re-scores).
-    ``missing_only`` scores just the texts no engine has scored yet (what analyses need)."""
+    ``missing_only`` scores just the texts no engine has scored yet (what analyses need);
+    ``only`` limits the run to these interactions (one profile's)."""
     model = get_engine(engine or app.settings.sentiment_engine or DEFAULT_ENGINE)
     summary = ScoreSummary(model.name, model.version)
     started = time.perf_counter()
     i, s = t.interactions, t.interaction_sentiment
     with app.store.read() as conn:
         done = _done(model.name, model.version, missing_only)
-        total = int(
-            conn.execute(
-                select(func.count())
-                .select_from(i)
-                .where(i.c.text.is_not(None), i.c.text != "", ~done)
-            ).scalar_one()
+        counted = (
+            select(func.count()).select_from(i).where(i.c.text.is_not(None), i.c.text != "", ~done)
         )
+        if only is not None:
+            counted = counted.where(i.c.raw_id.in_(list(only)))
+        total = int(conn.execute(counted).scalar_one())
     last = 0
     while True:
         with app.store.read() as conn:
-            rows = _pending(conn, model.name, model.version, last, batch, missing_only)
+            rows = _pending(conn, model.name, model.version, last, batch, missing_only, only)
         if not rows:
             break
         results = model.score_batch([r.text for r in rows])
@@ -356,7 +365,6 @@ def mood(
 ) -> dict[str, Any]:
     """A profile's sentiment timeline and current mood, if the purpose may use the profile."""
     profile_id = app.find_profile(key)
-    score(app, missing_only=True)
     with app.store.read() as conn:
         access = Guard(app.taxonomy).access(conn, purpose)
         if not access.allowed(profile_id) or access.rule("sentiment") == "no":
@@ -364,6 +372,15 @@ def mood(
                 f"purpose {purpose!r} may not use profile {profile_id}",
                 hint="no lawful basis on record for this purpose, or it may not see sentiment",
             )
+        members = list(
+            conn.execute(
+                select(t.profile_members.c.raw_id).where(
+                    t.profile_members.c.profile_id == profile_id
+                )
+            ).scalars()
+        )
+    score(app, missing_only=True, only=members)  # just this person's texts not scored yet
+    with app.store.read() as conn:
         s, i, pm = t.interaction_sentiment, t.interactions, t.profile_members
         rows = conn.execute(
             select(i.c.timestamp, i.c.observed_at, i.c.channel, s.c.label, s.c.score)

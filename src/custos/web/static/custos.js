@@ -2,7 +2,7 @@
 // Bearer token; the API's guard decides what is shown. Values are written with textContent
 // only (never as HTML).
 "use strict";
-const state = { key: sessionStorage.getItem("custos-key") || "" };
+const state = { key: sessionStorage.getItem("custos-key") || "", scope: "", purposes: [] };
 const $ = (id) => document.getElementById(id);
 
 async function api(path, options = {}) {
@@ -43,6 +43,7 @@ async function useKey(key) {
     const me = await api("/v1/me");
     sessionStorage.setItem("custos-key", key);
     $("who").textContent = `key ${me.name} (${me.scope})`;
+    state.scope = me.scope;
     const select = $("purpose");
     select.replaceChildren();
     for (const purpose of me.purposes) {
@@ -50,12 +51,97 @@ async function useKey(key) {
       option.value = option.textContent = purpose;
       select.appendChild(option);
     }
+    state.purposes = me.purposes;
     $("login").hidden = true;
-    $("search").hidden = false;
-    $("dsr").hidden = me.scope !== "admin";
+    $("nav").hidden = false;
+    $("nav-consent").hidden = !(me.scope === "admin" || me.purposes.includes("consent_management"));
+    $("nav-audit").hidden = me.scope !== "admin";
+    showPage("search");
     say("");
   } catch (error) {
     sessionStorage.removeItem("custos-key");
+    say(error.message);
+  }
+}
+
+// One page at a time: the search (with the profile and the access requests), the consent
+// overview or the audit log.
+function showPage(name) {
+  const search = name === "search";
+  $("search").hidden = !search;
+  $("dsr").hidden = !search || state.scope !== "admin";
+  if (!search) {
+    $("results").hidden = true;
+    $("profile").hidden = true;
+  }
+  $("consent-overview").hidden = name !== "consent";
+  $("audit").hidden = name !== "audit";
+}
+
+function fill(table, rows) {
+  const body = $(table).tBodies[0];
+  body.replaceChildren();
+  for (const values of rows) {
+    const row = body.insertRow();
+    values.forEach((v) => cell(row, v));
+  }
+}
+
+// The consent state and its history need a key bound to consent_management: any other key is
+// refused by the API, and the refusal is shown in place.
+async function showConsent(profileId) {
+  const note = $("consent-message");
+  fill("consent", []);
+  fill("consent-history", []);
+  try {
+    const found = await api(`/v1/profiles/${encodeURIComponent(profileId)}/consent`);
+    note.hidden = true;
+    fill("consent", Object.entries(found.states).map(([purpose, s]) =>
+      [purpose, s.status, s.since || "", s.basis, s.allowed ? "yes" : "no"]));
+    fill("consent-history", found.ledger.map((e) =>
+      [e.id, e.timestamp, e.purpose, e.status, e.source, e.method]));
+  } catch (error) {
+    note.textContent = error.message;
+    note.hidden = false;
+  }
+}
+
+// Sentiment is shown when the profile's purpose may use it and there is some.
+async function showSentiment(profileId, purpose) {
+  const box = $("sentiment");
+  box.hidden = true;
+  try {
+    const query = encodeURIComponent(purpose);
+    const found = await api(`/v1/profiles/${encodeURIComponent(profileId)}/sentiment?purpose=${query}`);
+    if (!found.timeline.length) return;
+    $("mood").textContent = found.mood == null ? "unknown" : String(found.mood);
+    fill("sentiment-timeline", found.timeline.map((e) => [e.at, e.channel, e.label, e.score]));
+    box.hidden = false;
+  } catch (error) {
+    box.hidden = true;
+  }
+}
+
+async function consentOverview() {
+  showPage("consent");
+  try {
+    const found = await api("/v1/consent/overview");
+    fill("overview", found.purposes.map((p) =>
+      [p.purpose, p.basis, p.granted, p.denied_or_withdrawn, p.no_record]));
+    say("");
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+async function auditLog() {
+  showPage("audit");
+  try {
+    const found = await api("/v1/audit?limit=100");
+    fill("audit-log", found.items.map((e) =>
+      [e.id, e.at, e.actor, e.action, e.purpose || "", e.subjects]));
+    say("");
+  } catch (error) {
     say(error.message);
   }
 }
@@ -78,11 +164,57 @@ function showProfile(profile) {
     li.textContent = `${kind}: ${values.join(", ")}`;
     identifiers.appendChild(li);
   }
+  const records = $("records").tBodies[0];
+  records.replaceChildren();
+  for (const item of profile.records || []) {
+    const row = records.insertRow();
+    [item.source, item.record_id].forEach((v) => cell(row, v));
+    const td = row.insertCell();
+    if (state.scope === "admin") {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "unmerge";
+      button.textContent = "unmerge";
+      button.dataset.record = `${item.source}:${item.record_id}`;
+      button.addEventListener("click", () => unmerge(profile, button.dataset.record));
+      td.appendChild(button);
+    }
+  }
+  const evidence = $("evidence").tBodies[0];
+  evidence.replaceChildren();
+  for (const item of profile.evidence || []) {
+    const row = evidence.insertRow();
+    const weight = item.weight == null ? "" : Number(item.weight).toFixed(3);
+    [item.left, item.right, item.rule, weight].forEach((v) => cell(row, v));
+  }
   const interactions = $("interactions").tBodies[0];
   interactions.replaceChildren();
   for (const item of profile.interactions) {
     const row = interactions.insertRow();
     [item.timestamp, item.channel, item.text, item.source].forEach((v) => cell(row, v));
+  }
+  showConsent(profile.profile_id);
+  showSentiment(profile.profile_id, profile.purpose);
+}
+
+async function openProfile(profileId, purpose) {
+  const query = encodeURIComponent(purpose);
+  showProfile(await api(`/v1/profiles/${encodeURIComponent(profileId)}?purpose=${query}`));
+}
+
+// Split one record off the profile for good (admin keys; the API refuses others), then show
+// the profile again as it is now.
+async function unmerge(profile, record) {
+  try {
+    await api(`/v1/profiles/${encodeURIComponent(profile.profile_id)}/unmerge`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ records: [record], reason: "split off in the web UI" }),
+    });
+    say("");
+    await openProfile(profile.profile_id, profile.purpose);
+  } catch (error) {
+    say(error.message);
   }
 }
 
@@ -169,4 +301,7 @@ $("key-form").addEventListener("submit", (e) => { e.preventDefault(); useKey($("
 $("search-form").addEventListener("submit", find);
 $("list").addEventListener("click", list);
 $("dsr-form").addEventListener("submit", dsrAccess);
+$("nav-search").addEventListener("click", () => showPage("search"));
+$("nav-consent").addEventListener("click", consentOverview);
+$("nav-audit").addEventListener("click", auditLog);
 if (state.key) useKey(state.key);

@@ -1,0 +1,126 @@
+"""Screenshots of the web UI's main pages for the README, from the synthetic demo company.
+
+Builds a small demo store in a temporary folder, creates an admin key, serves the API with
+uvicorn in a thread and drives Debian's Chromium (headless, via Playwright) through the search
+results, a profile's 360° view, the consent overview, the audit log and a data-subject access
+report. The PNGs (1200 px wide) go to ``docs/screenshots/``. Every person shown is synthetic.
+
+    .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+from playwright.sync_api import Page, expect, sync_playwright
+
+from custos.api.app import create_app
+from custos.core.settings import Settings
+from custos.service import Custos, keys
+from custos.service.demo import run_demo
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+WIDTH, MAX_HEIGHT = 1200, 1800
+
+
+def shoot(page: Page, out: Path, name: str) -> Path:
+    """A PNG of the page, 1200 px wide, at most MAX_HEIGHT tall."""
+    height = min(int(page.evaluate("document.documentElement.scrollHeight")), MAX_HEIGHT)
+    target = out / f"{name}.png"
+    page.screenshot(
+        path=str(target),
+        full_page=True,
+        clip={"x": 0, "y": 0, "width": WIDTH, "height": height},
+    )
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    args = parser.parse_args()
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            db="unused",
+            secret_key_file=str(folder / "secret.key"),
+            sentiment_engine="lexicon",
+        )
+        demo = run_demo(folder / "demo", people=60, seed=3, settings=settings)
+        assert demo.example is not None, "the demo made no profile"
+        person = demo.example["profile_id"]
+        with Custos.open(str(demo.store), settings) as custos:
+            key = keys.create(custos, "dpo", ["customer_service", "consent_management"], "admin")
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            server = uvicorn.Server(
+                uvicorn.Config(create_app(custos), port=port, log_level="warning", access_log=False)
+            )
+            thread = threading.Thread(target=server.run, daemon=True)
+            thread.start()
+            deadline = time.monotonic() + 10
+            while not server.started and time.monotonic() < deadline:
+                time.sleep(0.02)
+            base = f"http://127.0.0.1:{port}"
+            try:
+                with sync_playwright() as pw:
+                    browser = pw.chromium.launch(
+                        executable_path=CHROMIUM, headless=True, args=FLAGS
+                    )
+                    try:
+                        page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+                        page.goto(f"{base}/ui/")
+                        page.fill("#key", key)
+                        page.click("#use-key")
+                        expect(page.get_by_test_id("who")).to_have_text("key dpo (admin)")
+                        page.select_option("#purpose", "customer_service")
+
+                        page.click("#list")
+                        expect(page.locator("#profile-list li").first).to_be_visible()
+                        made = [shoot(page, out, "search")]
+
+                        page.select_option("#kind", "profile_id")
+                        page.fill("#value", person)
+                        page.click("#find")
+                        expect(page.get_by_test_id("profile")).to_be_visible()
+                        expect(page.locator("#consent tbody tr").first).to_be_visible()
+                        expect(page.get_by_test_id("sentiment")).to_be_visible()
+                        made.append(shoot(page, out, "profile"))
+
+                        page.click("#nav-consent")
+                        expect(page.locator("#overview tbody tr").first).to_be_visible()
+                        made.append(shoot(page, out, "consent-overview"))
+
+                        page.click("#nav-audit")
+                        expect(page.locator("#audit-log tbody tr").first).to_be_visible()
+                        made.append(shoot(page, out, "audit-log"))
+
+                        page.click("#nav-search")
+                        page.fill("#dsr-key", person)
+                        page.click("#dsr-access")
+                        expect(page.get_by_test_id("dsr-status")).to_contain_text("(done)")
+                        made.append(shoot(page, out, "dsr-report"))
+                    finally:
+                        browser.close()
+            finally:
+                server.should_exit = True
+                thread.join(10)
+    for path in made:
+        print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""Overviews for the people who run custos: consent per purpose (counts only, no persons) and
+the audit log (who read what, for which purpose, how many profiles: no ids, no values)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from custos.api.auth import choose_purpose
+from custos.api.deps import Admin, App, Reader
+from custos.service import api_reads
+
+router = APIRouter(tags=["overview"])
+
+
+@router.get("/v1/consent/overview")
+def consent_overview(custos: App, key: Reader) -> dict[str, Any]:
+    """Per purpose: its lawful basis and how many profiles granted, denied or withdrew, or have
+    no record (admin keys, or keys bound to consent_management)."""
+    if not key.allows("admin"):
+        choose_purpose(key, "consent_management")
+    return {"purposes": api_reads.consent_overview(custos, actor=key.name)}
+
+
+@router.get("/v1/audit")
+def audit_log(
+    custos: App,
+    key: Admin,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Entries, newest first.")] = 100,
+) -> dict[str, Any]:
+    """The newest audit entries: actor, action, purpose, when, and the number of profiles
+    (admin keys only)."""
+    return {"items": api_reads.audit_page(custos, actor=key.name, limit=limit)}
