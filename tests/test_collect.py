@@ -8,7 +8,6 @@ import gzip
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,7 +17,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from rudderstack.analytics import Client as RudderClient
 from segment.analytics import Client as SegmentClient
@@ -30,6 +28,7 @@ from custos.cli import app as cli
 from custos.service import Custos, keys
 from custos.service.collect import event_time
 from custos.store import tables as t
+from tests.conftest import served
 
 # An IAB TCF v2 TC string (purposes 1, 3, 9, 10 … consented; 2 and 4 not), last updated
 # 2012-01-10 (the example of the consent tests).
@@ -42,24 +41,8 @@ TC_STRING = (
 @pytest.fixture
 def server(custos: Custos) -> Iterator[str]:
     """The API served by uvicorn on a free loopback port, in a thread."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(custos), host="127.0.0.1", port=port, log_level="warning", access_log=False
-    )
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert instance.started
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        instance.should_exit = True
-        thread.join(10)
+    with served(custos) as base:
+        yield base
 
 
 def xref(custos: Custos) -> list[tuple[str, str]]:

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from custos.api.app import create_app
 from custos.core.fields import Kind
 from custos.core.settings import Settings
 from custos.service import Custos, keys
-from tests.conftest import write
+from tests.conftest import served, write
 
 # Debian's chromium package (scripts/test installs it); never a browser download.
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
@@ -66,22 +61,8 @@ def site(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
             "desk": keys.create(custos, "desk", ["customer_service"]),
             "newsletter": keys.create(custos, "newsletter", ["marketing_email"]),
         }
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(custos), port=port, log_level="warning", access_log=False)
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        try:
-            yield f"http://127.0.0.1:{port}", made
-        finally:
-            server.should_exit = True
-            thread.join(10)
+        with served(custos) as base:
+            yield base, made
 
 
 def test_the_ui_shows_what_the_keys_purpose_may_see(

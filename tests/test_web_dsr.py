@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from custos.api.app import create_app
 from custos.core.settings import Settings
 from custos.privacy.dsr.html import SECTIONS
 from custos.service import Custos, keys
 from custos.service.demo import run_demo
+from tests.conftest import served
 from tests.test_web import CHROMIUM, FLAGS
 
 
@@ -33,22 +29,8 @@ def demo_site(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], dict[str, A
             "dpo": keys.create(custos, "dpo", ["identity_curation"], "admin"),
             "desk": keys.create(custos, "desk", ["customer_service"]),
         }
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(custos), port=port, log_level="warning", access_log=False)
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        try:
-            yield f"http://127.0.0.1:{port}", made, demo.example
-        finally:
-            server.should_exit = True
-            thread.join(10)
+        with served(custos) as base:
+            yield base, made, demo.example
 
 
 def test_an_admin_sees_a_demo_persons_access_report_in_the_page(

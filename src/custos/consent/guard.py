@@ -118,6 +118,11 @@ class Guard:
     def __init__(self, taxonomy: Taxonomy) -> None:
         self.taxonomy = taxonomy
 
+    def field_rules(self, purpose: str | None) -> Access:
+        """The purpose's rules for fields (``rule``, ``category``) without deciding any person:
+        what a caller needs to know which attributes it may use, at no cost in consent reads."""
+        return Access(self.taxonomy.purpose(purpose), self.taxonomy)
+
     def access(
         self,
         conn: Connection,

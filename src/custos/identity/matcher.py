@@ -357,9 +357,12 @@ def _with_tf(table: pa.Table, frequencies: dict[str, dict[str, float]], key: str
 
     out = table
     for column, freq in frequencies.items():
-        # The rarest saved frequency is what an unseen value gets (memoised per model).
+        # The rarest saved frequency is what an unseen value gets (memoised for the model in
+        # use only: a retrained model's floors replace the old ones).
         floor = _floors.get((key, column))
         if floor is None:
+            if any(k != key for k, _ in _floors):
+                _floors.clear()
             floor = _floors[(key, column)] = min(freq.values(), default=1e-6)
         values = [
             None if v is None else freq.get(v, floor) for v in table.column(column).to_pylist()

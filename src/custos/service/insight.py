@@ -212,10 +212,10 @@ def profile_rows(
     without showing it), mood, interactions in the last 30 days, days since the first record."""
     now = datetime.now(UTC)
     rows = {item["profile_id"]: item for item in app.export_profiles(purpose, actor=actor)}
+    rules = Guard(app.taxonomy).field_rules(purpose)
+    visible = {name for name in DERIVED if rules.rule(name) != "no"}
+    wanted = visible if fields is None else visible & fields
     with app.store.read() as conn:
-        access = Guard(app.taxonomy).access(conn, purpose)
-        visible = {name for name in DERIVED if access.rule(name) != "no"}
-        wanted = visible if fields is None else visible & fields
         if wanted & {"age", "age_band"}:
             pa = t.profile_attributes
             query = select(pa.c.profile_id, pa.c.value).where(pa.c.attribute == "date_of_birth")
@@ -253,12 +253,11 @@ def profile_rows(
 
 def _check_by(app: Custos, by: str, purpose: str) -> None:
     """Refuse a segment attribute the purpose may not see (fail closed, with the reason)."""
-    with app.store.read() as conn:
-        access = Guard(app.taxonomy).access(conn, purpose)
-    if access.rule(by) == "no":
+    rules = Guard(app.taxonomy).field_rules(purpose)
+    if rules.rule(by) == "no":
         raise AccessDenied(
             f"purpose {purpose!r} may not use {by!r} "
-            f"(category {access.category(by)!r}), so it cannot group or select by it",
+            f"(category {rules.category(by)!r}), so it cannot group or select by it",
             hint="use an attribute the purpose may see, or name another --purpose",
         )
 
@@ -366,7 +365,7 @@ def mood(
     """A profile's sentiment timeline and current mood, if the purpose may use the profile."""
     profile_id = app.find_profile(key)
     with app.store.read() as conn:
-        access = Guard(app.taxonomy).access(conn, purpose)
+        access = Guard(app.taxonomy).access(conn, purpose, [profile_id])
         if not access.allowed(profile_id) or access.rule("sentiment") == "no":
             raise AccessDenied(
                 f"purpose {purpose!r} may not use profile {profile_id}",
