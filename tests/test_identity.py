@@ -285,3 +285,25 @@ def test_quality_floor_on_a_seeded_synthetic_company(tmp_path: Path) -> None:
     scores = pairwise_scores(predicted, truth)
     assert scores.precision >= 0.995
     assert scores.recall >= 0.75
+
+
+def test_full_resolution_leaves_referential_integrity_and_checks_on(
+    custos: Custos, tmp_path: Path
+) -> None:
+    """A full run writes with SQLite's per-row foreign-key checks off; what it writes must
+    still satisfy every foreign key, and the checks must be back on afterwards."""
+    load(custos, tmp_path)
+    custos.resolve()
+    custos.resolve()  # a rebuild over existing profiles as well
+    with custos.store.read() as conn:
+        orphans = conn.exec_driver_sql(
+            "SELECT count(*) FROM profile_attributes a LEFT JOIN profiles p"
+            " ON p.id = a.profile_id WHERE p.id IS NULL"
+        ).scalar()
+        assert orphans == 0
+    if custos.store.backend != "sqlite":
+        return  # PostgreSQL checks every row itself
+    with custos.store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+    with custos.store.write() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1

@@ -133,3 +133,47 @@ def test_concurrent_writers_queue_instead_of_failing(store_url: str) -> None:
 def test_alembic_config_points_at_shipped_migrations() -> None:
     cfg = alembic_config()
     assert cfg.get_main_option("script_location", "").endswith("migrations")
+
+
+def test_profile_tables_move_to_without_rowid_keeping_their_rows(tmp_path: object) -> None:
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    now = datetime.now(UTC)
+    with open_store(url, migrate=False) as store:
+        with store.write() as conn:
+            command.upgrade(alembic_config(conn), "0006")
+        with store.write() as conn:
+            conn.execute(
+                t.profiles.insert().values(
+                    id="cus_1", status="active", created_at=now, updated_at=now
+                )
+            )
+            conn.execute(
+                t.profile_attributes.insert().values(
+                    profile_id="cus_1",
+                    attribute="email",
+                    value="a@example.org",
+                    source="crm",
+                    record_id="r1",
+                    observed_at=now,
+                    rule="priority",
+                )
+            )
+            conn.execute(
+                t.profile_identifiers.insert().values(
+                    kind="email", value="a@example.org", profile_id="cus_1"
+                )
+            )
+        assert store.migrate() == head_revision()
+        with store.read() as conn:
+            assert conn.execute(select(t.profile_attributes.c.value)).scalars().all() == [
+                "a@example.org"
+            ]
+            assert conn.execute(select(t.profile_identifiers.c.profile_id)).scalars().all() == [
+                "cus_1"
+            ]
+            ddl = dict(conn.exec_driver_sql("SELECT name, sql FROM sqlite_master").all())
+        assert "WITHOUT ROWID" in ddl["profile_attributes"]
+        assert "WITHOUT ROWID" in ddl["profile_identifiers"]
+        assert "ix_profile_identifiers_profile" in ddl

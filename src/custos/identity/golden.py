@@ -75,16 +75,24 @@ def golden_record(
 
     def pick(attribute: str, having: list[Candidate]) -> Candidate:
         if rule == "frequent" and having[0].source != RECTIFICATION:
-            counts = Counter(c.values[attribute] for c in having)
+            # (an address is picked by its street, among members some of which may have a
+            # city only)
+            counts = Counter(c.values[attribute] for c in having if c.values.get(attribute))
             top = max(counts.values())
-            return next(c for c in having if counts[c.values[attribute]] == top)
+            return next(
+                c for c in having if c.values.get(attribute) and counts[c.values[attribute]] == top
+            )
         return having[0]
 
+    frequent = rule == "frequent"
     for attribute in SINGLE:
-        having = [c for c in ordered if c.values.get(attribute)]
-        if having:
-            chosen = pick(attribute, having)
-            out.append(_value(attribute, chosen, rule))
+        if frequent:
+            having = [c for c in ordered if c.values.get(attribute)]
+            found = pick(attribute, having) if having else None
+        else:  # the first in rank order: no list per attribute
+            found = next((c for c in ordered if c.values.get(attribute)), None)
+        if found is not None:
+            out.append(_value(attribute, found, rule))
     having = [c for c in ordered if c.values.get("street") or c.values.get("city")]
     if having:
         chosen = pick("street" if having[0].values.get("street") else "city", having)

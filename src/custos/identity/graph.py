@@ -150,12 +150,18 @@ class CoherentUnionFind(ConstrainedUnionFind):
         super().__init__(keys)
         self.pair_weight = pair_weight
         self.strong = strong
+        self.birth_dates = birth_dates
+        # The dated members of each joined set, by root; a key never joined has only its own
+        # date (kept in birth_dates: no list per key for the million that stay alone).
         self.dated: dict[int, list[tuple[int, str]]] = {}
-        for key in self.parent:
-            date = birth_dates.get(key)
-            if date:
-                self.dated[key] = [(key, date)]
         self.conflicts = 0
+
+    def _dated(self, root: int) -> list[tuple[int, str]]:
+        joined = self.dated.get(root)
+        if joined is not None:
+            return joined
+        date = self.birth_dates.get(root) if self.size[root] == 1 else None
+        return [(root, date)] if date else []
 
     def _contradict(self, x: int, dx: str, y: int, dy: str) -> bool:
         if same_birth_date(dx, dy):
@@ -165,7 +171,7 @@ class CoherentUnionFind(ConstrainedUnionFind):
 
     def coherent(self, a: int, b: int) -> bool:
         """Could the sets of ``a`` and ``b`` be one person?"""
-        mine, theirs = self.dated.get(self.find(a), ()), self.dated.get(self.find(b), ())
+        mine, theirs = self._dated(self.find(a)), self._dated(self.find(b))
         return not any(self._contradict(x, dx, y, dy) for x, dx in mine for y, dy in theirs)
 
     def union(self, a: int, b: int, *, check: bool = True, weight: float | None = None) -> bool:
@@ -178,12 +184,12 @@ class CoherentUnionFind(ConstrainedUnionFind):
         if check and weak and not self.coherent(a, b):
             self.conflicts += 1
             return False
+        dated = self._dated(ra) + self._dated(rb)
         joined = super().union(a, b)
         if joined:
-            root = self.find(a)
-            dated = self.dated.pop(ra, []) + self.dated.pop(rb, [])
-            if dated:
-                self.dated[root] = dated
+            self.dated.pop(ra, None)
+            self.dated.pop(rb, None)
+            self.dated[self.find(a)] = dated
         return joined
 
 

@@ -102,7 +102,7 @@ def attach(
     summary = ResolveSummary(mode="incremental", model_version=saved.version)
     with store.write() as conn:
         clock = time.perf_counter()
-        new_nodes, new_candidates, new_match = load(conn, new_only=True)
+        new_nodes, new_rows, new_match = load(conn, new_only=True)
         summary.records = len(new_match["unique_id"])
         summary.interactions = sum(1 for n in new_nodes if not n.is_record)
         if not new_nodes:
@@ -114,7 +114,7 @@ def attach(
         for chunk in _chunks(touched):
             query = select(pm.c.raw_id, pm.c.profile_id).where(pm.c.profile_id.in_(chunk))
             previous.update(conn.execute(query).all())
-        old_nodes, old_candidates, old_match = load(conn, raw_ids=list(previous))
+        old_nodes, old_rows, old_match = load(conn, raw_ids=list(previous))
         summary.phases["candidates"] = time.perf_counter() - clock
         clock = time.perf_counter()
         probable: list[Edge] = []
@@ -159,8 +159,8 @@ def attach(
         summary.withheld_links, summary.ignored = exact.withheld_links, exact.ignored
         new_ids = {n.raw_id for n in new_nodes}
         clusters = [g for g in forest.groups() if new_ids.intersection(g)]
-        by_raw = {c.raw_id: c for c in old_candidates + new_candidates}
-        anchors = [f"{by_raw[m[0]].source}\x1f{by_raw[m[0]].record_id}" for m in clusters]
+        by_raw = old_rows | new_rows
+        anchors = [f"{by_raw[m[0]][1]}\x1f{by_raw[m[0]][2]}" for m in clusters]
         profiles = t.profiles
         created_at: dict[str, datetime] = {}
         for chunk in _chunks(touched):
@@ -175,7 +175,9 @@ def attach(
         summary.phases["cluster"] = time.perf_counter() - clock
         clock = time.perf_counter()
         previous_graph = meta.get(conn, meta.GRAPH_VERSION) or "0"
-        write_profiles(conn, set(plan.cluster_ids), plan.created, plan.merged, set(), now, actor)
+        write_profiles(
+            conn, store, set(plan.cluster_ids), plan.created, plan.merged, set(), now, actor
+        )
         for loser, survivor in plan.merged.items():
             for table in (pm, t.merge_evidence):
                 conn.execute(
@@ -223,6 +225,7 @@ def attach(
             t.profile_attributes,
             list(golden_rows(plan.cluster_ids, clusters, by_raw, settings)),
             names=GOLDEN_NAMES,
+            ready=True,
         )
         node_of = {n.raw_id: n for n in nodes}
         identifiers = sorted(

@@ -193,7 +193,8 @@ def train(
         rng = np.random.default_rng(seed)
         table = table.take(np.sort(rng.choice(table.num_rows, sample, replace=False)))
     settings = _settings() if base is None else _strip(base)
-    linker = Linker(_db_api().register(table), settings, log_level=None)
+    db_api = _db_api()
+    linker = Linker(db_api.register(table), settings, log_level=None)
     steps = (
         lambda: linker.training.estimate_probability_two_random_records_match(
             [block_on("first_name", "surname", "dob"), block_on("email")], recall=0.8
@@ -213,6 +214,7 @@ def train(
             _log.info("matching model: a training step was skipped (%s)", type(exc).__name__)
     model: dict[str, Any] = linker.misc.save_model_to_json()
     model["custos_design_version"] = DESIGN_VERSION
+    _release(db_api)
     return smooth(model)
 
 
@@ -262,6 +264,13 @@ def _db_api() -> Any:
     return DuckDBAPI(connection=con)
 
 
+def _release(db_api: Any) -> None:
+    """Close a one-off DuckDB now: Splink's linker holds reference cycles, so its connection
+    (and up to its memory limit of buffers) would otherwise live until the next garbage
+    collection, which a bulk resolution pauses."""
+    db_api.duckdb_con.close()
+
+
 def term_frequencies(table: pa.Table) -> dict[str, dict[str, float]]:
     """Relative frequency of each value of the term-frequency columns in ``table``."""
     import pyarrow.compute as pc
@@ -304,11 +313,12 @@ def _edges(result: pa.Table, comparisons: list[str], threshold: float) -> Iterat
 def predict(table: pa.Table, model: dict[str, Any], *, threshold: float) -> list[Edge]:
     """Score the candidate pairs within ``table``; edges at or above ``threshold`` (match
     weight), strongest first, each with the match weight per compared field."""
-    linker, _ = _linker(table, model, detail=True)
+    linker, db_api = _linker(table, model, detail=True)
     predictions = linker.inference.predict(threshold_match_weight=threshold)
     comparisons = [c["output_column_name"] for c in model["comparisons"]]
     edges = list(_edges(predictions.as_pyarrow_table(), comparisons, threshold))
     predictions.drop_table_from_database_and_remove_from_cache()
+    _release(db_api)
     edges.sort(key=lambda e: -(e.weight or 0.0))
     return edges
 

@@ -16,15 +16,28 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Connection, Table, delete, func, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    Table,
+    Text,
+    delete,
+    func,
+    literal,
+    select,
+    type_coerce,
+    update,
+)
 
+from custos.core.bulk import paused_gc
 from custos.core.fields import STRONG_IDENTIFIERS
 from custos.core.settings import Settings
 from custos.identity import matcher, models
-from custos.identity.golden import ADDRESS, SINGLE, Candidate, golden_record
+from custos.identity.golden import ADDRESS, RECTIFICATION, SINGLE, Candidate, golden_record
 from custos.identity.graph import CoherentUnionFind, Edge, IgnoredIdentifier, Node, exact_edges
 from custos.identity.ids import assign_ids
 from custos.store import Store, meta
@@ -49,6 +62,13 @@ MATCH_SOURCE = {
 }
 
 _GOLDEN_COLUMNS = (*SINGLE, *ADDRESS)
+#: Where each column the matcher reads sits in a loaded row.
+_ROW_AT = {
+    "first_name_key": 4,
+    "last_name_key": 5,
+    "street_key": 8,
+    **{name: 9 + i for i, name in enumerate(_GOLDEN_COLUMNS)},
+}
 
 
 @dataclass
@@ -78,22 +98,35 @@ class ResolveSummary:
     seconds: float = 0.0
 
 
-Loaded = tuple[list[Node], list[Candidate], dict[str, list[Any]]]
+#: A loaded row: (raw_id, source, record_id, is_record, first_key, last_key, when, extra JSON,
+#: street_key, *golden values in :data:`_GOLDEN_COLUMNS` order). Kept as plain tuples: a
+#: million objects with a dict each would cost seconds and hundreds of megabytes, and most are
+#: only read once, to write their profile's golden record.
+Row = tuple[Any, ...]
+Loaded = tuple[list[Node], dict[int, Row], dict[str, list[Any]]]
+
+_GOLDEN_AT = 9  # first golden value in a Row
+_IDENTIFIER_AT = tuple((k, _GOLDEN_AT + _GOLDEN_COLUMNS.index(k)) for k in STRONG_IDENTIFIERS)
+_DOB_AT = _GOLDEN_AT + _GOLDEN_COLUMNS.index("date_of_birth")
+_SINGLE_AT = tuple((name, _GOLDEN_AT + _GOLDEN_COLUMNS.index(name)) for name in SINGLE)
+_ADDRESS_AT = tuple((name, _GOLDEN_AT + _GOLDEN_COLUMNS.index(name)) for name in ADDRESS)
+_STREET_AT = _GOLDEN_AT + _GOLDEN_COLUMNS.index("street")
+_CITY_AT = _GOLDEN_AT + _GOLDEN_COLUMNS.index("city")
 
 
 def load(
     conn: Connection, *, new_only: bool = False, raw_ids: Sequence[int] | None = None
 ) -> Loaded:
-    """Records and interactions as identity resolution sees them: graph nodes, golden-record
-    candidates and the matcher's columns (records only). ``new_only``: those in no profile yet;
-    ``raw_ids``: just these."""
+    """Records and interactions as identity resolution sees them: graph nodes, the rows behind
+    golden records (by raw id; see :func:`candidate`) and the matcher's columns (records only).
+    ``new_only``: those in no profile yet; ``raw_ids``: just these."""
     if raw_ids is not None:
-        out: Loaded = ([], [], {})
+        out: Loaded = ([], {}, {})
         ordered = sorted(raw_ids)
         for i in range(0, len(ordered), 5000):
             part = _load(conn, new_only=new_only, raw_ids=ordered[i : i + 5000])
             out[0].extend(part[0])
-            out[1].extend(part[1])
+            out[1].update(part[1])
             for key, values in part[2].items():
                 out[2].setdefault(key, []).extend(values)
         if not out[2]:
@@ -102,22 +135,60 @@ def load(
     return _load(conn, new_only=new_only)
 
 
+class _Instants(dict[Any, datetime]):
+    """Stored timestamps → aware datetimes, each distinct value parsed once (records ingested
+    together share one; SQLite hands back text, PostgreSQL datetimes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: parsed → as stored, to write a chosen value's time back unchanged
+        self.stored: dict[datetime, Any] = {}
+
+    def __missing__(self, value: Any) -> datetime:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        self[value] = parsed
+        self.stored.setdefault(parsed, value)
+        return parsed
+
+
+def candidate(row: Row, instants: dict[Any, datetime] | None = None) -> Candidate:
+    """The golden-record candidate of a loaded row."""
+    instant = (instants if instants is not None else _Instants())[row[6]]
+    values = {k: v for k, v in zip(_GOLDEN_COLUMNS, row[_GOLDEN_AT:], strict=True) if v is not None}
+    extras = orjson.loads(row[7]) if row[7] and row[3] else None
+    return Candidate(row[0], row[1], row[2], row[3], instant, values, extras)
+
+
 def _load(
     conn: Connection, *, new_only: bool = False, raw_ids: Sequence[int] | None = None
 ) -> Loaded:
     nodes: list[Node] = []
-    candidates: list[Candidate] = []
+    rows: dict[int, Row] = {}
     match: dict[str, list[Any]] = {"unique_id": [], **{name: [] for name in MATCH_SOURCE}}
+    highest = 0
+    if new_only:
+        # Rows arrive with growing ids and every resolution puts all records (and linkable
+        # interactions) into profiles, so the new ones lie above the highest member: an
+        # index range, not a scan of the store. (Erasure deletes members too, so the bound
+        # only ever lets more rows through.)
+        highest = conn.execute(select(func.max(t.profile_members.c.raw_id))).scalar() or 0
     for table, is_record in ((t.records, True), (t.interactions, False)):
-        when = table.c.observed_at if is_record else table.c.timestamp
+        # When a value was true: a record's observation, an interaction's own time. Read as
+        # stored (no per-row conversion) and parsed once per distinct value in candidate().
+        when = (
+            table.c.observed_at
+            if is_record
+            else func.coalesce(table.c.timestamp, table.c.observed_at)
+        )
         columns = [
             table.c.raw_id,
             t.sources.c.name,
             t.raw_records.c.record_id,
+            literal(is_record),
             table.c.first_name_key,
             table.c.last_name_key,
-            when,
-            table.c.observed_at,
+            type_coerce(when, Text),
             table.c.extra,
             table.c.street_key,
             *(table.c[name] for name in _GOLDEN_COLUMNS),
@@ -131,46 +202,54 @@ def _load(
         if raw_ids is not None:
             query = query.where(table.c.raw_id.in_(raw_ids))
         if new_only:
-            # Rows arrive with growing ids and every resolution puts all records (and linkable
-            # interactions) into profiles, so the new ones lie above the highest member: an
-            # index range, not a scan of the store. (Erasure deletes members too, so the bound
-            # only ever lets more rows through.)
             pm = t.profile_members
-            highest = conn.execute(select(func.max(pm.c.raw_id))).scalar() or 0
             query = (
                 query.where(table.c.raw_id > highest)
                 .outerjoin(pm, pm.c.raw_id == table.c.raw_id)
                 .where(pm.c.raw_id.is_(None))
             )
-        for row in conn.execute(query):
-            raw_id, source, record_id, first_key, last_key, when_value, observed, extra = row[:8]
-            # Only the values present: most records lack some fields, and a million dicts add up.
-            values = {k: v for k, v in zip(_GOLDEN_COLUMNS, row[9:], strict=True) if v is not None}
-            if is_record:
-                keys = {
-                    "first_name_key": first_key,
-                    "last_name_key": last_key,
-                    "street_key": row[8],
-                }
-                match["unique_id"].append(raw_id)
-                for name, column in MATCH_SOURCE.items():
-                    value = keys[column] if column in keys else values.get(column)
-                    match[name].append(value.lower() if name == "city" and value else value)
-            identifiers = tuple((k, values[k]) for k in STRONG_IDENTIFIERS if values.get(k))
+        loaded = _fetch_all(conn, query)
+        (email, at_e), (phone, at_p), (customer, at_c), (handle, at_h) = _IDENTIFIER_AT
+        for row in loaded:
+            identifiers: list[tuple[str, str]] = []
+            if row[at_e]:
+                identifiers.append((email, row[at_e]))
+            if row[at_p]:
+                identifiers.append((phone, row[at_p]))
+            if row[at_c]:
+                identifiers.append((customer, row[at_c]))
+            if row[at_h]:
+                identifiers.append((handle, row[at_h]))
             if not is_record and not identifiers:
                 continue  # an interaction with nothing to link it by stays unlinked
-            nodes.append(
-                Node(
-                    raw_id, is_record, first_key, last_key, values.get("date_of_birth"), identifiers
-                )
-            )
-            extras = orjson.loads(extra) if extra and is_record else None
-            candidates.append(
-                Candidate(
-                    raw_id, source, record_id, is_record, when_value or observed, values, extras
-                )
-            )
-    return nodes, candidates, match
+            nodes.append(Node(row[0], is_record, row[4], row[5], row[_DOB_AT], tuple(identifiers)))
+            rows[row[0]] = row
+        if is_record and loaded:
+            columns_of = list(zip(*loaded, strict=True))
+            match["unique_id"] = list(columns_of[0])
+            for name, column in MATCH_SOURCE.items():
+                at = _ROW_AT[column]
+                if name == "city":
+                    match[name] = [v.lower() if v else v for v in columns_of[at]]
+                else:
+                    match[name] = list(columns_of[at])
+            del columns_of
+    return nodes, rows, match
+
+
+def _fetch_all(conn: Connection, query: Select[Any]) -> list[Row]:
+    """All rows of ``query`` as plain tuples, straight from the driver: for a million rows,
+    SQLAlchemy's row objects and per-row fetching would double the time. (The query's
+    parameters are integers, inlined.)"""
+    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(sql)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 def arrow_table(match: dict[str, list[Any]]) -> pa.Table:
@@ -235,9 +314,9 @@ def resolve(
     """
     started = time.perf_counter()
     summary = ResolveSummary()
-    with store.write() as conn:
+    with paused_gc(), store.write(bulk=True) as conn:
         clock = time.perf_counter()
-        nodes, candidates, match = load(conn)
+        nodes, rows, match = load(conn)
         summary.phases["load"] = time.perf_counter() - clock
         summary.records = sum(1 for n in nodes if n.is_record)
         summary.interactions = int(
@@ -284,11 +363,10 @@ def resolve(
         summary.probabilistic_links = sum(1 for e in edges if e.rule == "match")
         summary.kept_apart, summary.conflicts = forest.refused, forest.conflicts
         clusters = forest.groups()
-        by_raw = {c.raw_id: c for c in candidates}
         previous, linked_at = _memberships(conn)
         active = _active_profiles(conn)
         existing = set(conn.execute(select(t.profiles.c.id)).scalars())
-        anchors = [f"{by_raw[m[0]].source}\x1f{by_raw[m[0]].record_id}" for m in clusters]
+        anchors = [f"{rows[m[0]][1]}\x1f{rows[m[0]][2]}" for m in clusters]
         plan = assign_ids(clusters, anchors, previous, active, existing)
         now = datetime.now(UTC)
         old_sets: dict[str, set[int]] = defaultdict(set)
@@ -299,7 +377,7 @@ def resolve(
             for pid, members in zip(plan.cluster_ids, clusters, strict=True)
             if set(members) != old_sets.get(pid)
         }
-        write_profiles(conn, changed, plan.created, plan.merged, plan.retired, now, actor)
+        write_profiles(conn, store, changed, plan.created, plan.merged, plan.retired, now, actor)
         member_of = {
             m: pid for pid, members in zip(plan.cluster_ids, clusters, strict=True) for m in members
         }
@@ -312,7 +390,8 @@ def resolve(
             ("raw_id", "profile_id", "linked_at"),
             (
                 (raw_id, pid, linked_at[raw_id] if previous.get(raw_id) == pid else now)
-                for raw_id, pid in sorted(member_of.items())  # key order: B-tree appends
+                for raw_id in sorted(member_of)  # key order: B-tree appends
+                if (pid := member_of[raw_id])
             ),
         )
         _rewrite(
@@ -335,26 +414,25 @@ def resolve(
             const={"created_at": now},
         )
         del edges
+        summary.phases["write"] = time.perf_counter() - clock
+        clock = time.perf_counter()
         _rewrite(
             conn,
             store,
             t.profile_attributes,
             GOLDEN_NAMES,
-            golden_rows(*_by_profile_id(plan.cluster_ids, clusters), by_raw, settings),
+            golden_rows(*_by_profile_id(plan.cluster_ids, clusters), rows, settings),
+            ready=True,
         )
-        del by_raw, candidates
+        del rows
+        summary.phases["golden"] = time.perf_counter() - clock
+        clock = time.perf_counter()
         _rewrite(
             conn,
             store,
             t.profile_identifiers,
             ("kind", "value", "profile_id"),
-            sorted(
-                {
-                    (kind, value, member_of[node.raw_id])
-                    for node in nodes
-                    for kind, value in node.identifiers
-                }
-            ),
+            _identifier_rows(nodes, member_of),
         )
         ensure_match_indexes(conn)
         meta.put(conn, meta.GRAPH_VERSION, uuid.uuid4().hex)  # derived consent states go stale
@@ -366,7 +444,7 @@ def resolve(
         summary.multi_record_profiles = sum(1 for s in sizes if s > 1)
         summary.largest_profile = max(sizes, default=0)
         summary.edges = len(used)
-        summary.phases["write"] = time.perf_counter() - clock
+        summary.phases["index"] = time.perf_counter() - clock
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -403,18 +481,80 @@ GOLDEN_NAMES = ("profile_id", "attribute", "value", "source", "record_id", "obse
 def golden_rows(
     profile_ids: Sequence[str],
     clusters: Sequence[Sequence[int]],
-    by_raw: dict[int, Candidate],
+    rows: dict[int, Row],
     settings: Settings,
 ) -> Iterator[tuple[Any, ...]]:
     """profile_attributes rows (:data:`GOLDEN_NAMES`): each profile's golden record with
-    provenance, produced one profile at a time."""
+    provenance, produced one profile at a time from the loaded rows of its members, ready for
+    the driver (``observed_at`` as the store holds it: ``insert_many(..., ready=True)``).
+
+    The same choice as :func:`~custos.identity.golden.golden_record`, made on the loaded rows
+    directly for the rank-order rules (``priority``, ``recent``): a full resolution writes
+    millions of golden values, and objects per member and value would cost most of its time.
+    """
+    instants = _Instants()
+    rule = settings.golden_rule
+    if rule not in ("priority", "recent"):
+        for pid, members in zip(profile_ids, clusters, strict=True):
+            for g in golden_record(
+                [candidate(rows[m], instants) for m in members],
+                rule=rule,
+                priority=settings.source_priority,
+            ):
+                at = instants.stored[g.observed_at]
+                yield (pid, g.attribute, g.value, g.source, g.record_id, at, g.rule)
+        return
+    rank = {name: i for i, name in enumerate(settings.source_priority)}
+    unranked = len(rank)
+    by_priority = rule == "priority"
+
+    def order(row: Row) -> tuple[Any, ...]:
+        # As golden._ranker: a rectification first, records before interactions, then the
+        # source's priority (rule "priority"), newest first, lowest raw id.
+        recency = -instants[row[6]].timestamp()
+        source_rank = rank.get(row[1], unranked) if by_priority else 0
+        return (row[1] != RECTIFICATION, not row[3], source_rank, recency, row[0])
+
     for pid, members in zip(profile_ids, clusters, strict=True):
-        for g in golden_record(
-            [by_raw[m] for m in members],
-            rule=settings.golden_rule,
-            priority=settings.source_priority,
-        ):
-            yield (pid, g.attribute, g.value, g.source, g.record_id, g.observed_at, g.rule)
+        ordered = (
+            [rows[members[0]]]
+            if len(members) == 1
+            else sorted(map(rows.__getitem__, members), key=order)
+        )
+        for attribute, at in _SINGLE_AT:
+            for row in ordered:
+                if row[at]:
+                    yield (pid, attribute, str(row[at]), row[1], row[2], row[6], rule)
+                    break
+        for row in ordered:
+            if row[_STREET_AT] or row[_CITY_AT]:
+                for attribute, at in _ADDRESS_AT:
+                    if row[at]:
+                        yield (pid, attribute, str(row[at]), row[1], row[2], row[6], rule)
+                break
+        extras = [(row, orjson.loads(row[7])) for row in ordered if row[3] and row[7]]
+        if not extras:
+            continue
+        for name in sorted({name for _, extra in extras for name in extra}):
+            for row, extra in extras:
+                value = extra.get(name)
+                if value not in (None, ""):
+                    yield (pid, name, str(value), row[1], row[2], row[6], rule)
+                    break
+
+
+def _identifier_rows(nodes: list[Node], member_of: dict[int, str]) -> Iterator[tuple[str, ...]]:
+    """profile_identifiers rows, each once, in (nearly) primary-key order: by kind, then value
+    (sorting on the value alone is less than half the work of sorting tuples)."""
+    by_kind: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for node in nodes:
+        if node.identifiers:
+            pid = member_of[node.raw_id]
+            for kind, value in node.identifiers:
+                by_kind[kind].add((value, pid))
+    for kind in sorted(by_kind):
+        for value, pid in sorted(by_kind[kind], key=itemgetter(0)):
+            yield (kind, value, pid)
 
 
 def decisions(conn: Connection) -> tuple[list[Edge], list[tuple[int, int]]]:
@@ -454,6 +594,7 @@ def _active_profiles(conn: Connection) -> dict[str, datetime]:
 
 def write_profiles(
     conn: Connection,
+    store: Store,
     changed: set[str],
     created: set[str],
     merged: dict[str, str],
@@ -461,19 +602,14 @@ def write_profiles(
     now: datetime,
     actor: str,
 ) -> None:
+    """Create, merge, retire and touch profile rows (``updated_at`` of the changed ones)."""
     if created:
-        conn.execute(
-            t.profiles.insert(),
-            [
-                {
-                    "id": pid,
-                    "status": "active",
-                    "merged_into": None,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for pid in sorted(created)
-            ],
+        store.insert_many(
+            conn,
+            t.profiles,
+            [(pid,) for pid in sorted(created)],
+            names=("id",),
+            const={"status": "active", "merged_into": None, "created_at": now, "updated_at": now},
         )
     for loser, survivor in sorted(merged.items()):
         conn.execute(
@@ -513,13 +649,16 @@ def _rewrite(
     names: Sequence[str],
     rows: Iterable[tuple[Any, ...]],
     const: dict[str, Any] | None = None,
+    *,
+    ready: bool = False,
 ) -> None:
-    """Replace a table's rows, streamed in batches (tuples in ``names`` order)."""
+    """Replace a table's rows, streamed in batches (tuples in ``names`` order; ``ready``: as
+    :meth:`~custos.store.base.Store.insert_many`)."""
     conn.execute(delete(table))
     batch: list[tuple[Any, ...]] = []
     for row in rows:
         batch.append(row)
         if len(batch) == 20_000:
-            store.insert_many(conn, table, batch, names=names, const=const)
+            store.insert_many(conn, table, batch, names=names, const=const, ready=ready)
             batch = []
-    store.insert_many(conn, table, batch, names=names, const=const)
+    store.insert_many(conn, table, batch, names=names, const=const, ready=ready)

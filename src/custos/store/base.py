@@ -58,13 +58,22 @@ class Store:
             yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """The single write transaction: commits on success, rolls back whole on any error."""
+    def write(self, *, bulk: bool = False) -> Iterator[Connection]:
+        """The single write transaction: commits on success, rolls back whole on any error.
+
+        ``bulk``: the caller rewrites whole tables from rows it read in this same transaction
+        (identity resolution), so the backend may skip per-row foreign-key checks.
+        """
         with self.engine.connect() as conn:
             conn = conn.execution_options(custos_write=True)
-            with conn.begin():
+            with self._bulk(conn, bulk), conn.begin():
                 self._lock_writer(conn)
                 yield conn
+
+    @contextmanager
+    def _bulk(self, conn: Connection, bulk: bool) -> Iterator[None]:
+        """Backend settings around a bulk write transaction (none by default)."""
+        yield
 
     def _lock_writer(self, conn: Connection) -> None:
         """Take the store-wide writer lock for the current transaction (backend-specific)."""
@@ -115,13 +124,16 @@ class Store:
         rows: Sequence[dict[str, Any]] | Sequence[tuple[Any, ...]],
         names: Sequence[str] | None = None,
         const: dict[str, Any] | None = None,
+        *,
+        ready: bool = False,
     ) -> None:
         """Insert many rows at driver speed, in one statement per batch.
 
         ``rows`` are dicts (all with the keys of the first), or tuples in ``names`` order; the
         values of ``const`` are appended to every row. Column types' bind processors still apply
         (timestamps), but SQLAlchemy's per-row statement machinery is skipped: bulk ingestion
-        spends its time in the driver.
+        spends its time in the driver. ``ready``: the rows hold values as the driver takes them
+        already (e.g. timestamps as read back from this store), so no processor runs on them.
         """
         if not rows:
             return
@@ -133,7 +145,7 @@ class Store:
             names = list(names)
             tuples = list(rows)  # type: ignore[arg-type]
         dialect = conn.dialect
-        for index, name in enumerate(names):
+        for index, name in enumerate(() if ready else names):
             proc = table.c[name].type._cached_bind_processor(dialect)
             if proc is not None:
                 # Converted once per distinct value: a batch shares a few timestamps.

@@ -230,6 +230,7 @@ profile_attributes = Table(
     Column("record_id", String(200), nullable=False),
     Column("observed_at", Timestamp(), nullable=False),
     Column("rule", String(30), nullable=False),
+    sqlite_with_rowid=False,  # one B-tree keyed by the primary key (migration 0007)
 )
 
 profile_identifiers = Table(
@@ -238,6 +239,7 @@ profile_identifiers = Table(
     Column("kind", String(30), primary_key=True),
     Column("value", Text, primary_key=True),
     Column("profile_id", String(40), ForeignKey("profiles.id"), primary_key=True),
+    sqlite_with_rowid=False,
 )
 
 merge_evidence = Table(
