@@ -20,11 +20,13 @@ from pathlib import Path
 
 import uvicorn
 from playwright.sync_api import Page, expect, sync_playwright
+from sqlalchemy import func, select
 
 from custos.api.app import create_app
 from custos.core.settings import Settings
 from custos.service import Custos, keys
 from custos.service.demo import run_demo
+from custos.store import tables as t
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
@@ -44,7 +46,23 @@ def shoot(page: Page, out: Path, name: str) -> Path:
     return target
 
 
+def _with_match_link(custos: Custos) -> str | None:
+    """The largest profile joined by a probabilistic link (its link evidence shows the match
+    weight of each field), or None."""
+    me, pm = t.merge_evidence, t.profile_members
+    with custos.store.read() as conn:
+        found = conn.execute(
+            select(pm.c.profile_id)
+            .where(pm.c.profile_id.in_(select(me.c.profile_id).where(me.c.rule == "match")))
+            .group_by(pm.c.profile_id)
+            .order_by(func.count().desc(), pm.c.profile_id)
+            .limit(1)
+        ).scalar()
+    return str(found) if found else None
+
+
 def main() -> None:
+    """Build the demo store, serve it and take the screenshots."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     args = parser.parse_args()
@@ -62,6 +80,7 @@ def main() -> None:
         assert demo.example is not None, "the demo made no profile"
         person = demo.example["profile_id"]
         with Custos.open(str(demo.store), settings) as custos:
+            person = _with_match_link(custos) or person
             key = keys.create(custos, "dpo", ["customer_service", "consent_management"], "admin")
             with socket.socket() as probe:
                 probe.bind(("127.0.0.1", 0))
@@ -98,6 +117,8 @@ def main() -> None:
                         expect(page.get_by_test_id("profile")).to_be_visible()
                         expect(page.locator("#consent tbody tr").first).to_be_visible()
                         expect(page.get_by_test_id("sentiment")).to_be_visible()
+                        if person != demo.example["profile_id"]:  # a probabilistic link
+                            expect(page.locator("#evidence")).to_contain_text("match")
                         made.append(shoot(page, out, "profile"))
 
                         page.click("#nav-consent")

@@ -239,3 +239,42 @@ def test_cli_keys_create_list_revoke(tmp_path: Path) -> None:
     assert runner.invoke(cli, ["--db", db, "keys", "revoke", "web"]).exit_code == 2
     bad = runner.invoke(cli, ["--db", db, "keys", "create", "--name", "x", "--scope", "root"])
     assert bad.exit_code == 2
+
+
+def test_probabilistic_link_evidence_carries_the_weight_of_each_field(
+    custos: Custos, tmp_path: Path
+) -> None:
+    header = "record_id,first_name,last_name,email,date_of_birth,street,postcode,city\n"
+    custos.ingest(
+        write(
+            tmp_path / "a.csv",
+            header + "r3,Clara,Schmidt,clara@work.example,1985-03-04,Lindenweg 7,80331,München\n",
+        ),
+        "crm",
+    )
+    custos.ingest(
+        write(
+            tmp_path / "b.csv",
+            header + "s3,Clara,Schmitt,clara.s@home.example,1985-03-04,Lindenweg 7,80331,München\n",
+        ),
+        "shop",
+    )
+    custos.resolve()
+    key = keys.create(custos, "desk", ["customer_service"])
+    client = TestClient(create_app(custos))
+    profile_id = custos.find_profile("clara@work.example")
+    shown = client.get(f"/v1/profiles/{profile_id}", headers=bearer(key)).json()
+    (link,) = [e for e in shown["evidence"] if e["rule"] == "match"]
+    assert {link["left"], link["right"]} == {"crm:r3", "shop:s3"}
+    fields = link["fields"]
+    assert {"first_name", "surname", "dob", "email"} <= set(fields)
+    assert all(isinstance(w, float) for w in fields.values())
+    assert fields["email"] < 0 < fields["surname"]
+    # The same as `custos profile explain` reports, and no value of the person in it.
+    explained = custos.explain(profile_id)["records"][0]["why"][0]["fields"]
+    assert fields == explained
+    looked_up = client.post(
+        "/v1/profiles/lookup", json={"email": "clara.s@home.example"}, headers=bearer(key)
+    ).json()
+    assert looked_up["evidence"] == shown["evidence"]
+    assert "Schmi" not in str(shown["evidence"]) and "Linden" not in str(shown["evidence"])

@@ -3,6 +3,7 @@ profile, see its member records and link evidence, unmerge a record as an admin.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -132,3 +133,62 @@ def test_an_admin_unmerges_a_record_and_it_leaves_the_profile(
             expect(page.locator("#audit-log")).not_to_contain_text("anna")
         finally:
             browser.close()
+
+
+def test_link_evidence_shows_the_match_weight_of_each_field(tmp_path: Path) -> None:
+    """A probabilistic link (no shared identifier: another e-mail, a surname typo) shows the
+    match weight per compared field, field names and numbers only."""
+    from playwright.sync_api import expect, sync_playwright
+
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, db="unused", sentiment_engine="fake"
+    )
+    header = "record_id,first_name,last_name,email,date_of_birth,street,postcode,city\n"
+    with Custos.open(str(tmp_path / "ui.db"), settings) as custos:
+        custos.ingest(
+            write(
+                tmp_path / "crm.csv",
+                header + "r3,Clara,Schmidt,clara@work.example,1985-03-04,Lindenweg 7,80331,"
+                "München\n",
+            ),
+            "crm",
+        )
+        custos.ingest(
+            write(
+                tmp_path / "shop.csv",
+                header + "s3,Clara,Schmitt,clara.s@home.example,1985-03-04,Lindenweg 7,80331,"
+                "München\n",
+            ),
+            "shop",
+        )
+        custos.resolve()
+        desk = keys.create(custos, "desk", ["customer_service"])
+        with served(custos) as base, sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+            try:
+                page = browser.new_page()
+                page.goto(f"{base}/")
+                page.fill("#key", desk)
+                page.click("#use-key")
+                page.fill("#value", "clara@work.example")
+                page.click("#find")
+                expect(page.locator("#records tbody tr")).to_have_count(2)
+                link = page.locator("#evidence tbody tr", has_text="match")
+                expect(link).to_have_count(1)
+                per_field = link.locator("td").nth(4)
+                expect(per_field).to_contain_text("surname +")
+                shown = per_field.inner_text().split(", ")
+                parsed = {
+                    name: float(weight.replace("−", "-"))
+                    for name, weight in (
+                        re.fullmatch(r"(\w+) ([+−]\d+\.\d)", s).groups()  # type: ignore[union-attr]
+                        for s in shown
+                    )
+                }
+                assert {"first_name", "surname", "dob", "email"} <= set(parsed)
+                assert list(parsed.values()) == sorted(parsed.values(), reverse=True)
+                assert parsed["email"] < 0 < parsed["dob"]  # other e-mails count against it
+                for value in ("Schmidt", "Schmitt", "Lindenweg", "1985", "example"):
+                    expect(page.get_by_test_id("evidence")).not_to_contain_text(value)
+            finally:
+                browser.close()

@@ -6,6 +6,7 @@ store at the same time); ``custos serve`` runs it with uvicorn. OpenAPI docs are
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,10 +21,25 @@ import custos
 from custos import __version__
 from custos.api import collect, dsr, errors, overview, profiles
 from custos.api.deps import Reader
+from custos.api.writer import GroupWriter
 from custos.core.settings import Settings
 from custos.service.app import Custos
 
 WEB_STATIC = Path(custos.__file__).parent / "web" / "static"
+#: The cycle collector's thresholds in a server process. Collection makes thousands of short-lived
+#: dicts per request, so with Python's default (700, 10, 10) the collector runs every few calls
+#: and walks the young objects again and again; measured on the collection benchmark, these
+#: thresholds cut the server's CPU time per call by about a sixth. Memory is bounded all the
+#: same (the young generation holds at most this many container objects between passes).
+SERVER_GC_THRESHOLDS = (20_000, 20, 100)
+
+
+def server_app() -> FastAPI:
+    """The app as ``custos serve`` runs it (in each worker process): :func:`create_app` over the
+    settings of the environment, in a process tuned for serving (see
+    :data:`SERVER_GC_THRESHOLDS`)."""
+    gc.set_threshold(*SERVER_GC_THRESHOLDS)
+    return create_app()
 
 
 def create_app(custos_or_settings: Custos | Settings | None = None) -> FastAPI:
@@ -51,6 +67,7 @@ def create_app(custos_or_settings: Custos | Settings | None = None) -> FastAPI:
     )
     app.state.custos = custos
     app.state.collect_gate = collect.Gate(custos.settings.collect_max_concurrent)
+    app.state.collect_writer = GroupWriter(custos)
     errors.install(app)
     app.include_router(profiles.router)
     app.include_router(collect.router)

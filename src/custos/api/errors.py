@@ -6,12 +6,12 @@ Messages name ids and fields, never a person's values (custos errors are written
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from custos.core.errors import (
     AccessDenied,
@@ -95,22 +95,7 @@ def install(app: FastAPI) -> None:
             headers=exc.headers,
         )
 
-    @app.middleware("http")
-    async def contain(request: Request, call_next: Any) -> Any:
-        # Caught here, before the server's own handler would log the exception's message (a
-        # driver error can quote the row it failed on); only the type is logged.
-        try:
-            return await call_next(request)
-        except Exception as exc:
-            log.error("unexpected %s while serving a request", type(exc).__name__)
-            return JSONResponse(
-                error_body(
-                    "internal",
-                    "internal error: nothing of this request was stored",
-                    "send it again; the store rolled back whole",
-                ),
-                500,
-            )
+    app.add_middleware(Contain)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -119,3 +104,40 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             error_body("invalid_request", f"invalid request: {', '.join(where)}"), 422
         )
+
+
+class Contain:
+    """Unexpected exceptions become the consistent 500 body, caught before the server's own
+    handler would log the exception's message (a driver error can quote the row it failed on);
+    only the type is logged. Plain ASGI, so a request pays no extra task or stream for it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            log.error("unexpected %s while serving a request", type(exc).__name__)
+            if started:  # the answer is half sent: the client sees a broken response
+                return
+            response = JSONResponse(
+                error_body(
+                    "internal",
+                    "internal error: nothing of this request was stored",
+                    "send it again; the store rolled back whole",
+                ),
+                500,
+            )
+            await response(scope, receive, send)

@@ -6,7 +6,9 @@ call verbatim, and the normalised row carries the user id as ``customer_id`` and
 phone and name found in the traits, so ``custos resolve`` links it to the person. A call that
 cannot be read is quarantined with its reason, never dropped. Consent carried in ``context``
 (Segment and RudderStack shapes, a TCF string, GPC) and the ``Sec-GPC`` header become ledger
-events. One request is one write transaction: it is acknowledged only once all of it is stored.
+events. Requests are written in groups (:func:`collect_many`: the server's single writer takes
+every request waiting, so many requests share one transaction and one commit); a request is
+acknowledged only once the transaction holding all of it has committed.
 
 Identity: ``identify`` and ``alias`` calls that name both an anonymous id and a user id are
 remembered (``collect_aliases``); later anonymous calls of that device carry the user id. Calls
@@ -16,15 +18,15 @@ made anonymously before that stay unlinked (their anonymous id is kept in ``extr
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Table, select
 
 from custos.consent import cache, ledger
-from custos.consent.signals import signals_from_event
+from custos.consent.signals import Signal, signals_from_event
 from custos.core.fields import INTERACTION_FIELDS, Kind
 from custos.ingest import normalise as n
 from custos.ingest.mapping import ColumnMap, MapFile
@@ -119,7 +121,9 @@ def _traits(message: Mapping[str, Any], call: str) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def _row(message: Mapping[str, Any], call: str, when: datetime, user: str | None) -> dict[str, Any]:
+def _row(
+    message: Mapping[str, Any], call: str, when: datetime, user: str | None, mid: str
+) -> dict[str, Any]:
     traits = _traits(message, call) if call != "group" else {}
     found = traits.get("address")
     address: dict[str, Any] = found if isinstance(found, dict) else {}
@@ -131,35 +135,73 @@ def _row(message: Mapping[str, Any], call: str, when: datetime, user: str | None
                 return value
         return None
 
-    row: dict[str, Any] = dict.fromkeys(_COLUMNS)
-    return row | {
-        "record_id": message_id(message),
-        "timestamp": when,
-        "channel": call,
-        "email": trait("email"),
-        "phone": trait("phone"),
-        "first_name": trait("firstName", "first_name"),
-        "last_name": trait("lastName", "last_name"),
-        "full_name": trait("name"),
-        "date_of_birth": trait("birthday"),
-        "street": trait("street", within=address),
-        "postcode": trait("postalCode", "postal_code", within=address),
-        "city": trait("city", within=address),
-        "country": trait("country", within=address),
-        "customer_id": user,
-        _EXTRA: {
-            k: v
-            for k, v in (
-                ("event", _text(message.get("event"))),
-                ("name", _text(message.get("name"))),
-                ("anonymous_id", _text(message.get("anonymousId"))),
-                ("user_id", _text(message.get("userId"))),
-                ("group_id", _text(message.get("groupId"))),
-                ("previous_id", _text(message.get("previousId"))),
-            )
-            if v
-        },
+    get = message.get
+    extra = {
+        k: v
+        for k, v in (
+            ("event", _text(get("event"))),
+            ("name", _text(get("name"))),
+            ("anonymous_id", _text(get("anonymousId"))),
+            ("user_id", _text(get("userId"))),
+            ("group_id", _text(get("groupId"))),
+            ("previous_id", _text(get("previousId"))),
+        )
+        if v
     }
+    row: dict[str, Any] = dict.fromkeys(_COLUMNS)
+    row.update(record_id=mid, timestamp=when, channel=call, customer_id=user)
+    row[_EXTRA] = extra
+    if traits:
+        row.update(
+            email=trait("email"),
+            phone=trait("phone"),
+            first_name=trait("firstName", "first_name"),
+            last_name=trait("lastName", "last_name"),
+            full_name=trait("name"),
+            date_of_birth=trait("birthday"),
+        )
+        if address:
+            row.update(
+                street=trait("street", within=address),
+                postcode=trait("postalCode", "postal_code", within=address),
+                city=trait("city", within=address),
+                country=trait("country", within=address),
+            )
+    return row
+
+
+@dataclass
+class CollectRequest:
+    """One collection request: its calls ``(type, message)`` and what came with them."""
+
+    calls: list[tuple[str, dict[str, Any]]]
+    source: str
+    received_at: datetime
+    sent_at: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Call:
+    """One call of a request on its way to the store: normalised (``good``) or not (``bad``)."""
+
+    request: int
+    line: int
+    mid: str
+    message: dict[str, Any]
+    anon: str | None
+    good: Good | None = None
+    bad: Bad | None = None
+    signals: list[Signal] = field(default_factory=list)
+
+
+@dataclass
+class Prepared:
+    """Requests read and normalised (no store access yet), ready for :func:`write`."""
+
+    requests: list[CollectRequest]
+    results: list[CollectResult]
+    calls: list[_Call]
 
 
 def collect(
@@ -172,98 +214,211 @@ def collect(
     headers: Mapping[str, str] | None = None,
 ) -> CollectResult:
     """Store collected calls ``(type, message)`` of ``source`` in one write transaction."""
-    result = CollectResult(received=len(calls))
+    request = CollectRequest(calls, source, received_at, sent_at, headers or {})
+    return collect_many(app, [request])[0]
+
+
+def collect_many(app: Custos, requests: list[CollectRequest]) -> list[CollectResult]:
+    """Store the calls of several requests in one write transaction (group commit).
+
+    The requests are taken in order, as if one after another: a message id sent twice (in one
+    request or in two) is stored once, for the first. All of it commits together or not at all,
+    so a caller acknowledges every request once this returns, and none when it raises.
+    """
+    return write(app, [prepare(app, requests)])
+
+
+def prepare(app: Custos, requests: list[CollectRequest]) -> Prepared:
+    """Read, check and normalise the calls of ``requests`` (CPU only, no store access), so that
+    the write transaction holds the store's writer lock only for the writing."""
+    results = [CollectResult(received=len(r.calls)) for r in requests]
     ctx = RowContext(kind=Kind.INTERACTIONS, region=app.settings.default_region)
     cmap = ColumnMap(MapFile(), Kind.INTERACTIONS, _COLUMNS)
-    suppressed = dsr.suppression_check(app)
-    with app.store.write() as conn:
-        source_id = ensure_source(conn, source, Kind.INTERACTIONS)
-        ids = [message_id(m) for _, m in calls]
-        known = _existing(conn, source_id, ids)
-        aliases = _learn_aliases(conn, calls, received_at)
-        rows: list[RawRow] = []
-        verbatim: dict[str, str] = {}
-        bad: list[Bad] = []
-        fresh: list[tuple[str, dict[str, Any], str]] = []
-        for line, ((call, message), mid) in enumerate(zip(calls, ids, strict=True), 1):
-            if mid in known or mid in verbatim:
-                result.duplicates += 1
+    taken: set[tuple[str, str]] = set()
+    calls: list[_Call] = []
+    rows: list[RawRow] = []
+    raw: dict[int, str] = {}
+    signal_map = app.taxonomy.signals
+    for index, request in enumerate(requests):
+        for line, (call, message) in enumerate(request.calls, 1):
+            mid = message_id(message)
+            if (request.source, mid) in taken:  # sent twice in this group: the first counts
+                results[index].duplicates += 1
                 continue
-            raw = dumps({"type": call, **message})
-            verbatim[mid] = raw
+            taken.add((request.source, mid))
+            verbatim = dumps({"type": call, **message})
+            item = _Call(index, line, mid, message, _text(message.get("anonymousId")))
+            calls.append(item)
             reason = problem(message, call)
             if reason:
-                bad.append(Bad(line, mid, None, reason, "send the call again, corrected", raw))
+                item.bad = Bad(line, mid, None, reason, "send the call again, corrected", verbatim)
                 continue
-            anon = _text(message.get("anonymousId"))
-            user = _text(message.get("userId")) or (aliases.get(anon) if anon else None)
-            when = event_time(message, received_at, sent_at)
-            rows.append(RawRow(line, _row(message, call, when, user)))
-            fresh.append((call, message, mid))
-        batch = normalise_batch(rows, cmap, ctx)
-        good: list[Good] = []
-        hidden: list[Good | Bad] = []
-        names = COLUMNS[Kind.INTERACTIONS]
-        for row in batch.good:
-            row.payload = verbatim[row.record_id]
-            values = dict(zip(names, row.values, strict=True))
-            if suppressed and suppressed(source, row.record_id, values, row.payload):
-                hidden.append(row)
+            user = _text(message.get("userId"))
+            when = event_time(message, request.received_at, request.sent_at)
+            raw[len(calls)] = verbatim
+            rows.append(RawRow(len(calls), _row(message, call, when, user, mid)))
+    batch = normalise_batch(rows, cmap, ctx)
+    # The signals depend on the context and the headers only, and the calls of a request
+    # mostly share their consent context: read each distinct one once.
+    read: dict[tuple[int, bytes], tuple[list[Signal], list[str]]] = {}
+    for good in batch.good:
+        item = calls[good.line_no - 1]
+        good.payload, good.line_no = raw[good.line_no], item.line
+        item.good = good
+        context = item.message.get("context")
+        key = (item.request, dumps(context).encode() if context else b"")
+        if key not in read:
+            headers = requests[item.request].headers
+            read[key] = signals_from_event(item.message, signal_map, headers)
+        item.signals, problems = read[key]
+        if problems:
+            results[item.request].problems += [f"{item.mid}: {p}" for p in problems]
+    for bad in batch.bad:
+        item = calls[bad.line_no - 1]
+        bad.raw, bad.line_no = raw.get(bad.line_no, bad.raw), item.line
+        item.bad = bad
+    return Prepared(requests, results, calls)
+
+
+def write(app: Custos, parts: list[Prepared]) -> list[CollectResult]:
+    """Store prepared requests (one or more parts, in order) in one write transaction: calls
+    stored before, or earlier in the group, are duplicates; anonymous calls take the user id
+    their device is known by; erased persons' calls are quarantined without their values;
+    consent signals go to the ledger.
+
+    The parts are not changed, so a failed write can be tried again (alone or in another
+    group); the results, one per request, are new.
+    """
+    requests = [r for part in parts for r in part.requests]
+    results = [replace(r, problems=list(r.problems)) for part in parts for r in part.results]
+    items: list[tuple[int, _Call]] = []  # (index of the request in the group, call)
+    taken: set[tuple[str, str]] = set()
+    offset = 0
+    for part in parts:
+        for item in part.calls:
+            index = offset + item.request
+            key = (requests[index].source, item.mid)
+            if key in taken:  # the same call in an earlier request of the group
+                results[index].duplicates += 1
+                continue
+            taken.add(key)
+            items.append((index, item))
+        offset += len(part.requests)
+    suppressed = dsr.suppression_check(app)
+    names = COLUMNS[Kind.INTERACTIONS]
+    customer = names.index("customer_id")
+    with app.store.write() as conn:
+        source_ids = {
+            name: ensure_source(conn, name, Kind.INTERACTIONS)
+            for name in dict.fromkeys(r.source for r in requests)
+        }
+        sids = [source_ids[r.source] for r in requests]
+        known = _existing(conn, [(sids[index], c.mid) for index, c in items])
+        aliases = _learn_aliases(conn, requests)
+        stored: list[tuple[int, _Call, Good]] = []
+        bad: list[tuple[int, Bad]] = []
+        hidden: list[tuple[int, Good]] = []
+        for index, item in items:
+            result = results[index]
+            if (sids[index], item.mid) in known:
+                result.duplicates += 1
+            elif item.good is None:
+                assert item.bad is not None
+                bad.append((index, item.bad))
+                result.quarantined += 1
             else:
-                good.append(row)
-        for item in batch.bad:
-            item.raw = verbatim.get(item.record_id or "", item.raw)
-        bad += batch.bad
-        result.stored = _store_rows(app, conn, source_id, good, received_at)
-        result.quarantined = _quarantine(app, conn, source, source_id, bad, hidden, received_at)
-        stored_ids = {g.record_id for g in good}
-        result.consent_events = _signals(
-            app, conn, source_id, fresh, stored_ids, good, headers or {}, result, received_at
-        )
-        audit.append(
-            conn,
-            actor=source,
-            action="collect",
-            detail={
-                "source": source,
-                "received": result.received,
-                "stored": result.stored,
-                "duplicates": result.duplicates,
-                "quarantined": result.quarantined,
-                "consent_events": result.consent_events,
-            },
-        )
-    return result
+                good = item.good
+                if good.values[customer] is None and item.anon and item.anon in aliases:
+                    values = list(good.values)
+                    values[customer] = n.customer_id(aliases[item.anon])
+                    good = Good(good.line_no, good.record_id, good.payload, tuple(values))
+                if suppressed and suppressed(
+                    requests[index].source,
+                    good.record_id,
+                    dict(zip(names, good.values, strict=True)),
+                    good.payload,
+                ):
+                    hidden.append((index, good))
+                    result.quarantined += 1
+                else:
+                    stored.append((index, item, good))
+                    result.stored += 1
+        _store_rows(app, conn, requests, sids, stored)
+        _quarantine(app, conn, requests, sids, bad, hidden)
+        _signals(app, conn, requests, sids, stored, results)
+        _audit(conn, requests, results)
+    return results
 
 
-def _existing(conn: Connection, source_id: int, ids: list[str]) -> set[str]:
-    found: set[str] = set()
-    column = t.raw_records.c.record_id
-    for i in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[i : i + _IN_CHUNK]
-        found.update(
-            conn.execute(
-                select(column).where(column.in_(chunk), t.raw_records.c.source_id == source_id)
-            ).scalars()
+def _audit(conn: Connection, requests: list[CollectRequest], results: list[CollectResult]) -> None:
+    """One audit entry per source of the group: how many requests and calls, and what became
+    of them (counts only)."""
+    totals: dict[str, dict[str, int]] = {}
+    for request, result in zip(requests, results, strict=True):
+        total = totals.setdefault(
+            request.source,
+            dict.fromkeys(
+                ("requests", "received", "stored", "duplicates", "quarantined", "consent_events"),
+                0,
+            ),
         )
+        total["requests"] += 1
+        total["received"] += result.received
+        total["stored"] += result.stored
+        total["duplicates"] += result.duplicates
+        total["quarantined"] += result.quarantined
+        total["consent_events"] += result.consent_events
+    for source, total in totals.items():
+        audit.append(conn, actor=source, action="collect", detail={"source": source, **total})
+
+
+def _marks(conn: Connection, count: int) -> str:
+    """``count`` driver placeholders, comma-separated (qmark for SQLite, format for psycopg)."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return ", ".join([mark] * count)
+
+
+def _existing(conn: Connection, keys: list[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which of these (source id, message id) pairs are stored already (one indexed look-up per
+    chunk, on the unique key of ``raw_records``)."""
+    wanted: dict[int, set[str]] = {}
+    for sid, mid in keys:
+        wanted.setdefault(sid, set()).add(mid)
+    found: set[tuple[int, str]] = set()
+    for sid, mids in wanted.items():
+        listed = sorted(mids)
+        for i in range(0, len(listed), _IN_CHUNK):
+            chunk = listed[i : i + _IN_CHUNK]
+            sql = (
+                f"SELECT record_id FROM {t.raw_records.name} WHERE source_id = {int(sid)} "
+                f"AND record_id IN ({_marks(conn, len(chunk))})"
+            )
+            found.update((sid, r[0]) for r in conn.exec_driver_sql(sql, tuple(chunk)))
     return found
 
 
-def _learn_aliases(
-    conn: Connection, calls: list[tuple[str, dict[str, Any]]], when: datetime
-) -> dict[str, str]:
+def _learn_aliases(conn: Connection, requests: list[CollectRequest]) -> dict[str, str]:
     """Remember anonymous id → user id from identify and alias calls; return every known one
     for the anonymous ids of these calls."""
-    learnt: dict[str, str] = {}
-    for call, message in calls:
-        user = _text(message.get("userId"))
-        anon = _text(message.get("previousId") if call == "alias" else message.get("anonymousId"))
-        if call in ("identify", "alias") and user and anon and anon != user:
-            learnt[anon[:200]] = user[:200]
-    wanted = {a for _, m in calls if (a := _text(m.get("anonymousId")))} | set(learnt)
+    learnt: dict[str, tuple[str, datetime]] = {}
+    wanted: set[str] = set()
+    for request in requests:
+        for call, message in request.calls:
+            anon = _text(message.get("anonymousId"))
+            if anon:
+                wanted.add(anon)
+            if call not in ("identify", "alias"):
+                continue
+            user = _text(message.get("userId"))
+            if call == "alias":
+                anon = _text(message.get("previousId"))
+            if user and anon and anon != user:
+                learnt[anon[:200]] = (user[:200], request.received_at)
+    if not (wanted or learnt):
+        return {}
     ca = t.collect_aliases
     known: dict[str, str] = {}
-    listed = sorted(wanted)
+    listed = sorted(wanted | set(learnt))
     for i in range(0, len(listed), _IN_CHUNK):
         rows = conn.execute(
             select(ca.c.anonymous_id, ca.c.user_id).where(
@@ -271,56 +426,95 @@ def _learn_aliases(
             )
         )
         known.update({a: u for a, u in rows})
-    for anon, user in sorted(learnt.items()):
+    for anon, (user, when) in sorted(learnt.items()):
         if anon not in known:
             conn.execute(ca.insert().values(anonymous_id=anon, user_id=user, linked_at=when))
         elif known[anon] != user:
             conn.execute(
                 ca.update().where(ca.c.anonymous_id == anon).values(user_id=user, linked_at=when)
             )
-    return known | learnt
+    return known | {anon: user for anon, (user, _) in learnt.items()}
 
 
 def _store_rows(
-    app: Custos, conn: Connection, source_id: int, good: list[Good], now: datetime
-) -> int:
-    if not good:
-        return 0
-    next_id = app.store.next_id(conn, t.raw_records, len(good))
-    ids = range(next_id, next_id + len(good))
-    app.store.insert_many(
+    app: Custos,
+    conn: Connection,
+    requests: list[CollectRequest],
+    sids: list[int],
+    stored: list[tuple[int, _Call, Good]],
+) -> None:
+    if not stored:
+        return
+    next_id = app.store.next_id(conn, t.raw_records, len(stored))
+    raw: list[tuple[Any, ...]] = []
+    rows: list[tuple[Any, ...]] = []
+    kind = Kind.INTERACTIONS.value
+    for raw_id, (index, _, good) in enumerate(stored, next_id):
+        sid, now = sids[index], requests[index].received_at
+        raw.append((raw_id, sid, good.record_id, good.line_no, good.payload, now, kind, "collect"))
+        rows.append((raw_id, sid, now, *good.values))
+    _insert(
+        app,
         conn,
         t.raw_records,
-        [(i, r.record_id, r.line_no, r.payload) for i, r in zip(ids, good, strict=True)],
-        names=("id", "record_id", "line_no", "payload"),
-        const={
-            "source_id": source_id,
-            "kind": Kind.INTERACTIONS.value,
-            "file_name": "collect",
-            "ingested_at": now,
-        },
+        ("id", "source_id", "record_id", "line_no", "payload", "ingested_at", "kind", "file_name"),
+        raw,
     )
-    app.store.insert_many(
+    _insert(
+        app,
         conn,
         t.interactions,
-        [(i, *r.values) for i, r in zip(ids, good, strict=True)],
-        names=("raw_id", *COLUMNS[Kind.INTERACTIONS]),
-        const={"source_id": source_id, "observed_at": now},
+        ("raw_id", "source_id", "observed_at", *COLUMNS[Kind.INTERACTIONS]),
+        rows,
     )
-    return len(good)
+
+
+def _insert(
+    app: Custos, conn: Connection, table: Table, names: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Insert tuple rows like ``Store.insert_many``, converting the values of the columns that
+    need it (timestamps) column by column, each distinct value once, without rebuilding every
+    row once per such column: the write transaction is the part of collection that runs one at
+    a time."""
+    if not rows:
+        return
+    dialect = conn.dialect
+    procs = [table.c[name].type._cached_bind_processor(dialect) for name in names]
+    converting = [(i, proc) for i, proc in enumerate(procs) if proc is not None]
+    if converting:
+        columns: list[Any] = list(zip(*rows, strict=True))
+        for i, proc in converting:
+            memo: dict[Any, Any] = {None: None}
+            for value in columns[i]:
+                if value not in memo:
+                    memo[value] = proc(value)
+            columns[i] = [memo[value] for value in columns[i]]
+        rows = list(zip(*columns, strict=True))
+    # The store's bulk path (executemany on SQLite, COPY on PostgreSQL) takes driver-ready
+    # tuples; insert_many would convert the values again.
+    app.store._bulk_insert(conn, table, list(names), rows)
 
 
 def _quarantine(
     app: Custos,
     conn: Connection,
-    source: str,
-    source_id: int,
-    bad: list[Bad],
-    hidden: list[Good | Bad],
-    now: datetime,
-) -> int:
+    requests: list[CollectRequest],
+    sids: list[int],
+    bad: list[tuple[int, Bad]],
+    hidden: list[tuple[int, Good]],
+) -> None:
     entries: dict[str, dict[str, Any]] = {}
-    for item in bad:
+
+    def common(index: int) -> dict[str, Any]:
+        return {
+            "source_id": sids[index],
+            "kind": Kind.INTERACTIONS.value,
+            "file_name": "collect",
+            "created_at": requests[index].received_at,
+        }
+
+    for index, item in bad:
+        source = requests[index].source
         # Keyed by message id (a resend differs in sentAt only) or, without one, the content.
         body = f"call {item.record_id}" if item.record_id else item.raw
         key = hashlib.sha256(f"{source}\x1finteractions\x1f{body}".encode()).hexdigest()
@@ -334,9 +528,11 @@ def _quarantine(
                 "fix": item.fix,
                 "raw": item.raw,
                 "line_no": item.line_no,
+                **common(index),
             },
         )
-    for row in hidden:  # an erased person's call: where and why, never the values
+    for index, row in hidden:  # an erased person's call: where and why, never the values
+        source = requests[index].source
         key = hashlib.sha256(
             f"{source}\x1finteractions\x1fsuppressed\x1f{row.record_id}".encode()
         ).hexdigest()
@@ -350,86 +546,89 @@ def _quarantine(
                 "fix": SUPPRESSED_FIX,
                 "raw": None,
                 "line_no": row.line_no,
+                **common(index),
             },
         )
+    if not entries:
+        return
     column = t.quarantine.c.row_key
     listed = list(entries)
     for i in range(0, len(listed), _IN_CHUNK):
         for known in conn.execute(select(column).where(column.in_(listed[i : i + _IN_CHUNK]))):
             del entries[known[0]]
-    app.store.insert_many(
-        conn,
-        t.quarantine,
-        [
-            {
-                **e,
-                "source_id": source_id,
-                "kind": Kind.INTERACTIONS.value,
-                "file_name": "collect",
-                "created_at": now,
-            }
-            for e in entries.values()
-        ],
-    )
-    return len(bad) + len(hidden)
+    app.store.insert_many(conn, t.quarantine, list(entries.values()))
 
 
 def _signals(
     app: Custos,
     conn: Connection,
-    source_id: int,
-    fresh: list[tuple[str, dict[str, Any], str]],
-    stored: set[str],
-    good: list[Good],
-    headers: Mapping[str, str],
-    result: CollectResult,
-    now: datetime,
-) -> int:
-    """Append the consent signals of the stored calls to the ledger (identified persons only)."""
+    requests: list[CollectRequest],
+    sids: list[int],
+    stored: list[tuple[int, _Call, Good]],
+    results: list[CollectResult],
+) -> None:
+    """Append the consent signals of the stored calls to the ledger (identified persons only);
+    each request is credited with the ledger events it added first."""
     names = COLUMNS[Kind.INTERACTIONS]
-    by_id = {g.record_id: dict(zip(names, g.values, strict=True)) for g in good}
-    rows: dict[str, dict[str, Any]] = {}
-    for _call, message, mid in fresh:
-        if mid not in stored:
+    wanted = [(k, names.index(k)) for k in ("customer_id", "email", "phone")]
+    at_index = names.index("timestamp")
+    purposes = app.taxonomy.purposes
+    rows: dict[str, tuple[int, dict[str, Any]]] = {}
+    seen: set[tuple[Any, ...]] = set()
+    for index, item, good in stored:
+        if not item.signals:
             continue
-        found, problems = signals_from_event(message, app.taxonomy.signals, headers)
-        result.problems += [f"{mid}: {p}" for p in problems]
-        if not found:
-            continue
-        values = by_id[mid]
-        identifiers = {
-            k: values[k] for k in ("customer_id", "email", "phone") if values.get(k) is not None
-        }
+        values, result, mid = good.values, results[index], item.mid
+        identifiers = {k: values[i] for k, i in wanted if values[i] is not None}
         if not identifiers:
             result.problems.append(
                 f"{mid}: consent signal of an anonymous call (kept in the raw call)"
             )
             continue
-        when = values.get("timestamp") or now
-        for signal in found:
-            if signal.purpose not in app.taxonomy.purposes:
+        when = values[at_index] or requests[index].received_at
+        person = tuple(sorted(identifiers.items()))
+        sid = sids[index]
+        for signal in item.signals:
+            if signal.purpose not in purposes:
                 result.problems.append(f"{mid}: signal maps to unknown purpose {signal.purpose}")
                 continue
+            at = signal.at or when
+            # The same decision of the same person at the same time is one ledger event (its
+            # event_key says so): the first call that carried it is its evidence.
+            decision = (sid, signal.purpose, signal.status, at, signal.method, person)
+            if decision in seen:
+                continue
+            seen.add(decision)
             row = ledger.event_row(
-                source_id=source_id,
+                source_id=sid,
                 identifiers=identifiers,
                 purpose=signal.purpose,
                 status=signal.status,
-                at=signal.at or when,
+                at=at,
                 method=signal.method,
                 evidence=f"{signal.evidence}; message {mid}",
             )
-            rows.setdefault(row["event_key"], row)  # the same decision at the same time: once
-    column = t.consent_events.c.event_key
+            rows.setdefault(row["event_key"], (index, row))
+    if not rows:
+        return
     listed = list(rows)
     for i in range(0, len(listed), _IN_CHUNK):
-        for known in conn.execute(select(column).where(column.in_(listed[i : i + _IN_CHUNK]))):
+        chunk = listed[i : i + _IN_CHUNK]
+        sql = (
+            f"SELECT event_key FROM {t.consent_events.name} "
+            f"WHERE event_key IN ({_marks(conn, len(chunk))})"
+        )
+        for known in conn.exec_driver_sql(sql, tuple(chunk)):
             del rows[known[0]]
-    app.store.insert_many(conn, t.consent_events, list(rows.values()))
-    purposes = {row["purpose"] for row in rows.values()}
-    for purpose in sorted(purposes):
+    for index, _ in rows.values():
+        results[index].consent_events += 1
+    events = [row for _, row in rows.values()]
+    if not events:
+        return
+    columns = list(events[0])
+    _insert(app, conn, t.consent_events, columns, [tuple(e[c] for c in columns) for e in events])
+    for purpose in sorted({row["purpose"] for _, row in rows.values()}):
         cache.refresh(app.store, conn, purpose)
-    return len(rows)
 
 
 def utcnow() -> datetime:

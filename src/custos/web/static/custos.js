@@ -184,8 +184,10 @@ function showProfile(profile) {
   evidence.replaceChildren();
   for (const item of profile.evidence || []) {
     const row = evidence.insertRow();
-    const weight = item.weight == null ? "" : Number(item.weight).toFixed(3);
-    [item.left, item.right, item.rule, weight].forEach((v) => cell(row, v));
+    const weight = item.weight == null ? "" : Number(item.weight).toFixed(1);
+    [item.left, item.right, item.rule, weight, fieldWeights(item.fields)].forEach((v) =>
+      cell(row, v),
+    );
   }
   const interactions = $("interactions").tBodies[0];
   interactions.replaceChildren();
@@ -195,6 +197,16 @@ function showProfile(profile) {
   }
   showConsent(profile.profile_id);
   showSentiment(profile.profile_id, profile.purpose);
+}
+
+// A probabilistic link's match weight per compared field, strongest first, e.g.
+// "street +14.6, dob +13.7, email −2.3" (field names and weights only, never values).
+function fieldWeights(fields) {
+  if (!fields) return "";
+  return Object.entries(fields)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, w]) => `${name} ${w < 0 ? "\u2212" : "+"}${Math.abs(Number(w)).toFixed(1)}`)
+    .join(", ");
 }
 
 async function openProfile(profileId, purpose) {
