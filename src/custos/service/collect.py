@@ -472,27 +472,9 @@ def _store_rows(
 def _insert(
     app: Custos, conn: Connection, table: Table, names: Sequence[str], rows: list[tuple[Any, ...]]
 ) -> None:
-    """Insert tuple rows like ``Store.insert_many``, converting the values of the columns that
-    need it (timestamps) column by column, each distinct value once, without rebuilding every
-    row once per such column: the write transaction is the part of collection that runs one at
-    a time."""
-    if not rows:
-        return
-    dialect = conn.dialect
-    procs = [table.c[name].type._cached_bind_processor(dialect) for name in names]
-    converting = [(i, proc) for i, proc in enumerate(procs) if proc is not None]
-    if converting:
-        columns: list[Any] = list(zip(*rows, strict=True))
-        for i, proc in converting:
-            memo: dict[Any, Any] = {None: None}
-            for value in columns[i]:
-                if value not in memo:
-                    memo[value] = proc(value)
-            columns[i] = [memo[value] for value in columns[i]]
-        rows = list(zip(*columns, strict=True))
-    # The store's bulk path (executemany on SQLite, COPY on PostgreSQL) takes driver-ready
-    # tuples; insert_many would convert the values again.
-    app.store._bulk_insert(conn, table, list(names), rows)
+    """Insert tuple rows through the store's bulk path (timestamps converted column by column,
+    each distinct value once)."""
+    app.store.insert_many(conn, table, rows, names=names)
 
 
 def _quarantine(

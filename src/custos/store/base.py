@@ -145,16 +145,22 @@ class Store:
             names = list(names)
             tuples = list(rows)  # type: ignore[arg-type]
         dialect = conn.dialect
-        for index, name in enumerate(() if ready else names):
-            proc = table.c[name].type._cached_bind_processor(dialect)
-            if proc is not None:
-                # Converted once per distinct value: a batch shares a few timestamps.
+        converting = [
+            (index, proc)
+            for index, name in enumerate(() if ready else names)
+            if (proc := table.c[name].type._cached_bind_processor(dialect)) is not None
+        ]
+        if converting:
+            # Column by column, each distinct value once (a batch shares a few timestamps),
+            # without rebuilding every row once per converted column.
+            columns: list[Any] = list(zip(*tuples, strict=True))
+            for index, proc in converting:
                 seen: dict[Any, Any] = {None: None}
-                for row in tuples:
-                    value = row[index]
+                for value in columns[index]:
                     if value not in seen:
                         seen[value] = proc(value)
-                tuples = [(*row[:index], seen[row[index]], *row[index + 1 :]) for row in tuples]
+                columns[index] = [seen[value] for value in columns[index]]
+            tuples = list(zip(*columns, strict=True))
         if const:
             extra = tuple(
                 value
