@@ -104,9 +104,20 @@ def test_bad_fields_can_be_dropped_instead_of_the_row(tmp_path: Path) -> None:
     rows += "r1,Ada,Lovelace,ada@example.com,030 1234567,0958-12-10\n"  # impossible birth date
     rows += "r2,Alan,Turing,not-an-email,,1912-06-23\n"
     path = write(tmp_path / "people.csv", rows)
-    with Custos.open(str(tmp_path / "q.db")) as app:
+    strict = Settings(db=str(tmp_path / "q.db"), bad_fields="quarantine")
+    with Custos.open(str(tmp_path / "q.db"), strict) as app:
+        quarantined = app.ingest(path, "crm")
+    assert (quarantined.stored, quarantined.quarantined) == (0, 2)
+    # The default: a birth date that reads but cannot be true (a typo) costs the field, an
+    # e-mail that is not one at all still quarantines its row.
+    with Custos.open(str(tmp_path / "i.db")) as app:
         default = app.ingest(path, "crm")
-    assert (default.stored, default.quarantined) == (0, 2)
+        with app.store.read() as conn:
+            kept = conn.execute(select(t.records.c.email, t.records.c.date_of_birth)).all()
+            noted = conn.execute(select(t.quarantine.c.field, t.quarantine.c.reason)).all()
+    assert (default.stored, default.quarantined, default.fields_dropped) == (1, 1, 1)
+    assert kept == [("ada@example.com", None)]
+    assert sorted(f for f, _ in noted) == ["date_of_birth", "email"]
     settings = Settings(db=str(tmp_path / "d.db"), bad_fields="drop")
     with Custos.open(str(tmp_path / "d.db"), settings) as app:
         summary = app.ingest(path, "crm")

@@ -71,11 +71,15 @@ class Settings(BaseSettings):
         "neither --pii nor the map file says: replace personal data with its type (redact), "
         "with a keyed pseudonym (pseudonymise), or keep it.",
     )
-    bad_fields: Literal["quarantine", "drop"] = Field(
-        default="quarantine",
-        description="A row whose e-mail, phone, birth date, country or handle cannot be read: "
-        "quarantine the whole row, or store it without that field (the field is listed with "
-        "the quarantine).",
+    bad_fields: Literal["quarantine", "implausible", "drop"] = Field(
+        default="implausible",
+        description="A row whose e-mail, phone, birth date, country or handle is bad: "
+        "quarantine the whole row; 'implausible' (default): store the row without the field "
+        "when its value reads but cannot be true (a birth date before 1900 or in the future, a "
+        "phone number of impossible length: typically a typo in an otherwise good row) and "
+        "quarantine the row when the value cannot be read at all; 'drop': store the row "
+        "without the field either way. A left-out field is listed with the quarantine; the "
+        "row as received keeps it.",
     )
     sentiment_engine: str = Field(
         default="e5-head",

@@ -19,13 +19,21 @@ from custos.ingest.countries import country_code
 
 
 class FieldError(ValueError):
-    """A value that cannot be normalised; ``field`` is filled in by the caller."""
+    """A value that cannot be normalised; ``field`` is filled in by the caller.
 
-    def __init__(self, reason: str, fix: str, field: str = "") -> None:
+    ``implausible``: the value reads fine (a date, a number of digits) but cannot be true (a
+    birth date before 1900, a phone number of an impossible length): most often a typo in a
+    row that is otherwise good, unlike text that is not a date or e-mail at all.
+    """
+
+    def __init__(
+        self, reason: str, fix: str, field: str = "", *, implausible: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.fix = fix
         self.field = field
+        self.implausible = implausible
 
 
 NULL_TOKENS = frozenset({"", "null", "none", "n/a", "na", "nan", "-", "--", "nil", "unknown"})
@@ -172,6 +180,7 @@ def _e164(text: str, region: str) -> str:
         raise FieldError(
             f"not a possible phone number for region {region}",
             "check the digits, or add the country code (+49 …) or a country column",
+            implausible=True,
         )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
@@ -379,7 +388,9 @@ def _date_of_birth(value: Any, date_format: str | None, today: date | None) -> s
         return None
     today = today or date.today()
     if born > today or born.year < 1900:
-        raise FieldError("date of birth out of range (future or before 1900)", DATE_FIX)
+        raise FieldError(
+            "date of birth out of range (future or before 1900)", DATE_FIX, implausible=True
+        )
     return born.isoformat()
 
 

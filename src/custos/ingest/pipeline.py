@@ -174,7 +174,7 @@ def ingest_file(
             region=(map_file.default_country or settings.default_region).upper(),
             date_format=map_file.date_format,
             channel=map_file.channel,
-            drop_bad_fields=settings.bad_fields == "drop",
+            bad_fields=settings.bad_fields,
             pii=pii,
         ),
         source=source,

@@ -28,9 +28,11 @@ class RowContext:
     region: str
     date_format: str | None = None
     channel: str | None = None
-    #: Store a row whose optional field cannot be read without that field (and log the field)
-    #: instead of quarantining the whole row.
-    drop_bad_fields: bool = False
+    #: A row whose optional field is bad: ``quarantine`` the row; ``implausible``: store it
+    #: without the field (and list the field with the quarantine) when the value reads but
+    #: cannot be true, quarantine it when the value cannot be read; ``drop``: store it without
+    #: the field either way.
+    bad_fields: str = "implausible"
     #: What happens to free text (the ``text`` field) before anything is stored, the verbatim
     #: payload included: ``keep``, or the name of a filter in :data:`TEXT_FILTERS`.
     pii: str = "keep"
@@ -64,7 +66,7 @@ class NormalisedBatch:
 
     good: list[Good] = field(default_factory=list)
     bad: list[Bad] = field(default_factory=list)
-    #: fields left out of rows that were stored anyway (``drop_bad_fields``): for the quarantine
+    #: fields left out of rows that were stored anyway (``bad_fields``): for the quarantine
     #: list, so that nothing is lost, but not counted as quarantined rows
     dropped: list[Bad] = field(default_factory=list)
 
@@ -227,7 +229,7 @@ def consent_values(values: dict[str, Any], ctx: RowContext) -> dict[str, Any]:
     return out
 
 
-#: Optional fields a row may lose (``drop_bad_fields``) rather than be quarantined for.
+#: Optional fields a row may lose (``bad_fields``) rather than be quarantined for.
 DROPPABLE = frozenset({"email", "phone", "date_of_birth", "social_handle", "country"})
 
 _NORMALISERS: dict[Kind, Callable[[dict[str, Any], RowContext], Any]] = {
@@ -321,7 +323,10 @@ def normalise_batch(rows: list[RawRow], cmap: ColumnMap, ctx: RowContext) -> Nor
                 column = cmap.fields.get(exc.field, exc.field)
                 shown = exc.field if column == exc.field else f"{exc.field} (column {column})"
                 issue = Bad(row.line_no, record_id, shown, exc.reason, exc.fix, payload)
-                if not (ctx.drop_bad_fields and exc.field in DROPPABLE and values.get(exc.field)):
+                droppable = ctx.bad_fields == "drop" or (
+                    ctx.bad_fields == "implausible" and exc.implausible
+                )
+                if not (droppable and exc.field in DROPPABLE and values.get(exc.field)):
                     out = None
                     result.bad.append(issue)
                     break

