@@ -214,3 +214,51 @@ def _healthy(base: str) -> bool:
         return httpx.get(f"{base}/health").status_code == 200
     except httpx.TransportError:
         return False
+
+
+def test_anonymous_calls_before_identify_join_the_profile(custos: Custos, tmp_path: Path) -> None:
+    """A device browses anonymously, then signs in: the identify names its anonymous id, so the
+    earlier calls (stored in other transactions) join the person's profile at the next
+    resolution, incremental or full; another device's calls stay apart."""
+    from sqlalchemy import select
+
+    from custos.store import tables as t
+
+    def send(*calls: tuple[str, dict[str, object]]) -> None:
+        request = service.CollectRequest(list(calls), "web", service.utcnow())
+        service.write(custos, [service.prepare(custos, [request])])
+
+    crm = "record_id,first_name,last_name,email\nc1,Ada,Lovelace,ada@example.org\n"
+    crm += "c2,Alan,Turing,alan@example.org\n"
+    custos.ingest(write(tmp_path / "crm.csv", crm), "crm")  # a model is saved: incremental runs
+    send(("identify", {"messageId": "i0", "userId": "u-0", "traits": {"email": "z@example.org"}}))
+    custos.resolve()
+    send(("page", {"messageId": "p1", "anonymousId": "dev-1", "name": "Home"}))
+    send(("track", {"messageId": "t1", "anonymousId": "dev-1", "event": "Viewed"}))
+    send(("track", {"messageId": "t9", "anonymousId": "dev-9", "event": "Viewed"}))
+    custos.resolve()
+    before = {r: p for _, r, p in custos.xref()}
+    assert before["p1"] == before["t1"] == ""  # nothing links them yet
+    send(
+        (
+            "identify",
+            {
+                "messageId": "i1",
+                "userId": "u-1",
+                "anonymousId": "dev-1",
+                "traits": {"email": "ada@example.org"},
+            },
+        )
+    )
+    summary = custos.resolve()
+    assert summary.mode == "incremental"
+    after = {r: p for _, r, p in custos.xref()}
+    assert after["i1"] and after["p1"] == after["t1"] == after["i1"]
+    assert after["t9"] == "" and after["i0"] != after["i1"]
+    crm_profile = {(src, r): p for src, r, p in custos.xref()}[("crm", "c1")]
+    assert after["t1"] == crm_profile  # and the e-mail joins them to the CRM record
+    with custos.store.read() as conn:
+        assert conn.execute(select(t.collect_pending.c.anonymous_id)).scalars().all() == ["dev-9"]
+        assert conn.execute(select(t.identity_recheck.c.raw_id)).all() == []
+    custos.resolve(full=True)
+    assert {r: p for _, r, p in custos.xref()} == after

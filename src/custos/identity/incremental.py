@@ -105,6 +105,7 @@ def attach(
         new_nodes, new_rows, new_match = load(conn, new_only=True)
         summary.records = len(new_match["unique_id"])
         summary.interactions = sum(1 for n in new_nodes if not n.is_record)
+        conn.execute(delete(t.identity_recheck))  # loaded now, whatever becomes of them
         if not new_nodes:
             summary.seconds = time.perf_counter() - started
             return summary

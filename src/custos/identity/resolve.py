@@ -28,6 +28,7 @@ from sqlalchemy import (
     delete,
     func,
     literal,
+    or_,
     select,
     type_coerce,
     update,
@@ -202,9 +203,12 @@ def _load(
         if raw_ids is not None:
             query = query.where(table.c.raw_id.in_(raw_ids))
         if new_only:
+            # ... and the rows that changed since they were stored (identity_recheck: an
+            # anonymous collected call that got its user id), wherever their ids lie.
             pm = t.profile_members
+            recheck = select(t.identity_recheck.c.raw_id)
             query = (
-                query.where(table.c.raw_id > highest)
+                query.where(or_(table.c.raw_id > highest, table.c.raw_id.in_(recheck)))
                 .outerjoin(pm, pm.c.raw_id == table.c.raw_id)
                 .where(pm.c.raw_id.is_(None))
             )
@@ -435,6 +439,7 @@ def resolve(
             _identifier_rows(nodes, member_of),
         )
         ensure_match_indexes(conn)
+        conn.execute(delete(t.identity_recheck))  # a full run looked at everything
         meta.put(conn, meta.GRAPH_VERSION, uuid.uuid4().hex)  # derived consent states go stale
         sizes = [len(c) for c in clusters]
         summary.linked_interactions = sum(1 for n in nodes if not n.is_record)

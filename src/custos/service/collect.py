@@ -12,7 +12,8 @@ acknowledged only once the transaction holding all of it has committed.
 
 Identity: ``identify`` and ``alias`` calls that name both an anonymous id and a user id are
 remembered (``collect_aliases``); later anonymous calls of that device carry the user id. Calls
-made anonymously before that stay unlinked (their anonymous id is kept in ``extra``).
+made anonymously before that wait in ``collect_pending``: the identify gives them the user id
+too, and marks them for the next resolution (``identity_recheck``), which links them.
 """
 
 from __future__ import annotations
@@ -314,7 +315,7 @@ def write(app: Custos, parts: list[Prepared]) -> list[CollectResult]:
         }
         sids = [source_ids[r.source] for r in requests]
         known = _existing(conn, [(sids[index], c.mid) for index, c in items])
-        aliases = _learn_aliases(conn, requests)
+        aliases, taught = _learn_aliases(conn, requests)
         stored: list[tuple[int, _Call, Good]] = []
         bad: list[tuple[int, Bad]] = []
         hidden: list[tuple[int, Good]] = []
@@ -343,7 +344,9 @@ def write(app: Custos, parts: list[Prepared]) -> list[CollectResult]:
                 else:
                     stored.append((index, item, good))
                     result.stored += 1
-        _store_rows(app, conn, requests, sids, stored)
+        raw_ids = _store_rows(app, conn, requests, sids, stored)
+        _link_pending(conn, taught)
+        _remember_anonymous(conn, stored, raw_ids, customer)
         _quarantine(app, conn, requests, sids, bad, hidden)
         _signals(app, conn, requests, sids, stored, results)
         _audit(conn, requests, results)
@@ -397,9 +400,11 @@ def _existing(conn: Connection, keys: list[tuple[int, str]]) -> set[tuple[int, s
     return found
 
 
-def _learn_aliases(conn: Connection, requests: list[CollectRequest]) -> dict[str, str]:
+def _learn_aliases(
+    conn: Connection, requests: list[CollectRequest]
+) -> tuple[dict[str, str], dict[str, str]]:
     """Remember anonymous id → user id from identify and alias calls; return every known one
-    for the anonymous ids of these calls."""
+    for the anonymous ids of these calls, and the ones these calls taught."""
     learnt: dict[str, tuple[str, datetime]] = {}
     wanted: set[str] = set()
     for request in requests:
@@ -415,7 +420,7 @@ def _learn_aliases(conn: Connection, requests: list[CollectRequest]) -> dict[str
             if user and anon and anon != user:
                 learnt[anon[:200]] = (user[:200], request.received_at)
     if not (wanted or learnt):
-        return {}
+        return {}, {}
     ca = t.collect_aliases
     known: dict[str, str] = {}
     listed = sorted(wanted | set(learnt))
@@ -433,7 +438,45 @@ def _learn_aliases(conn: Connection, requests: list[CollectRequest]) -> dict[str
             conn.execute(
                 ca.update().where(ca.c.anonymous_id == anon).values(user_id=user, linked_at=when)
             )
-    return known | {anon: user for anon, (user, _) in learnt.items()}
+    taught = {anon: user for anon, (user, _) in learnt.items()}
+    return known | taught, taught
+
+
+def _link_pending(conn: Connection, taught: dict[str, str]) -> None:
+    """Give the calls stored earlier under an anonymous id the user id an identify or alias of
+    this group named for it, and mark them for the next resolution to look at again."""
+    if not taught:
+        return
+    cp, it = t.collect_pending, t.interactions
+    listed = sorted(taught)
+    for i in range(0, len(listed), _IN_CHUNK):
+        chunk = listed[i : i + _IN_CHUNK]
+        waiting: dict[str, list[int]] = {}
+        for anon, raw_id in conn.execute(
+            select(cp.c.anonymous_id, cp.c.raw_id).where(cp.c.anonymous_id.in_(chunk))
+        ):
+            waiting.setdefault(n.customer_id(taught[anon]) or "", []).append(raw_id)
+        for user, raw_ids in waiting.items():
+            conn.execute(
+                it.update()
+                .where(it.c.raw_id.in_(raw_ids), it.c.customer_id.is_(None))
+                .values(customer_id=user or None)
+            )
+            conn.execute(t.identity_recheck.insert(), [{"raw_id": r} for r in raw_ids])
+        conn.execute(cp.delete().where(cp.c.anonymous_id.in_(chunk)))
+
+
+def _remember_anonymous(
+    conn: Connection, stored: list[tuple[int, _Call, Good]], raw_ids: list[int], customer: int
+) -> None:
+    """Keep the anonymous id of each call stored without a user id, for a later identify."""
+    waiting = [
+        {"anonymous_id": item.anon[:200], "raw_id": raw_id}
+        for raw_id, (_, item, good) in zip(raw_ids, stored, strict=True)
+        if item.anon and good.values[customer] is None
+    ]
+    if waiting:
+        conn.execute(t.collect_pending.insert(), waiting)
 
 
 def _store_rows(
@@ -442,9 +485,10 @@ def _store_rows(
     requests: list[CollectRequest],
     sids: list[int],
     stored: list[tuple[int, _Call, Good]],
-) -> None:
+) -> list[int]:
+    """Store the calls as raw records and interactions; their raw ids, in order."""
     if not stored:
-        return
+        return []
     next_id = app.store.next_id(conn, t.raw_records, len(stored))
     raw: list[tuple[Any, ...]] = []
     rows: list[tuple[Any, ...]] = []
@@ -467,6 +511,7 @@ def _store_rows(
         ("raw_id", "source_id", "observed_at", *COLUMNS[Kind.INTERACTIONS]),
         rows,
     )
+    return list(range(next_id, next_id + len(stored)))
 
 
 def _insert(

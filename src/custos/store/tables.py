@@ -220,6 +220,23 @@ profile_members = Table(
     Column("linked_at", Timestamp(), nullable=False),
 )
 
+# Collected calls stored before their device was identified (an anonymous id, no user id): an
+# identify or alias that names that anonymous id later gives them its user id.
+collect_pending = Table(
+    "collect_pending",
+    metadata,
+    Column("anonymous_id", String(200), primary_key=True),
+    Column("raw_id", Id, ForeignKey("raw_records.id"), primary_key=True, autoincrement=False),
+)
+
+# Rows that changed after they were stored (an anonymous call that got its user id): the next
+# incremental resolution considers them again, whatever their id.
+identity_recheck = Table(
+    "identity_recheck",
+    metadata,
+    Column("raw_id", Id, ForeignKey("raw_records.id"), primary_key=True, autoincrement=False),
+)
+
 profile_attributes = Table(
     "profile_attributes",
     metadata,

@@ -44,6 +44,8 @@ ERASED: dict[str, str] = {
     "match_models": "term frequencies of the person's names and city that no one else has",
     "interaction_sentiment": "sentiment scores of the person's interactions",
     "collect_aliases": "anonymous ids of collected events tied to the person's user id",
+    "collect_pending": "anonymous ids of the person's collected events not yet identified",
+    "identity_recheck": "which of the person's rows identity resolution should look at again",
 }
 #: Tables erasure leaves as they are, and why that keeps no personal data of the person.
 KEPT: dict[str, str] = {
