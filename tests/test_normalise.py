@@ -175,3 +175,37 @@ def test_phone_fast_paths_agree_with_a_full_parse() -> None:
         assert n.phone(raw, region) == expected, raw
         checked += 1
     assert checked > 4000
+
+
+def test_phone_without_trunk_prefix_agrees_with_a_full_parse() -> None:
+    """National numbers written without trunk prefix (the US form, typos of one digit more or
+    less, calling-code and dialling-abroad look-alikes) normalise exactly as phonenumbers
+    parses them, or are refused where it finds them impossible."""
+    import random
+
+    import phonenumbers
+
+    rng = random.Random(5)
+    checked = 0
+    for region in ("US", "CA", "DE", "GB", "FR", "IT", "ES", "NL", "AT", "CH", "PL", "BR", "IN"):
+        for _ in range(400):
+            digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(5, 13)))
+            if rng.random() < 0.3:
+                digits = str(rng.randint(201, 989)) + digits[:7]  # a US-like number
+            if digits.startswith("00"):
+                continue  # read as +…, everywhere, on purpose (see test_phone_to_e164_with_region)
+            try:
+                number = phonenumbers.parse(digits, region)
+            except phonenumbers.NumberParseException:
+                number = None
+            if number is None or not phonenumbers.is_possible_number(number):
+                with pytest.raises(n.FieldError):
+                    n.phone(digits, region)
+                continue
+            expected = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            assert n.phone(digits, region) == expected, (region, digits)
+            checked += 1
+    assert checked > 2000
+    # Dialling abroad from the US (011 …) and a German number written with its calling code.
+    assert n.phone("01149301234567", "US") == "+49301234567"
+    assert n.phone("49301234567", "DE") == "+49301234567"

@@ -214,6 +214,16 @@ def phone(value: Any, region: str) -> str | None:
             candidate = code + compact[len(prefix) :]
             if candidate in _KNOWN_E164 or _plausible_e164(candidate[1:]):
                 return candidate
+        elif not (
+            (prefix and compact.startswith(prefix))
+            or compact.startswith(code[1:])  # phonenumbers may read a calling code there
+            or _international_prefix(region).match(compact)
+        ):
+            # A national number written without trunk prefix (201 555 0123 in the US): the
+            # calling code and the digits, again when that length is possible.
+            candidate = code + compact
+            if candidate in _KNOWN_E164 or _plausible_e164(candidate[1:]):
+                return candidate
     result = _e164(compact if plain.isdigit() else text, region)
     if len(_KNOWN_E164) > 500_000:
         _KNOWN_E164.clear()
@@ -231,6 +241,14 @@ def _trunk(region: str) -> tuple[str, str] | None:
     if meta.national_prefix_for_parsing not in (None, meta.national_prefix):
         return None
     return ("+" + str(meta.country_code), meta.national_prefix or "")
+
+
+@cache
+def _international_prefix(region: str) -> re.Pattern[str]:
+    """What dialling abroad starts with in ``region`` (00, 011 …): such numbers need a parse."""
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region.upper())
+    pattern = meta.international_prefix if meta is not None else None
+    return re.compile(pattern or r"\d")  # unknown: every number takes the full parse
 
 
 def _plausible_e164(digits: str) -> bool:
