@@ -171,26 +171,44 @@ class CoherentUnionFind(ConstrainedUnionFind):
 
     def coherent(self, a: int, b: int) -> bool:
         """Could the sets of ``a`` and ``b`` be one person?"""
-        mine, theirs = self._dated(self.find(a)), self._dated(self.find(b))
+        return self._coherent(self._dated(self.find(a)), self._dated(self.find(b)))
+
+    def _coherent(self, mine: list[tuple[int, str]], theirs: list[tuple[int, str]]) -> bool:
         return not any(self._contradict(x, dx, y, dy) for x, dx in mine for y, dy in theirs)
 
     def union(self, a: int, b: int, *, check: bool = True, weight: float | None = None) -> bool:
         """Join the sets of ``a`` and ``b`` unless kept apart or (with ``check``, for a link
-        weaker than ``strong``) contradicting each other; a forced merge passes ``check=False``."""
-        ra, rb = self.find(a), self.find(b)
+        weaker than ``strong``) contradicting each other; a forced merge passes ``check=False``.
+
+        (One pass, without the base classes' unions: a million-record resolution makes more
+        than a million calls, and each find and list saved counts.)"""
+        find = self.find
+        ra, rb = find(a), find(b)
         if ra == rb:
             return False
+        mine, theirs = self._dated(ra), self._dated(rb)
         weak = weight is None or weight < self.strong
-        if check and weak and not self.coherent(a, b):
+        if check and weak and mine and theirs and not self._coherent(mine, theirs):
             self.conflicts += 1
             return False
-        dated = self._dated(ra) + self._dated(rb)
-        joined = super().union(a, b)
-        if joined:
-            self.dated.pop(ra, None)
-            self.dated.pop(rb, None)
-            self.dated[self.find(a)] = dated
-        return joined
+        blocked = self.blocked
+        if blocked:
+            for root, other in ((ra, rb), (rb, ra)):
+                if any(find(x) == other for x in blocked.get(root, ())):
+                    self.refused += 1
+                    return False
+        size = self.size
+        if size[ra] < size[rb]:
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        size[ra] += size[rb]
+        if blocked:
+            kept_apart = blocked.pop(ra, set()) | blocked.pop(rb, set())
+            if kept_apart:
+                blocked[ra] = kept_apart
+        self.dated.pop(rb, None)
+        self.dated[ra] = mine + theirs
+        return True
 
 
 def same_first_name(a: str, b: str) -> bool:
