@@ -10,14 +10,11 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from custos.api.auth import choose_purpose
 from custos.api.deps import Admin, App, Reader
 from custos.api.errors import ApiError
 from custos.service import api_reads
-from custos.service.app import Custos
-from custos.store import tables as t
 
 router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
 
@@ -49,42 +46,6 @@ class Merge(BaseModel):
 
     other: str = Field(min_length=1, description="The id of the profile to join with.")
     reason: str = ""
-
-
-def _with_field_weights(custos: Custos, body: dict[str, Any]) -> dict[str, Any]:
-    """Add to each probabilistic link of the profile's evidence the match weight of every
-    compared field (``fields``: field name → weight; names and numbers, never values), as
-    ``custos profile explain`` shows them."""
-    evidence = body.get("evidence") or []
-    if not any(item.get("rule") == "match" for item in evidence):
-        return body
-    me, sources = t.merge_evidence, t.sources
-    left, right = t.raw_records.alias("left_raw"), t.raw_records.alias("right_raw")
-    left_source, right_source = sources.alias("left_source"), sources.alias("right_source")
-    query = (
-        select(
-            left_source.c.name,
-            left.c.record_id,
-            right_source.c.name,
-            right.c.record_id,
-            me.c.detail,
-        )
-        .join(left, left.c.id == me.c.left_raw_id)
-        .join(right, right.c.id == me.c.right_raw_id)
-        .join(left_source, left_source.c.id == left.c.source_id)
-        .join(right_source, right_source.c.id == right.c.source_id)
-        .where(me.c.profile_id == body["profile_id"], me.c.detail.is_not(None))
-    )
-    with custos.store.read() as conn:
-        weights = {
-            (f"{ls}:{lr}", f"{rs}:{rr}"): orjson.loads(detail)
-            for ls, lr, rs, rr, detail in conn.execute(query)
-        }
-    for item in evidence:
-        found = weights.get((item.get("left"), item.get("right")))
-        if found:
-            item["fields"] = found
-    return body
 
 
 def _cached(request: Request, response: Response, body: dict[str, Any]) -> Any:
@@ -141,7 +102,7 @@ def lookup(
     ((kind, value),) = given.items()
     profile_id = api_reads.find_by(custos, kind, value)
     shown = custos.profile(profile_id, purpose=chosen, actor=key.name)
-    return _cached(request, response, _with_field_weights(custos, shown))
+    return _cached(request, response, shown)
 
 
 @router.get("/{profile_id}")
@@ -157,7 +118,7 @@ def show(
     chosen = choose_purpose(key, purpose)
     found = api_reads.find_by(custos, "profile_id", profile_id)
     shown = custos.profile(found, purpose=chosen, actor=key.name)
-    return _cached(request, response, _with_field_weights(custos, shown))
+    return _cached(request, response, shown)
 
 
 @router.get("/{profile_id}/interactions")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, select
 
 from custos.store import tables as t
@@ -63,6 +64,8 @@ def profile_detail(conn: Connection, profile_id: str, *, interactions: int = 50)
             "right": _ref(members, r.right_raw_id),
             "rule": r.rule,
             "weight": r.weight,
+            # a probabilistic link's match weight per compared field (names and numbers only)
+            **({"fields": orjson.loads(r.detail)} if r.detail else {}),
         }
         for r in conn.execute(
             select(t.merge_evidence)
