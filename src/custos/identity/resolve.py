@@ -28,7 +28,6 @@ from sqlalchemy import (
     delete,
     func,
     literal,
-    or_,
     select,
     type_coerce,
     update,
@@ -204,15 +203,17 @@ def _load(
             query = query.where(table.c.raw_id.in_(raw_ids))
         if new_only:
             # ... and the rows that changed since they were stored (identity_recheck: an
-            # anonymous collected call that got its user id), wherever their ids lie.
+            # anonymous collected call that got its user id), wherever their ids lie. Two
+            # queries: with an OR between them SQLite would scan the table.
             pm = t.profile_members
+            query = query.outerjoin(pm, pm.c.raw_id == table.c.raw_id).where(pm.c.raw_id.is_(None))
             recheck = select(t.identity_recheck.c.raw_id)
-            query = (
-                query.where(or_(table.c.raw_id > highest, table.c.raw_id.in_(recheck)))
-                .outerjoin(pm, pm.c.raw_id == table.c.raw_id)
-                .where(pm.c.raw_id.is_(None))
-            )
-        loaded = _fetch_all(conn, query)
+            loaded = _fetch_all(conn, query.where(table.c.raw_id > highest))
+            earlier = query.where(table.c.raw_id <= highest, table.c.raw_id.in_(recheck))
+            if again := _fetch_all(conn, earlier):
+                loaded = sorted(again + loaded, key=itemgetter(0))
+        else:
+            loaded = _fetch_all(conn, query)
         (email, at_e), (phone, at_p), (customer, at_c), (handle, at_h) = _IDENTIFIER_AT
         for row in loaded:
             identifiers: list[tuple[str, str]] = []
