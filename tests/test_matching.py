@@ -148,6 +148,9 @@ def test_shipped_default_model_matches_the_comparison_design() -> None:
     assert model is not None
     names = [c["output_column_name"] for c in model["comparisons"]]
     assert names == list(matcher.COMPARISONS)
+    designed = matcher._settings().create_settings_dict("duckdb")
+    rules = [r["blocking_rule"] for r in model["blocking_rules_to_generate_predictions"]]
+    assert rules == [r["blocking_rule"] for r in designed["blocking_rules_to_generate_predictions"]]
 
 
 def test_cli_resolve_full_and_retrain(tmp_path: Path) -> None:

