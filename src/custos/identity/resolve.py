@@ -10,6 +10,8 @@ one write transaction: a reader sees the old profiles or the new ones, never a m
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -659,12 +661,40 @@ def _rewrite(
     ready: bool = False,
 ) -> None:
     """Replace a table's rows, streamed in batches (tuples in ``names`` order; ``ready``: as
-    :meth:`~custos.store.base.Store.insert_many`)."""
+    :meth:`~custos.store.base.Store.insert_many`).
+
+    The batches are inserted by a second thread while this one produces the next: the database
+    driver lets go of Python's lock while it writes, so producing rows (golden values,
+    identifiers) and storing them use both cores. Only that thread touches ``conn`` until the
+    last batch is in; a failure there is raised here.
+    """
     conn.execute(delete(table))
-    batch: list[tuple[Any, ...]] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == 20_000:
-            store.insert_many(conn, table, batch, names=names, const=const, ready=ready)
-            batch = []
-    store.insert_many(conn, table, batch, names=names, const=const, ready=ready)
+    pending: queue.Queue[list[tuple[Any, ...]] | None] = queue.Queue(maxsize=4)
+    failed: list[BaseException] = []
+
+    def insert() -> None:
+        while (batch := pending.get()) is not None:
+            if not failed:
+                try:
+                    store.insert_many(conn, table, batch, names=names, const=const, ready=ready)
+                except BaseException as exc:  # re-raised by the producer
+                    failed.append(exc)
+
+    worker = threading.Thread(target=insert, name=f"custos-rewrite-{table.name}", daemon=True)
+    worker.start()
+    try:
+        batch: list[tuple[Any, ...]] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) == 20_000:
+                pending.put(batch)
+                batch = []
+                if failed:
+                    break
+        if batch and not failed:
+            pending.put(batch)
+    finally:
+        pending.put(None)
+        worker.join()
+    if failed:
+        raise failed[0]
