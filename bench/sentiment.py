@@ -13,7 +13,8 @@ of the process): on a shared machine wall-clock speed varies with the other work
 less, and "2 cores / CPU time" is what two free cores would give.
 
 What was trained on what: the embedding head and the English fast path on the 80% of the
-airline tweets not held out (``scripts/train_sentiment.py``); the German fast path is distilled
+airline tweets not held out (``scripts/train_sentiment.py``; the opt-in 7-layer head of
+``e5-head-l7`` on the same tweets, ``--layers 7``); the German fast path is distilled
 from the embedding head on German texts composed for training
 (``bench/sentiment_de/train/``); nothing is trained or tuned on the German evaluation set.
 
@@ -155,16 +156,26 @@ def engine(name: str) -> Callable[[Sequence[str]], list[str]]:
     """A custos engine as a labelling function (loaded and warmed up before timing).
 
     ``e5-head-all`` is the default engine with its fast paths off (every text embedded);
-    ``e5-head+de`` the default engine with the opt-in German fast path on.
+    ``e5-head+de`` the default engine with the opt-in German fast path on; ``e5-head-lK`` the
+    engine on the first K layers of the model (the shipped head for K, e.g. ``e5-head-l7``);
+    ``e5-head:PATH`` the
+    engine with the head file at PATH (e.g. one trained by ``scripts/train_sentiment.py
+    --layers K --out PATH``), on the layers that head was trained for.
     """
     from custos.insight.sentiment import SentimentEngine, get_engine
-    from custos.insight.sentiment.e5_head import E5HeadEngine
+    from custos.insight.sentiment.e5_head import E5HeadEngine, load_head
 
     variants = {
         "e5-head-all": lambda: E5HeadEngine(fast_path=False),
         "e5-head+de": lambda: E5HeadEngine(german_fast_path=True),
     }
-    instance: SentimentEngine = variants[name]() if name in variants else get_engine(name)
+    instance: SentimentEngine
+    if name.startswith("e5-head:"):
+        instance = E5HeadEngine(head=load_head(name.partition(":")[2]))
+    elif re.fullmatch(r"e5-head-l\d+", name):
+        instance = E5HeadEngine(layers=int(name.removeprefix("e5-head-l")))
+    else:
+        instance = variants[name]() if name in variants else get_engine(name)
     instance.score_batch(["warm up the model", "Modell aufwärmen, bitte"])
     return lambda texts: [s.label for s in instance.score_batch(texts)]
 
@@ -241,7 +252,7 @@ def table(rows: Sequence[Row]) -> str:
 def main() -> None:
     """Run every engine on both sets, print the table, write the BENCHMARKS.md section."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engines", default="e5-head,e5-head+de,e5-head-all,lexicon")
+    parser.add_argument("--engines", default="e5-head,e5-head-l7,e5-head+de,e5-head-all,lexicon")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
 

