@@ -15,12 +15,14 @@ def paused_gc() -> Iterator[None]:
     hundred allocations, and each full collection walks every live object: with a million
     loaded rows that costs a third of the job's time. Reference counting still frees
     everything that is not in a cycle while paused, and the collector, resumed, finds the
-    few cycles later. Nested use keeps it paused.
+    few cycles later. A job may ``gc.freeze()`` what it loaded and ``gc.collect()`` the garbage
+    made after it cheaply; leaving unfreezes. Nested use keeps it paused.
     """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.unfreeze()  # objects the job froze (gc.freeze) are the collector's again
         if was_enabled:
             gc.enable()
