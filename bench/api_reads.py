@@ -36,24 +36,13 @@ from bench.report import write_section  # noqa: E402
 from custos.core.settings import Settings  # noqa: E402
 from custos.service import Custos, keys  # noqa: E402
 from custos.store import tables as t  # noqa: E402
+from custos.synthetic import PEOPLE_COLUMNS  # noqa: E402
 from custos.synthetic.geo import format_phone  # noqa: E402
 from custos.synthetic.people import PersonFactory  # noqa: E402
 
 CLI = (sys.executable, "-c", "from custos.cli import main; main()")
 DATA = ROOT / "bench" / "data"
-COLUMNS = (
-    "record_id",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "date_of_birth",
-    "street",
-    "postcode",
-    "city",
-    "country",
-    "customer_id",
-)
+COLUMNS = PEOPLE_COLUMNS[:-1]  # the people columns, without the truth (person_id)
 
 
 def write_people(profiles: int, folder: Path, seed: int = 11) -> tuple[Path, Path]:

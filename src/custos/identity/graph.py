@@ -97,41 +97,10 @@ class UnionFind:
         return list(out.values())
 
 
-class ConstrainedUnionFind(UnionFind):
-    """Union–find that refuses to join two sets holding a pair marked *apart* (an unmerge)."""
-
-    def __init__(self, keys: Iterable[int]) -> None:
-        super().__init__(keys)
-        self.blocked: dict[int, set[int]] = {}
-        self.refused = 0
-
-    def keep_apart(self, a: int, b: int) -> None:
-        """Never put ``a`` and ``b`` in one set (declare before any union)."""
-        if a in self.parent and b in self.parent:
-            self.blocked.setdefault(self.find(a), set()).add(b)
-            self.blocked.setdefault(self.find(b), set()).add(a)
-
-    def union(self, a: int, b: int) -> bool:
-        """Join the sets of ``a`` and ``b`` unless that would join a pair kept apart."""
-        ra, rb = self.find(a), self.find(b)
-        if ra == rb:
-            return False
-        for mine, other in ((ra, rb), (rb, ra)):
-            if any(self.find(x) == other for x in self.blocked.get(mine, ())):
-                self.refused += 1
-                return False
-        joined = super().union(a, b)
-        root = self.find(a)
-        merged = self.blocked.pop(ra, set()) | self.blocked.pop(rb, set())
-        if merged:
-            self.blocked[root] = merged
-        return joined
-
-
-class CoherentUnionFind(ConstrainedUnionFind):
-    """Union–find for probabilistic links: besides pairs kept apart, it refuses to join two sets
-    whose members contradict each other on strong evidence, so weak links cannot chain different
-    people into one cluster.
+class CoherentUnionFind(UnionFind):
+    """Union–find for probabilistic links: it refuses to join two sets holding a pair marked
+    *apart* (an unmerge), and two sets whose members contradict each other on strong evidence,
+    so weak links cannot chain different people into one cluster.
 
     Two members with different dates of birth (see :func:`same_birth_date`) contradict each
     other unless the pair itself is a strong match (``pair_weight`` at least ``strong``), and a
@@ -148,6 +117,8 @@ class CoherentUnionFind(ConstrainedUnionFind):
         strong: float = 12.0,
     ) -> None:
         super().__init__(keys)
+        self.blocked: dict[int, set[int]] = {}  # root → keys its set may never join
+        self.refused = 0
         self.pair_weight = pair_weight
         self.strong = strong
         self.birth_dates = birth_dates
@@ -155,6 +126,12 @@ class CoherentUnionFind(ConstrainedUnionFind):
         # date (kept in birth_dates: no list per key for the million that stay alone).
         self.dated: dict[int, list[tuple[int, str]]] = {}
         self.conflicts = 0
+
+    def keep_apart(self, a: int, b: int) -> None:
+        """Never put ``a`` and ``b`` in one set (declare before any union)."""
+        if a in self.parent and b in self.parent:
+            self.blocked.setdefault(self.find(a), set()).add(b)
+            self.blocked.setdefault(self.find(b), set()).add(a)
 
     def _dated(self, root: int) -> list[tuple[int, str]]:
         joined = self.dated.get(root)
@@ -180,7 +157,7 @@ class CoherentUnionFind(ConstrainedUnionFind):
         """Join the sets of ``a`` and ``b`` unless kept apart or (with ``check``, for a link
         weaker than ``strong``) contradicting each other; a forced merge passes ``check=False``.
 
-        (One pass, without the base classes' unions: a million-record resolution makes more
+        (One pass, without the base class's union: a million-record resolution makes more
         than a million calls, and each find and list saved counts.)"""
         find = self.find
         ra, rb = find(a), find(b)

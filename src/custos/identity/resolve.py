@@ -370,10 +370,10 @@ def resolve(
     """
     started = time.perf_counter()
     summary = ResolveSummary()
-    with paused_gc(), store.write(bulk=True) as conn:
+    with paused_gc() as pause, store.write(bulk=True) as conn:
         clock = time.perf_counter()
         nodes, rows, match = load(conn)
-        gc.freeze()  # a million long-lived rows: no collection need ever look at them again
+        pause.freeze()  # a million long-lived rows: no collection need look at them again
         summary.phases["load"] = time.perf_counter() - clock
         summary.records = sum(1 for n in nodes if n.is_record)
         summary.interactions = int(
@@ -392,7 +392,7 @@ def resolve(
             probable = _probable_edges(conn, settings, match, summary, retrain=retrain)
             # Training and scoring leave cyclic garbage (Splink's SQL syntax trees) that the
             # paused collector would keep to the end: collect it now, looking only at what
-            # was made since the rows were loaded (those were frozen, see paused_gc).
+            # was made since the rows were loaded (those were frozen).
             gc.collect()
         del match
         clock = time.perf_counter()

@@ -455,12 +455,13 @@ def _link_pending(conn: Connection, taught: dict[str, str]) -> None:
         for anon, raw_id in conn.execute(
             select(cp.c.anonymous_id, cp.c.raw_id).where(cp.c.anonymous_id.in_(chunk))
         ):
-            waiting.setdefault(n.customer_id(taught[anon]) or "", []).append(raw_id)
+            if user := n.customer_id(taught[anon]):
+                waiting.setdefault(user, []).append(raw_id)
         for user, raw_ids in waiting.items():
             conn.execute(
                 it.update()
                 .where(it.c.raw_id.in_(raw_ids), it.c.customer_id.is_(None))
-                .values(customer_id=user or None)
+                .values(customer_id=user)
             )
             conn.execute(t.identity_recheck.insert(), [{"raw_id": r} for r in raw_ids])
         conn.execute(cp.delete().where(cp.c.anonymous_id.in_(chunk)))

@@ -430,15 +430,14 @@ class E5HeadEngine:
         result[sorted(sure)] = fast[sorted(sure)]
         to_embed = [n for n in range(len(texts)) if n not in sure]
         german = self.german_engine
-        routed = [n for n in to_embed if german is not None and languages[n] == "de"]
-        own = [n for n in to_embed if not (german is not None and languages[n] == "de")]
+        groups: dict[E5HeadEngine, list[int]] = {}
+        for n in to_embed:
+            engine = german if german is not None and languages[n] == "de" else self
+            groups.setdefault(engine, []).append(n)
         embedded: dict[int, NDArray[np.float64]] = {}
-        if own:
-            found = self.head.probabilities(self.embed([texts[n] for n in own]))
-            embedded.update(zip(own, found, strict=True))
-        if routed and german is not None:
-            found = german.head.probabilities(german.embed([texts[n] for n in routed]))
-            embedded.update(zip(routed, found, strict=True))
+        for engine, rows in groups.items():
+            found = engine.head.probabilities(engine.embed([texts[n] for n in rows]))
+            embedded.update(zip(rows, found, strict=True))
         for n in to_embed:
             if has_fast[n]:
                 blend = self.fast_paths[languages[n]].blend
