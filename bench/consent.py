@@ -1,6 +1,6 @@
 """Benchmark: guarded profile export and consent look-ups (issue 4 targets).
 
-Builds a store with N profiles (golden attributes, identifiers) and a consent ledger for one
+Builds a store with N profiles (golden records, identifiers) and a consent ledger for one
 purpose, directly through the store's bulk inserts (this measures reading, not resolving), then
 times an unguarded export of every profile (the same rows, no guard, the baseline) against the
 guarded `export_profiles` for that purpose, and the current-state look-up of single persons.
@@ -31,7 +31,9 @@ from custos.consent.guard import Guard  # noqa: E402
 from custos.core.settings import Settings  # noqa: E402
 from custos.service import Custos  # noqa: E402
 from custos.service.reads import _grouped  # noqa: E402
+from custos.store import golden  # noqa: E402
 from custos.store import tables as t  # noqa: E402
+from custos.store.golden import GoldenValue  # noqa: E402
 
 PURPOSE = "marketing_email"
 CHUNK = 50_000
@@ -51,14 +53,21 @@ def build(app: Custos, profiles: int, seed: int) -> None:
         for n, pid in enumerate(ids, start):
             email, phone = f"person{n}@example.com", f"+4930{n:08d}"
             rows_p.append((pid, "active", None, now, now))
-            for attribute, value in (
+            values = (
                 ("first_name", f"First{n % 5000}"),
                 ("last_name", f"Last{n % 20000}"),
                 ("email", email),
                 ("phone", phone),
                 ("city", f"City{n % 300}"),
-            ):
-                rows_a.append((pid, attribute, value, "crm", f"r{n}", now, "priority"))
+            )
+            rows_a.append(
+                (
+                    pid,
+                    golden.encode(
+                        [GoldenValue(a, v, "crm", f"r{n}", now, "priority") for a, v in values]
+                    ),
+                )
+            )
             rows_i += [("email", email, pid), ("phone", phone, pid)]
             roll = rng.random()
             if roll < 0.95:
@@ -100,17 +109,9 @@ def build(app: Custos, profiles: int, seed: int) -> None:
             )
             app.store.insert_many(
                 conn,
-                t.profile_attributes,
+                t.profile_golden,
                 rows_a,
-                names=(
-                    "profile_id",
-                    "attribute",
-                    "value",
-                    "source",
-                    "record_id",
-                    "observed_at",
-                    "rule",
-                ),
+                names=("profile_id", "document"),
             )
             app.store.insert_many(
                 conn, t.profile_identifiers, rows_i, names=("kind", "value", "profile_id")
@@ -140,17 +141,7 @@ def unguarded_export(app: Custos, sink: io.StringIO) -> int:
     """The baseline: the same rows, read and written the same way, with no guard at all."""
     count = 0
     with app.store.read() as conn:
-        golden = _grouped(
-            conn.execution_options(yield_per=20_000).execute(
-                t.profile_attributes.select()
-                .with_only_columns(
-                    t.profile_attributes.c.profile_id,
-                    t.profile_attributes.c.attribute,
-                    t.profile_attributes.c.value,
-                )
-                .order_by(t.profile_attributes.c.profile_id)
-            )
-        )
+        documents = golden.documents(conn)
         identifiers = _grouped(
             conn.execution_options(yield_per=20_000).execute(
                 t.profile_identifiers.select()
@@ -166,10 +157,8 @@ def unguarded_export(app: Custos, sink: io.StringIO) -> int:
                 )
             )
         )
-        for (pid, attrs), (_, idents) in zip(golden, identifiers, strict=True):
-            item: dict[str, Any] = {"profile_id": pid}
-            for _, attribute, value in attrs:
-                item[attribute] = value
+        for (pid, document), (_, idents) in zip(documents, identifiers, strict=True):
+            item: dict[str, Any] = {"profile_id": pid, **golden.values(document)}
             shown: dict[str, list[str]] = {}
             for _, kind, value in idents:
                 shown.setdefault(kind, []).append(value)

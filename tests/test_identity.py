@@ -297,7 +297,7 @@ def test_full_resolution_leaves_referential_integrity_and_checks_on(
     custos.resolve()  # a rebuild over existing profiles as well
     with custos.store.read() as conn:
         orphans = conn.exec_driver_sql(
-            "SELECT count(*) FROM profile_attributes a LEFT JOIN profiles p"
+            "SELECT count(*) FROM profile_golden a LEFT JOIN profiles p"
             " ON p.id = a.profile_id WHERE p.id IS NULL"
         ).scalar()
         assert orphans == 0
@@ -312,23 +312,28 @@ def test_full_resolution_leaves_referential_integrity_and_checks_on(
 def test_rewrite_inserts_every_batch_and_raises_what_the_writer_thread_hit(
     custos: Custos,
 ) -> None:
-    """Batches are stored by a second thread: all of them land, in order, and a failure there
-    (here a duplicate key in a later batch) fails the whole transaction in the caller."""
+    """Batches are stored by a second thread: all of them land, in order, the table's indexes
+    are there again afterwards, and a failure there (here a duplicate key in a later batch)
+    fails the whole transaction in the caller."""
     from datetime import UTC, datetime
 
-    from custos.identity.resolve import _rewrite
+    from sqlalchemy import inspect
+
+    from custos.identity.resolve import _Jobs, _rewrite
 
     store = custos.store
     now = datetime.now(UTC)
     rows = [(f"cus_{i:06d}",) for i in range(45_000)]
     const = {"status": "active", "merged_into": None, "created_at": now, "updated_at": now}
-    with store.write() as conn:
-        _rewrite(conn, store, t.profiles, ("id",), iter(rows), const)
+    with store.write() as conn, _Jobs() as db:
+        _rewrite(db, conn, store, t.profiles, ("id",), iter(rows), const)
     with store.read() as conn:
         stored = conn.execute(select(t.profiles.c.id).order_by(t.profiles.c.id)).scalars().all()
+        indexes = {ix["name"] for ix in inspect(conn).get_indexes("profiles")}
     assert stored == [r[0] for r in rows]
+    assert "ix_profiles_merged_into" in indexes
     # (SQLite raises through SQLAlchemy; PostgreSQL's COPY raises the driver's own error)
-    with pytest.raises(Exception, match=r"(?i)unique"), store.write() as conn:
-        _rewrite(conn, store, t.profiles, ("id",), iter([*rows, rows[0]]), const)
+    with pytest.raises(Exception, match=r"(?i)unique"), store.write() as conn, _Jobs() as db:
+        _rewrite(db, conn, store, t.profiles, ("id",), iter([*rows, rows[0]]), const)
     with store.read() as conn:
         assert conn.execute(select(func.count()).select_from(t.profiles)).scalar() == 45_000

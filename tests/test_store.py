@@ -6,12 +6,14 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, inspect, select
+from sqlalchemy import column, func, inspect, select
+from sqlalchemy import table as sa_table
 
 from custos.core.errors import StoreError
-from custos.store import audit, head_revision, open_store
+from custos.store import audit, golden, head_revision, open_store
 from custos.store import tables as t
 from custos.store.base import alembic_config
+from custos.store.tables import Timestamp
 
 REQUIRED_TABLES = {
     "sources",
@@ -149,8 +151,18 @@ def test_profile_tables_move_to_without_rowid_keeping_their_rows(tmp_path: objec
                     id="cus_1", status="active", created_at=now, updated_at=now
                 )
             )
-            conn.execute(
-                t.profile_attributes.insert().values(
+            conn.execute(  # the golden record as one row per attribute, before 0009
+                sa_table(
+                    "profile_attributes",
+                    *(
+                        column(c)
+                        for c in ("profile_id", "attribute", "value", "source", "record_id")
+                    ),
+                    column("observed_at", Timestamp()),
+                    column("rule"),
+                )
+                .insert()
+                .values(
                     profile_id="cus_1",
                     attribute="email",
                     value="a@example.org",
@@ -167,13 +179,20 @@ def test_profile_tables_move_to_without_rowid_keeping_their_rows(tmp_path: objec
             )
         assert store.migrate() == head_revision()
         with store.read() as conn:
-            assert conn.execute(select(t.profile_attributes.c.value)).scalars().all() == [
-                "a@example.org"
+            assert golden.read_one(conn, "cus_1") == [
+                golden.GoldenValue("email", "a@example.org", "crm", "r1", now, "priority")
             ]
             assert conn.execute(select(t.profile_identifiers.c.profile_id)).scalars().all() == [
                 "cus_1"
             ]
             ddl = dict(conn.exec_driver_sql("SELECT name, sql FROM sqlite_master").all())
-        assert "WITHOUT ROWID" in ddl["profile_attributes"]
+        assert "profile_attributes" not in ddl
+        assert "WITHOUT ROWID" in ddl["profile_golden"]
         assert "WITHOUT ROWID" in ddl["profile_identifiers"]
         assert "ix_profile_identifiers_profile" in ddl
+        with store.write() as conn:  # and back: the documents split into rows again
+            command.downgrade(alembic_config(conn), "0008")
+        with store.read() as conn:
+            assert conn.exec_driver_sql(
+                "SELECT attribute, value, source, record_id, rule FROM profile_attributes"
+            ).all() == [("email", "a@example.org", "crm", "r1", "priority")]

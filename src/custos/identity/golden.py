@@ -1,4 +1,7 @@
-"""The golden record: one value per attribute, chosen by a rule, with its provenance."""
+"""The golden record: one value per attribute, chosen by a rule, with its provenance.
+
+:class:`GoldenValue` is the stored form (:mod:`custos.store.golden`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from custos.store.golden import GoldenValue
 
 #: Attributes chosen one by one.
 SINGLE = (
@@ -35,18 +40,6 @@ class Candidate:
     observed_at: datetime
     values: dict[str, Any]
     extra: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class GoldenValue:
-    """A golden attribute with where it came from."""
-
-    attribute: str
-    value: str
-    source: str
-    record_id: str
-    observed_at: datetime
-    rule: str
 
 
 def _ranker(rule: str, priority: Sequence[str]) -> Callable[[Candidate], tuple[Any, ...]]:

@@ -27,11 +27,10 @@ from custos.identity.graph import CoherentUnionFind, Edge, Node, exact_edges
 from custos.identity.ids import assign_ids
 from custos.identity.models import SavedModel
 from custos.identity.resolve import (
-    GOLDEN_NAMES,
     ResolveSummary,
     arrow_table,
     decisions,
-    golden_rows,
+    golden_documents,
     load,
     write_profiles,
 )
@@ -218,15 +217,14 @@ def attach(
                 ],
             )
         rewritten = set(plan.cluster_ids) | set(plan.merged)
-        for table in (t.profile_attributes, t.profile_identifiers):
+        for table in (t.profile_golden, t.profile_identifiers):
             for chunk in _chunks(rewritten):
                 conn.execute(delete(table).where(table.c.profile_id.in_(chunk)))
         store.insert_many(
             conn,
-            t.profile_attributes,
-            list(golden_rows(plan.cluster_ids, clusters, by_raw, settings)),
-            names=GOLDEN_NAMES,
-            ready=True,
+            t.profile_golden,
+            list(golden_documents(plan.cluster_ids, clusters, by_raw, settings)),
+            names=("profile_id", "document"),
         )
         node_of = {n.raw_id: n for n in nodes}
         identifiers = sorted(

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, select
 
+from custos.store import golden as golden_store
 from custos.store import tables as t
 
 MAX_REDIRECTS = 100
@@ -39,19 +40,7 @@ def profiles_by_identifier(conn: Connection, kind: str, value: str) -> list[str]
 def profile_detail(conn: Connection, profile_id: str, *, interactions: int = 50) -> dict[str, Any]:
     """Everything custos knows of one profile, for display (the caller checks access)."""
     head = conn.execute(select(t.profiles).where(t.profiles.c.id == profile_id)).mappings().one()
-    golden = [
-        {
-            "attribute": r.attribute,
-            "value": r.value,
-            "source": r.source,
-            "record_id": r.record_id,
-            "observed_at": r.observed_at.isoformat(),
-            "rule": r.rule,
-        }
-        for r in conn.execute(
-            select(t.profile_attributes).where(t.profile_attributes.c.profile_id == profile_id)
-        )
-    ]
+    golden = [v.as_dict() for v in golden_store.read_one(conn, profile_id)]
     members = _members(conn, profile_id)
     identifiers: dict[str, set[str]] = {}
     for m in members:

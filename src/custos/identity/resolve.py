@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,7 @@ from custos.identity.golden import ADDRESS, RECTIFICATION, SINGLE, Candidate, go
 from custos.identity.graph import CoherentUnionFind, Edge, IgnoredIdentifier, Node, exact_edges
 from custos.identity.ids import assign_ids
 from custos.store import Store, meta
+from custos.store import golden as golden_store
 from custos.store import tables as t
 
 if TYPE_CHECKING:
@@ -379,14 +381,10 @@ def resolve(
         summary.interactions = int(
             conn.execute(select(func.count()).select_from(t.interactions)).scalar_one()
         )
-        clock = time.perf_counter()
-        exact = exact_edges(
-            nodes,
-            max_persons=settings.max_persons_per_identifier,
-            max_records=settings.max_records_per_identifier,
-        )
-        summary.phases["exact"] = time.perf_counter() - clock
         together, apart = decisions(conn)
+        previous, linked_at = _memberships(conn)
+        active = _active_profiles(conn)
+        existing = set(conn.execute(select(t.profiles.c.id)).scalars())
         probable: list[Edge] = []
         if settings.probabilistic_matching and summary.records > 1:
             probable = _probable_edges(conn, settings, match, summary, retrain=retrain)
@@ -395,110 +393,140 @@ def resolve(
             # was made since the rows were loaded (those were frozen).
             gc.collect()
         del match
-        clock = time.perf_counter()
-        summary.ignored, summary.withheld_links = exact.ignored, exact.withheld_links
-        # one int key per scored pair (a million tuples would cost ~60 MB)
-        scored = {(e.left << 40) | e.right: e.weight or 0.0 for e in probable}
-        forest = CoherentUnionFind(
-            (n.raw_id for n in nodes),
-            {n.raw_id: n.date_of_birth for n in nodes if n.date_of_birth},
-            lambda x, y: scored.get((x << 40) | y, scored.get((y << 40) | x)),
-            strong=settings.strong_match,
-        )
-        for left, right in apart:
-            forest.keep_apart(left, right)
-        # People's decisions first: a forced merge links, an unmerge keeps apart whatever the
-        # evidence says, on every run. Then exact identifiers, then matches, strongest first.
-        used: list[Edge] = []
-        extra = extra_edges(nodes) if extra_edges else []
-        for edges_of_kind, check in (
-            (together, False),
-            (exact.edges + extra, True),
-            (probable, True),
-        ):
-            for edge in edges_of_kind:
-                known = edge.left in forest.parent and edge.right in forest.parent
-                if known and forest.union(edge.left, edge.right, check=check, weight=edge.weight):
-                    used.append(edge)
-        del probable
-        edges = used
-        summary.probabilistic_links = sum(1 for e in edges if e.rule == "match")
-        summary.kept_apart, summary.conflicts = forest.refused, forest.conflicts
-        clusters = forest.groups()
-        previous, linked_at = _memberships(conn)
-        active = _active_profiles(conn)
-        existing = set(conn.execute(select(t.profiles.c.id)).scalars())
-        anchors = [f"{rows[m[0]][1]}\x1f{rows[m[0]][2]}" for m in clusters]
-        plan = assign_ids(clusters, anchors, previous, active, existing)
-        now = datetime.now(UTC)
-        old_sets: dict[str, set[int]] = defaultdict(set)
-        for raw_id, pid in previous.items():
-            old_sets[pid].add(raw_id)
-        changed = {
-            pid
-            for pid, members in zip(plan.cluster_ids, clusters, strict=True)
-            if pid not in old_sets or set(members) != old_sets[pid]
-        }
-        write_profiles(conn, store, changed, plan.created, plan.merged, plan.retired, now, actor)
-        member_of = {
-            m: pid for pid, members in zip(plan.cluster_ids, clusters, strict=True) for m in members
-        }
-        summary.phases["cluster"] = time.perf_counter() - clock
-        clock = time.perf_counter()
-        _rewrite(
-            conn,
-            store,
-            t.profile_members,
-            ("raw_id", "profile_id", "linked_at"),
-            (
-                (raw_id, pid, linked_at[raw_id] if previous.get(raw_id) == pid else now)
-                for raw_id in sorted(member_of)  # key order: B-tree appends
-                if (pid := member_of[raw_id])
-            ),
-        )
-        _rewrite(
-            conn,
-            store,
-            t.merge_evidence,
-            ("id", "profile_id", "left_raw_id", "right_raw_id", "rule", "weight", "detail"),
-            (
+        # From here on one thread does all database work, in order, while this one computes
+        # links, clusters and the rows to write: the driver lets go of Python's lock while the
+        # database works, so both cores are busy. First, while links are found and clustered,
+        # the database builds the blocking-key indexes of incremental resolution.
+        with _Jobs() as db:
+            db.put(ensure_match_indexes, conn)
+            clock = time.perf_counter()
+            exact = exact_edges(
+                nodes,
+                max_persons=settings.max_persons_per_identifier,
+                max_records=settings.max_records_per_identifier,
+            )
+            summary.phases["exact"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+            summary.ignored, summary.withheld_links = exact.ignored, exact.withheld_links
+            # one int key per scored pair (a million tuples would cost ~60 MB)
+            scored = {(e.left << 40) | e.right: e.weight or 0.0 for e in probable}
+            forest = CoherentUnionFind(
+                (n.raw_id for n in nodes),
+                {n.raw_id: n.date_of_birth for n in nodes if n.date_of_birth},
+                lambda x, y: scored.get((x << 40) | y, scored.get((y << 40) | x)),
+                strong=settings.strong_match,
+            )
+            for left, right in apart:
+                forest.keep_apart(left, right)
+            # People's decisions first: a forced merge links, an unmerge keeps apart whatever
+            # the evidence says, on every run. Then exact identifiers, then matches, strongest
+            # first.
+            used: list[Edge] = []
+            extra = extra_edges(nodes) if extra_edges else []
+            for edges_of_kind, check in (
+                (together, False),
+                (exact.edges + extra, True),
+                (probable, True),
+            ):
+                for edge in edges_of_kind:
+                    known = edge.left in forest.parent and edge.right in forest.parent
+                    if known and forest.union(
+                        edge.left, edge.right, check=check, weight=edge.weight
+                    ):
+                        used.append(edge)
+            del probable
+            summary.probabilistic_links = sum(1 for e in used if e.rule == "match")
+            summary.kept_apart, summary.conflicts = forest.refused, forest.conflicts
+            clusters = forest.groups()
+            anchors = [f"{rows[m[0]][1]}\x1f{rows[m[0]][2]}" for m in clusters]
+            plan = assign_ids(clusters, anchors, previous, active, existing)
+            now = datetime.now(UTC)
+            old_sets: dict[str, set[int]] = defaultdict(set)
+            for raw_id, pid in previous.items():
+                old_sets[pid].add(raw_id)
+            changed = {
+                pid
+                for pid, members in zip(plan.cluster_ids, clusters, strict=True)
+                if pid not in old_sets or set(members) != old_sets[pid]
+            }
+            db.put(
+                write_profiles,
+                conn,
+                store,
+                changed,
+                plan.created,
+                plan.merged,
+                plan.retired,
+                now,
+                actor,
+            )
+            member_of = {
+                m: pid
+                for pid, members in zip(plan.cluster_ids, clusters, strict=True)
+                for m in members
+            }
+            summary.phases["cluster"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+            _rewrite(
+                db,
+                conn,
+                store,
+                t.profile_members,
+                ("raw_id", "profile_id", "linked_at"),
                 (
-                    i,
-                    member_of[e.left],
-                    e.left,
-                    e.right,
-                    e.rule,
-                    None if e.weight is None else f"{e.weight:.4f}",
-                    e.detail,
-                )
-                for i, e in enumerate(edges, 1)
-            ),
-            const={"created_at": now},
-        )
-        del edges
-        summary.phases["write"] = time.perf_counter() - clock
-        clock = time.perf_counter()
-        _rewrite(
-            conn,
-            store,
-            t.profile_attributes,
-            GOLDEN_NAMES,
-            golden_rows(*_by_profile_id(plan.cluster_ids, clusters), rows, settings),
-            ready=True,
-        )
-        del rows
-        summary.phases["golden"] = time.perf_counter() - clock
-        clock = time.perf_counter()
-        _rewrite(
-            conn,
-            store,
-            t.profile_identifiers,
-            ("kind", "value", "profile_id"),
-            _identifier_rows(nodes, member_of),
-        )
-        ensure_match_indexes(conn)
-        conn.execute(delete(t.identity_recheck))  # a full run looked at everything
-        meta.put(conn, meta.GRAPH_VERSION, uuid.uuid4().hex)  # derived consent states go stale
+                    (raw_id, pid, linked_at[raw_id] if previous.get(raw_id) == pid else now)
+                    for raw_id in sorted(member_of)  # key order: B-tree appends
+                    if (pid := member_of[raw_id])
+                ),
+            )
+            _rewrite(
+                db,
+                conn,
+                store,
+                t.merge_evidence,
+                ("id", "profile_id", "left_raw_id", "right_raw_id", "rule", "weight", "detail"),
+                (
+                    (
+                        i,
+                        member_of[e.left],
+                        e.left,
+                        e.right,
+                        e.rule,
+                        None if e.weight is None else f"{e.weight:.4f}",
+                        e.detail,
+                    )
+                    for i, e in enumerate(used, 1)
+                ),
+                const={"created_at": now},
+            )
+            summary.phases["write"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+            _rewrite(
+                db,
+                conn,
+                store,
+                t.profile_golden,
+                ("profile_id", "document"),
+                golden_documents(*_by_profile_id(plan.cluster_ids, clusters), rows, settings),
+            )
+            del rows
+            summary.phases["golden"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+            _rewrite(
+                db,
+                conn,
+                store,
+                t.profile_identifiers,
+                ("kind", "value", "profile_id"),
+                _identifier_rows(nodes, member_of),
+            )
+            db.put(conn.execute, delete(t.identity_recheck))  # a full run looked at everything
+            # derived consent states go stale
+            db.put(meta.put, conn, meta.GRAPH_VERSION, uuid.uuid4().hex)
+            summary.phases["identifiers"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+        # (leaving the block waited for the last of the database work)
+        summary.phases["flush"] = time.perf_counter() - clock
         sizes = [len(c) for c in clusters]
         summary.linked_interactions = sum(1 for n in nodes if not n.is_record)
         summary.profiles = len(clusters)
@@ -507,7 +535,8 @@ def resolve(
         summary.multi_record_profiles = sum(1 for s in sizes if s > 1)
         summary.largest_profile = max(sizes, default=0)
         summary.edges = len(used)
-        summary.phases["index"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+    summary.phases["commit"] = time.perf_counter() - clock
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -529,6 +558,53 @@ def ensure_match_indexes(conn: Connection) -> None:
         conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name} ON records ({', '.join(columns)})")
 
 
+class _Jobs:
+    """Database work done in order on a second thread while this one goes on computing.
+
+    The database driver lets go of Python's lock while the database works, so producing rows
+    and storing them use both cores. Nothing else may use the connection the jobs use until
+    the block ends; ending it waits for the last job and raises the first failure (a failure
+    stops the jobs after it, and so does an exception in the block). At most ``backlog`` jobs
+    wait: memory stays bounded when the database is the slower side.
+    """
+
+    def __init__(self, backlog: int = 4) -> None:
+        self.pending: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = queue.Queue(
+            maxsize=backlog
+        )
+        self.failed: list[BaseException] = []
+        self.cancelled = False
+        self.thread = threading.Thread(target=self._run, name="custos-resolve-db", daemon=True)
+
+    def _run(self) -> None:
+        while (job := self.pending.get()) is not None:
+            if self.failed or self.cancelled:
+                continue  # drain: the block raises (or has raised) already
+            work, args = job
+            try:
+                work(*args)
+            except BaseException as exc:  # re-raised on this side
+                self.failed.append(exc)
+
+    def put(self, work: Callable[..., Any], *args: Any) -> None:
+        """Queue ``work(*args)`` (waits while the backlog is full); raises an earlier failure."""
+        if self.failed:
+            raise self.failed[0]
+        self.pending.put((work, args))
+
+    def __enter__(self) -> _Jobs:
+        self.thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:
+            self.cancelled = True
+        self.pending.put(None)
+        self.thread.join()
+        if kind is None and self.failed:
+            raise self.failed[0]
+
+
 def _by_profile_id(
     profile_ids: Sequence[str], clusters: Sequence[Sequence[int]]
 ) -> tuple[list[str], list[Sequence[int]]]:
@@ -537,19 +613,14 @@ def _by_profile_id(
     return [profile_ids[i] for i in order], [clusters[i] for i in order]
 
 
-#: Columns of the rows :func:`golden_rows` yields.
-GOLDEN_NAMES = ("profile_id", "attribute", "value", "source", "record_id", "observed_at", "rule")
-
-
-def golden_rows(
+def golden_documents(
     profile_ids: Sequence[str],
     clusters: Sequence[Sequence[int]],
     rows: dict[int, Row],
     settings: Settings,
-) -> Iterator[tuple[Any, ...]]:
-    """profile_attributes rows (:data:`GOLDEN_NAMES`): each profile's golden record with
-    provenance, produced one profile at a time from the loaded rows of its members, ready for
-    the driver (``observed_at`` as the store holds it: ``insert_many(..., ready=True)``).
+) -> Iterator[tuple[str, str]]:
+    """(profile id, golden record document) per profile (:mod:`custos.store.golden`), produced
+    one profile at a time from the loaded rows of its members.
 
     The same choice as :func:`~custos.identity.golden.golden_record`, made on the loaded rows
     directly for the rank-order rules (``priority``, ``recent``): a full resolution writes
@@ -559,17 +630,18 @@ def golden_rows(
     rule = settings.golden_rule
     if rule not in ("priority", "recent"):
         for pid, members in zip(profile_ids, clusters, strict=True):
-            for g in golden_record(
+            chosen = golden_record(
                 [candidate(rows[m], instants) for m in members],
                 rule=rule,
                 priority=settings.source_priority,
-            ):
-                at = instants.stored[g.observed_at]
-                yield (pid, g.attribute, g.value, g.source, g.record_id, at, g.rule)
+            )
+            yield pid, golden_store.encode(chosen, rule)
         return
     rank = {name: i for i, name in enumerate(settings.source_priority)}
     unranked = len(rank)
     by_priority = rule == "priority"
+    stamps = _Stamps(instants)
+    dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
 
     def order(row: Row) -> tuple[Any, ...]:
         # As golden._ranker: a rectification first, records before interactions, then the
@@ -579,31 +651,68 @@ def golden_rows(
         return (row[1] != RECTIFICATION, not row[3], source_rank, recency, row[0])
 
     for pid, members in zip(profile_ids, clusters, strict=True):
-        ordered = (
-            [rows[members[0]]]
-            if len(members) == 1
-            else sorted(map(rows.__getitem__, members), key=order)
-        )
-        for attribute, at in _SINGLE_AT:
-            for row in ordered:
+        values: dict[str, list[Any]] = {}
+        if len(members) == 1:
+            row = rows[members[0]]
+            origins = [[row[1], row[2], stamps[row[6]]]]
+            for attribute, at in _SINGLE_AT:
                 if row[at]:
-                    yield (pid, attribute, str(row[at]), row[1], row[2], row[6], rule)
-                    break
-        for row in ordered:
+                    values[attribute] = [str(row[at]), 0]
             if row[_STREET_AT] or row[_CITY_AT]:
                 for attribute, at in _ADDRESS_AT:
                     if row[at]:
-                        yield (pid, attribute, str(row[at]), row[1], row[2], row[6], rule)
+                        values[attribute] = [str(row[at]), 0]
+            if row[3] and row[7]:
+                extra = orjson.loads(row[7])
+                for name in sorted(extra):
+                    if extra[name] not in (None, ""):
+                        values[name] = [str(extra[name]), 0]
+            yield (
+                pid,
+                dumps({"rule": rule, "from": origins, "values": values}, option=sort_keys).decode(),
+            )
+            continue
+        ordered = sorted(map(rows.__getitem__, members), key=order)
+        picks: list[tuple[str, Any, Row]] = []
+        for attribute, at in _SINGLE_AT:
+            for row in ordered:
+                if row[at]:
+                    picks.append((attribute, row[at], row))
+                    break
+        for row in ordered:
+            if row[_STREET_AT] or row[_CITY_AT]:
+                picks.extend((a, row[at], row) for a, at in _ADDRESS_AT if row[at])
                 break
         extras = [(row, orjson.loads(row[7])) for row in ordered if row[3] and row[7]]
-        if not extras:
-            continue
         for name in sorted({name for _, extra in extras for name in extra}):
             for row, extra in extras:
-                value = extra.get(name)
-                if value not in (None, ""):
-                    yield (pid, name, str(value), row[1], row[2], row[6], rule)
+                if extra.get(name) not in (None, ""):
+                    picks.append((name, extra[name], row))
                     break
+        origins = []
+        index: dict[int, int] = {}
+        for attribute, value, row in picks:
+            origin = index.get(row[0])
+            if origin is None:
+                origin = index[row[0]] = len(origins)
+                origins.append([row[1], row[2], stamps[row[6]]])
+            values[attribute] = [str(value), origin]
+        yield (
+            pid,
+            dumps({"rule": rule, "from": origins, "values": values}, option=sort_keys).decode(),
+        )
+
+
+class _Stamps(dict[Any, str]):
+    """Stored timestamps → their form in golden documents, each distinct value once."""
+
+    def __init__(self, instants: _Instants) -> None:
+        super().__init__()
+        self.instants = instants
+
+    def __missing__(self, value: Any) -> str:
+        self[value] = out = golden_store.stamp(self.instants[value])
+        return out
 
 
 def _identifier_rows(nodes: list[Node], member_of: dict[int, str]) -> Iterator[tuple[str, ...]]:
@@ -706,50 +815,35 @@ def write_profiles(
 
 
 def _rewrite(
+    db: _Jobs,
     conn: Connection,
     store: Store,
     table: Table,
     names: Sequence[str],
     rows: Iterable[tuple[Any, ...]],
     const: dict[str, Any] | None = None,
-    *,
-    ready: bool = False,
 ) -> None:
-    """Replace a table's rows, streamed in batches (tuples in ``names`` order; ``ready``: as
-    :meth:`~custos.store.base.Store.insert_many`).
+    """Replace a table's rows (tuples in ``names`` order), inserted by ``db`` in batches while
+    this thread produces the next.
 
-    The batches are inserted by a second thread while this one produces the next: the database
-    driver lets go of Python's lock while it writes, so producing rows (golden values,
-    identifiers) and storing them use both cores. Only that thread touches ``conn`` until the
-    last batch is in; a failure there is raised here.
+    On SQLite the table's secondary indexes are dropped first and built again at the end: one
+    sort is much cheaper than a million inserts in random key order (readers keep seeing the
+    committed table and its indexes until the transaction ends). PostgreSQL would lock readers
+    out of the table until then, so there the indexes stay.
     """
-    conn.execute(delete(table))
-    pending: queue.Queue[list[tuple[Any, ...]] | None] = queue.Queue(maxsize=4)
-    failed: list[BaseException] = []
-
-    def insert() -> None:
-        while (batch := pending.get()) is not None:
-            if not failed:
-                try:
-                    store.insert_many(conn, table, batch, names=names, const=const, ready=ready)
-                except BaseException as exc:  # re-raised by the producer
-                    failed.append(exc)
-
-    worker = threading.Thread(target=insert, name=f"custos-rewrite-{table.name}", daemon=True)
-    worker.start()
-    try:
-        batch: list[tuple[Any, ...]] = []
-        for row in rows:
-            batch.append(row)
-            if len(batch) == 20_000:
-                pending.put(batch)
-                batch = []
-                if failed:
-                    break
-        if batch and not failed:
-            pending.put(batch)
-    finally:
-        pending.put(None)
-        worker.join()
-    if failed:
-        raise failed[0]
+    indexes = (
+        sorted(table.indexes, key=lambda ix: ix.name or "") if store.backend == "sqlite" else []
+    )
+    for index in indexes:
+        db.put(partial(index.drop, checkfirst=True), conn)
+    db.put(conn.execute, delete(table))
+    batch: list[tuple[Any, ...]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == 20_000:
+            db.put(partial(store.insert_many, names=names, const=const), conn, table, batch)
+            batch = []
+    if batch:
+        db.put(partial(store.insert_many, names=names, const=const), conn, table, batch)
+    for index in indexes:
+        db.put(partial(index.create, checkfirst=True), conn)

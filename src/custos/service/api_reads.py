@@ -17,6 +17,7 @@ from custos.ingest.normalise import FieldError
 from custos.service import insight
 from custos.service.reads import entry_subjects, record_access
 from custos.store import audit
+from custos.store import golden as golden_store
 from custos.store import tables as t
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ def profile_page(
     those whose golden attributes equal ``where``; returns (items, the next cursor or None)."""
     guard = Guard(app.taxonomy)
     where = where or {}
-    pa, pr = t.profile_attributes, t.profiles
+    pg, pr = t.profile_golden, t.profiles
     items: list[dict[str, Any]] = []
     refused = 0
     fields: set[str] = set()
@@ -91,23 +92,18 @@ def profile_page(
             query = select(pr.c.id, pr.c.updated_at).where(
                 pr.c.status == "active", pr.c.id > cursor
             )
-            for attribute, value in where.items():
-                query = query.where(
-                    select(pa.c.profile_id)
-                    .where(
-                        pa.c.profile_id == pr.c.id, pa.c.attribute == attribute, pa.c.value == value
-                    )
-                    .exists()
-                )
             chunk = conn.execute(query.order_by(pr.c.id).limit(limit * 2)).all()
             if not chunk:
                 cursor = ""
                 break
             ids = [r.id for r in chunk]
             access = guard.access(conn, purpose, ids)
-            golden: dict[str, list[Any]] = {}
-            for row in conn.execute(select(pa).where(pa.c.profile_id.in_(ids))):
-                golden.setdefault(row.profile_id, []).append(row)
+            golden = {
+                pid: golden_store.values_with_source(document)
+                for pid, document in conn.execute(
+                    select(pg.c.profile_id, pg.c.document).where(pg.c.profile_id.in_(ids))
+                )
+            }
             idents: dict[str, dict[str, list[str]]] = {}
             pi = t.profile_identifiers
             for pid, kind, value in conn.execute(
@@ -118,14 +114,17 @@ def profile_page(
                 idents.setdefault(pid, {}).setdefault(kind, []).append(value)
             for row in chunk:
                 cursor = row.id
+                values = golden.get(row.id, {})
+                if any(values.get(a, ("",))[0] != v for a, v in where.items()):
+                    continue  # not one of the profiles asked for
                 if not access.allowed(row.id):
                     refused += 1
                     continue
                 item: dict[str, Any] = {"profile_id": row.id}
-                for attr in golden.get(row.id, []):
-                    if access.field_allowed(row.id, attr.attribute, attr.source):
-                        item[attr.attribute] = attr.value
-                        fields.add(attr.attribute)
+                for attribute, (value, source) in sorted(values.items()):
+                    if access.field_allowed(row.id, attribute, source):
+                        item[attribute] = value
+                        fields.add(attribute)
                 item["identifiers"] = {
                     k: v
                     for k, v in idents.get(row.id, {}).items()

@@ -25,6 +25,7 @@ from custos.insight import stats
 from custos.insight.segments import Segment, parse
 from custos.insight.sentiment import DEFAULT_ENGINE, get_engine
 from custos.service import reads
+from custos.store import golden as golden_store
 from custos.store import tables as t
 
 if TYPE_CHECKING:
@@ -217,11 +218,10 @@ def profile_rows(
     wanted = visible if fields is None else visible & fields
     with app.store.read() as conn:
         if wanted & {"age", "age_band"}:
-            pa = t.profile_attributes
-            query = select(pa.c.profile_id, pa.c.value).where(pa.c.attribute == "date_of_birth")
-            for pid, dob in conn.execution_options(yield_per=20_000).execute(query):
+            for pid, document in golden_store.documents(conn):
                 item = rows.get(pid)
-                if item is not None:
+                dob = golden_store.values(document).get("date_of_birth") if item else None
+                if item is not None and dob:
                     age = _age(dob, now.date())
                     if "age" in wanted:
                         item["age"] = age

@@ -15,6 +15,7 @@ from custos.consent.taxonomy import LawfulBasis
 from custos.core.errors import AccessDenied
 from custos.identity import profiles
 from custos.store import audit
+from custos.store import golden as golden_store
 from custos.store import tables as t
 
 if TYPE_CHECKING:
@@ -130,22 +131,11 @@ def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator
     refused = 0
     with app.store.read() as conn:
         access = guard.access(conn, purpose)
-        pa, pi = t.profile_attributes, t.profile_identifiers
-        # Every active profile has golden attributes (resolve writes them for every cluster and
-        # removes those of merged-away ids), so the attribute stream drives the export; the
+        pi = t.profile_identifiers
+        # Every active profile has a golden record (resolve writes one for every cluster and
+        # removes those of merged-away ids), so the golden stream drives the export; the
         # identifier stream, in the same order, is merged in.
-        golden = _grouped(
-            conn.execution_options(yield_per=20_000).execute(
-                # The source decides the category only of tagged extra columns: without any,
-                # leave it out (a tenth of the rows read).
-                select(
-                    pa.c.profile_id,
-                    pa.c.attribute,
-                    pa.c.value,
-                    *([pa.c.source] if access.source_categories else []),
-                ).order_by(pa.c.profile_id)
-            )
-        )
+        golden = golden_store.documents(conn)
         identifiers = _grouped(
             conn.execution_options(yield_per=20_000).execute(
                 select(pi.c.profile_id, pi.c.kind, pi.c.value).order_by(
@@ -169,7 +159,7 @@ def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator
             may_see = lambda pid: pid not in objected  # noqa: E731
         else:
             may_see = access.allowed
-        for pid, attrs in golden:
+        for pid, document in golden:
             idents: list[Any] = []
             while pending is not None and pending[0] < pid:
                 pending = next(identifiers, None)
@@ -182,17 +172,18 @@ def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator
             explicit = granted.get(pid, False)
             item: dict[str, Any] = {"profile_id": pid}
             if by_source:
-                for row in attrs:
-                    rule = rules.get((row[1], row[3])) or rule_of(row[1], row[3])
+                for name, (value, source) in golden_store.values_with_source(document).items():
+                    rule = rules.get((name, source)) or rule_of(name, source)
                     if rule == "yes" or (explicit and rule == "explicit"):
-                        item[row[1]] = row[2]
+                        item[name] = value
             else:  # no tagged columns: the attribute alone decides (the common, fast case)
+                values = golden_store.values(document)
                 if explicit:
                     item.update(
-                        {r[1]: r[2] for r in attrs if shown_to_all[r[1]] or shown_to_explicit[r[1]]}
+                        {a: v for a, v in values.items() if shown_to_all[a] or shown_to_explicit[a]}
                     )
                 else:
-                    item.update({r[1]: r[2] for r in attrs if shown_to_all[r[1]]})
+                    item.update({a: v for a, v in values.items() if shown_to_all[a]})
             shown: dict[str, list[str]] = {}
             for _, kind, value in idents:
                 if shown_to_all[kind] or (explicit and shown_to_explicit[kind]):

@@ -27,6 +27,7 @@ from custos.privacy.deid import Row, deidentify, pseudonym
 from custos.privacy.deid.operators import operator_for
 from custos.service.dsr import secret_key
 from custos.service.reads import record_access
+from custos.store import golden as golden_store
 from custos.store import tables as t
 
 if TYPE_CHECKING:
@@ -255,15 +256,14 @@ def _person_values(
     """person → column → (value, source) from the golden record, else from the first of the
     person's records that has it: an extract's rows (visits) rarely repeat the person's data."""
     out: dict[str, dict[str, tuple[str, str]]] = {}
-    pa, pm, r, src = t.profile_attributes, t.profile_members, t.records, t.sources
+    pg, pm, r, src = t.profile_golden, t.profile_members, t.records, t.sources
     names = [n for n in wanted if n in r.c]
     for i in range(0, len(pids), 500):
         chunk = pids[i : i + 500]
-        query = select(pa.c.profile_id, pa.c.attribute, pa.c.value, pa.c.source).where(
-            pa.c.profile_id.in_(chunk), pa.c.attribute.in_(wanted)
-        )
-        for pid, attribute, value, origin in conn.execute(query):
-            out.setdefault(pid, {})[attribute] = (value, origin)
+        query = select(pg.c.profile_id, pg.c.document).where(pg.c.profile_id.in_(chunk))
+        for pid, document in conn.execute(query):
+            golden = golden_store.values_with_source(document)
+            out[pid] = {name: golden[name] for name in wanted if name in golden}
         members = (
             select(pm.c.profile_id, src.c.name, r.c.extra, *(r.c[n] for n in names))
             .join(r, r.c.raw_id == pm.c.raw_id)

@@ -237,17 +237,13 @@ identity_recheck = Table(
     Column("raw_id", Id, ForeignKey("raw_records.id"), primary_key=True, autoincrement=False),
 )
 
-profile_attributes = Table(
-    "profile_attributes",
+# The golden record of each profile: one JSON document (see custos.store.golden).
+profile_golden = Table(
+    "profile_golden",
     metadata,
     Column("profile_id", String(40), ForeignKey("profiles.id"), primary_key=True),
-    Column("attribute", String(50), primary_key=True),
-    Column("value", Text),
-    Column("source", String(200), nullable=False),
-    Column("record_id", String(200), nullable=False),
-    Column("observed_at", Timestamp(), nullable=False),
-    Column("rule", String(30), nullable=False),
-    sqlite_with_rowid=False,  # one B-tree keyed by the primary key (migration 0007)
+    Column("document", Text, nullable=False),
+    sqlite_with_rowid=False,  # one B-tree keyed by the profile id
 )
 
 profile_identifiers = Table(

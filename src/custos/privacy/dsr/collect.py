@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, or_, select
 
+from custos.store import golden as golden_store
 from custos.store import tables as t
 
 #: Normalised columns that are comparison keys, not data the person gave.
@@ -90,20 +91,7 @@ def attributes(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def golden(conn: Connection, profile_id: str) -> list[dict[str, Any]]:
     """The golden record with the provenance of each value."""
-    pa = t.profile_attributes
-    return [
-        {
-            "attribute": r.attribute,
-            "value": r.value,
-            "source": r.source,
-            "record_id": r.record_id,
-            "observed_at": _iso(r.observed_at),
-            "rule": r.rule,
-        }
-        for r in conn.execute(
-            select(pa).where(pa.c.profile_id == profile_id).order_by(pa.c.attribute)
-        )
-    ]
+    return [v.as_dict() for v in golden_store.read_one(conn, profile_id)]
 
 
 def merge_history(

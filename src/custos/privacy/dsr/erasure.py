@@ -34,7 +34,7 @@ ERASED: dict[str, str] = {
     "quarantine": "quarantined rows of the person's records or carrying their identifiers",
     "profiles": "the profile and the ids merged into it",
     "profile_members": "which records belong to the profile",
-    "profile_attributes": "the golden record",
+    "profile_golden": "the golden record",
     "profile_identifiers": "the profile's identifiers",
     "merge_evidence": "the links that joined the person's records",
     "profile_events": "merges, unmerges, rectifications and restrictions of the profile",
@@ -70,7 +70,7 @@ _BY_NAME = {
     "quarantine",
     "profiles",
     "profile_members",
-    "profile_attributes",
+    "profile_golden",
     "profile_identifiers",
     "merge_evidence",
     "profile_events",
@@ -366,7 +366,7 @@ def delete_subject(conn: Connection, subject: Subject, quarantine_ids: set[int])
     )
     run(t.profile_members, t.profile_members.c.profile_id.in_(ids))
     run(t.profile_members, *by_raw(t.profile_members.c.raw_id))
-    run(t.profile_attributes, t.profile_attributes.c.profile_id.in_(ids))
+    run(t.profile_golden, t.profile_golden.c.profile_id.in_(ids))
     run(t.profile_identifiers, t.profile_identifiers.c.profile_id.in_(ids))
     run(t.consent_states, t.consent_states.c.profile_id.in_(ids))
     run(t.restrictions, t.restrictions.c.profile_id.in_(ids))

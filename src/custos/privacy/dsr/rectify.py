@@ -15,13 +15,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, select, update
 
 from custos.core.errors import InputError
 from custos.core.fields import GOLDEN_ATTRIBUTES, STRONG_IDENTIFIERS
 from custos.privacy.dsr.requests import Request
 from custos.store import Store
+from custos.store import golden as golden_store
 from custos.store import tables as t
+from custos.store.golden import GoldenValue
 
 SOURCE = "rectification"
 RULE = "rectified"
@@ -47,10 +49,8 @@ def apply(
 ) -> dict[str, Any]:
     """Record the correction (inside the caller's write transaction); returns what it did."""
     pid = request.profile_id
-    pa = t.profile_attributes
-    golden = dict(
-        conn.execute(select(pa.c.attribute, pa.c.value).where(pa.c.profile_id == pid)).all()
-    )
+    stored = golden_store.read_one(conn, pid)
+    golden = {v.attribute: v.value for v in stored}
     canonical = attribute in GOLDEN_ATTRIBUTES
     if not canonical and attribute not in golden:
         raise InputError(
@@ -114,21 +114,12 @@ def apply(
     superseded = 0
     if old is not None and old != new and attribute not in STRONG_IDENTIFIERS:
         superseded = _supersede(conn, members, attribute, old, canonical)
-    conn.execute(delete(pa).where(pa.c.profile_id == pid, pa.c.attribute.in_(changed)))
+    kept = [v for v in stored if v.attribute not in changed]
     for name in changed:
         shown = (columns.get(name) if canonical else value) if name in given else None
         if shown is not None:
-            conn.execute(
-                pa.insert().values(
-                    profile_id=pid,
-                    attribute=name,
-                    value=str(shown),
-                    source=SOURCE,
-                    record_id=request.ref,
-                    observed_at=now,
-                    rule=RULE,
-                )
-            )
+            kept.append(GoldenValue(name, str(shown), SOURCE, request.ref, now, RULE))
+    golden_store.write(conn, pid, kept)
     identifier = attribute in STRONG_IDENTIFIERS and bool(new)
     if identifier:
         pi = t.profile_identifiers

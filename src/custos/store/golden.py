@@ -1,0 +1,132 @@
+"""Golden records as stored: one JSON document per profile (table ``profile_golden``).
+
+A document names the records its values came from once, and each value points at one::
+
+    {"rule": "priority",
+     "from": [["crm", "r1", "2026-03-01T09:00:00.000000Z"], ["shop", "o7", "..."]],
+     "values": {"email": ["a@example.org", 0], "city": ["Berlin", 1],
+                "last_name": ["Roe", 2, "rectification"]}}
+
+``from`` holds (source, record id, observed at) per contributing record; a value is
+``[value, index into from]``, with a third element when its rule is not the document's (a
+rectified value). A full resolution writes a golden record for every profile: one row per
+profile instead of one per attribute is a seventh of the rows and less than half the bytes,
+and the profile is read whole anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, delete, select
+
+from custos.store import tables as t
+
+
+@dataclass(frozen=True, slots=True)
+class GoldenValue:
+    """A golden attribute with where it came from."""
+
+    attribute: str
+    value: str
+    source: str
+    record_id: str
+    observed_at: datetime
+    rule: str
+
+    def as_dict(self) -> dict[str, str]:
+        """The value with its provenance, for display and reports (the time in ISO 8601)."""
+        return {
+            "attribute": self.attribute,
+            "value": self.value,
+            "source": self.source,
+            "record_id": self.record_id,
+            "observed_at": self.observed_at.isoformat(),
+            "rule": self.rule,
+        }
+
+
+def stamp(at: datetime) -> str:
+    """A time as documents hold it: UTC ISO 8601 with microseconds and ``Z`` (sortable)."""
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def encode(values: Iterable[GoldenValue], rule: str | None = None) -> str:
+    """The document of a golden record (``rule``: the document's rule, else the first value's)."""
+    sources: list[list[str]] = []
+    index: dict[tuple[str, str, datetime], int] = {}
+    out: dict[str, list[Any]] = {}
+    for v in values:
+        rule = rule or v.rule
+        key = (v.source, v.record_id, v.observed_at)
+        at = index.get(key)
+        if at is None:
+            at = index[key] = len(sources)
+            sources.append([v.source, v.record_id, stamp(v.observed_at)])
+        out[v.attribute] = [v.value, at] if v.rule == rule else [v.value, at, v.rule]
+    document = {"rule": rule or "", "from": sources, "values": out}
+    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def decode(document: str | bytes) -> list[GoldenValue]:
+    """The golden values of a document, by attribute name (documents keep them sorted)."""
+    doc = orjson.loads(document)
+    rule = doc["rule"]
+    sources = [(s, r, datetime.fromisoformat(at)) for s, r, at in doc["from"]]
+    out = []
+    for attribute, (value, at, *own) in doc["values"].items():
+        source, record_id, observed_at = sources[at]
+        out.append(
+            GoldenValue(attribute, value, source, record_id, observed_at, own[0] if own else rule)
+        )
+    return out
+
+
+def values(document: str | bytes) -> dict[str, str]:
+    """attribute → value of a document, without the provenance (exports read millions)."""
+    return {name: v[0] for name, v in orjson.loads(document)["values"].items()}
+
+
+def values_with_source(document: str | bytes) -> dict[str, tuple[str, str]]:
+    """attribute → (value, source) of a document."""
+    doc = orjson.loads(document)
+    sources = doc["from"]
+    return {name: (v[0], sources[v[1]][0]) for name, v in doc["values"].items()}
+
+
+def read(conn: Connection, profile_ids: Sequence[str]) -> dict[str, list[GoldenValue]]:
+    """The golden records of ``profile_ids`` (those that have one)."""
+    g = t.profile_golden
+    out: dict[str, list[GoldenValue]] = {}
+    for i in range(0, len(profile_ids), 500):
+        chunk = list(profile_ids[i : i + 500])
+        for pid, document in conn.execute(
+            select(g.c.profile_id, g.c.document).where(g.c.profile_id.in_(chunk))
+        ):
+            out[pid] = decode(document)
+    return out
+
+
+def read_one(conn: Connection, profile_id: str) -> list[GoldenValue]:
+    """The golden record of one profile (empty if it has none)."""
+    return read(conn, [profile_id]).get(profile_id, [])
+
+
+def documents(conn: Connection, yield_per: int = 20_000) -> Iterator[tuple[str, str]]:
+    """Every (profile id, document), in profile id order, streamed."""
+    g = t.profile_golden
+    query = select(g.c.profile_id, g.c.document).order_by(g.c.profile_id)
+    yield from conn.execution_options(yield_per=yield_per).execute(query)
+
+
+def write(conn: Connection, profile_id: str, values: Sequence[GoldenValue]) -> None:
+    """Replace one profile's golden record (none when ``values`` is empty)."""
+    g = t.profile_golden
+    conn.execute(delete(g).where(g.c.profile_id == profile_id))
+    if values:
+        conn.execute(g.insert().values(profile_id=profile_id, document=encode(values)))
