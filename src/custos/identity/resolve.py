@@ -27,6 +27,7 @@ import orjson
 from sqlalchemy import (
     Connection,
     Select,
+    String,
     Table,
     Text,
     delete,
@@ -34,6 +35,7 @@ from sqlalchemy import (
     literal,
     select,
     type_coerce,
+    union_all,
     update,
 )
 
@@ -397,7 +399,7 @@ def resolve(
         # links, clusters and the rows to write: the driver lets go of Python's lock while the
         # database works, so both cores are busy. First, while links are found and clustered,
         # the database builds the blocking-key indexes of incremental resolution.
-        with _Jobs() as db:
+        with _Jobs(backlog=16) as db:
             db.put(ensure_match_indexes, conn)
             clock = time.perf_counter()
             exact = exact_edges(
@@ -499,6 +501,9 @@ def resolve(
                 ),
                 const={"created_at": now},
             )
+            # The identifiers follow from the members just written: the database derives them
+            # (in SQL, on its thread) while this thread produces the golden records.
+            _rewrite(db, conn, store, t.profile_identifiers, derive=_insert_identifiers)
             summary.phases["write"] = time.perf_counter() - clock
             clock = time.perf_counter()
             _rewrite(
@@ -510,20 +515,10 @@ def resolve(
                 golden_documents(*_by_profile_id(plan.cluster_ids, clusters), rows, settings),
             )
             del rows
-            summary.phases["golden"] = time.perf_counter() - clock
-            clock = time.perf_counter()
-            _rewrite(
-                db,
-                conn,
-                store,
-                t.profile_identifiers,
-                ("kind", "value", "profile_id"),
-                _identifier_rows(nodes, member_of),
-            )
             db.put(conn.execute, delete(t.identity_recheck))  # a full run looked at everything
             # derived consent states go stale
             db.put(meta.put, conn, meta.GRAPH_VERSION, uuid.uuid4().hex)
-            summary.phases["identifiers"] = time.perf_counter() - clock
+            summary.phases["golden"] = time.perf_counter() - clock
             clock = time.perf_counter()
         # (leaving the block waited for the last of the database work)
         summary.phases["flush"] = time.perf_counter() - clock
@@ -715,18 +710,25 @@ class _Stamps(dict[Any, str]):
         return out
 
 
-def _identifier_rows(nodes: list[Node], member_of: dict[int, str]) -> Iterator[tuple[str, ...]]:
-    """profile_identifiers rows, each once, in (nearly) primary-key order: by kind, then value
-    (sorting on the value alone is less than half the work of sorting tuples)."""
-    by_kind: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for node in nodes:
-        if node.identifiers:
-            pid = member_of[node.raw_id]
-            for kind, value in node.identifiers:
-                by_kind[kind].add((value, pid))
-    for kind in sorted(by_kind):
-        for value, pid in sorted(by_kind[kind], key=itemgetter(0)):
-            yield (kind, value, pid)
+def _insert_identifiers(conn: Connection) -> None:
+    """profile_identifiers from profile_members: each strong identifier of each member row
+    (record or interaction), once per profile, in primary-key order."""
+    pm = t.profile_members
+    parts = [
+        select(
+            literal(kind, String).label("kind"),
+            table.c[kind].label("value"),
+            pm.c.profile_id.label("profile_id"),
+        )
+        .join_from(table, pm, pm.c.raw_id == table.c.raw_id)
+        .where(table.c[kind] != "")
+        for table in (t.records, t.interactions)
+        for kind in STRONG_IDENTIFIERS
+    ]
+    found = union_all(*parts).subquery()
+    query = select(found.c.kind, found.c.value, found.c.profile_id).distinct()
+    query = query.order_by(found.c.kind, found.c.value, found.c.profile_id)
+    conn.execute(t.profile_identifiers.insert().from_select(("kind", "value", "profile_id"), query))
 
 
 def decisions(conn: Connection) -> tuple[list[Edge], list[tuple[int, int]]]:
@@ -819,12 +821,14 @@ def _rewrite(
     conn: Connection,
     store: Store,
     table: Table,
-    names: Sequence[str],
-    rows: Iterable[tuple[Any, ...]],
+    names: Sequence[str] = (),
+    rows: Iterable[tuple[Any, ...]] = (),
     const: dict[str, Any] | None = None,
+    *,
+    derive: Callable[[Connection], None] | None = None,
 ) -> None:
     """Replace a table's rows (tuples in ``names`` order), inserted by ``db`` in batches while
-    this thread produces the next.
+    this thread produces the next; or, with ``derive``, rows the database derives itself.
 
     On SQLite the table's secondary indexes are dropped first and built again at the end: one
     sort is much cheaper than a million inserts in random key order (readers keep seeing the
@@ -837,6 +841,8 @@ def _rewrite(
     for index in indexes:
         db.put(partial(index.drop, checkfirst=True), conn)
     db.put(conn.execute, delete(table))
+    if derive is not None:
+        db.put(derive, conn)
     batch: list[tuple[Any, ...]] = []
     for row in rows:
         batch.append(row)
