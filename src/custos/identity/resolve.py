@@ -633,39 +633,42 @@ def golden_documents(
             yield pid, golden_store.encode(chosen, rule)
         return
     rank = {name: i for i, name in enumerate(settings.source_priority)}
+    rank_of = rank.get if rule == "priority" else (lambda _source, _default: 0)
     unranked = len(rank)
-    by_priority = rule == "priority"
     stamps = _Stamps(instants)
+    recency = _Recency(instants)
     dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
 
     def order(row: Row) -> tuple[Any, ...]:
         # As golden._ranker: a rectification first, records before interactions, then the
         # source's priority (rule "priority"), newest first, lowest raw id.
-        recency = -instants[row[6]].timestamp()
-        source_rank = rank.get(row[1], unranked) if by_priority else 0
-        return (row[1] != RECTIFICATION, not row[3], source_rank, recency, row[0])
+        return (
+            row[1] != RECTIFICATION,
+            not row[3],
+            rank_of(row[1], unranked),
+            recency[row[6]],
+            row[0],
+        )
 
+    # (Person columns are text: only extra attributes need str(); values are (value, origin)
+    # pairs, origin indexing the document's "from" list.)
     for pid, members in zip(profile_ids, clusters, strict=True):
-        values: dict[str, list[Any]] = {}
+        values: dict[str, tuple[Any, int]] = {}
         if len(members) == 1:
             row = rows[members[0]]
-            origins = [[row[1], row[2], stamps[row[6]]]]
             for attribute, at in _SINGLE_AT:
                 if row[at]:
-                    values[attribute] = [str(row[at]), 0]
+                    values[attribute] = (row[at], 0)
             if row[_STREET_AT] or row[_CITY_AT]:
                 for attribute, at in _ADDRESS_AT:
                     if row[at]:
-                        values[attribute] = [str(row[at]), 0]
+                        values[attribute] = (row[at], 0)
             if row[3] and row[7]:
-                extra = orjson.loads(row[7])
-                for name in sorted(extra):
-                    if extra[name] not in (None, ""):
-                        values[name] = [str(extra[name]), 0]
-            yield (
-                pid,
-                dumps({"rule": rule, "from": origins, "values": values}, option=sort_keys).decode(),
-            )
+                for name, value in orjson.loads(row[7]).items():
+                    if value not in (None, ""):
+                        values[name] = (str(value), 0)
+            document = {"rule": rule, "from": ((row[1], row[2], stamps[row[6]]),), "values": values}
+            yield pid, dumps(document, option=sort_keys).decode()
             continue
         ordered = sorted(map(rows.__getitem__, members), key=order)
         picks: list[tuple[str, Any, Row]] = []
@@ -682,20 +685,30 @@ def golden_documents(
         for name in sorted({name for _, extra in extras for name in extra}):
             for row, extra in extras:
                 if extra.get(name) not in (None, ""):
-                    picks.append((name, extra[name], row))
+                    picks.append((name, str(extra[name]), row))
                     break
-        origins = []
+        origins: list[tuple[str, str, str]] = []
         index: dict[int, int] = {}
         for attribute, value, row in picks:
             origin = index.get(row[0])
             if origin is None:
                 origin = index[row[0]] = len(origins)
-                origins.append([row[1], row[2], stamps[row[6]]])
-            values[attribute] = [str(value), origin]
-        yield (
-            pid,
-            dumps({"rule": rule, "from": origins, "values": values}, option=sort_keys).decode(),
-        )
+                origins.append((row[1], row[2], stamps[row[6]]))
+            values[attribute] = (value, origin)
+        document = {"rule": rule, "from": origins, "values": values}
+        yield pid, dumps(document, option=sort_keys).decode()
+
+
+class _Recency(dict[Any, float]):
+    """Stored timestamps → minus their POSIX time (newest sorts first), each value once."""
+
+    def __init__(self, instants: _Instants) -> None:
+        super().__init__()
+        self.instants = instants
+
+    def __missing__(self, value: Any) -> float:
+        self[value] = out = -self.instants[value].timestamp()
+        return out
 
 
 class _Stamps(dict[Any, str]):
