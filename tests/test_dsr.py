@@ -20,6 +20,7 @@ from custos.cli import app as cli
 from custos.core.errors import AccessDenied, ConfigError, NotFoundError, StoreError
 from custos.core.fields import Kind
 from custos.core.settings import Settings
+from custos.ingest import normalise, rows
 from custos.ingest.pipeline import SUPPRESSED_REASON
 from custos.privacy.dsr import erasure
 from custos.privacy.dsr.report import ACCESS_SECTIONS
@@ -160,6 +161,9 @@ def test_erasure_leaves_no_trace_and_a_reimport_is_suppressed(
 
     assert request.state == "done" and [s.state for s in request.steps] == ["done"] * 3
     assert table_hits(custos, TRACES) == {}
+    # nor does this process remember normal forms of her values (ingestion's memos)
+    assert not rows._NAMES and not rows._CITIES and not any(rows._PHONES.values())
+    assert normalise.name_key.cache_info().currsize == 0
     if custos.store.backend == "sqlite":
         assert file_hits(custos, TRACES) == set()
     else:

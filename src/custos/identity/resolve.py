@@ -17,6 +17,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -387,27 +388,32 @@ def resolve(
         previous, linked_at = _memberships(conn)
         active = _active_profiles(conn)
         existing = set(conn.execute(select(t.profiles.c.id)).scalars())
-        probable: list[Edge] = []
-        if settings.probabilistic_matching and summary.records > 1:
-            probable = _probable_edges(conn, settings, match, summary, retrain=retrain)
-            # Training and scoring leave cyclic garbage (Splink's SQL syntax trees) that the
-            # paused collector would keep to the end: collect it now, looking only at what
-            # was made since the rows were loaded (those were frozen).
-            gc.collect()
-        del match
-        # From here on one thread does all database work, in order, while this one computes
-        # links, clusters and the rows to write: the driver lets go of Python's lock while the
-        # database works, so both cores are busy. First, while links are found and clustered,
-        # the database builds the blocking-key indexes of incremental resolution.
-        with _Jobs(backlog=16) as db:
-            db.put(ensure_match_indexes, conn)
-            clock = time.perf_counter()
-            exact = exact_edges(
+        # Exact links are found on a second thread while the model trains and scores (DuckDB
+        # leaves a core idle for much of the training).
+        with ThreadPoolExecutor(1, thread_name_prefix="custos-exact") as pool:
+            exact_job = pool.submit(
+                exact_edges,
                 nodes,
                 max_persons=settings.max_persons_per_identifier,
                 max_records=settings.max_records_per_identifier,
             )
+            probable: list[Edge] = []
+            if settings.probabilistic_matching and summary.records > 1:
+                probable = _probable_edges(conn, settings, match, summary, retrain=retrain)
+            del match
+            clock = time.perf_counter()
+            exact = exact_job.result()
             summary.phases["exact"] = time.perf_counter() - clock
+        # Training and scoring leave cyclic garbage (Splink's SQL syntax trees) that the paused
+        # collector would keep to the end: collect it now, looking only at what was made since
+        # the rows were loaded (those were frozen).
+        gc.collect()
+        # From here on one thread does all database work, in order, while this one clusters and
+        # computes the rows to write: the driver lets go of Python's lock while the database
+        # works, so both cores are busy. First, while links are clustered, the database builds
+        # the blocking-key indexes of incremental resolution.
+        with _Jobs(backlog=16) as db:
+            db.put(ensure_match_indexes, conn)
             clock = time.perf_counter()
             summary.ignored, summary.withheld_links = exact.ignored, exact.withheld_links
             # one int key per scored pair (a million tuples would cost ~60 MB)

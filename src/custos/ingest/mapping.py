@@ -122,6 +122,7 @@ class ColumnMap:
             )
         self.fields: dict[str, str] = dict(map_file.fields)
         self._columns = list(columns) if columns is not None else None
+        self._as_is = False
         if self._columns is not None:
             missing = sorted({c for c in self.fields.values() if c not in self._columns})
             if missing:
@@ -143,6 +144,9 @@ class ColumnMap:
             self._names = list(self.fields)
             self._pick = _picker([self.fields[f] for f in self._names])
             self._pick_extra = _picker(self._extra)
+            # Every column is a canonical field under its own name (files written for custos):
+            # the row itself holds the canonical values, no per-row copy is needed.
+            self._as_is = not self._extra and all(f == c for f, c in self.fields.items())
 
     def _auto(self, columns: Iterable[str]) -> None:
         taken = set(self.fields.values())
@@ -153,7 +157,12 @@ class ColumnMap:
                 self.fields[field] = column
 
     def split(self, row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Split a row into (canonical values, extra attributes)."""
+        """Split a row into (canonical values, extra attributes).
+
+        The canonical values may be ``row`` itself (when every column is a canonical field under
+        its own name): read them, do not change them in place."""
+        if self._as_is:
+            return row, {}
         if self._columns is None:  # JSON Lines: every row may bring its own keys
             self._auto(row.keys())
             used = set(self.fields.values())

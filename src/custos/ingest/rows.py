@@ -80,6 +80,9 @@ def dumps(value: Any) -> str:
     return orjson.dumps(value, default=_default).decode()
 
 
+_dumps = orjson.dumps
+
+
 #: Column order of the normalised person fields, as :func:`person_values` returns them.
 PERSON_COLUMNS: tuple[str, ...] = (
     "first_name",
@@ -106,61 +109,166 @@ COLUMNS: dict[Kind, tuple[str, ...]] = {
 }
 
 
+class _Memo(dict[str, Any]):
+    """A bounded memo of one normaliser, from the raw text to the final form(s).
+
+    Names, cities, postcodes, birth dates and phones repeat a lot, and a dict lookup costs a
+    fraction of cleaning and normalising the text again (e-mails and streets repeat too rarely
+    to pay for a memo: measured). The normalisers are pure functions of the text, so a hit
+    gives exactly what a call would. A value that raises
+    :class:`~custos.ingest.normalise.FieldError` is not remembered (the error propagates from
+    the lookup). When full, the memo starts over: memory stays bounded. Only ``str`` keys go
+    in (``1 == 1.0 == True`` would mix numbers whose normal forms differ).
+    """
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def __missing__(self, key: str) -> Any:
+        value = self.fn(key)
+        if len(self) >= MEMO_SIZE:
+            self.clear()
+        self[key] = value
+        return value
+
+
+#: Entries per memo (each normaliser, and each region or date format, has its own).
+MEMO_SIZE = 65_536
+
+
+def _name_forms(raw: Any) -> tuple[str, str] | None:
+    """(display form, comparison key) of a first or last name, or None when it is empty."""
+    text = n.clean(raw)
+    if not text:
+        return None
+    display = n.display_name(text)
+    return display, n.name_key(display)
+
+
+def _city_form(raw: Any) -> str | None:
+    text = n.clean(raw)
+    return n.display_name(text) if text else None
+
+
+_NAMES = _Memo(_name_forms)
+_CITIES = _Memo(_city_form)
+_POSTCODES = _Memo(n.postcode)
+_COUNTRIES = _Memo(n.country)
+_PHONES: dict[str, _Memo] = {}  # by default region
+_BIRTH_DATES: dict[str | None, _Memo] = {}  # by date format
+
+
+def clear_memos() -> None:
+    """Forget every remembered normal form, the normalisers' caches included (they hold
+    values of persons in process memory): after an erasure, so that no value of the erased
+    person stays behind in a long-running process. Results do not change, only speed."""
+    for memo in (_NAMES, _CITIES, _POSTCODES, _COUNTRIES, *_PHONES.values()):
+        memo.clear()
+    for memo in _BIRTH_DATES.values():
+        memo.clear()
+    n.clear_caches()
+
+
+def _phones(region: str) -> _Memo:
+    memo = _PHONES.get(region)
+    if memo is None:
+        memo = _PHONES[region] = _Memo(lambda raw: n.phone(raw, region))
+    return memo
+
+
+def _birth_dates(date_format: str | None) -> _Memo:
+    memo = _BIRTH_DATES.get(date_format)
+    if memo is None:
+        memo = _BIRTH_DATES[date_format] = _Memo(lambda raw: n.date_of_birth(raw, date_format))
+    return memo
+
+
 def person_values(values: dict[str, Any], ctx: RowContext) -> tuple[Any, ...]:
     """Normalise the person fields of ``values`` in :data:`PERSON_COLUMNS` order.
 
     Raises :class:`~custos.ingest.normalise.FieldError` with ``field`` set.
     """
-    # Empty values (None, "") skip the normalisers: most rows leave several fields empty.
+    # Empty values (None, "") skip the normalisers: most rows leave several fields empty. Text
+    # goes through the memos (exactly the normaliser's result); anything else (numbers from
+    # Parquet or JSON) straight to the normaliser.
     get = values.get
     field_name = "country"
     try:
-        country = n.country(v) if (v := get("country")) else None
+        if v := get("country"):
+            country = _COUNTRIES[v] if type(v) is str else n.country(v)
+        else:
+            country = None
         field_name = "email"
         email = n.email(v) if (v := get("email")) else None
         field_name = "phone"
-        phone = n.phone(v, country or ctx.region) if (v := get("phone")) else None
+        if v := get("phone"):
+            region = country or ctx.region
+            phone = _phones(region)[v] if type(v) is str else n.phone(v, region)
+        else:
+            phone = None
         field_name = "date_of_birth"
-        born = n.date_of_birth(v, ctx.date_format) if (v := get("date_of_birth")) else None
+        if v := get("date_of_birth"):
+            fmt = ctx.date_format
+            born = _birth_dates(fmt)[v] if type(v) is str else n.date_of_birth(v, fmt)
+        else:
+            born = None
         field_name = "social_handle"
         handle = n.social_handle(v) if (v := get("social_handle")) else None
     except n.FieldError as exc:
         exc.field = field_name
         raise
-    first = n.clean(v) if (v := get("first_name")) else None
-    last = n.clean(v) if (v := get("last_name")) else None
+    if v := get("first_name"):
+        first_forms = _NAMES[v] if type(v) is str else _name_forms(v)
+    else:
+        first_forms = None
+    if v := get("last_name"):
+        last_forms = _NAMES[v] if type(v) is str else _name_forms(v)
+    else:
+        last_forms = None
     full = n.clean(v) if (v := get("full_name")) else None
-    if full and not (first or last):
+    first: str | None
+    last: str | None
+    if full and not (first_forms or last_forms):
         first, last = n.split_full_name(full)
-    if first:
-        first = n.display_name(first)
-    if last:
-        last = n.display_name(last)
+        first, first_key = _display_forms(first) if first else (first, None)
+        last, last_key = _display_forms(last) if last else (last, None)
+    else:
+        first, first_key = first_forms or (None, None)
+        last, last_key = last_forms or (None, None)
     if not full and (first or last):
         full = f"{first} {last}" if first and last else first or last
     street = n.clean(v) if (v := get("street")) else None
-    city = n.clean(v) if (v := get("city")) else None
+    if v := get("postcode"):
+        postcode = _POSTCODES[v] if type(v) is str else n.postcode(v)
+    else:
+        postcode = None
+    city = (_CITIES[v] if type(v) is str else _city_form(v)) if (v := get("city")) else None
     return (
         first,
         last,
         full,
-        n.name_key(first) if first else None,
-        n.name_key(last) if last else None,
+        first_key,
+        last_key,
         email,
         phone,
         born,
         street,
         n.street_key(street) if street else None,
-        n.postcode(v) if (v := get("postcode")) else None,
-        n.display_name(city) if city else None,
+        postcode,
+        city,
         country,
         handle,
         n.customer_id(v) if (v := get("customer_id")) else None,
     )
 
 
-def _record(values: dict[str, Any], ctx: RowContext) -> tuple[Any, ...]:
-    return person_values(values, ctx)
+def _display_forms(name: str) -> tuple[str, str]:
+    """(display form, comparison key) of a name that is already clean."""
+    display = n.display_name(name)
+    return display, n.name_key(display)
 
 
 def _interaction(values: dict[str, Any], ctx: RowContext) -> tuple[Any, ...]:
@@ -233,7 +341,7 @@ def consent_values(values: dict[str, Any], ctx: RowContext) -> dict[str, Any]:
 DROPPABLE = frozenset({"email", "phone", "date_of_birth", "social_handle", "country"})
 
 _NORMALISERS: dict[Kind, Callable[[dict[str, Any], RowContext], Any]] = {
-    Kind.RECORDS: _record,
+    Kind.RECORDS: person_values,
     Kind.INTERACTIONS: _interaction,
     Kind.CONSENTS: consent_values,
 }
@@ -288,59 +396,86 @@ def normalise_batch(rows: list[RawRow], cmap: ColumnMap, ctx: RowContext) -> Nor
     """Normalise a batch; each row lands in ``good`` or ``bad``, none is dropped."""
     result = NormalisedBatch()
     normalise = _NORMALISERS[ctx.kind]
-    if ctx.pii != "keep" and ctx.kind is not Kind.CONSENTS and ctx.pii not in TEXT_FILTERS:
+    filtering = ctx.pii != "keep" and ctx.kind is not Kind.CONSENTS
+    if filtering and ctx.pii not in TEXT_FILTERS:
         raise ValueError(f"no free-text filter {ctx.pii!r} is registered")
+    needs_id = ctx.kind is not Kind.CONSENTS
+    split = cmap.split
+    identifier = n.identifier
+    good = result.good.append
+    bad = result.bad.append
     for row in rows:
-        if row.values is None:
-            result.bad.append(
-                Bad(row.line_no, None, None, row.error or "unreadable", _UNREADABLE, row.raw or "")
-            )
+        raw = row.values
+        if raw is None:
+            bad(Bad(row.line_no, None, None, row.error or "unreadable", _UNREADABLE, row.raw or ""))
             continue
-        values, extra = cmap.split(row.values)
-        if ctx.pii != "keep" and ctx.kind is not Kind.CONSENTS:
-            values = _filter_text(row.values, values, cmap, ctx)
-        record_id = n.identifier(values.get("record_id"))
+        values, extra = split(raw)
+        if filtering and values.get("text") is not None:
+            values = _filter_text(raw, values, cmap, ctx)
+        record_id = identifier(values.get("record_id"))
         try:
-            payload = dumps(row.values)
+            payload = _dumps(raw, default=_default).decode()  # dumps(), without a call
         except (TypeError, orjson.JSONEncodeError) as exc:
             reason = f"cannot be stored verbatim: {exc}"
-            result.bad.append(
-                Bad(row.line_no, record_id, None, reason, _UNREADABLE, str(row.values))
-            )
+            bad(Bad(row.line_no, record_id, None, reason, _UNREADABLE, str(raw)))
             continue
-        if record_id is None and ctx.kind is not Kind.CONSENTS:
+        if record_id is None and needs_id:
             fix = f"give every row a unique {cmap.fields.get('record_id', 'record_id')}"
-            result.bad.append(
-                Bad(row.line_no, None, "record_id", "record_id is missing", fix, payload)
+            bad(Bad(row.line_no, None, "record_id", "record_id is missing", fix, payload))
+            continue
+        try:
+            out = normalise(values, ctx)
+        except n.FieldError as exc:
+            out = _without_bad_fields(
+                exc, values, row.line_no, record_id, payload, cmap, ctx, result
             )
-            continue
-        dropped: list[Bad] = []
-        while True:
-            try:
-                out = normalise(values, ctx)
-                break
-            except n.FieldError as exc:
-                column = cmap.fields.get(exc.field, exc.field)
-                shown = exc.field if column == exc.field else f"{exc.field} (column {column})"
-                issue = Bad(row.line_no, record_id, shown, exc.reason, exc.fix, payload)
-                droppable = ctx.bad_fields == "drop" or (
-                    ctx.bad_fields == "implausible" and exc.implausible
-                )
-                if not (droppable and exc.field in DROPPABLE and values.get(exc.field)):
-                    out = None
-                    result.bad.append(issue)
-                    break
-                values = {**values, exc.field: None}
-                issue.reason = f"{exc.reason} (row stored without this field)"
-                dropped.append(issue)
-        if out is None:
-            continue
-        result.dropped.extend(dropped)
-        extra_json = dumps(extra) if extra else None
-        if isinstance(out, tuple):
-            out = (*out, extra_json)
-        result.good.append(Good(row.line_no, record_id or "", payload, out))
+            if out is None:
+                continue
+        if needs_id:  # a tuple of the kind's columns: the extra attributes go last
+            out = (*out, dumps(extra) if extra else None)
+        good(Good(row.line_no, record_id or "", payload, out))
     return result
+
+
+def _without_bad_fields(
+    exc: n.FieldError,
+    values: dict[str, Any],
+    line_no: int,
+    record_id: str | None,
+    payload: str,
+    cmap: ColumnMap,
+    ctx: RowContext,
+    result: NormalisedBatch,
+) -> Any:
+    """Normalise a row whose field ``exc`` names is bad: without the field where ``bad_fields``
+    allows (the field is listed in ``result.dropped``), else quarantine the row (None)."""
+    normalise = _NORMALISERS[ctx.kind]
+    dropped: list[Bad] = []
+    # Only the error's parts are kept, never the error: its traceback holds this frame, and
+    # a reference cycle through the frame would keep the whole batch alive until the cyclic
+    # garbage collector runs.
+    error: tuple[str, str, str, bool] | None = (exc.field, exc.reason, exc.fix, exc.implausible)
+    del exc
+    while error is not None:
+        field_name, reason, fix, implausible = error
+        column = cmap.fields.get(field_name, field_name)
+        shown = field_name if column == field_name else f"{field_name} (column {column})"
+        issue = Bad(line_no, record_id, shown, reason, fix, payload)
+        droppable = ctx.bad_fields == "drop" or (ctx.bad_fields == "implausible" and implausible)
+        if not (droppable and field_name in DROPPABLE and values.get(field_name)):
+            result.bad.append(issue)
+            return None
+        values = {**values, field_name: None}
+        issue.reason = f"{reason} (row stored without this field)"
+        dropped.append(issue)
+        try:
+            out = normalise(values, ctx)
+        except n.FieldError as again:
+            error = (again.field, again.reason, again.fix, again.implausible)
+        else:
+            error = None
+    result.dropped.extend(dropped)
+    return out
 
 
 _UNREADABLE = "repair the line in the file (quoting, field count, encoding) and ingest it again"
