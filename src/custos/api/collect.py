@@ -27,6 +27,9 @@ from custos.service.app import Custos
 
 router = APIRouter(prefix="/v1", tags=["collect"])
 HARD_LIMIT = 4 * 1024 * 1024
+#: Requests of at most this many calls are prepared on the event loop (about 1 ms of work),
+#: larger ones in the thread pool.
+INLINE_CALLS = 200
 
 
 class Gate:
@@ -73,47 +76,65 @@ async def _body(request: Request, limit: int) -> dict[str, Any]:
     return body
 
 
-def _calls(kind: str, body: dict[str, Any], max_event: int) -> list[tuple[str, dict[str, Any]]]:
+def _calls(
+    kind: str, body: dict[str, Any], max_event: int
+) -> tuple[list[tuple[str, dict[str, Any]]], list[bytes]]:
+    """The calls of a request ``(type, message)``, and each message as JSON (its size is checked
+    here; the store keeps it as the verbatim record)."""
     if kind != "batch":
         calls = [(kind, body)]
     else:
         batch = body.get("batch")
-        if not isinstance(batch, list) or not all(isinstance(m, dict) for m in batch):
+        if not isinstance(batch, list):
             raise ApiError(400, "batch must be a list of JSON objects")
-        shared = body.get("context") if isinstance(body.get("context"), dict) else {}
+        context = body.get("context")
+        shared = context if isinstance(context, dict) and context else None
         calls = []
         for message in batch:
+            if type(message) is not dict:
+                raise ApiError(400, "batch must be a list of JSON objects")
             if shared:
-                own = message.get("context") if isinstance(message.get("context"), dict) else {}
-                message = {**message, "context": {**shared, **own}}
-            calls.append((str(message.get("type") or "").lower(), message))
-    for _, message in calls:
-        if len(orjson.dumps(message)) > max_event:
-            raise ApiError(400, f"a call is larger than {max_event} bytes")
-    return calls
+                own = message.get("context")
+                message = {
+                    **message,
+                    "context": {**shared, **own} if type(own) is dict else dict(shared),
+                }
+            call = message.get("type")
+            calls.append((call.lower() if type(call) is str else str(call or "").lower(), message))
+    encoded = [orjson.dumps(message) for _, message in calls]
+    if any(len(e) > max_event for e in encoded):
+        raise ApiError(400, f"a call is larger than {max_event} bytes")
+    return calls, encoded
+
+
+async def _prepare(request: Request, kind: str, custos: Custos) -> service.Prepared:
+    """Read, authenticate, check and normalise one request, ready for the writer."""
+    settings = custos.settings
+    received_at = service.utcnow()
+    body = await _body(request, min(settings.collect_max_batch_bytes, HARD_LIMIT))
+    given = key_from_headers(request) or body.get("writeKey")
+    # Inline, not in the thread pool: a key look-up is one indexed read, cheaper than the
+    # hand-over to a thread and back.
+    key = authenticate(custos, str(given) if given else None, "write")
+    calls, encoded = _calls(kind, body, settings.collect_max_event_bytes)
+    headers = {k: v for k, v in request.headers.items() if k.lower() == "sec-gpc"}
+    job = service.CollectRequest(calls, key.name, received_at, body.get("sentAt"), headers, encoded)
+    # Reading and normalising needs no store. A request of a few hundred calls is read here,
+    # on the event loop: handing it to a thread and back costs more CPU than the reading (the
+    # GIL lets one thread run at a time anyway). A larger one goes to the thread pool, so
+    # that the loop keeps answering meanwhile.
+    if len(calls) <= INLINE_CALLS:
+        return service.prepare(custos, [job])
+    return await run_in_threadpool(service.prepare, custos, [job])
 
 
 async def _collect(request: Request, kind: str) -> Response:
     custos: Custos = custos_of(request)
-    settings = custos.settings
     gate: Gate = request.app.state.collect_gate
     writer: GroupWriter = request.app.state.collect_writer
     gate.enter()
     try:
-        received_at = service.utcnow()
-        body = await _body(request, min(settings.collect_max_batch_bytes, HARD_LIMIT))
-        given = key_from_headers(request) or body.get("writeKey")
-        # Inline, not in the thread pool: a key look-up is one indexed read, cheaper than the
-        # hand-over to a thread and back.
-        key = authenticate(custos, str(given) if given else None, "write")
-        calls = _calls(kind, body, settings.collect_max_event_bytes)
-        headers = {k: v for k, v in request.headers.items() if k.lower() == "sec-gpc"}
-        job = service.CollectRequest(
-            calls, key.name, received_at, sent_at=body.get("sentAt"), headers=headers
-        )
-        # Reading and normalising needs no store: it runs in the thread pool, beside the
-        # writer thread's transaction.
-        prepared = await run_in_threadpool(service.prepare, custos, [job])
+        prepared = await _prepare(request, kind, custos)
         result = await writer.write(prepared)  # returns once committed
     finally:
         gate.leave()

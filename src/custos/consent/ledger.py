@@ -335,6 +335,27 @@ def ledger_rows(conn: Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
     return [{str(k): v for k, v in row.items()} for row in conn.execute(query).mappings()]
 
 
+def event_key(
+    *,
+    source_id: int,
+    purpose: str,
+    status: str,
+    at: datetime,
+    profile_id: str | None = None,
+    identifiers: dict[str, str] | None = None,
+    method: str | None = None,
+) -> str:
+    """The idempotency key of one event (``event_key``): the same decision of the same person,
+    at the same time, from the same source, is one event. Cheaper than :func:`event_row`, so a
+    writer can look keys up before it builds rows."""
+    ids = identifiers or {}
+    body = "\x1f".join(
+        [str(source_id), profile_id or "", purpose, status, at.isoformat(), method or ""]
+        + [f"{k}={ids[k]}" for k in sorted(ids)]
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
 def event_row(
     *,
     source_id: int,
@@ -353,13 +374,17 @@ def event_row(
     if status not in (GRANTED, DENIED, WITHDRAWN):
         raise ValueError(f"status must be granted, denied or withdrawn, not {status!r}")
     ids = identifiers or {}
-    body = "\x1f".join(
-        [str(source_id), profile_id or "", purpose, status, at.isoformat(), method or ""]
-        + [f"{k}={ids[k]}" for k in sorted(ids)]
-    )
     return {
         "source_id": source_id,
-        "event_key": hashlib.sha256(body.encode()).hexdigest(),
+        "event_key": event_key(
+            source_id=source_id,
+            purpose=purpose,
+            status=status,
+            at=at,
+            profile_id=profile_id,
+            identifiers=ids,
+            method=method,
+        ),
         "profile_id": profile_id,
         "purpose": purpose,
         "status": status,

@@ -14,37 +14,74 @@ Identity: ``identify`` and ``alias`` calls that name both an anonymous id and a 
 remembered (``collect_aliases``); later anonymous calls of that device carry the user id. Calls
 made anonymously before that wait in ``collect_pending``: the identify gives them the user id
 too, and marks them for the next resolution (``identity_recheck``), which links them.
+
+The work is split so that the write transaction (which holds the store's writer lock, and on
+SQLite the lock every server process takes turns on) does only what needs the store:
+:func:`prepare` reads, checks and normalises the calls and reads their consent signals, down to
+rows as the driver takes them; :func:`write` finds duplicates and known devices, then inserts.
+Reading a call is :mod:`custos.service.collect_calls`, the writing steps are
+:mod:`custos.service.collect_store` and the ledger's :mod:`custos.service.collect_consent`.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Column
 
-from custos.consent import cache, ledger
+from custos.consent import cache
 from custos.consent.signals import Signal, signals_from_event
-from custos.core.fields import INTERACTION_FIELDS, Kind
+from custos.core.fields import Kind
 from custos.ingest import normalise as n
 from custos.ingest.mapping import ColumnMap, MapFile
-from custos.ingest.pipeline import SUPPRESSED_FIX, SUPPRESSED_REASON, ensure_source
 from custos.ingest.readers import RawRow
 from custos.ingest.rows import COLUMNS, Bad, Good, RowContext, dumps, normalise_batch
+from custos.service import collect_store as store
 from custos.service import dsr
-from custos.store import audit
+from custos.service.collect_calls import (
+    CALL_TYPES,
+    ROW_COLUMNS,
+    RowMaker,
+    context_key,
+    event_time,
+    generic_row,
+    ids,
+    message_id,
+    present,
+    problem,
+    problem_of,
+    timestamp_writer,
+)
+from custos.service.collect_consent import record_signals
 from custos.store import tables as t
+from custos.store.base import Store
 
 if TYPE_CHECKING:
     from custos.service.app import Custos
 
-CALL_TYPES = ("identify", "track", "page", "screen", "group", "alias")
-_EXTRA = "segment"
-_COLUMNS = (*INTERACTION_FIELDS, _EXTRA)
-_IN_CHUNK = 900
+__all__ = [
+    "CALL_TYPES",
+    "Call",
+    "CollectRequest",
+    "CollectResult",
+    "Prepared",
+    "collect",
+    "collect_many",
+    "event_time",
+    "message_id",
+    "prepare",
+    "problem",
+    "utcnow",
+    "write",
+]
+
+_FIX = "send the call again, corrected"
+#: Source name → id, per store, of the sources collection has written to (see :func:`write`).
+_SOURCE_IDS: WeakKeyDictionary[Store, dict[str, int]] = WeakKeyDictionary()
 
 
 @dataclass
@@ -59,118 +96,6 @@ class CollectResult:
     problems: list[str] = field(default_factory=list)
 
 
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, dict | list):
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def message_id(message: Mapping[str, Any]) -> str:
-    """The call's ``messageId``, or (when a client sent none) a digest of its content, so that a
-    resend of the same call is still recognised."""
-    given = n.identifier(_text(message.get("messageId")))
-    if given:
-        return given[:200]
-    body = {k: v for k, v in message.items() if k not in ("sentAt", "writeKey")}
-    return "sha256:" + hashlib.sha256(dumps(body).encode()).hexdigest()[:40]
-
-
-def event_time(message: Mapping[str, Any], received_at: datetime, sent_at: Any = None) -> datetime:
-    """When the call happened, corrected for the client's clock: receivedAt − (sentAt − timestamp).
-
-    Without a ``sentAt`` the client's ``timestamp`` is taken as it is; without either, the time
-    the call was received.
-    """
-    try:
-        when = n.timestamp(message.get("timestamp") or message.get("originalTimestamp"))
-        sent = n.timestamp(message.get("sentAt") or sent_at)
-    except (n.FieldError, ValueError, TypeError, OverflowError):
-        return received_at
-    if when is None:
-        return received_at
-    if sent is None:
-        return when
-    try:
-        return received_at - (sent - when)
-    except OverflowError:  # a clock centuries off: the client's time cannot be corrected
-        return received_at
-
-
-def problem(message: Mapping[str, Any], call: str) -> str | None:
-    """Why a call cannot be stored as it is (then it is quarantined), or None."""
-    if call not in CALL_TYPES:
-        return f"unknown call type {call!r}"
-    user, anon = _text(message.get("userId")), _text(message.get("anonymousId"))
-    if call == "alias":
-        if not user or not _text(message.get("previousId")):
-            return "alias needs userId and previousId"
-    elif not (user or anon):
-        return "userId or anonymousId is required"
-    if call == "track" and not _text(message.get("event")):
-        return "track needs event"
-    if call == "group" and not _text(message.get("groupId")):
-        return "group needs groupId"
-    return None
-
-
-def _traits(message: Mapping[str, Any], call: str) -> dict[str, Any]:
-    context = message.get("context")
-    context = context if isinstance(context, dict) else {}
-    traits = message.get("traits") if call in ("identify", "group") else None
-    found = traits if isinstance(traits, dict) else context.get("traits")
-    return found if isinstance(found, dict) else {}
-
-
-def _row(
-    message: Mapping[str, Any], call: str, when: datetime, user: str | None, mid: str
-) -> dict[str, Any]:
-    traits = _traits(message, call) if call != "group" else {}
-    found = traits.get("address")
-    address: dict[str, Any] = found if isinstance(found, dict) else {}
-
-    def trait(*names: str, within: Mapping[str, Any] = traits) -> str | None:
-        for name in names:
-            value = _text(within.get(name))
-            if value:
-                return value
-        return None
-
-    get = message.get
-    extra = {
-        k: v
-        for k, v in (
-            ("event", _text(get("event"))),
-            ("name", _text(get("name"))),
-            ("anonymous_id", _text(get("anonymousId"))),
-            ("user_id", _text(get("userId"))),
-            ("group_id", _text(get("groupId"))),
-            ("previous_id", _text(get("previousId"))),
-        )
-        if v
-    }
-    row: dict[str, Any] = dict.fromkeys(_COLUMNS)
-    row.update(record_id=mid, timestamp=when, channel=call, customer_id=user)
-    row[_EXTRA] = extra
-    if traits:
-        row.update(
-            email=trait("email"),
-            phone=trait("phone"),
-            first_name=trait("firstName", "first_name"),
-            last_name=trait("lastName", "last_name"),
-            full_name=trait("name"),
-            date_of_birth=trait("birthday"),
-        )
-        if address:
-            row.update(
-                street=trait("street", within=address),
-                postcode=trait("postalCode", "postal_code", within=address),
-                city=trait("city", within=address),
-                country=trait("country", within=address),
-            )
-    return row
-
-
 @dataclass
 class CollectRequest:
     """One collection request: its calls ``(type, message)`` and what came with them."""
@@ -180,11 +105,15 @@ class CollectRequest:
     received_at: datetime
     sent_at: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: each message as JSON, when the caller has it (the API measures every call's size): kept
+    #: as the verbatim record of a message whose first field is its type
+    encoded: list[bytes] | None = None
 
 
 @dataclass(slots=True)
-class _Call:
-    """One call of a request on its way to the store: normalised (``good``) or not (``bad``)."""
+class Call:
+    """One call of a request on its way to the store: normalised (``good``, with the columns it
+    fills, ``shape``, and their values as the driver takes them, ``row``) or not (``bad``)."""
 
     request: int
     line: int
@@ -193,6 +122,8 @@ class _Call:
     anon: str | None
     good: Good | None = None
     bad: Bad | None = None
+    shape: tuple[str, ...] = ()
+    row: tuple[Any, ...] = ()
     signals: list[Signal] = field(default_factory=list)
 
 
@@ -202,7 +133,9 @@ class Prepared:
 
     requests: list[CollectRequest]
     results: list[CollectResult]
-    calls: list[_Call]
+    calls: list[Call]
+    #: anonymous id → user id taught by identify and alias calls, in the order sent
+    learnt: list[tuple[str, str, datetime]] = field(default_factory=list)
 
 
 def collect(
@@ -229,56 +162,114 @@ def collect_many(app: Custos, requests: list[CollectRequest]) -> list[CollectRes
     return write(app, [prepare(app, requests)])
 
 
+def _bind(app: Custos, column: Column[Any]) -> Callable[[Any], Any]:
+    """The column's values as the store's driver takes them (each distinct value once)."""
+    return timestamp_writer(column.type.bind_processor(app.store.engine.dialect))
+
+
+def _learn(call: str, given: Mapping[str, str]) -> tuple[str, str] | None:
+    """The anonymous id → user id an identify or alias call teaches (``given``: its ids), if
+    any."""
+    user = given.get("user_id")
+    anon = given.get("previous_id" if call == "alias" else "anonymous_id")
+    if user and anon and anon != user:
+        return anon[:200], user[:200]
+    return None
+
+
 def prepare(app: Custos, requests: list[CollectRequest]) -> Prepared:
     """Read, check and normalise the calls of ``requests`` (CPU only, no store access), so that
     the write transaction holds the store's writer lock only for the writing."""
     results = [CollectResult(received=len(r.calls)) for r in requests]
     ctx = RowContext(kind=Kind.INTERACTIONS, region=app.settings.default_region)
-    cmap = ColumnMap(MapFile(), Kind.INTERACTIONS, _COLUMNS)
+    stamp = _bind(app, t.interactions.c.timestamp)
+    maker = RowMaker(ctx, stamp)
     taken: set[tuple[str, str]] = set()
-    calls: list[_Call] = []
-    rows: list[RawRow] = []
-    raw: dict[int, str] = {}
-    signal_map = app.taxonomy.signals
+    calls: list[Call] = []
+    learnt: list[tuple[str, str, datetime]] = []
+    generic: list[RawRow] = []  # calls whose person fields need ingestion's generic path
+    verbatim_of: dict[int, str] = {}
     for index, request in enumerate(requests):
+        parsed: dict[str, Any] = {}  # the times of this request, each read once
+        received_at, sent_at, encoded = request.received_at, request.sent_at, request.encoded
         for line, (call, message) in enumerate(request.calls, 1):
+            given = ids(message)
+            if call in ("identify", "alias") and (taught := _learn(call, given)):
+                learnt.append((*taught, received_at))
             mid = message_id(message)
             if (request.source, mid) in taken:  # sent twice in this group: the first counts
                 results[index].duplicates += 1
                 continue
             taken.add((request.source, mid))
-            verbatim = dumps({"type": call, **message})
-            item = _Call(index, line, mid, message, _text(message.get("anonymousId")))
+            # The call verbatim, its type first (a message that starts with it is that already).
+            if next(iter(message), None) != "type":
+                verbatim = dumps({"type": call, **message})
+            elif encoded is not None:
+                verbatim = encoded[line - 1].decode()
+            else:
+                verbatim = dumps(message)
+            item = Call(index, line, mid, message, given.get("anonymous_id"))
             calls.append(item)
-            reason = problem(message, call)
+            reason = problem_of(call, given)
             if reason:
-                item.bad = Bad(line, mid, None, reason, "send the call again, corrected", verbatim)
+                item.bad = Bad(line, mid, None, reason, _FIX, verbatim)
                 continue
-            user = _text(message.get("userId"))
-            when = event_time(message, request.received_at, request.sent_at)
-            raw[len(calls)] = verbatim
-            rows.append(RawRow(len(calls), _row(message, call, when, user, mid)))
-    batch = normalise_batch(rows, cmap, ctx)
-    # The signals depend on the context and the headers only, and the calls of a request
-    # mostly share their consent context: read each distinct one once.
-    read: dict[tuple[int, bytes], tuple[list[Signal], list[str]]] = {}
+            when = event_time(message, received_at, sent_at, parsed)
+            try:
+                values, (item.shape, item.row) = maker.values(message, call, when, given)
+            except n.FieldError:
+                verbatim_of[len(calls)] = verbatim
+                row = generic_row(message, call, when, given.get("user_id"), mid)
+                generic.append(RawRow(len(calls), row))
+                continue
+            record_id = mid if mid.isascii() else n.identifier(mid) or ""
+            item.good = Good(line, record_id, verbatim, values)
+    if generic:
+        _normalise_generic(calls, generic, verbatim_of, ctx, stamp)
+    _read_signals(app, requests, results, calls)
+    return Prepared(requests, results, calls, learnt)
+
+
+def _normalise_generic(
+    calls: list[Call],
+    rows: list[RawRow],
+    verbatim_of: dict[int, str],
+    ctx: RowContext,
+    stamp: Callable[[Any], Any],
+) -> None:
+    """Normalise calls through ingestion's generic path (a field that does not normalise is
+    dropped or the call quarantined, as for every source)."""
+    batch = normalise_batch(rows, ColumnMap(MapFile(), Kind.INTERACTIONS, ROW_COLUMNS), ctx)
     for good in batch.good:
         item = calls[good.line_no - 1]
-        good.payload, good.line_no = raw[good.line_no], item.line
+        good.payload, good.line_no = verbatim_of[good.line_no], item.line
         item.good = good
-        context = item.message.get("context")
-        key = (item.request, dumps(context).encode() if context else b"")
-        if key not in read:
-            headers = requests[item.request].headers
-            read[key] = signals_from_event(item.message, signal_map, headers)
-        item.signals, problems = read[key]
-        if problems:
-            results[item.request].problems += [f"{item.mid}: {p}" for p in problems]
+        item.shape, item.row = present(good.values, stamp)
     for bad in batch.bad:
         item = calls[bad.line_no - 1]
-        bad.raw, bad.line_no = raw.get(bad.line_no, bad.raw), item.line
+        bad.raw, bad.line_no = verbatim_of.get(bad.line_no, bad.raw), item.line
         item.bad = bad
-    return Prepared(requests, results, calls)
+
+
+def _read_signals(
+    app: Custos, requests: list[CollectRequest], results: list[CollectResult], calls: list[Call]
+) -> None:
+    """The consent signals of the normalised calls. They depend on the context and the headers
+    only, and the calls of a request mostly share their consent context: each distinct one is
+    read once."""
+    signal_map = app.taxonomy.signals
+    read: dict[tuple[int, bytes], tuple[list[Signal], list[str]]] = {}
+    for item in calls:
+        if item.good is None:
+            continue
+        key = (item.request, context_key(item.message))
+        found = read.get(key)
+        if found is None:
+            headers = requests[item.request].headers
+            found = read[key] = signals_from_event(item.message, signal_map, headers)
+        item.signals, problems = found
+        if problems:
+            results[item.request].problems += [f"{item.mid}: {p}" for p in problems]
 
 
 def write(app: Custos, parts: list[Prepared]) -> list[CollectResult]:
@@ -292,8 +283,9 @@ def write(app: Custos, parts: list[Prepared]) -> list[CollectResult]:
     """
     requests = [r for part in parts for r in part.requests]
     results = [replace(r, problems=list(r.problems)) for part in parts for r in part.results]
-    items: list[tuple[int, _Call]] = []  # (index of the request in the group, call)
+    items: list[tuple[int, Call]] = []  # (index of the request in the group, call)
     taken: set[tuple[str, str]] = set()
+    learnt: dict[str, tuple[str, datetime]] = {}
     offset = 0
     for part in parts:
         for item in part.calls:
@@ -304,19 +296,28 @@ def write(app: Custos, parts: list[Prepared]) -> list[CollectResult]:
                 continue
             taken.add(key)
             items.append((index, item))
+        for anon, user, when in part.learnt:
+            learnt[anon] = (user, when)
         offset += len(part.requests)
-    suppressed = dsr.suppression_check(app)
+    wanted = {item.anon for _, item in items if item.anon}
+    stamp = _bind(app, t.interactions.c.timestamp)
     names = COLUMNS[Kind.INTERACTIONS]
     customer = names.index("customer_id")
+    # A source, once it holds interactions, keeps its id and kind for good: each server
+    # process looks it up once, and remembers it once that transaction has committed.
+    cached = _SOURCE_IDS.setdefault(app.store, {})
     with app.store.write() as conn:
         source_ids = {
-            name: ensure_source(conn, name, Kind.INTERACTIONS)
+            name: cached.get(name) or store.ensure_source(conn, name, Kind.INTERACTIONS)
             for name in dict.fromkeys(r.source for r in requests)
         }
         sids = [source_ids[r.source] for r in requests]
-        known = _existing(conn, [(sids[index], c.mid) for index, c in items])
-        aliases, taught = _learn_aliases(conn, requests)
-        stored: list[tuple[int, _Call, Good]] = []
+        known = store.existing(conn, [(sids[index], c.mid) for index, c in items])
+        # Erased persons' calls are held back. Most stores have erased nobody: one probe in
+        # this transaction says so, and only otherwise is the suppression list loaded.
+        suppressed = dsr.suppression_check(app) if store.has_rows(conn, t.suppressions) else None
+        aliases, taught = store.learn_aliases(conn, wanted, learnt)
+        stored: list[store.Stored] = []
         bad: list[tuple[int, Bad]] = []
         hidden: list[tuple[int, Good]] = []
         for index, item in items:
@@ -328,11 +329,12 @@ def write(app: Custos, parts: list[Prepared]) -> list[CollectResult]:
                 bad.append((index, item.bad))
                 result.quarantined += 1
             else:
-                good = item.good
+                good, shape, row = item.good, item.shape, item.row
                 if good.values[customer] is None and item.anon and item.anon in aliases:
-                    values = list(good.values)
-                    values[customer] = n.customer_id(aliases[item.anon])
-                    good = Good(good.line_no, good.record_id, good.payload, tuple(values))
+                    cid = n.customer_id(aliases[item.anon])
+                    values = (*good.values[:customer], cid, *good.values[customer + 1 :])
+                    good = Good(good.line_no, good.record_id, good.payload, values)
+                    shape, row = present(values, stamp)
                 if suppressed and suppressed(
                     requests[index].source,
                     good.record_id,
@@ -342,321 +344,17 @@ def write(app: Custos, parts: list[Prepared]) -> list[CollectResult]:
                     hidden.append((index, good))
                     result.quarantined += 1
                 else:
-                    stored.append((index, item, good))
+                    stored.append((index, item, good, shape, row))
                     result.stored += 1
-        raw_ids = _store_rows(app, conn, requests, sids, stored)
-        _link_pending(conn, taught)
-        _remember_anonymous(conn, stored, raw_ids, customer)
-        _quarantine(app, conn, requests, sids, bad, hidden)
-        _signals(app, conn, requests, sids, stored, results)
-        _audit(conn, requests, results)
+        raw_ids = store.store_rows(app, conn, requests, sids, stored)
+        store.link_pending(conn, taught)
+        store.remember_anonymous(conn, stored, raw_ids, customer)
+        store.quarantine(app, conn, requests, sids, bad, hidden)
+        for purpose in record_signals(app, conn, requests, sids, stored, results):
+            cache.refresh(app.store, conn, purpose)
+        store.audit_group(conn, requests, results)
+    cached.update(source_ids)
     return results
-
-
-def _audit(conn: Connection, requests: list[CollectRequest], results: list[CollectResult]) -> None:
-    """One audit entry per source of the group: how many requests and calls, and what became
-    of them (counts only)."""
-    totals: dict[str, dict[str, int]] = {}
-    for request, result in zip(requests, results, strict=True):
-        total = totals.setdefault(
-            request.source,
-            dict.fromkeys(
-                ("requests", "received", "stored", "duplicates", "quarantined", "consent_events"),
-                0,
-            ),
-        )
-        total["requests"] += 1
-        total["received"] += result.received
-        total["stored"] += result.stored
-        total["duplicates"] += result.duplicates
-        total["quarantined"] += result.quarantined
-        total["consent_events"] += result.consent_events
-    for source, total in totals.items():
-        audit.append(conn, actor=source, action="collect", detail={"source": source, **total})
-
-
-def _marks(conn: Connection, count: int) -> str:
-    """``count`` driver placeholders, comma-separated (qmark for SQLite, format for psycopg)."""
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    return ", ".join([mark] * count)
-
-
-def _existing(conn: Connection, keys: list[tuple[int, str]]) -> set[tuple[int, str]]:
-    """Which of these (source id, message id) pairs are stored already (one indexed look-up per
-    chunk, on the unique key of ``raw_records``)."""
-    wanted: dict[int, set[str]] = {}
-    for sid, mid in keys:
-        wanted.setdefault(sid, set()).add(mid)
-    found: set[tuple[int, str]] = set()
-    for sid, mids in wanted.items():
-        listed = sorted(mids)
-        for i in range(0, len(listed), _IN_CHUNK):
-            chunk = listed[i : i + _IN_CHUNK]
-            sql = (
-                f"SELECT record_id FROM {t.raw_records.name} WHERE source_id = {int(sid)} "
-                f"AND record_id IN ({_marks(conn, len(chunk))})"
-            )
-            found.update((sid, r[0]) for r in conn.exec_driver_sql(sql, tuple(chunk)))
-    return found
-
-
-def _learn_aliases(
-    conn: Connection, requests: list[CollectRequest]
-) -> tuple[dict[str, str], dict[str, str]]:
-    """Remember anonymous id → user id from identify and alias calls; return every known one
-    for the anonymous ids of these calls, and the ones these calls taught."""
-    learnt: dict[str, tuple[str, datetime]] = {}
-    wanted: set[str] = set()
-    for request in requests:
-        for call, message in request.calls:
-            anon = _text(message.get("anonymousId"))
-            if anon:
-                wanted.add(anon)
-            if call not in ("identify", "alias"):
-                continue
-            user = _text(message.get("userId"))
-            if call == "alias":
-                anon = _text(message.get("previousId"))
-            if user and anon and anon != user:
-                learnt[anon[:200]] = (user[:200], request.received_at)
-    if not (wanted or learnt):
-        return {}, {}
-    ca = t.collect_aliases
-    known: dict[str, str] = {}
-    listed = sorted(wanted | set(learnt))
-    for i in range(0, len(listed), _IN_CHUNK):
-        rows = conn.execute(
-            select(ca.c.anonymous_id, ca.c.user_id).where(
-                ca.c.anonymous_id.in_(listed[i : i + _IN_CHUNK])
-            )
-        )
-        known.update({a: u for a, u in rows})
-    for anon, (user, when) in sorted(learnt.items()):
-        if anon not in known:
-            conn.execute(ca.insert().values(anonymous_id=anon, user_id=user, linked_at=when))
-        elif known[anon] != user:
-            conn.execute(
-                ca.update().where(ca.c.anonymous_id == anon).values(user_id=user, linked_at=when)
-            )
-    taught = {anon: user for anon, (user, _) in learnt.items()}
-    return known | taught, taught
-
-
-def _link_pending(conn: Connection, taught: dict[str, str]) -> None:
-    """Give the calls stored earlier under an anonymous id the user id an identify or alias of
-    this group named for it, and mark them for the next resolution to look at again."""
-    if not taught:
-        return
-    cp, it = t.collect_pending, t.interactions
-    listed = sorted(taught)
-    for i in range(0, len(listed), _IN_CHUNK):
-        chunk = listed[i : i + _IN_CHUNK]
-        waiting: dict[str, list[int]] = {}
-        for anon, raw_id in conn.execute(
-            select(cp.c.anonymous_id, cp.c.raw_id).where(cp.c.anonymous_id.in_(chunk))
-        ):
-            if user := n.customer_id(taught[anon]):
-                waiting.setdefault(user, []).append(raw_id)
-        for user, raw_ids in waiting.items():
-            conn.execute(
-                it.update()
-                .where(it.c.raw_id.in_(raw_ids), it.c.customer_id.is_(None))
-                .values(customer_id=user)
-            )
-            conn.execute(t.identity_recheck.insert(), [{"raw_id": r} for r in raw_ids])
-        conn.execute(cp.delete().where(cp.c.anonymous_id.in_(chunk)))
-
-
-def _remember_anonymous(
-    conn: Connection, stored: list[tuple[int, _Call, Good]], raw_ids: list[int], customer: int
-) -> None:
-    """Keep the anonymous id of each call stored without a user id, for a later identify."""
-    waiting = [
-        {"anonymous_id": item.anon[:200], "raw_id": raw_id}
-        for raw_id, (_, item, good) in zip(raw_ids, stored, strict=True)
-        if item.anon and good.values[customer] is None
-    ]
-    if waiting:
-        conn.execute(t.collect_pending.insert(), waiting)
-
-
-def _store_rows(
-    app: Custos,
-    conn: Connection,
-    requests: list[CollectRequest],
-    sids: list[int],
-    stored: list[tuple[int, _Call, Good]],
-) -> list[int]:
-    """Store the calls as raw records and interactions; their raw ids, in order."""
-    if not stored:
-        return []
-    next_id = app.store.next_id(conn, t.raw_records, len(stored))
-    raw: list[tuple[Any, ...]] = []
-    rows: list[tuple[Any, ...]] = []
-    kind = Kind.INTERACTIONS.value
-    for raw_id, (index, _, good) in enumerate(stored, next_id):
-        sid, now = sids[index], requests[index].received_at
-        raw.append((raw_id, sid, good.record_id, good.line_no, good.payload, now, kind, "collect"))
-        rows.append((raw_id, sid, now, *good.values))
-    _insert(
-        app,
-        conn,
-        t.raw_records,
-        ("id", "source_id", "record_id", "line_no", "payload", "ingested_at", "kind", "file_name"),
-        raw,
-    )
-    _insert(
-        app,
-        conn,
-        t.interactions,
-        ("raw_id", "source_id", "observed_at", *COLUMNS[Kind.INTERACTIONS]),
-        rows,
-    )
-    return list(range(next_id, next_id + len(stored)))
-
-
-def _insert(
-    app: Custos, conn: Connection, table: Table, names: Sequence[str], rows: list[tuple[Any, ...]]
-) -> None:
-    """Insert tuple rows through the store's bulk path (timestamps converted column by column,
-    each distinct value once)."""
-    app.store.insert_many(conn, table, rows, names=names)
-
-
-def _quarantine(
-    app: Custos,
-    conn: Connection,
-    requests: list[CollectRequest],
-    sids: list[int],
-    bad: list[tuple[int, Bad]],
-    hidden: list[tuple[int, Good]],
-) -> None:
-    entries: dict[str, dict[str, Any]] = {}
-
-    def common(index: int) -> dict[str, Any]:
-        return {
-            "source_id": sids[index],
-            "kind": Kind.INTERACTIONS.value,
-            "file_name": "collect",
-            "created_at": requests[index].received_at,
-        }
-
-    for index, item in bad:
-        source = requests[index].source
-        # Keyed by message id (a resend differs in sentAt only) or, without one, the content.
-        body = f"call {item.record_id}" if item.record_id else item.raw
-        key = hashlib.sha256(f"{source}\x1finteractions\x1f{body}".encode()).hexdigest()
-        entries.setdefault(
-            key,
-            {
-                "row_key": key,
-                "record_id": item.record_id,
-                "field": item.field,
-                "reason": item.reason,
-                "fix": item.fix,
-                "raw": item.raw,
-                "line_no": item.line_no,
-                **common(index),
-            },
-        )
-    for index, row in hidden:  # an erased person's call: where and why, never the values
-        source = requests[index].source
-        key = hashlib.sha256(
-            f"{source}\x1finteractions\x1fsuppressed\x1f{row.record_id}".encode()
-        ).hexdigest()
-        entries.setdefault(
-            key,
-            {
-                "row_key": key,
-                "record_id": None,
-                "field": None,
-                "reason": SUPPRESSED_REASON,
-                "fix": SUPPRESSED_FIX,
-                "raw": None,
-                "line_no": row.line_no,
-                **common(index),
-            },
-        )
-    if not entries:
-        return
-    column = t.quarantine.c.row_key
-    listed = list(entries)
-    for i in range(0, len(listed), _IN_CHUNK):
-        for known in conn.execute(select(column).where(column.in_(listed[i : i + _IN_CHUNK]))):
-            del entries[known[0]]
-    app.store.insert_many(conn, t.quarantine, list(entries.values()))
-
-
-def _signals(
-    app: Custos,
-    conn: Connection,
-    requests: list[CollectRequest],
-    sids: list[int],
-    stored: list[tuple[int, _Call, Good]],
-    results: list[CollectResult],
-) -> None:
-    """Append the consent signals of the stored calls to the ledger (identified persons only);
-    each request is credited with the ledger events it added first."""
-    names = COLUMNS[Kind.INTERACTIONS]
-    wanted = [(k, names.index(k)) for k in ("customer_id", "email", "phone")]
-    at_index = names.index("timestamp")
-    purposes = app.taxonomy.purposes
-    rows: dict[str, tuple[int, dict[str, Any]]] = {}
-    seen: set[tuple[Any, ...]] = set()
-    for index, item, good in stored:
-        if not item.signals:
-            continue
-        values, result, mid = good.values, results[index], item.mid
-        identifiers = {k: values[i] for k, i in wanted if values[i] is not None}
-        if not identifiers:
-            result.problems.append(
-                f"{mid}: consent signal of an anonymous call (kept in the raw call)"
-            )
-            continue
-        when = values[at_index] or requests[index].received_at
-        person = tuple(sorted(identifiers.items()))
-        sid = sids[index]
-        for signal in item.signals:
-            if signal.purpose not in purposes:
-                result.problems.append(f"{mid}: signal maps to unknown purpose {signal.purpose}")
-                continue
-            at = signal.at or when
-            # The same decision of the same person at the same time is one ledger event (its
-            # event_key says so): the first call that carried it is its evidence.
-            decision = (sid, signal.purpose, signal.status, at, signal.method, person)
-            if decision in seen:
-                continue
-            seen.add(decision)
-            row = ledger.event_row(
-                source_id=sid,
-                identifiers=identifiers,
-                purpose=signal.purpose,
-                status=signal.status,
-                at=at,
-                method=signal.method,
-                evidence=f"{signal.evidence}; message {mid}",
-            )
-            rows.setdefault(row["event_key"], (index, row))
-    if not rows:
-        return
-    listed = list(rows)
-    for i in range(0, len(listed), _IN_CHUNK):
-        chunk = listed[i : i + _IN_CHUNK]
-        sql = (
-            f"SELECT event_key FROM {t.consent_events.name} "
-            f"WHERE event_key IN ({_marks(conn, len(chunk))})"
-        )
-        for known in conn.exec_driver_sql(sql, tuple(chunk)):
-            del rows[known[0]]
-    for index, _ in rows.values():
-        results[index].consent_events += 1
-    events = [row for _, row in rows.values()]
-    if not events:
-        return
-    columns = list(events[0])
-    _insert(app, conn, t.consent_events, columns, [tuple(e[c] for c in columns) for e in events])
-    for purpose in sorted({row["purpose"] for _, row in rows.values()}):
-        cache.refresh(app.store, conn, purpose)
 
 
 def utcnow() -> datetime:

@@ -1,0 +1,308 @@
+"""Reading one collected call (Segment's shape): its message id, time, problem, and the
+interaction row it becomes.
+
+Pure functions of the call (no store access): the request handlers run them while the writer
+thread holds a transaction. The row is the row ingestion's generic path
+(:func:`custos.ingest.rows.normalise_batch` over :func:`generic_row`) would make, built
+directly for the few fields a call can carry; a call whose person fields do not normalise
+takes the generic path, which decides, as for every source, whether the field is dropped or
+the call quarantined (``tests/test_collect_rows.py`` holds the two paths to the same result).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from custos.core.fields import INTERACTION_FIELDS, Kind
+from custos.ingest import normalise as n
+from custos.ingest.rows import COLUMNS, PERSON_COLUMNS, RowContext, dumps, person_values
+
+CALL_TYPES = ("identify", "track", "page", "screen", "group", "alias")
+#: The extra attribute that keeps the call's Segment ids and names (event, anonymous id, …).
+EXTRA = "segment"
+#: The columns of a call's generic row (canonical interaction fields, then the extra).
+ROW_COLUMNS = (*INTERACTION_FIELDS, EXTRA)
+#: A call's person fields: (person column, trait names in order of preference).
+TRAITS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("email", ("email",)),
+    ("phone", ("phone",)),
+    ("first_name", ("firstName", "first_name")),
+    ("last_name", ("lastName", "last_name")),
+    ("full_name", ("name",)),
+    ("date_of_birth", ("birthday",)),
+)
+ADDRESS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("street", ("street",)),
+    ("postcode", ("postalCode", "postal_code")),
+    ("city", ("city",)),
+    ("country", ("country",)),
+)
+_NO_PERSON = (None,) * len(PERSON_COLUMNS)
+# The fast rows below put the customer id last, as person_values does.
+assert PERSON_COLUMNS[-1] == "customer_id"
+assert COLUMNS[Kind.INTERACTIONS][:4] == ("timestamp", "channel", "text", "language")
+assert COLUMNS[Kind.INTERACTIONS][-2:] == ("customer_id", "extra")
+_UNREADABLE_TIME = (n.FieldError, ValueError, TypeError, OverflowError)
+
+
+def text(value: Any) -> str | None:
+    """A call's field as trimmed text, or None (absent, empty, or an object or list)."""
+    if type(value) is str:
+        value = value.strip()
+        return value or None
+    if value is None or isinstance(value, dict | list):
+        return None
+    found = str(value).strip()
+    return found or None
+
+
+def message_id(message: Mapping[str, Any]) -> str:
+    """The call's ``messageId``, or (when a client sent none) a digest of its content, so that a
+    resend of the same call is still recognised."""
+    value = message.get("messageId")
+    # The usual id (a UUID) is printable ASCII without spaces: identifier() would keep it as
+    # it is, so skip the normalising.
+    if (
+        type(value) is str
+        and len(value) >= 8
+        and value.isascii()
+        and value.isprintable()
+        and " " not in value
+    ):
+        return value[:200]
+    given = n.identifier(text(value))
+    if given:
+        return given[:200]
+    body = {k: v for k, v in message.items() if k not in ("sentAt", "writeKey")}
+    return "sha256:" + hashlib.sha256(dumps(body).encode()).hexdigest()[:40]
+
+
+def _moment(value: Any, parsed: dict[str, Any] | None) -> datetime | None:
+    """``n.timestamp(value)``, each distinct text read once per ``parsed`` cache (the calls of a
+    batch share their ``sentAt`` and often their times); raises as it does."""
+    if parsed is None or type(value) is not str:
+        return n.timestamp(value)
+    found = parsed.get(value)
+    if found is None and value not in parsed:
+        try:
+            found = n.timestamp(value)
+        except _UNREADABLE_TIME as exc:
+            found = exc
+        parsed[value] = found
+    if isinstance(found, Exception):
+        raise found
+    return found
+
+
+def event_time(
+    message: Mapping[str, Any],
+    received_at: datetime,
+    sent_at: Any = None,
+    parsed: dict[str, Any] | None = None,
+) -> datetime:
+    """When the call happened, corrected for the client's clock: receivedAt − (sentAt − timestamp).
+
+    Without a ``sentAt`` the client's ``timestamp`` is taken as it is; without either, the time
+    the call was received. ``parsed``: a cache of times read already (see :func:`_moment`).
+    """
+    try:
+        when = _moment(message.get("timestamp") or message.get("originalTimestamp"), parsed)
+        sent = _moment(message.get("sentAt") or sent_at, parsed)
+    except _UNREADABLE_TIME:
+        return received_at
+    if when is None:
+        return received_at
+    if sent is None:
+        return when
+    try:
+        return received_at - (sent - when)
+    except OverflowError:  # a clock centuries off: the client's time cannot be corrected
+        return received_at
+
+
+#: The Segment ids and names of a call: (key in its ``extra``, field of the call).
+IDS = (
+    ("event", "event"),
+    ("name", "name"),
+    ("anonymous_id", "anonymousId"),
+    ("user_id", "userId"),
+    ("group_id", "groupId"),
+    ("previous_id", "previousId"),
+)
+
+
+def ids(message: Mapping[str, Any]) -> dict[str, str]:
+    """The Segment ids and names a call carries, as text (only those present; kept as the
+    interaction's ``extra``)."""
+    get = message.get
+    found = {}
+    for key, name in IDS:
+        value = get(name)
+        if value is not None and (value := text(value)):
+            found[key] = value
+    return found
+
+
+def problem(message: Mapping[str, Any], call: str) -> str | None:
+    """Why a call cannot be stored as it is (then it is quarantined), or None."""
+    return problem_of(call, ids(message))
+
+
+def problem_of(call: str, given: Mapping[str, str]) -> str | None:
+    """:func:`problem`, from the call's :func:`ids`."""
+    if call not in CALL_TYPES:
+        return f"unknown call type {call!r}"
+    user, anon = given.get("user_id"), given.get("anonymous_id")
+    if call == "alias":
+        if not user or not given.get("previous_id"):
+            return "alias needs userId and previousId"
+    elif not (user or anon):
+        return "userId or anonymousId is required"
+    if call == "track" and not given.get("event"):
+        return "track needs event"
+    if call == "group" and not given.get("group_id"):
+        return "group needs groupId"
+    return None
+
+
+def _traits(message: Mapping[str, Any], call: str) -> dict[str, Any]:
+    if call == "group":  # a group's traits are the group's, not the person's
+        return {}
+    context = message.get("context")
+    traits = message.get("traits") if call == "identify" else None
+    if not isinstance(traits, dict):
+        traits = context.get("traits") if isinstance(context, dict) else None
+    return traits if isinstance(traits, dict) else {}
+
+
+def _pick(fields: dict[str, str], within: Mapping[str, Any], names: Any) -> None:
+    for column, keys in names:
+        for key in keys:
+            value = text(within.get(key))
+            if value:
+                fields[column] = value
+                break
+
+
+def person_fields(message: Mapping[str, Any], call: str, user: str | None) -> dict[str, str]:
+    """The person fields a call carries (user id, and e-mail, phone, name, birthday and address
+    of its traits), as given: only those present."""
+    fields = {"customer_id": user} if user else {}
+    traits = _traits(message, call)
+    if traits:
+        _pick(fields, traits, TRAITS)
+        address = traits.get("address")
+        if isinstance(address, dict) and address:
+            _pick(fields, address, ADDRESS)
+    return fields
+
+
+def generic_row(
+    message: Mapping[str, Any], call: str, when: datetime, user: str | None, mid: str
+) -> dict[str, Any]:
+    """The call as a row of ingestion's generic path (``ROW_COLUMNS``), for
+    :func:`~custos.ingest.rows.normalise_batch`."""
+    row: dict[str, Any] = dict.fromkeys(ROW_COLUMNS)
+    row.update(person_fields(message, call, user))
+    row.update(record_id=mid, timestamp=when, channel=call)
+    row[EXTRA] = ids(message)
+    return row
+
+
+#: The interaction columns, in the order of a call's values.
+NAMES = COLUMNS[Kind.INTERACTIONS]
+_TIME = NAMES.index("timestamp")
+#: The columns a call without person fields fills, and one with only a user id.
+BARE = ("timestamp", "channel", "extra")
+WITH_CUSTOMER = ("timestamp", "channel", "customer_id", "extra")
+#: A call's row as inserted: (the columns it fills, their values as the driver takes them).
+Shaped = tuple[tuple[str, ...], tuple[Any, ...]]
+
+
+def present(values: tuple[Any, ...], stamp: Callable[[Any], Any]) -> Shaped:
+    """The columns of a call's values that are not NULL, and their values as the driver takes
+    them (``stamp`` converts the time): an insert binds those only (binding a NULL costs the
+    driver several times what binding a text does, and a call leaves most columns empty)."""
+    shape = tuple(name for name, value in zip(NAMES, values, strict=True) if value is not None)
+    row = tuple(
+        stamp(value) if i == _TIME else value for i, value in enumerate(values) if value is not None
+    )
+    return shape, row
+
+
+class RowMaker:
+    """Makes the interaction values of calls (the tuple ``normalise_batch`` would make, in
+    ``COLUMNS[Kind.INTERACTIONS]`` order), and the row inserted for them (see :func:`present`).
+    ``stamp`` gives a time as the driver takes it."""
+
+    def __init__(self, ctx: RowContext, stamp: Callable[[Any], Any]) -> None:
+        self.ctx = ctx
+        self.stamp = stamp
+
+    def values(
+        self, message: Mapping[str, Any], call: str, when: datetime, given: dict[str, str]
+    ) -> tuple[tuple[Any, ...], Shaped]:
+        """The values of a call that passed :func:`problem_of` (``given``: its :func:`ids`)
+        and its row; raises ``n.FieldError`` when a person field does not normalise (then the
+        generic path decides)."""
+        user = given.get("user_id")
+        fields = person_fields(message, call, user)
+        if when.tzinfo is not UTC:
+            when = n.timestamp(when)  # type: ignore[assignment]
+        extra = dumps({EXTRA: given})
+        if fields and not (len(fields) == 1 and user):
+            values = (when, call, None, None, *person_values(fields, self.ctx), extra)
+            return values, present(values, self.stamp)
+        # The common call: no person fields but (mostly) a user id.
+        customer = customer_id(user) if fields and user else None
+        values = (when, call, None, None, *_NO_PERSON[:-1], customer, extra)
+        if customer is None:
+            return values, (BARE, (self.stamp(when), call, extra))
+        return values, (WITH_CUSTOMER, (self.stamp(when), call, customer, extra))
+
+
+def customer_id(user: str) -> str | None:
+    """``n.customer_id(user)``, remembered (a pure function of the text; user ids repeat from
+    request to request). The memo is bounded: so many ids of so many characters at most."""
+    found = _CUSTOMER_IDS.get(user, _UNSEEN)
+    if found is _UNSEEN:
+        found = n.customer_id(user)
+        if len(user) <= MEMO_KEY_CHARS:
+            if len(_CUSTOMER_IDS) >= MEMO_SIZE:
+                _CUSTOMER_IDS.clear()  # start over
+            _CUSTOMER_IDS[user] = found
+    return found  # type: ignore[return-value]
+
+
+#: Entries of the customer id memo, and the longest user id it keeps.
+MEMO_SIZE = 65_536
+MEMO_KEY_CHARS = 128
+_UNSEEN = object()
+_CUSTOMER_IDS: dict[str, object] = {}
+
+
+def context_key(message: Mapping[str, Any]) -> bytes:
+    """What a call's consent signals depend on besides its headers: its context, as JSON."""
+    context = message.get("context")
+    return orjson.dumps(context, default=str) if context else b""
+
+
+def timestamp_writer(bind: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    """A function giving a timestamp as the driver takes it (``bind``: the column type's bind
+    processor), each distinct value converted once."""
+    if bind is None:
+        return lambda value: value
+    seen: dict[Any, Any] = {None: None}
+
+    def convert(value: Any) -> Any:
+        found = seen.get(value)
+        if found is None and value is not None:
+            found = seen[value] = bind(value)
+        return found
+
+    return convert
