@@ -457,8 +457,17 @@ def resolve(
                 for pid, members in zip(plan.cluster_ids, clusters, strict=True)
                 if pid not in old_sets or set(members) != old_sets[pid]
             }
+            _insert_batches(
+                db,
+                conn,
+                store,
+                t.profiles,
+                ("id",),
+                ((pid,) for pid in sorted(plan.created)),
+                _new_profile(now),
+            )
             db.put(
-                write_profiles,
+                partial(write_profiles, insert_created=False),
                 conn,
                 store,
                 changed,
@@ -794,15 +803,14 @@ def write_profiles(
     retired: set[str],
     now: datetime,
     actor: str,
+    *,
+    insert_created: bool = True,
 ) -> None:
-    """Create, merge, retire and touch profile rows (``updated_at`` of the changed ones)."""
-    if created:
+    """Create (unless the caller inserted them: ``insert_created``), merge, retire and touch
+    profile rows (``updated_at`` of the changed ones)."""
+    if created and insert_created:
         store.insert_many(
-            conn,
-            t.profiles,
-            [(pid,) for pid in sorted(created)],
-            names=("id",),
-            const={"status": "active", "merged_into": None, "created_at": now, "updated_at": now},
+            conn, t.profiles, [(pid,) for pid in sorted(created)], ("id",), _new_profile(now)
         )
     for loser, survivor in sorted(merged.items()):
         conn.execute(
@@ -862,13 +870,33 @@ def _rewrite(
     db.put(conn.execute, delete(table))
     if derive is not None:
         db.put(derive, conn)
+    _insert_batches(db, conn, store, table, names, rows, const)
+    for index in indexes:
+        db.put(partial(index.create, checkfirst=True), conn)
+
+
+def _insert_batches(
+    db: _Jobs,
+    conn: Connection,
+    store: Store,
+    table: Table,
+    names: Sequence[str],
+    rows: Iterable[tuple[Any, ...]],
+    const: dict[str, Any] | None = None,
+) -> None:
+    """Insert rows through ``db`` in batches, each prepared for the driver on this thread."""
     batch: list[tuple[Any, ...]] = []
     for row in rows:
         batch.append(row)
         if len(batch) == 20_000:
-            db.put(partial(store.insert_many, names=names, const=const), conn, table, batch)
+            prepared = store.prepare_rows(conn.dialect, table, batch, names, const, detached=True)
+            db.put(store.insert_prepared, conn, prepared)
             batch = []
     if batch:
-        db.put(partial(store.insert_many, names=names, const=const), conn, table, batch)
-    for index in indexes:
-        db.put(partial(index.create, checkfirst=True), conn)
+        prepared = store.prepare_rows(conn.dialect, table, batch, names, const, detached=True)
+        db.put(store.insert_prepared, conn, prepared)
+
+
+def _new_profile(now: datetime) -> dict[str, Any]:
+    """The columns of a new profile row besides its id."""
+    return {"status": "active", "merged_into": None, "created_at": now, "updated_at": now}

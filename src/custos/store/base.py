@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,7 +18,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, Table, func, select
+from sqlalchemy import Connection, Dialect, Engine, Table, func, select
 
 from custos.core.errors import StoreError
 from custos.store import tables
@@ -39,6 +40,17 @@ def head_revision() -> str:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
+
+
+@dataclass(slots=True)
+class PreparedRows:
+    """Rows of one table as the driver takes them (see :meth:`Store.prepare_rows`); a backend
+    may add a form of its own (``payload``) that inserts faster."""
+
+    table: Table
+    names: list[str]
+    rows: list[tuple[Any, ...]]
+    payload: Any = None
 
 
 class Store:
@@ -135,8 +147,26 @@ class Store:
         spends its time in the driver. ``ready``: the rows hold values as the driver takes them
         already (e.g. timestamps as read back from this store), so no processor runs on them.
         """
-        if not rows:
-            return
+        if rows:
+            self.insert_prepared(
+                conn, self.prepare_rows(conn.dialect, table, rows, names, const, ready=ready)
+            )
+
+    def prepare_rows(
+        self,
+        dialect: Dialect,
+        table: Table,
+        rows: Sequence[dict[str, Any]] | Sequence[tuple[Any, ...]],
+        names: Sequence[str] | None = None,
+        const: dict[str, Any] | None = None,
+        *,
+        ready: bool = False,
+        detached: bool = False,
+    ) -> PreparedRows:
+        """The first half of :meth:`insert_many`: the rows as the driver takes them. Needs no
+        connection, so one thread can prepare the next batch while another inserts this one
+        (``detached``: the rows are meant for such another thread; a backend may prepare a
+        form that inserts without holding Python's lock)."""
         if isinstance(rows[0], dict):
             names = list(rows[0])
             tuples = [tuple(row[n] for n in names) for row in rows]  # type: ignore[call-overload]
@@ -144,7 +174,6 @@ class Store:
             assert names is not None, "tuple rows need names"
             names = list(names)
             tuples = list(rows)  # type: ignore[arg-type]
-        dialect = conn.dialect
         converting = [
             (index, proc)
             for index, name in enumerate(() if ready else names)
@@ -171,7 +200,11 @@ class Store:
             )
             names = [*names, *const]
             tuples = [row + extra for row in tuples]
-        self._bulk_insert(conn, table, names, tuples)
+        return PreparedRows(table, names, tuples)
+
+    def insert_prepared(self, conn: Connection, prepared: PreparedRows) -> None:
+        """The second half of :meth:`insert_many`: insert rows :meth:`prepare_rows` made."""
+        self._bulk_insert(conn, prepared.table, prepared.names, prepared.rows)
 
     def _bulk_insert(
         self, conn: Connection, table: Table, names: list[str], params: list[tuple[Any, ...]]
