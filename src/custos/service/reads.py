@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from sqlalchemy import select
 
 from custos.consent.guard import Access, Guard, filter_attributes
@@ -148,17 +149,27 @@ def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator
         # attribute → may everyone allowed see it / only persons with explicit consent?
         shown_to_all = _Decided(lambda name: rule_of(name) == "yes")
         shown_to_explicit = _Decided(lambda name: rule_of(name) == "explicit")
+        shown_to_either = _Decided(lambda name: shown_to_all[name] or shown_to_explicit[name])
+        visible = _Decided(
+            lambda key: tuple(a for a in key[0] if (shown_to_either if key[1] else shown_to_all)[a])
+        )
+        loads = orjson.loads
         by_source = bool(access.source_categories)
         granted = access.granted
         basis = access.purpose.basis
-        may_see: Callable[[str], bool]
-        if basis is LawfulBasis.CONSENT:
-            may_see = granted.__contains__  # fail closed: no grant, no row
+        # pid → _REFUSED, or whether the person gave explicit consent: one look-up per profile
+        get = granted.get
+        decide: Callable[[str], Any]
+        by_consent = basis is LawfulBasis.CONSENT  # fail closed: no grant, no row (inlined)
+        if by_consent:
+            decide = get
         elif basis is LawfulBasis.LEGITIMATE_INTEREST:
             objected = access.objected
-            may_see = lambda pid: pid not in objected  # noqa: E731
+            decide = lambda pid: _REFUSED if pid in objected else get(pid, False)  # noqa: E731
         else:
-            may_see = access.allowed
+            allowed = access.allowed
+            decide = lambda pid: get(pid, False) if allowed(pid) else _REFUSED  # noqa: E731
+        any_explicit = False
         for pid, document in golden:
             idents: list[Any] = []
             while pending is not None and pending[0] < pid:
@@ -166,10 +177,12 @@ def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator
             if pending is not None and pending[0] == pid:
                 idents = pending[1]
                 pending = next(identifiers, None)
-            if not may_see(pid):
+            explicit = get(pid, _REFUSED) if by_consent else decide(pid)
+            if explicit is _REFUSED:
                 refused += 1
                 continue
-            explicit = granted.get(pid, False)
+            if explicit:
+                any_explicit = True
             item: dict[str, Any] = {"profile_id": pid}
             if by_source:
                 for name, (value, source) in golden_store.values_with_source(document).items():
@@ -177,23 +190,20 @@ def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator
                     if rule == "yes" or (explicit and rule == "explicit"):
                         item[name] = value
             else:  # no tagged columns: the attribute alone decides (the common, fast case)
-                values = golden_store.values(document)
-                if explicit:
-                    item.update(
-                        {a: v for a, v in values.items() if shown_to_all[a] or shown_to_explicit[a]}
-                    )
-                else:
-                    item.update({a: v for a, v in values.items() if shown_to_all[a]})
+                values = loads(document)["values"]
+                # the visible names of this set of attributes: most profiles share one set
+                for name in visible[(tuple(values), explicit)]:
+                    item[name] = values[name][0]
             shown: dict[str, list[str]] = {}
+            kind_shown = shown_to_either if explicit else shown_to_all
             for _, kind, value in idents:
-                if shown_to_all[kind] or (explicit and shown_to_explicit[kind]):
+                if kind_shown[kind]:
                     shown.setdefault(kind, []).append(value)
             item["identifiers"] = shown
             exported.append(pid)
             yield item
     # The fields the export could carry: allowed outright, or (special categories) for the
     # persons with explicit consent among those exported.
-    any_explicit = any(granted.get(pid, False) for pid in exported) if exported else False
     decided = [(a, r) for (a, _), r in rules.items()]
     fields = {a for a, r in decided if r == "yes" or (any_explicit and r == "explicit")}
     record_access(
@@ -207,15 +217,19 @@ def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator
     )
 
 
-class _Decided(dict[str, bool]):
-    """A memo of a per-attribute decision, filled on first use (lookups stay in C)."""
+_REFUSED = object()  # a person the purpose may not see (see export_profiles)
 
-    def __init__(self, decide: Callable[[str], bool]) -> None:
+
+class _Decided(dict[Any, Any]):
+    """A memo of a decision (per attribute, per set of attributes), filled on first use
+    (lookups stay in C)."""
+
+    def __init__(self, decide: Callable[[Any], Any]) -> None:
         super().__init__()
         self.decide = decide
 
-    def __missing__(self, name: str) -> bool:
-        value = self[name] = self.decide(name)
+    def __missing__(self, key: Any) -> Any:
+        value = self[key] = self.decide(key)
         return value
 
 
