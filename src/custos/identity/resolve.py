@@ -384,10 +384,6 @@ def resolve(
         summary.interactions = int(
             conn.execute(select(func.count()).select_from(t.interactions)).scalar_one()
         )
-        together, apart = decisions(conn)
-        previous, linked_at = _memberships(conn)
-        active = _active_profiles(conn)
-        existing = set(conn.execute(select(t.profiles.c.id)).scalars())
         # Exact links are found on a second thread while the model trains and scores (DuckDB
         # leaves a core idle for much of the training).
         with ThreadPoolExecutor(1, thread_name_prefix="custos-exact") as pool:
@@ -408,6 +404,11 @@ def resolve(
         # collector would keep to the end: collect it now, looking only at what was made since
         # the rows were loaded (those were frozen).
         gc.collect()
+        # (read only now: the memberships of a million records would add to the matcher's peak)
+        together, apart = decisions(conn)
+        previous, linked_at = _memberships(conn)
+        active = _active_profiles(conn)
+        existing = set(conn.execute(select(t.profiles.c.id)).scalars())
         # From here on one thread does all database work, in order, while this one clusters and
         # computes the rows to write: the driver lets go of Python's lock while the database
         # works, so both cores are busy. First, while links are clustered, the database builds
