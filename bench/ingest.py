@@ -142,7 +142,7 @@ def main() -> None:
     lines += [
         "",
         "Memory: the main process only cuts the file into byte chunks; each worker holds one batch, "
-        "caches with a fixed cap (phones, birth dates, street keys) and SQLite's page cache "
+        "caches with a fixed cap (normal forms of names, places, phones, birth dates) and SQLite's page cache "
         "(128 MiB cap), so peak RSS stays flat as the file grows.",
     ]
     table = "\n".join(lines)
