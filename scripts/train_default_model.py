@@ -15,7 +15,7 @@ from pathlib import Path
 
 from custos.core.settings import Settings
 from custos.identity import matcher
-from custos.identity.resolve import match_table
+from custos.identity.loading import match_table
 from custos.service import Custos
 from custos.synthetic import write_people_csv
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from custos.core.settings import Settings
 from custos.identity.golden import golden_record
-from custos.identity.resolve import _GOLDEN_COLUMNS, candidate, golden_documents
+from custos.identity.loading import _GOLDEN_COLUMNS, candidate, golden_documents
 from custos.store.golden import decode
 
 SOURCES = ("crm", "shop", "calls", "rectification")

@@ -319,21 +319,21 @@ def test_rewrite_inserts_every_batch_and_raises_what_the_writer_thread_hit(
 
     from sqlalchemy import inspect
 
-    from custos.identity.resolve import _Jobs, _rewrite
+    from custos.identity.writer import Jobs, rewrite
 
     store = custos.store
     now = datetime.now(UTC)
     rows = [(f"cus_{i:06d}",) for i in range(45_000)]
     const = {"status": "active", "merged_into": None, "created_at": now, "updated_at": now}
-    with store.write() as conn, _Jobs() as db:
-        _rewrite(db, conn, store, t.profiles, ("id",), iter(rows), const)
+    with store.write() as conn, Jobs() as db:
+        rewrite(db, conn, store, t.profiles, ("id",), iter(rows), const)
     with store.read() as conn:
         stored = conn.execute(select(t.profiles.c.id).order_by(t.profiles.c.id)).scalars().all()
         indexes = {ix["name"] for ix in inspect(conn).get_indexes("profiles")}
     assert stored == [r[0] for r in rows]
     assert "ix_profiles_merged_into" in indexes
     # (SQLite raises through SQLAlchemy; PostgreSQL's COPY raises the driver's own error)
-    with pytest.raises(Exception, match=r"(?i)unique"), store.write() as conn, _Jobs() as db:
-        _rewrite(db, conn, store, t.profiles, ("id",), iter([*rows, rows[0]]), const)
+    with pytest.raises(Exception, match=r"(?i)unique"), store.write() as conn, Jobs() as db:
+        rewrite(db, conn, store, t.profiles, ("id",), iter([*rows, rows[0]]), const)
     with store.read() as conn:
         assert conn.execute(select(func.count()).select_from(t.profiles)).scalar() == 45_000

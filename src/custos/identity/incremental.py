@@ -3,7 +3,7 @@
 Nothing is re-run over the whole store. Candidates come from indexes: the profiles holding one
 of a new record's identifiers (``profile_identifiers``) and the records sharing one of its
 blocking keys (names, birth date and surname, postcode and first name, street; see
-:data:`~custos.identity.resolve.MATCH_INDEXES`). The saved model scores new × candidate and new ×
+:data:`~custos.identity.writer.MATCH_INDEXES`). The saved model scores new × candidate and new ×
 new pairs (Splink's ``predict_between`` / ``predict_within``), and the links join the touched
 profiles under the same rules as a full run: people's decisions, then exact identifiers, then
 matches strongest first, refusing incoherent clusters. Existing profiles are never split here;
@@ -25,15 +25,10 @@ from custos.core.settings import Settings
 from custos.identity import matcher
 from custos.identity.graph import CoherentUnionFind, Edge, Node, exact_edges
 from custos.identity.ids import assign_ids
+from custos.identity.loading import arrow_table, golden_documents, load
 from custos.identity.models import SavedModel
-from custos.identity.resolve import (
-    ResolveSummary,
-    arrow_table,
-    decisions,
-    golden_documents,
-    load,
-    write_profiles,
-)
+from custos.identity.resolve import ResolveSummary, decisions
+from custos.identity.writer import write_profiles
 from custos.store import Store, meta
 from custos.store import tables as t
 
