@@ -21,6 +21,7 @@ from custos.identity.golden import ADDRESS, RECTIFICATION, SINGLE, Candidate, go
 from custos.identity.graph import Node
 from custos.store import golden as golden_store
 from custos.store import tables as t
+from custos.store.tables import utc_text
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -381,5 +382,5 @@ class _Stamps(dict[Any, str]):
         self.instants = instants
 
     def __missing__(self, value: Any) -> str:
-        self[value] = out = golden_store.stamp(self.instants[value])
+        self[value] = out = utc_text(self.instants[value])
         return out

@@ -164,14 +164,10 @@ def rewrite(
     """Replace a table's rows (tuples in ``names`` order), inserted by ``db`` in batches while
     this thread produces the next; or, with ``derive``, rows the database derives itself.
 
-    On SQLite the table's secondary indexes are dropped first and built again at the end: one
-    sort is much cheaper than a million inserts in random key order (readers keep seeing the
-    committed table and its indexes until the transaction ends). PostgreSQL would lock readers
-    out of the table until then, so there the indexes stay.
+    The indexes the backend names (:meth:`~custos.store.base.Store.indexes_to_rebuild`) are
+    dropped first and built again at the end.
     """
-    indexes = (
-        sorted(table.indexes, key=lambda ix: ix.name or "") if store.backend == "sqlite" else []
-    )
+    indexes = store.indexes_to_rebuild(table)
     for index in indexes:
         db.put(partial(index.drop, checkfirst=True), conn)
     db.put(conn.execute, delete(table))

@@ -159,14 +159,12 @@ def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator
         basis = access.purpose.basis
         # pid → _REFUSED, or whether the person gave explicit consent: one look-up per profile
         get = granted.get
-        decide: Callable[[str], Any]
-        by_consent = basis is LawfulBasis.CONSENT  # fail closed: no grant, no row (inlined)
-        if by_consent:
-            decide = get
-        elif basis is LawfulBasis.LEGITIMATE_INTEREST:
+        # (consent, the common basis, is looked up inline: fail closed, no grant, no row)
+        decide: Callable[[str], Any] | None = None
+        if basis is LawfulBasis.LEGITIMATE_INTEREST:
             objected = access.objected
             decide = lambda pid: _REFUSED if pid in objected else get(pid, False)  # noqa: E731
-        else:
+        elif basis is not LawfulBasis.CONSENT:
             allowed = access.allowed
             decide = lambda pid: get(pid, False) if allowed(pid) else _REFUSED  # noqa: E731
         any_explicit = False
@@ -177,7 +175,7 @@ def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator
             if pending is not None and pending[0] == pid:
                 idents = pending[1]
                 pending = next(identifiers, None)
-            explicit = get(pid, _REFUSED) if by_consent else decide(pid)
+            explicit = get(pid, _REFUSED) if decide is None else decide(pid)
             if explicit is _REFUSED:
                 refused += 1
                 continue

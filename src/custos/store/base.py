@@ -18,7 +18,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Dialect, Engine, Table, func, select
+from sqlalchemy import Connection, Dialect, Engine, Index, Table, func, select
 
 from custos.core.errors import StoreError
 from custos.store import tables
@@ -205,6 +205,12 @@ class Store:
     def insert_prepared(self, conn: Connection, prepared: PreparedRows) -> None:
         """The second half of :meth:`insert_many`: insert rows :meth:`prepare_rows` made."""
         self._bulk_insert(conn, prepared.table, prepared.names, prepared.rows)
+
+    def indexes_to_rebuild(self, table: Table) -> list[Index]:
+        """Secondary indexes of ``table`` that a rewrite of all its rows inside one
+        transaction should drop first and build again after (none by default: on a server
+        database dropping an index locks readers out of the table until commit)."""
+        return []
 
     def _bulk_insert(
         self, conn: Connection, table: Table, names: list[str], params: list[tuple[Any, ...]]

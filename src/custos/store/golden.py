@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, delete, select
 
 from custos.store import tables as t
+from custos.store.tables import utc_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +51,6 @@ class GoldenValue:
         }
 
 
-def stamp(at: datetime) -> str:
-    """A time as documents hold it: UTC ISO 8601 with microseconds and ``Z`` (sortable)."""
-    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def encode(values: Iterable[GoldenValue], rule: str | None = None) -> str:
     """The document of a golden record (``rule``: the document's rule, else the first value's)."""
     sources: list[list[str]] = []
@@ -67,7 +62,7 @@ def encode(values: Iterable[GoldenValue], rule: str | None = None) -> str:
         at = index.get(key)
         if at is None:
             at = index[key] = len(sources)
-            sources.append([v.source, v.record_id, stamp(v.observed_at)])
+            sources.append([v.source, v.record_id, utc_text(v.observed_at)])
         out[v.attribute] = [v.value, at] if v.rule == rule else [v.value, at, v.rule]
     document = {"rule": rule or "", "from": sources, "values": out}
     return orjson.dumps(document, option=orjson.OPT_SORT_KEYS).decode()

@@ -29,6 +29,12 @@ from sqlalchemy import (
 )
 
 
+def utc_text(at: datetime) -> str:
+    """A time as text: UTC ISO 8601 with microseconds and ``Z``, sortable (naive = UTC)."""
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 class Timestamp(TypeDecorator[datetime]):
     """An aware UTC timestamp: ``timestamptz`` on PostgreSQL, sortable ISO-8601 text on SQLite."""
 
@@ -45,10 +51,9 @@ class Timestamp(TypeDecorator[datetime]):
         """Store UTC; naive datetimes are taken to be UTC."""
         if value is None:
             return None
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         if dialect.name == "sqlite":
-            return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        return value
+            return utc_text(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         """Return aware UTC datetimes on both backends."""
