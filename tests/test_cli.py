@@ -56,9 +56,12 @@ def test_init_ingest_resolve_export_show_stats(store_url: str, tmp_path: Path) -
 
 def test_quarantine_list_and_exit_codes(tmp_path: Path) -> None:
     db = str(tmp_path / "c.db")
-    bad = write(tmp_path / "bad.csv", "record_id,date_of_birth\n,1980-01-01\n2,gestern\n")
-    out = run(db, "ingest", str(bad), "--source", "crm", code=1)
+    bad = write(tmp_path / "bad.csv", "record_id,date_of_birth\n,1980-01-01\n,1981-01-01\n")
+    out = run(db, "ingest", str(bad), "--source", "crm", code=1)  # nothing could be stored
     assert "quarantined" in out
+    dated = write(tmp_path / "dated.csv", "record_id,date_of_birth\n2,gestern\n")
+    out = run(db, "ingest", str(dated), "--source", "crm")  # stored without the birth date
+    assert "1 unreadable field(s) left out of stored rows" in out
     listed = run(db, "quarantine", "list")
     assert "record_id" in listed and "not a date" in listed
     assert "gestern" not in listed  # values stay out of reports

@@ -30,6 +30,7 @@ from custos.service import Custos, dsr
 from custos.service import collect as service
 from custos.service.collect_calls import (
     ROW_COLUMNS,
+    call_region,
     customer_id,
     event_time,
     generic_row,
@@ -60,7 +61,11 @@ def reference(app: Custos, call: str, message: dict[str, Any]) -> tuple[str, Any
         return "bad", (None, reason)
     when = event_time(message, RECEIVED)
     row = generic_row(message, call, when, text(message.get("userId")), mid)
-    ctx = RowContext(kind=Kind.INTERACTIONS, region=app.settings.default_region)
+    ctx = RowContext(
+        kind=Kind.INTERACTIONS,
+        region=call_region(message, app.settings.default_region),
+        bad_fields=app.settings.bad_fields,
+    )
     batch = normalise_batch(
         [RawRow(1, row)], ColumnMap(MapFile(), Kind.INTERACTIONS, ROW_COLUMNS), ctx
     )
@@ -102,8 +107,18 @@ texts = st.one_of(
 emails = st.one_of(
     texts, st.sampled_from(["kim@example.com", " KIM@Example.COM ", "kim@", "kim@localhost"])
 )
-phones = st.one_of(texts, st.sampled_from(["+49 30 1234567", "030 1234567", "123", "+1 555"]))
-births = st.one_of(texts, st.sampled_from(["1980-02-29", "31.12.1999", "2300-01-01", "1800-1-1"]))
+phones = st.one_of(
+    texts,
+    st.sampled_from(
+        ["+49 30 1234567", "030 1234567", "123", "+1 555", "(956) 514-2238", "0598549048"]
+    ),
+)
+births = st.one_of(
+    texts,
+    st.sampled_from(
+        ["1980-02-29", "31.12.1999", "2300-01-01", "1800-1-1", "03/04/1982", "4/3/2099"]
+    ),
+)
 times = st.one_of(
     st.none(),
     st.sampled_from(
@@ -150,7 +165,15 @@ messages = st.fixed_dictionaries(
         "sentAt": times,
         "traits": st.one_of(traits, texts),
         "context": st.one_of(
-            st.none(), st.fixed_dictionaries({}, optional={"traits": traits, "gpc": st.booleans()})
+            st.none(),
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "traits": traits,
+                    "gpc": st.booleans(),
+                    "locale": st.one_of(texts, st.sampled_from(["en-GB", "nl_NL", "de", "en-XX"])),
+                },
+            ),
         ),
     },
 )
@@ -189,8 +212,33 @@ def test_fast_path_makes_what_the_generic_path_makes(
             "identify",
             {"messageId": "m-00000004", "userId": "u-1", "traits": {"birthday": "2300-01-01"}},
         ),
-        # an e-mail that cannot be read: quarantined with the generic path's reason
+        # an e-mail that cannot be read: stored without it (the generic path's decision)
         ("identify", {"messageId": "m-00000005", "userId": "u-1", "traits": {"email": "kim@"}}),
+        # a national phone: its digits without a region, E.164 with the locale's or address's
+        ("identify", {"messageId": "m-00000008", "traits": {"phone": "(956) 514-2238"}}),
+        (
+            "identify",
+            {
+                "messageId": "m-00000009",
+                "userId": "u-1",
+                "traits": {"phone": "020 7946 0123"},
+                "context": {"locale": "en-GB"},
+            },
+        ),
+        (
+            "identify",
+            {
+                "messageId": "m-00000010",
+                "userId": "u-1",
+                "traits": {"phone": "0598 549048", "address": {"country": "NL"}},
+                "context": {"locale": "en-GB"},
+            },
+        ),
+        # an ambiguous birthday: both readings kept
+        (
+            "identify",
+            {"messageId": "m-00000011", "userId": "u-1", "traits": {"birthday": "3/4/1982"}},
+        ),
         ("page", {"messageId": "m-00000006", "userId": "null", "anonymousId": "a-2"}),
         (
             "group",
@@ -336,3 +384,62 @@ def test_an_erased_persons_calls_are_held_back(tmp_path: Path) -> None:
         with app.store.read() as conn:
             stored = conn.execute(t.raw_records.select())
             assert [r.record_id for r in stored if r.kind == "interactions"] == ["m-00000033"]
+
+
+def values_of(app: Custos, call: str, message: dict[str, Any]) -> dict[str, Any]:
+    """The interaction columns of a prepared call."""
+    request = service.CollectRequest([(call, message)], "web", RECEIVED)
+    item = service.prepare(app, [request]).calls[0]
+    assert item.good is not None
+    return dict(zip(COLUMNS[Kind.INTERACTIONS], item.good.values, strict=True))
+
+
+def test_a_calls_phone_without_a_country_keeps_its_national_digits(app: Custos) -> None:
+    """A trait phone without + and without a country (address, locale) is never given one."""
+    assert app.settings.default_region is None
+    bare = {"messageId": "m-00000040", "userId": "u-4", "traits": {"phone": "(956) 514-2238"}}
+    assert values_of(app, "identify", bare)["phone"] == "9565142238"
+    international = {**bare, "traits": {"phone": "+1 956 514 2238"}}
+    assert values_of(app, "identify", international)["phone"] == "+19565142238"
+    localised = {**bare, "context": {"locale": "en-US"}}
+    assert values_of(app, "identify", localised)["phone"] == "+19565142238"
+    addressed = {
+        **bare,
+        "traits": {"phone": "0598 549048", "address": {"country": "Netherlands"}},
+        "context": {"locale": "en-US"},  # the address's country comes first
+    }
+    assert values_of(app, "identify", addressed)["phone"] == "+31598549048"
+    assert values_of(app, "identify", {**bare, "context": {"locale": "de"}})["phone"] == (
+        "9565142238"  # a language without a country names no region
+    )
+
+
+def test_a_calls_bad_field_is_left_out_and_listed(tmp_path: Path) -> None:
+    """A collected call whose e-mail cannot be one is stored without it; the field is listed
+    with the quarantine (reason and fix) and counted, once, however often the call is sent;
+    an ambiguous birthday keeps both readings."""
+    settings = Settings(_env_file=None, db="unused")  # type: ignore[call-arg]
+    with Custos.open(str(tmp_path / "c.db"), settings) as app:
+        calls = [
+            ("identify", {"messageId": "m-00000050", "userId": "u-5", "traits": {"email": "kim@"}}),
+            (
+                "identify",
+                {"messageId": "m-00000051", "userId": "u-6", "traits": {"birthday": "3/4/1982"}},
+            ),
+        ]
+        first = service.collect(app, calls, source="web", received_at=RECEIVED)
+        assert (first.stored, first.quarantined, first.fields_dropped) == (2, 0, 2)
+        again = service.collect(app, calls, source="web", received_at=RECEIVED)
+        assert (again.stored, again.duplicates, again.fields_dropped) == (0, 2, 0)
+        listed = {q["record_id"]: q for q in app.quarantine()}
+        with app.store.read() as conn:
+            rows = {r.customer_id: r for r in conn.execute(t.interactions.select())}
+    assert set(listed) == {"m-00000050", "m-00000051"}
+    assert listed["m-00000050"]["field"] == "email"
+    assert listed["m-00000050"]["reason"] == "not an e-mail address (row stored without this field)"
+    assert listed["m-00000051"]["reason"].startswith("ambiguous date: kept both readings")
+    assert rows["U-5"].email is None
+    assert (rows["U-6"].date_of_birth, rows["U-6"].date_of_birth_candidates) == (
+        None,
+        "1982-04-03 1982-03-04",
+    )

@@ -31,20 +31,22 @@ from custos.store import tables as t
 from tests.conftest import write
 
 EMAIL = "quenby.xylander@example.org"
-CRM = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,customer_id,social_handle,note
-r1,Quenby,Xylander,quenby.xylander@example.org,030 9876543,1971-03-14,Zwiebelweg 17,10999,Xantenhausen,C-7781,@quenbyx,<script>alert(1)</script>
-r2,Ben,Schmidt,ben@example.com,040 2222222,1980-05-06,Hauptstr. 1,20095,Hamburg,C-1002,,
-r3,Bea,Schmidt,bea@example.com,040 2222222,1982-02-03,Hauptstr. 1,20095,Hamburg,C-1004,,
-r4,Cara,Jones,cara@example.com,089 3333333,1990-07-08,Lindenweg 2,80331,München,C-1003,,
-r5,Quenby,Xylander,quenby.xylander@example.org,030 9876543,31/31/1971,Zwiebelweg 17,10999,Xantenhausen,,,
+# German numbers written nationally: the rows say their country (custos guesses none). The
+# last row has no record id: quarantined whole, it is the person's quarantined row.
+CRM = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,customer_id,social_handle,note,country
+r1,Quenby,Xylander,quenby.xylander@example.org,030 9876543,1971-03-14,Zwiebelweg 17,10999,Xantenhausen,C-7781,@quenbyx,<script>alert(1)</script>,DE
+r2,Ben,Schmidt,ben@example.com,040 2222222,1980-05-06,Hauptstr. 1,20095,Hamburg,C-1002,,,DE
+r3,Bea,Schmidt,bea@example.com,040 2222222,1982-02-03,Hauptstr. 1,20095,Hamburg,C-1004,,,DE
+r4,Cara,Jones,cara@example.com,089 3333333,1990-07-08,Lindenweg 2,80331,München,C-1003,,,DE
+,Quenby,Xylander,quenby.xylander@example.org,030 9876543,31/31/1971,Zwiebelweg 17,10999,Xantenhausen,,,,DE
 """
 SHOP = """record_id,full_name,email
 s1,Quenby Xylander,Quenby.Xylander@Example.org
 s2,Ben Schmidt,ben@example.com
 """
-CALLS = """record_id,timestamp,phone,text
-k1,2026-01-05T10:00:00Z,+49 30 9876543,Asked about her order
-k2,2026-01-06T10:00:00Z,040 2222222,Complained about a delay
+CALLS = """record_id,timestamp,phone,country,text
+k1,2026-01-05T10:00:00Z,+49 30 9876543,DE,Asked about her order
+k2,2026-01-06T10:00:00Z,040 2222222,DE,Complained about a delay
 """
 CONSENTS = """email,purpose,status,timestamp
 quenby.xylander@example.org,marketing_email,granted,2026-01-01T00:00:00Z
@@ -240,7 +242,7 @@ def test_erasure_keeps_what_another_person_shares(custos: Custos, tmp_path: Path
     assert shown["identifiers"]["phone"] == ["+49402222222"]  # the family phone stays Bea's
     assert table_hits(custos, ["ben@example.com", "C-1002"]) == {}
     summary = custos.ingest(files["crm"], "crm")
-    assert summary.quarantined == 2  # Ben suppressed, Quenby's bad date as before; Bea stays
+    assert summary.quarantined == 2  # Ben suppressed, Quenby's row without id as before
     assert custos.find_profile("bea@example.com") == bea
 
 

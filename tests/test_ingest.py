@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from custos.core.errors import ConfigError, InputError
 from custos.core.fields import Kind
+from custos.core.settings import Settings
 from custos.service import Custos
 from custos.store import tables as t
 from tests.conftest import write
@@ -70,24 +71,106 @@ def test_same_file_twice_changes_no_counts(custos: Custos, tmp_path: Path) -> No
     assert second.quarantined_new == 0 and second.ok
 
 
-def test_broken_rows_are_quarantined_with_reasons_and_good_rows_stored(
+def test_a_bad_field_costs_the_field_and_only_broken_rows_are_quarantined(
     custos: Custos, tmp_path: Path
 ) -> None:
     summary = custos.ingest(write(tmp_path / "crm.csv", BROKEN), "crm")
-    assert (summary.read, summary.stored, summary.quarantined) == (7, 2, 5)
+    # A bad birth date, e-mail or phone is left out of its row; a row without a record id, or
+    # one that cannot be read as a whole (a surplus field), is quarantined.
+    assert (summary.read, summary.stored, summary.quarantined) == (7, 5, 2)
+    assert summary.fields_dropped == 3
     rows = {r["line_no"]: r for r in custos.quarantine()}
     assert set(rows) == {3, 4, 5, 6, 7}
     assert rows[3]["field"] == "date_of_birth" and rows[3]["record_id"] == "2"
     assert rows[4]["field"] == "record_id"
-    assert rows[5]["field"] == "email"
-    assert rows[6]["field"] == "phone"
+    assert rows[5]["field"] == "email" and rows[5]["record_id"] == "4"
+    assert rows[6]["field"] == "phone" and rows[6]["record_id"] == "5"
     assert "fields" in rows[7]["reason"]
     assert all(r["fix"] for r in rows.values())
-    # Nothing lost: every line is either stored or quarantined, with its raw content.
-    assert count(custos, t.records) + count(custos, t.quarantine) == 7
+    for line in (3, 5, 6):
+        assert rows[line]["reason"].endswith("(row stored without this field)")
     with custos.store.read() as conn:
+        stored = {r.first_name: r for r in conn.execute(select(t.records))}
         raws = conn.execute(select(t.quarantine.c.raw)).scalars().all()
-    assert all(raws)
+    assert sorted(stored) == ["Anna", "Ben", "Dora", "Emil", "Greta"]
+    assert stored["Ben"].date_of_birth is None and stored["Ben"].email == "ben@example.com"
+    assert stored["Dora"].email is None and stored["Dora"].date_of_birth == "1970-05-05"
+    assert stored["Emil"].phone is None and stored["Emil"].email == "emil@example.com"
+    # Nothing lost: every line is either stored or quarantined, with its raw content, and each
+    # left-out field is listed.
+    assert count(custos, t.records) + summary.quarantined == 7
+    assert all(raws) and len(raws) == 5
+
+
+def test_bad_fields_quarantine_keeps_the_strict_behaviour(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, db="unused", bad_fields="quarantine")  # type: ignore[call-arg]
+    with Custos.open(str(tmp_path / "strict.db"), settings) as app:
+        summary = app.ingest(write(tmp_path / "crm.csv", BROKEN), "crm")
+        assert (summary.read, summary.stored, summary.quarantined) == (7, 2, 5)
+        assert summary.fields_dropped == 0
+        fields = {r["line_no"]: r["field"] for r in app.quarantine()}
+    assert fields == {3: "date_of_birth", 4: "record_id", 5: "email", 6: "phone", 7: None}
+
+
+def test_a_row_with_a_bad_email_is_stored_without_it(custos: Custos, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "crm.csv",
+        "record_id,first_name,last_name,email,phone,country\n"
+        "c1,Cody,Haynes,cody.haynesgmail.com,(956) 514-2238,US\n",
+    )
+    summary = custos.ingest(path, "crm")
+    assert (summary.stored, summary.quarantined, summary.fields_dropped) == (1, 0, 1)
+    with custos.store.read() as conn:
+        row = conn.execute(select(t.records)).one()
+    assert (row.first_name, row.email, row.phone) == ("Cody", None, "+19565142238")
+    [listed] = custos.quarantine()
+    assert listed["field"] == "email" and listed["record_id"] == "c1"
+    assert listed["reason"] == "not an e-mail address (row stored without this field)"
+    assert "name@domain.tld" in listed["fix"]
+    assert "cody" not in listed["reason"] + listed["fix"]
+    # The same file again: nothing stored twice, and the field is not listed twice.
+    again = custos.ingest(path, "crm")
+    assert (again.stored, again.duplicates, again.fields_dropped) == (0, 1, 0)
+    assert len(custos.quarantine()) == 1
+
+
+def test_two_bad_fields_of_one_row_are_listed_each(custos: Custos, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "crm.csv",
+        "record_id,first_name,email,phone,date_of_birth\nr1,Ada,ada.at.example,call me,gestern\n",
+    )
+    summary = custos.ingest(path, "crm")
+    assert (summary.stored, summary.quarantined, summary.fields_dropped) == (1, 0, 3)
+    assert sorted(r["field"] for r in custos.quarantine()) == ["date_of_birth", "email", "phone"]
+
+
+def test_an_interaction_with_an_unreadable_time_is_stored_without_it(
+    custos: Custos, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "notes.csv", "record_id,timestamp,text\nn1,soon,hello\n")
+    summary = custos.ingest(path, "notes", kind=Kind.INTERACTIONS, pii="keep")
+    assert (summary.stored, summary.fields_dropped) == (1, 1)
+    with custos.store.read() as conn:
+        row = conn.execute(select(t.interactions)).one()
+    assert (row.timestamp, row.text) == (None, "hello")
+    assert custos.quarantine()[0]["field"] == "timestamp"
+
+
+def test_consent_rows_keep_their_event_fields_and_one_identifier(
+    custos: Custos, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path / "consents.csv",
+        "email,phone,purpose,status,timestamp\n"
+        "a@example.com,call me,marketing_email,granted,2026-01-01T10:00:00Z\n"  # phone left out
+        "not-an-email,,marketing_email,granted,2026-01-01T10:00:00Z\n"  # no identifier left
+        "b@example.com,,marketing_email,granted,soon\n"  # no time: says nothing
+        "c@example.com,,,granted,2026-01-01T10:00:00Z\n",  # no purpose
+    )
+    summary = custos.ingest(path, "crm", kind=Kind.CONSENTS)
+    assert (summary.stored, summary.quarantined, summary.fields_dropped) == (1, 3, 1)
+    listed = {r["line_no"]: r["field"] for r in custos.quarantine()}
+    assert listed == {2: "phone", 3: "email", 4: "timestamp", 5: "purpose"}
 
 
 def test_messages_do_not_leak_values(custos: Custos, tmp_path: Path) -> None:
@@ -265,7 +348,7 @@ def test_quoted_line_breaks_survive_chunking(custos: Custos, tmp_path: Path) -> 
     path = write(tmp_path / "notes.csv", "record_id,timestamp,text\n" + body + "n9,soon,broken\n")
     custos.settings = custos.settings.model_copy(update={"batch_size": 1})
     summary = custos.ingest(path, "notes", kind=Kind.INTERACTIONS)
-    assert (summary.stored, summary.quarantined) == (5, 1)
+    assert (summary.stored, summary.quarantined, summary.fields_dropped) == (6, 0, 1)
     with custos.store.read() as conn:
         rows = conn.execute(
             select(t.raw_records.c.record_id, t.raw_records.c.line_no, t.interactions.c.text)
@@ -278,9 +361,11 @@ def test_quoted_line_breaks_survive_chunking(custos: Custos, tmp_path: Path) -> 
         ("n2", 5),
         ("n3", 7),
         ("n4", 10),
+        ("n9", 11),  # stored without its time, which is listed with the quarantine
     ]
     assert rows[2].text == 'a "quoted" word,\nand a comma'
     assert custos.quarantine()[0]["line_no"] == 11
+    assert custos.quarantine()[0]["field"] == "timestamp"
 
 
 def test_semicolon_csv_with_bom(custos: Custos, tmp_path: Path) -> None:
@@ -321,3 +406,197 @@ def test_a_file_without_record_ids_is_refused_with_the_fix(custos: Custos, tmp_p
         custos.ingest(path, "crm", map_path=write(tmp_path / "m.yaml", "record_id: id\n")).stored
         == 1
     )
+
+
+NATIONAL = """record_id,first_name,phone,country
+n1,Cody,(956) 514-2238,
+n2,Fenna,0598 549048,
+n3,Jonas,0182/405851,
+n4,Dana,(956) 514-2238,US
+"""
+
+
+def phones(app: Custos, table: object = t.records) -> dict[str, str | None]:
+    """Stored phone per record id."""
+    with app.store.read() as conn:
+        query = select(t.raw_records.c.record_id, table.c.phone).join(  # type: ignore[attr-defined]
+            table,
+            table.c.raw_id == t.raw_records.c.id,  # type: ignore[attr-defined]
+        )
+        return {record_id: phone for record_id, phone in conn.execute(query)}
+
+
+def test_a_national_number_without_a_region_is_never_stored_as_another_countrys(
+    custos: Custos, tmp_path: Path
+) -> None:
+    """No country in the row, no phone_region in the map, no default region: a national-format
+    number keeps its national digits (never +49…); with the row's country it becomes E.164."""
+    assert custos.settings.default_region is None
+    summary = custos.ingest(write(tmp_path / "crm.csv", NATIONAL), "crm")
+    assert (summary.stored, summary.quarantined, summary.fields_dropped) == (4, 0, 0)
+    assert phones(custos) == {
+        "n1": "9565142238",
+        "n2": "0598549048",
+        "n3": "0182405851",
+        "n4": "+19565142238",
+    }
+
+
+def test_the_map_files_phone_region_gives_national_numbers_their_country(
+    custos: Custos, tmp_path: Path
+) -> None:
+    """The region of a phone: the row's country, else the map file's phone_region."""
+    mapping = write(tmp_path / "nl.yaml", "phone_region: NL\n")
+    custos.ingest(write(tmp_path / "crm.csv", NATIONAL), "crm", map_path=mapping)
+    stored = phones(custos)
+    assert stored["n2"] == "+31598549048"
+    assert stored["n4"] == "+19565142238"  # the row's country wins
+    # default_country is the older name of the key
+    older = write(tmp_path / "old.yaml", "default_country: NL\nkind: interactions\n")
+    calls = write(tmp_path / "calls.csv", "record_id,phone\nc1,0598 549048\n")
+    custos.ingest(calls, "calls", map_path=older)
+    assert phones(custos, t.interactions) == {"c1": "+31598549048"}
+
+
+def test_the_default_region_applies_last(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, db="unused", default_region="us")  # type: ignore[call-arg]
+    with Custos.open(str(tmp_path / "us.db"), settings) as app:
+        mapping = write(tmp_path / "nl.yaml", "phone_region: NL\n")
+        app.ingest(write(tmp_path / "a.csv", NATIONAL), "a")
+        app.ingest(write(tmp_path / "b.csv", NATIONAL.replace("\nn", "\nm")), "b", map_path=mapping)
+        stored = phones(app)
+    assert stored["n1"] == "+19565142238"  # the default region
+    assert stored["m2"] == "+31598549048"  # the map file's region before the default
+    wrong = Settings(_env_file=None, db="unused", default_region="Narnia")  # type: ignore[call-arg]
+    with (
+        Custos.open(str(tmp_path / "x.db"), wrong) as app,
+        pytest.raises(ConfigError, match="CUSTOS_DEFAULT_REGION"),
+    ):
+        app.ingest(write(tmp_path / "c.csv", NATIONAL), "c")
+
+
+def test_an_unknown_phone_region_in_a_map_file_is_a_clear_error(
+    custos: Custos, tmp_path: Path
+) -> None:
+    data = write(tmp_path / "crm.csv", NATIONAL)
+    with pytest.raises(ConfigError, match="unknown phone region 'XY'"):
+        custos.ingest(data, "crm", map_path=write(tmp_path / "m.yaml", "phone_region: XY\n"))
+
+
+def test_an_ambiguous_birth_date_keeps_both_readings(custos: Custos, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "crm.csv",
+        "record_id,first_name,date_of_birth\nr1,Ada,03/04/1982\nr2,Bea,25/12/1980\n"
+        "r3,Cleo,03/04/2030\n",
+    )
+    summary = custos.ingest(path, "crm")
+    # stored, not quarantined; the fields are listed (a note to set date_format)
+    assert (summary.stored, summary.quarantined, summary.fields_dropped) == (3, 0, 2)
+    with custos.store.read() as conn:
+        rows = {
+            r.first_name: (r.date_of_birth, r.date_of_birth_candidates)
+            for r in conn.execute(select(t.records))
+        }
+    assert rows == {
+        "Ada": (None, "1982-04-03 1982-03-04"),  # the day/month reading first
+        "Bea": ("1980-12-25", None),
+        "Cleo": (None, None),  # both readings in the future: no reading, the field left out
+    }
+    notes = {r["record_id"]: r for r in custos.quarantine()}
+    assert notes["r1"]["field"] == "date_of_birth"
+    assert notes["r1"]["reason"].startswith("ambiguous date: kept both readings")
+    assert "date_format" in notes["r1"]["fix"]
+    assert "out of range" in notes["r3"]["reason"]
+    # With the map file's date_format there is nothing to keep twice.
+    mapping = write(tmp_path / "m.yaml", "date_format: '%d/%m/%Y'\n")
+    custos.ingest(
+        write(tmp_path / "b.csv", "record_id,date_of_birth\nb1,03/04/1982\n"), "b", map_path=mapping
+    )
+    with custos.store.read() as conn:
+        stored = conn.execute(
+            select(t.records.c.date_of_birth, t.records.c.date_of_birth_candidates).where(
+                t.records.c.date_of_birth == "1982-04-03"
+            )
+        ).one()
+    assert tuple(stored) == ("1982-04-03", None)
+
+
+def test_an_ambiguous_birth_date_is_kept_even_when_bad_fields_quarantine(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, db="unused", bad_fields="quarantine")  # type: ignore[call-arg]
+    with Custos.open(str(tmp_path / "q.db"), settings) as app:
+        path = write(
+            tmp_path / "i.csv", "record_id,timestamp,date_of_birth\ni1,2026-01-01,03/04/1982\n"
+        )
+        summary = app.ingest(path, "calls", kind=Kind.INTERACTIONS)
+        assert (summary.stored, summary.quarantined) == (1, 0)
+        with app.store.read() as conn:
+            row = conn.execute(select(t.interactions)).one()
+    assert (row.date_of_birth, row.date_of_birth_candidates) == (None, "1982-04-03 1982-03-04")
+
+
+LOOKUP = """record_id,first_name,last_name,email,phone,country
+p1,Cody,Haynes,cody@example.com,(956) 514-2238,
+p2,Fenna,Bakker,fenna@example.com,+31 598 549048,NL
+p3,Jonas,Weber,jonas@example.com,0182/405851,
+p4,Jana,Weber,jana@example.com,0182 405851,
+"""
+
+
+def test_a_phone_look_up_compares_national_digits(custos: Custos, tmp_path: Path) -> None:
+    """A look-up by E.164 finds a profile whose only phone was stored as national digits (and
+    the other way round); a national number finds the same national digits; a comparison
+    without the country that fits two profiles is refused, naming no value."""
+    from fastapi.testclient import TestClient
+
+    from custos.api.app import create_app
+    from custos.core.errors import NotFoundError
+    from custos.service import keys
+
+    custos.ingest(write(tmp_path / "crm.csv", LOOKUP), "crm")
+    custos.resolve()
+    cody, fenna = custos.find_profile("cody@example.com"), custos.find_profile("fenna@example.com")
+    assert custos.find_profile("(956) 514-2238") == cody  # the same national digits
+    assert custos.find_profile("+1 956 514 2238") == cody  # E.164 → national digits
+    assert custos.find_profile("0598 549048") == fenna  # national digits → E.164
+    with pytest.raises(InputError, match="matches 2 profiles") as caught:
+        custos.find_profile("+49 182 405851")  # Jonas and Jana stored it without a country
+    assert "405851" not in str(caught.value)
+    with pytest.raises(NotFoundError):
+        custos.find_profile("+44 598 549048")  # E.164 never meets another country's E.164
+    key = keys.create(custos, "desk", ["customer_service"])
+    client = TestClient(create_app(custos))
+    headers = {"Authorization": f"Bearer {key}"}
+    found = client.post("/v1/profiles/lookup", json={"phone": "+19565142238"}, headers=headers)
+    assert found.status_code == 200 and found.json()["profile_id"] == cody
+    both = client.post("/v1/profiles/lookup", json={"phone": "+491824 05851"}, headers=headers)
+    assert both.status_code == 400 and "405851" not in both.text
+
+
+def test_an_erased_person_comes_back_neither_through_a_left_out_field_nor_another_phone_form(
+    tmp_path: Path,
+) -> None:
+    """Suppression sees the raw identifiers of a row stored without a bad field, and the phone
+    of an erased person in its other form (national digits of unknown country)."""
+    from custos.ingest.pipeline import SUPPRESSED_REASON
+    from custos.service import dsr
+
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, db="unused", secret_key_file=str(tmp_path / "key" / "secret.key")
+    )
+    with Custos.open(str(tmp_path / "c.db"), settings) as app:
+        crm = "record_id,first_name,last_name,email,phone,country\n"
+        crm += "r1,Quenby,Xylander,quenby@example.org,030 9876543,DE\n"
+        crm += "r2,Ben,Schmidt,ben@example.com,040 2222222,DE\n"
+        app.ingest(write(tmp_path / "crm.csv", crm), "crm")
+        app.resolve()
+        dsr.erase(app, "quenby@example.org", actor="dpo")
+        later = "record_id,first_name,email,phone,contact\n"
+        later += "x1,Q,not-an-address,,quenby@example.org\n"  # e-mail left out, in another column
+        later += "x2,Q,,030 9876543,\n"  # national digits, no country: 0309876543
+        later += "x3,Ben,ben.at.example,040 2222222,\n"  # someone else
+        summary = app.ingest(write(tmp_path / "later.csv", later), "shop")
+        assert (summary.stored, summary.quarantined) == (1, 2)
+        held = {q["line_no"] for q in app.quarantine() if q["reason"] == SUPPRESSED_REASON}
+        assert held == {2, 3}
+        # Quenby's left-out e-mail is not listed either (nothing of hers is kept).
+        assert {q["line_no"] for q in app.quarantine(source="shop")} == {2, 3, 4}

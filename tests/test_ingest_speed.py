@@ -192,7 +192,7 @@ def batch(columns: list[str]) -> list[RawRow]:
 
 
 def test_canonical_rows_are_used_as_they_are_with_the_same_result() -> None:
-    ctx = RowContext(kind=Kind.RECORDS, region="DE")
+    ctx = RowContext(kind=Kind.RECORDS, region="DE", bad_fields="implausible")
     plain = ColumnMap(MapFile(), Kind.RECORDS, CANONICAL)
     renamed_columns = [f"src_{c}" for c in CANONICAL]
     renamed = ColumnMap(
@@ -215,7 +215,7 @@ def test_canonical_rows_are_used_as_they_are_with_the_same_result() -> None:
 def test_a_batch_leaves_no_reference_cycles() -> None:
     """Refcounting frees a batch at once: a cycle (e.g. through an error's traceback, as
     phonenumbers' parse errors have) would keep every row alive until the cyclic collector."""
-    ctx = RowContext(kind=Kind.RECORDS, region="DE")
+    ctx = RowContext(kind=Kind.RECORDS, region="DE", bad_fields="implausible")
     cmap = ColumnMap(MapFile(), Kind.RECORDS, CANONICAL)
     enabled, flags = gc.isenabled(), gc.get_debug()
     gc.collect()
@@ -242,6 +242,7 @@ def test_duplicates_are_found_across_lookup_chunks(custos: Custos, tmp_path: Pat
     lines += [f"{i},Anna,anna{i}@example.com" for i in range(size)]
     lines += [f"x{i},Ben,not-an-address-{i}" for i in range(size)]
     path = write(tmp_path / "many.csv", "\n".join(lines) + "\n")
+    custos.settings = custos.settings.model_copy(update={"bad_fields": "quarantine"})
     first = custos.ingest(path, "crm")
     assert (first.stored, first.quarantined_new) == (size, size)
     again = custos.ingest(path, "crm")

@@ -64,6 +64,77 @@ def test_phone_to_e164_with_region(raw: str) -> None:
     assert n.phone(raw, "DE") == "+49301234567"
 
 
+@pytest.mark.parametrize(
+    ("raw", "stored"),
+    [
+        ("(956) 514-2238", "9565142238"),
+        ("0598 549048", "0598549048"),
+        ("0182/405851", "0182405851"),
+    ],
+)
+def test_a_national_number_without_a_region_is_never_another_countrys_e164(
+    raw: str, stored: str
+) -> None:
+    """A national-format number without a region is never stored as another country's E.164:
+    it keeps its national digits as written (leading zeros kept, no +)."""
+    assert n.phone(raw, None) == stored
+    assert not n.phone(raw, None).startswith("+")  # type: ignore[union-attr]
+
+
+def test_a_number_with_its_country_code_needs_no_region() -> None:
+    assert n.phone("+1 (956) 514-2238", None) == "+19565142238"
+    assert n.phone("0031 598 549048", None) == "+31598549048"
+    assert n.phone("+49 (0) 30 1234567", None) == "+49301234567"
+    assert n.phone("(956) 514-2238", "US") == "+19565142238"
+    assert n.phone("0598 549048", "NL") == "+31598549048"
+
+
+@pytest.mark.parametrize("raw", ["1234", "call me", "12-34", "0301234567 ask for Kim"])
+def test_a_national_number_without_a_region_is_still_checked(raw: str) -> None:
+    with pytest.raises(n.FieldError) as caught:
+        n.phone(raw, None)
+    assert caught.value.reason == "not a phone number"
+    with pytest.raises(n.FieldError) as caught:
+        n.phone("0123 4567 8901 2345 6", None)  # more digits than any number has
+    assert caught.value.implausible
+
+
+@pytest.mark.parametrize(
+    ("stored", "key"),
+    [
+        ("+19565142238", "9565142238"),
+        ("9565142238", "9565142238"),
+        ("19565142238", "9565142238"),
+        ("+31598549048", "598549048"),
+        ("0598549048", "598549048"),
+        ("+390612345678", "612345678"),
+        ("0612345678", "612345678"),
+        ("+49301234567", "301234567"),
+        ("+442079460123", "2079460123"),
+    ],
+)
+def test_phone_digits_key(stored: str, key: str) -> None:
+    assert n.phone_digits_key(stored) == key
+
+
+def test_phone_digits_forms_have_the_same_key() -> None:
+    assert n.phone_digits_forms("+31598549048") == ("598549048", "0598549048")
+    national = n.phone_digits_forms("0598549048")
+    assert "+31598549048" in national and "+49598549048" in national
+    assert "+19565142238" in n.phone_digits_forms("9565142238")
+    for stored in ("+390612345678", "0612345678", "9565142238", "+19565142238"):
+        forms = n.phone_digits_forms(stored)
+        assert stored not in forms
+        assert {n.phone_digits_key(f) for f in forms} == {n.phone_digits_key(stored)}
+
+
+def test_phone_regions_are_known_regions() -> None:
+    assert n.phone_region("gb") == "GB"
+    assert n.phone_region("United Kingdom") == "GB"
+    assert n.phone_region("XX") is None
+    assert n.phone_region(None) is None
+
+
 def test_phone_region_matters_and_garbage_is_an_error() -> None:
     assert n.phone("(212) 555-0147", "US") == "+12125550147"
     assert n.phone("020 7946 0123", "GB") == "+442079460123"
@@ -97,6 +168,27 @@ def test_dates_of_birth(raw: object, iso: str) -> None:
 def test_bad_dates_of_birth_raise(raw: str) -> None:
     with pytest.raises(n.FieldError):
         n.date_of_birth(raw)
+
+
+def test_an_ambiguous_birth_date_keeps_both_readings_day_month_first() -> None:
+    for _ in range(2):  # the second time from the cache
+        with pytest.raises(n.AmbiguousDate) as caught:
+            n.date_of_birth("03/04/1982")
+        assert caught.value.readings == ("1982-04-03", "1982-03-04")
+        assert not caught.value.implausible
+        assert "date_format" in caught.value.fix
+
+
+def test_a_birth_date_reading_out_of_range_is_no_reading() -> None:
+    today = date(2026, 3, 1)
+    # One reading in the future leaves the other; both in the future: out of range.
+    assert n.date_of_birth("03/02/2026", today=today) == "2026-02-03"
+    assert n.date_of_birth("02/03/2026", today=today) == "2026-02-03"
+    with pytest.raises(n.FieldError) as caught:
+        n.date_of_birth("04/05/2026", today=today)
+    assert caught.value.implausible and not isinstance(caught.value, n.AmbiguousDate)
+    with pytest.raises(n.AmbiguousDate):
+        n.date_of_birth("01/02/2026", today=today)
 
 
 def test_explicit_date_format() -> None:

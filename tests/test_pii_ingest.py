@@ -108,9 +108,10 @@ def test_bad_fields_can_be_dropped_instead_of_the_row(tmp_path: Path) -> None:
     with Custos.open(str(tmp_path / "q.db"), strict) as app:
         quarantined = app.ingest(path, "crm")
     assert (quarantined.stored, quarantined.quarantined) == (0, 2)
-    # The default: a birth date that reads but cannot be true (a typo) costs the field, an
+    # implausible: a birth date that reads but cannot be true (a typo) costs the field, an
     # e-mail that is not one at all still quarantines its row.
-    with Custos.open(str(tmp_path / "i.db")) as app:
+    implausible = Settings(db=str(tmp_path / "i.db"), bad_fields="implausible")
+    with Custos.open(str(tmp_path / "i.db"), implausible) as app:
         default = app.ingest(path, "crm")
         with app.store.read() as conn:
             kept = conn.execute(select(t.records.c.email, t.records.c.date_of_birth)).all()
@@ -118,8 +119,7 @@ def test_bad_fields_can_be_dropped_instead_of_the_row(tmp_path: Path) -> None:
     assert (default.stored, default.quarantined, default.fields_dropped) == (1, 1, 1)
     assert kept == [("ada@example.com", None)]
     assert sorted(f for f, _ in noted) == ["date_of_birth", "email"]
-    settings = Settings(db=str(tmp_path / "d.db"), bad_fields="drop")
-    with Custos.open(str(tmp_path / "d.db"), settings) as app:
+    with Custos.open(str(tmp_path / "d.db")) as app:  # the default: drop
         summary = app.ingest(path, "crm")
         assert (summary.stored, summary.quarantined, summary.fields_dropped) == (2, 0, 2)
         with app.store.read() as conn:

@@ -4,7 +4,9 @@ A map file is YAML. Canonical field → source column, either under ``fields:`` 
 
     kind: interactions          # optional: records | interactions | consents
     channel: call               # optional: a constant channel for every interaction
-    default_country: DE         # optional: region for phones without a country code
+    phone_region: GB            # optional: the country of phones written without a country
+                                #   code when the row has no country (default_country: the
+                                #   older name of this key)
     date_format: "%d/%m/%Y"     # optional: for dates that are ambiguous otherwise
     encoding: cp1252            # optional: text encoding (default: UTF-8, else Windows-1252)
     pii: redact                 # optional: free text → redact (default) | pseudonymise | keep
@@ -30,14 +32,23 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from custos.core.errors import ConfigError
 from custos.core.fields import CANONICAL_FIELDS, Kind
+from custos.ingest.normalise import phone_region
 
 _OPTIONS = (
     "kind",
     "channel",
+    "phone_region",
     "default_country",
     "date_format",
     "encoding",
@@ -52,11 +63,16 @@ _ALL_FIELDS = frozenset(f for fields in CANONICAL_FIELDS.values() for f in field
 class MapFile(BaseModel):
     """A parsed map file (or the empty map for files with canonical column names)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     kind: Kind | None = None
     channel: str | None = None
-    default_country: str | None = None
+    #: The region (ISO 3166 alpha-2) of phones written without a country code in rows without
+    #: a country; None: such numbers keep their national digits (unless ``default_region`` is
+    #: set). ``default_country`` is the older name of the key.
+    phone_region: str | None = Field(
+        default=None, validation_alias=AliasChoices("phone_region", "default_country")
+    )
     date_format: str | None = None
     encoding: str | None = None
     source: str | None = None
@@ -74,6 +90,18 @@ class MapFile(BaseModel):
                 f"canonical fields are {', '.join(sorted(_ALL_FIELDS))}"
             )
         return {k: str(v) for k, v in value.items()}
+
+    @field_validator("phone_region")
+    @classmethod
+    def _known_region(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        region = phone_region(value)
+        if region is None:
+            raise ValueError(
+                f"unknown phone region {value!r}; use a country's ISO code, e.g. DE, GB, NL, US"
+            )
+        return region
 
     @field_validator("encoding")
     @classmethod
@@ -113,6 +141,8 @@ class ColumnMap:
 
     def __init__(self, map_file: MapFile, kind: Kind, columns: Iterable[str] | None) -> None:
         self.kind = kind
+        #: the source's region for phones without a country code (see MapFile.phone_region)
+        self.phone_region = map_file.phone_region
         allowed = CANONICAL_FIELDS[kind]
         misplaced = sorted(f for f in map_file.fields if f not in allowed)
         if misplaced:

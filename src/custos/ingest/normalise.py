@@ -16,6 +16,7 @@ from typing import Any
 import phonenumbers
 from anyascii import anyascii
 
+from custos.core.phones import digits_key
 from custos.ingest.countries import country_code
 
 
@@ -35,6 +36,17 @@ class FieldError(ValueError):
         self.fix = fix
         self.field = field
         self.implausible = implausible
+
+
+class AmbiguousDate(FieldError):
+    """A date that reads two ways (``03/04/1982``: 3 April or 4 March?). ``readings`` holds
+    both, the day/month reading first, then the month/day one: never one of them guessed."""
+
+    def __init__(
+        self, readings: tuple[date, date] | tuple[str, str], reason: str, fix: str
+    ) -> None:
+        super().__init__(reason, fix)
+        self.readings = readings
 
 
 NULL_TOKENS = frozenset({"", "null", "none", "n/a", "na", "nan", "-", "--", "nil", "unknown"})
@@ -170,7 +182,7 @@ def email(value: Any) -> str | None:
 
 
 @lru_cache(maxsize=100_000)
-def _e164(text: str, region: str) -> str:
+def _e164(text: str, region: str | None) -> str:
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
@@ -181,16 +193,25 @@ def _e164(text: str, region: str) -> str:
             "not a phone number", "write it with digits, e.g. +49 30 1234567, or leave it empty"
         ) from exc
     if not phonenumbers.is_possible_number(number):
+        where = f" for region {region}" if region and not text.startswith("+") else ""
         raise FieldError(
-            f"not a possible phone number for region {region}",
+            f"not a possible phone number{where}",
             "check the digits, or add the country code (+49 …) or a country column",
             implausible=True,
         )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def phone(value: Any, region: str) -> str | None:
-    """The phone number in E.164 form (``+4930123456``), read with ``region`` as default."""
+def phone(value: Any, region: str | None) -> str | None:
+    """The stored form of a phone number.
+
+    A number written with its country code (``+44 …``, ``0044 …``) becomes E.164
+    (``+442079460123``) whatever ``region`` says. A national number (``030 1234567``) becomes
+    E.164 with ``region`` as its country; without a region it is never given one: it is kept
+    as its national digits as written (``(956) 514-2238`` → ``9565142238``, ``0182/405851`` →
+    ``0182405851``, leading zeros kept, no ``+``). A stored phone without ``+`` therefore means
+    "national number, country unknown"; :func:`phone_digits_key` compares it with E.164 forms.
+    """
     text = clean(value)
     if text is None:
         return None
@@ -209,7 +230,9 @@ def phone(value: Any, region: str) -> str | None:
         )
     if compact in _KNOWN_E164 or (plain is not compact and _plausible_e164(plain)):
         return compact  # already in canonical form: the region does not matter
-    if plain is compact and (trunk := _trunk(region)) is not None:
+    if region is None and plain is compact:
+        return _national_digits(compact)
+    if plain is compact and region is not None and (trunk := _trunk(region)) is not None:
         # A national number written with the trunk prefix (030 …) in a plan that strips it
         # plainly: its E.164 form is the calling code and the rest, when phonenumbers' metadata
         # says that length is possible (else, and for everything unusual, a full parse).
@@ -233,6 +256,83 @@ def phone(value: Any, region: str) -> str | None:
         _KNOWN_E164.clear()
     _KNOWN_E164.add(result)
     return result
+
+
+def _national_digits(compact: str) -> str:
+    """A national number of unknown country, as stored: its digits as written."""
+    if not compact.isdigit():
+        raise FieldError(
+            "not a phone number",
+            "write it with digits only, with its country code (+49 30 1234567), or leave it empty",
+        )
+    if len(compact) > MAX_NATIONAL_DIGITS:
+        raise FieldError(
+            "not a possible phone number (too many digits)",
+            "check the digits, or add the country code (+49 …) or a country column",
+            implausible=True,
+        )
+    return compact
+
+
+#: The digits two stored phones are compared on when one may lack its country: for an E.164
+#: value the national significant number without one leading 0, for a national value its
+#: digits without one trunk 0 (or the 1 of an 11-digit North American number). ``+19565142238``
+#: and ``9565142238`` both give ``9565142238``; ``+31598549048`` and ``0598549048`` give
+#: ``598549048``. The rule lives in :mod:`custos.core.phones`, where identity resolution reads
+#: it too.
+phone_digits_key = digits_key
+
+
+def phone_digits_forms(stored: str) -> tuple[str, ...]:
+    """The other stored forms of ``stored`` (a stored phone) with its :func:`phone_digits_key`:
+    for an E.164 value, the national values (``+31598549048`` → ``598549048``,
+    ``0598549048``); for a national value, its other national spellings and the E.164 value of
+    each country whose numbering plan allows those digits (``0598549048`` → …,
+    ``+31598549048``, …). What a look-up by a phone tries when no profile holds the number as
+    given; found through an index, never by comparing every stored phone."""
+    key = phone_digits_key(stored)
+    national = [key, "0" + key]
+    if len(key) == 10:
+        national.append("1" + key)
+    forms = list(national)
+    if stored[:1] != "+":
+        forms += [
+            f"+{code}{digits}"
+            for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE
+            for digits in (key, "0" + key)
+            if _plausible_e164(f"{code}{digits}")
+        ]
+    return tuple(f for f in dict.fromkeys(forms) if f != stored and phone_digits_key(f) == key)
+
+
+def phone_erasure_term(stored: str) -> str:
+    """What an erasure keeps (as a keyed hash, like every suppressed identifier) besides a stored
+    phone itself, so that the number comes back in no other form: its :func:`phone_digits_key`,
+    marked E.164 or national. See :func:`phone_erasure_probes`."""
+    mark = "e164" if stored[:1] == "+" else "national"
+    return f"{mark}:{phone_digits_key(stored)}"
+
+
+def phone_erasure_probes(stored: str) -> tuple[str, ...]:
+    """The terms (:func:`phone_erasure_term`) a stored phone of a new row is checked against
+    besides itself: a national number meets an erased person's number of the same digits in
+    either form (its country is unknown: a restriction follows a possible match), an E.164
+    number meets erased national numbers of its digits only (never another country's E.164)."""
+    key = phone_digits_key(stored)
+    if stored[:1] == "+":
+        return (f"national:{key}",)
+    return (f"national:{key}", f"e164:{key}")
+
+
+def phone_region(value: Any) -> str | None:
+    """A region (ISO 3166 alpha-2) phonenumbers knows, from a code or a country name, or None
+    for one it does not know (then a phone's region comes from elsewhere, or stays unknown)."""
+    code = country_code(str(value)) if value is not None else None
+    return code if code in PHONE_REGIONS else None
+
+
+#: The regions whose numbering plans phonenumbers knows.
+PHONE_REGIONS: frozenset[str] = frozenset(phonenumbers.SUPPORTED_REGIONS)
 
 
 @cache
@@ -276,6 +376,9 @@ def _plausible_e164(digits: str) -> bool:
 
 _KNOWN_E164: set[str] = set()  # E.164 strings phonenumbers produced: parsing them is a no-op
 MIN_PHONE_DIGITS = 5  # shorter "numbers" are extensions or typos, even where a plan allows them
+#: E.164 allows 15 digits with the calling code; a national number with its trunk prefix has no
+#: more (longer "numbers" are two numbers run together, or typos).
+MAX_NATIONAL_DIGITS = 15
 _PHONE_SEPARATORS = str.maketrans("", "", " ()-./\t\u00a0")
 _HANDLE = re.compile(r"^[a-z0-9_.]{1,64}$")
 _HANDLE_URL = re.compile(r"^(?:https?://)?(?:www\.)?(?:twitter|x|instagram|tiktok)\.com/", re.I)
@@ -335,6 +438,10 @@ _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _DAY_MONTH_NAME = re.compile(r"^(\d{1,2})\.?[\s-]+([^\W\d_]+)\.?,?[\s-]+(\d{4})$")
 _MONTH_NAME_DAY = re.compile(r"^([^\W\d_]+)\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})$")
 DATE_FIX = "write it as YYYY-MM-DD or DD.MM.YYYY, or set date_format in the map file"
+AMBIGUOUS_DATE_FIX = (
+    "set date_format in the map file (date_format: '%d/%m/%Y' or '%m/%d/%Y'), "
+    "or write it as YYYY-MM-DD"
+)
 
 
 def _month(name: str) -> int:
@@ -380,9 +487,11 @@ def parse_date(value: Any, date_format: str | None = None) -> date | None:
             return _make_date(int(m[3]), first, second)
         if first == second:
             return _make_date(int(m[3]), first, second)
-        raise FieldError(
+        year = int(m[3])
+        raise AmbiguousDate(
+            (_make_date(year, second, first), _make_date(year, first, second)),
             "ambiguous date (day/month or month/day?)",
-            "write it as YYYY-MM-DD, or set date_format: '%d/%m/%Y' in the map file",
+            AMBIGUOUS_DATE_FIX,
         )
     if m := _DAY_MONTH_NAME.match(text):
         return _make_date(int(m[3]), _month(m[2]), int(m[1]))
@@ -394,28 +503,58 @@ def parse_date(value: Any, date_format: str | None = None) -> date | None:
 def date_of_birth(
     value: Any, date_format: str | None = None, today: date | None = None
 ) -> str | None:
-    """An ISO date of birth; rejects dates in the future or before 1900."""
+    """An ISO date of birth; rejects dates in the future or before 1900.
+
+    A date that reads two ways (``03/04/1982`` without a ``date_format``) is never guessed: it
+    raises :class:`AmbiguousDate` with both ISO readings, the day/month one first
+    (``("1982-04-03", "1982-03-04")``). A reading outside 1900 … today is no reading: when one
+    remains, it is the date.
+    """
     if type(value) is str and today is None:
-        return _cached_date_of_birth(value, date_format)
-    return _date_of_birth(value, date_format, today)
+        found = _cached_date_of_birth(value, date_format)
+    else:
+        found = _date_of_birth(value, date_format, today)
+    if isinstance(found, tuple):
+        raise AmbiguousDate(found, "ambiguous date (day/month or month/day?)", AMBIGUOUS_DATE_FIX)
+    return found
 
 
 @lru_cache(maxsize=100_000)
-def _cached_date_of_birth(value: str, date_format: str | None) -> str | None:
-    # Birth dates repeat a lot: a few tens of thousands of days cover everyone.
+def _cached_date_of_birth(value: str, date_format: str | None) -> str | tuple[str, str] | None:
+    # Birth dates repeat a lot: a few tens of thousands of days cover everyone. Both readings
+    # of an ambiguous one are remembered too (an error would be parsed again each time).
     return _date_of_birth(value, date_format, None)
 
 
-def _date_of_birth(value: Any, date_format: str | None, today: date | None) -> str | None:
-    born = parse_date(value, date_format)
+def _date_of_birth(
+    value: Any, date_format: str | None, today: date | None
+) -> str | tuple[str, str] | None:
+    """The ISO date of birth, or both readings of an ambiguous one (see :func:`date_of_birth`)."""
+    today = today or date.today()
+    try:
+        born = parse_date(value, date_format)
+    except AmbiguousDate as exc:
+        readings = [d for d in exc.readings if isinstance(d, date) and _born_in_range(d, today)]
+        if len(readings) == 2:
+            return (readings[0].isoformat(), readings[1].isoformat())
+        if not readings:
+            raise _out_of_range() from None
+        born = readings[0]
     if born is None:
         return None
-    today = today or date.today()
-    if born > today or born.year < 1900:
-        raise FieldError(
-            "date of birth out of range (future or before 1900)", DATE_FIX, implausible=True
-        )
+    if not _born_in_range(born, today):
+        raise _out_of_range()
     return born.isoformat()
+
+
+def _out_of_range() -> FieldError:
+    return FieldError(
+        "date of birth out of range (future or before 1900)", DATE_FIX, implausible=True
+    )
+
+
+def _born_in_range(born: date, today: date) -> bool:
+    return born.year >= 1900 and born <= today
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -429,7 +568,12 @@ def timestamp(value: Any) -> datetime | None:
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = value / 1000 if value > 10**11 else value
-        return _EPOCH + timedelta(seconds=seconds)
+        try:
+            return _EPOCH + timedelta(seconds=seconds)
+        except (OverflowError, ValueError) as exc:  # centuries away, or not a number (nan)
+            raise FieldError(
+                "not a timestamp", "write it as ISO 8601, e.g. 2026-03-01T14:05:00Z"
+            ) from exc
     text = clean(value)
     if text is None:
         return None

@@ -27,9 +27,11 @@ from sqlalchemy import Connection, Table, select
 from custos.core.errors import ConfigError
 from custos.core.fields import Kind
 from custos.core.settings import Settings
+from custos.ingest import normalise as n
 from custos.ingest.mapping import ColumnMap, MapFile
 from custos.ingest.readers import Reader, Unit, reader_for
 from custos.ingest.rows import (
+    CANDIDATES,
     COLUMNS,
     Bad,
     Good,
@@ -92,6 +94,47 @@ class IngestSummary:
     def ok(self) -> bool:
         """False only when rows were there but none could be stored (nor were already stored)."""
         return self.stored + self.duplicates > 0 or (self.read == 0 and self.quarantined == 0)
+
+
+def suppression_key(
+    check: SuppressionCheck,
+    source: str,
+    record_id: str | None,
+    fields: Mapping[str, Any],
+    raw: str,
+    *,
+    left_out: bool = False,
+) -> str | None:
+    """The check's key when a row about to be stored is an erased person's, else None.
+
+    The row is checked on its normalised fields; its phone also in its other forms (a number
+    stored as national digits meets the person's E.164 number of the same digits, see
+    ``normalise.phone_erasure_probes``); a row stored without a field that did not normalise
+    (``left_out``) also as received, as a quarantined row is (the left-out value may still
+    name the person); and an ambiguous birth date on each of its readings."""
+    key = check(source, record_id, fields, raw)
+    if key is None and left_out:
+        key = check(source, record_id, None, raw)
+    if key is None and (phone := fields.get("phone")):
+        for probe in n.phone_erasure_probes(phone):
+            key = key or check(source, None, {"phone": probe}, raw)
+    for reading in (fields.get(CANDIDATES) or "").split():
+        key = key or check(source, None, {**fields, "date_of_birth": reading}, raw)
+    return key
+
+
+def default_region(settings: Settings) -> str | None:
+    """``CUSTOS_DEFAULT_REGION`` as a region phonenumbers knows (None while unset)."""
+    if settings.default_region is None:
+        return None
+    region = n.phone_region(settings.default_region)
+    if region is None:
+        raise ConfigError(
+            f"CUSTOS_DEFAULT_REGION {settings.default_region!r} is not a known region",
+            hint="use a country's ISO code (DE, GB, US), or unset it to keep national numbers "
+            "without a country",
+        )
+    return region
 
 
 def resolve_kind(store: Store, source: str, kind: Kind | None, map_file: MapFile) -> Kind:
@@ -168,12 +211,13 @@ def ingest_file(
         raise ConfigError("no source name", hint="pass --source NAME")
     kind = resolve_kind(store, source, kind, map_file)
     reader = reader_for(path, settings.batch_size, map_file.encoding)
+    cmap = ColumnMap(map_file, kind, reader.columns)
     job = _Job(
         reader=reader,
-        cmap=ColumnMap(map_file, kind, reader.columns),
+        cmap=cmap,
         ctx=RowContext(
             kind=kind,
-            region=(map_file.default_country or settings.default_region).upper(),
+            region=cmap.phone_region or default_region(settings),
             date_format=map_file.date_format,
             channel=map_file.channel,
             bad_fields=settings.bad_fields,
@@ -344,30 +388,36 @@ class _BatchWriter:
                 stored = self._rows(conn, batch.good, now)
             new_bad = self._quarantine(conn, batch.bad, now)
             new_bad += self._quarantine_suppressed(conn, hidden, now)
-            # Fields left out of stored rows: listed with the quarantine (nothing is lost), not
-            # counted as quarantined rows.
-            self._quarantine(conn, batch.dropped, now)
+            # Fields left out of the rows stored now (not of duplicates, stored before):
+            # listed with the quarantine (nothing is lost), one entry per field, not counted
+            # as quarantined rows.
+            left_out = [issue for issue in batch.dropped if issue.line_no in stored]
+            self._quarantine(conn, left_out, now, per_field=True)
         return Counts(
             read=len(batch.good) + len(batch.bad) + len(hidden),
-            stored=stored,
-            duplicates=len(batch.good) - stored,
+            stored=len(stored),
+            duplicates=len(batch.good) - len(stored),
             quarantined=len(batch.bad) + len(hidden),
             quarantined_new=new_bad,
-            fields_dropped=len(batch.dropped),
+            fields_dropped=len(left_out),
         )
 
     def _suppress(
         self, batch: NormalisedBatch, check: SuppressionCheck
     ) -> tuple[NormalisedBatch, list[tuple[int, str]]]:
-        """Take the rows of erased persons out of the batch: (the rest, [(line, key)])."""
+        """Take the rows of erased persons out of the batch: (the rest, [(line, key)]); see
+        :func:`suppression_key`."""
         names = COLUMNS.get(self.kind)
         consents = self.kind is Kind.CONSENTS  # their record ids are not the rows' record ids
+        noted = {issue.line_no for issue in batch.dropped}
         rest = NormalisedBatch()
         hidden: list[tuple[int, str]] = []
         for row in batch.good:
             fields = dict(zip(names, row.values, strict=True)) if names else row.values
             record_id = None if consents else row.record_id or None
-            key = check(self.source, record_id, fields, row.payload)
+            key = suppression_key(
+                check, self.source, record_id, fields, row.payload, left_out=row.line_no in noted
+            )
             if key is None:
                 rest.good.append(row)
             else:
@@ -416,7 +466,8 @@ class _BatchWriter:
         )
         return len(fresh)
 
-    def _rows(self, conn: Connection, good: list[Good], now: datetime) -> int:
+    def _rows(self, conn: Connection, good: list[Good], now: datetime) -> set[int]:
+        """Store the rows not stored before; the line numbers of those stored."""
         fresh: dict[str, Good] = dict(zip(map(_record_id, good), good, strict=True))
         if len(fresh) < len(good):  # an id repeats within the batch: its first row wins
             fresh = {}
@@ -430,7 +481,7 @@ class _BatchWriter:
         ):
             del fresh[known]
         if not fresh:
-            return 0
+            return set()
         next_id = self.store.next_id(conn, t.raw_records, len(fresh))
         ids = range(next_id, next_id + len(fresh))
         rows = list(fresh.values())
@@ -454,9 +505,10 @@ class _BatchWriter:
             names=("raw_id", *COLUMNS[self.kind]),
             const={"source_id": self.source_id, "observed_at": now},
         )
-        return len(rows)
+        return {r.line_no for r in rows}
 
-    def _consents(self, conn: Connection, good: list[Good], now: datetime) -> int:
+    def _consents(self, conn: Connection, good: list[Good], now: datetime) -> set[int]:
+        """Store the consent events not stored before; the line numbers of those stored."""
         fresh: dict[str, Good] = {}
         for row in good:
             fresh.setdefault(consent_key(self.source, row.values), row)
@@ -476,13 +528,18 @@ class _BatchWriter:
             for key, row in fresh.items()
         ]
         self.store.insert_many(conn, t.consent_events, rows)
-        return len(rows)
+        return {row.line_no for row in fresh.values()}
 
-    def _quarantine(self, conn: Connection, bad: list[Bad], now: datetime) -> int:
+    def _quarantine(
+        self, conn: Connection, bad: list[Bad], now: datetime, *, per_field: bool = False
+    ) -> int:
         fresh: dict[str, Bad] = {}
         for row in bad:
+            # A quarantined row is one entry (keyed by its content); a row stored without
+            # fields has one entry per field left out.
+            tail = f"\x1f{row.field}" if per_field else ""
             key = hashlib.sha256(
-                f"{self.source}\x1f{self.kind.value}\x1f{row.raw}".encode()
+                f"{self.source}\x1f{self.kind.value}\x1f{row.raw}{tail}".encode()
             ).hexdigest()
             fresh.setdefault(key, row)
         for known in _existing(conn, t.quarantine.c.row_key, list(fresh)):

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from custos.core.fields import CONSENT_STATUSES, STRONG_IDENTIFIERS, Kind
+from custos.core.settings import Settings
 from custos.ingest import normalise as n
 from custos.ingest.mapping import ColumnMap
 from custos.ingest.readers import RawRow
@@ -25,14 +26,17 @@ class RowContext:
     """What normalising a row needs to know besides the row."""
 
     kind: Kind
-    region: str
+    #: The region of a phone written without a country code when the row has no country (the
+    #: map file's ``phone_region``, else ``default_region``); None: such a number keeps its
+    #: national digits and is given no country.
+    region: str | None
     date_format: str | None = None
     channel: str | None = None
-    #: A row whose optional field is bad: ``quarantine`` the row; ``implausible``: store it
-    #: without the field (and list the field with the quarantine) when the value reads but
-    #: cannot be true, quarantine it when the value cannot be read; ``drop``: store it without
-    #: the field either way.
-    bad_fields: str = "implausible"
+    #: A row whose e-mail, phone, birth date, handle, country (or an interaction's timestamp) is
+    #: bad: ``drop`` (the default, as in the settings): store it without the field and list the
+    #: field with the quarantine; ``implausible``: that only when the value reads but cannot be
+    #: true, else quarantine the row; ``quarantine``: quarantine the row either way.
+    bad_fields: str = Settings.model_fields["bad_fields"].default
     #: What happens to free text (the ``text`` field) before anything is stored, the verbatim
     #: payload included: ``keep``, or the name of a filter in :data:`TEXT_FILTERS`.
     pii: str = "keep"
@@ -102,10 +106,15 @@ PERSON_COLUMNS: tuple[str, ...] = (
     "customer_id",
 )
 INTERACTION_COLUMNS: tuple[str, ...] = ("timestamp", "channel", "text", "language", *PERSON_COLUMNS)
-#: Columns of :class:`Good` ``values`` per kind (records and interactions add ``extra`` last).
+#: The readings of an ambiguous date of birth (``03/04/1982``), ISO dates separated by a space,
+#: the day/month reading first (``"1982-04-03 1982-03-04"``), while ``date_of_birth`` stays
+#: empty; None for every other row.
+CANDIDATES = "date_of_birth_candidates"
+#: Columns of :class:`Good` ``values`` per kind: the kind's fields, then the birth date
+#: candidates and the extra attributes (records and interactions).
 COLUMNS: dict[Kind, tuple[str, ...]] = {
-    Kind.RECORDS: (*PERSON_COLUMNS, "extra"),
-    Kind.INTERACTIONS: (*INTERACTION_COLUMNS, "extra"),
+    Kind.RECORDS: (*PERSON_COLUMNS, CANDIDATES, "extra"),
+    Kind.INTERACTIONS: (*INTERACTION_COLUMNS, CANDIDATES, "extra"),
 }
 
 
@@ -157,7 +166,7 @@ _NAMES = _Memo(_name_forms)
 _CITIES = _Memo(_city_form)
 _POSTCODES = _Memo(n.postcode)
 _COUNTRIES = _Memo(n.country)
-_PHONES: dict[str, _Memo] = {}  # by default region
+_PHONES: dict[str | None, _Memo] = {}  # by region (None: national numbers keep their digits)
 _BIRTH_DATES: dict[str | None, _Memo] = {}  # by date format
 
 
@@ -172,7 +181,7 @@ def clear_memos() -> None:
     n.clear_caches()
 
 
-def _phones(region: str) -> _Memo:
+def _phones(region: str | None) -> _Memo:
     memo = _PHONES.get(region)
     if memo is None:
         memo = _PHONES[region] = _Memo(lambda raw: n.phone(raw, region))
@@ -205,7 +214,9 @@ def person_values(values: dict[str, Any], ctx: RowContext) -> tuple[Any, ...]:
         email = n.email(v) if (v := get("email")) else None
         field_name = "phone"
         if v := get("phone"):
-            region = country or ctx.region
+            # The region of a number written without its country code: the row's country,
+            # else the source's (ctx.region), else none (the number keeps its national digits).
+            region = country if country in n.PHONE_REGIONS else ctx.region
             phone = _phones(region)[v] if type(v) is str else n.phone(v, region)
         else:
             phone = None
@@ -337,8 +348,15 @@ def consent_values(values: dict[str, Any], ctx: RowContext) -> dict[str, Any]:
     return out
 
 
-#: Optional fields a row may lose (``bad_fields``) rather than be quarantined for.
-DROPPABLE = frozenset({"email", "phone", "date_of_birth", "social_handle", "country"})
+_PERSON_DROPPABLE = frozenset({"email", "phone", "date_of_birth", "social_handle", "country"})
+#: Fields a row may lose (``bad_fields``) rather than be quarantined for, per kind. A consent
+#: event needs its purpose, status and times (without them it says nothing), and keeps at least
+#: one identifier of the person (checked after the bad ones are left out).
+DROPPABLE: dict[Kind, frozenset[str]] = {
+    Kind.RECORDS: _PERSON_DROPPABLE,
+    Kind.INTERACTIONS: _PERSON_DROPPABLE | {"timestamp"},
+    Kind.CONSENTS: _PERSON_DROPPABLE,
+}
 
 _NORMALISERS: dict[Kind, Callable[[dict[str, Any], RowContext], Any]] = {
     Kind.RECORDS: person_values,
@@ -423,16 +441,18 @@ def normalise_batch(rows: list[RawRow], cmap: ColumnMap, ctx: RowContext) -> Nor
             fix = f"give every row a unique {cmap.fields.get('record_id', 'record_id')}"
             bad(Bad(row.line_no, None, "record_id", "record_id is missing", fix, payload))
             continue
+        candidates = None
         try:
             out = normalise(values, ctx)
         except n.FieldError as exc:
-            out = _without_bad_fields(
+            kept = _without_bad_fields(
                 exc, values, row.line_no, record_id, payload, cmap, ctx, result
             )
-            if out is None:
+            if kept is None:
                 continue
-        if needs_id:  # a tuple of the kind's columns: the extra attributes go last
-            out = (*out, dumps(extra) if extra else None)
+            out, candidates = kept
+        if needs_id:  # a tuple of the kind's columns: the candidates and extra attributes last
+            out = (*out, candidates, dumps(extra) if extra else None)
         good(Good(row.line_no, record_id or "", payload, out))
     return result
 
@@ -446,36 +466,63 @@ def _without_bad_fields(
     cmap: ColumnMap,
     ctx: RowContext,
     result: NormalisedBatch,
-) -> Any:
+) -> tuple[Any, str | None] | None:
     """Normalise a row whose field ``exc`` names is bad: without the field where ``bad_fields``
-    allows (the field is listed in ``result.dropped``), else quarantine the row (None)."""
+    allows (the field is listed in ``result.dropped``), else quarantine the row (None).
+
+    An ambiguous date of birth is not bad, it reads two ways: whatever ``bad_fields`` says, the
+    row is stored without ``date_of_birth`` and with both readings (returned as the candidates,
+    the second item), and the field is listed too, so that someone sets the map file's
+    ``date_format``."""
     normalise = _NORMALISERS[ctx.kind]
+    droppable_fields = DROPPABLE[ctx.kind]
     dropped: list[Bad] = []
+    candidates: str | None = None
     # Only the error's parts are kept, never the error: its traceback holds this frame, and
     # a reference cycle through the frame would keep the whole batch alive until the cyclic
     # garbage collector runs.
-    error: tuple[str, str, str, bool] | None = (exc.field, exc.reason, exc.fix, exc.implausible)
+    error: tuple[str, str, str, bool, tuple[Any, ...]] | None = _parts(exc)
     del exc
     while error is not None:
-        field_name, reason, fix, implausible = error
+        field_name, reason, fix, implausible, readings = error
         column = cmap.fields.get(field_name, field_name)
         shown = field_name if column == field_name else f"{field_name} (column {column})"
         issue = Bad(line_no, record_id, shown, reason, fix, payload)
-        droppable = ctx.bad_fields == "drop" or (ctx.bad_fields == "implausible" and implausible)
-        if not (droppable and field_name in DROPPABLE and values.get(field_name)):
+        two_readings = (
+            field_name == "date_of_birth" and len(readings) == 2 and ctx.kind is not Kind.CONSENTS
+        )
+        droppable = (
+            two_readings
+            or ctx.bad_fields == "drop"
+            or (ctx.bad_fields == "implausible" and implausible)
+        )
+        if not (droppable and field_name in droppable_fields and values.get(field_name)):
             result.bad.append(issue)
             return None
         values = {**values, field_name: None}
-        issue.reason = f"{reason} (row stored without this field)"
+        if two_readings:
+            candidates = " ".join(str(r) for r in readings)
+            issue.reason = (
+                "ambiguous date: kept both readings in date_of_birth_candidates (day/month "
+                "first, then month/day); row stored without date_of_birth"
+            )
+        else:
+            issue.reason = f"{reason} (row stored without this field)"
         dropped.append(issue)
         try:
             out = normalise(values, ctx)
         except n.FieldError as again:
-            error = (again.field, again.reason, again.fix, again.implausible)
+            error = _parts(again)
         else:
             error = None
     result.dropped.extend(dropped)
-    return out
+    return out, candidates
+
+
+def _parts(exc: n.FieldError) -> tuple[str, str, str, bool, tuple[Any, ...]]:
+    """(field, reason, fix, implausible, readings of an ambiguous date) of an error."""
+    readings = exc.readings if isinstance(exc, n.AmbiguousDate) else ()
+    return (exc.field, exc.reason, exc.fix, exc.implausible, readings)
 
 
 _UNREADABLE = "repair the line in the file (quoting, field count, encoding) and ingest it again"

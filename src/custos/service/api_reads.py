@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from custos.consent import cache, ledger
 from custos.consent.guard import Guard
@@ -14,6 +14,7 @@ from custos.core.errors import AccessDenied, InputError, NotFoundError
 from custos.identity import profiles
 from custos.ingest import normalise as n
 from custos.ingest.normalise import FieldError
+from custos.ingest.pipeline import default_region
 from custos.service import insight
 from custos.service.reads import entry_subjects, record_access
 from custos.store import audit
@@ -38,7 +39,7 @@ def find_by(app: Custos, kind: str, value: str) -> str:
         return found
     try:
         if kind == "phone":
-            normalised = n.phone(value, app.settings.default_region)
+            normalised = n.phone(value, default_region(app.settings))
         else:
             normalised = {
                 "email": n.email,
@@ -50,7 +51,10 @@ def find_by(app: Custos, kind: str, value: str) -> str:
     if not normalised:
         raise InputError(f"the {kind} given is not a valid {kind}")
     with app.store.read() as conn:
-        candidates = profiles.profiles_by_identifier(conn, kind, normalised)
+        if kind == "phone":
+            candidates = profiles_by_phone(conn, normalised)
+        else:
+            candidates = profiles.profiles_by_identifier(conn, kind, normalised)
     if not candidates:
         raise NotFoundError(f"no profile has that {kind}")
     if len(candidates) > 1:
@@ -59,6 +63,33 @@ def find_by(app: Custos, kind: str, value: str) -> str:
             hint="read one of them by its profile id",
         )
     return candidates[0]
+
+
+def profiles_by_phone(conn: Connection, phone: str) -> list[str]:
+    """Active profiles holding this phone (in its stored form, see ``normalise.phone``); when
+    none holds it as given, those holding it in another form with the same digits
+    (``normalise.phone_digits_key``: ``+31598549048`` finds a profile whose only phone was
+    stored as national digits, ``0598549048``, and the other way round). That comparison
+    ignores the country, so it answers only for exactly one profile: for more it raises
+    (naming no value), and the caller asks with the country code or another identifier."""
+    found = profiles.profiles_by_identifier(conn, "phone", phone)
+    if found:
+        return found
+    forms = n.phone_digits_forms(phone)
+    pi = t.profile_identifiers
+    found = sorted(
+        set(
+            conn.execute(
+                select(pi.c.profile_id).where(pi.c.kind == "phone", pi.c.value.in_(forms))
+            ).scalars()
+        )
+    )
+    if len(found) > 1:
+        raise InputError(
+            f"that phone, compared without its country, matches {len(found)} profiles",
+            hint="give the number with its country code (+44 …), or another identifier",
+        )
+    return found
 
 
 def profile_page(

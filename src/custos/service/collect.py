@@ -38,6 +38,7 @@ from custos.consent.signals import Signal, signals_from_event
 from custos.core.fields import Kind
 from custos.ingest import normalise as n
 from custos.ingest.mapping import ColumnMap, MapFile
+from custos.ingest.pipeline import SuppressionCheck, default_region, suppression_key
 from custos.ingest.readers import RawRow
 from custos.ingest.rows import COLUMNS, Bad, Good, RowContext, dumps, normalise_batch
 from custos.service import collect_store as store
@@ -46,6 +47,7 @@ from custos.service.collect_calls import (
     CALL_TYPES,
     ROW_COLUMNS,
     RowMaker,
+    call_region,
     context_key,
     event_time,
     generic_row,
@@ -92,6 +94,9 @@ class CollectResult:
     stored: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    #: fields left out of stored calls (a birthday that cannot be one, …), listed with the
+    #: quarantine
+    fields_dropped: int = 0
     consent_events: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -122,6 +127,8 @@ class Call:
     anon: str | None
     good: Good | None = None
     bad: Bad | None = None
+    #: the fields left out of a stored call, for the quarantine list
+    dropped: list[Bad] = field(default_factory=list)
     shape: tuple[str, ...] = ()
     row: tuple[Any, ...] = ()
     signals: list[Signal] = field(default_factory=list)
@@ -181,7 +188,11 @@ def prepare(app: Custos, requests: list[CollectRequest]) -> Prepared:
     """Read, check and normalise the calls of ``requests`` (CPU only, no store access), so that
     the write transaction holds the store's writer lock only for the writing."""
     results = [CollectResult(received=len(r.calls)) for r in requests]
-    ctx = RowContext(kind=Kind.INTERACTIONS, region=app.settings.default_region)
+    ctx = RowContext(
+        kind=Kind.INTERACTIONS,
+        region=default_region(app.settings),
+        bad_fields=app.settings.bad_fields,
+    )
     stamp = _bind(app, t.interactions.c.timestamp)
     maker = RowMaker(ctx, stamp)
     taken: set[tuple[str, str]] = set()
@@ -238,17 +249,27 @@ def _normalise_generic(
     stamp: Callable[[Any], Any],
 ) -> None:
     """Normalise calls through ingestion's generic path (a field that does not normalise is
-    dropped or the call quarantined, as for every source)."""
-    batch = normalise_batch(rows, ColumnMap(MapFile(), Kind.INTERACTIONS, ROW_COLUMNS), ctx)
-    for good in batch.good:
-        item = calls[good.line_no - 1]
-        good.payload, good.line_no = verbatim_of[good.line_no], item.line
-        item.good = good
-        item.shape, item.row = present(good.values, stamp)
-    for bad in batch.bad:
-        item = calls[bad.line_no - 1]
-        bad.raw, bad.line_no = verbatim_of.get(bad.line_no, bad.raw), item.line
-        item.bad = bad
+    dropped or the call quarantined, as for every source), each with its region."""
+    cmap = ColumnMap(MapFile(), Kind.INTERACTIONS, ROW_COLUMNS)
+    by_region: dict[str | None, list[RawRow]] = {}
+    for row in rows:
+        region = call_region(calls[row.line_no - 1].message, ctx.region)
+        by_region.setdefault(region, []).append(row)
+    for region, group in by_region.items():
+        batch = normalise_batch(group, cmap, replace(ctx, region=region))
+        for good in batch.good:
+            item = calls[good.line_no - 1]
+            good.payload, good.line_no = verbatim_of[good.line_no], item.line
+            item.good = good
+            item.shape, item.row = present(good.values, stamp)
+        for bad in batch.bad:
+            item = calls[bad.line_no - 1]
+            bad.raw, bad.line_no = verbatim_of.get(bad.line_no, bad.raw), item.line
+            item.bad = bad
+        for note in batch.dropped:
+            item = calls[note.line_no - 1]
+            note.raw, note.line_no = verbatim_of[note.line_no], item.line
+            item.dropped.append(note)
 
 
 def _read_signals(
@@ -319,6 +340,7 @@ def write(app: Custos, parts: list[Prepared]) -> list[CollectResult]:
         aliases, taught = store.learn_aliases(conn, wanted, learnt)
         stored: list[store.Stored] = []
         bad: list[tuple[int, Bad]] = []
+        dropped: list[tuple[int, Bad]] = []
         hidden: list[tuple[int, Good]] = []
         for index, item in items:
             result = results[index]
@@ -335,26 +357,35 @@ def write(app: Custos, parts: list[Prepared]) -> list[CollectResult]:
                     values = (*good.values[:customer], cid, *good.values[customer + 1 :])
                     good = Good(good.line_no, good.record_id, good.payload, values)
                     shape, row = present(values, stamp)
-                if suppressed and suppressed(
-                    requests[index].source,
-                    good.record_id,
-                    dict(zip(names, good.values, strict=True)),
-                    good.payload,
-                ):
+                if suppressed and _suppressed(suppressed, requests[index].source, good, item):
                     hidden.append((index, good))
                     result.quarantined += 1
                 else:
                     stored.append((index, item, good, shape, row))
                     result.stored += 1
+                    dropped.extend((index, note) for note in item.dropped)
+                    result.fields_dropped += len(item.dropped)
         raw_ids = store.store_rows(app, conn, requests, sids, stored)
         store.link_pending(conn, taught)
         store.remember_anonymous(conn, stored, raw_ids, customer)
-        store.quarantine(app, conn, requests, sids, bad, hidden)
+        store.quarantine(app, conn, requests, sids, bad, hidden, dropped)
         for purpose in record_signals(app, conn, requests, sids, stored, results):
             cache.refresh(app.store, conn, purpose)
         store.audit_group(conn, requests, results)
     cached.update(source_ids)
     return results
+
+
+_NAMES = COLUMNS[Kind.INTERACTIONS]
+
+
+def _suppressed(check: SuppressionCheck, source: str, good: Good, item: Call) -> bool:
+    """Whether a call is an erased person's, checked as ingestion checks its rows."""
+    fields = dict(zip(_NAMES, good.values, strict=True))
+    found = suppression_key(
+        check, source, good.record_id, fields, good.payload, left_out=bool(item.dropped)
+    )
+    return found is not None
 
 
 def utcnow() -> datetime:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +21,14 @@ import orjson
 
 from custos.core.fields import INTERACTION_FIELDS, Kind
 from custos.ingest import normalise as n
-from custos.ingest.rows import COLUMNS, PERSON_COLUMNS, RowContext, dumps, person_values
+from custos.ingest.rows import (
+    CANDIDATES,
+    COLUMNS,
+    PERSON_COLUMNS,
+    RowContext,
+    dumps,
+    person_values,
+)
 
 CALL_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 #: The extra attribute that keeps the call's Segment ids and names (event, anonymous id, …).
@@ -43,10 +51,11 @@ ADDRESS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("country", ("country",)),
 )
 _NO_PERSON = (None,) * len(PERSON_COLUMNS)
-# The fast rows below put the customer id last, as person_values does.
+# The fast rows below put the customer id last, as person_values does, and then the birth date
+# candidates (only ingestion's generic path, for an ambiguous birthday, fills them).
 assert PERSON_COLUMNS[-1] == "customer_id"
 assert COLUMNS[Kind.INTERACTIONS][:4] == ("timestamp", "channel", "text", "language")
-assert COLUMNS[Kind.INTERACTIONS][-2:] == ("customer_id", "extra")
+assert COLUMNS[Kind.INTERACTIONS][-3:] == ("customer_id", CANDIDATES, "extra")
 _UNREADABLE_TIME = (n.FieldError, ValueError, TypeError, OverflowError)
 
 
@@ -189,6 +198,19 @@ def _pick(fields: dict[str, str], within: Mapping[str, Any], names: Any) -> None
                 break
 
 
+def call_region(message: Mapping[str, Any], default: str | None) -> str | None:
+    """The region of a phone the call's traits give without a country code (when their address
+    names no country either): the country of the call's ``context.locale`` (``en-GB`` → GB),
+    else ``default`` (``CUSTOS_DEFAULT_REGION``; None keeps such a number's national digits)."""
+    context = message.get("context")
+    locale = context.get("locale") if isinstance(context, dict) else None
+    if type(locale) is str and len(locale) >= 4:
+        part = locale.replace("_", "-").split("-")[-1]
+        if len(part) == 2 and (region := n.phone_region(part)) is not None:
+            return region
+    return default
+
+
 def person_fields(message: Mapping[str, Any], call: str, user: str | None) -> dict[str, str]:
     """The person fields a call carries (user id, and e-mail, phone, name, birthday and address
     of its traits), as given: only those present."""
@@ -238,11 +260,21 @@ def present(values: tuple[Any, ...], stamp: Callable[[Any], Any]) -> Shaped:
 class RowMaker:
     """Makes the interaction values of calls (the tuple ``normalise_batch`` would make, in
     ``COLUMNS[Kind.INTERACTIONS]`` order), and the row inserted for them (see :func:`present`).
-    ``stamp`` gives a time as the driver takes it."""
+    ``stamp`` gives a time as the driver takes it; ``ctx`` holds the default region (see
+    :func:`call_region`)."""
 
     def __init__(self, ctx: RowContext, stamp: Callable[[Any], Any]) -> None:
         self.ctx = ctx
         self.stamp = stamp
+        self._contexts: dict[str | None, RowContext] = {ctx.region: ctx}
+
+    def context(self, message: Mapping[str, Any]) -> RowContext:
+        """The row context of a call: ``ctx`` with the call's region (:func:`call_region`)."""
+        region = call_region(message, self.ctx.region)
+        found = self._contexts.get(region)
+        if found is None:
+            found = self._contexts[region] = replace(self.ctx, region=region)
+        return found
 
     def values(
         self, message: Mapping[str, Any], call: str, when: datetime, given: dict[str, str]
@@ -256,11 +288,12 @@ class RowMaker:
             when = n.timestamp(when)  # type: ignore[assignment]
         extra = dumps({EXTRA: given})
         if fields and not (len(fields) == 1 and user):
-            values = (when, call, None, None, *person_values(fields, self.ctx), extra)
+            ctx = self.context(message) if "phone" in fields else self.ctx
+            values = (when, call, None, None, *person_values(fields, ctx), None, extra)
             return values, present(values, self.stamp)
         # The common call: no person fields but (mostly) a user id.
         customer = customer_id(user) if fields and user else None
-        values = (when, call, None, None, *_NO_PERSON[:-1], customer, extra)
+        values = (when, call, None, None, *_NO_PERSON[:-1], customer, None, extra)
         if customer is None:
             return values, (BARE, (self.stamp(when), call, extra))
         return values, (WITH_CUSTOMER, (self.stamp(when), call, customer, extra))

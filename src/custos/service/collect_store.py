@@ -298,9 +298,11 @@ def quarantine(
     sids: list[int],
     bad: list[tuple[int, Bad]],
     hidden: list[tuple[int, Good]],
+    dropped: Sequence[tuple[int, Bad]] = (),
 ) -> None:
     """Quarantine the calls that cannot be stored (with their reason and the call as sent) and
-    the calls of erased persons (where and why, never the values); once each."""
+    the calls of erased persons (where and why, never the values); once each. ``dropped``: the
+    fields left out of stored calls, listed the same way (one entry per call and field)."""
     entries: dict[str, dict[str, Any]] = {}
 
     def common(index: int) -> dict[str, Any]:
@@ -311,10 +313,13 @@ def quarantine(
             "created_at": requests[index].received_at,
         }
 
-    for index, item in bad:
+    # Keyed by message id (a resend differs in sentAt only) or, without one, the content; a
+    # left-out field by the field too.
+    pending = [(index, item, "") for index, item in bad]
+    pending += [(index, item, f"\x1ffield {item.field}") for index, item in dropped]
+    for index, item, tail in pending:
         source = requests[index].source
-        # Keyed by message id (a resend differs in sentAt only) or, without one, the content.
-        body = f"call {item.record_id}" if item.record_id else item.raw
+        body = (f"call {item.record_id}" if item.record_id else item.raw) + tail
         key = hashlib.sha256(f"{source}\x1finteractions\x1f{body}".encode()).hexdigest()
         entries.setdefault(
             key,

@@ -25,7 +25,7 @@ from custos.core.errors import CustosError, InputError, NotFoundError
 from custos.core.fields import STRONG_IDENTIFIERS, Kind
 from custos.ingest import normalise
 from custos.ingest.normalise import FieldError
-from custos.ingest.pipeline import ensure_source
+from custos.ingest.pipeline import default_region, ensure_source
 from custos.ingest.rows import PERSON_COLUMNS, RowContext, clear_memos, person_values
 from custos.privacy.dsr import erasure, forms, html, report, requests, suppression
 from custos.privacy.dsr import rectify as rectification
@@ -72,7 +72,7 @@ def normalisers(app: Custos) -> forms.Normalisers:
         "customer_id": normalise.customer_id,
         "email": normalise.email,
         "social_handle": normalise.social_handle,
-        "phone": functools.partial(normalise.phone, region=app.settings.default_region),
+        "phone": functools.partial(normalise.phone, region=default_region(app.settings)),
     }
 
 
@@ -338,7 +338,7 @@ def rectify(
                 value=value,
                 reason=reason,
                 source_id=ensure_source(conn, rectification.SOURCE, Kind.RECORDS),
-                normalise=functools.partial(_normalised, region=app.settings.default_region),
+                normalise=functools.partial(_normalised, region=default_region(app.settings)),
             )
             if detail["identifier"]:  # consent events may attach through the new identifier
                 meta.put(conn, meta.GRAPH_VERSION, uuid.uuid4().hex)
@@ -349,7 +349,7 @@ def rectify(
     return _run(app, request, {"rectify": step})
 
 
-def _normalised(values: dict[str, str], region: str) -> dict[str, Any]:
+def _normalised(values: dict[str, str], region: str | None) -> dict[str, Any]:
     """Person fields normalised as ingestion does (refused, without the value, when invalid)."""
     try:
         row = person_values(values, RowContext(kind=Kind.RECORDS, region=region))
@@ -478,6 +478,9 @@ def _erase_handlers(app: Custos, secret: bytes) -> dict[str, Handler]:
 
 def _suppression_values(conn: Connection, subject: Subject) -> list[tuple[str, str]]:
     values = [(kind, v) for kind in STRONG_IDENTIFIERS for v in subject.identifiers[kind]]
+    # a phone also by its digits, so that it comes back in its other form neither (a national
+    # number of unknown country, an E.164 one): see normalise.phone_erasure_probes
+    values += [("phone", normalise.phone_erasure_term(v)) for v in subject.identifiers["phone"]]
     names = dict(conn.execute(select(t.sources.c.id, t.sources.c.name)).all())
     values += [
         (suppression.RECORD, suppression.record_value(names[source_id], record_id))
