@@ -2,8 +2,9 @@
 
 Builds a small demo store in a temporary folder, creates an admin key, serves the API with
 uvicorn in a thread and drives Debian's Chromium (headless, via Playwright) through the search
-results, a profile's 360° view, the consent overview, the audit log and a data-subject access
-report. The PNGs (1200 px wide) go to ``docs/screenshots/``. Every person shown is synthetic.
+results, a profile's 360° view, the consent overview, the audit log, a data-subject access
+report and the review queue (when resolution kept pairs for review). The PNGs (1200 px wide)
+go to ``docs/screenshots/``. Every person shown is synthetic.
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 """
@@ -81,7 +82,12 @@ def main() -> None:
         person = demo.example["profile_id"]
         with Custos.open(str(demo.store), settings) as custos:
             person = _with_match_link(custos) or person
-            key = keys.create(custos, "dpo", ["customer_service", "consent_management"], "admin")
+            key = keys.create(
+                custos,
+                "dpo",
+                ["customer_service", "consent_management", "identity_curation"],
+                "admin",
+            )
             with socket.socket() as probe:
                 probe.bind(("127.0.0.1", 0))
                 port = probe.getsockname()[1]
@@ -134,6 +140,13 @@ def main() -> None:
                         page.click("#dsr-access")
                         expect(page.get_by_test_id("dsr-status")).to_contain_text("(done)")
                         made.append(shoot(page, out, "dsr-report"))
+
+                        page.click("#nav-review")
+                        expect(page.get_by_test_id("review-total")).not_to_be_empty()
+                        if page.locator("#review-queue tbody tr").count():
+                            made.append(shoot(page, out, "review"))
+                        else:
+                            print("no pairs waiting for review: no review screenshot")
                     finally:
                         browser.close()
             finally:

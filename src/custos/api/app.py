@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 import custos
 from custos import __version__
-from custos.api import collect, dsr, errors, overview, profiles
+from custos.api import collect, dsr, errors, overview, profiles, review
 from custos.api.deps import Reader
 from custos.api.writer import GroupWriter
 from custos.core.settings import Settings
@@ -73,6 +73,7 @@ def create_app(custos_or_settings: Custos | Settings | None = None) -> FastAPI:
     app.include_router(collect.router)
     app.include_router(dsr.router)
     app.include_router(overview.router)
+    app.include_router(review.router)
 
     @app.get("/v1/me", tags=["meta"])
     def me(key: Reader) -> dict[str, Any]:

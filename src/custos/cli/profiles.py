@@ -1,4 +1,4 @@
-"""Commands on profiles: show, explain, unmerge, merge."""
+"""Commands on profiles: show, explain, unmerge, merge, and the review queue."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from custos.cli.common import (
+    err,
     guarded,
     open_custos,
     out,
@@ -163,3 +164,153 @@ def profile_merge(
     with open_custos() as custos:
         survivor = guarded(lambda: custos.merge(first, second, reason=reason))
     out.print(f"merged into profile {survivor}")
+
+
+review_app = typer.Typer(
+    help="The review queue: pairs of records that resolution scored but did not link. Without "
+    "a command, list them, strongest first; `accept ID` joins a pair for good (one person), "
+    "`reject ID` keeps it apart for good (two persons). Decisions are kept like merge and "
+    "unmerge: every later run obeys them and the pair never comes back.",
+    short_help="Pairs resolution did not link, to accept or reject (list without a command).",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+profile_app.add_typer(review_app, name="review")
+
+
+@review_app.callback()
+def profile_review(
+    ctx: typer.Context,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            help="Only pairs of this kind: possible (a match weight below the threshold, or no "
+            "person-level evidence) or conflict (the records show two persons).",
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Pairs to show.", min=1)] = 50,
+    offset: Annotated[int, typer.Option("--offset", help="Pairs to skip.", min=0)] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
+    """List the pairs waiting for a decision, strongest match first: record references, their
+    profiles, the reason and the match weight per field (no personal values)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with open_custos() as custos:
+        queue = guarded(lambda: custos.review_queue(limit=limit, offset=offset, status=status))
+    if as_json:
+        out.print_json(orjson.dumps(queue).decode())
+        return
+    print_review(queue, offset)
+
+
+def print_review(queue: dict[str, Any], offset: int) -> None:
+    """The review queue as a table, with what to do next."""
+    items = queue["items"]
+    if not items:
+        out.print(
+            "no pairs waiting for review"
+            if not queue["total"]
+            else f"no pairs from {offset + 1} on ({queue['total']} waiting)"
+        )
+        return
+    table = Table(title=f"pairs waiting for review ({queue['total']}, strongest first)")
+    for name in ("id", "status", "weight"):
+        table.add_column(name, justify="left" if name == "status" else "right", no_wrap=True)
+    # A record and its profile stay on one line; one line per field; the reason wraps.
+    table.add_column("left → profile", no_wrap=True)
+    table.add_column("right → profile", no_wrap=True)
+    table.add_column("reason", ratio=1)
+    table.add_column("weight per field", no_wrap=True)
+    for item in items:
+        table.add_row(
+            str(item["id"]),
+            item["status"],
+            f"{item['weight']:.1f}",
+            f"{item['left']['record']} → {item['left']['profile_id'] or '(none)'}",
+            f"{item['right']['record']} → {item['right']['profile_id'] or '(none)'}",
+            item["reason"],
+            "\n".join(f"{k} {v:+.1f}" for k, v in item["fields"].items()),
+        )
+    out.print(table)
+    shown_to = offset + len(items)
+    if shown_to < queue["total"]:
+        out.print(
+            f"{offset + 1}–{shown_to} of {queue['total']}: next page with --offset {shown_to}"
+        )
+    out.print(
+        "decide: custos profile review accept ID (one person) | reject ID (two persons); "
+        "compare the two profiles first with custos profile show PROFILE_ID"
+    )
+
+
+def _decide(
+    candidate: int, accept: bool, reason: str, records: list[str] | None, as_json: bool
+) -> None:
+    if records and len(records) != 2:
+        err.print("[red]error:[/red] give --record twice: the pair's two records, as listed")
+        raise typer.Exit(2)
+    expect = (records[0], records[1]) if records else None
+    with open_custos() as custos:
+        result = guarded(
+            lambda: custos.review_decide(candidate, accept=accept, reason=reason, expect=expect)
+        )
+    if as_json:
+        out.print_json(orjson.dumps(result).decode())
+    left, right = result["left"], result["right"]
+    if accept and result["profile_id"] is None:
+        err.print(
+            f"[yellow]warning:[/yellow] pair {candidate} accepted, but {left['record']} and "
+            f"{right['record']} are not in one profile after resolution (see custos profile "
+            "explain)"
+        )
+        raise typer.Exit(1)
+    if as_json:
+        return
+    if accept:
+        out.print(
+            f"pair {candidate} accepted: {left['record']} and {right['record']} are profile "
+            f"{result['profile_id']}"
+        )
+        out.print("the profiles were rebuilt, which may renumber the queue: list it again")
+    else:
+        out.print(
+            f"pair {candidate} rejected: {left['record']} (profile {left['profile_id']}) and "
+            f"{right['record']} (profile {right['profile_id']}) stay apart on every later run"
+        )
+
+
+ReviewId = Annotated[int, typer.Argument(help="The pair's id (see custos profile review).")]
+ReviewReason = Annotated[str, typer.Option("--reason", help="Why (kept with the decision).")]
+ReviewRecords = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--record",
+        "-r",
+        help="The pair's records as listed (SOURCE:RECORD_ID, give it twice): refused if the id "
+        "names another pair by now (every rebuild renumbers the queue).",
+    ),
+]
+
+
+@review_app.command("accept")
+def profile_review_accept(
+    candidate: ReviewId,
+    reason: ReviewReason = "",
+    records: ReviewRecords = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
+    """The pair is one person: join the two records (and their profiles) for good."""
+    _decide(candidate, True, reason, records, as_json)
+
+
+@review_app.command("reject")
+def profile_review_reject(
+    candidate: ReviewId,
+    reason: ReviewReason = "",
+    records: ReviewRecords = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
+    """The pair is two persons: keep the two records apart for good."""
+    _decide(candidate, False, reason, records, as_json)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from custos.service.app import Custos
 
 
-def _members(conn: Connection, profile_id: str) -> dict[int, str]:
+def member_refs(conn: Connection, profile_id: str) -> dict[int, str]:
     """raw id → "source:record_id" of a profile's members."""
     query = (
         select(t.raw_records.c.id, t.sources.c.name, t.raw_records.c.record_id)
@@ -34,7 +35,7 @@ def explain(app: Custos, key: str, *, actor: str = "cli") -> dict[str, Any]:
     decisions people made about it. Record references only, no personal values."""
     profile_id = app.find_profile(key)
     with app.store.read() as conn:
-        members = _members(conn, profile_id)
+        members = member_refs(conn, profile_id)
         links: dict[int, list[dict[str, Any]]] = {raw: [] for raw in members}
         query = select(
             t.merge_evidence.c.left_raw_id,
@@ -114,9 +115,11 @@ def _raw_ids(conn: Connection, refs: list[str]) -> dict[str, int]:
     return out
 
 
-def _decide(
+def record_decisions(
     conn: Connection, decision: str, pairs: list[tuple[int, int]], actor: str, reason: str
 ) -> None:
+    """Store a decision ("apart" or "together") about each pair of raw records; resolution obeys
+    the latest decision per pair on every run."""
     now = datetime.now(UTC)
     if pairs:
         conn.execute(
@@ -135,6 +138,30 @@ def _decide(
         )
 
 
+def record_together(
+    conn: Connection,
+    left: Iterable[int],
+    right: Iterable[int],
+    pair: tuple[int, int],
+    actor: str,
+    reason: str,
+) -> int:
+    """Store that two groups of records (the members of two profiles) are one person: a
+    "together" decision for ``pair`` (one record of each group), and one for every pair between
+    the groups that an earlier decision kept apart, which lifts it (otherwise resolution would
+    refuse the join). Returns how many earlier decisions were lifted."""
+    left, right = list(left), list(right)
+    apart = {
+        (row.left_raw_id, row.right_raw_id)
+        for row in conn.execute(
+            select(t.identity_decisions).where(t.identity_decisions.c.decision == "apart")
+        )
+    }
+    lifted = [(x, y) for x in left for y in right if (x, y) in apart or (y, x) in apart]
+    record_decisions(conn, "together", [pair, *lifted], actor, reason)
+    return len(lifted)
+
+
 def unmerge(
     app: Custos, key: str, records: list[str], *, actor: str = "cli", reason: str = ""
 ) -> dict[str, Any]:
@@ -142,7 +169,7 @@ def unmerge(
     every later run; returns the profile ids before and after."""
     profile_id = app.find_profile(key)
     with app.store.write() as conn:
-        members = _members(conn, profile_id)
+        members = member_refs(conn, profile_id)
         wanted = _raw_ids(conn, records)
         strangers = [ref for ref, raw in wanted.items() if raw not in members]
         if strangers:
@@ -153,7 +180,7 @@ def unmerge(
             raise InputError(
                 "that would split off every record of the profile", hint="leave at least one record"
             )
-        _decide(
+        record_decisions(
             conn, "apart", [(a, b) for a in sorted(split) for b in rest], actor, reason or "unmerge"
         )
         conn.execute(
@@ -193,21 +220,16 @@ def merge(
     if a == b:
         raise InputError("both keys name the same profile")
     with app.store.write() as conn:
-        left, right = _members(conn, a), _members(conn, b)
-        apart = {
-            (row.left_raw_id, row.right_raw_id)
-            for row in conn.execute(
-                select(t.identity_decisions).where(t.identity_decisions.c.decision == "apart")
-            )
-        }
-        lifted = [(x, y) for x in left for y in right if (x, y) in apart or (y, x) in apart]
-        _decide(conn, "together", [(min(left), min(right)), *lifted], actor, reason or "merge")
+        left, right = member_refs(conn, a), member_refs(conn, b)
+        lifted = record_together(
+            conn, left, right, (min(left), min(right)), actor, reason or "merge"
+        )
         audit.append(
             conn,
             actor=actor,
             action="profile.merge",
             subjects=[a, b],
-            detail={"lifted": len(lifted)},
+            detail={"lifted": lifted},
         )
     summary = app.resolve(full=True, actor=actor)
     return app.find_profile(a), summary

@@ -2,7 +2,13 @@
 // Bearer token; the API's guard decides what is shown. Values are written with textContent
 // only (never as HTML).
 "use strict";
-const state = { key: sessionStorage.getItem("custos-key") || "", scope: "", purposes: [] };
+const state = {
+  key: sessionStorage.getItem("custos-key") || "",
+  scope: "",
+  purposes: [],
+  review: { offset: 0, limit: 50 },
+};
+const CURATION = "identity_curation";
 const $ = (id) => document.getElementById(id);
 
 async function api(path, options = {}) {
@@ -56,6 +62,8 @@ async function useKey(key) {
     $("nav").hidden = false;
     $("nav-consent").hidden = !(me.scope === "admin" || me.purposes.includes("consent_management"));
     $("nav-audit").hidden = me.scope !== "admin";
+    $("nav-review").hidden = !me.purposes.includes(CURATION);
+    $("review-reason-label").hidden = me.scope !== "admin";
     showPage("search");
     say("");
   } catch (error) {
@@ -65,7 +73,7 @@ async function useKey(key) {
 }
 
 // One page at a time: the search (with the profile and the access requests), the consent
-// overview or the audit log.
+// overview, the audit log or the review queue.
 function showPage(name) {
   const search = name === "search";
   $("search").hidden = !search;
@@ -76,6 +84,7 @@ function showPage(name) {
   }
   $("consent-overview").hidden = name !== "consent";
   $("audit").hidden = name !== "audit";
+  $("review").hidden = name !== "review";
 }
 
 function fill(table, rows) {
@@ -209,6 +218,169 @@ function fieldWeights(fields) {
     .join(", ");
 }
 
+// The review queue (keys bound to identity_curation): pairs resolution scored but did not
+// link, strongest first. The API gives record references, profile ids and match weights only;
+// a curator compares the two profiles under the key's other purpose, and an admin key decides.
+async function reviewQueue() {
+  showPage("review");
+  const { offset, limit } = state.review;
+  const params = new URLSearchParams({ limit: String(limit), offset: String(offset) });
+  if ($("review-status").value) params.set("status", $("review-status").value);
+  try {
+    const page = await api(`/v1/review?${params}`);
+    if (!page.items.length && offset > 0) {  // decisions emptied this page: show the one before
+      state.review.offset = Math.max(0, offset - limit);
+      await reviewQueue();
+      return;
+    }
+    const body = $("review-queue").tBodies[0];
+    body.replaceChildren();
+    // One scale for the whole page, so bars compare across pairs.
+    const weights = page.items.flatMap((item) => Object.values(item.fields || {}));
+    const scale = Math.max(10, ...weights.map((w) => Math.abs(Number(w))));
+    for (const item of page.items) body.appendChild(reviewRow(item, scale));
+    const last = offset + page.items.length;
+    $("review-total").textContent = page.total
+      ? `${page.total} pair(s) waiting; showing ${offset + 1}\u2013${last}`
+      : "no pairs waiting for review";
+    $("review-prev").hidden = $("review-next").hidden = page.total <= limit && offset === 0;
+    $("review-prev").disabled = offset === 0;
+    $("review-next").disabled = page.next_offset == null;
+    say("");
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+function reviewRow(item, scale) {
+  const row = document.createElement("tr");
+  row.dataset.pair = String(item.id);
+  cell(row, item.id);
+  const status = row.insertCell();
+  const badge = document.createElement("span");
+  badge.className = `status-${item.status}`;
+  badge.textContent = item.status;
+  status.appendChild(badge);
+  cell(row, Number(item.weight).toFixed(1));
+  for (const side of [item.left, item.right]) row.appendChild(recordCell(side));
+  cell(row, item.reason);
+  row.insertCell().appendChild(weightBars(item.fields, scale));
+  const actions = row.insertCell();
+  if (state.scope === "admin") {
+    const box = document.createElement("div");
+    box.className = "review-actions";
+    for (const [verb, label] of [["accept", "Accept"], ["reject", "Reject"]]) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = verb;
+      button.textContent = label;
+      button.title = verb === "accept" ? "one person: join for good" : "two persons: keep apart";
+      button.dataset.pair = String(item.id);
+      button.addEventListener("click", () => decide(item, verb, box));
+      box.appendChild(button);
+    }
+    actions.appendChild(box);
+  }
+  return row;
+}
+
+// A record reference, and its profile as a link to the profile view under the key's other
+// purpose (what that purpose may see; the guard decides), or identity_curation if it has none.
+function recordCell(side) {
+  const td = document.createElement("td");
+  const record = document.createElement("code");
+  record.textContent = side.record;
+  td.appendChild(record);
+  const profile = document.createElement("span");
+  profile.className = "profile-ref";
+  if (side.profile_id) {
+    const link = document.createElement("a");
+    link.href = "#";
+    link.textContent = side.profile_id;
+    link.dataset.profile = side.profile_id;
+    link.addEventListener("click", async (e) => {
+      e.preventDefault();
+      const purpose = state.purposes.find((p) => p !== CURATION) || CURATION;
+      showPage("search");
+      try {
+        await openProfile(side.profile_id, purpose);
+        say("");
+      } catch (error) {
+        say(error.message);
+      }
+    });
+    profile.appendChild(link);
+  } else {
+    profile.textContent = "in no profile";
+  }
+  td.appendChild(profile);
+  return td;
+}
+
+// The match weight of each compared field as a small signed bar: green to the right for
+// evidence for the match, red to the left against it (field names and numbers only); a bar
+// of half the track is a weight of ``scale``.
+function weightBars(fields, scale) {
+  const box = document.createElement("div");
+  box.className = "weights";
+  const entries = Object.entries(fields || {}).map(([name, w]) => [name, Number(w)]);
+  for (const [name, w] of entries) {
+    const line = document.createElement("div");
+    line.className = "weight";
+    line.dataset.field = name;
+    const label = document.createElement("span");
+    label.textContent = name;
+    const track = document.createElement("span");
+    track.className = "track";
+    const bar = document.createElement("span");
+    bar.className = `bar ${w < 0 ? "negative" : "positive"}`;
+    bar.style.width = `${Math.min(50, (50 * Math.abs(w)) / scale)}%`;
+    track.appendChild(bar);
+    const signed = `${w < 0 ? "\u2212" : "+"}${Math.abs(w).toFixed(1)}`;
+    track.title = `${name} ${signed}`;
+    const value = document.createElement("span");
+    value.className = "weight-value";
+    value.textContent = signed;
+    line.append(label, track, value);
+    box.appendChild(line);
+  }
+  return box;
+}
+
+// Accept or reject a pair (admin keys bound to identity_curation; the API refuses others), then
+// show the queue as it is now. Accepting rebuilds the profiles, which can take a while, and
+// renumbers the queue: the records shown are sent along, so a stale id is refused, never
+// applied to another pair.
+async function decide(item, verb, box) {
+  const pair = item.id;
+  for (const button of box.querySelectorAll("button")) button.disabled = true;
+  const done = $("review-done");
+  done.hidden = true;
+  try {
+    const reason = $("review-reason").value.trim() || `${verb}ed in the web UI`;
+    const result = await api(`/v1/review/${encodeURIComponent(pair)}/${verb}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ reason, left: item.left.record, right: item.right.record }),
+    });
+    done.textContent = verb === "accept"
+      ? `pair ${pair} accepted: ${result.left.record} and ${result.right.record} are profile ` +
+        `${result.profile_id || "(not joined: see the profile's link evidence)"}`
+      : `pair ${pair} rejected: ${result.left.record} and ${result.right.record} stay apart`;
+    done.hidden = false;
+    await reviewQueue();
+  } catch (error) {
+    for (const button of box.querySelectorAll("button")) button.disabled = false;
+    say(error.message);
+  }
+}
+
+function reviewPage(step) {
+  state.review.offset = Math.max(0, state.review.offset + step * state.review.limit);
+  $("review-done").hidden = true;
+  reviewQueue();
+}
+
 async function openProfile(profileId, purpose) {
   const query = encodeURIComponent(purpose);
   showProfile(await api(`/v1/profiles/${encodeURIComponent(profileId)}?purpose=${query}`));
@@ -316,4 +488,15 @@ $("dsr-form").addEventListener("submit", dsrAccess);
 $("nav-search").addEventListener("click", () => showPage("search"));
 $("nav-consent").addEventListener("click", consentOverview);
 $("nav-audit").addEventListener("click", auditLog);
+$("nav-review").addEventListener("click", () => {
+  $("review-done").hidden = true;
+  reviewQueue();
+});
+$("review-form").addEventListener("submit", (e) => e.preventDefault());
+$("review-status").addEventListener("change", () => {
+  state.review.offset = 0;
+  reviewPage(0);
+});
+$("review-prev").addEventListener("click", () => reviewPage(-1));
+$("review-next").addEventListener("click", () => reviewPage(1));
 if (state.key) useKey(state.key);
