@@ -41,7 +41,7 @@ def consent_show(
         table.add_row(
             purpose,
             state["basis"],
-            state["status"],
+            state["status"] + (" (possible match)" if state.get("via_possible_match") else ""),
             "yes" if state["explicit"] else "",
             (state["since"] or "")[:19],
             "yes" if state["allowed"] else "no",
@@ -66,13 +66,21 @@ def consent_show(
             (e["timestamp"] or "")[:19],
             e["purpose"],
             e["status"],
-            e["source"],
+            e["source"] + (" (possible match)" if e.get("via_possible_match") else ""),
             e["method"] or "",
             e["notice_version"] or "",
             "yes" if e["explicit"] else "",
             (e["expires_at"] or "")[:10],
         )
     out.print(ledger_table)
+    if report.get("possible_matches"):
+        out.print(
+            "restrictions of possible matches apply (identity uncertain, consent conservative): "
+            + "; ".join(
+                f"{m['record']} ~ {m['with']} (profile {m['profile_id']}, weight {m['weight']:.1f})"
+                for m in report["possible_matches"]
+            )
+        )
 
 
 def _record(

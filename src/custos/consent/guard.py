@@ -11,6 +11,9 @@ with a purpose, and shows only what it allows:
   health, genetic, …) additionally need explicit consent of the person for that purpose;
 * a person whose processing is restricted (GDPR Art. 18, table ``restrictions``) is refused to
   every purpose except those on legal obligation;
+* where identity is uncertain, consent is conservative: a denial, withdrawal or restriction of
+  a *possible match* (a profile scored close to this one but not linked) restricts this person
+  too; a grant never carries over;
 * no purpose, or an unknown one → refused.
 """
 
@@ -158,7 +161,8 @@ class Guard:
 
 
 def restricted_profiles(conn: Connection) -> set[str]:
-    """The active profiles whose processing is restricted (a restriction follows merges)."""
+    """The active profiles whose processing is restricted: a restriction follows merges, and
+    where identity is uncertain it reaches the profile's possible matches too."""
     restricted = set(conn.execute(select(t.restrictions.c.profile_id)).scalars())
     out: set[str] = set()
     for pid in restricted:
@@ -174,6 +178,9 @@ def restricted_profiles(conn: Connection) -> set[str]:
             current = row[0]
         if current is not None:
             out.add(current)
+    if out:
+        for partners in ledger.possible_partners(conn, sorted(out)).values():
+            out |= partners
     return out
 
 

@@ -9,7 +9,11 @@ person for a purpose is derived on every read, so a withdrawal acts on the next 
   ``withdrawn``; ``none`` once that event has expired); person-stream events supersede older
   events of every other stream (the verified person said so);
 * the person's state is the most restrictive of the current stream states: a withdrawal or
-  denial on any record of a merged person applies to the whole person.
+  denial on any record of a merged person applies to the whole person;
+* where identity is uncertain, consent is conservative: the streams of a *possible match* (a
+  profile that identity resolution scored close to this one but did not link: see
+  :func:`possible_partners`) restrict the person too — their latest event, when it is a denial
+  or withdrawal, counts — but never grant.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +33,8 @@ from custos.store import tables as t
 
 GRANTED, DENIED, WITHDRAWN, NONE = "granted", "denied", "withdrawn", "none"
 PERSON_STREAM = "profile"
+#: Prefix of the streams a person takes over from a possible match (restrictions only).
+POSSIBLE_STREAM = "possible:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +83,8 @@ def derive_state(events: Iterable[LedgerEvent], as_of: datetime | None = None) -
         if only.expires_at is not None and only.expires_at <= when:
             return NO_RECORD
         if only.status == GRANTED:
+            if only.stream.startswith(POSSIBLE_STREAM):
+                return NO_RECORD  # a possible match's grant is not this person's
             return ConsentState(GRANTED, only.explicit, only.timestamp, (only.id,))
         return ConsentState(only.status, False, only.timestamp, (only.id,))
     latest: dict[str, LedgerEvent] = {}
@@ -98,7 +106,10 @@ def derive_state(events: Iterable[LedgerEvent], as_of: datetime | None = None) -
         last = max(refusals, key=lambda e: (e.timestamp, e.id))
         status = WITHDRAWN if any(e.status == WITHDRAWN for e in refusals) else DENIED
         return ConsentState(status, False, last.timestamp, tuple(sorted(e.id for e in refusals)))
-    grants = [e for e in in_force if e.status == GRANTED]
+    # a possible match's grant is not this person's
+    grants = [
+        e for e in in_force if e.status == GRANTED and not e.stream.startswith(POSSIBLE_STREAM)
+    ]
     if grants:
         first = min(grants, key=lambda e: (e.timestamp, e.id))
         explicit = any(e.explicit for e in grants)
@@ -178,10 +189,12 @@ def _event(row: Any) -> LedgerEvent:
 
 
 def events_by_profile(
-    conn: Connection, purpose: str | None, profile_ids: Sequence[str]
+    conn: Connection, purpose: str | None, profile_ids: Sequence[str], *, possible: bool = True
 ) -> dict[str, list[LedgerEvent]]:
     """Each of some profiles' consent events (optionally for one purpose), index-driven: their
-    identifiers, then the events carrying them. Many profiles at once: :func:`bulk_states`."""
+    identifiers, then the events carrying them; with ``possible``, also the events of their
+    possible matches (as restriction-only streams). Many profiles at once:
+    :func:`bulk_states`."""
     profile_ids = list(profile_ids)
     ce, pi, pr = t.consent_events, t.profile_identifiers, t.profiles
     owner_of = {pid: pid for pid in profile_ids}
@@ -222,7 +235,101 @@ def events_by_profile(
                     owners |= by_identifier.get((kind, value), set())
             for owner in owners:
                 out[owner][row.id] = _event(row)
+    if possible:
+        partners = possible_partners(conn, profile_ids)
+        theirs = sorted({q for qs in partners.values() for q in qs} - set(profile_ids))
+        found = events_by_profile(conn, purpose, theirs, possible=False) if theirs else {}
+        found |= {pid: list(out[pid].values()) for pid in profile_ids if pid in out}
+        for pid, qs in partners.items():
+            for q in qs:
+                for event in found.get(q, ()):
+                    if event.id not in out[pid]:
+                        out[pid][event.id] = as_possible(event)
     return {pid: list(events.values()) for pid, events in out.items()}
+
+
+def as_possible(event: LedgerEvent) -> LedgerEvent:
+    """A possible match's event as one of the person's streams: it may restrict, never grant."""
+    return replace(event, stream=POSSIBLE_STREAM + event.stream)
+
+
+def possible_partners(
+    conn: Connection, profile_ids: Sequence[str] | None = None
+) -> dict[str, set[str]]:
+    """Active profile → the active profiles it is a possible match of (pairs that identity
+    resolution scored at ``possible_match`` or above without linking them: the ``possible``
+    rows of ``identity_candidates``), for ``profile_ids`` or all."""
+    ic, pm = t.identity_candidates, t.profile_members
+    left, right = pm.alias("lm"), pm.alias("rm")
+    query = (
+        select(left.c.profile_id, right.c.profile_id)
+        .select_from(ic)
+        .join(left, left.c.raw_id == ic.c.left_raw_id)
+        .join(right, right.c.raw_id == ic.c.right_raw_id)
+        .where(ic.c.status == "possible", left.c.profile_id != right.c.profile_id)
+    )
+    out: dict[str, set[str]] = defaultdict(set)
+    if profile_ids is None:
+        for a, b in conn.execute(query):
+            out[a].add(b)
+            out[b].add(a)
+        return dict(out)
+    wanted = sorted(set(profile_ids))
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i : i + 500]
+        for a, b in conn.execute(
+            query.where(left.c.profile_id.in_(chunk) | right.c.profile_id.in_(chunk))
+        ):
+            out[a].add(b)
+            out[b].add(a)
+    keep = set(wanted)
+    return {pid: qs for pid, qs in out.items() if pid in keep}
+
+
+def possible_links(conn: Connection, profile_id: str) -> list[dict[str, Any]]:
+    """The profile's possible matches, record by record: which of its records was scored close
+    to which record of another profile (references and weights only, no values)."""
+    ic, pm, rr, src = t.identity_candidates, t.profile_members, t.raw_records, t.sources
+    mine, theirs = pm.alias("mine"), pm.alias("theirs")
+    my_raw, their_raw = rr.alias("my_raw"), rr.alias("their_raw")
+    my_src, their_src = src.alias("my_src"), src.alias("their_src")
+    out: list[dict[str, Any]] = []
+    for here, there in (
+        (ic.c.left_raw_id, ic.c.right_raw_id),
+        (ic.c.right_raw_id, ic.c.left_raw_id),
+    ):
+        query = (
+            select(
+                my_src.c.name,
+                my_raw.c.record_id,
+                their_src.c.name,
+                their_raw.c.record_id,
+                theirs.c.profile_id,
+                ic.c.weight,
+            )
+            .select_from(ic)
+            .join(mine, mine.c.raw_id == here)
+            .join(theirs, theirs.c.raw_id == there)
+            .join(my_raw, my_raw.c.id == here)
+            .join(my_src, my_src.c.id == my_raw.c.source_id)
+            .join(their_raw, their_raw.c.id == there)
+            .join(their_src, their_src.c.id == their_raw.c.source_id)
+            .where(
+                ic.c.status == "possible",
+                mine.c.profile_id == profile_id,
+                theirs.c.profile_id != profile_id,
+            )
+        )
+        for source, record, other_source, other_record, other, weight in conn.execute(query):
+            out.append(
+                {
+                    "record": f"{source}:{record}",
+                    "with": f"{other_source}:{other_record}",
+                    "profile_id": other,
+                    "weight": float(weight),
+                }
+            )
+    return sorted(out, key=lambda link: -float(link["weight"]))
 
 
 def states(
@@ -256,14 +363,35 @@ def bulk_states(
     for the usual person with a single event, the full derivation for the rest."""
     when = as_of or datetime.now(UTC)
     moved = redirects(conn)
+    partners = possible_partners(conn)
+    keep = wanted
+    if wanted is not None and partners:  # the possible matches' events restrict them too
+        keep = wanted | {q for pid in wanted for q in partners.get(pid, ())}
     rows: dict[str, list[Any]] = defaultdict(list)
     for row in conn.execute(_event_query(purpose)):
         owner = moved.get(row[0], row[0]) if moved else row[0]
-        if wanted is None or owner in wanted:
+        if keep is None or owner in keep:
             rows[owner].append(row)
-    out: dict[str, tuple[ConsentState, datetime | None]] = {}
+    possible: dict[str, list[Any]] = defaultdict(list)
     for owner, found in rows.items():
-        if len(found) == 1:
+        for q in partners.get(owner, ()):
+            possible[q].extend(found)
+    out: dict[str, tuple[ConsentState, datetime | None]] = {}
+    for owner in set(rows) | set(possible):
+        if wanted is not None and owner not in wanted:
+            continue
+        found = rows.get(owner, [])
+        theirs = possible.get(owner)
+        if theirs:
+            events = list({r[1]: _event(r) for r in found}.values())
+            mine = {e.id for e in events}
+            events += [
+                as_possible(e)
+                for e in {r[1]: _event(r) for r in theirs}.values()
+                if e.id not in mine
+            ]
+            out[owner] = (derive_state(events, when), recheck_time(events, when))
+        elif len(found) == 1:
             # owner, id, purpose, status, timestamp, expires_at, explicit, ...
             _, event_id, _, status, at, expires, explicit = found[0][:7]
             if at > when:
@@ -308,6 +436,9 @@ def owners_of_events(conn: Connection, event_ids_from: int, purpose: str) -> set
             conn.execute(select(pr.c.id, pr.c.merged_into).where(pr.c.id.in_(sorted(direct)))).all()
         )
         owners = {moved.get(o) or o for o in owners}
+    if owners:  # their possible matches take over their restrictions
+        for partners in possible_partners(conn, sorted(owners)).values():
+            owners |= partners
     return owners
 
 

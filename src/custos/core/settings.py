@@ -19,10 +19,12 @@ class Settings(BaseSettings):
         default=DEFAULT_DB_URL,
         description="Store URL: a SQLite file path or URL, or a postgresql:// URL.",
     )
-    default_region: str = Field(
-        default="DE",
+    default_region: str | None = Field(
+        default=None,
         description="Region (ISO 3166 alpha-2) for phone numbers written without a country code "
-        "when the row has no country.",
+        "when neither the row (its country) nor the map file (phone_region) names one. Unset "
+        "(the default), such a number is never given a country: it is kept as its national "
+        "digits and compared on them.",
     )
     batch_size: int = Field(
         default=10000, ge=1, description="Rows per ingestion batch (one transaction each)."
@@ -55,10 +57,12 @@ class Settings(BaseSettings):
         description="Match weight (log2 odds) from which a probabilistic link joins two records; "
         "higher trades recall for precision.",
     )
-    strong_match: float = Field(
-        default=12.0,
-        description="Match weight from which a link joins records even though their dates of "
-        "birth differ (a birth date mistyped beyond recognition); weaker links never do.",
+    possible_match: float = Field(
+        default=-3.0,
+        description="Match weight from which a pair that is not linked counts as a possible "
+        "match: it waits in the review queue (custos profile review), and withdrawals, "
+        "objections, restrictions and erasure suppression of either side act on the other "
+        "(grants never do). Lower is more conservative.",
     )
     training_sample: int = Field(
         default=250_000,
@@ -72,14 +76,16 @@ class Settings(BaseSettings):
         "with a keyed pseudonym (pseudonymise), or keep it.",
     )
     bad_fields: Literal["quarantine", "implausible", "drop"] = Field(
-        default="implausible",
-        description="A row whose e-mail, phone, birth date, country or handle is bad: "
-        "quarantine the whole row; 'implausible' (default): store the row without the field "
-        "when its value reads but cannot be true (a birth date before 1900 or in the future, a "
-        "phone number of impossible length: typically a typo in an otherwise good row) and "
-        "quarantine the row when the value cannot be read at all; 'drop': store the row "
-        "without the field either way. A left-out field is listed with the quarantine; the "
-        "row as received keeps it.",
+        default="drop",
+        description="A row whose e-mail, phone, birth date, social handle or country (or an "
+        "interaction's timestamp) cannot be read or cannot be true: 'drop' (default): store "
+        "the row without that field; 'implausible': that only when the value reads but cannot "
+        "be true (a birth date before 1900 or in the future, a phone number of impossible "
+        "length), quarantine the row when the value cannot be read at all; 'quarantine': "
+        "quarantine the whole row either way. A left-out field is listed with the quarantine "
+        "(reason and fix); the row as received keeps it. Rows without a record id or unreadable "
+        "as a whole are always quarantined, and so are consent events without purpose, status "
+        "or time, or without any identifier left.",
     )
     sentiment_engine: str = Field(
         default="e5-head",

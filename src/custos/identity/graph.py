@@ -7,10 +7,11 @@ in later as one more producer of :class:`Edge` objects fed to the same :class:`U
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from rapidfuzz.distance import JaroWinkler
+from custos.core.phones import digits_key, line_kind
+from custos.identity.names import near, relation
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,91 @@ class Node:
     last_key: str | None
     date_of_birth: str | None
     identifiers: tuple[tuple[str, str], ...]  # (type, normalised value)
+    generation: str | None = None  # "jr", "sr", "ii" … written with the name
+    address: str | None = None  # street key and postcode (or city): where the person lives
+
+    @property
+    def contacts(self) -> frozenset[str]:
+        """How to reach the person of this node: the user names of its e-mails and the digits
+        of its (non-landline) phones."""
+        return frozenset(
+            "e:" + value.split("@", 1)[0] if kind == "email" else "p:" + digits_key(value)
+            for kind, value in self.identifiers
+            if kind == "email" or (kind == "phone" and line_kind(value) != "fixed")
+        )
+
+    @property
+    def facts(self) -> Facts | None:
+        """What this node says about who the person is (None when it says nothing)."""
+        if self.first_key or self.date_of_birth or self.generation:
+            return (self.first_key, self.last_key, self.date_of_birth, self.generation)
+        return None
+
+
+#: The pseudo-identifier type of an address, looked at only to learn which addresses several
+#: persons share (households).
+ADDRESS = "address"
+
+#: Person-level facts of a node: (first-name key, surname key, ISO birth date, generation).
+Facts = tuple[str | None, str | None, str | None, str | None]
+
+
+#: The person-level facts a conflict can be about, and how a reason names them (no values).
+REASONS = {
+    "first_name": "first names differ",
+    "dob": "birth dates differ",
+    "generation": "generations differ (Jr/Sr)",
+}
+
+
+def conflicts(
+    a: Facts, b: Facts, *, household: bool = False, distinct: bool = False
+) -> tuple[str, ...]:
+    """The facts on which two nodes show they are two persons (see :func:`conflict`).
+
+    First names that are not variants of each other conflict when they are far apart (Max and
+    Moritz); a *near* name (Paul and Paula, Linda and Lina: a typo's distance, a prefix) only
+    ``household`` (where records of two persons share the address or a contact, a near name is
+    as likely the other person's as a typo; elsewhere it is a typo far more often) or when the
+    two records reach ``distinct`` persons (each its own e-mail or mobile, none in common:
+    twins Patrick and Patricia, not one person with a typo in one record)."""
+    first_a, last_a, dob_a, gen_a = a
+    first_b, last_b, dob_b, gen_b = b
+    out: tuple[str, ...] = ()
+    if (
+        first_a
+        and first_b
+        and _names_conflict((first_a, last_a), (first_b, last_b))
+        and (household or distinct or not near(first_a, first_b))
+    ):
+        out += ("first_name",)
+    if dob_a and dob_b and not same_birth_date(dob_a, dob_b):
+        out += ("dob",)
+    if gen_a and gen_b and gen_a != gen_b:
+        out += ("generation",)
+    return out
+
+
+def conflict(a: Facts, b: Facts, *, household: bool = False, distinct: bool = False) -> str | None:
+    """Why two nodes are clearly two persons, or None when they could be one.
+
+    A clear conflict refuses a link at any weight (a false merge is a privacy incident): first
+    names that are not variants of each other (nicknames, initials, typos and middle names are
+    variants; Max and Moritz, Paul and Paula are not), birth dates that differ in two of year,
+    month and day, or different generations (Jr and Sr). The reason names no values.
+    """
+    found = conflicts(a, b, household=household, distinct=distinct)
+    return REASONS[found[0]] if found else None
+
+
+def _swapped(first_a: str, last_a: str | None, first_b: str, last_b: str | None) -> bool:
+    """Is one name the other with first and last name swapped (typos allowed)?"""
+    return bool(
+        last_a
+        and last_b
+        and relation(first_a, last_b) != "conflict"
+        and relation(last_a, first_b) != "conflict"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +120,8 @@ class Edge:
     rule: str
     weight: float | None = None
     detail: str | None = None  # JSON: match weight per compared field (probabilistic links)
+    #: Probabilistic links: the comparisons that agreed, as bits (matcher.EVIDENCE_BITS).
+    evidence: int = 0
 
 
 @dataclass
@@ -53,6 +141,19 @@ class ExactResult:
     edges: list[Edge] = field(default_factory=list)
     ignored: list[IgnoredIdentifier] = field(default_factory=list)
     withheld_links: int = 0
+    #: Identifiers (type, value) carried by records of two or more persons, or ignored for
+    #: being on too many: a family's landline, a couple's e-mail. They describe a household,
+    #: not a person, and the matcher counts them as household evidence.
+    shared: set[tuple[str, str]] = field(default_factory=set)
+    #: Phones that are landlines (:func:`~custos.core.phones.line_kind`): they ring in a
+    #: household, so the matcher counts them as household evidence, whoever else carries them
+    #: (exact linking still joins a landline's records of one person).
+    landlines: set[tuple[str, str]] = field(default_factory=set)
+    #: Addresses (:attr:`Node.address`) of records of two or more persons: households.
+    households: set[str] = field(default_factory=set)
+    #: Identifiers left out by the guard rails (a shop's placeholder e-mail, a call centre's own
+    #: number): evidence of nothing, for the matcher too.
+    noise: set[tuple[str, str]] = field(default_factory=set)
 
 
 class UnionFind:
@@ -98,34 +199,39 @@ class UnionFind:
 
 
 class CoherentUnionFind(UnionFind):
-    """Union–find for probabilistic links: it refuses to join two sets holding a pair marked
-    *apart* (an unmerge), and two sets whose members contradict each other on strong evidence,
-    so weak links cannot chain different people into one cluster.
+    """Union–find for links between records: it refuses to join two sets holding a pair marked
+    *apart* (an unmerge), and two sets that are clearly two persons, whatever the weight of the
+    link: no chain of links can put two people in one cluster. A forced merge (``check=False``)
+    overrides the facts.
 
-    Two members with different dates of birth (see :func:`same_birth_date`) contradict each
-    other unless the pair itself is a strong match (``pair_weight`` at least ``strong``), and a
-    link that is itself strong is not checked: a record whose birth date was mistyped beyond
-    recognition still joins when everything else agrees, but a chain of weak links cannot join
-    two people born on different days.
+    Two sets are two persons when, for one kind of fact (first name, birth date, generation),
+    both sets state some and *none* of one set's could be the other's (see :func:`conflicts`):
+    every first name of one is far from every first name of the other, say. A person's records
+    disagree among themselves (a typo here, a shortened name there) without making two persons
+    of one; twins (Max and Moritz, one birth date) share no first name that could be the
+    other's. Where two persons are likely, the bar is lower: two sets each with its own e-mail
+    or mobile and none in common are two when no first name of one could be the other's, near
+    names included (Patrick and Patricia); records of a household when any first name of one
+    cannot be the other's. Initials and two-letter names say too little to count here.
     """
 
     def __init__(
         self,
         keys: Iterable[int],
-        birth_dates: dict[int, str],
-        pair_weight: Callable[[int, int], float | None] | None = None,
-        strong: float = 12.0,
+        facts: dict[int, Facts],
+        contacts: dict[int, frozenset[str]] | None = None,
     ) -> None:
         super().__init__(keys)
         self.blocked: dict[int, set[int]] = {}  # root → keys its set may never join
         self.refused = 0
-        self.pair_weight = pair_weight
-        self.strong = strong
-        self.birth_dates = birth_dates
-        # The dated members of each joined set, by root; a key never joined has only its own
-        # date (kept in birth_dates: no list per key for the million that stay alone).
-        self.dated: dict[int, list[tuple[int, str]]] = {}
+        self.facts = facts
+        self.contacts = contacts or {}
+        # What the members of each joined set state, by root; a key never joined has only its
+        # own facts (kept in ``facts``: nothing per key for the million that stay alone).
+        self.known: dict[int, _Stated] = {}
         self.conflicts = 0
+        #: Why the last refused union was refused (None after a union that went through).
+        self.why: str | None = None
 
     def keep_apart(self, a: int, b: int) -> None:
         """Never put ``a`` and ``b`` in one set (declare before any union)."""
@@ -133,46 +239,57 @@ class CoherentUnionFind(UnionFind):
             self.blocked.setdefault(self.find(a), set()).add(b)
             self.blocked.setdefault(self.find(b), set()).add(a)
 
-    def _dated(self, root: int) -> list[tuple[int, str]]:
-        joined = self.dated.get(root)
+    def _known(self, root: int) -> _Stated | None:
+        joined = self.known.get(root)
         if joined is not None:
             return joined
-        date = self.birth_dates.get(root) if self.size[root] == 1 else None
-        return [(root, date)] if date else []
+        if self.size[root] != 1:
+            return None
+        own, reach = self.facts.get(root), self.contacts.get(root)
+        return _stated(own, reach) if own or reach else None
 
-    def _contradict(self, x: int, dx: str, y: int, dy: str) -> bool:
-        if same_birth_date(dx, dy):
-            return False
-        weight = self.pair_weight(x, y) if self.pair_weight else None
-        return weight is None or weight < self.strong
+    def conflict(self, a: int, b: int, skip: tuple[str, ...] = ()) -> str | None:
+        """Why the sets of ``a`` and ``b`` are two persons, or None."""
+        mine, theirs = self._known(self.find(a)), self._known(self.find(b))
+        return _two_persons(mine, theirs, skip) if mine and theirs else None
 
-    def coherent(self, a: int, b: int) -> bool:
-        """Could the sets of ``a`` and ``b`` be one person?"""
-        return self._coherent(self._dated(self.find(a)), self._dated(self.find(b)))
-
-    def _coherent(self, mine: list[tuple[int, str]], theirs: list[tuple[int, str]]) -> bool:
-        return not any(self._contradict(x, dx, y, dy) for x, dx in mine for y, dy in theirs)
-
-    def union(self, a: int, b: int, *, check: bool = True, weight: float | None = None) -> bool:
-        """Join the sets of ``a`` and ``b`` unless kept apart or (with ``check``, for a link
-        weaker than ``strong``) contradicting each other; a forced merge passes ``check=False``.
-
-        (One pass, without the base class's union: a million-record resolution makes more
-        than a million calls, and each find and list saved counts.)"""
+    def union(
+        self,
+        a: int,
+        b: int,
+        *,
+        check: bool = True,
+        weight: float | None = None,
+        skip: tuple[str, ...] = (),
+        household: bool = False,
+    ) -> bool:
+        """Join the sets of ``a`` and ``b`` unless kept apart or (with ``check``) two persons;
+        ``skip`` names facts whose conflict this link's identifiers outweigh (see
+        :mod:`custos.identity.plan`), ``household`` says the link joins records of a household
+        (near first names count as two, see :func:`conflicts`); a forced merge passes
+        ``check=False``. ``weight`` is the link's (unused: a conflict refuses a link at any
+        weight)."""
         find = self.find
         ra, rb = find(a), find(b)
+        self.why = None
         if ra == rb:
             return False
-        mine, theirs = self._dated(ra), self._dated(rb)
-        weak = weight is None or weight < self.strong
-        if check and weak and mine and theirs and not self._coherent(mine, theirs):
+        mine, theirs = self._known(ra), self._known(rb)
+        if (
+            check
+            and mine
+            and theirs
+            and (why := _two_persons(mine, theirs, skip, household)) is not None
+        ):
             self.conflicts += 1
+            self.why = why
             return False
         blocked = self.blocked
         if blocked:
             for root, other in ((ra, rb), (rb, ra)):
                 if any(find(x) == other for x in blocked.get(root, ())):
                     self.refused += 1
+                    self.why = "kept apart by a decision"
                     return False
         size = self.size
         if size[ra] < size[rb]:
@@ -183,16 +300,83 @@ class CoherentUnionFind(UnionFind):
             kept_apart = blocked.pop(ra, set()) | blocked.pop(rb, set())
             if kept_apart:
                 blocked[ra] = kept_apart
-        self.dated.pop(rb, None)
-        self.dated[ra] = mine + theirs
+        self.known.pop(rb, None)
+        if mine is None:
+            if theirs is not None:
+                self.known[ra] = theirs
+        elif theirs is None:
+            self.known[ra] = mine
+        else:
+            self.known[ra] = _joined(mine, theirs)
         return True
 
 
-def same_first_name(a: str, b: str) -> bool:
-    """Could two first-name keys be one person's (typo, initial, short form)?"""
-    if a == b or a.startswith(b) or b.startswith(a):
-        return True
-    return JaroWinkler.similarity(a, b) >= 0.88
+#: What the members of a set state: first names (with the surname, for swapped names), birth
+#: dates and generations, each distinct one once, and the person's own contacts.
+_Stated = tuple[
+    tuple[tuple[str, str | None], ...], tuple[str, ...], tuple[str, ...], frozenset[str]
+]
+_NO_CONTACTS: frozenset[str] = frozenset()
+
+
+def _stated(facts: Facts | None, contacts: frozenset[str] | None) -> _Stated:
+    first, last, dob, generation = facts or (None, None, None, None)
+    names = ((first, last),) if first and len(first) > 2 else ()
+    return (
+        names,
+        (dob,) if dob else (),
+        (generation,) if generation else (),
+        contacts or _NO_CONTACTS,
+    )
+
+
+def _joined(a: _Stated, b: _Stated) -> _Stated:
+    return (
+        a[0] + tuple(x for x in b[0] if x not in a[0]),
+        a[1] + tuple(x for x in b[1] if x not in a[1]),
+        a[2] + tuple(x for x in b[2] if x not in a[2]),
+        a[3] | b[3] if b[3] else a[3],
+    )
+
+
+def _two_persons(
+    mine: _Stated, theirs: _Stated, skip: tuple[str, ...], household: bool = False
+) -> str | None:
+    """Why two sets are two persons (see :class:`CoherentUnionFind`), or None."""
+    # Records of a household, or two sets each with its own contacts and none in common, are
+    # likely two persons: then any first name that cannot be the other's is one too many (a
+    # nickname both names share, Andi of Andrea and of Andreas, bridges nothing).
+    if mine[0] and theirs[0] and "first_name" not in skip:
+        if household:
+            if any(_names_conflict(x, y) for x in mine[0] for y in theirs[0]):
+                return REASONS["first_name"]
+        elif mine[3] and theirs[3] and not mine[3] & theirs[3]:
+            if all(_names_conflict(x, y) for x in mine[0] for y in theirs[0]):
+                return REASONS["first_name"]
+        elif all(
+            _names_conflict(x, y) and not near(x[0], y[0]) for x in mine[0] for y in theirs[0]
+        ):
+            return REASONS["first_name"]
+    if (
+        mine[1]
+        and theirs[1]
+        and "dob" not in skip
+        and not any(same_birth_date(x, y) for x in mine[1] for y in theirs[1])
+    ):
+        return REASONS["dob"]
+    if mine[2] and theirs[2] and "generation" not in skip and not set(mine[2]) & set(theirs[2]):
+        return REASONS["generation"]
+    return None
+
+
+def _names_conflict(x: tuple[str, str | None], y: tuple[str, str | None]) -> bool:
+    first_a, last_a = x
+    first_b, last_b = y
+    return (
+        first_a != first_b
+        and relation(first_a, first_b) == "conflict"
+        and not _swapped(first_a, last_a, first_b, last_b)
+    )
 
 
 def same_birth_date(a: str, b: str) -> bool:
@@ -208,36 +392,97 @@ def same_birth_date(a: str, b: str) -> bool:
     return (a[:4] != b[:4]) + (a[5:7] != b[5:7]) + (a[8:] != b[8:]) <= 1
 
 
-def compatible(a: Node, b: Node) -> bool:
-    """False when two nodes show they are different people (first name or birth date)."""
-    if a.first_key and b.first_key and not same_first_name(a.first_key, b.first_key):
-        swapped = a.first_key == b.last_key and a.last_key == b.first_key
-        if not swapped:
-            return False
-    return not (
-        a.date_of_birth
-        and b.date_of_birth
-        and not same_birth_date(a.date_of_birth, b.date_of_birth)
-    )
+def compatible(
+    a: Node, b: Node, ident: tuple[str, str] | None = None, *, household: bool = False
+) -> bool:
+    """False when two nodes show they are different people (see :func:`conflict`): clear
+    conflicts, or near first names where each node has its own contacts, none in common.
+    ``ident`` is the identifier whose carriers are being grouped: it is what is in question,
+    so it counts neither as a contact in common nor as evidence; ``household`` when it rings in
+    a household (a landline: near first names count as two persons, see :func:`conflicts`)."""
+    fa, fb = a.facts, b.facts
+    if fa is None or fb is None:
+        return True
+    common = _contact_of(ident) if ident else frozenset()
+    ca, cb = a.contacts - common, b.contacts - common
+    found = conflicts(fa, fb, household=household, distinct=bool(ca and cb and not ca & cb))
+    return not found or _outweighed(found, a, b, ident)
 
 
-def persons_among(nodes: Sequence[Node]) -> tuple[list[list[Node]], list[Node]]:
-    """Group the nodes that carry a name or birth date into persons; return the rest apart.
+def _outweighed(
+    found: tuple[str, ...], a: Node, b: Node, ident: tuple[str, str] | None = None
+) -> bool:
+    """A conflict in one fact that two other agreeing person-level facts outweigh, one of them
+    an identifier of the person other than ``ident`` (as :mod:`custos.identity.plan` weighs a
+    scored pair): the records of one customer number and birth date are one person, whatever
+    the first names."""
+    if len(found) != 1:
+        return False
+    mine = {i for i in a.identifiers if i[0] in ("email", "customer_id", "phone") and i != ident}
+    shared = len(mine.intersection(b.identifiers))
+    if not shared:
+        return False
+    agreeing = shared
+    if found[0] != "dob" and a.date_of_birth and a.date_of_birth == b.date_of_birth:
+        agreeing += 1
+    if found[0] != "first_name" and a.first_key and a.first_key == b.first_key:
+        agreeing += 1
+    return agreeing >= 2
 
-    Greedy: a node joins the first group whose every member it is compatible with.
+
+def _contact_of(ident: tuple[str, str]) -> frozenset[str]:
+    """The contact key (see :attr:`Node.contacts`) of an identifier, if it is one."""
+    kind, value = ident
+    if kind == "email":
+        return frozenset(("e:" + value.split("@", 1)[0],))
+    if kind == "phone":
+        return frozenset(("p:" + digits_key(value),))
+    if kind == "phone~":
+        return frozenset(("p:" + value,))
+    return frozenset()
+
+
+def persons_among(
+    nodes: Sequence[Node], ident: tuple[str, str] | None = None, *, household: bool = False
+) -> tuple[list[list[Node]], list[Node]]:
+    """Group the nodes that say who they are (first name, birth date, generation) into persons;
+    return the rest (nodes that say nothing) apart.
+
+    Greedy, the nodes that say most first: a node joins the first group whose every member it is
+    compatible with. A node that fits two of the persons (a "Peter Brandt" without a birth date
+    beside a father and a son of that name) belongs to neither: it is left out of both groups
+    and of the rest.
     """
     groups: list[list[Node]] = []
     anonymous: list[Node] = []
-    for node in nodes:
-        if not (node.first_key or node.date_of_birth):
+    ordered = sorted(
+        nodes,
+        key=lambda n: -(bool(n.first_key) + bool(n.date_of_birth) + bool(n.generation)),
+    )
+    for node in ordered:
+        if node.facts is None:
             anonymous.append(node)
             continue
         for group in groups:
-            if all(compatible(node, other) for other in group):
+            if all(compatible(node, other, ident, household=household) for other in group):
                 group.append(node)
                 break
         else:
             groups.append([node])
+    if len(groups) > 1:
+        undecided = {
+            id(node)
+            for group in groups
+            for node in group
+            if any(
+                other is not group
+                and all(compatible(node, o, ident, household=household) for o in other)
+                for other in groups
+            )
+        }
+        if undecided:
+            groups = [[n for n in g if id(n) not in undecided] for g in groups]
+            groups = [g for g in groups if g]
     return groups, anonymous
 
 
@@ -250,27 +495,39 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
       phone) links each person's own records only, never two people;
     * nodes with no name or birth date join through it only when it belongs to one person.
     """
+    result = ExactResult()
     carriers: dict[tuple[str, str], list[Node]] = defaultdict(list)
     for node in nodes:
         for ident in node.identifiers:
             carriers[ident].append(node)
-    result = ExactResult()
-    for (kind, _value), group in carriers.items():
+            if ident[0] == "phone" and line_kind(ident[1]) == "fixed":
+                result.landlines.add(ident)
+        if node.address:
+            carriers[(ADDRESS, node.address)].append(node)
+    for ident, group in carriers.items():
         if len(group) < 2:
+            continue
+        kind = ident[0].rstrip("~")  # phone~: national digits meeting E.164 (see loading)
+        if kind == ADDRESS:  # a household's fact: who shares it, never a link
+            if len({n.facts for n in group}) > 1 and len(persons_among(group)[0]) > 1:
+                result.households.add(ident[1])
             continue
         if len(group) > max_records:
             result.ignored.append(
                 IgnoredIdentifier(kind, len(group), 0, "seen on too many records")
             )
+            result.noise.add(ident)
             continue
-        persons, anonymous = persons_among(group)
+        persons, anonymous = persons_among(group, ident, household=ident in result.landlines)
         if len(persons) > max_persons:
             result.ignored.append(
                 IgnoredIdentifier(kind, len(group), len(persons), "shared by too many persons")
             )
+            result.noise.add(ident)
             continue
         if len(persons) > 1:
             result.withheld_links += 1
+            result.shared.add(ident)
         rule = f"exact:{kind}"
         for person in persons:
             members = person + anonymous if len(persons) == 1 else person

@@ -21,13 +21,20 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, tuple_, update
 
+from custos.core.phones import stored_forms
 from custos.core.settings import Settings
 from custos.identity import matcher
-from custos.identity.graph import CoherentUnionFind, Edge, Node, exact_edges
+from custos.identity.graph import Edge, Node, exact_edges
 from custos.identity.ids import assign_ids
-from custos.identity.loading import arrow_table, golden_documents, load
+from custos.identity.loading import arrow_table, golden_documents, join_phone_forms, load
 from custos.identity.models import SavedModel
-from custos.identity.resolve import ResolveSummary, decisions
+from custos.identity.resolve import (
+    ResolveSummary,
+    decisions,
+    plan,
+    review_rows,
+    scoring_threshold,
+)
 from custos.identity.writer import write_profiles
 from custos.store import Store, meta
 from custos.store import tables as t
@@ -42,35 +49,39 @@ def _chunks(items: Iterable[Any]) -> Iterable[list[Any]]:
 
 
 def _blocked_records(conn: Connection, match: dict[str, list[Any]]) -> set[int]:
-    """Existing records sharing a blocking key with one of the new records (index look-ups)."""
-    r = t.records
+    """Existing records and interactions sharing a blocking key with one of the new rows
+    (index look-ups)."""
     rows = list(
         zip(
             *(match[k] for k in ("first_name", "surname", "dob", "postcode", "street")), strict=True
         )
     )
-    keys: dict[tuple[Any, ...], set[tuple[str, ...]]] = defaultdict(set)
-    for first, last, dob, postcode, street in rows:
-        if first and last:
-            keys[(r.c.last_name_key, r.c.first_name_key)].add((last, first))
-        if dob and last:
-            keys[(r.c.date_of_birth, r.c.last_name_key)].add((dob, last))
-        if dob and first:
-            keys[(r.c.date_of_birth, r.c.first_name_key)].add((dob, first))
-        if dob and postcode:
-            keys[(r.c.date_of_birth, r.c.postcode)].add((dob, postcode))
-        if postcode and first:
-            keys[(r.c.postcode, r.c.first_name_key)].add((postcode, first))
-        if street:
-            keys[(r.c.street_key,)].add((street,))
     found: set[int] = set()
-    for columns, values in keys.items():
-        for chunk in _chunks(values):
-            if len(columns) == 1:
-                clause = columns[0].in_([v[0] for v in chunk])
-            else:
-                clause = tuple_(*columns).in_(chunk)
-            found.update(conn.execute(select(r.c.raw_id).where(clause)).scalars())
+    for table in (t.records, t.interactions):
+        c = table.c
+        keys: dict[tuple[Any, ...], set[tuple[str, ...]]] = defaultdict(set)
+        for first, last, dob, postcode, street in rows:
+            if first and last:
+                keys[(c.last_name_key, c.first_name_key)].add((last, first))
+            if dob and last:
+                keys[(c.date_of_birth, c.last_name_key)].add((dob, last))
+            if dob and first:
+                keys[(c.date_of_birth, c.first_name_key)].add((dob, first))
+            if dob and postcode:
+                keys[(c.date_of_birth, c.postcode)].add((dob, postcode))
+            if postcode and first:
+                keys[(c.postcode, c.first_name_key)].add((postcode, first))
+            if street:
+                keys[(c.street_key,)].add((street,))
+        for columns, values in keys.items():
+            for chunk in _chunks(values):
+                if len(columns) == 1:
+                    clause = columns[0].in_([v[0] for v in chunk])
+                else:
+                    clause = tuple_(*columns).in_(chunk)
+                # (not null: what the partial indexes on interactions cover)
+                query = select(c.raw_id).where(clause, columns[0].is_not(None))
+                found.update(conn.execute(query).scalars())
     return found
 
 
@@ -80,7 +91,14 @@ def _profiles_of(conn: Connection, raw_ids: Iterable[int], nodes: list[Node]) ->
     found: set[str] = set()
     for chunk in _chunks(raw_ids):
         found.update(conn.execute(select(pm.c.profile_id).where(pm.c.raw_id.in_(chunk))).scalars())
-    identifiers = {ident for node in nodes for ident in node.identifiers}
+    identifiers = {ident for node in nodes for ident in node.identifiers if ident[0] != "phone~"}
+    # a phone meets the same number stored in another form (with or without its country)
+    identifiers |= {
+        ("phone", form)
+        for kind, value in list(identifiers)
+        if kind == "phone"
+        for form in stored_forms(value)
+    }
     for chunk in _chunks(identifiers):
         query = select(pi.c.profile_id).where(tuple_(pi.c.kind, pi.c.value).in_(chunk))
         found.update(conn.execute(query).scalars())
@@ -112,48 +130,33 @@ def attach(
         old_nodes, old_rows, old_match = load(conn, raw_ids=list(previous))
         summary.phases["candidates"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        probable: list[Edge] = []
-        if settings.probabilistic_matching and new_match["unique_id"]:
-            probable = matcher.predict_between(
-                arrow_table(new_match),
-                arrow_table(old_match),
-                saved.model,
-                saved.term_frequencies,
-                threshold=settings.match_threshold,
-                key=f"{saved.version}@{saved.trained_at.isoformat()}",
-            )
-        summary.phases["predict"] = time.perf_counter() - clock
-        clock = time.perf_counter()
-        nodes = old_nodes + new_nodes
-        scored = {(e.left, e.right): e.weight or 0.0 for e in probable}
-        forest = CoherentUnionFind(
-            (n.raw_id for n in nodes),
-            {n.raw_id: n.date_of_birth for n in nodes if n.date_of_birth},
-            lambda x, y: scored.get((x, y), scored.get((y, x))),
-            strong=settings.strong_match,
-        )
-        first_of: dict[str, int] = {}
-        for raw_id, pid in previous.items():  # existing profiles stay whole
-            forest.union(first_of.setdefault(pid, raw_id), raw_id, check=False)
-        together, apart = decisions(conn)
-        for left, right in apart:
-            forest.keep_apart(left, right)
+        nodes = join_phone_forms(old_nodes + new_nodes)
         exact = exact_edges(
             nodes,
             max_persons=settings.max_persons_per_identifier,
             max_records=settings.max_records_per_identifier,
         )
-        used: list[Edge] = []
-        for edges, check in ((together, False), (exact.edges, True), (probable, True)):
-            for edge in edges:
-                known = edge.left in forest.parent and edge.right in forest.parent
-                if known and forest.union(edge.left, edge.right, check=check, weight=edge.weight):
-                    used.append(edge)
+        probable: list[Edge] = []
+        if settings.probabilistic_matching and new_match["unique_id"]:
+            probable = matcher.predict_between(
+                arrow_table(new_match, exact),
+                arrow_table(old_match, exact),
+                saved.model,
+                saved.term_frequencies,
+                threshold=scoring_threshold(settings),
+                key=f"{saved.version}@{saved.trained_at.isoformat()}",
+            )
+        summary.phases["predict"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        together, apart = decisions(conn)
+        planned = plan(nodes, exact, probable, together, apart, settings, existing=previous)
+        used = planned.used
         summary.probabilistic_links = sum(1 for e in used if e.rule == "match")
-        summary.kept_apart, summary.conflicts = forest.refused, forest.conflicts
+        summary.kept_apart, summary.conflicts = planned.kept_apart, planned.conflicts
+        summary.review, summary.ambiguous = len(planned.review), planned.ambiguous
         summary.withheld_links, summary.ignored = exact.withheld_links, exact.ignored
         new_ids = {n.raw_id for n in new_nodes}
-        clusters = [g for g in forest.groups() if new_ids.intersection(g)]
+        clusters = [g for g in planned.clusters if new_ids.intersection(g)]
         by_raw = old_rows | new_rows
         anchors = [f"{by_raw[m[0]][1]}\x1f{by_raw[m[0]][2]}" for m in clusters]
         profiles = t.profiles
@@ -161,8 +164,8 @@ def attach(
         for chunk in _chunks(touched):
             query = select(profiles.c.id, profiles.c.created_at).where(profiles.c.id.in_(chunk))
             created_at.update(conn.execute(query).all())
-        plan = assign_ids(clusters, anchors, previous, created_at, set(created_at))
-        for chunk in _chunks(plan.created):
+        assigned = assign_ids(clusters, anchors, previous, created_at, set(created_at))
+        for chunk in _chunks(assigned.created):
             taken = conn.execute(select(profiles.c.id).where(profiles.c.id.in_(chunk))).first()
             if taken is not None:  # a derived id collides with an old one: extremely rare
                 raise RuntimeError("profile id collision; run resolve --full")
@@ -171,15 +174,24 @@ def attach(
         clock = time.perf_counter()
         previous_graph = meta.get(conn, meta.GRAPH_VERSION) or "0"
         write_profiles(
-            conn, store, set(plan.cluster_ids), plan.created, plan.merged, set(), now, actor
+            conn,
+            store,
+            set(assigned.cluster_ids),
+            assigned.created,
+            assigned.merged,
+            set(),
+            now,
+            actor,
         )
-        for loser, survivor in plan.merged.items():
+        for loser, survivor in assigned.merged.items():
             for table in (pm, t.merge_evidence):
                 conn.execute(
                     update(table).where(table.c.profile_id == loser).values(profile_id=survivor)
                 )
         member_of = {
-            m: pid for pid, members in zip(plan.cluster_ids, clusters, strict=True) for m in members
+            m: pid
+            for pid, members in zip(assigned.cluster_ids, clusters, strict=True)
+            for m in members
         }
         if new_ids:
             store.insert_many(
@@ -211,14 +223,32 @@ def attach(
                     for i, e in enumerate(used, 1)
                 ],
             )
-        rewritten = set(plan.cluster_ids) | set(plan.merged)
+        candidates = t.identity_candidates
+        for chunk in _chunks(new_ids):  # rows looked at again replace their earlier pairs
+            conn.execute(
+                delete(candidates).where(
+                    candidates.c.left_raw_id.in_(chunk) | candidates.c.right_raw_id.in_(chunk)
+                )
+            )
+        if planned.review:
+            first = conn.execute(select(func.coalesce(func.max(candidates.c.id), 0))).scalar_one()
+            names = ("id", "left_raw_id", "right_raw_id", "status", "weight", "reason", "detail")
+            store.insert_many(
+                conn,
+                candidates,
+                [
+                    dict(zip(names, row, strict=True)) | {"created_at": now}
+                    for row in review_rows(planned.review, int(first) + 1)
+                ],
+            )
+        rewritten = set(assigned.cluster_ids) | set(assigned.merged)
         for table in (t.profile_golden, t.profile_identifiers):
             for chunk in _chunks(rewritten):
                 conn.execute(delete(table).where(table.c.profile_id.in_(chunk)))
         store.insert_many(
             conn,
             t.profile_golden,
-            list(golden_documents(plan.cluster_ids, clusters, by_raw, settings)),
+            list(golden_documents(assigned.cluster_ids, clusters, by_raw, settings)),
             names=("profile_id", "document"),
         )
         node_of = {n.raw_id: n for n in nodes}
@@ -238,8 +268,8 @@ def attach(
         summary.phases["write"] = time.perf_counter() - clock
         summary.linked_interactions = summary.interactions
         summary.profiles = len(clusters)
-        summary.created = len(plan.created)
-        summary.merged = len(plan.merged)
+        summary.created = len(assigned.created)
+        summary.merged = len(assigned.merged)
         summary.multi_record_profiles = sum(1 for c in clusters if len(c) > 1)
         summary.largest_profile = max((len(c) for c in clusters), default=0)
         summary.edges = len(used)

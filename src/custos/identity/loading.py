@@ -7,7 +7,9 @@ into its golden record document.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -16,9 +18,13 @@ import orjson
 from sqlalchemy import Connection, Select, Text, func, literal, select, type_coerce
 
 from custos.core.fields import STRONG_IDENTIFIERS
+from custos.core.phones import digits_key
 from custos.core.settings import Settings
+from custos.identity import names
 from custos.identity.golden import ADDRESS, RECTIFICATION, SINGLE, Candidate, golden_record
-from custos.identity.graph import Node
+from custos.identity.graph import ExactResult, Node, exact_edges
+from custos.identity.matcher import MATCH_COLUMNS as MATCHER_COLUMNS
+from custos.identity.matcher import column_type
 from custos.store import golden as golden_store
 from custos.store import tables as t
 from custos.store.tables import utc_text
@@ -50,9 +56,9 @@ _ROW_AT = {
 
 
 #: A loaded row: (raw_id, source, record_id, is_record, first_key, last_key, when, extra JSON,
-#: street_key, *golden values in :data:`_GOLDEN_COLUMNS` order). Kept as plain tuples: a
-#: million objects with a dict each would cost seconds and hundreds of megabytes, and most are
-#: only read once, to write their profile's golden record.
+#: street_key, *golden values in :data:`_GOLDEN_COLUMNS` order, birth-date candidates). Kept as
+#: plain tuples: a million objects with a dict each would cost seconds and hundreds of
+#: megabytes, and most are only read once, to write their profile's golden record.
 Row = tuple[Any, ...]
 Loaded = tuple[list[Node], dict[int, Row], dict[str, list[Any]]]
 
@@ -75,6 +81,8 @@ _SINGLE_AT = tuple((name, _GOLDEN_AT + _GOLDEN_COLUMNS.index(name)) for name in 
 _ADDRESS_AT = tuple((name, _GOLDEN_AT + _GOLDEN_COLUMNS.index(name)) for name in ADDRESS)
 _STREET_AT = _GOLDEN_AT + _GOLDEN_COLUMNS.index("street")
 _CITY_AT = _GOLDEN_AT + _GOLDEN_COLUMNS.index("city")
+_POSTCODE_AT = _GOLDEN_AT + _GOLDEN_COLUMNS.index("postcode")
+_CANDIDATES_AT = _GOLDEN_AT + len(_GOLDEN_COLUMNS)  # ambiguous birth date: its readings
 
 
 def load(
@@ -118,7 +126,11 @@ class _Instants(dict[Any, datetime]):
 def candidate(row: Row, instants: dict[Any, datetime] | None = None) -> Candidate:
     """The golden-record candidate of a loaded row."""
     instant = (instants if instants is not None else _Instants())[row[6]]
-    values = {k: v for k, v in zip(_GOLDEN_COLUMNS, row[_GOLDEN_AT:], strict=True) if v is not None}
+    values = {
+        k: v
+        for k, v in zip(_GOLDEN_COLUMNS, row[_GOLDEN_AT:_CANDIDATES_AT], strict=True)
+        if v is not None
+    }
     extras = orjson.loads(row[7]) if row[7] and row[3] else None
     return Candidate(row[0], row[1], row[2], row[3], instant, values, extras)
 
@@ -155,6 +167,7 @@ def _load(
             table.c.extra,
             table.c.street_key,
             *(table.c[name] for name in _GOLDEN_COLUMNS),
+            table.c.date_of_birth_candidates,
         ]
         query = (
             select(*columns)
@@ -178,6 +191,7 @@ def _load(
         else:
             loaded = _fetch_all(conn, query)
         (email, at_e), (phone, at_p), (customer, at_c), (handle, at_h) = _IDENTIFIER_AT
+        matched: list[Row] = []
         for row in loaded:
             identifiers: list[tuple[str, str]] = []
             if row[at_e]:
@@ -190,19 +204,84 @@ def _load(
                 identifiers.append((handle, row[at_h]))
             if not is_record and not identifiers:
                 continue  # an interaction with nothing to link it by stays unlinked
-            nodes.append(Node(row[0], is_record, row[4], row[5], row[_DOB_AT], tuple(identifiers)))
+            first, last = row[4], row[5]
+            generation = None
+            if (first and " " in first) or (last and " " in last):  # a suffix is a word of its own
+                generation = names.generation(first, last)
+                if generation is not None and last:
+                    last = names.strip_generation(last) or last
+            street = row[8]
+            address = (
+                f"{street}|{row[_POSTCODE_AT] or (row[_CITY_AT] or '').lower()}" if street else None
+            )
+            nodes.append(
+                Node(
+                    row[0],
+                    is_record,
+                    first,
+                    last,
+                    row[_DOB_AT],
+                    tuple(identifiers),
+                    generation,
+                    address,
+                )
+            )
             rows[row[0]] = row
-        if is_record and loaded:
-            columns_of = list(zip(*loaded, strict=True))
-            match["unique_id"] = list(columns_of[0])
+            # Interactions (calls, orders, posts) are scored by the matcher too when they carry
+            # a name and a contact: a name alone never links.
+            if is_record or first or last:
+                matched.append(row if last == row[5] else (*row[:5], last, *row[6:]))
+        if matched:
+            columns_of = list(zip(*matched, strict=True))
+            match["unique_id"].extend(columns_of[0])
             for name, column in MATCH_SOURCE.items():
                 at = _ROW_AT[column]
                 if name == "city":
-                    match[name] = [v.lower() if v else v for v in columns_of[at]]
+                    match[name].extend(v.lower() if v else v for v in columns_of[at])
+                elif name == "dob":
+                    match[name].extend(
+                        dob or (ambiguous.split(" ", 1)[0] if ambiguous else None)
+                        for dob, ambiguous in zip(
+                            columns_of[at], columns_of[_CANDIDATES_AT], strict=True
+                        )
+                    )
                 else:
-                    match[name] = list(columns_of[at])
+                    match[name].extend(columns_of[at])
             del columns_of
     return nodes, rows, match
+
+
+def join_phone_forms(nodes: list[Node]) -> list[Node]:
+    """The nodes, where a phone stored without its country (national digits) meets the same
+    digits of a number stored in E.164: both carry the identifier ``phone~DIGITS`` too, so
+    exact linking joins them (with its guard rails: the carriers must be one person). Numbers
+    that meet no national form keep to their E.164 value: two E.164 numbers of different
+    countries can share their national digits."""
+    national = {
+        digits_key(value)
+        for node in nodes
+        for kind, value in node.identifiers
+        if kind == "phone" and not value.startswith("+")
+    }
+    if not national:
+        return nodes
+    forms: dict[str, set[str]] = defaultdict(set)
+    for node in nodes:
+        for kind, value in node.identifiers:
+            if kind == "phone" and (key := digits_key(value)) in national:
+                forms[key].add(value)
+    national = {key for key, stored in forms.items() if len(stored) > 1}  # else nothing to join
+    if not national:
+        return nodes
+    out = []
+    for node in nodes:
+        extra = [
+            ("phone~", key)
+            for kind, value in node.identifiers
+            if kind == "phone" and (key := digits_key(value)) in national
+        ]
+        out.append(replace(node, identifiers=(*node.identifiers, *extra)) if extra else node)
+    return out
 
 
 def _fetch_all(conn: Connection, query: Select[Any]) -> list[Row]:
@@ -251,24 +330,72 @@ def _shared_values(rows: Sequence[Row], memo: dict[Any, Any]) -> list[Row]:
             s(r[17], r[17]),
             s(r[18], r[18]),
             s(r[19], r[19]),
+            r[20],
         )
         for r in rows
     ]
 
 
-def arrow_table(match: dict[str, list[Any]]) -> pa.Table:
-    """The matcher's input table from :func:`load`'s columns."""
+def arrow_table(match: dict[str, list[Any]], exact: ExactResult | None = None) -> pa.Table:
+    """The matcher's input table (:data:`~custos.identity.matcher.MATCH_COLUMNS`) from
+    :func:`load`'s columns and what exact linking learned about the identifiers.
+
+    Phones are compared on their digits (:func:`~custos.core.phones.digits_key`), so a number
+    stored without its country meets the same number in E.164. A landline, and an e-mail or
+    phone carried by records of two or more persons (a couple's address), is household
+    evidence: it moves from the person-level column to ``shared_email`` / ``shared_phone``. An
+    identifier left out by the guard rails (a placeholder e-mail on hundreds of records) is
+    evidence of nothing and is left out.
+    """
     import pyarrow as pa
 
+    shared = (exact.shared | exact.landlines) if exact else set()
+    noise = exact.noise if exact else set()
+    if noise:
+        noisy_emails = {v for k, v in noise if k == "email"}
+        noisy_phones = {digits_key(v) for k, v in noise if k == "phone"}
+        noisy_phones |= {v for k, v in noise if k == "phone~"}
+        match = {
+            **match,
+            "email": [None if v in noisy_emails else v for v in match["email"]],
+            "phone": [None if v and digits_key(v) in noisy_phones else v for v in match["phone"]],
+        }
+
+    shared_emails = {v for k, v in shared if k == "email"}
+    shared_phones = {digits_key(v) for k, v in shared if k == "phone"}
+    shared_phones |= {v for k, v in shared if k == "phone~"}
+    keys = [digits_key(v) if v else None for v in match["phone"]]
+    personal_phone = [None if k in shared_phones else k for k in keys]
+    shared_phone = [k if k in shared_phones else None for k in keys]
+    emails = match["email"]
+    if shared_emails:
+        personal_email = [None if v in shared_emails else v for v in emails]
+        shared_email = [v if v in shared_emails else None for v in emails]
+    else:
+        personal_email, shared_email = emails, [None] * len(emails)
+    partners = names.nickname_partners
+    columns = {name: match[name] for name in MATCH_SOURCE if name not in ("email", "phone")} | {
+        "first_name_nicknames": [
+            (sorted(found) if (found := partners(v)) else None) if v else None
+            for v in match["first_name"]
+        ],
+        "email": personal_email,
+        "phone": personal_phone,
+        "shared_email": shared_email,
+        "shared_phone": shared_phone,
+    }
     return pa.table(
         {"unique_id": pa.array(match["unique_id"], pa.int64())}
-        | {name: pa.array(match[name], pa.string()) for name in MATCH_SOURCE}
+        | {name: pa.array(columns[name], column_type(name)) for name in MATCHER_COLUMNS}
     )
 
 
 def match_table(conn: Connection) -> pa.Table:
-    """Every record's matching fields as the matcher reads them (one row per record)."""
-    return arrow_table(load(conn)[2])
+    """Every record's (and name-carrying interaction's) matching fields as the matcher reads
+    them, with the shared identifiers of the whole store counted as household evidence."""
+    nodes, _rows, match = load(conn)
+    exact = exact_edges(join_phone_forms(nodes), max_persons=3, max_records=200)
+    return arrow_table(match, exact)
 
 
 def golden_documents(

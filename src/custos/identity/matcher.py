@@ -1,20 +1,32 @@
 """Probabilistic matching with Splink (Fellegi–Sunter, DuckDB in process).
 
 The input is one Arrow table of normalised person fields (see :data:`MATCH_COLUMNS`), one row
-per record. :func:`train` estimates a model without labels (u by random sampling, m by EM) and
-returns it as Splink's settings JSON, so the store can keep and version it; :func:`predict`
-scores candidate pairs with a saved model and returns them as edges with match weights.
+per record (and per interaction that carries a name and a contact). :func:`train` estimates a
+model without labels (u by random sampling, m by EM) and returns it as Splink's settings JSON,
+so the store can keep and version it; :func:`predict` scores candidate pairs with a saved model
+and returns them as edges with match weights and the evidence they rest on.
 
-Comparisons are designed so one piece of evidence counts once:
+Fellegi–Sunter adds the weights of the compared fields as if they were independent. Facts about
+a *household* are not: people who live together share the street, the postcode and city, the
+landline and often the surname and an e-mail, so the model would count one fact four times and
+outvote the first name (how twins became one profile). The comparisons are therefore split:
 
-* e-mail agrees only on the whole address; a matching user name under another domain is not
-  credited, because user names are mostly built from the person's name, which the name
-  comparisons already count (crediting both chains people who share a common name);
-* dates of birth know the usual errors (one digit, day and month swapped) and otherwise
-  disagree;
-* names carry term-frequency adjustments: two "Smith"s are weaker evidence than two "Quenby"s;
-* postcode and city are one comparison (location): a postcode names its city, so agreeing on
-  both is one piece of evidence, not two.
+* **person-level**: first name (with term frequencies), date of birth, a personal e-mail, a
+  personal phone (compared on its digits, so a number stored without its country meets the same
+  number in E.164), the customer number;
+* **household-level**: one comparison, ``household``, over the address (street, postcode, city)
+  and the *shared* identifiers (an e-mail or phone that records of two or more persons carry:
+  :attr:`~custos.identity.graph.ExactResult.shared`), so a household agrees once, however many
+  of its facts agree; and the surname, which families share.
+
+One piece of evidence still counts once elsewhere: e-mails agree only as whole addresses (a user
+name under another domain is mostly the person's name again); dates of birth know swapped day
+and month and one-part typos; a postcode names its city.
+
+What the weights may not decide is left to rules the caller applies to each pair (see
+:class:`~custos.identity.graph.Edge` ``evidence``): a link needs person-level evidence and more
+than names, and a clear person-level conflict refuses it at any weight
+(:func:`~custos.identity.graph.conflict`).
 """
 
 from __future__ import annotations
@@ -30,20 +42,33 @@ from custos.identity.graph import Edge
 if TYPE_CHECKING:
     import pyarrow as pa
 
-#: The columns the matcher reads (all strings; null when unknown).
+#: The columns the matcher reads (all strings; null when unknown); see
+#: :func:`custos.identity.loading.arrow_table`.
 MATCH_COLUMNS = (
     "first_name",
+    "first_name_nicknames",  # a list: the names this one is a nickname pair with
     "surname",
     "dob",
     "email",
     "phone",
+    "shared_email",
+    "shared_phone",
     "street",
     "postcode",
     "city",
     "customer_id",
 )
+
+
+def column_type(name: str) -> Any:
+    """The Arrow type of a matcher column: lists for ``first_name_nicknames``, else strings."""
+    import pyarrow as pa
+
+    return pa.list_(pa.string()) if name == "first_name_nicknames" else pa.string()
+
+
 #: Version of the comparison design; a saved model of another version is retrained.
-DESIGN_VERSION = "6"
+DESIGN_VERSION = "7"
 #: The compared fields (Splink comparisons), as explain shows them.
 COMPARISONS = (
     "first_name",
@@ -51,17 +76,21 @@ COMPARISONS = (
     "dob",
     "email",
     "phone",
-    "street",
-    "location",
+    "household",
     "customer_id",
 )
-
+#: Comparisons that say who a person is (a link needs one of them to agree).
+PERSON_LEVEL = ("first_name", "dob", "email", "phone", "customer_id")
+#: Bits of :attr:`Edge.evidence`: which comparisons agreed (weighed more than nothing).
+EVIDENCE_BITS = {name: 1 << i for i, name in enumerate(COMPARISONS)}
+PERSON_EVIDENCE = sum(EVIDENCE_BITS[name] for name in PERSON_LEVEL)
 _log = logging.getLogger(__name__)
 for _name in ("splink", "duckdb"):
     logging.getLogger(_name).setLevel(logging.ERROR)
 
 
 def _settings() -> Any:
+    import splink.blocking_rule_library as brl
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
@@ -91,8 +120,18 @@ def _settings() -> Any:
             cll.NullLevel("first_name"),
             cll.ExactMatchLevel("first_name").configure(tf_adjustment_column="first_name"),
             cll.ColumnsReversedLevel("first_name", "surname"),
+            # Bob and Robert, Sepp and Josef (the nickname pairs of custos.identity.names)
+            cll.CustomLevel(
+                "list_contains(first_name_nicknames_l, first_name_r)",
+                label_for_charts="nickname",
+            ),
             cll.JaroWinklerLevel("first_name", 0.92),
             cll.JaroWinklerLevel("first_name", 0.88),
+            cll.CustomLevel(
+                "(length(first_name_l) = 1 or length(first_name_r) = 1) "
+                "and substr(first_name_l, 1, 1) = substr(first_name_r, 1, 1)",
+                label_for_charts="initial",
+            ),
             cll.JaroWinklerLevel("first_name", 0.7),
             cll.ElseLevel(),
         ],
@@ -114,16 +153,37 @@ def _settings() -> Any:
             cll.ElseLevel(),
         ],
     )
-    # One piece of evidence, not two: a postcode names its city, so agreeing on both counts once.
-    location = cl.CustomComparison(
-        output_column_name="location",
+    # The household counts once: address and shared contacts move together.
+    parts = ("street", "postcode", "city", "shared_phone", "shared_email")
+
+    def nothing(side: str) -> str:
+        return "(" + " and ".join(f"{p}_{side} is null" for p in parts) + ")"
+
+    def same_street() -> Any:
+        return cll.LevenshteinLevel("street", 2)
+
+    def same_place() -> Any:
+        return cll.Or(cll.ExactMatchLevel("postcode"), cll.ExactMatchLevel("city"))
+
+    def shared_contact() -> Any:
+        return cll.Or(cll.ExactMatchLevel("shared_phone"), cll.ExactMatchLevel("shared_email"))
+
+    household = cl.CustomComparison(
+        output_column_name="household",
         comparison_levels=[
-            cll.And(cll.NullLevel("postcode"), cll.NullLevel("city")).configure(is_null_level=True),
+            cll.CustomLevel(
+                f"{nothing('l')} or {nothing('r')}", label_for_charts="nothing to compare"
+            ).configure(is_null_level=True),
+            # (a shared landline on top of the same address is the same household again)
+            cll.And(same_street(), same_place()).configure(label_for_charts="same address"),
+            shared_contact().configure(label_for_charts="a shared phone or e-mail"),
+            same_street().configure(label_for_charts="same street, other place"),
             cll.ExactMatchLevel("postcode"),
             cll.ExactMatchLevel("city").configure(tf_adjustment_column="city"),
             cll.ElseLevel(),
         ],
     )
+    sparse = "((l.dob is null and l.city is null) or (r.dob is null and r.city is null))"
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
@@ -133,11 +193,26 @@ def _settings() -> Any:
             # for 0.1% of the recall; the name with the birth year or the city keeps most of it.
             block_on("first_name", "surname", "substr(dob, 1, 4)"),
             block_on("first_name", "surname", "city"),
+            # ... and the name alone where one side has neither a birth date nor a city: a call
+            # note or an order that carries a name and a contact, nothing else.
+            # A call note or an order carries a name and a contact, no birth date or city: its
+            # name alone, and with a typo in either part, finds the person's records.
+            brl.CustomRule(f"l.first_name = r.first_name and l.surname = r.surname and {sparse}"),
+            brl.CustomRule(
+                "l.first_name = r.first_name "
+                f"and substr(l.surname, 1, 3) = substr(r.surname, 1, 3) and {sparse}"
+            ),
+            brl.CustomRule(
+                "l.surname = r.surname "
+                f"and substr(l.first_name, 1, 1) = substr(r.first_name, 1, 1) and {sparse}"
+            ),
             block_on("surname", "dob"),
             block_on("first_name", "dob"),
             block_on("postcode", "first_name"),
             block_on("email"),
             block_on("phone"),
+            block_on("shared_phone"),
+            block_on("shared_email"),
             block_on("street"),
             block_on("dob", "postcode"),
             block_on("customer_id"),
@@ -148,8 +223,7 @@ def _settings() -> Any:
             dob,
             email,
             phone,
-            cl.LevenshteinAtThresholds("street", 2),
-            location,
+            household,
             cl.ExactMatch("customer_id"),
         ],
         retain_intermediate_calculation_columns=False,
@@ -273,21 +347,51 @@ def _release(db_api: Any) -> None:
     db_api.duckdb_con.close()
 
 
-def term_frequencies(table: pa.Table) -> dict[str, dict[str, float]]:
-    """Relative frequency of each value of the term-frequency columns in ``table``."""
+def term_frequencies(table: pa.Table, model: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Relative frequency of each value of the term-frequency columns in ``table``, smoothed
+    towards the model's average (its u probability of an exact match) by
+    :data:`MIN_TRAINING_RECORDS` pseudo-records: in a store of three records one Jane is a
+    third of them, yet no more common a name than in a large one; thirty records of one name
+    are common in a store of any size. Large stores barely notice."""
     import pyarrow.compute as pc
 
+    average = _average_frequencies(model)
+    pseudo = MIN_TRAINING_RECORDS
     out: dict[str, dict[str, float]] = {}
     for column in TF_COLUMNS:
         counts = pc.value_counts(table.column(column).drop_null())
-        total = max(sum(counts.field("counts").to_pylist()), 1)
-        out[column] = {
-            str(v): c / total
-            for v, c in zip(
-                counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True
-            )
-        }
+        values, found = counts.field("values").to_pylist(), counts.field("counts").to_pylist()
+        total = sum(found) + pseudo
+        base = pseudo * average.get(column, 1e-3)
+        out[column] = {str(v): (c + base) / total for v, c in zip(values, found, strict=True)}
     return out
+
+
+def _average_frequencies(model: dict[str, Any]) -> dict[str, float]:
+    """Column → the u probability of the level that adjusts for its term frequencies."""
+    out: dict[str, float] = {}
+    for comparison in model["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            column = level.get("tf_adjustment_column")
+            if column and level.get("u_probability"):
+                out[column] = float(level["u_probability"])
+    return out
+
+
+def _register_frequencies(
+    linker: Any, db_api: Any, frequencies: dict[str, dict[str, float]]
+) -> None:
+    """Make Splink use these term frequencies instead of counting its own."""
+    import pyarrow as pa
+
+    for column, freq in frequencies.items():
+        lookup = pa.table(
+            {
+                column: pa.array(list(freq), pa.string()),
+                f"tf_{column}": pa.array(list(freq.values()), pa.float64()),
+            }
+        )
+        linker.table_management.register_term_frequency_lookup(db_api.register(lookup), column)
 
 
 def _edges(result: pa.Table, comparisons: list[str], threshold: float) -> Iterator[Edge]:
@@ -313,16 +417,24 @@ def _edges(result: pa.Table, comparisons: list[str], threshold: float) -> Iterat
         for name, values in fields.items()
     ]
     details = ("{" + ",".join(p for p in row if p) + "}" for row in zip(*parts, strict=True))
-    for a, b, w, detail in zip(
-        left.tolist(), right.tolist(), weight.tolist(), details, strict=True
+    # Which comparisons agreed, as bits (EVIDENCE_BITS): the rules on person-level evidence
+    # read them without parsing the per-field JSON of a million links.
+    evidence = np.zeros(len(weight), dtype=np.int64)
+    for name, values in fields.items():
+        bit = EVIDENCE_BITS.get(name)
+        if bit is not None:
+            evidence |= np.where(values > 0, bit, 0)
+    for a, b, w, detail, bits in zip(
+        left.tolist(), right.tolist(), weight.tolist(), details, evidence.tolist(), strict=True
     ):
-        yield Edge(a, b, "match", w, detail)
+        yield Edge(a, b, "match", w, detail, bits)
 
 
 def predict(table: pa.Table, model: dict[str, Any], *, threshold: float) -> list[Edge]:
     """Score the candidate pairs within ``table``; edges at or above ``threshold`` (match
     weight), strongest first, each with the match weight per compared field."""
     linker, db_api = _linker(table, model, detail=True)
+    _register_frequencies(linker, db_api, term_frequencies(table, model))
     predictions = linker.inference.predict(threshold_match_weight=threshold)
     comparisons = [c["output_column_name"] for c in model["comparisons"]]
     edges = list(_edges(predictions.as_pyarrow_table(), comparisons, threshold))
@@ -346,17 +458,10 @@ def _scorer(model: dict[str, Any], frequencies: dict[str, dict[str, float]], key
         return cached
     empty = pa.table(
         {"unique_id": pa.array([], pa.int64())}
-        | {name: pa.array([], pa.string()) for name in MATCH_COLUMNS}
+        | {name: pa.array([], column_type(name)) for name in MATCH_COLUMNS}
     )
     linker, db_api = _linker(empty, model, detail=True)
-    for column, freq in frequencies.items():
-        lookup = pa.table(
-            {
-                column: pa.array(list(freq), pa.string()),
-                f"tf_{column}": pa.array(list(freq.values()), pa.float64()),
-            }
-        )
-        linker.table_management.register_term_frequency_lookup(db_api.register(lookup), column)
+    _register_frequencies(linker, db_api, frequencies)
     _scorers.clear()  # one model at a time: a retrained model replaces the old one
     _scorers[key] = (linker, db_api)
     return linker, db_api

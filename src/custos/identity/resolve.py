@@ -14,8 +14,7 @@ import gc
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -26,9 +25,10 @@ from sqlalchemy import Connection, delete, func, select
 from custos.core.bulk import paused_gc
 from custos.core.settings import Settings
 from custos.identity import matcher, models
-from custos.identity.graph import CoherentUnionFind, Edge, IgnoredIdentifier, Node, exact_edges
+from custos.identity.graph import Edge, ExactResult, IgnoredIdentifier, Node, exact_edges
 from custos.identity.ids import assign_ids
-from custos.identity.loading import arrow_table, golden_documents, load
+from custos.identity.loading import arrow_table, golden_documents, join_phone_forms, load
+from custos.identity.plan import Plan, ReviewPair, plan_links
 from custos.identity.writer import (
     Jobs,
     ensure_match_indexes,
@@ -68,6 +68,8 @@ class ResolveSummary:
     previous_graph: str | None = None  # graph version before an incremental run
     withheld_links: int = 0
     kept_apart: int = 0
+    review: int = 0  # pairs kept for review (possible matches and refused conflicts)
+    ambiguous: int = 0  # records that fit two persons equally well (linked to neither)
     ignored: list[IgnoredIdentifier] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -76,12 +78,14 @@ def _probable_edges(
     conn: Connection,
     settings: Settings,
     match: dict[str, list[Any]],
+    exact: ExactResult,
     summary: ResolveSummary,
     *,
     retrain: bool,
 ) -> list[Edge]:
-    """Probabilistic links between records, from the saved model or one trained now."""
-    table = arrow_table(match)
+    """Scored pairs from the saved model or one trained now: every pair at ``possible_match``
+    (or ``match_threshold``, if lower) or above, strongest first."""
+    table = arrow_table(match, exact)
     match.clear()
     saved = None if retrain else models.latest(conn)
     clock = time.perf_counter()
@@ -90,7 +94,7 @@ def _probable_edges(
         summary.model_version = models.save(
             conn,
             model,
-            matcher.term_frequencies(table),
+            matcher.term_frequencies(table, model),
             trained_on=min(table.num_rows, settings.training_sample),
             threshold=settings.match_threshold,
         )
@@ -99,9 +103,39 @@ def _probable_edges(
         clock = time.perf_counter()
     else:
         model, summary.model_version = saved.model, saved.version
-    edges = matcher.predict(table, model, threshold=settings.match_threshold)
+    edges = matcher.predict(table, model, threshold=scoring_threshold(settings))
     summary.phases["predict"] = time.perf_counter() - clock
     return edges
+
+
+def scoring_threshold(settings: Settings) -> float:
+    """The lowest match weight a scored pair is kept from (possible matches included)."""
+    return min(settings.possible_match, settings.match_threshold)
+
+
+def plan(
+    nodes: list[Node],
+    exact: ExactResult,
+    probable: list[Edge],
+    together: list[Edge],
+    apart: list[tuple[int, int]],
+    settings: Settings,
+    *,
+    existing: dict[int, str] | None = None,
+    extra: list[Edge] | None = None,
+) -> Plan:
+    """:func:`~custos.identity.plan.plan_links` with the thresholds of ``settings``."""
+    return plan_links(
+        nodes,
+        exact,
+        probable,
+        together,
+        apart,
+        match_threshold=settings.match_threshold,
+        possible_match=settings.possible_match,
+        existing=existing,
+        extra=extra or (),
+    )
 
 
 def resolve(
@@ -122,28 +156,26 @@ def resolve(
     with paused_gc() as pause, store.write(bulk=True) as conn:
         clock = time.perf_counter()
         nodes, rows, match = load(conn)
+        nodes = join_phone_forms(nodes)
         pause.freeze()  # a million long-lived rows: no collection need look at them again
         summary.phases["load"] = time.perf_counter() - clock
         summary.records = sum(1 for n in nodes if n.is_record)
         summary.interactions = int(
             conn.execute(select(func.count()).select_from(t.interactions)).scalar_one()
         )
-        # Exact links are found on a second thread while the model trains and scores (DuckDB
-        # leaves a core idle for much of the training).
-        with ThreadPoolExecutor(1, thread_name_prefix="custos-exact") as pool:
-            exact_job = pool.submit(
-                exact_edges,
-                nodes,
-                max_persons=settings.max_persons_per_identifier,
-                max_records=settings.max_records_per_identifier,
-            )
-            probable: list[Edge] = []
-            if settings.probabilistic_matching and summary.records > 1:
-                probable = _probable_edges(conn, settings, match, summary, retrain=retrain)
-            del match
-            clock = time.perf_counter()
-            exact = exact_job.result()
-            summary.phases["exact"] = time.perf_counter() - clock
+        # Exact links first: they also tell which identifiers several persons carry (a family's
+        # landline), which the matcher counts as household evidence.
+        clock = time.perf_counter()
+        exact = exact_edges(
+            nodes,
+            max_persons=settings.max_persons_per_identifier,
+            max_records=settings.max_records_per_identifier,
+        )
+        summary.phases["exact"] = time.perf_counter() - clock
+        probable: list[Edge] = []
+        if settings.probabilistic_matching and summary.records > 1:
+            probable = _probable_edges(conn, settings, match, exact, summary, retrain=retrain)
+        del match
         # Training and scoring leave cyclic garbage (Splink's SQL syntax trees) that the paused
         # collector would keep to the end: collect it now, looking only at what was made since
         # the rows were loaded (those were frozen).
@@ -161,45 +193,30 @@ def resolve(
             db.put(ensure_match_indexes, conn)
             clock = time.perf_counter()
             summary.ignored, summary.withheld_links = exact.ignored, exact.withheld_links
-            # one int key per scored pair (a million tuples would cost ~60 MB)
-            scored = {(e.left << 40) | e.right: e.weight or 0.0 for e in probable}
-            forest = CoherentUnionFind(
-                (n.raw_id for n in nodes),
-                {n.raw_id: n.date_of_birth for n in nodes if n.date_of_birth},
-                lambda x, y: scored.get((x << 40) | y, scored.get((y << 40) | x)),
-                strong=settings.strong_match,
+            planned = plan(
+                nodes,
+                exact,
+                probable,
+                together,
+                apart,
+                settings,
+                extra=extra_edges(nodes) if extra_edges else None,
             )
-            for left, right in apart:
-                forest.keep_apart(left, right)
-            # People's decisions first: a forced merge links, an unmerge keeps apart whatever
-            # the evidence says, on every run. Then exact identifiers, then matches, strongest
-            # first.
-            used: list[Edge] = []
-            extra = extra_edges(nodes) if extra_edges else []
-            for edges_of_kind, check in (
-                (together, False),
-                (exact.edges + extra, True),
-                (probable, True),
-            ):
-                for edge in edges_of_kind:
-                    known = edge.left in forest.parent and edge.right in forest.parent
-                    if known and forest.union(
-                        edge.left, edge.right, check=check, weight=edge.weight
-                    ):
-                        used.append(edge)
             del probable
+            used = planned.used
             summary.probabilistic_links = sum(1 for e in used if e.rule == "match")
-            summary.kept_apart, summary.conflicts = forest.refused, forest.conflicts
-            clusters = forest.groups()
+            summary.kept_apart, summary.conflicts = planned.kept_apart, planned.conflicts
+            summary.review, summary.ambiguous = len(planned.review), planned.ambiguous
+            clusters = planned.clusters
             anchors = [f"{rows[m[0]][1]}\x1f{rows[m[0]][2]}" for m in clusters]
-            plan = assign_ids(clusters, anchors, previous, active, existing)
+            assigned = assign_ids(clusters, anchors, previous, active, existing)
             now = datetime.now(UTC)
             old_sets: dict[str, set[int]] = defaultdict(set)
             for raw_id, pid in previous.items():
                 old_sets[pid].add(raw_id)
             changed = {
                 pid
-                for pid, members in zip(plan.cluster_ids, clusters, strict=True)
+                for pid, members in zip(assigned.cluster_ids, clusters, strict=True)
                 if pid not in old_sets or set(members) != old_sets[pid]
             }
             insert_batches(
@@ -208,7 +225,7 @@ def resolve(
                 store,
                 t.profiles,
                 ("id",),
-                ((pid,) for pid in sorted(plan.created)),
+                ((pid,) for pid in sorted(assigned.created)),
                 new_profile(now),
             )
             db.put(
@@ -216,15 +233,15 @@ def resolve(
                 conn,
                 store,
                 changed,
-                plan.created,
-                plan.merged,
-                plan.retired,
+                assigned.created,
+                assigned.merged,
+                assigned.retired,
                 now,
                 actor,
             )
             member_of = {
                 m: pid
-                for pid, members in zip(plan.cluster_ids, clusters, strict=True)
+                for pid, members in zip(assigned.cluster_ids, clusters, strict=True)
                 for m in members
             }
             summary.phases["cluster"] = time.perf_counter() - clock
@@ -261,6 +278,15 @@ def resolve(
                 ),
                 const={"created_at": now},
             )
+            rewrite(
+                db,
+                conn,
+                store,
+                t.identity_candidates,
+                ("id", "left_raw_id", "right_raw_id", "status", "weight", "reason", "detail"),
+                review_rows(planned.review),
+                const={"created_at": now},
+            )
             # The identifiers follow from the members just written: the database derives them
             # (in SQL, on its thread) while this thread produces the golden records.
             rewrite(db, conn, store, t.profile_identifiers, derive=insert_identifiers)
@@ -272,7 +298,7 @@ def resolve(
                 store,
                 t.profile_golden,
                 ("profile_id", "document"),
-                golden_documents(*_by_profile_id(plan.cluster_ids, clusters), rows, settings),
+                golden_documents(*_by_profile_id(assigned.cluster_ids, clusters), rows, settings),
             )
             del rows
             db.put(conn.execute, delete(t.identity_recheck))  # a full run looked at everything
@@ -285,8 +311,8 @@ def resolve(
         sizes = [len(c) for c in clusters]
         summary.linked_interactions = sum(1 for n in nodes if not n.is_record)
         summary.profiles = len(clusters)
-        summary.created = len(plan.created)
-        summary.merged = len(plan.merged)
+        summary.created = len(assigned.created)
+        summary.merged = len(assigned.merged)
         summary.multi_record_profiles = sum(1 for s in sizes if s > 1)
         summary.largest_profile = max(sizes, default=0)
         summary.edges = len(used)
@@ -294,6 +320,20 @@ def resolve(
     summary.phases["commit"] = time.perf_counter() - clock
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def review_rows(pairs: Sequence[ReviewPair], first_id: int = 1) -> Iterator[tuple[Any, ...]]:
+    """``identity_candidates`` rows (without ``created_at``) of the pairs kept for review."""
+    for i, pair in enumerate(pairs, first_id):
+        yield (
+            i,
+            pair.left,
+            pair.right,
+            pair.status,
+            f"{pair.weight:.4f}",
+            pair.reason,
+            pair.detail,
+        )
 
 
 def _by_profile_id(

@@ -16,21 +16,29 @@ from custos.core.fields import STRONG_IDENTIFIERS
 from custos.store import Store
 from custos.store import tables as t
 
-#: Indexes on records that incremental resolution looks candidates up by (the blocking keys).
-#: Created by the first full resolution, not at ingestion: a bulk load into an empty store is
-#: faster without them.
+#: Indexes on records and interactions that incremental resolution looks candidates up by
+#: (the blocking keys). Created by the first full resolution, not at ingestion: a bulk load
+#: into an empty store is faster without them. On interactions they are partial (rows with the
+#: key only): most events carry no name.
 MATCH_INDEXES = {
-    "ix_records_match_names": ("last_name_key", "first_name_key"),
-    "ix_records_match_dob": ("date_of_birth", "last_name_key"),
-    "ix_records_match_postcode": ("postcode", "first_name_key"),
-    "ix_records_match_street": ("street_key",),
+    "match_names": ("last_name_key", "first_name_key"),
+    "match_dob": ("date_of_birth", "last_name_key"),
+    "match_postcode": ("postcode", "first_name_key"),
+    "match_street": ("street_key",),
 }
 
 
 def ensure_match_indexes(conn: Connection) -> None:
-    """Create the blocking-key indexes on records if they are missing."""
-    for name, columns in MATCH_INDEXES.items():
-        conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name} ON records ({', '.join(columns)})")
+    """Create the blocking-key indexes on records and interactions if they are missing."""
+    for suffix, columns in MATCH_INDEXES.items():
+        listed = ", ".join(columns)
+        conn.exec_driver_sql(
+            f"CREATE INDEX IF NOT EXISTS ix_records_{suffix} ON records ({listed})"
+        )
+        conn.exec_driver_sql(
+            f"CREATE INDEX IF NOT EXISTS ix_interactions_{suffix} ON interactions ({listed}) "
+            f"WHERE {columns[0]} IS NOT NULL"
+        )
 
 
 class Jobs:

@@ -26,8 +26,14 @@ from custos.identity.resolve import ResolveSummary, resolve
 from custos.ingest import normalise
 from custos.ingest.mapping import MapFile
 from custos.ingest.normalise import FieldError
-from custos.ingest.pipeline import IngestSummary, ProgressFn, ensure_source, ingest_file
-from custos.service import curation, dsr, reads
+from custos.ingest.pipeline import (
+    IngestSummary,
+    ProgressFn,
+    default_region,
+    ensure_source,
+    ingest_file,
+)
+from custos.service import api_reads, curation, dsr, reads, review
 from custos.service import pii as pii_policy
 from custos.store import Store, audit, open_store
 from custos.store import tables as t
@@ -181,11 +187,11 @@ class Custos:
                     candidates = profiles.profiles_by_identifier(conn, "email", email)
             elif any(c.isdigit() for c in key):
                 try:
-                    phone = normalise.phone(key, self.settings.default_region)
+                    phone = normalise.phone(key, default_region(self.settings))
                 except FieldError:
                     phone = None
                 if phone:
-                    candidates = profiles.profiles_by_identifier(conn, "phone", phone)
+                    candidates = api_reads.profiles_by_phone(conn, phone)
         if not candidates:
             raise NotFoundError(
                 "no profile matches that key", hint="give a profile id, an e-mail or a phone"
@@ -237,9 +243,15 @@ class Custos:
         with self.store.read() as conn:
             events = ledger.events_by_profile(conn, None, [profile_id]).get(profile_id, [])
             rows = ledger.ledger_rows(conn, [e.id for e in events])
+            possible = (
+                ledger.possible_links(conn, profile_id)
+                if any(e.stream.startswith(ledger.POSSIBLE_STREAM) for e in events)
+                else []
+            )
         by_purpose: dict[str, list[ledger.LedgerEvent]] = {}
         for event in events:
             by_purpose.setdefault(event.purpose, []).append(event)
+        borrowed = {e.id for e in events if e.stream.startswith(ledger.POSSIBLE_STREAM)}
         states = {}
         for name, purpose in sorted(self.taxonomy.purposes.items()):
             state = ledger.derive_state(by_purpose.get(name, []), as_of)
@@ -249,7 +261,11 @@ class Custos:
                 "since": state.since.isoformat() if state.since else None,
                 "basis": purpose.basis.value,
                 "allowed": permits(purpose, state),
+                # the state rests on events of a possible match (restrictions only)
+                "via_possible_match": bool(borrowed.intersection(state.event_ids)),
             }
+        for row in rows:
+            row["via_possible_match"] = row["id"] in borrowed
         with self.store.write() as conn:
             audit.append(
                 conn,
@@ -262,6 +278,8 @@ class Custos:
             "profile_id": profile_id,
             "as_of": as_of.isoformat() if as_of else None,
             "states": states,
+            # records of other profiles scored close to this one's: their restrictions apply
+            "possible_matches": possible,
             "ledger": [
                 {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
                 for row in rows
@@ -410,6 +428,28 @@ class Custos:
     def merge(self, first: str, second: str, *, actor: str = "cli", reason: str = "") -> str:
         """Join two profiles for good; returns the surviving (older) id."""
         return curation.merge(self, first, second, actor=actor, reason=reason)[0]
+
+    def review_queue(
+        self, *, limit: int = 50, offset: int = 0, status: str | None = None, actor: str = "cli"
+    ) -> dict[str, Any]:
+        """Pairs resolution scored but did not link, strongest first, waiting for a person's
+        decision (record references and match weights only; audited)."""
+        return review.review_queue(self, limit=limit, offset=offset, status=status, actor=actor)
+
+    def review_decide(
+        self,
+        candidate_id: int,
+        *,
+        accept: bool,
+        actor: str = "cli",
+        reason: str = "",
+        expect: tuple[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Accept (join for good) or reject (keep apart for good) a pair of the review queue;
+        with ``expect`` (its two records as listed), refused if the id names another pair now."""
+        return review.decide(
+            self, candidate_id, accept=accept, actor=actor, reason=reason, expect=expect
+        )
 
     def xref(self, *, actor: str | None = None) -> Iterator[tuple[str, str, str]]:
         """(source, record_id, profile_id) for every ingested record and interaction: ids only,

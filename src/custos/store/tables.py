@@ -127,6 +127,9 @@ records = Table(
     *_person(),
     Column("extra", Text),
     Column("observed_at", Timestamp(), nullable=False),
+    # An ambiguous date of birth (03/04/1982) is not guessed: its readings, ISO dates separated
+    # by a space, wait here while date_of_birth stays empty.
+    Column("date_of_birth_candidates", Text),
 )
 
 interactions = Table(
@@ -141,6 +144,7 @@ interactions = Table(
     *_person(),
     Column("extra", Text),
     Column("observed_at", Timestamp(), nullable=False),
+    Column("date_of_birth_candidates", Text),
 )
 
 consent_events = Table(
@@ -313,6 +317,26 @@ identity_decisions = Table(
     Column("actor", String(200), nullable=False),
     Column("reason", Text, nullable=False),
     Column("at", Timestamp(), nullable=False),
+)
+
+# Pairs that resolution scored but did not link, kept for people to review and for consent to
+# act on conservatively: "possible" (a match weight between possible_match and match_threshold,
+# or a link that lacked person-level evidence) and "conflict" (a link the household evidence
+# would have made, refused because the two records show two persons). Rewritten by every full
+# resolution; an incremental one adds the pairs it scores.
+identity_candidates = Table(
+    "identity_candidates",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("left_raw_id", Id, ForeignKey("raw_records.id"), nullable=False),
+    Column("right_raw_id", Id, ForeignKey("raw_records.id"), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("weight", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("detail", Text),  # JSON: match weight per compared field
+    Column("created_at", Timestamp(), nullable=False),
+    Index("ix_identity_candidates_left", "left_raw_id"),
+    Index("ix_identity_candidates_right", "right_raw_id"),
 )
 
 quarantine = Table(

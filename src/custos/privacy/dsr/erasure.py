@@ -46,6 +46,7 @@ ERASED: dict[str, str] = {
     "collect_aliases": "anonymous ids of collected events tied to the person's user id",
     "collect_pending": "anonymous ids of the person's collected events not yet identified",
     "identity_recheck": "which of the person's rows identity resolution should look at again",
+    "identity_candidates": "pairs of the person's rows kept for review as possible matches",
 }
 #: Tables erasure leaves as they are, and why that keeps no personal data of the person.
 KEPT: dict[str, str] = {

@@ -1,0 +1,376 @@
+"""The one linking path: records, edges and decisions in; clusters, used links and the pairs
+left for review out.
+
+Full and incremental resolution both call :func:`plan_links`; only what they load differs (the
+whole store, or the new rows and the profiles they may touch). The order, and the rules:
+
+1. people's decisions: a forced merge links, an unmerge keeps apart, whatever the evidence;
+2. existing profiles stay whole (incremental runs never split one: ``resolve --full`` does);
+3. exact identifiers (:func:`~custos.identity.graph.exact_edges`, with its guard rails);
+4. probabilistic links, strongest first — only those at ``match_threshold`` or above that rest
+   on person-level evidence (inside a household — an address or contact that records of two
+   persons carry — evidence that tells its persons apart: an identifier of the person, or the
+   same first name or a nickname of it), that show no clear person-level conflict
+   (:func:`~custos.identity.graph.conflict`), and whose record does not fit two persons
+   equally well;
+
+a conflict in a single fact is outweighed when at least two other person-level comparisons
+agree and one of them is an identifier of the person (customer number, personal e-mail or
+mobile): a record whose first name was replaced by mistake, but whose customer number and birth
+date match, is the person; twins (one birth date, the other first name, nothing else of their
+own in common) are not;
+
+and no link joins two clusters that are clearly two persons. What was scored but not linked is
+kept as a :class:`ReviewPair`: ``possible`` (below the threshold but at ``possible_match`` or
+above, without person-level evidence, or fitting two persons) and ``conflict`` (a link the
+weights wanted, refused because the records are two persons).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from custos.core.phones import digits_key
+from custos.identity import names
+from custos.identity.graph import (
+    REASONS,
+    CoherentUnionFind,
+    Edge,
+    ExactResult,
+    Facts,
+    Node,
+    conflicts,
+)
+from custos.identity.matcher import EVIDENCE_BITS, PERSON_EVIDENCE
+
+POSSIBLE, CONFLICT = "possible", "conflict"
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewPair:
+    """A scored pair that was not linked, for people to review and consent to act on."""
+
+    left: int
+    right: int
+    status: str  # POSSIBLE or CONFLICT
+    weight: float
+    reason: str  # names no values
+    detail: str | None  # JSON: match weight per compared field
+
+
+@dataclass
+class Plan:
+    """What :func:`plan_links` decided."""
+
+    clusters: list[list[int]]
+    used: list[Edge]
+    review: list[ReviewPair] = field(default_factory=list)
+    conflicts: int = 0  # links refused because the clusters are two persons
+    kept_apart: int = 0  # links refused by people's decisions
+    ambiguous: int = 0  # records that fit two persons equally well
+
+
+def plan_links(
+    nodes: Sequence[Node],
+    exact: ExactResult,
+    probable: Sequence[Edge],
+    together: Sequence[Edge],
+    apart: Sequence[tuple[int, int]],
+    *,
+    match_threshold: float,
+    possible_match: float,
+    existing: Mapping[int, str] | None = None,
+    extra: Sequence[Edge] = (),
+) -> Plan:
+    """Cluster ``nodes`` by the rules above. ``probable`` holds the scored pairs at
+    ``min(possible_match, match_threshold)`` or above, strongest first; ``existing`` (raw id →
+    profile id) keeps profiles whole in an incremental run; ``extra`` are more edges of the
+    exact kind (tests plug matchers in here)."""
+    facts: dict[int, Facts] = {}
+    for node in nodes:
+        if (said := node.facts) is not None:
+            facts[node.raw_id] = said
+    review: list[ReviewPair] = []
+    # pairs whose conflict (in these facts) the person's identifiers outweigh
+    exempt: dict[tuple[int, int], tuple[str, ...]] = {}
+    decided = {(min(a, b), max(a, b)) for a, b in apart}
+    decided.update((min(e.left, e.right), max(e.left, e.right)) for e in together)
+
+    def keep(edge: Edge, status: str, reason: str) -> None:
+        if (min(edge.left, edge.right), max(edge.left, edge.right)) not in decided:
+            review.append(
+                ReviewPair(edge.left, edge.right, status, edge.weight or 0.0, reason, edge.detail)
+            )
+
+    homes = _households(nodes, exact)
+    reach = _contacts(nodes, exact)
+    eligible: list[Edge] = []
+    for edge in probable:
+        weight = edge.weight or 0.0
+        if weight < min(possible_match, match_threshold):
+            continue
+        fl, fr = facts.get(edge.left), facts.get(edge.right)
+        household = bool(homes.get(edge.left, _NONE) & homes.get(edge.right, _NONE))
+        cl, cr = reach.get(edge.left), reach.get(edge.right)
+        distinct = bool(cl and cr and not cl & cr)
+        found = conflicts(fl, fr, household=household, distinct=distinct) if fl and fr else ()
+        if found and _outweighed(found, edge.evidence):
+            exempt[(min(edge.left, edge.right), max(edge.left, edge.right))] = found
+            found = ()
+        if weight < match_threshold:
+            if not found and weight >= possible_match:
+                keep(edge, POSSIBLE, "below the match threshold")
+        elif found:
+            keep(edge, CONFLICT, REASONS[found[0]])
+        elif not edge.evidence & PERSON_EVIDENCE:
+            keep(edge, POSSIBLE, "no person-level evidence (household facts only)")
+        elif household and not edge.evidence & _IDENTIFIERS and not _same_first_name(fl, fr):
+            keep(edge, POSSIBLE, "one household; nothing tells which of its persons this is")
+        else:
+            eligible.append(edge)
+    forest, used, refused = _cluster(
+        nodes,
+        facts,
+        exempt,
+        reach,
+        homes,
+        existing,
+        apart,
+        together,
+        (*exact.edges, *extra),
+        eligible,
+    )
+    dropped, ambiguous = _ambiguous(forest, exempt, eligible, refused, keep)
+    if dropped:  # again, without the links of records that fit two persons
+        eligible = [e for e in eligible if id(e) not in dropped]
+        forest, used, refused = _cluster(
+            nodes,
+            facts,
+            exempt,
+            reach,
+            homes,
+            existing,
+            apart,
+            together,
+            (*exact.edges, *extra),
+            eligible,
+        )
+    for edge, why in refused:
+        keep(edge, CONFLICT, f"its profile holds another person ({why})")
+    clusters = forest.groups()
+    cluster_of = {m: i for i, members in enumerate(clusters) for m in members if len(members) > 1}
+    best: dict[tuple[int, int], ReviewPair] = {}
+    for pair in review:
+        a, b = pair.left, pair.right
+        if a in cluster_of and cluster_of[a] == cluster_of.get(b):
+            continue  # linked after all, through other records
+        key = (min(a, b), max(a, b))
+        if key not in best or pair.weight > best[key].weight:
+            best[key] = pair
+    return Plan(
+        clusters=clusters,
+        used=used,
+        review=sorted(best.values(), key=lambda p: -p.weight),
+        conflicts=forest.conflicts,
+        kept_apart=forest.refused,
+        ambiguous=ambiguous,
+    )
+
+
+_NONE: frozenset[object] = frozenset()
+
+
+def _households(nodes: Sequence[Node], exact: ExactResult) -> dict[int, frozenset[object]]:
+    """The households of the nodes that live in one: addresses and contacts (a landline, a
+    family e-mail) that records of two or more persons carry."""
+    places, shared = exact.households, exact.shared
+    out: dict[int, frozenset[object]] = {}
+    if not places and not shared:
+        return out
+    for node in nodes:
+        keys: set[object] = {i for i in node.identifiers if i in shared} if shared else set()
+        if node.address in places:
+            keys.add(node.address)
+        if keys:
+            out[node.raw_id] = frozenset(keys)
+    return out
+
+
+def _contacts(nodes: Sequence[Node], exact: ExactResult) -> dict[int, frozenset[str]]:
+    """Each node's own ways to reach its person: the user names of its personal e-mails (a
+    person who moved to another mail provider keeps the name) and the digits of its personal
+    phones; not household contacts (a landline, a family e-mail) or placeholders."""
+    skip = exact.shared | exact.noise | exact.landlines
+    out: dict[int, frozenset[str]] = {}
+    for node in nodes:
+        found = {
+            "e:" + value.split("@", 1)[0] if kind == "email" else "p:" + digits_key(value)
+            for kind, value in node.identifiers
+            if kind in ("email", "phone") and (kind, value) not in skip
+        }
+        if found:
+            out[node.raw_id] = frozenset(found)
+    return out
+
+
+def _same_first_name(a: Facts | None, b: Facts | None) -> bool:
+    """The same first name, or a nickname of it (not a typo or an initial: inside a household
+    a near name is often another person's, Paul and Paula, Andrea and Andreas)."""
+    if not a or not b or not a[0] or not b[0]:
+        return False
+    return a[0] == b[0] or names.nicknames_related(a[0], b[0])
+
+
+#: Person-level comparisons that are identifiers of one person.
+_IDENTIFIERS = EVIDENCE_BITS["email"] | EVIDENCE_BITS["phone"] | EVIDENCE_BITS["customer_id"]
+
+
+def _outweighed(found: tuple[str, ...], evidence: int) -> bool:
+    """Is a conflict in one fact outweighed by what else of the person agrees: two other
+    person-level comparisons, one of them an identifier?"""
+    if len(found) != 1:
+        return False
+    agreeing = evidence & PERSON_EVIDENCE
+    return bool(agreeing & _IDENTIFIERS) and agreeing.bit_count() >= 2
+
+
+def _cluster(
+    nodes: Sequence[Node],
+    facts: dict[int, Facts],
+    exempt: dict[tuple[int, int], tuple[str, ...]],
+    reach: dict[int, frozenset[str]],
+    homes: Mapping[int, frozenset[object]],
+    existing: Mapping[int, str] | None,
+    apart: Sequence[tuple[int, int]],
+    together: Sequence[Edge],
+    exact: Sequence[Edge],
+    eligible: Sequence[Edge],
+) -> tuple[CoherentUnionFind, list[Edge], list[tuple[Edge, str]]]:
+    """One clustering pass in the order of the rules: the forest, the links used, and the
+    probabilistic links refused because they would join two persons (with the reason)."""
+    forest = CoherentUnionFind((n.raw_id for n in nodes), facts, reach)
+    if existing:
+        first_of: dict[str, int] = {}
+        for raw_id, pid in existing.items():
+            forest.union(first_of.setdefault(pid, raw_id), raw_id, check=False)
+    for left, right in apart:
+        forest.keep_apart(left, right)
+    used: list[Edge] = []
+    refused: list[tuple[Edge, str]] = []
+    known = forest.parent
+    for edges, check in ((together, False), (exact, True), (eligible, True)):
+        for edge in edges:
+            if edge.left not in known or edge.right not in known:
+                continue
+            skip = exempt.get((min(edge.left, edge.right), max(edge.left, edge.right)), ())
+            household = bool(homes.get(edge.left, _NONE) & homes.get(edge.right, _NONE))
+            if forest.union(
+                edge.left,
+                edge.right,
+                check=check,
+                weight=edge.weight,
+                skip=skip,
+                household=household,
+            ):
+                used.append(edge)
+            elif (
+                edge.rule == "match"
+                and forest.why is not None
+                and not forest.why.startswith("kept apart")
+            ):
+                refused.append((edge, forest.why))
+    return forest, used, refused
+
+
+def _ambiguous(
+    forest: CoherentUnionFind,
+    exempt: Mapping[tuple[int, int], tuple[str, ...]],
+    eligible: Sequence[Edge],
+    refused: Sequence[tuple[Edge, str]],
+    keep: Callable[[Edge, str, str], None],
+) -> tuple[set[int], int]:
+    """The links to drop for records that fit two persons (ids of the edges), and how many
+    such records there are.
+
+    A link refused because it would join two clusters that are two persons shows where the
+    line between them runs. Each cluster has a *core*, the records whose facts clash with the
+    other's (the father's record with his birth date, the son's with his), and records that
+    say nothing either way (an order of "Andreas Berger" without a birth date). Such a record
+    stays with the person whose core gives it more person-level evidence (all that the other
+    gives and more: a matching e-mail or mobile); when neither does, it fits both equally well
+    and links to neither: its links wait for review.
+    """
+    # (a link whose records share an identifier of the person says one person, not two: the
+    # line between two persons is not drawn there)
+    refused = [(edge, why) for edge, why in refused if not edge.evidence & _IDENTIFIERS]
+    if not refused:
+        return set(), 0
+    find, facts = forest.find, forest.facts
+    roots = {find(x) for edge, _ in refused for x in (edge.left, edge.right)}
+    members: dict[int, list[int]] = {r: [] for r in roots}
+    for key in forest.parent:
+        root = find(key)
+        if root in members:
+            members[root].append(key)
+    links: dict[int, list[Edge]] = {k: [] for ms in members.values() for k in ms}
+    for edge in eligible:
+        for x in (edge.left, edge.right):
+            if x in links:
+                links[x].append(edge)
+    dropped: set[int] = set()
+    undecided: set[int] = set()
+    for out, _ in refused:
+        one, other = find(out.left), find(out.right)
+        cores = {
+            one: _core(members[one], members[other], facts, exempt),
+            other: _core(members[other], members[one], facts, exempt),
+        }
+        for home, away in ((one, other), (other, one)):
+            for x in members[home]:
+                if x in cores[home] or x in undecided:
+                    continue
+                mine = _evidence(x, links[x], cores[home])
+                theirs = _evidence(x, links[x], cores[away])
+                if not theirs or (mine != theirs and mine & theirs == theirs):
+                    continue  # nothing for the other person, or its own fits better
+                if mine != theirs and mine & theirs == mine:
+                    reason, losing = "another person fits this record better", cores[home]
+                else:
+                    reason, losing = "the record fits two persons equally well", None
+                    undecided.add(x)
+                for edge in links[x]:
+                    end = edge.right if edge.left == x else edge.left
+                    if (losing is None or end in losing) and id(edge) not in dropped:
+                        dropped.add(id(edge))
+                        keep(edge, POSSIBLE, reason)
+    return dropped, len(undecided)
+
+
+def _core(
+    mine: list[int],
+    theirs: list[int],
+    facts: Mapping[int, Facts],
+    exempt: Mapping[tuple[int, int], tuple[str, ...]],
+) -> set[int]:
+    """The members of one cluster whose facts clash with a member of the other (a clash that
+    the person's identifiers outweigh does not count)."""
+    stated = [(y, facts[y]) for y in theirs if y in facts]
+    return {
+        x
+        for x in mine
+        if x in facts
+        and any(
+            conflicts(facts[x], fy, household=True) and (min(x, y), max(x, y)) not in exempt
+            for y, fy in stated
+        )
+    }
+
+
+def _evidence(x: int, edges: list[Edge], core: set[int]) -> int:
+    """The person-level comparisons that agree between ``x`` and the records of ``core``."""
+    out = 0
+    for edge in edges:
+        if (edge.right if edge.left == x else edge.left) in core:
+            out |= edge.evidence & PERSON_EVIDENCE
+    return out
