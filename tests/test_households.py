@@ -102,6 +102,19 @@ def test_household_conflicts_and_ambiguous_records_wait_for_review(
     shop_peter = raw[("shop", "s4")]
     assert pairs[frozenset((shop_peter, raw[("crm", "c5")]))][0] == "possible"
     assert pairs[frozenset((shop_peter, raw[("crm", "c6")]))][0] == "possible"
+    # the review queue lists them from resolution itself, with weights and no values
+    queue = custos.review_queue(limit=100)
+    listed = {frozenset((i["left"]["record"], i["right"]["record"])): i for i in queue["items"]}
+    twins_item = listed[frozenset(("crm:c2", "shop:s1"))]
+    assert twins_item["status"] == "conflict" and twins_item["fields"]["first_name"] < 0
+    assert "Moritz" not in str(queue) and "moritz" not in str(queue)
+    # accepting the shop Peter for the father makes it his, for good
+    item = listed[frozenset(("shop:s4", "crm:c5"))]
+    decided = custos.review_decide(item["id"], accept=True, reason="asked him")
+    x = _xref(custos)
+    assert x[("shop", "s4")] == x[("crm", "c5")] == decided["profile_id"] != x[("crm", "c6")]
+    custos.resolve(full=True)
+    assert _xref(custos)[("shop", "s4")] == _xref(custos)[("crm", "c5")]
 
 
 def test_first_name_variants_are_one_person_and_different_names_two() -> None:
@@ -171,5 +184,7 @@ def test_a_withdrawal_under_a_possible_match_restricts_the_profile(
     assert shown["states"]["marketing_email"]["status"] == "withdrawn"
     assert shown["states"]["marketing_email"]["via_possible_match"] is True
     assert [m["with"] for m in shown["possible_matches"]] == ["shop:o1"]
+    explained = custos.explain(jane)["not_linked"]
+    assert [(p["with"], p["status"]) for p in explained] == [("shop:o1", "possible")]
     custos.resolve(full=True)
     assert jane not in exported("marketing_email")

@@ -135,6 +135,22 @@ def profile_explain(
         out.print(
             f"decision: {d['left']} and {d['right']} {d['decision']} ({d['actor']}, {d['at'][:10]}: {d['reason']})"
         )
+    if report.get("not_linked"):
+        pairs = Table(
+            title="scored but not linked (possible matches restrict this profile's consent)"
+        )
+        for name in ("record", "with", "profile", "status", "weight", "reason"):
+            pairs.add_column(name)
+        for p in report["not_linked"]:
+            pairs.add_row(
+                p["record"],
+                p["with"],
+                p["profile_id"] or "",
+                p["status"],
+                f"{p['weight']:.1f}",
+                p["reason"],
+            )
+        out.print(pairs)
 
 
 @profile_app.command("unmerge")

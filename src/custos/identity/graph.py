@@ -7,11 +7,13 @@ in later as one more producer of :class:`Edge` objects fed to the same :class:`U
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Protocol
 
 from custos.core.phones import digits_key, line_kind
-from custos.identity.names import near, relation
+from custos.identity.names import known, near, relation
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,28 +28,35 @@ class Node:
     identifiers: tuple[tuple[str, str], ...]  # (type, normalised value)
     generation: str | None = None  # "jr", "sr", "ii" … written with the name
     address: str | None = None  # street key and postcode (or city): where the person lives
+    #: What this node says about who the person is (None when it says nothing): derived from
+    #: the fields above, once (it is asked for millions of times).
+    facts: Facts | None = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        said = self.first_key or self.date_of_birth or self.generation
+        facts = (self.first_key, self.last_key, self.date_of_birth, self.generation)
+        object.__setattr__(self, "facts", facts if said else None)
 
     @property
     def contacts(self) -> frozenset[str]:
         """How to reach the person of this node: the user names of its e-mails and the digits
         of its (non-landline) phones."""
-        return frozenset(
-            "e:" + value.split("@", 1)[0] if kind == "email" else "p:" + digits_key(value)
-            for kind, value in self.identifiers
-            if kind == "email" or (kind == "phone" and line_kind(value) != "fixed")
-        )
-
-    @property
-    def facts(self) -> Facts | None:
-        """What this node says about who the person is (None when it says nothing)."""
-        if self.first_key or self.date_of_birth or self.generation:
-            return (self.first_key, self.last_key, self.date_of_birth, self.generation)
-        return None
+        return _contacts_of(self.identifiers)
 
 
 #: The pseudo-identifier type of an address, looked at only to learn which addresses several
 #: persons share (households).
 ADDRESS = "address"
+
+
+@lru_cache(maxsize=1 << 16)
+def _contacts_of(identifiers: tuple[tuple[str, str], ...]) -> frozenset[str]:
+    return frozenset(
+        "e:" + value.split("@", 1)[0] if kind == "email" else "p:" + digits_key(value)
+        for kind, value in identifiers
+        if kind == "email" or (kind == "phone" and line_kind(value) != "fixed")
+    )
+
 
 #: Person-level facts of a node: (first-name key, surname key, ISO birth date, generation).
 Facts = tuple[str | None, str | None, str | None, str | None]
@@ -111,6 +120,14 @@ def _swapped(first_a: str, last_a: str | None, first_b: str, last_b: str | None)
     )
 
 
+class Scores(Protocol):
+    """Where the per-field weights of scored pairs are kept (see ``matcher``)."""
+
+    def detail(self, row: int) -> str:
+        """The JSON object of one pair's match weight per compared field."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Edge:
     """Evidence that two nodes are one person: the rule and, for scores, its weight."""
@@ -119,9 +136,17 @@ class Edge:
     right: int
     rule: str
     weight: float | None = None
-    detail: str | None = None  # JSON: match weight per compared field (probabilistic links)
     #: Probabilistic links: the comparisons that agreed, as bits (matcher.EVIDENCE_BITS).
     evidence: int = 0
+    #: Probabilistic links: where their per-field weights are, and which row is theirs (the
+    #: JSON of a million links is made only for the few that are kept: see :attr:`detail`).
+    scores: Scores | None = None
+    row: int = -1
+
+    @property
+    def detail(self) -> str | None:
+        """JSON: the match weight per compared field of a probabilistic link, else None."""
+        return None if self.scores is None else self.scores.detail(self.row)
 
 
 @dataclass
@@ -151,6 +176,9 @@ class ExactResult:
     landlines: set[tuple[str, str]] = field(default_factory=set)
     #: Addresses (:attr:`Node.address`) of records of two or more persons: households.
     households: set[str] = field(default_factory=set)
+    #: The households each record lives in (raw id → the shared identifiers and household
+    #: addresses it carries), for the records that live in one.
+    homes: dict[int, set[tuple[str, str]]] = field(default_factory=dict)
     #: Identifiers left out by the guard rails (a shop's placeholder e-mail, a call centre's own
     #: number): evidence of nothing, for the matcher too.
     noise: set[tuple[str, str]] = field(default_factory=set)
@@ -219,7 +247,7 @@ class CoherentUnionFind(UnionFind):
         self,
         keys: Iterable[int],
         facts: dict[int, Facts],
-        contacts: dict[int, frozenset[str]] | None = None,
+        contacts: Mapping[int, frozenset[str]] | None = None,
     ) -> None:
         super().__init__(keys)
         self.blocked: dict[int, set[int]] = {}  # root → keys its set may never join
@@ -233,6 +261,17 @@ class CoherentUnionFind(UnionFind):
         #: Why the last refused union was refused (None after a union that went through).
         self.why: str | None = None
 
+    def reset(self, keys: set[int]) -> None:
+        """Make each of ``keys`` a set of its own again (``keys`` must be whole sets: the
+        members of some sets, no more and no fewer); their decisions to keep apart go too, and
+        are declared again by the caller."""
+        parent, size, known, blocked = self.parent, self.size, self.known, self.blocked
+        for key in keys:
+            parent[key] = key
+            size[key] = 1
+            known.pop(key, None)
+            blocked.pop(key, None)
+
     def keep_apart(self, a: int, b: int) -> None:
         """Never put ``a`` and ``b`` in one set (declare before any union)."""
         if a in self.parent and b in self.parent:
@@ -245,13 +284,51 @@ class CoherentUnionFind(UnionFind):
             return joined
         if self.size[root] != 1:
             return None
-        own, reach = self.facts.get(root), self.contacts.get(root)
-        return _stated(own, reach) if own or reach else None
+        return _stated(root, self.facts.get(root))
 
     def conflict(self, a: int, b: int, skip: tuple[str, ...] = ()) -> str | None:
         """Why the sets of ``a`` and ``b`` are two persons, or None."""
         mine, theirs = self._known(self.find(a)), self._known(self.find(b))
-        return _two_persons(mine, theirs, skip) if mine and theirs else None
+        return self._two_persons(mine, theirs, skip) if mine and theirs else None
+
+    def _reach(self, members: tuple[int, ...]) -> frozenset[str]:
+        contacts = self.contacts
+        if not contacts:
+            return frozenset()
+        return frozenset().union(*(contacts[m] for m in members))
+
+    def _two_persons(
+        self, mine: _Stated, theirs: _Stated, skip: tuple[str, ...], household: bool = False
+    ) -> str | None:
+        """Why two sets are two persons (see the class), or None."""
+        if mine[:3] == theirs[:3]:
+            return None  # they say the same (most links join records of one person)
+        # Records of a household, or two sets each with its own contacts and none in common,
+        # are likely two persons: then any first name that cannot be the other's is one too
+        # many (a nickname both names share, Andi of Andrea and of Andreas, bridges nothing).
+        if mine[0] and theirs[0] and "first_name" not in skip:
+            pairs = [(x, y) for x in mine[0] for y in theirs[0]]
+            if household:
+                if any(_names_conflict(x, y) for x, y in pairs):
+                    return REASONS["first_name"]
+            elif all(_names_conflict(x, y) for x, y in pairs):
+                if all(not near(x[0], y[0]) for x, y in pairs):
+                    return REASONS["first_name"]
+                # near names only: two persons if each reaches its own way (looked at only
+                # now: rare, and a set's contacts are costly to keep)
+                ours, yours = self._reach(mine[3]), self._reach(theirs[3])
+                if ours and yours and not ours & yours:
+                    return REASONS["first_name"]
+        if (
+            mine[1]
+            and theirs[1]
+            and "dob" not in skip
+            and not any(same_birth_date(x, y) for x in mine[1] for y in theirs[1])
+        ):
+            return REASONS["dob"]
+        if mine[2] and theirs[2] and "generation" not in skip and not set(mine[2]) & set(theirs[2]):
+            return REASONS["generation"]
+        return None
 
     def union(
         self,
@@ -279,7 +356,7 @@ class CoherentUnionFind(UnionFind):
             check
             and mine
             and theirs
-            and (why := _two_persons(mine, theirs, skip, household)) is not None
+            and (why := self._two_persons(mine, theirs, skip, household)) is not None
         ):
             self.conflicts += 1
             self.why = why
@@ -301,72 +378,32 @@ class CoherentUnionFind(UnionFind):
             if kept_apart:
                 blocked[ra] = kept_apart
         self.known.pop(rb, None)
-        if mine is None:
-            if theirs is not None:
-                self.known[ra] = theirs
-        elif theirs is None:
-            self.known[ra] = mine
-        else:
+        if mine is not None and theirs is not None:
             self.known[ra] = _joined(mine, theirs)
         return True
 
 
 #: What the members of a set state: first names (with the surname, for swapped names), birth
-#: dates and generations, each distinct one once, and the person's own contacts.
+#: dates and generations, each distinct one once, and the members (whose contacts are looked
+#: up when needed).
 _Stated = tuple[
-    tuple[tuple[str, str | None], ...], tuple[str, ...], tuple[str, ...], frozenset[str]
+    tuple[tuple[str, str | None], ...], tuple[str, ...], tuple[str, ...], tuple[int, ...]
 ]
-_NO_CONTACTS: frozenset[str] = frozenset()
 
 
-def _stated(facts: Facts | None, contacts: frozenset[str] | None) -> _Stated:
+def _stated(key: int, facts: Facts | None) -> _Stated:
     first, last, dob, generation = facts or (None, None, None, None)
     names = ((first, last),) if first and len(first) > 2 else ()
-    return (
-        names,
-        (dob,) if dob else (),
-        (generation,) if generation else (),
-        contacts or _NO_CONTACTS,
-    )
+    return (names, (dob,) if dob else (), (generation,) if generation else (), (key,))
 
 
 def _joined(a: _Stated, b: _Stated) -> _Stated:
     return (
-        a[0] + tuple(x for x in b[0] if x not in a[0]),
-        a[1] + tuple(x for x in b[1] if x not in a[1]),
-        a[2] + tuple(x for x in b[2] if x not in a[2]),
-        a[3] | b[3] if b[3] else a[3],
+        a[0] if a[0] == b[0] else a[0] + tuple(x for x in b[0] if x not in a[0]),
+        a[1] if a[1] == b[1] else a[1] + tuple(x for x in b[1] if x not in a[1]),
+        a[2] if a[2] == b[2] else a[2] + tuple(x for x in b[2] if x not in a[2]),
+        a[3] + b[3],
     )
-
-
-def _two_persons(
-    mine: _Stated, theirs: _Stated, skip: tuple[str, ...], household: bool = False
-) -> str | None:
-    """Why two sets are two persons (see :class:`CoherentUnionFind`), or None."""
-    # Records of a household, or two sets each with its own contacts and none in common, are
-    # likely two persons: then any first name that cannot be the other's is one too many (a
-    # nickname both names share, Andi of Andrea and of Andreas, bridges nothing).
-    if mine[0] and theirs[0] and "first_name" not in skip:
-        if household:
-            if any(_names_conflict(x, y) for x in mine[0] for y in theirs[0]):
-                return REASONS["first_name"]
-        elif mine[3] and theirs[3] and not mine[3] & theirs[3]:
-            if all(_names_conflict(x, y) for x in mine[0] for y in theirs[0]):
-                return REASONS["first_name"]
-        elif all(
-            _names_conflict(x, y) and not near(x[0], y[0]) for x in mine[0] for y in theirs[0]
-        ):
-            return REASONS["first_name"]
-    if (
-        mine[1]
-        and theirs[1]
-        and "dob" not in skip
-        and not any(same_birth_date(x, y) for x in mine[1] for y in theirs[1])
-    ):
-        return REASONS["dob"]
-    if mine[2] and theirs[2] and "generation" not in skip and not set(mine[2]) & set(theirs[2]):
-        return REASONS["generation"]
-    return None
 
 
 def _names_conflict(x: tuple[str, str | None], y: tuple[str, str | None]) -> bool:
@@ -401,11 +438,16 @@ def compatible(
     so it counts neither as a contact in common nor as evidence; ``household`` when it rings in
     a household (a landline: near first names count as two persons, see :func:`conflicts`)."""
     fa, fb = a.facts, b.facts
-    if fa is None or fb is None:
+    if fa is None or fb is None or fa == fb:
         return True
-    common = _contact_of(ident) if ident else frozenset()
-    ca, cb = a.contacts - common, b.contacts - common
-    found = conflicts(fa, fb, household=household, distinct=bool(ca and cb and not ca & cb))
+    found = conflicts(fa, fb, household=household)
+    if not found and fa[0] and fb[0] and fa[0] != fb[0] and not household:
+        # near first names: two persons when each reaches its own way (looked at only now:
+        # most records of one person say the same)
+        common = _contact_of(ident) if ident else frozenset()
+        ca, cb = a.contacts - common, b.contacts - common
+        if ca and cb and not ca & cb:
+            found = conflicts(fa, fb, distinct=True)
     return not found or _outweighed(found, a, b, ident)
 
 
@@ -455,6 +497,12 @@ def persons_among(
     """
     groups: list[list[Node]] = []
     anonymous: list[Node] = []
+    stated = {n.facts for n in nodes}
+    stated.discard(None)
+    if len(stated) < 2:  # all say the same (most identifiers are one person's records)
+        return ([[n for n in nodes if n.facts is not None]] if stated else []), [
+            n for n in nodes if n.facts is None
+        ]
     ordered = sorted(
         nodes,
         key=lambda n: -(bool(n.first_key) + bool(n.date_of_birth) + bool(n.generation)),
@@ -486,6 +534,20 @@ def persons_among(
     return groups, anonymous
 
 
+def _household(persons: list[list[Node]]) -> bool:
+    """Do these persons (of one address) look like a household: two or more of them known by
+    a first name people are really called? One person's records corrupted beyond recognition
+    (a name cut to "Ral", another typed "Arlph") make two "persons" too, but not two known
+    ones."""
+    named = 0
+    for person in persons:
+        if any(n.first_key and known(n.first_key) for n in person):
+            named += 1
+            if named > 1:
+                return True
+    return False
+
+
 def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) -> ExactResult:
     """Edges between nodes that share a normalised strong identifier, with guard rails.
 
@@ -504,13 +566,26 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
                 result.landlines.add(ident)
         if node.address:
             carriers[(ADDRESS, node.address)].append(node)
+    # A national number that meets E.164 forms of its digits is decided by the group of all
+    # its forms (phone~), not by the group of its national form alone.
+    joined = {value for kind, value in carriers if kind == "phone~"}
+    landline_digits = {digits_key(value) for _, value in result.landlines} if joined else set()
     for ident, group in carriers.items():
         if len(group) < 2:
             continue
+        if (
+            joined
+            and ident[0] == "phone"
+            and not ident[1].startswith("+")
+            and digits_key(ident[1]) in joined
+        ):
+            continue
         kind = ident[0].rstrip("~")  # phone~: national digits meeting E.164 (see loading)
         if kind == ADDRESS:  # a household's fact: who shares it, never a link
-            if len({n.facts for n in group}) > 1 and len(persons_among(group)[0]) > 1:
+            if len({n.facts for n in group}) > 1 and _household(persons_among(group)[0]):
                 result.households.add(ident[1])
+                for node in group:
+                    result.homes.setdefault(node.raw_id, set()).add(ident)
             continue
         if len(group) > max_records:
             result.ignored.append(
@@ -518,7 +593,10 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
             )
             result.noise.add(ident)
             continue
-        persons, anonymous = persons_among(group, ident, household=ident in result.landlines)
+        landline = ident in result.landlines or (
+            ident[0] == "phone~" and ident[1] in landline_digits
+        )
+        persons, anonymous = persons_among(group, ident, household=landline)
         if len(persons) > max_persons:
             result.ignored.append(
                 IgnoredIdentifier(kind, len(group), len(persons), "shared by too many persons")
@@ -528,6 +606,8 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
         if len(persons) > 1:
             result.withheld_links += 1
             result.shared.add(ident)
+            for node in group:
+                result.homes.setdefault(node.raw_id, set()).add(ident)
         rule = f"exact:{kind}"
         for person in persons:
             members = person + anonymous if len(persons) == 1 else person

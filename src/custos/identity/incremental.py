@@ -34,6 +34,7 @@ from custos.identity.resolve import (
     plan,
     review_rows,
     scoring_threshold,
+    stored_pairs,
 )
 from custos.identity.writer import write_profiles
 from custos.store import Store, meta
@@ -60,9 +61,16 @@ def _blocked_records(conn: Connection, match: dict[str, list[Any]]) -> set[int]:
     for table in (t.records, t.interactions):
         c = table.c
         keys: dict[tuple[Any, ...], set[tuple[str, ...]]] = defaultdict(set)
+        by_last: set[tuple[str, str]] = set()
+        by_first: set[tuple[str, str]] = set()
         for first, last, dob, postcode, street in rows:
             if first and last:
                 keys[(c.last_name_key, c.first_name_key)].add((last, first))
+                if not dob and not postcode and not street:
+                    # a call note or an order: its name with a typo in either part (as the
+                    # matcher's blocking rules for rows without birth date or place)
+                    by_last.add((last, first[:1]))
+                    by_first.add((first, last[:3]))
             if dob and last:
                 keys[(c.date_of_birth, c.last_name_key)].add((dob, last))
             if dob and first:
@@ -81,6 +89,18 @@ def _blocked_records(conn: Connection, match: dict[str, list[Any]]) -> set[int]:
                     clause = tuple_(*columns).in_(chunk)
                 # (not null: what the partial indexes on interactions cover)
                 query = select(c.raw_id).where(clause, columns[0].is_not(None))
+                found.update(conn.execute(query).scalars())
+        # one part of the name exact, the other starting alike: the first name's initial, the
+        # surname's first three letters (the index finds the exact part)
+        for exact_part, other, size, wanted in (
+            (c.last_name_key, c.first_name_key, 1, by_last),
+            (c.first_name_key, c.last_name_key, 3, by_first),
+        ):
+            for chunk in _chunks(wanted):
+                query = select(c.raw_id).where(
+                    exact_part.in_({v for v, _ in chunk}),
+                    func.substr(other, 1, size).in_({p for _, p in chunk}),
+                )
                 found.update(conn.execute(query).scalars())
     return found
 
@@ -231,16 +251,16 @@ def attach(
                 )
             )
         if planned.review:
-            first = conn.execute(select(func.coalesce(func.max(candidates.c.id), 0))).scalar_one()
+            known = stored_pairs(conn)
+            rows = list(review_rows(planned.review, known))
             names = ("id", "left_raw_id", "right_raw_id", "status", "weight", "reason", "detail")
             store.insert_many(
                 conn,
                 candidates,
-                [
-                    dict(zip(names, row, strict=True)) | {"created_at": now}
-                    for row in review_rows(planned.review, int(first) + 1)
-                ],
+                [dict(zip(names, row, strict=True)) | {"created_at": now} for row in rows],
             )
+            highest = max([r[0] for r in rows] + list(known.values()))
+            meta.put(conn, meta.REVIEW_ID, str(highest))
         rewritten = set(assigned.cluster_ids) | set(assigned.merged)
         for table in (t.profile_golden, t.profile_identifiers):
             for chunk in _chunks(rewritten):

@@ -361,32 +361,45 @@ def arrow_table(match: dict[str, list[Any]], exact: ExactResult | None = None) -
             "phone": [None if v and digits_key(v) in noisy_phones else v for v in match["phone"]],
         }
 
+    import pyarrow.compute as pc
+
     shared_emails = {v for k, v in shared if k == "email"}
     shared_phones = {digits_key(v) for k, v in shared if k == "phone"}
     shared_phones |= {v for k, v in shared if k == "phone~"}
     keys = [digits_key(v) if v else None for v in match["phone"]]
-    personal_phone = [None if k in shared_phones else k for k in keys]
-    shared_phone = [k if k in shared_phones else None for k in keys]
+    if shared_phones:
+        personal_phone = [None if k in shared_phones else k for k in keys]
+        shared_phone = [k if k in shared_phones else None for k in keys]
+    else:
+        personal_phone, shared_phone = keys, [None] * len(keys)
     emails = match["email"]
     if shared_emails:
         personal_email = [None if v in shared_emails else v for v in emails]
         shared_email = [v if v in shared_emails else None for v in emails]
     else:
         personal_email, shared_email = emails, [None] * len(emails)
-    partners = names.nickname_partners
-    columns = {name: match[name] for name in MATCH_SOURCE if name not in ("email", "phone")} | {
-        "first_name_nicknames": [
-            (sorted(found) if (found := partners(v)) else None) if v else None
-            for v in match["first_name"]
-        ],
-        "email": personal_email,
-        "phone": personal_phone,
-        "shared_email": shared_email,
-        "shared_phone": shared_phone,
+    columns: dict[str, Any] = {
+        name: pa.array(match[name], pa.string())
+        for name in MATCH_SOURCE
+        if name not in ("email", "phone")
+    } | {
+        "email": pa.array(personal_email, pa.string()),
+        "phone": pa.array(personal_phone, pa.string()),
+        "shared_email": pa.array(shared_email, pa.string()),
+        "shared_phone": pa.array(shared_phone, pa.string()),
     }
+    # Nickname partners per distinct first name (a few thousand), spread by index.
+    first = pc.dictionary_encode(columns["first_name"])
+    partners = names.nickname_partners
+    found = [sorted(p) if (p := partners(v)) else None for v in first.dictionary.to_pylist()]
+    columns["first_name_nicknames"] = pa.array(found, column_type("first_name_nicknames")).take(
+        first.indices
+    )
+    sparse = pc.and_(pc.is_null(columns["dob"]), pc.is_null(columns["city"]))
+    columns["sparse"] = pc.if_else(sparse, pa.scalar("1"), pa.scalar(None, pa.string()))
     return pa.table(
         {"unique_id": pa.array(match["unique_id"], pa.int64())}
-        | {name: pa.array(columns[name], column_type(name)) for name in MATCHER_COLUMNS}
+        | {name: columns[name] for name in MATCHER_COLUMNS}
     )
 
 

@@ -57,6 +57,7 @@ MATCH_COLUMNS = (
     "postcode",
     "city",
     "customer_id",
+    "sparse",  # "1" for a row with neither birth date nor city (a call note, an order)
 )
 
 
@@ -84,6 +85,10 @@ PERSON_LEVEL = ("first_name", "dob", "email", "phone", "customer_id")
 #: Bits of :attr:`Edge.evidence`: which comparisons agreed (weighed more than nothing).
 EVIDENCE_BITS = {name: 1 << i for i, name in enumerate(COMPARISONS)}
 PERSON_EVIDENCE = sum(EVIDENCE_BITS[name] for name in PERSON_LEVEL)
+#: Evidence beyond the names: a name alone never links.
+BEYOND_NAMES = sum(
+    bit for name, bit in EVIDENCE_BITS.items() if name not in ("first_name", "surname")
+)
 _log = logging.getLogger(__name__)
 for _name in ("splink", "duckdb"):
     logging.getLogger(_name).setLevel(logging.ERROR)
@@ -183,7 +188,6 @@ def _settings() -> Any:
             cll.ElseLevel(),
         ],
     )
-    sparse = "((l.dob is null and l.city is null) or (r.dob is null and r.city is null))"
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
@@ -195,16 +199,19 @@ def _settings() -> Any:
             block_on("first_name", "surname", "city"),
             # ... and the name alone where one side has neither a birth date nor a city: a call
             # note or an order that carries a name and a contact, nothing else.
-            # A call note or an order carries a name and a contact, no birth date or city: its
-            # name alone, and with a typo in either part, finds the person's records.
-            brl.CustomRule(f"l.first_name = r.first_name and l.surname = r.surname and {sparse}"),
-            brl.CustomRule(
-                "l.first_name = r.first_name "
-                f"and substr(l.surname, 1, 3) = substr(r.surname, 1, 3) and {sparse}"
-            ),
-            brl.CustomRule(
-                "l.surname = r.surname "
-                f"and substr(l.first_name, 1, 1) = substr(r.first_name, 1, 1) and {sparse}"
+            # A call note or an order carries a name and a contact, no birth date or city
+            # (``sparse``): its name alone, and with a typo in either part, finds the person's
+            # records. (One side's condition per rule, so the database filters before it joins.)
+            *(
+                brl.CustomRule(f"{join} and {side}.sparse = '1'")
+                for join in (
+                    "l.first_name = r.first_name and l.surname = r.surname",
+                    "l.first_name = r.first_name "
+                    "and substr(l.surname, 1, 3) = substr(r.surname, 1, 3)",
+                    "l.surname = r.surname "
+                    "and substr(l.first_name, 1, 1) = substr(r.first_name, 1, 1)",
+                )
+                for side in ("l", "r")
             ),
             block_on("surname", "dob"),
             block_on("first_name", "dob"),
@@ -266,8 +273,7 @@ def train(
     if base is not None and table.num_rows < MIN_TRAINING_RECORDS:
         return base
     if table.num_rows > sample:
-        rng = np.random.default_rng(seed)
-        table = table.take(np.sort(rng.choice(table.num_rows, sample, replace=False)))
+        table = table.take(np.asarray(training_rows(table.num_rows, sample, seed)))
     settings = _settings() if base is None else _strip(base)
     db_api = _db_api()
     linker = Linker(db_api.register(table), settings, log_level=None)
@@ -291,7 +297,38 @@ def train(
     model: dict[str, Any] = linker.misc.save_model_to_json()
     model["custos_design_version"] = DESIGN_VERSION
     _release(db_api)
-    return smooth(model)
+    return calibrate(smooth(model))
+
+
+#: Of two different persons, one written with an initial, how often the initial is the other's
+#: first letter: about one in fifteen (first letters of given names are far from uniform).
+INITIAL_CHANCE = 1 / 15
+
+
+def calibrate(model: dict[str, Any]) -> dict[str, Any]:
+    """Levels whose u probability random sampling cannot estimate: an initial agrees with a
+    first name by chance about :data:`INITIAL_CHANCE` of the time, given that one of the two
+    is an initial. Sampling sees too few initials and would make an agreeing initial worth as
+    much as an agreeing name."""
+    for comparison in model["comparisons"]:
+        if comparison.get("output_column_name") != "first_name":
+            continue
+        for level in comparison["comparison_levels"]:
+            if level.get("label_for_charts") == "initial" and level.get("m_probability"):
+                level["u_probability"] = min(1.0, float(level["m_probability"]) * INITIAL_CHANCE)
+    return model
+
+
+def training_rows(total: int, sample: int, seed: int = 1) -> list[int]:
+    """The rows (in order) that training draws from a table of ``total`` rows: all of them, or a
+    seeded random ``sample``."""
+    import numpy as np
+
+    if total <= sample:
+        return list(range(total))
+    rng = np.random.default_rng(seed)
+    chosen: list[int] = np.sort(rng.choice(total, sample, replace=False)).tolist()
+    return chosen
 
 
 def smooth(model: dict[str, Any], floor_m: float = 1e-3, floor_u: float = 1e-6) -> dict[str, Any]:
@@ -394,6 +431,25 @@ def _register_frequencies(
         linker.table_management.register_term_frequency_lookup(db_api.register(lookup), column)
 
 
+class FieldWeights:
+    """The match weight per compared field of scored pairs, column by column (numpy arrays);
+    the JSON of one pair is made when asked for (:meth:`detail`): most pairs of a million
+    are never kept."""
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self.fields = fields
+
+    def detail(self, row: int) -> str:
+        """The JSON object of row ``row``'s weights, fields that weighed nothing left out
+        (shortest round-trip floats, as orjson writes them)."""
+        parts = []
+        for name, values in self.fields.items():
+            v = float(values[row])
+            if v != 0:
+                parts.append(f'"{name}":{v!r}')
+        return "{" + ",".join(parts) + "}"
+
+
 def _edges(result: pa.Table, comparisons: list[str], threshold: float) -> Iterator[Edge]:
     import numpy as np
     import pyarrow.compute as pc
@@ -409,25 +465,18 @@ def _edges(result: pa.Table, comparisons: list[str], threshold: float) -> Iterat
         if tf_name in result.column_names:
             mw = mw + pc.fill_null(result.column(tf_name), 0.0).to_numpy().astype(float)
         fields[name] = np.round(mw, 2)
-    # The JSON of each link's per-field weights, built column by column ('"name":weight', or
-    # None for a field that weighed nothing) and joined per link: a million links, so no dict
-    # and no serialiser call per link. (Shortest round-trip floats, as orjson writes them.)
-    parts = [
-        [None if v == 0 else f'"{name}":{v!r}' for v in values.tolist()]
-        for name, values in fields.items()
-    ]
-    details = ("{" + ",".join(p for p in row if p) + "}" for row in zip(*parts, strict=True))
+    scores = FieldWeights(fields)
     # Which comparisons agreed, as bits (EVIDENCE_BITS): the rules on person-level evidence
-    # read them without parsing the per-field JSON of a million links.
+    # read them without looking at the per-field weights of a million links.
     evidence = np.zeros(len(weight), dtype=np.int64)
     for name, values in fields.items():
         bit = EVIDENCE_BITS.get(name)
         if bit is not None:
             evidence |= np.where(values > 0, bit, 0)
-    for a, b, w, detail, bits in zip(
-        left.tolist(), right.tolist(), weight.tolist(), details, evidence.tolist(), strict=True
+    for row, (a, b, w, bits) in enumerate(
+        zip(left.tolist(), right.tolist(), weight.tolist(), evidence.tolist(), strict=True)
     ):
-        yield Edge(a, b, "match", w, detail, bits)
+        yield Edge(a, b, "match", w, bits, scores, row)
 
 
 def predict(table: pa.Table, model: dict[str, Any], *, threshold: float) -> list[Edge]:

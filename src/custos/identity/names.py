@@ -228,6 +228,8 @@ def near(a: str, b: str) -> bool:
     if not a or not b:
         return True
     short, long = (a, b) if len(a) <= len(b) else (b, a)
+    if len(short) == 1:
+        return long[0] == short  # an initial is near only the names it begins
     return (
         long.startswith(short)
         or DamerauLevenshtein.distance(a, b, score_cutoff=2) <= 2

@@ -8,7 +8,8 @@ whole store, or the new rows and the profiles they may touch). The order, and th
 2. existing profiles stay whole (incremental runs never split one: ``resolve --full`` does);
 3. exact identifiers (:func:`~custos.identity.graph.exact_edges`, with its guard rails);
 4. probabilistic links, strongest first — only those at ``match_threshold`` or above that rest
-   on person-level evidence (inside a household — an address or contact that records of two
+   on person-level evidence and on more than names (a name alone never links; inside a
+   household — an address or contact that records of two
    persons carry — evidence that tells its persons apart: an identifier of the person, or the
    same first name or a nickname of it), that show no clear person-level conflict
    (:func:`~custos.identity.graph.conflict`), and whose record does not fit two persons
@@ -42,7 +43,7 @@ from custos.identity.graph import (
     Node,
     conflicts,
 )
-from custos.identity.matcher import EVIDENCE_BITS, PERSON_EVIDENCE
+from custos.identity.matcher import BEYOND_NAMES, EVIDENCE_BITS, PERSON_EVIDENCE
 
 POSSIBLE, CONFLICT = "possible", "conflict"
 
@@ -103,21 +104,32 @@ def plan_links(
                 ReviewPair(edge.left, edge.right, status, edge.weight or 0.0, reason, edge.detail)
             )
 
-    homes = _households(nodes, exact)
-    reach = _contacts(nodes, exact)
+    homes = exact.homes
+    residents: dict[tuple[str, str], list[int]] = {}  # household key → its records
+    for raw_id, where in homes.items():
+        for home in where:
+            residents.setdefault(home, []).append(raw_id)
+    reach = _Contacts(nodes, exact)
+    lowest = min(possible_match, match_threshold)
     eligible: list[Edge] = []
     for edge in probable:
         weight = edge.weight or 0.0
-        if weight < min(possible_match, match_threshold):
+        if weight < lowest:
             continue
-        fl, fr = facts.get(edge.left), facts.get(edge.right)
-        household = bool(homes.get(edge.left, _NONE) & homes.get(edge.right, _NONE))
-        cl, cr = reach.get(edge.left), reach.get(edge.right)
-        distinct = bool(cl and cr and not cl & cr)
-        found = conflicts(fl, fr, household=household, distinct=distinct) if fl and fr else ()
-        if found and _outweighed(found, edge.evidence):
-            exempt[(min(edge.left, edge.right), max(edge.left, edge.right))] = found
-            found = ()
+        left, right = edge.left, edge.right
+        fl, fr = facts.get(left), facts.get(right)
+        household = left in homes and right in homes and bool(homes[left] & homes[right])
+        found: tuple[str, ...] = ()
+        if fl and fr and fl != fr:  # (a person's records mostly say the same)
+            found = conflicts(fl, fr, household=household)
+            if not found and fl[0] and fr[0] and fl[0] != fr[0] and not household:
+                # near first names: two persons when each reaches its own way
+                cl, cr = reach[left], reach[right]
+                if cl and cr and not cl & cr:
+                    found = conflicts(fl, fr, distinct=True)
+            if found and _outweighed(found, edge.evidence):
+                exempt[(min(left, right), max(left, right))] = found
+                found = ()
         if weight < match_threshold:
             if not found and weight >= possible_match:
                 keep(edge, POSSIBLE, "below the match threshold")
@@ -125,45 +137,33 @@ def plan_links(
             keep(edge, CONFLICT, REASONS[found[0]])
         elif not edge.evidence & PERSON_EVIDENCE:
             keep(edge, POSSIBLE, "no person-level evidence (household facts only)")
-        elif household and not edge.evidence & _IDENTIFIERS and not _same_first_name(fl, fr):
-            keep(edge, POSSIBLE, "one household; nothing tells which of its persons this is")
+        elif not edge.evidence & BEYOND_NAMES:
+            keep(edge, POSSIBLE, "names only: a name alone never links")
+        elif (
+            household
+            and not edge.evidence & _IDENTIFIERS
+            and not _same_first_name(fl, fr)
+            and _another_fits(left, right, facts, homes, residents)
+        ):
+            keep(edge, POSSIBLE, "one household; another of its persons fits as well")
         else:
             eligible.append(edge)
-    forest, used, refused = _cluster(
-        nodes,
-        facts,
-        exempt,
-        reach,
-        homes,
-        existing,
-        apart,
-        together,
-        (*exact.edges, *extra),
-        eligible,
+    stages = ((together, False), ((*exact.edges, *extra), True), (eligible, True))
+    clustering = _Clustering(nodes, facts, exempt, reach, homes, existing, apart, stages)
+    dropped, affected, ambiguous = _ambiguous(
+        clustering.forest, exempt, eligible, clustering.refused, keep
     )
-    dropped, ambiguous = _ambiguous(forest, exempt, eligible, refused, keep)
     if dropped:  # again, without the links of records that fit two persons
-        eligible = [e for e in eligible if id(e) not in dropped]
-        forest, used, refused = _cluster(
-            nodes,
-            facts,
-            exempt,
-            reach,
-            homes,
-            existing,
-            apart,
-            together,
-            (*exact.edges, *extra),
-            eligible,
-        )
+        clustering.again(affected, dropped)
+    forest, used, refused = clustering.forest, clustering.used, clustering.refused
     for edge, why in refused:
         keep(edge, CONFLICT, f"its profile holds another person ({why})")
     clusters = forest.groups()
-    cluster_of = {m: i for i, members in enumerate(clusters) for m in members if len(members) > 1}
+    find = forest.find
     best: dict[tuple[int, int], ReviewPair] = {}
     for pair in review:
         a, b = pair.left, pair.right
-        if a in cluster_of and cluster_of[a] == cluster_of.get(b):
+        if find(a) == find(b):
             continue  # linked after all, through other records
         key = (min(a, b), max(a, b))
         if key not in best or pair.weight > best[key].weight:
@@ -178,40 +178,57 @@ def plan_links(
     )
 
 
-_NONE: frozenset[object] = frozenset()
+class _Contacts(dict[int, frozenset[str]]):
+    """Each node's own ways to reach its person, looked up by raw id and worked out on first
+    use (most nodes are never asked about): the user names of its personal e-mails (a person
+    who moved to another mail provider keeps the name) and the digits of its personal phones;
+    not household contacts (a landline, a family e-mail) or placeholders."""
 
+    def __init__(self, nodes: Sequence[Node], exact: ExactResult) -> None:
+        super().__init__()
+        self.nodes = nodes
+        self.identifiers: dict[int, tuple[tuple[str, str], ...]] | None = None
+        self.skip = exact.shared | exact.noise | exact.landlines
 
-def _households(nodes: Sequence[Node], exact: ExactResult) -> dict[int, frozenset[object]]:
-    """The households of the nodes that live in one: addresses and contacts (a landline, a
-    family e-mail) that records of two or more persons carry."""
-    places, shared = exact.households, exact.shared
-    out: dict[int, frozenset[object]] = {}
-    if not places and not shared:
-        return out
-    for node in nodes:
-        keys: set[object] = {i for i in node.identifiers if i in shared} if shared else set()
-        if node.address in places:
-            keys.add(node.address)
-        if keys:
-            out[node.raw_id] = frozenset(keys)
-    return out
-
-
-def _contacts(nodes: Sequence[Node], exact: ExactResult) -> dict[int, frozenset[str]]:
-    """Each node's own ways to reach its person: the user names of its personal e-mails (a
-    person who moved to another mail provider keeps the name) and the digits of its personal
-    phones; not household contacts (a landline, a family e-mail) or placeholders."""
-    skip = exact.shared | exact.noise | exact.landlines
-    out: dict[int, frozenset[str]] = {}
-    for node in nodes:
-        found = {
+    def __missing__(self, raw_id: int) -> frozenset[str]:
+        if self.identifiers is None:  # (built when first needed: a million nodes)
+            self.identifiers = {n.raw_id: n.identifiers for n in self.nodes if n.identifiers}
+        skip = self.skip
+        found = frozenset(
             "e:" + value.split("@", 1)[0] if kind == "email" else "p:" + digits_key(value)
-            for kind, value in node.identifiers
+            for kind, value in self.identifiers.get(raw_id, ())
             if kind in ("email", "phone") and (kind, value) not in skip
-        }
-        if found:
-            out[node.raw_id] = frozenset(found)
-    return out
+        )
+        self[raw_id] = found
+        return found
+
+
+def _another_fits(
+    left: int,
+    right: int,
+    facts: Mapping[int, Facts],
+    homes: Mapping[int, set[tuple[str, str]]],
+    residents: Mapping[tuple[str, str], list[int]],
+) -> bool:
+    """Does another person of the pair's household fit one of its records as well? A record of
+    "J. Ortiz" at Jill Ortiz's address is hers when nobody else there could be a J.; with a
+    Jack in the household it could be either (and so could "M. Lehmann" beside twins Max and
+    Moritz)."""
+    mine = [(left, right), (right, left)]
+    for key in homes[left] & homes[right]:
+        for other in residents[key]:
+            if other in (left, right) or (said := facts.get(other)) is None:
+                continue
+            for record, partner in mine:
+                fr, fp = facts.get(record), facts.get(partner)
+                if fp is None:
+                    continue
+                # another person than the partner's, who could be the record's
+                if conflicts(said, fp, household=True) and (
+                    fr is None or not conflicts(said, fr, household=True)
+                ):
+                    return True
+    return False
 
 
 def _same_first_name(a: Facts | None, b: Facts | None) -> bool:
@@ -235,52 +252,80 @@ def _outweighed(found: tuple[str, ...], evidence: int) -> bool:
     return bool(agreeing & _IDENTIFIERS) and agreeing.bit_count() >= 2
 
 
-def _cluster(
-    nodes: Sequence[Node],
-    facts: dict[int, Facts],
-    exempt: dict[tuple[int, int], tuple[str, ...]],
-    reach: dict[int, frozenset[str]],
-    homes: Mapping[int, frozenset[object]],
-    existing: Mapping[int, str] | None,
-    apart: Sequence[tuple[int, int]],
-    together: Sequence[Edge],
-    exact: Sequence[Edge],
-    eligible: Sequence[Edge],
-) -> tuple[CoherentUnionFind, list[Edge], list[tuple[Edge, str]]]:
-    """One clustering pass in the order of the rules: the forest, the links used, and the
-    probabilistic links refused because they would join two persons (with the reason)."""
-    forest = CoherentUnionFind((n.raw_id for n in nodes), facts, reach)
-    if existing:
-        first_of: dict[str, int] = {}
-        for raw_id, pid in existing.items():
-            forest.union(first_of.setdefault(pid, raw_id), raw_id, check=False)
-    for left, right in apart:
-        forest.keep_apart(left, right)
-    used: list[Edge] = []
-    refused: list[tuple[Edge, str]] = []
-    known = forest.parent
-    for edges, check in ((together, False), (exact, True), (eligible, True)):
-        for edge in edges:
-            if edge.left not in known or edge.right not in known:
-                continue
-            skip = exempt.get((min(edge.left, edge.right), max(edge.left, edge.right)), ())
-            household = bool(homes.get(edge.left, _NONE) & homes.get(edge.right, _NONE))
-            if forest.union(
-                edge.left,
-                edge.right,
-                check=check,
-                weight=edge.weight,
-                skip=skip,
-                household=household,
-            ):
-                used.append(edge)
-            elif (
-                edge.rule == "match"
-                and forest.why is not None
-                and not forest.why.startswith("kept apart")
-            ):
-                refused.append((edge, forest.why))
-    return forest, used, refused
+class _Clustering:
+    """The clustering passes of :func:`plan_links`: links in the order of the rules into a
+    :class:`CoherentUnionFind`, and, after the links of records that fit two persons are
+    dropped, the same again for just the clusters those records touched (a million-record run
+    has a few thousand such clusters, and replaying them costs a fraction of a second)."""
+
+    def __init__(
+        self,
+        nodes: Sequence[Node],
+        facts: dict[int, Facts],
+        exempt: dict[tuple[int, int], tuple[str, ...]],
+        reach: Mapping[int, frozenset[str]],
+        homes: Mapping[int, set[tuple[str, str]]],
+        existing: Mapping[int, str] | None,
+        apart: Sequence[tuple[int, int]],
+        stages: tuple[tuple[Sequence[Edge], bool], ...],
+    ) -> None:
+        self.exempt, self.homes, self.existing, self.apart = exempt, homes, existing, apart
+        self.stages = stages
+        self.forest = CoherentUnionFind((n.raw_id for n in nodes), facts, reach)
+        self.used: list[Edge] = []
+        #: probabilistic links refused because they would join two persons, with the reason
+        self.refused: list[tuple[Edge, str]] = []
+        self._run(None)
+
+    def _run(self, only: set[int] | None) -> None:
+        """Apply the rules to every node, or (``only``) to these nodes' links."""
+        forest = self.forest
+        if self.existing:
+            first_of: dict[str, int] = {}
+            for raw_id, pid in self.existing.items():
+                if only is None or raw_id in only:
+                    forest.union(first_of.setdefault(pid, raw_id), raw_id, check=False)
+        for left, right in self.apart:
+            if only is None or left in only or right in only:
+                forest.keep_apart(left, right)
+        known, exempt, homes = forest.parent, self.exempt, self.homes
+        special = {k for pair in exempt for k in pair}  # nodes with an exempt pair
+        for edges, check in self.stages:
+            for edge in edges:
+                left, right = edge.left, edge.right
+                if only is not None and left not in only and right not in only:
+                    continue
+                if left not in known or right not in known:
+                    continue
+                skip: tuple[str, ...] = ()
+                if left in special:
+                    skip = exempt.get((min(left, right), max(left, right)), ())
+                household = left in homes and right in homes and bool(homes[left] & homes[right])
+                if forest.union(
+                    left, right, check=check, weight=edge.weight, skip=skip, household=household
+                ):
+                    self.used.append(edge)
+                elif (
+                    edge.rule == "match"
+                    and forest.why is not None
+                    and not forest.why.startswith("kept apart")
+                ):
+                    self.refused.append((edge, forest.why))
+
+    def again(self, affected: set[int], dropped: set[int]) -> None:
+        """Cluster the ``affected`` nodes (whole clusters) again without the ``dropped`` links
+        (their ids)."""
+        self.forest.reset(affected)
+        self.used = [e for e in self.used if e.left not in affected and e.right not in affected]
+        self.refused = [
+            (e, why)
+            for e, why in self.refused
+            if e.left not in affected and e.right not in affected
+        ]
+        self.stages = tuple(
+            ([e for e in edges if id(e) not in dropped], check) for edges, check in self.stages
+        )
+        self._run(affected)
 
 
 def _ambiguous(
@@ -289,9 +334,9 @@ def _ambiguous(
     eligible: Sequence[Edge],
     refused: Sequence[tuple[Edge, str]],
     keep: Callable[[Edge, str, str], None],
-) -> tuple[set[int], int]:
-    """The links to drop for records that fit two persons (ids of the edges), and how many
-    such records there are.
+) -> tuple[set[int], set[int], int]:
+    """The links to drop for records that fit two persons (ids of the edges), the members of
+    the clusters that the dropping touches, and how many such records there are.
 
     A link refused because it would join two clusters that are two persons shows where the
     line between them runs. Each cluster has a *core*, the records whose facts clash with the
@@ -305,7 +350,7 @@ def _ambiguous(
     # line between two persons is not drawn there)
     refused = [(edge, why) for edge, why in refused if not edge.evidence & _IDENTIFIERS]
     if not refused:
-        return set(), 0
+        return set(), set(), 0
     find, facts = forest.find, forest.facts
     roots = {find(x) for edge, _ in refused for x in (edge.left, edge.right)}
     members: dict[int, list[int]] = {r: [] for r in roots}
@@ -344,7 +389,8 @@ def _ambiguous(
                     if (losing is None or end in losing) and id(edge) not in dropped:
                         dropped.add(id(edge))
                         keep(edge, POSSIBLE, reason)
-    return dropped, len(undecided)
+    affected = {k for ms in members.values() for k in ms} if dropped else set()
+    return dropped, affected, len(undecided)
 
 
 def _core(

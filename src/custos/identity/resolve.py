@@ -15,6 +15,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -78,19 +79,34 @@ def _probable_edges(
     conn: Connection,
     settings: Settings,
     match: dict[str, list[Any]],
-    exact: ExactResult,
+    exact_job: Future[ExactResult],
     summary: ResolveSummary,
     *,
     retrain: bool,
-) -> list[Edge]:
-    """Scored pairs from the saved model or one trained now: every pair at ``possible_match``
-    (or ``match_threshold``, if lower) or above, strongest first."""
-    table = arrow_table(match, exact)
-    match.clear()
+) -> tuple[list[Edge], ExactResult]:
+    """Scored pairs from the saved model or one trained now (every pair at ``possible_match``,
+    or ``match_threshold`` if lower, or above, strongest first), and the exact links.
+
+    The model trains while exact linking runs on the other thread (the database leaves a core
+    idle for much of the training), on a sample of the rows as they are: before exact linking
+    tells which contacts are a household's, which moves few values and no estimate that
+    matters. Scoring waits for it."""
     saved = None if retrain else models.latest(conn)
     clock = time.perf_counter()
+    model: dict[str, Any] | None = None
     if saved is None:
-        model = matcher.train(table, sample=settings.training_sample)
+        rows = matcher.training_rows(len(match["unique_id"]), settings.training_sample)
+        sample = {name: [column[i] for i in rows] for name, column in match.items()}
+        model = matcher.train(arrow_table(sample), sample=settings.training_sample)
+        del sample
+        summary.phases["train"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    exact = exact_job.result()
+    summary.phases["exact"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    table = arrow_table(match, exact)
+    match.clear()
+    if model is not None:
         summary.model_version = models.save(
             conn,
             model,
@@ -99,13 +115,12 @@ def _probable_edges(
             threshold=settings.match_threshold,
         )
         summary.trained = True
-        summary.phases["train"] = time.perf_counter() - clock
-        clock = time.perf_counter()
     else:
+        assert saved is not None
         model, summary.model_version = saved.model, saved.version
     edges = matcher.predict(table, model, threshold=scoring_threshold(settings))
     summary.phases["predict"] = time.perf_counter() - clock
-    return edges
+    return edges, exact
 
 
 def scoring_threshold(settings: Settings) -> float:
@@ -163,18 +178,23 @@ def resolve(
         summary.interactions = int(
             conn.execute(select(func.count()).select_from(t.interactions)).scalar_one()
         )
-        # Exact links first: they also tell which identifiers several persons carry (a family's
-        # landline), which the matcher counts as household evidence.
-        clock = time.perf_counter()
-        exact = exact_edges(
-            nodes,
-            max_persons=settings.max_persons_per_identifier,
-            max_records=settings.max_records_per_identifier,
-        )
-        summary.phases["exact"] = time.perf_counter() - clock
-        probable: list[Edge] = []
-        if settings.probabilistic_matching and summary.records > 1:
-            probable = _probable_edges(conn, settings, match, exact, summary, retrain=retrain)
+        # Exact links, on a second thread while the model trains; they also tell which
+        # identifiers several persons carry (a family's landline), which the matcher counts as
+        # household evidence.
+        with ThreadPoolExecutor(1, thread_name_prefix="custos-exact") as pool:
+            exact_job = pool.submit(
+                exact_edges,
+                nodes,
+                max_persons=settings.max_persons_per_identifier,
+                max_records=settings.max_records_per_identifier,
+            )
+            probable: list[Edge] = []
+            if settings.probabilistic_matching and summary.records > 1:
+                probable, exact = _probable_edges(
+                    conn, settings, match, exact_job, summary, retrain=retrain
+                )
+            else:
+                exact = exact_job.result()
         del match
         # Training and scoring leave cyclic garbage (Splink's SQL syntax trees) that the paused
         # collector would keep to the end: collect it now, looking only at what was made since
@@ -182,6 +202,7 @@ def resolve(
         gc.collect()
         # (read only now: the memberships of a million records would add to the matcher's peak)
         together, apart = decisions(conn)
+        known_pairs = stored_pairs(conn)
         previous, linked_at = _memberships(conn)
         active = _active_profiles(conn)
         existing = set(conn.execute(select(t.profiles.c.id)).scalars())
@@ -278,15 +299,18 @@ def resolve(
                 ),
                 const={"created_at": now},
             )
+            review = list(review_rows(planned.review, known_pairs))
             rewrite(
                 db,
                 conn,
                 store,
                 t.identity_candidates,
                 ("id", "left_raw_id", "right_raw_id", "status", "weight", "reason", "detail"),
-                review_rows(planned.review),
+                review,
                 const={"created_at": now},
             )
+            highest = max([r[0] for r in review] + list(known_pairs.values()), default=0)
+            db.put(meta.put, conn, meta.REVIEW_ID, str(highest))
             # The identifiers follow from the members just written: the database derives them
             # (in SQL, on its thread) while this thread produces the golden records.
             rewrite(db, conn, store, t.profile_identifiers, derive=insert_identifiers)
@@ -322,11 +346,21 @@ def resolve(
     return summary
 
 
-def review_rows(pairs: Sequence[ReviewPair], first_id: int = 1) -> Iterator[tuple[Any, ...]]:
-    """``identity_candidates`` rows (without ``created_at``) of the pairs kept for review."""
-    for i, pair in enumerate(pairs, first_id):
+def review_rows(
+    pairs: Sequence[ReviewPair], known: dict[tuple[int, int], int]
+) -> Iterator[tuple[Any, ...]]:
+    """``identity_candidates`` rows (without ``created_at``) of the pairs kept for review. A
+    pair already in the queue keeps its id (``known``: the pairs stored, by their records), a
+    new one gets the next id never used: an id a person looked at names the same pair after
+    any later run, or none."""
+    next_id = max(known.values(), default=0) + 1
+    for pair in pairs:
+        key = (min(pair.left, pair.right), max(pair.left, pair.right))
+        found = known.get(key)
+        if found is None:
+            found, next_id = next_id, next_id + 1
         yield (
-            i,
+            found,
             pair.left,
             pair.right,
             pair.status,
@@ -334,6 +368,20 @@ def review_rows(pairs: Sequence[ReviewPair], first_id: int = 1) -> Iterator[tupl
             pair.reason,
             pair.detail,
         )
+
+
+def stored_pairs(conn: Connection) -> dict[tuple[int, int], int]:
+    """The pairs in the review queue (by their two records, lower raw id first) → their ids;
+    the highest id ever given stays in as ``(0, 0)`` so ids are never given twice."""
+    ic = t.identity_candidates
+    out = {
+        (min(left, right), max(left, right)): int(pid)
+        for pid, left, right in conn.execute(select(ic.c.id, ic.c.left_raw_id, ic.c.right_raw_id))
+    }
+    highest = meta.get(conn, meta.REVIEW_ID)
+    if highest:
+        out[(0, 0)] = int(highest)
+    return out
 
 
 def _by_profile_id(

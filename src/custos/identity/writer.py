@@ -22,6 +22,7 @@ from custos.store import tables as t
 #: key only): most events carry no name.
 MATCH_INDEXES = {
     "match_names": ("last_name_key", "first_name_key"),
+    "match_first_names": ("first_name_key", "last_name_key"),
     "match_dob": ("date_of_birth", "last_name_key"),
     "match_postcode": ("postcode", "first_name_key"),
     "match_street": ("street_key",),

@@ -55,6 +55,7 @@ def explain(app: Custos, key: str, *, actor: str = "cli") -> dict[str, Any]:
                     if detail:  # a probabilistic link: the match weight of each field
                         link["fields"] = orjson.loads(detail)
                     links[this].append(link)
+        unlinked = _unlinked_pairs(conn, members)
         decisions = [
             {
                 "decision": row.decision,
@@ -91,7 +92,58 @@ def explain(app: Custos, key: str, *, actor: str = "cli") -> dict[str, Any]:
             for raw, ref in members.items()
         ],
         "decisions": decisions,
+        # pairs resolution scored but did not link: possible matches (whose restrictions
+        # apply to this profile: consent is conservative) and conflicts refused
+        "not_linked": unlinked,
     }
+
+
+def _unlinked_pairs(conn: Connection, members: dict[int, str]) -> list[dict[str, Any]]:
+    """The review queue's pairs that involve the members (references and weights only)."""
+    ic, pm = t.identity_candidates, t.profile_members
+    ids = list(members)
+    found = conn.execute(
+        select(
+            ic.c.left_raw_id, ic.c.right_raw_id, ic.c.status, ic.c.weight, ic.c.reason, ic.c.detail
+        )
+        .where(ic.c.left_raw_id.in_(ids) | ic.c.right_raw_id.in_(ids))
+        .order_by(ic.c.id)
+    ).all()
+    others = {r for row in found for r in row[:2] if r not in members}
+    refs = record_refs(conn, others)
+    owners: dict[int, str] = {
+        raw: pid
+        for raw, pid in conn.execute(
+            select(pm.c.raw_id, pm.c.profile_id).where(pm.c.raw_id.in_(list(others)))
+        )
+    }
+    out = []
+    for left, right, status, weight, reason, detail in found:
+        mine, other = (left, right) if left in members else (right, left)
+        if other in members:
+            continue  # both in this profile by now
+        out.append(
+            {
+                "record": members[mine],
+                "with": refs.get(other, str(other)),
+                "profile_id": owners.get(other),
+                "status": status,
+                "weight": float(weight),
+                "reason": reason,
+                "fields": orjson.loads(detail) if detail else {},
+            }
+        )
+    return sorted(out, key=lambda pair: -float(pair["weight"]))
+
+
+def record_refs(conn: Connection, raw_ids: set[int]) -> dict[int, str]:
+    """raw id → "source:record_id" of these records."""
+    query = (
+        select(t.raw_records.c.id, t.sources.c.name, t.raw_records.c.record_id)
+        .join(t.sources, t.sources.c.id == t.raw_records.c.source_id)
+        .where(t.raw_records.c.id.in_(sorted(raw_ids)))
+    )
+    return {raw: f"{source}:{record}" for raw, source, record in conn.execute(query)}
 
 
 def _raw_ids(conn: Connection, refs: list[str]) -> dict[str, int]:

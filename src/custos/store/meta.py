@@ -22,3 +22,5 @@ def put(conn: Connection, key: str, value: str) -> None:
 
 #: Changes whenever identity resolution rewrites profiles, memberships or identifiers.
 GRAPH_VERSION = "graph_version"
+#: The highest id the review queue (identity_candidates) ever gave: ids are never given twice.
+REVIEW_ID = "review_id"
