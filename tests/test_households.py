@@ -188,3 +188,31 @@ def test_a_withdrawal_under_a_possible_match_restricts_the_profile(
     assert [(p["with"], p["status"]) for p in explained] == [("shop:o1", "possible")]
     custos.resolve(full=True)
     assert jane not in exported("marketing_email")
+
+
+def test_erasure_suppresses_the_identifiers_of_possible_matches(tmp_path: Path) -> None:
+    """Where identity is uncertain erasure is conservative: the e-mail of an order that was a
+    possible match of the erased person cannot bring them back; the order itself stays (it may
+    be someone else's)."""
+    from custos.core.settings import Settings
+
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, db="unused", secret_key_file=str(tmp_path / "key" / "secret.key")
+    )
+    with Custos.open(str(tmp_path / "c.db"), settings) as app:
+        app.ingest(write(tmp_path / "crm.csv", CUSTOMER), "crm")
+        app.ingest(write(tmp_path / "orders.csv", ORDERS), "shop", kind=Kind.INTERACTIONS)
+        app.resolve()
+        request = dsr.erase(app, "jane.doe@example.com", actor="test")
+        receipt = request.result["receipt"]
+        assert request.step("erase").detail["possible_match_identifiers_suppressed"] == 1
+        assert receipt["removed"]["records"] == 1
+        assert ("shop", "o1") in {(s, r) for s, r, _ in app.xref()}  # the order stays
+        again = app.ingest(
+            write(
+                tmp_path / "later.csv",
+                "record_id,first_name,last_name,email\nw9,Jane,Doe,j.doe77@example.net\n",
+            ),
+            "webshop",
+        )
+        assert again.stored == 0 and again.quarantined == 1

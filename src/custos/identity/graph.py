@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Protocol
 
+from rapidfuzz.distance import DamerauLevenshtein
+
 from custos.core.phones import digits_key, line_kind
 from custos.identity.names import known, near, relation
 
@@ -317,7 +319,7 @@ class CoherentUnionFind(UnionFind):
                 # near names only: two persons if each reaches its own way (looked at only
                 # now: rare, and a set's contacts are costly to keep)
                 ours, yours = self._reach(mine[3]), self._reach(theirs[3])
-                if ours and yours and not ours & yours:
+                if distinct(ours, yours):
                     return REASONS["first_name"]
         if (
             mine[1]
@@ -430,23 +432,29 @@ def same_birth_date(a: str, b: str) -> bool:
 
 
 def compatible(
-    a: Node, b: Node, ident: tuple[str, str] | None = None, *, household: bool = False
+    a: Node,
+    b: Node,
+    ident: tuple[str, str] | None = None,
+    *,
+    household: bool = False,
+    reach: bool = True,
 ) -> bool:
     """False when two nodes show they are different people (see :func:`conflict`): clear
     conflicts, or near first names where each node has its own contacts, none in common.
     ``ident`` is the identifier whose carriers are being grouped: it is what is in question,
     so it counts neither as a contact in common nor as evidence; ``household`` when it rings in
-    a household (a landline: near first names count as two persons, see :func:`conflicts`)."""
+    a household (a landline: near first names count as two persons, see :func:`conflicts`);
+    without ``reach``, contacts are not looked at (only clear conflicts count)."""
     fa, fb = a.facts, b.facts
     if fa is None or fb is None or fa == fb:
         return True
     found = conflicts(fa, fb, household=household)
-    if not found and fa[0] and fb[0] and fa[0] != fb[0] and not household:
+    if not found and reach and fa[0] and fb[0] and fa[0] != fb[0] and not household:
         # near first names: two persons when each reaches its own way (looked at only now:
         # most records of one person say the same)
         common = _contact_of(ident) if ident else frozenset()
         ca, cb = a.contacts - common, b.contacts - common
-        if ca and cb and not ca & cb:
+        if distinct(ca, cb):
             found = conflicts(fa, fb, distinct=True)
     return not found or _outweighed(found, a, b, ident)
 
@@ -472,6 +480,21 @@ def _outweighed(
     return agreeing >= 2
 
 
+def distinct(mine: frozenset[str], theirs: frozenset[str]) -> bool:
+    """Do two sets of contacts (:attr:`Node.contacts`) reach two persons: both say how to reach
+    someone, and no contact of one could be the other's (a phone number one digit apart is one
+    number mistyped; e-mail user names must differ outright, since twins' are often built from
+    their near names: karl.lindau, karla.lindau)?"""
+    if not mine or not theirs or mine & theirs:
+        return False
+    for x in mine:
+        if x.startswith("p:"):
+            for y in theirs:
+                if y.startswith("p:") and DamerauLevenshtein.distance(x, y, score_cutoff=1) <= 1:
+                    return False
+    return True
+
+
 def _contact_of(ident: tuple[str, str]) -> frozenset[str]:
     """The contact key (see :attr:`Node.contacts`) of an identifier, if it is one."""
     kind, value = ident
@@ -485,7 +508,11 @@ def _contact_of(ident: tuple[str, str]) -> frozenset[str]:
 
 
 def persons_among(
-    nodes: Sequence[Node], ident: tuple[str, str] | None = None, *, household: bool = False
+    nodes: Sequence[Node],
+    ident: tuple[str, str] | None = None,
+    *,
+    household: bool = False,
+    reach: bool = True,
 ) -> tuple[list[list[Node]], list[Node]]:
     """Group the nodes that say who they are (first name, birth date, generation) into persons;
     return the rest (nodes that say nothing) apart.
@@ -512,7 +539,9 @@ def persons_among(
             anonymous.append(node)
             continue
         for group in groups:
-            if all(compatible(node, other, ident, household=household) for other in group):
+            if all(
+                compatible(node, other, ident, household=household, reach=reach) for other in group
+            ):
                 group.append(node)
                 break
         else:
@@ -524,7 +553,7 @@ def persons_among(
             for node in group
             if any(
                 other is not group
-                and all(compatible(node, o, ident, household=household) for o in other)
+                and all(compatible(node, o, ident, household=household, reach=reach) for o in other)
                 for other in groups
             )
         }
@@ -582,7 +611,11 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
             continue
         kind = ident[0].rstrip("~")  # phone~: national digits meeting E.164 (see loading)
         if kind == ADDRESS:  # a household's fact: who shares it, never a link
-            if len({n.facts for n in group}) > 1 and _household(persons_among(group)[0]):
+            # (clear conflicts only: one person's records with a typo'd name and another
+            # e-mail here and there are not a household)
+            if len({n.facts for n in group}) > 1 and _household(
+                persons_among(group, reach=False)[0]
+            ):
                 result.households.add(ident[1])
                 for node in group:
                     result.homes.setdefault(node.raw_id, set()).add(ident)

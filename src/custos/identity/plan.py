@@ -42,6 +42,7 @@ from custos.identity.graph import (
     Facts,
     Node,
     conflicts,
+    distinct,
 )
 from custos.identity.matcher import BEYOND_NAMES, EVIDENCE_BITS, PERSON_EVIDENCE
 
@@ -125,7 +126,7 @@ def plan_links(
             if not found and fl[0] and fr[0] and fl[0] != fr[0] and not household:
                 # near first names: two persons when each reaches its own way
                 cl, cr = reach[left], reach[right]
-                if cl and cr and not cl & cr:
+                if distinct(cl, cr):
                     found = conflicts(fl, fr, distinct=True)
             if found and _outweighed(found, edge.evidence):
                 exempt[(min(left, right), max(left, right))] = found

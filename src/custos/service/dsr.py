@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -419,8 +419,9 @@ def _erase_handlers(app: Custos, secret: bytes) -> dict[str, Handler]:
             subject = _subject(conn, r.profile_id)
             found = erasure.quarantined(conn, subject, forms.search_terms(subject, found_by))
             forms.add_name_candidates(subject, normalise.name_key, normalise.display_name)
+            possible = _possible_match_values(conn, subject)
             suppressed = suppression.add(
-                conn, secret, _suppression_values(conn, subject), request_id=r.id
+                conn, secret, _suppression_values(conn, subject) + possible, request_id=r.id
             )
             removed = erasure.delete_subject(conn, subject, found)
             shared = {k: len(v) for k, v in subject.shared.items() if v}
@@ -440,6 +441,7 @@ def _erase_handlers(app: Custos, secret: bytes) -> dict[str, Handler]:
                     "profile_ids": subject.profile_ids,
                     "removed": removed,
                     "suppressed": suppressed,
+                    "possible_match_identifiers_suppressed": len(possible),
                     "shared_identifiers_kept": shared,
                 },
             )
@@ -474,6 +476,38 @@ def _erase_handlers(app: Custos, secret: bytes) -> dict[str, Handler]:
             _finish(conn, r, "receipt", {"recipients": len(readers)})
 
     return {"erase": erase_step, "purge": purge_step, "receipt": receipt_step}
+
+
+def _possible_match_values(conn: Connection, subject: Subject) -> list[tuple[str, str]]:
+    """The identifiers of records that identity resolution scored as possible matches of the
+    person without linking them (``identity_candidates``): where identity is uncertain,
+    erasure is conservative and keeps them from bringing the person back too. The records
+    themselves stay: they may be someone else's (their next rows wait in the quarantine)."""
+    ic = t.identity_candidates
+    raw = subject.raw_ids
+    others: set[int] = set()
+    for chunk in _chunked(raw):
+        for left, right in conn.execute(
+            select(ic.c.left_raw_id, ic.c.right_raw_id).where(
+                ic.c.status == "possible",
+                ic.c.left_raw_id.in_(chunk) | ic.c.right_raw_id.in_(chunk),
+            )
+        ):
+            others.update(x for x in (left, right) if x not in raw)
+    values: set[tuple[str, str]] = set()
+    for table in (t.records, t.interactions):
+        columns = [table.c[kind] for kind in STRONG_IDENTIFIERS]
+        for chunk in _chunked(others):
+            for row in conn.execute(select(*columns).where(table.c.raw_id.in_(chunk))):
+                values.update((k, v) for k, v in zip(STRONG_IDENTIFIERS, row, strict=True) if v)
+    shared = {(k, v) for k, vs in subject.shared.items() for v in vs}
+    return sorted(values - shared)
+
+
+def _chunked(values: set[int], size: int = 500) -> Iterator[list[int]]:
+    ordered = sorted(values)
+    for i in range(0, len(ordered), size):
+        yield ordered[i : i + size]
 
 
 def _suppression_values(conn: Connection, subject: Subject) -> list[tuple[str, str]]:
