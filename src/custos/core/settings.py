@@ -58,7 +58,7 @@ class Settings(BaseSettings):
         "higher trades recall for precision.",
     )
     possible_match: float = Field(
-        default=-3.0,
+        default=-5.0,
         description="Match weight from which a pair that is not linked counts as a possible "
         "match: it waits in the review queue (custos profile review), and withdrawals, "
         "objections, restrictions and erasure suppression of either side act on the other "

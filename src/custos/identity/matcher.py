@@ -386,22 +386,27 @@ def _release(db_api: Any) -> None:
 
 def term_frequencies(table: pa.Table, model: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Relative frequency of each value of the term-frequency columns in ``table``, smoothed
-    towards the model's average (its u probability of an exact match) by
-    :data:`MIN_TRAINING_RECORDS` pseudo-records: in a store of three records one Jane is a
-    third of them, yet no more common a name than in a large one; thirty records of one name
-    are common in a store of any size. Large stores barely notice."""
+    towards the model's average frequency (its u probability of an exact match) with the
+    weight of :data:`PRIOR_COUNT` of a record: in a store of three records one Jane is a third
+    of them, yet no more common a name than in a large one; thirty records of one name are
+    common in a store of any size; a million-record store barely notices."""
     import pyarrow.compute as pc
 
     average = _average_frequencies(model)
-    pseudo = MIN_TRAINING_RECORDS
     out: dict[str, dict[str, float]] = {}
     for column in TF_COLUMNS:
         counts = pc.value_counts(table.column(column).drop_null())
         values, found = counts.field("values").to_pylist(), counts.field("counts").to_pylist()
+        pseudo = PRIOR_COUNT / average.get(column, 1e-3)  # records the prior weighs like
         total = sum(found) + pseudo
-        base = pseudo * average.get(column, 1e-3)
-        out[column] = {str(v): (c + base) / total for v, c in zip(values, found, strict=True)}
+        out[column] = {
+            str(v): (c + PRIOR_COUNT) / total for v, c in zip(values, found, strict=True)
+        }
     return out
+
+
+#: How many records' worth the model's average frequency weighs in a value's frequency.
+PRIOR_COUNT = 0.5
 
 
 def _average_frequencies(model: dict[str, Any]) -> dict[str, float]:
