@@ -216,3 +216,48 @@ def test_erasure_suppresses_the_identifiers_of_possible_matches(tmp_path: Path) 
             "webshop",
         )
         assert again.stored == 0 and again.quarantined == 1
+
+
+CALLERS = """record_id,first_name,last_name,email,phone,country,date_of_birth
+p1,Cody,Haynes,cody@example.com,(956) 514-2238,US,1980-02-03
+p2,Fenna,Bakker,fenna@example.com,0598 549048,NL,1975-06-07
+p3,Alice,Smith,alice@example.com,020 7946 0958,GB,1990-01-01
+"""
+CALLS = """record_id,timestamp,caller,phone,text
+k1,2026-03-01T10:00:00Z,Caller: Cody Haynes,(956) 514-2238,asks about an order
+k2,2026-03-01T11:00:00Z,Anruferin: Frau Fenna Bakker,0598 549048,Rechnung
+k3,2026-03-01T12:00:00Z,Caller: Ms Alice Smyth,020 7946 0958,delivery late
+k4,2026-03-01T13:00:00Z,Caller: Bob Jones,0171 2345678,wants a brochure
+"""
+
+
+def test_call_notes_with_national_numbers_link_incrementally_as_in_a_full_run(
+    custos: Custos, tmp_path: Path
+) -> None:
+    custos.ingest(write(tmp_path / "crm.csv", CALLERS), "crm")
+    custos.resolve()
+    custos.ingest(
+        write(tmp_path / "calls.csv", CALLS),
+        "calls",
+        kind=Kind.INTERACTIONS,
+        map_path=write(tmp_path / "calls.yaml", "fields:\n  full_name: caller\n"),
+    )
+    summary = custos.resolve()
+    assert summary.mode == "incremental"
+    x = _xref(custos)
+    # no country anywhere: stored as national digits, linked on them with the caller's name
+    assert x[("calls", "k1")] == x[("crm", "p1")]
+    assert x[("calls", "k2")] == x[("crm", "p2")]
+    assert x[("calls", "k3")] == x[("crm", "p3")]  # a typo in the surname
+    assert x[("calls", "k4")] not in {x[("crm", r)] for r in ("p1", "p2", "p3")}
+    with custos.store.read() as conn:
+        stored = dict(
+            conn.execute(
+                select(t.raw_records.c.record_id, t.interactions.c.phone).join(
+                    t.interactions, t.interactions.c.raw_id == t.raw_records.c.id
+                )
+            ).all()
+        )
+    assert stored["k1"] == "9565142238" and stored["k4"] == "01712345678"  # no guessed country
+    custos.resolve(full=True)
+    assert _xref(custos) == x

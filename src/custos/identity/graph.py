@@ -565,15 +565,17 @@ def persons_among(
 
 def _household(persons: list[list[Node]]) -> bool:
     """Do these persons (of one address) look like a household: two or more of them known by
-    a first name people are really called? One person's records corrupted beyond recognition
-    (a name cut to "Ral", another typed "Arlph") make two "persons" too, but not two known
-    ones."""
-    named = 0
+    first names people are really called, and not the same one? One person's records corrupted
+    beyond recognition (a name cut to "Ral", another typed "Arlph"; a birth date with a typo in
+    one record and day and month swapped in another) make two "persons" too, but not two known
+    names."""
+    names: set[str] = set()
     for person in persons:
-        if any(n.first_key and known(n.first_key) for n in person):
-            named += 1
-            if named > 1:
+        found = {n.first_key for n in person if n.first_key and known(n.first_key)}
+        if found and not found & names:  # a person of another name (not one name, two dates)
+            if names:
                 return True
+            names |= found
     return False
 
 

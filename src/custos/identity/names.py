@@ -333,9 +333,12 @@ def _word_relation(x: str, y: str) -> str:
     if (
         short not in names
         and len(short) >= MIN_PREFIX
-        and DamerauLevenshtein.distance(short, long[: len(short)], score_cutoff=1) <= 1
+        and any(
+            DamerauLevenshtein.distance(short, long[:size], score_cutoff=1) <= 1
+            for size in (len(short) - 1, len(short), len(short) + 1)
+        )
     ):
-        return VARIANT
+        return VARIANT  # a cut-off name with a typo in what is left ("exrb…" of "erbil")
     return CONFLICT
 
 
