@@ -484,11 +484,10 @@ def _truth(table: Any) -> dict[int, int]:
     )
 
 
-def run_custos(path: Path, bad_fields: str = "implausible") -> dict[str, Any]:
-    """custos: ingest the records as one source, then resolve (training the model first).
-
-    ``bad_fields="drop"`` stores a row whose birth date, phone or e-mail cannot be read without
-    that field (instead of quarantining the row), as Splink keeps every row."""
+def run_custos(path: Path) -> dict[str, Any]:
+    """custos: ingest the records as one source, then resolve (training the model first), with
+    default settings but for the region of the data's phones (US): a bad field costs the
+    field, so every row is kept, as Splink keeps every row."""
     import pyarrow.parquet as pq
 
     from custos.core.settings import Settings
@@ -499,7 +498,7 @@ def run_custos(path: Path, bad_fields: str = "implausible") -> dict[str, Any]:
         source = _custos_parquet(table, Path(tmp) / "people.parquet")
         url = str(Path(tmp) / "custos.db")
         started = time.perf_counter()
-        settings = Settings(db=url, default_region="US", bad_fields=bad_fields)
+        settings = Settings(db=url, default_region="US")
         with Custos.open(url, settings) as app:
             app.ingest(source, "people", actor="bench")
             ingested = time.perf_counter()
@@ -542,7 +541,7 @@ def run_incremental(path: Path, batch: int = 1000, singles: int = 25) -> dict[st
         url = str(Path(tmp) / "custos.db")
         base = _custos_parquet(table.take(pa.array(rest)), Path(tmp) / "base.parquet")
         new = _custos_parquet(table.take(pa.array(held[:batch])), Path(tmp) / "new.parquet")
-        settings = Settings(db=url, default_region="US", bad_fields="drop")
+        settings = Settings(db=url, default_region="US")
         with Custos.open(url, settings) as app:
             app.ingest(base, "people", actor="bench")
             app.resolve(actor="bench")
@@ -593,7 +592,6 @@ def main() -> None:
         runner = {
             "splink": run_splink,
             "custos": run_custos,
-            "custos-drop": lambda p: run_custos(p, "drop"),
             "incremental": run_incremental,
         }
         if path.is_dir():  # a multi-silo data set
@@ -622,11 +620,9 @@ def main() -> None:
         "clusters and writes profiles, golden records, identifiers and evidence; Splink: "
         "training + predict + cluster in memory); peak memory of the process. Each run in its "
         "own process, one after the other on the same machine. `custos` runs with default "
-        "settings (`CUSTOS_BAD_FIELDS=implausible`): a row whose birth date is before 1900 or "
-        "whose phone number has an impossible length is stored without that field; a row whose "
-        "e-mail is not an address is quarantined and counts here as an unlinked record. "
-        "`custos-drop` sets `CUSTOS_BAD_FIELDS=drop` (every bad field is left out, no row is "
-        "quarantined), so that it sees every row, as Splink does. "
+        "settings (a bad field costs the field, not the row: every row is kept, as Splink keeps "
+        "every row); on FEBRL and `people:N` the data's phones are US numbers without a country "
+        "code, so `CUSTOS_DEFAULT_REGION=US`. "
         "`mixed`: clusters (profiles) that hold records of two or more true persons - a false "
         "merge each, the target on `households` is zero. On `households:N` and `multisilo:N` "
         "(see `custos.synthetic`) custos ingests every silo with its map file under default "

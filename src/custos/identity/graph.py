@@ -590,13 +590,15 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
     """
     result = ExactResult()
     carriers: dict[tuple[str, str], list[Node]] = defaultdict(list)
+    landlines = result.landlines
     for node in nodes:
         for ident in node.identifiers:
             carriers[ident].append(node)
-            if ident[0] == "phone" and line_kind(ident[1]) == "fixed":
-                result.landlines.add(ident)
+            if ident[0] == "phone" and ident[1][:2] != "+1" and line_kind(ident[1]) == "fixed":
+                landlines.add(ident)
         if node.address:
             carriers[(ADDRESS, node.address)].append(node)
+    edges = result.edges
     # A national number that meets E.164 forms of its digits is decided by the group of all
     # its forms (phone~), not by the group of its national form alone.
     joined = {value for kind, value in carriers if kind == "phone~"}
@@ -611,6 +613,16 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
             and digits_key(ident[1]) in joined
         ):
             continue
+        # The usual case first: every carrier says the same about who they are (one person's
+        # records), so it is one person and the rest (carriers that say nothing).
+        first = group[0].facts
+        if len(group) <= max_records and ident[0] != ADDRESS and ident not in landlines:
+            said = [n for n in group if n.facts is not None]
+            if all(n.facts == first for n in said) if first is not None else not said:
+                rule = "exact:" + ident[0].rstrip("~")
+                anchor = group[0].raw_id
+                edges.extend(Edge(anchor, m.raw_id, rule) for m in group[1:])
+                continue
         kind = ident[0].rstrip("~")  # phone~: national digits meeting E.164 (see loading)
         if kind == ADDRESS:  # a household's fact: who shares it, never a link
             # (clear conflicts only: one person's records with a typo'd name and another
