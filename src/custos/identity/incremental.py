@@ -87,8 +87,9 @@ def _blocked_records(conn: Connection, match: dict[str, list[Any]]) -> set[int]:
                     clause = columns[0].in_([v[0] for v in chunk])
                 else:
                     clause = tuple_(*columns).in_(chunk)
-                # (not null: what the partial indexes on interactions cover)
-                query = select(c.raw_id).where(clause, columns[0].is_not(None))
+                query = select(c.raw_id).where(clause)
+                if table is t.interactions:  # what its partial indexes cover
+                    query = query.where(columns[0].is_not(None))
                 found.update(conn.execute(query).scalars())
         # one part of the name exact, the other starting alike: the first name's initial, the
         # surname's first three letters (the index finds the exact part)
@@ -112,11 +113,19 @@ def _profiles_of(conn: Connection, raw_ids: Iterable[int], nodes: list[Node]) ->
     for chunk in _chunks(raw_ids):
         found.update(conn.execute(select(pm.c.profile_id).where(pm.c.raw_id.in_(chunk))).scalars())
     identifiers = {ident for node in nodes for ident in node.identifiers if ident[0] != "phone~"}
-    # a phone meets the same number stored in another form (with or without its country)
+    # A phone meets the same number stored in another form (with or without its country): a
+    # national number any E.164 form, an E.164 number its national forms, when the store holds
+    # any (a range of the index: national digits sort after "+").
+    national = (
+        conn.execute(select(pi.c.value).where(pi.c.kind == "phone", pi.c.value >= "0").limit(1))
+        .scalars()
+        .first()
+        is not None
+    )
     identifiers |= {
         ("phone", form)
         for kind, value in list(identifiers)
-        if kind == "phone"
+        if kind == "phone" and (national or not value.startswith("+"))
         for form in stored_forms(value)
     }
     for chunk in _chunks(identifiers):
@@ -213,6 +222,9 @@ def attach(
             for pid, members in zip(assigned.cluster_ids, clusters, strict=True)
             for m in members
         }
+        # (the links of clusters without a new row are none of this run's business: an
+        # incremental run changes only what the new rows touch)
+        used = [e for e in used if e.left in member_of]
         if new_ids:
             store.insert_many(
                 conn,

@@ -32,6 +32,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from custos.core.phones import digits_key
 from custos.identity import names
 from custos.identity.graph import (
@@ -58,7 +60,12 @@ class ReviewPair:
     status: str  # POSSIBLE or CONFLICT
     weight: float
     reason: str  # names no values
-    detail: str | None  # JSON: match weight per compared field
+    edge: Edge  # the scored pair
+
+    @property
+    def detail(self) -> str | None:
+        """JSON: match weight per compared field."""
+        return self.edge.detail
 
 
 @dataclass
@@ -102,7 +109,7 @@ def plan_links(
     def keep(edge: Edge, status: str, reason: str) -> None:
         if (min(edge.left, edge.right), max(edge.left, edge.right)) not in decided:
             review.append(
-                ReviewPair(edge.left, edge.right, status, edge.weight or 0.0, reason, edge.detail)
+                ReviewPair(edge.left, edge.right, status, edge.weight or 0.0, reason, edge)
             )
 
     homes = exact.homes
@@ -112,43 +119,79 @@ def plan_links(
             residents.setdefault(home, []).append(raw_id)
     reach = _Contacts(nodes, exact)
     lowest = min(possible_match, match_threshold)
-    eligible: list[Edge] = []
-    for edge in probable:
-        weight = edge.weight or 0.0
-        if weight < lowest:
-            continue
-        left, right = edge.left, edge.right
-        fl, fr = facts.get(left), facts.get(right)
-        household = left in homes and right in homes and bool(homes[left] & homes[right])
-        found: tuple[str, ...] = ()
-        if fl and fr and fl != fr:  # (a person's records mostly say the same)
-            found = conflicts(fl, fr, household=household)
-            if not found and fl[0] and fr[0] and fl[0] != fr[0] and not household:
-                # near first names: two persons when each reaches its own way
-                cl, cr = reach[left], reach[right]
-                if distinct(cl, cr):
-                    found = conflicts(fl, fr, distinct=True)
-            if found and _outweighed(found, edge.evidence):
-                exempt[(min(left, right), max(left, right))] = found
-                found = ()
-        if weight < match_threshold:
-            if not found and weight >= possible_match:
-                keep(edge, POSSIBLE, "below the match threshold")
-        elif found:
-            keep(edge, CONFLICT, REASONS[found[0]])
-        elif not edge.evidence & PERSON_EVIDENCE:
-            keep(edge, POSSIBLE, "no person-level evidence (household facts only)")
-        elif not edge.evidence & BEYOND_NAMES:
-            keep(edge, POSSIBLE, "names only: a name alone never links")
+
+    # The rules, per scored pair, as arrays: most pairs are two records of one person that say
+    # the same, and only the pairs whose facts differ, or whose records live in a household,
+    # are looked at one by one (a million-record run scores a million pairs).
+    count = len(probable)
+    weight = np.fromiter((e.weight or 0.0 for e in probable), float, count)
+    evidence = np.fromiter((e.evidence for e in probable), np.int64, count)
+    left = np.fromiter((e.left for e in probable), np.int64, count)
+    right = np.fromiter((e.right for e in probable), np.int64, count)
+    size = int(max(left.max(initial=0), right.max(initial=0))) + 1
+    stated = np.full(size, -1, np.int64)  # an id per distinct facts, -1: says nothing
+    ids: dict[Facts, int] = {}
+    for raw_id, said in facts.items():
+        if raw_id < size:
+            stated[raw_id] = ids.setdefault(said, len(ids))
+    housed = np.zeros(size, bool)
+    housed[[k for k in homes if k < size]] = True
+    fl, fr = stated[left], stated[right]
+    look = (((fl != fr) & (fl >= 0) & (fr >= 0)) | (housed[left] & housed[right])) & (
+        weight >= lowest
+    )
+    found = np.zeros(count, bool)  # a clear conflict
+    reasons: dict[int, str] = {}
+    ambiguous_home = np.zeros(count, bool)  # another resident fits as well
+    for i in np.flatnonzero(look).tolist():
+        edge = probable[i]
+        a, b = edge.left, edge.right
+        ff, fg = facts.get(a), facts.get(b)
+        household = a in homes and b in homes and bool(homes[a] & homes[b])
+        clash: tuple[str, ...] = ()
+        if ff and fg and ff != fg:
+            clash = conflicts(ff, fg, household=household)
+            if (
+                not clash
+                and ff[0]
+                and fg[0]
+                and ff[0] != fg[0]
+                and not household
+                and distinct(reach[a], reach[b])  # near first names, each reaching its own
+            ):
+                clash = conflicts(ff, fg, distinct=True)
+            if clash and _outweighed(clash, edge.evidence):
+                exempt[(min(a, b), max(a, b))] = clash
+                clash = ()
+        if clash:
+            found[i] = True
+            reasons[i] = REASONS[clash[0]]
         elif (
             household
             and not edge.evidence & _IDENTIFIERS
-            and not _same_first_name(fl, fr)
-            and _another_fits(left, right, facts, homes, residents)
+            and not _same_first_name(ff, fg)
+            and _another_fits(a, b, facts, homes, residents)
         ):
-            keep(edge, POSSIBLE, "one household; another of its persons fits as well")
-        else:
-            eligible.append(edge)
+            ambiguous_home[i] = True
+    strong = weight >= match_threshold
+    person = (evidence & PERSON_EVIDENCE) != 0
+    beyond = (evidence & BEYOND_NAMES) != 0
+    verdicts = (
+        (~strong & ~found & (weight >= possible_match), POSSIBLE, "below the match threshold"),
+        (strong & found, CONFLICT, None),
+        (strong & ~found & ~person, POSSIBLE, "no person-level evidence (household facts only)"),
+        (strong & ~found & person & ~beyond, POSSIBLE, "names only: a name alone never links"),
+        (
+            strong & ~found & person & beyond & ambiguous_home,
+            POSSIBLE,
+            "one household; another of its persons fits as well",
+        ),
+    )
+    for mask, status, reason in verdicts:
+        for i in np.flatnonzero(mask).tolist():
+            keep(probable[i], status, reason or reasons[i])
+    linkable = strong & ~found & person & beyond & ~ambiguous_home
+    eligible = [probable[i] for i in np.flatnonzero(linkable).tolist()]
     stages = ((together, False), ((*exact.edges, *extra), True), (eligible, True))
     clustering = _Clustering(nodes, facts, exempt, reach, homes, existing, apart, stages)
     dropped, affected, ambiguous = _ambiguous(

@@ -24,6 +24,8 @@ MATCH_INDEXES = {
     "match_names": ("last_name_key", "first_name_key"),
     "match_first_names": ("first_name_key", "last_name_key"),
     "match_dob": ("date_of_birth", "last_name_key"),
+    "match_dob_first": ("date_of_birth", "first_name_key"),
+    "match_dob_postcode": ("date_of_birth", "postcode"),
     "match_postcode": ("postcode", "first_name_key"),
     "match_street": ("street_key",),
 }
