@@ -478,10 +478,23 @@ def _edges(result: pa.Table, comparisons: list[str], threshold: float) -> Iterat
         bit = EVIDENCE_BITS.get(name)
         if bit is not None:
             evidence |= np.where(values > 0, bit, 0)
-    for row, (a, b, w, bits) in enumerate(
-        zip(left.tolist(), right.tolist(), weight.tolist(), evidence.tolist(), strict=True)
+    # Strongest first, ties in the order of the records (DuckDB returns rows in any order, and
+    # the order of equal weights decides which of two conflicting links goes first: the same
+    # data must give the same profiles every time).
+    order = np.lexsort((right, left, -weight))
+    for row, a, b, w, bits in zip(
+        order.tolist(),
+        left[order].tolist(),
+        right[order].tolist(),
+        weight[order].tolist(),
+        evidence[order].tolist(),
+        strict=True,
     ):
         yield Edge(a, b, "match", w, bits, scores, row)
+
+
+def _strongest_first(edge: Edge) -> tuple[float, int, int]:
+    return (-(edge.weight or 0.0), edge.left, edge.right)
 
 
 def predict(table: pa.Table, model: dict[str, Any], *, threshold: float) -> list[Edge]:
@@ -494,7 +507,6 @@ def predict(table: pa.Table, model: dict[str, Any], *, threshold: float) -> list
     edges = list(_edges(predictions.as_pyarrow_table(), comparisons, threshold))
     predictions.drop_table_from_database_and_remove_from_cache()
     _release(db_api)
-    edges.sort(key=lambda e: -(e.weight or 0.0))
     return edges
 
 
@@ -584,7 +596,7 @@ def _score_realtime(
         )
         edges.extend(_edges(scored.as_pyarrow_table(), comparisons, threshold))
     _drop_realtime_tables(db_api)
-    edges.sort(key=lambda e: -(e.weight or 0.0))
+    edges.sort(key=_strongest_first)
     return edges
 
 
@@ -640,5 +652,5 @@ def predict_between(
     finally:
         left.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
         right.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
-    edges.sort(key=lambda e: -(e.weight or 0.0))
+    edges.sort(key=_strongest_first)
     return edges

@@ -118,32 +118,28 @@ def plan_links(
         for home in where:
             residents.setdefault(home, []).append(raw_id)
     reach = _Contacts(nodes, exact)
-    lowest = min(possible_match, match_threshold)
 
     # The rules, per scored pair, as arrays: most pairs are two records of one person that say
-    # the same, and only the pairs whose facts differ, or whose records live in a household,
-    # are looked at one by one (a million-record run scores a million pairs).
+    # the same, and only the pairs whose first name, birth date or generation differ (a surname
+    # alone never shows two persons), or whose records live in one household, are looked at
+    # one by one (a million-record run scores a million pairs).
     count = len(probable)
     weight = np.fromiter((e.weight or 0.0 for e in probable), float, count)
     evidence = np.fromiter((e.evidence for e in probable), np.int64, count)
-    left = np.fromiter((e.left for e in probable), np.int64, count)
-    right = np.fromiter((e.right for e in probable), np.int64, count)
-    size = int(max(left.max(initial=0), right.max(initial=0))) + 1
-    stated = np.full(size, -1, np.int64)  # an id per distinct facts, -1: says nothing
-    ids: dict[Facts, int] = {}
-    for raw_id, said in facts.items():
-        if raw_id < size:
-            stated[raw_id] = ids.setdefault(said, len(ids))
-    housed = np.zeros(size, bool)
-    housed[[k for k in homes if k < size]] = True
-    fl, fr = stated[left], stated[right]
-    look = (((fl != fr) & (fl >= 0) & (fr >= 0)) | (housed[left] & housed[right])) & (
-        weight >= lowest
-    )
+    look: list[int] = []
+    stated = facts.get
+    for i, edge in enumerate(probable):
+        a, b = edge.left, edge.right
+        if (a in homes and b in homes) or (
+            (ff := stated(a)) is not None
+            and (fg := stated(b)) is not None
+            and (ff[0] != fg[0] or ff[2] != fg[2] or ff[3] != fg[3])
+        ):
+            look.append(i)
     found = np.zeros(count, bool)  # a clear conflict
     reasons: dict[int, str] = {}
     ambiguous_home = np.zeros(count, bool)  # another resident fits as well
-    for i in np.flatnonzero(look).tolist():
+    for i in look:
         edge = probable[i]
         a, b = edge.left, edge.right
         ff, fg = facts.get(a), facts.get(b)
