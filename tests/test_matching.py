@@ -114,7 +114,7 @@ def test_coherent_clusters_refuse_links_that_join_different_birth_dates() -> Non
     dates = {1: "1980-01-01", 2: "1980-01-01", 3: "1975-06-30", 4: "1975-06-30"}
     forest = CoherentUnionFind([1, 2, 3, 4], {k: (None, None, d, None) for k, d in dates.items()})
     assert forest.union(1, 2) and forest.union(3, 4)
-    assert not forest.union(2, 3, weight=40.0)  # two people, however strong the link
+    assert not forest.union(2, 3)  # two people: no weight is asked, none could join them
     assert forest.conflicts == 1 and forest.why == "birth dates differ"
     assert forest.union(2, 3, check=False)  # a person's forced merge still goes through
 
@@ -129,7 +129,7 @@ def test_coherent_clusters_refuse_links_that_join_two_first_names() -> None:
     }
     forest = CoherentUnionFind(facts, facts)
     assert forest.union(1, 2)
-    assert not forest.union(2, 3, weight=30.0)  # twins: one birth date, two first names
+    assert not forest.union(2, 3)  # twins: one birth date, two first names
     assert forest.why == "first names differ"
     assert forest.union(4, 5)  # a diminutive is the same name
 

@@ -65,7 +65,7 @@ class Settings(BaseSettings):
         "(grants never do). Lower is more conservative.",
     )
     training_sample: int = Field(
-        default=250_000,
+        default=150_000,
         ge=1000,
         description="Records drawn at random to train the matching model when there are more.",
     )

@@ -288,6 +288,13 @@ class CoherentUnionFind(UnionFind):
             return None
         return _stated(root, self.facts.get(root))
 
+    def members(self, root: int) -> list[int]:
+        """The keys of ``root``'s set (a set's members are kept with what they state)."""
+        stated = self._known(root)
+        if stated is not None:
+            return list(stated[3])
+        return [key for key in self.parent if self.find(key) == root]  # (after a forced merge)
+
     def conflict(self, a: int, b: int, skip: tuple[str, ...] = ()) -> str | None:
         """Why the sets of ``a`` and ``b`` are two persons, or None."""
         mine, theirs = self._known(self.find(a)), self._known(self.find(b))
@@ -338,7 +345,6 @@ class CoherentUnionFind(UnionFind):
         b: int,
         *,
         check: bool = True,
-        weight: float | None = None,
         skip: tuple[str, ...] = (),
         household: bool = False,
     ) -> bool:
@@ -346,18 +352,27 @@ class CoherentUnionFind(UnionFind):
         ``skip`` names facts whose conflict this link's identifiers outweigh (see
         :mod:`custos.identity.plan`), ``household`` says the link joins records of a household
         (near first names count as two, see :func:`conflicts`); a forced merge passes
-        ``check=False``. ``weight`` is the link's (unused: a conflict refuses a link at any
-        weight)."""
-        find = self.find
-        ra, rb = find(a), find(b)
+        ``check=False``. The weight of a link does not matter: a conflict refuses it at any
+        weight."""
+        parent = self.parent
+        # (a million links: the usual endpoint is a record of its own, found without a call)
+        ra = a if parent[a] == a else self.find(a)
+        rb = b if parent[b] == b else self.find(b)
         self.why = None
         if ra == rb:
             return False
-        mine, theirs = self._known(ra), self._known(rb)
+        known, size = self.known, self.size
+        mine = known.get(ra)
+        if mine is None and size[ra] == 1:
+            mine = _stated(ra, self.facts.get(ra))
+        theirs = known.get(rb)
+        if theirs is None and size[rb] == 1:
+            theirs = _stated(rb, self.facts.get(rb))
         if (
             check
-            and mine
-            and theirs
+            and mine is not None
+            and theirs is not None
+            and mine[:3] != theirs[:3]
             and (why := self._two_persons(mine, theirs, skip, household)) is not None
         ):
             self.conflicts += 1
@@ -365,23 +380,23 @@ class CoherentUnionFind(UnionFind):
             return False
         blocked = self.blocked
         if blocked:
+            find = self.find
             for root, other in ((ra, rb), (rb, ra)):
                 if any(find(x) == other for x in blocked.get(root, ())):
                     self.refused += 1
                     self.why = "kept apart by a decision"
                     return False
-        size = self.size
         if size[ra] < size[rb]:
             ra, rb = rb, ra
-        self.parent[rb] = ra
+        parent[rb] = ra
         size[ra] += size[rb]
         if blocked:
             kept_apart = blocked.pop(ra, set()) | blocked.pop(rb, set())
             if kept_apart:
                 blocked[ra] = kept_apart
-        self.known.pop(rb, None)
+        known.pop(rb, None)
         if mine is not None and theirs is not None:
-            self.known[ra] = _joined(mine, theirs)
+            known[ra] = _joined(mine, theirs)
         return True
 
 

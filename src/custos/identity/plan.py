@@ -330,6 +330,7 @@ class _Clustering:
                 forest.keep_apart(left, right)
         known, exempt, homes = forest.parent, self.exempt, self.homes
         special = {k for pair in exempt for k in pair}  # nodes with an exempt pair
+        union, used, refused = forest.union, self.used, self.refused
         for edges, check in self.stages:
             for edge in edges:
                 left, right = edge.left, edge.right
@@ -341,16 +342,14 @@ class _Clustering:
                 if left in special:
                     skip = exempt.get((min(left, right), max(left, right)), ())
                 household = left in homes and right in homes and bool(homes[left] & homes[right])
-                if forest.union(
-                    left, right, check=check, weight=edge.weight, skip=skip, household=household
-                ):
-                    self.used.append(edge)
+                if union(left, right, check=check, skip=skip, household=household):
+                    used.append(edge)
                 elif (
                     edge.rule == "match"
                     and forest.why is not None
                     and not forest.why.startswith("kept apart")
                 ):
-                    self.refused.append((edge, forest.why))
+                    refused.append((edge, forest.why))
 
     def again(self, affected: set[int], dropped: set[int]) -> None:
         """Cluster the ``affected`` nodes (whole clusters) again without the ``dropped`` links
@@ -363,7 +362,15 @@ class _Clustering:
             if e.left not in affected and e.right not in affected
         ]
         self.stages = tuple(
-            ([e for e in edges if id(e) not in dropped], check) for edges, check in self.stages
+            (
+                [
+                    e
+                    for e in edges
+                    if (e.left in affected or e.right in affected) and id(e) not in dropped
+                ],
+                check,
+            )
+            for edges, check in self.stages
         )
         self._run(affected)
 
@@ -393,11 +400,7 @@ def _ambiguous(
         return set(), set(), 0
     find, facts = forest.find, forest.facts
     roots = {find(x) for edge, _ in refused for x in (edge.left, edge.right)}
-    members: dict[int, list[int]] = {r: [] for r in roots}
-    for key in forest.parent:
-        root = find(key)
-        if root in members:
-            members[root].append(key)
+    members = {r: forest.members(r) for r in roots}
     links: dict[int, list[Edge]] = {k: [] for ms in members.values() for k in ms}
     for edge in eligible:
         for x in (edge.left, edge.right):
