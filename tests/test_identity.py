@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 
 from custos.core.errors import NotFoundError
 from custos.core.fields import Kind
-from custos.identity.graph import Node, UnionFind, exact_edges
+from custos.identity.exact import exact_edges
+from custos.identity.graph import Node, UnionFind
 from custos.identity.ids import assign_ids
 from custos.identity.metrics import pairwise_scores
 from custos.service import Custos

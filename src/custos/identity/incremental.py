@@ -24,7 +24,8 @@ from sqlalchemy import Connection, delete, func, select, tuple_, update
 from custos.core.phones import stored_forms
 from custos.core.settings import Settings
 from custos.identity import matcher
-from custos.identity.graph import Edge, Node, exact_edges
+from custos.identity.exact import exact_edges
+from custos.identity.graph import Edge, Node
 from custos.identity.ids import assign_ids
 from custos.identity.loading import arrow_table, golden_documents, join_phone_forms, load
 from custos.identity.models import SavedModel

@@ -21,8 +21,9 @@ from custos.core.fields import STRONG_IDENTIFIERS
 from custos.core.phones import digits_key
 from custos.core.settings import Settings
 from custos.identity import names
+from custos.identity.exact import exact_edges
 from custos.identity.golden import ADDRESS, RECTIFICATION, SINGLE, Candidate, golden_record
-from custos.identity.graph import ExactResult, Node, exact_edges
+from custos.identity.graph import ExactResult, Node
 from custos.identity.matcher import MATCH_COLUMNS as MATCHER_COLUMNS
 from custos.identity.matcher import column_type
 from custos.store import golden as golden_store

@@ -6,7 +6,7 @@ whole store, or the new rows and the profiles they may touch). The order, and th
 
 1. people's decisions: a forced merge links, an unmerge keeps apart, whatever the evidence;
 2. existing profiles stay whole (incremental runs never split one: ``resolve --full`` does);
-3. exact identifiers (:func:`~custos.identity.graph.exact_edges`, with its guard rails);
+3. exact identifiers (:func:`~custos.identity.exact.exact_edges`, with its guard rails);
 4. probabilistic links, strongest first — only those at ``match_threshold`` or above that rest
    on person-level evidence and on more than names (a name alone never links; inside a
    household — an address or contact that records of two

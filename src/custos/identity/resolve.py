@@ -1,7 +1,7 @@
 """Full identity resolution: records and interactions → profiles with stable ids.
 
 Reads every normalised record and interaction, links them by exact strong identifiers (with the
-guard rails of :func:`~custos.identity.graph.exact_edges`) and by probabilistic matches of the
+guard rails of :func:`~custos.identity.exact.exact_edges`) and by probabilistic matches of the
 records (a Splink model, trained on the first run and kept in the store), joins them into
 coherent clusters (:class:`~custos.identity.graph.CoherentUnionFind`), keeps profile ids stable
 (see :mod:`custos.identity.ids`), and rewrites membership, merge evidence and golden records in
@@ -26,7 +26,8 @@ from sqlalchemy import Connection, delete, func, select
 from custos.core.bulk import paused_gc
 from custos.core.settings import Settings
 from custos.identity import matcher, models
-from custos.identity.graph import Edge, ExactResult, IgnoredIdentifier, Node, exact_edges
+from custos.identity.exact import exact_edges
+from custos.identity.graph import Edge, ExactResult, IgnoredIdentifier, Node
 from custos.identity.ids import assign_ids
 from custos.identity.loading import arrow_table, golden_documents, join_phone_forms, load
 from custos.identity.plan import Plan, ReviewPair, plan_links

@@ -1,0 +1,242 @@
+"""Exact linking: records that share a normalised strong identifier (an e-mail, a phone, a
+customer number, a handle) are one person's, within guard rails: an identifier that persons of
+a household share links each person's own records only, and one on too many records or persons
+is ignored. It also learns which identifiers and addresses are a household's (several persons
+carry them), which the matcher then counts as household evidence.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from custos.core.phones import digits_key, line_kind
+from custos.identity.graph import (
+    ADDRESS,
+    Edge,
+    ExactResult,
+    IgnoredIdentifier,
+    Node,
+    conflicts,
+    distinct,
+)
+from custos.identity.names import known
+
+
+def compatible(
+    a: Node,
+    b: Node,
+    ident: tuple[str, str] | None = None,
+    *,
+    household: bool = False,
+    reach: bool = True,
+) -> bool:
+    """False when two nodes show they are different people (see :func:`conflict`): clear
+    conflicts, or near first names where each node has its own contacts, none in common.
+    ``ident`` is the identifier whose carriers are being grouped: it is what is in question,
+    so it counts neither as a contact in common nor as evidence; ``household`` when it rings in
+    a household (a landline: near first names count as two persons, see :func:`conflicts`);
+    without ``reach``, contacts are not looked at (only clear conflicts count)."""
+    fa, fb = a.facts, b.facts
+    if fa is None or fb is None or fa == fb:
+        return True
+    found = conflicts(fa, fb, household=household)
+    if not found and reach and fa[0] and fb[0] and fa[0] != fb[0] and not household:
+        # near first names: two persons when each reaches its own way (looked at only now:
+        # most records of one person say the same)
+        common = _contact_of(ident) if ident else frozenset()
+        ca, cb = a.contacts - common, b.contacts - common
+        if distinct(ca, cb):
+            found = conflicts(fa, fb, distinct=True)
+    return not found or _outweighed(found, a, b, ident)
+
+
+def _outweighed(
+    found: tuple[str, ...], a: Node, b: Node, ident: tuple[str, str] | None = None
+) -> bool:
+    """A conflict in one fact that two other agreeing person-level facts outweigh, one of them
+    an identifier of the person other than ``ident`` (as :mod:`custos.identity.plan` weighs a
+    scored pair): the records of one customer number and birth date are one person, whatever
+    the first names."""
+    if len(found) != 1:
+        return False
+    mine = {i for i in a.identifiers if i[0] in ("email", "customer_id", "phone") and i != ident}
+    shared = len(mine.intersection(b.identifiers))
+    if not shared:
+        return False
+    agreeing = shared
+    if found[0] != "dob" and a.date_of_birth and a.date_of_birth == b.date_of_birth:
+        agreeing += 1
+    if found[0] != "first_name" and a.first_key and a.first_key == b.first_key:
+        agreeing += 1
+    return agreeing >= 2
+
+
+def _contact_of(ident: tuple[str, str]) -> frozenset[str]:
+    """The contact key (see :attr:`Node.contacts`) of an identifier, if it is one."""
+    kind, value = ident
+    if kind == "email":
+        return frozenset(("e:" + value.split("@", 1)[0],))
+    if kind == "phone":
+        return frozenset(("p:" + digits_key(value),))
+    if kind == "phone~":
+        return frozenset(("p:" + value,))
+    return frozenset()
+
+
+def persons_among(
+    nodes: Sequence[Node],
+    ident: tuple[str, str] | None = None,
+    *,
+    household: bool = False,
+    reach: bool = True,
+) -> tuple[list[list[Node]], list[Node]]:
+    """Group the nodes that say who they are (first name, birth date, generation) into persons;
+    return the rest (nodes that say nothing) apart.
+
+    Greedy, the nodes that say most first: a node joins the first group whose every member it is
+    compatible with. A node that fits two of the persons (a "Peter Brandt" without a birth date
+    beside a father and a son of that name) belongs to neither: it is left out of both groups
+    and of the rest.
+    """
+    groups: list[list[Node]] = []
+    anonymous: list[Node] = []
+    stated = {n.facts for n in nodes}
+    stated.discard(None)
+    if len(stated) < 2:  # all say the same (most identifiers are one person's records)
+        return ([[n for n in nodes if n.facts is not None]] if stated else []), [
+            n for n in nodes if n.facts is None
+        ]
+    ordered = sorted(
+        nodes,
+        key=lambda n: -(bool(n.first_key) + bool(n.date_of_birth) + bool(n.generation)),
+    )
+    for node in ordered:
+        if node.facts is None:
+            anonymous.append(node)
+            continue
+        for group in groups:
+            if all(
+                compatible(node, other, ident, household=household, reach=reach) for other in group
+            ):
+                group.append(node)
+                break
+        else:
+            groups.append([node])
+    if len(groups) > 1:
+        undecided = {
+            id(node)
+            for group in groups
+            for node in group
+            if any(
+                other is not group
+                and all(compatible(node, o, ident, household=household, reach=reach) for o in other)
+                for other in groups
+            )
+        }
+        if undecided:
+            groups = [[n for n in g if id(n) not in undecided] for g in groups]
+            groups = [g for g in groups if g]
+    return groups, anonymous
+
+
+def _household(persons: list[list[Node]]) -> bool:
+    """Do these persons (of one address) look like a household: two or more of them known by
+    first names people are really called, and not the same one? One person's records corrupted
+    beyond recognition (a name cut to "Ral", another typed "Arlph"; a birth date with a typo in
+    one record and day and month swapped in another) make two "persons" too, but not two known
+    names."""
+    names: set[str] = set()
+    for person in persons:
+        found = {n.first_key for n in person if n.first_key and known(n.first_key)}
+        if found and not found & names:  # a person of another name (not one name, two dates)
+            if names:
+                return True
+            names |= found
+    return False
+
+
+def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) -> ExactResult:
+    """Edges between nodes that share a normalised strong identifier, with guard rails.
+
+    * an identifier on more than ``max_records`` nodes is ignored (placeholders, shop numbers);
+    * the carriers of one identifier are grouped into persons by first name and birth date; an
+      identifier of more than ``max_persons`` persons is ignored, and a shared one (a family
+      phone) links each person's own records only, never two people;
+    * nodes with no name or birth date join through it only when it belongs to one person.
+    """
+    result = ExactResult()
+    carriers: dict[tuple[str, str], list[Node]] = defaultdict(list)
+    landlines = result.landlines
+    for node in nodes:
+        for ident in node.identifiers:
+            carriers[ident].append(node)
+            if ident[0] == "phone" and ident[1][:2] != "+1" and line_kind(ident[1]) == "fixed":
+                landlines.add(ident)
+        if node.address:
+            carriers[(ADDRESS, node.address)].append(node)
+    edges = result.edges
+    # A national number that meets E.164 forms of its digits is decided by the group of all
+    # its forms (phone~), not by the group of its national form alone.
+    joined = {value for kind, value in carriers if kind == "phone~"}
+    landline_digits = {digits_key(value) for _, value in result.landlines} if joined else set()
+    for ident, group in carriers.items():
+        if len(group) < 2:
+            continue
+        if (
+            joined
+            and ident[0] == "phone"
+            and not ident[1].startswith("+")
+            and digits_key(ident[1]) in joined
+        ):
+            continue
+        # The usual case first: every carrier says the same about who they are (one person's
+        # records), so it is one person and the rest (carriers that say nothing).
+        first = group[0].facts
+        if len(group) <= max_records and ident[0] != ADDRESS and ident not in landlines:
+            said = [n for n in group if n.facts is not None]
+            if all(n.facts == first for n in said) if first is not None else not said:
+                rule = "exact:" + ident[0].rstrip("~")
+                anchor = group[0].raw_id
+                edges.extend(Edge(anchor, m.raw_id, rule) for m in group[1:])
+                continue
+        kind = ident[0].rstrip("~")  # phone~: national digits meeting E.164 (see loading)
+        if kind == ADDRESS:  # a household's fact: who shares it, never a link
+            # (two known first names, clearly two or near ones each with its own e-mail or
+            # mobile: twins Patrick and Patricia; one person's records with a typo'd name and
+            # another e-mail here and there are not a household)
+            if len({n.facts for n in group}) > 1 and _household(persons_among(group)[0]):
+                result.households.add(ident[1])
+                for node in group:
+                    result.homes.setdefault(node.raw_id, set()).add(ident)
+            continue
+        if len(group) > max_records:
+            result.ignored.append(
+                IgnoredIdentifier(kind, len(group), 0, "seen on too many records")
+            )
+            result.noise.add(ident)
+            continue
+        landline = ident in result.landlines or (
+            ident[0] == "phone~" and ident[1] in landline_digits
+        )
+        persons, anonymous = persons_among(group, ident, household=landline)
+        if len(persons) > max_persons:
+            result.ignored.append(
+                IgnoredIdentifier(kind, len(group), len(persons), "shared by too many persons")
+            )
+            result.noise.add(ident)
+            continue
+        if len(persons) > 1:
+            result.withheld_links += 1
+            result.shared.add(ident)
+            for node in group:
+                result.homes.setdefault(node.raw_id, set()).add(ident)
+        rule = f"exact:{kind}"
+        for person in persons:
+            members = person + anonymous if len(persons) == 1 else person
+            anchor = members[0].raw_id
+            result.edges.extend(Edge(anchor, m.raw_id, rule) for m in members[1:])
+        if not persons and len(anonymous) > 1:
+            anchor = anonymous[0].raw_id
+            result.edges.extend(Edge(anchor, m.raw_id, rule) for m in anonymous[1:])
+    return result
