@@ -177,6 +177,9 @@ def test_the_queue_lists_pairs_strongest_first_without_personal_values(
     twins = items[0]
     assert twins["status"] == "conflict" and twins["reason"] == "first names differ: not variants"
     assert twins["fields"] == TWINS
+    # what the weight holds besides the fields: the prior odds (none shown without fields)
+    assert twins["prior"] == round(14.231 - sum(TWINS.values()), 2)
+    assert items[2]["fields"] == {} and items[2]["prior"] is None
     assert twins["left"] == {"record": "crm:c1", "profile_id": profile_of(custos, "crm:c1")}
     assert twins["right"] == {"record": "shop:s1", "profile_id": profile_of(custos, "shop:s1")}
     assert twins["left"]["profile_id"] != twins["right"]["profile_id"]
@@ -304,7 +307,7 @@ def test_cli_lists_accepts_and_rejects(
     listed = run(db, "profile", "review")
     assert "pairs waiting for review (3" in listed
     assert f"crm:c1 → {twins[0]}" in listed and f"shop:s1 → {twins[1]}" in listed
-    for field in ("first_name -9.9", "surname +4.1", "dob +6.2", "household +11.0"):
+    for field in ("first_name -9.9", "surname +4.1", "dob +6.2", "household +11.0", "prior +2.8"):
         assert field in listed
     assert "first names differ" in listed and "conflict" in listed and "14.2" in listed
     assert listed.index("14.2") < listed.index("2.5") < listed.index("-1.5")

@@ -76,6 +76,8 @@ def test_a_curator_accepts_and_rejects_pairs_in_the_review_view(
             expect(first.locator('.weight[data-field="first_name"] .bar.negative')).to_have_count(1)
             expect(first.locator('.weight[data-field="household"] .bar.positive')).to_have_count(1)
             expect(first.locator('.weight[data-field="first_name"]')).to_contain_text("−9.9")
+            # and the prior odds: with the fields, the pair's total weight
+            expect(first.locator('.weight[data-field="prior"]')).to_contain_text("+2.8")
             width = first.locator('.weight[data-field="household"] .bar').evaluate(
                 "e => e.getBoundingClientRect().width"
             )

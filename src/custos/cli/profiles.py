@@ -247,7 +247,12 @@ def print_review(queue: dict[str, Any], offset: int) -> None:
             f"{item['left']['record']} → {item['left']['profile_id'] or '(none)'}",
             f"{item['right']['record']} → {item['right']['profile_id'] or '(none)'}",
             item["reason"],
-            "\n".join(f"{k} {v:+.1f}" for k, v in item["fields"].items()),
+            "\n".join(
+                f"{k} {v:+.1f}"
+                for k, v in (
+                    item["fields"] | ({"prior": item["prior"]} if item["prior"] is not None else {})
+                ).items()
+            ),
         )
     out.print(table)
     shown_to = offset + len(items)

@@ -141,7 +141,10 @@ def review_queue(
             "status": r.status,
             "weight": float(r.weight),
             "reason": r.reason,
-            "fields": orjson.loads(r.detail) if r.detail else {},
+            "fields": (fields := orjson.loads(r.detail) if r.detail else {}),
+            # what the weight holds besides the fields: the prior odds that any two records are
+            # one person (a large negative number on a large store)
+            "prior": round(float(r.weight) - sum(fields.values()), 2) if fields else None,
             "left": {
                 "record": refs.get(r.left_raw_id, str(r.left_raw_id)),
                 "profile_id": r.left_profile,

@@ -264,7 +264,9 @@ function reviewRow(item, scale) {
   cell(row, Number(item.weight).toFixed(1));
   for (const side of [item.left, item.right]) row.appendChild(recordCell(side));
   cell(row, item.reason);
-  row.insertCell().appendChild(weightBars(item.fields, scale));
+  // the prior odds last: what the total holds besides the fields
+  const shown = item.prior == null ? item.fields : { ...item.fields, prior: item.prior };
+  row.insertCell().appendChild(weightBars(shown, scale));
   const actions = row.insertCell();
   if (state.scope === "admin") {
     const box = document.createElement("div");
