@@ -77,7 +77,7 @@ def send_all(client: Any, prefix: str) -> list[str]:
 
 
 def test_segment_client_events_arrive_exactly_once(custos: Custos, server: str) -> None:
-    key = keys.create(custos, "web", [], "write")
+    key = keys.create(custos, "web", [], "server")  # a server-side key: its calls are verified
     errors: list[Any] = []
     client = SegmentClient(
         key,
@@ -130,7 +130,7 @@ def test_rudderstack_client_gzip_basic_auth_exactly_once(custos: Custos, server:
 
 
 def test_resend_is_stored_once_and_collected_calls_resolve(custos: Custos, server: str) -> None:
-    key = keys.create(custos, "web", [], "write")
+    key = keys.create(custos, "web", [], "server")  # a server-side key: its calls are verified
     batch = {
         "batch": [
             {
@@ -261,7 +261,14 @@ def test_gpc_header_and_tcf_become_ledger_events(custos: Custos) -> None:
             .scalars()
             .first()
         )
-    assert tcf_time is not None and int(tcf_time.timestamp()) == 1326215413  # string's update
+    # Timed when the server received it: the string's own update time (2012) is the client's
+    # claim, kept in the evidence.
+    assert tcf_time is not None and abs(tcf_time - datetime.now(UTC)) < timedelta(minutes=5)
+    with custos.store.read() as conn:
+        evidence = conn.execute(
+            select(t.consent_events.c.evidence).where(t.consent_events.c.method == "tcf")
+        ).scalar()
+    assert evidence and "client time 2012-01-10T17:10:13" in evidence
 
 
 def test_clock_skew_is_corrected() -> None:
@@ -333,7 +340,7 @@ def test_custos_serve_shares_the_store_with_the_cli(tmp_path: Path) -> None:
 
 
 def test_rudderstack_consent_shape_becomes_ledger_events(custos: Custos) -> None:
-    key = keys.create(custos, "web", [], "write")
+    key = keys.create(custos, "web", [], "server")  # a server-side key: its calls are verified
     client = TestClient(create_app(custos))
     call = {
         "userId": "u-6",
@@ -367,7 +374,7 @@ def test_rudderstack_consent_shape_becomes_ledger_events(custos: Custos) -> None
 def test_a_failed_request_stores_nothing_and_is_not_acknowledged(
     custos: Custos, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    key = keys.create(custos, "web", [], "write")
+    key = keys.create(custos, "web", [], "server")  # a server-side key: its calls are verified
     client = TestClient(create_app(custos), raise_server_exceptions=False)
     consent = {"consent": {"categoryPreferences": {"Marketing": True}}}
     batch = {

@@ -148,6 +148,7 @@ def test_collect_many_is_one_transaction_and_can_be_retried(custos: Custos) -> N
         ],
         "web",
         now,
+        verified=True,  # a server-side key: its identify links the device
     )
     parts = [service.prepare(custos, [first]), service.prepare(custos, [second])]
     results = service.write(custos, parts)
@@ -225,7 +226,8 @@ def test_anonymous_calls_before_identify_join_the_profile(custos: Custos, tmp_pa
     from custos.store import tables as t
 
     def send(*calls: tuple[str, dict[str, object]]) -> None:
-        request = service.CollectRequest(list(calls), "web", service.utcnow())
+        # a server-side key: its identify links the device (a write key's would not)
+        request = service.CollectRequest(list(calls), "web", service.utcnow(), verified=True)
         service.write(custos, [service.prepare(custos, [request])])
 
     crm = "record_id,first_name,last_name,email\nc1,Ada,Lovelace,ada@example.org\n"

@@ -78,7 +78,8 @@ def reference(app: Custos, call: str, message: dict[str, Any]) -> tuple[str, Any
 
 def prepared(app: Custos, call: str, message: dict[str, Any]) -> tuple[str, Any]:
     """What collection's fast path makes of it, in the same form; checks its inserted row."""
-    request = service.CollectRequest([(call, message)], "web", RECEIVED)
+    # A server-side key: the row as made (what a write key's call claims is taken out after).
+    request = service.CollectRequest([(call, message)], "web", RECEIVED, verified=True)
     item = service.prepare(app, [request]).calls[0]
     verbatim = dumps({"type": call, **message})
     if item.good is None:
@@ -323,10 +324,12 @@ def test_columns_left_out_when_null_have_no_default() -> None:
 
 
 def test_a_call_of_a_known_device_stores_the_user_id(app: Custos) -> None:
-    """An anonymous call whose device an earlier identify named gets the user id, in the
-    values and in the inserted row."""
+    """An anonymous call whose device an earlier verified identify named gets the user id, in
+    the values and in the inserted row (the call itself may come with the public write key)."""
     identify = {"messageId": "m-00000020", "userId": "u-9", "anonymousId": "dev-9"}
-    service.collect(app, [("identify", identify)], source="web", received_at=RECEIVED)
+    service.collect(
+        app, [("identify", identify)], source="web", received_at=RECEIVED, verified=True
+    )
     track = {"messageId": "m-00000021", "anonymousId": "dev-9", "event": "E"}
     result = service.collect(app, [("track", track)], source="web", received_at=RECEIVED)
     assert result.stored == 1
@@ -377,10 +380,16 @@ def test_an_erased_persons_calls_are_held_back(tmp_path: Path) -> None:
                 {"messageId": "m-00000033", "userId": "C-1002", "event": "E", "context": consent},
             ),
         ]
-        result = service.collect(app, calls, source="web", received_at=RECEIVED)
+        result = service.collect(app, calls, source="web", received_at=RECEIVED, verified=True)
         assert (result.stored, result.quarantined, result.consent_events) == (1, 2, 1)
         held = [q for q in app.quarantine() if q["reason"] == SUPPRESSED_REASON]
         assert len(held) == 2 and all(q["record_id"] is None for q in held)
+        # What a write key's call only claims is checked too: the claim would keep the
+        # person's e-mail in clear.
+        claimed = {"messageId": "m-00000034", "anonymousId": "d-1", "event": "E"}
+        claimed["context"] = {"traits": {"email": "quenby@example.org"}}
+        result = service.collect(app, [("track", claimed)], source="web", received_at=RECEIVED)
+        assert (result.stored, result.quarantined) == (0, 1)
         with app.store.read() as conn:
             stored = conn.execute(t.raw_records.select())
             assert [r.record_id for r in stored if r.kind == "interactions"] == ["m-00000033"]
@@ -388,7 +397,8 @@ def test_an_erased_persons_calls_are_held_back(tmp_path: Path) -> None:
 
 def values_of(app: Custos, call: str, message: dict[str, Any]) -> dict[str, Any]:
     """The interaction columns of a prepared call."""
-    request = service.CollectRequest([(call, message)], "web", RECEIVED)
+    # A server-side key: the row as made (what a write key's call claims is taken out after).
+    request = service.CollectRequest([(call, message)], "web", RECEIVED, verified=True)
     item = service.prepare(app, [request]).calls[0]
     assert item.good is not None
     return dict(zip(COLUMNS[Kind.INTERACTIONS], item.good.values, strict=True))
@@ -427,9 +437,9 @@ def test_a_calls_bad_field_is_left_out_and_listed(tmp_path: Path) -> None:
                 {"messageId": "m-00000051", "userId": "u-6", "traits": {"birthday": "3/4/1982"}},
             ),
         ]
-        first = service.collect(app, calls, source="web", received_at=RECEIVED)
+        first = service.collect(app, calls, source="web", received_at=RECEIVED, verified=True)
         assert (first.stored, first.quarantined, first.fields_dropped) == (2, 0, 2)
-        again = service.collect(app, calls, source="web", received_at=RECEIVED)
+        again = service.collect(app, calls, source="web", received_at=RECEIVED, verified=True)
         assert (again.stored, again.duplicates, again.fields_dropped) == (0, 2, 0)
         listed = {q["record_id"]: q for q in app.quarantine()}
         with app.store.read() as conn:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 import custos
 from custos import __version__
-from custos.api import collect, dsr, errors, overview, profiles, review
+from custos.api import collect, dsr, errors, overview, preferences, profiles, review
 from custos.api.deps import Reader
 from custos.api.writer import GroupWriter
 from custos.core.settings import Settings
@@ -70,6 +70,7 @@ def create_app(custos_or_settings: Custos | Settings | None = None) -> FastAPI:
     app.state.collect_writer = GroupWriter(custos)
     errors.install(app)
     app.include_router(profiles.router)
+    app.include_router(preferences.router)
     app.include_router(collect.router)
     app.include_router(dsr.router)
     app.include_router(overview.router)

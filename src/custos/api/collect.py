@@ -118,7 +118,9 @@ async def _prepare(request: Request, kind: str, custos: Custos) -> service.Prepa
     key = authenticate(custos, str(given) if given else None, "write")
     calls, encoded = _calls(kind, body, settings.collect_max_event_bytes)
     headers = {k: v for k, v in request.headers.items() if k.lower() == "sec-gpc"}
-    job = service.CollectRequest(calls, key.name, received_at, body.get("sentAt"), headers, encoded)
+    job = service.CollectRequest(
+        calls, key.name, received_at, body.get("sentAt"), headers, encoded, key.verified
+    )
     # Reading and normalising needs no store. A request of a few hundred calls is read here,
     # on the event loop: handing it to a thread and back costs more CPU than the reading (the
     # GIL lets one thread run at a time anyway). A larger one goes to the thread pool, so

@@ -67,8 +67,10 @@ def _ref(request_id: str) -> str:
 
 
 def _state(shown: dict[str, Any]) -> dict[str, Any]:
-    """A request's reference, kind, subject id, state and steps (ids and counts only)."""
-    return {k: shown[k] for k in ("request", "kind", "profile_id", "state", "steps")}
+    """A request's reference, kind, subject id, state and steps (ids and counts only), and
+    which identifier found the person, in which sources (kinds and names, never values)."""
+    found = {"found_by": shown["result"].get("found_by")}
+    return {**{k: shown[k] for k in ("request", "kind", "profile_id", "state", "steps")}, **found}
 
 
 @router.post("/access")

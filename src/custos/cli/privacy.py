@@ -52,9 +52,18 @@ def _request(run: Any, as_json: bool = False) -> dict[str, Any]:
         out.print_json(orjson.dumps(shown).decode())
     else:
         out.print(f"request {shown['request']} ({shown['kind']}) {shown['state']}")
+        out.print(f"  found by: {_found_by(shown)}")
         for step in shown["steps"]:
             out.print(f"  {step['name']}: {step['state']}")
     return shown
+
+
+def _found_by(shown: dict[str, Any]) -> str:
+    """Which identifier found the person, in which sources (a line)."""
+    found = shown["result"].get("found_by") or {}
+    if found.get("by") in (None, "profile_id"):
+        return "profile id"
+    return f"{found['by']} in {', '.join(found['sources']) or 'no source'}"
 
 
 @dsr_app.command("access")
@@ -124,6 +133,9 @@ def _print_receipt(receipt: dict[str, Any]) -> None:
     out.print(f"removed rows: {removed or 'none'}")
     suppressed = ", ".join(f"{kind} {n}" for kind, n in sorted(receipt["suppressed"].items()))
     out.print(f"suppression entries: {suppressed or 'none new'}")
+    maybe = receipt.get("possible_interactions_erased") or []
+    if maybe:
+        out.print(f"interactions that may be theirs, erased too: {', '.join(maybe)}")
     readers = receipt["recipients_to_notify"]
     if readers:
         table = Table(title="recipients to notify (GDPR Art. 19)")
@@ -164,6 +176,7 @@ def dsr_show(
     out.print(
         f"request {shown['request']}: {shown['kind']} of {shown['profile_id']}, {shown['state']}"
     )
+    out.print(f"  found by: {_found_by(shown)}")
     for step in shown["steps"]:
         detail = orjson.dumps(step["detail"]).decode()
         out.print(f"  {step['name']}: {step['state']} {(step['at'] or '')[:19]} {detail}")

@@ -93,7 +93,12 @@ def create(
         typer.Option("--purpose", "-p", help="A purpose the key reads for (repeatable)."),
     ] = None,
     scope: Annotated[
-        str, typer.Option("--scope", help="read, write (collection) or admin.")
+        str,
+        typer.Option(
+            "--scope",
+            help="read, write (collection from web pages and apps: its calls are claims), "
+            "server (collection from your servers: its calls are verified) or admin.",
+        ),
     ] = "read",
 ) -> None:
     """Create a key and print it once (only its hash is stored)."""
@@ -107,6 +112,24 @@ def create(
             raise typer.Exit(2) from None
     err.print(f"key {name} ({scope}) created; it is shown once, keep it safe:")
     print(key)
+
+
+@keys_app.command("identity-secret")
+def identity_secret(
+    name: Annotated[str, typer.Argument(help="The write key's name.")],
+) -> None:
+    """Print the identity secret of a write key: your server signs a browser's identify with
+    it (context.userHash = hex HMAC-SHA256(secret, userId)), so that the call is verified."""
+    with open_custos() as custos:
+        try:
+            secret = keys.identity_secret(custos, name)
+        except CustosError as exc:
+            err.print(f"[red]error:[/red] {exc.message}")
+            if exc.hint:
+                err.print(f"  fix: {exc.hint}")
+            raise typer.Exit(2) from None
+    err.print(f"identity secret of {name}: keep it on your servers, never in a page:")
+    print(secret)
 
 
 @keys_app.command("list")

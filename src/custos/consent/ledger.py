@@ -500,14 +500,18 @@ def event_row(
     notice_version: str | None = None,
     evidence: str | None = None,
     expires_at: datetime | None = None,
+    key: str | None = None,
 ) -> dict[str, Any]:
-    """The ``consent_events`` row of one event, with its idempotency key (``event_key``)."""
+    """The ``consent_events`` row of one event, with its idempotency key (``event_key``;
+    ``key``: one worked out already, e.g. from the time a client claims rather than the time
+    recorded)."""
     if status not in (GRANTED, DENIED, WITHDRAWN):
         raise ValueError(f"status must be granted, denied or withdrawn, not {status!r}")
     ids = identifiers or {}
     return {
         "source_id": source_id,
-        "event_key": event_key(
+        "event_key": key
+        or event_key(
             source_id=source_id,
             purpose=purpose,
             status=status,

@@ -171,6 +171,20 @@ class Custos:
         with self.store.read() as conn:
             return models.history(conn)
 
+    def lookup_identifier(self, key: str) -> tuple[str, str] | None:
+        """The identifier a look-up key names, normalised: ``("email", …)`` or ``("phone",
+        …)``; None for anything else (a profile id)."""
+        try:
+            if "@" in key:
+                email = normalise.email(key)
+                return ("email", email) if email else None
+            if any(c.isdigit() for c in key):
+                phone = normalise.phone(key, default_region(self.settings))
+                return ("phone", phone) if phone else None
+        except FieldError:
+            return None
+        return None
+
     def find_profile(self, key: str) -> str:
         """The active profile id for a profile id, an e-mail or a phone number."""
         with self.store.read() as conn:
@@ -178,20 +192,11 @@ class Custos:
             if found:
                 return found
             candidates: list[str] = []
-            if "@" in key:
-                try:
-                    email = normalise.email(key)
-                except FieldError:
-                    email = None
-                if email:
-                    candidates = profiles.profiles_by_identifier(conn, "email", email)
-            elif any(c.isdigit() for c in key):
-                try:
-                    phone = normalise.phone(key, default_region(self.settings))
-                except FieldError:
-                    phone = None
-                if phone:
-                    candidates = api_reads.profiles_by_phone(conn, phone)
+            named = self.lookup_identifier(key)
+            if named is not None and named[0] == "email":
+                candidates = profiles.profiles_by_identifier(conn, "email", named[1])
+            elif named is not None:
+                candidates = api_reads.profiles_by_phone(conn, named[1])
         if not candidates:
             raise NotFoundError(
                 "no profile matches that key", hint="give a profile id, an e-mail or a phone"

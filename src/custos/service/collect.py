@@ -10,10 +10,18 @@ events. Requests are written in groups (:func:`collect_many`: the server's singl
 every request waiting, so many requests share one transaction and one commit); a request is
 acknowledged only once the transaction holding all of it has committed.
 
-Identity: ``identify`` and ``alias`` calls that name both an anonymous id and a user id are
-remembered (``collect_aliases``); later anonymous calls of that device carry the user id. Calls
-made anonymously before that wait in ``collect_pending``: the identify gives them the user id
-too, and marks them for the next resolution (``identity_recheck``), which links them.
+Trust follows the channel. The write key sits in every web page, so what its calls say of a
+person (user id, e-mail, phone, name, …) is a *claim* of a device: kept in the raw call and the
+row's ``claims``, never in the columns identity links by or data-subject requests find people
+by. A call is verified when it comes with a server-side key (scope ``server``: all of it), or
+is an ``identify``/``alias`` whose user id the site's server signed (``context.userHash``, see
+:func:`custos.service.keys.signed`: its user id). Only a verified ``identify`` or ``alias``
+that names both an anonymous id and a user id is remembered (``collect_aliases``); later calls
+of that device carry the user id. Calls made before that wait in ``collect_pending``: the
+identify gives them the user id too, and marks them for the next resolution
+(``identity_recheck``), which links them. Consent signals of unverified calls restrict at once
+(for the verified and the claimed identifiers) but grant only for a verified identity; every
+consent event is timed when the server received it (see :mod:`custos.service.collect_consent`).
 
 The work is split so that the write transaction (which holds the store's writer lock, and on
 SQLite the lock every server process takes turns on) does only what needs the store:
@@ -42,11 +50,12 @@ from custos.ingest.pipeline import SuppressionCheck, default_region, suppression
 from custos.ingest.readers import RawRow
 from custos.ingest.rows import COLUMNS, Bad, Good, RowContext, dumps, normalise_batch
 from custos.service import collect_store as store
-from custos.service import dsr
+from custos.service import dsr, keys
 from custos.service.collect_calls import (
     CALL_TYPES,
     ROW_COLUMNS,
     RowMaker,
+    as_claims,
     call_region,
     context_key,
     event_time,
@@ -57,6 +66,7 @@ from custos.service.collect_calls import (
     problem,
     problem_of,
     timestamp_writer,
+    user_hash,
 )
 from custos.service.collect_consent import record_signals
 from custos.store import tables as t
@@ -113,6 +123,9 @@ class CollectRequest:
     #: each message as JSON, when the caller has it (the API measures every call's size): kept
     #: as the verbatim record of a message whose first field is its type
     encoded: list[bytes] | None = None
+    #: sent with a server-side key: what its calls say of a person is verified (a call of the
+    #: public write key asserts claims only; see :func:`prepare`)
+    verified: bool = False
 
 
 @dataclass(slots=True)
@@ -132,6 +145,11 @@ class Call:
     shape: tuple[str, ...] = ()
     row: tuple[Any, ...] = ()
     signals: list[Signal] = field(default_factory=list)
+    #: how what the call says of a person is verified: ``key`` (a server-side key: all of it),
+    #: ``signature`` (a signed identify or alias: its user id), or ``""`` (claims only)
+    verified: str = ""
+    #: what the call asserts of a person without verification (kept out of its row)
+    claims: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -153,9 +171,11 @@ def collect(
     received_at: datetime,
     sent_at: Any = None,
     headers: Mapping[str, str] | None = None,
+    verified: bool = False,
 ) -> CollectResult:
-    """Store collected calls ``(type, message)`` of ``source`` in one write transaction."""
-    request = CollectRequest(calls, source, received_at, sent_at, headers or {})
+    """Store collected calls ``(type, message)`` of ``source`` in one write transaction
+    (``verified``: they come from a server-side key)."""
+    request = CollectRequest(calls, source, received_at, sent_at, headers or {}, verified=verified)
     return collect_many(app, [request])[0]
 
 
@@ -205,7 +225,11 @@ def prepare(app: Custos, requests: list[CollectRequest]) -> Prepared:
         received_at, sent_at, encoded = request.received_at, request.sent_at, request.encoded
         for line, (call, message) in enumerate(request.calls, 1):
             given = ids(message)
-            if call in ("identify", "alias") and (taught := _learn(call, given)):
+            verified = (
+                "key" if request.verified else _signed(app, request.source, call, message, given)
+            )
+            # Only a verified identify or alias links a device to a user id.
+            if verified and call in ("identify", "alias") and (taught := _learn(call, given)):
                 learnt.append((*taught, received_at))
             mid = message_id(message)
             if (request.source, mid) in taken:  # sent twice in this group: the first counts
@@ -219,7 +243,7 @@ def prepare(app: Custos, requests: list[CollectRequest]) -> Prepared:
                 verbatim = encoded[line - 1].decode()
             else:
                 verbatim = dumps(message)
-            item = Call(index, line, mid, message, given.get("anonymous_id"))
+            item = Call(index, line, mid, message, given.get("anonymous_id"), verified=verified)
             calls.append(item)
             reason = problem_of(call, given)
             if reason:
@@ -237,8 +261,27 @@ def prepare(app: Custos, requests: list[CollectRequest]) -> Prepared:
             item.good = Good(line, record_id, verbatim, values)
     if generic:
         _normalise_generic(calls, generic, verbatim_of, ctx, stamp)
+    for item in calls:
+        if item.good is not None and item.verified != "key":
+            values, item.claims = as_claims(item.good.values, item.verified == "signature")
+            if item.claims:
+                good = item.good
+                item.good = Good(good.line_no, good.record_id, good.payload, values)
+                item.shape, item.row = present(values, stamp)
     _read_signals(app, requests, results, calls)
     return Prepared(requests, results, calls, learnt)
+
+
+def _signed(
+    app: Custos, source: str, call: str, message: Mapping[str, Any], given: Mapping[str, str]
+) -> str:
+    """``signature`` when an identify or alias of the public write key carries its user id
+    signed with the key's identity secret (``context.userHash``), else ``""``."""
+    user = given.get("user_id")
+    if call not in ("identify", "alias") or not user:
+        return ""
+    signature = user_hash(message)
+    return "signature" if signature and keys.signed(app, source, user, signature) else ""
 
 
 def _normalise_generic(
@@ -380,8 +423,12 @@ _NAMES = COLUMNS[Kind.INTERACTIONS]
 
 
 def _suppressed(check: SuppressionCheck, source: str, good: Good, item: Call) -> bool:
-    """Whether a call is an erased person's, checked as ingestion checks its rows."""
+    """Whether a call is an erased person's, checked as ingestion checks its rows (with what
+    it only claims, too: a claim would keep the person's identifiers in clear)."""
     fields = dict(zip(_NAMES, good.values, strict=True))
+    for name, value in item.claims.items():
+        if fields.get(name) is None:
+            fields[name] = value
     found = suppression_key(
         check, source, good.record_id, fields, good.payload, left_out=bool(item.dropped)
     )

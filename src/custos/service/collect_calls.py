@@ -299,6 +299,47 @@ class RowMaker:
         return values, (WITH_CUSTOMER, (self.stamp(when), call, customer, extra))
 
 
+#: The person columns of a call's values (what it says of a person), and where the user id and
+#: the extra attributes are.
+_PERSON_AT = tuple(NAMES.index(c) for c in (*PERSON_COLUMNS, CANDIDATES))
+_CUSTOMER_AT = NAMES.index("customer_id")
+_EXTRA_AT = NAMES.index("extra")
+CLAIMS = "claims"
+
+
+def as_claims(
+    values: tuple[Any, ...], keep_customer: bool
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """A call's values with what it asserts about a person taken out, and that as claims.
+
+    What a call of the public write key says of a person (user id, e-mail, phone, name, …) is
+    a claim of a device, not a fact: the row keeps none of it in the columns identity links
+    by, data-subject requests find people by or reads show; the claims stay in the row's extra
+    attributes (``claims``) and the raw call. ``keep_customer``: the user id is verified (a
+    signed identify), so it stays.
+    """
+    claims: dict[str, Any] = {}
+    row = list(values)
+    for i in _PERSON_AT:
+        value = row[i]
+        if value is not None and not (keep_customer and i == _CUSTOMER_AT):
+            claims[NAMES[i]] = value
+            row[i] = None
+    if not claims:
+        return values, claims
+    extra = row[_EXTRA_AT]
+    attributes = orjson.loads(extra) if type(extra) is str else dict(extra or {})
+    attributes[CLAIMS] = claims
+    row[_EXTRA_AT] = dumps(attributes)
+    return tuple(row), claims
+
+
+def user_hash(message: Mapping[str, Any]) -> Any:
+    """The signature of the user id a call carries (``context.userHash``), if any."""
+    context = message.get("context")
+    return context.get("userHash") if isinstance(context, dict) else None
+
+
 def customer_id(user: str) -> str | None:
     """``n.customer_id(user)``, remembered (a pure function of the text; user ids repeat from
     request to request). The memo is bounded: so many ids of so many characters at most."""

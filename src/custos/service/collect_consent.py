@@ -1,5 +1,12 @@
 """Consent signals of collected calls → ledger events (inside the write transaction).
 
+Trust follows the channel: a signal is evidence of the *device's* choice. A restriction
+(denial, withdrawal, GPC) acts at once, for the verified identifiers of the call and for those
+it only claims (fail closed); a grant is recorded only for a verified identity (a server-side
+key, a signed identify, a device a verified identify named), never for a claim. Events are timed
+when the server received them: the client's time (its clock, a TC string's last update) is kept
+in the evidence as a claim, and identifies the decision for idempotency only.
+
 Most calls repeat a decision the ledger holds already (the same person, purpose, status and
 time: one event, by its ``event_key``), so the keys are worked out and looked up first, and a
 row is built only for an event the ledger lacks.
@@ -13,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from custos.consent import ledger
+from custos.consent.ledger import GRANTED
 from custos.consent.signals import Signal
 from custos.core.fields import Kind
 from custos.ingest.rows import COLUMNS
@@ -24,7 +32,12 @@ if TYPE_CHECKING:
     from custos.service.collect import CollectRequest, CollectResult
 
 _NAMES = COLUMNS[Kind.INTERACTIONS]
-_IDENTIFIERS = tuple((k, _NAMES.index(k)) for k in ("customer_id", "email", "phone"))
+_KINDS = ("customer_id", "email", "phone")
+_IDENTIFIERS = tuple((k, _NAMES.index(k)) for k in _KINDS)
+_UNVERIFIED_GRANT = (
+    "{mid}: grant of {purpose} not recorded: only a verified identity grants (a server-side "
+    "key, a signed identify, or the preference centre API); the call keeps it as a claim"
+)
 _AT = _NAMES.index("timestamp")
 _DEFAULTED = frozenset(c.name for c in t.consent_events.c if c.server_default is not None)
 
@@ -57,37 +70,44 @@ def record_signals(
     each request is credited with the ledger events it added first. Returns the purposes that
     got events (their cached consent states need a refresh)."""
     purposes = app.taxonomy.purposes
-    # event key → (index of the request, source id, identifiers, signal, time, message id)
-    found: dict[str, tuple[int, int, dict[str, Any], Signal, datetime, str]] = {}
+    # event key → (index of the request, source id, identifiers, signal, claimed time, message
+    # id, whether the identifiers are verified)
+    found: dict[str, tuple[int, int, dict[str, Any], Signal, datetime, str, bool]] = {}
     for index, item, good, _, _ in stored:
         if not item.signals:
             continue
         values, result, mid = good.values, results[index], item.mid
-        identifiers = {k: values[i] for k, i in _IDENTIFIERS if values[i] is not None}
-        if not identifiers:
+        verified = {k: values[i] for k, i in _IDENTIFIERS if values[i] is not None}
+        claimed = {k: item.claims[k] for k in _KINDS if item.claims.get(k) is not None}
+        if not (verified or claimed):
             result.problems.append(
                 f"{mid}: consent signal of an anonymous call (kept in the raw call)"
             )
             continue
-        when = values[_AT] or requests[index].received_at
+        client = values[_AT] or requests[index].received_at
         sid = sids[index]
         for signal in item.signals:
             if signal.purpose not in purposes:
                 result.problems.append(f"{mid}: signal maps to unknown purpose {signal.purpose}")
                 continue
-            at = signal.at or when
-            # The same decision of the same person at the same time is one ledger event (its
-            # event_key says so): the first call that carried it is its evidence.
-            key = ledger.event_key(
-                source_id=sid,
-                purpose=signal.purpose,
-                status=signal.status,
-                at=at,
-                method=signal.method,
-                identifiers=identifiers,
-            )
-            if key not in found:
-                found[key] = (index, sid, identifiers, signal, at, mid)
+            if signal.status == GRANTED and not verified:
+                result.problems.append(_UNVERIFIED_GRANT.format(mid=mid, purpose=signal.purpose))
+                continue
+            claimed_at = signal.at or client
+            for identifiers in _whose(signal, verified, claimed):
+                # The same decision of the same person at the same (claimed) time is one ledger
+                # event (its event_key says so): the first call that carried it is its evidence.
+                key = ledger.event_key(
+                    source_id=sid,
+                    purpose=signal.purpose,
+                    status=signal.status,
+                    at=claimed_at,
+                    method=signal.method,
+                    identifiers=identifiers,
+                )
+                if key not in found:
+                    sure = identifiers.items() <= verified.items()
+                    found[key] = (index, sid, identifiers, signal, claimed_at, mid, sure)
     if not found:
         return []
     for known in _stored(conn, list(found)):
@@ -95,17 +115,20 @@ def record_signals(
     if not found:
         return []
     events = []
-    for index, sid, identifiers, signal, at, mid in found.values():
+    for key, (index, sid, identifiers, signal, claimed_at, mid, sure) in found.items():
         results[index].consent_events += 1
+        trust = "verified" if sure else "claimed"
         events.append(
             ledger.event_row(
                 source_id=sid,
                 identifiers=identifiers,
                 purpose=signal.purpose,
                 status=signal.status,
-                at=at,
+                at=requests[index].received_at,
                 method=signal.method,
-                evidence=f"{signal.evidence}; message {mid}",
+                evidence=f"{signal.evidence}; message {mid}; client time "
+                f"{claimed_at.isoformat()}; identity {trust}",
+                key=key,
             )
         )
     # One insert per set of columns the events fill: their NULLs unbound (a column with a
@@ -117,3 +140,17 @@ def record_signals(
     for shape, rows in shapes.items():
         app.store.insert_many(conn, t.consent_events, rows, names=shape)
     return sorted({e["purpose"] for e in events})
+
+
+def _whose(
+    signal: Signal, verified: dict[str, Any], claimed: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The identifier sets a signal is recorded for: a grant, the verified identity only; a
+    restriction, the claimed identifiers too (in one event where they agree with the verified
+    ones, else in an event of their own)."""
+    if signal.status == GRANTED or not claimed:
+        return [verified] if verified else []
+    merged = {**claimed, **verified}
+    if all(merged[k] == v for k, v in claimed.items()):
+        return [merged]
+    return [verified, claimed] if verified else [claimed]

@@ -109,7 +109,9 @@ def _new(
 ) -> Request:
     profile_id = app.find_profile(key)
     with app.store.write() as conn:
-        result = {"output": str(output.resolve())} if output else None
+        result: dict[str, Any] = {"found_by": found_by(app, conn, key, profile_id)}
+        if output:
+            result["output"] = str(output.resolve())
         request = requests.create(conn, kind, profile_id, steps, actor=actor, result=result)
         audit.append(
             conn,
@@ -117,9 +119,34 @@ def _new(
             action=f"dsr.{kind}.received",
             purpose=DSR_PURPOSE,
             subjects=[profile_id],
-            detail={"request": request.ref},
+            detail={"request": request.ref, "found_by": result["found_by"]},
         )
     return request
+
+
+def found_by(app: Custos, conn: Connection, key: str, profile_id: str) -> dict[str, Any]:
+    """How a request's key found the person: ``{"by": "profile_id"}``, or the kind of
+    identifier and the sources whose records (or verified calls) carry it. Only trusted
+    sources can: what a collection call merely claims is never an identifier (see
+    :mod:`custos.service.collect`). Kinds and source names only, never the value."""
+    named = app.lookup_identifier(key)
+    if named is None or key == profile_id:
+        return {"by": "profile_id"}
+    kind, value = named
+    values = {value} | (set(normalise.phone_digits_forms(value)) if kind == "phone" else set())
+    pm, src = t.profile_members, t.sources
+    sources: set[str] = set()
+    for table in (t.records, t.interactions):
+        sources.update(
+            conn.execute(
+                select(src.c.name)
+                .join(table, table.c.source_id == src.c.id)
+                .join(pm, pm.c.raw_id == table.c.raw_id)
+                .where(pm.c.profile_id == profile_id, table.c[kind].in_(sorted(values)))
+                .distinct()
+            ).scalars()
+        )
+    return {"by": kind, "sources": sorted(sources)}
 
 
 def _subject(conn: Connection, profile_id: str) -> Subject:
@@ -412,12 +439,19 @@ def erase(app: Custos, key: str, *, actor: str = "cli") -> Request:
 
 
 def _erase_handlers(app: Custos, secret: bytes) -> dict[str, Handler]:
-    found_by = normalisers(app)
+    finders = normalisers(app)
 
     def erase_step(r: Request) -> None:
         with app.store.write() as conn:
             subject = _subject(conn, r.profile_id)
-            found = erasure.quarantined(conn, subject, forms.search_terms(subject, found_by))
+            # Interactions that may be the person's (possible matches, name-only notes) go too,
+            # and their records are suppressed like the person's own.
+            maybe = erasure.possible_interactions(conn, subject)
+            subject.raw_ids |= set(maybe)
+            subject.record_keys |= set(maybe.values())
+            names = dict(conn.execute(select(t.sources.c.id, t.sources.c.name)).all())
+            maybe_refs = sorted(f"{names[sid]}:{rid}" for sid, rid in maybe.values())
+            found = erasure.quarantined(conn, subject, forms.search_terms(subject, finders))
             forms.add_name_candidates(subject, normalise.name_key, normalise.display_name)
             possible = _possible_match_values(conn, subject)
             suppressed = suppression.add(
@@ -442,6 +476,7 @@ def _erase_handlers(app: Custos, secret: bytes) -> dict[str, Handler]:
                     "removed": removed,
                     "suppressed": suppressed,
                     "possible_match_identifiers_suppressed": len(possible),
+                    "possible_interactions_erased": maybe_refs,
                     "shared_identifiers_kept": shared,
                 },
             )
@@ -458,19 +493,23 @@ def _erase_handlers(app: Custos, secret: bytes) -> dict[str, Handler]:
         with app.store.read() as conn:
             readers = recipients(conn, erased["profile_ids"])
         r.result = {
+            **r.result,
             "receipt": {
                 "request": r.ref,
                 "profile_ids": erased["profile_ids"],
                 "erased_at": r.step("erase").at,
                 "removed": erased["removed"],
                 "suppressed": erased["suppressed"],
+                # interactions in no profile that may be the person's (possible matches,
+                # name-only notes): erased too, listed by reference
+                "possible_interactions_erased": erased.get("possible_interactions_erased", []),
                 "purged": r.step("purge").detail,
                 "kept": {
                     **erasure.KEPT,
                     "shared identifiers": erased["shared_identifiers_kept"],
                 },
                 "recipients_to_notify": readers,
-            }
+            },
         }
         with app.store.write() as conn:
             _finish(conn, r, "receipt", {"recipients": len(readers)})

@@ -1,12 +1,20 @@
 """API keys: created once (the key is shown once, only its SHA-256 hash is kept), bound to a scope
 and to the purposes its reads are served under; verified in constant time; revocable.
 
-Scopes: ``read`` (profile reads under the key's purposes), ``write`` (the collection API; the
-key's name is the source its events are stored under) and ``admin`` (reads, and merge/unmerge).
+Scopes: ``read`` (profile reads under the key's purposes), ``write`` (the collection API from
+web pages and apps: the key is public, so what its calls assert about a person is a claim; the
+key's name is the source its events are stored under), ``server`` (the collection API from the
+site's own servers: the key is kept secret, so its calls are verified) and ``admin`` (reads,
+and merge/unmerge).
+
+Identity verification: a site's server signs the user id of a browser's ``identify`` with the
+write key's *identity secret* (:func:`identity_secret`, derived from ``CUSTOS_SECRET_KEY_FILE``
+and the key's name); such a call is verified for that user id (:func:`signed`).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -18,6 +26,7 @@ import orjson
 from sqlalchemy import select
 
 from custos.core.errors import ConfigError, NotFoundError
+from custos.privacy.keys import load_or_create_key
 from custos.store import audit
 from custos.store import tables as t
 
@@ -25,7 +34,9 @@ if TYPE_CHECKING:
     from custos.service.app import Custos
 
 PREFIX = "ck_live_"
-SCOPES = ("read", "write", "admin")
+SCOPES = ("read", "write", "server", "admin")
+#: The scopes that may collect; calls of the ``server`` scope are verified.
+COLLECT_SCOPES = ("write", "server")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +49,18 @@ class ApiKey:
     purposes: tuple[str, ...]
 
     def allows(self, scope: str) -> bool:
-        """May this key do what ``scope`` needs? (admin may read; write only collects.)"""
-        return self.scope == scope or (self.scope == "admin" and scope == "read")
+        """May this key do what ``scope`` needs? (admin may read; write and server only
+        collect.)"""
+        return (
+            self.scope == scope
+            or (self.scope == "admin" and scope == "read")
+            or (self.scope == "server" and scope == "write")
+        )
+
+    @property
+    def verified(self) -> bool:
+        """Whether what this key's collection calls assert is verified (a server-side key)."""
+        return self.scope == "server"
 
 
 def key_hash(key: str) -> str:
@@ -57,7 +78,7 @@ def create(
         raise ConfigError("a key needs a name of 1 to 200 characters")
     for purpose in purposes:
         app.taxonomy.purpose(purpose)  # unknown purposes are refused
-    if scope != "write" and not purposes:
+    if scope not in COLLECT_SCOPES and not purposes:
         raise ConfigError(
             f"a {scope} key needs at least one purpose", hint="pass --purpose P (repeatable)"
         )
@@ -66,7 +87,7 @@ def create(
         if conn.execute(select(t.api_keys.c.id).where(t.api_keys.c.name == name)).first():
             raise ConfigError(f"a key named {name!r} exists", hint="choose another name")
         kind = conn.execute(select(t.sources.c.kind).where(t.sources.c.name == name)).scalar()
-        if scope == "write" and kind == "records":
+        if scope in COLLECT_SCOPES and kind == "records":
             # Collected calls are interactions of the source named after the key.
             raise ConfigError(
                 f"source {name!r} holds records, so a write key cannot collect into it",
@@ -141,3 +162,40 @@ def listing(app: Custos) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+def identity_secret(app: Custos, name: str) -> str:
+    """The identity secret of the collection key ``name`` (hex): the site's server sends
+    ``context.userHash = HMAC-SHA256(secret, userId)`` (hex) with a browser's ``identify`` to
+    verify it. Derived from ``CUSTOS_SECRET_KEY_FILE``, so it is never stored; rotating that
+    file rotates every secret."""
+    with app.store.read() as conn:
+        scope = conn.execute(
+            select(t.api_keys.c.scope).where(
+                t.api_keys.c.name == name, t.api_keys.c.revoked_at.is_(None)
+            )
+        ).scalar()
+    if scope not in COLLECT_SCOPES:
+        raise NotFoundError(f"no active collection key named {name!r}", hint="see custos keys list")
+    return _identity_secret(app, name).hex()
+
+
+def _identity_secret(app: Custos, name: str) -> bytes:
+    return _derived(str(app.settings.secret_key_file), name)
+
+
+@functools.lru_cache(maxsize=256)
+def _derived(path: str, name: str) -> bytes:
+    """The identity secret of key ``name`` under the secret key file ``path`` (read once per
+    process: a rotated key file takes effect when the server restarts)."""
+    master = load_or_create_key(path)
+    return hmac.new(master, b"custos identify\x1f" + name.encode(), hashlib.sha256).digest()
+
+
+def signed(app: Custos, name: str, user_id: str, user_hash: object) -> bool:
+    """Whether ``user_hash`` is the collection key ``name``'s signature of ``user_id`` (see
+    :func:`identity_secret`); compared in constant time."""
+    if type(user_hash) is not str or len(user_hash) != 64:
+        return False
+    expected = hmac.new(_identity_secret(app, name), user_id.encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, user_hash.lower())

@@ -213,6 +213,59 @@ def locate(conn: Connection, profile_id: str) -> Subject:
     return subject
 
 
+def possible_interactions(conn: Connection, subject: Subject) -> dict[int, tuple[int, str]]:
+    """Interactions in no profile that may be the person's though no link says so: those
+    identity resolution scored as possible matches of the person's rows, and those that carry
+    no identifier but the first and last name of one of the person's records (a call note
+    that knows only the caller's name). Erasure takes them too (it is conservative where
+    identity is uncertain); an access report does not (they may be someone else's). Raw id →
+    (source id, record id)."""
+    it, pm, ic, r = t.interactions, t.profile_members, t.identity_candidates, t.records
+    raw = subject.raw_ids
+    candidates: set[int] = set()
+    for chunk in _chunks(raw):
+        for left, right in conn.execute(
+            select(ic.c.left_raw_id, ic.c.right_raw_id).where(
+                ic.c.status == "possible",
+                ic.c.left_raw_id.in_(chunk) | ic.c.right_raw_id.in_(chunk),
+            )
+        ):
+            candidates.update(x for x in (left, right) if x not in raw)
+    unowned = it.c.raw_id.not_in(select(pm.c.raw_id))
+    found: set[int] = set()
+    for chunk in _chunks(candidates):
+        found.update(
+            conn.execute(select(it.c.raw_id).where(it.c.raw_id.in_(chunk), unowned)).scalars()
+        )
+    names: set[tuple[str, str]] = set()
+    for chunk in _chunks(raw):
+        names.update(
+            (first, last)
+            for first, last in conn.execute(
+                select(r.c.first_name_key, r.c.last_name_key).where(
+                    r.c.raw_id.in_(chunk),
+                    r.c.first_name_key.is_not(None),
+                    r.c.last_name_key.is_not(None),
+                )
+            ).all()
+        )
+    nameless = [it.c[k].is_(None) for k in STRONG_IDENTIFIERS]
+    for first, last in sorted(names):
+        query = select(it.c.raw_id).where(
+            it.c.first_name_key == first, it.c.last_name_key == last, unowned, *nameless
+        )
+        found.update(conn.execute(query).scalars())
+    found -= raw
+    rr = t.raw_records
+    keys: dict[int, tuple[int, str]] = {}
+    for chunk in _chunks(found):
+        for raw_id, source_id, record_id in conn.execute(
+            select(rr.c.id, rr.c.source_id, rr.c.record_id).where(rr.c.id.in_(chunk))
+        ):
+            keys[int(raw_id)] = (int(source_id), record_id)
+    return keys
+
+
 def _same_person(subject: Subject, first: str | None, last: str | None) -> bool:
     """May a row with these name keys be the person's? (Yes when it names no one.)"""
     if not first and not last:
