@@ -343,7 +343,10 @@ class Custos:
         actor: str = "collect",
     ) -> tuple[list[int], list[str]]:
         """Turn the consent signals of one collected event (Segment or RudderStack shape, TCF
-        string, GPC) into ledger events for the person with these normalised identifiers.
+        string, GPC) into ledger events for the person with these normalised identifiers (the
+        caller vouches for them: collection's own path keeps unverified calls from granting).
+        Events are timed now; a signal's own time (a TC string's last update) is the client's
+        claim, kept in the evidence.
 
         Returns the new event ids and the problems (unreadable signals are reported, not guessed).
         """
@@ -363,9 +366,10 @@ class Custos:
                         identifiers=identifiers,
                         purpose=signal.purpose,
                         status=signal.status,
-                        at=signal.at or when,
+                        at=when,
                         method=signal.method,
-                        evidence=signal.evidence,
+                        evidence=signal.evidence
+                        + (f"; client time {signal.at.isoformat()}" if signal.at else ""),
                     )
                 )
             for purpose in sorted(
