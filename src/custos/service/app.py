@@ -18,8 +18,9 @@ from custos.consent import cache, ledger
 from custos.consent.guard import permits, source_categories
 from custos.consent.signals import signals_from_event
 from custos.consent.taxonomy import load_taxonomy
-from custos.core.errors import ConfigError, InputError, NotFoundError
+from custos.core.errors import ConfigError, InputError, NotFoundError, StoreError
 from custos.core.fields import Kind
+from custos.core.keys import load_or_create_key
 from custos.core.settings import Settings
 from custos.identity import incremental, models, profiles
 from custos.identity.resolve import ResolveSummary, resolve
@@ -46,6 +47,15 @@ class Custos:
         self.store = store
         self.settings = settings
         self.taxonomy = load_taxonomy(Path(settings.taxonomy) if settings.taxonomy else None)
+        key_file = settings.audit_key_file or str(
+            Path(settings.secret_key_file).expanduser().with_name("audit.key")
+        )
+        store.audit_anchor = audit.Anchor(
+            load_or_create_key(key_file),
+            Path(settings.audit_checkpoint_file).expanduser()
+            if settings.audit_checkpoint_file
+            else audit.checkpoint_path(key_file, store.describe()),
+        )
 
     @classmethod
     def open(cls, db: str | None = None, settings: Settings | None = None) -> Custos:
@@ -377,10 +387,27 @@ class Custos:
         return ids, problems
 
     # -- audit ----------------------------------------------------------------------------------
-    def audit_verify(self) -> int | None:
-        """The id of the first audit entry that was changed or removed, or None when intact."""
+    def audit_verify(self, checkpoints: Iterable[Path] = ()) -> audit.Finding | None:
+        """What shows the audit log was changed, truncated or rewritten (checked against its
+        key, its checkpoint file and any exported ``checkpoints``), or None when intact."""
+        anchor = self.store.audit_anchor
+        assert anchor is not None
+        extra = [audit.Checkpoint.load(path, anchor.key) for path in checkpoints]
         with self.store.read() as conn:
-            return audit.verify(conn)
+            return audit.verify(conn, anchor, extra)
+
+    def audit_checkpoint(self) -> bytes:
+        """The signed head of the verified audit log (JSON), also recorded in the checkpoint
+        file; refused when the log does not verify."""
+        anchor = self.store.audit_anchor
+        assert anchor is not None
+        with self.store.read() as conn:
+            finding = audit.verify(conn, anchor)
+            if finding is not None:
+                raise StoreError(finding.reason, hint="see custos audit verify")
+            head = audit.head(conn)
+        anchor.advance(head)
+        return head.signed(anchor.key)
 
     def audit_entries(
         self, *, profile: str | None = None, limit: int = 100
