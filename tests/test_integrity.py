@@ -28,6 +28,7 @@ from custos.core.files import csv_cell
 from custos.core.keys import load_or_create_key
 from custos.core.settings import Settings
 from custos.service import Custos, dsr
+from custos.service.demo import run_demo
 from custos.service.release import release
 from custos.store import audit, open_store
 from custos.store import tables as t
@@ -177,6 +178,20 @@ def test_entries_of_an_unkeyed_store_keep_verifying_and_are_anchored(
         store.write() as conn,
     ):
         audit.append(conn, actor="cli", action="ingest")
+
+
+def test_a_demo_run_again_starts_a_new_checkpoint(tmp_path: Path) -> None:
+    """The demo replaces its store: the old store's checkpoint goes with it (it would report
+    the old entries as deleted), while a store deleted behind custos's back is reported."""
+    for _ in range(2):
+        report = run_demo(tmp_path / "demo", people=30, seed=3)
+        with Custos.open(str(report.store)) as custos:
+            assert custos.audit_verify() is None
+    for leftover in (tmp_path / "demo").glob("custos.db*"):
+        leftover.unlink()
+    with Custos.open(str(report.store)) as custos:
+        found = custos.audit_verify()
+        assert found is not None and "removed" in found.reason
 
 
 def _port() -> int:

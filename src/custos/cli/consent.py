@@ -160,6 +160,8 @@ def audit_verify(
         out.print("the audit log is intact")
         return
     err.print(f"[red]the audit log was tampered with:[/red] {finding.reason}")
+    err.print(f"  checked against the checkpoint {custos.store.audit_anchor.checkpoint}")
+    err.print("  (a store replaced on purpose by a new one: move its old checkpoint away)")
     raise typer.Exit(1)
 
 

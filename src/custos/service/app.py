@@ -40,6 +40,15 @@ from custos.store import Store, audit, open_store
 from custos.store import tables as t
 
 
+def audit_files(settings: Settings, url: str) -> tuple[Path, Path]:
+    """The audit key file and the audit checkpoint file of the store at ``url`` (the settings
+    ``audit_key_file`` and ``audit_checkpoint_file``, or their defaults)."""
+    key_file = Path(settings.audit_key_file or Path(settings.secret_key_file).parent / "audit.key")
+    if settings.audit_checkpoint_file:
+        return key_file.expanduser(), Path(settings.audit_checkpoint_file).expanduser()
+    return key_file.expanduser(), audit.checkpoint_path(key_file.expanduser(), url)
+
+
 class Custos:
     """A custos instance over one store."""
 
@@ -47,15 +56,8 @@ class Custos:
         self.store = store
         self.settings = settings
         self.taxonomy = load_taxonomy(Path(settings.taxonomy) if settings.taxonomy else None)
-        key_file = settings.audit_key_file or str(
-            Path(settings.secret_key_file).expanduser().with_name("audit.key")
-        )
-        store.audit_anchor = audit.Anchor(
-            load_or_create_key(key_file),
-            Path(settings.audit_checkpoint_file).expanduser()
-            if settings.audit_checkpoint_file
-            else audit.checkpoint_path(key_file, store.describe()),
-        )
+        key_file, checkpoint = audit_files(settings, store.url)
+        store.audit_anchor = audit.Anchor(load_or_create_key(key_file), checkpoint)
 
     @classmethod
     def open(cls, db: str | None = None, settings: Settings | None = None) -> Custos:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, make_url, select
 
 from custos.core.errors import ConfigError, StoreError
 from custos.store import meta
@@ -41,11 +41,13 @@ PENDING_OPTION = "custos_audit"
 log = logging.getLogger(__name__)
 
 
-def checkpoint_path(key_file: str, store: str) -> Path:
-    """The default checkpoint of the store ``store`` (its URL, password masked): a file named
-    after a hash of the URL in the folder ``audit`` beside the audit key file."""
-    name = hashlib.sha256(store.encode()).hexdigest()[:16]
-    return Path(key_file).expanduser().parent / "audit" / f"{name}.json"
+def checkpoint_path(key_file: Path, url: str) -> Path:
+    """The default checkpoint of the store at ``url``: a file named after a hash of the URL
+    (password masked, so changing it keeps the checkpoint) in the folder ``audit`` beside the
+    audit key file."""
+    shown = make_url(url).render_as_string(hide_password=True)
+    name = hashlib.sha256(shown.encode()).hexdigest()[:16]
+    return key_file.parent / "audit" / f"{name}.json"
 
 
 def _digest(
@@ -181,8 +183,12 @@ class Pending:
         if self.anchor is None or self.head is None:
             return
         self.anchor.keyed_from = self.head.keyed_from
-        if not self.diverged:
+        if self.diverged:
+            return
+        try:
             self.anchor.advance(self.head)
+        except OSError as exc:  # committed already: the checkpoint stays behind, not wrong
+            log.warning("the audit checkpoint could not be written: %s", type(exc).__name__)
 
 
 def _keyed_from(conn: Connection) -> int | None:
