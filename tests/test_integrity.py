@@ -22,7 +22,7 @@ from sqlalchemy import select, text
 from typer.testing import CliRunner
 
 from custos.cli import app as cli
-from custos.core.errors import StoreError
+from custos.core.errors import ConfigError, StoreError
 from custos.core.fields import Kind
 from custos.core.files import csv_cell
 from custos.core.keys import load_or_create_key
@@ -389,3 +389,12 @@ def test_exports_of_a_hostile_profile_open_safely_in_a_spreadsheet(tmp_path: Pat
     portable = _cells(next(out.glob("*.csv")).read_text(encoding="utf-8"))
     assert any(c.startswith("'=HYPERLINK") for c in portable)
     _assert_neutral(portable)
+
+
+def test_a_key_folder_that_cannot_be_written_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, db="unused", audit_key_file=str(tmp_path / "file" / "k" / "audit.key")
+    )
+    with pytest.raises(ConfigError, match="cannot create the key file"):
+        Custos.open(str(tmp_path / "c.db"), settings)

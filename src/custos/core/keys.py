@@ -24,11 +24,17 @@ def load_or_create_key(path: str | Path) -> bytes:
     """
     file = Path(path).expanduser()
     if not file.exists():
-        file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
+            file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # created by a concurrent first use: read that one
             pass
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the key file {file} ({type(exc).__name__})",
+                hint="point CUSTOS_SECRET_KEY_FILE / CUSTOS_AUDIT_KEY_FILE at a folder you "
+                "may write, outside the store",
+            ) from exc
         else:
             with os.fdopen(fd, "w", encoding="ascii") as handle:
                 handle.write(secrets.token_hex(KEY_BYTES) + "\n")

@@ -65,7 +65,12 @@ class Custos:
         settings = settings or Settings()
         if db:
             settings = settings.model_copy(update={"db": db})
-        return cls(open_store(settings.db), settings)
+        store = open_store(settings.db)
+        try:
+            return cls(store, settings)
+        except BaseException:  # e.g. a key file that cannot be read: no connections left open
+            store.close()
+            raise
 
     def close(self) -> None:
         """Release the store's connections."""

@@ -136,6 +136,11 @@ class Anchor:
             fd = os.open(self.checkpoint, os.O_RDONLY)
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise StoreError(
+                f"the audit checkpoint {self.checkpoint} cannot be read ({type(exc).__name__})",
+                hint="custos needs to read and write it (CUSTOS_AUDIT_CHECKPOINT_FILE)",
+            ) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
             data = os.pread(fd, CHECKPOINT_BYTES, 0)
