@@ -178,7 +178,7 @@ def audit_checkpoint(
     with open_custos() as custos:
         signed = guarded(custos.audit_checkpoint)
     if output is None:
-        out.print(signed.decode(), highlight=False, soft_wrap=True)
+        out.print(signed.decode(), markup=False, highlight=False, soft_wrap=True)
         return
     write_private(output, signed.decode() + "\n")
     err.print(f"wrote the audit checkpoint to {output}")
