@@ -5,7 +5,7 @@ Every guarded read appends one audit entry in a write transaction of its own. Th
 against the checkpoint and the checkpoint's atomic rewrite after each commit included), then
 ``custos audit verify`` over the whole log. Keys and checkpoints go to a temporary folder.
 
-    python bench/audit_append.py [--entries 2000] [--store URL]
+    python bench/audit_append.py [--entries 2000] [--store URL | --postgres]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from custos.service import Custos  # noqa: E402
 from custos.store import audit  # noqa: E402
+from custos.store.pgserver import PostgresServer  # noqa: E402
 
 
 def main() -> None:
@@ -29,7 +30,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=2000)
     parser.add_argument("--store", help="Store URL (default: a new SQLite file)")
+    parser.add_argument(
+        "--postgres", action="store_true", help="A throw-away PostgreSQL server (pgserver)"
+    )
     args = parser.parse_args()
+    server = PostgresServer() if args.postgres else None
+    if server is not None:
+        args.store = server.new_database()
+    try:
+        run(args)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def run(args: argparse.Namespace) -> None:
+    """Append, then verify, on the store of ``args``."""
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["CUSTOS_SECRET_KEY_FILE"] = f"{tmp}/secret.key"
         os.environ["CUSTOS_AUDIT_KEY_FILE"] = f"{tmp}/audit.key"

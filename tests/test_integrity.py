@@ -46,8 +46,8 @@ def _entries(custos: Custos, count: int) -> None:
 
 
 def _rechain(custos: Custos, key: bytes | None, *, drop_keyed_marker: bool) -> None:
-    """What a DBA with the source code can do: change entry 2 and recompute every hash after
-    it with the project's own digest function (``key`` None: the unkeyed SHA-256)."""
+    """What a DBA with the source code can do: change entry 2 and recompute every hash of the
+    chain with the project's own digest function (``key`` None: the unkeyed SHA-256)."""
     with custos.store.engine.begin() as conn:
         conn.execute(text("UPDATE audit_log SET actor = 'nobody' WHERE id = 2"))
         if drop_keyed_marker:
