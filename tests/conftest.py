@@ -18,6 +18,17 @@ from custos.service import Custos
 from custos.store.pgserver import PostgresServer
 
 
+@pytest.fixture(autouse=True)
+def _private_key_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Each test's secret key and audit checkpoints in a folder of its own, never the user's
+    ~/.config/custos (tests that name a key file keep theirs)."""
+    folder = tmp_path_factory.mktemp("keys")
+    monkeypatch.setenv("CUSTOS_SECRET_KEY_FILE", str(folder / "secret.key"))
+    monkeypatch.setenv("CUSTOS_AUDIT_KEY_FILE", str(folder / "audit.key"))
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PostgresServer]:
     """One real PostgreSQL server for the whole test session."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import orjson
@@ -17,6 +18,7 @@ from custos.cli.common import (
     out,
     parse_when,
 )
+from custos.core.files import write_private
 
 
 @consent_app.command("show")
@@ -141,15 +143,45 @@ def consent_withdraw(
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the hash chain of the audit log; exit 1 when an entry was changed or removed."""
+def audit_verify(
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--checkpoint",
+            help="Also check against this checkpoint, exported earlier (repeatable).",
+        ),
+    ] = None,
+) -> None:
+    """Check the keyed hash chain of the audit log and its end against the checkpoint; exit 1
+    when an entry was changed, removed, or the chain rewritten."""
     with open_custos() as custos:
-        broken = custos.audit_verify()
-    if broken is None:
+        finding = guarded(lambda: custos.audit_verify(checkpoint or ()))
+    if finding is None:
         out.print("the audit log is intact")
         return
-    err.print(f"[red]the audit log was tampered with at entry {broken}[/red]")
+    err.print(f"[red]the audit log was tampered with:[/red] {finding.reason}")
+    err.print(f"  checked against the checkpoint {custos.store.audit_anchor.checkpoint}")
+    err.print("  (a store replaced on purpose by a new one: move its old checkpoint away)")
     raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="File to write (mode 0600; default: standard output)."),
+    ] = None,
+) -> None:
+    """Export the signed head of the verified audit log (newest entry id and hash), to keep
+    where the store's administrators cannot change it; check against it with
+    `custos audit verify --checkpoint FILE`."""
+    with open_custos() as custos:
+        signed = guarded(custos.audit_checkpoint)
+    if output is None:
+        out.print(signed.decode(), markup=False, highlight=False, soft_wrap=True)
+        return
+    write_private(output, signed.decode() + "\n")
+    err.print(f"wrote the audit checkpoint to {output}")
 
 
 @audit_app.command("show")

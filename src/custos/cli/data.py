@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from custos.cli.common import (
 from custos.cli.profiles import print_profile
 from custos.core.errors import CustosError
 from custos.core.fields import GOLDEN_ATTRIBUTES, STRONG_IDENTIFIERS, Kind
+from custos.core.files import csv_writer, private_file
 from custos.service import Custos
 from custos.service.demo import run_demo
 
@@ -170,11 +170,11 @@ def _check_format(fmt: str) -> None:
 
 @contextmanager
 def _output(path: Path | None) -> Iterator[TextIO]:
-    """The file to write (closed afterwards), or standard output."""
+    """The file to write (mode 0600, appears whole when done), or standard output."""
     if path is None:
         yield sys.stdout
         return
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with private_file(path) as handle:
         yield handle
 
 
@@ -191,7 +191,7 @@ def export_xref(
     with open_custos() as custos, _output(output) as handle:
         rows = 0
         if fmt == "csv":
-            writer = csv.writer(handle, lineterminator="\n")
+            writer = csv_writer(handle)
             writer.writerow(("source", "record_id", "profile_id"))
             for row in custos.xref(actor="cli"):
                 writer.writerow(row)
@@ -243,7 +243,7 @@ def _write_profiles_csv(
         for column, category in tagged.items()
         if category in purpose.categories and column not in allowed
     )
-    writer = csv.writer(handle, lineterminator="\n")
+    writer = csv_writer(handle)
     writer.writerow(["profile_id", *allowed, *extras, *(f"identifiers.{k}" for k in kinds)])
     count = 0
     for item in rows:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 from datetime import date
 from pathlib import Path
@@ -14,6 +13,7 @@ from rich.table import Table
 
 from custos.cli.common import app, err, guarded, open_custos, out
 from custos.cli.data import _progress
+from custos.core.files import csv_writer
 from custos.service import insight
 
 insight_app = typer.Typer(
@@ -230,7 +230,7 @@ def segment_export(
             sys.stdout.write(orjson.dumps(row, default=str).decode() + "\n")
     else:
         columns = sorted({k for row in rows for k in row if k != "identifiers"})
-        writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+        writer = csv_writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows([row.get(c, "") for c in columns] for row in rows)
     err.print(f"{len(rows)} profile(s) in segment {name}")

@@ -119,6 +119,18 @@ class Settings(BaseSettings):
         "persons' identifiers and the pseudonyms of de-identified releases; kept outside the "
         "store and created with mode 0600 on first use.",
     )
+    audit_key_file: str | None = Field(
+        default=None,
+        description="The key (32 random bytes, hex) behind the audit log's keyed hashes and its "
+        "signed checkpoints; kept outside the store, created with mode 0600 on first use. "
+        "Unset: audit.key beside the secret key file.",
+    )
+    audit_checkpoint_file: str | None = Field(
+        default=None,
+        description="Where the head of the audit log (newest entry id and hash, signed with "
+        "the audit key) is kept, outside the store; it only moves forward. Unset: a file named "
+        "after the store (a hash of its URL) in the folder audit/ beside the audit key.",
+    )
     retention_policy: str = Field(
         default="The controller has not stated a retention period: personal data is kept until "
         "the person asks for erasure or the controller deletes it; the audit log keeps profile "

@@ -18,8 +18,9 @@ from custos.consent import cache, ledger
 from custos.consent.guard import permits, source_categories
 from custos.consent.signals import signals_from_event
 from custos.consent.taxonomy import load_taxonomy
-from custos.core.errors import ConfigError, InputError, NotFoundError
+from custos.core.errors import ConfigError, InputError, NotFoundError, StoreError
 from custos.core.fields import Kind
+from custos.core.keys import load_or_create_key
 from custos.core.settings import Settings
 from custos.identity import incremental, models, profiles
 from custos.identity.resolve import ResolveSummary, resolve
@@ -39,6 +40,15 @@ from custos.store import Store, audit, open_store
 from custos.store import tables as t
 
 
+def audit_files(settings: Settings, url: str) -> tuple[Path, Path]:
+    """The audit key file and the audit checkpoint file of the store at ``url`` (the settings
+    ``audit_key_file`` and ``audit_checkpoint_file``, or their defaults)."""
+    key_file = Path(settings.audit_key_file or Path(settings.secret_key_file).parent / "audit.key")
+    if settings.audit_checkpoint_file:
+        return key_file.expanduser(), Path(settings.audit_checkpoint_file).expanduser()
+    return key_file.expanduser(), audit.checkpoint_path(key_file.expanduser(), url)
+
+
 class Custos:
     """A custos instance over one store."""
 
@@ -46,6 +56,8 @@ class Custos:
         self.store = store
         self.settings = settings
         self.taxonomy = load_taxonomy(Path(settings.taxonomy) if settings.taxonomy else None)
+        key_file, checkpoint = audit_files(settings, store.url)
+        store.audit_anchor = audit.Anchor(load_or_create_key(key_file), checkpoint)
 
     @classmethod
     def open(cls, db: str | None = None, settings: Settings | None = None) -> Custos:
@@ -53,7 +65,12 @@ class Custos:
         settings = settings or Settings()
         if db:
             settings = settings.model_copy(update={"db": db})
-        return cls(open_store(settings.db), settings)
+        store = open_store(settings.db)
+        try:
+            return cls(store, settings)
+        except BaseException:  # e.g. a key file that cannot be read: no connections left open
+            store.close()
+            raise
 
     def close(self) -> None:
         """Release the store's connections."""
@@ -386,10 +403,27 @@ class Custos:
         return ids, problems
 
     # -- audit ----------------------------------------------------------------------------------
-    def audit_verify(self) -> int | None:
-        """The id of the first audit entry that was changed or removed, or None when intact."""
+    def audit_verify(self, checkpoints: Iterable[Path] = ()) -> audit.Finding | None:
+        """What shows the audit log was changed, truncated or rewritten (checked against its
+        key, its checkpoint file and any exported ``checkpoints``), or None when intact."""
+        anchor = self.store.audit_anchor
+        assert anchor is not None
+        extra = [audit.Checkpoint.load(path, anchor.key) for path in checkpoints]
         with self.store.read() as conn:
-            return audit.verify(conn)
+            return audit.verify(conn, anchor, extra)
+
+    def audit_checkpoint(self) -> bytes:
+        """The signed head of the verified audit log (JSON), also recorded in the checkpoint
+        file; refused when the log does not verify."""
+        anchor = self.store.audit_anchor
+        assert anchor is not None
+        with self.store.read() as conn:
+            finding = audit.verify(conn, anchor)
+            if finding is not None:
+                raise StoreError(finding.reason, hint="see custos audit verify")
+            head = audit.head(conn)
+        anchor.advance(head)
+        return head.signed(anchor.key)
 
     def audit_entries(
         self, *, profile: str | None = None, limit: int = 100

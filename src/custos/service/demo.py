@@ -16,7 +16,8 @@ from custos.identity.metrics import PairScores, pairwise_scores
 from custos.identity.resolve import ResolveSummary
 from custos.ingest.pipeline import IngestSummary
 from custos.service import insight
-from custos.service.app import Custos
+from custos.service.app import Custos, audit_files
+from custos.store import normalise_url
 from custos.synthetic import generate_company
 from custos.synthetic.interactions import PLANTED_EVENT
 
@@ -51,9 +52,13 @@ def run_demo(
 ) -> DemoReport:
     """Generate the demo company into ``folder`` (replacing an earlier demo there) and load it."""
     started = time.perf_counter()
+    settings = settings or Settings()
     if (folder / STORE_NAME).exists():
         for leftover in folder.glob(STORE_NAME + "*"):
             leftover.unlink()
+        # A new store in its place: the old one's audit checkpoint would report its entries
+        # as deleted.
+        audit_files(settings, normalise_url(str(folder / STORE_NAME)))[1].unlink(missing_ok=True)
     data = folder / "data"
     if data.exists():
         shutil.rmtree(data)
@@ -61,7 +66,7 @@ def run_demo(
     manifest = generate_company(data, people=people, seed=seed)
     store_path = folder / STORE_NAME
     report = DemoReport(folder=folder, store=store_path)
-    with Custos.open(str(store_path), settings or Settings()) as app:
+    with Custos.open(str(store_path), settings) as app:
         # People first, then what they did, then their consents.
         order = {Kind.RECORDS: 0, Kind.INTERACTIONS: 1, Kind.CONSENTS: 2}
         for silo in sorted(manifest.files, key=lambda f: order[Kind(f.kind)]):

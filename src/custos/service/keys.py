@@ -26,7 +26,7 @@ import orjson
 from sqlalchemy import select
 
 from custos.core.errors import ConfigError, NotFoundError
-from custos.privacy.keys import load_or_create_key
+from custos.core.keys import load_or_create_key
 from custos.store import audit
 from custos.store import tables as t
 

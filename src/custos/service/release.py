@@ -9,9 +9,6 @@ per purpose, so successive releases for one study link up, and different across 
 
 from __future__ import annotations
 
-import csv
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -23,6 +20,7 @@ from sqlalchemy import Connection, select
 
 from custos.consent.guard import Access, Guard
 from custos.core.errors import ConfigError, InputError
+from custos.core.files import csv_writer, private_file
 from custos.privacy.deid import Row, deidentify, pseudonym
 from custos.privacy.deid.operators import operator_for
 from custos.service.dsr import secret_key
@@ -282,19 +280,12 @@ def _person_values(
 
 
 def _write(path: Path, header: list[str], rows: list[tuple[Any, ...]]) -> None:
-    """Write atomically: the release appears whole or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            if path.suffix.lower() in (".jsonl", ".ndjson"):
-                for row in rows:
-                    handle.write(orjson.dumps(dict(zip(header, row, strict=True))).decode() + "\n")
-            else:
-                writer = csv.writer(handle, lineterminator="\n")
-                writer.writerow(header)
-                writer.writerows(rows)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    """Write atomically, mode 0600: the release appears whole or not at all."""
+    with private_file(path) as handle:
+        if path.suffix.lower() in (".jsonl", ".ndjson"):
+            for row in rows:
+                handle.write(orjson.dumps(dict(zip(header, row, strict=True))).decode() + "\n")
+        else:
+            writer = csv_writer(handle)
+            writer.writerow(header)
+            writer.writerows(rows)

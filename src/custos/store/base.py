@@ -21,7 +21,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Dialect, Engine, Index, Table, func, select
 
 from custos.core.errors import StoreError
-from custos.store import tables
+from custos.store import audit, tables
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -61,6 +61,8 @@ class Store:
     def __init__(self, url: str, engine: Engine) -> None:
         self.url = url
         self.engine = engine
+        #: The audit chain's key and checkpoint (set by whoever holds the settings: Custos).
+        self.audit_anchor: audit.Anchor | None = None
 
     # -- transactions -------------------------------------------------------------------------
     @contextmanager
@@ -75,12 +77,15 @@ class Store:
 
         ``bulk``: the caller rewrites whole tables from rows it read in this same transaction
         (identity resolution), so the backend may skip per-row foreign-key checks.
+        Audit entries appended in it move the audit checkpoint once it has committed.
         """
+        pending = audit.Pending(self.audit_anchor)
         with self.engine.connect() as conn:
-            conn = conn.execution_options(custos_write=True)
+            conn = conn.execution_options(custos_write=True, **{audit.PENDING_OPTION: pending})
             with self._bulk(conn, bulk), conn.begin():
                 self._lock_writer(conn)
                 yield conn
+        pending.committed()
 
     @contextmanager
     def _bulk(self, conn: Connection, bulk: bool) -> Iterator[None]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from itertools import chain
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -27,7 +29,8 @@ class SQLiteStore(Store):
 
     @classmethod
     def connect(cls, url: str) -> SQLiteStore:
-        """Open (creating if needed) the SQLite file behind ``url``."""
+        """Open (creating if needed, mode 0600) the SQLite file behind ``url``."""
+        _create_private(url)
         engine = create_engine(url)
         _configure(engine)
         return cls(url, engine)
@@ -95,6 +98,23 @@ class SQLiteStore(Store):
         finally:
             dbapi.execute("PRAGMA foreign_keys=ON")
             dbapi.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+
+
+def _create_private(url: str) -> None:
+    """Create a missing store file with mode 0600 whatever the umask: it holds personal data,
+    and SQLite gives its -wal and -shm files the mode of the database file. An existing file
+    keeps the mode its owner chose."""
+    if url.startswith("sqlite:///:memory:") or url == "sqlite://":
+        return
+    path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
 
 
 _JSON_SAFE = frozenset({str, int, type(None)})

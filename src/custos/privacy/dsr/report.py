@@ -6,17 +6,16 @@ adds them. Files are written readable by their owner only: they hold the person'
 
 from __future__ import annotations
 
-import csv
 import io
-import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection
 
+from custos.core.files import csv_writer
+from custos.core.files import write_private as write_private
 from custos.privacy.dsr import collect, requests
 from custos.privacy.dsr.erasure import Subject
 
@@ -135,10 +134,9 @@ def portable_csv(export: dict[str, Any]) -> str:
     for row in rows:
         columns.extend(c for c in row if c not in columns)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _csv_value(v) for k, v in row.items()})
+    writer = csv_writer(buffer)
+    writer.writerow(columns)
+    writer.writerows([_csv_value(row.get(c, "")) for c in columns] for row in rows)
     return buffer.getvalue()
 
 
@@ -146,16 +144,6 @@ def _csv_value(value: Any) -> Any:
     if isinstance(value, dict | list):
         return orjson.dumps(value).decode()
     return value
-
-
-def write_private(path: Path, content: str) -> Path:
-    """Write ``content`` to ``path``, readable and writable by its owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-        handle.write(content)
-    return path
 
 
 def dumps(value: Any) -> str:
