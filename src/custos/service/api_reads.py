@@ -92,6 +92,13 @@ def profiles_by_phone(conn: Connection, phone: str) -> list[str]:
     return found
 
 
+#: The most profiles one page of a listing examines, in id order. A filter that few profiles
+#: match answers within this bound, with the cursor to go on from, however large the store.
+LIST_SCAN = 10_000
+#: How many matching profiles are read and guarded at a time while a page fills.
+_LIST_BATCH = 500
+
+
 def profile_page(
     app: Custos,
     purpose: str,
@@ -102,53 +109,72 @@ def profile_page(
     where: dict[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A page of the profiles ``purpose`` may see, in id order after ``after``, optionally only
-    those whose golden attributes equal ``where``; returns (items, the next cursor or None)."""
+    those whose golden attributes equal ``where``; returns (items, the next cursor or None).
+
+    Keyset paging on the profile id; the filter runs in the database on the golden documents.
+    A page examines at most :data:`LIST_SCAN` profiles, so it may hold fewer than ``limit``
+    items and still a next cursor. A profile matches only when the purpose may see it and the
+    filtered fields of it (a filter is no oracle for hidden values)."""
     guard = Guard(app.taxonomy)
     where = where or {}
-    pg, pr = t.profile_golden, t.profiles
+    with app.store.read() as conn:
+        probe = guard.access(conn, purpose, [])
+    for attribute in where:
+        tagging = [s for s, columns in probe.source_categories.items() if attribute in columns]
+        if all(probe.rule(attribute, source) == "no" for source in [None, *tagging]):
+            raise AccessDenied(
+                f"purpose {purpose} may not use the field {attribute!r}, so it cannot filter by it",
+                hint="filter by a field the purpose may see",
+            )
+    pg, pr, pi = t.profile_golden, t.profiles, t.profile_identifiers
     items: list[dict[str, Any]] = []
     refused = 0
     fields: set[str] = set()
     cursor = after or ""
+    matching = (
+        select(pr.c.id, pr.c.updated_at, pg.c.document)
+        .outerjoin(pg, pg.c.profile_id == pr.c.id)
+        .where(pr.c.status == "active")
+        .order_by(pr.c.id)
+    )
+    for name, value in where.items():
+        matching = matching.where(golden_store.value_in_document(app.store, name) == value)
+    window_end: str | None = None  # where a filtered scan stops (None: the end of the store)
+    examined = 0  # profiles the guard looked at
+    size = limit + 1  # the first batch: a page and a little, as most profiles are shown
     with app.store.read() as conn:
-        probe = guard.access(conn, purpose, [])
-        for attribute in where:
-            if probe.rule(attribute) == "no":
-                raise AccessDenied(
-                    f"purpose {purpose} may not use the field {attribute!r}, so it cannot filter "
-                    "by it",
-                    hint="filter by a field the purpose may see",
-                )
-        while len(items) < limit:
-            query = select(pr.c.id, pr.c.updated_at).where(
-                pr.c.status == "active", pr.c.id > cursor
+        if where:
+            # the database evaluates the filter; this bounds how far it looks
+            window = (
+                select(pr.c.id)
+                .where(pr.c.status == "active", pr.c.id > cursor)
+                .order_by(pr.c.id)
+                .limit(LIST_SCAN)
+                .subquery()
             )
-            chunk = conn.execute(query.order_by(pr.c.id).limit(limit * 2)).all()
-            if not chunk:
-                cursor = ""
+            last, count = conn.execute(select(func.max(window.c.id), func.count())).one()
+            matching = matching.where(pr.c.id <= (last or ""))
+            window_end = last if count >= LIST_SCAN else None
+        while len(items) < limit:
+            batch = conn.execute(matching.where(pr.c.id > cursor).limit(size)).all()
+            if not batch:
                 break
-            ids = [r.id for r in chunk]
+            examined += len(batch)
+            ids = [r.id for r in batch]
             access = guard.access(conn, purpose, ids)
-            golden = {
-                pid: golden_store.values_with_source(document)
-                for pid, document in conn.execute(
-                    select(pg.c.profile_id, pg.c.document).where(pg.c.profile_id.in_(ids))
-                )
-            }
             idents: dict[str, dict[str, list[str]]] = {}
-            pi = t.profile_identifiers
             for pid, kind, value in conn.execute(
                 select(pi.c.profile_id, pi.c.kind, pi.c.value)
                 .where(pi.c.profile_id.in_(ids))
                 .order_by(pi.c.kind, pi.c.value)
             ):
                 idents.setdefault(pid, {}).setdefault(kind, []).append(value)
-            for row in chunk:
+            for row in batch:
                 cursor = row.id
-                values = golden.get(row.id, {})
-                if any(values.get(a, ("",))[0] != v for a, v in where.items()):
-                    continue  # not one of the profiles asked for
-                if not access.allowed(row.id):
+                values = golden_store.values_with_source(row.document) if row.document else {}
+                if not access.allowed(row.id) or not all(
+                    access.field_allowed(row.id, a, values[a][1]) for a in where
+                ):
                     refused += 1
                     continue
                 item: dict[str, Any] = {"profile_id": row.id}
@@ -166,9 +192,12 @@ def profile_page(
                 items.append(item)
                 if len(items) >= limit:
                     break
-            if len(chunk) < limit * 2 and len(items) < limit:
-                cursor = ""
+            if len(batch) < size:
+                break  # the scan (the window, or the store) is done
+            if examined >= LIST_SCAN and len(items) < limit:
+                window_end = cursor  # the guard refused many: go on from here next page
                 break
+            size = min(size * 2, _LIST_BATCH)
     record_access(
         app,
         actor=actor,
@@ -178,7 +207,9 @@ def profile_page(
         fields=sorted(fields),
         refused=refused,
     )
-    return items, (cursor or None) if len(items) >= limit else None
+    if len(items) >= limit:
+        return items, cursor
+    return items, window_end
 
 
 def interactions(

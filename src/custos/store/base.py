@@ -18,7 +18,18 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Dialect, Engine, Index, Table, func, select
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    Dialect,
+    Engine,
+    Index,
+    Table,
+    func,
+    select,
+    type_coerce,
+)
 
 from custos.core.errors import StoreError
 from custos.store import tables
@@ -61,6 +72,14 @@ class Store:
     def __init__(self, url: str, engine: Engine) -> None:
         self.url = url
         self.engine = engine
+
+    def json_text(
+        self, column: ColumnElement[Any], path: tuple[str | int, ...]
+    ) -> ColumnElement[str]:
+        """The text at ``path`` inside a JSON document stored as text (NULL when absent), for
+        filters evaluated by the database (SQLite's ``json_extract``)."""
+        found: ColumnElement[str] = type_coerce(column, JSON)[path].as_string()
+        return found
 
     # -- transactions -------------------------------------------------------------------------
     @contextmanager
