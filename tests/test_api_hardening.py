@@ -4,6 +4,8 @@ Each test performs the attack against the API served by uvicorn on a loopback po
 
 from __future__ import annotations
 
+import statistics
+import time
 from pathlib import Path
 
 import httpx
@@ -11,7 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from custos.api.app import create_app
+from custos.core.fields import Kind
 from custos.service import Custos, api_reads, keys
+from custos.store import tables as t
 from tests.conftest import served, write
 from tests.test_api import bearer, loaded  # noqa: F401
 
@@ -105,3 +109,118 @@ def test_a_filter_on_a_value_hidden_from_a_person_is_no_oracle(
         assert [i.get("condition") for i in everyone if i["profile_id"] == ben] == [None]
         filtered = client.get("/v1/profiles", params={"where": "condition:asthma"}).json()
         assert [i["profile_id"] for i in filtered["items"]] == [anna]
+
+
+def _failed_lookups(custos: Custos, actor: str) -> int:
+    with custos.store.read() as conn:
+        query = t.audit_log.select().where(
+            t.audit_log.c.actor == actor, t.audit_log.c.action == "profile.lookup"
+        )
+        return len(conn.execute(query).all())
+
+
+def test_a_person_the_purpose_may_not_see_looks_unknown(loaded: Custos) -> None:  # noqa: F811
+    """Ben never consented to marketing e-mail: looking him up answers exactly like looking up
+    no one (status, body, about the same time), and both failed look-ups are audited."""
+    key = keys.create(loaded, "newsletter", ["marketing_email"])
+    ben = loaded.find_profile("ben@example.com")
+    timings: dict[str, list[float]] = {"ben@example.com": [], "nobody@example.com": []}
+    with served(loaded) as base, httpx.Client(base_url=base, headers=bearer(key)) as client:
+        answers = {}
+        for _ in range(15):
+            for email, spent in timings.items():
+                started = time.perf_counter()
+                answers[email] = client.post("/v1/profiles/lookup", json={"email": email})
+                spent.append(time.perf_counter() - started)
+        refused, unknown = answers["ben@example.com"], answers["nobody@example.com"]
+        assert (refused.status_code, refused.json()) == (unknown.status_code, unknown.json())
+        assert refused.status_code == 404 and ben not in refused.text
+        by_id = client.get(f"/v1/profiles/{ben}")  # the id is known here: refused, but no id
+        assert by_id.status_code == 403 and ben not in by_id.text
+        shown = client.post("/v1/profiles/lookup", json={"email": "anna@example.com"})
+        assert shown.status_code == 200  # Anna consented
+    fast, slow = sorted(statistics.median(v) for v in timings.values())
+    assert slow < 10 * fast, timings  # the same work either way: no timing oracle
+    assert _failed_lookups(loaded, "newsletter") == 30
+
+
+def test_a_shared_phone_names_no_profiles_and_counts_only_those_the_purpose_may_see(
+    custos: Custos, tmp_path: Path
+) -> None:
+    custos.ingest(
+        write(
+            tmp_path / "crm.csv",
+            "record_id,first_name,last_name,email,phone,country\n"
+            "r1,Anna,Muster,anna@example.com,030 1111111,DE\n"
+            "r2,Otto,Muster,otto@example.com,030 1111111,DE\n",
+        ),
+        "crm",
+    )
+    custos.resolve()
+    ids = [custos.find_profile(e) for e in ("anna@example.com", "otto@example.com")]
+    assert len(set(ids)) == 2  # a household landline joins no one
+    desk = keys.create(custos, "desk", ["customer_service"])
+    newsletter = keys.create(custos, "newsletter", ["marketing_email"])
+    with served(custos) as base, httpx.Client(base_url=base) as client:
+        shared = client.post(
+            "/v1/profiles/lookup", json={"phone": "+49 30 1111111"}, headers=bearer(desk)
+        )
+        assert shared.status_code == 400 and "2 profiles" in shared.text
+        assert not any(pid in shared.text for pid in ids)
+        hidden = client.post(
+            "/v1/profiles/lookup", json={"phone": "+49 30 1111111"}, headers=bearer(newsletter)
+        )
+        unknown = client.post(
+            "/v1/profiles/lookup", json={"phone": "+49 30 9999999"}, headers=bearer(newsletter)
+        )
+        assert hidden.status_code == 404 and hidden.json() == unknown.json()
+
+
+def test_provenance_names_no_source_the_purpose_may_not_know_of(
+    custos: Custos, tmp_path: Path
+) -> None:
+    """A clinic's record of Anna (its map tags a health column) is part of her profile; customer
+    service may read her, but must not learn she is a patient from a source name."""
+    custos.ingest(
+        write(tmp_path / "shop.csv", "record_id,first_name,email\ns1,Anna,anna@example.com\n"),
+        "shop",
+    )
+    custos.ingest(
+        write(
+            tmp_path / "clinic.csv",
+            "record_id,first_name,last_name,email,condition\nk1,Anna,Muster,anna@example.com,asthma\n",
+        ),
+        "clinic",
+        map_path=write(tmp_path / "clinic.yaml", "categories:\n  condition: health\n"),
+    )
+    custos.ingest(
+        write(
+            tmp_path / "calls.csv",
+            "record_id,timestamp,email,text\nc1,2026-01-02T10:00:00Z,anna@example.com,Invoice\n",
+        ),
+        "calls",
+        kind=Kind.INTERACTIONS,
+    )
+    custos.resolve()
+    anna = custos.find_profile("anna@example.com")
+    desk = keys.create(custos, "desk", ["customer_service"])
+    with served(custos) as base, httpx.Client(base_url=base, headers=bearer(desk)) as client:
+        shown = client.get(f"/v1/profiles/{anna}")
+        assert shown.status_code == 200
+        body = shown.json()
+        assert "clinic" not in shown.text and "k1" not in shown.text
+        assert [r["source"] for r in body["records"]] == ["shop"]
+        last_name = [g for g in body["golden"] if g["attribute"] == "last_name"]
+        assert last_name == [
+            {
+                "attribute": "last_name",
+                "value": "Muster",
+                "source": None,
+                "record_id": None,
+                "observed_at": None,
+                "rule": last_name[0]["rule"],
+            }
+        ]
+        assert [i["source"] for i in body["interactions"]] == ["calls"]
+        calls = client.get(f"/v1/profiles/{anna}/interactions")
+        assert calls.status_code == 200 and "clinic" not in calls.text

@@ -126,8 +126,7 @@ def lookup(
         raise ApiError(400, "give exactly one identifier", hint=", ".join(api_reads.LOOKUP_KINDS))
     chosen = choose_purpose(key, purpose)
     ((kind, value),) = given.items()
-    profile_id = api_reads.find_by(custos, kind, value)
-    shown = custos.profile(profile_id, purpose=chosen, actor=key.name)
+    shown = api_reads.lookup(custos, kind, value, chosen, actor=key.name)
     return _cached(request, response, shown)
 
 

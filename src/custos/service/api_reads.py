@@ -16,7 +16,7 @@ from custos.ingest import normalise as n
 from custos.ingest.normalise import FieldError
 from custos.ingest.pipeline import default_region
 from custos.service import insight
-from custos.service.reads import entry_subjects, record_access
+from custos.service.reads import entry_subjects, guarded_profile, record_access, source_shown
 from custos.store import audit
 from custos.store import golden as golden_store
 from custos.store import tables as t
@@ -29,14 +29,63 @@ LOOKUP_KINDS = ("profile_id", "email", "phone", "customer_id", "social_handle")
 
 def find_by(app: Custos, kind: str, value: str) -> str:
     """The active profile id for one identifier (``kind`` one of :data:`LOOKUP_KINDS`)."""
+    candidates = _candidates(app, kind, value)
+    if not candidates:
+        raise NotFoundError(
+            "no profile has that id" if kind == "profile_id" else f"no profile has that {kind}"
+        )
+    if len(candidates) > 1:
+        raise _shared(kind, len(candidates))
+    return candidates[0]
+
+
+def lookup(
+    app: Custos, kind: str, value: str, purpose: str | None, *, actor: str
+) -> dict[str, Any]:
+    """The profile holding one identifier, as ``purpose`` may see it.
+
+    A person the purpose may not see answers exactly like an unknown one (``NotFoundError``, the
+    same message) after the same work (the guard is asked, the failed look-up audited), so a
+    look-up tells a caller nothing about who is in the store beyond what its purpose may read.
+    An identifier shared by several profiles counts only those the purpose may see."""
+    candidates = _candidates(app, kind, value)
+    guard = Guard(app.taxonomy)
+    with app.store.read() as conn:
+        # an unknown identifier asks about an id no profile has: the same queries either way
+        access = guard.access(conn, purpose, candidates or [""])
+    visible = [c for c in candidates if access.allowed(c)]
+    if len(visible) > 1:
+        raise _shared(kind, len(visible))
+    if not visible:
+        record_access(
+            app,
+            actor=actor,
+            action="profile.lookup",
+            purpose=access.purpose.name,
+            subjects=[],
+            fields=[kind],
+            refused=len(candidates),
+        )
+        raise NotFoundError(f"no profile has that {kind}")
+    return guarded_profile(app, visible[0], purpose, actor=actor)
+
+
+def _shared(kind: str, count: int) -> InputError:
+    """The error for an identifier several profiles hold (a count, never their ids)."""
+    return InputError(
+        f"that {kind} belongs to {count} profiles",
+        hint="look up by another identifier (e-mail, external id) that tells them apart",
+    )
+
+
+def _candidates(app: Custos, kind: str, value: str) -> list[str]:
+    """The active profiles holding one identifier (any purpose; the caller guards)."""
     if kind not in LOOKUP_KINDS:
         raise InputError(f"cannot look up by {kind!r}", hint=f"use {', '.join(LOOKUP_KINDS)}")
     if kind == "profile_id":
         with app.store.read() as conn:
             found = profiles.canonical_profile_id(conn, value)
-        if found is None:
-            raise NotFoundError("no profile has that id")
-        return found
+        return [found] if found else []
     try:
         if kind == "phone":
             normalised = n.phone(value, default_region(app.settings))
@@ -52,17 +101,8 @@ def find_by(app: Custos, kind: str, value: str) -> str:
         raise InputError(f"the {kind} given is not a valid {kind}")
     with app.store.read() as conn:
         if kind == "phone":
-            candidates = profiles_by_phone(conn, normalised)
-        else:
-            candidates = profiles.profiles_by_identifier(conn, kind, normalised)
-    if not candidates:
-        raise NotFoundError(f"no profile has that {kind}")
-    if len(candidates) > 1:
-        raise InputError(
-            f"that {kind} belongs to {len(candidates)} profiles: {', '.join(candidates)}",
-            hint="read one of them by its profile id",
-        )
-    return candidates[0]
+            return profiles_by_phone(conn, normalised)
+        return profiles.profiles_by_identifier(conn, kind, normalised)
 
 
 def profiles_by_phone(conn: Connection, phone: str) -> list[str]:
@@ -238,7 +278,7 @@ def interactions(
                 refused=1,
             )
             raise AccessDenied(
-                f"purpose {purpose} has no lawful basis to read profile {profile_id}",
+                f"purpose {purpose} has no lawful basis to read this profile",
                 hint="the person has not consented to this purpose, or has objected",
             )
         base = (
@@ -258,6 +298,9 @@ def interactions(
             .join(t.sources, t.sources.c.id == it.c.source_id)
             .where(t.profile_members.c.profile_id == profile_id)
         )
+        hidden = [s for s in access.source_categories if not source_shown(access, profile_id, s)]
+        if hidden:
+            base = base.where(t.sources.c.name.not_in(hidden))
         total = int(conn.execute(select(func.count()).select_from(base.subquery())).scalar_one())
         rows = conn.execute(
             base.order_by(it.c.timestamp.desc(), it.c.raw_id.desc()).limit(limit).offset(offset)
@@ -311,7 +354,7 @@ def sentiment(app: Custos, profile_id: str, purpose: str, *, actor: str) -> dict
             refused=1,
         )
         raise AccessDenied(
-            f"purpose {purpose} may not use the sentiment of profile {profile_id}",
+            f"purpose {purpose} may not use the sentiment of this profile",
             hint="no lawful basis on record for this purpose, or it may not see sentiment",
         )
     return insight.mood(app, profile_id, purpose=purpose, actor=actor)
