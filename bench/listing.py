@@ -126,7 +126,7 @@ def main() -> None:
                 params["cursor"] = answer.json()["next_cursor"]
             rows.append(
                 f"| `limit=1&where=city:Nope`, following `next_cursor` to the end "
-                f"({pages} requests) | {found} | {(time.perf_counter() - started) * 1000:,.1f} ms "
+                f"({pages} request{'s' if pages != 1 else ''}) | {found} | {(time.perf_counter() - started) * 1000:,.1f} ms "
                 "in all | |"
             )
             print(rows[-1], flush=True)
@@ -150,7 +150,8 @@ def main() -> None:
     if not args.no_record:
         write_section(
             f"listing ({profiles:,} profiles)",
-            "python bench/listing.py " + " ".join(sys.argv[1:]),
+            f"python bench/listing.py --profiles {args.profiles} --repeat {args.repeat}"
+            + (f" --store {args.store}" if args.store else ""),
             "\n".join(lines),
         )
 
