@@ -141,7 +141,9 @@ def show(
 ) -> Any:
     """One profile (a merged-away id redirects) as the purpose may see it; ETag for caching."""
     chosen = choose_purpose(key, purpose)
-    found = api_reads.find_by(custos, "profile_id", profile_id)
+    found = api_reads.visible(
+        custos, "profile_id", profile_id, chosen, actor=key.name, action="profile.show"
+    )
     shown = custos.profile(found, purpose=chosen, actor=key.name)
     return _cached(request, response, shown)
 
@@ -157,7 +159,9 @@ def interactions(
 ) -> dict[str, Any]:
     """A profile's interactions, newest first, with the fields the purpose may see."""
     chosen = choose_purpose(key, purpose)
-    found = api_reads.find_by(custos, "profile_id", profile_id)
+    found = api_reads.visible(
+        custos, "profile_id", profile_id, chosen, actor=key.name, action="profile.interactions"
+    )
     size = limit or custos.settings.api_page_size
     items, total = api_reads.interactions(
         custos, found, chosen, actor=key.name, limit=size, offset=offset
@@ -183,7 +187,9 @@ def consent(custos: App, key: Reader, profile_id: str) -> dict[str, Any]:
 def sentiment(custos: App, key: Reader, profile_id: str, purpose: Purpose = None) -> dict[str, Any]:
     """The person's current mood and sentiment timeline, when the purpose may use them."""
     chosen = choose_purpose(key, purpose)
-    found = api_reads.find_by(custos, "profile_id", profile_id)
+    found = api_reads.visible(
+        custos, "profile_id", profile_id, chosen, actor=key.name, action="insight.mood"
+    )
     return api_reads.sentiment(custos, found, chosen, actor=key.name)
 
 

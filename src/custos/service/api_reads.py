@@ -31,9 +31,7 @@ def find_by(app: Custos, kind: str, value: str) -> str:
     """The active profile id for one identifier (``kind`` one of :data:`LOOKUP_KINDS`)."""
     candidates = _candidates(app, kind, value)
     if not candidates:
-        raise NotFoundError(
-            "no profile has that id" if kind == "profile_id" else f"no profile has that {kind}"
-        )
+        raise NotFoundError(_unknown(kind))
     if len(candidates) > 1:
         raise _shared(kind, len(candidates))
     return candidates[0]
@@ -42,32 +40,46 @@ def find_by(app: Custos, kind: str, value: str) -> str:
 def lookup(
     app: Custos, kind: str, value: str, purpose: str | None, *, actor: str
 ) -> dict[str, Any]:
-    """The profile holding one identifier, as ``purpose`` may see it.
+    """The profile holding one identifier, as ``purpose`` may see it (see :func:`visible`)."""
+    found = visible(app, kind, value, purpose, actor=actor, action="profile.lookup")
+    return guarded_profile(app, found, purpose, actor=actor)
+
+
+def visible(
+    app: Custos, kind: str, value: str, purpose: str | None, *, actor: str, action: str
+) -> str:
+    """The active profile holding one identifier, when ``purpose`` may see it.
 
     A person the purpose may not see answers exactly like an unknown one (``NotFoundError``, the
-    same message) after the same work (the guard is asked, the failed look-up audited), so a
-    look-up tells a caller nothing about who is in the store beyond what its purpose may read.
-    An identifier shared by several profiles counts only those the purpose may see."""
+    same message) after the same work (the guard is asked, the failed read audited as
+    ``action``), so a read tells a caller nothing about who is in the store beyond what its
+    purpose may see; profile ids derive from record keys, so this holds for ids too. An
+    identifier shared by several profiles counts only those the purpose may see."""
     candidates = _candidates(app, kind, value)
     guard = Guard(app.taxonomy)
     with app.store.read() as conn:
         # an unknown identifier asks about an id no profile has: the same queries either way
         access = guard.access(conn, purpose, candidates or [""])
-    visible = [c for c in candidates if access.allowed(c)]
-    if len(visible) > 1:
-        raise _shared(kind, len(visible))
-    if not visible:
+    shown = [c for c in candidates if access.allowed(c)]
+    if len(shown) > 1:
+        raise _shared(kind, len(shown))
+    if not shown:
         record_access(
             app,
             actor=actor,
-            action="profile.lookup",
+            action=action,
             purpose=access.purpose.name,
             subjects=[],
             fields=[kind],
             refused=len(candidates),
         )
-        raise NotFoundError(f"no profile has that {kind}")
-    return guarded_profile(app, visible[0], purpose, actor=actor)
+        raise NotFoundError(_unknown(kind))
+    return shown[0]
+
+
+def _unknown(kind: str) -> str:
+    """The message for an identifier no profile (the purpose may see) has."""
+    return "no profile has that id" if kind == "profile_id" else f"no profile has that {kind}"
 
 
 def _shared(kind: str, count: int) -> InputError:
