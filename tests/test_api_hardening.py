@@ -157,7 +157,10 @@ def test_a_shared_phone_names_no_profiles_and_counts_only_those_the_purpose_may_
             tmp_path / "crm.csv",
             "record_id,first_name,last_name,email,phone,country\n"
             "r1,Anna,Muster,anna@example.com,030 1111111,DE\n"
-            "r2,Otto,Muster,otto@example.com,030 1111111,DE\n",
+            "r2,Otto,Muster,otto@example.com,030 1111111,DE\n"
+            # no country: the number is kept as national digits, found by digits alone
+            "r3,Jonas,Roe,jonas@example.com,01824 05851,\n"
+            "r4,Jana,Doe,jana@example.com,01824 05851,\n",
         ),
         "crm",
     )
@@ -177,6 +180,15 @@ def test_a_shared_phone_names_no_profiles_and_counts_only_those_the_purpose_may_
         )
         unknown = client.post(
             "/v1/profiles/lookup", json={"phone": "+49 30 9999999"}, headers=bearer(newsletter)
+        )
+        assert hidden.status_code == 404 and hidden.json() == unknown.json()
+        digits = client.post(
+            "/v1/profiles/lookup", json={"phone": "+49 1824 05851"}, headers=bearer(desk)
+        )
+        assert digits.status_code == 400 and "2 profiles" in digits.text
+        assert "cus_" not in digits.text and "05851" not in digits.text
+        hidden = client.post(
+            "/v1/profiles/lookup", json={"phone": "+49 1824 05851"}, headers=bearer(newsletter)
         )
         assert hidden.status_code == 404 and hidden.json() == unknown.json()
 

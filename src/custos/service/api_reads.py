@@ -84,10 +84,10 @@ def _unknown(kind: str) -> str:
 
 def _shared(kind: str, count: int) -> InputError:
     """The error for an identifier several profiles hold (a count, never their ids)."""
-    return InputError(
-        f"that {kind} belongs to {count} profiles",
-        hint="look up by another identifier (e-mail, external id) that tells them apart",
-    )
+    hint = "look up by another identifier (e-mail, external id) that tells them apart"
+    if kind == "phone":
+        hint = "give the number with its country code (+44 …), or " + hint
+    return InputError(f"that {kind} belongs to {count} profiles", hint=hint)
 
 
 def _candidates(app: Custos, kind: str, value: str) -> list[str]:
@@ -113,17 +113,19 @@ def _candidates(app: Custos, kind: str, value: str) -> list[str]:
         raise InputError(f"the {kind} given is not a valid {kind}")
     with app.store.read() as conn:
         if kind == "phone":
-            return profiles_by_phone(conn, normalised)
+            return profiles_by_phone(conn, normalised, strict=False)
         return profiles.profiles_by_identifier(conn, kind, normalised)
 
 
-def profiles_by_phone(conn: Connection, phone: str) -> list[str]:
+def profiles_by_phone(conn: Connection, phone: str, *, strict: bool = True) -> list[str]:
     """Active profiles holding this phone (in its stored form, see ``normalise.phone``); when
     none holds it as given, those holding it in another form with the same digits
     (``normalise.phone_digits_key``: ``+31598549048`` finds a profile whose only phone was
     stored as national digits, ``0598549048``, and the other way round). That comparison
-    ignores the country, so it answers only for exactly one profile: for more it raises
-    (naming no value), and the caller asks with the country code or another identifier."""
+    ignores the country, so when ``strict`` it answers only for exactly one profile: for more
+    it raises (naming no value), and the caller asks with the country code or another
+    identifier. Not ``strict``, the caller decides (the API counts only the profiles the
+    purpose may see, so the error tells nothing of the others)."""
     found = profiles.profiles_by_identifier(conn, "phone", phone)
     if found:
         return found
@@ -136,7 +138,7 @@ def profiles_by_phone(conn: Connection, phone: str) -> list[str]:
             ).scalars()
         )
     )
-    if len(found) > 1:
+    if strict and len(found) > 1:
         raise InputError(
             f"that phone, compared without its country, matches {len(found)} profiles",
             hint="give the number with its country code (+44 …), or another identifier",
