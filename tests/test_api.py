@@ -106,8 +106,9 @@ def test_a_marketing_key_sees_only_what_marketing_may(loaded: Custos) -> None:
     assert body["purpose"] == "marketing_email" and body["identifiers"]["email"]
     assert not any(g["attribute"] == "condition" for g in body["golden"])  # health: never
     refused = client.get(f"/v1/profiles/{ben}", headers=bearer(key))
-    assert refused.status_code == 403
-    assert "no lawful basis" in refused.json()["error"]["message"]
+    # Ben gave marketing no consent: for this key he is no one (issue 14, presence oracles)
+    assert refused.status_code == 404
+    assert refused.json()["error"]["message"] == "no profile has that id"
     assert "ben@example.com" not in refused.text
     other = client.get(f"/v1/profiles/{anna}?purpose=customer_service", headers=bearer(key))
     assert other.status_code == 403 and "not bound to purpose" in other.text

@@ -210,7 +210,8 @@ def test_export_rectify_restrict_and_unknown_persons(loaded: Custos) -> None:
     )
     assert restricted.status_code == 200 and restricted.json()["state"] == "done"
     read = client.get(f"/v1/profiles/{profile_id}?purpose=customer_service", headers=bearer(admin))
-    assert read.status_code == 403  # the guard now refuses every purpose but legal obligation
+    # the guard now refuses every purpose but legal obligation: the person looks unknown
+    assert read.status_code == 404
     lifted = client.post(
         "/v1/dsr/restrict", json={"key": EMAIL, "lift": True}, headers=bearer(admin)
     )

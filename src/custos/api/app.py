@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 import custos
 from custos import __version__
-from custos.api import collect, dsr, errors, overview, preferences, profiles, review
+from custos.api import collect, dsr, errors, headers, overview, preferences, profiles, review
 from custos.api.deps import Reader
 from custos.api.writer import GroupWriter
 from custos.core.settings import Settings
@@ -64,11 +64,14 @@ def create_app(custos_or_settings: Custos | Settings | None = None) -> FastAPI:
         description="A consent-first customer data platform: profiles read under a purpose, "
         "and a Segment-compatible collection API.",
         lifespan=lifespan,
+        docs_url=None,  # served by headers.install, its assets from a package (no CDN)
+        redoc_url=None,
     )
     app.state.custos = custos
     app.state.collect_gate = collect.Gate(custos.settings.collect_max_concurrent)
     app.state.collect_writer = GroupWriter(custos)
     errors.install(app)
+    headers.install(app)
     app.include_router(profiles.router)
     app.include_router(preferences.router)
     app.include_router(collect.router)

@@ -6,6 +6,7 @@ Messages name ids and fields, never a person's values (custos errors are written
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -99,11 +100,30 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        # Name the fields, never echo the values sent.
-        where = sorted({".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()})
+        # Name the fields and the bound they broke, never echo the values sent.
+        where = sorted(
+            {".".join(str(p) for p in e.get("loc", ())) + _bound(e) for e in exc.errors()}
+        )
         return JSONResponse(
             error_body("invalid_request", f"invalid request: {', '.join(where)}"), 422
         )
+
+
+#: pydantic's constraint (in an error's ctx) → how the message names it
+BOUNDS = {"le": "at most", "lt": "below", "ge": "at least", "gt": "above"}
+
+
+def _bound(error: Any) -> str:
+    """`` (at most 1000000)`` for a value past a numeric or length bound, else nothing."""
+    ctx = error.get("ctx") or {}
+    for key, words in BOUNDS.items():
+        if key in ctx:
+            return f" ({words} {ctx[key]})"
+    for key, words in (("max_length", "at most"), ("min_length", "at least")):
+        if key in ctx:
+            unit = "characters" if str(error.get("type", "")).startswith("string") else "items"
+            return f" ({words} {ctx[key]} {unit})"
+    return ""
 
 
 class Contain:

@@ -5,6 +5,7 @@ the key's name as the actor."""
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Annotated, Any
 
 import orjson
@@ -22,6 +23,12 @@ Purpose = Annotated[
     str | None, Query(description="The purpose the read serves (one of the key's purposes).")
 ]
 Limit = Annotated[int | None, Query(ge=1, le=1000, description="Items per page.")]
+#: The deepest page an offset may ask for (a larger one is refused with 422, not a 500 from the
+#: database's integer range).
+MAX_OFFSET = 1_000_000
+#: How many ``where`` filters one listing may combine.
+MAX_FILTERS = 10
+FILTER_NAME = re.compile(r"[A-Za-z0-9_]{1,100}")
 
 
 class Lookup(BaseModel):
@@ -64,19 +71,38 @@ def list_profiles(
     key: Reader,
     purpose: Purpose = None,
     limit: Limit = None,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=40, description="next_cursor of the previous page.")
+    ] = None,
     where: Annotated[
         list[str] | None,
-        Query(description="attribute:value filters on golden attributes (repeatable)."),
+        Query(
+            max_length=MAX_FILTERS,
+            description="attribute:value filters on golden attributes (repeatable, all must "
+            "match).",
+        ),
     ] = None,
+    offset: Annotated[str | None, Query(include_in_schema=False)] = None,
 ) -> dict[str, Any]:
-    """The profiles the purpose may see, in id order, a page at a time."""
+    """The profiles the purpose may see, in id order, a page at a time (keyset paging: pass
+    ``next_cursor`` back as ``cursor``). A page examines a bounded number of profiles, so a
+    filter few match may answer fewer than ``limit`` items and still a ``next_cursor``."""
+    if offset is not None:
+        raise ApiError(
+            400,
+            "profiles are paged with cursor, not offset",
+            hint="pass the next_cursor of the previous page as cursor",
+        )
     chosen = choose_purpose(key, purpose)
     filters: dict[str, str] = {}
     for item in where or []:
         name, sep, value = item.partition(":")
-        if not sep or not name:
-            raise ApiError(400, "a filter is attribute:value", hint="e.g. where=country:DE")
+        if not sep or not FILTER_NAME.fullmatch(name):
+            raise ApiError(
+                400,
+                "a filter is attribute:value (the attribute in letters, digits and _)",
+                hint="e.g. where=country:DE",
+            )
         filters[name] = value
     size = limit or custos.settings.api_page_size
     items, next_cursor = api_reads.profile_page(
@@ -100,8 +126,7 @@ def lookup(
         raise ApiError(400, "give exactly one identifier", hint=", ".join(api_reads.LOOKUP_KINDS))
     chosen = choose_purpose(key, purpose)
     ((kind, value),) = given.items()
-    profile_id = api_reads.find_by(custos, kind, value)
-    shown = custos.profile(profile_id, purpose=chosen, actor=key.name)
+    shown = api_reads.lookup(custos, kind, value, chosen, actor=key.name)
     return _cached(request, response, shown)
 
 
@@ -116,7 +141,9 @@ def show(
 ) -> Any:
     """One profile (a merged-away id redirects) as the purpose may see it; ETag for caching."""
     chosen = choose_purpose(key, purpose)
-    found = api_reads.find_by(custos, "profile_id", profile_id)
+    found = api_reads.visible(
+        custos, "profile_id", profile_id, chosen, actor=key.name, action="profile.show"
+    )
     shown = custos.profile(found, purpose=chosen, actor=key.name)
     return _cached(request, response, shown)
 
@@ -128,11 +155,13 @@ def interactions(
     profile_id: str,
     purpose: Purpose = None,
     limit: Limit = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
 ) -> dict[str, Any]:
     """A profile's interactions, newest first, with the fields the purpose may see."""
     chosen = choose_purpose(key, purpose)
-    found = api_reads.find_by(custos, "profile_id", profile_id)
+    found = api_reads.visible(
+        custos, "profile_id", profile_id, chosen, actor=key.name, action="profile.interactions"
+    )
     size = limit or custos.settings.api_page_size
     items, total = api_reads.interactions(
         custos, found, chosen, actor=key.name, limit=size, offset=offset
@@ -158,7 +187,9 @@ def consent(custos: App, key: Reader, profile_id: str) -> dict[str, Any]:
 def sentiment(custos: App, key: Reader, profile_id: str, purpose: Purpose = None) -> dict[str, Any]:
     """The person's current mood and sentiment timeline, when the purpose may use them."""
     chosen = choose_purpose(key, purpose)
-    found = api_reads.find_by(custos, "profile_id", profile_id)
+    found = api_reads.visible(
+        custos, "profile_id", profile_id, chosen, actor=key.name, action="insight.mood"
+    )
     return api_reads.sentiment(custos, found, chosen, actor=key.name)
 
 

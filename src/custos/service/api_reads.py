@@ -16,7 +16,7 @@ from custos.ingest import normalise as n
 from custos.ingest.normalise import FieldError
 from custos.ingest.pipeline import default_region
 from custos.service import insight
-from custos.service.reads import entry_subjects, record_access
+from custos.service.reads import entry_subjects, guarded_profile, record_access, source_shown
 from custos.store import audit
 from custos.store import golden as golden_store
 from custos.store import tables as t
@@ -29,14 +29,75 @@ LOOKUP_KINDS = ("profile_id", "email", "phone", "customer_id", "social_handle")
 
 def find_by(app: Custos, kind: str, value: str) -> str:
     """The active profile id for one identifier (``kind`` one of :data:`LOOKUP_KINDS`)."""
+    candidates = _candidates(app, kind, value)
+    if not candidates:
+        raise NotFoundError(_unknown(kind))
+    if len(candidates) > 1:
+        raise _shared(kind, len(candidates))
+    return candidates[0]
+
+
+def lookup(
+    app: Custos, kind: str, value: str, purpose: str | None, *, actor: str
+) -> dict[str, Any]:
+    """The profile holding one identifier, as ``purpose`` may see it (see :func:`visible`)."""
+    found = visible(app, kind, value, purpose, actor=actor, action="profile.lookup")
+    return guarded_profile(app, found, purpose, actor=actor)
+
+
+def visible(
+    app: Custos, kind: str, value: str, purpose: str | None, *, actor: str, action: str
+) -> str:
+    """The active profile holding one identifier, when ``purpose`` may see it.
+
+    A person the purpose may not see answers exactly like an unknown one (``NotFoundError``, the
+    same message) after the same work (the guard is asked, the failed read audited as
+    ``action``), so a read tells a caller nothing about who is in the store beyond what its
+    purpose may see; profile ids derive from record keys, so this holds for ids too. An
+    identifier shared by several profiles counts only those the purpose may see."""
+    candidates = _candidates(app, kind, value)
+    guard = Guard(app.taxonomy)
+    with app.store.read() as conn:
+        # an unknown identifier asks about an id no profile has: the same queries either way
+        access = guard.access(conn, purpose, candidates or [""])
+    shown = [c for c in candidates if access.allowed(c)]
+    if len(shown) > 1:
+        raise _shared(kind, len(shown))
+    if not shown:
+        record_access(
+            app,
+            actor=actor,
+            action=action,
+            purpose=access.purpose.name,
+            subjects=[],
+            fields=[kind],
+            refused=len(candidates),
+        )
+        raise NotFoundError(_unknown(kind))
+    return shown[0]
+
+
+def _unknown(kind: str) -> str:
+    """The message for an identifier no profile (the purpose may see) has."""
+    return "no profile has that id" if kind == "profile_id" else f"no profile has that {kind}"
+
+
+def _shared(kind: str, count: int) -> InputError:
+    """The error for an identifier several profiles hold (a count, never their ids)."""
+    hint = "look up by another identifier (e-mail, external id) that tells them apart"
+    if kind == "phone":
+        hint = "give the number with its country code (+44 …), or " + hint
+    return InputError(f"that {kind} belongs to {count} profiles", hint=hint)
+
+
+def _candidates(app: Custos, kind: str, value: str) -> list[str]:
+    """The active profiles holding one identifier (any purpose; the caller guards)."""
     if kind not in LOOKUP_KINDS:
         raise InputError(f"cannot look up by {kind!r}", hint=f"use {', '.join(LOOKUP_KINDS)}")
     if kind == "profile_id":
         with app.store.read() as conn:
             found = profiles.canonical_profile_id(conn, value)
-        if found is None:
-            raise NotFoundError("no profile has that id")
-        return found
+        return [found] if found else []
     try:
         if kind == "phone":
             normalised = n.phone(value, default_region(app.settings))
@@ -52,26 +113,19 @@ def find_by(app: Custos, kind: str, value: str) -> str:
         raise InputError(f"the {kind} given is not a valid {kind}")
     with app.store.read() as conn:
         if kind == "phone":
-            candidates = profiles_by_phone(conn, normalised)
-        else:
-            candidates = profiles.profiles_by_identifier(conn, kind, normalised)
-    if not candidates:
-        raise NotFoundError(f"no profile has that {kind}")
-    if len(candidates) > 1:
-        raise InputError(
-            f"that {kind} belongs to {len(candidates)} profiles: {', '.join(candidates)}",
-            hint="read one of them by its profile id",
-        )
-    return candidates[0]
+            return profiles_by_phone(conn, normalised, strict=False)
+        return profiles.profiles_by_identifier(conn, kind, normalised)
 
 
-def profiles_by_phone(conn: Connection, phone: str) -> list[str]:
+def profiles_by_phone(conn: Connection, phone: str, *, strict: bool = True) -> list[str]:
     """Active profiles holding this phone (in its stored form, see ``normalise.phone``); when
     none holds it as given, those holding it in another form with the same digits
     (``normalise.phone_digits_key``: ``+31598549048`` finds a profile whose only phone was
     stored as national digits, ``0598549048``, and the other way round). That comparison
-    ignores the country, so it answers only for exactly one profile: for more it raises
-    (naming no value), and the caller asks with the country code or another identifier."""
+    ignores the country, so when ``strict`` it answers only for exactly one profile: for more
+    it raises (naming no value), and the caller asks with the country code or another
+    identifier. Not ``strict``, the caller decides (the API counts only the profiles the
+    purpose may see, so the error tells nothing of the others)."""
     found = profiles.profiles_by_identifier(conn, "phone", phone)
     if found:
         return found
@@ -84,12 +138,19 @@ def profiles_by_phone(conn: Connection, phone: str) -> list[str]:
             ).scalars()
         )
     )
-    if len(found) > 1:
+    if strict and len(found) > 1:
         raise InputError(
             f"that phone, compared without its country, matches {len(found)} profiles",
             hint="give the number with its country code (+44 …), or another identifier",
         )
     return found
+
+
+#: The most profiles one page of a listing examines, in id order. A filter that few profiles
+#: match answers within this bound, with the cursor to go on from, however large the store.
+LIST_SCAN = 10_000
+#: How many matching profiles are read and guarded at a time while a page fills.
+_LIST_BATCH = 500
 
 
 def profile_page(
@@ -102,53 +163,72 @@ def profile_page(
     where: dict[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A page of the profiles ``purpose`` may see, in id order after ``after``, optionally only
-    those whose golden attributes equal ``where``; returns (items, the next cursor or None)."""
+    those whose golden attributes equal ``where``; returns (items, the next cursor or None).
+
+    Keyset paging on the profile id; the filter runs in the database on the golden documents.
+    A page examines at most :data:`LIST_SCAN` profiles, so it may hold fewer than ``limit``
+    items and still a next cursor. A profile matches only when the purpose may see it and the
+    filtered fields of it (a filter is no oracle for hidden values)."""
     guard = Guard(app.taxonomy)
     where = where or {}
-    pg, pr = t.profile_golden, t.profiles
+    with app.store.read() as conn:
+        probe = guard.access(conn, purpose, [])
+    for attribute in where:
+        tagging = [s for s, columns in probe.source_categories.items() if attribute in columns]
+        if all(probe.rule(attribute, source) == "no" for source in [None, *tagging]):
+            raise AccessDenied(
+                f"purpose {purpose} may not use the field {attribute!r}, so it cannot filter by it",
+                hint="filter by a field the purpose may see",
+            )
+    pg, pr, pi = t.profile_golden, t.profiles, t.profile_identifiers
     items: list[dict[str, Any]] = []
     refused = 0
     fields: set[str] = set()
     cursor = after or ""
+    matching = (
+        select(pr.c.id, pr.c.updated_at, pg.c.document)
+        .outerjoin(pg, pg.c.profile_id == pr.c.id)
+        .where(pr.c.status == "active")
+        .order_by(pr.c.id)
+    )
+    for name, value in where.items():
+        matching = matching.where(golden_store.value_in_document(app.store, name) == value)
+    window_end: str | None = None  # where a filtered scan stops (None: the end of the store)
+    examined = 0  # profiles the guard looked at
+    size = limit + 1  # the first batch: a page and a little, as most profiles are shown
     with app.store.read() as conn:
-        probe = guard.access(conn, purpose, [])
-        for attribute in where:
-            if probe.rule(attribute) == "no":
-                raise AccessDenied(
-                    f"purpose {purpose} may not use the field {attribute!r}, so it cannot filter "
-                    "by it",
-                    hint="filter by a field the purpose may see",
-                )
-        while len(items) < limit:
-            query = select(pr.c.id, pr.c.updated_at).where(
-                pr.c.status == "active", pr.c.id > cursor
+        if where:
+            # the database evaluates the filter; this bounds how far it looks
+            window = (
+                select(pr.c.id)
+                .where(pr.c.status == "active", pr.c.id > cursor)
+                .order_by(pr.c.id)
+                .limit(LIST_SCAN)
+                .subquery()
             )
-            chunk = conn.execute(query.order_by(pr.c.id).limit(limit * 2)).all()
-            if not chunk:
-                cursor = ""
+            last, count = conn.execute(select(func.max(window.c.id), func.count())).one()
+            matching = matching.where(pr.c.id <= (last or ""))
+            window_end = last if count >= LIST_SCAN else None
+        while len(items) < limit:
+            batch = conn.execute(matching.where(pr.c.id > cursor).limit(size)).all()
+            if not batch:
                 break
-            ids = [r.id for r in chunk]
+            examined += len(batch)
+            ids = [r.id for r in batch]
             access = guard.access(conn, purpose, ids)
-            golden = {
-                pid: golden_store.values_with_source(document)
-                for pid, document in conn.execute(
-                    select(pg.c.profile_id, pg.c.document).where(pg.c.profile_id.in_(ids))
-                )
-            }
             idents: dict[str, dict[str, list[str]]] = {}
-            pi = t.profile_identifiers
             for pid, kind, value in conn.execute(
                 select(pi.c.profile_id, pi.c.kind, pi.c.value)
                 .where(pi.c.profile_id.in_(ids))
                 .order_by(pi.c.kind, pi.c.value)
             ):
                 idents.setdefault(pid, {}).setdefault(kind, []).append(value)
-            for row in chunk:
+            for row in batch:
                 cursor = row.id
-                values = golden.get(row.id, {})
-                if any(values.get(a, ("",))[0] != v for a, v in where.items()):
-                    continue  # not one of the profiles asked for
-                if not access.allowed(row.id):
+                values = golden_store.values_with_source(row.document) if row.document else {}
+                if not access.allowed(row.id) or not all(
+                    access.field_allowed(row.id, a, values[a][1]) for a in where
+                ):
                     refused += 1
                     continue
                 item: dict[str, Any] = {"profile_id": row.id}
@@ -166,9 +246,12 @@ def profile_page(
                 items.append(item)
                 if len(items) >= limit:
                     break
-            if len(chunk) < limit * 2 and len(items) < limit:
-                cursor = ""
+            if len(batch) < size:
+                break  # the scan (the window, or the store) is done
+            if examined >= LIST_SCAN and len(items) < limit:
+                window_end = cursor  # the guard refused many: go on from here next page
                 break
+            size = min(size * 2, _LIST_BATCH)
     record_access(
         app,
         actor=actor,
@@ -178,7 +261,9 @@ def profile_page(
         fields=sorted(fields),
         refused=refused,
     )
-    return items, (cursor or None) if len(items) >= limit else None
+    if len(items) >= limit:
+        return items, cursor
+    return items, window_end
 
 
 def interactions(
@@ -207,7 +292,7 @@ def interactions(
                 refused=1,
             )
             raise AccessDenied(
-                f"purpose {purpose} has no lawful basis to read profile {profile_id}",
+                f"purpose {purpose} has no lawful basis to read this profile",
                 hint="the person has not consented to this purpose, or has objected",
             )
         base = (
@@ -227,6 +312,9 @@ def interactions(
             .join(t.sources, t.sources.c.id == it.c.source_id)
             .where(t.profile_members.c.profile_id == profile_id)
         )
+        hidden = [s for s in access.source_categories if not source_shown(access, profile_id, s)]
+        if hidden:
+            base = base.where(t.sources.c.name.not_in(hidden))
         total = int(conn.execute(select(func.count()).select_from(base.subquery())).scalar_one())
         rows = conn.execute(
             base.order_by(it.c.timestamp.desc(), it.c.raw_id.desc()).limit(limit).offset(offset)
@@ -280,7 +368,7 @@ def sentiment(app: Custos, profile_id: str, purpose: str, *, actor: str) -> dict
             refused=1,
         )
         raise AccessDenied(
-            f"purpose {purpose} may not use the sentiment of profile {profile_id}",
+            f"purpose {purpose} may not use the sentiment of this profile",
             hint="no lawful basis on record for this purpose, or it may not see sentiment",
         )
     return insight.mood(app, profile_id, purpose=purpose, actor=actor)

@@ -220,8 +220,8 @@ class Custos:
             )
         if len(candidates) > 1:
             raise InputError(
-                f"the key matches {len(candidates)} profiles: {', '.join(candidates)}",
-                hint="show one of them by its profile id",
+                f"the key matches {len(candidates)} profiles (a shared identifier)",
+                hint="give another identifier of the person, or their profile id",
             )
         return candidates[0]
 

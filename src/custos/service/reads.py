@@ -81,7 +81,7 @@ def guarded_profile(
         )
         raise AccessDenied(
             f"purpose {access.purpose.name} ({access.purpose.basis.value}) has no lawful basis to read "
-            f"profile {profile_id}",
+            "this profile",
             hint="the person has not consented to this purpose, or has objected",
         )
     shown = filter_detail(access, detail)
@@ -99,26 +99,56 @@ def guarded_profile(
 
 
 def filter_detail(access: Access, detail: dict[str, Any]) -> dict[str, Any]:
-    """Remove from a profile detail every field the purpose may not see."""
+    """Remove from a profile detail every field the purpose may not see, and every mention of a
+    source it may not know of (see :func:`source_shown`): that source's records, interactions
+    and merge evidence go, and a golden value from it keeps no provenance."""
     pid = detail["profile_id"]
     allowed = access.field_allowed
+
+    def shown(source: object) -> bool:
+        return source_shown(access, pid, str(source or ""))
+
     out = dict(detail)
     out["purpose"] = access.purpose.name
-    out["golden"] = filter_attributes(access, pid, detail["golden"])
+    out["golden"] = [
+        g
+        if shown(g.get("source"))
+        else g | {"source": None, "record_id": None, "observed_at": None}
+        for g in filter_attributes(access, pid, detail["golden"])
+    ]
     out["identifiers"] = {k: v for k, v in detail["identifiers"].items() if allowed(pid, k)}
     keep = ("source", "record_id")
     out["records"] = [
         {k: v for k, v in r.items() if k in keep or allowed(pid, k, r.get("source"))}
         for r in detail["records"]
+        if shown(r.get("source"))
     ]
     if allowed(pid, "timestamp") or allowed(pid, "text"):
         out["interactions"] = [
             {k: v for k, v in e.items() if k in keep or allowed(pid, k, e.get("source"))}
             for e in detail["interactions"]
+            if shown(e.get("source"))
         ]
+        if any(not shown(source) for source in access.source_categories):
+            # the total would count the hidden source's interactions beyond those listed
+            out["interaction_count"] = len(out["interactions"])
     else:
         out["interactions"], out["interaction_count"] = [], 0
+    out["evidence"] = [
+        e
+        for e in detail.get("evidence", [])
+        if all(shown(str(e.get(side, "")).partition(":")[0]) for side in ("left", "right"))
+    ]
     return out
+
+
+def source_shown(access: Access, profile_id: str, source: str) -> bool:
+    """May the purpose learn that this person has a record in ``source``? Only when it may see
+    every column the source's map tags with a category: the name of a source that holds, say,
+    health data (``clinic``) tells a purpose that may not see health that the person is a
+    patient."""
+    tagged = access.source_categories.get(source, {})
+    return all(access.field_allowed(profile_id, column, source) for column in tagged)
 
 
 def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator[dict[str, Any]]:

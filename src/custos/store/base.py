@@ -18,7 +18,18 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Dialect, Engine, Index, Table, func, select
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    Dialect,
+    Engine,
+    Index,
+    Table,
+    func,
+    select,
+    type_coerce,
+)
 
 from custos.core.errors import StoreError
 from custos.store import audit, tables
@@ -63,6 +74,14 @@ class Store:
         self.engine = engine
         #: The audit chain's key and checkpoint (set by whoever holds the settings: Custos).
         self.audit_anchor: audit.Anchor | None = None
+
+    def json_text(
+        self, column: ColumnElement[Any], path: tuple[str | int, ...]
+    ) -> ColumnElement[str]:
+        """The text at ``path`` inside a JSON document stored as text (NULL when absent), for
+        filters evaluated by the database (SQLite's ``json_extract``)."""
+        found: ColumnElement[str] = type_coerce(column, JSON)[path].as_string()
+        return found
 
     # -- transactions -------------------------------------------------------------------------
     @contextmanager

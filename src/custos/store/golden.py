@@ -19,13 +19,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import ColumnElement, Connection, delete, select
 
 from custos.store import tables as t
 from custos.store.tables import utc_text
+
+if TYPE_CHECKING:
+    from custos.store.base import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,13 @@ def values_with_source(document: str | bytes) -> dict[str, tuple[str, str]]:
     doc = orjson.loads(document)
     sources = doc["from"]
     return {name: (v[0], sources[v[1]][0]) for name, v in doc["values"].items()}
+
+
+def value_in_document(store: Store, attribute: str) -> ColumnElement[str]:
+    """The value of ``attribute`` in ``profile_golden.document`` as a SQL expression (NULL when the
+    record has none), so a filter on golden values runs in the database, not per document in
+    Python."""
+    return store.json_text(t.profile_golden.c.document, ("values", attribute, 0))
 
 
 def read(conn: Connection, profile_ids: Sequence[str]) -> dict[str, list[GoldenValue]]:

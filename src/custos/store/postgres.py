@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, text
+from sqlalchemy import JSON, ColumnElement, Connection, Engine, Table, cast, create_engine, text
 
 from custos.store.base import Store
 
@@ -27,6 +27,13 @@ class PostgresStore(Store):
         """Connect to the database behind a ``postgresql://`` URL."""
         engine = create_engine(url, pool_pre_ping=True)
         return cls(url, engine)
+
+    def json_text(
+        self, column: ColumnElement[Any], path: tuple[str | int, ...]
+    ) -> ColumnElement[str]:
+        """The text at ``path`` inside a JSON document stored as text (``#>>`` on the cast)."""
+        found: ColumnElement[str] = cast(column, JSON)[path].as_string()
+        return found
 
     def _lock_writer(self, conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITER_LOCK_KEY})
