@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 import custos
 from custos import __version__
-from custos.api import collect, dsr, errors, overview, profiles, review
+from custos.api import collect, dsr, errors, limits, overview, profiles, review
 from custos.api.deps import Reader
 from custos.api.writer import GroupWriter
 from custos.core.settings import Settings
@@ -39,7 +39,9 @@ def server_app() -> FastAPI:
     settings of the environment, in a process tuned for serving (see
     :data:`SERVER_GC_THRESHOLDS`)."""
     gc.set_threshold(*SERVER_GC_THRESHOLDS)
-    return create_app()
+    app = create_app()
+    limits.HeadTimeoutH11.seconds = app.state.custos.settings.api_header_timeout
+    return app
 
 
 def create_app(custos_or_settings: Custos | Settings | None = None) -> FastAPI:
@@ -69,6 +71,7 @@ def create_app(custos_or_settings: Custos | Settings | None = None) -> FastAPI:
     app.state.collect_gate = collect.Gate(custos.settings.collect_max_concurrent)
     app.state.collect_writer = GroupWriter(custos)
     errors.install(app)
+    app.add_middleware(limits.Limits, settings=custos.settings, collect_paths=collect.PATHS)
     app.include_router(profiles.router)
     app.include_router(collect.router)
     app.include_router(dsr.router)

@@ -42,12 +42,12 @@ def serve(
         # package: both are entry points); it reads its settings, this store among them, from
         # the environment like every custos process.
         os.environ["CUSTOS_DB"] = state.db
-    with open_custos():  # refuse an unusable store here, with the usual message and exit 2
-        pass
+    with open_custos() as custos:  # refuse an unusable store here, with the usual message
+        settings = custos.settings
     out.print(f"custos API on http://{host}:{port} (docs at /docs)")
     # No access log: request lines could carry personal data in query strings (and writing it
-    # costs more than serving a collection request). httptools and uvloop are used when
-    # installed (uvicorn's "auto").
+    # costs more than serving a collection request). uvloop is used when installed (uvicorn's
+    # "auto"); the HTTP protocol is h11, with a deadline for request heads (below).
     options: dict[str, Any] = {
         "factory": True,
         "host": host,
@@ -55,6 +55,13 @@ def serve(
         "access_log": False,
         "log_level": "info",
         "timeout_graceful_shutdown": 10,
+        # Limits before authentication (README, "Resource limits before authentication"): the
+        # body limits and deadlines are the app's (custos.api.limits); here, the connections.
+        # The protocol is uvicorn's h11 with a deadline for request heads, which uvicorn lacks.
+        "http": "custos.api.limits:HeadTimeoutH11",
+        "limit_concurrency": settings.api_max_connections,
+        "timeout_keep_alive": 5,
+        "h11_max_incomplete_event_size": 16 * 1024,
     }
     if workers == 1:
         uvicorn.run("custos.api.app:server_app", **options)
