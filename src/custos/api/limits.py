@@ -169,6 +169,7 @@ class HeadTimeoutH11(H11Protocol):
 
     #: set by :func:`custos.api.app.server_app` from ``api_header_timeout``
     seconds = 10.0
+    _head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: Any) -> None:
         """Open, and start the clock for the first request head."""
@@ -181,10 +182,19 @@ class HeadTimeoutH11(H11Protocol):
         super().on_response_complete()  # may start a pipelined request at once
         self._expect_head(answered)
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Closed: stop the clock (a pending timer would keep the connection's buffers)."""
+        super().connection_lost(exc)
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
     def _expect_head(self, previous: Any) -> None:
         def check() -> None:
             # No new request since the clock started: its head is late (or never came).
             if self.cycle is previous and not self.transport.is_closing():
                 self.transport.close()
 
-        self.loop.call_later(self.seconds, check)
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+        self._head_timer = self.loop.call_later(self.seconds, check)
