@@ -7,11 +7,12 @@ connections from an asyncio client on 127.0.0.1) for ``--seconds`` undisturbed, 
 its own loopback address, so the per-client cap does not single them out) trickle a collection
 body one byte a second; ``--oversized`` senders push 200 MB bodies without a key (half declared
 by Content-Length, half chunked), each starting again as soon as it is cut off; then both at
-once. Reports the throughputs and their ratio to the undisturbed one, the server's and the
-attackers' CPU, what the attackers were answered, and the server's peak resident memory
-(VmHWM). Target: at least 80 % of the undisturbed throughput, RSS below 500 MB.
+once; then undisturbed again. Reports the throughputs and their ratio to the undisturbed one,
+the server's CPU (in all and per stored call) and the attackers', what the attackers were
+answered, and the server's peak resident memory (VmHWM). Target: at least 80 % of the
+undisturbed throughput, RSS below 500 MB.
 
-    python bench/abuse.py [--seconds 15] [--slow 16] [--oversized 4] [--connections 4]
+    python bench/abuse.py [--seconds 12] [--slow 16] [--oversized 4] [--connections 4]
 """
 
 from __future__ import annotations
@@ -232,9 +233,8 @@ def run(args: argparse.Namespace, db: str) -> list[str]:
 
         warm = batches(port, key, 2 * POOL_RATE // args.batch, args.batch, "warm")
         asyncio.run(collect_for(port, warm, 2.0, args.connections))
-        calm, calm_cores = phase("calm")
+        rows: list[tuple[str, float, float, dict[str, int]]] = [("none", *phase("calm"), {})]
         rss_calm = memory_kb(server.pid, "VmHWM") / 1024
-        rows: list[tuple[str, float, float, dict[str, int]]] = [("none", calm, calm_cores, {})]
         for tag, slow, oversized in (
             (f"{args.slow} slow senders", args.slow, 0),
             (f"{args.oversized} oversized-body senders", 0, args.oversized),
@@ -242,6 +242,7 @@ def run(args: argparse.Namespace, db: str) -> list[str]:
         ):
             rows.append((tag, *attacked(tag.split()[0], slow, oversized)))
         peak = memory_kb(server.pid, "VmHWM") / 1024
+        rows.append(("none (again, at the end)", *phase("again"), {}))
     finally:
         server.terminate()
         server.wait(30)
@@ -249,25 +250,30 @@ def run(args: argparse.Namespace, db: str) -> list[str]:
         f"`custos serve` (1 process) on SQLite with the default limits. A well-behaved client "
         f"sends gzip `/v1/batch` bodies of {args.batch} calls over {args.connections} keep-alive "
         f"connections from 127.0.0.1 as fast as it is answered, for {args.seconds:g} s "
-        f"undisturbed and then for {args.seconds:g} s under each attack, made by a third "
-        f"process: slow senders (one loopback address each) trickle a keyless `/v1/track` body a "
+        f"undisturbed, for {args.seconds:g} s under each attack (made by a third process), and "
+        f"undisturbed again at the end (its mean with the first is the undisturbed figure the "
+        f"others are compared with). The attacks: "
+        f"slow senders (one loopback address each) trickle a keyless `/v1/track` body a "
         f"byte a second; oversized-body senders push 200 MB keyless `/v1/batch` bodies (half with "
         f"Content-Length, half chunked), starting again as soon as they are cut. Target: >= 80 % "
         f"of the undisturbed throughput, RSS < 500 MB. Server CPU = user + system time of the "
-        f"server process; everything runs on this machine, so the attackers' own CPU and the "
-        f"kernel's copying of what they push compete with the server and the client for its "
-        f"{os.cpu_count()} cores. Load average (1 min) before the run: {load:.1f}.",
+        f"server process (one event loop: at most about one core); server CPU per call is what "
+        f"an attack adds to each stored call. Everything runs on this machine, so other work on "
+        f"it, the attackers' own CPU and the kernel's copying of what they push compete with "
+        f"the server and the client for its {os.cpu_count()} cores. Load average (1 min) before "
+        f"the run: {load:.1f}.",
         "",
-        "| attack | well-behaved client | of undisturbed | server CPU | attackers' CPU | "
-        "attackers' answers |",
-        "|---|---:|---:|---:|---:|---|",
+        "| attack | well-behaved client | of undisturbed | server CPU | server CPU per call | "
+        "attackers' CPU | attackers' answers |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
+    calm = (rows[0][1] + rows[-1][1]) / 2  # undisturbed: the mean of the first and last phase
     for tag, rate, cores, tally in rows:
         spent = tally.pop("attackers' cores x1000", 0) / 1000
         answered = ", ".join(f"{k}: {v:,}" for k, v in sorted(tally.items())) or "-"
         lines.append(
             f"| {tag} | {rate:,.0f} calls/s | {rate / calm:.0%} | {cores:.2f} cores | "
-            f"{spent:.2f} cores | {answered} |"
+            f"{cores / rate * 1e6:.0f} µs | {spent:.2f} cores | {answered} |"
         )
     lines += [
         "",
@@ -281,7 +287,7 @@ def run(args: argparse.Namespace, db: str) -> list[str]:
 def main() -> None:
     """Run the benchmark, print its table and record it in BENCHMARKS.md."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=15.0, help="length of each phase")
+    parser.add_argument("--seconds", type=float, default=12.0, help="length of each phase")
     parser.add_argument("--slow", type=int, default=16, help="slow senders")
     parser.add_argument("--oversized", type=int, default=4, help="oversized-body senders")
     parser.add_argument("--connections", type=int, default=4)
