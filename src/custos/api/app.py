@@ -19,7 +19,17 @@ from sqlalchemy import select
 
 import custos
 from custos import __version__
-from custos.api import collect, dsr, errors, headers, overview, preferences, profiles, review
+from custos.api import (
+    collect,
+    dsr,
+    errors,
+    headers,
+    limits,
+    overview,
+    preferences,
+    profiles,
+    review,
+)
 from custos.api.deps import Reader
 from custos.api.writer import GroupWriter
 from custos.core.settings import Settings
@@ -39,7 +49,9 @@ def server_app() -> FastAPI:
     settings of the environment, in a process tuned for serving (see
     :data:`SERVER_GC_THRESHOLDS`)."""
     gc.set_threshold(*SERVER_GC_THRESHOLDS)
-    return create_app()
+    app = create_app()
+    limits.HeadTimeoutH11.seconds = app.state.custos.settings.api_header_timeout
+    return app
 
 
 def create_app(custos_or_settings: Custos | Settings | None = None) -> FastAPI:
@@ -71,6 +83,8 @@ def create_app(custos_or_settings: Custos | Settings | None = None) -> FastAPI:
     app.state.collect_gate = collect.Gate(custos.settings.collect_max_concurrent)
     app.state.collect_writer = GroupWriter(custos)
     errors.install(app)
+    app.add_middleware(limits.Limits, settings=custos.settings, collect_paths=collect.PATHS)
+    # outermost: every answer carries the security headers, a 413 before authentication too
     headers.install(app)
     app.include_router(profiles.router)
     app.include_router(preferences.router)

@@ -12,6 +12,7 @@ parallel and written by one writer thread, several per transaction (group commit
 from __future__ import annotations
 
 import zlib
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -26,7 +27,6 @@ from custos.service import collect as service
 from custos.service.app import Custos
 
 router = APIRouter(prefix="/v1", tags=["collect"])
-HARD_LIMIT = 4 * 1024 * 1024
 #: Requests of at most this many calls are prepared on the event loop (about 1 ms of work),
 #: larger ones in the thread pool.
 INLINE_CALLS = 200
@@ -56,9 +56,9 @@ class Gate:
 
 
 async def _body(request: Request, limit: int) -> dict[str, Any]:
+    """The body as a JSON object. Its size as sent is limited while it streams in (see
+    :class:`custos.api.limits.Limits`); here, unzipped, it is held to the same limit."""
     raw = await request.body()
-    if len(raw) > limit:
-        raise ApiError(400, f"the request body is larger than {limit} bytes")
     if "gzip" in request.headers.get("content-encoding", "").lower():
         inflater = zlib.decompressobj(wbits=31)
         try:
@@ -66,7 +66,11 @@ async def _body(request: Request, limit: int) -> dict[str, Any]:
         except zlib.error:
             raise ApiError(400, "the body is not valid gzip") from None
         if len(raw) > limit or inflater.unconsumed_tail:
-            raise ApiError(400, f"the request body is larger than {limit} bytes (unzipped)")
+            raise ApiError(
+                413,
+                f"the request body is larger than {limit} bytes (unzipped)",
+                hint="send smaller requests (split a batch)",
+            )
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -101,17 +105,34 @@ def _calls(
                 }
             call = message.get("type")
             calls.append((call.lower() if type(call) is str else str(call or "").lower(), message))
-    encoded = [orjson.dumps(message) for _, message in calls]
+    for index, (_, message) in enumerate(calls):
+        for field in _LIMITED:
+            value = message.get(field)
+            if type(value) is str and len(value) > _TEXT_LIMIT:
+                where = f"{field} of call {index}" if kind == "batch" else field
+                raise ApiError(
+                    400,
+                    f"{where} is longer than {_TEXT_LIMIT} characters",
+                    hint=f"send {field} of at most {_TEXT_LIMIT} characters",
+                )
+    try:
+        encoded = [orjson.dumps(message) for _, message in calls]
+    except orjson.JSONEncodeError:  # nested past orjson's depth limit (254 levels)
+        raise ApiError(
+            400,
+            "a call is nested too deeply",
+            hint="send JSON arrays and objects at most 254 levels deep",
+        ) from None
     if any(len(e) > max_event for e in encoded):
         raise ApiError(400, f"a call is larger than {max_event} bytes")
     return calls, encoded
 
 
-async def _prepare(request: Request, kind: str, custos: Custos) -> service.Prepared:
-    """Read, authenticate, check and normalise one request, ready for the writer."""
+async def _prepare(
+    request: Request, kind: str, custos: Custos, body: dict[str, Any], received_at: datetime
+) -> service.Prepared:
+    """Authenticate, check and normalise one request, ready for the writer."""
     settings = custos.settings
-    received_at = service.utcnow()
-    body = await _body(request, min(settings.collect_max_batch_bytes, HARD_LIMIT))
     given = key_from_headers(request) or body.get("writeKey")
     # Inline, not in the thread pool: a key look-up is one indexed read, cheaper than the
     # hand-over to a thread and back.
@@ -134,9 +155,13 @@ async def _collect(request: Request, kind: str) -> Response:
     custos: Custos = custos_of(request)
     gate: Gate = request.app.state.collect_gate
     writer: GroupWriter = request.app.state.collect_writer
+    received_at = service.utcnow()
+    # The body is read before a place is taken: a client that sends it slowly holds its own
+    # connection (until the body deadline of custos.api.limits), never a place of the gate.
+    body = await _body(request, custos.settings.collect_max_batch_bytes)
     gate.enter()
     try:
-        prepared = await _prepare(request, kind, custos)
+        prepared = await _prepare(request, kind, custos, body, received_at)
         result = await writer.write(prepared)  # returns once committed
     finally:
         gate.leave()
@@ -155,14 +180,15 @@ async def _collect(request: Request, kind: str) -> Response:
     )
 
 
-_TEXT = {"type": "string", "maxLength": 200}
+_TEXT_LIMIT = 200
+_TEXT = {"type": "string", "maxLength": _TEXT_LIMIT}
 _CALL: dict[str, Any] = {
     "type": "object",
     "properties": {
         "type": {"type": "string", "enum": list(service.CALL_TYPES)},
         "messageId": _TEXT,
         "userId": _TEXT,
-        "anonymousId": {"type": ["string", "null"], "maxLength": 200},
+        "anonymousId": {"type": ["string", "null"], "maxLength": _TEXT_LIMIT},
         "timestamp": {"type": "string", "format": "date-time"},
         "sentAt": {"type": "string", "format": "date-time"},
         "event": _TEXT,
@@ -176,6 +202,12 @@ _CALL: dict[str, Any] = {
         "writeKey": {"type": "string", "description": "The write key (or send it as auth)."},
     },
 }
+
+#: The fields held to the schema's length limit (checked by _calls).
+_LIMITED = tuple(name for name, spec in _CALL["properties"].items() if "maxLength" in spec)
+#: The paths of the collection routes (their bodies have the collection size limit).
+KINDS = (*service.CALL_TYPES, "batch")
+PATHS = frozenset(f"/v1/{kind}" for kind in KINDS)
 
 
 def _body_schema(kind: str) -> dict[str, Any]:
@@ -215,5 +247,5 @@ def _route(kind: str) -> None:
     )
 
 
-for _kind in (*service.CALL_TYPES, "batch"):
+for _kind in KINDS:
     _route(_kind)

@@ -39,6 +39,7 @@ CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "payload_too_large",
     422: "invalid_request",
@@ -91,7 +92,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse(
-            error_body(CODES.get(exc.status_code, "error"), str(exc.detail)),
+            error_body(
+                CODES.get(exc.status_code, "error"), str(exc.detail), getattr(exc, "hint", None)
+            ),
             exc.status_code,
             headers=exc.headers,
         )

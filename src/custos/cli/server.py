@@ -42,12 +42,12 @@ def serve(
         # package: both are entry points); it reads its settings, this store among them, from
         # the environment like every custos process.
         os.environ["CUSTOS_DB"] = state.db
-    with open_custos():  # refuse an unusable store here, with the usual message and exit 2
-        pass
+    with open_custos() as custos:  # refuse an unusable store here, with the usual message
+        settings = custos.settings
     out.print(f"custos API on http://{host}:{port} (docs at /docs)")
     # No access log: request lines could carry personal data in query strings (and writing it
-    # costs more than serving a collection request). httptools and uvloop are used when
-    # installed (uvicorn's "auto").
+    # costs more than serving a collection request). uvloop is used when installed (uvicorn's
+    # "auto"); the HTTP protocol is h11, with a deadline for request heads (below).
     options: dict[str, Any] = {
         "factory": True,
         "host": host,
@@ -55,34 +55,53 @@ def serve(
         "access_log": False,
         "log_level": "info",
         "timeout_graceful_shutdown": 10,
+        # Limits before authentication (README, "Resource limits before authentication"): the
+        # body limits and deadlines are the app's (custos.api.limits); here, the connections.
+        # The protocol is uvicorn's h11 with a deadline for request heads, which uvicorn lacks.
+        "http": "custos.api.limits:HeadTimeoutH11",
+        "limit_concurrency": settings.api_max_connections,
+        "timeout_keep_alive": 5,
+        "h11_max_incomplete_event_size": 16 * 1024,
     }
+    config = uvicorn.Config("custos.api.app:server_app", workers=workers, **options)
+    sock = _listen(host, port)
     if workers == 1:
-        uvicorn.run("custos.api.app:server_app", **options)
+        uvicorn.Server(config).run(sockets=[sock])
         return
-    _serve_processes(uvicorn.Config("custos.api.app:server_app", workers=workers, **options))
+    from uvicorn.supervisors import Multiprocess
+
+    Multiprocess(config, sockets=[sock]).run()
 
 
-def _serve_processes(config: Any) -> None:
-    """Serve with ``config.workers`` processes sharing one listening socket.
+#: The kernel's receive buffer of each connection (it doubles the value for its bookkeeping).
+#: Linux grows it up to net.ipv4.tcp_rmem's maximum (often 6 to 32 MB) when a client pushes
+#: faster than the server reads: kernel memory a sender of an oversized body could fill on
+#: every connection, and that closing the connection then has to free. 256 KiB still keeps a
+#: 500 KB collection body in flight at full speed.
+RECEIVE_BUFFER = 256 * 1024
 
-    The socket is made here rather than by uvicorn, which creates it without naming TCP as its
+
+def _listen(host: str, port: int) -> Any:
+    """The listening socket, shared by every server process.
+
+    It is made here rather than by uvicorn, which creates it without naming TCP as its
     protocol: asyncio then does not set TCP_NODELAY on the connections, and every answer on a
-    kept-alive connection waits ~40 ms for the client's delayed ACK.
+    kept-alive connection waits ~40 ms for the client's delayed ACK. Connections inherit its
+    receive buffer (:data:`RECEIVE_BUFFER`).
     """
     import socket
 
-    from uvicorn.supervisors import Multiprocess
-
-    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
     try:
-        sock.bind((config.host, config.port))
+        sock.bind((host, port))
     except OSError as exc:
-        err.print(f"[red]error:[/red] cannot listen on {config.host}:{config.port}: {exc.strerror}")
+        err.print(f"[red]error:[/red] cannot listen on {host}:{port}: {exc.strerror}")
         raise typer.Exit(2) from None
     sock.set_inheritable(True)
-    Multiprocess(config, sockets=[sock]).run()
+    return sock
 
 
 @keys_app.command("create")

@@ -149,8 +149,9 @@ class Settings(BaseSettings):
         default=500 * 1024,
         ge=1024,
         le=4 * 1024 * 1024,
-        description="The largest request body the collection API accepts (bytes, after gzip "
-        "decompression; at most 4 MB); a larger one is answered 400.",
+        description="The largest request body the collection API accepts (bytes, as sent and "
+        "after gzip decompression; at most 4 MB); a larger one is answered 413 before it is "
+        "read whole.",
     )
     collect_max_concurrent: int = Field(
         default=16,
@@ -162,4 +163,35 @@ class Settings(BaseSettings):
         ge=1,
         le=1000,
         description="Default page size of the REST API's lists (a request may ask for up to 1000).",
+    )
+    api_max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=4 * 1024 * 1024,
+        description="The largest request body of the other REST routes (profiles, data-subject "
+        "requests, review); a larger one is answered 413 before it is read whole.",
+    )
+    api_body_timeout: float = Field(
+        default=15.0,
+        gt=0,
+        description="Seconds a client has to send a request's whole body, from the end of its "
+        "headers; a slower one is answered 408 and disconnected.",
+    )
+    api_header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a connection of `custos serve` has to send a request's headers "
+        "(after it opens, or after the previous answer on it); then it is closed.",
+    )
+    api_max_uploads_per_client: int = Field(
+        default=8,
+        ge=1,
+        description="Request bodies one client address may be sending at once (per server "
+        "process); another is answered 429 with Retry-After, unread.",
+    )
+    api_max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Connections (and requests) one `custos serve` process holds at once; past "
+        "it, new requests are answered 503.",
     )
