@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -55,7 +56,14 @@ class Served:
 
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """`custos serve` in its own process with short deadlines, and a write key."""
+    """`custos serve` in its own process with short deadlines, and a write key; without
+    penalties (each limit is tested on its own; see the penalty test)."""
+    with _serve(tmp_path_factory, {"CUSTOS_API_PENALTY_SECONDS": "0"}) as served:
+        yield served
+
+
+@contextmanager
+def _serve(tmp_path_factory: pytest.TempPathFactory, extra: dict[str, str]) -> Iterator[Served]:
     db = str(tmp_path_factory.mktemp("limits") / "limits.db")
     with Custos.open(db, Settings(_env_file=None, db=db)) as custos:  # type: ignore[call-arg]
         key = keys.create(custos, "web", [], "write")
@@ -66,6 +74,7 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         **os.environ,
         "CUSTOS_API_BODY_TIMEOUT": str(BODY_TIMEOUT),
         "CUSTOS_API_HEADER_TIMEOUT": str(HEAD_TIMEOUT),
+        **extra,
     }
     process = subprocess.Popen(
         [sys.executable, "-c", "from custos.cli import main; main()", "--db", db, "serve",
@@ -291,3 +300,28 @@ def test_limits_hold_on_every_route_in_process(tmp_path: Path) -> None:
         assert client.post("/v1/dsr/access", content=deep, headers=auth).status_code in (400, 422)
         unknown = client.post("/v1/dsr/access", json={"key": "nobody@example.com"}, headers=auth)
         assert unknown.status_code < 500
+
+
+def test_an_address_that_keeps_sending_oversized_bodies_is_cut_off_for_a_while(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Three oversized bodies from one address within the penalty time: its next connections
+    are closed at once, before a byte is parsed (answering a flood costs more than the
+    well-behaved clients' calls); other addresses are served; after the penalty time it is
+    answered again."""
+    huge = 200 * 1024 * 1024
+    with _serve(tmp_path_factory, {"CUSTOS_API_PENALTY_SECONDS": "1.5"}) as served:
+        for _ in range(3):
+            with served.connect(ATTACKER) as sock:
+                sock.sendall(head("/v1/batch", served.port, f"Content-Length: {huge}"))
+                assert answer(sock)[0] == 413
+        with served.connect(ATTACKER) as sock:
+            with suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(head("/v1/batch", served.port, f"Content-Length: {huge}"))
+            assert answer(sock)[0] == 0  # closed unanswered
+        call = {"writeKey": served.key, "userId": "u", "event": "E", "messageId": "p-1"}
+        assert httpx.post(f"{served.base}/v1/track", json=call).status_code == 200
+        time.sleep(1.6)
+        with served.connect(ATTACKER) as sock:
+            sock.sendall(head("/v1/batch", served.port, f"Content-Length: {huge}"))
+            assert answer(sock)[0] == 413

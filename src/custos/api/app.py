@@ -51,6 +51,7 @@ def server_app() -> FastAPI:
     gc.set_threshold(*SERVER_GC_THRESHOLDS)
     app = create_app()
     limits.HeadTimeoutH11.seconds = app.state.custos.settings.api_header_timeout
+    limits.PENALTIES.seconds = app.state.custos.settings.api_penalty_seconds
     return app
 
 

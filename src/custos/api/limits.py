@@ -4,12 +4,16 @@ the time a client has to send it, and how many bodies one client address may be 
 (:class:`HeadTimeoutH11`, the protocol ``custos serve`` runs uvicorn with).
 
 A refused request is answered with the consistent error body and ``Connection: close``: its body
-is not read (or no further), so the connection cannot carry another request.
+is not read (or no further), so the connection cannot carry another request. A client address
+whose bodies keep being refused as oversized or late (:class:`Penalties`) has its new
+connections closed at once for a while, before a byte is parsed: answering each of a flood of
+such requests would cost the server more than the well-behaved clients' calls.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -30,6 +34,48 @@ class BodyRefused(HTTPException):
     def __init__(self, status: int, message: str, hint: str) -> None:
         super().__init__(status, message, CLOSE)
         self.hint = hint
+
+
+class Penalties:
+    """Client addresses that sent ``strikes`` oversized or late bodies within ``seconds``: each
+    new connection of theirs is closed at once for ``seconds`` after the last strike (``seconds``
+    0: never). A well-behaved client never earns a strike (its bodies are within the limits and
+    sent at once). One table per server process, bounded: past ``size`` addresses it starts
+    over."""
+
+    def __init__(self, seconds: float = 10.0, strikes: int = 3, size: int = 65_536) -> None:
+        self.seconds = seconds
+        self.strikes = strikes
+        self.size = size
+        #: address → (strikes within the window, time of the last)
+        self.table: dict[str, tuple[int, float]] = {}
+
+    def strike(self, address: str) -> None:
+        """Count one refused body of ``address``."""
+        if not self.seconds or not address:
+            return
+        now = time.monotonic()
+        count, last = self.table.get(address, (0, now))
+        if now - last > self.seconds:
+            count = 0
+        if len(self.table) >= self.size and address not in self.table:
+            self.table.clear()
+        self.table[address] = (count + 1, now)
+
+    def banned(self, address: str) -> bool:
+        """Whether new connections of ``address`` are closed at once now."""
+        found = self.table.get(address)
+        if found is None:
+            return False
+        count, last = found
+        if time.monotonic() - last > self.seconds:
+            del self.table[address]
+            return False
+        return count >= self.strikes
+
+
+#: The penalties of this server process (set up by :func:`custos.api.app.server_app`).
+PENALTIES = Penalties()
 
 
 class Limits:
@@ -70,10 +116,11 @@ class Limits:
             await self.app(scope, receive, send)
             return
         limit = self.collect_limit if scope["path"] in self.collect_paths else self.limit
+        client = scope["client"][0] if scope.get("client") else ""
         if declared is not None and declared > limit:
+            PENALTIES.strike(client)
             await _refuse(scope, send, _too_large(limit))
             return
-        client = scope["client"][0] if scope.get("client") else ""
         if self.uploads.get(client, 0) >= self.per_client:
             await _refuse(
                 scope,
@@ -109,6 +156,7 @@ class Limits:
                     message = await receive()
             except TimeoutError:
                 done()
+                PENALTIES.strike(client)
                 raise BodyRefused(
                     408,
                     f"the request body did not arrive within {self.timeout:g} seconds",
@@ -118,6 +166,7 @@ class Limits:
                 received += len(message.get("body", b""))
                 if received > limit:
                     done()
+                    PENALTIES.strike(client)
                     raise _too_large(limit)
                 if message.get("more_body", False):
                     return message
@@ -172,8 +221,13 @@ class HeadTimeoutH11(H11Protocol):
     _head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: Any) -> None:
-        """Open, and start the clock for the first request head."""
+        """Open, and start the clock for the first request head; closed at once when the
+        client's address is penalised (see :class:`Penalties`)."""
         super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        if peer and PENALTIES.banned(str(peer[0])):
+            transport.abort()
+            return
         self._expect_head(None)
 
     def on_response_complete(self) -> None:

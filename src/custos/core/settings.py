@@ -189,6 +189,12 @@ class Settings(BaseSettings):
         description="Request bodies one client address may be sending at once (per server "
         "process); another is answered 429 with Retry-After, unread.",
     )
+    api_penalty_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="Seconds a client address that sent three oversized or late bodies within "
+        "that time has each new connection closed at once, unread (0: never).",
+    )
     api_max_connections: int = Field(
         default=1000,
         ge=1,
