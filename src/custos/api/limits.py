@@ -6,8 +6,8 @@ the time a client has to send it, and how many bodies one client address may be 
 A refused request is answered with the consistent error body and ``Connection: close``: its body
 is not read (or no further), so the connection cannot carry another request. A client address
 whose bodies keep being refused as oversized or late (:class:`Penalties`) has its new
-connections closed at once for a while, before a byte is parsed: answering each of a flood of
-such requests would cost the server more than the well-behaved clients' calls.
+connections held unread for a while, then closed: answering each of a flood of such requests
+would cost the server more than the well-behaved clients' calls.
 """
 
 from __future__ import annotations
@@ -221,12 +221,15 @@ class HeadTimeoutH11(H11Protocol):
     _head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: Any) -> None:
-        """Open, and start the clock for the first request head; closed at once when the
-        client's address is penalised (see :class:`Penalties`)."""
+        """Open, and start the clock for the first request head. A penalised client address
+        (see :class:`Penalties`) is held instead: nothing is read from the connection (so its
+        sender stalls once the socket buffers are full, rather than connecting again and
+        again) and it is closed, unanswered, when the penalty time is up."""
         super().connection_made(transport)
         peer = transport.get_extra_info("peername")
         if peer and PENALTIES.banned(str(peer[0])):
-            transport.abort()
+            transport.pause_reading()
+            self._head_timer = self.loop.call_later(PENALTIES.seconds, transport.abort)
             return
         self._expect_head(None)
 

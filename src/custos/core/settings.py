@@ -193,7 +193,7 @@ class Settings(BaseSettings):
         default=10.0,
         ge=0,
         description="Seconds a client address that sent three oversized or late bodies within "
-        "that time has each new connection closed at once, unread (0: never).",
+        "that time has each new connection held unread, then closed unanswered (0: never).",
     )
     api_max_connections: int = Field(
         default=1000,
