@@ -151,13 +151,16 @@ def attach(
         if not new_nodes:
             summary.seconds = time.perf_counter() - started
             return summary
-        touched = _profiles_of(conn, _blocked_records(conn, new_match), new_nodes)
+        new_ids = {n.raw_id for n in new_nodes}
+        # (a record re-ingested with other values is loaded as new, and its own profile is
+        # touched: it stays there, and its golden record is rebuilt from the new values)
+        touched = _profiles_of(conn, _blocked_records(conn, new_match) | new_ids, new_nodes)
         pm = t.profile_members
         previous: dict[int, str] = {}
         for chunk in _chunks(touched):
             query = select(pm.c.raw_id, pm.c.profile_id).where(pm.c.profile_id.in_(chunk))
             previous.update(conn.execute(query).all())
-        old_nodes, old_rows, old_match = load(conn, raw_ids=list(previous))
+        old_nodes, old_rows, old_match = load(conn, raw_ids=list(previous.keys() - new_ids))
         summary.phases["candidates"] = time.perf_counter() - clock
         clock = time.perf_counter()
         nodes = join_phone_forms(old_nodes + new_nodes)
@@ -185,7 +188,6 @@ def attach(
         summary.kept_apart, summary.conflicts = planned.kept_apart, planned.conflicts
         summary.review, summary.ambiguous = len(planned.review), planned.ambiguous
         summary.withheld_links, summary.ignored = exact.withheld_links, exact.ignored
-        new_ids = {n.raw_id for n in new_nodes}
         clusters = [g for g in planned.clusters if new_ids.intersection(g)]
         by_raw = old_rows | new_rows
         anchors = [f"{by_raw[m[0]][1]}\x1f{by_raw[m[0]][2]}" for m in clusters]
@@ -227,6 +229,8 @@ def attach(
         # incremental run changes only what the new rows touch)
         used = [e for e in used if e.left in member_of]
         if new_ids:
+            for chunk in _chunks(new_ids.intersection(previous)):  # new versions: linked anew
+                conn.execute(delete(pm).where(pm.c.raw_id.in_(chunk)))
             store.insert_many(
                 conn,
                 pm,

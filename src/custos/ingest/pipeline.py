@@ -2,7 +2,9 @@
 
 Each batch is written in one transaction: raw rows, normalised rows and quarantine entries land
 together or not at all. Re-ingesting a file stores nothing twice: records and interactions are
-keyed by (source, record_id), consent events and quarantined rows by a content hash.
+keyed by (source, record_id), consent events and quarantined rows by a content hash. A record
+id stored before with other values (a CRM re-export after an edit) is a new version of that
+record: the current row is replaced and the old one kept in ``record_versions``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+import orjson
+from sqlalchemy import Connection, Table, bindparam, delete, func, select, update
 
 from custos.core.errors import ConfigError
 from custos.core.fields import Kind
@@ -59,11 +62,12 @@ class Counts:
     """What one batch did."""
 
     read: int
-    stored: int
-    duplicates: int
+    stored: int  # new rows
+    duplicates: int  # rows stored before, unchanged
     quarantined: int
     quarantined_new: int
     fields_dropped: int = 0
+    changed: int = 0  # rows stored before with other values: new versions of their records
 
 
 @dataclass
@@ -74,8 +78,9 @@ class IngestSummary:
     kind: Kind
     file: str
     read: int = 0
-    stored: int = 0
-    duplicates: int = 0
+    stored: int = 0  # new rows
+    changed: int = 0  # new versions of records stored before
+    duplicates: int = 0  # unchanged rows stored before
     quarantined: int = 0
     quarantined_new: int = 0
     fields_dropped: int = 0
@@ -85,6 +90,7 @@ class IngestSummary:
         """Add one batch's counts."""
         self.read += counts.read
         self.stored += counts.stored
+        self.changed += counts.changed
         self.duplicates += counts.duplicates
         self.quarantined += counts.quarantined
         self.quarantined_new += counts.quarantined_new
@@ -93,7 +99,9 @@ class IngestSummary:
     @property
     def ok(self) -> bool:
         """False only when rows were there but none could be stored (nor were already stored)."""
-        return self.stored + self.duplicates > 0 or (self.read == 0 and self.quarantined == 0)
+        return self.stored + self.changed + self.duplicates > 0 or (
+            self.read == 0 and self.quarantined == 0
+        )
 
 
 def suppression_key(
@@ -382,20 +390,22 @@ class _BatchWriter:
         if self.suppressed is not None:
             batch, hidden = self._suppress(batch, self.suppressed)
         with self.store.write() as conn:
+            changed = 0
             if self.kind is Kind.CONSENTS:
                 stored = self._consents(conn, batch.good, now)
             else:
-                stored = self._rows(conn, batch.good, now)
+                stored, changed = self._rows(conn, batch.good, now)
             new_bad = self._quarantine(conn, batch.bad, now)
             new_bad += self._quarantine_suppressed(conn, hidden, now)
-            # Fields left out of the rows stored now (not of duplicates, stored before):
+            # Fields left out of the rows written now (not of duplicates, stored before):
             # listed with the quarantine (nothing is lost), one entry per field, not counted
             # as quarantined rows.
             left_out = [issue for issue in batch.dropped if issue.line_no in stored]
             self._quarantine(conn, left_out, now, per_field=True)
         return Counts(
             read=len(batch.good) + len(batch.bad) + len(hidden),
-            stored=len(stored),
+            stored=len(stored) - changed,
+            changed=changed,
             duplicates=len(batch.good) - len(stored),
             quarantined=len(batch.bad) + len(hidden),
             quarantined_new=new_bad,
@@ -466,22 +476,35 @@ class _BatchWriter:
         )
         return len(fresh)
 
-    def _rows(self, conn: Connection, good: list[Good], now: datetime) -> set[int]:
-        """Store the rows not stored before; the line numbers of those stored."""
+    def _rows(self, conn: Connection, good: list[Good], now: datetime) -> tuple[set[int], int]:
+        """Store the rows not stored before, and the changed ones as new versions of their
+        records; (the line numbers of those written, how many of them were changed).
+
+        One look-up per batch finds the record ids stored before with their payload (the row
+        as received): the same payload is an unchanged row (nothing to do), another one a new
+        version (see :meth:`_new_versions`)."""
         fresh: dict[str, Good] = dict(zip(map(_record_id, good), good, strict=True))
         if len(fresh) < len(good):  # an id repeats within the batch: its first row wins
             fresh = {}
             for row in good:
                 fresh.setdefault(row.record_id, row)
-        for known in _existing(
+        rr = t.raw_records
+        changed: dict[int, Good] = {}
+        for record_id, raw_id, payload in _existing(
             conn,
-            t.raw_records.c.record_id,
+            rr.c.record_id,
             list(fresh),
-            (t.raw_records.c.source_id, self.source_id),
+            (rr.c.source_id, self.source_id),
+            also=(rr.c.id, rr.c.payload),
         ):
-            del fresh[known]
+            row = fresh.pop(record_id)
+            if row.payload != payload:
+                changed[int(raw_id)] = row
+        if changed:
+            self._new_versions(conn, changed, now)
+        written = {r.line_no for r in changed.values()}
         if not fresh:
-            return set()
+            return written, len(changed)
         next_id = self.store.next_id(conn, t.raw_records, len(fresh))
         ids = range(next_id, next_id + len(fresh))
         rows = list(fresh.values())
@@ -505,7 +528,93 @@ class _BatchWriter:
             names=("raw_id", *COLUMNS[self.kind]),
             const={"source_id": self.source_id, "observed_at": now},
         )
-        return {r.line_no for r in rows}
+        return written | {r.line_no for r in rows}, len(changed)
+
+    def _new_versions(self, conn: Connection, changed: dict[int, Good], now: datetime) -> None:
+        """Make the changed rows the current versions of their records (raw id → new row).
+
+        The version they replace moves to ``record_versions`` (verbatim and normalised, with
+        when it was ingested); the raw and normalised rows are updated in place, so the record
+        keeps its raw id, its profile and its place in merge evidence and decisions. The record
+        is marked for the next incremental resolution (``identity_recheck``), which links it
+        by its new values and rebuilds its profile's golden record; a sentiment score of an
+        interaction's old text is dropped, to be scored again."""
+        target: Table = t.records if self.kind is Kind.RECORDS else t.interactions
+        names = COLUMNS[self.kind]
+        rr, rv = t.raw_records, t.record_versions
+        ids = sorted(changed)
+        old: dict[int, dict[str, Any]] = {}
+        numbers: dict[int, int] = {}
+        for i in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[i : i + _IN_CHUNK]
+            query = (
+                select(
+                    rr.c.id,
+                    rr.c.file_name,
+                    rr.c.line_no,
+                    rr.c.payload,
+                    rr.c.ingested_at,
+                    *(target.c[name] for name in names),
+                )
+                .join(target, target.c.raw_id == rr.c.id)
+                .where(rr.c.id.in_(chunk))
+            )
+            for raw_id, file_name, line_no, payload, ingested_at, *values in conn.execute(query):
+                fields = {k: v for k, v in zip(names, values, strict=True) if v is not None}
+                old[raw_id] = {
+                    "raw_id": raw_id,
+                    "file_name": file_name,
+                    "line_no": line_no,
+                    "payload": payload,
+                    "fields": orjson.dumps(fields, default=str).decode(),
+                    "ingested_at": ingested_at,
+                    "superseded_at": now,
+                }
+            numbers.update(
+                conn.execute(
+                    select(rv.c.raw_id, func.max(rv.c.version))
+                    .where(rv.c.raw_id.in_(chunk))
+                    .group_by(rv.c.raw_id)
+                ).all()
+            )
+        self.store.insert_many(
+            conn,
+            rv,
+            [{**old[r], "version": numbers.get(r, 0) + 1} for r in ids if r in old],
+        )
+        conn.execute(
+            update(rr)
+            .where(rr.c.id == bindparam("rid"))
+            .values(
+                payload=bindparam("v_payload"),
+                file_name=self.file_name,
+                line_no=bindparam("v_line"),
+                ingested_at=now,
+            ),
+            [
+                {"rid": r, "v_payload": changed[r].payload, "v_line": changed[r].line_no}
+                for r in ids
+            ],
+        )
+        conn.execute(
+            update(target)
+            .where(target.c.raw_id == bindparam("rid"))
+            .values(observed_at=now, **{name: bindparam(f"v_{name}") for name in names}),
+            [
+                {"rid": r, **{f"v_{k}": v for k, v in zip(names, changed[r].values, strict=True)}}
+                for r in ids
+            ],
+        )
+        recheck = t.identity_recheck
+        for i in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[i : i + _IN_CHUNK]
+            marked = set(
+                conn.execute(select(recheck.c.raw_id).where(recheck.c.raw_id.in_(chunk))).scalars()
+            )
+            if self.kind is Kind.INTERACTIONS:
+                sentiment = t.interaction_sentiment
+                conn.execute(delete(sentiment).where(sentiment.c.raw_id.in_(chunk)))
+            self.store.insert_many(conn, recheck, [{"raw_id": r} for r in chunk if r not in marked])
 
     def _consents(self, conn: Connection, good: list[Good], now: datetime) -> set[int]:
         """Store the consent events not stored before; the line numbers of those stored."""
@@ -568,10 +677,14 @@ class _BatchWriter:
 
 
 def _existing(
-    conn: Connection, column: Any, values: list[str], *where: tuple[Any, Any]
-) -> set[str]:
+    conn: Connection,
+    column: Any,
+    values: list[str],
+    *where: tuple[Any, Any],
+    also: tuple[Any, ...] = (),
+) -> set[Any]:
     """The ``values`` already in ``column`` (rows also matching every ``(column, value)`` of
-    ``where``).
+    ``where``); with ``also``, tuples of the value and those columns of its row.
 
     Plain driver SQL on the same connection (and transaction): compiling an expression with
     thousands of bound parameters per batch cost more than running the query. The chunks keep
@@ -584,14 +697,16 @@ def _existing(
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     quote = dialect.identifier_preparer.quote
     conditions = "".join(f"{quote(c.name)} = {mark} AND " for c, _ in where)
+    picked = ", ".join(quote(c.name) for c in (column, *also))
     head = (
-        f"SELECT {quote(column.name)} FROM {quote(column.table.name)} "
+        f"SELECT {picked} FROM {quote(column.table.name)} "
         f"WHERE {conditions}{quote(column.name)} IN ("
     )
     fixed = tuple(value for _, value in where)
-    found: set[str] = set()
+    found: set[Any] = set()
     for i in range(0, len(values), _IN_CHUNK):
         chunk = values[i : i + _IN_CHUNK]
         sql = head + ", ".join([mark] * len(chunk)) + ")"
-        found.update(row[0] for row in conn.exec_driver_sql(sql, (*fixed, *chunk)))
+        rows = conn.exec_driver_sql(sql, (*fixed, *chunk))
+        found.update(map(tuple, rows) if also else (row[0] for row in rows))
     return found

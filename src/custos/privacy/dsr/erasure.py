@@ -47,6 +47,7 @@ ERASED: dict[str, str] = {
     "collect_pending": "anonymous ids of the person's collected events not yet identified",
     "identity_recheck": "which of the person's rows identity resolution should look at again",
     "identity_candidates": "pairs of the person's rows kept for review as possible matches",
+    "record_versions": "earlier versions of the person's records and interactions",
 }
 #: Tables erasure leaves as they are, and why that keeps no personal data of the person.
 KEPT: dict[str, str] = {
@@ -259,6 +260,17 @@ def _read_rows(
             select(rr.c.source_id, rr.c.record_id, rr.c.payload).where(rr.c.id.in_(chunk))
         ):
             subject.record_keys.add((int(source_id), record_id))
+            subject.texts.update(_strings(payload))
+    # Earlier versions of the rows: their identifiers are the person's too (suppressed with the
+    # current ones, so an old export cannot bring them back).
+    rv = t.record_versions
+    for chunk in _chunks(raw_ids):
+        query = select(rv.c.fields, rv.c.payload).where(rv.c.raw_id.in_(chunk))
+        for fields, payload in conn.execute(query):
+            earlier = orjson.loads(fields)
+            for kind in STRONG_IDENTIFIERS:
+                if earlier.get(kind):
+                    seen[kind].add(earlier[kind])
             subject.texts.update(_strings(payload))
 
 
