@@ -83,7 +83,7 @@ def ingest(
             encoding=encoding,
         )
     table = Table(title=f"{summary.file} → source {summary.source} ({summary.kind.value})")
-    for name in ("read", "new", "changed", "unchanged", "quarantined"):
+    for name in ("read", "stored new", "changed", "unchanged", "quarantined"):
         table.add_column(name, justify="right")
     counts = (summary.read, summary.stored, summary.changed, summary.duplicates)
     table.add_row(*map(str, counts), str(summary.quarantined))

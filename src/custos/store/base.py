@@ -63,11 +63,20 @@ class Store:
         self.engine = engine
 
     # -- transactions -------------------------------------------------------------------------
+    #: Connection options of a read that must see one snapshot from its first query to its
+    #: last (see :meth:`read`); none where every transaction does (SQLite).
+    snapshot_options: ClassVar[dict[str, Any]] = {}
+
     @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A read-only transaction with a consistent snapshot."""
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
+    def read(self, *, snapshot: bool = False) -> Iterator[Connection]:
+        """A read-only transaction; ``snapshot``: every query of it sees the store as of its
+        first one, whatever commits meanwhile (a long computation that writes its result
+        later, e.g. identity resolution)."""
+        with self.engine.connect() as conn:
+            if snapshot and self.snapshot_options:
+                conn = conn.execution_options(**self.snapshot_options)
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def write(self, *, bulk: bool = False) -> Iterator[Connection]:

@@ -1,0 +1,178 @@
+"""Writers are not starved by identity resolution: it computes from a snapshot and holds the
+write lock only to write its result. The attacks run real processes (`custos ingest`, `custos
+serve`) against one SQLite file while a full resolution is in the middle of its computation."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from custos.cli import app as cli
+from custos.core.settings import Settings
+from custos.identity.graph import Edge, Node
+from custos.identity.resolve import resolve
+from custos.service import Custos
+from custos.store import golden as golden_store
+from custos.store import tables as t
+from tests.conftest import write
+from tests.test_collect import _start_serve
+
+HEADER = "record_id,first_name,last_name,email,date_of_birth,customer_id\n"
+ANNA = "c1,Anna,Müller,anna@example.com,1985-03-07,C-1\n"
+ANNA_NEW = "c1,Anna,Müller,anna.neu@example.com,1985-03-07,C-1\n"
+BEN = "c2,Ben,Schmidt,ben@example.com,1979-11-02,C-2\n"
+CARA = "c3,Cara,Jones,cara@example.com,1990-01-31,C-3\n"
+WEB = "record_id,full_name,email\nw1,Anna Müller,anna@example.com\n"
+
+
+def _cli(db: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """A `custos` command as its own process (its own connection and busy handling)."""
+    return subprocess.run(
+        [sys.executable, "-c", "from custos.cli import main; main()", "--db", db, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _xref(app: Custos) -> dict[tuple[str, str], str]:
+    return {(s, r): p for s, r, p in app.xref()}
+
+
+def _golden(app: Custos, profile_id: str) -> dict[str, str]:
+    with app.store.read() as conn:
+        document = conn.execute(
+            select(t.profile_golden.c.document).where(t.profile_golden.c.profile_id == profile_id)
+        ).scalar_one()
+    return golden_store.values(document)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_ingest_and_collection_go_on_while_a_resolution_computes(
+    tmp_path: Path, settings: Settings
+) -> None:
+    db = str(tmp_path / "busy.db")
+    made = CliRunner().invoke(
+        cli, ["--db", db, "keys", "create", "--name", "web", "--scope", "write"]
+    )
+    key = made.stdout.strip().splitlines()[-1]
+    port = _free_port()
+    server = _start_serve(db, port)
+    writers: dict[str, Any] = {}
+
+    def meanwhile(nodes: list[Node]) -> list[Edge]:
+        """Runs in the middle of the resolution's computation: the other writers' turn."""
+        if writers:
+            return []
+        writers["snapshot"] = sum(1 for n in nodes if n.is_record)
+        data = write(tmp_path / "export.csv", HEADER + ANNA_NEW + BEN + CARA)
+        started = time.monotonic()
+        writers["ingest"] = _cli(db, "ingest", str(data), "--source", "crm", timeout=30)
+        writers["collect"] = httpx.post(
+            f"http://127.0.0.1:{port}/v1/track",
+            json={"userId": "C-2", "event": "Ordered", "messageId": "m-1", "writeKey": key},
+            timeout=30,
+        )
+        writers["seconds"] = time.monotonic() - started
+        return []
+
+    try:
+        with Custos.open(db, settings) as app:
+            app.ingest(write(tmp_path / "crm.csv", HEADER + ANNA + BEN), "crm")
+            app.resolve()
+            anna = _xref(app)[("crm", "c1")]
+            summary = resolve(app.store, settings, extra_edges=meanwhile)
+            ingest, collect = writers["ingest"], writers["collect"]
+            assert ingest.returncode == 0, ingest.stdout + ingest.stderr
+            assert "locked" not in ingest.stdout + ingest.stderr
+            assert collect.status_code == 200, collect.text
+            assert writers["seconds"] < 20  # not queued behind the resolution
+            # The resolution wrote what it computed from its snapshot...
+            assert writers["snapshot"] == 2 and summary.records == 2 and summary.profiles == 2
+            x = _xref(app)
+            assert x[("crm", "c1")] == anna and x[("crm", "c2")] != anna
+            # ... and left what arrived meanwhile for the next incremental resolution: the new
+            # record and the collected call in no profile, Anna's new version marked.
+            assert x[("crm", "c3")] == "" and [p for (s, _), p in x.items() if s == "web"] == [""]
+            with app.store.read() as conn:
+                marked = set(conn.execute(select(t.identity_recheck.c.raw_id)).scalars())
+                anna_raw = conn.execute(
+                    select(t.raw_records.c.id).where(t.raw_records.c.record_id == "c1")
+                ).scalar_one()
+            assert anna_raw in marked
+            again = app.resolve()
+            assert again.mode == "incremental"
+            x = _xref(app)
+            assert x[("crm", "c3")] not in ("", anna, x[("crm", "c2")])
+            assert [p for (s, _), p in x.items() if s == "web"] == [x[("crm", "c2")]]
+            assert x[("crm", "c1")] == anna
+            assert _golden(app, anna)["email"] == "anna.neu@example.com"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_a_decision_taken_during_a_resolution_is_not_overwritten(
+    custos: Custos, tmp_path: Path, settings: Settings
+) -> None:
+    custos.ingest(write(tmp_path / "crm.csv", HEADER + ANNA + BEN), "crm")
+    custos.ingest(write(tmp_path / "web.csv", WEB), "webshop")
+    custos.resolve()
+    anna = _xref(custos)[("crm", "c1")]
+    assert _xref(custos)[("webshop", "w1")] == anna
+    calls: list[int] = []
+
+    def meanwhile(nodes: list[Node]) -> list[Edge]:
+        """A curator splits the web-shop record off while the resolution computes."""
+        calls.append(len(nodes))
+        if len(calls) == 1:
+            custos.unmerge(anna, ["webshop:w1"], reason="another Anna")
+        return []
+
+    resolve(custos.store, settings, extra_edges=meanwhile)
+    assert len(calls) == 2  # the plan of the first snapshot was stale: computed again
+    x = _xref(custos)
+    assert x[("crm", "c1")] == anna and x[("webshop", "w1")] not in ("", anna)
+
+
+def test_ingest_waits_for_a_busy_store_instead_of_failing(
+    tmp_path: Path, settings: Settings
+) -> None:
+    db = str(tmp_path / "held.db")
+    data = write(tmp_path / "crm.csv", HEADER + ANNA + BEN)
+    with Custos.open(db, settings) as app:
+        released = threading.Event()
+
+        def hold() -> None:
+            with app.store.write():
+                released.wait(10)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            timer = threading.Timer(3.0, released.set)
+            timer.start()
+            started = time.monotonic()
+            done = _cli(db, "ingest", str(data), "--source", "crm")
+            waited = time.monotonic() - started
+        finally:
+            released.set()
+            holder.join()
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert waited >= 2.5  # it waited for the lock, then wrote
+        assert app.stats()["records"] == 2
