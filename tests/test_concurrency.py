@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from custos.cli import app as cli
 from custos.core.settings import Settings
+from custos.identity import incremental
 from custos.identity.graph import Edge, Node
 from custos.identity.resolve import resolve
 from custos.service import Custos
@@ -31,6 +33,7 @@ ANNA = "c1,Anna,Müller,anna@example.com,1985-03-07,C-1\n"
 ANNA_NEW = "c1,Anna,Müller,anna.neu@example.com,1985-03-07,C-1\n"
 BEN = "c2,Ben,Schmidt,ben@example.com,1979-11-02,C-2\n"
 CARA = "c3,Cara,Jones,cara@example.com,1990-01-31,C-3\n"
+DORA = "c4,Dora,Weber,dora@example.com,1970-05-05,C-4\n"
 WEB = "record_id,full_name,email\nw1,Anna Müller,anna@example.com\n"
 
 
@@ -125,6 +128,39 @@ def test_ingest_and_collection_go_on_while_a_resolution_computes(
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_ingest_goes_on_while_an_incremental_resolution_computes(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = str(tmp_path / "incremental.db")
+    done: dict[str, Any] = {}
+    linking = incremental.exact_edges
+
+    def meanwhile(nodes: list[Node], **limits: Any) -> Any:
+        """Runs while the incremental resolution scores its new rows: another ingestion."""
+        if not done:
+            started = time.monotonic()
+            data = write(tmp_path / "late.csv", HEADER + DORA)
+            done["ingest"] = _cli(db, "ingest", str(data), "--source", "crm", timeout=30)
+            done["seconds"] = time.monotonic() - started
+        return linking(nodes, **limits)
+
+    with Custos.open(db, settings) as app:
+        app.ingest(write(tmp_path / "crm.csv", HEADER + ANNA + BEN), "crm")
+        app.resolve()
+        app.ingest(write(tmp_path / "more.csv", HEADER + CARA), "crm")
+        monkeypatch.setattr(incremental, "exact_edges", meanwhile)
+        summary = app.resolve()
+        monkeypatch.undo()
+        late = done["ingest"]
+        assert late.returncode == 0 and "locked" not in late.stdout + late.stderr, late.stderr
+        assert done["seconds"] < 20
+        assert summary.mode == "incremental" and summary.records == 1
+        x = _xref(app)
+        assert x[("crm", "c3")] != "" and x[("crm", "c4")] == ""  # the late row: next run
+        app.resolve()
+        assert _xref(app)[("crm", "c4")] not in ("", x[("crm", "c3")])
 
 
 def test_a_decision_taken_during_a_resolution_is_not_overwritten(

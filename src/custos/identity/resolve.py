@@ -155,13 +155,14 @@ def plan(
 
 
 #: Resolutions computed from a snapshot before one runs under the write lock throughout (when
-#: each found the store changed in a way its plan cannot absorb, see :class:`_Mark`).
+#: each found the store changed in a way its plan cannot absorb, see :class:`SnapshotMark`).
 SNAPSHOT_ATTEMPTS = 2
 
 
 @dataclass(frozen=True)
-class _Mark:
-    """What a plan computed from a snapshot depends on, besides the rows it read.
+class SnapshotMark:
+    """What a plan computed from a snapshot depends on, besides the rows it read (full and
+    incremental resolution alike).
 
     Rows added since (ingestion, collection: ids above ``highest``) do not spoil it: they stay
     in no profile, for the next incremental resolution. Rows changed in place since (a new
@@ -177,7 +178,7 @@ class _Mark:
     graph: str  # the identity graph's version
 
     @classmethod
-    def read(cls, conn: Connection, highest: int | None = None) -> _Mark:
+    def read(cls, conn: Connection, highest: int | None = None) -> SnapshotMark:
         """The mark of the store as ``conn`` sees it (rows counted up to ``highest``)."""
         if highest is None:
             top = select(func.coalesce(func.max(t.raw_records.c.id), 0))
@@ -201,7 +202,7 @@ class _Mark:
 class _Computed:
     """A full resolution's plan, computed from one snapshot of the store."""
 
-    mark: _Mark
+    mark: SnapshotMark
     nodes: list[Node]
     rows: dict[int, Any]
     planned: Plan
@@ -229,7 +230,7 @@ def resolve(
     first; so does the first run). Loading, training, scoring and clustering read a snapshot
     of the store; the write lock is held only to write the result, so ingestion and collection
     go on meanwhile (what they add is left for the next incremental resolution). If the store
-    changed in a way the plan cannot absorb (see :class:`_Mark`), it is computed again; the
+    changed in a way the plan cannot absorb (see :class:`SnapshotMark`), it is computed again; the
     last attempt holds the write lock throughout.
     """
     started = time.perf_counter()
@@ -239,14 +240,17 @@ def resolve(
             if attempt < SNAPSHOT_ATTEMPTS:
                 with store.read(snapshot=True) as conn:
                     computed = _compute(conn, settings, summary, pause, retrain, extra_edges)
+                locked = time.perf_counter()
                 with store.write(bulk=True) as conn:
-                    if _Mark.read(conn, computed.mark.highest) != computed.mark:
+                    if SnapshotMark.read(conn, computed.mark.highest) != computed.mark:
                         continue
                     _apply(store, conn, settings, computed, summary, actor)
             else:
+                locked = time.perf_counter()
                 with store.write(bulk=True) as conn:
                     computed = _compute(conn, settings, summary, pause, retrain, extra_edges)
                     _apply(store, conn, settings, computed, summary, actor)
+        summary.phases["locked"] = time.perf_counter() - locked  # the write lock held, commit too
         break
     summary.seconds = time.perf_counter() - started
     return summary
@@ -262,7 +266,7 @@ def _compute(
 ) -> _Computed:
     """Load, link, train, score and cluster (reads only)."""
     clock = time.perf_counter()
-    mark = _Mark.read(conn)
+    mark = SnapshotMark.read(conn)
     nodes, rows, match = load(conn)
     nodes = join_phone_forms(nodes)
     pause.freeze()  # a million long-lived rows: no collection need look at them again
@@ -300,12 +304,7 @@ def _compute(
     previous, linked_at = _memberships(conn)
     active = _active_profiles(conn)
     existing = set(conn.execute(select(t.profiles.c.id)).scalars())
-    recheck, rr = t.identity_recheck, t.raw_records
-    rechecked = dict(
-        conn.execute(
-            select(rr.c.id, rr.c.ingested_at).join(recheck, recheck.c.raw_id == rr.c.id)
-        ).all()
-    )
+    rechecked = recheck_marks(conn)
     clock = time.perf_counter()
     summary.ignored, summary.withheld_links = exact.ignored, exact.withheld_links
     planned = plan(
@@ -463,7 +462,7 @@ def _apply(
         )
         # This run looked at the rows marked for recheck in its snapshot; one changed again
         # since (a newer version) stays marked, as do rows marked since.
-        db.put(_unmark, conn, computed.rechecked)
+        db.put(unmark, conn, computed.rechecked)
         # derived consent states go stale
         db.put(meta.put, conn, meta.GRAPH_VERSION, uuid.uuid4().hex)
         summary.phases["golden"] = time.perf_counter() - clock
@@ -480,7 +479,14 @@ def _apply(
     summary.edges = len(used)
 
 
-def _unmark(conn: Connection, rechecked: dict[int, Any]) -> None:
+def recheck_marks(conn: Connection) -> dict[int, Any]:
+    """The rows marked for a recheck → their ingestion time (as stored), for :func:`unmark`."""
+    recheck, rr = t.identity_recheck, t.raw_records
+    query = select(rr.c.id, rr.c.ingested_at).join(recheck, recheck.c.raw_id == rr.c.id)
+    return dict(conn.execute(query).all())
+
+
+def unmark(conn: Connection, rechecked: dict[int, Any]) -> None:
     """Take the rows off ``identity_recheck`` that are still as a resolution saw them (by
     their ingestion time then: a new version of a record is ingested later)."""
     recheck, rr = t.identity_recheck, t.raw_records
