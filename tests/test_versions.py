@@ -130,6 +130,18 @@ def test_one_bad_byte_quarantines_its_row_and_the_rest_stays_utf8(
     assert bad["line_no"] == 7 and "line 7" in bad["reason"] and "utf-8" in bad["reason"]
     assert "re-save the file as UTF-8" in bad["fix"] and "--encoding" in bad["fix"]
 
+    # JSON Lines are UTF-8: a line with a Windows-1252 byte is quarantined with the same fix.
+    jsonl = tmp_path / "mixed.jsonl"
+    jsonl.write_bytes(
+        b'{"record_id": "j1", "first_name": "J\xc3\xbcrgen"}\n'
+        b'{"record_id": "j2", "first_name": "J\xfcrgen"}\n'
+    )
+    assert (custos.ingest(jsonl, "app").stored, custos.quarantine(source="app")[0]["line_no"]) == (
+        1,
+        2,
+    )
+    assert "not valid utf-8" in custos.quarantine(source="app")[0]["reason"]
+
     # A file entirely in Windows-1252 is read with --encoding (and still recognised alone).
     legacy = tmp_path / "legacy.csv"
     legacy.write_bytes((HEADER + "w1,Jürgen,Weiß,w@example.com,1970-01-01,Köln\n").encode("cp1252"))

@@ -23,6 +23,11 @@ import orjson
 from custos.core.errors import InputError
 
 CHUNK_BYTES = 1 << 20
+#: The fix of a row with bytes its file's encoding does not know.
+NOT_UTF8_FIX = (
+    "re-save the file as UTF-8, or pass --encoding (e.g. cp1252) when the whole file is in "
+    "another encoding"
+)
 
 
 @dataclass(slots=True)
@@ -169,11 +174,7 @@ class CsvReader(Reader):
                 out.append(RawRow(start, None, _join(fields, self.delimiter), reason))
             elif damaged and any("\ufffd" in f for f in fields):
                 reason = f"line {start} holds bytes that are not valid {self.encoding}"
-                fix = (
-                    "re-save the file as UTF-8, or pass --encoding (e.g. cp1252) when the whole "
-                    "file is in another encoding"
-                )
-                out.append(RawRow(start, None, _join(fields, self.delimiter), reason, fix))
+                out.append(RawRow(start, None, _join(fields, self.delimiter), reason, NOT_UTF8_FIX))
             else:
                 out.append(RawRow(start, dict(zip(columns, fields, strict=True))))
         return out
@@ -219,7 +220,11 @@ class JsonLinesReader(Reader):
                 value = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
                 raw = line.decode("utf-8", "replace").rstrip("\r")
-                out.append(RawRow(line_no, None, raw, f"not valid JSON: {exc.msg}"))
+                if "\ufffd" in raw and b"\xef\xbf\xbd" not in line:  # JSON Lines are UTF-8
+                    reason = f"line {line_no} holds bytes that are not valid utf-8"
+                    out.append(RawRow(line_no, None, raw, reason, NOT_UTF8_FIX))
+                else:
+                    out.append(RawRow(line_no, None, raw, f"not valid JSON: {exc.msg}"))
                 continue
             if isinstance(value, dict):
                 out.append(RawRow(line_no, value))
