@@ -18,12 +18,14 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from custos.cli import app as cli
+from custos.core.errors import StoreError
 from custos.core.settings import Settings
 from custos.identity import incremental
 from custos.identity.graph import Edge, Node
 from custos.identity.resolve import resolve
 from custos.service import Custos
 from custos.store import golden as golden_store
+from custos.store import sqlite
 from custos.store import tables as t
 from tests.conftest import write
 from tests.test_collect import _start_serve
@@ -212,3 +214,15 @@ def test_ingest_waits_for_a_busy_store_instead_of_failing(
         assert done.returncode == 0, done.stdout + done.stderr
         assert waited >= 2.5  # it waited for the lock, then wrote
         assert app.stats()["records"] == 2
+
+
+def test_a_writer_that_waited_too_long_gets_a_clear_error(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = str(tmp_path / "stuck.db")
+    with Custos.open(db, settings) as holder:
+        monkeypatch.setattr(sqlite, "BUSY_TIMEOUT_MS", 200)
+        with Custos.open(db, settings) as waiter, holder.store.write():
+            with pytest.raises(StoreError, match="stayed busy") as caught:
+                waiter.ingest(write(tmp_path / "crm.csv", HEADER + ANNA), "crm")
+            assert "run the command again" in (caught.value.hint or "")

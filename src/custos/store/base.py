@@ -19,6 +19,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Dialect, Engine, Index, Table, func, select
+from sqlalchemy.exc import OperationalError
 
 from custos.core.errors import StoreError
 from custos.store import tables
@@ -85,11 +86,24 @@ class Store:
         ``bulk``: the caller rewrites whole tables from rows it read in this same transaction
         (identity resolution), so the backend may skip per-row foreign-key checks.
         """
-        with self.engine.connect() as conn:
-            conn = conn.execution_options(custos_write=True)
-            with self._bulk(conn, bulk), conn.begin():
-                self._lock_writer(conn)
-                yield conn
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(custos_write=True)
+                with self._bulk(conn, bulk), conn.begin():
+                    self._lock_writer(conn)
+                    yield conn
+        except OperationalError as exc:
+            if not self._busy(exc):
+                raise
+            raise StoreError(
+                "the store stayed busy: another writer held it too long, nothing was written",
+                hint="run the command again when the other writer (e.g. custos resolve) is "
+                "done; an ingestion goes on where it stopped (rows stored are skipped)",
+            ) from None
+
+    def _busy(self, exc: OperationalError) -> bool:
+        """Whether ``exc`` says the writer lock could not be had in time (backend-specific)."""
+        return False
 
     @contextmanager
     def _bulk(self, conn: Connection, bulk: bool) -> Iterator[None]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Dialect, Engine, Index, Table, create_engine, event
+from sqlalchemy.exc import OperationalError
 
 from custos.store.base import PreparedRows, Store
 
@@ -61,6 +62,10 @@ class SQLiteStore(Store):
             with suppress(TypeError):  # an integer beyond 64 bits: the plain path
                 prepared.payload = orjson.dumps(prepared.rows).decode()
         return prepared
+
+    def _busy(self, exc: OperationalError) -> bool:
+        """SQLite's busy timeout ran out."""
+        return "database is locked" in str(exc.orig)
 
     def indexes_to_rebuild(self, table: Table) -> list[Index]:
         """Every secondary index: one sort after the rows are in is much cheaper than a
