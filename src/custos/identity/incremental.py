@@ -32,17 +32,14 @@ from custos.identity.loading import arrow_table, golden_documents, join_phone_fo
 from custos.identity.models import SavedModel
 from custos.identity.plan import ReviewPair
 from custos.identity.resolve import (
-    SNAPSHOT_ATTEMPTS,
     ResolveSummary,
-    SnapshotMark,
     decisions,
     plan,
-    recheck_marks,
     review_rows,
     scoring_threshold,
     stored_pairs,
-    unmark,
 )
+from custos.identity.snapshot import SNAPSHOT_ATTEMPTS, SnapshotMark, recheck_marks, unmark
 from custos.identity.writer import write_profiles
 from custos.store import Store, meta
 from custos.store import tables as t

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, func, select
 
 from custos.core.bulk import paused_gc
 from custos.core.settings import Settings
@@ -31,6 +31,7 @@ from custos.identity.graph import Edge, ExactResult, IgnoredIdentifier, Node
 from custos.identity.ids import assign_ids
 from custos.identity.loading import arrow_table, golden_documents, join_phone_forms, load
 from custos.identity.plan import Plan, ReviewPair, plan_links
+from custos.identity.snapshot import SNAPSHOT_ATTEMPTS, SnapshotMark, recheck_marks, unmark
 from custos.identity.writer import (
     Jobs,
     ensure_match_indexes,
@@ -152,50 +153,6 @@ def plan(
         existing=existing,
         extra=extra or (),
     )
-
-
-#: Resolutions computed from a snapshot before one runs under the write lock throughout (when
-#: each found the store changed in a way its plan cannot absorb, see :class:`SnapshotMark`).
-SNAPSHOT_ATTEMPTS = 2
-
-
-@dataclass(frozen=True)
-class SnapshotMark:
-    """What a plan computed from a snapshot depends on, besides the rows it read (full and
-    incremental resolution alike).
-
-    Rows added since (ingestion, collection: ids above ``highest``) do not spoil it: they stay
-    in no profile, for the next incremental resolution. Rows changed in place since (a new
-    version of a record, an anonymous call that got its user id) are marked in
-    ``identity_recheck`` by whoever changed them, which the plan leaves alone. Anything else
-    (an erasure deleting rows, a decision, merge or unmerge by a person, another resolution)
-    means computing again."""
-
-    highest: int  # the highest raw id
-    rows: int  # records and interactions up to ``highest``
-    decision: int  # the newest identity decision
-    event: int  # the newest profile event (merge, unmerge, rectification, ...)
-    graph: str  # the identity graph's version
-
-    @classmethod
-    def read(cls, conn: Connection, highest: int | None = None) -> SnapshotMark:
-        """The mark of the store as ``conn`` sees it (rows counted up to ``highest``)."""
-        if highest is None:
-            top = select(func.coalesce(func.max(t.raw_records.c.id), 0))
-            highest = int(conn.execute(top).scalar_one())
-        rows = sum(
-            int(
-                conn.execute(
-                    select(func.count()).select_from(table).where(table.c.raw_id <= highest)
-                ).scalar_one()
-            )
-            for table in (t.records, t.interactions)
-        )
-        decision, event = (
-            int(conn.execute(select(func.coalesce(func.max(c), 0))).scalar_one())
-            for c in (t.identity_decisions.c.id, t.profile_events.c.id)
-        )
-        return cls(highest, rows, decision, event, meta.get(conn, meta.GRAPH_VERSION) or "0")
 
 
 @dataclass
@@ -477,26 +434,6 @@ def _apply(
     summary.multi_record_profiles = sum(1 for s in sizes if s > 1)
     summary.largest_profile = max(sizes, default=0)
     summary.edges = len(used)
-
-
-def recheck_marks(conn: Connection) -> dict[int, Any]:
-    """The rows marked for a recheck → their ingestion time (as stored), for :func:`unmark`."""
-    recheck, rr = t.identity_recheck, t.raw_records
-    query = select(rr.c.id, rr.c.ingested_at).join(recheck, recheck.c.raw_id == rr.c.id)
-    return dict(conn.execute(query).all())
-
-
-def unmark(conn: Connection, rechecked: dict[int, Any]) -> None:
-    """Take the rows off ``identity_recheck`` that are still as a resolution saw them (by
-    their ingestion time then: a new version of a record is ingested later)."""
-    recheck, rr = t.identity_recheck, t.raw_records
-    ids = sorted(rechecked)
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        now = dict(conn.execute(select(rr.c.id, rr.c.ingested_at).where(rr.c.id.in_(chunk))).all())
-        done = [r for r in chunk if r not in now or now[r] == rechecked[r]]
-        if done:
-            conn.execute(delete(recheck).where(recheck.c.raw_id.in_(done)))
 
 
 def review_rows(

@@ -24,13 +24,13 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
-import orjson
-from sqlalchemy import Connection, Table, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Table, select
 
 from custos.core.errors import ConfigError
 from custos.core.fields import Kind
 from custos.core.settings import Settings
 from custos.ingest import normalise as n
+from custos.ingest import versions
 from custos.ingest.mapping import ColumnMap, MapFile
 from custos.ingest.readers import Reader, Unit, reader_for
 from custos.ingest.rows import (
@@ -482,7 +482,7 @@ class _BatchWriter:
 
         One look-up per batch finds the record ids stored before with their payload (the row
         as received): the same payload is an unchanged row (nothing to do), another one a new
-        version (see :meth:`_new_versions`)."""
+        version (see :func:`custos.ingest.versions.replace`)."""
         fresh: dict[str, Good] = dict(zip(map(_record_id, good), good, strict=True))
         if len(fresh) < len(good):  # an id repeats within the batch: its first row wins
             fresh = {}
@@ -501,7 +501,7 @@ class _BatchWriter:
             if row.payload != payload:
                 changed[int(raw_id)] = row
         if changed:
-            self._new_versions(conn, changed, now)
+            versions.replace(self.store, conn, self.kind, self.file_name, changed, now)
         written = {r.line_no for r in changed.values()}
         if not fresh:
             return written, len(changed)
@@ -529,92 +529,6 @@ class _BatchWriter:
             const={"source_id": self.source_id, "observed_at": now},
         )
         return written | {r.line_no for r in rows}, len(changed)
-
-    def _new_versions(self, conn: Connection, changed: dict[int, Good], now: datetime) -> None:
-        """Make the changed rows the current versions of their records (raw id → new row).
-
-        The version they replace moves to ``record_versions`` (verbatim and normalised, with
-        when it was ingested); the raw and normalised rows are updated in place, so the record
-        keeps its raw id, its profile and its place in merge evidence and decisions. The record
-        is marked for the next incremental resolution (``identity_recheck``), which links it
-        by its new values and rebuilds its profile's golden record; a sentiment score of an
-        interaction's old text is dropped, to be scored again."""
-        target: Table = t.records if self.kind is Kind.RECORDS else t.interactions
-        names = COLUMNS[self.kind]
-        rr, rv = t.raw_records, t.record_versions
-        ids = sorted(changed)
-        old: dict[int, dict[str, Any]] = {}
-        numbers: dict[int, int] = {}
-        for i in range(0, len(ids), _IN_CHUNK):
-            chunk = ids[i : i + _IN_CHUNK]
-            query = (
-                select(
-                    rr.c.id,
-                    rr.c.file_name,
-                    rr.c.line_no,
-                    rr.c.payload,
-                    rr.c.ingested_at,
-                    *(target.c[name] for name in names),
-                )
-                .join(target, target.c.raw_id == rr.c.id)
-                .where(rr.c.id.in_(chunk))
-            )
-            for raw_id, file_name, line_no, payload, ingested_at, *values in conn.execute(query):
-                fields = {k: v for k, v in zip(names, values, strict=True) if v is not None}
-                old[raw_id] = {
-                    "raw_id": raw_id,
-                    "file_name": file_name,
-                    "line_no": line_no,
-                    "payload": payload,
-                    "fields": orjson.dumps(fields, default=str).decode(),
-                    "ingested_at": ingested_at,
-                    "superseded_at": now,
-                }
-            numbers.update(
-                conn.execute(
-                    select(rv.c.raw_id, func.max(rv.c.version))
-                    .where(rv.c.raw_id.in_(chunk))
-                    .group_by(rv.c.raw_id)
-                ).all()
-            )
-        self.store.insert_many(
-            conn,
-            rv,
-            [{**old[r], "version": numbers.get(r, 0) + 1} for r in ids if r in old],
-        )
-        conn.execute(
-            update(rr)
-            .where(rr.c.id == bindparam("rid"))
-            .values(
-                payload=bindparam("v_payload"),
-                file_name=self.file_name,
-                line_no=bindparam("v_line"),
-                ingested_at=now,
-            ),
-            [
-                {"rid": r, "v_payload": changed[r].payload, "v_line": changed[r].line_no}
-                for r in ids
-            ],
-        )
-        conn.execute(
-            update(target)
-            .where(target.c.raw_id == bindparam("rid"))
-            .values(observed_at=now, **{name: bindparam(f"v_{name}") for name in names}),
-            [
-                {"rid": r, **{f"v_{k}": v for k, v in zip(names, changed[r].values, strict=True)}}
-                for r in ids
-            ],
-        )
-        recheck = t.identity_recheck
-        for i in range(0, len(ids), _IN_CHUNK):
-            chunk = ids[i : i + _IN_CHUNK]
-            marked = set(
-                conn.execute(select(recheck.c.raw_id).where(recheck.c.raw_id.in_(chunk))).scalars()
-            )
-            if self.kind is Kind.INTERACTIONS:
-                sentiment = t.interaction_sentiment
-                conn.execute(delete(sentiment).where(sentiment.c.raw_id.in_(chunk)))
-            self.store.insert_many(conn, recheck, [{"raw_id": r} for r in chunk if r not in marked])
 
     def _consents(self, conn: Connection, good: list[Good], now: datetime) -> set[int]:
         """Store the consent events not stored before; the line numbers of those stored."""
