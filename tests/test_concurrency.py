@@ -23,7 +23,7 @@ from custos.core.settings import Settings
 from custos.identity import incremental
 from custos.identity.graph import Edge, Node
 from custos.identity.resolve import resolve
-from custos.service import Custos
+from custos.service import Custos, dsr
 from custos.store import golden as golden_store
 from custos.store import sqlite
 from custos.store import tables as t
@@ -186,6 +186,39 @@ def test_a_decision_taken_during_a_resolution_is_not_overwritten(
     assert len(calls) == 2  # the plan of the first snapshot was stale: computed again
     x = _xref(custos)
     assert x[("crm", "c1")] == anna and x[("webshop", "w1")] not in ("", anna)
+
+
+def test_an_erasure_during_a_resolution_is_not_undone(
+    custos: Custos, tmp_path: Path, settings: Settings
+) -> None:
+    custos.ingest(write(tmp_path / "crm.csv", HEADER + ANNA + BEN), "crm")
+    custos.resolve()
+    calls: list[int] = []
+    erasing = settings.model_copy(update={"secret_key_file": str(tmp_path / "k" / "secret.key")})
+    custos.settings = erasing
+    eraser = threading.Thread(target=dsr.erase, args=(custos, "ben@example.com"))
+
+    def meanwhile(nodes: list[Node]) -> list[Edge]:
+        """Ben's erasure request is fulfilled while the resolution computes from its snapshot
+        (its rows are deleted at once; on SQLite, emptying the write-ahead log of their pages
+        waits for the snapshot to end)."""
+        calls.append(len(nodes))
+        if len(calls) == 1:
+            eraser.start()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and custos.stats()["records"] == 2:
+                time.sleep(0.05)
+        return []
+
+    resolve(custos.store, erasing, extra_edges=meanwhile)
+    eraser.join(60)
+    assert not eraser.is_alive() and dsr.listing(custos)[0]["state"] == "done"
+    assert calls == [2, 1]  # computed again without his rows
+    with custos.store.read() as conn:
+        members = set(conn.execute(select(t.profile_members.c.raw_id)).scalars())
+        raw = set(conn.execute(select(t.raw_records.c.id)).scalars())
+        documents = conn.execute(select(t.profile_golden.c.document)).scalars().all()
+    assert members == raw and len(documents) == 1 and "Schmidt" not in documents[0]
 
 
 def test_ingest_waits_for_a_busy_store_instead_of_failing(
