@@ -5,7 +5,9 @@ guard rails of :func:`~custos.identity.exact.exact_edges`) and by probabilistic 
 records (a Splink model, trained on the first run and kept in the store), joins them into
 coherent clusters (:class:`~custos.identity.graph.CoherentUnionFind`), keeps profile ids stable
 (see :mod:`custos.identity.ids`), and rewrites membership, merge evidence and golden records in
-one write transaction: a reader sees the old profiles or the new ones, never a mix.
+one write transaction: a reader sees the old profiles or the new ones, never a mix. All of it
+but the writing is computed from a snapshot, without the write lock (see
+:mod:`custos.identity.snapshot`).
 """
 
 from __future__ import annotations
@@ -200,6 +202,7 @@ def resolve(
                 locked = time.perf_counter()
                 with store.write(bulk=True) as conn:
                     if SnapshotMark.read(conn, computed.mark.highest) != computed.mark:
+                        del computed  # (a million rows: not kept while the next is loaded)
                         continue
                     _apply(store, conn, settings, computed, summary, actor)
             else:
