@@ -40,6 +40,9 @@ class SnapshotMark:
     decision: int  # the newest identity decision
     event: int  # the newest profile event (merge, unmerge, rectification, ...)
     graph: str  # the identity graph's version
+    #: profiles and suppression entries: an erasure removes the one and adds the other, so it
+    #: is noticed even when it deleted the newest rows and ingestion gave their ids out again
+    erased: tuple[int, int]
 
     @classmethod
     def read(cls, conn: Connection, highest: int | None = None) -> SnapshotMark:
@@ -59,7 +62,12 @@ class SnapshotMark:
             int(conn.execute(select(func.coalesce(func.max(c), 0))).scalar_one())
             for c in (t.identity_decisions.c.id, t.profile_events.c.id)
         )
-        return cls(highest, rows, decision, event, meta.get(conn, meta.GRAPH_VERSION) or "0")
+        profiles, suppressions = (
+            int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+            for table in (t.profiles, t.suppressions)
+        )
+        graph = meta.get(conn, meta.GRAPH_VERSION) or "0"
+        return cls(highest, rows, decision, event, graph, (profiles, suppressions))
 
 
 def recheck_marks(conn: Connection) -> dict[int, Any]:

@@ -83,8 +83,9 @@ class Store:
     def write(self, *, bulk: bool = False) -> Iterator[Connection]:
         """The single write transaction: commits on success, rolls back whole on any error.
 
-        ``bulk``: the caller rewrites whole tables from rows it read in this same transaction
-        (identity resolution), so the backend may skip per-row foreign-key checks.
+        ``bulk``: the caller rewrites whole tables from rows it read in this same transaction,
+        or in a snapshot it checked under the lock is still whole (identity resolution), so the
+        backend may skip per-row foreign-key checks.
         """
         try:
             with self.engine.connect() as conn:
