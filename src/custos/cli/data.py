@@ -61,18 +61,32 @@ def ingest(
             help="Free text: redact (default), pseudonymise or keep personal data in it.",
         ),
     ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--encoding",
+            help="Text encoding of a CSV file, e.g. cp1252 (default: the map file's, else "
+            "UTF-8; a file with no UTF-8 at all is read as Windows-1252).",
+        ),
+    ] = None,
 ) -> None:
-    """Read a file into the store: normalise, deduplicate, quarantine bad rows."""
+    """Read a file into the store: normalise, deduplicate, version changed rows, quarantine
+    bad rows."""
     with open_custos() as custos, _progress(path.name) as progress:
         summary = custos.ingest(
-            path, source, kind=kind, map_path=map_path, progress=progress, pii=pii
+            path,
+            source,
+            kind=kind,
+            map_path=map_path,
+            progress=progress,
+            pii=pii,
+            encoding=encoding,
         )
     table = Table(title=f"{summary.file} → source {summary.source} ({summary.kind.value})")
-    for name in ("read", "stored", "duplicates skipped", "quarantined"):
+    for name in ("read", "stored new", "changed", "unchanged", "quarantined"):
         table.add_column(name, justify="right")
-    table.add_row(
-        str(summary.read), str(summary.stored), str(summary.duplicates), str(summary.quarantined)
-    )
+    counts = (summary.read, summary.stored, summary.changed, summary.duplicates)
+    table.add_row(*map(str, counts), str(summary.quarantined))
     out.print(table)
     rate = summary.read / summary.seconds if summary.seconds else 0.0
     out.print(f"{summary.seconds:.1f} s, {rate:,.0f} rows/s")
@@ -85,6 +99,11 @@ def ingest(
         out.print(
             f"{summary.fields_dropped} unreadable field(s) left out of stored rows: "
             "see `custos quarantine list`"
+        )
+    if summary.changed:
+        out.print(
+            f"{summary.changed} record(s) changed: stored as new versions (the old ones kept); "
+            "run `custos resolve` to update their profiles"
         )
     if summary.read == 0:
         out.print("the file holds no rows")

@@ -180,12 +180,15 @@ def _load(
             query = query.where(table.c.raw_id.in_(raw_ids))
         if new_only:
             # ... and the rows that changed since they were stored (identity_recheck: an
-            # anonymous collected call that got its user id), wherever their ids lie. Two
-            # queries: with an OR between them SQLite would scan the table.
+            # anonymous collected call that got its user id, a record re-ingested with other
+            # values), wherever their ids lie and whether in a profile or not. Two queries:
+            # with an OR between them SQLite would scan the table.
             pm = t.profile_members
-            query = query.outerjoin(pm, pm.c.raw_id == table.c.raw_id).where(pm.c.raw_id.is_(None))
+            unlinked = query.outerjoin(pm, pm.c.raw_id == table.c.raw_id).where(
+                pm.c.raw_id.is_(None)
+            )
             recheck = select(t.identity_recheck.c.raw_id)
-            loaded = _fetch_all(conn, query.where(table.c.raw_id > highest))
+            loaded = _fetch_all(conn, unlinked.where(table.c.raw_id > highest))
             earlier = query.where(table.c.raw_id <= highest, table.c.raw_id.in_(recheck))
             if again := _fetch_all(conn, earlier):
                 loaded = sorted(again + loaded, key=itemgetter(0))

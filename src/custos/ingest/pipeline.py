@@ -2,7 +2,9 @@
 
 Each batch is written in one transaction: raw rows, normalised rows and quarantine entries land
 together or not at all. Re-ingesting a file stores nothing twice: records and interactions are
-keyed by (source, record_id), consent events and quarantined rows by a content hash.
+keyed by (source, record_id), consent events and quarantined rows by a content hash. A record
+id stored before with other values (a CRM re-export after an edit) is a new version of that
+record: the current row is replaced and the old one kept in ``record_versions``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from custos.core.errors import ConfigError
 from custos.core.fields import Kind
 from custos.core.settings import Settings
 from custos.ingest import normalise as n
+from custos.ingest import versions
 from custos.ingest.mapping import ColumnMap, MapFile
 from custos.ingest.readers import Reader, Unit, reader_for
 from custos.ingest.rows import (
@@ -59,11 +62,12 @@ class Counts:
     """What one batch did."""
 
     read: int
-    stored: int
-    duplicates: int
+    stored: int  # new rows
+    duplicates: int  # rows stored before, unchanged
     quarantined: int
     quarantined_new: int
     fields_dropped: int = 0
+    changed: int = 0  # rows stored before with other values: new versions of their records
 
 
 @dataclass
@@ -74,8 +78,9 @@ class IngestSummary:
     kind: Kind
     file: str
     read: int = 0
-    stored: int = 0
-    duplicates: int = 0
+    stored: int = 0  # new rows
+    changed: int = 0  # new versions of records stored before
+    duplicates: int = 0  # unchanged rows stored before
     quarantined: int = 0
     quarantined_new: int = 0
     fields_dropped: int = 0
@@ -85,6 +90,7 @@ class IngestSummary:
         """Add one batch's counts."""
         self.read += counts.read
         self.stored += counts.stored
+        self.changed += counts.changed
         self.duplicates += counts.duplicates
         self.quarantined += counts.quarantined
         self.quarantined_new += counts.quarantined_new
@@ -93,7 +99,9 @@ class IngestSummary:
     @property
     def ok(self) -> bool:
         """False only when rows were there but none could be stored (nor were already stored)."""
-        return self.stored + self.duplicates > 0 or (self.read == 0 and self.quarantined == 0)
+        return self.stored + self.changed + self.duplicates > 0 or (
+            self.read == 0 and self.quarantined == 0
+        )
 
 
 def suppression_key(
@@ -382,20 +390,22 @@ class _BatchWriter:
         if self.suppressed is not None:
             batch, hidden = self._suppress(batch, self.suppressed)
         with self.store.write() as conn:
+            changed = 0
             if self.kind is Kind.CONSENTS:
                 stored = self._consents(conn, batch.good, now)
             else:
-                stored = self._rows(conn, batch.good, now)
+                stored, changed = self._rows(conn, batch.good, now)
             new_bad = self._quarantine(conn, batch.bad, now)
             new_bad += self._quarantine_suppressed(conn, hidden, now)
-            # Fields left out of the rows stored now (not of duplicates, stored before):
+            # Fields left out of the rows written now (not of duplicates, stored before):
             # listed with the quarantine (nothing is lost), one entry per field, not counted
             # as quarantined rows.
             left_out = [issue for issue in batch.dropped if issue.line_no in stored]
             self._quarantine(conn, left_out, now, per_field=True)
         return Counts(
             read=len(batch.good) + len(batch.bad) + len(hidden),
-            stored=len(stored),
+            stored=len(stored) - changed,
+            changed=changed,
             duplicates=len(batch.good) - len(stored),
             quarantined=len(batch.bad) + len(hidden),
             quarantined_new=new_bad,
@@ -466,22 +476,35 @@ class _BatchWriter:
         )
         return len(fresh)
 
-    def _rows(self, conn: Connection, good: list[Good], now: datetime) -> set[int]:
-        """Store the rows not stored before; the line numbers of those stored."""
+    def _rows(self, conn: Connection, good: list[Good], now: datetime) -> tuple[set[int], int]:
+        """Store the rows not stored before, and the changed ones as new versions of their
+        records; (the line numbers of those written, how many of them were changed).
+
+        One look-up per batch finds the record ids stored before with their payload (the row
+        as received): the same payload is an unchanged row (nothing to do), another one a new
+        version (see :func:`custos.ingest.versions.replace`)."""
         fresh: dict[str, Good] = dict(zip(map(_record_id, good), good, strict=True))
         if len(fresh) < len(good):  # an id repeats within the batch: its first row wins
             fresh = {}
             for row in good:
                 fresh.setdefault(row.record_id, row)
-        for known in _existing(
+        rr = t.raw_records
+        changed: dict[int, Good] = {}
+        for record_id, raw_id, payload in _existing(
             conn,
-            t.raw_records.c.record_id,
+            rr.c.record_id,
             list(fresh),
-            (t.raw_records.c.source_id, self.source_id),
+            (rr.c.source_id, self.source_id),
+            also=(rr.c.id, rr.c.payload),
         ):
-            del fresh[known]
+            row = fresh.pop(record_id)
+            if row.payload != payload:
+                changed[int(raw_id)] = row
+        if changed:
+            versions.replace(self.store, conn, self.kind, self.file_name, changed, now)
+        written = {r.line_no for r in changed.values()}
         if not fresh:
-            return set()
+            return written, len(changed)
         next_id = self.store.next_id(conn, t.raw_records, len(fresh))
         ids = range(next_id, next_id + len(fresh))
         rows = list(fresh.values())
@@ -505,7 +528,7 @@ class _BatchWriter:
             names=("raw_id", *COLUMNS[self.kind]),
             const={"source_id": self.source_id, "observed_at": now},
         )
-        return {r.line_no for r in rows}
+        return written | {r.line_no for r in rows}, len(changed)
 
     def _consents(self, conn: Connection, good: list[Good], now: datetime) -> set[int]:
         """Store the consent events not stored before; the line numbers of those stored."""
@@ -568,10 +591,14 @@ class _BatchWriter:
 
 
 def _existing(
-    conn: Connection, column: Any, values: list[str], *where: tuple[Any, Any]
-) -> set[str]:
+    conn: Connection,
+    column: Any,
+    values: list[str],
+    *where: tuple[Any, Any],
+    also: tuple[Any, ...] = (),
+) -> set[Any]:
     """The ``values`` already in ``column`` (rows also matching every ``(column, value)`` of
-    ``where``).
+    ``where``); with ``also``, tuples of the value and those columns of its row.
 
     Plain driver SQL on the same connection (and transaction): compiling an expression with
     thousands of bound parameters per batch cost more than running the query. The chunks keep
@@ -584,14 +611,16 @@ def _existing(
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     quote = dialect.identifier_preparer.quote
     conditions = "".join(f"{quote(c.name)} = {mark} AND " for c, _ in where)
+    picked = ", ".join(quote(c.name) for c in (column, *also))
     head = (
-        f"SELECT {quote(column.name)} FROM {quote(column.table.name)} "
+        f"SELECT {picked} FROM {quote(column.table.name)} "
         f"WHERE {conditions}{quote(column.name)} IN ("
     )
     fixed = tuple(value for _, value in where)
-    found: set[str] = set()
+    found: set[Any] = set()
     for i in range(0, len(values), _IN_CHUNK):
         chunk = values[i : i + _IN_CHUNK]
         sql = head + ", ".join([mark] * len(chunk)) + ")"
-        found.update(row[0] for row in conn.exec_driver_sql(sql, (*fixed, *chunk)))
+        rows = conn.exec_driver_sql(sql, (*fixed, *chunk))
+        found.update(map(tuple, rows) if also else (row[0] for row in rows))
     return found

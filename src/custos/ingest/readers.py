@@ -23,6 +23,11 @@ import orjson
 from custos.core.errors import InputError
 
 CHUNK_BYTES = 1 << 20
+#: The fix of a row with bytes its file's encoding does not know.
+NOT_UTF8_FIX = (
+    "re-save the file as UTF-8, or pass --encoding (e.g. cp1252) when the whole file is in "
+    "another encoding"
+)
 
 
 @dataclass(slots=True)
@@ -33,6 +38,7 @@ class RawRow:
     values: dict[str, Any] | None
     raw: str | None = None
     error: str | None = None
+    fix: str | None = None  # how to repair the row, when the reader knows better than "repair"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +109,12 @@ def _line_units(handle: BinaryIO, batch_size: int, first_line: int, quoted: bool
 
 
 class CsvReader(Reader):
-    """Comma-, semicolon- or tab-separated files with a header line; UTF-8, BOM allowed."""
+    """Comma-, semicolon- or tab-separated files with a header line; UTF-8, BOM allowed.
+
+    Each row is decoded on its own: a row with bytes that are not valid in the file's encoding
+    is quarantined with its line number and the fix, and the other rows keep theirs (one stray
+    Windows-1252 byte does not turn every ``Jürgen`` of a UTF-8 file into ``JÃ¼rgen``).
+    """
 
     extensions = (".csv", ".tsv")
 
@@ -162,21 +173,24 @@ class CsvReader(Reader):
                 reason = f"has {len(fields)} fields where the header has {width}"
                 out.append(RawRow(start, None, _join(fields, self.delimiter), reason))
             elif damaged and any("\ufffd" in f for f in fields):
-                reason = f"holds bytes that are not valid {self.encoding}"
-                out.append(RawRow(start, None, _join(fields, self.delimiter), reason))
+                reason = f"line {start} holds bytes that are not valid {self.encoding}"
+                out.append(RawRow(start, None, _join(fields, self.delimiter), reason, NOT_UTF8_FIX))
             else:
                 out.append(RawRow(start, dict(zip(columns, fields, strict=True))))
         return out
 
 
 def _guess_encoding(sample: bytes) -> str:
-    """UTF-8 (with or without BOM) when the sample decodes as UTF-8, else Windows-1252, the
-    encoding of spreadsheets saved on Western European Windows machines."""
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
-    except UnicodeDecodeError:
+    """UTF-8 (with or without BOM), unless the sample is not valid UTF-8 and holds no UTF-8
+    character beyond ASCII either: then Windows-1252, the encoding of spreadsheets saved on
+    Western European Windows machines. A UTF-8 file with a few bad bytes stays UTF-8 (its bad
+    rows are quarantined, see :meth:`CsvReader.parse`)."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    text = codecs.getincrementaldecoder("utf-8")("replace").decode(sample, final=False)
+    if "\ufffd" in text and text.replace("\ufffd", "").isascii():
         return "cp1252"
-    return "utf-8-sig" if sample.startswith(codecs.BOM_UTF8) else "utf-8"
+    return "utf-8"
 
 
 def _join(fields: list[str], delimiter: str) -> str:
@@ -206,7 +220,11 @@ class JsonLinesReader(Reader):
                 value = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
                 raw = line.decode("utf-8", "replace").rstrip("\r")
-                out.append(RawRow(line_no, None, raw, f"not valid JSON: {exc.msg}"))
+                if "\ufffd" in raw and b"\xef\xbf\xbd" not in line:  # JSON Lines are UTF-8
+                    reason = f"line {line_no} holds bytes that are not valid utf-8"
+                    out.append(RawRow(line_no, None, raw, reason, NOT_UTF8_FIX))
+                else:
+                    out.append(RawRow(line_no, None, raw, f"not valid JSON: {exc.msg}"))
                 continue
             if isinstance(value, dict):
                 out.append(RawRow(line_no, value))

@@ -425,7 +425,8 @@ def normalise_batch(rows: list[RawRow], cmap: ColumnMap, ctx: RowContext) -> Nor
     for row in rows:
         raw = row.values
         if raw is None:
-            bad(Bad(row.line_no, None, None, row.error or "unreadable", _UNREADABLE, row.raw or ""))
+            fix = row.fix or _UNREADABLE
+            bad(Bad(row.line_no, None, None, row.error or "unreadable", fix, row.raw or ""))
             continue
         values, extra = split(raw)
         if filtering and values.get("text") is not None:

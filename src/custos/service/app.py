@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from custos.consent import cache, ledger
@@ -92,14 +93,24 @@ class Custos:
         map_path: Path | None = None,
         progress: ProgressFn | None = None,
         pii: str | None = None,
+        encoding: str | None = None,
         actor: str = "cli",
     ) -> IngestSummary:
-        """Ingest one file into ``source`` (bad rows go to quarantine, nothing is lost).
+        """Ingest one file into ``source`` (bad rows go to quarantine, nothing is lost; a
+        record id seen before with other values becomes a new version of its record).
 
         Free text is redacted, pseudonymised or kept by ``pii``, else the map file's ``pii``,
         else the ``pii_policy`` setting (redact): what the policy removes is never stored.
+        ``encoding`` (of a CSV file) overrides the map file's.
         """
         map_file = MapFile.load(map_path) if map_path else MapFile()
+        if encoding:
+            try:
+                map_file = MapFile.model_validate({**map_file.model_dump(), "encoding": encoding})
+            except ValidationError as exc:
+                raise ConfigError(
+                    f"--encoding: {exc.errors()[0]['msg']}", hint="e.g. --encoding cp1252"
+                ) from None
         policy = pii_policy.check_policy(pii or map_file.pii or self.settings.pii_policy)
         pii_policy.register(self.settings)
         unknown = sorted(set(map_file.categories.values()) - set(self.taxonomy.categories))
@@ -132,6 +143,7 @@ class Custos:
                     "file": summary.file,
                     "read": summary.read,
                     "stored": summary.stored,
+                    "changed": summary.changed,
                     "pii": policy,
                     "duplicates": summary.duplicates,
                     "quarantined": summary.quarantined,

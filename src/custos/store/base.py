@@ -30,6 +30,7 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
+from sqlalchemy.exc import OperationalError
 
 from custos.core.errors import StoreError
 from custos.store import audit, tables
@@ -84,27 +85,50 @@ class Store:
         return found
 
     # -- transactions -------------------------------------------------------------------------
+    #: Connection options of a read that must see one snapshot from its first query to its
+    #: last (see :meth:`read`); none where every transaction does (SQLite).
+    snapshot_options: ClassVar[dict[str, Any]] = {}
+
     @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A read-only transaction with a consistent snapshot."""
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
+    def read(self, *, snapshot: bool = False) -> Iterator[Connection]:
+        """A read-only transaction; ``snapshot``: every query of it sees the store as of its
+        first one, whatever commits meanwhile (a long computation that writes its result
+        later, e.g. identity resolution)."""
+        with self.engine.connect() as conn:
+            if snapshot and self.snapshot_options:
+                conn = conn.execution_options(**self.snapshot_options)
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def write(self, *, bulk: bool = False) -> Iterator[Connection]:
         """The single write transaction: commits on success, rolls back whole on any error.
 
-        ``bulk``: the caller rewrites whole tables from rows it read in this same transaction
-        (identity resolution), so the backend may skip per-row foreign-key checks.
+        ``bulk``: the caller rewrites whole tables from rows it read in this same transaction,
+        or in a snapshot it checked under the lock is still whole (identity resolution), so the
+        backend may skip per-row foreign-key checks.
         Audit entries appended in it move the audit checkpoint once it has committed.
         """
         pending = audit.Pending(self.audit_anchor)
-        with self.engine.connect() as conn:
-            conn = conn.execution_options(custos_write=True, **{audit.PENDING_OPTION: pending})
-            with self._bulk(conn, bulk), conn.begin():
-                self._lock_writer(conn)
-                yield conn
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(custos_write=True, **{audit.PENDING_OPTION: pending})
+                with self._bulk(conn, bulk), conn.begin():
+                    self._lock_writer(conn)
+                    yield conn
+        except OperationalError as exc:
+            if not self._busy(exc):
+                raise
+            raise StoreError(
+                "the store stayed busy: another writer held it too long, nothing was written",
+                hint="run the command again when the other writer (e.g. custos resolve) is "
+                "done; an ingestion goes on where it stopped (rows stored are skipped)",
+            ) from None
         pending.committed()
+
+    def _busy(self, exc: OperationalError) -> bool:
+        """Whether ``exc`` says the writer lock could not be had in time (backend-specific)."""
+        return False
 
     @contextmanager
     def _bulk(self, conn: Connection, bulk: bool) -> Iterator[None]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import JSON, ColumnElement, Connection, Engine, Table, cast, create_engine, text
 
@@ -16,6 +16,7 @@ class PostgresStore(Store):
     """A store in a PostgreSQL database; writers take one advisory lock per transaction."""
 
     backend = "postgresql"
+    snapshot_options: ClassVar[dict[str, Any]] = {"isolation_level": "REPEATABLE READ"}
 
     def __init__(self, url: str, engine: Engine) -> None:
         super().__init__(url, engine)

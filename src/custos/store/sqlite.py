@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Dialect, Engine, Index, Table, create_engine, event
+from sqlalchemy.exc import OperationalError
 
 from custos.store.base import PreparedRows, Store
 
@@ -20,6 +21,11 @@ CACHE_KIB = 131072
 BULK_CACHE_KIB = 524288
 #: Batches of at least this many rows are inserted from one JSON text (see prepare_rows).
 JSON_BATCH_ROWS = 1000
+#: How long a writer waits for the one write lock before it gives up with "database is locked"
+#: (SQLite retries on its own meanwhile). Identity resolution holds the lock only to write its
+#: result, but that takes a while on millions of records: ingestion batches and collection
+#: requests wait for it rather than fail.
+BUSY_TIMEOUT_MS = 300_000
 
 
 class SQLiteStore(Store):
@@ -59,6 +65,10 @@ class SQLiteStore(Store):
             with suppress(TypeError):  # an integer beyond 64 bits: the plain path
                 prepared.payload = orjson.dumps(prepared.rows).decode()
         return prepared
+
+    def _busy(self, exc: OperationalError) -> bool:
+        """SQLite's busy timeout ran out."""
+        return "database is locked" in str(exc.orig)
 
     def indexes_to_rebuild(self, table: Table) -> list[Index]:
         """Every secondary index: one sort after the rows are in is much cheaper than a
@@ -134,7 +144,7 @@ def _configure(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.execute(f"PRAGMA cache_size=-{CACHE_KIB}")  # bulk loads touch big indexes
         cur.execute("PRAGMA wal_autocheckpoint=16384")  # checkpoint every ~64 MiB, not 4 MiB
         cur.close()

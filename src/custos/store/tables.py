@@ -246,6 +246,23 @@ identity_recheck = Table(
     Column("raw_id", Id, ForeignKey("raw_records.id"), primary_key=True, autoincrement=False),
 )
 
+# Earlier versions of a record or interaction: a row re-ingested under its record id with other
+# values replaces the current one (raw_records and records/interactions keep the newest) and
+# the one it replaces lands here, verbatim and normalised (JSON of the non-empty fields), for
+# provenance and data-subject access. Erased with the record.
+record_versions = Table(
+    "record_versions",
+    metadata,
+    Column("raw_id", Id, ForeignKey("raw_records.id"), primary_key=True, autoincrement=False),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("file_name", Text),
+    Column("line_no", Integer),
+    Column("payload", Text, nullable=False),
+    Column("fields", Text, nullable=False),
+    Column("ingested_at", Timestamp(), nullable=False),
+    Column("superseded_at", Timestamp(), nullable=False),
+)
+
 # The golden record of each profile: one JSON document (see custos.store.golden).
 profile_golden = Table(
     "profile_golden",

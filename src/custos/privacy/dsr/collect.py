@@ -27,9 +27,11 @@ def _iso(value: Any) -> Any:
 
 def member_rows(conn: Connection, raw_ids: Sequence[int]) -> list[dict[str, Any]]:
     """The person's records and interactions, oldest first: where each came from, its
-    normalised fields, extra attributes, and the row exactly as received."""
+    normalised fields, extra attributes, the row exactly as received, and the earlier
+    versions of the row that a re-ingestion replaced (the same, as they were)."""
     out: list[dict[str, Any]] = []
     ordered = sorted(raw_ids)
+    earlier = _earlier_versions(conn, ordered)
     for table, kind in ((t.records, "records"), (t.interactions, "interactions")):
         fields = [c for c in table.c if c.name not in _KEY_COLUMNS]
         for i in range(0, len(ordered), 500):
@@ -65,10 +67,36 @@ def member_rows(conn: Connection, raw_ids: Sequence[int]) -> list[dict[str, Any]
                         "fields": values,
                         "extra": orjson.loads(row["extra"]) if row["extra"] else {},
                         "as_received": orjson.loads(row["payload"]),
+                        "earlier_versions": earlier.get(row["raw_id"], []),
                         "_raw_id": row["raw_id"],
                     }
                 )
     out.sort(key=lambda r: r.pop("_raw_id"))
+    return out
+
+
+def _earlier_versions(conn: Connection, ordered: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """Raw id → the versions its row replaced, oldest first."""
+    rv = t.record_versions
+    out: dict[int, list[dict[str, Any]]] = {}
+    for i in range(0, len(ordered), 500):
+        query = (
+            select(rv)
+            .where(rv.c.raw_id.in_(ordered[i : i + 500]))
+            .order_by(rv.c.raw_id, rv.c.version)
+        )
+        for row in conn.execute(query).mappings():
+            out.setdefault(row["raw_id"], []).append(
+                {
+                    "version": row["version"],
+                    "file": row["file_name"],
+                    "line": row["line_no"],
+                    "received_at": _iso(row["ingested_at"]),
+                    "replaced_at": _iso(row["superseded_at"]),
+                    "fields": orjson.loads(row["fields"]),
+                    "as_received": orjson.loads(row["payload"]),
+                }
+            )
     return out
 
 

@@ -13,6 +13,7 @@ carry it for someone else are kept, and it is neither searched for nor suppresse
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,7 @@ ERASED: dict[str, str] = {
     "collect_pending": "anonymous ids of the person's collected events not yet identified",
     "identity_recheck": "which of the person's rows identity resolution should look at again",
     "identity_candidates": "pairs of the person's rows kept for review as possible matches",
+    "record_versions": "earlier versions of the person's records and interactions",
 }
 #: Tables erasure leaves as they are, and why that keeps no personal data of the person.
 KEPT: dict[str, str] = {
@@ -313,6 +315,17 @@ def _read_rows(
         ):
             subject.record_keys.add((int(source_id), record_id))
             subject.texts.update(_strings(payload))
+    # Earlier versions of the rows: their identifiers are the person's too (suppressed with the
+    # current ones, so an old export cannot bring them back).
+    rv = t.record_versions
+    for chunk in _chunks(raw_ids):
+        query = select(rv.c.fields, rv.c.payload).where(rv.c.raw_id.in_(chunk))
+        for fields, payload in conn.execute(query):
+            earlier = orjson.loads(fields)
+            for kind in STRONG_IDENTIFIERS:
+                if earlier.get(kind):
+                    seen[kind].add(earlier[kind])
+            subject.texts.update(_strings(payload))
 
 
 def _consent_events(conn: Connection, subject: Subject) -> None:
@@ -511,6 +524,28 @@ def _scrub_term_frequencies(conn: Connection, subject: Subject) -> int:
     return changed
 
 
+#: How long emptying SQLite's write-ahead log waits for readers (a resolution computing from its
+#: snapshot is one), in tries of ``_WAL_TRY_MS`` between which other writers have the lock: a
+#: TRUNCATE checkpoint holds the write lock while it waits.
+_WAL_WAIT_S = 300.0
+_WAL_TRY_MS = 500
+
+
+def _truncate_wal(driver: Any) -> bool:
+    """Checkpoint and truncate the write-ahead log; True when readers kept it busy throughout."""
+    (previous,) = driver.execute("PRAGMA busy_timeout").fetchone()
+    driver.execute(f"PRAGMA busy_timeout={_WAL_TRY_MS}")
+    deadline = time.monotonic() + _WAL_WAIT_S
+    try:
+        while True:
+            busy, _, _ = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy or time.monotonic() >= deadline:
+                return bool(busy)
+            time.sleep(_WAL_TRY_MS / 1000)
+    finally:
+        driver.execute(f"PRAGMA busy_timeout={int(previous)}")
+
+
 def purge(store: Store, tables: Sequence[str]) -> dict[str, Any]:
     """Make the deleted bytes unrecoverable from the store's files where the backend allows:
     SQLite rebuilds the file (``VACUUM``) and empties the write-ahead log; PostgreSQL vacuums
@@ -520,7 +555,7 @@ def purge(store: Store, tables: Sequence[str]) -> dict[str, Any]:
             driver = conn.connection.driver_connection
             assert driver is not None
             driver.execute("VACUUM")
-            busy, _, _ = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            busy = _truncate_wal(driver)
         if busy:
             raise StoreError(
                 "another connection is reading the store, so its write-ahead log could not be "

@@ -112,7 +112,8 @@ def _body(name: str, report: dict[str, Any]) -> str:
             return "<p>Processing of your data is not restricted.</p>"
         return table([value])
     if name == "records":
-        return table(value, ["kind", "source", "record_id", "file", "line", "as_received"])
+        columns = ["kind", "source", "record_id", "file", "line", "as_received"]
+        return table(value, [*columns, "earlier_versions"])
     if isinstance(value, list):
         return table(value)
     return table([value]) if isinstance(value, dict) else f"<p>{escape(str(value))}</p>"

@@ -94,7 +94,18 @@ def access_report(
             for r in requests.listing(conn, profile_ids=subject.profile_ids)
         ],
         "records": [
-            {k: r[k] for k in ("kind", "source", "record_id", "file", "line", "as_received")}
+            {
+                k: r[k]
+                for k in (
+                    "kind",
+                    "source",
+                    "record_id",
+                    "file",
+                    "line",
+                    "as_received",
+                    "earlier_versions",
+                )
+            }
             for r in persons + interactions
         ],
     }
@@ -104,7 +115,15 @@ def portable(conn: Connection, subject: Subject, *, request: str) -> dict[str, A
     """The data the person provided, machine-readable (records, interactions; the caller adds
     the consent events)."""
     rows = collect.member_rows(conn, sorted(subject.raw_ids))
-    keep = ("source", "record_id", "received_at", "fields", "extra", "as_received")
+    keep = (
+        "source",
+        "record_id",
+        "received_at",
+        "fields",
+        "extra",
+        "as_received",
+        "earlier_versions",
+    )
     return {
         "request": request,
         "profile_id": subject.profile_ids[0],

@@ -1,0 +1,90 @@
+"""What a resolution computed from a snapshot of the store depends on, and the rows it looked at
+again.
+
+Full and incremental resolution read the store in one snapshot, compute without the write lock,
+and take it only to write their result (so ingestion and collection go on meanwhile). Under
+the lock, :class:`SnapshotMark` tells whether the store changed in a way the result cannot
+absorb; :func:`recheck_marks` and :func:`unmark` take the rows marked for a recheck off the
+list only when they are still as the resolution saw them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, select
+
+from custos.store import meta
+from custos.store import tables as t
+
+#: Resolutions computed from a snapshot before one runs under the write lock throughout (when
+#: each found the store changed in a way its plan cannot absorb, see :class:`SnapshotMark`).
+SNAPSHOT_ATTEMPTS = 2
+
+
+@dataclass(frozen=True)
+class SnapshotMark:
+    """What a plan computed from a snapshot depends on, besides the rows it read (full and
+    incremental resolution alike).
+
+    Rows added since (ingestion, collection: ids above ``highest``) do not spoil it: they stay
+    in no profile, for the next incremental resolution. Rows changed in place since (a new
+    version of a record, an anonymous call that got its user id) are marked in
+    ``identity_recheck`` by whoever changed them, which the plan leaves alone. Anything else
+    (an erasure deleting rows, a decision, merge or unmerge by a person, another resolution)
+    means computing again."""
+
+    highest: int  # the highest raw id
+    rows: int  # records and interactions up to ``highest``
+    decision: int  # the newest identity decision
+    event: int  # the newest profile event (merge, unmerge, rectification, ...)
+    graph: str  # the identity graph's version
+    #: profiles and suppression entries: an erasure removes the one and adds the other, so it
+    #: is noticed even when it deleted the newest rows and ingestion gave their ids out again
+    erased: tuple[int, int]
+
+    @classmethod
+    def read(cls, conn: Connection, highest: int | None = None) -> SnapshotMark:
+        """The mark of the store as ``conn`` sees it (rows counted up to ``highest``)."""
+        if highest is None:
+            top = select(func.coalesce(func.max(t.raw_records.c.id), 0))
+            highest = int(conn.execute(top).scalar_one())
+        rows = sum(
+            int(
+                conn.execute(
+                    select(func.count()).select_from(table).where(table.c.raw_id <= highest)
+                ).scalar_one()
+            )
+            for table in (t.records, t.interactions)
+        )
+        decision, event = (
+            int(conn.execute(select(func.coalesce(func.max(c), 0))).scalar_one())
+            for c in (t.identity_decisions.c.id, t.profile_events.c.id)
+        )
+        profiles, suppressions = (
+            int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+            for table in (t.profiles, t.suppressions)
+        )
+        graph = meta.get(conn, meta.GRAPH_VERSION) or "0"
+        return cls(highest, rows, decision, event, graph, (profiles, suppressions))
+
+
+def recheck_marks(conn: Connection) -> dict[int, Any]:
+    """The rows marked for a recheck → their ingestion time (as stored), for :func:`unmark`."""
+    recheck, rr = t.identity_recheck, t.raw_records
+    query = select(rr.c.id, rr.c.ingested_at).join(recheck, recheck.c.raw_id == rr.c.id)
+    return dict(conn.execute(query).all())
+
+
+def unmark(conn: Connection, rechecked: dict[int, Any]) -> None:
+    """Take the rows off ``identity_recheck`` that are still as a resolution saw them (by
+    their ingestion time then: a new version of a record is ingested later)."""
+    recheck, rr = t.identity_recheck, t.raw_records
+    ids = sorted(rechecked)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        now = dict(conn.execute(select(rr.c.id, rr.c.ingested_at).where(rr.c.id.in_(chunk))).all())
+        done = [r for r in chunk if r not in now or now[r] == rechecked[r]]
+        if done:
+            conn.execute(delete(recheck).where(recheck.c.raw_id.in_(done)))
