@@ -30,7 +30,7 @@ from custos.cli import app as cli
 from custos.core.errors import NotFoundError
 from custos.core.fields import Kind
 from custos.core.settings import Settings
-from custos.service import Custos, dsr, keys
+from custos.service import Custos, keys
 from custos.store import tables as t
 from tests.conftest import write
 
@@ -291,8 +291,17 @@ def test_erasure_reaches_name_only_call_notes(shop: tuple[str, Custos], tmp_path
     app.ingest(calls, "calls", kind=Kind.INTERACTIONS, map_path=mapping)
     app.resolve()
     assert {r: p for s, r, p in app.xref() if s == "calls"} == {"k1": "", "k2": "", "k3": ""}
-    request = dsr.erase(app, "vera@example.org", actor="dpo")
-    receipt = request.result["receipt"]
+    admin = keys.create(app, "dpo", ["identity_curation"], "admin")
+    with serve(db, tmp_path) as base:
+        answer = httpx.post(
+            f"{base}/v1/dsr/erase",
+            json={"key": "vera@example.org", "confirm": True},
+            headers={"Authorization": f"Bearer {admin}"},
+            timeout=60,
+        )
+    assert answer.status_code == 200, answer.text
+    receipt = answer.json()["receipt"]
+    assert answer.json()["found_by"] == {"by": "email", "sources": ["crm"]}
     assert receipt["possible_interactions_erased"] == ["calls:k1", "calls:k3"]
     assert sorted(r for s, r, _ in app.xref() if s == "calls") == ["k2"]
     with app.store.read() as conn:
@@ -303,7 +312,7 @@ def test_erasure_reaches_name_only_call_notes(shop: tuple[str, Custos], tmp_path
     assert again is not None
     shown = CliRunner().invoke(
         cli,
-        ["--db", db, "dsr", "show", request.ref],
+        ["--db", db, "dsr", "show", answer.json()["request"]],
         env={"CUSTOS_SECRET_KEY_FILE": str(tmp_path / "secret.key")},
     )
     assert shown.exit_code == 0, shown.output
