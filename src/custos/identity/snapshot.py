@@ -36,38 +36,29 @@ class SnapshotMark:
     means computing again."""
 
     highest: int  # the highest raw id
-    rows: int  # records and interactions up to ``highest``
     decision: int  # the newest identity decision
     event: int  # the newest profile event (merge, unmerge, rectification, ...)
     graph: str  # the identity graph's version
-    #: profiles and suppression entries: an erasure removes the one and adds the other, so it
-    #: is noticed even when it deleted the newest rows and ingestion gave their ids out again
-    erased: tuple[int, int]
+    #: erasures so far (the only deletions of records and interactions; counted in the store's
+    #: meta by the erasure itself, so one is noticed even when it deleted the newest rows and
+    #: ingestion gave their ids out again)
+    erased: int
 
     @classmethod
     def read(cls, conn: Connection, highest: int | None = None) -> SnapshotMark:
-        """The mark of the store as ``conn`` sees it (rows counted up to ``highest``)."""
+        """The mark of the store as ``conn`` sees it (``highest``: the highest raw id it was
+        taken at, kept: rows added since do not spoil it). A few indexed look-ups: it is read
+        twice by every resolution, one of a single record too."""
         if highest is None:
             top = select(func.coalesce(func.max(t.raw_records.c.id), 0))
             highest = int(conn.execute(top).scalar_one())
-        rows = sum(
-            int(
-                conn.execute(
-                    select(func.count()).select_from(table).where(table.c.raw_id <= highest)
-                ).scalar_one()
-            )
-            for table in (t.records, t.interactions)
-        )
         decision, event = (
             int(conn.execute(select(func.coalesce(func.max(c), 0))).scalar_one())
             for c in (t.identity_decisions.c.id, t.profile_events.c.id)
         )
-        profiles, suppressions = (
-            int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-            for table in (t.profiles, t.suppressions)
-        )
         graph = meta.get(conn, meta.GRAPH_VERSION) or "0"
-        return cls(highest, rows, decision, event, graph, (profiles, suppressions))
+        erased = int(meta.get(conn, meta.ERASURES) or 0)
+        return cls(highest, decision, event, graph, erased)
 
 
 def recheck_marks(conn: Connection) -> dict[int, Any]:

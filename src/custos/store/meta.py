@@ -24,3 +24,13 @@ def put(conn: Connection, key: str, value: str) -> None:
 GRAPH_VERSION = "graph_version"
 #: The highest id the review queue (identity_candidates) ever gave: ids are never given twice.
 REVIEW_ID = "review_id"
+#: How many erasures deleted rows from the store (a resolution computed from a snapshot taken
+#: before one must be computed again).
+ERASURES = "erasures"
+
+
+def bump(conn: Connection, key: str) -> int:
+    """Add one to the counter ``key`` (inside the caller's write transaction); its new value."""
+    value = int(get(conn, key) or 0) + 1
+    put(conn, key, str(value))
+    return value

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Table, delete, func, or_, select, text, updat
 
 from custos.core.errors import StoreError
 from custos.core.fields import STRONG_IDENTIFIERS
-from custos.store import Store
+from custos.store import Store, meta
 from custos.store import tables as t
 
 #: Tables erasure deletes the person's rows from (what it removes there).
@@ -443,6 +443,8 @@ def delete_subject(conn: Connection, subject: Subject, quarantine_ids: set[int])
         t.profile_events.c.other_profile_id.in_(ids),
     )
     run(t.profiles, t.profiles.c.id.in_(ids))
+    # A resolution computing from a snapshot taken before this must compute again.
+    meta.bump(conn, meta.ERASURES)
     run(t.records, *by_raw(t.records.c.raw_id))
     run(t.interactions, *by_raw(t.interactions.c.raw_id))
     run(t.raw_records, *by_raw(t.raw_records.c.id))
