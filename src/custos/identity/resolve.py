@@ -193,12 +193,42 @@ def resolve(
     last attempt holds the write lock throughout.
     """
     started = time.perf_counter()
+    # The blocking-key indexes (the first run builds them: seconds at a million rows) are made
+    # in a short write of their own on a second thread, while the snapshot is read and
+    # computed from, rather than under the write lock that writes the result.
+    # (An in-memory store is one connection per thread: there, here.)
+    in_memory = store.url.startswith("sqlite:///:memory:") or store.url == "sqlite://"
+    with ThreadPoolExecutor(1, thread_name_prefix="custos-indexes") as pool:
+        indexed: Future[None] = Future()
+        if in_memory:
+            _ensure_indexes(store)
+            indexed.set_result(None)
+        else:
+            indexed = pool.submit(_ensure_indexes, store)
+        return _resolve(store, settings, retrain, extra_edges, actor, started, indexed)
+
+
+def _ensure_indexes(store: Store) -> None:
+    with store.write() as conn:
+        ensure_match_indexes(conn)
+
+
+def _resolve(
+    store: Store,
+    settings: Settings,
+    retrain: bool,
+    extra_edges: EdgeSource | None,
+    actor: str,
+    started: float,
+    indexed: Future[None],
+) -> ResolveSummary:
     for attempt in range(SNAPSHOT_ATTEMPTS + 1):
         summary = ResolveSummary()
         with paused_gc() as pause:
             if attempt < SNAPSHOT_ATTEMPTS:
                 with store.read(snapshot=True) as conn:
                     computed = _compute(conn, settings, summary, pause, retrain, extra_edges)
+                indexed.result()  # (raises what it raised)
                 locked = time.perf_counter()
                 with store.write(bulk=True) as conn:
                     if SnapshotMark.read(conn, computed.mark.highest) != computed.mark:
@@ -206,6 +236,7 @@ def resolve(
                         continue
                     _apply(store, conn, settings, computed, summary, actor)
             else:
+                indexed.result()
                 locked = time.perf_counter()
                 with store.write(bulk=True) as conn:
                     computed = _compute(conn, settings, summary, pause, retrain, extra_edges)

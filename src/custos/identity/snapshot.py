@@ -64,8 +64,16 @@ class SnapshotMark:
 def recheck_marks(conn: Connection) -> dict[int, Any]:
     """The rows marked for a recheck → their ingestion time (as stored), for :func:`unmark`."""
     recheck, rr = t.identity_recheck, t.raw_records
-    query = select(rr.c.id, rr.c.ingested_at).join(recheck, recheck.c.raw_id == rr.c.id)
-    return dict(conn.execute(query).all())
+    # The few marked ids first, then their rows by primary key (a join lets SQLite walk every
+    # raw record: a tenth of a second at a million, on each incremental resolution).
+    ids = sorted(set(conn.execute(select(recheck.c.raw_id)).scalars()))
+    found: dict[int, Any] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        found.update(
+            conn.execute(select(rr.c.id, rr.c.ingested_at).where(rr.c.id.in_(chunk))).all()
+        )
+    return found
 
 
 def unmark(conn: Connection, rechecked: dict[int, Any]) -> None:
