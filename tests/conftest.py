@@ -7,6 +7,7 @@ on a free loopback port and stopped at the end of the session. Every test that t
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -98,3 +99,30 @@ def served(custos: Custos) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def start_serve(db: str, port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """`custos serve` on ``db`` as its own process (``env``: extra environment variables);
+    returns the process once it answers /health."""
+    import os
+    import sys
+    import time
+
+    import httpx
+
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from custos.cli import main; main()", "--db", db, "serve",
+         "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("custos serve did not start")

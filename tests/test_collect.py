@@ -28,7 +28,7 @@ from custos.cli import app as cli
 from custos.service import Custos, keys
 from custos.service.collect import event_time
 from custos.store import tables as t
-from tests.conftest import served
+from tests.conftest import served, start_serve
 
 # An IAB TCF v2 TC string (purposes 1, 3, 9, 10 … consented; 2 and 4 not), last updated
 # 2012-01-10 (the example of the consent tests).
@@ -399,25 +399,6 @@ def test_a_failed_request_stores_nothing_and_is_not_acknowledged(
     assert sorted(xref(custos)) == [("web", "x1"), ("web", "x2")]
 
 
-def _start_serve(db: str, port: int) -> subprocess.Popen[bytes]:
-    """`custos serve` as its own process; returns once it answers /health."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from custos.cli import main; main()", "--db", db, "serve",
-         "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("custos serve did not start")
-
-
 def test_events_arrive_exactly_once_across_a_forced_server_restart(tmp_path: Path) -> None:
     """The server is killed (SIGKILL) mid-stream and started again: the Segment client retries
     what was not acknowledged, and every event is stored exactly once."""
@@ -429,7 +410,7 @@ def test_events_arrive_exactly_once_across_a_forced_server_restart(tmp_path: Pat
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = _start_serve(db, port)
+    server = start_serve(db, port)
     errors: list[Any] = []
     client = SegmentClient(
         key,
@@ -447,7 +428,7 @@ def test_events_arrive_exactly_once_across_a_forced_server_restart(tmp_path: Pat
                 server.kill()  # forced: no graceful shutdown, batches in flight are lost
                 server.wait(10)
             if i == 100:
-                server = _start_serve(db, port)
+                server = start_serve(db, port)
             time.sleep(0.002)
         client.flush()
         client.join()

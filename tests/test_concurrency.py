@@ -27,8 +27,7 @@ from custos.service import Custos, dsr
 from custos.store import golden as golden_store
 from custos.store import sqlite
 from custos.store import tables as t
-from tests.conftest import write
-from tests.test_collect import _start_serve
+from tests.conftest import start_serve, write
 
 HEADER = "record_id,first_name,last_name,email,date_of_birth,customer_id\n"
 ANNA = "c1,Anna,Müller,anna@example.com,1985-03-07,C-1\n"
@@ -79,7 +78,7 @@ def test_ingest_and_collection_go_on_while_a_resolution_computes(
     )
     key = made.stdout.strip().splitlines()[-1]
     port = _free_port()
-    server = _start_serve(db, port)
+    server = start_serve(db, port)
     writers: dict[str, Any] = {}
 
     def meanwhile(nodes: list[Node]) -> list[Edge]:

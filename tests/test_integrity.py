@@ -32,8 +32,7 @@ from custos.service.demo import run_demo
 from custos.service.release import release
 from custos.store import audit, open_store
 from custos.store import tables as t
-from tests.conftest import write
-from tests.test_collect import _start_serve
+from tests.conftest import start_serve, write
 
 # -- the audit log ------------------------------------------------------------------------------
 
@@ -228,7 +227,7 @@ def test_a_served_store_edited_by_its_dba_fails_verification(
     assert made.exit_code == 0, made.output
     key = made.stdout.strip().splitlines()[-1]
     port = _port()
-    server = _start_serve(db, port)
+    server = start_serve(db, port)
     try:
         for _ in range(4):  # each list of the audit log is audited
             got = httpx.get(

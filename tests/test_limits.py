@@ -4,10 +4,8 @@ slow bodies, slow and missing request heads; and bodies that used to answer 500.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +21,7 @@ from fastapi.testclient import TestClient
 from custos.api.app import create_app
 from custos.core.settings import Settings
 from custos.service import Custos, keys
+from tests.conftest import start_serve
 
 BODY_TIMEOUT = 2.0
 HEAD_TIMEOUT = 4.0
@@ -71,28 +70,12 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, extra: dict[str, str]) -> I
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {
-        **os.environ,
         "CUSTOS_API_BODY_TIMEOUT": str(BODY_TIMEOUT),
         "CUSTOS_API_HEADER_TIMEOUT": str(HEAD_TIMEOUT),
         **extra,
     }
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from custos.cli import main; main()", "--db", db, "serve",
-         "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )  # fmt: skip
+    process = start_serve(db, port, env)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
         yield Served(port, process, key)
     finally:
         process.terminate()

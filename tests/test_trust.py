@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -32,7 +28,7 @@ from custos.core.fields import Kind
 from custos.core.settings import Settings
 from custos.service import Custos, keys
 from custos.store import tables as t
-from tests.conftest import write
+from tests.conftest import start_serve, write
 
 CRM = """record_id,first_name,last_name,email,customer_id,date_of_birth
 r1,Vera,Lindqvist,vera@example.org,C-1001,1984-05-02
@@ -52,27 +48,9 @@ def serve(db: str, folder: Path) -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "CUSTOS_SECRET_KEY_FILE": str(folder / "secret.key")}
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from custos.cli import main; main()", "--db", db, "serve",
-         "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    process = start_serve(db, port, {"CUSTOS_SECRET_KEY_FILE": str(folder / "secret.key")})
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise AssertionError("custos serve did not start")
-            time.sleep(0.1)
-        yield base
+        yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
         process.wait(10)

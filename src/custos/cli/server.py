@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from custos.cli.common import app, err, open_custos, out, state
+from custos.cli.common import app, err, guarded, open_custos, out, state
 from custos.core.errors import CustosError
 from custos.service import keys
 
@@ -140,13 +140,7 @@ def identity_secret(
     """Print the identity secret of a write key: your server signs a browser's identify with
     it (context.userHash = hex HMAC-SHA256(secret, userId)), so that the call is verified."""
     with open_custos() as custos:
-        try:
-            secret = keys.identity_secret(custos, name)
-        except CustosError as exc:
-            err.print(f"[red]error:[/red] {exc.message}")
-            if exc.hint:
-                err.print(f"  fix: {exc.hint}")
-            raise typer.Exit(2) from None
+        secret = guarded(lambda: keys.identity_secret(custos, name))
     err.print(f"identity secret of {name}: keep it on your servers, never in a page:")
     print(secret)
 

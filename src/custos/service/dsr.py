@@ -522,17 +522,7 @@ def _possible_match_values(conn: Connection, subject: Subject) -> list[tuple[str
     person without linking them (``identity_candidates``): where identity is uncertain,
     erasure is conservative and keeps them from bringing the person back too. The records
     themselves stay: they may be someone else's (their next rows wait in the quarantine)."""
-    ic = t.identity_candidates
-    raw = subject.raw_ids
-    others: set[int] = set()
-    for chunk in _chunked(raw):
-        for left, right in conn.execute(
-            select(ic.c.left_raw_id, ic.c.right_raw_id).where(
-                ic.c.status == "possible",
-                ic.c.left_raw_id.in_(chunk) | ic.c.right_raw_id.in_(chunk),
-            )
-        ):
-            others.update(x for x in (left, right) if x not in raw)
+    others = erasure.possible_partners(conn, subject)
     values: set[tuple[str, str]] = set()
     for table in (t.records, t.interactions):
         columns = [table.c[kind] for kind in STRONG_IDENTIFIERS]

@@ -215,16 +215,12 @@ def locate(conn: Connection, profile_id: str) -> Subject:
     return subject
 
 
-def possible_interactions(conn: Connection, subject: Subject) -> dict[int, tuple[int, str]]:
-    """Interactions in no profile that may be the person's though no link says so: those
-    identity resolution scored as possible matches of the person's rows, and those that carry
-    no identifier but the first and last name of one of the person's records (a call note
-    that knows only the caller's name). Erasure takes them too (it is conservative where
-    identity is uncertain); an access report does not (they may be someone else's). Raw id →
-    (source id, record id)."""
-    it, pm, ic, r = t.interactions, t.profile_members, t.identity_candidates, t.records
+def possible_partners(conn: Connection, subject: Subject) -> set[int]:
+    """The rows (raw ids) identity resolution scored as possible matches of the person's rows
+    without linking them (``identity_candidates``)."""
+    ic = t.identity_candidates
     raw = subject.raw_ids
-    candidates: set[int] = set()
+    found: set[int] = set()
     for chunk in _chunks(raw):
         for left, right in conn.execute(
             select(ic.c.left_raw_id, ic.c.right_raw_id).where(
@@ -232,7 +228,20 @@ def possible_interactions(conn: Connection, subject: Subject) -> dict[int, tuple
                 ic.c.left_raw_id.in_(chunk) | ic.c.right_raw_id.in_(chunk),
             )
         ):
-            candidates.update(x for x in (left, right) if x not in raw)
+            found.update(x for x in (left, right) if x not in raw)
+    return found
+
+
+def possible_interactions(conn: Connection, subject: Subject) -> dict[int, tuple[int, str]]:
+    """Interactions in no profile that may be the person's though no link says so: those
+    identity resolution scored as possible matches of the person's rows, and those that carry
+    no identifier but the first and last name of one of the person's records (a call note
+    that knows only the caller's name). Erasure takes them too (it is conservative where
+    identity is uncertain); an access report does not (they may be someone else's). Raw id →
+    (source id, record id)."""
+    it, pm, r = t.interactions, t.profile_members, t.records
+    raw = subject.raw_ids
+    candidates = possible_partners(conn, subject)
     unowned = it.c.raw_id.not_in(select(pm.c.raw_id))
     found: set[int] = set()
     for chunk in _chunks(candidates):
