@@ -27,6 +27,7 @@ from custos.core.errors import NotFoundError
 from custos.core.fields import Kind
 from custos.core.settings import Settings
 from custos.service import Custos, keys
+from custos.service.collect import collect
 from custos.store import tables as t
 from tests.conftest import start_serve, write
 
@@ -269,6 +270,11 @@ def test_erasure_reaches_name_only_call_notes(shop: tuple[str, Custos], tmp_path
     app.ingest(calls, "calls", kind=Kind.INTERACTIONS, map_path=mapping)
     app.resolve()
     assert {r: p for s, r, p in app.xref() if s == "calls"} == {"k1": "", "k2": "", "k3": ""}
+    # A device that said it was Vera (a claim of the write key): the claim keeps her e-mail.
+    claimed = {"messageId": "claim-1", "anonymousId": "d-9", "event": "Viewed"}
+    claimed["context"] = {"traits": {"email": "vera@example.org"}}
+    stored = collect(app, [("track", claimed)], source="web", received_at=datetime.now(UTC))
+    assert stored.stored == 1
     admin = keys.create(app, "dpo", ["identity_curation"], "admin")
     with serve(db, tmp_path) as base:
         answer = httpx.post(
@@ -280,11 +286,11 @@ def test_erasure_reaches_name_only_call_notes(shop: tuple[str, Custos], tmp_path
     assert answer.status_code == 200, answer.text
     receipt = answer.json()["receipt"]
     assert answer.json()["found_by"] == {"by": "email", "sources": ["crm"]}
-    assert receipt["possible_interactions_erased"] == ["calls:k1", "calls:k3"]
+    assert receipt["possible_interactions_erased"] == ["calls:k1", "calls:k3", "web:claim-1"]
     assert sorted(r for s, r, _ in app.xref() if s == "calls") == ["k2"]
     with app.store.read() as conn:
         texts = conn.execute(select(t.raw_records.c.payload)).scalars().all()
-    assert not any("Lindqvist" in (p or "") for p in texts)
+    assert not any("Lindqvist" in (p or "") or "vera@" in (p or "") for p in texts)
     again = app.ingest(calls, "calls", kind=Kind.INTERACTIONS, map_path=mapping)
     assert sorted(r for s, r, _ in app.xref() if s == "calls") == ["k2"]  # suppressed
     assert again is not None
@@ -294,5 +300,5 @@ def test_erasure_reaches_name_only_call_notes(shop: tuple[str, Custos], tmp_path
         env={"CUSTOS_SECRET_KEY_FILE": str(tmp_path / "secret.key")},
     )
     assert shown.exit_code == 0, shown.output
-    assert "interactions that may be theirs, erased too: calls:k1, calls:k3" in shown.output
+    assert "erased too: calls:k1, calls:k3, web:claim-1" in shown.output
     assert "found by: email in crm" in shown.output

@@ -31,6 +31,9 @@ PERSON_FIELDS: tuple[str, ...] = (
 
 #: Strong identifiers: an exact match of the normalised value links two records.
 STRONG_IDENTIFIERS: tuple[str, ...] = ("email", "phone", "customer_id", "social_handle")
+#: The extra attribute of a collected call that keeps what it asserts of a person without
+#: verification (a call of the public write key): claims, never identifiers.
+CLAIMS = "claims"
 
 RECORD_FIELDS: tuple[str, ...] = ("record_id", *PERSON_FIELDS)
 INTERACTION_FIELDS: tuple[str, ...] = (

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from custos.core.fields import INTERACTION_FIELDS, Kind
+from custos.core.fields import CLAIMS, INTERACTION_FIELDS, Kind
 from custos.ingest import normalise as n
 from custos.ingest.rows import (
     CANDIDATES,
@@ -304,7 +304,6 @@ class RowMaker:
 _PERSON_AT = tuple(NAMES.index(c) for c in (*PERSON_COLUMNS, CANDIDATES))
 _CUSTOMER_AT = NAMES.index("customer_id")
 _EXTRA_AT = NAMES.index("extra")
-CLAIMS = "claims"
 
 
 def as_claims(

@@ -22,7 +22,7 @@ import orjson
 from sqlalchemy import Connection, Table, delete, func, or_, select, text, update
 
 from custos.core.errors import StoreError
-from custos.core.fields import STRONG_IDENTIFIERS
+from custos.core.fields import CLAIMS, STRONG_IDENTIFIERS
 from custos.store import Store, meta
 from custos.store import tables as t
 
@@ -236,9 +236,11 @@ def possible_interactions(conn: Connection, subject: Subject) -> dict[int, tuple
     """Interactions in no profile that may be the person's though no link says so: those
     identity resolution scored as possible matches of the person's rows, and those that carry
     no identifier but the first and last name of one of the person's records (a call note
-    that knows only the caller's name). Erasure takes them too (it is conservative where
-    identity is uncertain); an access report does not (they may be someone else's). Raw id →
-    (source id, record id)."""
+    that knows only the caller's name), and collected calls whose unverified claims carry one of
+    the person's identifiers (a device that said it was them: the claim would keep the
+    identifier in clear). Erasure takes them too (it is conservative where identity is
+    uncertain); an access report does not (they may be someone else's). Raw id → (source id,
+    record id)."""
     it, pm, r = t.interactions, t.profile_members, t.records
     raw = subject.raw_ids
     candidates = possible_partners(conn, subject)
@@ -266,6 +268,7 @@ def possible_interactions(conn: Connection, subject: Subject) -> dict[int, tuple
             it.c.first_name_key == first, it.c.last_name_key == last, unowned, *nameless
         )
         found.update(conn.execute(query).scalars())
+    found |= _claiming(conn, subject, unowned)
     found -= raw
     rr = t.raw_records
     keys: dict[int, tuple[int, str]] = {}
@@ -275,6 +278,22 @@ def possible_interactions(conn: Connection, subject: Subject) -> dict[int, tuple
         ):
             keys[int(raw_id)] = (int(source_id), record_id)
     return keys
+
+
+def _claiming(conn: Connection, subject: Subject, unowned: Any) -> set[int]:
+    """Interactions in no profile whose claims (see :data:`CLAIMS`) name one of the person's
+    identifiers: one pass over the calls that claim anything."""
+    it = t.interactions
+    wanted = {(kind, value) for kind, values in subject.identifiers.items() for value in values}
+    if not wanted:
+        return set()
+    query = select(it.c.raw_id, it.c.extra).where(it.c.extra.like(f'%"{CLAIMS}"%'), unowned)
+    found: set[int] = set()
+    for raw_id, extra in conn.execute(query):
+        claims = orjson.loads(extra).get(CLAIMS) or {}
+        if any((kind, value) in wanted for kind, value in claims.items()):
+            found.add(int(raw_id))
+    return found
 
 
 def _same_person(subject: Subject, first: str | None, last: str | None) -> bool:
