@@ -55,9 +55,10 @@ class Gate:
         self.busy -= 1
 
 
-async def _body(request: Request, limit: int) -> dict[str, Any]:
-    """The body as a JSON object. Its size as sent is limited while it streams in (see
-    :class:`custos.api.limits.Limits`); here, unzipped, it is held to the same limit."""
+async def _body(request: Request, limit: int) -> tuple[dict[str, Any], int]:
+    """The body as a JSON object, and its size unzipped. Its size as sent is limited while it
+    streams in (see :class:`custos.api.limits.Limits`); here, unzipped, it is held to the same
+    limit."""
     raw = await request.body()
     if "gzip" in request.headers.get("content-encoding", "").lower():
         inflater = zlib.decompressobj(wbits=31)
@@ -77,43 +78,74 @@ async def _body(request: Request, limit: int) -> dict[str, Any]:
         raise ApiError(400, "the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object")
-    return body
+    return body, len(raw)
 
 
-def _calls(
-    kind: str, body: dict[str, Any], max_event: int
-) -> tuple[list[tuple[str, dict[str, Any]]], list[bytes]]:
-    """The calls of a request ``(type, message)``, and each message as JSON (its size is checked
-    here; the store keeps it as the verbatim record)."""
+#: The SDK families and their limits. Segment's HTTP Tracking API takes calls of at most 32 KB
+#: in requests of at most 500 KB; RudderStack's gateway takes requests of up to 4 MB
+#: (rudder-server ``Gateway.maxReqSizeInKB``) and no smaller limit per call.
+SEGMENT, RUDDERSTACK = "segment", "rudderstack"
+
+
+def family(request: Request, calls: list[tuple[str, dict[str, Any]]]) -> str:
+    """Which SDK family sent a request: RudderStack when its calls carry RudderStack's marks (a
+    top-level ``channel`` or ``rudderId``, a library or user agent named rudder), else
+    Segment."""
+    if "rudder" in request.headers.get("user-agent", "").lower():
+        return RUDDERSTACK
+    for _, message in calls[:8]:
+        if "channel" in message or "rudderId" in message:
+            return RUDDERSTACK
+        context = message.get("context")
+        library = context.get("library") if type(context) is dict else None
+        name = library.get("name") if type(library) is dict else None
+        if type(name) is str and "rudder" in name.lower():
+            return RUDDERSTACK
+    return SEGMENT
+
+
+def _calls(kind: str, body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The calls of a request ``(type, message)``; a batch's own ``context`` and
+    ``integrations`` apply to each of its calls (a call's own keys win)."""
     if kind != "batch":
-        calls = [(kind, body)]
-    else:
-        batch = body.get("batch")
-        if not isinstance(batch, list):
+        return [(kind, body)]
+    batch = body.get("batch")
+    if not isinstance(batch, list):
+        raise ApiError(400, "batch must be a list of JSON objects")
+    shared = {
+        name: value
+        for name in ("context", "integrations")
+        if isinstance(value := body.get(name), dict) and value
+    }
+    calls = []
+    for message in batch:
+        if type(message) is not dict:
             raise ApiError(400, "batch must be a list of JSON objects")
-        context = body.get("context")
-        shared = context if isinstance(context, dict) and context else None
-        calls = []
-        for message in batch:
-            if type(message) is not dict:
-                raise ApiError(400, "batch must be a list of JSON objects")
-            if shared:
-                own = message.get("context")
-                message = {
-                    **message,
-                    "context": {**shared, **own} if type(own) is dict else dict(shared),
-                }
-            call = message.get("type")
-            calls.append((call.lower() if type(call) is str else str(call or "").lower(), message))
+        if shared:
+            message = dict(message)
+            for name, value in shared.items():
+                own = message.get(name)
+                message[name] = {**value, **own} if type(own) is dict else dict(value)
+        call = message.get("type")
+        calls.append((call.lower() if type(call) is str else str(call or "").lower(), message))
+    return calls
+
+
+def _encoded(
+    kind: str, calls: list[tuple[str, dict[str, Any]]], max_event: int
+) -> tuple[list[bytes], dict[int, str]]:
+    """Each message as JSON (the store keeps it as the verbatim record), with its fields' and
+    its own size checked: the calls of a batch larger than ``max_event`` bytes, by position,
+    with the reason they are quarantined (a single call that large is refused with 400)."""
     for index, (_, message) in enumerate(calls):
-        for field in _LIMITED:
+        for field, most in _LIMITED.items():
             value = message.get(field)
-            if type(value) is str and len(value) > _TEXT_LIMIT:
+            if type(value) is str and len(value) > most:
                 where = f"{field} of call {index}" if kind == "batch" else field
                 raise ApiError(
                     400,
-                    f"{where} is longer than {_TEXT_LIMIT} characters",
-                    hint=f"send {field} of at most {_TEXT_LIMIT} characters",
+                    f"{where} is longer than {most} characters",
+                    hint=f"send {field} of at most {most} characters",
                 )
     try:
         encoded = [orjson.dumps(message) for _, message in calls]
@@ -123,24 +155,52 @@ def _calls(
             "a call is nested too deeply",
             hint="send JSON arrays and objects at most 254 levels deep",
         ) from None
-    if any(len(e) > max_event for e in encoded):
-        raise ApiError(400, f"a call is larger than {max_event} bytes")
-    return calls, encoded
+    too_large = {
+        i: f"the call is {len(e)} bytes, more than the {max_event} bytes a call may have"
+        for i, e in enumerate(encoded)
+        if len(e) > max_event
+    }
+    if too_large and kind != "batch":
+        raise ApiError(
+            400,
+            f"the call is larger than {max_event} bytes",
+            hint="send less in properties, traits and context",
+        )
+    return encoded, too_large
 
 
 async def _prepare(
-    request: Request, kind: str, custos: Custos, body: dict[str, Any], received_at: datetime
+    request: Request,
+    kind: str,
+    custos: Custos,
+    read: tuple[dict[str, Any], int],
+    received_at: datetime,
 ) -> service.Prepared:
-    """Authenticate, check and normalise one request, ready for the writer."""
+    """Authenticate, check and normalise one request (``read``: its JSON and its size unzipped),
+    ready for the writer. The limits are those of the SDK family that sent it (see
+    :func:`family`)."""
+    body, size = read
     settings = custos.settings
     given = key_from_headers(request) or body.get("writeKey")
     # Inline, not in the thread pool: a key look-up is one indexed read, cheaper than the
     # hand-over to a thread and back.
     key = authenticate(custos, str(given) if given else None, "write")
-    calls, encoded = _calls(kind, body, settings.collect_max_event_bytes)
+    calls = _calls(kind, body)
+    if family(request, calls) == RUDDERSTACK:
+        max_event = settings.collect_max_batch_bytes
+    else:
+        if size > settings.collect_segment_max_batch_bytes:
+            raise ApiError(
+                413,
+                f"the request body is larger than {settings.collect_segment_max_batch_bytes} "
+                "bytes (Segment's limit per request)",
+                hint="send smaller requests (split a batch)",
+            )
+        max_event = settings.collect_max_event_bytes
+    encoded, too_large = _encoded(kind, calls, max_event)
     headers = {k: v for k, v in request.headers.items() if k.lower() == "sec-gpc"}
     job = service.CollectRequest(
-        calls, key.name, received_at, body.get("sentAt"), headers, encoded, key.verified
+        calls, key.name, received_at, body.get("sentAt"), headers, encoded, key.verified, too_large
     )
     # Reading and normalising needs no store. A request of a few hundred calls is read here,
     # on the event loop: handing it to a thread and back costs more CPU than the reading (the
@@ -174,6 +234,8 @@ async def _collect(request: Request, kind: str) -> Response:
                 "duplicates": result.duplicates,
                 "quarantined": result.quarantined,
                 "consent_events": result.consent_events,
+                "consent_problems": result.consent_problems,
+                "fields_dropped": result.fields_dropped,
             }
         ),
         media_type="application/json",
@@ -181,12 +243,14 @@ async def _collect(request: Request, kind: str) -> Response:
 
 
 _TEXT_LIMIT = 200
+_MESSAGE_ID_LIMIT = 1000
 _TEXT = {"type": "string", "maxLength": _TEXT_LIMIT}
 _CALL: dict[str, Any] = {
     "type": "object",
     "properties": {
         "type": {"type": "string", "enum": list(service.CALL_TYPES)},
-        "messageId": _TEXT,
+        # A message id is compared exactly; one longer than a record id is kept as its digest.
+        "messageId": {"type": "string", "maxLength": _MESSAGE_ID_LIMIT},
         "userId": _TEXT,
         "anonymousId": {"type": ["string", "null"], "maxLength": _TEXT_LIMIT},
         "timestamp": {"type": "string", "format": "date-time"},
@@ -203,8 +267,10 @@ _CALL: dict[str, Any] = {
     },
 }
 
-#: The fields held to the schema's length limit (checked by _calls).
-_LIMITED = tuple(name for name, spec in _CALL["properties"].items() if "maxLength" in spec)
+#: The fields held to the schema's length limit, and their limits (checked by _encoded).
+_LIMITED: dict[str, int] = {
+    name: spec["maxLength"] for name, spec in _CALL["properties"].items() if "maxLength" in spec
+}
 #: The paths of the collection routes (their bodies have the collection size limit).
 KINDS = (*service.CALL_TYPES, "batch")
 PATHS = frozenset(f"/v1/{kind}" for kind in KINDS)

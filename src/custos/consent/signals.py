@@ -122,25 +122,81 @@ def _mapped(mapping: Mapping[str, Any], key: str) -> list[str]:
     return []
 
 
-def segment_signals(context: Mapping[str, Any], mapping: Mapping[str, Any]) -> list[Signal]:
-    """Signals from Segment's ``context.consent.categoryPreferences``."""
-    preferences = ((context.get("consent") or {}).get("categoryPreferences")) or {}
+def _object(value: Any, path: str, problems: list[str]) -> Mapping[str, Any]:
+    """``value`` when it is a JSON object; absent (None) is empty; anything else is reported
+    (a signal that cannot be read is never guessed) and read as empty."""
+    if value is None or isinstance(value, Mapping):
+        return value or {}
+    problems.append(
+        f"{path} is {_kind(value)}, not an object: its consent signal was not read; "
+        f"send {path} as a JSON object"
+    )
+    return {}
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return type(value).__name__
+
+
+def segment_signals(
+    context: Mapping[str, Any], mapping: Mapping[str, Any], problems: list[str] | None = None
+) -> list[Signal]:
+    """Signals from Segment's ``context.consent.categoryPreferences`` (a value that is not an
+    object is reported in ``problems``)."""
+    problems = [] if problems is None else problems
+    consent = _object(context.get("consent"), "context.consent", problems)
+    preferences = _object(
+        consent.get("categoryPreferences"), "context.consent.categoryPreferences", problems
+    )
     out = []
     for category, allowed in sorted(preferences.items()):
+        if not isinstance(allowed, bool):
+            problems.append(
+                f"context.consent.categoryPreferences.{category} is {_kind(allowed)}, not "
+                "true or false: not read; send true or false"
+            )
+            continue
         for purpose in _mapped(mapping, category):
-            status = GRANTED if allowed is True else DENIED
+            status = GRANTED if allowed else DENIED
             out.append(
                 Signal(purpose, status, "segment", f"categoryPreferences.{category}={allowed}")
             )
     return out
 
 
-def rudderstack_signals(context: Mapping[str, Any], mapping: Mapping[str, Any]) -> list[Signal]:
-    """Signals from RudderStack's ``context.consentManagement`` (allowed and denied ids)."""
-    management = context.get("consentManagement") or {}
+def rudderstack_signals(
+    context: Mapping[str, Any], mapping: Mapping[str, Any], problems: list[str] | None = None
+) -> list[Signal]:
+    """Signals from RudderStack's ``context.consentManagement`` (allowed and denied ids; a value
+    of the wrong shape is reported in ``problems``)."""
+    problems = [] if problems is None else problems
+    management = _object(context.get("consentManagement"), "context.consentManagement", problems)
     out = []
     for key, status in (("allowedConsentIds", GRANTED), ("deniedConsentIds", DENIED)):
-        for consent_id in management.get(key) or []:
+        listed = management.get(key)
+        if listed is None:
+            continue
+        if not isinstance(listed, list):
+            problems.append(
+                f"context.consentManagement.{key} is {_kind(listed)}, not a list: not read; "
+                "send a list of consent ids"
+            )
+            continue
+        for consent_id in listed:
+            if isinstance(consent_id, dict | list) or consent_id is None:
+                problems.append(
+                    f"context.consentManagement.{key} holds {_kind(consent_id)}: not read; "
+                    "send consent ids as text"
+                )
+                continue
             for purpose in _mapped(mapping, str(consent_id)):
                 out.append(Signal(purpose, status, "rudderstack", f"{key}:{consent_id}"))
     return out
@@ -182,14 +238,19 @@ def signals_from_event(
 ) -> tuple[list[Signal], list[str]]:
     """Every consent signal in one collected event (Segment/RudderStack shape) and its headers.
 
-    Returns (signals, problems): a signal that cannot be read is reported, never guessed.
+    Returns (signals, problems): a signal that cannot be read (a context, consent object or
+    preference list of the wrong shape, a TC string that does not decode) is reported, never
+    guessed; the signals that can be read are kept.
     """
-    context = message.get("context") or {}
-    found: list[Signal] = []
     problems: list[str] = []
-    found += segment_signals(context, signals.get("segment") or {})
-    found += rudderstack_signals(context, signals.get("rudderstack") or {})
-    tc_string = (context.get("consent") or {}).get("tcString") or context.get("tcString")
+    context = _object(message.get("context"), "context", problems)
+    found: list[Signal] = []
+    found += segment_signals(context, signals.get("segment") or {}, problems)
+    found += rudderstack_signals(context, signals.get("rudderstack") or {}, problems)
+    consent = context.get("consent")
+    tc_string = (consent.get("tcString") if isinstance(consent, Mapping) else None) or context.get(
+        "tcString"
+    )
     if tc_string:
         try:
             found += tcf_signals(str(tc_string), signals.get("tcf") or {})

@@ -142,16 +142,25 @@ class Settings(BaseSettings):
         default=32 * 1024,
         ge=1024,
         le=4 * 1024 * 1024,
-        description="The largest single call the collection API accepts (bytes of JSON, after "
-        "gzip decompression); a larger one is answered 400.",
+        description="The largest single call of a Segment client (bytes of JSON, after gzip "
+        "decompression; Segment's limit is 32 KB): a larger call in a batch is quarantined "
+        "alone, a larger single call is answered 400. RudderStack clients' calls may fill the "
+        "request.",
     )
-    collect_max_batch_bytes: int = Field(
+    collect_segment_max_batch_bytes: int = Field(
         default=500 * 1024,
         ge=1024,
-        le=4 * 1024 * 1024,
-        description="The largest request body the collection API accepts (bytes, as sent and "
-        "after gzip decompression; at most 4 MB); a larger one is answered 413 before it is "
-        "read whole.",
+        le=16 * 1024 * 1024,
+        description="The largest request of a Segment client (bytes, after gzip decompression; "
+        "Segment's limit is 500 KB); a larger one is answered 413.",
+    )
+    collect_max_batch_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="The largest request body the collection API reads from any client (bytes, "
+        "as sent and after gzip decompression; RudderStack's gateway takes 4 MB); a larger one "
+        "is answered 413 before it is read whole.",
     )
     collect_max_concurrent: int = Field(
         default=16,

@@ -68,7 +68,7 @@ from custos.service.collect_calls import (
     timestamp_writer,
     user_hash,
 )
-from custos.service.collect_consent import record_signals
+from custos.service.collect_consent import pending_signals, record_pending, record_signals
 from custos.store import tables as t
 from custos.store.base import Store
 
@@ -92,6 +92,9 @@ __all__ = [
 ]
 
 _FIX = "send the call again, corrected"
+_TIME_REASON = "{} is not a date-time: the call is stored with the time it was received"
+_TIME_FIX = "send ISO 8601 times (2026-05-01T12:00:00Z)"
+_SIGNAL_FIX = "send the consent signal in the shape the README's Conformance chapter describes"
 #: Source name → id, per store, of the sources collection has written to (see :func:`write`).
 _SOURCE_IDS: WeakKeyDictionary[Store, dict[str, int]] = WeakKeyDictionary()
 
@@ -108,6 +111,8 @@ class CollectResult:
     #: quarantine
     fields_dropped: int = 0
     consent_events: int = 0
+    #: consent signals of stored calls that could not be read (each listed in the quarantine)
+    consent_problems: int = 0
     problems: list[str] = field(default_factory=list)
 
 
@@ -126,6 +131,8 @@ class CollectRequest:
     #: sent with a server-side key: what its calls say of a person is verified (a call of the
     #: public write key asserts claims only; see :func:`prepare`)
     verified: bool = False
+    #: calls too large to store (by position in ``calls``), with the reason: quarantined alone
+    too_large: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -145,6 +152,8 @@ class Call:
     shape: tuple[str, ...] = ()
     row: tuple[Any, ...] = ()
     signals: list[Signal] = field(default_factory=list)
+    #: the consent signals of the call that could not be read, for the quarantine list
+    unread: list[Bad] = field(default_factory=list)
     #: how what the call says of a person is verified: ``key`` (a server-side key: all of it),
     #: ``signature`` (a signed identify or alias: its user id), or ``""`` (claims only)
     verified: str = ""
@@ -159,8 +168,9 @@ class Prepared:
     requests: list[CollectRequest]
     results: list[CollectResult]
     calls: list[Call]
-    #: anonymous id → user id taught by identify and alias calls, in the order sent
-    learnt: list[tuple[str, str, datetime]] = field(default_factory=list)
+    #: anonymous id → user id taught by identify and alias calls, in the order sent, with the
+    #: time and the index of the request
+    learnt: list[tuple[str, str, datetime, int]] = field(default_factory=list)
 
 
 def collect(
@@ -217,7 +227,7 @@ def prepare(app: Custos, requests: list[CollectRequest]) -> Prepared:
     maker = RowMaker(ctx, stamp)
     taken: set[tuple[str, str]] = set()
     calls: list[Call] = []
-    learnt: list[tuple[str, str, datetime]] = []
+    learnt: list[tuple[str, str, datetime, int]] = []
     generic: list[RawRow] = []  # calls whose person fields need ingestion's generic path
     verbatim_of: dict[int, str] = {}
     for index, request in enumerate(requests):
@@ -230,7 +240,7 @@ def prepare(app: Custos, requests: list[CollectRequest]) -> Prepared:
             )
             # Only a verified identify or alias links a device to a user id.
             if verified and call in ("identify", "alias") and (taught := _learn(call, given)):
-                learnt.append((*taught, received_at))
+                learnt.append((*taught, received_at, index))
             mid = message_id(message)
             if (request.source, mid) in taken:  # sent twice in this group: the first counts
                 results[index].duplicates += 1
@@ -245,11 +255,12 @@ def prepare(app: Custos, requests: list[CollectRequest]) -> Prepared:
                 verbatim = dumps(message)
             item = Call(index, line, mid, message, given.get("anonymous_id"), verified=verified)
             calls.append(item)
-            reason = problem_of(call, given)
+            reason = request.too_large.get(line - 1) or problem_of(call, given)
             if reason:
                 item.bad = Bad(line, mid, None, reason, _FIX, verbatim)
                 continue
-            when = event_time(message, received_at, sent_at, parsed)
+            unreadable: list[str] = []
+            when = event_time(message, received_at, sent_at, parsed, unreadable)
             try:
                 values, (item.shape, item.row) = maker.values(message, call, when, given)
             except n.FieldError:
@@ -259,6 +270,10 @@ def prepare(app: Custos, requests: list[CollectRequest]) -> Prepared:
                 continue
             record_id = mid if mid.isascii() else n.identifier(mid) or ""
             item.good = Good(line, record_id, verbatim, values)
+            for name in unreadable:
+                item.dropped.append(
+                    Bad(line, record_id, name, _TIME_REASON.format(name), _TIME_FIX, verbatim)
+                )
     if generic:
         _normalise_generic(calls, generic, verbatim_of, ctx, stamp)
     for item in calls:
@@ -332,8 +347,11 @@ def _read_signals(
             headers = requests[item.request].headers
             found = read[key] = signals_from_event(item.message, signal_map, headers)
         item.signals, problems = found
-        if problems:
-            results[item.request].problems += [f"{item.mid}: {p}" for p in problems]
+        good = item.good
+        for text in problems:
+            reason, _, fix = text.partition("; send ")
+            fix = f"send {fix}" if fix else _SIGNAL_FIX
+            item.unread.append(Bad(item.line, good.record_id, "consent", reason, fix, good.payload))
 
 
 def write(app: Custos, parts: list[Prepared]) -> list[CollectResult]:
@@ -350,6 +368,7 @@ def write(app: Custos, parts: list[Prepared]) -> list[CollectResult]:
     items: list[tuple[int, Call]] = []  # (index of the request in the group, call)
     taken: set[tuple[str, str]] = set()
     learnt: dict[str, tuple[str, datetime]] = {}
+    teacher: dict[str, int] = {}  # anonymous id → index of the request that taught it
     offset = 0
     for part in parts:
         for item in part.calls:
@@ -360,8 +379,9 @@ def write(app: Custos, parts: list[Prepared]) -> list[CollectResult]:
                 continue
             taken.add(key)
             items.append((index, item))
-        for anon, user, when in part.learnt:
+        for anon, user, when, index in part.learnt:
             learnt[anon] = (user, when)
+            teacher[anon] = offset + index
         offset += len(part.requests)
     wanted = {item.anon for _, item in items if item.anon}
     stamp = _bind(app, t.interactions.c.timestamp)
@@ -384,6 +404,7 @@ def write(app: Custos, parts: list[Prepared]) -> list[CollectResult]:
         stored: list[store.Stored] = []
         bad: list[tuple[int, Bad]] = []
         dropped: list[tuple[int, Bad]] = []
+        unread: list[tuple[int, Bad]] = []  # consent signals that could not be read
         hidden: list[tuple[int, Good]] = []
         for index, item in items:
             result = results[index]
@@ -408,11 +429,16 @@ def write(app: Custos, parts: list[Prepared]) -> list[CollectResult]:
                     result.stored += 1
                     dropped.extend((index, note) for note in item.dropped)
                     result.fields_dropped += len(item.dropped)
+                    unread.extend((index, note) for note in item.unread)
+                    result.consent_problems += len(item.unread)
         raw_ids = store.store_rows(app, conn, requests, sids, stored)
-        store.link_pending(conn, taught)
-        store.remember_anonymous(conn, stored, raw_ids, customer)
-        store.quarantine(app, conn, requests, sids, bad, hidden, dropped)
-        for purpose in record_signals(app, conn, requests, sids, stored, results):
+        waiting = store.link_pending(conn, taught)
+        kept = pending_signals(requests, sids)
+        store.remember_anonymous(conn, stored, raw_ids, customer, kept)
+        store.quarantine(app, conn, requests, sids, bad, hidden, dropped, unread)
+        purposes = record_signals(app, conn, requests, sids, stored, results)
+        purposes += record_pending(app, conn, waiting, results, teacher)
+        for purpose in sorted(set(purposes)):
             cache.refresh(app.store, conn, purpose)
         store.audit_group(conn, requests, results)
     cached.update(source_ids)

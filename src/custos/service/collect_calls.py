@@ -113,16 +113,21 @@ def event_time(
     received_at: datetime,
     sent_at: Any = None,
     parsed: dict[str, Any] | None = None,
+    unreadable: list[str] | None = None,
 ) -> datetime:
     """When the call happened, corrected for the client's clock: receivedAt − (sentAt − timestamp).
 
     Without a ``sentAt`` the client's ``timestamp`` is taken as it is; without either, the time
     the call was received. ``parsed``: a cache of times read already (see :func:`_moment`).
+    A time that cannot be read is not guessed from: the time the call was received is taken,
+    and the field that could not be read is named in ``unreadable`` (when given).
     """
     try:
         when = _moment(message.get("timestamp") or message.get("originalTimestamp"), parsed)
         sent = _moment(message.get("sentAt") or sent_at, parsed)
     except _UNREADABLE_TIME:
+        if unreadable is not None:
+            unreadable.append(_unreadable_time(message, sent_at, parsed))
         return received_at
     if when is None:
         return received_at
@@ -132,6 +137,24 @@ def event_time(
         return received_at - (sent - when)
     except OverflowError:  # a clock centuries off: the client's time cannot be corrected
         return received_at
+
+
+def _unreadable_time(
+    message: Mapping[str, Any], sent_at: Any, parsed: dict[str, Any] | None
+) -> str:
+    """Which of a call's times cannot be read (``timestamp``, ``originalTimestamp`` or
+    ``sentAt``)."""
+    for name, value in (
+        ("timestamp", message.get("timestamp")),
+        ("originalTimestamp", message.get("originalTimestamp")),
+        ("sentAt", message.get("sentAt") or sent_at),
+    ):
+        if value:
+            try:
+                _moment(value, parsed)
+            except _UNREADABLE_TIME:
+                return name
+    return "timestamp"
 
 
 #: The Segment ids and names of a call: (key in its ``extra``, field of the call).

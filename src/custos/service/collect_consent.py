@@ -7,6 +7,12 @@ key, a signed identify, a device a verified identify named), never for a claim. 
 when the server received them: the client's time (its clock, a TC string's last update) is kept
 in the evidence as a claim, and identifies the decision for idempotency only.
 
+A device's choice made before sign-in is not lost: the restrictions an anonymous call carries
+wait with the call (``collect_pending.signals``) and are recorded for the person when a verified
+identify or alias names the device (:func:`record_pending`), timed when each call was received.
+Its grants are not: a device used before sign-in may be someone else's (a shared computer), so
+only a restriction, which fails closed, carries over.
+
 Most calls repeat a decision the ledger holds already (the same person, purpose, status and
 time: one event, by its ``event_key``), so the keys are worked out and looked up first, and a
 row is built only for an event the ledger lacks.
@@ -14,22 +20,24 @@ row is built only for an event the ledger lacks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from sqlalchemy import Connection
 
 from custos.consent import ledger
 from custos.consent.ledger import GRANTED
 from custos.consent.signals import Signal
 from custos.core.fields import Kind
-from custos.ingest.rows import COLUMNS
+from custos.ingest.rows import COLUMNS, Good
 from custos.service.collect_store import IN_CHUNK, Stored, column, marks, rows_of
 from custos.store import tables as t
 
 if TYPE_CHECKING:
     from custos.service.app import Custos
-    from custos.service.collect import CollectRequest, CollectResult
+    from custos.service.collect import Call, CollectRequest, CollectResult
 
 _NAMES = COLUMNS[Kind.INTERACTIONS]
 _KINDS = ("customer_id", "email", "phone")
@@ -80,9 +88,7 @@ def record_signals(
         verified = {k: values[i] for k, i in _IDENTIFIERS if values[i] is not None}
         claimed = {k: item.claims[k] for k in _KINDS if item.claims.get(k) is not None}
         if not (verified or claimed):
-            result.problems.append(
-                f"{mid}: consent signal of an anonymous call (kept in the raw call)"
-            )
+            # An anonymous call: its restrictions wait for the identify (remember_anonymous).
             continue
         client = values[_AT] or requests[index].received_at
         sid = sids[index]
@@ -131,6 +137,11 @@ def record_signals(
                 key=key,
             )
         )
+    return _append(app, conn, events)
+
+
+def _append(app: Custos, conn: Connection, events: list[dict[str, Any]]) -> list[str]:
+    """Insert ledger event rows; the purposes they are of."""
     # One insert per set of columns the events fill: their NULLs unbound (a column with a
     # default is always bound).
     shapes: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
@@ -140,6 +151,82 @@ def record_signals(
     for shape, rows in shapes.items():
         app.store.insert_many(conn, t.consent_events, rows, names=shape)
     return sorted({e["purpose"] for e in events})
+
+
+def pending_signals(
+    requests: list[CollectRequest], sids: list[int]
+) -> Callable[[int, Call, Good], str | None]:
+    """What an anonymous call keeps of its consent signals until its device is identified: its
+    restrictions (with the request's source and receipt time), as JSON; None without any."""
+
+    def kept(index: int, item: Call, good: Good) -> str | None:
+        client = good.values[_AT] or requests[index].received_at
+        restrictions = [
+            [s.purpose, s.status, s.method, s.evidence, (s.at or client).isoformat()]
+            for s in item.signals
+            if s.status != GRANTED
+        ]
+        if not restrictions:
+            return None
+        received = requests[index].received_at.isoformat()
+        body = {"source": sids[index], "received": received, "message": item.mid}
+        return orjson.dumps({**body, "signals": restrictions}).decode()
+
+    return kept
+
+
+def record_pending(
+    app: Custos,
+    conn: Connection,
+    waiting: list[tuple[str, str, str]],
+    results: list[CollectResult],
+    teacher: dict[str, int],
+) -> list[str]:
+    """Record the restrictions of anonymous calls whose device a verified identify or alias
+    has now named (``(anonymous id, user id, kept signals)`` from ``link_pending``) for that
+    user id, each timed when its call was received; the request that named the device
+    (``teacher``: anonymous id → its index) is credited with them. Returns the purposes that
+    got events."""
+    purposes = app.taxonomy.purposes
+    found: dict[str, dict[str, Any]] = {}
+    credit: dict[str, str] = {}  # event key → anonymous id
+    for anon, user, kept in waiting:
+        body = orjson.loads(kept)
+        identifiers = {"customer_id": user}
+        received = datetime.fromisoformat(body["received"])
+        for purpose, status, method, evidence, claimed in body["signals"]:
+            if purpose not in purposes or status == GRANTED:
+                continue
+            claimed_at = datetime.fromisoformat(claimed)
+            key = ledger.event_key(
+                source_id=body["source"],
+                purpose=purpose,
+                status=status,
+                at=claimed_at,
+                method=method,
+                identifiers=identifiers,
+            )
+            credit.setdefault(key, anon)
+            found.setdefault(
+                key,
+                ledger.event_row(
+                    source_id=body["source"],
+                    identifiers=identifiers,
+                    purpose=purpose,
+                    status=status,
+                    at=received,
+                    method=method,
+                    evidence=f"{evidence}; message {body['message']}; client time {claimed}; "
+                    "identity verified (sent before sign-in by the device a verified identify "
+                    "named)",
+                    key=key,
+                ),
+            )
+    for known in _stored(conn, list(found)):
+        del found[known]
+    for key in found:
+        results[teacher[credit[key]]].consent_events += 1
+    return _append(app, conn, list(found.values())) if found else []
 
 
 def _whose(

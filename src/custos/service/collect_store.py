@@ -150,24 +150,32 @@ def learn_aliases(
     return known | taught, taught
 
 
-def link_pending(conn: Connection, taught: dict[str, str]) -> None:
+def link_pending(conn: Connection, taught: dict[str, str]) -> list[tuple[str, str, str]]:
     """Give the calls stored earlier under an anonymous id the user id an identify or alias of
-    this group named for it, and mark them for the next resolution to look at again."""
+    this group named for it, and mark them for the next resolution to look at again.
+
+    Returns the consent restrictions those calls carried, ``(anonymous id, user id, signals as
+    kept by remember_anonymous)``, for the ledger (they now have a person)."""
     if not taught:
-        return
+        return []
     cp, it, recheck = t.collect_pending.name, t.interactions.name, t.identity_recheck.name
     mark = marks(conn, 1)
     listed = sorted(taught)
+    signals: list[tuple[str, str, str]] = []
     for i in range(0, len(listed), IN_CHUNK):
         chunk = listed[i : i + IN_CHUNK]
         within = f"anonymous_id IN ({marks(conn, len(chunk))})"
-        pending = rows_of(conn, f"SELECT anonymous_id, raw_id FROM {cp} WHERE {within}", chunk)
+        pending = rows_of(
+            conn, f"SELECT anonymous_id, raw_id, signals FROM {cp} WHERE {within}", chunk
+        )
         if not pending:
             continue
         waiting: dict[str, list[int]] = {}
-        for anon, raw_id in pending:
+        for anon, raw_id, kept in pending:
             if user := n.customer_id(taught[anon]):
                 waiting.setdefault(user, []).append(raw_id)
+                if kept:
+                    signals.append((anon, user, kept))
         for user, raw_ids in waiting.items():
             for j in range(0, len(raw_ids), IN_CHUNK):
                 ids = raw_ids[j : j + IN_CHUNK]
@@ -180,21 +188,27 @@ def link_pending(conn: Connection, taught: dict[str, str]) -> None:
                 f"INSERT INTO {recheck} (raw_id) VALUES ({mark})", [(r,) for r in raw_ids]
             )
         conn.exec_driver_sql(f"DELETE FROM {cp} WHERE {within}", tuple(chunk))
+    return signals
 
 
 def remember_anonymous(
-    conn: Connection, stored: list[Stored], raw_ids: list[int], customer: int
+    conn: Connection,
+    stored: list[Stored],
+    raw_ids: list[int],
+    customer: int,
+    kept: Callable[[int, Call, Good], str | None],
 ) -> None:
-    """Keep the anonymous id of each call stored without a user id, for a later identify."""
+    """Keep the anonymous id of each call stored without a user id, for a later identify, with
+    what ``kept(index of the request, call, values)`` keeps of its consent signals."""
     waiting = [
-        (item.anon[:200], raw_id)
-        for raw_id, (_, item, good, _, _) in zip(raw_ids, stored, strict=True)
+        (item.anon[:200], raw_id, kept(index, item, good) if item.signals else None)
+        for raw_id, (index, item, good, _, _) in zip(raw_ids, stored, strict=True)
         if item.anon and good.values[customer] is None
     ]
     if waiting:
         conn.exec_driver_sql(
-            f"INSERT INTO {t.collect_pending.name} (anonymous_id, raw_id) VALUES "
-            f"({marks(conn, 2)})",
+            f"INSERT INTO {t.collect_pending.name} (anonymous_id, raw_id, signals) VALUES "
+            f"({marks(conn, 3)})",
             waiting,
         )
 
@@ -299,10 +313,13 @@ def quarantine(
     bad: list[tuple[int, Bad]],
     hidden: list[tuple[int, Good]],
     dropped: Sequence[tuple[int, Bad]] = (),
+    unread: Sequence[tuple[int, Bad]] = (),
 ) -> None:
     """Quarantine the calls that cannot be stored (with their reason and the call as sent) and
     the calls of erased persons (where and why, never the values); once each. ``dropped``: the
-    fields left out of stored calls, listed the same way (one entry per call and field)."""
+    fields left out of stored calls, listed the same way (one entry per call and field);
+    ``unread``: the consent signals of stored calls that could not be read (one per call and
+    reason)."""
     entries: dict[str, dict[str, Any]] = {}
 
     def common(index: int) -> dict[str, Any]:
@@ -317,6 +334,7 @@ def quarantine(
     # left-out field by the field too.
     pending = [(index, item, "") for index, item in bad]
     pending += [(index, item, f"\x1ffield {item.field}") for index, item in dropped]
+    pending += [(index, item, f"\x1fconsent {item.reason}") for index, item in unread]
     for index, item, tail in pending:
         source = requests[index].source
         body = (f"call {item.record_id}" if item.record_id else item.raw) + tail
@@ -362,6 +380,18 @@ def quarantine(
     app.store.insert_many(conn, t.quarantine, list(entries.values()))
 
 
+_COUNTED = (
+    "requests",
+    "received",
+    "stored",
+    "duplicates",
+    "quarantined",
+    "consent_events",
+    "consent_problems",
+    "fields_dropped",
+)
+
+
 def audit_group(
     conn: Connection, requests: list[CollectRequest], results: list[CollectResult]
 ) -> None:
@@ -372,7 +402,7 @@ def audit_group(
         total = totals.setdefault(
             request.source,
             dict.fromkeys(
-                ("requests", "received", "stored", "duplicates", "quarantined", "consent_events"),
+                _COUNTED,
                 0,
             ),
         )
@@ -382,5 +412,7 @@ def audit_group(
         total["duplicates"] += result.duplicates
         total["quarantined"] += result.quarantined
         total["consent_events"] += result.consent_events
+        total["consent_problems"] += result.consent_problems
+        total["fields_dropped"] += result.fields_dropped
     for source, total in totals.items():
         audit.append(conn, actor=source, action="collect", detail={"source": source, **total})

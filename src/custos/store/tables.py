@@ -236,6 +236,9 @@ collect_pending = Table(
     metadata,
     Column("anonymous_id", String(200), primary_key=True),
     Column("raw_id", Id, ForeignKey("raw_records.id"), primary_key=True, autoincrement=False),
+    # the call's consent restrictions (JSON), recorded for the person once a verified identify
+    # names the device (see custos.service.collect_consent.record_pending)
+    Column("signals", Text, nullable=True),
 )
 
 # Rows that changed after they were stored (an anonymous call that got its user id): the next
