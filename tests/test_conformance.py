@@ -256,3 +256,33 @@ def test_unreadable_tc_string_times_integrations_and_gpc_time(custos: Custos, se
     assert status == "denied" and abs(at - datetime.now(UTC)) < timedelta(minutes=5)
     assert "client time 2020-01-01" in evidence
     assert _audit(custos, "collect")[-1]["consent_problems"] == 1
+
+
+def test_real_clients_malformed_consent_is_quarantined_not_fatal(
+    custos: Custos, server: str
+) -> None:
+    """The Segment and RudderStack libraries pass a consent object of the wrong shape through:
+    every call of their batches is stored, each unreadable signal listed in the quarantine."""
+    key = keys.create(custos, "backend", [], "server")
+    errors: list[Any] = []
+    segment = SegmentClient(
+        key, host=server, on_error=lambda e, b: errors.append(e), upload_interval=0.05
+    )
+    rudder = RudderClient(
+        key, host=server, on_error=lambda e, b: errors.append(e), upload_interval=0.05
+    )
+    segment.track("u-1", "E", context={"consent": "granted"}, message_id="seg-bad")
+    segment.track("u-1", "E", message_id="seg-ok")
+    rudder.track("u-2", "E", context={"consentManagement": ["analytics"]}, message_id="rs-bad")
+    rudder.track("u-2", "E", message_id="rs-ok")
+    for client in (segment, rudder):
+        client.flush()
+        client.join()
+    assert errors == []
+    assert _stored(custos) == ["rs-bad", "rs-ok", "seg-bad", "seg-ok"]
+    reasons = {rid: reason for rid, _, reason, _ in _quarantine(custos)}
+    assert reasons == {
+        "seg-bad": "context.consent is text, not an object: its consent signal was not read",
+        "rs-bad": "context.consentManagement is a list, not an object: its consent signal was "
+        "not read",
+    }
