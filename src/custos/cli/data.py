@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
@@ -209,17 +209,20 @@ def export_xref(
     _check_format(fmt)
     with open_custos() as custos, _output(output) as handle:
         rows = 0
+        xref = closing(custos.xref(actor="cli"))  # audited however the export ends
         if fmt == "csv":
             writer = csv_writer(handle)
             writer.writerow(("source", "record_id", "profile_id"))
-            for row in custos.xref(actor="cli"):
-                writer.writerow(row)
-                rows += 1
+            with xref as found:
+                for row in found:
+                    writer.writerow(row)
+                    rows += 1
         else:
-            for source, record_id, profile_id in custos.xref(actor="cli"):
-                item = {"source": source, "record_id": record_id, "profile_id": profile_id}
-                handle.write(orjson.dumps(item).decode() + "\n")
-                rows += 1
+            with xref as found:
+                for source, record_id, profile_id in found:
+                    item = {"source": source, "record_id": record_id, "profile_id": profile_id}
+                    handle.write(orjson.dumps(item).decode() + "\n")
+                    rows += 1
     if output:
         err.print(f"wrote {rows} rows to {output}")
 
@@ -239,8 +242,9 @@ def export_profiles(
     _check_format(fmt)
     with open_custos() as custos:
         chosen = guarded(lambda: custos.taxonomy.purpose(purpose))  # refuse before writing
-        rows = custos.export_profiles(purpose)
-        with _output(output) as handle:
+        # closing(): a write that fails (a closed pipe, a full disk) ends the export at once, and
+        # its audit entry names the profiles handed out so far.
+        with closing(custos.export_profiles(purpose)) as rows, _output(output) as handle:
             if fmt == "jsonl":
                 count = sum(handle.write(orjson.dumps(item).decode() + "\n") > 0 for item in rows)
             else:

@@ -137,5 +137,6 @@ def iter_xref(conn: Connection) -> Iterator[tuple[str, str, str]]:
         .outerjoin(t.profile_members, t.profile_members.c.raw_id == t.raw_records.c.id)
         .order_by(t.raw_records.c.id)
     )
-    for source, record_id, profile_id in conn.execution_options(yield_per=10_000).execute(query):
-        yield source, record_id, profile_id or ""
+    with conn.execution_options(yield_per=10_000).execute(query) as rows:  # closed if left
+        for source, record_id, profile_id in rows:
+            yield source, record_id, profile_id or ""

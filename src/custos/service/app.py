@@ -510,19 +510,21 @@ class Custos:
         """(source, record_id, profile_id) for every ingested record and interaction: ids only,
         no personal values. With an ``actor``, the export is written to the audit log."""
         rows = 0
-        with self.store.read() as conn:
-            for row in profiles.iter_xref(conn):
-                rows += 1
-                yield row
-        if actor:
-            with self.store.write() as conn:
-                audit.append(
-                    conn,
-                    actor=actor,
-                    action="export.xref",
-                    purpose="identity_curation",
-                    detail={"rows": rows},
-                )
+        try:
+            with self.store.read() as conn:
+                for row in profiles.iter_xref(conn):
+                    rows += 1
+                    yield row
+        finally:  # an export stopped early is audited too, with the rows it handed out
+            if actor:
+                with self.store.write() as conn:
+                    audit.append(
+                        conn,
+                        actor=actor,
+                        action="export.xref",
+                        purpose="identity_curation",
+                        detail={"rows": rows},
+                    )
 
     def stats(self) -> dict[str, int]:
         """Counts of sources, records, interactions, consent events, profiles, quarantined rows."""

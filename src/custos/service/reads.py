@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from custos.consent.guard import Access, Guard, filter_attributes
 from custos.consent.taxonomy import LawfulBasis
@@ -159,81 +160,26 @@ def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator
     """
     guard = Guard(app.taxonomy)
     exported: list[str] = []
-    refused = 0
-    with app.store.read() as conn:
-        access = guard.access(conn, purpose)
-        pi = t.profile_identifiers
-        # Every active profile has a golden record (resolve writes one for every cluster and
-        # removes those of merged-away ids), so the golden stream drives the export; the
-        # identifier stream, in the same order, is merged in.
-        golden = golden_store.documents(conn)
-        identifiers = _grouped(
-            conn.execution_options(yield_per=20_000).execute(
-                select(pi.c.profile_id, pi.c.kind, pi.c.value).order_by(
-                    pi.c.profile_id, pi.c.kind, pi.c.value
-                )
-            )
-        )
-        pending = next(identifiers, None)
-        rules, rule_of = access.rules, access.rule
-        # attribute → may everyone allowed see it / only persons with explicit consent?
-        shown_to_all = _Decided(lambda name: rule_of(name) == "yes")
-        shown_to_explicit = _Decided(lambda name: rule_of(name) == "explicit")
-        shown_to_either = _Decided(lambda name: shown_to_all[name] or shown_to_explicit[name])
-        visible = _Decided(
-            lambda key: tuple(a for a in key[0] if (shown_to_either if key[1] else shown_to_all)[a])
-        )
-        loads = orjson.loads
-        by_source = bool(access.source_categories)
-        granted = access.granted
-        basis = access.purpose.basis
-        # pid → _REFUSED, or whether the person gave explicit consent: one look-up per profile
-        get = granted.get
-        # (consent, the common basis, is looked up inline: fail closed, no grant, no row)
-        decide: Callable[[str], Any] | None = None
-        if basis is LawfulBasis.LEGITIMATE_INTEREST:
-            objected = access.objected
-            decide = lambda pid: _REFUSED if pid in objected else get(pid, False)  # noqa: E731
-        elif basis is not LawfulBasis.CONSENT:
-            allowed = access.allowed
-            decide = lambda pid: get(pid, False) if allowed(pid) else _REFUSED  # noqa: E731
-        any_explicit = False
-        for pid, document in golden:
-            idents: list[Any] = []
-            while pending is not None and pending[0] < pid:
-                pending = next(identifiers, None)
-            if pending is not None and pending[0] == pid:
-                idents = pending[1]
-                pending = next(identifiers, None)
-            explicit = get(pid, _REFUSED) if decide is None else decide(pid)
-            if explicit is _REFUSED:
-                refused += 1
-                continue
-            if explicit:
-                any_explicit = True
-            item: dict[str, Any] = {"profile_id": pid}
-            if by_source:
-                for name, (value, source) in golden_store.values_with_source(document).items():
-                    rule = rules.get((name, source)) or rule_of(name, source)
-                    if rule == "yes" or (explicit and rule == "explicit"):
-                        item[name] = value
-            else:  # no tagged columns: the attribute alone decides (the common, fast case)
-                values = loads(document)["values"]
-                # the visible names of this set of attributes: most profiles share one set
-                for name in visible[(tuple(values), explicit)]:
-                    item[name] = values[name][0]
-            shown: dict[str, list[str]] = {}
-            kind_shown = shown_to_either if explicit else shown_to_all
-            for _, kind, value in idents:
-                if kind_shown[kind]:
-                    shown.setdefault(kind, []).append(value)
-            item["identifiers"] = shown
-            exported.append(pid)
-            yield item
-    # The fields the export could carry: allowed outright, or (special categories) for the
-    # persons with explicit consent among those exported.
-    decided = [(a, r) for (a, _), r in rules.items()]
-    fields = {a for a, r in decided if r == "yes" or (any_explicit and r == "explicit")}
+    counts = {"refused": 0, "explicit": 0}
+    access: Access | None = None
+    try:
+        with app.store.read() as conn:
+            access = guard.access(conn, purpose)
+            yield from _exported(conn, access, exported, counts)
+    finally:
+        # Audited in a finally: an export stopped early (a consumer that takes one row, a
+        # closed pipe, a failed write) is audited with the profiles it handed out.
+        if access is not None:
+            _audit_export(app, access, actor, exported, counts)
+
+
+def _audit_export(
+    app: Custos, access: Access, actor: str, exported: list[str], counts: dict[str, int]
+) -> None:
+    """The audit entry of an export: the profiles handed out, the fields it could carry."""
+    decided = [(a, r) for (a, _), r in access.rules.items()]
+    explicit = bool(counts["explicit"])
+    fields = {a for a, r in decided if r == "yes" or (explicit and r == "explicit")}
     record_access(
         app,
         actor=actor,
@@ -241,8 +187,93 @@ def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator
         purpose=access.purpose.name,
         subjects=exported,
         fields=sorted(fields),
-        refused=refused,
+        refused=counts["refused"],
     )
+
+
+def _exported(
+    conn: Connection, access: Access, exported: list[str], counts: dict[str, int]
+) -> Iterator[dict[str, Any]]:
+    """The rows of :func:`export_profiles`; each profile's id is in ``exported`` before its row
+    is handed out, and ``counts`` has the refused and whether any had explicit consent."""
+    pi = t.profile_identifiers
+    # Every active profile has a golden record (resolve writes one for every cluster and
+    # removes those of merged-away ids), so the golden stream drives the export; the
+    # identifier stream, in the same order, is merged in.
+    golden = golden_store.documents(conn)
+    streamed = conn.execution_options(yield_per=20_000).execute(
+        select(pi.c.profile_id, pi.c.kind, pi.c.value).order_by(
+            pi.c.profile_id, pi.c.kind, pi.c.value
+        )
+    )
+    with streamed, closing(golden):  # closed when the export stops early, too
+        yield from _rows(access, golden, _grouped(streamed), exported, counts)
+
+
+def _rows(
+    access: Access,
+    golden: Generator[tuple[str, str]],
+    identifiers: Iterator[tuple[str, list[Any]]],
+    exported: list[str],
+    counts: dict[str, int],
+) -> Iterator[dict[str, Any]]:
+    """The export's rows from the golden stream and the identifier stream (both in profile id
+    order)."""
+    pending = next(identifiers, None)
+    rules, rule_of = access.rules, access.rule
+    # attribute → may everyone allowed see it / only persons with explicit consent?
+    shown_to_all = _Decided(lambda name: rule_of(name) == "yes")
+    shown_to_explicit = _Decided(lambda name: rule_of(name) == "explicit")
+    shown_to_either = _Decided(lambda name: shown_to_all[name] or shown_to_explicit[name])
+    visible = _Decided(
+        lambda key: tuple(a for a in key[0] if (shown_to_either if key[1] else shown_to_all)[a])
+    )
+    loads = orjson.loads
+    by_source = bool(access.source_categories)
+    granted = access.granted
+    basis = access.purpose.basis
+    # pid → _REFUSED, or whether the person gave explicit consent: one look-up per profile
+    get = granted.get
+    # (consent, the common basis, is looked up inline: fail closed, no grant, no row)
+    decide: Callable[[str], Any] | None = None
+    if basis is LawfulBasis.LEGITIMATE_INTEREST:
+        objected = access.objected
+        decide = lambda pid: _REFUSED if pid in objected else get(pid, False)  # noqa: E731
+    elif basis is not LawfulBasis.CONSENT:
+        allowed = access.allowed
+        decide = lambda pid: get(pid, False) if allowed(pid) else _REFUSED  # noqa: E731
+    for pid, document in golden:
+        idents: list[Any] = []
+        while pending is not None and pending[0] < pid:
+            pending = next(identifiers, None)
+        if pending is not None and pending[0] == pid:
+            idents = pending[1]
+            pending = next(identifiers, None)
+        explicit = get(pid, _REFUSED) if decide is None else decide(pid)
+        if explicit is _REFUSED:
+            counts["refused"] += 1
+            continue
+        if explicit:
+            counts["explicit"] = 1
+        item: dict[str, Any] = {"profile_id": pid}
+        if by_source:
+            for name, (value, source) in golden_store.values_with_source(document).items():
+                rule = rules.get((name, source)) or rule_of(name, source)
+                if rule == "yes" or (explicit and rule == "explicit"):
+                    item[name] = value
+        else:  # no tagged columns: the attribute alone decides (the common, fast case)
+            values = loads(document)["values"]
+            # the visible names of this set of attributes: most profiles share one set
+            for name in visible[(tuple(values), explicit)]:
+                item[name] = values[name][0]
+        shown: dict[str, list[str]] = {}
+        kind_shown = shown_to_either if explicit else shown_to_all
+        for _, kind, value in idents:
+            if kind_shown[kind]:
+                shown.setdefault(kind, []).append(value)
+        item["identifiers"] = shown
+        exported.append(pid)
+        yield item
 
 
 _REFUSED = object()  # a person the purpose may not see (see export_profiles)

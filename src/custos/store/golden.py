@@ -16,7 +16,7 @@ and the profile is read whole anyway.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -122,11 +122,12 @@ def read_one(conn: Connection, profile_id: str) -> list[GoldenValue]:
     return read(conn, [profile_id]).get(profile_id, [])
 
 
-def documents(conn: Connection, yield_per: int = 20_000) -> Iterator[tuple[str, str]]:
+def documents(conn: Connection, yield_per: int = 20_000) -> Generator[tuple[str, str]]:
     """Every (profile id, document), in profile id order, streamed."""
     g = t.profile_golden
     query = select(g.c.profile_id, g.c.document).order_by(g.c.profile_id)
-    yield from conn.execution_options(yield_per=yield_per).execute(query)
+    with conn.execution_options(yield_per=yield_per).execute(query) as rows:  # closed if left
+        yield from rows
 
 
 def write(conn: Connection, profile_id: str, values: Sequence[GoldenValue]) -> None:
