@@ -157,7 +157,9 @@ def test_publisher_restrictions() -> None:
         RestrictionType.REQUIRE_CONSENT,
         [7, 20, 71, 122, 140, 183],
     )
-    assert decoded.restrictions(2, 730) == {RestrictionType.REQUIRE_LEGITIMATE_INTEREST}
+    assert [r.restriction for r in decoded.publisher_restrictions if 730 in r.vendors][:2] == [
+        RestrictionType.REQUIRE_LEGITIMATE_INTEREST
+    ] * 2  # purposes 1 and 2: vendor 730 on legitimate interest only
     spelled = decode(JAVA_RESTRICTIONS).publisher_restrictions  # JAVA
     assert [(r.purpose, r.restriction, r.vendors) for r in spelled] == [
         (1, RestrictionType.REQUIRE_CONSENT, frozenset()),

@@ -72,25 +72,34 @@ def rudderstack_signals(context: Mapping[str, Any], mapping: Mapping[str, Any]) 
 _VENDORS = re.compile(r"\bvendors (none|[0-9][0-9,-]*)")
 
 
-def _vendor_may(
-    decoded: tcf.TCString, purpose: int, vendor: int, legitimate_interest: bool
-) -> bool:
-    """May ``vendor`` process TCF ``purpose``: with the person's consent to the purpose and to
-    the vendor, or (where the custos purpose rests on legitimate interest) with the purpose's
-    and the vendor's legitimate interest established; a publisher restriction narrows this."""
-    ways = {RestrictionType.REQUIRE_CONSENT}
-    if legitimate_interest:
-        ways.add(RestrictionType.REQUIRE_LEGITIMATE_INTEREST)
-    for restriction in decoded.restrictions(purpose, vendor):
-        ways &= {restriction}
-    consented = purpose in decoded.purposes_consent and vendor in decoded.vendor_consents
-    interest = (
-        purpose in decoded.purposes_legitimate_interest
-        and vendor in decoded.vendor_legitimate_interests
-    )
-    return (RestrictionType.REQUIRE_CONSENT in ways and consented) or (
-        RestrictionType.REQUIRE_LEGITIMATE_INTEREST in ways and interest
-    )
+def _vendors(decoded: tcf.TCString, numbers: set[int], interest: bool) -> set[int]:
+    """The vendors a custos purpose's data may go to: for every TCF purpose mapped to it, those
+    with the person's consent to the purpose and to the vendor, or (for a custos purpose on
+    legitimate interest) with the purpose's and the vendor's legitimate interest established;
+    a vendor the publisher restricts only as its restrictions allow (not allowed: never;
+    require consent or legitimate interest: only that way)."""
+    out: set[int] | None = None
+    for number in numbers:
+        consented = decoded.vendor_consents if number in decoded.purposes_consent else frozenset()
+        by_interest = (
+            decoded.vendor_legitimate_interests
+            if interest and number in decoded.purposes_legitimate_interest
+            else frozenset()
+        )
+        restricted: dict[int, set[RestrictionType]] = {}
+        for restriction in decoded.publisher_restrictions:
+            if restriction.purpose == number:
+                for vendor in restriction.vendors:
+                    restricted.setdefault(vendor, set()).add(restriction.restriction)
+        allowed = {vendor for vendor in consented | by_interest if vendor not in restricted}
+        allowed |= {
+            vendor
+            for vendor, kinds in restricted.items()
+            if (kinds == {RestrictionType.REQUIRE_CONSENT} and vendor in consented)
+            or (kinds == {RestrictionType.REQUIRE_LEGITIMATE_INTEREST} and vendor in by_interest)
+        }
+        out = allowed if out is None else out & allowed
+    return out or set()
 
 
 def tcf_signals(
@@ -118,10 +127,7 @@ def tcf_signals(
     for purpose, numbers in sorted(needs.items()):
         interest = (bases or {}).get(purpose) == "legitimate_interest"
         if numbers <= decoded.purposes_consent:
-            candidates = decoded.vendor_consents | decoded.vendor_legitimate_interests
-            vendors = {
-                v for v in candidates if all(_vendor_may(decoded, n, v, interest) for n in numbers)
-            }
+            vendors = _vendors(decoded, numbers, interest)
             note = f"{evidence} vendors {tcf.id_ranges(vendors)}"
             out.append(Signal(purpose, GRANTED, "tcf", note, decoded.last_updated))
         elif not interest or not numbers <= (

@@ -88,14 +88,6 @@ class TCString:
     allowed_vendors: frozenset[int] | None = None
     publisher_tc: PublisherTC | None = None
 
-    def restrictions(self, purpose: int, vendor: int) -> frozenset[RestrictionType]:
-        """The publisher's restrictions of ``purpose`` for ``vendor`` (usually none or one)."""
-        return frozenset(
-            r.restriction
-            for r in self.publisher_restrictions
-            if r.purpose == purpose and vendor in r.vendors
-        )
-
 
 class _Reader:
     """The bits of one segment, read field by field; running out names the field."""
