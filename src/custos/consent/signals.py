@@ -91,7 +91,7 @@ def _vendors(decoded: tcf.TCString, numbers: set[int], interest: bool) -> set[in
             if restriction.purpose == number:
                 for vendor in restriction.vendors:
                     restricted.setdefault(vendor, set()).add(restriction.restriction)
-        allowed = {vendor for vendor in consented | by_interest if vendor not in restricted}
+        allowed = set(consented | by_interest).difference(restricted)
         allowed |= {
             vendor
             for vendor, kinds in restricted.items()
@@ -124,11 +124,14 @@ def tcf_signals(
     digest = hashlib.sha256(tc_string.encode()).hexdigest()[:16]
     evidence = f"tcstring:{digest} cmp {decoded.cmp_id} purposes {sorted(decoded.purposes_consent)}"
     out = []
+    listed: dict[frozenset[int], str] = {}
     for purpose, numbers in sorted(needs.items()):
         interest = (bases or {}).get(purpose) == "legitimate_interest"
         if numbers <= decoded.purposes_consent:
-            vendors = _vendors(decoded, numbers, interest)
-            note = f"{evidence} vendors {tcf.id_ranges(vendors)}"
+            vendors = frozenset(_vendors(decoded, numbers, interest))
+            if vendors not in listed:  # purposes mostly share their vendors: written once
+                listed[vendors] = tcf.id_ranges(vendors)
+            note = f"{evidence} vendors {listed[vendors]}"
             out.append(Signal(purpose, GRANTED, "tcf", note, decoded.last_updated))
         elif not interest or not numbers <= (
             decoded.purposes_consent | decoded.purposes_legitimate_interest

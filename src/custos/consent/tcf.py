@@ -16,18 +16,19 @@ The decoder keeps nothing of the string: the result holds the decoded values onl
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
+from itertools import compress
 
 VALID = (
     "a valid TC string is base64url text (A-Z a-z 0-9 - _) in segments joined by '.', the core "
     "segment first (a TCF v2 core segment starts with 'C' and is at least 40 characters long)"
 )
+_BIT = bytes.maketrans(b"01", b"\x00\x01")
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+={0,2}")
-_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_VALUE = {c: i for i, c in enumerate(_ALPHABET)}
 
 
 class SignalError(ValueError):
@@ -94,9 +95,9 @@ class _Reader:
 
     def __init__(self, name: str, text: str) -> None:
         self.name = name
-        self.value = 0
-        for char in text:
-            self.value = (self.value << 6) | _VALUE[char]
+        pad = -len(text) % 4  # whole base64 quanta, the padding characters' bits shifted off
+        data = base64.urlsafe_b64decode(text + "A" * pad)
+        self.value = int.from_bytes(data, "big") >> (pad * 6)
         self.size = len(text) * 6
         self.position = 0
 
@@ -114,8 +115,10 @@ class _Reader:
         return bool(self.number(1, field))
 
     def flags(self, width: int, field: str) -> frozenset[int]:
-        bits = self.number(width, field)
-        return frozenset(i + 1 for i in range(width) if bits >> (width - 1 - i) & 1)
+        if not width:
+            return frozenset()
+        bits = format(self.number(width, field), f"0{width}b").encode().translate(_BIT)
+        return frozenset(compress(range(1, width + 1), bits))
 
     def letters(self, field: str) -> str:
         out = ""
@@ -254,13 +257,17 @@ def decode(text: str) -> TCString:
 
 def id_ranges(ids: frozenset[int] | set[int]) -> str:
     """Vendor ids as compact text: ``2,10-12`` (``none`` when empty)."""
-    out: list[tuple[int, int]] = []
-    for vendor in sorted(ids):
-        if out and out[-1][1] == vendor - 1:
-            out[-1] = (out[-1][0], vendor)
-        else:
-            out.append((vendor, vendor))
-    return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in out) or "none"
+    ordered = sorted(ids)
+    if not ordered:
+        return "none"
+    parts: list[str] = []
+    start = previous = ordered[0]
+    for vendor in [*ordered[1:], -1]:
+        if vendor != previous + 1:
+            parts.append(f"{start}" if start == previous else f"{start}-{previous}")
+            start = vendor
+        previous = vendor
+    return ",".join(parts)
 
 
 def parse_id_ranges(text: str) -> frozenset[int]:
