@@ -31,7 +31,9 @@ from tests.conftest import start_serve
 TAXONOMY = load_taxonomy()
 
 # Source JAVA: InteractiveAdvertisingBureau/iabtcf-java,
-# iabtcf-decoder/src/test/java/com/iabtcf/decoder/TCStringV2Test.java (Apache-2.0).
+# iabtcf-decoder/src/test/java/com/iabtcf/decoder/TCStringV2Test.java (Apache-2.0); the failing
+# cases and the two-part string of iabtcf-decoder/src/test/java/com/iabtcf/decoder/
+# TCStringDecoderTest.java (Apache-2.0).
 JAVA_CORE = (
     "COtybn4PA_zT4KjACBENAPCIAEBAAECAAIAAAAAAAAAA"  # testCanConstructTCModelFromBase64String
 )
@@ -148,6 +150,9 @@ def test_disclosed_vendors_allowed_vendors_and_publisher_tc() -> None:
     assert tc is not None and tc.purposes_consent == {1} and tc.purposes_legitimate_interest == {24}
     assert tc.custom_purposes_consent == {2} and tc.custom_purposes_legitimate_interest == {1, 2}
     assert decode(JAVA_CORE).disclosed_vendors is None  # absent segments are None
+    two_parts = decode(JAVA_CORE + "." + JAVA_DISCLOSED)  # JAVA TCStringDecoderTest
+    assert two_parts.purposes_consent == {2, 10} and two_parts.disclosed_vendors is not None
+    assert {2, 6, 8, 702, 703, 720} <= two_parts.disclosed_vendors
 
 
 def test_publisher_restrictions() -> None:

@@ -146,7 +146,7 @@ def consent_withdraw(
 def consent_vendor(
     key: Annotated[str, typer.Argument(help="A profile id, an e-mail address or a phone number.")],
     purpose: Annotated[str, typer.Option("--purpose", "-p", help="The purpose of the sharing.")],
-    vendor: Annotated[int, typer.Option("--vendor", help="The IAB TCF vendor id (GVL).")],
+    vendor: Annotated[int, typer.Option("--vendor", min=1, help="The IAB TCF vendor id (GVL).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
     """May the person's data go to an IAB TCF vendor for a purpose? Exit 0 yes, 3 no."""
