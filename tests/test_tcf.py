@@ -188,6 +188,8 @@ def _bits(text: str) -> str:
 _HEAD = "".join(f"{_ALPHABET.index(c):06b}" for c in JAVA_CORE)[:213]
 _NO_VENDORS = "0" * 17
 _EMPTY_DISCLOSED = _bits("001" + _NO_VENDORS)
+# a restriction (purpose 1, not allowed) of the vendor range 1-65535
+_WIDE = f"00000100{1:012b}1{1:016b}{65535:016b}"
 
 
 @pytest.mark.parametrize(
@@ -220,6 +222,8 @@ _EMPTY_DISCLOSED = _bits("001" + _NO_VENDORS)
         # set bits after the last field
         (_bits(_HEAD + _NO_VENDORS * 2 + "0" * 12 + "1111"), "not zero padding"),
         (JAVA_CORE + ("." + _EMPTY_DISCLOSED) * 2, "appears twice"),
+        # 2,000 publisher restrictions of vendors 1-65535 each: refused before 131 million ids
+        (_bits(_HEAD + _NO_VENDORS * 2 + f"{2000:012b}" + _WIDE * 2000), "more than 100000"),
         (JAVA_CORE + "." + _bits("101" + "0" * 9), "only types 1"),
     ],
 )

@@ -8,8 +8,9 @@ interests, publisher restrictions), then, at most once each, the disclosed-vendo
 segment (type 3). Everything is decoded; anything the format does not allow is refused with a
 ``SignalError`` that names the segment and the field, never guessed: characters outside
 base64url, a string that ends inside a field (a core segment cut before its vendor section), a
-vendor range that runs backwards or past its MaxVendorId, set bits after the last field, an
-unknown or repeated segment, a version other than 2.
+vendor range that runs backwards or past its MaxVendorId, ranges naming more than
+``MAX_VENDOR_IDS`` vendor ids in all, set bits after the last field, an unknown or repeated
+segment, a version other than 2.
 
 The decoder keeps nothing of the string: the result holds the decoded values only.
 """
@@ -27,6 +28,9 @@ VALID = (
     "a valid TC string is base64url text (A-Z a-z 0-9 - _) in segments joined by '.', the core "
     "segment first (a TCF v2 core segment starts with 'C' and is at least 40 characters long)"
 )
+#: Vendor ids that the ranges of one string may name in all (real strings name a few thousand;
+#: a short string of repeated wide ranges must not cost minutes and gigabytes).
+MAX_VENDOR_IDS = 100_000
 _BIT = bytes.maketrans(b"01", b"\x00\x01")
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 
@@ -93,8 +97,9 @@ class TCString:
 class _Reader:
     """The bits of one segment, read field by field; running out names the field."""
 
-    def __init__(self, name: str, text: str) -> None:
+    def __init__(self, name: str, text: str, allowance: int = MAX_VENDOR_IDS) -> None:
         self.name = name
+        self.allowance = allowance  # vendor ids that ranges may still name (all segments)
         pad = -len(text) % 4  # whole base64 quanta, the padding characters' bits shifted off
         data = base64.urlsafe_b64decode(text + "A" * pad)
         self.value = int.from_bytes(data, "big") >> (pad * 6)
@@ -140,6 +145,9 @@ class _Reader:
                 raise self.fail(f"{field} holds the vendor range {start}-{end}")
             if limit is not None and end > limit:
                 raise self.fail(f"{field} names vendor {end}, past its MaxVendorId {limit}")
+            self.allowance -= end - start + 1
+            if self.allowance < 0:
+                raise self.fail(f"its ranges name more than {MAX_VENDOR_IDS} vendor ids in all")
             ids.update(range(start, end + 1))
         return frozenset(ids)
 
@@ -204,8 +212,9 @@ def decode(text: str) -> TCString:
         restrictions.append(PublisherRestriction(purpose, RestrictionType(kind), vendors))
     bits.end()
     optional: dict[int, frozenset[int] | PublisherTC] = {}
+    allowance = bits.allowance
     for text_of in segments[1:]:
-        reader = _Reader("optional", text_of)
+        reader = _Reader("optional", text_of, allowance)
         kind = reader.number(3, "SegmentType")
         reader.name = {1: "disclosed vendors", 2: "allowed vendors", 3: "publisher TC"}.get(
             kind, f"type {kind}"
@@ -226,6 +235,7 @@ def decode(text: str) -> TCString:
         else:
             optional[kind] = reader.vendors("vendors")
         reader.end()
+        allowance = reader.allowance
     disclosed, allowed, publisher = optional.get(1), optional.get(2), optional.get(3)
     assert not isinstance(disclosed, PublisherTC) and not isinstance(allowed, PublisherTC)
     assert publisher is None or isinstance(publisher, PublisherTC)
