@@ -377,7 +377,8 @@ TC_STRING = "CLcVDxRMWfGmWAVAHCENAXCkAKDAADnAABRgA5mdfCKZuYJez-NQm0TBMYA4oCAAGQY
 
 
 def test_tc_string_core_segment_decodes() -> None:
-    from custos.consent.signals import SignalError, decode_tc_string
+    from custos.consent.tcf import SignalError
+    from custos.consent.tcf import decode as decode_tc_string
 
     decoded = decode_tc_string(TC_STRING)
     assert (decoded.version, decoded.cmp_id, decoded.cmp_version, decoded.consent_screen) == (
@@ -415,7 +416,7 @@ def test_signals_map_onto_purposes() -> None:
     assert ("segment", "third_party_sharing", "denied") in seen
     assert ("rudderstack", "analytics", "granted") in seen
     assert ("rudderstack", "personalization", "denied") in seen
-    assert ("tcf", "personalization", "denied") in seen  # TCF purpose 4 was not consented
+    assert ("tcf", "personalization", "denied") in seen  # TCF purposes 5, 6 were not consented
     assert ("tcf", "third_party_sharing", "denied") in seen
     assert ("gpc", "third_party_sharing", "denied") in seen
     assert problems == []

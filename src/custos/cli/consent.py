@@ -142,6 +142,24 @@ def consent_withdraw(
     _record("withdrawn", key, purpose, source, method, False, None)
 
 
+@consent_app.command("vendor")
+def consent_vendor(
+    key: Annotated[str, typer.Argument(help="A profile id, an e-mail address or a phone number.")],
+    purpose: Annotated[str, typer.Option("--purpose", "-p", help="The purpose of the sharing.")],
+    vendor: Annotated[int, typer.Option("--vendor", min=1, help="The IAB TCF vendor id (GVL).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
+    """May the person's data go to an IAB TCF vendor for a purpose? Exit 0 yes, 3 no."""
+    with open_custos() as custos:
+        answer = guarded(lambda: custos.tcf_vendor(key, purpose=purpose, vendor=vendor))
+    if as_json:
+        out.print_json(orjson.dumps(answer).decode())
+    else:
+        out.print(("yes: " if answer["allowed"] else "no: ") + answer["reason"])
+    if not answer["allowed"]:
+        raise typer.Exit(3)
+
+
 @audit_app.command("verify")
 def audit_verify(
     checkpoint: Annotated[

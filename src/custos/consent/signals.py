@@ -2,7 +2,8 @@
 
 * Segment: ``context.consent.categoryPreferences`` — ``{category: true|false}``;
 * RudderStack: ``context.consentManagement`` — ``allowedConsentIds`` / ``deniedConsentIds``;
-* IAB TCF v2.x: the TC string's core segment (purposes consented, created and updated times);
+* IAB TCF v2.x: the TC string (decoded in full by ``custos.consent.tcf``): its purposes, and the
+  vendors each granted purpose may go to (consent, legitimate interest, publisher restrictions);
 * Global Privacy Control: the ``Sec-GPC: 1`` header or ``context.gpc`` — an opt-out of sale,
   sharing and targeted advertising.
 
@@ -12,14 +13,18 @@ is about; nothing here touches the store.
 
 from __future__ import annotations
 
-import base64
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from custos.consent import tcf
 from custos.consent.ledger import DENIED, GRANTED
+from custos.consent.tcf import RestrictionType, SignalError
+
+__all__ = ["Signal", "SignalError", "signals_from_event", "tcf_signals", "tcf_vendors"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,88 +36,6 @@ class Signal:
     method: str
     evidence: str
     at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TCString:
-    """The core segment of an IAB TCF v2 TC string."""
-
-    version: int
-    created: datetime
-    last_updated: datetime
-    cmp_id: int
-    cmp_version: int
-    consent_screen: int
-    consent_language: str
-    vendor_list_version: int
-    policy_version: int
-    service_specific: bool
-    special_features: frozenset[int]
-    purposes_consent: frozenset[int]
-    purposes_legitimate_interest: frozenset[int]
-
-
-class SignalError(ValueError):
-    """A signal that cannot be read (it is ignored and reported, never guessed)."""
-
-
-class _Bits:
-    def __init__(self, data: bytes) -> None:
-        self.value = int.from_bytes(data, "big")
-        self.size = len(data) * 8
-        self.position = 0
-
-    def read(self, width: int) -> int:
-        if self.position + width > self.size:
-            raise SignalError("TC string ends early")
-        shift = self.size - self.position - width
-        self.position += width
-        return (self.value >> shift) & ((1 << width) - 1)
-
-    def flags(self, width: int) -> frozenset[int]:
-        bits = self.read(width)
-        return frozenset(i + 1 for i in range(width) if bits >> (width - 1 - i) & 1)
-
-
-def _deciseconds(value: int) -> datetime:
-    return datetime.fromtimestamp(value / 10, tz=UTC)
-
-
-def decode_tc_string(text: str) -> TCString:
-    """Decode the core segment of a TCF v2 TC string (base64url, bit fields per the spec)."""
-    core = text.strip().split(".")[0]
-    try:
-        data = base64.urlsafe_b64decode(core + "=" * (-len(core) % 4))
-    except (ValueError, TypeError) as exc:
-        raise SignalError("TC string is not base64url") from exc
-    bits = _Bits(data)
-    version = bits.read(6)
-    if version != 2:
-        raise SignalError(f"TC string version {version} is not supported (only 2)")
-    created, updated = _deciseconds(bits.read(36)), _deciseconds(bits.read(36))
-    cmp_id, cmp_version, screen = bits.read(12), bits.read(12), bits.read(6)
-    language = chr(ord("A") + bits.read(6)) + chr(ord("A") + bits.read(6))
-    vendor_list, policy = bits.read(12), bits.read(6)
-    service_specific = bool(bits.read(1))
-    bits.read(1)  # use non-standard texts
-    special = bits.flags(12)
-    consent = bits.flags(24)
-    legitimate = bits.flags(24)
-    return TCString(
-        version,
-        created,
-        updated,
-        cmp_id,
-        cmp_version,
-        screen,
-        language,
-        vendor_list,
-        policy,
-        service_specific,
-        special,
-        consent,
-        legitimate,
-    )
 
 
 def _mapped(mapping: Mapping[str, Any], key: str) -> list[str]:
@@ -202,25 +125,81 @@ def rudderstack_signals(
     return out
 
 
-def tcf_signals(tc_string: str, mapping: Mapping[str, Any]) -> list[Signal]:
-    """Signals from a TC string: a custos purpose is granted when every TCF purpose mapped to it
-    is consented, denied otherwise; timed at the string's last update."""
-    decoded = decode_tc_string(tc_string)
+_VENDORS = re.compile(r"\bvendors (none|[0-9][0-9,-]*)")
+
+
+def _vendors(decoded: tcf.TCString, numbers: set[int], interest: bool) -> set[int]:
+    """The vendors a custos purpose's data may go to: for every TCF purpose mapped to it, those
+    with the person's consent to the purpose and to the vendor, or (for a custos purpose on
+    legitimate interest) with the purpose's and the vendor's legitimate interest established;
+    a vendor the publisher restricts only as its restrictions allow (not allowed: never;
+    require consent or legitimate interest: only that way)."""
+    out: set[int] | None = None
+    for number in numbers:
+        consented = decoded.vendor_consents if number in decoded.purposes_consent else frozenset()
+        by_interest = (
+            decoded.vendor_legitimate_interests
+            if interest and number in decoded.purposes_legitimate_interest
+            else frozenset()
+        )
+        restricted: dict[int, set[RestrictionType]] = {}
+        for restriction in decoded.publisher_restrictions:
+            if restriction.purpose == number:
+                for vendor in restriction.vendors:
+                    restricted.setdefault(vendor, set()).add(restriction.restriction)
+        allowed = set(consented | by_interest).difference(restricted)
+        allowed |= {
+            vendor
+            for vendor, kinds in restricted.items()
+            if (kinds == {RestrictionType.REQUIRE_CONSENT} and vendor in consented)
+            or (kinds == {RestrictionType.REQUIRE_LEGITIMATE_INTEREST} and vendor in by_interest)
+        }
+        out = allowed if out is None else out & allowed
+    return out or set()
+
+
+def tcf_signals(
+    tc_string: str, mapping: Mapping[str, Any], bases: Mapping[str, str] | None = None
+) -> list[Signal]:
+    """Signals from a TC string, one per custos purpose mapped from TCF purposes (``bases``:
+    custos purpose → lawful basis), timed at the string's last update:
+
+    * granted when every mapped TCF purpose is consented;
+    * otherwise, for a purpose on legitimate interest: denied (an objection) when a mapped TCF
+      purpose has neither consent nor legitimate interest, else no signal (the legitimate
+      interest stands; a missing consent bit is not an objection);
+    * otherwise denied.
+
+    A grant's evidence lists the TCF vendors the purpose's data may go to (``tcf_vendors``).
+    """
+    decoded = tcf.decode(tc_string)
     needs: dict[str, set[int]] = {}
     for number, purposes in mapping.items():
         for purpose in purposes or []:
             needs.setdefault(purpose, set()).add(int(number))
     digest = hashlib.sha256(tc_string.encode()).hexdigest()[:16]
-    return [
-        Signal(
-            purpose,
-            GRANTED if numbers <= decoded.purposes_consent else DENIED,
-            "tcf",
-            f"tcstring:{digest} cmp {decoded.cmp_id} purposes {sorted(decoded.purposes_consent)}",
-            decoded.last_updated,
-        )
-        for purpose, numbers in sorted(needs.items())
-    ]
+    evidence = f"tcstring:{digest} cmp {decoded.cmp_id} purposes {sorted(decoded.purposes_consent)}"
+    out = []
+    listed: dict[frozenset[int], str] = {}
+    for purpose, numbers in sorted(needs.items()):
+        interest = (bases or {}).get(purpose) == "legitimate_interest"
+        if numbers <= decoded.purposes_consent:
+            vendors = frozenset(_vendors(decoded, numbers, interest))
+            if vendors not in listed:  # purposes mostly share their vendors: written once
+                listed[vendors] = tcf.id_ranges(vendors)
+            note = f"{evidence} vendors {listed[vendors]}"
+            out.append(Signal(purpose, GRANTED, "tcf", note, decoded.last_updated))
+        elif not interest or not numbers <= (
+            decoded.purposes_consent | decoded.purposes_legitimate_interest
+        ):
+            out.append(Signal(purpose, DENIED, "tcf", evidence, decoded.last_updated))
+    return out
+
+
+def tcf_vendors(evidence: str | None) -> frozenset[int]:
+    """The TCF vendors a TCF grant recorded (its evidence), none for any other event."""
+    found = _VENDORS.search(evidence or "")
+    return tcf.parse_id_ranges(found.group(1)) if found else frozenset()
 
 
 def gpc_signals(
@@ -253,7 +232,7 @@ def signals_from_event(
     )
     if tc_string:
         try:
-            found += tcf_signals(str(tc_string), signals.get("tcf") or {})
+            found += tcf_signals(str(tc_string), signals.get("tcf") or {}, signals.get("bases"))
         except SignalError as exc:
             problems.append(f"TCF: {exc}")
     found += gpc_signals(context, headers or {}, list(signals.get("gpc") or []))

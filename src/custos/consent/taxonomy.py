@@ -121,4 +121,10 @@ def _load(extension: str | None) -> Taxonomy:
         )
     if problems:
         raise ConfigError("the taxonomy is invalid: " + "; ".join(problems))
-    return Taxonomy(categories, special, dict(data["fields"]), purposes, data.get("signals") or {})
+    # Signals that weigh the lawful basis (a TCF legitimate interest) read it here, from the one
+    # place it is declared.
+    signals = {
+        **(data.get("signals") or {}),
+        "bases": {n: p.basis.value for n, p in purposes.items()},
+    }
+    return Taxonomy(categories, special, dict(data["fields"]), purposes, signals)

@@ -35,7 +35,7 @@ from custos.ingest.pipeline import (
     ensure_source,
     ingest_file,
 )
-from custos.service import api_reads, curation, dsr, reads, review
+from custos.service import api_reads, curation, dsr, reads, review, tcf_vendors
 from custos.service import pii as pii_policy
 from custos.store import Store, audit, open_store
 from custos.store import tables as t
@@ -319,6 +319,13 @@ class Custos:
                 for row in rows
             ],
         }
+
+    def tcf_vendor(
+        self, key: str, *, purpose: str, vendor: int, actor: str = "cli"
+    ) -> dict[str, Any]:
+        """May the person's data go to IAB TCF vendor ``vendor`` for ``purpose``? Only when the
+        guard allows the purpose and the person's TC string allows the vendor (audited)."""
+        return tcf_vendors.vendor_decision(self, key, purpose=purpose, vendor=vendor, actor=actor)
 
     def record_consent(
         self,

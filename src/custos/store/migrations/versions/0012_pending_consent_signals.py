@@ -1,6 +1,6 @@
 """consent restrictions of anonymous calls, kept until a verified identify names the device
 
-Revision ID: 0013
+Revision ID: 0012
 Revises: 0011
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
+revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
