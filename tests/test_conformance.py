@@ -286,3 +286,22 @@ def test_real_clients_malformed_consent_is_quarantined_not_fatal(
         "rs-bad": "context.consentManagement is a list, not an object: its consent signal was "
         "not read",
     }
+
+
+def test_rudderstack_anonymous_gpc_before_identify(custos: Custos, server: str) -> None:
+    """The real RudderStack client: an anonymous track with ``context.gpc``, then an identify of
+    that device (a server key): the opt-out is the person's, timed when it was received."""
+    key = keys.create(custos, "backend", [], "server")
+    errors: list[Any] = []
+    client = RudderClient(
+        key, host=server, on_error=lambda e, b: errors.append(e), upload_interval=0.05
+    )
+    client.track(anonymous_id="dev-r", event="Viewed", context={"gpc": True}, message_id="r1")
+    client.flush()  # (join() would stop the client's sender)
+    assert _ledger(custos, "third_party_sharing") == []
+    client.identify("rs-User", anonymous_id="dev-r", message_id="r2")
+    client.flush()
+    client.join()
+    assert errors == []
+    [(status, customer, _, evidence)] = _ledger(custos, "third_party_sharing")
+    assert (status, customer) == ("denied", "rs-User") and "context.gpc=true" in evidence
