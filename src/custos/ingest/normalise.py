@@ -406,7 +406,22 @@ def identifier(value: Any) -> str | None:
 
 
 def customer_id(value: Any) -> str | None:
-    """A customer number, trimmed and upper-cased so ``c-001`` meets ``C-001``."""
+    """A customer id as given, compared exactly: ids are opaque and case-sensitive
+    (``seg-Case`` and ``seg-case`` are two persons, ``u 1`` is not ``u1``). Only surrounding
+    whitespace is trimmed; an empty value or a null token (``null``, ``n/a``) is no id."""
+    if type(value) is int:  # Parquet and JSON ids: the digits are the id
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = (value if type(value) is str else str(value)).strip()
+    if not text or (len(text) < 8 and text.lower() in NULL_TOKENS):
+        return None
+    return text
+
+
+def customer_id_upper(value: Any) -> str | None:
+    """A customer id as a map file's ``normalise: upper`` asks: spaces removed and upper-cased,
+    so that ``c-001``, ``C 001`` and ``C-001`` written by one source meet."""
     text = identifier(value)
     return None if text is None else text.upper()
 

@@ -292,7 +292,7 @@ class RowMaker:
             values = (when, call, None, None, *person_values(fields, ctx), None, extra)
             return values, present(values, self.stamp)
         # The common call: no person fields but (mostly) a user id.
-        customer = customer_id(user) if fields and user else None
+        customer = n.customer_id(user) if fields and user else None
         values = (when, call, None, None, *_NO_PERSON[:-1], customer, None, extra)
         if customer is None:
             return values, (BARE, (self.stamp(when), call, extra))
@@ -337,26 +337,6 @@ def user_hash(message: Mapping[str, Any]) -> Any:
     """The signature of the user id a call carries (``context.userHash``), if any."""
     context = message.get("context")
     return context.get("userHash") if isinstance(context, dict) else None
-
-
-def customer_id(user: str) -> str | None:
-    """``n.customer_id(user)``, remembered (a pure function of the text; user ids repeat from
-    request to request). The memo is bounded: so many ids of so many characters at most."""
-    found = _CUSTOMER_IDS.get(user, _UNSEEN)
-    if found is _UNSEEN:
-        found = n.customer_id(user)
-        if len(user) <= MEMO_KEY_CHARS:
-            if len(_CUSTOMER_IDS) >= MEMO_SIZE:
-                _CUSTOMER_IDS.clear()  # start over
-            _CUSTOMER_IDS[user] = found
-    return found  # type: ignore[return-value]
-
-
-#: Entries of the customer id memo, and the longest user id it keeps.
-MEMO_SIZE = 65_536
-MEMO_KEY_CHARS = 128
-_UNSEEN = object()
-_CUSTOMER_IDS: dict[str, object] = {}
 
 
 def context_key(message: Mapping[str, Any]) -> bytes:
