@@ -70,7 +70,9 @@ def reference(app: Custos, call: str, message: dict[str, Any]) -> tuple[str, Any
     )
     if batch.good:
         good = batch.good[0]
-        return "good", (good.record_id, good.values)
+        # A call's record id is its message id exactly (message_id); a file's record id has its
+        # spaces removed (the generic path's rule), which collection does not apply.
+        return "good", (mid, good.values)
     bad = batch.bad[0]
     return "bad", (bad.field, bad.reason)
 

@@ -1,12 +1,14 @@
 """Identifiers are compared exactly (issue 15): a collected user id keeps its case and its inner
-spaces (``seg-Case`` and ``seg-case`` are two persons), and a file's customer ids are
-upper-cased only where its map file asks ``normalise: upper``.
+spaces (``seg-Case`` and ``seg-case`` are two persons), a message id is the call's id as sent
+(``ab cd`` and ``abcd`` are two calls; a long id is stored as the digest of all of it), and a
+file's customer ids are upper-cased only where its map file asks ``normalise: upper``.
 
 The collection tests drive the real Segment and RudderStack clients against a real
 ``custos serve``."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import socket
 from collections.abc import Iterator
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from rudderstack.analytics import Client as RudderClient
 from segment.analytics import Client as SegmentClient
@@ -104,6 +107,39 @@ def test_user_ids_differing_in_case_or_spaces_are_different_persons(
         identifiers = found[user]["identifiers"]
         assert identifiers["email"] == [email]
         assert identifiers["customer_id"] == [user.strip()]
+
+
+def _stored(app: Custos) -> dict[str, str]:
+    """Record id → the raw call's messageId, for every stored call."""
+    with app.store.read() as conn:
+        rows = conn.execute(select(t.raw_records.c.record_id, t.raw_records.c.payload)).all()
+    return {r.record_id: orjson.loads(r.payload)["messageId"] for r in rows}
+
+
+@pytest.mark.parametrize("kind", list(CLIENTS))
+def test_message_ids_are_compared_exactly_and_resends_are_stored_once(
+    store: tuple[str, Custos], kind: str
+) -> None:
+    db, app = store
+    key = keys.create(app, "web", [], "server")
+    prefix = "m" * 200
+    long_a, long_b = prefix + "a" * 50, prefix + "b" * 50  # one 200-character prefix
+    ids = ["ab cd", "abcd", long_a, long_b, "plain-0123456789"]
+    calls = [("track", {"user_id": "u-7", "event": "Viewed", "message_id": mid}) for mid in ids]
+    with serve(db) as base:
+        send(kind, key, base, calls)
+        first = _stored(app)
+        send(kind, key, base, calls)  # a resend of every call, by a new client
+        again = _stored(app)
+    digest = {mid: "sha256:" + hashlib.sha256(mid.encode()).hexdigest() for mid in ids[2:4]}
+    assert first == {
+        "ab cd": "ab cd",
+        "abcd": "abcd",
+        digest[long_a]: long_a,  # the raw call keeps the id as sent
+        digest[long_b]: long_b,
+        "plain-0123456789": "plain-0123456789",
+    }
+    assert again == first  # each stored once
 
 
 CRM = """record_id,email,customer_id

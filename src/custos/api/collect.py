@@ -186,7 +186,11 @@ _CALL: dict[str, Any] = {
     "type": "object",
     "properties": {
         "type": {"type": "string", "enum": list(service.CALL_TYPES)},
-        "messageId": _TEXT,
+        "messageId": {
+            "type": "string",
+            "description": "Compared exactly; any length (one longer than 200 characters is "
+            "stored as sha256: and its digest, the raw call keeps it).",
+        },
         "userId": _TEXT,
         "anonymousId": {"type": ["string", "null"], "maxLength": _TEXT_LIMIT},
         "timestamp": {"type": "string", "format": "date-time"},

@@ -71,24 +71,25 @@ def text(value: Any) -> str | None:
 
 
 def message_id(message: Mapping[str, Any]) -> str:
-    """The call's ``messageId``, or (when a client sent none) a digest of its content, so that a
-    resend of the same call is still recognised."""
+    """The call's ``messageId`` exactly as sent (``ab cd`` and ``abcd`` are two calls), or,
+    when it is longer than a record id may be (:data:`MAX_ID`), ``sha256:`` and the hex digest
+    of the exact id (the raw call keeps the id itself); when a client sent none, a digest of
+    the call's content (also for an empty id or a null token, ``null``: clients that send
+    those send them for every call), so that a resend of the same call is still recognised."""
     value = message.get("messageId")
-    # The usual id (a UUID) is printable ASCII without spaces: identifier() would keep it as
-    # it is, so skip the normalising.
-    if (
-        type(value) is str
-        and len(value) >= 8
-        and value.isascii()
-        and value.isprintable()
-        and " " not in value
-    ):
-        return value[:200]
-    given = n.identifier(text(value))
-    if given:
-        return given[:200]
+    if type(value) is not str:
+        value = None if value is None or isinstance(value, dict | list) else str(value)
+    if value and not (value.isspace() or (len(value) < 8 and n.clean(value) is None)):
+        if len(value) <= MAX_ID:
+            return value
+        return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
     body = {k: v for k, v in message.items() if k not in ("sentAt", "writeKey")}
     return "sha256:" + hashlib.sha256(dumps(body).encode()).hexdigest()[:40]
+
+
+#: The longest record id stored as it is (``raw_records.record_id``); a longer message id is
+#: stored as the digest of it.
+MAX_ID = 200
 
 
 def _moment(value: Any, parsed: dict[str, Any] | None) -> datetime | None:
