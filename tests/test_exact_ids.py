@@ -13,6 +13,7 @@ import re
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ from sqlalchemy import select
 from custos.core.errors import ConfigError
 from custos.core.settings import Settings
 from custos.ingest.mapping import MapFile
-from custos.service import Custos, keys
+from custos.service import Custos, dsr, keys
+from custos.service.collect import collect
 from custos.store import tables as t
 from tests.conftest import start_serve, write
 
@@ -193,3 +195,22 @@ def test_unknown_field_options_are_refused(tmp_path: Path, spec: str, message: s
         MapFile.load(only)
     kept = MapFile.load(write(tmp_path / "k.yaml", "customer_id: {column: kdnr}\n"))
     assert (kept.columns, kept.upper_customer_id) == ({"customer_id": "kdnr"}, False)
+
+
+def test_an_erased_customer_id_is_suppressed_in_either_form(
+    store: tuple[str, Custos], tmp_path: Path
+) -> None:
+    """A person whose id a map stored upper-cased (``C-001``) is erased: a later verified call
+    with user id ``c-001`` may be theirs and is held back (a restriction follows a possible
+    match); another id is stored."""
+    _, app = store
+    mapped = write(tmp_path / "upper.map.yaml", UPPER)
+    app.ingest(write(tmp_path / "crm.csv", CRM), "crm", map_path=mapped)
+    app.resolve()
+    dsr.erase(app, "anna@example.com", actor="dpo")
+    calls = [
+        ("identify", {"messageId": "m-held-0001", "userId": "c-001"}),
+        ("identify", {"messageId": "m-kept-0001", "userId": "c-003"}),
+    ]
+    result = collect(app, calls, source="web", received_at=datetime.now(UTC), verified=True)
+    assert (result.stored, result.quarantined) == (1, 1)
