@@ -107,7 +107,7 @@ def test_segment_client_events_arrive_exactly_once(custos: Custos, server: str) 
             .scalars()
             .all()
         )
-    assert anonymous == "U-1"  # the anonymous id was tied to the user by identify
+    assert anonymous == "u-1"  # exactly as sent; the anonymous id was tied to the user by identify
     assert marketing and set(marketing) == {"granted"}
 
 
@@ -251,8 +251,8 @@ def test_gpc_header_and_tcf_become_ledger_events(custos: Custos) -> None:
                 t.consent_events.c.email,
             )
         ).all()
-    assert ("third_party_sharing", "denied", "gpc", "U-5", "c@example.com") in rows
-    assert ("personalization", "denied", "tcf", "U-5", "c@example.com") in rows
+    assert ("third_party_sharing", "denied", "gpc", "u-5", "c@example.com") in rows
+    assert ("personalization", "denied", "tcf", "u-5", "c@example.com") in rows
     with custos.store.read() as conn:
         tcf_time = (
             conn.execute(

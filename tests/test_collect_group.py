@@ -166,7 +166,9 @@ def test_collect_many_is_one_transaction_and_can_be_retried(custos: Custos) -> N
             .join(t.raw_records, t.raw_records.c.id == t.interactions.c.raw_id)
             .where(t.raw_records.c.record_id == "m3")
         ).scalar_one()
-    assert linked == "U"  # the anonymous call of the same group took the identified user
+    assert (
+        linked == "u"
+    )  # exactly as sent; the anonymous call of the same group took the identified user
 
 
 def test_serve_with_two_workers_stores_everything_once_and_answers_at_once(

@@ -17,6 +17,7 @@ from rudderstack.analytics import Client as RudderClient
 from segment.analytics import Client as SegmentClient
 from sqlalchemy import select
 
+from custos.identity import profiles
 from custos.service import Custos, keys
 from custos.store import tables as t
 from tests.conftest import served
@@ -144,7 +145,10 @@ def test_consent_given_before_sign_in_reaches_the_person(custos: Custos, server:
     assert analytics[0][2] < before and sharing[0][2] < before  # when the device said so
     assert "before sign-in" in analytics[0][3] and "Sec-GPC: 1" in sharing[0][3]
     assert _ledger(custos, "marketing_email") == []  # the anonymous grant does not carry over
-    state = custos.consent("seg-User-7", kind="customer_id")["states"]
+    custos.resolve()
+    with custos.store.read() as conn:
+        [person] = profiles.profiles_by_identifier(conn, "customer_id", "seg-User-7")
+    state = custos.consent(person)["states"]
     assert state["analytics"]["allowed"] is False
     # The same identify again records nothing twice.
     again = httpx.post(

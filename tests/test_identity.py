@@ -35,9 +35,15 @@ k3,2026-03-03T10:00:00Z,,,anonymous call
 """
 
 
+#: The CRM's and the shop's customer numbers are one numbering written in either case: their
+#: maps ask for normalise: upper (without it, customer ids are compared exactly).
+UPPER_MAP = "customer_id: {column: customer_id, normalise: upper}\n"
+
+
 def load(custos: Custos, tmp_path: Path) -> None:
-    custos.ingest(write(tmp_path / "crm.csv", CRM), "crm")
-    custos.ingest(write(tmp_path / "shop.csv", SHOP), "webshop")
+    upper = write(tmp_path / "upper.map.yaml", UPPER_MAP)
+    custos.ingest(write(tmp_path / "crm.csv", CRM), "crm", map_path=upper)
+    custos.ingest(write(tmp_path / "shop.csv", SHOP), "webshop", map_path=upper)
     custos.ingest(write(tmp_path / "calls.csv", CALLS), "callcentre", kind=Kind.INTERACTIONS)
 
 

@@ -244,7 +244,10 @@ def test_clean_null_tokens_and_spaces() -> None:
     assert n.clean("  a   b ") == "a b"
     assert n.clean("N/A") is None
     assert n.clean(None) is None
-    assert n.customer_id(" c-001 ") == "C-001"
+    assert n.customer_id(" c-001 ") == "c-001"  # exactly, only surrounding space trimmed
+    assert n.customer_id(" seg Case ") == "seg Case"
+    assert n.customer_id("n/a") is None
+    assert n.customer_id_upper(" c 001 ") == "C001"  # a map file's normalise: upper
     assert n.identifier(17.0) == "17"
 
 

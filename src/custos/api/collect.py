@@ -243,14 +243,16 @@ async def _collect(request: Request, kind: str) -> Response:
 
 
 _TEXT_LIMIT = 200
-_MESSAGE_ID_LIMIT = 1000
 _TEXT = {"type": "string", "maxLength": _TEXT_LIMIT}
 _CALL: dict[str, Any] = {
     "type": "object",
     "properties": {
         "type": {"type": "string", "enum": list(service.CALL_TYPES)},
-        # A message id is compared exactly; one longer than a record id is kept as its digest.
-        "messageId": {"type": "string", "maxLength": _MESSAGE_ID_LIMIT},
+        "messageId": {
+            "type": "string",
+            "description": "Compared exactly; any length (one longer than 200 characters is "
+            "stored as sha256: and its digest, the raw call keeps it).",
+        },
         "userId": _TEXT,
         "anonymousId": {"type": ["string", "null"], "maxLength": _TEXT_LIMIT},
         "timestamp": {"type": "string", "format": "date-time"},

@@ -17,6 +17,12 @@ A map file is YAML. Canonical field → source column, either under ``fields:`` 
       phone: caller_phone
       full_name: caller_name
       text: notes
+      customer_id: {column: kdnr, normalise: upper}   # a column, with options
+
+A field's value is its column, or ``{column: NAME, normalise: upper}``: ``normalise: upper``
+(customer_id only) removes spaces and upper-cases the id, so that ``c-001`` and ``C-001`` of
+this source meet; without it a customer id is kept exactly (only surrounding whitespace
+trimmed), as every collected user id is.
 
 Columns that are not mapped are kept as extra attributes of the record. A column whose name is
 already a canonical field (in any case) is taken as that field without a map entry. In JSON Lines
@@ -60,6 +66,19 @@ _OPTIONS = (
 _ALL_FIELDS = frozenset(f for fields in CANONICAL_FIELDS.values() for f in fields)
 
 
+#: The options a field's mapping may take besides its column, and the fields each applies to.
+_FIELD_OPTIONS = {"normalise": {"upper": ("customer_id",)}}
+
+
+class FieldColumn(BaseModel):
+    """A field mapped with options: ``{column: kdnr, normalise: upper}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    column: str
+    normalise: Literal["upper"] | None = None
+
+
 class MapFile(BaseModel):
     """A parsed map file (or the empty map for files with canonical column names)."""
 
@@ -77,19 +96,62 @@ class MapFile(BaseModel):
     encoding: str | None = None
     source: str | None = None
     pii: Literal["redact", "pseudonymise", "keep"] | None = None
-    fields: dict[str, str] = Field(default_factory=dict)
+    fields: dict[str, str | FieldColumn] = Field(default_factory=dict)
     categories: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _field_options(cls, value: Any) -> Any:
+        """Refuse a field's options custos does not know, naming the field and the fix."""
+        if not isinstance(value, dict):
+            return value
+        for name, spec in value.items():
+            if not isinstance(spec, dict):
+                continue
+            unknown = sorted(str(k) for k in set(spec) - {"column", *_FIELD_OPTIONS})
+            if unknown:
+                raise ValueError(
+                    f"{name}: unknown option(s) {', '.join(unknown)}; a field takes its column "
+                    f"and {', '.join(_FIELD_OPTIONS)} ({name}: {{column: NAME}})"
+                )
+            if not isinstance(spec.get("column"), str):
+                raise ValueError(f"{name}: name its column ({name}: {{column: NAME}})")
+            for option, choices in _FIELD_OPTIONS.items():
+                chosen = spec.get(option)
+                if chosen is None:
+                    continue
+                if chosen not in choices:
+                    raise ValueError(
+                        f"{name}: unknown {option} {chosen!r}; use {', '.join(choices)}"
+                    )
+                if name not in choices[chosen]:
+                    raise ValueError(
+                        f"{name}: {option}: {chosen} applies to {', '.join(choices[chosen])} "
+                        "only; map this field to its column alone"
+                    )
+        return value
 
     @field_validator("fields")
     @classmethod
-    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
+    def _known_fields(cls, value: dict[str, str | FieldColumn]) -> dict[str, str | FieldColumn]:
         unknown = sorted(set(value) - _ALL_FIELDS)
         if unknown:
             raise ValueError(
                 f"unknown canonical field(s) {', '.join(unknown)}; "
                 f"canonical fields are {', '.join(sorted(_ALL_FIELDS))}"
             )
-        return {k: str(v) for k, v in value.items()}
+        return value
+
+    @property
+    def columns(self) -> dict[str, str]:
+        """Canonical field → its column."""
+        return {k: v if isinstance(v, str) else v.column for k, v in self.fields.items()}
+
+    @property
+    def upper_customer_id(self) -> bool:
+        """Whether the customer id is asked for ``normalise: upper``."""
+        found = self.fields.get("customer_id")
+        return isinstance(found, FieldColumn) and found.normalise == "upper"
 
     @field_validator("phone_region")
     @classmethod
@@ -150,7 +212,7 @@ class ColumnMap:
                 f"field(s) {', '.join(misplaced)} do not apply to {kind.value}",
                 hint=f"{kind.value} take: {', '.join(allowed)}",
             )
-        self.fields: dict[str, str] = dict(map_file.fields)
+        self.fields: dict[str, str] = map_file.columns
         self._columns = list(columns) if columns is not None else None
         self._as_is = False
         if self._columns is not None:

@@ -406,7 +406,29 @@ def identifier(value: Any) -> str | None:
 
 
 def customer_id(value: Any) -> str | None:
-    """A customer number, trimmed and upper-cased so ``c-001`` meets ``C-001``."""
+    """A customer id as given, compared exactly: ids are opaque and case-sensitive
+    (``seg-Case`` and ``seg-case`` are two persons, ``u 1`` is not ``u1``). Only surrounding
+    whitespace is trimmed; an empty value or a null token (``null``, ``n/a``) is no id."""
+    if type(value) is str:
+        text = value.strip()
+    elif type(value) is int:  # Parquet and JSON ids: the digits are the id
+        return str(value)
+    elif isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    else:
+        text = str(value).strip()
+    if len(text) < 8 and (not text or (text[0] in _NULL_FIRST and text.lower() in NULL_TOKENS)):
+        return None
+    return text
+
+
+#: The first characters of the null tokens, either case (most short ids start otherwise).
+_NULL_FIRST = frozenset(c for token in NULL_TOKENS for c in token[:1] + token[:1].upper())
+
+
+def customer_id_upper(value: Any) -> str | None:
+    """A customer id as a map file's ``normalise: upper`` asks: spaces removed and upper-cased,
+    so that ``c-001``, ``C 001`` and ``C-001`` written by one source meet."""
     text = identifier(value)
     return None if text is None else text.upper()
 

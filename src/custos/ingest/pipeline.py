@@ -117,7 +117,10 @@ def suppression_key(
 
     The row is checked on its normalised fields; its phone also in its other forms (a number
     stored as national digits meets the person's E.164 number of the same digits, see
-    ``normalise.phone_erasure_probes``); a row stored without a field that did not normalise
+    ``normalise.phone_erasure_probes``); its customer id also upper-cased (an id one source
+    keeps exactly meets the person's id another stored with ``normalise: upper``, and the
+    erasure keeps the upper-cased form of each id too: a restriction follows a possible
+    match); a row stored without a field that did not normalise
     (``left_out``) also as received, as a quarantined row is (the left-out value may still
     name the person); and an ambiguous birth date on each of its readings."""
     key = check(source, record_id, fields, raw)
@@ -126,6 +129,8 @@ def suppression_key(
     if key is None and (phone := fields.get("phone")):
         for probe in n.phone_erasure_probes(phone):
             key = key or check(source, None, {"phone": probe}, raw)
+    if key is None and (cid := fields.get("customer_id")) and (upper := n.customer_id_upper(cid)):
+        key = check(source, None, {"customer_id": upper}, raw) if upper != cid else None
     for reading in (fields.get(CANDIDATES) or "").split():
         key = key or check(source, None, {**fields, "date_of_birth": reading}, raw)
     return key
@@ -230,6 +235,7 @@ def ingest_file(
             channel=map_file.channel,
             bad_fields=settings.bad_fields,
             pii=pii,
+            upper_customer_id=map_file.upper_customer_id,
         ),
         source=source,
         kind=kind,

@@ -40,6 +40,10 @@ class RowContext:
     #: What happens to free text (the ``text`` field) before anything is stored, the verbatim
     #: payload included: ``keep``, or the name of a filter in :data:`TEXT_FILTERS`.
     pii: str = "keep"
+    #: The map file asks ``normalise: upper`` of the customer id (spaces removed, upper case:
+    #: :func:`~custos.ingest.normalise.customer_id_upper`); else it is kept exactly
+    #: (:func:`~custos.ingest.normalise.customer_id`).
+    upper_customer_id: bool = False
 
 
 @dataclass(slots=True)
@@ -272,8 +276,13 @@ def person_values(values: dict[str, Any], ctx: RowContext) -> tuple[Any, ...]:
         city,
         country,
         handle,
-        n.customer_id(v) if (v := get("customer_id")) else None,
+        _customer_id(v, ctx) if (v := get("customer_id")) else None,
     )
+
+
+def _customer_id(value: Any, ctx: RowContext) -> str | None:
+    """A row's customer id: exact, or upper-cased where the map file asks for it."""
+    return n.customer_id_upper(value) if ctx.upper_customer_id else n.customer_id(value)
 
 
 def _display_forms(name: str) -> tuple[str, str]:

@@ -114,7 +114,14 @@ def _candidates(app: Custos, kind: str, value: str) -> list[str]:
     with app.store.read() as conn:
         if kind == "phone":
             return profiles_by_phone(conn, normalised, strict=False)
-        return profiles.profiles_by_identifier(conn, kind, normalised)
+        held = profiles.profiles_by_identifier(conn, kind, normalised)
+        if not held and kind == "customer_id":
+            # a customer id is compared exactly; a source whose map asked normalise: upper
+            # stored it upper-cased (c-001 as C-001): that form when none holds it as given
+            upper = n.customer_id_upper(value)
+            if upper and upper != normalised:
+                held = profiles.profiles_by_identifier(conn, kind, upper)
+        return held
 
 
 def profiles_by_phone(conn: Connection, phone: str, *, strict: bool = True) -> list[str]:

@@ -268,11 +268,10 @@ def prepare(app: Custos, requests: list[CollectRequest]) -> Prepared:
                 row = generic_row(message, call, when, given.get("user_id"), mid)
                 generic.append(RawRow(len(calls), row))
                 continue
-            record_id = mid if mid.isascii() else n.identifier(mid) or ""
-            item.good = Good(line, record_id, verbatim, values)
+            item.good = Good(line, mid, verbatim, values)
             for name in unreadable:
                 item.dropped.append(
-                    Bad(line, record_id, name, _TIME_REASON.format(name), _TIME_FIX, verbatim)
+                    Bad(line, mid, name, _TIME_REASON.format(name), _TIME_FIX, verbatim)
                 )
     if generic:
         _normalise_generic(calls, generic, verbatim_of, ctx, stamp)
@@ -318,15 +317,17 @@ def _normalise_generic(
         for good in batch.good:
             item = calls[good.line_no - 1]
             good.payload, good.line_no = verbatim_of[good.line_no], item.line
+            good.record_id = item.mid  # exactly: the generic path would remove its spaces
             item.good = good
             item.shape, item.row = present(good.values, stamp)
         for bad in batch.bad:
             item = calls[bad.line_no - 1]
             bad.raw, bad.line_no = verbatim_of.get(bad.line_no, bad.raw), item.line
+            bad.record_id = item.mid
             item.bad = bad
         for note in batch.dropped:
             item = calls[note.line_no - 1]
-            note.raw, note.line_no = verbatim_of[note.line_no], item.line
+            note.raw, note.line_no, note.record_id = verbatim_of[note.line_no], item.line, item.mid
             item.dropped.append(note)
 
 

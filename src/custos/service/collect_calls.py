@@ -71,24 +71,25 @@ def text(value: Any) -> str | None:
 
 
 def message_id(message: Mapping[str, Any]) -> str:
-    """The call's ``messageId``, or (when a client sent none) a digest of its content, so that a
-    resend of the same call is still recognised."""
+    """The call's ``messageId`` exactly as sent (``ab cd`` and ``abcd`` are two calls), or,
+    when it is longer than a record id may be (:data:`MAX_ID`), ``sha256:`` and the hex digest
+    of the exact id (the raw call keeps the id itself); when a client sent none, a digest of
+    the call's content (also for an empty id or a null token, ``null``: clients that send
+    those send them for every call), so that a resend of the same call is still recognised."""
     value = message.get("messageId")
-    # The usual id (a UUID) is printable ASCII without spaces: identifier() would keep it as
-    # it is, so skip the normalising.
-    if (
-        type(value) is str
-        and len(value) >= 8
-        and value.isascii()
-        and value.isprintable()
-        and " " not in value
-    ):
-        return value[:200]
-    given = n.identifier(text(value))
-    if given:
-        return given[:200]
+    if type(value) is not str:
+        value = None if value is None or isinstance(value, dict | list) else str(value)
+    if value and not (value.isspace() or (len(value) < 8 and n.clean(value) is None)):
+        if len(value) <= MAX_ID:
+            return value
+        return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
     body = {k: v for k, v in message.items() if k not in ("sentAt", "writeKey")}
     return "sha256:" + hashlib.sha256(dumps(body).encode()).hexdigest()[:40]
+
+
+#: The longest record id stored as it is (``raw_records.record_id``); a longer message id is
+#: stored as the digest of it.
+MAX_ID = 200
 
 
 def _moment(value: Any, parsed: dict[str, Any] | None) -> datetime | None:
@@ -315,7 +316,7 @@ class RowMaker:
             values = (when, call, None, None, *person_values(fields, ctx), None, extra)
             return values, present(values, self.stamp)
         # The common call: no person fields but (mostly) a user id.
-        customer = customer_id(user) if fields and user else None
+        customer = n.customer_id(user) if fields and user else None
         values = (when, call, None, None, *_NO_PERSON[:-1], customer, None, extra)
         if customer is None:
             return values, (BARE, (self.stamp(when), call, extra))
@@ -360,26 +361,6 @@ def user_hash(message: Mapping[str, Any]) -> Any:
     """The signature of the user id a call carries (``context.userHash``), if any."""
     context = message.get("context")
     return context.get("userHash") if isinstance(context, dict) else None
-
-
-def customer_id(user: str) -> str | None:
-    """``n.customer_id(user)``, remembered (a pure function of the text; user ids repeat from
-    request to request). The memo is bounded: so many ids of so many characters at most."""
-    found = _CUSTOMER_IDS.get(user, _UNSEEN)
-    if found is _UNSEEN:
-        found = n.customer_id(user)
-        if len(user) <= MEMO_KEY_CHARS:
-            if len(_CUSTOMER_IDS) >= MEMO_SIZE:
-                _CUSTOMER_IDS.clear()  # start over
-            _CUSTOMER_IDS[user] = found
-    return found  # type: ignore[return-value]
-
-
-#: Entries of the customer id memo, and the longest user id it keeps.
-MEMO_SIZE = 65_536
-MEMO_KEY_CHARS = 128
-_UNSEEN = object()
-_CUSTOMER_IDS: dict[str, object] = {}
 
 
 def context_key(message: Mapping[str, Any]) -> bytes:

@@ -544,6 +544,13 @@ def _suppression_values(conn: Connection, subject: Subject) -> list[tuple[str, s
     # a phone also by its digits, so that it comes back in its other form neither (a national
     # number of unknown country, an E.164 one): see normalise.phone_erasure_probes
     values += [("phone", normalise.phone_erasure_term(v)) for v in subject.identifiers["phone"]]
+    # a customer id also upper-cased, as a map file's normalise: upper stores it (and as a new
+    # row's id is probed too): see ingest.pipeline.suppression_key
+    values += [
+        ("customer_id", upper)
+        for v in subject.identifiers["customer_id"]
+        if (upper := normalise.customer_id_upper(v))
+    ]
     names = dict(conn.execute(select(t.sources.c.id, t.sources.c.name)).all())
     values += [
         (suppression.RECORD, suppression.record_value(names[source_id], record_id))

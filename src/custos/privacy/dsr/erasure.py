@@ -485,6 +485,9 @@ def delete_subject(conn: Connection, subject: Subject, quarantine_ids: set[int])
         _rewind_consent_marks(conn)
     aliases = t.metadata.tables.get("collect_aliases")
     if aliases is not None:  # a user id is the person's customer id in collected events
+        # User ids are compared exactly elsewhere; here also ignoring case (fail closed: a
+        # device tied to an id that may be the person's, ``seg-Case`` for ``SEG-CASE`` stored
+        # with normalise: upper, forgets that tie too).
         user_ids = {v.upper() for v in subject.identifiers.get("customer_id", set())}
         run(
             aliases,
