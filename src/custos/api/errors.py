@@ -1,4 +1,7 @@
-"""Consistent error bodies: ``{"error": {"code", "message", "hint"}}`` for every failure.
+"""Consistent error bodies for every failure: ``{"code", "message", "error": {"code",
+"message", "hint"}}``. The top-level ``code`` and ``message`` are what the Segment and
+RudderStack SDKs read from a refused request (their ``APIError``); ``error`` is custos's own
+shape, with the fix in ``hint``.
 
 Messages name ids and fields, never a person's values (custos errors are written that way).
 """
@@ -70,7 +73,11 @@ class ApiError(Exception):
 
 def error_body(code: str, message: str, hint: str | None = None) -> dict[str, object]:
     """The body every error has."""
-    return {"error": {"code": code, "message": message, "hint": hint}}
+    return {
+        "code": code,
+        "message": message,
+        "error": {"code": code, "message": message, "hint": hint},
+    }
 
 
 def install(app: FastAPI) -> None:
