@@ -1,16 +1,25 @@
-"""The errors carry what the SDKs read: a real ``custos serve``, driven by the real RudderStack
-client."""
+"""The errors carry what the SDKs read, and Segment's OAuth form is accepted: a real
+``custos serve``, driven by the real RudderStack and Segment clients (Segment's in its OAuth
+form, against a local token server)."""
 
 from __future__ import annotations
 
+import json
 import queue
 import socket
+import threading
 from collections.abc import Iterator
-from typing import Any
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
 
+import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from rudderstack.analytics import request as rudder_request
 from rudderstack.analytics.consumer import Consumer as RudderConsumer
+from segment.analytics import Client as SegmentClient
 
 from custos.core.settings import Settings
 from custos.service import Custos, keys
@@ -76,3 +85,63 @@ def test_rudderstack_client_reads_the_error_and_does_not_retry_it(
     assert (too_large.value.status, too_large.value.code) == (413, "payload_too_large")
     assert sent == [1, 1]
     assert stored(serve["db"]) == []
+
+
+class _TokenServer(BaseHTTPRequestHandler):
+    """Segment's OAuth token endpoint, as far as the SDK needs it."""
+
+    requests: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        self.requests.append(self.rfile.read(int(self.headers["Content-Length"])).decode())
+        body = json.dumps({"access_token": "segment-oauth-token", "expires_in": 3600}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        """Quiet."""
+
+
+def test_segment_oauth_form_is_accepted_with_the_write_keys_rights(
+    serve: dict[str, str], tmp_path: Path
+) -> None:
+    tokens = HTTPServer(("127.0.0.1", 0), _TokenServer)
+    threading.Thread(target=tokens.serve_forever, daemon=True).start()
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    try:
+        client = SegmentClient(
+            serve["write"],
+            host=serve["url"],
+            sync_mode=True,
+            oauth_client_id="custos-test",
+            oauth_client_key=pem,
+            oauth_key_id="k1",
+            oauth_auth_server=f"http://127.0.0.1:{tokens.server_port}",
+        )
+        # Sent as Authorization: Bearer segment-oauth-token, the write key in the body.
+        client.track("u-1", "Signed Up", message_id="oauth-1")
+    finally:
+        tokens.shutdown()
+        tokens.server_close()
+    assert _TokenServer.requests and "client_assertion=" in _TokenServer.requests[0]
+    assert ("web", "oauth-1") in stored(serve["db"])
+    url = f"{serve['url']}/v1/track"
+    call = {"userId": "u-1", "event": "E", "messageId": "oauth-2"}
+    oauth = {"Authorization": "Bearer segment-oauth-token"}
+    # The token is not verified: without a valid write key in the body nothing is let in.
+    assert httpx.post(url, json={**call, "writeKey": "wrong"}, headers=oauth).status_code == 401
+    assert httpx.post(url, json=call, headers=oauth).status_code == 401
+    # A Bearer value that is a custos key is that key, whatever the body says.
+    as_reader = {"Authorization": f"Bearer {serve['read']}"}
+    refused = httpx.post(url, json={**call, "writeKey": serve["write"]}, headers=as_reader)
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "forbidden"
+    assert ("web", "oauth-2") not in stored(serve["db"])

@@ -19,7 +19,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from custos.api.auth import authenticate, key_from_headers
+from custos.api.auth import collection_key
 from custos.api.deps import Credentials, custos_of
 from custos.api.errors import ApiError
 from custos.api.writer import GroupWriter
@@ -133,10 +133,9 @@ async def _prepare(
 ) -> service.Prepared:
     """Authenticate, check and normalise one request, ready for the writer."""
     settings = custos.settings
-    given = key_from_headers(request) or body.get("writeKey")
     # Inline, not in the thread pool: a key look-up is one indexed read, cheaper than the
     # hand-over to a thread and back.
-    key = authenticate(custos, str(given) if given else None, "write")
+    key = collection_key(custos, request, body.get("writeKey"))
     calls, encoded = _calls(kind, body, settings.collect_max_event_bytes)
     headers = {k: v for k, v in request.headers.items() if k.lower() == "sec-gpc"}
     job = service.CollectRequest(
@@ -231,7 +230,11 @@ def _route(kind: str) -> None:
 
     endpoint.__name__ = f"collect_{kind}"
     endpoint.__doc__ = (
-        f"Segment-compatible `{kind}`: stored once per messageId, answered when durable."
+        f"Segment-compatible `{kind}`: stored once per messageId, answered when durable.\n\n"
+        "Authenticated by a write key sent in one of three forms: the body's `writeKey`, HTTP "
+        "Basic with the key as user name, or a Bearer token. Segment's OAuth form (an access "
+        "token as Bearer, the write key in the body) is accepted: custos does not verify the "
+        "token, and the request has the rights of the body's write key only."
     )
     router.add_api_route(
         f"/{kind}",
