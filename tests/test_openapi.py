@@ -1,6 +1,6 @@
-"""The errors carry what the SDKs read, and Segment's OAuth form is accepted: a real
-``custos serve``, driven by the real RudderStack and Segment clients (Segment's in its OAuth
-form, against a local token server)."""
+"""The OpenAPI document declares what each route answers, and the errors carry what the SDKs
+read: a real ``custos serve``, driven by the real RudderStack and Segment clients (Segment's in
+its OAuth form, against a local token server)."""
 
 from __future__ import annotations
 
@@ -56,6 +56,37 @@ def stored(db: str) -> list[tuple[str, str]]:
     """(source, record id) of every collected call in the store."""
     with Custos.open(db, Settings(_env_file=None, db="unused")) as custos:  # type: ignore[call-arg]
         return [(source, record) for source, record, _ in custos.xref()]
+
+
+def test_the_document_declares_errors_auth_and_bodies(serve: dict[str, str]) -> None:
+    document = httpx.get(f"{serve['url']}/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    assert set(schemas["ErrorBody"]["required"]) == {"code", "message", "error"}
+    assert "HTTPValidationError" not in schemas  # 422 answers the API's own error body
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearerKey"]["scheme"] == "bearer"
+    assert schemes["basicKey"]["scheme"] == "basic"
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            answers = operation["responses"]
+            assert "200" in answers, (method, path)
+            for status in ("408", "413", "429", "500", "503"):  # limits before the app, and more
+                body = answers[status]["content"]["application/json"]["schema"]
+                assert body == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, status)
+            assert answers["429"]["headers"]["Retry-After"]["required"] is True
+            if path != "/health":
+                assert "401" in answers and "403" in answers, (method, path)
+                assert "WWW-Authenticate" in answers["401"]["headers"]
+    track = document["paths"]["/v1/track"]["post"]
+    # the three forms: Bearer, Basic, or no header (the body's writeKey)
+    assert track["security"] == [{"bearerKey": []}, {"basicKey": []}, {}]
+    assert "writeKey" in track["description"] and "OAuth" in track["description"]
+    collected = schemas["Collected"]
+    assert collected["additionalProperties"] is True  # another field may come
+    assert {"success", "received", "stored", "duplicates", "quarantined", "consent_events"} <= set(
+        collected["required"]
+    )
+    assert httpx.get(f"{serve['url']}/docs").status_code == 200
 
 
 def test_rudderstack_client_reads_the_error_and_does_not_retry_it(

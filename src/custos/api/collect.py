@@ -18,10 +18,11 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict
 
 from custos.api.auth import collection_key
 from custos.api.deps import Credentials, custos_of
-from custos.api.errors import ApiError
+from custos.api.errors import ApiError, answers
 from custos.api.writer import GroupWriter
 from custos.service import collect as service
 from custos.service.app import Custos
@@ -209,6 +210,19 @@ KINDS = (*service.CALL_TYPES, "batch")
 PATHS = frozenset(f"/v1/{kind}" for kind in KINDS)
 
 
+class Collected(BaseModel):
+    """What a collection request answers once its calls are durable (more fields may come)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": True})
+
+    success: bool
+    received: int
+    stored: int
+    duplicates: int
+    quarantined: int
+    consent_events: int
+
+
 def _body_schema(kind: str) -> dict[str, Any]:
     if kind != "batch":
         return _CALL
@@ -241,11 +255,14 @@ def _route(kind: str) -> None:
         endpoint,
         methods=["POST"],
         name=f"collect_{kind}",
+        responses=answers(Collected, 400, 401, 403),
         openapi_extra={
             "requestBody": {
                 "required": True,
                 "content": {"application/json": {"schema": _body_schema(kind)}},
-            }
+            },
+            # the third form: the key in the body's writeKey (no header)
+            "security": [{}],
         },
     )
 

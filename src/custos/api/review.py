@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from custos.api.auth import choose_purpose
 from custos.api.deps import Admin, App, Reader
-from custos.api.errors import ApiError, error_body
+from custos.api.errors import ApiError, answers
 from custos.service.app import Custos
 from custos.service.keys import ApiKey
 from custos.service.review import LARGEST, PURPOSE
@@ -49,31 +49,43 @@ def _decide(
     )
 
 
-def _error(code: str, description: str) -> dict[str, Any]:
-    """An error answer for the OpenAPI document: the API's one error shape."""
-    example = error_body(code, "what went wrong (ids only, never a person's values)", "the fix")
-    return {"description": description, "content": {"application/json": {"example": example}}}
+class Queue(BaseModel):
+    """A page of pairs waiting for review."""
+
+    items: list[dict[str, Any]]
+    total: int
+    next_offset: int | None
 
 
-READ_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: _error("unauthorized", "Missing, wrong or revoked key."),
-    403: _error("forbidden", "The key is not bound to the purpose identity_curation."),
-}
-DECIDE_ERRORS: dict[int | str, dict[str, Any]] = {
-    **READ_ERRORS,
-    400: _error(
-        "bad_request",
-        "The pair was decided already, is in one profile by now, or is not the left and right "
-        "records given.",
-    ),
-    403: _error("forbidden", "Not an admin key, or not bound to identity_curation."),
-    404: _error("not_found", "No pair with this id."),
-}
+class Side(BaseModel):
+    """One record of a decided pair, and its profile now."""
+
+    record: str = Field(description="SOURCE:RECORD_ID")
+    profile_id: str | None
+
+
+class Decided(BaseModel):
+    """The decision kept, and the records' profiles after it."""
+
+    id: int
+    decision: Literal["together", "apart"]
+    profile_id: str | None = Field(description="The profile the two records share now, if one.")
+    left: Side
+    right: Side
+
+
+READ_ERRORS = answers(Queue, 400, 401, 403, 422)
+DECIDE_ERRORS = answers(Decided, 400, 401, 403, 404, 422)
+DECIDE_ERRORS[400]["description"] = (
+    "The pair was decided already, is in one profile by now, or is not the left and right "
+    "records given."
+)
 
 
 @router.get(
     "",
     summary="List the pairs waiting for review",
+    response_model=None,
     responses=READ_ERRORS,
 )
 def review_queue(
@@ -100,6 +112,7 @@ def review_queue(
 @router.post(
     "/{pair_id}/accept",
     summary="Accept a pair: one person, joined for good",
+    response_model=None,
     responses=DECIDE_ERRORS,
 )
 def accept(
@@ -114,6 +127,7 @@ def accept(
 @router.post(
     "/{pair_id}/reject",
     summary="Reject a pair: two persons, kept apart for good",
+    response_model=None,
     responses=DECIDE_ERRORS,
 )
 def reject(
