@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from rudderstack.analytics import request as rudder_request
 from rudderstack.analytics.consumer import Consumer as RudderConsumer
 from segment.analytics import Client as SegmentClient
+from segment.analytics.request import APIError as SegmentAPIError
 
 from custos.core.settings import Settings
 from custos.service import Custos, keys
@@ -116,6 +117,14 @@ def test_rudderstack_client_reads_the_error_and_does_not_retry_it(
     assert (too_large.value.status, too_large.value.code) == (413, "payload_too_large")
     assert sent == [1, 1]
     assert stored(serve["db"]) == []
+
+
+def test_segment_client_reads_the_error(serve: dict[str, str]) -> None:
+    client = SegmentClient("not-a-key", host=serve["url"], sync_mode=True)
+    with pytest.raises(SegmentAPIError) as refused:
+        client.track("u-1", "Viewed", message_id="seg-1")
+    assert (refused.value.status, refused.value.code) == (401, "unauthorized")  # was "unknown"
+    assert refused.value.message == "missing or invalid API key"
 
 
 class _TokenServer(BaseHTTPRequestHandler):

@@ -109,7 +109,8 @@ WHEN = {
     422: "A parameter or a field of the body is missing or out of bounds (named, never echoed).",
     429: "Too many requests at once (from this client, or collection requests in all).",
     500: "An unexpected error: nothing of the request was stored.",
-    503: "The store is unavailable.",
+    503: "The store is unavailable, or the server process holds api_max_connections already "
+    "(that answer is uvicorn's, in plain text).",
 }
 #: the headers an error status always carries
 HEADERS: dict[int, dict[str, Any]] = {
@@ -149,6 +150,8 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             found[status] = {"description": WHEN[status]}
             continue
         found[status] = {"model": ErrorBody, "description": WHEN[status]}
+        if status == 503:
+            found[status]["content"] = {"text/plain": {"schema": {"type": "string"}}}
         if status in HEADERS:
             found[status]["headers"] = HEADERS[status]
     return found
