@@ -213,7 +213,7 @@ PATHS = frozenset(f"/v1/{kind}" for kind in KINDS)
 class Collected(BaseModel):
     """What a collection request answers once its calls are durable (more fields may come)."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": True})
+    model_config = ConfigDict(extra="allow")  # documented: additionalProperties true
 
     success: bool
     received: int

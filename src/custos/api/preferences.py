@@ -58,7 +58,7 @@ class Decision(BaseModel):
 class Recorded(BaseModel):
     """The event recorded, and the person's state for the purpose now."""
 
-    event: Any = Field(description="The id of the consent event.")
+    event: int = Field(description="The id of the consent event.")
     profile_id: str
     purpose: str
     state: dict[str, Any]

@@ -74,9 +74,9 @@ class Decided(BaseModel):
     right: Side
 
 
-READ_ERRORS = answers(Queue, 400, 401, 403, 422)
-DECIDE_ERRORS = answers(Decided, 400, 401, 403, 404, 422)
-DECIDE_ERRORS[400]["description"] = (
+QUEUE_ANSWERS = answers(Queue, 400, 401, 403, 422)
+DECIDE_ANSWERS = answers(Decided, 400, 401, 403, 404, 422)
+DECIDE_ANSWERS[400]["description"] = (
     "The pair was decided already, is in one profile by now, or is not the left and right "
     "records given."
 )
@@ -86,7 +86,7 @@ DECIDE_ERRORS[400]["description"] = (
     "",
     summary="List the pairs waiting for review",
     response_model=None,
-    responses=READ_ERRORS,
+    responses=QUEUE_ANSWERS,
 )
 def review_queue(
     custos: App,
@@ -113,7 +113,7 @@ def review_queue(
     "/{pair_id}/accept",
     summary="Accept a pair: one person, joined for good",
     response_model=None,
-    responses=DECIDE_ERRORS,
+    responses=DECIDE_ANSWERS,
 )
 def accept(
     custos: App, key: Admin, pair_id: PairId, body: Decision | None = None
@@ -128,7 +128,7 @@ def accept(
     "/{pair_id}/reject",
     summary="Reject a pair: two persons, kept apart for good",
     response_model=None,
-    responses=DECIDE_ERRORS,
+    responses=DECIDE_ANSWERS,
 )
 def reject(
     custos: App, key: Admin, pair_id: PairId, body: Decision | None = None
