@@ -10,11 +10,12 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 from sqlalchemy import select
 
 import custos
@@ -42,6 +43,20 @@ WEB_STATIC = Path(custos.__file__).parent / "web" / "static"
 #: thresholds cut the server's CPU time per call by about a sixth. Memory is bounded all the
 #: same (the young generation holds at most this many container objects between passes).
 SERVER_GC_THRESHOLDS = (20_000, 20, 100)
+
+
+class Me(BaseModel):
+    """The key a request authenticated with (never the key itself)."""
+
+    name: str
+    scope: str
+    purposes: list[str]
+
+
+class Health(BaseModel):
+    """The store answers."""
+
+    status: Literal["ok"]
 
 
 def server_app() -> FastAPI:
@@ -77,6 +92,7 @@ def create_app(custos_or_settings: Custos | Settings | None = None) -> FastAPI:
         description="A consent-first customer data platform: profiles read under a purpose, "
         "and a Segment-compatible collection API.",
         lifespan=lifespan,
+        responses=errors.responses(*errors.COMMON),
         docs_url=None,  # served by headers.install, its assets from a package (no CDN)
         redoc_url=None,
     )
@@ -94,7 +110,7 @@ def create_app(custos_or_settings: Custos | Settings | None = None) -> FastAPI:
     app.include_router(overview.router)
     app.include_router(review.router)
 
-    @app.get("/v1/me", tags=["meta"])
+    @app.get("/v1/me", tags=["meta"], response_model=None, responses=errors.answers(Me, 401, 403))
     def me(key: Reader) -> dict[str, Any]:
         """The key this request authenticated with: name, scope and purposes (never the key)."""
         return {"name": key.name, "scope": key.scope, "purposes": list(key.purposes)}
@@ -108,7 +124,7 @@ def create_app(custos_or_settings: Custos | Settings | None = None) -> FastAPI:
         """The web UI."""
         return RedirectResponse("/ui/")
 
-    @app.get("/health", tags=["meta"])
+    @app.get("/health", tags=["meta"], response_model=None, responses=errors.answers(Health))
     def health() -> dict[str, str]:
         """Liveness: the store answers."""
         with custos.store.read() as conn:

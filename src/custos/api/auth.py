@@ -32,6 +32,25 @@ def key_from_headers(request: Request) -> str | None:
     return None
 
 
+def collection_key(custos: Custos, request: Request, body_key: object) -> ApiKey:
+    """The write key of a collection request: the Authorization header's (Bearer, or Basic
+    user name), else the body's ``writeKey``. Segment's OAuth form sends an access token as
+    Bearer and the write key in the body: a Bearer value that is no custos key, next to a body
+    ``writeKey``, is taken for such a token. custos does not verify it; the request is
+    authenticated by the body's key alone and has only that key's rights."""
+    given = key_from_headers(request)
+    written = str(body_key) if body_key else None
+    if (
+        given
+        and written
+        and given != written
+        and request.headers.get("authorization", "").partition(" ")[0].lower() == "bearer"
+        and keys.verify(custos, given) is None
+    ):
+        given = None
+    return authenticate(custos, given or written, "write")
+
+
 def authenticate(custos: Custos, key: str | None, scope: str) -> ApiKey:
     """The key, if valid and allowed ``scope``; else 401 (wrong or missing) or 403 (scope)."""
     found = keys.verify(custos, key)

@@ -18,10 +18,11 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict
 
-from custos.api.auth import authenticate, key_from_headers
+from custos.api.auth import collection_key
 from custos.api.deps import Credentials, custos_of
-from custos.api.errors import ApiError
+from custos.api.errors import ApiError, answers
 from custos.api.writer import GroupWriter
 from custos.service import collect as service
 from custos.service.app import Custos
@@ -181,10 +182,9 @@ async def _prepare(
     :func:`family`)."""
     body, size = read
     settings = custos.settings
-    given = key_from_headers(request) or body.get("writeKey")
     # Inline, not in the thread pool: a key look-up is one indexed read, cheaper than the
     # hand-over to a thread and back.
-    key = authenticate(custos, str(given) if given else None, "write")
+    key = collection_key(custos, request, body.get("writeKey"))
     calls = _calls(kind, body)
     if family(request, calls) == RUDDERSTACK:
         max_event = settings.collect_max_batch_bytes
@@ -278,6 +278,23 @@ KINDS = (*service.CALL_TYPES, "batch")
 PATHS = frozenset(f"/v1/{kind}" for kind in KINDS)
 
 
+class Collected(BaseModel):
+    """What a collection request answers once its calls are durable (more fields may come)."""
+
+    model_config = ConfigDict(extra="allow")  # documented: additionalProperties true
+
+    success: bool
+    received: int
+    stored: int
+    duplicates: int
+    quarantined: int
+    consent_events: int
+    #: consent signals of stored calls that could not be read (each listed in the quarantine)
+    consent_problems: int
+    #: fields left out of stored calls (an unreadable timestamp, …; listed in the quarantine)
+    fields_dropped: int
+
+
 def _body_schema(kind: str) -> dict[str, Any]:
     if kind != "batch":
         return _CALL
@@ -287,7 +304,11 @@ def _body_schema(kind: str) -> dict[str, Any]:
         "properties": {
             "batch": {"type": "array", "items": _CALL},
             "sentAt": {"type": "string", "format": "date-time"},
-            "context": {"type": "object"},
+            "context": {"type": "object", "description": "Applies to each call of the batch."},
+            "integrations": {
+                "type": "object",
+                "description": "Applies to each call of the batch (a call's own keys win).",
+            },
             "writeKey": {"type": "string"},
         },
     }
@@ -299,18 +320,25 @@ def _route(kind: str) -> None:
 
     endpoint.__name__ = f"collect_{kind}"
     endpoint.__doc__ = (
-        f"Segment-compatible `{kind}`: stored once per messageId, answered when durable."
+        f"Segment-compatible `{kind}`: stored once per messageId, answered when durable.\n\n"
+        "Authenticated by a write key sent in one of three forms: the body's `writeKey`, HTTP "
+        "Basic with the key as user name, or a Bearer token. Segment's OAuth form (an access "
+        "token as Bearer, the write key in the body) is accepted: custos does not verify the "
+        "token, and the request has the rights of the body's write key only."
     )
     router.add_api_route(
         f"/{kind}",
         endpoint,
         methods=["POST"],
         name=f"collect_{kind}",
+        responses=answers(Collected, 400, 401, 403),
         openapi_extra={
             "requestBody": {
                 "required": True,
                 "content": {"application/json": {"schema": _body_schema(kind)}},
-            }
+            },
+            # the third form: the key in the body's writeKey (no header)
+            "security": [{}],
         },
     )
 

@@ -5,16 +5,48 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBasic, HTTPBasicCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from custos.api.auth import authenticate, key_from_headers
 from custos.service.app import Custos
 from custos.service.keys import ApiKey
 
-# Declared for the OpenAPI document (the "Authorize" button of /docs); the header is read by
-# key_from_headers, which also takes HTTP Basic.
-bearer = HTTPBearer(auto_error=False, description="An API key: custos keys create")
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+class _Documented(HTTPBasic):
+    """HTTP Basic as the OpenAPI document declares it; reads nothing (the header is read by
+    key_from_headers, which answers a malformed one with custos's own 401)."""
+
+    async def __call__(self, request: HTTPConnection) -> HTTPBasicCredentials | None:  # type: ignore[override]
+        return None
+
+
+# The security schemes of the OpenAPI document (the "Authorize" button of /docs). Either form
+# carries any key; the key's scope decides what it may do.
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearerKey",
+    description="An API key (custos keys create) as Bearer token: a read or admin key for the "
+    "profile, review and data-subject routes (admin scope where a route says so), a write key "
+    "for collection. On collection, a Bearer value that is no custos key next to a body "
+    "writeKey is taken for a Segment OAuth access token: custos does not verify it, and the "
+    "request has the rights of the body's write key only.",
+)
+basic = _Documented(
+    auto_error=False,
+    scheme_name="basicKey",
+    description="HTTP Basic with the key as user name and an empty password (RudderStack's "
+    "SDKs, older Segment clients).",
+)
+
+
+def _credentials(
+    _: Annotated[object, Depends(bearer)], __: Annotated[object, Depends(basic)]
+) -> None:
+    """Declares both header forms of a key."""
+
+
+Credentials = Annotated[None, Depends(_credentials)]
 
 
 def custos_of(request: Request) -> Custos:

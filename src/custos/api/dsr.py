@@ -16,7 +16,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from custos.api.deps import Admin, App
-from custos.api.errors import ApiError
+from custos.api.errors import ApiError, answers, responses
 from custos.service import dsr
 
 router = APIRouter(prefix="/v1/dsr", tags=["data-subject requests"])
@@ -59,6 +59,55 @@ class Erase(Subject):
     confirm: bool = False
 
 
+class State(BaseModel):
+    """A request's reference, kind, subject, state and steps (ids and counts only)."""
+
+    request: str
+    kind: str
+    profile_id: str | None
+    state: str
+    steps: list[dict[str, Any]]
+    found_by: dict[str, Any] | None = Field(
+        description="Which identifier found the person, in which sources (never values)."
+    )
+
+
+class Access(State):
+    """The request, and the person's complete access report."""
+
+    report: dict[str, Any]
+
+
+class Export(State):
+    """The request, and the data the person provided."""
+
+    data: dict[str, Any]
+
+
+class Erased(State):
+    """The request, and its receipt (who to notify)."""
+
+    receipt: dict[str, Any] | None
+
+
+class Shown(BaseModel):
+    """A request with its steps and result."""
+
+    request: str
+    kind: str
+    profile_id: str | None
+    state: str
+    actor: str
+    created_at: str
+    updated_at: str
+    steps: list[dict[str, Any]]
+    result: dict[str, Any]
+
+
+#: a request about a person: the admin key, the person found, the body valid
+ABOUT = (400, 401, 403, 404, 422)
+
+
 def _ref(request_id: str) -> str:
     """The reference, if it can name a request (else 404 before the store is asked)."""
     if not REF.fullmatch(request_id):
@@ -73,7 +122,7 @@ def _state(shown: dict[str, Any]) -> dict[str, Any]:
     return {**{k: shown[k] for k in ("request", "kind", "profile_id", "state", "steps")}, **found}
 
 
-@router.post("/access")
+@router.post("/access", response_model=None, responses=answers(Access, *ABOUT))
 def access(custos: App, key: Admin, body: Subject) -> dict[str, Any]:
     """Art. 15: the person's complete access report (JSON); its HTML is at
     ``/v1/dsr/{request}/report.html``."""
@@ -81,14 +130,14 @@ def access(custos: App, key: Admin, body: Subject) -> dict[str, Any]:
     return {**_state(request.as_dict()), "report": report}
 
 
-@router.post("/export")
+@router.post("/export", response_model=None, responses=answers(Export, *ABOUT))
 def export(custos: App, key: Admin, body: Subject) -> dict[str, Any]:
     """Art. 20: the data the person provided, in a portable form (JSON)."""
     request, data = dsr.export_in_memory(custos, body.key, actor=key.name)
     return {**_state(request.as_dict()), "data": data}
 
 
-@router.post("/rectify")
+@router.post("/rectify", response_model=None, responses=answers(State, *ABOUT))
 def rectify(custos: App, key: Admin, body: Rectify) -> dict[str, Any]:
     """Art. 16: correct one attribute (a new record that becomes its provenance)."""
     request = dsr.rectify(
@@ -102,14 +151,14 @@ def rectify(custos: App, key: Admin, body: Rectify) -> dict[str, Any]:
     return _state(request.as_dict())
 
 
-@router.post("/restrict")
+@router.post("/restrict", response_model=None, responses=answers(State, *ABOUT))
 def restrict(custos: App, key: Admin, body: Restrict) -> dict[str, Any]:
     """Art. 18: restrict processing (every purpose but legal obligation), or lift it."""
     request = dsr.restrict(custos, body.key, reason=body.reason, lift=body.lift, actor=key.name)
     return _state(request.as_dict())
 
 
-@router.post("/erase")
+@router.post("/erase", response_model=None, responses=answers(Erased, *ABOUT))
 def erase(custos: App, key: Admin, body: Erase) -> dict[str, Any]:
     """Art. 17: erase the person everywhere; answers the receipt (Art. 19: who to notify)."""
     if not body.confirm:
@@ -122,13 +171,23 @@ def erase(custos: App, key: Admin, body: Erase) -> dict[str, Any]:
     return {**_state(request.as_dict()), "receipt": request.result.get("receipt")}
 
 
-@router.get("/{request_id}")
+@router.get("/{request_id}", response_model=None, responses=answers(Shown, *ABOUT))
 def show(custos: App, key: Admin, request_id: str) -> dict[str, Any]:
     """A request's state and steps (ids and counts only)."""
     return dsr.show(custos, _ref(request_id))
 
 
-@router.get("/{request_id}/report.html", response_class=Response)
+@router.get(
+    "/{request_id}/report.html",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The report.",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+        **responses(*ABOUT),
+    },
+)
 def report_html(custos: App, key: Admin, request_id: str) -> Response:
     """The access report of a completed access request as a standalone HTML page."""
     page = dsr.access_html(custos, _ref(request_id), actor=key.name)

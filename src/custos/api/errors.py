@@ -1,4 +1,7 @@
-"""Consistent error bodies: ``{"error": {"code", "message", "hint"}}`` for every failure.
+"""Consistent error bodies for every failure: ``{"code", "message", "error": {"code",
+"message", "hint"}}``. The top-level ``code`` and ``message`` are what the Segment and
+RudderStack SDKs read from a refused request (their ``APIError``); ``error`` is custos's own
+shape, with the fix in ``hint``. :func:`responses` documents them in the OpenAPI document.
 
 Messages name ids and fields, never a person's values (custos errors are written that way).
 """
@@ -11,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -69,8 +73,88 @@ class ApiError(Exception):
 
 
 def error_body(code: str, message: str, hint: str | None = None) -> dict[str, object]:
-    """The body every error has."""
-    return {"error": {"code": code, "message": message, "hint": hint}}
+    """The body every error has (see :class:`ErrorBody`)."""
+    return {
+        "code": code,
+        "message": message,
+        "error": {"code": code, "message": message, "hint": hint},
+    }
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong and how to fix it."""
+
+    code: str = Field(description="A stable short code: bad_request, payload_too_large, …")
+    message: str = Field(description="What went wrong (ids and fields, never a person's values).")
+    hint: str | None = Field(description="How to fix it, when custos knows.")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the API."""
+
+    code: str = Field(description="As error.code (read by the Segment and RudderStack SDKs).")
+    message: str = Field(description="As error.message (read by the SDKs).")
+    error: ErrorDetail
+
+
+#: status → when the API answers it (the OpenAPI description)
+WHEN = {
+    304: "The client's copy (If-None-Match) is current.",
+    400: "The request is wrong: the message names the field and the fix.",
+    401: "The key is missing, wrong or revoked.",
+    403: "The key's scope or purposes do not allow this.",
+    404: "Nothing with this id.",
+    408: "The request body did not arrive in time (api_body_timeout).",
+    413: "The request body is over the route's size limit (before authentication).",
+    422: "A parameter or a field of the body is missing or out of bounds (named, never echoed).",
+    429: "Too many requests at once (from this client, or collection requests in all).",
+    500: "An unexpected error: nothing of the request was stored.",
+    503: "The store is unavailable, or the server process holds api_max_connections already "
+    "(that answer is uvicorn's, in plain text).",
+}
+#: the headers an error status always carries
+HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": "The schemes: Bearer and Basic.",
+            "required": True,
+            "schema": {"type": "string"},
+        }
+    },
+    429: {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying.",
+            "required": True,
+            "schema": {"type": "string", "pattern": "^[0-9]+$"},
+        }
+    },
+}
+#: What every route may answer: the limits that act before the app (408, 413, 429), an
+#: unexpected error (500) and an unavailable store (503).
+COMMON = (408, 413, 429, 500, 503)
+
+
+def answers(model: type[BaseModel] | None, *statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI responses of a route: 200 with ``model`` (a route that returns a dict
+    declares ``response_model=None``, so the model documents the body and changes nothing of
+    it), and these error statuses."""
+    ok: dict[int | str, dict[str, Any]] = {200: {"model": model}} if model else {}
+    return {**ok, **responses(*statuses)}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI responses of these statuses: each with :class:`ErrorBody` (304: no body)."""
+    found: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        if status == 304:
+            found[status] = {"description": WHEN[status]}
+            continue
+        found[status] = {"model": ErrorBody, "description": WHEN[status]}
+        if status == 503:
+            found[status]["content"] = {"text/plain": {"schema": {"type": "string"}}}
+        if status in HEADERS:
+            found[status]["headers"] = HEADERS[status]
+    return found
 
 
 def install(app: FastAPI) -> None:

@@ -6,15 +6,29 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel
 
 from custos.api.auth import choose_purpose
 from custos.api.deps import Admin, App, Reader
+from custos.api.errors import answers
 from custos.service import api_reads
 
 router = APIRouter(tags=["overview"])
 
 
-@router.get("/v1/consent/overview")
+class Overview(BaseModel):
+    """Per purpose: its lawful basis and counts of profiles by consent state."""
+
+    purposes: list[dict[str, Any]]
+
+
+class AuditPage(BaseModel):
+    """The newest audit entries."""
+
+    items: list[dict[str, Any]]
+
+
+@router.get("/v1/consent/overview", response_model=None, responses=answers(Overview, 400, 401, 403))
 def consent_overview(custos: App, key: Reader) -> dict[str, Any]:
     """Per purpose: its lawful basis and how many profiles granted, denied or withdrew, or have
     no record (admin keys, or keys bound to consent_management)."""
@@ -23,7 +37,7 @@ def consent_overview(custos: App, key: Reader) -> dict[str, Any]:
     return {"purposes": api_reads.consent_overview(custos, actor=key.name)}
 
 
-@router.get("/v1/audit")
+@router.get("/v1/audit", response_model=None, responses=answers(AuditPage, 401, 403, 422))
 def audit_log(
     custos: App,
     key: Admin,

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from custos.api.auth import choose_purpose
 from custos.api.deps import App, Reader
+from custos.api.errors import answers
 from custos.service import api_reads
 
 router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
@@ -54,7 +55,20 @@ class Decision(BaseModel):
     )
 
 
-@router.post("/{profile_id}/consent")
+class Recorded(BaseModel):
+    """The event recorded, and the person's state for the purpose now."""
+
+    event: int = Field(description="The id of the consent event.")
+    profile_id: str
+    purpose: str
+    state: dict[str, Any]
+
+
+@router.post(
+    "/{profile_id}/consent",
+    response_model=None,
+    responses=answers(Recorded, 400, 401, 403, 404, 422),
+)
 def record(custos: App, key: Reader, profile_id: str, body: Decision) -> dict[str, Any]:
     """Record a grant, denial or withdrawal of the person (needs purpose consent_management);
     answers the event id and the person's state for the purpose now."""

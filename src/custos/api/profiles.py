@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from custos.api.auth import choose_purpose
 from custos.api.deps import Admin, App, Reader
-from custos.api.errors import ApiError
+from custos.api.errors import ApiError, answers
 from custos.service import api_reads
 
 router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
@@ -55,6 +55,92 @@ class Merge(BaseModel):
     reason: str = ""
 
 
+class Page(BaseModel):
+    """A page of profiles."""
+
+    purpose: str
+    items: list[dict[str, Any]] = Field(description="Each profile as the purpose may see it.")
+    next_cursor: str | None = Field(description="Pass back as cursor for the next page.")
+
+
+class Profile(BaseModel):
+    """One profile as the purpose may see it."""
+
+    profile_id: str
+    purpose: str | None
+    status: str
+    created_at: str
+    updated_at: str
+    golden: list[dict[str, Any]] = Field(description="The golden attributes with provenance.")
+    identifiers: dict[str, list[str]]
+    records: list[dict[str, Any]]
+    evidence: list[dict[str, Any]]
+    interactions: list[dict[str, Any]]
+    interaction_count: int
+    merged_ids: list[str]
+
+
+class Interactions(BaseModel):
+    """A page of a profile's interactions, newest first."""
+
+    profile_id: str
+    purpose: str
+    items: list[dict[str, Any]]
+    total: int
+    next_offset: int | None
+
+
+class Consent(BaseModel):
+    """A person's consent state per purpose, and the ledger."""
+
+    profile_id: str
+    as_of: str | None
+    states: dict[str, dict[str, Any]] = Field(description="Per purpose: its state now.")
+    possible_matches: list[Any]
+    ledger: list[dict[str, Any]]
+
+
+class Sentiment(BaseModel):
+    """A person's current mood and sentiment timeline."""
+
+    profile_id: str
+    mood: Any
+    timeline: list[Any]
+
+
+class Explanation(BaseModel):
+    """Why each record belongs to the profile."""
+
+    profile_id: str
+    records: list[dict[str, Any]]
+    decisions: list[dict[str, Any]]
+    not_linked: list[Any]
+
+
+class Unmerged(BaseModel):
+    """The records split off (each with its profile now) and the resolution run."""
+
+    profile_id: str
+    records: dict[str, str] = Field(description="SOURCE:RECORD_ID → its profile id now.")
+    resolve: dict[str, Any]
+
+
+class Merged(BaseModel):
+    """The surviving (older) profile id."""
+
+    profile_id: str
+
+
+#: a read of one profile under a purpose
+READ = (400, 401, 403, 404, 422)
+#: a read answered with an ETag (see _cached)
+CACHED = answers(Profile, 304, *READ)
+CACHED[200]["headers"] = CACHED[304]["headers"] = {
+    "ETag": {"required": True, "schema": {"type": "string"}},
+    "Cache-Control": {"required": True, "schema": {"type": "string"}},
+}
+
+
 def _cached(request: Request, response: Response, body: dict[str, Any]) -> Any:
     """Answer with an ETag (304 when the client has this version already)."""
     data = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
@@ -65,7 +151,7 @@ def _cached(request: Request, response: Response, body: dict[str, Any]) -> Any:
     return Response(data, media_type="application/json", headers=headers)
 
 
-@router.get("")
+@router.get("", response_model=None, responses=answers(Page, 400, 401, 403, 422))
 def list_profiles(
     custos: App,
     key: Reader,
@@ -111,7 +197,7 @@ def list_profiles(
     return {"purpose": chosen, "items": items, "next_cursor": next_cursor}
 
 
-@router.post("/lookup")
+@router.post("/lookup", response_model=None, responses=CACHED)
 def lookup(
     request: Request,
     response: Response,
@@ -130,7 +216,7 @@ def lookup(
     return _cached(request, response, shown)
 
 
-@router.get("/{profile_id}")
+@router.get("/{profile_id}", response_model=None, responses=CACHED)
 def show(
     request: Request,
     response: Response,
@@ -148,7 +234,9 @@ def show(
     return _cached(request, response, shown)
 
 
-@router.get("/{profile_id}/interactions")
+@router.get(
+    "/{profile_id}/interactions", response_model=None, responses=answers(Interactions, *READ)
+)
 def interactions(
     custos: App,
     key: Reader,
@@ -175,7 +263,7 @@ def interactions(
     }
 
 
-@router.get("/{profile_id}/consent")
+@router.get("/{profile_id}/consent", response_model=None, responses=answers(Consent, *READ))
 def consent(custos: App, key: Reader, profile_id: str) -> dict[str, Any]:
     """The person's consent state per purpose and the ledger (needs purpose consent_management)."""
     choose_purpose(key, "consent_management")
@@ -183,7 +271,7 @@ def consent(custos: App, key: Reader, profile_id: str) -> dict[str, Any]:
     return custos.consent(found, actor=key.name)
 
 
-@router.get("/{profile_id}/sentiment")
+@router.get("/{profile_id}/sentiment", response_model=None, responses=answers(Sentiment, *READ))
 def sentiment(custos: App, key: Reader, profile_id: str, purpose: Purpose = None) -> dict[str, Any]:
     """The person's current mood and sentiment timeline, when the purpose may use them."""
     chosen = choose_purpose(key, purpose)
@@ -193,7 +281,7 @@ def sentiment(custos: App, key: Reader, profile_id: str, purpose: Purpose = None
     return api_reads.sentiment(custos, found, chosen, actor=key.name)
 
 
-@router.get("/{profile_id}/explain")
+@router.get("/{profile_id}/explain", response_model=None, responses=answers(Explanation, *READ))
 def explain(custos: App, key: Reader, profile_id: str) -> dict[str, Any]:
     """Why each record belongs to the profile (needs purpose identity_curation)."""
     choose_purpose(key, "identity_curation")
@@ -201,14 +289,14 @@ def explain(custos: App, key: Reader, profile_id: str) -> dict[str, Any]:
     return custos.explain(found, actor=key.name)
 
 
-@router.post("/{profile_id}/unmerge")
+@router.post("/{profile_id}/unmerge", response_model=None, responses=answers(Unmerged, *READ))
 def unmerge(custos: App, key: Admin, profile_id: str, body: Unmerge) -> dict[str, Any]:
     """Split records off a profile for good (admin keys only)."""
     found = api_reads.find_by(custos, "profile_id", profile_id)
     return custos.unmerge(found, body.records, actor=key.name, reason=body.reason)
 
 
-@router.post("/{profile_id}/merge")
+@router.post("/{profile_id}/merge", response_model=None, responses=answers(Merged, *READ))
 def merge(custos: App, key: Admin, profile_id: str, body: Merge) -> dict[str, Any]:
     """Join two profiles for good; the older id survives (admin keys only)."""
     first = api_reads.find_by(custos, "profile_id", profile_id)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from custos.api.auth import choose_purpose
 from custos.api.deps import Admin, App, Reader
-from custos.api.errors import ApiError, error_body
+from custos.api.errors import ApiError, answers
 from custos.service.app import Custos
 from custos.service.keys import ApiKey
 from custos.service.review import LARGEST, PURPOSE
@@ -49,32 +49,44 @@ def _decide(
     )
 
 
-def _error(code: str, description: str) -> dict[str, Any]:
-    """An error answer for the OpenAPI document: the API's one error shape."""
-    example = error_body(code, "what went wrong (ids only, never a person's values)", "the fix")
-    return {"description": description, "content": {"application/json": {"example": example}}}
+class Queue(BaseModel):
+    """A page of pairs waiting for review."""
+
+    items: list[dict[str, Any]]
+    total: int
+    next_offset: int | None
 
 
-READ_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: _error("unauthorized", "Missing, wrong or revoked key."),
-    403: _error("forbidden", "The key is not bound to the purpose identity_curation."),
-}
-DECIDE_ERRORS: dict[int | str, dict[str, Any]] = {
-    **READ_ERRORS,
-    400: _error(
-        "bad_request",
-        "The pair was decided already, is in one profile by now, or is not the left and right "
-        "records given.",
-    ),
-    403: _error("forbidden", "Not an admin key, or not bound to identity_curation."),
-    404: _error("not_found", "No pair with this id."),
-}
+class Side(BaseModel):
+    """One record of a decided pair, and its profile now."""
+
+    record: str = Field(description="SOURCE:RECORD_ID")
+    profile_id: str | None
+
+
+class Decided(BaseModel):
+    """The decision kept, and the records' profiles after it."""
+
+    id: int
+    decision: Literal["together", "apart"]
+    profile_id: str | None = Field(description="The profile the two records share now, if one.")
+    left: Side
+    right: Side
+
+
+QUEUE_ANSWERS = answers(Queue, 400, 401, 403, 422)
+DECIDE_ANSWERS = answers(Decided, 400, 401, 403, 404, 422)
+DECIDE_ANSWERS[400]["description"] = (
+    "The pair was decided already, is in one profile by now, or is not the left and right "
+    "records given."
+)
 
 
 @router.get(
     "",
     summary="List the pairs waiting for review",
-    responses=READ_ERRORS,
+    response_model=None,
+    responses=QUEUE_ANSWERS,
 )
 def review_queue(
     custos: App,
@@ -100,7 +112,8 @@ def review_queue(
 @router.post(
     "/{pair_id}/accept",
     summary="Accept a pair: one person, joined for good",
-    responses=DECIDE_ERRORS,
+    response_model=None,
+    responses=DECIDE_ANSWERS,
 )
 def accept(
     custos: App, key: Admin, pair_id: PairId, body: Decision | None = None
@@ -114,7 +127,8 @@ def accept(
 @router.post(
     "/{pair_id}/reject",
     summary="Reject a pair: two persons, kept apart for good",
-    responses=DECIDE_ERRORS,
+    response_model=None,
+    responses=DECIDE_ANSWERS,
 )
 def reject(
     custos: App, key: Admin, pair_id: PairId, body: Decision | None = None
