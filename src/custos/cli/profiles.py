@@ -46,6 +46,10 @@ def profile_show(
     print_profile(detail)
 
 
+#: What a profile shows where the purpose may not know the source (see Presence oracles).
+_HIDDEN = "(not shown)"
+
+
 def print_profile(detail: dict[str, Any]) -> None:
     """A profile detail as tables (golden record, identifiers, records, interactions)."""
     out.print(
@@ -60,12 +64,13 @@ def print_profile(detail: dict[str, Any]) -> None:
     for name in ("attribute", "value", "source", "record", "observed", "rule"):
         golden.add_column(name)
     for g in detail["golden"]:
+        # A source the purpose may not know of leaves its values without provenance.
         golden.add_row(
             g["attribute"],
             g["value"],
-            g["source"],
-            g["record_id"],
-            g["observed_at"][:10],
+            g["source"] or _HIDDEN,
+            g["record_id"] or _HIDDEN,
+            (g["observed_at"] or "")[:10],
             g["rule"],
         )
     out.print(golden)
