@@ -67,6 +67,8 @@ def test_your_own_data_in_ten_minutes(tmp_path: Path) -> None:
     shown = outputs["profile"]
     assert "customer_id: K-1001, K-1003" in shown and "+49301234567" in shown
     assert "Heuschnupfen" not in shown and "Allergie" not in shown
+    # a source that holds health data is not named to customer service (a presence oracle)
+    assert "(not shown)" in shown and "crm" not in shown
     assert re.search(r"marketing_email\s+│\s+consent\s+│\s+granted", outputs["consent"])
     [key] = re.findall(r"ck_live_[\w-]+", outputs["keys"])
     # serve (on a free port instead of 8000), the web UI, and the look-up it makes
