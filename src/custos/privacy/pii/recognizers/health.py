@@ -41,11 +41,10 @@ class Vocabulary:
 def _entry(line: str) -> str:
     """The regular expression of one vocabulary line (without a leading ``!``)."""
     if line.startswith("="):
-        return rf"\b{re.escape(line[1:])}\b"
+        return rf"\b(?-i:{re.escape(line[1:])})\b"
     inside = line.startswith("*")
     prefix = line.endswith("*")
     body = re.escape(line.strip("*")).replace(r"\ ", r"\s+")
-    body = f"(?i:{body})"
     if inside:
         return body
     return rf"\b{body}" + (r"\w*" if prefix else r"\b")
@@ -67,7 +66,7 @@ def vocabulary(language: str) -> Vocabulary:
         if x.startswith("!")
     )
     return Vocabulary(
-        re.compile("|".join(_entry(x) for x in positive)),
+        re.compile("|".join(_entry(x) for x in positive), re.IGNORECASE),
         re.compile(negative) if negative else None,
         frozenset(x[1:].casefold() for x in lines if x.startswith(">")),
         tuple(x[1:].casefold() for x in lines if x.startswith("<")),
