@@ -189,3 +189,35 @@ def test_the_in_process_access_report_shows_the_whole_note(tmp_path: Path) -> No
     assert [i["text"] for i in report["interactions"]] == [
         "Caller is diabetic, the insulin pump arrived broken."
     ]
+
+
+def test_pseudonymise_replaces_health_terms_and_keeps_them_apart(tmp_path: Path) -> None:
+    """Under ``pseudonymise`` identifiers become keyed tokens, but a health term is replaced
+    outright (a token per condition would let anyone count who shares one)."""
+    from custos.ingest import rows
+    from custos.service import pii
+
+    pii.register(Settings(db="unused", secret_key_file=str(tmp_path / "secret.key")))
+    text = "Kunde Hans Brückner braucht Insulin, Rückruf unter 0171 2345678."
+    hidden, whole = rows.TEXT_FILTERS["pseudonymise"](text, "de")
+    assert "<HEALTH>" in hidden and "Insulin" not in hidden and "<PHONE_" in hidden
+    assert whole is not None and "Insulin" in whole and "0171" not in whole
+    assert rows.TEXT_FILTERS["redact"]("Lieferung fehlt.", "de") == ("Lieferung fehlt.", None)
+
+
+def test_a_changed_note_replaces_its_whole_text(tmp_path: Path) -> None:
+    """A note ingested again without the health term keeps no whole text from before."""
+    db = str(tmp_path / "custos.db")
+    mapping = write(tmp_path / "m.yaml", MAP)
+    changed = NOTES.replace("ihrer Asthma-Medikation", "ihrer Bestellung")
+    with Custos.open(db, Settings(db=db)) as app:
+        app.ingest(write(tmp_path / "a.csv", NOTES), "calls", map_path=mapping)
+        app.ingest(write(tmp_path / "b.csv", changed), "calls", map_path=mapping)
+        with app.store.read() as conn:
+            first = conn.execute(
+                select(t.interactions.c.text, t.interactions.c.health_text)
+                .join(t.raw_records, t.raw_records.c.id == t.interactions.c.raw_id)
+                .where(t.raw_records.c.record_id == "n1")
+            ).one()
+    assert first.text == "Kundin fragt nach ihrer Bestellung, Lieferung verspätet."
+    assert first.health_text is None
