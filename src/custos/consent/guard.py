@@ -114,6 +114,19 @@ class Access:
             return self.granted.get(profile_id, False)
         return rule == "yes"
 
+    def text_shown(
+        self, profile_id: str, text: str | None, health_text: str | None, source: str | None
+    ) -> tuple[str, str | None]:
+        """Which text of an interaction the purpose sees, as ``(field, value)``: the whole text
+        of a note that names a health matter (``health_text``) where it may see both free text
+        and health data (explicit consent), else ``text`` (health terms replaced) where it may
+        see free text, else ``("text", None)``."""
+        if not self.field_allowed(profile_id, "text", source):
+            return "text", None
+        if health_text is not None and self.field_allowed(profile_id, "health_text", source):
+            return "health_text", health_text
+        return "text", text
+
 
 class Guard:
     """Answers, for a purpose, which profiles and which fields may be read."""

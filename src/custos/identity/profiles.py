@@ -91,7 +91,11 @@ def profile_detail(conn: Connection, profile_id: str, *, interactions: int = 50)
 def _members(conn: Connection, profile_id: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for table, kind in ((t.records, "records"), (t.interactions, "interactions")):
-        extra = [table.c.timestamp, table.c.channel, table.c.text] if kind == "interactions" else []
+        extra = (
+            [table.c.timestamp, table.c.channel, table.c.text, table.c.health_text]
+            if kind == "interactions"
+            else []
+        )
         query = (
             select(
                 table.c.raw_id,

@@ -109,7 +109,17 @@ PERSON_COLUMNS: tuple[str, ...] = (
     "social_handle",
     "customer_id",
 )
-INTERACTION_COLUMNS: tuple[str, ...] = ("timestamp", "channel", "text", "language", *PERSON_COLUMNS)
+#: ``health_text``: the whole text of a note that names a health matter (only identifiers
+#: replaced), category ``health``; ``text`` then holds it with the health terms replaced too.
+HEALTH_TEXT = "health_text"
+INTERACTION_COLUMNS: tuple[str, ...] = (
+    "timestamp",
+    "channel",
+    "text",
+    "language",
+    HEALTH_TEXT,
+    *PERSON_COLUMNS,
+)
 #: The readings of an ambiguous date of birth (``03/04/1982``), ISO dates separated by a space,
 #: the day/month reading first (``"1982-04-03 1982-03-04"``), while ``date_of_birth`` stays
 #: empty; None for every other row.
@@ -303,6 +313,7 @@ def _interaction(values: dict[str, Any], ctx: RowContext) -> tuple[Any, ...]:
         channel.lower() if channel else None,
         n.free_text(values.get("text")),
         n.language(values.get("language")),
+        values.get(HEALTH_TEXT),
         *person_values(values, ctx),
     )
 
@@ -391,23 +402,27 @@ def consent_key(source: str, values: dict[str, Any]) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
+#: What a free-text filter returns: the text to store as ``text``, and the whole text (the
+#: health terms left in) when it names a health matter, stored as ``health_text``, else None.
+FilteredText = tuple[str, str | None]
 #: Free-text filters by policy name (``redact``, ``pseudonymise``), registered by the service
 #: layer (ingestion does not know how personal data is found). A filter takes the text and its
-#: language (or None) and returns the text to store. Worker processes are forked, so they
+#: language (or None) and returns a :data:`FilteredText`. Worker processes are forked, so they
 #: inherit the registry.
-TEXT_FILTERS: dict[str, Callable[[str, str | None], str]] = {}
+TEXT_FILTERS: dict[str, Callable[[str, str | None], FilteredText]] = {}
 
 
 def _filter_text(
     row_values: dict[str, Any], values: dict[str, Any], cmap: ColumnMap, ctx: RowContext
 ) -> dict[str, Any]:
     """Apply the free-text policy to the canonical ``text`` and, in place, to the row as
-    received (so the verbatim payload never holds what the policy removes)."""
+    received (so the verbatim payload never holds what the policy removes, health terms
+    included: their whole text is kept only in ``health_text``)."""
     text = values.get("text")
     if not isinstance(text, str) or not text.strip():
         return values
     language = values.get("language")
-    filtered = TEXT_FILTERS[ctx.pii](text, language if isinstance(language, str) else None)
+    filtered, whole = TEXT_FILTERS[ctx.pii](text, language if isinstance(language, str) else None)
     column = cmap.fields.get("text", "text")
     target: Any = row_values
     if column not in row_values and "." in column:
@@ -416,7 +431,7 @@ def _filter_text(
             target = target.get(key) if isinstance(target, dict) else None
     if isinstance(target, dict) and column in target:
         target[column] = filtered
-    return {**values, "text": filtered}
+    return {**values, "text": filtered, HEALTH_TEXT: whole}
 
 
 def normalise_batch(rows: list[RawRow], cmap: ColumnMap, ctx: RowContext) -> NormalisedBatch:

@@ -307,6 +307,7 @@ def interactions(
                 it.c.timestamp,
                 it.c.channel,
                 it.c.text,
+                it.c.health_text,
                 it.c.language,
                 it.c.email,
                 it.c.phone,
@@ -330,20 +331,18 @@ def interactions(
         fields: set[str] = set()
         for row in rows:
             item: dict[str, Any] = {"source": row["source"], "record_id": row["record_id"]}
-            for name in (
-                "timestamp",
-                "channel",
-                "text",
-                "language",
-                "email",
-                "phone",
-                "customer_id",
-            ):
+            for name in ("timestamp", "channel", "language", "email", "phone", "customer_id"):
                 value = row[name]
                 if value is None or not access.field_allowed(profile_id, name, row["source"]):
                     continue
                 item[name] = value.isoformat() if name == "timestamp" else value
                 fields.add(name)
+            read, text = access.text_shown(
+                profile_id, row["text"], row["health_text"], row["source"]
+            )
+            if text is not None:
+                item["text"] = text
+                fields.add(read)
             items.append(item)
     record_access(
         app,

@@ -54,7 +54,7 @@ _NO_PERSON = (None,) * len(PERSON_COLUMNS)
 # The fast rows below put the customer id last, as person_values does, and then the birth date
 # candidates (only ingestion's generic path, for an ambiguous birthday, fills them).
 assert PERSON_COLUMNS[-1] == "customer_id"
-assert COLUMNS[Kind.INTERACTIONS][:4] == ("timestamp", "channel", "text", "language")
+assert COLUMNS[Kind.INTERACTIONS][:5] == ("timestamp", "channel", "text", "language", "health_text")
 assert COLUMNS[Kind.INTERACTIONS][-3:] == ("customer_id", CANDIDATES, "extra")
 _UNREADABLE_TIME = (n.FieldError, ValueError, TypeError, OverflowError)
 
@@ -313,11 +313,11 @@ class RowMaker:
         extra = dumps({EXTRA: given})
         if fields and not (len(fields) == 1 and user):
             ctx = self.context(message) if "phone" in fields else self.ctx
-            values = (when, call, None, None, *person_values(fields, ctx), None, extra)
+            values = (when, call, None, None, None, *person_values(fields, ctx), None, extra)
             return values, present(values, self.stamp)
         # The common call: no person fields but (mostly) a user id.
         customer = n.customer_id(user) if fields and user else None
-        values = (when, call, None, None, *_NO_PERSON[:-1], customer, None, extra)
+        values = (when, call, None, None, None, *_NO_PERSON[:-1], customer, None, extra)
         if customer is None:
             return values, (BARE, (self.stamp(when), call, extra))
         return values, (WITH_CUSTOMER, (self.stamp(when), call, customer, extra))

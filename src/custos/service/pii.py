@@ -18,11 +18,12 @@ from sqlalchemy import select
 from custos.core.errors import InputError
 from custos.core.settings import Settings
 from custos.ingest import rows
+from custos.ingest.rows import FilteredText
 from custos.privacy.keys import load_or_create_key
 from custos.store import tables as t
 
 if TYPE_CHECKING:
-    from custos.privacy.pii import PiiEngine
+    from custos.privacy.pii import Mode, PiiEngine
     from custos.service.app import Custos
 
 #: The policies a source may have for its free text; redact is the default (privacy by default).
@@ -47,21 +48,33 @@ def _language(language: str | None) -> str:
     return lang if lang in ("en", "de") else "auto"
 
 
-def redact_text(text: str, language: str | None) -> str:
-    """``text`` with every finding replaced by its type, e.g. ``<PHONE>``."""
-    return engine().redact(text, _language(language), mode="redact")
+def filter_text(
+    text: str, language: str | None, mode: Mode = "redact", key: bytes | None = None
+) -> FilteredText:
+    """``text`` with every finding replaced by its type (``<PHONE>``, ``<HEALTH>``; identifiers
+    pseudonymised in mode ``pseudonymise``), and, when it names a health matter, the text with
+    only the identifiers replaced (``health_text``, category ``health``)."""
+    from custos.privacy.pii.findings import HEALTH
+
+    pii = engine()
+    lang = _language(language)
+    found = pii.analyze(text, lang)
+    hidden = pii.redact(text, lang, mode, key, {HEALTH: "redact"}, findings=found)
+    if not any(f.entity_type == HEALTH for f in found):
+        return hidden, None
+    return hidden, pii.redact(text, lang, mode, key, {HEALTH: "keep"}, findings=found)
 
 
 def register(settings: Settings) -> None:
     """Make the policies available to ingestion (idempotent)."""
-    rows.TEXT_FILTERS["redact"] = redact_text
+    rows.TEXT_FILTERS["redact"] = filter_text
     key_file = str(Path(settings.secret_key_file).expanduser())
 
-    def pseudonymise_text(text: str, language: str | None) -> str:
+    def pseudonymise_text(text: str, language: str | None) -> FilteredText:
         key = _key.get(key_file)
         if key is None:
             key = _key[key_file] = load_or_create_key(key_file)
-        return engine().redact(text, _language(language), mode="pseudonymise", key=key)
+        return filter_text(text, language, "pseudonymise", key)
 
     rows.TEXT_FILTERS["pseudonymise"] = pseudonymise_text
 

@@ -126,7 +126,7 @@ def filter_detail(access: Access, detail: dict[str, Any]) -> dict[str, Any]:
     ]
     if allowed(pid, "timestamp") or allowed(pid, "text"):
         out["interactions"] = [
-            {k: v for k, v in e.items() if k in keep or allowed(pid, k, e.get("source"))}
+            _interaction_shown(access, pid, e)
             for e in detail["interactions"]
             if shown(e.get("source"))
         ]
@@ -140,6 +140,22 @@ def filter_detail(access: Access, detail: dict[str, Any]) -> dict[str, Any]:
         for e in detail.get("evidence", [])
         if all(shown(str(e.get(side, "")).partition(":")[0]) for side in ("left", "right"))
     ]
+    return out
+
+
+def _interaction_shown(access: Access, pid: str, item: dict[str, Any]) -> dict[str, Any]:
+    """An interaction as the purpose may see it: its allowed fields, and the text it may see
+    (:meth:`~custos.consent.guard.Access.text_shown`)."""
+    source = item.get("source")
+    out = {
+        k: v
+        for k, v in item.items()
+        if k not in ("text", "health_text")
+        and (k in ("source", "record_id") or access.field_allowed(pid, k, source))
+    }
+    _, text = access.text_shown(pid, item.get("text"), item.get("health_text"), source)
+    if text is not None:
+        out["text"] = text
     return out
 
 

@@ -141,6 +141,9 @@ interactions = Table(
     Column("channel", String(50)),
     Column("text", Text),
     Column("language", String(20)),
+    # A note that names a health matter: the whole text (``text`` has the health terms
+    # replaced), category health in the taxonomy, so only purposes allowed health data see it.
+    Column("health_text", Text),
     *_person(),
     Column("extra", Text),
     Column("observed_at", Timestamp(), nullable=False),

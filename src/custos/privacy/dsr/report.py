@@ -20,7 +20,7 @@ from custos.privacy.dsr import collect, requests
 from custos.privacy.dsr.erasure import Subject
 
 #: Fields of an interaction that are its content, shown with the interactions, not as attributes.
-_CONTENT = ("timestamp", "channel", "text", "language")
+_CONTENT = ("timestamp", "channel", "text", "language", "health_text")
 #: The sections an access report always has (tests check them; the HTML shows each).
 ACCESS_SECTIONS = (
     "subject",
@@ -69,7 +69,8 @@ def access_report(
                 "when": i["fields"].get("timestamp"),
                 "channel": i["fields"].get("channel"),
                 "language": i["fields"].get("language"),
-                "text": i["fields"].get("text"),
+                # the whole text: a note naming a health matter is the person's own data too
+                "text": i["fields"].get("health_text") or i["fields"].get("text"),
                 "source": i["source"],
                 "record_id": i["record_id"],
             }

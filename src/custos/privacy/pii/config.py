@@ -14,6 +14,7 @@ from custos.privacy.pii.findings import (
     DATE,
     DATE_OF_BIRTH,
     EMAIL,
+    HEALTH,
     IBAN,
     PERSON,
     PHONE,
@@ -35,6 +36,7 @@ DEFAULT_THRESHOLDS: Mapping[str, float] = MappingProxyType(
         EMAIL: 0.5,
         CUSTOMER_ID: 0.5,
         CREDIT_CARD: 0.5,
+        HEALTH: 0.5,
     }
 )
 

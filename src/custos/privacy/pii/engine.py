@@ -231,13 +231,17 @@ class PiiEngine:
         mode: Mode = "redact",
         key: bytes | None = None,
         per_entity: Mapping[str, Mode] | None = None,
+        *,
+        findings: list[Finding] | None = None,
     ) -> str:
         """``text`` with each finding replaced: ``<PHONE>`` (redact), ``<PHONE_3f9a1c2b7d4e>``
         (pseudonymise: HMAC-SHA256 under ``key``, which is used for this call only and never
-        stored) or left as it is (keep). ``per_entity`` sets the mode of single entity types."""
+        stored) or left as it is (keep). ``per_entity`` sets the mode of single entity types;
+        ``findings`` (of :meth:`analyze` on this text) saves analysing it again."""
         check_modes(mode, key, per_entity)
         built = self._build()
-        findings = self.analyze(text, language)
+        if findings is None:
+            findings = self.analyze(text, language)
         if not findings:
             return text
         configs = operators({f.entity_type for f in findings}, mode, key, per_entity)

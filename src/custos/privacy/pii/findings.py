@@ -13,6 +13,8 @@ IBAN = "IBAN"
 EMAIL = "EMAIL"
 CUSTOMER_ID = "CUSTOMER_ID"
 CREDIT_CARD = "CREDIT_CARD"
+#: Words about a person's health (GDPR Art. 9): a text holding one is tagged ``health``.
+HEALTH = "HEALTH"
 
 ENTITY_TYPES: tuple[str, ...] = (
     PERSON,
@@ -24,6 +26,7 @@ ENTITY_TYPES: tuple[str, ...] = (
     EMAIL,
     CUSTOMER_ID,
     CREDIT_CARD,
+    HEALTH,
 )
 
 # Presidio's (and the labelled benchmark generator's) names for the same entity types.
@@ -37,6 +40,7 @@ PRESIDIO_NAMES: dict[str, str] = {
     EMAIL: "EMAIL_ADDRESS",
     CUSTOMER_ID: "CUSTOMER_ID",
     CREDIT_CARD: "CREDIT_CARD",
+    HEALTH: "HEALTH",
 }
 
 

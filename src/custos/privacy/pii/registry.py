@@ -18,6 +18,7 @@ from custos.privacy.pii.recognizers.address_en import EnglishAddressRecognizer
 from custos.privacy.pii.recognizers.customer_id import CustomerIdRecognizer
 from custos.privacy.pii.recognizers.date_of_birth import DateOfBirthRecognizer
 from custos.privacy.pii.recognizers.email import EmailAddressRecognizer
+from custos.privacy.pii.recognizers.health import HealthTermRecognizer
 from custos.privacy.pii.recognizers.iban import IbanCodeRecognizer
 from custos.privacy.pii.recognizers.person_gazetteer import PersonGazetteerRecognizer
 from custos.privacy.pii.recognizers.phone import PhoneNumberRecognizer
@@ -42,6 +43,7 @@ RECOGNIZERS: dict[str, tuple[tuple[str, ...], Factory]] = {
         ("en", "de"),
         lambda lang, _: CreditCardRecognizer(supported_language=lang, context=CARD_CONTEXT[lang]),
     ),
+    "health": (("en", "de"), lambda lang, _: HealthTermRecognizer(lang)),
     "person_gazetteer": (
         ("en", "de"),
         lambda lang, config: PersonGazetteerRecognizer(lang, config.deny_list),
