@@ -315,14 +315,15 @@ def impact(
     app: Custos,
     event: date,
     *,
-    window_days: int = 60,
+    window_days: int | None = None,
     by: str = "country",
     purpose: str = "analytics",
     channel: str | None = None,
     actor: str = "cli",
     progress: Progress | None = None,
 ) -> list[stats.SegmentImpact]:
-    """Per segment, sentiment before vs after ``event`` (see :func:`custos.insight.stats.impact`).
+    """Per segment, sentiment before vs after ``event`` (see :func:`custos.insight.stats.impact`;
+    ``window_days`` defaults to the longest equal window the data allows, up to 180 days).
     Texts not scored yet are scored first."""
     obs, _ = observations(app, by, purpose, actor=actor, channel=channel, progress=progress)
     return stats.impact(obs, event, window_days=window_days)
