@@ -26,6 +26,8 @@ from custos.cli.profiles import print_profile
 from custos.core.errors import CustosError
 from custos.core.fields import GOLDEN_ATTRIBUTES, STRONG_IDENTIFIERS, Kind
 from custos.core.files import csv_writer, private_file
+from custos.identity.matcher import MIN_TRAINING_RECORDS
+from custos.ingest.readers import FILE_TYPES
 from custos.service import Custos
 from custos.service.demo import run_demo
 
@@ -40,7 +42,7 @@ def init() -> None:
 
 @app.command()
 def ingest(
-    path: Annotated[Path, typer.Argument(help="A .csv, .jsonl or .parquet file.")],
+    path: Annotated[Path, typer.Argument(help=f"A {FILE_TYPES} file.")],
     source: Annotated[
         str, typer.Option("--source", "-s", help="Name of the silo the file comes from.")
     ],
@@ -132,7 +134,11 @@ def _progress(label: str) -> Any:
         yield update
 
 
-@app.command()
+@app.command(
+    help="Build or update profiles: exact identifiers plus probabilistic matches (ids stay "
+    f"stable). A store of fewer than {MIN_TRAINING_RECORDS:,} records uses the matching model "
+    "shipped with custos instead of training one."
+)
 def resolve(
     full: bool = typer.Option(
         False, "--full", help="Rebuild every profile from every record (default: attach new ones)."
@@ -143,7 +149,7 @@ def resolve(
         help="Train and save a new matching model version first (implies --full).",
     ),
 ) -> None:
-    """Build or update profiles: exact identifiers plus probabilistic matches (ids stay stable)."""
+    """Build or update profiles (help text above: it names the shipped model's threshold)."""
     with open_custos() as custos:
         summary = custos.resolve(full=full, retrain=retrain)
     _print_resolve(summary)
