@@ -41,3 +41,38 @@ def test_serve_prints_the_web_ui_address_and_it_answers(tmp_path: Path) -> None:
         process.wait()
         assert process.stdout is not None
         process.stdout.close()
+
+
+def _custos(*args: str, terminal: bool) -> str:
+    """Run the real ``custos`` command; its standard error (a terminal for rich when asked)."""
+    env = {**os.environ, "TTY_COMPATIBLE": "1" if terminal else "0", "COLUMNS": "200"}
+    done = subprocess.run(
+        [sys.executable, "-c", "from custos.cli import main; main()", *args],
+        capture_output=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stderr.decode()
+
+
+def test_long_steps_show_their_phase_on_a_terminal(tmp_path: Path) -> None:
+    """Issue 17 item 8: the demo sat silent for ~9 s while the model trained; `resolve` and
+    `insight …` too. On a terminal each step shows a spinner with its phase (and a bar where
+    it counts); a pipe gets none of it."""
+    folder = tmp_path / "demo"
+    shown = _custos("demo", "--folder", str(folder), "--people", "200", terminal=True)
+    for phase in ("generating a synthetic company", "ingesting crm_customers.csv",
+                  "resolving profiles", "scoring sentiment",
+                  "measuring the planted event's impact"):  # fmt: skip
+        assert phase in shown, phase
+    db = ("--db", str(folder / "custos.db"))
+    assert "resolving profiles" in _custos(*db, "resolve", terminal=True)
+    shown = _custos(*db, "insight", "impact", "--date", "2026-03-02", terminal=True)
+    assert "reading the profiles analytics may use" in shown
+    assert "comparing each country before and after 2026-03-02" in shown
+    assert "bootstrap intervals" in _custos(
+        *db, "insight", "trend", "--by", "country", terminal=True
+    )
+    assert _custos(*db, "resolve", terminal=False) == ""

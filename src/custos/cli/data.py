@@ -10,7 +10,15 @@ from typing import Annotated, Any, TextIO
 
 import orjson
 import typer
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from custos.cli.common import (
@@ -114,24 +122,40 @@ def ingest(
         raise typer.Exit(1)
 
 
+class Activity:
+    """What a long command shows on a terminal while it works: a spinner with the phase and its
+    time, and a bar where the step counts (call it with done and total)."""
+
+    def __init__(self, bar: Progress, task: TaskID) -> None:
+        self._bar, self._task = bar, task
+
+    def __call__(self, done: int, total: int) -> None:
+        self._bar.update(self._task, completed=done, total=total)
+
+    def phase(self, name: str) -> None:
+        """A new phase: its name, and no count until it reports one."""
+        self._bar.reset(self._task, description=name, total=None)
+        self._bar.refresh()  # shown at once, however short the phase
+
+
 @contextmanager
-def _progress(label: str) -> Any:
+def _progress(label: str) -> Iterator[Activity | None]:
+    """An :class:`Activity` on standard error when it is a terminal (None otherwise: pipes and
+    logs get the results only)."""
     if not err.is_terminal:
         yield None
         return
     columns = (
+        SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
         TaskProgressColumn(),
-        TimeRemainingColumn(),
+        TimeElapsedColumn(),
     )
     with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
+        activity = Activity(bar, bar.add_task(label, total=None))
+        bar.refresh()
+        yield activity
 
 
 @app.command(
@@ -150,7 +174,8 @@ def resolve(
     ),
 ) -> None:
     """Build or update profiles (help text above: it names the shipped model's threshold)."""
-    with open_custos() as custos:
+    phase = "resolving profiles" + (" (training the matching model first)" if retrain else "")
+    with open_custos() as custos, _progress(phase):
         summary = custos.resolve(full=full, retrain=retrain)
     _print_resolve(summary)
 
@@ -343,7 +368,15 @@ def demo(
         )
 
     try:
-        report = run_demo(folder, people=people, seed=seed, on_file=on_file)
+        with _progress("starting") as activity:
+            report = run_demo(
+                folder,
+                people=people,
+                seed=seed,
+                on_file=on_file,
+                on_phase=activity.phase if activity else None,
+                progress=activity,
+            )
     except CustosError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None

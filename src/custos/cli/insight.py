@@ -104,6 +104,7 @@ def trend(
                 chart=chart,
                 channel=channel,
                 progress=progress,
+                phase=progress.phase if progress else None,
             )
         )
     if fmt == "json":
@@ -171,6 +172,7 @@ def impact(
                 purpose=purpose,
                 channel=channel,
                 progress=progress,
+                phase=progress.phase if progress else None,
             )
         )
     if fmt == "json":
