@@ -120,11 +120,21 @@ def create(
             "server (collection from your servers: its calls are verified) or admin.",
         ),
     ] = "read",
+    user_id_field: Annotated[
+        str | None,
+        typer.Option(
+            "--user-id-field",
+            help="A collection key's source: what its calls' userId is. customer_id (default): "
+            "the customer number, so a call meets the CRM record whose map names that number "
+            "customer_id; none: an id of the app's own, kept with the call but never compared "
+            "with customer numbers.",
+        ),
+    ] = None,
 ) -> None:
     """Create a key and print it once (only its hash is stored)."""
     with open_custos() as custos:
         try:
-            key = keys.create(custos, name, list(purpose or []), scope)
+            key = keys.create(custos, name, list(purpose or []), scope, user_id_field=user_id_field)
         except CustosError as exc:
             err.print(f"[red]error:[/red] {exc.message}")
             if exc.hint:
