@@ -482,8 +482,10 @@ def test_portable_export_is_json_and_csv(custos: Custos, tmp_path: Path) -> None
 def test_cli_requests(store_url: str, tmp_path: Path, settings: Settings) -> None:
     runner = CliRunner(env={"CUSTOS_SECRET_KEY_FILE": settings.secret_key_file})
 
-    def run(*args: str, code: int = 0) -> str:
-        result = runner.invoke(cli, ["--db", store_url, *args], catch_exceptions=False)
+    def run(*args: str, code: int = 0, answer: str | None = None) -> str:
+        result = runner.invoke(
+            cli, ["--db", store_url, *args], input=answer, catch_exceptions=False
+        )
         assert result.exit_code == code, result.output
         return result.output
 
@@ -496,6 +498,7 @@ def test_cli_requests(store_url: str, tmp_path: Path, settings: Settings) -> Non
     run("dsr", "restrict", EMAIL, "--lift")
     run("dsr", "rectify", EMAIL, "--attribute", "city", "--value", "Xantenhausen-Nord")
     run("dsr", "erase", EMAIL, code=1)  # no confirmation given
+    assert "nothing erased" in run("dsr", "erase", EMAIL, code=1, answer="n\n")  # issue 17/11
     out = run("dsr", "erase", EMAIL, "--yes")
     assert "recipients" in out and "raw_records" in out
     listed = orjson.loads(run("dsr", "list", "--json"))

@@ -129,3 +129,59 @@ def test_analyses_score_texts_nobody_has_scored_yet(tmp_path: Path) -> None:
             engines = set(conn.execute(select(t.interaction_sentiment.c.engine)).scalars())
         assert engines == {"lexicon"}
         assert insight.score(app, missing_only=True).scored == 0
+
+
+def test_cli_impact_says_too_few_texts_instead_of_nan_and_uses_the_longest_window(
+    company: Path,
+) -> None:
+    """Issue 17 item 7: small segments printed `+nan … +nan`; the default window was 60 days."""
+    result = CliRunner().invoke(
+        cli,
+        ["--db", str(company), "insight", "impact", "--date", PLANTED_EVENT[0].isoformat(),
+         "--channel", "social"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "nan" not in result.output
+    assert "too few texts (" in result.output
+    with Custos.open(str(company)) as app:
+        rows = insight.impact(app, PLANTED_EVENT[0], by="country", channel="social")
+        obs, _ = insight.observations(app, "country", "analytics", actor="test", channel="social")
+    window = rows[0].window_days
+    first = min(o.at.date() for o in obs)
+    last = max(o.at.date() for o in obs)
+    assert window == min(180, (PLANTED_EVENT[0] - first).days, (last - PLANTED_EVENT[0]).days + 1)
+    assert window > 60  # the data allow more than the old default
+    assert f"sentiment {window} days before and after" in result.output
+    small = [s for s in rows if not s.tested]
+    assert small and all(min(s.n_before, s.n_after) < 10 for s in small)
+    assert [s.segment for s in rows if s.significant] == [PLANTED_EVENT[1]]
+
+
+def test_trend_intervals_stay_inside_the_score_range() -> None:
+    """Issue 17 item 7: a normal interval of a few persons near -1 left [-1, 1]."""
+    from datetime import UTC, datetime
+
+    from custos.insight import stats
+
+    at = datetime(2026, 3, 2, tzinfo=UTC)
+    obs = [stats.Observation("DE", p, at, s) for p, s in enumerate((-1.0, -1.0, -0.9, -0.6))]
+    obs += [stats.Observation("AT", 9, at, 0.95)]
+    for p in stats.trend(obs):
+        assert -1 <= p.ci_low <= p.mean <= p.ci_high <= 1
+    de = next(p for p in stats.trend(obs) if p.segment == "DE")
+    assert de.ci_low == -1.0 and de.ci_high < -0.6
+
+
+def test_cli_trend_writes_a_chart_only_when_asked(
+    company: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17 item 7: `insight trend` wrote sentiment-trend.svg into the current folder."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["--db", str(company), "insight", "trend", "--by", "country"])
+    assert result.exit_code == 0, result.output
+    assert list(tmp_path.iterdir()) == [] and "chart:" not in result.output
+    chart = tmp_path / "c.svg"
+    args = ["--db", str(company), "insight", "trend", "--by", "country", "--chart", str(chart)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert chart.exists() and f"chart: {chart}" in result.output

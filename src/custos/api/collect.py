@@ -200,7 +200,15 @@ async def _prepare(
     encoded, too_large = _encoded(kind, calls, max_event)
     headers = {k: v for k, v in request.headers.items() if k.lower() == "sec-gpc"}
     job = service.CollectRequest(
-        calls, key.name, received_at, body.get("sentAt"), headers, encoded, key.verified, too_large
+        calls,
+        key.name,
+        received_at,
+        body.get("sentAt"),
+        headers,
+        encoded,
+        key.verified,
+        too_large,
+        user_is_customer=key.user_id_field == "customer_id",
     )
     # Reading and normalising needs no store. A request of a few hundred calls is read here,
     # on the event loop: handing it to a thread and back costs more CPU than the reading (the

@@ -10,10 +10,25 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperOption
 
 from custos.core.errors import AccessDenied, CustosError
 from custos.core.settings import Settings
 from custos.service import Custos
+
+
+def _flags_show_no_type() -> None:
+    """Typer (0.29) prints ``<bool>`` beside every flag in ``--help``, as if it took a value; a
+    flag takes none, so its type column stays empty."""
+    typed = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else typed(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_show_no_type()
 
 app = typer.Typer(
     help="custos — a consent-first customer data platform.",

@@ -10,7 +10,15 @@ from typing import Annotated, Any, TextIO
 
 import orjson
 import typer
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from custos.cli.common import (
@@ -26,6 +34,8 @@ from custos.cli.profiles import print_profile
 from custos.core.errors import CustosError
 from custos.core.fields import GOLDEN_ATTRIBUTES, STRONG_IDENTIFIERS, Kind
 from custos.core.files import csv_writer, private_file
+from custos.identity.matcher import MIN_TRAINING_RECORDS
+from custos.ingest.readers import FILE_TYPES
 from custos.service import Custos
 from custos.service.demo import run_demo
 
@@ -40,7 +50,7 @@ def init() -> None:
 
 @app.command()
 def ingest(
-    path: Annotated[Path, typer.Argument(help="A .csv, .jsonl or .parquet file.")],
+    path: Annotated[Path, typer.Argument(help=f"A {FILE_TYPES} file.")],
     source: Annotated[
         str, typer.Option("--source", "-s", help="Name of the silo the file comes from.")
     ],
@@ -112,27 +122,47 @@ def ingest(
         raise typer.Exit(1)
 
 
+class Activity:
+    """What a long command shows on a terminal while it works: a spinner with the phase and its
+    time, and a bar where the step counts (call it with done and total)."""
+
+    def __init__(self, bar: Progress, task: TaskID) -> None:
+        self._bar, self._task = bar, task
+
+    def __call__(self, done: int, total: int) -> None:
+        self._bar.update(self._task, completed=done, total=total)
+
+    def phase(self, name: str) -> None:
+        """A new phase: its name, and no count until it reports one."""
+        self._bar.reset(self._task, description=name, total=None)
+        self._bar.refresh()  # shown at once, however short the phase
+
+
 @contextmanager
-def _progress(label: str) -> Any:
+def _progress(label: str) -> Iterator[Activity | None]:
+    """An :class:`Activity` on standard error when it is a terminal (None otherwise: pipes and
+    logs get the results only)."""
     if not err.is_terminal:
         yield None
         return
     columns = (
+        SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
         TaskProgressColumn(),
-        TimeRemainingColumn(),
+        TimeElapsedColumn(),
     )
     with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
+        activity = Activity(bar, bar.add_task(label, total=None))
+        bar.refresh()
+        yield activity
 
 
-@app.command()
+@app.command(
+    help="Build or update profiles: exact identifiers plus probabilistic matches (ids stay "
+    f"stable). A store of fewer than {MIN_TRAINING_RECORDS:,} records uses the matching model "
+    "shipped with custos instead of training one."
+)
 def resolve(
     full: bool = typer.Option(
         False, "--full", help="Rebuild every profile from every record (default: attach new ones)."
@@ -143,8 +173,9 @@ def resolve(
         help="Train and save a new matching model version first (implies --full).",
     ),
 ) -> None:
-    """Build or update profiles: exact identifiers plus probabilistic matches (ids stay stable)."""
-    with open_custos() as custos:
+    """Build or update profiles (help text above: it names the shipped model's threshold)."""
+    phase = "resolving profiles" + (" (training the matching model first)" if retrain else "")
+    with open_custos() as custos, _progress(phase):
         summary = custos.resolve(full=full, retrain=retrain)
     _print_resolve(summary)
 
@@ -337,7 +368,15 @@ def demo(
         )
 
     try:
-        report = run_demo(folder, people=people, seed=seed, on_file=on_file)
+        with _progress("starting") as activity:
+            report = run_demo(
+                folder,
+                people=people,
+                seed=seed,
+                on_file=on_file,
+                on_phase=activity.phase if activity else None,
+                progress=activity,
+            )
     except CustosError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from datetime import date
 from pathlib import Path
@@ -80,14 +81,16 @@ def trend(
     interval: Annotated[str, typer.Option("--interval", help="week or month.")] = "week",
     purpose: Purpose = "analytics",
     chart: Annotated[
-        Path, typer.Option("--chart", help="Where to draw the chart (.png or .svg).")
-    ] = Path("sentiment-trend.svg"),
+        Path | None,
+        typer.Option("--chart", help="Draw the chart to this file (.png or .svg); none if absent."),
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     channel: Annotated[
         str | None, typer.Option("--channel", help="Only interactions of this channel.")
     ] = None,
 ) -> None:
-    """Sentiment per segment and week: counts, mean score with 95% interval, share negative."""
+    """Sentiment per segment and week: counts, mean score with 95% bootstrap interval, share
+    negative."""
     if interval not in ("week", "month"):
         err.print("[red]error:[/red] --interval must be week or month")
         raise typer.Exit(2)
@@ -101,6 +104,7 @@ def trend(
                 chart=chart,
                 channel=channel,
                 progress=progress,
+                phase=progress.phase if progress else None,
             )
         )
     if fmt == "json":
@@ -129,15 +133,21 @@ def trend(
             f"{p.share_negative:.0%}",
         )
     out.print(table)
-    out.print(f"chart: {chart}")
+    if chart is not None:
+        out.print(f"chart: {chart}")
 
 
 @insight_app.command("impact")
 def impact(
     when: Annotated[str, typer.Option("--date", help="The event's date, YYYY-MM-DD.")],
     window: Annotated[
-        str, typer.Option("--window", help="Days before and after, e.g. 60d.")
-    ] = "60d",
+        str | None,
+        typer.Option(
+            "--window",
+            help="Days before and after, e.g. 60d (default: the longest equal window the data "
+            "allows, up to 180d).",
+        ),
+    ] = None,
     by: Annotated[str, typer.Option("--by", help="Attribute to segment by.")] = "country",
     purpose: Purpose = "analytics",
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
@@ -148,7 +158,7 @@ def impact(
     """Sentiment per segment before vs after an event: difference, interval, significance."""
     try:
         event = date.fromisoformat(when)
-        days = int(window.rstrip("d"))
+        days = None if window is None else int(window.rstrip("d"))
     except ValueError:
         err.print("[red]error:[/red] --date is YYYY-MM-DD and --window a number of days (60d)")
         raise typer.Exit(2) from None
@@ -162,29 +172,41 @@ def impact(
                 purpose=purpose,
                 channel=channel,
                 progress=progress,
+                phase=progress.phase if progress else None,
             )
         )
     if fmt == "json":
         out.print_json(orjson.dumps([_json(s.as_dict()) for s in result]).decode())
         return
-    table = Table(title=f"sentiment {days} days before and after {event} by {by} ({purpose})")
+    shown = result[0].window_days if result else days
+    table = Table(title=f"sentiment {shown} days before and after {event} by {by} ({purpose})")
     for name in ("segment", "n before", "n after", "before", "after", "delta", "95% interval",
                  "p (Holm)", "vs others", "turned"):  # fmt: skip
         table.add_column(name, justify="left" if name == "segment" else "right")
     for s in result:
+        if not s.tested:  # no interval, no test: say why instead of printing nan
+            interval, p_value = f"too few texts ({s.n_before} before, {s.n_after} after)", ""
+        else:
+            interval, p_value = f"{s.ci_low:+.2f} … {s.ci_high:+.2f}", f"{s.p_value:.3f}"
         table.add_row(
             s.segment,
             str(s.n_before),
             str(s.n_after),
-            f"{s.mean_before:+.2f}",
-            f"{s.mean_after:+.2f}",
-            f"{s.delta:+.2f}",
-            f"{s.ci_low:+.2f} … {s.ci_high:+.2f}",
-            f"{s.p_value:.3f}",
-            f"{s.did:+.2f}",
+            _signed(s.mean_before),
+            _signed(s.mean_after),
+            _signed(s.delta),
+            interval,
+            p_value,
+            _signed(s.did),
             "yes" if s.significant else "",
         )
     out.print(table)
+    out.print("n: persons with a scored text in the window (each person is one voice)")
+
+
+def _signed(value: float) -> str:
+    """A signed number, or a dash where there is none (a side with no texts)."""
+    return "–" if math.isnan(value) else f"{value:+.2f}"
 
 
 def _json(row: dict[str, Any]) -> dict[str, Any]:

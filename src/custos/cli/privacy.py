@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from custos.cli.common import app, err, guarded, open_custos, out
+from custos.ingest.readers import FILE_TYPES
 from custos.privacy.deid import Refused
 from custos.privacy.dsr.requests import Request
 from custos.service import dsr, release
@@ -119,6 +120,7 @@ def dsr_erase(
 ) -> None:
     """Art. 17: delete the person everywhere, suppress their return, list who must be told."""
     if not yes and not typer.confirm("Erase this person from the store? This cannot be undone"):
+        out.print("nothing erased")
         raise typer.Exit(1)
     shown = _request(lambda c: dsr.erase(c, key), as_json)
     if not as_json:
@@ -283,9 +285,7 @@ app.add_typer(pii_app, name="pii")
 
 @pii_app.command("scan")
 def pii_scan(
-    path: Annotated[
-        Path | None, typer.Argument(help="A .csv, .jsonl or .parquet file to scan.")
-    ] = None,
+    path: Annotated[Path | None, typer.Argument(help=f"A {FILE_TYPES} file to scan.")] = None,
     source: Annotated[
         str | None, typer.Option("--source", "-s", help="Scan a source's stored free text.")
     ] = None,

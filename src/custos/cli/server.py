@@ -44,7 +44,6 @@ def serve(
         os.environ["CUSTOS_DB"] = state.db
     with open_custos() as custos:  # refuse an unusable store here, with the usual message
         settings = custos.settings
-    out.print(f"custos API on http://{host}:{port} (docs at /docs)")
     # No access log: request lines could carry personal data in query strings (and writing it
     # costs more than serving a collection request). uvloop is used when installed (uvicorn's
     # "auto"); the HTTP protocol is h11, with a deadline for request heads (below).
@@ -65,6 +64,8 @@ def serve(
     }
     config = uvicorn.Config("custos.api.app:server_app", workers=workers, **options)
     sock = _listen(host, port)
+    address = f"http://{f'[{host}]' if ':' in host else host}:{sock.getsockname()[1]}"
+    out.print(f"custos web UI on {address}/ (API under /v1, docs at {address}/docs)")
     if workers == 1:
         uvicorn.Server(config).run(sockets=[sock])
         return
@@ -119,11 +120,21 @@ def create(
             "server (collection from your servers: its calls are verified) or admin.",
         ),
     ] = "read",
+    user_id_field: Annotated[
+        str | None,
+        typer.Option(
+            "--user-id-field",
+            help="A collection key's source: what its calls' userId is. customer_id (default): "
+            "the customer number, so a call meets the CRM record whose map names that number "
+            "customer_id; none: an id of the app's own, kept with the call but never compared "
+            "with customer numbers.",
+        ),
+    ] = None,
 ) -> None:
     """Create a key and print it once (only its hash is stored)."""
     with open_custos() as custos:
         try:
-            key = keys.create(custos, name, list(purpose or []), scope)
+            key = keys.create(custos, name, list(purpose or []), scope, user_id_field=user_id_field)
         except CustosError as exc:
             err.print(f"[red]error:[/red] {exc.message}")
             if exc.hint:

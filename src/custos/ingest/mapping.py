@@ -215,6 +215,7 @@ class ColumnMap:
         self.fields: dict[str, str] = map_file.columns
         self._columns = list(columns) if columns is not None else None
         self._as_is = False
+        self._customer_number_keys_records()
         if self._columns is not None:
             missing = sorted({c for c in self.fields.values() if c not in self._columns})
             if missing:
@@ -223,6 +224,7 @@ class ColumnMap:
                     hint=f"the file's columns are: {', '.join(self._columns)}",
                 )
             self._auto(self._columns)
+            self._customer_number_keys_records()
             if kind is not Kind.CONSENTS and "record_id" not in self.fields and self._columns:
                 # Refuse at once rather than quarantine every row for the same reason.
                 raise ConfigError(
@@ -239,6 +241,13 @@ class ColumnMap:
             # Every column is a canonical field under its own name (files written for custos):
             # the row itself holds the canonical values, no per-row copy is needed.
             self._as_is = not self._extra and all(f == c for f, c in self.fields.items())
+
+    def _customer_number_keys_records(self) -> None:
+        """A customer file keyed by its customer number maps that column once, as
+        ``customer_id``: it is the records' ``record_id`` too (the identifier a collected user id
+        meets, and the key a re-import recognises rows by)."""
+        if self.kind is Kind.RECORDS and "customer_id" in self.fields:
+            self.fields.setdefault("record_id", self.fields["customer_id"])
 
     def _auto(self, columns: Iterable[str]) -> None:
         taken = set(self.fields.values())

@@ -268,6 +268,9 @@ class ParquetReader(Reader):
 
 #: Registry of readers: adding a format is one class above and one entry here.
 READERS: tuple[type[Reader], ...] = (CsvReader, JsonLinesReader, ParquetReader)
+_TYPES = ["/".join(reader.extensions) for reader in READERS]
+#: The file types in words, for help and hints: ".csv/.tsv, .jsonl/.ndjson or .parquet/.pq".
+FILE_TYPES = ", ".join(_TYPES[:-1]) + " or " + _TYPES[-1]
 
 
 def reader_for(path: Path, batch_size: int, encoding: str | None = None) -> Reader:

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+MAX_WINDOW_DAYS = 180  # the longest default window of an impact analysis, each side
+
 
 @dataclass(frozen=True, slots=True)
 class Observation:
@@ -50,6 +52,8 @@ class SegmentImpact:
     p_value: float
     significant: bool
     did: float  # the change minus the change of all other segments (difference in differences)
+    window_days: int  # days on each side of the event date
+    tested: bool  # enough persons on both sides to test (``min_persons``)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values for JSON."""
@@ -105,6 +109,34 @@ def _bootstrap_ci(
     return float(low), float(high)
 
 
+def _bootstrap_mean_ci(
+    values: np.ndarray, rng: np.random.Generator, rounds: int, level: float
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean, resampling persons: it stays inside the range
+    of the values (a score's [-1, 1]), where mean ± 1.96 standard errors would not."""
+    if len(values) < 2:
+        return float(values[0]), float(values[0])
+    means = values[rng.integers(0, len(values), (rounds, len(values)))].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def longest_window(
+    observations: Iterable[Observation], event: date, *, cap: int = MAX_WINDOW_DAYS
+) -> int:
+    """The longest window (days) before and after ``event`` that the observations cover on both
+    sides, at most ``cap``: a short default hides a drop in a small segment."""
+    first = last = None
+    for o in observations:
+        day = o.at.date()
+        first = day if first is None or day < first else first
+        last = day if last is None or day > last else last
+    if first is None or last is None or first >= event or last < event:
+        return cap
+    return max(1, min(cap, (event - first).days, (last - event).days + 1))
+
+
 def holm(p_values: Sequence[float]) -> list[float]:
     """Holm–Bonferroni adjusted p-values (controls the chance of any false flag)."""
     order = sorted(range(len(p_values)), key=lambda i: p_values[i])
@@ -121,7 +153,7 @@ def impact(
     observations: Iterable[Observation],
     event: date,
     *,
-    window_days: int = 60,
+    window_days: int | None = None,
     alpha: float = 0.05,
     min_persons: int = 10,
     rounds: int = 2000,
@@ -130,8 +162,12 @@ def impact(
     """Sentiment per segment before vs after ``event``, sorted by effect (largest drop first).
 
     Segments with fewer than ``min_persons`` persons on either side are reported with no
-    test (p = 1, not significant): too few voices to tell a change from noise.
+    test (p = 1, not significant, ``tested`` false): too few voices to tell a change from noise.
+    ``window_days`` defaults to :func:`longest_window`.
     """
+    observations = list(observations)
+    if window_days is None:
+        window_days = longest_window(observations, event)
     rng = np.random.default_rng(seed)
     start = datetime.combine(event - timedelta(days=window_days), datetime.min.time())
     middle = datetime.combine(event, datetime.min.time())
@@ -158,7 +194,8 @@ def impact(
             "mean_after": float(b.mean()) if len(b) else math.nan,
         }
         row["delta"] = row["mean_after"] - row["mean_before"]
-        if len(a) >= min_persons and len(b) >= min_persons:
+        row["tested"] = len(a) >= min_persons and len(b) >= min_persons
+        if row["tested"]:
             row["ci_low"], row["ci_high"] = _bootstrap_ci(a, b, rng, rounds, 1 - alpha)
             row["p_raw"] = _permutation_p(a, b, rng, rounds)
         else:
@@ -188,6 +225,8 @@ def impact(
                 p_value=p,
                 significant=p < alpha,
                 did=delta - rest if not math.isnan(delta) else math.nan,
+                window_days=window_days,
+                tested=row["tested"],
             )
         )
     out.sort(key=lambda s: (math.isnan(s.delta), s.delta))
@@ -206,10 +245,17 @@ def month_of(moment: datetime) -> date:
 
 
 def trend(
-    observations: Iterable[Observation], *, interval: str = "week", negative_below: float = -0.05
+    observations: Iterable[Observation],
+    *,
+    interval: str = "week",
+    negative_below: float = -0.05,
+    rounds: int = 1000,
+    seed: int = 0,
 ) -> list[TrendPoint]:
-    """Per segment and period: interactions, persons, mean score with a 95% interval (over
-    person means), and the share of negative interactions."""
+    """Per segment and period: interactions, persons, mean score with a 95% percentile bootstrap
+    interval over person means (inside [-1, 1], as the score is), and the share of negative
+    interactions."""
+    rng = np.random.default_rng(seed)
     bucket = {"week": week_of, "month": month_of}[interval]
     groups: dict[tuple[str, date], list[Observation]] = defaultdict(list)
     for o in observations:
@@ -219,7 +265,7 @@ def trend(
         persons = _person_means(obs)[seg]
         values = np.array(list(persons.values()), dtype=float)
         mean = float(values.mean())
-        half = 1.96 * float(values.std(ddof=1)) / math.sqrt(len(values)) if len(values) > 1 else 0
+        low, high = _bootstrap_mean_ci(values, rng, rounds, 0.95)
         points.append(
             TrendPoint(
                 segment=seg,
@@ -227,8 +273,8 @@ def trend(
                 interactions=len(obs),
                 persons=len(values),
                 mean=mean,
-                ci_low=mean - half,
-                ci_high=mean + half,
+                ci_low=low,
+                ci_high=high,
                 share_negative=sum(1 for o in obs if o.score < negative_below) / len(obs),
             )
         )

@@ -2,7 +2,8 @@
 
 Every call is stored like an ingested interaction of the source named after the write key:
 ``record_id`` is the call's ``messageId`` (so a resend is stored once), the raw record keeps the
-call verbatim, and the normalised row carries the user id as ``customer_id`` and the e-mail,
+call verbatim, and the normalised row carries the user id as ``customer_id`` (unless the
+source says its user ids are no customer numbers: ``keys.USER_ID_FIELDS``) and the e-mail,
 phone and name found in the traits, so ``custos resolve`` links it to the person. A call that
 cannot be read is quarantined with its reason, never dropped. Consent carried in ``context``
 (Segment and RudderStack shapes, a TCF string, GPC) and the ``Sec-GPC`` header become ledger
@@ -133,6 +134,9 @@ class CollectRequest:
     verified: bool = False
     #: calls too large to store (by position in ``calls``), with the reason: quarantined alone
     too_large: Mapping[int, str] = field(default_factory=dict)
+    #: the source's user ids are customer numbers (``customer_id``, the default); if not, a
+    #: user id is kept with its call but links nothing (see ``keys.USER_ID_FIELDS``)
+    user_is_customer: bool = True
 
 
 @dataclass(slots=True)
@@ -238,8 +242,14 @@ def prepare(app: Custos, requests: list[CollectRequest]) -> Prepared:
             verified = (
                 "key" if request.verified else _signed(app, request.source, call, message, given)
             )
-            # Only a verified identify or alias links a device to a user id.
-            if verified and call in ("identify", "alias") and (taught := _learn(call, given)):
+            # Only a verified identify or alias links a device to a user id (a customer number).
+            user_is_customer = request.user_is_customer
+            if (
+                verified
+                and user_is_customer
+                and call in ("identify", "alias")
+                and (taught := _learn(call, given))
+            ):
                 learnt.append((*taught, received_at, index))
             mid = message_id(message)
             if (request.source, mid) in taken:  # sent twice in this group: the first counts
@@ -262,10 +272,13 @@ def prepare(app: Custos, requests: list[CollectRequest]) -> Prepared:
             unreadable: list[str] = []
             when = event_time(message, received_at, sent_at, parsed, unreadable)
             try:
-                values, (item.shape, item.row) = maker.values(message, call, when, given)
+                values, (item.shape, item.row) = maker.values(
+                    message, call, when, given, user_is_customer
+                )
             except n.FieldError:
                 verbatim_of[len(calls)] = verbatim
-                row = generic_row(message, call, when, given.get("user_id"), mid)
+                user = given.get("user_id") if user_is_customer else None
+                row = generic_row(message, call, when, user, mid)
                 generic.append(RawRow(len(calls), row))
                 continue
             item.good = Good(line, mid, verbatim, values)

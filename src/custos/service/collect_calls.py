@@ -301,12 +301,18 @@ class RowMaker:
         return found
 
     def values(
-        self, message: Mapping[str, Any], call: str, when: datetime, given: dict[str, str]
+        self,
+        message: Mapping[str, Any],
+        call: str,
+        when: datetime,
+        given: dict[str, str],
+        user_is_customer: bool = True,
     ) -> tuple[tuple[Any, ...], Shaped]:
         """The values of a call that passed :func:`problem_of` (``given``: its :func:`ids`)
         and its row; raises ``n.FieldError`` when a person field does not normalise (then the
-        generic path decides)."""
-        user = given.get("user_id")
+        generic path decides). ``user_is_customer``: the user id is the customer number (else it
+        stays in the extra attributes only)."""
+        user = given.get("user_id") if user_is_customer else None
         fields = person_fields(message, call, user)
         if when.tzinfo is not UTC:
             when = n.timestamp(when)  # type: ignore[assignment]

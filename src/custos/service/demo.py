@@ -49,9 +49,14 @@ def run_demo(
     seed: int = 7,
     settings: Settings | None = None,
     on_file: Callable[[IngestSummary], None] | None = None,
+    on_phase: Callable[[str], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> DemoReport:
-    """Generate the demo company into ``folder`` (replacing an earlier demo there) and load it."""
+    """Generate the demo company into ``folder`` (replacing an earlier demo there) and load it.
+    ``on_phase`` hears the name of each step as it starts, ``progress`` the counts of those
+    that count (ingestion, scoring)."""
     started = time.perf_counter()
+    phase = on_phase or (lambda _name: None)
     settings = settings or Settings()
     if (folder / STORE_NAME).exists():
         for leftover in folder.glob(STORE_NAME + "*"):
@@ -63,6 +68,7 @@ def run_demo(
     if data.exists():
         shutil.rmtree(data)
     folder.mkdir(parents=True, exist_ok=True)
+    phase(f"generating a synthetic company of {people} people")
     manifest = generate_company(data, people=people, seed=seed)
     store_path = folder / STORE_NAME
     report = DemoReport(folder=folder, store=store_path)
@@ -70,13 +76,21 @@ def run_demo(
         # People first, then what they did, then their consents.
         order = {Kind.RECORDS: 0, Kind.INTERACTIONS: 1, Kind.CONSENTS: 2}
         for silo in sorted(manifest.files, key=lambda f: order[Kind(f.kind)]):
+            phase(f"ingesting {silo.path.name}")
             summary = app.ingest(
-                silo.path, silo.source, kind=Kind(silo.kind), map_path=silo.map_path, actor="demo"
+                silo.path,
+                silo.source,
+                kind=Kind(silo.kind),
+                map_path=silo.map_path,
+                actor="demo",
+                progress=progress,
             )
             report.ingested.append(summary)
             if on_file:
                 on_file(summary)
+        phase("resolving profiles (training the matching model)")
         report.resolved = app.resolve(actor="demo")
+        phase("checking the profiles against the generator's truth")
         predicted = {(s, r): p for s, r, p in app.xref()}
         with manifest.truth_path.open(newline="", encoding="utf-8") as handle:
             truth = {
@@ -96,7 +110,9 @@ def run_demo(
             report.example = app.profile(best, actor="demo", purpose="customer_service")
         # Insight: the fast lexicon engine keeps the demo quick (``custos insight score`` uses
         # the more accurate default); the company has a planted event to find.
-        report.scored = insight.score(app, engine="lexicon").scored
+        phase("scoring sentiment")
+        report.scored = insight.score(app, engine="lexicon", progress=progress).scored
+        phase("measuring the planted event's impact")
         report.impact = insight.impact(
             app, PLANTED_EVENT[0], window_days=120, by="country", channel="social", actor="demo"
         )

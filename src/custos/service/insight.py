@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from custos.service.app import Custos
 
 Progress = Callable[[int, int], None]
+Phase = Callable[[str], None]
 #: Insight fields a segment rule or a trend can use besides the golden attributes.
 DERIVED = ("age", "age_band", "mood", "interactions_30d", "customer_since_days")
 #: Half-life of a score's weight in the current mood (days).
@@ -270,12 +271,17 @@ def observations(
     actor: str,
     channel: str | None = None,
     progress: Progress | None = None,
+    phase: Phase | None = None,
 ) -> tuple[list[stats.Observation], int]:
     """Scored interactions of the profiles ``purpose`` may use (of one ``channel`` if given),
     each with its segment (the value of ``by``); and how many scores were left out (profiles
-    the purpose may not use)."""
+    the purpose may not use). ``phase`` hears each step's name as it starts."""
     _check_by(app, by, purpose)
+    if phase:
+        phase("scoring texts not scored yet")
     score(app, missing_only=True, progress=progress)  # texts ingested since the last scoring
+    if phase:
+        phase(f"reading the profiles {purpose} may use")
     rows = profile_rows(app, purpose, actor=actor, fields=frozenset({by}))
     out: list[stats.Observation] = []
     left_out = 0
@@ -301,12 +307,19 @@ def trend(
     channel: str | None = None,
     actor: str = "cli",
     progress: Progress | None = None,
+    phase: Phase | None = None,
 ) -> list[stats.TrendPoint]:
     """Sentiment per segment and period (guarded); optionally drawn to ``chart`` (PNG or SVG).
-    Texts not scored yet are scored first (``progress`` reports it)."""
-    obs, _ = observations(app, by, purpose, actor=actor, channel=channel, progress=progress)
+    Texts not scored yet are scored first (``progress`` reports it, ``phase`` each step)."""
+    obs, _ = observations(
+        app, by, purpose, actor=actor, channel=channel, progress=progress, phase=phase
+    )
+    if phase:
+        phase(f"sentiment per {by} and {interval}, with bootstrap intervals")
     points = stats.trend(obs, interval=interval)
     if chart is not None:
+        if phase:
+            phase(f"drawing {chart.name}")
         draw_trend(points, chart, title=f"Sentiment by {by} per {interval} ({purpose})")
     return points
 
@@ -315,16 +328,22 @@ def impact(
     app: Custos,
     event: date,
     *,
-    window_days: int = 60,
+    window_days: int | None = None,
     by: str = "country",
     purpose: str = "analytics",
     channel: str | None = None,
     actor: str = "cli",
     progress: Progress | None = None,
+    phase: Phase | None = None,
 ) -> list[stats.SegmentImpact]:
-    """Per segment, sentiment before vs after ``event`` (see :func:`custos.insight.stats.impact`).
-    Texts not scored yet are scored first."""
-    obs, _ = observations(app, by, purpose, actor=actor, channel=channel, progress=progress)
+    """Per segment, sentiment before vs after ``event`` (see :func:`custos.insight.stats.impact`;
+    ``window_days`` defaults to the longest equal window the data allows, up to 180 days).
+    Texts not scored yet are scored first (``progress`` reports it, ``phase`` each step)."""
+    obs, _ = observations(
+        app, by, purpose, actor=actor, channel=channel, progress=progress, phase=phase
+    )
+    if phase:
+        phase(f"comparing each {by} before and after {event} (bootstrap, permutation tests)")
     return stats.impact(obs, event, window_days=window_days)
 
 

@@ -26,7 +26,9 @@ import orjson
 from sqlalchemy import select
 
 from custos.core.errors import ConfigError, NotFoundError
+from custos.core.fields import Kind
 from custos.core.keys import load_or_create_key
+from custos.ingest.pipeline import ensure_source
 from custos.store import audit
 from custos.store import tables as t
 
@@ -37,6 +39,11 @@ PREFIX = "ck_live_"
 SCOPES = ("read", "write", "server", "admin")
 #: The scopes that may collect; calls of the ``server`` scope are verified.
 COLLECT_SCOPES = ("write", "server")
+#: What a collected call's user id is, a setting of the key's source: ``customer_id`` (the
+#: default: the customer number, the field a CRM's map names its customer number, so the call
+#: meets that customer's record) or ``none`` (an id of the app's own that is no customer number:
+#: kept with the call, ``extra.segment.user_id``, but never compared with customer numbers).
+USER_ID_FIELDS = ("customer_id", "none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +54,8 @@ class ApiKey:
     name: str
     scope: str
     purposes: tuple[str, ...]
+    #: what the user id of its collected calls is (:data:`USER_ID_FIELDS`)
+    user_id_field: str = "customer_id"
 
     def allows(self, scope: str) -> bool:
         """May this key do what ``scope`` needs? (admin may read; write and server only
@@ -69,11 +78,19 @@ def key_hash(key: str) -> str:
 
 
 def create(
-    app: Custos, name: str, purposes: list[str], scope: str = "read", *, actor: str = "cli"
+    app: Custos,
+    name: str,
+    purposes: list[str],
+    scope: str = "read",
+    *,
+    user_id_field: str | None = None,
+    actor: str = "cli",
 ) -> str:
-    """Create a key and return it (the only time it is seen; only its hash is stored)."""
+    """Create a key and return it (the only time it is seen; only its hash is stored). A
+    collection key's ``user_id_field`` (:data:`USER_ID_FIELDS`) is kept with its source."""
     if scope not in SCOPES:
         raise ConfigError(f"unknown scope {scope!r}", hint=f"use one of {', '.join(SCOPES)}")
+    _check_user_id_field(scope, user_id_field)
     if not name or len(name) > 200:
         raise ConfigError("a key needs a name of 1 to 200 characters")
     for purpose in purposes:
@@ -93,6 +110,13 @@ def create(
                 f"source {name!r} holds records, so a write key cannot collect into it",
                 hint="name the write key after a new source",
             )
+        if user_id_field is not None:
+            source_id = ensure_source(conn, name, Kind.INTERACTIONS)
+            conn.execute(
+                t.sources.update()
+                .where(t.sources.c.id == source_id)
+                .values(user_id_field=user_id_field)
+            )
         conn.execute(
             t.api_keys.insert().values(
                 name=name,
@@ -103,13 +127,32 @@ def create(
                 created_at=datetime.now(UTC),
             )
         )
-        audit.append(
-            conn,
-            actor=actor,
-            action="key.create",
-            detail={"name": name, "scope": scope, "purposes": sorted(set(purposes))},
-        )
+        detail: dict[str, Any] = {"name": name, "scope": scope, "purposes": sorted(set(purposes))}
+        if user_id_field:
+            detail["user_id_field"] = user_id_field
+        audit.append(conn, actor=actor, action="key.create", detail=detail)
     return key
+
+
+def _check_user_id_field(scope: str, user_id_field: str | None) -> None:
+    """Refuse a user id field that is unknown, or given to a key that does not collect."""
+    if user_id_field is None:
+        return
+    if scope not in COLLECT_SCOPES:
+        raise ConfigError(
+            f"--user-id-field is a setting of a collection key, not of a {scope} key",
+            hint="give it with --scope write or --scope server",
+        )
+    if user_id_field == "external_id":
+        raise ConfigError(
+            "custos calls the external id customer_id (the customer number a CRM's map names)",
+            hint="use --user-id-field customer_id",
+        )
+    if user_id_field not in USER_ID_FIELDS:
+        raise ConfigError(
+            f"unknown --user-id-field {user_id_field!r}",
+            hint=f"use one of {', '.join(USER_ID_FIELDS)}",
+        )
 
 
 def verify(app: Custos, key: str | None) -> ApiKey | None:
@@ -117,16 +160,18 @@ def verify(app: Custos, key: str | None) -> ApiKey | None:
     if not key:
         return None
     digest = key_hash(key)
+    k, s = t.api_keys, t.sources
     with app.store.read() as conn:
         row = conn.execute(
-            select(t.api_keys).where(
-                t.api_keys.c.key_hash == digest, t.api_keys.c.revoked_at.is_(None)
-            )
+            select(k, s.c.user_id_field)
+            .outerjoin(s, s.c.name == k.c.name)
+            .where(k.c.key_hash == digest, k.c.revoked_at.is_(None))
         ).first()
     # The index lookup found it by hash; compare again in constant time all the same.
     if row is None or not hmac.compare_digest(row.key_hash, digest):
         return None
-    return ApiKey(row.id, row.name, row.scope, tuple(orjson.loads(row.purposes)))
+    user_id_field = row.user_id_field or "customer_id"
+    return ApiKey(row.id, row.name, row.scope, tuple(orjson.loads(row.purposes)), user_id_field)
 
 
 def revoke(app: Custos, name: str, *, actor: str = "cli") -> None:

@@ -122,10 +122,10 @@ def _scan(texts: Any) -> ScanReport:
 
 def scan_file(path: Path, *, text_column: str | None = None) -> ScanReport:
     """Findings per entity type in a file's free text (nothing is changed or stored)."""
-    from custos.ingest.readers import reader_for
+    from custos.ingest.readers import FILE_TYPES, reader_for
 
     if not path.exists():
-        raise InputError(f"no file {path}", hint="give the path of a .csv, .jsonl or .parquet")
+        raise InputError(f"no file {path}", hint=f"give the path of a {FILE_TYPES} file")
     reader = reader_for(path, 10_000)
     found: list[tuple[Any, Any]] = []
     columns = [text_column] if text_column else ["text", "notes", "comment", "message", "body"]

@@ -78,6 +78,9 @@ sources = Table(
     Column("name", String(200), nullable=False, unique=True),
     Column("kind", String(20), nullable=False),
     Column("created_at", Timestamp(), nullable=False),
+    # What a collected call's user id is (see custos.service.keys.USER_ID_FIELDS); NULL:
+    # customer_id, the default.
+    Column("user_id_field", String(20), nullable=True),
 )
 
 raw_records = Table(
