@@ -21,6 +21,7 @@ from sqlalchemy import select
 import custos
 from custos import __version__
 from custos.api import (
+    audit,
     collect,
     dsr,
     errors,
@@ -29,6 +30,7 @@ from custos.api import (
     overview,
     preferences,
     profiles,
+    quarantine,
     review,
 )
 from custos.api.deps import Reader
@@ -109,6 +111,8 @@ def create_app(custos_or_settings: Custos | Settings | None = None) -> FastAPI:
     app.include_router(dsr.router)
     app.include_router(overview.router)
     app.include_router(review.router)
+    app.include_router(audit.router)
+    app.include_router(quarantine.router)
 
     @app.get("/v1/me", tags=["meta"], response_model=None, responses=errors.answers(Me, 401, 403))
     def me(key: Reader) -> dict[str, Any]:
