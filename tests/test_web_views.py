@@ -59,6 +59,7 @@ def views(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         )
         made = {
             "desk": keys.create(custos, "desk", ["customer_service"]),
+            "letters": keys.create(custos, "letters", ["marketing_email"]),
             "dpo": keys.create(custos, "dpo", ["customer_service", "consent_management"], "admin"),
         }
         with served(custos) as base:
