@@ -478,7 +478,7 @@ const CONSENT_PARTS = [["granted", "granted"], ["denied_or_withdrawn", "denied o
   ["no_record", "no record"]];
 
 function consentChart(purposes) {
-  const row = 26, left = 190, width = 720, right = 60;
+  const row = 26, left = 190, width = 760, right = 150;
   const height = purposes.length * row + 30;
   const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img",
     "aria-labelledby": "consent-chart-title", class: "chart" });
@@ -503,7 +503,8 @@ function consentChart(purposes) {
       at += w;
     }
     chart.appendChild(svg("text", { x: width - right + 6, y: y + 14, class: "tick" },
-      p.basis === "consent" ? `${total ? Math.round((100 * p.granted) / total) : 0}%` : p.basis));
+      p.basis === "consent" ? `${total ? Math.round((100 * p.granted) / total) : 0}% granted`
+        : p.basis.replace(/_/g, " ")));
   });
   const legend = element("figcaption", null, "legend");
   for (const [part, words] of CONSENT_PARTS) {
@@ -511,7 +512,8 @@ function consentChart(purposes) {
     key.prepend(element("span", null, `swatch ${part}`));
     legend.appendChild(key);
   }
-  legend.appendChild(element("span", "right: share granted, or the lawful basis"));
+  legend.appendChild(element("span", "right: the share granted, or the lawful basis that " +
+    "needs no consent"));
   return [chart, legend];
 }
 
