@@ -1,7 +1,8 @@
 """The web UI people want to open (issue 17, item 10), in headless Chromium against uvicorn:
 the profile list a page at a time with counts, a summary card, member records with what the
 purpose may see, the mood timeline and consent charts (inline SVG), human-friendly times, the
-quarantine and the audit log with filters, reachable by keyboard with every field labelled."""
+quarantine and the audit log with filters, reachable by keyboard with every field labelled and
+all text at WCAG AA contrast."""
 
 from __future__ import annotations
 
@@ -73,6 +74,33 @@ UNLABELLED = """() => [...document.querySelectorAll('input, select, button')]
     && !(e.tagName === 'BUTTON' && e.textContent.trim()))
   .map((e) => e.id || e.outerHTML)"""
 
+#: visible text below WCAG AA contrast with its background (4.5:1, large text 3:1)
+LOW_CONTRAST = """() => {
+  const parse = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = (rgb) => rgb.slice(0, 3).map((v) => v / 255)
+    .map((v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4))
+    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = (e) => {
+    for (; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || c[3] > 0) return c;
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const e of document.querySelectorAll('body *')) {
+    if (!(e instanceof HTMLElement) || e.offsetParent === null || e.disabled) continue;
+    if (![...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+    const style = getComputedStyle(e);
+    const [hi, lo] = [lum(parse(style.color)), lum(background(e))].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) low.push(`${e.tagName} ${ratio.toFixed(2)} ${e.textContent.trim().slice(0, 30)}`);
+  }
+  return low;
+}"""
+
 
 def test_profiles_page_by_page_with_a_summary_card_charts_and_friendly_times(
     views: tuple[str, dict[str, str]],
@@ -135,6 +163,7 @@ def test_profiles_page_by_page_with_a_summary_card_charts_and_friendly_times(
             expect(when).to_have_text("20 Mar 2026")
             expect(when).to_have_attribute("datetime", "2026-03-20T10:00:00+00:00")
             expect(when).to_have_attribute("title", "2026-03-20T10:00:00Z")
+            assert page.evaluate(LOW_CONTRAST) == []
         finally:
             browser.close()
 
@@ -180,6 +209,7 @@ def test_an_admin_works_the_quarantine_audit_log_and_consent_chart(
                 expect(page.get_by_test_id("quarantine")).not_to_contain_text(value)
             page.select_option("#quarantine-status", "all")
             expect(rows).to_have_count(2)
+            assert page.evaluate(LOW_CONTRAST) == []
 
             page.click("#nav-consent")
             chart = page.get_by_test_id("consent-chart")
@@ -210,5 +240,6 @@ def test_an_admin_works_the_quarantine_audit_log_and_consent_chart(
             expect(log.filter(has_text="profile.list")).not_to_have_count(0)
             expect(page.locator("#audit-log")).not_to_contain_text("anna")
             assert page.evaluate(UNLABELLED) == []
+            assert page.evaluate(LOW_CONTRAST) == []
         finally:
             browser.close()

@@ -84,9 +84,11 @@ function startOfDay(at) {
 
 function when(iso) {
   if (!iso) return "";
+  const at = new Date(iso);
+  if (Number.isNaN(at.getTime())) return String(iso);  // not a time: shown as it came
   const time = element("time", friendly(iso));
   time.dateTime = iso;
-  time.title = new Date(iso).toISOString().replace(".000Z", "Z");
+  time.title = at.toISOString().replace(".000Z", "Z");
   return time;
 }
 
