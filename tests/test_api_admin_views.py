@@ -4,13 +4,15 @@ both for admin keys only, both paged with a cursor."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
+import httpx
 from fastapi.testclient import TestClient
 
 from custos.api.app import create_app
 from custos.service import Custos, keys
-from tests.conftest import write
+from tests.conftest import start_serve, write
 from tests.test_api import bearer
 from tests.test_ingest import BROKEN
 
@@ -90,3 +92,35 @@ def test_the_audit_log_filters_by_actor_purpose_action_and_time(custos: Custos) 
     assert len(older["items"]) == 1 and older["next_cursor"] is None
     assert older["items"][0]["id"] < first["items"][0]["id"]
     assert client.get("/v1/audit?since=yesterday", headers=bearer(admin)).status_code == 422
+
+
+def test_a_real_server_keeps_the_quarantine_and_the_audit_log_from_read_keys(
+    tmp_path: Path,
+) -> None:
+    """Against ``custos serve`` (its own process): a read key is refused both admin reads (no
+    key: 401), and an admin key gets the quarantine without the rows' values."""
+    db = str(tmp_path / "served.db")
+    with Custos.open(db) as app:
+        app.ingest(write(tmp_path / "crm.csv", BROKEN), "crm")
+        desk = keys.create(app, "desk", ["customer_service"])
+        admin = keys.create(app, "root", ["identity_curation"], "admin")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = start_serve(db, port)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for path in ("/v1/quarantine", "/v1/audit?actor=desk"):
+            assert httpx.get(base + path).status_code == 401
+            assert httpx.get(base + path, headers=bearer(desk)).status_code == 403
+        answer = httpx.get(f"{base}/v1/quarantine?source=crm", headers=bearer(admin))
+        assert answer.status_code == 200
+        assert answer.json()["sources"] == [{"source": "crm", "open": 5}]
+        assert len(answer.json()["items"]) == 5
+        for value in ("dora.at.example", "call me", "Fritz", "31.02"):
+            assert value not in answer.text
+        audit = httpx.get(f"{base}/v1/audit?action=quarantine.", headers=bearer(admin)).json()
+        assert [(e["actor"], e["action"]) for e in audit["items"]] == [("root", "quarantine.list")]
+    finally:
+        server.terminate()
+        server.wait(10)
