@@ -152,6 +152,7 @@ def main() -> None:
                         page.fill("#dsr-key", person)
                         page.click("#dsr-access")
                         expect(page.get_by_test_id("dsr-status")).to_contain_text("(done)")
+                        expect(page.frame_locator("#dsr-report").locator("h1")).to_be_visible()
                         made.append(shoot(page, out, "dsr-report"))
 
                         page.click("#nav-review")
