@@ -2,8 +2,8 @@
 
 Builds a small demo store in a temporary folder, creates an admin key, serves the API with
 uvicorn in a thread and drives Debian's Chromium (headless, via Playwright) through the search
-results, a profile's 360° view, the consent overview, the audit log, a data-subject access
-report and the review queue (when resolution kept pairs for review). The PNGs (1200 px wide)
+results, a profile's 360° view, the quarantine, the consent overview, the audit log, a
+data-subject access report and the review queue (when resolution kept pairs for review). The PNGs (1200 px wide)
 go to ``docs/screenshots/``. Every person shown is synthetic.
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
@@ -123,12 +123,25 @@ def main() -> None:
                         expect(page.get_by_test_id("profile")).to_be_visible()
                         expect(page.locator("#consent tbody tr").first).to_be_visible()
                         expect(page.get_by_test_id("sentiment")).to_be_visible()
+                        expect(
+                            page.get_by_test_id("mood-chart").locator("circle").first
+                        ).to_be_visible()
                         if person != demo.example["profile_id"]:  # a probabilistic link
                             expect(page.locator("#evidence")).to_contain_text("match")
                         made.append(shoot(page, out, "profile"))
 
+                        page.click("#nav-quarantine")
+                        expect(page.get_by_test_id("quarantine-sources")).not_to_be_empty()
+                        if page.locator("#quarantine-list tbody tr").count():
+                            made.append(shoot(page, out, "quarantine"))
+                        else:
+                            print("the demo quarantined no row: no quarantine screenshot")
+
                         page.click("#nav-consent")
                         expect(page.locator("#overview tbody tr").first).to_be_visible()
+                        expect(
+                            page.get_by_test_id("consent-chart").locator("rect").first
+                        ).to_be_visible()
                         made.append(shoot(page, out, "consent-overview"))
 
                         page.click("#nav-audit")
@@ -139,6 +152,7 @@ def main() -> None:
                         page.fill("#dsr-key", person)
                         page.click("#dsr-access")
                         expect(page.get_by_test_id("dsr-status")).to_contain_text("(done)")
+                        expect(page.frame_locator("#dsr-report").locator("h1")).to_be_visible()
                         made.append(shoot(page, out, "dsr-report"))
 
                         page.click("#nav-review")

@@ -21,6 +21,7 @@ from sqlalchemy import select
 import custos
 from custos import __version__
 from custos.api import (
+    audit,
     collect,
     dsr,
     errors,
@@ -29,7 +30,9 @@ from custos.api import (
     overview,
     preferences,
     profiles,
+    quarantine,
     review,
+    search_standin,
 )
 from custos.api.deps import Reader
 from custos.api.writer import GroupWriter
@@ -103,12 +106,15 @@ def create_app(custos_or_settings: Custos | Settings | None = None) -> FastAPI:
     app.add_middleware(limits.Limits, settings=custos.settings, collect_paths=collect.PATHS)
     # outermost: every answer carries the security headers, a 413 before authentication too
     headers.install(app)
+    app.include_router(search_standin.router)  # TEMPORARY: dropped when /v1/profiles/search lands
     app.include_router(profiles.router)
     app.include_router(preferences.router)
     app.include_router(collect.router)
     app.include_router(dsr.router)
     app.include_router(overview.router)
     app.include_router(review.router)
+    app.include_router(audit.router)
+    app.include_router(quarantine.router)
 
     @app.get("/v1/me", tags=["meta"], response_model=None, responses=errors.answers(Me, 401, 403))
     def me(key: Reader) -> dict[str, Any]:

@@ -1,15 +1,15 @@
-"""Overviews for the people who run custos: consent per purpose (counts only, no persons) and
-the audit log (who read what, for which purpose, how many profiles: no ids, no values)."""
+"""The consent overview for the people who run custos: consent per purpose (counts only, no
+persons). The audit log is in :mod:`custos.api.audit`."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel
 
 from custos.api.auth import choose_purpose
-from custos.api.deps import Admin, App, Reader
+from custos.api.deps import App, Reader
 from custos.api.errors import answers
 from custos.service import api_reads
 
@@ -22,12 +22,6 @@ class Overview(BaseModel):
     purposes: list[dict[str, Any]]
 
 
-class AuditPage(BaseModel):
-    """The newest audit entries."""
-
-    items: list[dict[str, Any]]
-
-
 @router.get("/v1/consent/overview", response_model=None, responses=answers(Overview, 400, 401, 403))
 def consent_overview(custos: App, key: Reader) -> dict[str, Any]:
     """Per purpose: its lawful basis and how many profiles granted, denied or withdrew, or have
@@ -35,14 +29,3 @@ def consent_overview(custos: App, key: Reader) -> dict[str, Any]:
     if not key.allows("admin"):
         choose_purpose(key, "consent_management")
     return {"purposes": api_reads.consent_overview(custos, actor=key.name)}
-
-
-@router.get("/v1/audit", response_model=None, responses=answers(AuditPage, 401, 403, 422))
-def audit_log(
-    custos: App,
-    key: Admin,
-    limit: Annotated[int, Query(ge=1, le=1000, description="Entries, newest first.")] = 100,
-) -> dict[str, Any]:
-    """The newest audit entries: actor, action, purpose, when, and the number of profiles
-    (admin keys only)."""
-    return {"items": api_reads.audit_page(custos, actor=key.name, limit=limit)}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from sqlalchemy import Connection, func, select
 
 from custos.consent import cache, ledger
@@ -16,7 +15,7 @@ from custos.ingest import normalise as n
 from custos.ingest.normalise import FieldError
 from custos.ingest.pipeline import default_region
 from custos.service import insight
-from custos.service.reads import entry_subjects, guarded_profile, record_access, source_shown
+from custos.service.reads import guarded_profile, record_access, source_shown
 from custos.store import audit
 from custos.store import golden as golden_store
 from custos.store import tables as t
@@ -417,27 +416,4 @@ def consent_overview(app: Custos, *, actor: str) -> list[dict[str, Any]]:
             purpose="consent_management",
             detail={"purposes": len(out)},
         )
-    return out
-
-
-def audit_page(app: Custos, *, actor: str, limit: int) -> list[dict[str, Any]]:
-    """The newest ``limit`` audit entries: who, what, for which purpose, when and how many
-    profiles (a count, no ids or values). The read itself is audited."""
-    out: list[dict[str, Any]] = []
-    with app.store.read() as conn:
-        query = select(t.audit_log).order_by(t.audit_log.c.id.desc()).limit(limit)
-        for row in conn.execute(query):
-            detail = orjson.loads(row.detail or "{}")
-            out.append(
-                {
-                    "id": row.id,
-                    "at": row.at.isoformat(),
-                    "actor": row.actor,
-                    "action": row.action,
-                    "purpose": row.purpose,
-                    "subjects": len(entry_subjects(row.subjects, detail)),
-                }
-            )
-    with app.store.write() as conn:
-        audit.append(conn, actor=actor, action="audit.list", detail={"entries": len(out)})
     return out

@@ -1,14 +1,18 @@
 // The custos web UI: a thin page over the REST API. Every request carries the API key as a
 // Bearer token; the API's guard decides what is shown. Values are written with textContent
-// only (never as HTML).
+// only (never as HTML); charts are SVG elements made here (no chart library, no inline style).
 "use strict";
 const state = {
   key: sessionStorage.getItem("custos-key") || "",
   scope: "",
   purposes: [],
   review: { offset: 0, limit: 50 },
+  results: { cursors: [""], page: 0, query: "", limit: 25 },
+  quarantine: { cursor: null },
+  audit: { cursor: null },
 };
 const CURATION = "identity_curation";
+const SVG = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 
 async function api(path, options = {}) {
@@ -17,8 +21,10 @@ async function api(path, options = {}) {
   const body = answer.status === 204 ? {} : await answer.json();
   if (!answer.ok) {
     const error = body.error || {};
-    throw new Error(`${answer.status}: ${error.message || "request failed"}` +
+    const failed = new Error(`${answer.status}: ${error.message || "request failed"}` +
       (error.hint ? ` (${error.hint})` : ""));
+    failed.status = answer.status;
+    throw failed;
   }
   return body;
 }
@@ -37,10 +43,53 @@ function say(text) {
   $("message").hidden = !text;
 }
 
-function cell(row, text) {
+// A table cell: text, or a node (a <time>, a badge) as it is.
+function cell(row, value) {
   const td = document.createElement("td");
-  td.textContent = text == null ? "" : String(text);
+  if (value instanceof Node) td.appendChild(value);
+  else td.textContent = value == null ? "" : String(value);
   row.appendChild(td);
+}
+
+function element(tag, text, className) {
+  const made = document.createElement(tag);
+  if (text != null) made.textContent = String(text);
+  if (className) made.className = className;
+  return made;
+}
+
+// Human-friendly times: "3 hours ago", "yesterday, 14:05", "12 Mar 2025"; the exact UTC time
+// is the element's datetime and its tooltip.
+const RELATIVE = new Intl.RelativeTimeFormat("en", { numeric: "auto" });
+const DAY = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "short", year: "numeric" });
+const CLOCK = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit" });
+
+function friendly(iso, now = Date.now()) {
+  const at = new Date(iso);
+  if (Number.isNaN(at.getTime())) return String(iso);
+  const seconds = (at.getTime() - now) / 1000;
+  const ago = Math.abs(seconds);
+  if (ago < 45) return seconds <= 0 ? "just now" : "in a moment";
+  if (ago < 3600) return RELATIVE.format(Math.round(seconds / 60), "minute");
+  if (ago < 6 * 3600) return RELATIVE.format(Math.round(seconds / 3600), "hour");
+  const days = Math.round((startOfDay(at) - startOfDay(new Date(now))) / 86400000);
+  if (Math.abs(days) <= 1) return `${RELATIVE.format(days, "day")}, ${CLOCK.format(at)}`;
+  if (Math.abs(days) < 7) return RELATIVE.format(days, "day");
+  return DAY.format(at);
+}
+
+function startOfDay(at) {
+  return new Date(at.getFullYear(), at.getMonth(), at.getDate()).getTime();
+}
+
+function when(iso) {
+  if (!iso) return "";
+  const at = new Date(iso);
+  if (Number.isNaN(at.getTime())) return String(iso);  // not a time: shown as it came
+  const time = element("time", friendly(iso));
+  time.dateTime = iso;
+  time.title = at.toISOString().replace(".000Z", "Z");
+  return time;
 }
 
 async function useKey(key) {
@@ -60,10 +109,12 @@ async function useKey(key) {
     state.purposes = me.purposes;
     $("login").hidden = true;
     $("nav").hidden = false;
-    $("nav-consent").hidden = !(me.scope === "admin" || me.purposes.includes("consent_management"));
-    $("nav-audit").hidden = me.scope !== "admin";
+    const admin = me.scope === "admin";
+    $("nav-quarantine").hidden = !admin;
+    $("nav-consent").hidden = !(admin || me.purposes.includes("consent_management"));
+    $("nav-audit").hidden = !admin;
     $("nav-review").hidden = !me.purposes.includes(CURATION);
-    $("review-reason-label").hidden = me.scope !== "admin";
+    $("review-reason-label").hidden = !admin;
     showPage("search");
     say("");
   } catch (error) {
@@ -72,19 +123,29 @@ async function useKey(key) {
   }
 }
 
-// One page at a time: the search (with the profile and the access requests), the consent
-// overview, the audit log or the review queue.
+// One page at a time: the profiles (with the profile and the access requests), the quarantine,
+// the consent overview, the audit log or the review queue. The page's button is marked current
+// and the page's heading takes the focus (keyboard and screen-reader users land on it).
+const PAGES = { search: "search", quarantine: "quarantine", consent: "consent-overview",
+  audit: "audit", review: "review" };
+
 function showPage(name) {
   const search = name === "search";
-  $("search").hidden = !search;
+  for (const [page, section] of Object.entries(PAGES)) $(section).hidden = page !== name;
   $("dsr").hidden = !search || state.scope !== "admin";
   if (!search) {
     $("results").hidden = true;
     $("profile").hidden = true;
   }
-  $("consent-overview").hidden = name !== "consent";
-  $("audit").hidden = name !== "audit";
-  $("review").hidden = name !== "review";
+  for (const button of $("nav").querySelectorAll("button")) {
+    if (button.dataset.page === name) button.setAttribute("aria-current", "page");
+    else button.removeAttribute("aria-current");
+  }
+}
+
+function focusOn(id) {
+  const target = $(id);
+  if (target) target.focus({ preventScroll: false });
 }
 
 function fill(table, rows) {
@@ -94,6 +155,149 @@ function fill(table, rows) {
     const row = body.insertRow();
     values.forEach((v) => cell(row, v));
   }
+}
+
+// -- the profile list: a page of profiles, or of a name search ------------------------------
+
+// A person's name as the purpose may see it (golden attributes of a list item or a search hit).
+function nameOf(item) {
+  const parts = [item.first_name, item.last_name].filter(Boolean);
+  return parts.length ? parts.join(" ") : item.full_name || item.name || "";
+}
+
+function firstOf(item, kind) {
+  if (item[kind]) return item[kind];
+  const found = (item.identifiers || {})[kind];
+  return found && found.length ? found[0] : "";
+}
+
+function profileCard(item, purpose) {
+  const li = document.createElement("li");
+  const link = element("a", nameOf(item) || item.profile_id);
+  link.href = "#";
+  link.dataset.profile = item.profile_id;
+  link.addEventListener("click", async (e) => {
+    e.preventDefault();
+    try {
+      await openProfile(item.profile_id, purpose);
+      say("");
+    } catch (error) {
+      say(error.message);
+    }
+  });
+  li.appendChild(link);
+  const facts = element("span", null, "facts");
+  for (const value of [firstOf(item, "email"), firstOf(item, "phone"), item.city]) {
+    if (value) facts.appendChild(element("span", value));
+  }
+  if (item.score != null) facts.appendChild(element("span", `match ${Math.round(item.score * 100)}%`));
+  if (item.updated_at) {
+    const updated = element("span", "updated ");
+    updated.appendChild(when(item.updated_at));
+    facts.appendChild(updated);
+  }
+  li.appendChild(facts);
+  li.appendChild(element("code", item.profile_id, "muted"));
+  return li;
+}
+
+// A page of profiles: the listing, or (with a query) the name search. Cursor paging: the cursor
+// of each page seen is kept, so Previous goes back without the API counting from the start.
+async function showResults() {
+  $("profile").hidden = true;
+  const r = state.results;
+  const purpose = $("purpose").value;
+  const params = new URLSearchParams({ purpose, limit: String(r.limit) });
+  if (r.cursors[r.page]) params.set("cursor", r.cursors[r.page]);
+  let page;
+  try {
+    if (r.query) {
+      params.set("q", r.query);
+      page = await api(`/v1/profiles/search?${params}`);
+    } else {
+      page = await api(`/v1/profiles?${params}`);
+    }
+  } catch (error) {
+    if (r.query && (error.status === 404 || error.status === 405)) {
+      // a server without the name search: an e-mail or phone still finds its person
+      $("results").hidden = true;
+      say("this server has no name search: find by an exact identifier instead");
+      focusOn("value");
+      return;
+    }
+    say(error.message);
+    return;
+  }
+  const ul = $("profile-list");
+  ul.replaceChildren();
+  for (const item of page.items) ul.appendChild(profileCard(item, purpose));
+  r.cursors[r.page + 1] = page.next_cursor || "";
+  const first = r.page * r.limit + 1;
+  const last = r.page * r.limit + page.items.length;
+  const what = r.query ? `matching “${r.query}”` : `purpose ${purpose} may see`;
+  $("results-count").textContent = page.items.length
+    ? `Profiles ${first}\u2013${last} ${what}${page.next_cursor ? " (more on the next page)" : ""}`
+    : `No profile ${what}${r.page ? " on this page" : ""}`;
+  $("results-title").textContent = r.query ? "Search results" : "Profiles";
+  $("results-prev").disabled = r.page === 0;
+  $("results-next").disabled = !page.next_cursor;
+  $("results").hidden = false;
+  say(page.items.length || r.page ? "" : r.query ? "" : "no profile this purpose may see");
+}
+
+function listProfiles(query) {
+  state.results = { ...state.results, cursors: [""], page: 0, query };
+  return showResults();
+}
+
+function resultsPage(step) {
+  state.results.page = Math.max(0, state.results.page + step);
+  showResults();
+}
+
+// -- one profile ----------------------------------------------------------------------------
+
+function golden(profile, attribute) {
+  const found = profile.golden.find((g) => g.attribute === attribute);
+  return found ? found.value : "";
+}
+
+// The summary card: who, how to reach them (what the purpose may see) and how much is known.
+function showSummary(profile) {
+  const values = Object.fromEntries(profile.golden.map((g) => [g.attribute, g.value]));
+  const ids = profile.identifiers || {};
+  const name = nameOf(values) || golden(profile, "full_name");
+  $("profile-name").textContent = name || "A person (name not shown to this purpose)";
+  const contact = $("summary-contact");
+  contact.replaceChildren();
+  const place = [values.postcode, values.city, values.country].filter(Boolean).join(" ");
+  const facts = [
+    ["e-mail", (ids.email || [values.email]).filter(Boolean).join(", ")],
+    ["phone", (ids.phone || [values.phone]).filter(Boolean).join(", ")],
+    ["customer id", (ids.customer_id || []).join(", ")],
+    ["place", place],
+    ["born", values.date_of_birth],
+  ];
+  for (const [label, value] of facts) {
+    if (!value) continue;
+    contact.append(element("dt", label), element("dd", value));
+  }
+  const counts = $("summary-counts");
+  counts.replaceChildren();
+  const sources = new Set((profile.records || []).map((r) => r.source));
+  const numbers = [
+    ["records", (profile.records || []).length],
+    ["sources", sources.size],
+    ["interactions", profile.interaction_count],
+  ];
+  for (const [label, value] of numbers) {
+    const dd = element("dd", value);
+    dd.dataset.count = label;
+    counts.append(dd, element("dt", label));
+  }
+  const updated = element("dd");
+  updated.appendChild(when(profile.updated_at));
+  counts.append(updated, element("dt", "updated"));
 }
 
 // The consent state and its history need a key bound to consent_management: any other key is
@@ -106,16 +310,21 @@ async function showConsent(profileId) {
     const found = await api(`/v1/profiles/${encodeURIComponent(profileId)}/consent`);
     note.hidden = true;
     fill("consent", Object.entries(found.states).map(([purpose, s]) =>
-      [purpose, s.status, s.since || "", s.basis, s.allowed ? "yes" : "no"]));
+      [purpose, badge(s.status), s.since ? when(s.since) : "", s.basis, s.allowed ? "yes" : "no"]));
     fill("consent-history", found.ledger.map((e) =>
-      [e.id, e.timestamp, e.purpose, e.status, e.source, e.method]));
+      [e.id, when(e.timestamp), e.purpose, badge(e.status), e.source, e.method]));
   } catch (error) {
     note.textContent = error.message;
     note.hidden = false;
   }
 }
 
-// Sentiment is shown when the profile's purpose may use it and there is some.
+function badge(status) {
+  return element("span", status, `status-${String(status).replace(/[^a-z_]/g, "")}`);
+}
+
+// Sentiment is shown when the profile's purpose may use it and there is some: the current mood,
+// a chart of each interaction's score over time, and the scores as a table.
 async function showSentiment(profileId, purpose) {
   const box = $("sentiment");
   box.hidden = true;
@@ -123,36 +332,75 @@ async function showSentiment(profileId, purpose) {
     const query = encodeURIComponent(purpose);
     const found = await api(`/v1/profiles/${encodeURIComponent(profileId)}/sentiment?purpose=${query}`);
     if (!found.timeline.length) return;
-    $("mood").textContent = found.mood == null ? "unknown" : String(found.mood);
-    fill("sentiment-timeline", found.timeline.map((e) => [e.at, e.channel, e.label, e.score]));
+    $("mood").textContent = found.mood == null ? "unknown" : moodWord(found.mood);
+    fill("sentiment-timeline", found.timeline.map((e) => [when(e.at), e.channel, e.label, e.score]));
+    $("mood-chart").replaceChildren(...moodChart(found.timeline));
     box.hidden = false;
   } catch (error) {
     box.hidden = true;
   }
 }
 
-async function consentOverview() {
-  showPage("consent");
-  try {
-    const found = await api("/v1/consent/overview");
-    fill("overview", found.purposes.map((p) =>
-      [p.purpose, p.basis, p.granted, p.denied_or_withdrawn, p.no_record]));
-    say("");
-  } catch (error) {
-    say(error.message);
-  }
+function moodWord(mood) {
+  const word = mood > 0.25 ? "positive" : mood < -0.25 ? "negative" : "neutral";
+  return `${word} (${mood > 0 ? "+" : mood < 0 ? "\u2212" : ""}${Math.abs(mood).toFixed(2)})`;
 }
 
-async function auditLog() {
-  showPage("audit");
-  try {
-    const found = await api("/v1/audit?limit=100");
-    fill("audit-log", found.items.map((e) =>
-      [e.id, e.at, e.actor, e.action, e.purpose || "", e.subjects]));
-    say("");
-  } catch (error) {
-    say(error.message);
+function svg(tag, attributes, text) {
+  const made = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) made.setAttribute(name, String(value));
+  if (text != null) made.textContent = String(text);
+  return made;
+}
+
+// The mood timeline: each scored interaction as a dot at its time and score (−1 to +1), joined
+// by a line, over bands for negative and positive; each dot's tooltip names the time, channel
+// and label. Returns the chart and its caption.
+function moodChart(timeline) {
+  const points = timeline.filter((e) => e.score != null)
+    .map((e) => ({ ...e, t: new Date(e.at).getTime() }))
+    .filter((e) => !Number.isNaN(e.t));
+  const width = 720, height = 180, left = 44, right = 12, top = 10, bottom = 28;
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img",
+    "aria-labelledby": "mood-chart-title", class: "chart" });
+  chart.appendChild(svg("title", { id: "mood-chart-title" },
+    `Sentiment of ${points.length} interaction(s) over time, from \u22121 (negative) to +1 (positive)`));
+  const first = Math.min(...points.map((p) => p.t));
+  const last = Math.max(...points.map((p) => p.t));
+  const span = Math.max(last - first, 1);
+  const x = (t) => points.length === 1 ? (left + width - right) / 2
+    : left + ((t - first) / span) * (width - left - right);
+  const y = (score) => top + ((1 - score) / 2) * (height - top - bottom);
+  chart.appendChild(svg("rect", { x: left, y: y(1), width: width - left - right,
+    height: y(0) - y(1), class: "band-positive" }));
+  chart.appendChild(svg("rect", { x: left, y: y(0), width: width - left - right,
+    height: y(-1) - y(0), class: "band-negative" }));
+  for (const [score, label] of [[1, "+1"], [0, "0"], [-1, "\u22121"]]) {
+    chart.appendChild(svg("line", { x1: left, x2: width - right, y1: y(score), y2: y(score),
+      class: score === 0 ? "axis" : "grid" }));
+    chart.appendChild(svg("text", { x: left - 6, y: y(score) + 4, class: "tick",
+      "text-anchor": "end" }, label));
   }
+  const ticks = points.length === 1 ? [first] : [first, first + span / 2, last];
+  for (const t of ticks) {
+    chart.appendChild(svg("text", { x: x(t), y: height - 8, class: "tick",
+      "text-anchor": t === first && points.length > 1 ? "start" : t === last ? "end" : "middle" },
+      DAY.format(new Date(t))));
+  }
+  if (points.length > 1) {
+    chart.appendChild(svg("polyline", { class: "mood-line",
+      points: points.map((p) => `${x(p.t).toFixed(1)},${y(p.score).toFixed(1)}`).join(" ") }));
+  }
+  for (const p of points) {
+    const dot = svg("circle", { cx: x(p.t).toFixed(1), cy: y(p.score).toFixed(1), r: 4.5,
+      class: `dot ${p.score > 0.25 ? "positive" : p.score < -0.25 ? "negative" : "neutral"}` });
+    dot.appendChild(svg("title", {}, `${friendly(p.at)}: ${p.channel || "interaction"}, ` +
+      `${p.label} (${p.score})`));
+    chart.appendChild(dot);
+  }
+  const caption = element("figcaption", `${points.length} scored interaction(s)` +
+    (points.length ? `, ${DAY.format(new Date(first))} to ${DAY.format(new Date(last))}` : ""));
+  return [chart, caption];
 }
 
 function showProfile(profile) {
@@ -160,10 +408,11 @@ function showProfile(profile) {
   $("profile").hidden = false;
   $("profile-id").textContent = profile.profile_id;
   $("profile-purpose").textContent = profile.purpose;
-  const golden = $("golden").tBodies[0];
-  golden.replaceChildren();
+  showSummary(profile);
+  const goldenRows = $("golden").tBodies[0];
+  goldenRows.replaceChildren();
   for (const item of profile.golden) {
-    const row = golden.insertRow();
+    const row = goldenRows.insertRow();
     [item.attribute, item.value, item.source, item.record_id].forEach((v) => cell(row, v));
   }
   const identifiers = $("identifiers");
@@ -173,11 +422,14 @@ function showProfile(profile) {
     li.textContent = `${kind}: ${values.join(", ")}`;
     identifiers.appendChild(li);
   }
+  // Each member record with the name, e-mail and phone it holds, as far as the purpose may see
+  // them (the API leaves out the rest).
   const records = $("records").tBodies[0];
   records.replaceChildren();
   for (const item of profile.records || []) {
     const row = records.insertRow();
-    [item.source, item.record_id].forEach((v) => cell(row, v));
+    [item.source, item.record_id, item.full_name, item.email, item.phone].forEach((v) =>
+      cell(row, v));
     const td = row.insertCell();
     if (state.scope === "admin") {
       const button = document.createElement("button");
@@ -185,6 +437,7 @@ function showProfile(profile) {
       button.className = "unmerge";
       button.textContent = "unmerge";
       button.dataset.record = `${item.source}:${item.record_id}`;
+      button.setAttribute("aria-label", `unmerge record ${item.source}:${item.record_id}`);
       button.addEventListener("click", () => unmerge(profile, button.dataset.record));
       td.appendChild(button);
     }
@@ -198,14 +451,158 @@ function showProfile(profile) {
       cell(row, v),
     );
   }
-  const interactions = $("interactions").tBodies[0];
-  interactions.replaceChildren();
-  for (const item of profile.interactions) {
-    const row = interactions.insertRow();
-    [item.timestamp, item.channel, item.text, item.source].forEach((v) => cell(row, v));
-  }
+  fill("interactions", profile.interactions.map((item) =>
+    [when(item.timestamp), item.channel, item.text, item.source]));
   showConsent(profile.profile_id);
   showSentiment(profile.profile_id, profile.purpose);
+  focusOn("profile-name");
+}
+
+// -- the pages of the people who run custos -----------------------------------------------
+
+// The consent overview: a stacked bar per purpose (granted, denied or withdrawn, no record)
+// above the numbers.
+async function consentOverview() {
+  showPage("consent");
+  try {
+    const found = await api("/v1/consent/overview");
+    fill("overview", found.purposes.map((p) =>
+      [p.purpose, p.basis, p.granted, p.denied_or_withdrawn, p.no_record]));
+    $("consent-chart").replaceChildren(...consentChart(found.purposes));
+    say("");
+    focusOn("consent-title");
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+const CONSENT_PARTS = [["granted", "granted"], ["denied_or_withdrawn", "denied or withdrawn"],
+  ["no_record", "no record"]];
+
+function consentChart(purposes) {
+  const row = 26, left = 190, width = 760, right = 150;
+  const height = purposes.length * row + 30;
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img",
+    "aria-labelledby": "consent-chart-title", class: "chart" });
+  chart.appendChild(svg("title", { id: "consent-chart-title" },
+    "Profiles per purpose that granted, denied or withdrew, or have no consent record"));
+  purposes.forEach((p, i) => {
+    const total = p.granted + p.denied_or_withdrawn + p.no_record;
+    const y = i * row + 4;
+    chart.appendChild(svg("text", { x: left - 8, y: y + 14, "text-anchor": "end",
+      class: "label" }, p.purpose));
+    let at = left;
+    for (const [part, words] of CONSENT_PARTS) {
+      const share = total ? p[part] / total : 0;
+      const w = share * (width - left - right);
+      if (w > 0) {
+        const bar = svg("rect", { x: at.toFixed(1), y, width: w.toFixed(1), height: row - 8,
+          class: `part ${part}` });
+        bar.dataset.part = part;
+        bar.appendChild(svg("title", {}, `${p.purpose}: ${p[part]} ${words}`));
+        chart.appendChild(bar);
+      }
+      at += w;
+    }
+    chart.appendChild(svg("text", { x: width - right + 6, y: y + 14, class: "tick" },
+      p.basis === "consent" ? `${total ? Math.round((100 * p.granted) / total) : 0}% granted`
+        : p.basis.replace(/_/g, " ")));
+  });
+  const legend = element("figcaption", null, "legend");
+  for (const [part, words] of CONSENT_PARTS) {
+    const key = element("span", words);
+    key.prepend(element("span", null, `swatch ${part}`));
+    legend.appendChild(key);
+  }
+  legend.appendChild(element("span", "right: the share granted, or the lawful basis that " +
+    "needs no consent"));
+  return [chart, legend];
+}
+
+// The quarantine (admin keys): open entries per source, then the entries newest first.
+async function quarantine(more = false) {
+  showPage("quarantine");
+  const params = new URLSearchParams({ status: $("quarantine-status").value, limit: "100" });
+  if ($("quarantine-source").value) params.set("source", $("quarantine-source").value);
+  if (more && state.quarantine.cursor) params.set("cursor", String(state.quarantine.cursor));
+  try {
+    const page = await api(`/v1/quarantine?${params}`);
+    const chips = $("quarantine-sources");
+    chips.replaceChildren();
+    const select = $("quarantine-source");
+    const chosen = select.value;
+    select.replaceChildren(new Option("all", ""));
+    for (const s of page.sources) {
+      const chip = element("button", `${s.source}: ${s.open} open`);
+      chip.type = "button";
+      chip.dataset.source = s.source;
+      chip.addEventListener("click", () => { select.value = s.source; quarantine(); });
+      const li = document.createElement("li");
+      li.appendChild(chip);
+      chips.appendChild(li);
+      select.appendChild(new Option(s.source, s.source));
+    }
+    if (chosen && !page.sources.some((s) => s.source === chosen)) {
+      select.appendChild(new Option(chosen, chosen));
+    }
+    select.value = chosen;
+    if (!page.sources.length) chips.appendChild(element("li", "no open entries: nothing to fix"));
+    const rows = page.items.map((e) => [e.source,
+      [e.file_name, e.line_no ? `line ${e.line_no}` : ""].filter(Boolean).join(", "),
+      e.record_id, e.field, e.reason, e.fix, when(e.created_at)]);
+    if (more) {
+      const body = $("quarantine-list").tBodies[0];
+      for (const values of rows) {
+        const row = body.insertRow();
+        values.forEach((v) => cell(row, v));
+      }
+    } else {
+      fill("quarantine-list", rows);
+      focusOn("quarantine-title");
+    }
+    state.quarantine.cursor = page.next_cursor;
+    $("quarantine-more").hidden = page.next_cursor == null;
+    say("");
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+// The audit log (admin keys), filtered by actor, purpose, action and time.
+async function auditLog(more = false) {
+  showPage("audit");
+  const params = new URLSearchParams({ limit: "100" });
+  for (const name of ["actor", "purpose", "action"]) {
+    const value = $(`audit-${name}`).value.trim();
+    if (value) params.set(name, value);
+  }
+  for (const name of ["since", "until"]) {
+    const value = $(`audit-${name}`).value;  // local time, as the browser shows it
+    if (value) params.set(name, new Date(value).toISOString());
+  }
+  if (more && state.audit.cursor) params.set("cursor", String(state.audit.cursor));
+  try {
+    const found = await api(`/v1/audit?${params}`);
+    const rows = found.items.map((e) =>
+      [e.id, when(e.at), e.actor, e.action, e.purpose || "", e.subjects]);
+    if (more) {
+      const body = $("audit-log").tBodies[0];
+      for (const values of rows) {
+        const row = body.insertRow();
+        values.forEach((v) => cell(row, v));
+      }
+    } else {
+      fill("audit-log", rows);
+    }
+    const shown = $("audit-log").tBodies[0].rows.length;
+    $("audit-count").textContent = `${shown} entr${shown === 1 ? "y" : "ies"}` +
+      (found.next_cursor ? " (older ones follow)" : "");
+    state.audit.cursor = found.next_cursor;
+    $("audit-more").hidden = found.next_cursor == null;
+    say("");
+  } catch (error) {
+    say(error.message);
+  }
 }
 
 // A probabilistic link's match weight per compared field, strongest first, e.g.
@@ -422,36 +819,6 @@ async function find(event) {
   }
 }
 
-async function list() {
-  $("profile").hidden = true;
-  const purpose = encodeURIComponent($("purpose").value);
-  try {
-    const page = await api(`/v1/profiles?purpose=${purpose}&limit=50`);
-    const ul = $("profile-list");
-    ul.replaceChildren();
-    for (const item of page.items) {
-      const li = document.createElement("li");
-      const link = document.createElement("a");
-      link.href = "#";
-      link.textContent = `${item.profile_id} ${item.first_name || ""} ${item.last_name || ""}`;
-      link.addEventListener("click", async (e) => {
-        e.preventDefault();
-        try {
-          showProfile(await api(`/v1/profiles/${item.profile_id}?purpose=${purpose}`));
-        } catch (error) {
-          say(error.message);
-        }
-      });
-      li.appendChild(link);
-      ul.appendChild(li);
-    }
-    $("results").hidden = false;
-    say(page.items.length ? "" : "no profile this purpose may see");
-  } catch (error) {
-    say(error.message);
-  }
-}
-
 // The report is a standalone page with no scripts; it is shown in a sandboxed frame (no
 // scripts, an opaque origin). A frame's src cannot carry the key, so the page is fetched with it
 // and given to a new frame (made when shown: a frame loaded while hidden stays blank).
@@ -485,11 +852,28 @@ async function dsrAccess(event) {
 
 $("key-form").addEventListener("submit", (e) => { e.preventDefault(); useKey($("key").value); });
 $("search-form").addEventListener("submit", find);
-$("list").addEventListener("click", list);
+$("name-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  listProfiles($("q").value.trim());
+});
+$("list").addEventListener("click", () => { $("q").value = ""; listProfiles(""); });
+$("purpose").addEventListener("change", () => {
+  if (!$("results").hidden) listProfiles(state.results.query);
+});
+$("results-prev").addEventListener("click", () => resultsPage(-1));
+$("results-next").addEventListener("click", () => resultsPage(1));
 $("dsr-form").addEventListener("submit", dsrAccess);
-$("nav-search").addEventListener("click", () => showPage("search"));
+$("nav-search").addEventListener("click", () => { showPage("search"); focusOn("search-title"); });
+$("nav-quarantine").addEventListener("click", () => quarantine());
+$("quarantine-form").addEventListener("submit", (e) => e.preventDefault());
+$("quarantine-source").addEventListener("change", () => quarantine());
+$("quarantine-status").addEventListener("change", () => quarantine());
+$("quarantine-more").addEventListener("click", () => quarantine(true));
 $("nav-consent").addEventListener("click", consentOverview);
-$("nav-audit").addEventListener("click", auditLog);
+$("nav-audit").addEventListener("click", () => { auditLog(); focusOn("audit-title"); });
+$("audit-form").addEventListener("submit", (e) => { e.preventDefault(); auditLog(); });
+$("audit-form").addEventListener("reset", () => setTimeout(() => auditLog(), 0));
+$("audit-more").addEventListener("click", () => auditLog(true));
 $("nav-review").addEventListener("click", () => {
   $("review-done").hidden = true;
   reviewQueue();
