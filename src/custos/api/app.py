@@ -32,7 +32,6 @@ from custos.api import (
     profiles,
     quarantine,
     review,
-    search_standin,
 )
 from custos.api.deps import Reader
 from custos.api.writer import GroupWriter
@@ -106,7 +105,6 @@ def create_app(custos_or_settings: Custos | Settings | None = None) -> FastAPI:
     app.add_middleware(limits.Limits, settings=custos.settings, collect_paths=collect.PATHS)
     # outermost: every answer carries the security headers, a 413 before authentication too
     headers.install(app)
-    app.include_router(search_standin.router)  # TEMPORARY: dropped when /v1/profiles/search lands
     app.include_router(profiles.router)
     app.include_router(preferences.router)
     app.include_router(collect.router)
