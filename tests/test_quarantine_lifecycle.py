@@ -114,33 +114,31 @@ def test_export_fix_and_ingest_closes_entries_consents_too(tmp_path: Path) -> No
     assert open_count(db) == 3
 
     target = tmp_path / "fix.csv"
-    assert "3 row(s) to fix written" in run(
-        db, "quarantine", "export", "-s", "crm", "-o", str(target)
-    )
+    refused = run(db, "quarantine", "export", "-s", "crm", "-o", str(target), code=2)
+    assert "rows of consents and records wait" in refused and "--kind" in refused
+    done = run(db, "quarantine", "export", "-s", "crm", "-o", str(target), "-k", "records")
+    assert "2 row(s) to fix written" in done
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
     text = target.read_text(encoding="utf-8")
     assert "'=Bonn" in text  # a formula cell is neutralised
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert [r["quarantine_reason"] for r in rows].count("not an e-mail address") == 2
-    assert any("did you mean 'marketing_email'" in r["quarantine_reason"] for r in rows)
+    assert [r["quarantine_reason"] for r in rows] == ["not an e-mail address"] * 2
+    write(target, text.replace("bert(at)", "bert@").replace("carla@@", "carla@"))
+    assert "2 quarantine entries closed" in run(db, "ingest", str(target), "-s", "crm")
 
-    fixed = text.replace("bert(at)", "bert@").replace("carla@@", "carla@")
-    fixed = fixed.replace("marketing_emails", "marketing_email")
-    write(target, fixed)
-    # One file holds both kinds here: records first (the consent row lacks a record id and is
-    # quarantined as such, closing nothing), then the consent row alone.
-    records = [line for line in fixed.splitlines() if "marketing_email" not in line]
-    run(db, "ingest", str(write(tmp_path / "r.csv", "\n".join(records) + "\n")), "-s", "crm")
-    header, *lines = fixed.splitlines()
-    consent_only = "\n".join([header, *(x for x in lines if "marketing_email" in x)]) + "\n"
-    out = run(
-        db, "ingest", str(write(tmp_path / "k.csv", consent_only)), "-s", "crm", "-k", "consents"
-    )
+    # The consent row has no record id: its entry closes by the export's quarantine_id.
+    fix = tmp_path / "consents_fix.csv"
+    run(db, "quarantine", "export", "-s", "crm", "-o", str(fix), "-k", "consents")
+    text = fix.read_text(encoding="utf-8")
+    assert "did you mean 'marketing_email'" in text
+    write(fix, text.replace("marketing_emails,", "marketing_email,"))
+    out = run(db, "ingest", str(fix), "-s", "crm", "-k", "consents")
     assert "1 quarantine entry closed" in out
     assert open_count(db) == 0
     with Custos.open(db) as custos, custos.store.read() as conn:
         payloads = conn.execute(select(t.raw_records.c.payload)).scalars().all()
         purposes = conn.execute(select(t.consent_events.c.purpose)).scalars().all()
+        payloads += conn.execute(select(t.consent_events.c.payload)).scalars().all()
     assert purposes == ["marketing_email"]
     assert not any("quarantine_" in p for p in payloads)  # the notes are not stored
     assert any('"city":"=Bonn"' in p for p in payloads)  # the value as it was, without the quote

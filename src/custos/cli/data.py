@@ -358,11 +358,15 @@ def quarantine_list(
 def quarantine_export(
     source: Annotated[str, typer.Option("--source", "-s", help="The source whose rows wait.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The CSV file to write.")],
+    kind: Annotated[
+        Kind | None,
+        typer.Option("--kind", "-k", help="Only rows of this kind (needed when several wait)."),
+    ] = None,
 ) -> None:
     """Write the rows that wait in the quarantine to a CSV file to fix (with the reason and the
     fix in columns); `custos ingest` the fixed file to close their entries."""
     with open_custos() as custos:
-        written, without = quarantine.export(custos, source, output)
+        written, without = quarantine.export(custos, source, output, kind=kind)
     out.print(f"{written} row(s) to fix written to {output}")
     if without:
         out.print(

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from custos.core.errors import ConfigError
+from custos.core.fields import Kind
 from custos.core.files import csv_writer, private_file
 from custos.ingest.mapping import NOTE_COLUMNS
 from custos.ingest.pipeline import IngestSummary
@@ -17,13 +19,23 @@ if TYPE_CHECKING:
     from custos.service.app import Custos
 
 
-def export(app: Custos, source: str, output: Path, *, actor: str = "cli") -> tuple[int, int]:
-    """Write the open entries of ``source`` that hold a row to ``output`` (CSV, mode 0600): the
-    row's columns, then ``quarantine_id``, ``quarantine_reason`` and ``quarantine_fix``. Fixed
-    and ingested again (``custos ingest``), each row that lands closes its entry; the note
-    columns are not stored. (rows written, open entries without a row to write)."""
+def export(
+    app: Custos, source: str, output: Path, *, kind: Kind | None = None, actor: str = "cli"
+) -> tuple[int, int]:
+    """Write the open entries of ``source`` that hold a row (of ``kind``; needed when rows of
+    several kinds wait) to ``output`` (CSV, mode 0600): the row's columns, then
+    ``quarantine_id``, ``quarantine_reason`` and ``quarantine_fix``. Fixed and ingested again
+    (``custos ingest``), each row that lands closes its entry; the note columns are not
+    stored. (rows written, open entries without a row to write)."""
     with app.store.read() as conn:
         rows, without = waiting(conn, source)
+    kinds = sorted({row.kind.value for row in rows})
+    if kind is None and len(kinds) > 1:
+        raise ConfigError(
+            f"rows of {' and '.join(kinds)} wait in source {source!r}: one file holds one kind",
+            hint="pass --kind, once for each",
+        )
+    rows = [row for row in rows if kind is None or row.kind is kind]
     columns: dict[str, None] = {}
     for row in rows:
         columns.update(dict.fromkeys(k for k in row.row if k not in NOTE_COLUMNS))
