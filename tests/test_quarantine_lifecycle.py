@@ -273,3 +273,14 @@ def test_marketing_may_segment_by_city_and_country_but_never_sees_the_street(
             insight.segment_members(custos, "by_street", purpose="marketing_email")
         # A purpose that may use the exact address may use the town too (location includes it).
         assert "coarse_location" in custos.taxonomy.purposes["customer_service"].categories
+
+
+def test_blank_lines_are_counted_as_skipped(tmp_path: Path) -> None:
+    with Custos.open(str(tmp_path / "c.db")) as custos:
+        lines = '{"record_id": "a"}\n\n{"record_id": "b"}\n   \n'
+        summary = custos.ingest(write(tmp_path / "a.jsonl", lines), "app")
+        assert (summary.read, summary.stored, summary.skipped) == (2, 2, 2)
+        summary = custos.ingest(write(tmp_path / "b.csv", "record_id;city\nc;Bonn\n;\n"), "crm")
+        assert (summary.read, summary.skipped, summary.quarantined) == (1, 1, 0)
+        summary = custos.ingest(write(tmp_path / "c.csv", "record_id\nc\n"), "crm")
+        assert summary.skipped == 0  # the last line's end is no blank line

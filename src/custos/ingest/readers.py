@@ -168,8 +168,10 @@ class CsvReader(Reader):
                 out.append(RawRow(start, None, None, f"unreadable line: {exc}"))
                 continue
             consumed = reader.line_num
-            if not fields or (len(fields) == 1 and not fields[0].strip()):
-                out.append(RawRow(start, None))  # a blank line: counted as skipped
+            if not fields or (not fields[0].strip() and not "".join(fields).strip()):
+                # A blank line, or one of empty cells only (`;;;` as spreadsheets save empty
+                # rows): no data, counted as skipped.
+                out.append(RawRow(start, None))
                 continue
             if len(fields) != width:
                 reason = f"has {len(fields)} fields where the header has {width}"
