@@ -284,3 +284,15 @@ def test_blank_lines_are_counted_as_skipped(tmp_path: Path) -> None:
         assert (summary.read, summary.skipped, summary.quarantined) == (1, 1, 0)
         summary = custos.ingest(write(tmp_path / "c.csv", "record_id\nc\n"), "crm")
         assert summary.skipped == 0  # the last line's end is no blank line
+
+
+def test_a_consent_event_does_not_close_a_record_of_the_same_id(tmp_path: Path) -> None:
+    with Custos.open(str(tmp_path / "c.db")) as custos:
+        custos.ingest(write(tmp_path / "a.csv", "record_id,email\nr2,nope@@x\n"), "crm")
+        assert custos.stats()["quarantined"] == 1
+        consent = (
+            "record_id,email,purpose,status,timestamp\nr2,a@b.de,analytics,denied,2026-01-02\n"
+        )
+        summary = custos.ingest(write(tmp_path / "c.csv", consent), "crm", kind=Kind.CONSENTS)
+        assert summary.stored == 1 and summary.closed == 0
+        assert custos.stats()["quarantined"] == 1

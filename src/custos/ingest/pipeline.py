@@ -435,7 +435,7 @@ class BatchWriter:
             entries = batch.entries
             landed = ((r.record_id, r.payload) for r in batch.good)
             reread = (entries[r.line_no] for r in batch.good if r.line_no in entries)
-            closed = close_landed(conn, self.source_id, landed, now, reread)
+            closed = close_landed(conn, self.source_id, self.kind, landed, now, reread)
             new_bad = self._quarantine(conn, batch.bad, now)
             if entries:
                 self._still_bad(conn, batch.bad, entries, now)
@@ -662,17 +662,19 @@ class BatchWriter:
 def close_landed(
     conn: Connection,
     source_id: int,
+    kind: Kind,
     landed: Iterable[tuple[str, str]],
     now: datetime,
     entries: Iterable[int] = (),
 ) -> int:
     """Close the open quarantine entries whose rows have landed now; how many were closed.
 
-    ``landed``: (record id, payload) of the rows of ``source_id`` written, or found stored
-    unchanged, now (the first of a repeated id counts). Every open entry of such a record id is
-    closed, except one that lists a field left out of the row as it is now (same payload);
-    ``entries``: ids of entries whose row was re-read and landed (``custos quarantine
-    retry``, or a fixed row of ``custos quarantine export``).
+    ``landed``: (record id, payload) of the rows of ``kind`` of ``source_id`` written, or found
+    stored unchanged, now (the first of a repeated id counts). Every open entry of such a record
+    id and kind (a consent event's id names no record) is closed, except one that lists a field
+    left out of the row as it is now (same payload); ``entries``: ids of entries whose row was
+    re-read and landed (``custos quarantine retry``, or a fixed row of ``custos quarantine
+    export``).
     """
     rows: dict[str, str] = {}
     for record_id, payload in landed:
@@ -681,9 +683,9 @@ def close_landed(
     q = t.quarantine
     done = set(entries)
     also = (q.c.id, q.c.raw, q.c.left_out, q.c.closed_at)
-    where = (q.c.source_id, source_id)
+    where = ((q.c.source_id, source_id), (q.c.kind, kind.value))
     for record_id, entry, raw, left_out, closed_at in _existing(
-        conn, q.c.record_id, list(rows), where, also=also
+        conn, q.c.record_id, list(rows), *where, also=also
     ):
         if closed_at is None and not (left_out and raw == rows[record_id]):
             done.add(int(entry))

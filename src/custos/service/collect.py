@@ -442,7 +442,7 @@ def write(app: Custos, parts: list[Prepared]) -> list[CollectResult]:
         for index, _, good, _, _ in stored:
             landed.setdefault(sids[index], []).append((good.record_id, good.payload))
         for sid, rows in landed.items():
-            close_landed(conn, sid, rows, datetime.now(UTC))
+            close_landed(conn, sid, Kind.INTERACTIONS, rows, datetime.now(UTC))
         waiting = store.link_pending(conn, taught)
         kept = pending_signals(requests, sids)
         store.remember_anonymous(conn, stored, raw_ids, customer, kept)
