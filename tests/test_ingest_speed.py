@@ -253,13 +253,13 @@ def test_the_cyclic_collector_waits_for_the_whole_unit(
     tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[bool] = []
-    write_batch = pipeline._BatchWriter.write
+    write_batch = pipeline.BatchWriter.write
 
-    def recording(self: pipeline._BatchWriter, batch: rows.NormalisedBatch) -> pipeline.Counts:
+    def recording(self: pipeline.BatchWriter, batch: rows.NormalisedBatch) -> pipeline.Counts:
         seen.append(gc.isenabled())
         return write_batch(self, batch)
 
-    monkeypatch.setattr(pipeline._BatchWriter, "write", recording)
+    monkeypatch.setattr(pipeline.BatchWriter, "write", recording)
     path = write(tmp_path / "crm.csv", "record_id,first_name\n1,Anna\n2,Ben\n")
     with Custos.open(str(tmp_path / "c.db"), settings) as app:
         assert gc.isenabled()

@@ -35,8 +35,9 @@ from custos.core.errors import CustosError
 from custos.core.fields import GOLDEN_ATTRIBUTES, STRONG_IDENTIFIERS, Kind
 from custos.core.files import csv_writer, private_file
 from custos.identity.matcher import MIN_TRAINING_RECORDS
+from custos.ingest.pipeline import IngestSummary
 from custos.ingest.readers import FILE_TYPES
-from custos.service import Custos
+from custos.service import Custos, quarantine
 from custos.service.demo import run_demo
 
 
@@ -92,14 +93,31 @@ def ingest(
             pii=pii,
             encoding=encoding,
         )
-    table = Table(title=f"{summary.file} → source {summary.source} ({summary.kind.value})")
-    for name in ("read", "stored new", "changed", "unchanged", "quarantined"):
+    _print_summary(summary, f"{summary.file} → source {summary.source} ({summary.kind.value})")
+    if summary.read == 0:
+        out.print("the file holds no rows")
+    if not summary.ok:
+        err.print("[red]nothing could be stored from this file[/red]")
+        raise typer.Exit(1)
+
+
+def _print_summary(summary: IngestSummary, title: str) -> None:
+    """The counts of an ingestion (or a quarantine retry), and what to do about them."""
+    table = Table(title=title)
+    for name in ("read", "stored new", "changed", "unchanged", "quarantined", "skipped"):
         table.add_column(name, justify="right")
     counts = (summary.read, summary.stored, summary.changed, summary.duplicates)
-    table.add_row(*map(str, counts), str(summary.quarantined))
+    table.add_row(*map(str, counts), str(summary.quarantined), str(summary.skipped))
     out.print(table)
     rate = summary.read / summary.seconds if summary.seconds else 0.0
     out.print(f"{summary.seconds:.1f} s, {rate:,.0f} rows/s")
+    if summary.skipped:
+        out.print(f"{summary.skipped} blank line(s) skipped")
+    if summary.closed:
+        out.print(
+            f"{summary.closed} quarantine entr{'y' if summary.closed == 1 else 'ies'} closed: "
+            "their rows have landed"
+        )
     if summary.quarantined:
         out.print(
             f"{summary.quarantined} row(s) quarantined ({summary.quarantined_new} new): "
@@ -115,11 +133,15 @@ def ingest(
             f"{summary.changed} record(s) changed: stored as new versions (the old ones kept); "
             "run `custos resolve` to update their profiles"
         )
-    if summary.read == 0:
-        out.print("the file holds no rows")
-    if not summary.ok:
-        err.print("[red]nothing could be stored from this file[/red]")
-        raise typer.Exit(1)
+    if summary.unclassified:
+        names = ", ".join(summary.unclassified)
+        example = ", ".join(f"{c}: behaviour" for c in summary.unclassified[:2])
+        out.print(
+            f"{len(summary.unclassified)} column(s) stored unclassified, which no purpose may "
+            f"use: {names}; classify them in the map file (categories: {{{example}}}, any "
+            "category of the taxonomy) and ingest again, or for every source in your taxonomy "
+            "file (fields:, see the README, 'A custom taxonomy')"
+        )
 
 
 class Activity:
@@ -327,18 +349,28 @@ def stats() -> None:
 def quarantine_list(
     source: Annotated[str | None, typer.Option("--source", "-s", help="Only this source.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many rows.")] = 100,
+    open_only: Annotated[
+        bool,
+        typer.Option(
+            "--open/--all",
+            help="Only the open entries (rows still waiting; the default), or the closed ones "
+            "too, with the time their rows landed.",
+        ),
+    ] = True,
 ) -> None:
     """Quarantined rows: source, file, line, record id, field, reason and the fix."""
     with open_custos() as custos:
-        rows = custos.quarantine(source=source, limit=limit)
+        rows = custos.quarantine(source=source, limit=limit, open_only=open_only)
     if not rows:
-        out.print("the quarantine is empty")
+        out.print("the quarantine is empty" if open_only else "nothing was ever quarantined")
         return
-    table = Table(title=f"quarantined rows (newest first, at most {limit})")
-    for name in ("source", "file", "line", "record", "field", "reason", "fix"):
+    shown = "open entries" if open_only else "entries, open and closed"
+    table = Table(title=f"quarantined rows: {shown} (newest first, at most {limit})")
+    names = ["source", "file", "line", "record", "field", "reason", "fix"]
+    for name in names if open_only else [*names, "closed"]:
         table.add_column(name)
     for r in rows:
-        table.add_row(
+        cells = [
             r["source"],
             r["file_name"] or "",
             str(r["line_no"] or ""),
@@ -346,8 +378,51 @@ def quarantine_list(
             r["field"] or "",
             r["reason"],
             r["fix"] or "",
-        )
+        ]
+        if not open_only:
+            cells.append(f"{r['closed_at']:%Y-%m-%d %H:%M:%S}" if r["closed_at"] else "open")
+        table.add_row(*cells)
     out.print(table)
+
+
+@quarantine_app.command("export")
+def quarantine_export(
+    source: Annotated[str, typer.Option("--source", "-s", help="The source whose rows wait.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The CSV file to write.")],
+    kind: Annotated[
+        Kind | None,
+        typer.Option("--kind", "-k", help="Only rows of this kind (needed when several wait)."),
+    ] = None,
+) -> None:
+    """Write the rows that wait in the quarantine to a CSV file to fix (with the reason and the
+    fix in columns); `custos ingest` the fixed file to close their entries."""
+    with open_custos() as custos:
+        written, without = quarantine.export(custos, source, output, kind=kind)
+    out.print(f"{written} row(s) to fix written to {output}")
+    if without:
+        out.print(
+            f"{without} open entr{'y' if without == 1 else 'ies'} hold no row to export "
+            "(unreadable lines, erased persons, collected calls): fix those at the source"
+        )
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(
+    source: Annotated[str, typer.Option("--source", "-s", help="The source whose rows wait.")],
+    map_path: Annotated[
+        Path | None,
+        typer.Option("--map", "-m", help="The (changed) map file to read the rows with."),
+    ] = None,
+    pii: Annotated[
+        str | None,
+        typer.Option("--pii", help="Free text: redact (default), pseudonymise or keep."),
+    ] = None,
+) -> None:
+    """Read the rows that wait in the quarantine again (after a map file or taxonomy change):
+    those that land close their entries, the others keep them with the reason found now."""
+    with open_custos() as custos:
+        summary = quarantine.retry(custos, source, map_path=map_path, pii=pii)
+    _print_summary(summary, f"quarantine of source {source}, read again")
 
 
 @app.command()

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from custos.core.errors import ConfigError
+from custos.core.errors import ConfigError, unknown_name
 
 DEFAULT_TAXONOMY = Path(__file__).with_name("taxonomy.yaml")
 UNCLASSIFIED = "unclassified"
@@ -57,7 +57,8 @@ class Taxonomy:
         found = self.purposes.get(name)
         if found is None:
             raise ConfigError(
-                f"unknown purpose {name!r}", hint=f"use one of: {', '.join(sorted(self.purposes))}"
+                unknown_name("purpose", name, self.purposes),
+                hint=f"use one of: {', '.join(sorted(self.purposes))}",
             )
         return found
 
@@ -78,6 +79,18 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
             else value
         )
     return out
+
+
+def _with_included(names: list[str], includes: dict[str, set[str]]) -> frozenset[str]:
+    """Categories and every category they include (``location`` includes ``coarse_location``)."""
+    out: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name not in out:
+            out.add(name)
+            todo.extend(includes.get(name, ()))
+    return frozenset(out)
 
 
 def load_taxonomy(extension: Path | None = None) -> Taxonomy:
@@ -101,6 +114,13 @@ def _load(extension: str | None) -> Taxonomy:
         name for name, spec in data["categories"].items() if (spec or {}).get("special")
     )
     problems: list[str] = []
+    includes: dict[str, set[str]] = {}
+    for name, spec in data["categories"].items():
+        included = set((spec or {}).get("includes") or ())
+        if included - set(categories):
+            missing = ", ".join(sorted(included - set(categories)))
+            problems.append(f"category {name}: includes unknown categories {missing}")
+        includes[name] = included
     for name, category in data["fields"].items():
         if category not in categories:
             problems.append(f"field {name}: unknown category {category}")
@@ -117,7 +137,10 @@ def _load(extension: str | None) -> Taxonomy:
             )
             continue
         purposes[name] = Purpose(
-            name, basis, frozenset(spec.get("categories", [])), spec.get("description", "")
+            name,
+            basis,
+            _with_included(spec.get("categories", []), includes),
+            spec.get("description", ""),
         )
     if problems:
         raise ConfigError("the taxonomy is invalid: " + "; ".join(problems))

@@ -5,6 +5,9 @@ Messages never contain personal data: name the row, the field and the record id,
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class CustosError(Exception):
     """Base class of the errors custos raises on purpose, with an optional fix hint."""
@@ -36,3 +39,9 @@ class NotFoundError(CustosError):
 
 class AccessDenied(CustosError):
     """The guard refused: the purpose has no lawful basis for this person or data."""
+
+
+def unknown_name(what: str, name: str, known: Iterable[str]) -> str:
+    """``unknown WHAT 'NAME'``, and ``; did you mean 'X'?`` when a known name is close (a typo)."""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+    return f"unknown {what} {name!r}" + (f"; did you mean {close[0]!r}?" if close else "")

@@ -54,6 +54,12 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
+def csv_value(cell: str) -> str:
+    """The value :func:`csv_cell` wrote as ``cell`` (its leading quote taken off again): for
+    files custos wrote to be read back (``custos quarantine export``)."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
+
+
 class _SafeWriter:
     """A :func:`csv.writer` whose every cell passes through :func:`csv_cell`."""
 

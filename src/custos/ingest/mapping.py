@@ -198,6 +198,12 @@ class MapFile(BaseModel):
             raise ConfigError(f"map file {path} is invalid: {problems}") from exc
 
 
+#: Columns ``custos quarantine export`` adds to the rows it writes: the entry (its row, once
+#: fixed and ingested, closes it) and why it waits. They are not data: ingestion takes them out.
+ENTRY_COLUMN = "quarantine_id"
+NOTE_COLUMNS = (ENTRY_COLUMN, "quarantine_reason", "quarantine_fix")
+
+
 class ColumnMap:
     """Resolved mapping for one file: canonical field → column, and the extra columns."""
 
@@ -213,7 +219,10 @@ class ColumnMap:
                 hint=f"{kind.value} take: {', '.join(allowed)}",
             )
         self.fields: dict[str, str] = map_file.columns
-        self._columns = list(columns) if columns is not None else None
+        columns = list(columns) if columns is not None else None
+        #: the :data:`NOTE_COLUMNS` of the file (taken out of each row before anything else)
+        self.notes = [c for c in columns or () if c in NOTE_COLUMNS]
+        self._columns = [c for c in columns if c not in NOTE_COLUMNS] if columns else columns
         self._as_is = False
         self._customer_number_keys_records()
         if self._columns is not None:
@@ -248,6 +257,12 @@ class ColumnMap:
         meets, and the key a re-import recognises rows by)."""
         if self.kind is Kind.RECORDS and "customer_id" in self.fields:
             self.fields.setdefault("record_id", self.fields["customer_id"])
+
+    @property
+    def extra(self) -> list[str]:
+        """The file's columns that are no canonical field (its extra attributes), in file order;
+        empty for JSON Lines, whose rows each bring their own keys."""
+        return list(self._extra) if self._columns is not None else []
 
     def _auto(self, columns: Iterable[str]) -> None:
         taken = set(self.fields.values())

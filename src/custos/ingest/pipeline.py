@@ -14,10 +14,10 @@ import hashlib
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing import get_context
 from operator import attrgetter
@@ -53,6 +53,9 @@ ProgressFn = Callable[[int, int], None]
 SuppressionCheck = Callable[[str, str | None, Mapping[str, Any] | None, str], str | None]
 SUPPRESSED_REASON = "suppressed by an erasure request"
 SUPPRESSED_FIX = "none: the person asked for erasure; remove their rows from the source"
+#: The file name of rows collected through the API (Segment, RudderStack calls), not read from a
+#: file: their quarantine entries close when the call is sent again.
+COLLECTED = "collect"
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 _IN_CHUNK = 900  # ids per IN (...) list: below every backend's bound-parameter limit
 
@@ -68,6 +71,8 @@ class Counts:
     quarantined_new: int
     fields_dropped: int = 0
     changed: int = 0  # rows stored before with other values: new versions of their records
+    skipped: int = 0  # blank lines
+    closed: int = 0  # quarantine entries closed: their rows landed now
 
 
 @dataclass
@@ -84,6 +89,13 @@ class IngestSummary:
     quarantined: int = 0
     quarantined_new: int = 0
     fields_dropped: int = 0
+    skipped: int = 0  # blank lines
+    closed: int = 0  # quarantine entries of earlier runs closed: their rows landed now
+    #: the file's columns that are no canonical field (stored as extra attributes)
+    extra_columns: list[str] = field(default_factory=list)
+    #: those no purpose may use yet (category ``unclassified``): filled in by the caller that
+    #: knows the taxonomy
+    unclassified: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def add(self, counts: Counts) -> None:
@@ -95,6 +107,8 @@ class IngestSummary:
         self.quarantined += counts.quarantined
         self.quarantined_new += counts.quarantined_new
         self.fields_dropped += counts.fields_dropped
+        self.skipped += counts.skipped
+        self.closed += counts.closed
 
     @property
     def ok(self) -> bool:
@@ -211,12 +225,14 @@ def ingest_file(
     progress: ProgressFn | None = None,
     suppressed: SuppressionCheck | None = None,
     pii: str = "keep",
+    purposes: frozenset[str] | None = None,
 ) -> IngestSummary:
     """Ingest one file into ``source`` and return the summary (bad rows go to quarantine, and
     so do the rows ``suppressed`` recognises as an erased person's, without their values).
 
     ``pii`` is the free-text policy (a filter registered in :data:`rows.TEXT_FILTERS`, or
-    ``keep``), applied before anything is stored."""
+    ``keep``), applied before anything is stored; a consent event for a purpose not in
+    ``purposes`` (when given) is quarantined."""
     started = time.perf_counter()
     map_file = map_file or MapFile()
     source = source or map_file.source or ""
@@ -236,6 +252,7 @@ def ingest_file(
             bad_fields=settings.bad_fields,
             pii=pii,
             upper_customer_id=map_file.upper_customer_id,
+            purposes=purposes,
         ),
         source=source,
         kind=kind,
@@ -245,7 +262,7 @@ def ingest_file(
     with store.write() as conn:
         job.source_id = ensure_source(conn, source, kind)
         tag_columns(conn, job.source_id, map_file.categories)
-    summary = IngestSummary(source=source, kind=kind, file=path.name)
+    summary = IngestSummary(source=source, kind=kind, file=path.name, extra_columns=cmap.extra)
     done = 0
     workers = _workers(settings, reader, store)
     for counts, size in _run(job, store, workers):
@@ -306,7 +323,7 @@ def _normalise(job: _Job, unit: Unit) -> NormalisedBatch:
 
 def _process(job: _Job, store: Store, unit: Unit) -> Counts:
     with _no_cyclic_gc():
-        return _BatchWriter(store, job).write(_normalise(job, unit))
+        return BatchWriter.of(store, job).write(_normalise(job, unit))
 
 
 def _run(job: _Job, store: Store, workers: int) -> Iterator[tuple[Counts, int]]:
@@ -368,7 +385,7 @@ def _work(seq: int, unit: Unit) -> Counts:
         try:
             if abort.value:
                 raise RuntimeError("ingestion aborted by an earlier failure")
-            return _BatchWriter(store, job).write(batch)
+            return BatchWriter.of(store, job).write(batch)
         except BaseException:
             abort.value = True
             raise
@@ -378,16 +395,30 @@ def _work(seq: int, unit: Unit) -> Counts:
                 cond.notify_all()
 
 
-class _BatchWriter:
-    """Writes one normalised batch in its own transaction and counts what happened."""
+class BatchWriter:
+    """Writes one normalised batch of a source's file in its own transaction and counts what
+    happened."""
 
-    def __init__(self, store: Store, job: _Job) -> None:
+    def __init__(
+        self,
+        store: Store,
+        source: str,
+        source_id: int,
+        kind: Kind,
+        file_name: str,
+        suppressed: SuppressionCheck | None,
+    ) -> None:
         self.store = store
-        self.source = job.source
-        self.source_id = job.source_id
-        self.kind = job.kind
-        self.file_name = job.file_name
-        self.suppressed = job.suppressed
+        self.source = source
+        self.source_id = source_id
+        self.kind = kind
+        self.file_name = file_name
+        self.suppressed = suppressed
+
+    @classmethod
+    def of(cls, store: Store, job: _Job) -> BatchWriter:
+        """The writer of a file's job."""
+        return cls(store, job.source, job.source_id, job.kind, job.file_name, job.suppressed)
 
     def write(self, batch: NormalisedBatch) -> Counts:
         """Write the batch atomically: all of it lands, or none of it."""
@@ -401,7 +432,13 @@ class _BatchWriter:
                 stored = self._consents(conn, batch.good, now)
             else:
                 stored, changed = self._rows(conn, batch.good, now)
+            entries = batch.entries
+            landed = ((r.record_id, r.payload) for r in batch.good)
+            reread = (entries[r.line_no] for r in batch.good if r.line_no in entries)
+            closed = close_landed(conn, self.source_id, self.kind, landed, now, reread)
             new_bad = self._quarantine(conn, batch.bad, now)
+            if entries:
+                self._still_bad(conn, batch.bad, entries, now)
             new_bad += self._quarantine_suppressed(conn, hidden, now)
             # Fields left out of the rows written now (not of duplicates, stored before):
             # listed with the quarantine (nothing is lost), one entry per field, not counted
@@ -416,6 +453,8 @@ class _BatchWriter:
             quarantined=len(batch.bad) + len(hidden),
             quarantined_new=new_bad,
             fields_dropped=len(left_out),
+            skipped=batch.skipped,
+            closed=closed,
         )
 
     def _suppress(
@@ -559,18 +598,41 @@ class _BatchWriter:
         self.store.insert_many(conn, t.consent_events, rows)
         return {row.line_no for row in fresh.values()}
 
+    def _row_key(self, row: Bad, per_field: bool = False) -> str:
+        # A quarantined row is one entry (keyed by its content); a row stored without fields
+        # has one entry per field left out.
+        tail = f"\x1f{row.field}" if per_field else ""
+        return hashlib.sha256(
+            f"{self.source}\x1f{self.kind.value}\x1f{row.raw}{tail}".encode()
+        ).hexdigest()
+
+    def _still_bad(
+        self, conn: Connection, bad: list[Bad], entries: dict[int, int], now: datetime
+    ) -> None:
+        """Rows re-read from quarantine entries that are bad still: the entry of the same row
+        takes the reason found now; an entry whose row came back changed (fixed by hand, bad
+        in another way) is closed, the row waits under its new entry."""
+        q = t.quarantine
+        for row in bad:
+            entry = entries.get(row.line_no)
+            if entry is None:
+                continue
+            key = self._row_key(row)
+            open_entry = (q.c.id == entry) & (q.c.source_id == self.source_id)
+            open_entry &= q.c.closed_at.is_(None)
+            conn.execute(
+                q.update()
+                .where(open_entry, q.c.row_key == key)
+                .values(reason=row.reason, fix=row.fix, field=row.field)
+            )
+            conn.execute(q.update().where(open_entry, q.c.row_key != key).values(closed_at=now))
+
     def _quarantine(
         self, conn: Connection, bad: list[Bad], now: datetime, *, per_field: bool = False
     ) -> int:
         fresh: dict[str, Bad] = {}
         for row in bad:
-            # A quarantined row is one entry (keyed by its content); a row stored without
-            # fields has one entry per field left out.
-            tail = f"\x1f{row.field}" if per_field else ""
-            key = hashlib.sha256(
-                f"{self.source}\x1f{self.kind.value}\x1f{row.raw}{tail}".encode()
-            ).hexdigest()
-            fresh.setdefault(key, row)
+            fresh.setdefault(self._row_key(row, per_field), row)
         for known in _existing(conn, t.quarantine.c.row_key, list(fresh)):
             del fresh[known]
         self.store.insert_many(
@@ -588,12 +650,56 @@ class _BatchWriter:
                     "reason": row.reason,
                     "fix": row.fix,
                     "raw": row.raw,
+                    "left_out": per_field,
                     "created_at": now,
                 }
                 for key, row in fresh.items()
             ],
         )
         return len(fresh)
+
+
+def close_landed(
+    conn: Connection,
+    source_id: int,
+    kind: Kind,
+    landed: Iterable[tuple[str, str]],
+    now: datetime,
+    entries: Iterable[int] = (),
+) -> int:
+    """Close the open quarantine entries whose rows have landed now; how many were closed.
+
+    ``landed``: (record id, payload) of the rows of ``kind`` of ``source_id`` written, or found
+    stored unchanged, now (the first of a repeated id counts). Every open entry of such a record
+    id and kind (a consent event's id names no record) is closed, except one that lists a field
+    left out of the row as it is now (same payload); ``entries``: ids of entries whose row was
+    re-read and landed (``custos quarantine retry``, or a fixed row of ``custos quarantine
+    export``).
+    """
+    rows: dict[str, str] = {}
+    for record_id, payload in landed:
+        if record_id:
+            rows.setdefault(record_id, payload)
+    q = t.quarantine
+    done = set(entries)
+    also = (q.c.id, q.c.raw, q.c.left_out, q.c.closed_at)
+    where = ((q.c.source_id, source_id), (q.c.kind, kind.value))
+    for record_id, entry, raw, left_out, closed_at in _existing(
+        conn, q.c.record_id, list(rows), *where, also=also
+    ):
+        if closed_at is None and not (left_out and raw == rows[record_id]):
+            done.add(int(entry))
+    ids = sorted(done)
+    closed = 0
+    for i in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[i : i + _IN_CHUNK]
+        result = conn.execute(
+            q.update()
+            .where(q.c.id.in_(chunk), q.c.source_id == source_id, q.c.closed_at.is_(None))
+            .values(closed_at=now)
+        )
+        closed += result.rowcount
+    return closed
 
 
 def _existing(

@@ -32,7 +32,8 @@ NOT_UTF8_FIX = (
 
 @dataclass(slots=True)
 class RawRow:
-    """One row as read: its values, or the raw text and why it could not be parsed."""
+    """One row as read: its values, or the raw text and why it could not be parsed (neither:
+    a blank line, skipped and counted as such)."""
 
     line_no: int
     values: dict[str, Any] | None
@@ -167,7 +168,10 @@ class CsvReader(Reader):
                 out.append(RawRow(start, None, None, f"unreadable line: {exc}"))
                 continue
             consumed = reader.line_num
-            if not fields or (len(fields) == 1 and not fields[0].strip()):
+            if not fields or (not fields[0].strip() and not "".join(fields).strip()):
+                # A blank line, or one of empty cells only (`;;;` as spreadsheets save empty
+                # rows): no data, counted as skipped.
+                out.append(RawRow(start, None))
                 continue
             if len(fields) != width:
                 reason = f"has {len(fields)} fields where the header has {width}"
@@ -200,7 +204,7 @@ def _join(fields: list[str], delimiter: str) -> str:
 
 
 class JsonLinesReader(Reader):
-    """One JSON object per line (``.jsonl``, ``.ndjson``); blank lines are skipped."""
+    """One JSON object per line (``.jsonl``, ``.ndjson``); blank lines are skipped (and counted)."""
 
     extensions = (".jsonl", ".ndjson")
 
@@ -212,10 +216,14 @@ class JsonLinesReader(Reader):
     def parse(self, unit: Unit) -> list[RawRow]:
         """Parse each line; a line that is not a JSON object becomes an error row."""
         out: list[RawRow] = []
-        for offset, line in enumerate(unit.data.split(b"\n")):
-            if not line.strip():
-                continue
+        lines = unit.data.split(b"\n")
+        if lines and not lines[-1].strip():
+            lines.pop()  # the file's (or unit's) last line end, not a blank line
+        for offset, line in enumerate(lines):
             line_no = unit.first + offset
+            if not line.strip():
+                out.append(RawRow(line_no, None))
+                continue
             try:
                 value = orjson.loads(line)
             except orjson.JSONDecodeError as exc:

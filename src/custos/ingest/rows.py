@@ -14,10 +14,12 @@ from typing import Any
 
 import orjson
 
+from custos.core.errors import unknown_name
 from custos.core.fields import CONSENT_STATUSES, STRONG_IDENTIFIERS, Kind
+from custos.core.files import csv_value
 from custos.core.settings import Settings
 from custos.ingest import normalise as n
-from custos.ingest.mapping import ColumnMap
+from custos.ingest.mapping import ENTRY_COLUMN, ColumnMap
 from custos.ingest.readers import RawRow
 
 
@@ -44,6 +46,9 @@ class RowContext:
     #: :func:`~custos.ingest.normalise.customer_id_upper`); else it is kept exactly
     #: (:func:`~custos.ingest.normalise.customer_id`).
     upper_customer_id: bool = False
+    #: The purposes the taxonomy knows: a consent event for another one (a typo) would never
+    #: take effect, so its row is quarantined. None: not checked.
+    purposes: frozenset[str] | None = None
 
 
 @dataclass(slots=True)
@@ -77,6 +82,10 @@ class NormalisedBatch:
     #: fields left out of rows that were stored anyway (``bad_fields``): for the quarantine
     #: list, so that nothing is lost, but not counted as quarantined rows
     dropped: list[Bad] = field(default_factory=list)
+    skipped: int = 0  # blank lines
+    #: line → quarantine entry the row was re-read from (its ``quarantine_id``): closed when the
+    #: row lands
+    entries: dict[int, int] = field(default_factory=dict)
 
 
 def _default(value: Any) -> Any:
@@ -337,6 +346,12 @@ def consent_values(values: dict[str, Any], ctx: RowContext) -> dict[str, Any]:
             "purpose is missing", "name the purpose, e.g. marketing_email", "purpose"
         )
     out["purpose"] = purpose.lower().replace(" ", "_").replace("-", "_")
+    if ctx.purposes is not None and out["purpose"] not in ctx.purposes:
+        raise n.FieldError(
+            unknown_name("purpose", out["purpose"], ctx.purposes),
+            f"use one of: {', '.join(sorted(ctx.purposes))} (or add the purpose to the taxonomy)",
+            "purpose",
+        )
     status = _STATUS.get((n.clean(values.get("status")) or "").lower())
     if status is None:
         raise n.FieldError(
@@ -446,12 +461,25 @@ def normalise_batch(rows: list[RawRow], cmap: ColumnMap, ctx: RowContext) -> Nor
     identifier = n.identifier
     good = result.good.append
     bad = result.bad.append
+    notes = cmap.notes
     for row in rows:
         raw = row.values
         if raw is None:
+            if row.error is None:
+                result.skipped += 1
+                continue
             fix = row.fix or _UNREADABLE
             bad(Bad(row.line_no, None, None, row.error or "unreadable", fix, row.raw or ""))
             continue
+        if notes:  # a row of `custos quarantine export`: its entry, and no notes in the data
+            entry = str(raw.get(ENTRY_COLUMN) or "")
+            if entry.isdigit():
+                result.entries[row.line_no] = int(entry)
+            for column in notes:
+                del raw[column]
+            for key, value in raw.items():  # written with csv_cell: read it back as it was
+                if type(value) is str:
+                    raw[key] = csv_value(value)
         values, extra = split(raw)
         if filtering and values.get("text") is not None:
             values = _filter_text(raw, values, cmap, ctx)

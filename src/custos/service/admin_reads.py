@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, func, select, true
+from sqlalchemy import ColumnElement, Select, func, select
 
 from custos.service.reads import entry_subjects
 from custos.store import audit
@@ -71,9 +71,9 @@ def audit_page(
 
 
 def is_open() -> ColumnElement[bool]:
-    """The condition of a quarantine entry still to be worked off. Every entry is open while the
-    quarantine has no closed entries; the one place to say ``closed_at IS NULL`` once it has."""
-    return true()
+    """The condition of a quarantine entry still to be worked off (its row has not landed
+    since)."""
+    return t.quarantine.c.closed_at.is_(None)
 
 
 def _quarantine(status: str) -> Select[Any]:

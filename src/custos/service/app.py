@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from custos.consent import cache, ledger
 from custos.consent.guard import permits, source_categories
 from custos.consent.signals import signals_from_event
-from custos.consent.taxonomy import load_taxonomy
+from custos.consent.taxonomy import UNCLASSIFIED, load_taxonomy
 from custos.core.errors import ConfigError, InputError, NotFoundError, StoreError
 from custos.core.fields import Kind
 from custos.core.keys import load_or_create_key
@@ -35,7 +35,7 @@ from custos.ingest.pipeline import (
     ensure_source,
     ingest_file,
 )
-from custos.service import api_reads, curation, dsr, reads, review, tcf_vendors
+from custos.service import admin_reads, api_reads, curation, dsr, reads, review, tcf_vendors
 from custos.service import pii as pii_policy
 from custos.store import Store, audit, open_store
 from custos.store import tables as t
@@ -101,24 +101,11 @@ class Custos:
 
         Free text is redacted, pseudonymised or kept by ``pii``, else the map file's ``pii``,
         else the ``pii_policy`` setting (redact): what the policy removes is never stored.
-        ``encoding`` (of a CSV file) overrides the map file's.
+        ``encoding`` (of a CSV file) overrides the map file's. A consent event for a purpose the
+        taxonomy does not know is quarantined; the extra columns no purpose may use yet are
+        listed in ``summary.unclassified``.
         """
-        map_file = MapFile.load(map_path) if map_path else MapFile()
-        if encoding:
-            try:
-                map_file = MapFile.model_validate({**map_file.model_dump(), "encoding": encoding})
-            except ValidationError as exc:
-                raise ConfigError(
-                    f"--encoding: {exc.errors()[0]['msg']}", hint="e.g. --encoding cp1252"
-                ) from None
-        policy = pii_policy.check_policy(pii or map_file.pii or self.settings.pii_policy)
-        pii_policy.register(self.settings)
-        unknown = sorted(set(map_file.categories.values()) - set(self.taxonomy.categories))
-        if unknown:
-            raise ConfigError(
-                f"map file {map_path} tags columns with unknown categories: {', '.join(unknown)}",
-                hint=f"categories are: {', '.join(sorted(self.taxonomy.categories))}",
-            )
+        map_file, policy = self.ingest_options(map_path, pii, encoding)
         summary = ingest_file(
             self.store,
             path,
@@ -129,7 +116,12 @@ class Custos:
             progress=progress,
             suppressed=dsr.suppression_check(self),
             pii=policy,
+            purposes=frozenset(self.taxonomy.purposes),
         )
+        tagged = self.source_categories().get(summary.source, {})
+        summary.unclassified = [
+            c for c in summary.extra_columns if self.taxonomy.category(c, tagged) == UNCLASSIFIED
+        ]
         if summary.kind is Kind.CONSENTS and summary.stored:
             self.refresh_consent()
         with self.store.write() as conn:
@@ -150,6 +142,29 @@ class Custos:
                 },
             )
         return summary
+
+    def ingest_options(
+        self, map_path: Path | None, pii: str | None = None, encoding: str | None = None
+    ) -> tuple[MapFile, str]:
+        """The map file (``encoding`` overriding its own) and the free-text policy of an
+        ingestion; refuses unknown encodings, policies and categories."""
+        map_file = MapFile.load(map_path) if map_path else MapFile()
+        if encoding:
+            try:
+                map_file = MapFile.model_validate({**map_file.model_dump(), "encoding": encoding})
+            except ValidationError as exc:
+                raise ConfigError(
+                    f"--encoding: {exc.errors()[0]['msg']}", hint="e.g. --encoding cp1252"
+                ) from None
+        policy = pii_policy.check_policy(pii or map_file.pii or self.settings.pii_policy)
+        pii_policy.register(self.settings)
+        unknown = sorted(set(map_file.categories.values()) - set(self.taxonomy.categories))
+        if unknown:
+            raise ConfigError(
+                f"map file {map_path} tags columns with unknown categories: {', '.join(unknown)}",
+                hint=f"categories are: {', '.join(sorted(self.taxonomy.categories))}",
+            )
+        return map_file, policy
 
     def resolve(
         self, *, full: bool = False, retrain: bool = False, actor: str = "cli"
@@ -550,11 +565,15 @@ class Custos:
                 "profiles": count(t.profiles, t.profiles.c.status == "active"),
                 "merged_profile_ids": count(t.profiles, t.profiles.c.status == "merged"),
                 "linked": count(t.profile_members),
-                "quarantined": count(t.quarantine),
+                "quarantined": count(t.quarantine, admin_reads.is_open()),
             }
 
-    def quarantine(self, *, source: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        """Quarantined rows (newest first): where they are, what is wrong and how to fix it."""
+    def quarantine(
+        self, *, source: str | None = None, limit: int = 100, open_only: bool = True
+    ) -> list[dict[str, Any]]:
+        """Quarantined rows (newest first): where they are, what is wrong and how to fix it;
+        the open ones (still waiting), or with ``open_only=False`` the closed ones too (with
+        the time their rows landed)."""
         query = (
             select(
                 t.quarantine.c.id,
@@ -566,6 +585,7 @@ class Custos:
                 t.quarantine.c.field,
                 t.quarantine.c.reason,
                 t.quarantine.c.fix,
+                t.quarantine.c.closed_at,
             )
             .join(t.sources, t.sources.c.id == t.quarantine.c.source_id)
             .order_by(t.quarantine.c.id.desc())
@@ -573,5 +593,7 @@ class Custos:
         )
         if source:
             query = query.where(t.sources.c.name == source)
+        if open_only:
+            query = query.where(admin_reads.is_open())
         with self.store.read() as conn:
             return [{str(k): v for k, v in r.items()} for r in conn.execute(query).mappings()]

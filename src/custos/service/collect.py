@@ -47,7 +47,12 @@ from custos.consent.signals import Signal, signals_from_event
 from custos.core.fields import Kind
 from custos.ingest import normalise as n
 from custos.ingest.mapping import ColumnMap, MapFile
-from custos.ingest.pipeline import SuppressionCheck, default_region, suppression_key
+from custos.ingest.pipeline import (
+    SuppressionCheck,
+    close_landed,
+    default_region,
+    suppression_key,
+)
 from custos.ingest.readers import RawRow
 from custos.ingest.rows import COLUMNS, Bad, Good, RowContext, dumps, normalise_batch
 from custos.service import collect_store as store
@@ -446,6 +451,11 @@ def write(app: Custos, parts: list[Prepared]) -> list[CollectResult]:
                     unread.extend((index, note) for note in item.unread)
                     result.consent_problems += len(item.unread)
         raw_ids = store.store_rows(app, conn, requests, sids, stored)
+        landed: dict[int, list[tuple[str, str]]] = {}  # a call quarantined before lands now
+        for index, _, good, _, _ in stored:
+            landed.setdefault(sids[index], []).append((good.record_id, good.payload))
+        for sid, rows in landed.items():
+            close_landed(conn, sid, Kind.INTERACTIONS, rows, datetime.now(UTC))
         waiting = store.link_pending(conn, taught)
         kept = pending_signals(requests, sids)
         store.remember_anonymous(conn, stored, raw_ids, customer, kept)

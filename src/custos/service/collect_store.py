@@ -17,7 +17,7 @@ from sqlalchemy import Column, Connection, Table, select
 
 from custos.core.fields import Kind
 from custos.ingest import normalise as n
-from custos.ingest.pipeline import SUPPRESSED_FIX, SUPPRESSED_REASON, ensure_source
+from custos.ingest.pipeline import COLLECTED, SUPPRESSED_FIX, SUPPRESSED_REASON, ensure_source
 from custos.ingest.rows import Bad, Good
 from custos.store import audit
 from custos.store import tables as t
@@ -284,7 +284,7 @@ def store_rows(
             good.payload,
             received[index],
             _KIND,
-            "collect",
+            COLLECTED,
         )
         for raw_id, (index, _, good, _, _) in enumerate(stored, next_id)
     ]
@@ -326,16 +326,16 @@ def quarantine(
         return {
             "source_id": sids[index],
             "kind": _KIND,
-            "file_name": "collect",
+            "file_name": COLLECTED,
             "created_at": requests[index].received_at,
         }
 
     # Keyed by message id (a resend differs in sentAt only) or, without one, the content; a
     # left-out field by the field too.
-    pending = [(index, item, "") for index, item in bad]
-    pending += [(index, item, f"\x1ffield {item.field}") for index, item in dropped]
-    pending += [(index, item, f"\x1fconsent {item.reason}") for index, item in unread]
-    for index, item, tail in pending:
+    pending = [(index, item, "", False) for index, item in bad]
+    pending += [(index, item, f"\x1ffield {item.field}", True) for index, item in dropped]
+    pending += [(index, item, f"\x1fconsent {item.reason}", True) for index, item in unread]
+    for index, item, tail, left_out in pending:
         source = requests[index].source
         body = (f"call {item.record_id}" if item.record_id else item.raw) + tail
         key = hashlib.sha256(f"{source}\x1finteractions\x1f{body}".encode()).hexdigest()
@@ -349,6 +349,7 @@ def quarantine(
                 "fix": item.fix,
                 "raw": item.raw,
                 "line_no": item.line_no,
+                "left_out": left_out,
                 **common(index),
             },
         )
@@ -367,6 +368,7 @@ def quarantine(
                 "fix": SUPPRESSED_FIX,
                 "raw": None,
                 "line_no": row.line_no,
+                "left_out": False,
                 **common(index),
             },
         )

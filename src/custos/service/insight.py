@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, delete, exists, func, select
 
 from custos.consent.guard import Guard
-from custos.core.errors import AccessDenied, InputError, NotFoundError
+from custos.consent.taxonomy import UNCLASSIFIED
+from custos.core.errors import AccessDenied, CustosError, InputError, NotFoundError
+from custos.ingest.rows import dumps
 from custos.insight import stats
 from custos.insight.segments import Segment, parse
 from custos.insight.sentiment import DEFAULT_ENGINE, get_engine
@@ -255,6 +257,8 @@ def profile_rows(
 def _check_by(app: Custos, by: str, purpose: str) -> None:
     """Refuse a segment attribute the purpose may not see (fail closed, with the reason)."""
     rules = Guard(app.taxonomy).field_rules(purpose)
+    if rules.category(by) == UNCLASSIFIED:
+        raise _unclassified(by, AccessDenied)
     if rules.rule(by) == "no":
         raise AccessDenied(
             f"purpose {purpose!r} may not use {by!r} "
@@ -442,9 +446,40 @@ def known_fields(app: Custos) -> frozenset[str]:
     return frozenset(app.taxonomy.fields) | frozenset(DERIVED)
 
 
+def _unclassified(name: str, error: type[CustosError]) -> CustosError:
+    """The refusal to use an attribute nobody has classified, with how to classify it."""
+    return error(
+        f"{name!r} is unclassified (an extra column of a source that the taxonomy does not "
+        "classify): no purpose may use it",
+        hint=f"classify it in your taxonomy file (the CUSTOS_TAXONOMY setting): fields: "
+        f"{{{name}: CATEGORY}}, e.g. behaviour; see the README, 'A custom taxonomy'",
+    )
+
+
+def _parse_rule(app: Custos, name: str, where: str) -> Segment:
+    """Parse a segment rule against the fields it may name; an extra attribute stored
+    unclassified is refused as such (with how to classify it), not as an unknown field."""
+    known = known_fields(app)
+    try:
+        return parse(name, where, known)
+    except InputError:
+        for field in sorted(parse(name, where).fields - known):
+            key = dumps({field: 0})[1:-2]  # '"name":' as it stands in the stored JSON
+            with app.store.read() as conn:
+                stored = any(
+                    conn.execute(
+                        select(table.c.raw_id).where(table.c.extra.contains(key)).limit(1)
+                    ).first()
+                    for table in (t.records, t.interactions)
+                )
+            if stored:
+                raise _unclassified(field, InputError) from None
+        raise
+
+
 def create_segment(app: Custos, name: str, where: str, *, actor: str = "cli") -> Segment:
     """Save a named rule (checked now: syntax and field names)."""
-    segment = parse(name, where, known_fields(app))
+    segment = _parse_rule(app, name, where)
     with app.store.write() as conn:
         if conn.execute(select(t.segments.c.name).where(t.segments.c.name == name)).first():
             raise InputError(f"a segment named {name!r} exists", hint="pick another name")
@@ -473,7 +508,7 @@ def segment_members(
         rule = conn.execute(select(t.segments.c.rule).where(t.segments.c.name == name)).scalar()
     if rule is None:
         raise NotFoundError(f"no segment named {name!r}", hint="see `custos segment list`")
-    segment = parse(name, rule, known_fields(app))
+    segment = _parse_rule(app, name, rule)
     for field in segment.fields:
         _check_by(app, field, purpose)
     if segment.fields & {"mood", "interactions_30d"}:

@@ -380,6 +380,12 @@ quarantine = Table(
     Column("fix", Text),
     Column("raw", Text),
     Column("created_at", Timestamp(), nullable=False),
+    # True: the row was stored, and this entry lists a field left out of it (or consent it
+    # carried that could not be read), not a row that waits.
+    Column("left_out", Boolean, nullable=False, server_default=false()),
+    # Set when the row later lands (same source and record id, or re-read from the quarantine):
+    # the entry is worked off; open entries are those without it.
+    Column("closed_at", Timestamp()),
 )
 
 audit_log = Table(
@@ -470,6 +476,7 @@ Index("ix_profile_members_profile", profile_members.c.profile_id)
 Index("ix_profile_identifiers_profile", profile_identifiers.c.profile_id)
 Index("ix_merge_evidence_profile", merge_evidence.c.profile_id)
 Index("ix_quarantine_source", quarantine.c.source_id)
+Index("ix_quarantine_record", quarantine.c.source_id, quarantine.c.record_id)
 Index("ix_consent_events_email", consent_events.c.email)
 Index("ix_consent_events_purpose", consent_events.c.purpose, consent_events.c.id)
 Index("ix_consent_events_phone", consent_events.c.phone)

@@ -1,7 +1,7 @@
 """what a collected source's user id is: the customer number (customer_id) or none
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from alembic import op
 
 revision = "0014"
 # 0013 is written on another branch at the same time: the merge makes this "0013".
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

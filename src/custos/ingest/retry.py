@@ -1,0 +1,147 @@
+"""Working off the quarantine: re-read the rows that wait (after a map file or taxonomy change),
+and list them for fixing by hand.
+
+A quarantined row keeps the row as received (a JSON object of its columns), so it can be read
+again without its file. A row that lands closes its entry; one still bad keeps its entry with
+the reason found now. Lines that could not be parsed at all (an unreadable CSV line) and rows
+of erased persons keep no columns: they are fixed in the source file, not here; a collected
+call is sent again by its sender (its entry closes when it lands).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, select
+
+from custos.core.errors import NotFoundError
+from custos.core.fields import Kind
+from custos.core.settings import Settings
+from custos.ingest.mapping import ColumnMap, MapFile
+from custos.ingest.pipeline import (
+    COLLECTED,
+    BatchWriter,
+    IngestSummary,
+    SuppressionCheck,
+    default_region,
+    tag_columns,
+)
+from custos.ingest.readers import RawRow
+from custos.ingest.rows import RowContext, normalise_batch
+from custos.store import Store
+from custos.store import tables as t
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """An open quarantine entry whose row can be read again."""
+
+    entry: int
+    kind: Kind
+    file_name: str
+    line_no: int
+    row: dict[str, Any]
+    reason: str
+    fix: str
+
+
+def source_id(conn: Connection, source: str) -> int:
+    """The id of ``source``; refuses an unknown name."""
+    found = conn.execute(select(t.sources.c.id).where(t.sources.c.name == source)).scalar()
+    if found is None:
+        raise NotFoundError(f"no source named {source!r}", hint="see `custos stats`")
+    return int(found)
+
+
+def waiting(conn: Connection, source: str) -> tuple[list[Waiting], int]:
+    """The open entries of ``source`` that hold a row of a file (oldest first), and how many
+    open entries do not (unreadable lines, erased persons, collected calls): those are fixed at
+    the source."""
+    q = t.quarantine
+    rows = conn.execute(
+        select(q.c.id, q.c.kind, q.c.file_name, q.c.line_no, q.c.raw, q.c.reason, q.c.fix)
+        .where(
+            q.c.source_id == source_id(conn, source),
+            q.c.closed_at.is_(None),
+            q.c.left_out.is_(False),
+        )
+        .order_by(q.c.id)
+    ).all()
+    out: list[Waiting] = []
+    for entry, kind, file_name, line_no, raw, reason, fix in rows:
+        try:
+            row = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            row = None
+        if isinstance(row, dict) and file_name != COLLECTED:
+            out.append(
+                Waiting(int(entry), Kind(kind), file_name or "", line_no or 0, row, reason, fix)
+            )
+    return out, len(rows) - len(out)
+
+
+def _batches(rows: list[Waiting], size: int) -> Iterator[list[Waiting]]:
+    """Rows of one kind and file, at most ``size``, no line number twice (a row is known by its
+    line within a batch)."""
+    groups: dict[tuple[Kind, str], list[Waiting]] = {}
+    for row in rows:
+        groups.setdefault((row.kind, row.file_name), []).append(row)
+    for group in groups.values():
+        batch: list[Waiting] = []
+        lines: set[int] = set()
+        for row in group:
+            if len(batch) >= size or row.line_no in lines:
+                yield batch
+                batch, lines = [], set()
+            batch.append(row)
+            lines.add(row.line_no)
+        if batch:
+            yield batch
+
+
+def retry_quarantined(
+    store: Store,
+    source: str,
+    *,
+    settings: Settings,
+    map_file: MapFile | None = None,
+    suppressed: SuppressionCheck | None = None,
+    pii: str = "keep",
+    purposes: frozenset[str] | None = None,
+) -> IngestSummary:
+    """Read the open quarantine entries of ``source`` again, as :func:`ingest_file` reads a
+    file (with ``map_file``, else none): the rows that land close their entries, the others
+    keep them with the reason found now (counted as quarantined, as are the entries that hold
+    no row to read again)."""
+    started = time.perf_counter()
+    map_file = map_file or MapFile()
+    with store.read() as conn:
+        rows, unreadable = waiting(conn, source)
+        sid = source_id(conn, source)
+    with store.write() as conn:
+        tag_columns(conn, sid, map_file.categories)
+    summary = IngestSummary(source=source, kind=rows[0].kind if rows else Kind.RECORDS, file="")
+    summary.quarantined = unreadable
+    for batch in _batches(rows, settings.batch_size):
+        kind = batch[0].kind
+        cmap = ColumnMap(map_file, kind, None)  # each row brings its own columns
+        ctx = RowContext(
+            kind=kind,
+            region=cmap.phone_region or default_region(settings),
+            date_format=map_file.date_format,
+            channel=map_file.channel,
+            bad_fields=settings.bad_fields,
+            pii=pii,
+            upper_customer_id=map_file.upper_customer_id,
+            purposes=purposes,
+        )
+        normalised = normalise_batch([RawRow(r.line_no, r.row) for r in batch], cmap, ctx)
+        normalised.entries = {r.line_no: r.entry for r in batch}
+        writer = BatchWriter(store, source, sid, kind, batch[0].file_name, suppressed)
+        summary.add(writer.write(normalised))
+    summary.seconds = time.perf_counter() - started
+    return summary
