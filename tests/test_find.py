@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from custos.cli import app as cli
 from custos.core.fields import Kind
-from custos.service import Custos, keys
+from custos.service import Custos, keys, search
 from tests.conftest import start_serve, write
 
 runner = CliRunner()
@@ -128,6 +128,22 @@ def test_cli_profile_list_sources_and_purposes(tmp_path: Path) -> None:
     assert purposes["marketing_email"]["basis"] == "consent"
     assert "contact" in purposes["marketing_email"]["categories"]
     assert "legitimate_interest" in run(db, "consent", "purposes")
+
+
+def test_search_and_sources_on_both_backends(custos: Custos, tmp_path: Path) -> None:
+    """The same answers on SQLite and PostgreSQL (the name-key ranges, the e-mail prefix)."""
+    custos.ingest(write(tmp_path / "crm.csv", PEOPLE), "crm")
+    custos.resolve()
+
+    def names(query: str, by: str | None = None) -> list[str]:
+        items, _ = search.search(custos, query, "customer_service", actor="t", by=by)
+        return [str(i["name"]) for i in items]
+
+    assert names("Schmitd")[:2] == ["Cara Schmidt", "Dirk Schmitt"]
+    assert names("mueller")[:2] == ["Ben Mueller", "Anna Müller"]
+    assert names("anna.m", by="email") == ["Anna Müller"]
+    assert names("+49 40 5555555") == ["Eva Meier"]
+    assert [s["rows"] for s in search.sources(custos)] == [6]
 
 
 # -- item 5: the REST API on a real custos serve ------------------------------------------------
