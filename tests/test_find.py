@@ -102,7 +102,7 @@ def test_cli_search_is_guarded_by_purpose_and_audited(tmp_path: Path) -> None:
     newest = entries[0]
     assert newest["purpose"] == "marketing_email"
     assert newest["subjects"] == [ids["anna.mueller@example.com"]]
-    assert "first_name" in newest["detail"]["fields"]
+    assert "first_name" in newest["detail"]["fields"] and "name" not in newest["detail"]["fields"]
     assert newest["detail"]["refused"] == 1  # Anna Schneider, who did not consent
     assert "Anna" not in orjson.dumps(entries).decode()  # the query is not in the log
 

@@ -122,7 +122,13 @@ def search(
         scored.append({"profile_id": pid, **shown, "score": round(score, 3)})
     scored.sort(key=lambda item: (-item["score"], item["profile_id"]))
     page = scored[start : start + limit]
-    fields = {k for item in page for k in ("name", "email", "phone") if item[k] is not None}
+    fields = {  # the attributes shown (a name is the first and last name)
+        a
+        for item in page
+        for k in ("name", "email", "phone")
+        if item[k] is not None
+        for a in SEARCH_FIELDS[k]
+    }
     record_access(
         app,
         actor=actor,
