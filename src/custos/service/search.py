@@ -201,7 +201,10 @@ def _by_name_key(conn: Connection, text: str) -> list[str]:
     prefixes = sorted({w[:PREFIX_LETTERS] for w in words if len(w) >= PREFIX_LETTERS})
 
     def starts(column: Any) -> list[Any]:
-        return [and_(column >= p, column < p + "\x7f") for p in prefixes]
+        # keys are lower-case letters and spaces, so every key that starts with p lies between
+        # p and p followed by z's, in byte order and in a linguistic collation (PostgreSQL's
+        # en_US) alike, where a bound of a punctuation or control character would not hold
+        return [and_(column >= p, column <= p + "z" * 40) for p in prefixes]
 
     first, last = r.c.first_name_key, r.c.last_name_key
     # first the records that match on both names (a common first name alone can fill the
