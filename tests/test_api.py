@@ -228,6 +228,7 @@ def test_errors_have_one_shape_and_docs_are_served(loaded: Custos) -> None:
 def test_cli_keys_create_list_revoke(tmp_path: Path) -> None:
     runner = CliRunner()
     db = str(tmp_path / "c.db")
+    assert CliRunner().invoke(cli, ["--db", db, "init"]).exit_code == 0  # only init creates a store
     made = runner.invoke(
         cli, ["--db", db, "keys", "create", "--name", "web", "--purpose", "analytics"]
     )

@@ -94,6 +94,8 @@ def fixed(path: str, method: str) -> dict[str, Any]:
         given_["path_parameters"] = {"pair_id": int(IDS["pair"])}
     if path.startswith("/v1/profiles") and "consent" not in path and "explain" not in path:
         given_["query"] = PURPOSE
+    if path == "/v1/profiles/search":  # a search the store answers: the profile by its id
+        given_["query"] = {**PURPOSE, "q": IDS["profile"]}
     body = {
         "/v1/profiles/lookup": {"profile_id": IDS["profile"]},
         "/v1/profiles/{profile_id}/merge": {"other": IDS["other"]},

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -56,6 +58,7 @@ def test_init_ingest_resolve_export_show_stats(store_url: str, tmp_path: Path) -
 
 def test_quarantine_list_and_exit_codes(tmp_path: Path) -> None:
     db = str(tmp_path / "c.db")
+    run(db, "init")  # only init creates a store
     bad = write(tmp_path / "bad.csv", "record_id,date_of_birth\n,1980-01-01\n,1981-01-01\n")
     out = run(db, "ingest", str(bad), "--source", "crm", code=1)  # nothing could be stored
     assert "quarantined" in out
@@ -70,6 +73,7 @@ def test_quarantine_list_and_exit_codes(tmp_path: Path) -> None:
 
 def test_errors_are_clear_and_exit_2(tmp_path: Path) -> None:
     db = str(tmp_path / "c.db")
+    run(db, "init")  # only init creates a store
     out = run(db, "ingest", str(tmp_path / "missing.csv"), "--source", "crm", code=2)
     assert "no such file" in out
     out = run(db, "profile", "show", "nobody@example.com", code=2)
@@ -88,3 +92,35 @@ def test_demo_runs_and_reports(tmp_path: Path) -> None:
         return text.split("profiles:")[1].split("\n")[0].rsplit(";", 1)[0]
 
     assert summary(again) == summary(out)
+
+
+def test_a_typo_in_db_is_refused_not_created(store_url: str, tmp_path: Path) -> None:
+    """Every command but init refuses a store that does not exist (a SQLite file not there, or
+    a PostgreSQL database without custos's schema), and creates nothing; init creates it."""
+    typo = str(tmp_path / "custso.db") if not store_url.startswith("postgres") else store_url
+    for args in (
+        ["stats"],
+        ["profile", "show", "anna@example.com"],
+        ["profile", "search", "Anna"],
+        ["ingest", str(write(tmp_path / "crm.csv", CRM)), "--source", "crm"],
+        ["keys", "create", "--name", "web", "--purpose", "analytics"],
+        ["sources", "list"],
+    ):
+        out = run(typo, *args, code=2)
+        assert "no custos store at" in out and "create one with `custos init`" in out
+        assert "password" not in out
+    assert not (tmp_path / "custso.db").exists()
+    assert "store ready" in run(typo, "init")
+    assert "profiles" in run(typo, "stats")
+
+
+def test_custos_serve_refuses_a_store_that_does_not_exist(tmp_path: Path) -> None:
+    """A real `custos serve` on a mistyped --db ends at once with the message, serving nothing."""
+    typo = tmp_path / "custso.db"
+    done = subprocess.run(
+        [sys.executable, "-c", "from custos.cli import main; main()", "--db", str(typo), "serve",
+         "--port", "0"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2 and "no custos store at" in done.stderr
+    assert not typo.exists()

@@ -287,6 +287,7 @@ def test_clock_skew_is_corrected() -> None:
 
 def test_custos_serve_shares_the_store_with_the_cli(tmp_path: Path) -> None:
     db = str(tmp_path / "shared.db")
+    assert CliRunner().invoke(cli, ["--db", db, "init"]).exit_code == 0  # only init creates a store
     runner = CliRunner()
     made = runner.invoke(cli, ["--db", db, "keys", "create", "--name", "web", "--scope", "write"])
     assert made.exit_code == 0, made.output
@@ -403,6 +404,7 @@ def test_events_arrive_exactly_once_across_a_forced_server_restart(tmp_path: Pat
     """The server is killed (SIGKILL) mid-stream and started again: the Segment client retries
     what was not acknowledged, and every event is stored exactly once."""
     db = str(tmp_path / "restart.db")
+    assert CliRunner().invoke(cli, ["--db", db, "init"]).exit_code == 0  # only init creates a store
     made = CliRunner().invoke(
         cli, ["--db", db, "keys", "create", "--name", "web", "--scope", "write"]
     )

@@ -177,6 +177,7 @@ def test_serve_with_two_workers_stores_everything_once_and_answers_at_once(
     """``custos serve --workers 2``: two processes write through the same store; answers on a
     kept-alive connection are not held back (~40 ms each) by Nagle and delayed ACKs."""
     db = str(tmp_path / "workers.db")
+    assert CliRunner().invoke(cli, ["--db", db, "init"]).exit_code == 0  # only init creates a store
     made = CliRunner().invoke(
         cli, ["--db", db, "keys", "create", "--name", "web", "--scope", "write"]
     )

@@ -71,6 +71,7 @@ def test_ingest_and_collection_go_on_while_a_resolution_computes(
     tmp_path: Path, settings: Settings
 ) -> None:
     db = str(tmp_path / "busy.db")
+    assert CliRunner().invoke(cli, ["--db", db, "init"]).exit_code == 0  # only init creates a store
     made = CliRunner().invoke(
         # a server-side key: its call's user id is verified, so it links (a write key's is a claim)
         cli,

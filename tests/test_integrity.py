@@ -218,6 +218,7 @@ def test_a_served_store_edited_by_its_dba_fails_verification(
     """A real `custos serve` appends entries (and moves the checkpoint) in its own process;
     the DBA then deletes the tail, and every entry, behind its back."""
     db = str(tmp_path / "served.db")
+    assert CliRunner().invoke(cli, ["--db", db, "init"]).exit_code == 0  # only init creates a store
     runner = CliRunner()
     made = runner.invoke(
         cli,

@@ -170,6 +170,7 @@ def test_shipped_default_model_matches_the_comparison_design() -> None:
 
 def test_cli_resolve_full_and_retrain(tmp_path: Path) -> None:
     db = str(tmp_path / "c.db")
+    assert CliRunner().invoke(cli, ["--db", db, "init"]).exit_code == 0  # only init creates a store
     runner = CliRunner()
     crm = write(tmp_path / "crm.csv", CRM)
     assert runner.invoke(cli, ["--db", db, "ingest", str(crm), "--source", "crm"]).exit_code == 0

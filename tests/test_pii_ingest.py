@@ -133,6 +133,7 @@ def test_bad_fields_can_be_dropped_instead_of_the_row(tmp_path: Path) -> None:
 def test_cli_pii_scan_reports_types_and_changes_nothing(tmp_path: Path) -> None:
     calls = write(tmp_path / "calls.csv", CALLS)
     db = str(tmp_path / "s.db")
+    assert CliRunner().invoke(cli, ["--db", db, "init"]).exit_code == 0  # only init creates a store
     result = CliRunner().invoke(
         cli, ["--db", db, "pii", "scan", str(calls), "--column", "notes", "--json"]
     )

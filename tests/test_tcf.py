@@ -285,6 +285,7 @@ def test_signal_evidence_lists_vendors_and_keeps_no_string() -> None:
 
 def test_vendor_consent_asked_of_a_real_custos_serve(tmp_path: Path) -> None:
     db = str(tmp_path / "tcf.db")
+    assert CliRunner().invoke(cli, ["--db", db, "init"]).exit_code == 0  # only init creates a store
     runner = CliRunner()
     made = runner.invoke(cli, ["--db", db, "keys", "create", "--name", "web", "--scope", "server"])
     assert made.exit_code == 0, made.output

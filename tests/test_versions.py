@@ -154,6 +154,7 @@ def test_cli_ingest_takes_encoding_and_reports_new_changed_unchanged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CUSTOS_DB", str(tmp_path / "cli.db"))
+    assert CliRunner().invoke(cli, ["init"]).exit_code == 0  # only init creates a store
     runner = CliRunner()
     path = tmp_path / "crm.csv"
     path.write_bytes((HEADER + ANNA).encode("cp1252"))

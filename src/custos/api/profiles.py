@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from custos.api.auth import choose_purpose
 from custos.api.deps import Admin, App, Reader
 from custos.api.errors import ApiError, answers
-from custos.service import api_reads
+from custos.service import api_reads, search
 
 router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
 
@@ -60,6 +60,23 @@ class Page(BaseModel):
 
     purpose: str
     items: list[dict[str, Any]] = Field(description="Each profile as the purpose may see it.")
+    next_cursor: str | None = Field(description="Pass back as cursor for the next page.")
+
+
+class Match(BaseModel):
+    """A profile a search found, with what the purpose may see of it (else null)."""
+
+    profile_id: str
+    name: str | None
+    email: str | None
+    phone: str | None
+    score: float = Field(ge=0, le=1, description="How well it matches, 0–1.")
+
+
+class Matches(BaseModel):
+    """A page of search results, best first."""
+
+    items: list[Match]
     next_cursor: str | None = Field(description="Pass back as cursor for the next page.")
 
 
@@ -195,6 +212,36 @@ def list_profiles(
         custos, chosen, actor=key.name, limit=size, after=cursor, where=filters
     )
     return {"purpose": chosen, "items": items, "next_cursor": next_cursor}
+
+
+@router.get("/search", response_model=None, responses=answers(Matches, 400, 401, 403, 422))
+def search_profiles(
+    custos: App,
+    key: Reader,
+    q: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="A name (fuzzy), an e-mail (or its beginning), a phone or a profile id.",
+        ),
+    ],
+    purpose: Purpose = None,
+    by: Annotated[
+        Literal["name", "email", "phone", "id"] | None,
+        Query(description="What q is (default: read from its form)."),
+    ] = None,
+    limit: Limit = None,
+    cursor: Annotated[
+        str | None, Query(max_length=40, description="next_cursor of the previous page.")
+    ] = None,
+) -> dict[str, Any]:
+    """Profiles the purpose may see that match ``q``, best first, with the name, e-mail and phone
+    it may see and a score (0–1); a search by a field it may not see is refused (403)."""
+    chosen = choose_purpose(key, purpose)
+    size = limit or custos.settings.api_page_size
+    items, next_cursor = search.search(custos, q, chosen, actor=key.name, limit=size, cursor=cursor)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.post("/lookup", response_model=None, responses=CACHED)

@@ -6,10 +6,10 @@ registers its commands on the Typer apps of :mod:`custos.cli.common`.
 
 from __future__ import annotations
 
-from custos.cli import consent, data, insight, privacy, profiles, server
+from custos.cli import consent, data, find, insight, privacy, profiles, server
 from custos.cli.common import app
 
-__all__ = ["app", "consent", "data", "insight", "main", "privacy", "profiles", "server"]
+__all__ = ["app", "consent", "data", "find", "insight", "main", "privacy", "profiles", "server"]
 
 
 def main() -> None:

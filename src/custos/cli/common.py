@@ -81,10 +81,13 @@ def main_options(
 
 
 @contextmanager
-def open_custos() -> Any:
-    """Open custos on the store of ``--db``; custos errors end the command with exit 2."""
+def open_custos(*, create: bool = False) -> Any:
+    """Open custos on the store of ``--db``; custos errors end the command with exit 2.
+
+    Only ``custos init`` (and the demo) create a store: every other command refuses one that
+    does not exist, so a typo in ``--db`` is not answered from a new, empty store."""
     try:
-        with Custos.open(state.db, Settings()) as custos:
+        with Custos.open(state.db, Settings(), create=create) as custos:
             yield custos
     except CustosError as exc:
         err.print(f"[red]error:[/red] {exc.message}")

@@ -44,7 +44,7 @@ from custos.service.demo import run_demo
 @app.command()
 def init() -> None:
     """Create the store (or bring its schema up to date)."""
-    with open_custos() as custos:
+    with open_custos(create=True) as custos:
         revision = custos.store.migrate()
         out.print(f"store ready: {custos.store.describe()} (schema {revision})")
 

@@ -61,12 +61,15 @@ class Custos:
         store.audit_anchor = audit.Anchor(load_or_create_key(key_file), checkpoint)
 
     @classmethod
-    def open(cls, db: str | None = None, settings: Settings | None = None) -> Custos:
-        """Open the store at ``db`` (default: the ``CUSTOS_DB`` setting), migrating on first use."""
+    def open(
+        cls, db: str | None = None, settings: Settings | None = None, *, create: bool = True
+    ) -> Custos:
+        """Open the store at ``db`` (default: the ``CUSTOS_DB`` setting), migrating on first use;
+        not ``create``, a store that does not exist yet is refused (``StoreError``)."""
         settings = settings or Settings()
         if db:
             settings = settings.model_copy(update={"db": db})
-        store = open_store(settings.db)
+        store = open_store(settings.db, create=create)
         try:
             return cls(store, settings)
         except BaseException:  # e.g. a key file that cannot be read: no connections left open

@@ -37,12 +37,18 @@ def normalise_url(url: str) -> str:
     return f"sqlite:///{Path(url).expanduser().resolve()}"
 
 
-def open_store(url: str, *, migrate: bool = True) -> Store:
-    """Open the store behind ``url`` and, unless told not to, bring its schema up to date."""
+def open_store(url: str, *, migrate: bool = True, create: bool = True) -> Store:
+    """Open the store behind ``url`` and, unless told not to, bring its schema up to date.
+
+    Not ``create``, only a store that exists is opened (see :func:`missing_store`): a typo in a
+    path or URL is refused rather than answered from a new, empty store."""
     full = normalise_url(url)
     backend = BACKENDS["sqlite" if full.startswith("sqlite") else "postgresql"]
+    file = full.removeprefix("sqlite:///").split("?", 1)[0]
     if backend is SQLiteStore and not full.startswith("sqlite:///:memory:"):
-        folder = Path(full.removeprefix("sqlite:///")).parent
+        if not create and not Path(file).is_file():
+            raise missing_store(file)
+        folder = Path(file).parent
         if not folder.is_dir():
             raise StoreError(
                 f"the folder of the store file does not exist: {folder}",
@@ -50,6 +56,12 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
             )
     try:
         store: Store = backend.connect(full)
+        if not create and store.revision() is None:
+            # a database is a custos store when it has custos's schema (its tables and their
+            # revision): an empty or foreign database (a PostgreSQL one too) is not one
+            where = file if backend is SQLiteStore else store.describe()
+            store.close()
+            raise missing_store(where)
         if migrate:
             store.ensure_schema()
     except StoreError:
@@ -60,6 +72,12 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
             hint="check --db / CUSTOS_DB, and that the database server is running",
         ) from exc
     return store
+
+
+def missing_store(where: str) -> StoreError:
+    """The error for a store that does not exist (``where``: its file, or its URL without the
+    password)."""
+    return StoreError(f"no custos store at {where}", hint="create one with `custos init`")
 
 
 __all__ = ["BACKENDS", "PostgresStore", "SQLiteStore", "Store", "head_revision", "open_store"]
