@@ -14,6 +14,11 @@ import httpx
 def test_serve_prints_the_web_ui_address_and_it_answers(tmp_path: Path) -> None:
     """Issue 17 item 11: `serve` printed the API's address only, not where the web UI is."""
     db = str(tmp_path / "c.db")
+    created = subprocess.run(
+        [sys.executable, "-c", "from custos.cli import main; main()", "--db", db, "init"],
+        capture_output=True,
+    )
+    assert created.returncode == 0, created.stderr
     process = subprocess.Popen(
         [sys.executable, "-c", "from custos.cli import main; main()", "--db", db, "serve",
          "--port", "0"],

@@ -30,6 +30,7 @@ def _key(db: str, name: str, *extra: str) -> str:
 
 def test_a_collected_user_id_meets_the_crm_record_of_its_customer_number(tmp_path: Path) -> None:
     db = str(tmp_path / "c.db")
+    assert CliRunner().invoke(cli, ["--db", db, "init"]).exit_code == 0
     (tmp_path / "crm.csv").write_text(CRM, encoding="utf-8")
     (tmp_path / "crm.yaml").write_text(CRM_MAP, encoding="utf-8")
     runner = CliRunner()
@@ -69,6 +70,7 @@ def test_a_collected_user_id_meets_the_crm_record_of_its_customer_number(tmp_pat
 
 def test_the_user_id_field_is_checked_when_the_key_is_made(tmp_path: Path) -> None:
     db = str(tmp_path / "c.db")
+    assert CliRunner().invoke(cli, ["--db", db, "init"]).exit_code == 0
     runner = CliRunner()
     base = ["--db", db, "keys", "create", "--name", "web", "--scope", "write"]
     made = runner.invoke(cli, [*base, "--user-id-field", "external_id"])

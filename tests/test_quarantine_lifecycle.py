@@ -37,6 +37,9 @@ FIXED = CRM.replace("bert(at)example.com", "bert@example.com").replace("carla@@"
 
 
 def run(db: str, *args: str, code: int = 0) -> str:
+    """A custos command on ``db`` (created first: only ``init`` creates a store)."""
+    if not Path(db).exists():
+        assert runner.invoke(app, ["--db", db, "init"]).exit_code == 0
     result = runner.invoke(app, ["--db", db, *args], catch_exceptions=False)
     assert result.exit_code == code, result.output
     return " ".join(result.output.split())  # rich wraps long lines
@@ -202,6 +205,7 @@ def test_unknown_purpose_is_quarantined_and_retried_after_a_taxonomy_change(
 
 def test_a_collected_call_sent_again_fixed_closes_its_entry(tmp_path: Path) -> None:
     db = str(tmp_path / "c.db")
+    assert runner.invoke(app, ["--db", db, "init"]).exit_code == 0
     made = runner.invoke(app, ["--db", db, "keys", "create", "--name", "web", "--scope", "write"])
     key = made.stdout.strip().splitlines()[-1]
     with socket.socket() as probe:

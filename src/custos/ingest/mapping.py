@@ -224,7 +224,6 @@ class ColumnMap:
         self.notes = [c for c in columns or () if c in NOTE_COLUMNS]
         self._columns = [c for c in columns if c not in NOTE_COLUMNS] if columns else columns
         self._as_is = False
-        self._customer_number_keys_records()
         if self._columns is not None:
             missing = sorted({c for c in self.fields.values() if c not in self._columns})
             if missing:
@@ -253,8 +252,9 @@ class ColumnMap:
 
     def _customer_number_keys_records(self) -> None:
         """A customer file keyed by its customer number maps that column once, as
-        ``customer_id``: it is the records' ``record_id`` too (the identifier a collected user id
-        meets, and the key a re-import recognises rows by)."""
+        ``customer_id``: without a ``record_id`` column of its own (mapped or named so), it is the
+        records' ``record_id`` too (the identifier a collected user id meets, and the key a
+        re-import recognises rows by)."""
         if self.kind is Kind.RECORDS and "customer_id" in self.fields:
             self.fields.setdefault("record_id", self.fields["customer_id"])
 
@@ -283,7 +283,11 @@ class ColumnMap:
             self._auto(row.keys())
             used = set(self.fields.values())
             extra = {k: v for k, v in row.items() if k not in used and v not in (None, "")}
-            return {field: _lookup(row, column) for field, column in self.fields.items()}, extra
+            values = {field: _lookup(row, column) for field, column in self.fields.items()}
+            if self.kind is Kind.RECORDS and "record_id" not in values:
+                # keyed by its customer number (see _customer_number_keys_records)
+                values["record_id"] = values.get("customer_id")
+            return values, extra
         extra = {
             k: v
             for k, v in zip(self._extra, self._pick_extra(row), strict=True)
