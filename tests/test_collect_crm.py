@@ -73,10 +73,16 @@ def test_the_user_id_field_is_checked_when_the_key_is_made(tmp_path: Path) -> No
     assert CliRunner().invoke(cli, ["--db", db, "init"]).exit_code == 0
     runner = CliRunner()
     base = ["--db", db, "keys", "create", "--name", "web", "--scope", "write"]
-    made = runner.invoke(cli, [*base, "--user-id-field", "external_id"])
-    assert made.exit_code == 2 and "customer_id" in made.output
     made = runner.invoke(cli, [*base, "--user-id-field", "email"])
     assert made.exit_code == 2 and "customer_id, none" in made.output
     read = ["--db", db, "keys", "create", "--name", "r", "--purpose", "analytics"]
     made = runner.invoke(cli, [*read, "--user-id-field", "none"])
     assert made.exit_code == 2 and "collection key" in made.output
+    # the external id is what custos keeps as customer_id: taken as that
+    made = runner.invoke(cli, [*base, "--user-id-field", "external_id"])
+    assert made.exit_code == 0, made.output
+    with Custos.open(db) as app, app.store.read() as conn:
+        kept = conn.execute(
+            select(t.sources.c.user_id_field).where(t.sources.c.name == "web")
+        ).scalar_one()
+    assert kept == "customer_id"

@@ -43,6 +43,7 @@ COLLECT_SCOPES = ("write", "server")
 #: default: the customer number, the field a CRM's map names its customer number, so the call
 #: meets that customer's record) or ``none`` (an id of the app's own that is no customer number:
 #: kept with the call, ``extra.segment.user_id``, but never compared with customer numbers).
+#: ``external_id`` is taken as ``customer_id`` (the external id custos keeps as customer_id).
 USER_ID_FIELDS = ("customer_id", "none")
 
 
@@ -90,6 +91,9 @@ def create(
     collection key's ``user_id_field`` (:data:`USER_ID_FIELDS`) is kept with its source."""
     if scope not in SCOPES:
         raise ConfigError(f"unknown scope {scope!r}", hint=f"use one of {', '.join(SCOPES)}")
+    # custos calls a customer number from another system, the external id, customer_id
+    if user_id_field == "external_id":
+        user_id_field = "customer_id"
     _check_user_id_field(scope, user_id_field)
     if not name or len(name) > 200:
         raise ConfigError("a key needs a name of 1 to 200 characters")
@@ -142,11 +146,6 @@ def _check_user_id_field(scope: str, user_id_field: str | None) -> None:
         raise ConfigError(
             f"--user-id-field is a setting of a collection key, not of a {scope} key",
             hint="give it with --scope write or --scope server",
-        )
-    if user_id_field == "external_id":
-        raise ConfigError(
-            "custos calls the external id customer_id (the customer number a CRM's map names)",
-            hint="use --user-id-field customer_id",
         )
     if user_id_field not in USER_ID_FIELDS:
         raise ConfigError(
