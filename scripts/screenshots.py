@@ -2,7 +2,7 @@
 
 Builds a small demo store in a temporary folder, creates an admin key, serves the API with
 uvicorn in a thread and drives Debian's Chromium (headless, via Playwright) through the search
-results, a profile's 360° view, the quarantine, the consent overview, the audit log, a
+results, a profile's 360° view, the quarantine, the consent overview, the sources, the audit log, a
 data-subject access report and the review queue (when resolution kept pairs for review). The PNGs (1200 px wide)
 go to ``docs/screenshots/``. Every person shown is synthetic.
 
@@ -143,6 +143,10 @@ def main() -> None:
                             page.get_by_test_id("consent-chart").locator("rect").first
                         ).to_be_visible()
                         made.append(shoot(page, out, "consent-overview"))
+
+                        page.click("#nav-sources")
+                        expect(page.locator("#sources-list tbody tr").first).to_be_visible()
+                        made.append(shoot(page, out, "sources"))
 
                         page.click("#nav-audit")
                         expect(page.locator("#audit-log tbody tr").first).to_be_visible()

@@ -243,3 +243,36 @@ def test_an_admin_works_the_quarantine_audit_log_and_consent_chart(
             assert page.evaluate(LOW_CONTRAST) == []
         finally:
             browser.close()
+
+
+def test_sources_and_purposes_for_any_key(views: tuple[str, dict[str, str]]) -> None:
+    """A read key opens Sources: each source with its kind, rows and open quarantine entries,
+    and the taxonomy's purposes with their lawful basis and categories (issue 17, item 5)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    base, made = views
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(f"{base}/ui/")
+            page.fill("#key", made["desk"])
+            page.click("#use-key")
+            expect(page.get_by_test_id("who")).to_have_text("key desk (read)")
+            page.focus("#nav-sources")
+            page.keyboard.press("Enter")
+            expect(page.locator("#sources-title")).to_be_focused()
+            sources = page.locator("#sources-list tbody tr")
+            expect(sources).to_have_count(3)
+            shop = sources.filter(has_text="shop")
+            expect(shop.locator("td").nth(1)).to_have_text("records")
+            expect(shop.locator("td").nth(4)).to_have_text("2")  # two rows wait in quarantine
+            expect(shop.locator("time")).to_have_count(1)  # a friendly time, exact on hover
+            purposes = page.locator("#purposes-list tbody tr")
+            marketing = purposes.filter(has_text="marketing_email")
+            expect(marketing.locator("td").nth(1)).to_have_text("consent")
+            expect(marketing.locator("td").nth(3)).to_contain_text("contact")
+            assert page.evaluate(UNLABELLED) == []
+            assert page.evaluate(LOW_CONTRAST) == []
+        finally:
+            browser.close()

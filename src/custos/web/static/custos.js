@@ -127,7 +127,7 @@ async function useKey(key) {
 // the consent overview, the audit log or the review queue. The page's button is marked current
 // and the page's heading takes the focus (keyboard and screen-reader users land on it).
 const PAGES = { search: "search", quarantine: "quarantine", consent: "consent-overview",
-  audit: "audit", review: "review" };
+  sources: "sources", audit: "audit", review: "review" };
 
 function showPage(name) {
   const search = name === "search";
@@ -519,6 +519,22 @@ function consentChart(purposes) {
   return [chart, legend];
 }
 
+// Sources and purposes (any key): counts and the taxonomy, no personal data.
+async function sourcesPage() {
+  showPage("sources");
+  try {
+    const [sources, purposes] = await Promise.all([api("/v1/sources"), api("/v1/purposes")]);
+    fill("sources-list", sources.items.map((s) => [s.name, s.kind, s.rows,
+      s.last_ingested_at ? when(s.last_ingested_at) : "never", s.quarantine_open]));
+    fill("purposes-list", purposes.items.map((p) => [p.name, p.basis.replace(/_/g, " "),
+      p.description, p.categories.join(", ") || "none (no personal fields)"]));
+    say("");
+    focusOn("sources-title");
+  } catch (error) {
+    say(error.message);
+  }
+}
+
 // The quarantine (admin keys): open entries per source, then the entries newest first.
 async function quarantine(more = false) {
   showPage("quarantine");
@@ -870,6 +886,7 @@ $("quarantine-source").addEventListener("change", () => quarantine());
 $("quarantine-status").addEventListener("change", () => quarantine());
 $("quarantine-more").addEventListener("click", () => quarantine(true));
 $("nav-consent").addEventListener("click", consentOverview);
+$("nav-sources").addEventListener("click", sourcesPage);
 $("nav-audit").addEventListener("click", () => { auditLog(); focusOn("audit-title"); });
 $("audit-form").addEventListener("submit", (e) => { e.preventDefault(); auditLog(); });
 $("audit-form").addEventListener("reset", () => setTimeout(() => auditLog(), 0));
