@@ -329,13 +329,14 @@ def test_a_release_is_private_under_umask_022(tmp_path: Path, umask_022: None) -
             purpose="clinical_research",
             quasi_identifiers=["sex"],
             sensitive=["finding"],
-            k=2,
-            l_div=1,
+            k=5,
+            l_div=2,
             source="clinic",
             max_suppression=0.5,
             output=tmp_path / "out" / "release.csv",
         )
     assert _mode(tmp_path / "out" / "release.csv") == 0o600
+    assert _mode(tmp_path / "out" / "release.csv.meta.json") == 0o600
 
 
 # -- CSV injection --------------------------------------------------------------------------

@@ -6,8 +6,10 @@ import csv
 import random
 import re
 from collections import defaultdict
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -24,7 +26,7 @@ from custos.privacy.deid.operators.categorical import Categorical
 from custos.privacy.deid.operators.dates import Dates
 from custos.privacy.deid.operators.prefix import Prefix
 from custos.service import Custos
-from custos.service.release import release
+from custos.service.release import _age, release
 from custos.store import tables as t
 from tests.conftest import write
 
@@ -134,7 +136,7 @@ def test_release_is_k_anonymous_and_l_diverse_per_person(custos: Custos, tmp_pat
     assert report.refused_persons == 9
     assert len(rows) > len(persons)  # several visits per person, counted once
     assert all(re.fullmatch(r"p_[0-9a-f]{24}", p) for p in persons)
-    assert all(re.fullmatch(r"\d+-\d+|\d+|\*", r["age"]) for r in rows)
+    assert all(re.fullmatch(r"\d+-\d+|\d+|\d+\+|\*", r["age"]) for r in rows)
     assert all(re.fullmatch(r"\d*\**", r["postcode"]) for r in rows)
     text = out.read_text(encoding="utf-8")
     assert "@example.org" not in text and "Testperson" not in text and "cus_" not in text
@@ -156,11 +158,11 @@ def test_release_is_k_anonymous_and_l_diverse_per_person(custos: Custos, tmp_pat
         source="clinic",
         max_suppression=0.1,
     )
-    assert {r["person"] for r in read(again)} == persons  # stable pseudonyms per purpose
+    assert not {r["person"] for r in read(again)} & persons  # new pseudonyms per release
 
 
 def test_a_release_that_cannot_be_made_safe_is_refused(custos: Custos, tmp_path: Path) -> None:
-    load(custos, tmp_path, people=12)
+    files = load(custos, tmp_path, people=12)
     out = tmp_path / "release.csv"
     with pytest.raises(Refused) as refused:
         release(
@@ -174,16 +176,32 @@ def test_a_release_that_cannot_be_made_safe_is_refused(custos: Custos, tmp_path:
             source="clinic",
             max_suppression=0.0,
         )
-    assert not out.exists()
+    assert not out.exists() and not out.with_name("release.csv.meta.json").exists()
     assert refused.value.failing and "< k=20" in refused.value.failing[0]
-    assert "age" in refused.value.failing[0] and "@" not in " ".join(refused.value.failing)
+    text = " ".join([refused.value.message, *refused.value.failing])
+    assert "age" in text and "@" not in text
+    # Counts only: no person's exact postcode (nor any other value of theirs) is named.
+    postcodes = {line.split(",")[5] for line in files["persons"].read_text().splitlines()[1:]}
+    assert not any(code in text for code in postcodes)
+    assert not re.search(r"age \d+[,:]|postcode \d{5}", text)
+    assert refused.value.counts["persons_below_k"] == refused.value.counts["persons"]
+    with custos.store.read() as conn:
+        entry = conn.execute(select(t.audit_log).order_by(t.audit_log.c.id.desc())).first()
+    assert entry is not None and (entry.action, entry.purpose) == (
+        "release_refused",
+        "clinical_research",
+    )
+    detail = orjson.loads(entry.detail)
+    assert detail["k"] == 20 and detail["columns"] == ["age", "sex", "postcode", "finding"]
+    assert detail["groups_below_k"] >= 1 and not entry.subjects
+    assert not any(code in entry.detail for code in postcodes)
 
 
 def test_release_refuses_direct_identifiers_and_fields_the_purpose_may_not_use(
     custos: Custos, tmp_path: Path
 ) -> None:
     load(custos, tmp_path, people=12)
-    common = {"sensitive": ["finding"], "k": 2, "l_div": 1, "output": tmp_path / "x.csv"}
+    common = {"sensitive": ["finding"], "k": 5, "l_div": 2, "output": tmp_path / "x.csv"}
     with pytest.raises(ConfigError, match="direct identifiers"):
         release(custos, purpose="clinical_research", quasi_identifiers=["email"], **common)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="may not use postcode"):
@@ -207,6 +225,11 @@ def test_cli_release(store_url: str, tmp_path: Path, settings: Settings) -> None
     assert "k=" in result.output and (tmp_path / "r.csv").exists()
     result = runner.invoke(cli, [*args, "--k", "500"], catch_exceptions=False)
     assert result.exit_code == 1 and "refused" in result.output and "< k=500" in result.output
+    result = runner.invoke(cli, [*args, "--k", "500", "--json"], catch_exceptions=False)
+    assert result.exit_code == 1
+    refusal = orjson.loads(result.stdout)
+    assert refusal["refused"] is True and "500-anonymous" in refusal["reason"]
+    assert refusal["counts"]["persons_below_k"] > 0
 
 
 # -- the algorithm, without a store -----------------------------------------------------------
@@ -290,3 +313,128 @@ def test_pseudonyms_are_keyed_and_per_purpose() -> None:
     assert pseudonym(key, "release:a", "cus_1") == pseudonym(key, "release:a", "cus_1")
     assert pseudonym(key, "release:a", "cus_1") != pseudonym(key, "release:b", "cus_1")
     assert pseudonym(key, "release:a", "cus_1") != pseudonym(other, "release:a", "cus_1")
+
+
+def test_k_or_l_below_the_minimum_needs_a_reason(
+    store_url: str, tmp_path: Path, settings: Settings
+) -> None:
+    with Custos.open(store_url, settings) as custos:
+        load(custos, tmp_path)
+    runner = CliRunner(
+        env={
+            "CUSTOS_SECRET_KEY_FILE": settings.secret_key_file,
+            "CUSTOS_TAXONOMY": settings.taxonomy or "",
+        }
+    )
+    out = tmp_path / "r.csv"
+    args = ["--db", store_url, "release", "--purpose", "clinical_research", "-q", "age,sex"]
+    args += ["-s", "finding", "--source", "clinic", "--output", str(out), "--k", "1", "--l", "1"]
+    result = runner.invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 2 and "below the minimum" in result.output
+    assert "--override-reason" in result.output and not out.exists()
+    reason = "ethics board approval 2026-17: small cohort"
+    result = runner.invoke(cli, [*args, "--override-reason", reason], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    meta = orjson.loads(out.with_name("r.csv.meta.json").read_bytes())
+    assert meta["override_reason"] == reason and (meta["k_asked"], meta["l_asked"]) == (1, 1)
+    assert out.with_name("r.csv.meta.json").stat().st_mode & 0o777 == 0o600
+    with Custos.open(store_url, settings) as custos, custos.store.read() as conn:
+        entry = conn.execute(select(t.audit_log).order_by(t.audit_log.c.id.desc())).first()
+    assert entry is not None and entry.action == "release"
+    assert orjson.loads(entry.detail)["override_reason"] == reason
+
+
+def test_two_releases_do_not_join_unless_linkable(custos: Custos, tmp_path: Path) -> None:
+    load(custos, tmp_path)
+    common = {
+        "purpose": "clinical_research",
+        "sensitive": ["finding"],
+        "k": 5,
+        "l_div": 2,
+        "source": "clinic",
+        "max_suppression": 0.1,
+    }
+    made = {}
+    for name, qis, linkable in (
+        ("age", ["age"], False),
+        ("postcode", ["postcode"], False),
+        ("age_linked", ["age"], True),
+        ("postcode_linked", ["postcode"], True),
+    ):
+        out = tmp_path / f"{name}.csv"
+        report = release(custos, quasi_identifiers=qis, output=out, linkable=linkable, **common)  # type: ignore[arg-type]
+        made[name] = {r["person"] for r in read(out)}
+        meta = orjson.loads(Path(report.metadata).read_bytes())
+        assert meta["pseudonyms"] == ("linkable per purpose" if linkable else "per release")
+        assert meta["release"] == report.release_id
+    assert made["age"] and made["postcode"] and not made["age"] & made["postcode"]
+    assert made["age_linked"] & made["postcode_linked"]  # one pseudonym per person, by choice
+    assert not made["age_linked"] & (made["age"] | made["postcode"])
+
+
+def test_ages_are_top_coded_at_a_fixed_reference_date(custos: Custos, tmp_path: Path) -> None:
+    assert _age("1980-06-15", date(2026, 1, 1)) == "45"
+    assert _age("1980-06-15", date(2026, 7, 1)) == "46"
+    assert _age("1930-02-01", date(2026, 1, 1)) == "90+"
+    assert _age("1919-02-01", date(2026, 1, 1)) == "90+"
+    assert [Bands().generalise("90+", lvl) for lvl in range(5)] == ["90+"] * 4 + ["*"]
+    load(custos, tmp_path)
+    out = tmp_path / "r.csv"
+    report = release(
+        custos,
+        purpose="clinical_research",
+        quasi_identifiers=["age", "sex"],
+        sensitive=["finding"],
+        k=5,
+        l_div=2,
+        output=out,
+        source="clinic",
+        max_suppression=0.1,
+        reference_date=date(2035, 1, 1),  # those born 1940-1944 are 90 and over
+    )
+    ages = {r["age"] for r in read(out)}
+    assert "90+" in ages or "*" in ages
+    assert not any(re.fullmatch(r"(9\d|1\d\d)(-\d+)?", a) for a in ages)
+    meta = orjson.loads(Path(report.metadata).read_bytes())
+    assert meta["reference_date"] == "2035-01-01" and report.reference_date == "2035-01-01"
+    default = release(
+        custos,
+        purpose="clinical_research",
+        quasi_identifiers=["age", "sex"],
+        sensitive=["finding"],
+        k=5,
+        l_div=2,
+        output=tmp_path / "d.csv",
+        source="clinic",
+        max_suppression=0.1,
+    )
+    assert default.reference_date == f"{datetime.now(UTC).year}-01-01"
+
+
+def test_the_taxonomy_refuses_direct_identifiers_and_free_text(
+    custos: Custos, tmp_path: Path
+) -> None:
+    load(custos, tmp_path, people=12)
+    notes = ["record_id,email,physician_note,mobile,finding"]
+    notes += [
+        f"n{i},patient{i}@example.org,Dr Who saw Pat on Monday,+4915112345{i:02d},asthma"
+        for i in range(12)
+    ]
+    tags = "categories:\n  physician_note: free_text\n  mobile: contact\n  finding: health\n"
+    custos.ingest(
+        write(tmp_path / "notes.csv", "\n".join(notes) + "\n"),
+        "notes",
+        map_path=write(tmp_path / "notes.yaml", tags),
+    )
+    custos.resolve()
+    common = {"purpose": "clinical_research", "k": 5, "l_div": 2, "output": tmp_path / "x.csv"}
+    with pytest.raises(ConfigError, match=r"physician_note is never released.*free text"):
+        release(custos, quasi_identifiers=["age"], sensitive=["physician_note"], **common)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"mobile is never released.*direct identifier"):
+        release(custos, quasi_identifiers=["mobile"], sensitive=["finding"], **common)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"health_text is never released.*free text"):
+        release(custos, quasi_identifiers=["age"], sensitive=["health_text"], **common)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="date_of_birth is never released") as refused:
+        release(custos, quasi_identifiers=["sex"], sensitive=["date_of_birth"], **common)  # type: ignore[arg-type]
+    assert "age as a quasi-identifier" in str(refused.value.hint)
+    assert not (tmp_path / "x.csv").exists()

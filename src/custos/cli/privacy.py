@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ import typer
 from rich.table import Table
 
 from custos.cli.common import app, err, guarded, open_custos, out
+from custos.core.errors import ConfigError
 from custos.ingest.readers import FILE_TYPES
 from custos.privacy.deid import Refused
 from custos.privacy.dsr.requests import Request
@@ -242,28 +244,65 @@ def release_command(
             help="COLUMN=OPERATOR (bands, prefix, dates, categorical); repeatable.",
         ),
     ] = None,
+    reference_date: Annotated[
+        str | None,
+        typer.Option(
+            "--reference-date",
+            help="Ages are computed at this date (YYYY-MM-DD; default: 1 January this year).",
+        ),
+    ] = None,
+    linkable: Annotated[
+        bool,
+        typer.Option(
+            "--linkable",
+            help="Keep each person's pseudonym across this purpose's releases (longitudinal).",
+        ),
+    ] = False,
+    override_reason: Annotated[
+        str | None,
+        typer.Option(
+            "--override-reason", help="Why k < 5 or l < 2 is needed (audited, in the metadata)."
+        ),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Write a de-identified extract: pseudonyms, generalised quasi-identifiers, k-anonymous and
-    l-diverse per person; refused (exit 1, with the failing groups) when it cannot be."""
+    l-diverse per person, and FILE.meta.json beside it; refused (exit 1, with counts only, never
+    a group's values) when it cannot be."""
     chosen = dict(item.split("=", 1) for item in generalise or [] if "=" in item)
-    with open_custos() as custos:
-        report = guarded(
-            lambda: _failed(
-                lambda: release.release(
-                    custos,
-                    purpose=purpose,
-                    quasi_identifiers=_names(quasi_identifiers),
-                    sensitive=_names(sensitive),
-                    k=k,
-                    l_div=l_div,
-                    output=output,
-                    source=source,
-                    max_suppression=max_suppression,
-                    generalise=chosen,
-                )
+
+    def run(custos: Any) -> release.ReleaseReport:
+        try:
+            reference = date.fromisoformat(reference_date) if reference_date else None
+        except ValueError:
+            raise ConfigError(
+                f"--reference-date {reference_date!r} is not a date", hint="give YYYY-MM-DD"
+            ) from None
+        try:
+            return release.release(
+                custos,
+                purpose=purpose,
+                quasi_identifiers=_names(quasi_identifiers),
+                sensitive=_names(sensitive),
+                k=k,
+                l_div=l_div,
+                output=output,
+                source=source,
+                max_suppression=max_suppression,
+                generalise=chosen,
+                reference_date=reference,
+                linkable=linkable,
+                override_reason=override_reason,
             )
-        )
+        except Refused as exc:
+            if not as_json:
+                raise
+            refusal = {"refused": True, "reason": exc.message, "failing": exc.failing}
+            out.print_json(orjson.dumps({**refusal, "counts": exc.counts}).decode())
+            raise typer.Exit(1) from None
+
+    with open_custos() as custos:
+        report = guarded(lambda: _failed(lambda: run(custos)))
     if as_json:
         out.print_json(orjson.dumps(report.__dict__).decode())
         return
@@ -274,6 +313,12 @@ def release_command(
     )
     for column, how in report.generalisation.items():
         out.print(f"  {column}: {how}")
+    out.print(
+        f"  pseudonyms: {report.pseudonyms}; ages at {report.reference_date}; "
+        f"metadata: {report.metadata}"
+    )
+    if report.override_reason:
+        out.print(f"  minimum k/l overridden: {report.override_reason}")
 
 
 __all__ = ["dsr_app"]

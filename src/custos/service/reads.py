@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import zlib
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import closing
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -36,9 +36,12 @@ def record_access(
     subjects: Sequence[str],
     fields: Sequence[str],
     refused: int,
+    detail: Mapping[str, object] | None = None,
 ) -> None:
-    """Append one audit entry for a guarded read (ids and field names only, never values)."""
-    detail: dict[str, object] = {
+    """Append one audit entry for a guarded read (ids, field names and counts only, never
+    values); ``detail`` adds the caller's own (e.g. a release's k, l and override reason)."""
+    entry: dict[str, object] = {
+        **(detail or {}),
         "fields": sorted(set(fields)),
         "refused": refused,
         "count": len(subjects),
@@ -47,11 +50,11 @@ def record_access(
     if len(subjects) > INLINE_SUBJECTS:
         # Exports list profiles in id order already; level 1 keeps a million ids to a second.
         packed = zlib.compress("\n".join(subjects).encode(), 1)
-        detail["subjects_z"] = base64.b64encode(packed).decode()
+        entry["subjects_z"] = base64.b64encode(packed).decode()
         listed = ()
     with app.store.write() as conn:
         audit.append(
-            conn, actor=actor, action=action, purpose=purpose, subjects=listed, detail=detail
+            conn, actor=actor, action=action, purpose=purpose, subjects=listed, detail=entry
         )
 
 

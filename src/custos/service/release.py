@@ -3,12 +3,15 @@ generalise and suppress until k-anonymous and l-diverse per person → write, or
 
 Rows are the records and interactions (optionally of one source) of the persons the purpose may
 see; a column is taken from the row, else from the person's golden record; ``age`` is derived from
-the date of birth. Direct identifiers never appear: each person is one keyed pseudonym (stable
-per purpose, so successive releases for one study link up, and different across purposes).
+the date of birth at the release's reference date, top-coded at 90+. Direct identifiers and free
+text never appear: each person is one keyed pseudonym, new in every release (so two releases
+cannot be joined on it) unless the release is asked to be linkable (stable per purpose). Beside
+the file, ``FILE.meta.json`` states how it was made.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -20,8 +23,8 @@ from sqlalchemy import Connection, select
 
 from custos.consent.guard import Access, Guard
 from custos.core.errors import ConfigError, InputError
-from custos.core.files import csv_writer, private_file
-from custos.privacy.deid import Row, deidentify, pseudonym
+from custos.core.files import csv_writer, private_file, write_private
+from custos.privacy.deid import Refused, Row, deidentify, pseudonym
 from custos.privacy.deid.operators import operator_for
 from custos.service.dsr import secret_key
 from custos.service.reads import record_access
@@ -47,8 +50,17 @@ DIRECT_IDENTIFIERS = frozenset(
         "person",
     }
 )
+#: Taxonomy categories whose columns are never released: contact data names a person outright,
+#: free text names persons, places and numbers that no generalisation can make safe.
+NEVER_RELEASED = {"contact": "a direct identifier", "free_text": "free text"}
+#: Fields that hold free text whatever their category (a health note is filed under health).
+FREE_TEXT = frozenset({"text", "health_text"})
 #: Derived columns and the field whose category decides whether the purpose may use them.
 DERIVED = {"age": "date_of_birth"}
+#: Ages from here up are one group, ``90+`` (HIPAA Safe Harbor, 45 CFR 164.514(b)(2)(i)(C)).
+AGE_TOP = 90
+#: The least k and l a release may ask for without an override (with a reason, audited).
+MIN_K, MIN_L = 5, 2
 
 
 @dataclass
@@ -64,6 +76,11 @@ class ReleaseReport:
     k: int
     l: int  # noqa: E741 - the name of the measure
     generalisation: dict[str, str] = field(default_factory=dict)
+    metadata: str = ""
+    release_id: str = ""
+    reference_date: str = ""
+    pseudonyms: str = ""
+    override_reason: str | None = None
 
 
 def release(
@@ -78,18 +95,24 @@ def release(
     source: str | None = None,
     max_suppression: float = 0.05,
     generalise: dict[str, str] | None = None,
+    reference_date: date | None = None,
+    linkable: bool = False,
+    override_reason: str | None = None,
     actor: str = "cli",
 ) -> ReleaseReport:
-    """Write a release of ``output`` that is k-anonymous and l-diverse per person, or raise
-    :class:`custos.privacy.deid.Refused` naming the groups that fail (nothing is written)."""
+    """Write a release of ``output`` (and ``output.meta.json``) that is k-anonymous and l-diverse
+    per person, or raise :class:`custos.privacy.deid.Refused` with counts only (audited; nothing
+    is written). ``linkable`` keeps one pseudonym per person and purpose across releases."""
     columns = [*quasi_identifiers, *sensitive]
     _check_columns(quasi_identifiers, sensitive)
+    reason = _check_minimum(k, l_div, override_reason)
     if not 0.0 <= max_suppression <= 1.0:
         raise ConfigError("--max-suppression is a share of persons, between 0 and 1")
+    reference = reference_date or date(datetime.now(UTC).year, 1, 1)
     guard = Guard(app.taxonomy)
     with app.store.read() as conn:
         access = guard.access(conn, purpose)
-        rows, refused = _rows(conn, access, columns, source)
+        rows, refused = _rows(conn, access, columns, source, reference)
     extract = [
         Row(
             pid,
@@ -110,17 +133,37 @@ def release(
         operator_for(c, sorted({v for r in extract if (v := r.qi[i]) is not None}), chosen.get(c))
         for i, c in enumerate(quasi_identifiers)
     ]
-    plan = deidentify(
-        extract,
-        operators,
-        columns=quasi_identifiers,
-        sensitive=sensitive,
-        k=k,
-        l_div=l_div,
-        max_suppression=max_suppression,
-    )
+    fields = sorted({DERIVED.get(c, c) for c in columns})
+    asked: dict[str, object] = {"columns": columns, "k": k, "l": l_div}
+    if reason:
+        asked["override_reason"] = reason
+    try:
+        plan = deidentify(
+            extract,
+            operators,
+            columns=quasi_identifiers,
+            sensitive=sensitive,
+            k=k,
+            l_div=l_div,
+            max_suppression=max_suppression,
+        )
+    except Refused as exc:
+        record_access(
+            app,
+            actor=actor,
+            action="release_refused",
+            purpose=access.purpose.name,
+            subjects=(),
+            fields=fields,
+            refused=len(refused),
+            detail={**asked, **exc.counts},
+        )
+        raise
+    release_id = secrets.token_hex(8)
     key = secret_key(app)
-    domain = f"release:{access.purpose.name}"
+    # A random release id in the keyed hash's domain: a new pseudonym per person in every
+    # release, which no one without the key can compute or match across releases.
+    domain = f"release:{access.purpose.name}" + ("" if linkable else f":{release_id}")
     kept = {p for g in plan.kept for p in g.persons}
     out_rows = sorted(
         (
@@ -134,8 +177,31 @@ def release(
         for r in extract
         if r.person in kept
     )
+    generalisation = {
+        c: f"{op.name}: {op.describe(level)}"
+        for c, op, level in zip(quasi_identifiers, operators, plan.levels, strict=True)
+    }
+    meta = output.with_name(output.name + ".meta.json")
+    metadata = {
+        "release": release_id,
+        "purpose": access.purpose.name,
+        "quasi_identifiers": list(quasi_identifiers),
+        "sensitive": list(sensitive),
+        "k": plan.k,
+        "l": plan.l,
+        "k_asked": k,
+        "l_asked": l_div,
+        "override_reason": reason,
+        "reference_date": reference.isoformat(),
+        "ages": f"at the reference date, {AGE_TOP} and over as {AGE_TOP}+",
+        "pseudonyms": "linkable per purpose" if linkable else "per release",
+        "generalisation": generalisation,
+        "persons": len(kept),
+        "suppressed_persons": len(plan.suppressed),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     _write(output, ["person", *columns], out_rows)
-    fields = sorted({DERIVED.get(c, c) for c in columns})
+    write_private(meta, orjson.dumps(metadata, option=orjson.OPT_INDENT_2).decode() + "\n")
     record_access(
         app,
         actor=actor,
@@ -144,6 +210,7 @@ def release(
         subjects=sorted(kept),
         fields=fields,
         refused=len(refused),
+        detail={**asked, "release": release_id, "pseudonyms": metadata["pseudonyms"]},
     )
     return ReleaseReport(
         file=str(output),
@@ -154,11 +221,26 @@ def release(
         refused_persons=len(refused),
         k=plan.k,
         l=plan.l,
-        generalisation={
-            c: f"{op.name}: {op.describe(level)}"
-            for c, op, level in zip(quasi_identifiers, operators, plan.levels, strict=True)
-        },
+        generalisation=generalisation,
+        metadata=str(meta),
+        release_id=release_id,
+        reference_date=reference.isoformat(),
+        pseudonyms=str(metadata["pseudonyms"]),
+        override_reason=reason,
     )
+
+
+def _check_minimum(k: int, l_div: int, override_reason: str | None) -> str | None:
+    """The override's reason, required (and only kept) when k or l is below the minimum."""
+    reason = (override_reason or "").strip() or None
+    if (k < MIN_K or l_div < MIN_L) and reason is None:
+        raise ConfigError(
+            f"k={k}, l={l_div} is below the minimum for a de-identified release "
+            f"(k >= {MIN_K}, l >= {MIN_L})",
+            hint=f'use --k {MIN_K} --l {MIN_L} or more, or give --override-reason "why" '
+            "(audited and written into the release's metadata)",
+        )
+    return reason if k < MIN_K or l_div < MIN_L else None
 
 
 def _check_columns(quasi_identifiers: Sequence[str], sensitive: Sequence[str]) -> None:
@@ -176,24 +258,50 @@ def _check_columns(quasi_identifiers: Sequence[str], sensitive: Sequence[str]) -
         )
     if len(set(columns)) != len(columns):
         raise ConfigError("a column is named twice (as quasi-identifier and sensitive)")
+    if "date_of_birth" in sensitive:
+        raise ConfigError(
+            "date_of_birth is never released as a sensitive column (it is released verbatim and "
+            "identifies almost everyone with the other columns)",
+            hint="give age as a quasi-identifier instead: -q age,...",
+        )
 
 
-def _age(born: str | None, today: date) -> str | None:
+def _check_categories(access: Access, seen: dict[str, set[str | None]]) -> None:
+    """Refuse columns the taxonomy classifies as direct identifiers or free text."""
+    for column, sources in seen.items():
+        name = DERIVED.get(column, column)
+        for where in sorted(sources, key=str):
+            category = access.category(name, where)
+            kind = "free text" if name in FREE_TEXT else NEVER_RELEASED.get(category)
+            if kind is not None:
+                raise ConfigError(
+                    f"{column} is never released: the taxonomy classifies it as {kind} "
+                    f"(category {category})",
+                    hint="leave it out of --quasi-identifiers and --sensitive",
+                )
+
+
+def _age(born: str | None, reference: date) -> str | None:
     if not born:
         return None
     try:
         birth = date.fromisoformat(born[:10])
     except ValueError:
         return None
-    years = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
-    return str(years)
+    years = (
+        reference.year - birth.year - ((reference.month, reference.day) < (birth.month, birth.day))
+    )
+    return f"{AGE_TOP}+" if years >= AGE_TOP else str(years)
 
 
 def _rows(
-    conn: Connection, access: Access, columns: Sequence[str], source: str | None
+    conn: Connection,
+    access: Access,
+    columns: Sequence[str],
+    source: str | None,
+    reference: date,
 ) -> tuple[list[tuple[str, dict[str, str | None]]], set[str]]:
     """(person, column → value) of the rows the purpose may use, and the persons refused."""
-    today = datetime.now(UTC).date()
     wanted = {DERIVED.get(c, c) for c in columns}
     pm, src = t.profile_members, t.sources
     found: list[tuple[str, str, dict[str, Any]]] = []
@@ -215,6 +323,7 @@ def _rows(
         raise InputError(f"source {source!r} has no rows in profiles", hint="check --source")
     golden = _person_values(conn, sorted({pid for pid, _, _ in found}), sorted(wanted))
     rules: dict[str, set[str]] = {c: set() for c in columns}
+    origins: dict[str, set[str | None]] = {c: {None} for c in columns}
     out: list[tuple[str, dict[str, str | None]]] = []
     refused: set[str] = set()
     for pid, origin, values in found:
@@ -229,15 +338,17 @@ def _rows(
                 row[column] = None
                 continue
             rules[column].add(access.rule(name, where))  # decided for everyone, allowed or not
+            origins[column].add(where)
             if not allowed or not access.field_allowed(pid, name, where):
                 usable = False
                 continue
             text = str(value)
-            row[column] = _age(text, today) if column in DERIVED else text
+            row[column] = _age(text, reference) if column in DERIVED else text
         if usable:
             out.append((pid, row))
         else:
             refused.add(pid)
+    _check_categories(access, origins)
     blocked = sorted(c for c, seen in rules.items() if seen == {"no"})
     if blocked:
         raise ConfigError(

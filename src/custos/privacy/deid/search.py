@@ -19,7 +19,6 @@ from custos.privacy.deid.checks import Generaliser, Group, Row, groups
 from custos.privacy.deid.operators import Operator
 
 MAX_NODES = 20_000
-SHOWN_GROUPS = 20
 
 
 @dataclass
@@ -47,9 +46,17 @@ class Plan:
 class Refused(CustosError):
     """No generalisation within the suppression limit makes the table safe to release."""
 
-    def __init__(self, message: str, failing: list[str], *, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        failing: list[str],
+        *,
+        counts: dict[str, int] | None = None,
+        hint: str | None = None,
+    ) -> None:
         super().__init__(message, hint=hint)
-        self.failing = failing
+        self.failing = failing  # counts and levels only, never a failing group's values
+        self.counts = counts or {}
 
 
 def _evaluate(
@@ -174,27 +181,42 @@ def _refusal(
     sensitive: Sequence[str],
     max_suppression: float,
 ) -> Refused:
+    """Counts only: a group that fails is small or uniform, so its values would single out the
+    persons in it (an exact age and postcode of one person is what an attacker links on)."""
+    small = [g for g in plan.failing if len(g.persons) < k]
     described = []
-    ordered = sorted(plan.failing, key=lambda g: (len(g.persons), g.signature))
-    for group in ordered[:SHOWN_GROUPS]:
-        combos = " | ".join(
-            ", ".join(f"{c} {v}" for c, v in zip(columns, combo, strict=True))
-            for combo in group.signature
-        )
-        reasons = "; ".join(group.failures(k, l_div, sensitive))
-        described.append(f"{combos or '(no quasi-identifiers)'}: {reasons}")
-    if len(ordered) > SHOWN_GROUPS:
-        described.append(f"… and {len(ordered) - SHOWN_GROUPS} more group(s)")
+    if small:
+        held = sum(len(g.persons) for g in small)
+        described.append(f"{len(small)} group(s) with < k={k} persons, holding {held} person(s)")
+    counts: dict[str, int] = {
+        "persons": plan.persons,
+        "failing_groups": len(plan.failing),
+        "failing_persons": len(plan.suppressed),
+        "groups_below_k": len(small),
+        "persons_below_k": sum(len(g.persons) for g in small),
+    }
+    for i, name in enumerate(sensitive):
+        uniform = [(g, g.diversity()[i]) for g in plan.failing if g.diversity()[i] < l_div]
+        if uniform:
+            lowest = min(achieved for _, achieved in uniform)
+            held = sum(len(g.persons) for g, _ in uniform)
+            described.append(
+                f"{len(uniform)} group(s) with {name}: l={lowest} < {l_div}, "
+                f"holding {held} person(s)"
+            )
+            counts[f"groups_below_l:{name}"] = len(uniform)
     levels = ", ".join(
         f"{c} {op.describe(level)}"
         for c, op, level in zip(columns, generaliser.operators, plan.levels, strict=True)
     )
+    described.append(f"the closest generalisation tried: {levels or 'as is'}")
     share = len(plan.suppressed) / plan.persons if plan.persons else 1.0
     return Refused(
         f"no release of {plan.persons} person(s) is {k}-anonymous and {l_div}-diverse per person "
         f"with at most {max_suppression:.0%} of them suppressed; the closest ({levels or 'as is'}) "
         f"would suppress {share:.0%}, in {len(plan.failing)} failing group(s)",
         described,
+        counts=counts,
         hint="lower --k or --l, allow more suppression (--max-suppression), release fewer "
         "quasi-identifiers, or add more persons",
     )

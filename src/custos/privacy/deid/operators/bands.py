@@ -1,4 +1,5 @@
-"""Numbers (ages, counts) into ever wider bands: 34 → 30-34 → 30-39 → 20-39 → *."""
+"""Numbers (ages, counts) into ever wider bands: 34 → 30-34 → 30-39 → 20-39 → *. A top-coded
+value (``90+``) is already a band of its own: it stays as it is until hidden."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def _number(value: str | None) -> int | None:
     if value is None:
         return None
     try:
-        return int(float(value))
+        return int(float(value.removesuffix("+")))
     except ValueError:
         return None
 
@@ -40,6 +41,8 @@ class Bands:
         number = _number(value)
         if number is None or level >= self.levels:
             return HIDDEN
+        if value is not None and value.endswith("+"):
+            return value
         width = WIDTHS[level]
         if width == 1:
             return str(number)
