@@ -415,12 +415,15 @@ def test_the_taxonomy_refuses_direct_identifiers_and_free_text(
     custos: Custos, tmp_path: Path
 ) -> None:
     load(custos, tmp_path, people=12)
-    notes = ["record_id,email,physician_note,mobile,finding"]
+    notes = ["record_id,email,physician_note,mobile,summary,finding"]
     notes += [
-        f"n{i},patient{i}@example.org,Dr Who saw Pat on Monday,+4915112345{i:02d},asthma"
+        f"n{i},patient{i}@example.org,Dr Who saw Pat on Monday,+4915112345{i:02d},"
+        + ("Pat was seen on Monday and will call back from the office" if i == 3 else "stable")
+        + ",asthma"
         for i in range(12)
     ]
     tags = "categories:\n  physician_note: free_text\n  mobile: contact\n  finding: health\n"
+    tags += "  summary: health\n"
     custos.ingest(
         write(tmp_path / "notes.csv", "\n".join(notes) + "\n"),
         "notes",
@@ -434,6 +437,8 @@ def test_the_taxonomy_refuses_direct_identifiers_and_free_text(
         release(custos, quasi_identifiers=["mobile"], sensitive=["finding"], **common)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"health_text is never released.*free text"):
         release(custos, quasi_identifiers=["age"], sensitive=["health_text"], **common)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"summary is never released: 1 of its 2 distinct"):
+        release(custos, quasi_identifiers=["age"], sensitive=["summary"], **common)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="date_of_birth is never released") as refused:
         release(custos, quasi_identifiers=["sex"], sensitive=["date_of_birth"], **common)  # type: ignore[arg-type]
     assert "age as a quasi-identifier" in str(refused.value.hint)

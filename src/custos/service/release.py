@@ -55,6 +55,9 @@ DIRECT_IDENTIFIERS = frozenset(
 NEVER_RELEASED = {"contact": "a direct identifier", "free_text": "free text"}
 #: Fields that hold free text whatever their category (a health note is filed under health).
 FREE_TEXT = frozenset({"text", "health_text"})
+#: A column reads as free text, whatever its tag, when one in PROSE_SHARE of its distinct values
+#: has more than PROSE_WORDS words (a note tagged ``health`` still names persons and numbers).
+PROSE_WORDS, PROSE_SHARE = 6, 20
 #: Derived columns and the field whose category decides whether the purpose may use them.
 DERIVED = {"age": "date_of_birth"}
 #: Ages from here up are one group, ``90+`` (HIPAA Safe Harbor, 45 CFR 164.514(b)(2)(i)(C)).
@@ -266,8 +269,12 @@ def _check_columns(quasi_identifiers: Sequence[str], sensitive: Sequence[str]) -
         )
 
 
-def _check_categories(access: Access, seen: dict[str, set[str | None]]) -> None:
-    """Refuse columns the taxonomy classifies as direct identifiers or free text."""
+def _check_categories(
+    access: Access, seen: dict[str, set[str | None]], distinct: dict[str, set[str]]
+) -> None:
+    """Refuse columns the taxonomy classifies as direct identifiers or free text, and columns
+    whose values read as prose whatever their tag."""
+    hint = "leave it out of --quasi-identifiers and --sensitive"
     for column, sources in seen.items():
         name = DERIVED.get(column, column)
         for where in sorted(sources, key=str):
@@ -277,8 +284,16 @@ def _check_categories(access: Access, seen: dict[str, set[str | None]]) -> None:
                 raise ConfigError(
                     f"{column} is never released: the taxonomy classifies it as {kind} "
                     f"(category {category})",
-                    hint="leave it out of --quasi-identifiers and --sensitive",
+                    hint=hint,
                 )
+        values = distinct.get(column, set())
+        prose = sum(len(v.split()) > PROSE_WORDS for v in values)
+        if prose and prose * PROSE_SHARE >= len(values):
+            raise ConfigError(
+                f"{column} is never released: {prose} of its {len(values)} distinct values "
+                f"read as free text (more than {PROSE_WORDS} words)",
+                hint=hint + ", or tag a coded column instead",
+            )
 
 
 def _age(born: str | None, reference: date) -> str | None:
@@ -324,6 +339,7 @@ def _rows(
     golden = _person_values(conn, sorted({pid for pid, _, _ in found}), sorted(wanted))
     rules: dict[str, set[str]] = {c: set() for c in columns}
     origins: dict[str, set[str | None]] = {c: {None} for c in columns}
+    distinct: dict[str, set[str]] = {c: set() for c in columns}
     out: list[tuple[str, dict[str, str | None]]] = []
     refused: set[str] = set()
     for pid, origin, values in found:
@@ -343,12 +359,13 @@ def _rows(
                 usable = False
                 continue
             text = str(value)
+            distinct[column].add(text)
             row[column] = _age(text, reference) if column in DERIVED else text
         if usable:
             out.append((pid, row))
         else:
             refused.add(pid)
-    _check_categories(access, origins)
+    _check_categories(access, origins, distinct)
     blocked = sorted(c for c, seen in rules.items() if seen == {"no"})
     if blocked:
         raise ConfigError(
