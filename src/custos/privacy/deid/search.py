@@ -115,7 +115,9 @@ def deidentify(
         return bool(plan.kept) and len(plan.suppressed) <= limit * plan.persons
 
     best: Plan | None = None
-    closest: Plan | None = None  # fewest failing persons, to explain a refusal
+    # Fewest failing persons, then the most generalised, to explain a refusal: "even with age
+    # hidden, 1 group of 81 < k" says more than the same count at exact values.
+    closest: Plan | None = None
     if size <= MAX_NODES:
         candidates = (
             _evaluate(rows, generaliser, tuple(levels), k, l_div, sensitive)
@@ -124,9 +126,9 @@ def deidentify(
         for plan in candidates:
             if allowed(plan) and _better(plan, best):
                 best = plan
-            if closest is None or (len(plan.suppressed), plan.loss) < (
+            if closest is None or (len(plan.suppressed), -plan.loss) < (
                 len(closest.suppressed),
-                closest.loss,
+                -closest.loss,
             ):
                 closest = plan
     else:
@@ -167,7 +169,7 @@ def _climb(
             return None, closest
         plan = min(steps, key=lambda p: (len(p.suppressed), p.loss))
         levels = plan.levels
-        if len(plan.suppressed) < len(closest.suppressed):
+        if len(plan.suppressed) <= len(closest.suppressed):
             closest = plan
     return plan, closest
 
