@@ -16,5 +16,6 @@ def keyed_hash(key: bytes, domain: str, value: str) -> str:
 
 def pseudonym(key: bytes, domain: str, value: str) -> str:
     """A short pseudonym ``p_…`` for ``value``: the same person gets the same pseudonym within
-    one domain (a release purpose), different ones across domains."""
+    one domain (one release, or one purpose for linkable releases), different ones across
+    domains."""
     return "p_" + keyed_hash(key, domain, value)[:PSEUDONYM_HEX]
