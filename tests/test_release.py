@@ -27,6 +27,7 @@ from custos.privacy.deid.operators.dates import Dates
 from custos.privacy.deid.operators.prefix import Prefix
 from custos.service import Custos
 from custos.service.release import _age, release
+from custos.store import releases as register
 from custos.store import tables as t
 from tests.conftest import write
 
@@ -447,3 +448,157 @@ def test_the_taxonomy_refuses_direct_identifiers_and_free_text(
         release(custos, quasi_identifiers=["sex"], sensitive=["date_of_birth"], **common)  # type: ignore[arg-type]
     assert "age as a quasi-identifier" in str(refused.value.hint)
     assert not (tmp_path / "x.csv").exists()
+
+
+# -- the register: each release checked against the purpose's earlier ones -------------------
+
+COMMON: dict[str, object] = {
+    "purpose": "clinical_research",
+    "sensitive": ["finding"],
+    "k": 5,
+    "l_div": 2,
+    "source": "clinic",
+    "max_suppression": 0.1,
+}
+
+
+def entries(custos: Custos) -> list[register.Entry]:
+    with custos.store.read() as conn:
+        return register.entries(conn, "clinical_research")
+
+
+def test_linkable_releases_hold_k_and_l_in_their_combined_view(
+    custos: Custos, tmp_path: Path
+) -> None:
+    """The attack: an exact age in one linkable release and an exact postcode in the next, joined
+    on the pseudonym, are an exact (age, postcode) view. The second release is generalised or
+    suppressed until the joined view still holds k and l."""
+    load(custos, tmp_path)
+    release(custos, quasi_identifiers=["age"], output=tmp_path / "a.csv", linkable=True, **COMMON)  # type: ignore[arg-type]
+    release(  # type: ignore[arg-type]
+        custos, quasi_identifiers=["postcode"], output=tmp_path / "p.csv", linkable=True, **COMMON
+    )
+    ages = {r["person"]: r["age"] for r in read(tmp_path / "a.csv")}
+    joined = [{**r, "age": ages.get(r["person"], "*")} for r in read(tmp_path / "p.csv")]
+    assert joined and any(r["age"] != "*" for r in joined)
+    check_per_person(joined, ["age", "postcode"], 5, 2)  # fails without the register's check
+
+
+def test_a_column_is_never_released_finer_than_before(custos: Custos, tmp_path: Path) -> None:
+    """Per-release pseudonyms do not join, but groups intersect: a column released before is
+    released at that level or coarser for the purpose."""
+    load(custos, tmp_path)
+    qis = ["age", "sex", "postcode"]
+    release(custos, quasi_identifiers=qis, output=tmp_path / "a.csv", **COMMON)  # type: ignore[arg-type]
+    release(custos, quasi_identifiers=["age"], output=tmp_path / "b.csv", **COMMON)  # type: ignore[arg-type]
+    first, second = entries(custos)
+    assert first.level("age") > 0  # the three-column release had to coarsen age
+    assert second.level("age") >= first.level("age")
+    with pytest.raises(ConfigError, match=r"released .* with the bands operator"):
+        release(  # type: ignore[arg-type]
+            custos,
+            quasi_identifiers=["age"],
+            output=tmp_path / "c.csv",
+            generalise={"age": "categorical"},
+            **COMMON,
+        )
+
+
+def test_a_suppressed_person_stays_out_of_later_releases(custos: Custos, tmp_path: Path) -> None:
+    """Persons suppressed by one release (their combination is rare) are not released by a
+    later release of the purpose that shows one of those columns, e.g. exact postcode."""
+    load(custos, tmp_path)
+    old = [f"old{i}@example.org" for i in range(3)]
+    add_patients(custos, tmp_path, old, born="1920-03-01")
+    qis = ["age", "sex", "postcode"]
+    release(custos, quasi_identifiers=qis, output=tmp_path / "a.csv", **COMMON)  # type: ignore[arg-type]
+    # Alone, sex shows nothing rare of them: they would be released among many women.
+    second = release(custos, quasi_identifiers=["sex"], output=tmp_path / "b.csv", **COMMON)  # type: ignore[arg-type]
+    assert second.suppressed_persons == 0
+    first, second_entry = entries(custos)
+    assert len(first.suppressed) == 3
+    assert not first.suppressed & second_entry.persons
+    assert first.suppressed <= second_entry.suppressed  # and so on, release after release
+
+
+def more_patients(
+    folder: Path, emails: list[str], *, withdrawn: str | None = None, born: str = "1970-05-01"
+) -> None:
+    """New patients with a visit and research consent (and one withdrawal); ``born`` 1920 and
+    postcodes 999.. make a few very old persons who live apart from everyone else."""
+    persons = ["record_id,first_name,last_name,email,date_of_birth,postcode,sex"]
+    visits = ["record_id,email,visit_date,finding"]
+    consents = ["email,purpose,status,timestamp,explicit"]
+    for i, email in enumerate(emails):
+        postcode = f"9990{i}" if born < "1930" else "10150"
+        persons.append(f"n{i},New,Patient{i},{email},{born},{postcode},F")
+        visits.append(f"nv{i},{email},2025-06-01,asthma")
+        consents.append(f"{email},clinical_research,granted,2026-01-01T00:00:00Z,yes")
+    if withdrawn:
+        consents.append(f"{withdrawn},clinical_research,withdrawn,2026-02-01T00:00:00Z,yes")
+    write(folder / "new_persons.csv", "\n".join(persons) + "\n")
+    write(folder / "new_visits.csv", "\n".join(visits) + "\n")
+    write(folder / "new_consents.csv", "\n".join(consents) + "\n")
+
+
+def add_patients(custos: Custos, folder: Path, emails: list[str], **kwargs: str) -> None:
+    more_patients(folder, emails, **kwargs)
+    custos.ingest(folder / "new_persons.csv", "crm", map_path=folder / "map.yaml")
+    custos.ingest(folder / "new_visits.csv", "clinic", map_path=folder / "map.yaml")
+    custos.resolve()
+    custos.ingest(folder / "new_consents.csv", "crm", kind=Kind.CONSENTS)
+
+
+def test_differencing_one_new_patient_is_held_back_and_one_gone_is_refused(
+    custos: Custos, tmp_path: Path
+) -> None:
+    """The attack: re-running a release after one new patient arrives shows that patient as the
+    only new pseudonym (or the only change in the counts). Newcomers are held back until k of
+    them have joined; a release that still differs by fewer than k persons is refused."""
+    load(custos, tmp_path)
+    qis = ["age", "sex"]
+    first = release(custos, quasi_identifiers=qis, output=tmp_path / "a.csv", **COMMON)  # type: ignore[arg-type]
+    add_patients(custos, tmp_path, ["new0@example.org"], born="1970-05-01")
+    second = release(custos, quasi_identifiers=qis, output=tmp_path / "b.csv", **COMMON)  # type: ignore[arg-type]
+    assert second.held_back == 1 and second.persons == first.persons
+    assert entries(custos)[1].persons == entries(custos)[0].persons
+    add_patients(custos, tmp_path, [], withdrawn="patient1@example.org")
+    with pytest.raises(Refused, match="left out") as refused:
+        release(custos, quasi_identifiers=qis, output=tmp_path / "c.csv", **COMMON)  # type: ignore[arg-type]
+    assert refused.value.counts["left_out"] == 1 and "patient" not in str(refused.value)
+    assert not (tmp_path / "c.csv").exists() and len(entries(custos)) == 2
+    with custos.store.read() as conn:
+        audit = conn.execute(select(t.audit_log.c.action, t.audit_log.c.detail)).all()
+    assert any(a == "release_refused" and '"left_out":1' in (d or "") for a, d in audit)
+
+
+def test_cli_release_register_and_differencing(
+    store_url: str, tmp_path: Path, settings: Settings
+) -> None:
+    with Custos.open(store_url, settings) as custos:
+        load(custos, tmp_path)
+    runner = CliRunner(
+        env={
+            "CUSTOS_SECRET_KEY_FILE": settings.secret_key_file,
+            "CUSTOS_TAXONOMY": settings.taxonomy or "",
+        }
+    )
+    args = ["--db", store_url, "release", "--purpose", "clinical_research", "-q", "age,sex"]
+    args += ["-s", "finding", "--source", "clinic", "--max-suppression", "0.1", "-o"]
+    result = runner.invoke(cli, [*args, str(tmp_path / "a.csv")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    listed = runner.invoke(cli, ["--db", store_url, "release", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    (entry,) = orjson.loads(listed.stdout)
+    assert entry["quasi_identifiers"] == ["age", "sex"] and entry["persons"] > 0
+    assert entry["purpose"] == "clinical_research" and "p_" not in listed.stdout
+    shown = runner.invoke(cli, ["--db", store_url, "release", "list", "-p", "clinical_research"])
+    assert shown.exit_code == 0 and entry["release"] in shown.stdout
+    with Custos.open(store_url, settings) as custos:
+        add_patients(custos, tmp_path, [], withdrawn="patient1@example.org")
+    result = runner.invoke(cli, [*args, str(tmp_path / "b.csv"), "--json"])
+    assert result.exit_code == 1, result.output
+    refusal = orjson.loads(result.stdout)
+    assert refusal["refused"] is True and refusal["counts"]["left_out"] == 1
+    missing = runner.invoke(cli, ["--db", store_url, "release", "-p", "clinical_research"])
+    assert missing.exit_code == 2 and "--quasi-identifiers" in missing.output

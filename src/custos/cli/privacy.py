@@ -215,19 +215,34 @@ def _names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-@app.command("release")
+release_app = typer.Typer(
+    help="De-identified releases (custos release -p P -q ... -s ... -o FILE) and their register "
+    "(custos release list)."
+)
+app.add_typer(release_app, name="release")
+
+
+@release_app.callback(invoke_without_command=True)
 def release_command(
-    purpose: Annotated[str, typer.Option("--purpose", "-p", help="Why the data is released.")],
+    ctx: typer.Context,
+    purpose: Annotated[
+        str | None, typer.Option("--purpose", "-p", help="Why the data is released (required).")
+    ] = None,
     quasi_identifiers: Annotated[
-        str,
+        str | None,
         typer.Option(
-            "--quasi-identifiers", "-q", help="Comma-separated columns, e.g. age,sex,postcode."
+            "--quasi-identifiers",
+            "-q",
+            help="Comma-separated columns, e.g. age,sex,postcode (required).",
         ),
-    ],
+    ] = None,
     sensitive: Annotated[
-        str, typer.Option("--sensitive", "-s", help="Comma-separated sensitive columns.")
-    ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The file (.csv or .jsonl).")],
+        str | None,
+        typer.Option("--sensitive", "-s", help="Comma-separated sensitive columns (required)."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="The file, .csv or .jsonl (required).")
+    ] = None,
     k: Annotated[int, typer.Option("--k", help="Persons per group, at least.")] = 5,
     l_div: Annotated[int, typer.Option("--l", help="Per-person l-diversity, at least.")] = 2,
     source: Annotated[
@@ -268,7 +283,17 @@ def release_command(
 ) -> None:
     """Write a de-identified extract: pseudonyms, generalised quasi-identifiers, k-anonymous and
     l-diverse per person, and FILE.meta.json beside it; refused (exit 1, with counts only, never
-    a group's values) when it cannot be."""
+    a group's values) when it cannot be, alone or with the purpose's earlier releases."""
+    if ctx.invoked_subcommand is not None:
+        return
+    given: dict[str, object] = {"--purpose": purpose, "--quasi-identifiers": quasi_identifiers}
+    given |= {"--sensitive": sensitive, "--output": output}
+    missing = [name for name, value in given.items() if value is None]
+    if missing:
+        raise typer.BadParameter(
+            f"a release needs {', '.join(missing)} (or: custos release list)", ctx=ctx
+        )
+    assert purpose and quasi_identifiers and sensitive and output
     chosen = dict(item.split("=", 1) for item in generalise or [] if "=" in item)
 
     def run(custos: Any) -> release.ReleaseReport:
@@ -319,6 +344,45 @@ def release_command(
     )
     if report.override_reason:
         out.print(f"  minimum k/l overridden: {report.override_reason}")
+    if report.held_back:
+        out.print(
+            f"  {report.held_back} person(s) new since the last release of these columns held "
+            f"back until {k} have joined"
+        )
+
+
+@release_app.command("list")
+def release_list(
+    purpose: Annotated[
+        str | None, typer.Option("--purpose", "-p", help="Only this purpose's releases.")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """The release register: each release written, its columns, generalisation, k, l and how
+    many persons it released and suppressed (counts only, never a person's id)."""
+    with open_custos() as custos:
+        listed = guarded(lambda: release.releases(custos, purpose))
+    if as_json:
+        out.print_json(orjson.dumps(listed).decode())
+        return
+    table = Table("release", "purpose", "created", "columns", "generalisation", "k", "l")
+    table.add_column("persons")
+    table.add_column("suppressed")
+    table.add_column("pseudonyms")
+    for entry in listed:
+        table.add_row(
+            entry["release"],
+            entry["purpose"],
+            entry["created_at"],
+            f"-q {','.join(entry['quasi_identifiers'])} -s {','.join(entry['sensitive'])}",
+            "; ".join(f"{c}: {how}" for c, how in entry["generalisation"].items()),
+            str(entry["k"]),
+            str(entry["l"]),
+            str(entry["persons"]),
+            str(entry["suppressed_persons"]),
+            entry["pseudonyms"],
+        )
+    out.print(table)
 
 
 __all__ = ["dsr_app"]

@@ -7,6 +7,12 @@ the date of birth at the release's reference date, top-coded at 90+. Direct iden
 text never appear: each person is one keyed pseudonym, new in every release (so two releases
 cannot be joined on it) unless the release is asked to be linkable (stable per purpose). Beside
 the file, ``FILE.meta.json`` states how it was made.
+
+Each release written is kept in the register (:mod:`custos.store.releases`), and the next release
+of the purpose is checked against it: a column released before is released at that level or
+coarser; with linkable pseudonyms k and l hold on the combined view of every joinable release;
+persons suppressed before stay out of releases that share a quasi-identifier with that one; and
+a release of the same columns may not differ from the last by fewer than k persons.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from custos.privacy.deid.operators import operator_for
 from custos.service.dsr import secret_key
 from custos.service.reads import record_access
 from custos.store import golden as golden_store
+from custos.store import releases as register
 from custos.store import tables as t
 
 if TYPE_CHECKING:
@@ -84,6 +91,8 @@ class ReleaseReport:
     reference_date: str = ""
     pseudonyms: str = ""
     override_reason: str | None = None
+    #: newcomers since the last release of the same columns, fewer than k: held back until k
+    held_back: int = 0
 
 
 def release(
@@ -115,11 +124,22 @@ def release(
     guard = Guard(app.taxonomy)
     with app.store.read() as conn:
         access = guard.access(conn, purpose)
-        rows, refused = _rows(conn, access, columns, source, reference)
+        earlier = register.entries(conn, access.purpose.name)
+        # Columns an earlier joinable release let out: checked in the combined view, not released.
+        joined = [e for e in earlier if linkable and e.linkable]
+        extra = sorted({c for e in joined for c in e.quasi_identifiers} - set(columns))
+        rows, refused = _rows(
+            conn, access, [*quasi_identifiers, *extra, *sensitive], source, reference
+        )
+    searched = [*quasi_identifiers, *extra]
+    # What a joined release showed of a person it left out is nothing: hidden in the combined view.
+    shown = {
+        c: set().union(*(e.persons for e in joined if c in e.quasi_identifiers)) for c in extra
+    }
     extract = [
         Row(
             pid,
-            tuple(values[c] for c in quasi_identifiers),
+            tuple(values[c] if c not in shown or pid in shown[c] else None for c in searched),
             tuple(str(values[c]) for c in sensitive),
         )
         for pid, values in rows
@@ -131,10 +151,19 @@ def release(
             + ", ".join(sensitive),
             hint="check --source, --sensitive and the persons' consent for the purpose",
         )
-    chosen = generalise or {}
+    chosen = _same_operators(earlier, searched, generalise or {})
+    suppressed_before, last = _history(earlier, quasi_identifiers, sensitive)
+    held = {r.person for r in extract if r.person not in suppressed_before}
+    held = held - last.persons if last is not None else set()
+    if len(held) >= k:
+        held = set()
+    extract = [r for r in extract if r.person not in suppressed_before | held]
     operators = [
         operator_for(c, sorted({v for r in extract if (v := r.qi[i]) is not None}), chosen.get(c))
-        for i, c in enumerate(quasi_identifiers)
+        for i, c in enumerate(searched)
+    ]
+    floors = [
+        min((e.level(c) for e in earlier if c in e.generalisation), default=0) for c in searched
     ]
     fields = sorted({DERIVED.get(c, c) for c in columns})
     asked: dict[str, object] = {"columns": columns, "k": k, "l": l_div}
@@ -149,7 +178,12 @@ def release(
             k=k,
             l_div=l_div,
             max_suppression=max_suppression,
+            floors=floors,
+            fixed=[c in extra for c in searched],
         )
+        kept = {p for g in plan.kept for p in g.persons}
+        if last is not None:
+            _check_difference(kept, last, k)
     except Refused as exc:
         record_access(
             app,
@@ -162,18 +196,19 @@ def release(
             detail={**asked, **exc.counts},
         )
         raise
+    released = len(quasi_identifiers)
+    levels = plan.levels[:released]
     release_id = secrets.token_hex(8)
     key = secret_key(app)
     # A random release id in the keyed hash's domain: a new pseudonym per person in every
     # release, which no one without the key can compute or match across releases.
     domain = f"release:{access.purpose.name}" + ("" if linkable else f":{release_id}")
-    kept = {p for g in plan.kept for p in g.persons}
     out_rows = sorted(
         (
             pseudonym(key, domain, r.person),
             *(
                 op.generalise(v, level)
-                for op, v, level in zip(operators, r.qi, plan.levels, strict=True)
+                for op, v, level in zip(operators, r.qi[:released], levels, strict=False)
             ),
             *r.sensitive,
         )
@@ -182,7 +217,7 @@ def release(
     )
     generalisation = {
         c: f"{op.name}: {op.describe(level)}"
-        for c, op, level in zip(quasi_identifiers, operators, plan.levels, strict=True)
+        for c, op, level in zip(quasi_identifiers, operators, levels, strict=False)
     }
     meta = output.with_name(output.name + ".meta.json")
     metadata = {
@@ -201,10 +236,33 @@ def release(
         "generalisation": generalisation,
         "persons": len(kept),
         "suppressed_persons": len(plan.suppressed),
+        "held_back_persons": len(held),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     _write(output, ["person", *columns], out_rows)
     write_private(meta, orjson.dumps(metadata, option=orjson.OPT_INDENT_2).decode() + "\n")
+    with app.store.write() as conn:
+        register.add(
+            conn,
+            register.Entry(
+                id=release_id,
+                purpose=access.purpose.name,
+                created_at=datetime.now(UTC),
+                actor=actor,
+                linkable=linkable,
+                quasi_identifiers=tuple(quasi_identifiers),
+                sensitive=tuple(sensitive),
+                generalisation={
+                    c: {"operator": op.name, "level": level, "shown": generalisation[c]}
+                    for c, op, level in zip(quasi_identifiers, operators, levels, strict=False)
+                },
+                k=plan.k,
+                l=plan.l,
+                reference_date=reference.isoformat(),
+                persons=frozenset(kept),
+                suppressed=frozenset(plan.suppressed | suppressed_before),
+            ),
+        )
     record_access(
         app,
         actor=actor,
@@ -230,7 +288,68 @@ def release(
         reference_date=reference.isoformat(),
         pseudonyms=str(metadata["pseudonyms"]),
         override_reason=reason,
+        held_back=len(held),
     )
+
+
+def releases(app: Custos, purpose: str | None = None) -> list[dict[str, Any]]:
+    """The release register (of one purpose), oldest first: counts only, no person ids."""
+    with app.store.read() as conn:
+        return [e.summary() for e in register.entries(conn, purpose)]
+
+
+def _same_operators(
+    earlier: Sequence[register.Entry], columns: Sequence[str], chosen: dict[str, str]
+) -> dict[str, str]:
+    """The operator per column: one released before keeps the operator it was released with
+    (its levels are only comparable on the same ladder)."""
+    out = dict(chosen)
+    for entry in earlier:
+        for column, how in entry.generalisation.items():
+            if column not in columns:
+                continue
+            before = str(how["operator"])
+            if out.setdefault(column, before) != before:
+                raise ConfigError(
+                    f"{column} was released for purpose {entry.purpose} with the {before} "
+                    f"operator (release {entry.id}); another operator could release it finer",
+                    hint=f"use --generalise {column}={before}, or leave --generalise {column} out",
+                )
+    return out
+
+
+def _history(
+    earlier: Sequence[register.Entry], quasi_identifiers: Sequence[str], sensitive: Sequence[str]
+) -> tuple[set[str], register.Entry | None]:
+    """Persons suppressed by an earlier release that shares a quasi-identifier with this one
+    (they stay out: released here, a finer view of that column would single them out), and the
+    last release of the same columns (differencing is checked against it)."""
+    suppressed: set[str] = set()
+    last = None
+    for entry in earlier:
+        if set(entry.quasi_identifiers) & set(quasi_identifiers):
+            suppressed |= entry.suppressed
+        if set(entry.quasi_identifiers) == set(quasi_identifiers) and set(entry.sensitive) == set(
+            sensitive
+        ):
+            last = entry
+    return suppressed, last
+
+
+def _check_difference(kept: set[str], last: register.Entry, k: int) -> None:
+    """Refuse a release whose persons differ from the last release of the same columns by fewer
+    than k persons (the difference of the two files is those persons' rows)."""
+    added, removed = len(kept - last.persons), len(last.persons - kept)
+    if 0 < added < k or 0 < removed < k:
+        raise Refused(
+            f"this release differs from release {last.id} of the same columns by {added} "
+            f"person(s) added and {removed} left out: fewer than k={k}, so comparing the two "
+            "would single them out",
+            [f"added: {added}", f"left out: {removed}"],
+            counts={"added": added, "left_out": removed, "previous_persons": len(last.persons)},
+            hint="wait until at least k persons have joined (newcomers are held back until then) "
+            "or left, or release other columns",
+        )
 
 
 def _check_minimum(k: int, l_div: int, override_reason: str | None) -> str | None:

@@ -511,3 +511,26 @@ collect_aliases = Table(
     Column("user_id", String(200), nullable=False),
     Column("linked_at", Timestamp(), nullable=False),
 )
+
+# The register of de-identified releases (one row per release written, never per refusal): what
+# each release let out, so the next release of the purpose is checked against it. Profile ids
+# only (zlib + base64), never a value of a person.
+releases = Table(
+    "releases",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("purpose", String(100), nullable=False, index=True),
+    Column("created_at", Timestamp(), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("linkable", Boolean, nullable=False),
+    Column("quasi_identifiers", Text, nullable=False),  # JSON list
+    Column("sensitive", Text, nullable=False),  # JSON list
+    Column("generalisation", Text, nullable=False),  # JSON: column → {operator, level, shown}
+    Column("k", Integer, nullable=False),
+    Column("l", Integer, nullable=False),
+    Column("reference_date", String(10), nullable=False),
+    Column("persons", Integer, nullable=False),
+    Column("suppressed", Integer, nullable=False),
+    Column("persons_z", Text, nullable=False),  # released profile ids, zlib + base64
+    Column("suppressed_z", Text, nullable=False),  # suppressed profile ids, zlib + base64
+)

@@ -101,13 +101,26 @@ def deidentify(
     k: int,
     l_div: int,
     max_suppression: float,
+    floors: Sequence[int] | None = None,
+    fixed: Sequence[bool] | None = None,
 ) -> Plan:
     """The plan that releases ``rows`` k-anonymous and l-diverse per person with the least loss,
-    suppressing at most ``max_suppression`` of the persons; :class:`Refused` when none does."""
+    suppressing at most ``max_suppression`` of the persons; :class:`Refused` when none does.
+
+    ``floors`` are the finest level each quasi-identifier may take (a column released before is
+    released at that level or coarser); a ``fixed`` column stays at its floor (a column an
+    earlier, joinable release let out, checked in the combined view but not searched)."""
     if k < 1 or l_div < 1:
         raise CustosError("k and l must be at least 1")
     generaliser = Generaliser(operators)
-    ladders = [range(op.levels + 1) for op in operators]
+    low = [
+        min(f, op.levels) for f, op in zip(floors or [0] * len(operators), operators, strict=True)
+    ]
+    pinned = fixed or [False] * len(operators)
+    ladders = [
+        range(lo, lo + 1 if pin else op.levels + 1)
+        for lo, pin, op in zip(low, pinned, operators, strict=True)
+    ]
     size = math.prod(len(r) for r in ladders)
     limit = max_suppression
 
@@ -132,7 +145,7 @@ def deidentify(
             ):
                 closest = plan
     else:
-        best, closest = _climb(rows, generaliser, k, l_div, sensitive, allowed)
+        best, closest = _climb(rows, generaliser, ladders, k, l_div, sensitive, allowed)
     if best is not None:
         return best
     assert closest is not None
@@ -142,14 +155,15 @@ def deidentify(
 def _climb(
     rows: Sequence[Row],
     generaliser: Generaliser,
+    ladders: Sequence[range],
     k: int,
     l_div: int,
     sensitive: Sequence[str],
     allowed: Callable[[Plan], bool],
 ) -> tuple[Plan | None, Plan]:
     """Greedy: raise the quasi-identifier whose next level leaves the fewest persons failing."""
-    tops = [op.levels for op in generaliser.operators]
-    levels = tuple(0 for _ in tops)
+    tops = [ladder[-1] for ladder in ladders]
+    levels = tuple(ladder[0] for ladder in ladders)
     plan = _evaluate(rows, generaliser, levels, k, l_div, sensitive)
     closest = plan
     while not allowed(plan):
