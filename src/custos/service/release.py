@@ -125,21 +125,23 @@ def release(
     with app.store.read() as conn:
         access = guard.access(conn, purpose)
         earlier = register.entries(conn, access.purpose.name)
-        # Columns an earlier joinable release let out: checked in the combined view, not released.
+        # Each column an earlier joinable release let out, once more at the finest level it was
+        # let out at: checked in the combined view (the pseudonym joins them), not released.
         joined = [e for e in earlier if linkable and e.linkable]
-        extra = sorted({c for e in joined for c in e.quasi_identifiers} - set(columns))
-        rows, refused = _rows(
-            conn, access, [*quasi_identifiers, *extra, *sensitive], source, reference
-        )
+        extra = sorted({c for e in joined for c in e.quasi_identifiers} - set(sensitive))
+        wanted = [*columns, *(c for c in extra if c not in columns)]
+        rows, refused = _rows(conn, access, wanted, source, reference)
+    released = len(quasi_identifiers)
     searched = [*quasi_identifiers, *extra]
     # What a joined release showed of a person it left out is nothing: hidden in the combined view.
-    shown = {
-        c: set().union(*(e.persons for e in joined if c in e.quasi_identifiers)) for c in extra
-    }
+    shown = [set().union(*(e.persons for e in joined if c in e.quasi_identifiers)) for c in extra]
     extract = [
         Row(
             pid,
-            tuple(values[c] if c not in shown or pid in shown[c] else None for c in searched),
+            (
+                *(values[c] for c in quasi_identifiers),
+                *(values[c] if pid in seen else None for c, seen in zip(extra, shown, strict=True)),
+            ),
             tuple(str(values[c]) for c in sensitive),
         )
         for pid, values in rows
@@ -163,7 +165,11 @@ def release(
         for i, c in enumerate(searched)
     ]
     floors = [
-        min((e.level(c) for e in earlier if c in e.generalisation), default=0) for c in searched
+        min(
+            (e.level(c) for e in (earlier if i < released else joined) if c in e.generalisation),
+            default=0,
+        )
+        for i, c in enumerate(searched)
     ]
     fields = sorted({DERIVED.get(c, c) for c in columns})
     asked: dict[str, object] = {"columns": columns, "k": k, "l": l_div}
@@ -179,7 +185,7 @@ def release(
             l_div=l_div,
             max_suppression=max_suppression,
             floors=floors,
-            fixed=[c in extra for c in searched],
+            fixed=[i >= released for i in range(len(searched))],
         )
         kept = {p for g in plan.kept for p in g.persons}
         if last is not None:
@@ -196,7 +202,6 @@ def release(
             detail={**asked, **exc.counts},
         )
         raise
-    released = len(quasi_identifiers)
     levels = plan.levels[:released]
     release_id = secrets.token_hex(8)
     key = secret_key(app)
