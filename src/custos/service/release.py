@@ -159,6 +159,7 @@ def release(
     held = held - last.persons if last is not None else set()
     if len(held) >= k:
         held = set()
+    again = {r.person for r in extract} & suppressed_before  # suppressed again, see _history
     extract = [r for r in extract if r.person not in suppressed_before | held]
     operators = [
         operator_for(c, sorted({v for r in extract if (v := r.qi[i]) is not None}), chosen.get(c))
@@ -240,7 +241,7 @@ def release(
         "pseudonyms": "linkable per purpose" if linkable else "per release",
         "generalisation": generalisation,
         "persons": len(kept),
-        "suppressed_persons": len(plan.suppressed),
+        "suppressed_persons": len(plan.suppressed | again),
         "held_back_persons": len(held),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -283,7 +284,7 @@ def release(
         purpose=access.purpose.name,
         rows=len(out_rows),
         persons=len(kept),
-        suppressed_persons=len(plan.suppressed),
+        suppressed_persons=len(plan.suppressed | again),
         refused_persons=len(refused),
         k=plan.k,
         l=plan.l,
