@@ -6,7 +6,7 @@ see; a column is taken from the row, else from the person's golden record; ``age
 the date of birth at the release's reference date, top-coded at 90+. Direct identifiers and free
 text never appear: each person is one keyed pseudonym, new in every release (so two releases
 cannot be joined on it) unless the release is asked to be linkable (stable per purpose). Beside
-the file, ``FILE.meta.json`` states how it was made.
+the file, ``FILE.meta.json`` states how it was made and ``FILE.risk.json`` the risk that remains.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from custos.core.errors import ConfigError, InputError
 from custos.core.files import csv_writer, private_file, write_private
 from custos.privacy.deid import Refused, Row, deidentify, pseudonym
 from custos.privacy.deid.operators import operator_for
+from custos.privacy.deid.risk import assess
 from custos.service.dsr import secret_key
 from custos.service.reads import record_access
 from custos.store import golden as golden_store
@@ -84,6 +85,7 @@ class ReleaseReport:
     reference_date: str = ""
     pseudonyms: str = ""
     override_reason: str | None = None
+    risk: dict[str, Any] = field(default_factory=dict)
 
 
 def release(
@@ -168,18 +170,18 @@ def release(
     # release, which no one without the key can compute or match across releases.
     domain = f"release:{access.purpose.name}" + ("" if linkable else f":{release_id}")
     kept = {p for g in plan.kept for p in g.persons}
-    out_rows = sorted(
-        (
-            pseudonym(key, domain, r.person),
-            *(
-                op.generalise(v, level)
-                for op, v, level in zip(operators, r.qi, plan.levels, strict=True)
-            ),
-            *r.sensitive,
+    levels = plan.levels
+    population = [
+        Row(
+            r.person,
+            tuple(o.generalise(v, n) for o, v, n in zip(operators, r.qi, levels, strict=True)),
+            r.sensitive,
         )
         for r in extract
-        if r.person in kept
-    )
+    ]
+    released = [r for r in population if r.person in kept]
+    out_rows = sorted((pseudonym(key, domain, r.person), *r.qi, *r.sensitive) for r in released)
+    risk = assess(released, sensitive, population).as_dict()
     generalisation = {
         c: f"{op.name}: {op.describe(level)}"
         for c, op, level in zip(quasi_identifiers, operators, plan.levels, strict=True)
@@ -205,6 +207,10 @@ def release(
     }
     _write(output, ["person", *columns], out_rows)
     write_private(meta, orjson.dumps(metadata, option=orjson.OPT_INDENT_2).decode() + "\n")
+    write_private(
+        output.with_name(output.name + ".risk.json"),
+        orjson.dumps({"release": release_id, **risk}, option=orjson.OPT_INDENT_2).decode() + "\n",
+    )
     record_access(
         app,
         actor=actor,
@@ -230,6 +236,7 @@ def release(
         reference_date=reference.isoformat(),
         pseudonyms=str(metadata["pseudonyms"]),
         override_reason=reason,
+        risk=risk,
     )
 
 
