@@ -18,8 +18,9 @@ target's values:
 Shares are of the targets who are released patients (consenting). Sequences: a single
 ``-q age,sex,postcode`` release; the four-release composition (``-q age``, ``-q postcode``,
 ``-q postcode,sex``, ``-q age,sex,postcode``) with per-release pseudonyms (the default) and with
-``--linkable`` ones, joined on the pseudonym; differencing after one new patient (rows added,
-and with ``--linkable`` the new pseudonym); a monthly series (four releases at the first of
+``--linkable`` ones, joined on the pseudonym; differencing after one new patient (the rows
+added, after recoding the finer release to the coarser one's generalisation; with ``--linkable``
+the new pseudonym); a monthly series (four releases at the first of
 each month as the reference date). Information loss: the generalisation height (levels used /
 levels available, summed over the quasi-identifiers) and the suppressed share.
 
@@ -39,6 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
@@ -267,15 +269,60 @@ def differencing(attack: Attack) -> list[Outcome]:
             outcome.unique = int(len(new) == 1 and learned == truth)
             outcome.note = f"{len(new)} new pseudonym(s)"
         else:
-            added = _rows(two)
-            for row in _rows(one):
-                if row in added:
-                    added.remove(row)
-            learned = {c for _, c in added}
+            added = _added(_rows(one), _rows(two))
+            late = next(p for p in clinic.persons if p.pid == clinic.late_patient)
+            values = attack.values(late, REFERENCE)
+            wanted = [values[c] for c in SINGLE]
+            learned = {
+                c for q, c in added if all(map(covers, q, wanted))
+            }  # the added rows that could be the new patient's
             outcome.unique = int(len(added) == 1 and learned == truth)  # the row singled out
             outcome.note = f"{len(added)} row(s) added"
         outcome.certain = int(bool(learned) and learned == truth)
     return outcomes
+
+
+def within(coarse: str, fine: str) -> bool:
+    """Whether every value a ``fine`` generalised value could be is covered by ``coarse``."""
+    if set(coarse) == {"*"} or coarse == fine:
+        return True
+    if "*" in coarse and len(coarse) == len(fine):
+        return all(c in ("*", f) for c, f in zip(coarse, fine, strict=True))
+    band, inner = BAND.fullmatch(coarse), BAND.fullmatch(fine)
+    if band and inner:
+        return int(band[1]) <= int(inner[1]) and int(inner[2]) <= int(band[2])
+    return covers(coarse, fine) if fine.isdigit() else False
+
+
+def _added(
+    one: list[tuple[tuple[str, ...], str]], two: list[tuple[tuple[str, ...], str]]
+) -> list[tuple[tuple[str, ...], str]]:
+    """The rows of ``two`` not in ``one``, after recoding the finer release's rows to the
+    coarser one's values (a new generalisation does not hide the row that was added)."""
+
+    def recode(
+        rows: list[tuple[tuple[str, ...], str]], to: list[tuple[tuple[str, ...], str]]
+    ) -> list[tuple[tuple[str, ...], str]] | None:
+        targets = sorted({q for q, _ in to})
+        out = []
+        for q, c in rows:
+            found = [t for t in targets if all(map(within, t, q))]
+            if len(found) != 1:
+                return None
+            out.append((found[0], c))
+        return out
+
+    first, second = one, two
+    if {q for q, _ in one} != {q for q, _ in two}:
+        if (coarse := recode(two, one)) is not None:
+            second = coarse
+        elif (coarse := recode(one, two)) is not None:
+            first = coarse
+    added = list(second)
+    for row in first:
+        if row in added:
+            added.remove(row)
+    return added
 
 
 def _rows(seen: Released) -> list[tuple[tuple[str, ...], str]]:
@@ -283,8 +330,9 @@ def _rows(seen: Released) -> list[tuple[tuple[str, ...], str]]:
     return sorted((q, c) for p in seen.qis for q in seen.qis[p] for c in seen.conditions[p])
 
 
-def run(args: argparse.Namespace) -> tuple[list[Outcome], float]:
-    """Generate, ingest, release and attack; returns the outcomes and the setup time."""
+def run(args: argparse.Namespace) -> tuple[list[Outcome], float, dict[str, Any]]:
+    """Generate, ingest, release and attack; returns the outcomes, the setup time and the
+    single release's risk report."""
     with tempfile.TemporaryDirectory(prefix="custos-bench-") as tmp:
         folder = Path(tmp)
         started = time.perf_counter()
@@ -306,9 +354,9 @@ def run(args: argparse.Namespace) -> tuple[list[Outcome], float]:
             app.ingest(clinic.consents, "crm", kind=Kind.CONSENTS)
             setup = time.perf_counter() - started
             attack = Attack(clinic, app, folder, args.roll)
-            outcomes = [
-                attack.attack("single -q age,sex,postcode", [attack.release(SINGLE)], joined=False)
-            ]
+            single = attack.release(SINGLE)
+            outcomes = [attack.attack("single -q age,sex,postcode", [single], joined=False)]
+            risk = single.report.risk if single is not None and single.report else {}
             four = [attack.release(q) for q in FOUR]
             outcomes.append(
                 attack.attack("four releases, per-release pseudonyms", four, joined=False)
@@ -320,7 +368,7 @@ def run(args: argparse.Namespace) -> tuple[list[Outcome], float]:
                 attack.attack("monthly series (4, reference date per month)", months, joined=False)
             )
             outcomes += differencing(attack)
-    return outcomes, setup
+    return outcomes, setup, risk
 
 
 def table(outcomes: list[Outcome]) -> str:
@@ -346,6 +394,20 @@ def table(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+def _risk(risk: dict[str, Any]) -> str:
+    """The single release's risk report (FILE.risk.json) in one sentence."""
+    if not risk:
+        return "The single release was refused: no risk report."
+    closeness = ", ".join(f"{c} {t:.2f}" for c, t in risk["t_closeness"].items())
+    return (
+        f"Risk report of the single release: prosecutor max {risk['prosecutor_max']:.1%}, mean "
+        f"{risk['prosecutor_mean']:.1%}; journalist max {risk['journalist_max']:.1%}, mean "
+        f"{risk['journalist_mean']:.1%}; marketer {risk['marketer']:.1%}; unique combinations "
+        f"{risk['unique_share']:.1%}; t-closeness {closeness}; suppressed "
+        f"{risk['suppressed_persons']} ({risk['suppressed_share']:.1%})."
+    )
+
+
 def main() -> None:
     """Run, print and record."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -356,7 +418,7 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     started = time.perf_counter()
-    outcomes, setup = run(args)
+    outcomes, setup, risk = run(args)
     elapsed = time.perf_counter() - started
     body = "\n".join(
         [
@@ -369,6 +431,8 @@ def main() -> None:
             "part of these figures.",
             "",
             table(outcomes),
+            "",
+            _risk(risk),
             "",
             f"Setup (generate, ingest, resolve) {setup:.0f} s; whole run {elapsed:.0f} s.",
         ]
