@@ -350,6 +350,8 @@ def release_command(
             f"back until {k} have joined"
         )
 
+    _print_risk(report.risk)
+
 
 @release_app.command("list")
 def release_list(
@@ -382,6 +384,19 @@ def release_list(
             str(entry["suppressed_persons"]),
             entry["pseudonyms"],
         )
+    out.print(table)
+
+
+def _print_risk(risk: dict[str, Any]) -> None:
+    """The release's risk report (FILE.risk.json) as a small table."""
+    table = Table("risk", "max", "mean", title="re-identification risk (per person)")
+    table.add_row("prosecutor", f"{risk['prosecutor_max']:.1%}", f"{risk['prosecutor_mean']:.1%}")
+    table.add_row("journalist", f"{risk['journalist_max']:.1%}", f"{risk['journalist_mean']:.1%}")
+    table.add_row("marketer", "", f"{risk['marketer']:.1%}")
+    table.add_row("unique combinations", "", f"{risk['unique_share']:.1%}")
+    for column, t in risk["t_closeness"].items():
+        table.add_row(f"t-closeness {column}", f"{t:.2f}", "")
+    table.add_row("suppressed", str(risk["suppressed_persons"]), f"{risk['suppressed_share']:.1%}")
     out.print(table)
 
 

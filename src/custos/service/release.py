@@ -6,7 +6,7 @@ see; a column is taken from the row, else from the person's golden record; ``age
 the date of birth at the release's reference date, top-coded at 90+. Direct identifiers and free
 text never appear: each person is one keyed pseudonym, new in every release (so two releases
 cannot be joined on it) unless the release is asked to be linkable (stable per purpose). Beside
-the file, ``FILE.meta.json`` states how it was made.
+the file, ``FILE.meta.json`` states how it was made and ``FILE.risk.json`` the risk that remains.
 
 Each release written is kept in the register (:mod:`custos.store.releases`), and the next release
 of the purpose is checked against it: a column released before is released at that level or
@@ -32,6 +32,7 @@ from custos.core.errors import ConfigError, InputError
 from custos.core.files import csv_writer, private_file, write_private
 from custos.privacy.deid import Refused, Row, deidentify, pseudonym
 from custos.privacy.deid.operators import operator_for
+from custos.privacy.deid.risk import assess
 from custos.service.dsr import secret_key
 from custos.service.reads import record_access
 from custos.store import golden as golden_store
@@ -93,6 +94,7 @@ class ReleaseReport:
     override_reason: str | None = None
     #: newcomers since the last release of the same columns, fewer than k: held back until k
     held_back: int = 0
+    risk: dict[str, Any] = field(default_factory=dict)
 
 
 def release(
@@ -209,18 +211,20 @@ def release(
     # A random release id in the keyed hash's domain: a new pseudonym per person in every
     # release, which no one without the key can compute or match across releases.
     domain = f"release:{access.purpose.name}" + ("" if linkable else f":{release_id}")
-    out_rows = sorted(
-        (
-            pseudonym(key, domain, r.person),
-            *(
+    population = [
+        Row(
+            r.person,
+            tuple(
                 op.generalise(v, level)
                 for op, v, level in zip(operators, r.qi[:released], levels, strict=False)
             ),
-            *r.sensitive,
+            r.sensitive,
         )
         for r in extract
-        if r.person in kept
-    )
+    ]
+    out_persons = [r for r in population if r.person in kept]
+    out_rows = sorted((pseudonym(key, domain, r.person), *r.qi, *r.sensitive) for r in out_persons)
+    risk = assess(out_persons, sensitive, population).as_dict()
     generalisation = {
         c: f"{op.name}: {op.describe(level)}"
         for c, op, level in zip(quasi_identifiers, operators, levels, strict=False)
@@ -269,6 +273,10 @@ def release(
                 suppressed=frozenset(plan.suppressed | suppressed_before),
             ),
         )
+    write_private(
+        output.with_name(output.name + ".risk.json"),
+        orjson.dumps({"release": release_id, **risk}, option=orjson.OPT_INDENT_2).decode() + "\n",
+    )
     record_access(
         app,
         actor=actor,
@@ -295,6 +303,7 @@ def release(
         pseudonyms=str(metadata["pseudonyms"]),
         override_reason=reason,
         held_back=len(held),
+        risk=risk,
     )
 
 

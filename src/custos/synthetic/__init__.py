@@ -8,6 +8,8 @@
 * :func:`generate_households` writes households (twins, a father and son of one name,
   couples, flatmates, families, singles) sharing an address and a landline into four silos,
   for the identity benchmark: which links join two people who only share a home?
+* :func:`custos.synthetic.clinic.generate_clinic` writes a clinic (CRM persons, patients with
+  conditions, a few rare, explicit health_research consent) for the release benchmark.
 * :func:`generate_multisilo` writes a seven-country company: a CRM with a country column,
   shop orders under second e-mails, call notes with national numbers and no country, and
   consent events, among them a withdrawal that only a typo'd order's e-mail carries.
