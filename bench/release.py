@@ -427,8 +427,10 @@ def main() -> None:
             "Every release k=5, l=2, `-s condition`, purpose `health_research`, source `clinic`. "
             "Shares are of the roll's targets who are released patients. Targets (issue 20): "
             "certain disclosure ≤ 1% and unique re-identification ≤ 1% over any sequence of "
-            "releases for one purpose. The release register (checks across releases) is not "
-            "part of these figures.",
+            "releases for one purpose. Every release is checked against the purpose's earlier "
+            "ones by the release register (consistent generalisation, linkable composition, "
+            "differencing: a newcomer is held back until k have joined, suppression "
+            "complements).",
             "",
             table(outcomes),
             "",
