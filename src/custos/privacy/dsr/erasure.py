@@ -61,6 +61,10 @@ KEPT: dict[str, str] = {
     "suppressions": "keyed hashes of the identifiers, never the values",
     "segments": "segment names and rules, no persons",
     "api_keys": "names and hashes of API keys, no persons",
+    # What was released stays known: an erased person's id keeps later releases of the purpose
+    # from differencing them out (their absence would single them out) or from re-releasing a
+    # column that got them suppressed.
+    "releases": "profile ids only: which persons each de-identified release held or suppressed",
 }
 #: Tables of :data:`ERASED` that :func:`delete_subject` handles by name; the others are derived
 #: from the person's rows or profile and are found by their reference to ``raw_records`` or
