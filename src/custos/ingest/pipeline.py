@@ -164,6 +164,27 @@ def default_region(settings: Settings) -> str | None:
     return region
 
 
+def row_context(
+    kind: Kind,
+    map_file: MapFile,
+    cmap: ColumnMap,
+    settings: Settings,
+    pii: str,
+    purposes: frozenset[str] | None,
+) -> RowContext:
+    """How the rows of one source are normalised: its map file's options over the settings."""
+    return RowContext(
+        kind=kind,
+        region=cmap.phone_region or default_region(settings),
+        date_format=map_file.date_format,
+        channel=map_file.channel,
+        bad_fields=settings.bad_fields,
+        pii=pii,
+        upper_customer_id=map_file.upper_customer_id,
+        purposes=purposes,
+    )
+
+
 def resolve_kind(store: Store, source: str, kind: Kind | None, map_file: MapFile) -> Kind:
     """The kind of a file: the option, else the map file, else the source's, else records."""
     if kind is not None:
@@ -244,16 +265,7 @@ def ingest_file(
     job = _Job(
         reader=reader,
         cmap=cmap,
-        ctx=RowContext(
-            kind=kind,
-            region=cmap.phone_region or default_region(settings),
-            date_format=map_file.date_format,
-            channel=map_file.channel,
-            bad_fields=settings.bad_fields,
-            pii=pii,
-            upper_customer_id=map_file.upper_customer_id,
-            purposes=purposes,
-        ),
+        ctx=row_context(kind, map_file, cmap, settings, pii, purposes),
         source=source,
         kind=kind,
         file_name=path.name,

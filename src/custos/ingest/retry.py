@@ -27,11 +27,11 @@ from custos.ingest.pipeline import (
     BatchWriter,
     IngestSummary,
     SuppressionCheck,
-    default_region,
+    row_context,
     tag_columns,
 )
 from custos.ingest.readers import RawRow
-from custos.ingest.rows import RowContext, normalise_batch
+from custos.ingest.rows import normalise_batch
 from custos.store import Store
 from custos.store import tables as t
 
@@ -129,16 +129,7 @@ def retry_quarantined(
     for batch in _batches(rows, settings.batch_size):
         kind = batch[0].kind
         cmap = ColumnMap(map_file, kind, None)  # each row brings its own columns
-        ctx = RowContext(
-            kind=kind,
-            region=cmap.phone_region or default_region(settings),
-            date_format=map_file.date_format,
-            channel=map_file.channel,
-            bad_fields=settings.bad_fields,
-            pii=pii,
-            upper_customer_id=map_file.upper_customer_id,
-            purposes=purposes,
-        )
+        ctx = row_context(kind, map_file, cmap, settings, pii, purposes)
         normalised = normalise_batch([RawRow(r.line_no, r.row) for r in batch], cmap, ctx)
         normalised.entries = {r.line_no: r.entry for r in batch}
         writer = BatchWriter(store, source, sid, kind, batch[0].file_name, suppressed)
