@@ -171,8 +171,9 @@ def release(
         extra = sorted({c for e in joined for c in e.quasi_identifiers} - set(sensitive))
         wanted = [*asked_columns, *(c for c in extra if c not in asked_columns)]
         rows, refused, kinds = _rows(conn, access, wanted, source, reference, redact_text)
+    named = set(quasi_identifiers)
     quasi_identifiers, sensitive, texts = _classify(quasi_identifiers, sensitive, kinds)
-    promoted = [c for c in quasi_identifiers if c not in asked_columns]
+    promoted = [c for c in quasi_identifiers if c not in named]
     columns = [*quasi_identifiers, *sensitive]
     released = len(quasi_identifiers)
     searched = [*quasi_identifiers, *extra]
