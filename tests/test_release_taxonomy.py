@@ -162,6 +162,23 @@ def test_t_closeness_generalises_a_skewed_group(
         custos.resolve()
         custos.ingest(files["consents"], "crm", kind=Kind.CONSENTS)
     args = ["-q", "postcode", "-s", "diagnosis", "--source", "clinic"]
+    # Raising t above the default needs a reason, like lowering k or l.
+    result = runner(settings).invoke(
+        cli,
+        [
+            "--db",
+            store_url,
+            "release",
+            "-p",
+            "health_research",
+            "-o",
+            str(tmp_path / "u.csv"),
+            *args,
+            "--t",
+            "0.9",
+        ],
+    )
+    assert result.exit_code == 2 and "t <= 0.5" in result.output
     # Without t (raised to 1, with a reason) the exact postcode holds k=5 and l=2...
     loose = tmp_path / "loose.csv"
     report = release_cli(
@@ -275,3 +292,32 @@ def test_free_text_is_refused_or_released_redacted(
     assert "<PHONE>" in text and "<PERSON>" in text
     meta = orjson.loads(out.with_name("r.csv.meta.json").read_bytes())
     assert meta["redacted_text"] == ["physician_note"] and meta["sensitive"] == ["finding"]
+
+
+def test_counts_are_top_coded_where_fewer_than_k_persons_reach_them(
+    store_url: str, tmp_path: Path, settings: Settings
+) -> None:
+    persons = ["record_id,email,date_of_birth,sex"]
+    visits = ["record_id,email,visits,diagnosis"]
+    consents = ["email,purpose,status,timestamp,explicit"]
+    for i in range(40):
+        email = f"p{i}@example.org"
+        persons.append(f"c{i},{email},{1940 + i}-02-01,{'FM'[i % 2]}")
+        count = 20 + 5 * (i - 35) if i >= 35 else 1 + i % 4  # five frequent visitors: 20 … 40
+        visits.append(f"v{i},{email},{count},{('asthma', 'lupus')[i % 2]}")
+        consents.append(f"{email},health_research,granted,2026-01-01T00:00:00Z,yes")
+    tags = write(tmp_path / "tags.yaml", "categories:\n  visits: health\n  diagnosis: health\n")
+    with Custos.open(store_url, settings) as custos:
+        custos.ingest(write(tmp_path / "p.csv", "\n".join(persons) + "\n"), "crm")
+        custos.ingest(write(tmp_path / "v.csv", "\n".join(visits) + "\n"), "clinic", map_path=tags)
+        custos.resolve()
+        custos.ingest(
+            write(tmp_path / "c.csv", "\n".join(consents) + "\n"), "crm", kind=Kind.CONSENTS
+        )
+    out = tmp_path / "r.csv"
+    report = release_cli(settings, store_url, out, "-q", "visits", "-s", "diagnosis")
+    assert report["top_coded"] == {"visits": "20+"}
+    shown = {r["visits"] for r in read(out)}
+    assert "20+" in shown and not shown & {"25", "30", "35", "40"}
+    meta = orjson.loads(out.with_name("r.csv.meta.json").read_bytes())
+    assert meta["top_coded"] == {"visits": "20+"}
