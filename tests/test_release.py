@@ -301,9 +301,10 @@ def test_generalisation_ladders() -> None:
     ]
     prefix = Prefix.build(["10115"])
     assert [prefix.generalise("10115", lvl) for lvl in (0, 2, 5)] == ["10115", "101**", "*"]
-    assert [Dates().generalise("1985-06-14", lvl) for lvl in range(5)] == [
+    assert [Dates().generalise("1985-06-14", lvl) for lvl in range(6)] == [
         "1985-06-14",
         "1985-06",
+        "1985-Q2",
         "1985",
         "198*",
         "*",

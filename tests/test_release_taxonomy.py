@@ -90,7 +90,13 @@ def test_a_sensitive_date_is_generalised_as_a_quasi_identifier(
     # Never the day: a month at the finest (the attacker who knows one visit learns nothing).
     assert not any(re.search(r"\d{4}-\d{2}-\d{2}", r["diagnosis_date"]) for r in rows)
     generalisation = dict(report["generalisation"])  # type: ignore[call-overload]
-    assert generalisation["diagnosis_date"].split(": ")[1] in ("month", "year", "decade", "hidden")
+    assert generalisation["diagnosis_date"].split(": ")[1] in (
+        "month",
+        "quarter",
+        "year",
+        "decade",
+        "hidden",
+    )
     meta = orjson.loads(out.with_name("r.csv.meta.json").read_bytes())
     assert meta["quasi_identifiers"] == ["age", "sex", "diagnosis_date"]
     assert meta["promoted_to_quasi_identifiers"] == ["diagnosis_date"]
