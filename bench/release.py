@@ -154,7 +154,7 @@ class Attack:
         with out.open(encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
                 seen.qis.setdefault(row["person"], set()).add(tuple(row[c] for c in columns))
-                seen.conditions.setdefault(row["person"], set()).add(row["condition"])
+                seen.conditions.setdefault(row["person"], set()).update(row["condition"].split(";"))
         return seen
 
     def candidates(self, seen: Released, person: Person) -> set[str]:

@@ -245,6 +245,17 @@ def release_command(
     ] = None,
     k: Annotated[int, typer.Option("--k", help="Persons per group, at least.")] = 5,
     l_div: Annotated[int, typer.Option("--l", help="Per-person l-diversity, at least.")] = 2,
+    t: Annotated[
+        float,
+        typer.Option("--t", help="t-closeness: a group's sensitive values within this distance."),
+    ] = release.MAX_T,
+    redact_text: Annotated[
+        bool,
+        typer.Option(
+            "--redact-text",
+            help="Release free-text columns named under -s redacted by the PII engine.",
+        ),
+    ] = False,
     source: Annotated[
         str | None, typer.Option("--source", help="Only the rows of this source.")
     ] = None,
@@ -276,7 +287,8 @@ def release_command(
     override_reason: Annotated[
         str | None,
         typer.Option(
-            "--override-reason", help="Why k < 5 or l < 2 is needed (audited, in the metadata)."
+            "--override-reason",
+            help="Why k < 5, l < 2 or t > 0.5 is needed (audited, in the metadata).",
         ),
     ] = None,
     as_json: AsJson = False,
@@ -318,6 +330,8 @@ def release_command(
                 reference_date=reference,
                 linkable=linkable,
                 override_reason=override_reason,
+                t=t,
+                redact_text=redact_text,
             )
         except Refused as exc:
             if not as_json:
@@ -338,6 +352,20 @@ def release_command(
     )
     for column, how in report.generalisation.items():
         out.print(f"  {column}: {how}")
+    if report.promoted:
+        out.print(
+            f"  released as quasi-identifiers (the taxonomy's, never verbatim): "
+            f"{', '.join(report.promoted)}"
+        )
+    if report.redacted_text:
+        out.print(f"  free text redacted by the PII engine: {', '.join(report.redacted_text)}")
+    for column, rare in report.rare_values.items():
+        out.print(
+            f"  {column}: {rare['values']} value(s) held by fewer than {k} persons "
+            f"({rare['persons']} person(s)) released as {rare['as']}"
+        )
+    for column, top in report.top_coded.items():
+        out.print(f"  {column}: top-coded at {top}")
     out.print(
         f"  pseudonyms: {report.pseudonyms}; ages at {report.reference_date}; "
         f"metadata: {report.metadata}"

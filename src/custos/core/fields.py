@@ -79,3 +79,13 @@ GOLDEN_ATTRIBUTES: tuple[str, ...] = (
 )
 
 CONSENT_STATUSES: tuple[str, ...] = ("granted", "denied", "withdrawn")
+
+#: An extra column's value reads as free text (prose) when it has more than this many words: it
+#: is PII-filtered at ingestion like an interaction's text, scanned by ``custos pii scan``, and
+#: never released as a coded value (a note tagged ``health`` still names persons and numbers).
+PROSE_WORDS = 6
+
+
+def reads_as_prose(value: object) -> bool:
+    """Is ``value`` a string of more than :data:`PROSE_WORDS` words?"""
+    return isinstance(value, str) and len(value.split()) > PROSE_WORDS

@@ -180,6 +180,7 @@ def row_context(
         channel=map_file.channel,
         bad_fields=settings.bad_fields,
         pii=pii,
+        text_columns=frozenset(c for c, tag in map_file.categories.items() if tag == "free_text"),
         upper_customer_id=map_file.upper_customer_id,
         purposes=purposes,
     )

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from custos.core.errors import unknown_name
-from custos.core.fields import CONSENT_STATUSES, STRONG_IDENTIFIERS, Kind
+from custos.core.fields import CONSENT_STATUSES, STRONG_IDENTIFIERS, Kind, reads_as_prose
 from custos.core.files import csv_value
 from custos.core.settings import Settings
 from custos.ingest import normalise as n
@@ -42,6 +42,9 @@ class RowContext:
     #: What happens to free text (the ``text`` field) before anything is stored, the verbatim
     #: payload included: ``keep``, or the name of a filter in :data:`TEXT_FILTERS`.
     pii: str = "keep"
+    #: Extra columns the map file tags ``free_text`` (a physician's note): filtered by ``pii``
+    #: like ``text``, as is any other extra value that reads as prose.
+    text_columns: frozenset[str] = frozenset()
     #: The map file asks ``normalise: upper`` of the customer id (spaces removed, upper case:
     #: :func:`~custos.ingest.normalise.customer_id_upper`); else it is kept exactly
     #: (:func:`~custos.ingest.normalise.customer_id`).
@@ -449,6 +452,22 @@ def _filter_text(
     return {**values, "text": filtered, HEALTH_TEXT: whole}
 
 
+def _filter_extra(
+    row_values: dict[str, Any], extra: dict[str, Any], language: Any, ctx: RowContext
+) -> dict[str, Any]:
+    """Apply the free-text policy to the extra columns that hold free text (tagged
+    ``free_text``, or reading as prose), in ``extra`` and, in place, in the row as received."""
+    out = dict(extra)
+    for column, value in extra.items():
+        if not isinstance(value, str) or not (column in ctx.text_columns or reads_as_prose(value)):
+            continue
+        filtered, _ = TEXT_FILTERS[ctx.pii](value, language if isinstance(language, str) else None)
+        out[column] = filtered
+        if row_values.get(column) == value:
+            row_values[column] = filtered
+    return out
+
+
 def normalise_batch(rows: list[RawRow], cmap: ColumnMap, ctx: RowContext) -> NormalisedBatch:
     """Normalise a batch; each row lands in ``good`` or ``bad``, none is dropped."""
     result = NormalisedBatch()
@@ -481,6 +500,8 @@ def normalise_batch(rows: list[RawRow], cmap: ColumnMap, ctx: RowContext) -> Nor
                 if type(value) is str:
                     raw[key] = csv_value(value)
         values, extra = split(raw)
+        if filtering and extra:
+            extra = _filter_extra(raw, extra, values.get("language"), ctx)
         if filtering and values.get("text") is not None:
             values = _filter_text(raw, values, cmap, ctx)
         record_id = identifier(values.get("record_id"))

@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from sqlalchemy import select
 
+from custos.consent.guard import source_categories
 from custos.core.errors import InputError
+from custos.core.fields import reads_as_prose
 from custos.core.settings import Settings
 from custos.ingest import rows
 from custos.ingest.rows import FilteredText
@@ -141,14 +144,32 @@ def scan_file(path: Path, *, text_column: str | None = None) -> ScanReport:
 
 
 def scan_source(app: Custos, source: str) -> ScanReport:
-    """Findings per entity type in the stored free text of a source (e.g. kept as is)."""
+    """Findings per entity type in the stored free text of a source (e.g. kept as is): the
+    interactions' text and the free-text extra columns of its records and interactions (tagged
+    ``free_text`` by the map file, or reading as prose), as ingestion filters them."""
     with app.store.read() as conn:
         source_id = conn.execute(select(t.sources.c.id).where(t.sources.c.name == source)).scalar()
         if source_id is None:
             raise InputError(f"no source named {source!r}", hint="see `custos stats`")
-        texts = conn.execute(
-            select(t.interactions.c.text, t.interactions.c.language).where(
-                t.interactions.c.source_id == source_id
+        texts: list[tuple[Any, Any]] = [
+            tuple(row)
+            for row in conn.execute(
+                select(t.interactions.c.text, t.interactions.c.language).where(
+                    t.interactions.c.source_id == source_id
+                )
             )
-        ).all()
+        ]
+        tagged = {
+            column
+            for column, category in source_categories(conn).get(source, {}).items()
+            if category == "free_text"
+        }
+        for table in (t.records, t.interactions):
+            query = select(table.c.extra).where(
+                table.c.source_id == source_id, table.c.extra.is_not(None)
+            )
+            for (extra,) in conn.execute(query):
+                for column, value in orjson.loads(extra).items():
+                    if column in tagged or reads_as_prose(value):
+                        texts.append((value, None))
     return _scan(texts)

@@ -9,7 +9,11 @@ rows. Persons with the same signature form a group; a group is
 * **l-diverse** (per person) when, for every sensitive value v in it, the persons who do *not*
   hold v hold at least l-1 other distinct values. With one value per person this is distinct
   l-diversity; with several it stops one person's rows from posing as diversity, and it refuses a
-  group in which every person holds the same value (certain disclosure).
+  group in which every person holds the same value (certain disclosure);
+* **t-close** when the distribution of each sensitive column in it is within variational
+  distance t of the whole table's (each person weighs one, shared among their distinct values):
+  a group of five in which three hold a condition one in fifty hold overall tells an attacker
+  more than k and l admit.
 """
 
 from __future__ import annotations
@@ -44,15 +48,52 @@ class Group:
         """Per sensitive column, the largest l for which the group is l-diverse per person."""
         return [per_person_l(held) for held in self.values]
 
-    def failures(self, k: int, l_div: int, sensitive: Sequence[str]) -> list[str]:
-        """Why the group fails (empty when it passes)."""
+    def failures(
+        self,
+        k: int,
+        l_div: int,
+        sensitive: Sequence[str],
+        t: float = 1.0,
+        overall: Sequence[dict[str, float]] = (),
+    ) -> list[str]:
+        """Why the group fails (empty when it passes); ``overall`` is the whole table's
+        distribution of each sensitive column (:func:`distribution`), checked against ``t``."""
         out = []
         if len(self.persons) < k:
             out.append(f"{len(self.persons)} person(s) < k={k}")
         for name, achieved in zip(sensitive, self.diversity(), strict=True):
             if achieved < l_div:
                 out.append(f"{name}: l={achieved} < {l_div}")
+        for name, held, whole in zip(sensitive, self.values, overall, strict=False):
+            if t_distance(held, whole) > t:
+                out.append(f"{name}: t > {t}")
         return out
+
+
+def distribution(held: dict[str, set[str]]) -> dict[str, float]:
+    """The share of each value among persons (person → their values), each person weighing one,
+    shared among their distinct values."""
+    out: dict[str, float] = {}
+    for values in held.values():
+        for value in values:
+            out[value] = out.get(value, 0.0) + 1 / len(values)
+    total = sum(out.values())
+    return {v: share / total for v, share in out.items()} if total else {}
+
+
+def held_values(rows: Sequence[Row], column: int) -> dict[str, set[str]]:
+    """person → the values of sensitive ``column`` over their rows."""
+    held: dict[str, set[str]] = {}
+    for row in rows:
+        held.setdefault(row.person, set()).add(row.sensitive[column])
+    return held
+
+
+def t_distance(held: dict[str, set[str]], overall: dict[str, float]) -> float:
+    """The variational distance (earth mover's distance with equal ground distances) between the
+    distribution of ``held`` and ``overall``."""
+    mine = distribution(held)
+    return sum(abs(mine.get(v, 0.0) - overall.get(v, 0.0)) for v in {*mine, *overall}) / 2
 
 
 def per_person_l(held: dict[str, set[str]]) -> int:

@@ -11,18 +11,19 @@ alike). Persons are grouped by signature as in :mod:`custos.privacy.deid.checks`
 * **marketer** risk: the expected share re-identified when matching everyone, groups / persons;
 * **unique share**: the share of released persons alone in their group;
 * **t-closeness** per sensitive column: the largest variational distance (earth mover's distance
-  with equal ground distances) between a group's value distribution and the whole release's;
-  each person weighs one, shared among their distinct values;
+    with equal ground distances) between a group's value distribution and the whole release's
+  (:func:`custos.privacy.deid.checks.t_distance`, which the search holds to its limit against
+  the whole extract);
 * **suppressed**: the persons of the population left out, and their share.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from custos.privacy.deid.checks import Row, Signature
+from custos.privacy.deid.checks import Row, Signature, distribution, held_values, t_distance
 
 
 @dataclass(frozen=True)
@@ -94,21 +95,10 @@ def _mean(values: Sequence[float]) -> float:
 
 def _t_closeness(rows: Sequence[Row], signature: dict[str, Signature], column: int) -> float:
     """The largest variational distance of a group's distribution of column from the whole's."""
-    held: dict[str, set[str]] = {}
-    for row in rows:
-        held.setdefault(row.person, set()).add(row.sensitive[column])
-    overall: defaultdict[str, float] = defaultdict(float)
-    by_group: dict[Signature, defaultdict[str, float]] = {}
+    held = held_values(rows, column)
+    overall = distribution(held)
+    by_group: dict[Signature, dict[str, set[str]]] = {}
     for person, values in held.items():
-        share = 1 / len(values)
-        group = by_group.setdefault(signature[person], defaultdict(float))
-        for value in values:
-            overall[value] += share
-            group[value] += share
-    total = sum(overall.values())
-    worst = 0.0
-    for group in by_group.values():
-        size = sum(group.values())
-        distance = sum(abs(group[v] / size - overall[v] / total) for v in overall) / 2
-        worst = max(worst, distance)
+        by_group.setdefault(signature[person], {})[person] = values
+    worst = max((t_distance(group, overall) for group in by_group.values()), default=0.0)
     return round(worst, 6)

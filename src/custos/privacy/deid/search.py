@@ -1,4 +1,4 @@
-"""The least generalisation that makes a table k-anonymous and l-diverse per person.
+"""The least generalisation that makes a table k-anonymous, l-diverse and t-close per person.
 
 Every combination of generalisation levels (the lattice) is tried, or, past
 :data:`MAX_NODES` combinations, a greedy climb raises one quasi-identifier at a time. At each
@@ -15,7 +15,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from custos.core.errors import CustosError
-from custos.privacy.deid.checks import Generaliser, Group, Row, groups
+from custos.privacy.deid.checks import (
+    Generaliser,
+    Group,
+    Row,
+    distribution,
+    groups,
+    held_values,
+    t_distance,
+)
 from custos.privacy.deid.operators import Operator
 
 MAX_NODES = 20_000
@@ -66,12 +74,14 @@ def _evaluate(
     k: int,
     l_div: int,
     sensitive: Sequence[str],
+    t: float,
+    overall: Sequence[dict[str, float]],
 ) -> Plan:
     found = groups(rows, generaliser, levels, len(sensitive))
     kept: list[Group] = []
     failing: list[Group] = []
     for group in found:
-        (failing if group.failures(k, l_div, sensitive) else kept).append(group)
+        (failing if group.failures(k, l_div, sensitive, t, overall) else kept).append(group)
     persons = sum(len(g.persons) for g in found)
     suppressed = {p for g in failing for p in g.persons}
     heights = [
@@ -103,9 +113,12 @@ def deidentify(
     max_suppression: float,
     floors: Sequence[int] | None = None,
     fixed: Sequence[bool] | None = None,
+    t: float = 1.0,
 ) -> Plan:
-    """The plan that releases ``rows`` k-anonymous and l-diverse per person with the least loss,
-    suppressing at most ``max_suppression`` of the persons; :class:`Refused` when none does.
+    """The plan that releases ``rows`` k-anonymous, l-diverse and t-close (each group's
+    distribution of a sensitive column within variational distance ``t`` of the whole table's)
+    per person with the least loss, suppressing at most ``max_suppression`` of the persons;
+    :class:`Refused` when none does.
 
     ``floors`` are the finest level each quasi-identifier may take (a column released before is
     released at that level or coarser); a ``fixed`` column stays at its floor (a column an
@@ -113,6 +126,7 @@ def deidentify(
     if k < 1 or l_div < 1:
         raise CustosError("k and l must be at least 1")
     generaliser = Generaliser(operators)
+    overall = [distribution(held_values(rows, i)) for i in range(len(sensitive))]
     low = [
         min(f, op.levels) for f, op in zip(floors or [0] * len(operators), operators, strict=True)
     ]
@@ -133,7 +147,7 @@ def deidentify(
     closest: Plan | None = None
     if size <= MAX_NODES:
         candidates = (
-            _evaluate(rows, generaliser, tuple(levels), k, l_div, sensitive)
+            _evaluate(rows, generaliser, tuple(levels), k, l_div, sensitive, t, overall)
             for levels in itertools.product(*ladders)
         )
         for plan in candidates:
@@ -145,26 +159,31 @@ def deidentify(
             ):
                 closest = plan
     else:
-        best, closest = _climb(rows, generaliser, ladders, k, l_div, sensitive, allowed)
+        best, closest = _climb(
+            rows, generaliser, ladders, (k, l_div, t), sensitive, overall, allowed
+        )
     if best is not None:
         return best
     assert closest is not None
-    raise _refusal(closest, generaliser, columns, k, l_div, sensitive, max_suppression)
+    raise _refusal(
+        closest, generaliser, columns, (k, l_div, t), sensitive, overall, max_suppression
+    )
 
 
 def _climb(
     rows: Sequence[Row],
     generaliser: Generaliser,
     ladders: Sequence[range],
-    k: int,
-    l_div: int,
+    limits: tuple[int, int, float],
     sensitive: Sequence[str],
+    overall: Sequence[dict[str, float]],
     allowed: Callable[[Plan], bool],
 ) -> tuple[Plan | None, Plan]:
     """Greedy: raise the quasi-identifier whose next level leaves the fewest persons failing."""
+    k, l_div, t = limits
     tops = [ladder[-1] for ladder in ladders]
     levels = tuple(ladder[0] for ladder in ladders)
-    plan = _evaluate(rows, generaliser, levels, k, l_div, sensitive)
+    plan = _evaluate(rows, generaliser, levels, k, l_div, sensitive, t, overall)
     closest = plan
     while not allowed(plan):
         steps = [
@@ -175,6 +194,8 @@ def _climb(
                 k,
                 l_div,
                 sensitive,
+                t,
+                overall,
             )
             for i, v in enumerate(levels)
             if v < tops[i]
@@ -192,13 +213,14 @@ def _refusal(
     plan: Plan,
     generaliser: Generaliser,
     columns: Sequence[str],
-    k: int,
-    l_div: int,
+    limits: tuple[int, int, float],
     sensitive: Sequence[str],
+    overall: Sequence[dict[str, float]],
     max_suppression: float,
 ) -> Refused:
     """Counts only: a group that fails is small or uniform, so its values would single out the
     persons in it (an exact age and postcode of one person is what an attacker links on)."""
+    k, l_div, t = limits
     small = [g for g in plan.failing if len(g.persons) < k]
     described = []
     if small:
@@ -221,6 +243,13 @@ def _refusal(
                 f"holding {held} person(s)"
             )
             counts[f"groups_below_l:{name}"] = len(uniform)
+        skewed = [g for g in plan.failing if t_distance(g.values[i], overall[i]) > t]
+        if skewed:
+            held = sum(len(g.persons) for g in skewed)
+            described.append(
+                f"{len(skewed)} group(s) with {name}: t > {t}, holding {held} person(s)"
+            )
+            counts[f"groups_above_t:{name}"] = len(skewed)
     levels = ", ".join(
         f"{c} {op.describe(level)}"
         for c, op, level in zip(columns, generaliser.operators, plan.levels, strict=True)
@@ -228,11 +257,12 @@ def _refusal(
     described.append(f"the closest generalisation tried: {levels or 'as is'}")
     share = len(plan.suppressed) / plan.persons if plan.persons else 1.0
     return Refused(
-        f"no release of {plan.persons} person(s) is {k}-anonymous and {l_div}-diverse per person "
+        f"no release of {plan.persons} person(s) is {k}-anonymous, {l_div}-diverse and {t}-close "
+        "per person "
         f"with at most {max_suppression:.0%} of them suppressed; the closest ({levels or 'as is'}) "
         f"would suppress {share:.0%}, in {len(plan.failing)} failing group(s)",
         described,
         counts=counts,
-        hint="lower --k or --l, allow more suppression (--max-suppression), release fewer "
+        hint="lower --k or --l, raise --t, allow more suppression (--max-suppression), release fewer "
         "quasi-identifiers, or add more persons",
     )

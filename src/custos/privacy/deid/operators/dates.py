@@ -1,4 +1,5 @@
-"""Dates (ISO 8601) to month, year and decade: 1985-06-14 → 1985-06 → 1985 → 198* → *."""
+"""Dates (ISO 8601) to month, quarter, year and decade: 1985-06-14 → 1985-06 → 1985-Q2 → 1985 →
+198* → *."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from typing import ClassVar
 from custos.privacy.deid.operators.base import HIDDEN
 
 _ISO = re.compile(r"^\d{4}-\d{2}(-\d{2})?([T ].*)?$")
-STEPS = ("exact", "month", "year", "decade")
+STEPS = ("exact", "month", "quarter", "year", "decade")
 
 
 class Dates:
-    """Exact date, month, year, decade, hidden."""
+    """Exact date, month, quarter, year, decade, hidden."""
 
     name: ClassVar[str] = "dates"
     levels = len(STEPS)
@@ -37,6 +38,8 @@ class Dates:
         if level == 1:
             return value[:7]
         if level == 2:
+            return f"{value[:4]}-Q{(int(value[5:7]) + 2) // 3}"
+        if level == 3:
             return value[:4]
         return value[:3] + HIDDEN
 
