@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from custos.insight.sentiment import Sentiment, from_probabilities, unknown
-from custos.insight.sentiment.language import detect_language
+from custos.insight.sentiment import Sentiment, from_probabilities, languages_of, unknown
+from custos.insight.sentiment.language import Language
 from custos.insight.sentiment.lexicon_de import (
     BOOSTERS,
     CONTRAST,
@@ -192,11 +192,12 @@ class LexiconEngine:
             return float(self._english().polarity_scores(text)["compound"])
         return german_compound(text)
 
-    def score_batch(self, texts: Sequence[str]) -> list[Sentiment]:
+    def score_batch(
+        self, texts: Sequence[str], languages: Sequence[Language] | None = None
+    ) -> list[Sentiment]:
         """One result per text; other languages are ``unknown``."""
         results = []
-        for text in texts:
-            language = detect_language(text)
+        for text, language in zip(texts, languages_of(texts, languages), strict=True):
             if language == "unknown":
                 results.append(unknown())
                 continue
