@@ -37,6 +37,12 @@ c3,2026-03-04T10:00:00Z,ben@example.com,email,,"Great, thanks"
 c4,2026-03-05T10:00:00Z,ben@example.com,email,,Wo bleibt mein Paket?
 c5,2026-03-06T10:00:00Z,carl@example.com,chat,,"Je suis très déçu du service, ma commande n'est jamais arrivée."
 c6,2026-03-07T10:00:00Z,carl@example.com,chat,en,Super Bowl
+c7,2026-03-08T10:00:00Z,ben@example.com,phone,en,"Caller is diabetic, the insulin pump is terrible."
+"""
+# A source whose map tags a column as health: a purpose that may not see health data may not
+# learn that a person has interactions there.
+CLINIC = """record_id,timestamp,email,channel,text,condition
+k1,2026-03-09T10:00:00Z,anna@example.com,phone,Thanks for the quick appointment,asthma
 """
 
 # A call centre's notes as its agents label them: requests are neutral (the shipped head,
@@ -148,11 +154,16 @@ def _notes() -> list[tuple[str, str]]:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
-    """Three persons with six calls; Carl objected to analytics."""
+    """Three persons with seven calls and a clinic visit; Carl objected to analytics."""
     db = tmp_path / "c.db"
     with Custos.open(str(db), Settings(db=str(db))) as app:
         app.ingest(write(tmp_path / "crm.csv", CRM), "crm")
         app.ingest(write(tmp_path / "calls.csv", CALLS), "calls", kind=Kind.INTERACTIONS)
+        clinic_map = write(tmp_path / "clinic.yaml", "categories:\n  condition: health\n")
+        app.ingest(
+            write(tmp_path / "clinic.csv", CLINIC), "clinic", kind=Kind.INTERACTIONS,
+            map_path=clinic_map,
+        )  # fmt: skip
         app.resolve()
         app.record_consent("carl@example.com", purpose="analytics", status="denied", source="crm")
     return db
@@ -205,6 +216,7 @@ def test_insight_score_uses_the_records_language_and_scores_short_texts(store: P
     stored = _stored(store)
     assert {k: v[1] for k, v in stored.items()} == {
         "c1": "en", "c2": "de", "c3": "en", "c4": "de", "c5": "unknown", "c6": "en",
+        "c7": "en", "k1": "en",
     }  # fmt: skip
     assert stored["c2"][0] == "positive" and stored["c3"][0] == "positive"
     assert stored["c6"][0] == "positive" and stored["c5"][0] == "unknown"  # fake: "super"
@@ -227,8 +239,9 @@ def test_abstention_keeps_the_probabilities_and_the_score() -> None:
 def test_uncertain_texts_are_labelled_so_and_left_out_of_trends(
     store: Path, tmp_path: Path
 ) -> None:
-    _run(store, "insight", "score", "--engine", "fake")  # fake: confidence 0.7 on every text
     strict = {"CUSTOS_SENTIMENT_MIN_CONFIDENCE": "0.75"}
+    scored = _run(store, "insight", "score", "--engine", "fake", env=strict)
+    assert "7 uncertain, confidence < 0.75" in scored  # fake: confidence 0.7 on every text
     out = tmp_path / "i.jsonl"
     args = ("export", "interactions", "--purpose", "analytics", "--format", "jsonl")
     _run(store, *args, "--output", str(out), env=strict)
@@ -260,14 +273,20 @@ def test_export_interactions_is_guarded_audited_private_and_has_exactly_its_colu
         reader = csv.DictReader(handle)
         assert tuple(reader.fieldnames or ()) == INTERACTION_COLUMNS
         rows = list(reader)
-    # Carl objected to analytics: his two calls are not exported
-    assert sorted(r["record_id"] for r in rows) == ["c1", "c2", "c3", "c4"]
+    # Carl objected to analytics: his two calls are not exported; the clinic's visit is not
+    # either (analytics may not see health data, so not that Anna is a patient); the note that
+    # names a health matter is, with the sentiment of its redacted text
+    assert sorted(r["record_id"] for r in rows) == ["c1", "c2", "c3", "c4", "c7"]
+    assert next(r for r in rows if r["record_id"] == "c7")["sentiment_label"] == "negative"
+    assert "health_text" not in INTERACTION_COLUMNS and "text" not in INTERACTION_COLUMNS
     first = next(r for r in rows if r["record_id"] == "c1")
     assert first["source"] == "calls" and first["channel"] == "phone"
     assert first["language"] == "en" and first["sentiment_label"] == "neutral"
     assert float(first["sentiment_confidence"]) == pytest.approx(0.7)
     assert first["timestamp"].startswith("2026-03-02T10:00:00")
     with Custos.open(str(store), Settings(db=str(store))) as app, app.store.read() as conn:
+        health = conn.execute(select(t.interactions.c.health_text.is_not(None))).scalars()
+        assert sum(health) == 1  # c7 is a note that names a health matter
         entry = conn.execute(
             select(t.audit_log).where(t.audit_log.c.action == "export.interactions")
         ).one()

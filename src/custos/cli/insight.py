@@ -51,7 +51,8 @@ def score(
     rate = summary.scored / summary.seconds if summary.seconds else 0.0
     out.print(
         f"scored {summary.scored} interaction(s) with {summary.engine} {summary.version} "
-        f"({summary.unknown_language} in other languages: unknown); "
+        f"({summary.unknown_language} in other languages: unknown; {summary.uncertain} "
+        f"uncertain, confidence < {custos_threshold():g}); "
         f"{summary.seconds:.1f} s, {rate:,.0f} texts/s"
     )
 

@@ -4,9 +4,9 @@ Scores are derived data stored next to the interaction (engine name and version 
 model change re-scores; a company head trained by :func:`train` is part of the version). A
 record's ``language`` field wins over detection. Trends, impact, moods and segments leave out
 texts whose sentiment is ``uncertain`` (confidence below ``CUSTOS_SENTIMENT_MIN_CONFIDENCE``):
-:func:`counted` is that rule. Every read that leaves the store goes through the consent guard for a
-purpose (``analytics`` unless told otherwise): only profiles the purpose may use count, and a
-segment attribute must be one the purpose may see.
+:func:`counted` is that rule. Every read that leaves the store goes through the consent guard
+for a purpose (``analytics`` unless told otherwise): only profiles the purpose may use count, and
+a segment attribute must be one the purpose may see.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ class ScoreSummary:
     version: str
     scored: int = 0
     unknown_language: int = 0
+    uncertain: int = 0  # below CUSTOS_SENTIMENT_MIN_CONFIDENCE
     seconds: float = 0.0
 
 
@@ -118,12 +119,12 @@ def score(
     i, s = t.interactions, t.interaction_sentiment
     with app.store.read() as conn:
         done = _done(model.name, model.version, missing_only)
-        counted = (
+        pending = (
             select(func.count()).select_from(i).where(i.c.text.is_not(None), i.c.text != "", ~done)
         )
         if only is not None:
-            counted = counted.where(i.c.raw_id.in_(list(only)))
-        total = int(conn.execute(counted).scalar_one())
+            pending = pending.where(i.c.raw_id.in_(list(only)))
+        total = int(conn.execute(pending).scalar_one())
     last = 0
     while True:
         with app.store.read() as conn:
@@ -171,6 +172,7 @@ def score(
             )
         summary.scored += len(rows)
         summary.unknown_language += sum(1 for out in results if out.label == "unknown")
+        summary.uncertain += sum(not counted(app, out.confidence) for out in results)
         last = rows[-1].raw_id
         if progress:
             progress(summary.scored, total)
