@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from custos.cli import app as cli
 from custos.core.fields import Kind
 from custos.core.settings import Settings
-from custos.insight.sentiment import abstain, from_probabilities
+from custos.insight.sentiment import abstain, from_probabilities, get_engine
 from custos.insight.sentiment.language import detect_language, resolve_language
 from custos.service import Custos
 from custos.service.insight import INTERACTION_COLUMNS
@@ -234,6 +234,9 @@ def test_abstention_keeps_the_probabilities_and_the_score() -> None:
     held = abstain(unsure, 0.5)
     assert held.label == "uncertain" and held.score == unsure.score
     assert held.p_positive == unsure.p_positive
+    # the lexicon's probabilities are not calibrated: no confidence, never uncertain
+    lexicon = get_engine("lexicon").score_batch(["Can you send me the invoice again?"])[0]
+    assert lexicon.confidence is None and abstain(lexicon, 0.99).label == lexicon.label
 
 
 def test_uncertain_texts_are_labelled_so_and_left_out_of_trends(

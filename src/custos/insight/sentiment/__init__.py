@@ -75,8 +75,9 @@ class Sentiment:
 
     For ``label == "unknown"`` (a language we do not score) the probabilities, the score and
     the confidence are ``None``: there is no estimate, and averaging must not treat it as
-    neutral. ``confidence`` is the probability of the most probable class; ``uncertain`` (see
-    :func:`abstain`) keeps the probabilities and the score.
+    neutral. ``confidence`` is the probability of the most probable class, None where an
+    engine's probabilities are not calibrated (the lexicon): such a score never abstains.
+    ``uncertain`` (see :func:`abstain`) keeps the probabilities and the score.
     """
 
     label: Label

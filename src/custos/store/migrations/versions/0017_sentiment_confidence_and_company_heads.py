@@ -21,12 +21,13 @@ def upgrade() -> None:
     """Apply this revision."""
     with op.batch_alter_table("interaction_sentiment") as batch:
         batch.add_column(sa.Column("confidence", sa.Float(), nullable=True))
-    # scores made before: the probability of their label (the most probable class)
+    # scores the e5-head engine made before: the probability of their label (the most probable
+    # class); the lexicon's probabilities are not calibrated, so its scores carry none
     op.execute(
         "UPDATE interaction_sentiment SET confidence = CASE "
         "WHEN p_negative >= p_neutral AND p_negative >= p_positive THEN p_negative "
         "WHEN p_neutral >= p_positive THEN p_neutral ELSE p_positive END "
-        "WHERE p_negative IS NOT NULL"
+        "WHERE p_negative IS NOT NULL AND engine = 'e5-head'"
     )
     op.create_table(
         "sentiment_heads",
