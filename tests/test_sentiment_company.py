@@ -368,3 +368,20 @@ def test_training_a_head_on_the_companys_notes_changes_its_scores(
     assert "shipped head scores" in _run(store, "insight", "heads", "--deactivate")
     _run(store, "insight", "score")
     assert _stored(store)["c1"][2] == before["c1"][2]
+
+
+def test_evaluate_takes_each_texts_language_from_its_column(store: Path, tmp_path: Path) -> None:
+    path = tmp_path / "labels.jsonl"
+    rows = [
+        {"note": "Super Bowl", "mood": "positive", "lang": "en"},  # no evidence: stated wins
+        {"note": "Great, thanks", "mood": "pos", "lang": "fr"},  # stated French: not scored
+        {"note": "Danke!", "mood": "1", "lang": ""},  # nothing stated: detected German
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    args = ["insight", "evaluate", str(path), "--text-column", "note", "--label-column", "mood"]
+    env = {"CUSTOS_SENTIMENT_ENGINE": "fake"}
+    report = json.loads(_run(store, *args, "--language-column", "lang", "--json", env=env))
+    assert (report["texts"], report["scored"], report["unknown"]) == (3, 2, 1)
+    assert report["accuracy"] == 1.0  # fake: "super" and "danke" are positive
+    report = json.loads(_run(store, *args, "--json", env=env))
+    assert report["unknown"] == 1  # without the column "Super Bowl" shows no language
