@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,9 +13,10 @@ import orjson
 import typer
 from rich.table import Table
 
-from custos.cli.common import app, err, guarded, open_custos, out
-from custos.cli.data import _progress
+from custos.cli.common import app, err, export_app, guarded, open_custos, out
+from custos.cli.data import _check_format, _output, _progress
 from custos.core.files import csv_writer
+from custos.core.settings import Settings
 from custos.service import insight
 
 insight_app = typer.Typer(
@@ -49,7 +51,8 @@ def score(
     rate = summary.scored / summary.seconds if summary.seconds else 0.0
     out.print(
         f"scored {summary.scored} interaction(s) with {summary.engine} {summary.version} "
-        f"({summary.unknown_language} in other languages: unknown); "
+        f"({summary.unknown_language} in other languages: unknown; {summary.uncertain} "
+        f"uncertain, confidence < {custos_threshold():g}); "
         f"{summary.seconds:.1f} s, {rate:,.0f} texts/s"
     )
 
@@ -68,11 +71,15 @@ def mood(
         return
     out.print(f"profile {report['profile_id']}: current mood {report['mood']}")
     table = Table()
-    for name in ("when", "channel", "label", "score"):
+    for name in ("when", "channel", "label", "score", "confidence"):
         table.add_column(name)
     for row in report["timeline"]:
-        table.add_row(row["at"], row["channel"] or "", row["label"], str(row["score"]))
+        table.add_row(
+            row["at"], row["channel"] or "", row["label"], str(row["score"]),
+            str(row["confidence"]),
+        )  # fmt: skip
     out.print(table)
+    _left_out_note(custos_threshold())
 
 
 @insight_app.command("trend")
@@ -133,6 +140,7 @@ def trend(
             f"{p.share_negative:.0%}",
         )
     out.print(table)
+    _left_out_note(custos_threshold())
     if chart is not None:
         out.print(f"chart: {chart}")
 
@@ -202,6 +210,21 @@ def impact(
         )
     out.print(table)
     out.print("n: persons with a scored text in the window (each person is one voice)")
+    _left_out_note(custos_threshold())
+
+
+def custos_threshold() -> float:
+    """The confidence below which a text's sentiment is uncertain (the setting)."""
+    return Settings().sentiment_min_confidence
+
+
+def _left_out_note(threshold: float) -> None:
+    """Say that uncertain texts are left out, and where the threshold is set."""
+    if threshold > 0:
+        out.print(
+            f"texts whose sentiment is uncertain (confidence < {threshold:g}, "
+            "CUSTOS_SENTIMENT_MIN_CONFIDENCE) are left out"
+        )
 
 
 def _signed(value: float) -> str:
@@ -256,3 +279,205 @@ def segment_export(
         writer.writerow(columns)
         writer.writerows([row.get(c, "") for c in columns] for row in rows)
     err.print(f"{len(rows)} profile(s) in segment {name}")
+
+
+# -- a company's own labels ------------------------------------------------------------------
+TextColumn = Annotated[str, typer.Option("--text-column", help="The column of the texts.")]
+LabelColumn = Annotated[
+    str,
+    typer.Option(
+        "--label-column", help="The column of the labels: negative, neutral, positive (or "
+        "neg/neu/pos, -1/0/1)."
+    ),
+]  # fmt: skip
+LanguageColumn = Annotated[
+    str | None,
+    typer.Option(
+        "--language-column",
+        help="A column stating each text's language (en, de, ...); it wins over detection.",
+    ),
+]
+LabelledFile = Annotated[
+    Path,
+    typer.Argument(help="A labelled file: CSV, TSV (.tsv) or JSON Lines (.jsonl).", exists=True),
+]
+
+
+@insight_app.command("evaluate")
+def evaluate(
+    path: LabelledFile,
+    text_column: TextColumn,
+    label_column: LabelColumn,
+    language_column: LanguageColumn = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Measure the current sentiment engine on your labelled texts: accuracy, macro-F1,
+    confusion matrix, accuracy of its most confident 10%..100%."""
+    with open_custos() as custos:
+        report = guarded(
+            lambda: insight.evaluate(
+                custos,
+                path,
+                text_column=text_column,
+                label_column=label_column,
+                language_column=language_column,
+            )
+        )
+    if as_json:
+        out.print_json(orjson.dumps(report).decode())
+        return
+    out.print(f"{report['engine']} {report['version']} on {path.name}")
+    _print_measure(report)
+    out.print(
+        f"uncertain (confidence < {report['min_confidence']:g}): {report['uncertain']} text(s); "
+        "they are counted above by their most probable class"
+    )
+
+
+def _print_measure(report: dict[str, Any]) -> None:
+    """Accuracy, macro-F1, the confusion matrix and the confident-share curve."""
+    out.print(
+        f"{report['scored']} of {report['texts']} texts scored ({report['unknown']} in other "
+        f"languages: unknown); accuracy {_share(report['accuracy'])}, macro-F1 "
+        f"{_share(report['macro_f1'])}"
+    )
+    confusion = Table(title="confusion (rows: your label, columns: the engine's)")
+    confusion.add_column("label")
+    for name in report["confusion"]:
+        confusion.add_column(name, justify="right")
+    for truth, row in report["confusion"].items():
+        confusion.add_row(truth, *(str(v) for v in row.values()))
+    out.print(confusion)
+    curve = Table(title="accuracy of the most confident share of the answers")
+    for name in ("share", "texts", "accuracy"):
+        curve.add_column(name, justify="right")
+    for point in report["confident"]:
+        curve.add_row(f"{point['share']:.0%}", str(point["texts"]), _share(point["accuracy"]))
+    out.print(curve)
+    kept = Table(title="answers kept at a confidence threshold (CUSTOS_SENTIMENT_MIN_CONFIDENCE)")
+    for name in ("min confidence", "kept", "accuracy of those kept"):
+        kept.add_column(name, justify="right")
+    for point in report["thresholds"]:
+        kept.add_row(
+            f"{point['min_confidence']:g}", _share(point["kept"]), _share(point["accuracy"])
+        )
+    out.print(kept)
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+@insight_app.command("train")
+def train(
+    path: LabelledFile,
+    text_column: TextColumn,
+    label_column: LabelColumn,
+    language_column: LanguageColumn = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Train a sentiment head on your labelled texts (English and German; at least 30, 5 of
+    each class), compare it with the shipped head by cross-validation, and keep it in the store:
+    `insight score` uses it from now on."""
+    with open_custos() as custos, _progress("training") as progress:
+        report = guarded(
+            lambda: insight.train(
+                custos,
+                path,
+                text_column=text_column,
+                label_column=label_column,
+                language_column=language_column,
+                phase=progress.phase if progress else None,
+            )
+        )
+    if as_json:
+        out.print_json(orjson.dumps(report).decode())
+        return
+    metrics, trained = report["metrics"], report["trained_on"]
+    out.print(
+        f"trained on {trained['texts']} texts "
+        + ", ".join(f"{k} {v}" for k, v in trained["classes"].items())
+        + f" ({trained['other_languages_left_out']} in other languages left out)"
+    )
+    table = Table(title="held out (5-fold cross-validation) vs the shipped head, same texts")
+    for name in ("head", "accuracy", "macro-F1", "most confident 50%"):
+        table.add_column(name, justify="left" if name == "head" else "right")
+    for name, label in (("company", "yours"), ("shipped", "shipped")):
+        measured = metrics[name]
+        half = next(p for p in measured["confident"] if p["share"] == 0.5)
+        table.add_row(
+            label, _share(measured["accuracy"]), _share(measured["macro_f1"]),
+            _share(half["accuracy"]),
+        )  # fmt: skip
+    out.print(table)
+    out.print(
+        f"stored as head {report['version']}, active: `custos insight score` re-scores with it; "
+        "`custos insight heads --deactivate` goes back to the shipped head"
+    )
+
+
+@insight_app.command("heads")
+def heads(
+    deactivate: Annotated[
+        bool, typer.Option("--deactivate", help="Score with the shipped head again.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The sentiment heads trained on your labels (`insight train`), newest first."""
+    with open_custos() as custos:
+        if deactivate:
+            was = insight.deactivate_head(custos)
+            out.print(
+                "the shipped head scores from now on"
+                + ("" if was else " (no trained head was active)")
+            )
+        rows = insight.heads(custos)
+    if as_json:
+        out.print_json(orjson.dumps(rows).decode())
+        return
+    table = Table(title="sentiment heads trained on your labels")
+    for name in ("version", "created", "active", "texts", "accuracy", "shipped head"):
+        table.add_column(name, justify="left" if name == "created" else "right")
+    for row in rows:
+        metrics = row["metrics"]
+        table.add_row(
+            str(row["version"]), row["created_at"], "yes" if row["active"] else "",
+            str(row["trained_on"]["texts"]), _share(metrics["company"]["accuracy"]),
+            _share(metrics["shipped"]["accuracy"]),
+        )  # fmt: skip
+    out.print(table)
+
+
+@export_app.command("interactions")
+def export_interactions(
+    purpose: Annotated[
+        str, typer.Option("--purpose", "-p", help="The purpose of the export (required).")
+    ],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv or jsonl.")] = "csv",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="File to write (default: standard output)."),
+    ] = None,
+) -> None:
+    """One row per interaction the purpose may see, with its sentiment (label, score,
+    confidence); texts not scored yet are scored first (guarded, audited)."""
+    _check_format(fmt)
+    with open_custos() as custos:
+        guarded(lambda: custos.taxonomy.purpose(purpose))  # refuse before scoring or writing
+        with _progress("scoring new texts") as progress:
+            guarded(lambda: insight.score(custos, missing_only=True, progress=progress))
+        rows = guarded(lambda: insight.export_interactions(custos, purpose, actor="cli"))
+        with closing(rows) as found, _output(output) as handle:
+            count = 0
+            if fmt == "csv":
+                writer = csv_writer(handle)
+                writer.writerow(insight.INTERACTION_COLUMNS)
+                for item in found:
+                    writer.writerow(["" if v is None else v for v in item.values()])
+                    count += 1
+            else:
+                for item in found:
+                    handle.write(orjson.dumps(item).decode() + "\n")
+                    count += 1
+    if output:
+        err.print(f"wrote {count} interactions to {output}")

@@ -92,6 +92,19 @@ class Settings(BaseSettings):
         description="The sentiment engine of `insight score` and of analyses that find texts "
         "not scored yet: e5-head (accurate) or lexicon (fast).",
     )
+    sentiment_min_confidence: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Below this probability of its label a text's sentiment reads 'uncertain' "
+        "(its score stays); trends, impact, moods and segments leave uncertain texts out. "
+        "0 abstains never.",
+    )
+    sentiment_language: Literal["en", "de"] | None = Field(
+        default=None,
+        description="The language (en or de) a text is scored in when neither its record "
+        'states one nor the text shows any ("Super Bowl"); unset: such texts are unknown.',
+    )
     source_priority: list[str] = Field(
         default_factory=list,
         description="Sources in order of trust for the golden record (first wins); sources not "

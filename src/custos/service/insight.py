@@ -1,16 +1,19 @@
 """Customer insight workflows: score interaction texts, moods, trends, event impact, segments.
 
 Scores are derived data stored next to the interaction (engine name and version with each, so a
-model change re-scores). Every read that leaves the store goes through the consent guard for a
-purpose (``analytics`` unless told otherwise): only profiles the purpose may use count, and a
-segment attribute must be one the purpose may see.
+model change re-scores; a company head trained by :func:`train` is part of the version). A
+record's ``language`` field wins over detection. Trends, impact, moods and segments leave out
+texts whose sentiment is ``uncertain`` (confidence below ``CUSTOS_SENTIMENT_MIN_CONFIDENCE``):
+:func:`counted` is that rule. Every read that leaves the store goes through the consent guard
+for a purpose (``analytics`` unless told otherwise): only profiles the purpose may use count, and
+a segment attribute must be one the purpose may see.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -25,7 +28,18 @@ from custos.core.errors import AccessDenied, CustosError, InputError, NotFoundEr
 from custos.ingest.rows import dumps
 from custos.insight import stats
 from custos.insight.segments import Segment, parse
-from custos.insight.sentiment import DEFAULT_ENGINE, get_engine
+from custos.insight.sentiment import (
+    DEFAULT_ENGINE,
+    LABELS,
+    Label,
+    SentimentEngine,
+    abstain,
+    company,
+    from_probabilities,
+    get_engine,
+    is_uncertain,
+)
+from custos.insight.sentiment.language import resolve_language
 from custos.service import reads
 from custos.store import golden as golden_store
 from custos.store import tables as t
@@ -49,6 +63,7 @@ class ScoreSummary:
     version: str
     scored: int = 0
     unknown_language: int = 0
+    uncertain: int = 0  # below CUSTOS_SENTIMENT_MIN_CONFIDENCE
     seconds: float = 0.0
 
 
@@ -74,7 +89,7 @@ def _pending(
     i = t.interactions
     done = _done(name, version, missing_only)
     query = (
-        select(i.c.raw_id, i.c.text)
+        select(i.c.raw_id, i.c.text, i.c.language)
         .where(i.c.raw_id > after, i.c.text.is_not(None), i.c.text != "", ~done)
         .order_by(i.c.raw_id)
         .limit(limit)
@@ -97,25 +112,27 @@ def score(
     stays bounded; a re-run scores nothing twice; a new engine version re-scores).
     ``missing_only`` scores just the texts no engine has scored yet (what analyses need);
     ``only`` limits the run to these interactions (one profile's)."""
-    model = get_engine(engine or app.settings.sentiment_engine or DEFAULT_ENGINE)
+    model = engine_for(app, engine)
+    default = app.settings.sentiment_language or "unknown"
     summary = ScoreSummary(model.name, model.version)
     started = time.perf_counter()
     i, s = t.interactions, t.interaction_sentiment
     with app.store.read() as conn:
         done = _done(model.name, model.version, missing_only)
-        counted = (
+        pending = (
             select(func.count()).select_from(i).where(i.c.text.is_not(None), i.c.text != "", ~done)
         )
         if only is not None:
-            counted = counted.where(i.c.raw_id.in_(list(only)))
-        total = int(conn.execute(counted).scalar_one())
+            pending = pending.where(i.c.raw_id.in_(list(only)))
+        total = int(conn.execute(pending).scalar_one())
     last = 0
     while True:
         with app.store.read() as conn:
             rows = _pending(conn, model.name, model.version, last, batch, missing_only, only)
         if not rows:
             break
-        results = model.score_batch([r.text for r in rows])
+        languages = [resolve_language(r.text, r.language, default) for r in rows]
+        results = model.score_batch([r.text for r in rows], languages)
         now = datetime.now(UTC)
         with app.store.write() as conn:
             ids = [r.raw_id for r in rows]
@@ -135,6 +152,7 @@ def score(
                         out.score,
                         out.language,
                         now,
+                        out.confidence,
                     )
                     for r, out in zip(rows, results, strict=True)
                 ],
@@ -149,15 +167,41 @@ def score(
                     "score",
                     "language",
                     "scored_at",
+                    "confidence",
                 ),
             )
         summary.scored += len(rows)
         summary.unknown_language += sum(1 for out in results if out.label == "unknown")
+        summary.uncertain += sum(not counted(app, out.confidence) for out in results)
         last = rows[-1].raw_id
         if progress:
             progress(summary.scored, total)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def engine_for(app: Custos, engine: str | None = None) -> SentimentEngine:
+    """The engine ``engine`` (default: the setting); the default engine with the company's
+    active head (``custos insight train``) where the store has one, else the shipped head."""
+    name = engine or app.settings.sentiment_engine or DEFAULT_ENGINE
+    if name == DEFAULT_ENGINE:
+        with app.store.read() as conn:
+            head = company.active(conn)
+        if head is not None:
+            from custos.insight.sentiment.e5_head import E5HeadEngine
+
+            return E5HeadEngine(head)
+    return get_engine(name)
+
+
+def counted(app: Custos, confidence: float | None) -> bool:
+    """Does a score count in trends, impact, moods and segments? Not when it is uncertain."""
+    return not is_uncertain(confidence, app.settings.sentiment_min_confidence)
+
+
+def shown_label(app: Custos, label: str, confidence: float | None) -> str:
+    """The label a reader sees: ``uncertain`` below the confidence threshold, else as stored."""
+    return label if counted(app, confidence) else "uncertain"
 
 
 def _age(dob: str | None, today: date) -> int | None:
@@ -177,20 +221,28 @@ def _band(age: int | None) -> str | None:
     return f"{low}+" if low == 70 else f"{low}-{low + 9}"
 
 
-def _scores(app: Custos) -> Iterator[tuple[str, datetime, str | None, float]]:
-    """(profile id, when, channel, score) of every scored interaction linked to a profile."""
+def _scores(app: Custos) -> Iterator[tuple[str, datetime, str | None, float, bool]]:
+    """(profile id, when, channel, score, whether it counts: see :func:`counted`) of every
+    scored interaction linked to a profile."""
     s, i, pm = t.interaction_sentiment, t.interactions, t.profile_members
     with app.store.read() as conn:
         query = (
-            select(pm.c.profile_id, i.c.timestamp, i.c.observed_at, i.c.channel, s.c.score)
+            select(
+                pm.c.profile_id,
+                i.c.timestamp,
+                i.c.observed_at,
+                i.c.channel,
+                s.c.score,
+                s.c.confidence,
+            )
             .join(i, i.c.raw_id == s.c.raw_id)
             .join(pm, pm.c.raw_id == s.c.raw_id)
             .where(s.c.score.is_not(None))
         )
-        for pid, when, observed, channel, value in conn.execution_options(yield_per=20_000).execute(
-            query
-        ):
-            yield pid, when or observed, channel, float(value)
+        for pid, when, observed, channel, value, confidence in conn.execution_options(
+            yield_per=20_000
+        ).execute(query):
+            yield pid, when or observed, channel, float(value), counted(app, confidence)
 
 
 def _mood(scores: list[tuple[datetime, float]], now: datetime) -> float | None:
@@ -241,16 +293,17 @@ def profile_rows(
                 if pid in rows and first is not None:
                     rows[pid]["customer_since_days"] = (now - _aware(first)).days
     if wanted & {"mood", "interactions_30d"}:
-        per: dict[str, list[tuple[datetime, float]]] = defaultdict(list)
-        for pid, when, _channel, value in _scores(app):
+        per: dict[str, list[tuple[datetime, float, bool]]] = defaultdict(list)
+        for pid, when, _channel, value, counts in _scores(app):
             if pid in rows:
-                per[pid].append((_aware(when), value))
+                per[pid].append((_aware(when), value, counts))
         for pid, item in rows.items():
-            scores = per.get(pid, [])
+            scored = per.get(pid, [])
+            scores = [(when, value) for when, value, counts in scored if counts]
             if "mood" in wanted:
                 item["mood"] = _mood(scores, now)
             if "interactions_30d" in wanted:
-                item["interactions_30d"] = sum(1 for when, _ in scores if (now - when).days < 30)
+                item["interactions_30d"] = sum(1 for when, *_ in scored if (now - when).days < 30)
     return rows
 
 
@@ -289,8 +342,8 @@ def observations(
     rows = profile_rows(app, purpose, actor=actor, fields=frozenset({by}))
     out: list[stats.Observation] = []
     left_out = 0
-    for pid, when, via, value in _scores(app):
-        if channel is not None and via != channel:
+    for pid, when, via, value, counts in _scores(app):
+        if (channel is not None and via != channel) or not counts:
             continue
         row = rows.get(pid)
         if row is None:
@@ -405,7 +458,9 @@ def mood(
     with app.store.read() as conn:
         s, i, pm = t.interaction_sentiment, t.interactions, t.profile_members
         rows = conn.execute(
-            select(i.c.timestamp, i.c.observed_at, i.c.channel, s.c.label, s.c.score)
+            select(
+                i.c.timestamp, i.c.observed_at, i.c.channel, s.c.label, s.c.score, s.c.confidence
+            )
             .join(i, i.c.raw_id == s.c.raw_id)
             .join(pm, pm.c.raw_id == s.c.raw_id)
             .where(pm.c.profile_id == profile_id)
@@ -424,13 +479,16 @@ def mood(
         {
             "at": _aware(r.timestamp or r.observed_at).isoformat(),
             "channel": r.channel,
-            "label": r.label,
+            "label": shown_label(app, r.label, r.confidence),
             "score": None if r.score is None else round(float(r.score), 3),
+            "confidence": None if r.confidence is None else round(float(r.confidence), 3),
         }
         for r in rows
     ]
     scored = [
-        (_aware(r.timestamp or r.observed_at), float(r.score)) for r in rows if r.score is not None
+        (_aware(r.timestamp or r.observed_at), float(r.score))
+        for r in rows
+        if r.score is not None and counted(app, r.confidence)
     ]
     current = _mood(scored, datetime.now(UTC))
     return {
@@ -515,3 +573,199 @@ def segment_members(
         score(app, missing_only=True)
     rows = profile_rows(app, purpose, actor=actor, fields=segment.fields)
     return [row for row in rows.values() if segment.test(row)]
+
+
+# -- a company's own labels ------------------------------------------------------------------
+def evaluate(
+    app: Custos,
+    path: Path,
+    *,
+    text_column: str,
+    label_column: str,
+    language_column: str | None = None,
+) -> dict[str, Any]:
+    """Measure the current engine (the company's head where one is active) on a labelled file:
+    accuracy, macro-F1, confusion matrix, the confident-share curve (see
+    :func:`custos.insight.sentiment.company.measure`)."""
+    data = company.read_labelled(path, text_column, label_column, language_column)
+    model = engine_for(app)
+    threshold = app.settings.sentiment_min_confidence
+    languages = data.languages(app.settings.sentiment_language or "unknown")
+    results = [abstain(r, threshold) for r in model.score_batch(data.texts, languages)]
+    return {
+        "engine": model.name,
+        "version": model.version,
+        "min_confidence": threshold,
+        **company.measure(data.labels, results),
+    }
+
+
+def train(
+    app: Custos,
+    path: Path,
+    *,
+    text_column: str,
+    label_column: str,
+    language_column: str | None = None,
+    phase: Phase | None = None,
+) -> dict[str, Any]:
+    """Fit a sentiment head on a company's labelled texts (English and German ones), compare it
+    by cross-validation with the shipped head on the same texts, and store it as the next
+    version, used by the default engine from now on (see
+    :func:`custos.insight.sentiment.company.fit_head`)."""
+    from custos.insight.sentiment.e5_head import E5HeadEngine
+
+    data = company.read_labelled(path, text_column, label_column, language_column)
+    every = data.languages(app.settings.sentiment_language or "unknown")
+    kept = [n for n, language in enumerate(every) if language != "unknown"]
+    texts = [data.texts[n] for n in kept]
+    labels: list[Label] = [data.labels[n] for n in kept]
+    languages = [every[n] for n in kept]
+    counts = company.check_trainable(labels)
+    if phase:
+        phase(f"embedding {len(texts)} texts")
+    base = E5HeadEngine(german_layers=None)  # the shipped embedding, all layers, every text
+    embeddings = base.embed(texts)
+    if phase:
+        phase("fitting the head (5-fold cross-validation) and its temperature")
+    fitted = company.fit_head(embeddings, labels, base.head.meta)
+    held_out = [
+        from_probabilities(float(row[0]), float(row[1]), float(row[2]), language)
+        for row, language in zip(fitted.held_out, languages, strict=True)
+    ]
+    if phase:
+        phase("scoring the same texts with the shipped head")
+    shipped = get_engine(DEFAULT_ENGINE)
+    metrics = {
+        "company": company.measure(labels, held_out),
+        "shipped": company.measure(labels, shipped.score_batch(texts, languages)),
+        "shipped_version": shipped.version,
+        "C": fitted.c,
+        "temperature": fitted.temperature,
+    }
+    trained_on = {
+        "file": path.name,
+        "texts": len(texts),
+        "classes": {label: counts[label] for label in LABELS},
+        "languages": dict(sorted(Counter(languages).items())),
+        "other_languages_left_out": len(data.texts) - len(texts),
+    }
+    with app.store.write() as conn:
+        version = company.save(conn, fitted.head, trained_on, metrics)
+    return {"version": version, "trained_on": trained_on, "metrics": metrics}
+
+
+def heads(app: Custos) -> list[dict[str, Any]]:
+    """The company's sentiment heads, newest first (the active one scores)."""
+    with app.store.read() as conn:
+        return company.history(conn)
+
+
+def deactivate_head(app: Custos) -> int:
+    """Score with the shipped head again; returns how many heads were active (0 or 1)."""
+    with app.store.write() as conn:
+        return company.deactivate(conn)
+
+
+# -- export ----------------------------------------------------------------------------------
+#: The columns of ``custos export interactions``, in order.
+INTERACTION_COLUMNS = (
+    "source",
+    "record_id",
+    "profile_id",
+    "channel",
+    "timestamp",
+    "language",
+    "sentiment_label",
+    "sentiment_score",
+    "sentiment_confidence",
+)
+
+
+def export_interactions(app: Custos, purpose: str, *, actor: str) -> Iterator[dict[str, Any]]:
+    """Every interaction of a profile ``purpose`` may use, with its sentiment (label as a reader
+    sees it, score, confidence): one row per interaction, columns :data:`INTERACTION_COLUMNS`.
+    A column the purpose may not see is empty; an interaction of a source the purpose may not
+    know of is left out (:func:`custos.service.reads.source_shown`: a source that holds health
+    data, say); a note naming a health matter carries the sentiment of its redacted text, like
+    every score. Refused when the purpose may not see sentiment at all. Audited as one entry."""
+    if Guard(app.taxonomy).field_rules(purpose).rule("sentiment") == "no":
+        raise AccessDenied(
+            f"purpose {purpose!r} may not see sentiment, so it cannot export it",
+            hint="name a purpose whose categories include free_text (e.g. analytics)",
+        )
+    return _interaction_rows(app, purpose, actor)
+
+
+def _interaction_rows(app: Custos, purpose: str, actor: str) -> Iterator[dict[str, Any]]:
+    """The rows of :func:`export_interactions`, audited however the export ends."""
+    i, s, pm = t.interactions, t.interaction_sentiment, t.profile_members
+    rr, src = t.raw_records, t.sources
+    query = (
+        select(
+            pm.c.profile_id,
+            src.c.name,
+            rr.c.record_id,
+            i.c.channel,
+            i.c.timestamp,
+            i.c.language,
+            s.c.label,
+            s.c.score,
+            s.c.confidence,
+            s.c.language.label("detected"),
+        )
+        .select_from(i)
+        .join(pm, pm.c.raw_id == i.c.raw_id)
+        .join(rr, rr.c.id == i.c.raw_id)
+        .join(src, src.c.id == i.c.source_id)
+        .outerjoin(s, s.c.raw_id == i.c.raw_id)
+        .order_by(pm.c.profile_id, i.c.raw_id)
+    )
+    exported: list[str] = []
+    refused: set[str] = set()
+    shown: set[str] = set()
+    access = None
+    try:
+        with app.store.read() as conn:
+            access = Guard(app.taxonomy).access(conn, purpose)
+            for row in conn.execution_options(yield_per=20_000).execute(query):
+                pid, source = row.profile_id, row.name
+                if not access.allowed(pid):
+                    refused.add(pid)
+                    continue
+                if not reads.source_shown(access, pid, source):
+                    continue
+                item = dict.fromkeys(INTERACTION_COLUMNS)
+                item |= {"source": source, "record_id": row.record_id, "profile_id": pid}
+                allowed = access.field_allowed
+                if allowed(pid, "channel", source):
+                    item["channel"] = row.channel
+                if allowed(pid, "timestamp", source) and row.timestamp is not None:
+                    item["timestamp"] = _aware(row.timestamp).isoformat()
+                if allowed(pid, "language", source):
+                    item["language"] = row.language or (
+                        row.detected if row.detected != "unknown" else None
+                    )
+                if row.label is not None and allowed(pid, "sentiment", source):
+                    item["sentiment_label"] = shown_label(app, row.label, row.confidence)
+                    item["sentiment_score"] = None if row.score is None else round(row.score, 4)
+                    item["sentiment_confidence"] = (
+                        None if row.confidence is None else round(row.confidence, 4)
+                    )
+                shown.update(k for k in ("channel", "timestamp", "language") if item[k])
+                if item["sentiment_label"]:
+                    shown.add("sentiment")
+                if not exported or exported[-1] != pid:
+                    exported.append(pid)
+                yield item
+    finally:  # an export stopped early is audited with the profiles it handed out
+        if access is not None:
+            reads.record_access(
+                app,
+                actor=actor,
+                action="export.interactions",
+                purpose=access.purpose.name,
+                subjects=exported,
+                fields=sorted(shown),
+                refused=len(refused),
+            )

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -458,6 +459,24 @@ interaction_sentiment = Table(
     Column("score", Float),
     Column("language", String(20), nullable=False),
     Column("scored_at", Timestamp(), nullable=False),
+    # the probability of the label (calibrated where the engine is); below
+    # CUSTOS_SENTIMENT_MIN_CONFIDENCE the label reads ``uncertain``
+    Column("confidence", Float),
+)
+
+# Sentiment heads a company trained on its own labelled texts (``custos insight train``), one
+# row per version: what it was trained on (counts per class and language), its cross-validated
+# metrics, and the head itself (an .npz file). The newest active one scores; none active: the
+# shipped head. No texts and no persons, only the fitted weights.
+sentiment_heads = Table(
+    "sentiment_heads",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("created_at", Timestamp(), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("trained_on", Text, nullable=False),  # JSON
+    Column("metrics", Text, nullable=False),  # JSON
+    Column("head", LargeBinary, nullable=False),
 )
 
 # Named, rule-based segments (the rule language of custos.insight.segments, never SQL).

@@ -1,9 +1,13 @@
 """Sentiment of interaction texts: one contract, a registry of engines, lazily imported.
 
 Every engine turns a batch of texts into one :class:`Sentiment` each: probabilities for
-negative / neutral / positive, a score ``p_positive - p_negative`` in [-1, 1], the detected
-language, and a label. Only English and German are scored; any other language (or a text with
-no language evidence at all) gets the label ``unknown`` and no probabilities, never a guess.
+negative / neutral / positive, a score ``p_positive - p_negative`` in [-1, 1], the language,
+a label (the most probable class) and its ``confidence`` (that class's probability). Only
+English and German are scored; any other language (or a text with no language evidence at all)
+gets the label ``unknown`` and no probabilities, never a guess. A caller that knows the texts'
+languages (a record's ``language`` field) passes them, and they win over detection
+(:func:`~custos.insight.sentiment.language.resolve_language`). :func:`abstain` turns a label
+whose confidence is below a threshold into ``uncertain`` (probabilities and score stay).
 Store the engine's ``name`` and ``version`` next to each result.
 
 Engines (``get_engine(name)``):
@@ -27,12 +31,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol, runtime_checkable
 
 from custos.insight.sentiment.language import Language, detect_language
 
-Label = Literal["negative", "neutral", "positive", "unknown"]
+Label = Literal["negative", "neutral", "positive", "unknown", "uncertain"]
 LABELS: tuple[Label, Label, Label] = ("negative", "neutral", "positive")
 
 DEFAULT_ENGINE = "e5-head"
@@ -54,9 +58,13 @@ __all__ = [
     "Sentiment",
     "SentimentEngine",
     "UnknownEngineError",
+    "abstain",
     "detect_language",
     "from_probabilities",
     "get_engine",
+    "is_uncertain",
+    "languages_of",
+    "predicted",
     "unknown",
 ]
 
@@ -65,8 +73,11 @@ __all__ = [
 class Sentiment:
     """The sentiment of one text.
 
-    For ``label == "unknown"`` (a language we do not score) the probabilities and the score are
-    ``None``: there is no estimate, and averaging must not treat it as neutral.
+    For ``label == "unknown"`` (a language we do not score) the probabilities, the score and
+    the confidence are ``None``: there is no estimate, and averaging must not treat it as
+    neutral. ``confidence`` is the probability of the most probable class, None where an
+    engine's probabilities are not calibrated (the lexicon): such a score never abstains.
+    ``uncertain`` (see :func:`abstain`) keeps the probabilities and the score.
     """
 
     label: Label
@@ -75,6 +86,7 @@ class Sentiment:
     p_positive: float | None
     score: float | None
     language: Language
+    confidence: float | None = None
 
 
 @runtime_checkable
@@ -84,8 +96,11 @@ class SentimentEngine(Protocol):
     name: str
     version: str
 
-    def score_batch(self, texts: Sequence[str]) -> list[Sentiment]:
-        """One :class:`Sentiment` per text, in order."""
+    def score_batch(
+        self, texts: Sequence[str], languages: Sequence[Language] | None = None
+    ) -> list[Sentiment]:
+        """One :class:`Sentiment` per text, in order; ``languages`` (one per text, e.g. from
+        :func:`~custos.insight.sentiment.language.resolve_language`) instead of detection."""
         ...
 
 
@@ -104,7 +119,38 @@ def from_probabilities(
     probabilities = (neg, neu, pos)
     label = LABELS[max(range(3), key=probabilities.__getitem__)]
     score = min(1.0, max(-1.0, pos - neg))
-    return Sentiment(label, neg, neu, pos, score, language)
+    return Sentiment(label, neg, neu, pos, score, language, max(probabilities))
+
+
+def predicted(result: Sentiment) -> Label:
+    """The most probable class of a result (also of an ``uncertain`` one), or ``unknown``."""
+    if result.p_negative is None or result.p_neutral is None or result.p_positive is None:
+        return "unknown"
+    probabilities = (result.p_negative, result.p_neutral, result.p_positive)
+    return LABELS[max(range(3), key=probabilities.__getitem__)]
+
+
+def is_uncertain(confidence: float | None, min_confidence: float) -> bool:
+    """The rule of abstention: a scored text whose confidence is below ``min_confidence``."""
+    return confidence is not None and confidence < min_confidence
+
+
+def abstain(result: Sentiment, min_confidence: float) -> Sentiment:
+    """``result`` labelled ``uncertain`` when its confidence is below ``min_confidence`` (its
+    probabilities and score stay); else its most probable class."""
+    if result.confidence is None:
+        return result
+    uncertain = is_uncertain(result.confidence, min_confidence)
+    return replace(result, label="uncertain" if uncertain else predicted(result))
+
+
+def languages_of(texts: Sequence[str], languages: Sequence[Language] | None) -> list[Language]:
+    """The language of each text: as given (one per text), else detected."""
+    if languages is None:
+        return [detect_language(text) for text in texts]
+    if len(languages) != len(texts):
+        raise ValueError(f"{len(languages)} languages for {len(texts)} texts")
+    return list(languages)
 
 
 def unknown(language: Language = "unknown") -> Sentiment:

@@ -63,8 +63,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from custos.insight.sentiment import LABELS, Sentiment, from_probabilities, unknown
-from custos.insight.sentiment.language import Language, detect_language
+from custos.insight.sentiment import LABELS, Sentiment, from_probabilities, languages_of, unknown
+from custos.insight.sentiment.language import Language
 from custos.insight.sentiment.ngram import NgramModel, german_ngrams
 
 HEAD_FILE = "e5_head.npz"
@@ -446,25 +446,28 @@ class E5HeadEngine:
                 result[n] = embedded[n]
         return result
 
-    def score_batch(self, texts: Sequence[str]) -> list[Sentiment]:
-        """One result per text: English and German are scored, the rest is ``unknown``."""
-        unique: dict[str, Language] = {}
-        keys: list[str | None] = []
-        for text in texts:
-            language = detect_language(text)
-            key = " ".join(text.split()) if language != "unknown" else None
-            if key is not None:
+    def score_batch(
+        self, texts: Sequence[str], languages: Sequence[Language] | None = None
+    ) -> list[Sentiment]:
+        """One result per text: English and German are scored, the rest is ``unknown``
+        (``languages``: one per text instead of detection)."""
+        unique: dict[tuple[str, Language], Language] = {}
+        keys: list[tuple[str, Language] | None] = []
+        for text, language in zip(texts, languages_of(texts, languages), strict=True):
+            key: tuple[str, Language] | None = None
+            if language != "unknown":
+                key = (" ".join(text.split()), language)
                 unique.setdefault(key, language)
             keys.append(key)
         order = {key: n for n, key in enumerate(unique)}
-        probabilities = self.probabilities(list(unique), list(unique.values()))
+        probabilities = self.probabilities([k[0] for k in unique], list(unique.values()))
         results = []
-        for key in keys:
-            if key is None:
+        for found in keys:
+            if found is None:
                 results.append(unknown())
                 continue
-            neg, neu, pos = (float(p) for p in probabilities[order[key]])
-            results.append(from_probabilities(neg, neu, pos, unique[key]))
+            neg, neu, pos = (float(p) for p in probabilities[order[found]])
+            results.append(from_probabilities(neg, neu, pos, unique[found]))
         return results
 
 

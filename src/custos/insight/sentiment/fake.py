@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from custos.insight.sentiment import Sentiment, from_probabilities, unknown
-from custos.insight.sentiment.language import detect_language
+from custos.insight.sentiment import Sentiment, from_probabilities, languages_of, unknown
+from custos.insight.sentiment.language import Language
 
 _POSITIVE = frozenset(
     {"good", "great", "love", "thanks", "thank", "excellent", "gut", "super", "toll", "danke"}
@@ -23,11 +23,12 @@ class FakeEngine:
     name = "fake"
     version = "1"
 
-    def score_batch(self, texts: Sequence[str]) -> list[Sentiment]:
+    def score_batch(
+        self, texts: Sequence[str], languages: Sequence[Language] | None = None
+    ) -> list[Sentiment]:
         """One result per text: positive/negative by keyword majority, else neutral."""
         results = []
-        for text in texts:
-            language = detect_language(text)
+        for text, language in zip(texts, languages_of(texts, languages), strict=True):
             if language == "unknown":
                 results.append(unknown())
                 continue

@@ -1,10 +1,13 @@
 """Offline language detection for the sentiment engines: English, German, or ``unknown``.
 
 Sentiment is only scored for languages the engines were checked on; everything else is marked
-``unknown`` rather than guessed. Detection counts function words (and a few very common
+``unknown`` rather than guessed. A record's stated language (its ``language`` field) wins over
+detection (:func:`resolve_language`). Detection counts function words (and a few very common
 customer-service words) of English and German *and* of the neighbouring Latin-script languages
 (Dutch, French, Spanish, Italian, Portuguese, Scandinavian, Polish, Turkish): a text is English or
-German only when that language has clearly more hits than every other one. Texts mostly in a
+German when that language has more hits than every other one, so a short text with one English
+or German word ("Danke!", "Great, thanks") is scored; ``unknown`` is for texts with more evidence
+of another language. Texts mostly in a
 non-Latin script are ``unknown``. No model, no download, a few microseconds a text.
 """
 
@@ -106,8 +109,11 @@ _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
 _GERMAN_CHARS = re.compile(r"[äöüß]")
 
 
-def detect_language(text: str) -> Language:
-    """``"en"`` or ``"de"`` when the text is clearly in that language, else ``"unknown"``."""
+def detect_language(text: str, default: Language = "unknown") -> Language:
+    """``"en"`` or ``"de"`` when the text has more English or German evidence (function words,
+    common customer-service words, umlauts) than evidence of another language; ``"unknown"``
+    when another language has more, or the text is mostly in a non-Latin script; ``default``
+    when it has no evidence of any language (``"Super Bowl"``, ``"12345"``)."""
     body = _STRIP.sub(" ", text).lower().replace("’", "'")
     letters = _LETTER.findall(body)
     if not letters:
@@ -121,11 +127,48 @@ def detect_language(text: str) -> Language:
                 hits[lang] += 1.0
     # umlauts and sharp s are weak evidence for German (Swedish, Finnish, Turkish share some)
     hits["de"] += 0.5 * min(3, len(_GERMAN_CHARS.findall(body)))
-    ranked = sorted(hits.items(), key=lambda item: item[1], reverse=True)
-    (best, top), (_, second) = ranked[0], ranked[1]
-    if best not in ("en", "de") or top < 1 or top <= second:
+    ours = max(hits["en"], hits["de"])
+    theirs = max(v for lang, v in hits.items() if lang not in ("en", "de"))
+    if theirs > ours or (theirs == ours and ours > 0 and 2 * ours > len(_TOKEN.findall(body))):
+        # another language has more evidence, or as much in a text mostly of such words
         return "unknown"
-    # a short text needs one word more than its runner-up; a long one a clear majority
-    if top - second < 1 and top < 2 * second + 1:
-        return "unknown"
-    return "en" if best == "en" else "de"
+    if ours == 0:
+        return default
+    if hits["en"] == hits["de"]:
+        return default if default != "unknown" else "en"
+    return "en" if hits["en"] > hits["de"] else "de"
+
+
+#: How a record may state its language (ISO 639-1/2 codes with or without a region, names).
+_STATED: dict[str, Language] = {
+    "en": "en",
+    "eng": "en",
+    "english": "en",
+    "englisch": "en",
+    "de": "de",
+    "deu": "de",
+    "ger": "de",
+    "german": "de",
+    "deutsch": "de",
+}
+
+
+def stated_language(value: str | None) -> Language | None:
+    """The language a record states (``en``, ``en-GB``, ``de_AT``, ``German``): ``"en"`` or
+    ``"de"``, ``"unknown"`` for another stated language (``fr``), None when nothing is stated."""
+    if value is None or not value.strip():
+        return None
+    code = re.split(r"[-_ ]", value.strip().lower(), maxsplit=1)[0]
+    return _STATED.get(code, "unknown")
+
+
+def resolve_language(
+    text: str, stated: str | None = None, default: Language = "unknown"
+) -> Language:
+    """The language to score ``text`` in: the record's stated language wins (a text stated
+    English or German is scored however short); else detection, ``default`` where the text
+    has no evidence of any language."""
+    language = stated_language(stated)
+    if language is None:
+        return detect_language(text, default)
+    return language if text.strip() else "unknown"

@@ -14,11 +14,11 @@ import importlib
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from custos.insight.sentiment import Sentiment, from_probabilities, unknown
-from custos.insight.sentiment.language import detect_language
+from custos.insight.sentiment import Sentiment, from_probabilities, languages_of, unknown
+from custos.insight.sentiment.language import Language
 from custos.insight.sentiment.lexicon_de import (
     BOOSTERS,
     CONTRAST,
@@ -192,14 +192,17 @@ class LexiconEngine:
             return float(self._english().polarity_scores(text)["compound"])
         return german_compound(text)
 
-    def score_batch(self, texts: Sequence[str]) -> list[Sentiment]:
-        """One result per text; other languages are ``unknown``."""
+    def score_batch(
+        self, texts: Sequence[str], languages: Sequence[Language] | None = None
+    ) -> list[Sentiment]:
+        """One result per text; other languages are ``unknown``. No confidence: the
+        probabilities are a fixed mapping of the lexicon score, not calibrated (a neutral text
+        never exceeds 0.43), so a lexicon score never abstains."""
         results = []
-        for text in texts:
-            language = detect_language(text)
+        for text, language in zip(texts, languages_of(texts, languages), strict=True):
             if language == "unknown":
                 results.append(unknown())
                 continue
             neg, neu, pos = probabilities(self.compound(text, language))
-            results.append(from_probabilities(neg, neu, pos, language))
+            results.append(replace(from_probabilities(neg, neu, pos, language), confidence=None))
         return results

@@ -65,6 +65,7 @@ KEPT: dict[str, str] = {
     # from differencing them out (their absence would single them out) or from re-releasing a
     # column that got them suppressed.
     "releases": "profile ids only: which persons each de-identified release held or suppressed",
+    "sentiment_heads": "weights of sentiment heads trained on labelled texts; no texts, no ids",
 }
 #: Tables of :data:`ERASED` that :func:`delete_subject` handles by name; the others are derived
 #: from the person's rows or profile and are found by their reference to ``raw_records`` or

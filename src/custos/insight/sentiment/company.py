@@ -1,0 +1,373 @@
+"""A company's own labelled texts: read them, measure an engine on them, fit a head on them.
+
+``custos insight evaluate`` measures the current engine on a labelled file (accuracy, macro-F1,
+the confusion matrix, and the accuracy of the most confident 10%..100% of its answers);
+``custos insight train`` fits a linear head (multinomial logistic regression, balanced class
+weights, a temperature for calibrated probabilities) on the file's texts embedded by
+``E5HeadEngine.embed`` and keeps it versioned in the store (``sentiment_heads``), where the
+default engine finds it. Cross-validated: every figure is on texts the head did not see.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from numpy.typing import NDArray
+from sqlalchemy import Connection, func, select, update
+
+from custos.core.errors import InputError
+from custos.insight.sentiment import LABELS, Label, Sentiment, predicted
+from custos.insight.sentiment.e5_head import FULL_LAYERS, Head
+from custos.insight.sentiment.language import Language, resolve_language
+from custos.store import tables as t
+
+#: Label spellings accepted in a labelled file, and the class each means.
+SYNONYMS: dict[str, Label] = {
+    **{name: name for name in LABELS},
+    "neg": "negative",
+    "neu": "neutral",
+    "pos": "positive",
+    "-1": "negative",
+    "0": "neutral",
+    "1": "positive",
+    "+1": "positive",
+}
+MIN_TEXTS = 30  # fewest texts to train on
+MIN_PER_CLASS = 5  # fewest texts of each class
+FOLDS = 5
+C_GRID = (1.0, 4.0, 16.0)  # regularisation tried by cross-validation
+TEMPERATURES = np.exp(np.linspace(np.log(0.2), np.log(5.0), 81))
+SHARES = tuple(round(0.1 * n, 1) for n in range(1, 11))
+THRESHOLDS = (0.4, 0.5, 0.6, 0.7, 0.8)  # CUSTOS_SENTIMENT_MIN_CONFIDENCE values measured
+SEED = 7
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """The rows of a labelled file: text, class, stated language (None where not given)."""
+
+    texts: list[str]
+    labels: list[Label]
+    stated: list[str | None]
+
+    def languages(self, default: Language = "unknown") -> list[Language]:
+        """The language each text is scored in (the stated one wins over detection)."""
+        return [
+            resolve_language(text, stated, default)
+            for text, stated in zip(self.texts, self.stated, strict=True)
+        ]
+
+
+def read_labelled(
+    path: Path, text_column: str, label_column: str, language_column: str | None = None
+) -> Labelled:
+    """The labelled texts of a CSV (or TSV, or JSON Lines) file; a missing column or a label
+    that is not negative/neutral/positive (or neg/neu/pos, -1/0/1) is refused with its row."""
+    rows = _rows(path)
+    texts: list[str] = []
+    labels: list[Label] = []
+    stated: list[str | None] = []
+    for number, row in rows:
+        for column in (text_column, label_column, language_column):
+            if column is not None and column not in row:
+                raise InputError(
+                    f"{path.name} row {number} has no column {column!r} "
+                    f"(columns: {', '.join(sorted(row))})",
+                    hint="name the columns with --text-column, --label-column, --language-column",
+                )
+        text = str(row[text_column] or "").strip()
+        if not text:
+            continue
+        raw = str(row[label_column] if row[label_column] is not None else "").strip()
+        label = SYNONYMS.get(raw.lower())
+        if label is None:
+            raise InputError(
+                f"{path.name} row {number}: label {raw!r} in column {label_column!r} is not a "
+                "sentiment class",
+                hint="use negative, neutral or positive (or neg/neu/pos, -1/0/1)",
+            )
+        texts.append(text)
+        labels.append(label)
+        stated.append(str(row[language_column] or "") or None if language_column else None)
+    return Labelled(texts, labels, stated)
+
+
+def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(row number as a spreadsheet shows it, row) of a CSV/TSV or JSON Lines file."""
+    try:
+        content = path.read_text(encoding="utf-8-sig")
+    except OSError as error:
+        raise InputError(f"cannot read {path}: {error.strerror}", hint="check the path") from None
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        out = []
+        for number, line in enumerate(content.splitlines(), start=1):
+            if line.strip():
+                try:
+                    out.append((number, dict(orjson.loads(line))))
+                except (orjson.JSONDecodeError, TypeError, ValueError):
+                    raise InputError(
+                        f"{path.name} line {number} is not a JSON object",
+                        hint="one JSON object per line",
+                    ) from None
+        return out
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    reader = csv.DictReader(io.StringIO(content), delimiter=delimiter)
+    return [(number, dict(row)) for number, row in enumerate(reader, start=2)]
+
+
+# -- measuring ----------------------------------------------------------------------------------
+def measure(labels: Sequence[Label], results: Sequence[Sentiment]) -> dict[str, Any]:
+    """Accuracy, macro-F1 and the confusion matrix of the scored texts (the most probable class,
+    also where the engine abstains), the share it abstains on, the accuracy of its most
+    confident 10%..100%, and the share kept and its accuracy at a few confidence thresholds. Texts the engine does not score (another language) are counted."""
+    pairs = [
+        (label, predicted(r), r.confidence or 0.0)
+        for label, r in zip(labels, results, strict=True)
+        if r.label != "unknown"
+    ]
+    confusion: dict[str, dict[str, int]] = {truth: dict.fromkeys(LABELS, 0) for truth in LABELS}
+    for truth, guess, _ in pairs:
+        confusion[truth][guess] += 1
+    n = len(pairs)
+    right = [truth == guess for truth, guess, _ in sorted(pairs, key=lambda p: -p[2])]
+    curve = []
+    for share in SHARES:
+        k = max(1, round(share * n)) if n else 0
+        curve.append({"share": share, "texts": k, "accuracy": _ratio(sum(right[:k]), k)})
+    thresholds = []
+    for threshold in THRESHOLDS:
+        kept = [truth == guess for truth, guess, confidence in pairs if confidence >= threshold]
+        thresholds.append(
+            {
+                "min_confidence": threshold,
+                "kept": _ratio(len(kept), n),
+                "accuracy": _ratio(sum(kept), len(kept)),
+            }
+        )
+    return {
+        "texts": len(labels),
+        "scored": n,
+        "unknown": len(labels) - n,
+        "uncertain": sum(1 for r in results if r.label == "uncertain"),
+        "accuracy": _ratio(sum(right), n),
+        "macro_f1": macro_f1(confusion),
+        "confusion": confusion,
+        "confident": curve,
+        "thresholds": thresholds,
+    }
+
+
+def macro_f1(confusion: dict[str, dict[str, int]]) -> float | None:
+    """The mean F1 of the three classes (rows: true class, columns: predicted)."""
+    scores = []
+    for label in LABELS:
+        hit = confusion[label][label]
+        predicted_as = sum(row[label] for row in confusion.values())
+        actual = sum(confusion[label].values())
+        if predicted_as + actual == 0:
+            continue
+        scores.append(2 * hit / (predicted_as + actual))
+    return round(sum(scores) / len(scores), 4) if scores else None
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+# -- training -----------------------------------------------------------------------------------
+def check_trainable(labels: Sequence[Label]) -> Counter[str]:
+    """The texts per class; refused under 30 texts or with a class of fewer than 5."""
+    counts: Counter[str] = Counter(labels)
+    if len(labels) < MIN_TEXTS:
+        raise InputError(
+            f"{len(labels)} labelled text(s) in English or German: too few to train a head on "
+            f"(at least {MIN_TEXTS})",
+            hint="label more texts (a few hundred give a head that holds); measure the shipped "
+            "head with `custos insight evaluate` meanwhile",
+        )
+    short = [f"{label} {counts[label]}" for label in LABELS if counts[label] < MIN_PER_CLASS]
+    if short:
+        raise InputError(
+            f"too few texts of a class to train on: {', '.join(short)} "
+            f"(at least {MIN_PER_CLASS} of each of negative, neutral, positive)",
+            hint="label more texts of that class",
+        )
+    return counts
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A fitted head and its cross-validated answers (one row per training text)."""
+
+    head: Head
+    held_out: NDArray[np.float64]  # calibrated probabilities of each text when held out
+    c: float
+    temperature: float
+
+
+def fit_head(
+    embeddings: NDArray[np.float32], labels: Sequence[Label], embedding: dict[str, Any]
+) -> Fitted:
+    """A multinomial logistic regression on ``embeddings`` (balanced class weights, its C
+    chosen by 5-fold cross-validation) and a temperature fitted on held-out answers (the
+    probabilities it gives are calibrated); the temperature is folded into the weights.
+    ``held_out`` comes from nested cross-validation (C chosen anew inside each training part),
+    so the figures measured on it are on texts nothing was fitted or chosen on.
+    ``embedding``: the meta of the head whose embedding was used (its model variant, prefix)."""
+    # sklearn's libraries are loaded before the thread limit below, which binds loaded ones
+    import sklearn.linear_model
+    import sklearn.model_selection  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    y = np.array([LABELS.index(label) for label in labels])
+    logits = np.zeros((len(y), len(LABELS)))
+    # ~100 small fits: BLAS threads cost far more than they bring (20x on a busy machine)
+    with threadpool_limits(1):
+        for train, test in _folds(y):
+            inner, _ = _choose_c(embeddings[train], y[train])
+            model = _model(inner).fit(embeddings[train], y[train])
+            logits[test] = model.decision_function(embeddings[test])
+        c, _ = _choose_c(embeddings, y)
+        final = _model(c).fit(embeddings, y)
+    temperature = fit_temperature(logits, y)
+    meta = {
+        "classes": list(LABELS),
+        "encoder_layers": FULL_LAYERS,
+        "variant": embedding.get("variant", "original"),
+        "prefix": embedding.get("prefix", "query"),
+        "C": c,
+        "temperature_folded": temperature,
+    }
+    head = Head(
+        [(final.coef_.T / temperature).astype(np.float32)],
+        [(final.intercept_ / temperature).astype(np.float32)],
+        meta,
+    )
+    return Fitted(head, _softmax(logits / temperature), c, temperature)
+
+
+def _model(c: float) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
+
+
+def _folds(y: NDArray[np.int64]) -> list[tuple[NDArray[np.int64], NDArray[np.int64]]]:
+    """Stratified folds (5, fewer where a class has fewer texts), shuffled with a fixed seed."""
+    from sklearn.model_selection import StratifiedKFold
+
+    splits = min(FOLDS, int(np.bincount(y, minlength=len(LABELS)).min()))
+    return list(StratifiedKFold(splits, shuffle=True, random_state=SEED).split(y, y))
+
+
+def _choose_c(x: NDArray[np.float32], y: NDArray[np.int64]) -> tuple[float, float]:
+    """The C of :data:`C_GRID` with the best cross-validated accuracy on ``(x, y)``, and it."""
+    folds = _folds(y)
+    best = (C_GRID[0], -1.0)
+    for c in C_GRID:
+        right = 0
+        for train, test in folds:
+            right += int(np.sum(_model(c).fit(x[train], y[train]).predict(x[test]) == y[test]))
+        if right / len(y) > best[1]:
+            best = (c, right / len(y))
+    return best
+
+
+def fit_temperature(logits: NDArray[np.float64], y: NDArray[np.int64]) -> float:
+    """The temperature T that makes ``softmax(logits / T)`` most likely for the true classes
+    (held-out logits; a grid from 0.2 to 5)."""
+    losses = [
+        -float(np.mean(np.log(_softmax(logits / tt)[np.arange(len(y)), y] + 1e-12)))
+        for tt in TEMPERATURES
+    ]
+    return round(float(TEMPERATURES[int(np.argmin(losses))]), 4)
+
+
+def _softmax(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    x = x - x.max(axis=1, keepdims=True)
+    e = np.exp(x)
+    result: NDArray[np.float64] = e / e.sum(axis=1, keepdims=True)
+    return result
+
+
+# -- the store ----------------------------------------------------------------------------------
+def head_bytes(head: Head) -> bytes:
+    """A head as an ``.npz`` file's bytes (the format of the shipped heads)."""
+    buffer = io.BytesIO()
+    arrays: dict[str, Any] = {f"w{n}": w for n, w in enumerate(head.weights)}
+    arrays |= {f"b{n}": b for n, b in enumerate(head.biases)}
+    arrays |= {"layers": np.array(len(head.weights)), "meta": np.array(json.dumps(head.meta))}
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+@cache
+def head_from_bytes(blob: bytes) -> Head:
+    """The head stored as ``blob`` (parsed once per process)."""
+    with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+        layers = int(data["layers"])
+        weights = [np.asarray(data[f"w{n}"], dtype=np.float32) for n in range(layers)]
+        biases = [np.asarray(data[f"b{n}"], dtype=np.float32) for n in range(layers)]
+        meta = json.loads(str(data["meta"]))
+    return Head(weights, biases, meta)
+
+
+def save(conn: Connection, head: Head, trained_on: dict[str, Any], metrics: dict[str, Any]) -> int:
+    """Store a trained head as the next version, active from now on; returns the version."""
+    h = t.sentiment_heads
+    version = int(conn.execute(select(func.coalesce(func.max(h.c.version), 0))).scalar_one()) + 1
+    head.meta["version"] = f"company-{version}"
+    conn.execute(update(h).values(active=False))
+    conn.execute(
+        h.insert().values(
+            version=version,
+            created_at=datetime.now(UTC),
+            active=True,
+            trained_on=orjson.dumps(trained_on).decode(),
+            metrics=orjson.dumps(metrics).decode(),
+            head=head_bytes(head),
+        )
+    )
+    return version
+
+
+def active(conn: Connection) -> Head | None:
+    """The company's active head (the newest active version), or None: the shipped head."""
+    h = t.sentiment_heads
+    blob = conn.execute(
+        select(h.c.head).where(h.c.active.is_(True)).order_by(h.c.version.desc()).limit(1)
+    ).scalar()
+    return None if blob is None else head_from_bytes(bytes(blob))
+
+
+def deactivate(conn: Connection) -> int:
+    """Go back to the shipped head; returns how many versions were active."""
+    h = t.sentiment_heads
+    return int(conn.execute(update(h).where(h.c.active.is_(True)).values(active=False)).rowcount)
+
+
+def history(conn: Connection) -> list[dict[str, Any]]:
+    """Every stored head, newest first, without the weights."""
+    h = t.sentiment_heads
+    query = select(h.c.version, h.c.created_at, h.c.active, h.c.trained_on, h.c.metrics)
+    return [
+        {
+            "version": r.version,
+            "created_at": r.created_at.isoformat(),
+            "active": bool(r.active),
+            "trained_on": orjson.loads(r.trained_on),
+            "metrics": orjson.loads(r.metrics),
+        }
+        for r in conn.execute(query.order_by(h.c.version.desc()))
+    ]
