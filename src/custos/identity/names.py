@@ -36,7 +36,8 @@ The rules, for two single names (:func:`relation`):
    :data:`JARO_WINKLER`, or when the unknown one is a prefix with one typo
    (``mih``/``michael``) — except when the unknown one is a single edit from known names that
    all conflict with the other: ``mariia`` is Maria mistyped, not Mario; ``smon`` is Simon,
-   not Simone (twins Mario and Maria, Simon and Simone).
+   not Simone (twins Mario and Maria, Simon and Simone); and an unknown name one edit from a
+   variant of the other agrees (``jseph`` is Joseph, so it agrees with Joey).
 
 Everything else conflicts. A name of several words agrees when each word of the shorter one
 agrees with its own word of the longer one, in any order (``maria``/``anna maria``,
@@ -347,6 +348,14 @@ def _word_relation(x: str, y: str) -> str:
         )
     ):
         return VARIANT  # a cut-off name with a typo in what is left ("exrb…" of "erbil")
+    for unknown, other in ((x, y), (y, x)):
+        # a misspelt nickname or formal name: "jseph" is Joseph, and so Joey's
+        if (
+            unknown not in names
+            and len(unknown) >= MIN_TYPO2
+            and any(_word_relation(c, other) != CONFLICT for c in _one_edit(unknown))
+        ):
+            return VARIANT
     return CONFLICT
 
 
