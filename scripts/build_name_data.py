@@ -127,7 +127,7 @@ BOTH = [
 OWN_GROUPS = """
 # -- German
 Johannes/Johann: Hans, Hannes, Hansi, Hänschen, Jo, Jan, Joop
-Josef/Joseph: Sepp, Seppl, Sepperl, Jupp, Pepi, Peppi, Joschi, Jo, Józef
+Josef/Joseph: Sepp, Seppl, Sepperl, Jupp, Pepi, Peppi, Joschi, Jo, Józef, Joe, Joey
 Friedrich: Fritz, Friedel, Frieder, Fred, Fiete
 Franz/Franziskus: Franzl, Franzi
 Franziska: Franzi, Fanny, Ziska
@@ -139,8 +139,8 @@ Joachim: Achim, Jochen, Jockel, Jo
 Ulrich: Uli, Ulli, Ueli, Utz
 Rudolf/Rudolph: Rudi, Ruedi, Dolf
 Anton/Antonius: Toni, Tony, Toon, Ton, Teun, Tonnie, Antoon
-Katharina/Katarina/Katherina/Catharina/Catarina/Kathrin/Katrin: Kathi, Kati, Käthe, Katja, Trine, Kat, Kathy, Katrien, Toos, Tineke, Rina, Ina, Trijntje, Kathrein, Katinka
-Elisabeth/Elizabeth/Elisabet: Lisa, Liesl, Lis, Liese, Lieschen, Lisbeth, Liesbeth, Lies, Elli, Elly, Elsa, Else, Ilse, Betti, Betty, Sissi, Sisi, Elise, Liz, Els, Bep, Lisette, Lise, Babette
+Katharina/Katarina/Katherina/Catharina/Catarina/Kathrin/Katrin: Kathi, Kati, Käthe, Katja, Trine, Kat, Kathy, Katrien, Toos, Tineke, Rina, Ina, Trijntje, Kathrein, Katinka, Karin
+Elisabeth/Elizabeth/Elisabet: Lisa, Liesl, Liesel, Lis, Liese, Lieschen, Lisbeth, Liesbeth, Lies, Elli, Elly, Elsa, Else, Ilse, Betti, Betty, Sissi, Sisi, Elise, Liz, Els, Bep, Lisette, Lise, Babette
 Margarete/Margarethe/Margareta/Margaretha/Margaret/Margrit: Gretel, Grete, Greta, Gretchen, Margit, Margot, Marga, Meta, Margret, Maggie, Greet, Grietje, Margriet, Greetje, Gitta
 Theresa/Therese/Theresia/Teresa: Resi, Resl, Reserl, Thesi, Tessa
 Magdalena/Magdalene: Lena, Lene, Leni, Magda, Madlen, Madlene

@@ -153,6 +153,67 @@ def test_near_named_twins_with_their_own_contacts_are_a_household(
     assert x[("crm", "n1")] != x[("crm", "n2")]  # "Nico" could be either name: not a bridge
 
 
+# Twins Mario and Maria with one birth date and landline; Maria's loyalty card is misspelt
+# "Mariia" and carries her mobile, her CRM record only an initial.
+MISSPELT_TWIN = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,country
+m1,Mario,Meier,mario.meier@example.de,030 4493450,2007-01-23,Ringstraße 11,10821,Berlin,DE
+m2,M.,Meier,,0173 8113081,2007-01-23,Ringstraße 11,10821,Berlin,DE
+m3,Mariia,Meier,,0173 8113081,2007-01-23,Ringstraße 11,10821,Berlin,DE
+m4,Mario,Meier,,,2007-01-23,Ringstraße 11,10821,Berlin,DE
+"""
+
+
+def test_a_misspelt_name_is_the_known_name_it_is_one_edit_from(
+    custos: Custos, tmp_path: Path
+) -> None:
+    """ "Mariia" is Maria mistyped (one edit), not Mario (two): the twins stay two profiles."""
+    # (near names: a conflict where records share a household, as Paul and Paula)
+    mariia, mario = ("mariia", "meier", None, None), ("mario", "meier", None, None)
+    assert conflict(mariia, mario, household=True)
+    assert conflict(mariia, ("maria", "meier", None, None), household=True) is None
+    assert conflict(("smon", "x", None, None), ("simone", "x", None, None), household=True)
+    assert conflict(("smon", "x", None, None), ("simon", "x", None, None), household=True) is None
+    custos.ingest(write(tmp_path / "twins.csv", MISSPELT_TWIN), "crm")
+    custos.resolve()
+    x = _xref(custos)
+    assert x[("crm", "m1")] == x[("crm", "m4")]
+    assert x[("crm", "m2")] == x[("crm", "m3")]
+    assert x[("crm", "m1")] != x[("crm", "m3")]
+
+
+# A father "Michael Pärtzelt senior" and his son of one name share the landline; a catalogue
+# request of "Michael Pärtzelt" with only the landline could be either of them. The son's
+# loyalty card and a plain "Richard Carr" beside a "Richard Carr Junior" likewise.
+GENERATIONS = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,country
+g1,Michael,Pärtzelt,mpaertzelt@example.de,0170 6570419,1983-05-29,Ringweg 96,28548,Bremen,DE
+g2,Michael,Paertzelt senior,mpaertzelt@example.de,0421 7918388,,Ringweg 96,28548,Bremen,DE
+g3,Michael,Pärtzelt,,0421 7918388,,Ringweg 96,28548,Bremen,DE
+g4,Michael,Pärtzelt,michaelp225@example.com,,2006-04-28,Ringweg 96,28548,Bremen,DE
+r1,Richard,Carr Junior,richard68@example.co.uk,07716 324165,1968-09-17,100 Manor Street,BS1 5LW,Bristol,GB
+r2,Richard,Carr,,0117 3699187,,100 Manor Street,BS1 5LW,Bristol,GB
+r3,Richard,Carr,richard68@example.co.uk,07716 324165,1968-09-17,100 Manor Street,BS1 5LW,Bristol,GB
+"""
+
+
+def test_a_record_without_jr_or_sr_beside_one_with_it_could_be_either(
+    custos: Custos, tmp_path: Path
+) -> None:
+    custos.ingest(write(tmp_path / "generations.csv", GENERATIONS), "crm")
+    custos.resolve()
+    x = _xref(custos)
+    assert x[("crm", "g1")] == x[("crm", "g2")]  # one e-mail: the father's records
+    assert x[("crm", "g3")] not in (x[("crm", "g1")], x[("crm", "g4")])  # the landline: either
+    assert x[("crm", "r1")] == x[("crm", "r3")]
+    assert x[("crm", "r2")] != x[("crm", "r1")]  # plain "Richard Carr": the Junior, or his father
+    # the plain records wait for a person's decision, with the reason
+    waiting = {
+        (item["left"]["record"], item["right"]["record"]): item["reason"]
+        for item in custos.review_queue(actor="test")["items"]
+    }
+    assert "Jr or Sr" in waiting[("crm:r1", "crm:r2")]
+    assert "Jr or Sr" in waiting[("crm:g2", "crm:g3")]
+
+
 def test_the_same_records_give_the_same_profiles_every_run(custos: Custos, tmp_path: Path) -> None:
     _load(custos, tmp_path)
     custos.ingest(write(tmp_path / "twins.csv", TWINS), "crm")

@@ -304,3 +304,16 @@ def test_phone_without_trunk_prefix_agrees_with_a_full_parse() -> None:
     # Dialling abroad from the US (011 …) and a German number written with its calling code.
     assert n.phone("01149301234567", "US") == "+49301234567"
     assert n.phone("49301234567", "DE") == "+49301234567"
+
+
+@pytest.mark.parametrize(
+    ("full", "last"),
+    [
+        ("Mr de Jonge", "de Jonge"),
+        ("Dhr. van der Berg", "van der Berg"),
+        ("Frau von Arnim", "von Arnim"),
+    ],
+)
+def test_a_surname_with_its_particles_is_no_first_name(full: str, last: str) -> None:
+    """A caller written as title and surname: "de" or "van" is part of the surname."""
+    assert n.split_full_name(full) == (None, last)

@@ -20,7 +20,7 @@ from custos.identity.graph import (
     conflicts,
     distinct,
 )
-from custos.identity.names import known
+from custos.identity.names import known, variants
 
 
 def compatible(
@@ -123,6 +123,18 @@ def persons_among(
                 break
         else:
             groups.append([node])
+    if household and (said := [n.first_key for n in nodes if n.generation and n.first_key]):
+        # A "Michael Senior" on a landline means a Michael Junior rings there too, whether or not
+        # a record of his carries it: a record of the name without a generation could be either.
+        either = {
+            id(node)
+            for node in nodes
+            if node.first_key
+            and not node.generation
+            and any(variants(node.first_key, name) for name in said)
+        }
+        groups = [[n for n in g if id(n) not in either] for g in groups]
+        groups = [g for g in groups if g]
     if len(groups) > 1:
         undecided = {
             id(node)

@@ -34,7 +34,10 @@ The rules, for two single names (:func:`relation`):
    a cut-off field), and they agree on one edit (longer name of :data:`MIN_TYPO` letters or
    more), two edits (both of :data:`MIN_TYPO2` letters or more), Jaro–Winkler of at least
    :data:`JARO_WINKLER`, or when the unknown one is a prefix with one typo
-   (``mih``/``michael``).
+   (``mih``/``michael``) — except when the unknown one is a single edit from known names that
+   all conflict with the other: ``mariia`` is Maria mistyped, not Mario; ``smon`` is Simon,
+   not Simone (twins Mario and Maria, Simon and Simone); and an unknown name one edit from a
+   variant of the other agrees (``jseph`` is Joseph, so it agrees with Joey).
 
 Everything else conflicts. A name of several words agrees when each word of the shorter one
 agrees with its own word of the longer one, in any order (``maria``/``anna maria``,
@@ -326,9 +329,15 @@ def _word_relation(x: str, y: str) -> str:
         return VARIANT
     if len(long) >= MIN_TYPO and DamerauLevenshtein.distance(x, y, score_cutoff=1) <= 1:
         return VARIANT
-    if len(short) >= MIN_TYPO2 and DamerauLevenshtein.distance(x, y, score_cutoff=2) <= 2:
-        return VARIANT
-    if JaroWinkler.similarity(x, y, score_cutoff=JARO_WINKLER) >= JARO_WINKLER:
+    if (
+        len(short) >= MIN_TYPO2 and DamerauLevenshtein.distance(x, y, score_cutoff=2) <= 2
+    ) or JaroWinkler.similarity(x, y, score_cutoff=JARO_WINKLER) >= JARO_WINKLER:
+        # Farther than one edit: a misspelt name is first of all a known name one edit away
+        # ("mariia" is Maria mistyped, so not Mario; "smon" is Simon, so not Simone).
+        unknown, other = (x, y) if x not in names else (y, x)
+        close = _one_edit(unknown) if len(unknown) >= MIN_TYPO2 else ()  # "mih": cut short
+        if close and all(_word_relation(c, other) == CONFLICT for c in close):
+            return CONFLICT
         return VARIANT
     if (
         short not in names
@@ -339,7 +348,43 @@ def _word_relation(x: str, y: str) -> str:
         )
     ):
         return VARIANT  # a cut-off name with a typo in what is left ("exrb…" of "erbil")
+    for unknown, other in ((x, y), (y, x)):
+        # a misspelt nickname or formal name: "jseph" is Joseph, and so Joey's
+        if (
+            unknown not in names
+            and len(unknown) >= MIN_TYPO2
+            and any(_word_relation(c, other) != CONFLICT for c in _one_edit(unknown))
+        ):
+            return VARIANT
     return CONFLICT
+
+
+def _one_edit(key: str) -> tuple[str, ...]:
+    """The known given names one edit (insert, delete, substitute, swap) from a key that is
+    none (see :func:`_word_relation`, rule 6)."""
+    found = []
+    for candidate in _deletion_index().get(key, ()):
+        if DamerauLevenshtein.distance(key, candidate, score_cutoff=1) <= 1:
+            found.append(candidate)
+    for i in range(len(key)):
+        for candidate in _deletion_index().get(key[:i] + key[i + 1 :], ()):
+            if DamerauLevenshtein.distance(key, candidate, score_cutoff=1) <= 1:
+                found.append(candidate)
+    return tuple(sorted(set(found) - {key}))
+
+
+@cache
+def _deletion_index() -> dict[str, tuple[str, ...]]:
+    """Every known given name and each of its one-letter deletions → the known names it comes
+    from (symmetric deletion: two keys one edit apart share an entry)."""
+    index: dict[str, set[str]] = {}
+    for name in _lexicon()[1]:
+        if " " in name:
+            continue
+        index.setdefault(name, set()).add(name)
+        for i in range(len(name)):
+            index.setdefault(name[:i] + name[i + 1 :], set()).add(name)
+    return {k: tuple(sorted(v)) for k, v in index.items()}
 
 
 # -- generations ---------------------------------------------------------------------------------

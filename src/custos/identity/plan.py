@@ -139,6 +139,7 @@ def plan_links(
     found = np.zeros(count, bool)  # a clear conflict
     reasons: dict[int, str] = {}
     ambiguous_home = np.zeros(count, bool)  # another resident fits as well
+    either_generation = np.zeros(count, bool)  # a Jr/Sr on one record only, first names alone
     for i in look:
         edge = probable[i]
         a, b = edge.left, edge.right
@@ -162,6 +163,8 @@ def plan_links(
         if clash:
             found[i] = True
             reasons[i] = REASONS[clash[0]]
+        elif _either_generation(ff, fg, edge.evidence):
+            either_generation[i] = True
         elif (
             household
             and not edge.evidence & _IDENTIFIERS
@@ -169,6 +172,17 @@ def plan_links(
             and _another_fits(a, b, facts, homes, residents)
         ):
             ambiguous_home[i] = True
+    weak = (evidence & (_IDENTIFIERS | EVIDENCE_BITS["dob"])) == 0  # a birth date or identifier
+    if either_generation.any():
+        # the record without a generation could be either person of the name: none of its
+        # links on names and household facts alone is made (not only the one to the Jr)
+        either = {
+            edge.left if facts[edge.left][3] is None else edge.right
+            for edge in (probable[i] for i in np.flatnonzero(either_generation).tolist())
+        }
+        for i in np.flatnonzero(weak).tolist():
+            if probable[i].left in either or probable[i].right in either:
+                either_generation[i] = True
     strong = weight >= match_threshold
     person = (evidence & PERSON_EVIDENCE) != 0
     beyond = (evidence & BEYOND_NAMES) != 0
@@ -182,11 +196,16 @@ def plan_links(
             POSSIBLE,
             "one household; another of its persons fits as well",
         ),
+        (
+            strong & ~found & person & beyond & ~ambiguous_home & either_generation,
+            POSSIBLE,
+            "a Jr or Sr of this name exists: the record without one could be either",
+        ),
     )
     for mask, status, reason in verdicts:
         for i in np.flatnonzero(mask).tolist():
             keep(probable[i], status, reason or reasons[i])
-    linkable = strong & ~found & person & beyond & ~ambiguous_home
+    linkable = strong & ~found & person & beyond & ~ambiguous_home & ~either_generation
     eligible = [probable[i] for i in np.flatnonzero(linkable).tolist()]
     stages = ((together, False), ((*exact.edges, *extra), True), (eligible, True))
     clustering = _Clustering(nodes, facts, exempt, reach, homes, existing, apart, stages)
@@ -269,6 +288,16 @@ def _another_fits(
                 ):
                     return True
     return False
+
+
+def _either_generation(a: Facts | None, b: Facts | None, evidence: int) -> bool:
+    """One record states a generation (Jr, Sr, II) and the other none, and only the names say
+    they are one person: a "Richard Carr Junior" means a Richard Carr senior exists, so a plain
+    "Richard Carr" could be either of them unless a birth date or an identifier of the person
+    agrees."""
+    if not a or not b or (a[3] is None) == (b[3] is None):
+        return False
+    return not evidence & (_IDENTIFIERS | EVIDENCE_BITS["dob"])
 
 
 def _same_first_name(a: Facts | None, b: Facts | None) -> bool:

@@ -102,6 +102,18 @@ TITLES = frozenset(
         "anruferin",
         "customer",
         "caller",
+        # Dutch, French, Italian, Spanish forms of address
+        "dhr",
+        "mevr",
+        "mevrouw",
+        "mme",
+        "mlle",
+        "madame",
+        "monsieur",
+        "sig",
+        "signora",
+        "signor",
+        "sra",
     ]
 )
 PARTICLES = frozenset(
@@ -150,15 +162,16 @@ def display_name(name: str) -> str:
 
 
 def split_full_name(full: str) -> tuple[str | None, str | None]:
-    """Split ``First Last``, ``Last, First`` and ``Frau Last`` into (first, last)."""
+    """Split ``First Last``, ``Last, First``, ``Frau Last`` and ``Mr de Jonge`` into (first,
+    last): a surname's particles (van, de, von …) belong to it, never to a first name."""
     if "," in full:
         last, _, first = full.partition(",")
         return (clean(first), clean(last))
     tokens = [t for t in full.split(" ") if t.lower().rstrip(".") not in TITLES]
     if not tokens:
         return (None, None)
-    if len(tokens) == 1:
-        return (None, tokens[0])
+    if len(tokens) == 1 or all(t.lower() in PARTICLES for t in tokens[:-1]):
+        return (None, " ".join(tokens))  # "Frau Last", "Mr de Jonge", "Dhr. van der Berg"
     cut = len(tokens) - 1
     while cut > 1 and tokens[cut - 1].lower() in PARTICLES:
         cut -= 1
