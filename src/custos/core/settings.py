@@ -116,8 +116,8 @@ class Settings(BaseSettings):
     secret_key_file: str = Field(
         default="~/.config/custos/secret.key",
         description="The secret key (32 random bytes, hex) behind the keyed hashes of erased "
-        "persons' identifiers and the pseudonyms of de-identified releases; kept outside the "
-        "store and created with mode 0600 on first use.",
+        "persons' identifiers, the pseudonyms of de-identified releases and new profile ids; kept "
+        "outside the store and created with mode 0600 on first use.",
     )
     audit_key_file: str | None = Field(
         default=None,

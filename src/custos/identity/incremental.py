@@ -22,12 +22,13 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, tuple_, update
 
+from custos.core.keys import load_or_create_key
 from custos.core.phones import stored_forms
 from custos.core.settings import Settings
 from custos.identity import matcher
 from custos.identity.exact import exact_edges
 from custos.identity.graph import Edge, Node
-from custos.identity.ids import assign_ids
+from custos.identity.ids import anchor, assign_ids
 from custos.identity.loading import arrow_table, golden_documents, join_phone_forms, load
 from custos.identity.models import SavedModel
 from custos.identity.plan import ReviewPair
@@ -240,7 +241,8 @@ def _compute(
     summary.withheld_links, summary.ignored = exact.withheld_links, exact.ignored
     clusters = [g for g in planned.clusters if new_ids.intersection(g)]
     by_raw = old_rows | new_rows
-    anchors = [f"{by_raw[m[0]][1]}\x1f{by_raw[m[0]][2]}" for m in clusters]
+    key = load_or_create_key(settings.secret_key_file)
+    anchors = [anchor(key, by_raw[m[0]][1], by_raw[m[0]][2]) for m in clusters]
     profiles = t.profiles
     created_at: dict[str, datetime] = {}
     for chunk in _chunks(touched):

@@ -26,11 +26,12 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from custos.core.bulk import paused_gc
+from custos.core.keys import load_or_create_key
 from custos.core.settings import Settings
 from custos.identity import matcher, models
 from custos.identity.exact import exact_edges
 from custos.identity.graph import Edge, ExactResult, IgnoredIdentifier, Node
-from custos.identity.ids import assign_ids
+from custos.identity.ids import anchor, assign_ids
 from custos.identity.loading import arrow_table, golden_documents, join_phone_forms, load
 from custos.identity.plan import Plan, ReviewPair, plan_links
 from custos.identity.snapshot import SNAPSHOT_ATTEMPTS, SnapshotMark, recheck_marks, unmark
@@ -312,7 +313,8 @@ def _compute(
     summary.kept_apart, summary.conflicts = planned.kept_apart, planned.conflicts
     summary.review, summary.ambiguous = len(planned.review), planned.ambiguous
     clusters = planned.clusters
-    anchors = [f"{rows[m[0]][1]}\x1f{rows[m[0]][2]}" for m in clusters]
+    key = load_or_create_key(settings.secret_key_file)
+    anchors = [anchor(key, rows[m[0]][1], rows[m[0]][2]) for m in clusters]
     assigned = assign_ids(clusters, anchors, previous, active, existing)
     summary.phases["cluster"] = time.perf_counter() - clock
     return _Computed(
