@@ -10,7 +10,8 @@ the file, ``FILE.meta.json`` states how it was made and ``FILE.risk.json`` the r
 
 Each release written is kept in the register (:mod:`custos.store.releases`), and the next release
 of the purpose is checked against it: a column released before is released at that level or
-coarser; with linkable pseudonyms k and l hold on the combined view of every joinable release;
+coarser; k and l hold on the combined view of every release of the purpose, as if joined (with
+per-release pseudonyms too: groups still intersect on what an attacker knows of a target);
 persons suppressed before stay out of releases that share a quasi-identifier with that one; and
 a release of the same columns may not differ from the last by fewer than k persons.
 """
@@ -127,9 +128,9 @@ def release(
     with app.store.read() as conn:
         access = guard.access(conn, purpose)
         earlier = register.entries(conn, access.purpose.name)
-        # Each column an earlier joinable release let out, once more at the finest level it was
-        # let out at: checked in the combined view (the pseudonym joins them), not released.
-        joined = [e for e in earlier if linkable and e.linkable]
+        # Each column an earlier release of the purpose let out, once more at the finest level
+        # it was let out at: checked in the combined view, not released (see _combined).
+        joined = _combined(earlier)
         extra = sorted({c for e in joined for c in e.quasi_identifiers} - set(sensitive))
         wanted = [*columns, *(c for c in extra if c not in columns)]
         rows, refused = _rows(conn, access, wanted, source, reference)
@@ -168,11 +169,7 @@ def release(
         for i, c in enumerate(searched)
     ]
     floors = [
-        min(
-            (e.level(c) for e in (earlier if i < released else joined) if c in e.generalisation),
-            default=0,
-        )
-        for i, c in enumerate(searched)
+        min((e.level(c) for e in joined if c in e.generalisation), default=0) for c in searched
     ]
     fields = sorted({DERIVED.get(c, c) for c in columns})
     asked: dict[str, object] = {"columns": columns, "k": k, "l": l_div}
@@ -311,6 +308,17 @@ def releases(app: Custos, purpose: str | None = None) -> list[dict[str, Any]]:
     """The release register (of one purpose), oldest first: counts only, no person ids."""
     with app.store.read() as conn:
         return [e.summary() for e in register.entries(conn, purpose)]
+
+
+def _combined(earlier: Sequence[register.Entry]) -> list[register.Entry]:
+    """The earlier releases a new release of the purpose is checked with, as if joined: all of
+    them, linkable or not. Per-release pseudonyms stop a join on the pseudonym, not an attacker
+    who knows a target's quasi-identifiers: the target's group in each release bounds their
+    sensitive value, and the intersection of those bounds (``-q age`` then ``-q postcode``: one
+    exact age and one exact postcode) can leave one value. That intersection holds no fewer
+    persons and values than the target's group in the releases joined, so k and l on the joined
+    view bound it, whatever the pseudonyms."""
+    return list(earlier)
 
 
 def _same_operators(

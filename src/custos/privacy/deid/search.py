@@ -221,9 +221,10 @@ def _refusal(
                 f"holding {held} person(s)"
             )
             counts[f"groups_below_l:{name}"] = len(uniform)
+    # (the columns of earlier releases, fixed in the combined view, follow ``columns``: not named)
     levels = ", ".join(
         f"{c} {op.describe(level)}"
-        for c, op, level in zip(columns, generaliser.operators, plan.levels, strict=True)
+        for c, op, level in zip(columns, generaliser.operators, plan.levels, strict=False)
     )
     described.append(f"the closest generalisation tried: {levels or 'as is'}")
     share = len(plan.suppressed) / plan.persons if plan.persons else 1.0
