@@ -138,6 +138,12 @@ class Settings(BaseSettings):
         description="How long personal data is kept, or the criteria that decide it (GDPR Art. "
         "15(1)(d)); stated in every access report.",
     )
+    release_epsilon_budget: float = Field(
+        default=3.0,
+        gt=0,
+        description="The privacy budget of each purpose: the total ε its aggregate releases "
+        "(custos release --aggregate) may spend; a release that would exceed it is refused.",
+    )
     collect_max_event_bytes: int = Field(
         default=32 * 1024,
         ge=1024,

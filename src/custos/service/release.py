@@ -305,9 +305,15 @@ def release(
 
 
 def releases(app: Custos, purpose: str | None = None) -> list[dict[str, Any]]:
-    """The release register (of one purpose), oldest first: counts only, no person ids."""
+    """The release register (of one purpose), oldest first: counts only, no person ids; each
+    with the ε its purpose's aggregate releases had spent after it and had left of the budget."""
     with app.store.read() as conn:
-        return [e.summary() for e in register.entries(conn, purpose)]
+        listed = [e.summary() for e in register.entries(conn, purpose, kind=None)]
+    budget, spent = app.settings.release_epsilon_budget, dict[str, float]()
+    for entry in listed:
+        total = spent[entry["purpose"]] = spent.get(entry["purpose"], 0.0) + (entry["epsilon"] or 0)
+        entry["epsilon_spent"], entry["epsilon_left"] = total, max(0.0, budget - total)
+    return listed
 
 
 def _combined(earlier: Sequence[register.Entry]) -> list[register.Entry]:

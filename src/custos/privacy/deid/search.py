@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from custos.core.errors import CustosError
@@ -51,12 +51,12 @@ class Refused(CustosError):
         message: str,
         failing: list[str],
         *,
-        counts: dict[str, int] | None = None,
+        counts: Mapping[str, float] | None = None,
         hint: str | None = None,
     ) -> None:
         super().__init__(message, hint=hint)
         self.failing = failing  # counts and levels only, never a failing group's values
-        self.counts = counts or {}
+        self.counts = dict(counts or {})
 
 
 def _evaluate(
