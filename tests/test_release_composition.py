@@ -14,9 +14,9 @@ from custos.cli import app as cli
 from custos.core.fields import Kind
 from custos.core.settings import Settings
 from custos.service import Custos
-from custos.service.release import _age
+from custos.service.release import _age, release
 from tests.conftest import write
-from tests.test_release import MAP, read
+from tests.test_release import COMMON, MAP, check_per_person, load, read
 from tests.test_release import settings as settings  # the research purpose, a key of its own
 
 FOUR = ("age", "postcode", "postcode,sex", "age,sex,postcode")
@@ -129,3 +129,35 @@ def test_four_per_release_releases_do_not_disclose_by_intersection(
         certain += bool(learned) and learned <= truth[email]
     assert targets >= 30
     assert certain <= 0.01 * targets, f"{certain} of {targets} targets' findings disclosed"
+
+
+def test_ages_at_another_reference_date_are_checked_as_another_column(
+    custos: Custos, tmp_path: Path
+) -> None:
+    """Two linkable releases of age, at 1 January (with sex) and at 1 July: joined, the two ages
+    bound each person's birth date to half a year, so the second holds k and l with the first's
+    ages as a column of their own (not recomputed at its own date)."""
+    load(custos, tmp_path, people=150)
+    made = []
+    for name, qis, when in (
+        ("jan", ["age", "sex"], date(2026, 1, 1)),
+        ("jul", ["age"], date(2026, 7, 1)),
+    ):
+        out = tmp_path / f"{name}.csv"
+        release(  # type: ignore[arg-type]
+            custos,
+            quasi_identifiers=qis,
+            output=out,
+            linkable=True,
+            reference_date=when,
+            **COMMON,
+        )
+        made.append(read(out))
+    first = {r["person"]: (r["age"], r["sex"]) for r in made[0]}
+    joined = [
+        {**r, "age_jan": first.get(r["person"], ("*", "*"))[0], "sex": first[r["person"]][1]}
+        for r in made[1]
+        if r["person"] in first
+    ]
+    assert len(joined) > 50
+    check_per_person(joined, ["age_jan", "sex", "age"], 5, 2)

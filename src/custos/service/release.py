@@ -131,19 +131,25 @@ def release(
         # Each column an earlier release of the purpose let out, once more at the finest level
         # it was let out at: checked in the combined view, not released (see _combined).
         joined = _combined(earlier)
-        extra = sorted({c for e in joined for c in e.quasi_identifiers} - set(sensitive))
-        wanted = [*columns, *(c for c in extra if c not in columns)]
+        extra = _joined_columns(joined, sensitive)
+        born = sorted({DERIVED[c] for c, at in extra if at})  # ages at other reference dates
+        wanted = [*columns, *(c for c in [*(c for c, _ in extra), *born] if c not in columns)]
         rows, refused = _rows(conn, access, wanted, source, reference)
     released = len(quasi_identifiers)
-    searched = [*quasi_identifiers, *extra]
+    searched = [*quasi_identifiers, *(c for c, _ in extra)]
     # What a joined release showed of a person it left out is nothing: hidden in the combined view.
-    shown = [set().union(*(e.persons for e in joined if c in e.quasi_identifiers)) for c in extra]
+    shown = [set().union(*(e.persons for e in joined if _shows(e, c, at))) for c, at in extra]
     extract = [
         Row(
             pid,
             (
                 *(values[c] for c in quasi_identifiers),
-                *(values[c] if pid in seen else None for c, seen in zip(extra, shown, strict=True)),
+                *(
+                    (_age(values[DERIVED[c]], date.fromisoformat(at)) if at else values[c])
+                    if pid in seen
+                    else None
+                    for (c, at), seen in zip(extra, shown, strict=True)
+                ),
             ),
             tuple(str(values[c]) for c in sensitive),
         )
@@ -169,7 +175,8 @@ def release(
         for i, c in enumerate(searched)
     ]
     floors = [
-        min((e.level(c) for e in joined if c in e.generalisation), default=0) for c in searched
+        min((e.level(c) for e in joined if _shows(e, c, at)), default=0)
+        for c, at in [*((c, "") for c in quasi_identifiers), *extra]
     ]
     fields = sorted({DERIVED.get(c, c) for c in columns})
     asked: dict[str, object] = {"columns": columns, "k": k, "l": l_div}
@@ -325,6 +332,27 @@ def _combined(earlier: Sequence[register.Entry]) -> list[register.Entry]:
     persons and values than the target's group in the releases joined, so k and l on the joined
     view bound it, whatever the pseudonyms."""
     return list(earlier)
+
+
+def _joined_columns(
+    joined: Sequence[register.Entry], sensitive: Sequence[str]
+) -> list[tuple[str, str]]:
+    """The columns of the combined view that earlier releases let out: (column, the release's
+    reference date where the column is derived from it, else ""). An age at another reference
+    date is a column of its own: ages at two dates bound the birth date between them."""
+    return sorted(
+        {
+            (c, e.reference_date if c in DERIVED else "")
+            for e in joined
+            for c in e.quasi_identifiers
+            if c not in sensitive
+        }
+    )
+
+
+def _shows(entry: register.Entry, column: str, at: str) -> bool:
+    """Whether ``entry`` let ``column`` out (at reference date ``at``, when given)."""
+    return column in entry.generalisation and (not at or entry.reference_date == at)
 
 
 def _same_operators(
