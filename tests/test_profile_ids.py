@@ -1,4 +1,4 @@
-"""Profile ids are keyed: stable for the store's secret key, not computable without it."""
+"""Profile ids are keyed: stable for the store's key, not computable without it."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def unkeyed(source: str, record: str) -> str:
 
 def ids(db: Path, key: Path, crm: Path, *, runs: int = 1) -> dict[str, str]:
     """Init, ingest and resolve a store from the CLI with ``key``; record id → profile id."""
-    runner = CliRunner(env={"CUSTOS_SECRET_KEY_FILE": str(key)})
+    runner = CliRunner(env={"CUSTOS_AUDIT_KEY_FILE": str(key)})
     for args in (["init"], ["ingest", str(crm), "--source", "crm"], *[["resolve"]] * runs):
         result = runner.invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
         assert result.exit_code == 0, result.output
@@ -39,12 +39,12 @@ def ids(db: Path, key: Path, crm: Path, *, runs: int = 1) -> dict[str, str]:
 
 def test_profile_ids_are_keyed_and_stable(tmp_path: Path) -> None:
     crm = write(tmp_path / "crm.csv", CRM)
-    first = ids(tmp_path / "a.db", tmp_path / "k1" / "secret.key", crm, runs=2)
+    first = ids(tmp_path / "a.db", tmp_path / "k1" / "audit.key", crm, runs=2)
     assert set(first) == {"c1", "c2"} and all(p.startswith("cus_") for p in first.values())
     # Knowing the source and the customer number is not enough to compute the id.
     assert all(first[r] != unkeyed("crm", r) for r in first)
     # The same data and key give the same ids (a re-run above, a fresh store here) ...
-    assert ids(tmp_path / "b.db", tmp_path / "k1" / "secret.key", crm) == first
+    assert ids(tmp_path / "b.db", tmp_path / "k1" / "audit.key", crm) == first
     # ... and another key gives other ids.
-    other = ids(tmp_path / "c.db", tmp_path / "k2" / "secret.key", crm)
+    other = ids(tmp_path / "c.db", tmp_path / "k2" / "audit.key", crm)
     assert set(other.values()).isdisjoint(first.values())

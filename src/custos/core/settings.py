@@ -116,13 +116,14 @@ class Settings(BaseSettings):
     secret_key_file: str = Field(
         default="~/.config/custos/secret.key",
         description="The secret key (32 random bytes, hex) behind the keyed hashes of erased "
-        "persons' identifiers, the pseudonyms of de-identified releases and new profile ids; kept "
-        "outside the store and created with mode 0600 on first use.",
+        "persons' identifiers and the pseudonyms of de-identified releases; kept outside the "
+        "store and created with mode 0600 on first use.",
     )
     audit_key_file: str | None = Field(
         default=None,
         description="The key (32 random bytes, hex) behind the audit log's keyed hashes and its "
-        "signed checkpoints; kept outside the store, created with mode 0600 on first use. "
+        "signed checkpoints, and (a key derived from it) new profile ids; kept outside the "
+        "store, created with mode 0600 on first use. "
         "Unset: audit.key beside the secret key file.",
     )
     audit_checkpoint_file: str | None = Field(
