@@ -113,6 +113,8 @@ def test_cli_aggregate_budget_is_spent_and_then_refused(
     result = runner.invoke(cli, [*args, str(tmp_path / "c.csv"), "--epsilon", "0.5"])
     assert result.exit_code == 0, result.output
     assert "0 left" in result.output
+    result = runner.invoke(cli, [*args, str(tmp_path / "d.csv"), "--linkable"])
+    assert result.exit_code == 2 and "row releases" in result.output
     listed = runner.invoke(cli, ["--db", store_url, "release", "list", "--json"])
     entries = orjson.loads(listed.stdout)
     assert [(e["kind"], e["epsilon"]) for e in entries] == [("aggregate", 1.0), ("aggregate", 0.5)]

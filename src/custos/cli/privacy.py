@@ -327,6 +327,10 @@ def release_command(
     assert purpose and quasi_identifiers and output
     chosen = dict(item.split("=", 1) for item in generalise or [] if "=" in item)
     if aggregate:
+        if linkable or override_reason:
+            raise typer.BadParameter(
+                "--linkable and --override-reason are for row releases, not --aggregate", ctx=ctx
+            )
         asked = _AggregateAsked(epsilon, _levels(level or [], ctx), per_person)
         _aggregate(
             purpose,
