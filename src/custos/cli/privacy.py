@@ -508,7 +508,8 @@ def release_list(
             entry["purpose"],
             entry["created_at"],
             ("--aggregate " if counts else "")
-            + f"-q {','.join(entry['quasi_identifiers'])} -s {','.join(entry['sensitive'])}",
+            + f"-q {','.join(entry['quasi_identifiers'])}"
+            + (f" -s {','.join(entry['sensitive'])}" if entry["sensitive"] else ""),
             "; ".join(f"{c}: {how}" for c, how in entry["generalisation"].items()),
             "-" if counts else str(entry["k"]),
             "-" if counts else str(entry["l"]),
