@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +16,8 @@ from custos.core.errors import ConfigError
 from custos.ingest.readers import FILE_TYPES
 from custos.privacy.deid import Refused
 from custos.privacy.dsr.requests import Request
-from custos.service import dsr, release
+from custos.service import aggregate, dsr, release
+from custos.service.aggregate import DEFAULT_EPSILON
 from custos.service.dsr import RequestFailed
 
 dsr_app = typer.Typer(
@@ -291,30 +293,73 @@ def release_command(
             help="Why k < 5, l < 2 or t > 0.5 is needed (audited, in the metadata).",
         ),
     ] = None,
+    aggregate: Annotated[
+        bool,
+        typer.Option(
+            "--aggregate",
+            help="Counts of persons per group (of -q, crossed with -s) with differential-privacy "
+            "noise, instead of rows.",
+        ),
+    ] = False,
+    epsilon: Annotated[
+        float,
+        typer.Option(
+            "--epsilon", help="With --aggregate: the ε this release spends of the purpose's budget."
+        ),
+    ] = DEFAULT_EPSILON,
+    level: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--level",
+            help="With --aggregate: COLUMN=N, the column's generalisation level (0: exact).",
+        ),
+    ] = None,
+    per_person: Annotated[
+        int,
+        typer.Option(
+            "--per-person",
+            help="With --aggregate: the most groups one person counts in (the sensitivity).",
+        ),
+    ] = 1,
     as_json: AsJson = False,
 ) -> None:
     """Write a de-identified extract: pseudonyms, generalised quasi-identifiers, k-anonymous and
     l-diverse per person, and FILE.meta.json beside it; refused (exit 1, with counts only, never
-    a group's values) when it cannot be, alone or with the purpose's earlier releases."""
+    a group's values) when it cannot be, alone or with the purpose's earlier releases. With
+    --aggregate: noisy counts per group, refused when the purpose's ε budget would be exceeded."""
     if ctx.invoked_subcommand is not None:
         return
     given: dict[str, object] = {"--purpose": purpose, "--quasi-identifiers": quasi_identifiers}
-    given |= {"--sensitive": sensitive, "--output": output}
+    given |= {"--output": output} if aggregate else {"--sensitive": sensitive, "--output": output}
     missing = [name for name, value in given.items() if value is None]
     if missing:
         raise typer.BadParameter(
             f"a release needs {', '.join(missing)} (or: custos release list)", ctx=ctx
         )
-    assert purpose and quasi_identifiers and sensitive and output
+    assert purpose and quasi_identifiers and output
     chosen = dict(item.split("=", 1) for item in generalise or [] if "=" in item)
+    if aggregate:
+        if linkable or override_reason:
+            raise typer.BadParameter(
+                "--linkable and --override-reason are for row releases, not --aggregate", ctx=ctx
+            )
+        asked = _AggregateAsked(epsilon, _levels(level or [], ctx), per_person)
+        _aggregate(
+            purpose,
+            quasi_identifiers,
+            sensitive,
+            output,
+            source,
+            chosen,
+            reference_date,
+            asked,
+            as_json,
+        )
+        return
+    assert sensitive
 
     def run(custos: Any) -> release.ReleaseReport:
-        try:
-            reference = date.fromisoformat(reference_date) if reference_date else None
-        except ValueError:
-            raise ConfigError(
-                f"--reference-date {reference_date!r} is not a date", hint="give YYYY-MM-DD"
-            ) from None
+        reference = _date(reference_date)
         try:
             return release.release(
                 custos,
@@ -381,6 +426,87 @@ def release_command(
     _print_risk(report.risk)
 
 
+def _date(text: str | None) -> date | None:
+    """``--reference-date``, checked."""
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        raise ConfigError(
+            f"--reference-date {text!r} is not a date", hint="give YYYY-MM-DD"
+        ) from None
+
+
+@dataclass(frozen=True)
+class _AggregateAsked:
+    epsilon: float
+    levels: dict[str, int]
+    per_person: int
+
+
+def _levels(items: list[str], ctx: typer.Context) -> dict[str, int]:
+    """``--level COLUMN=N`` options as column → level."""
+    out = {}
+    for item in items:
+        column, _, number = item.partition("=")
+        if not number.strip().isdigit():
+            raise typer.BadParameter(f"--level {item!r}: give COLUMN=N, e.g. age=2", ctx=ctx)
+        out[column.strip()] = int(number)
+    return out
+
+
+def _aggregate(
+    purpose: str,
+    quasi_identifiers: str,
+    sensitive: str | None,
+    output: Path,
+    source: str | None,
+    generalise: dict[str, str],
+    reference_date: str | None,
+    asked: _AggregateAsked,
+    as_json: bool,
+) -> None:
+    """``custos release --aggregate``: noisy counts, or a refusal (exit 1; JSON with --json)."""
+
+    def run(custos: Any) -> aggregate.AggregateReport:
+        try:
+            return aggregate.aggregate(
+                custos,
+                purpose=purpose,
+                quasi_identifiers=_names(quasi_identifiers),
+                sensitive=_names(sensitive or ""),
+                output=output,
+                epsilon=asked.epsilon,
+                levels=asked.levels,
+                generalise=generalise,
+                source=source,
+                reference_date=_date(reference_date),
+                per_person=asked.per_person,
+            )
+        except Refused as exc:
+            if not as_json:
+                raise
+            refusal = {"refused": True, "reason": exc.message, "failing": exc.failing}
+            out.print_json(orjson.dumps({**refusal, "counts": exc.counts}).decode())
+            raise typer.Exit(1) from None
+
+    with open_custos() as custos:
+        report = guarded(lambda: _failed(lambda: run(custos)))
+    if as_json:
+        out.print_json(orjson.dumps(report.__dict__).decode())
+        return
+    out.print(
+        f"wrote {report.file}: {report.groups} groups, noisy counts of persons "
+        f"(ε={report.epsilon:g}, {report.noise['mechanism']}, sensitivity "
+        f"{report.noise['sensitivity']}); groups below {report.noise['threshold']} not listed"
+    )
+    for column, how in report.generalisation.items():
+        out.print(f"  {column}: {how}")
+    out.print(
+        f"  budget of {report.purpose}: ε {report.epsilon_spent:g} spent of "
+        f"{report.epsilon_budget:g}, {report.epsilon_left:g} left; metadata: {report.metadata}"
+    )
+
+
 @release_app.command("list")
 def release_list(
     purpose: Annotated[
@@ -399,20 +525,30 @@ def release_list(
     table.add_column("persons")
     table.add_column("suppressed")
     table.add_column("pseudonyms")
+    table.add_column("ε (spent / left)")
+    left: dict[str, str] = {}
     for entry in listed:
+        counts = entry["kind"] == "aggregate"
+        spent = f"{entry['epsilon_spent']:g} / {entry['epsilon_left']:g}"
+        left[entry["purpose"]] = spent
         table.add_row(
             entry["release"],
             entry["purpose"],
             entry["created_at"],
-            f"-q {','.join(entry['quasi_identifiers'])} -s {','.join(entry['sensitive'])}",
+            ("--aggregate " if counts else "")
+            + f"-q {','.join(entry['quasi_identifiers'])}"
+            + (f" -s {','.join(entry['sensitive'])}" if entry["sensitive"] else ""),
             "; ".join(f"{c}: {how}" for c, how in entry["generalisation"].items()),
-            str(entry["k"]),
-            str(entry["l"]),
+            "-" if counts else str(entry["k"]),
+            "-" if counts else str(entry["l"]),
             str(entry["persons"]),
             str(entry["suppressed_persons"]),
-            entry["pseudonyms"],
+            "noisy counts" if counts else entry["pseudonyms"],
+            f"{entry['epsilon']:g}: {spent}" if counts else "",
         )
     out.print(table)
+    for name, spent in left.items():
+        out.print(f"privacy budget of {name}: ε spent / left {spent}")
 
 
 def _print_risk(risk: dict[str, Any]) -> None:

@@ -135,7 +135,8 @@ class Settings(BaseSettings):
     audit_key_file: str | None = Field(
         default=None,
         description="The key (32 random bytes, hex) behind the audit log's keyed hashes and its "
-        "signed checkpoints; kept outside the store, created with mode 0600 on first use. "
+        "signed checkpoints, and (a key derived from it) new profile ids; kept outside the "
+        "store, created with mode 0600 on first use. "
         "Unset: audit.key beside the secret key file.",
     )
     audit_checkpoint_file: str | None = Field(
@@ -150,6 +151,12 @@ class Settings(BaseSettings):
         "ids only.",
         description="How long personal data is kept, or the criteria that decide it (GDPR Art. "
         "15(1)(d)); stated in every access report.",
+    )
+    release_epsilon_budget: float = Field(
+        default=3.0,
+        gt=0,
+        description="The privacy budget of each purpose: the total ε its aggregate releases "
+        "(custos release --aggregate) may spend; a release that would exceed it is refused.",
     )
     collect_max_event_bytes: int = Field(
         default=32 * 1024,

@@ -17,7 +17,8 @@ unless the release is asked to be linkable (stable per purpose). Beside the file
 
 Each release written is kept in the register (:mod:`custos.store.releases`), and the next release
 of the purpose is checked against it: a column released before is released at that level or
-coarser; with linkable pseudonyms k and l hold on the combined view of every joinable release;
+coarser; k and l hold on the combined view of every release of the purpose, as if joined (with
+per-release pseudonyms too: groups still intersect on what an attacker knows of a target);
 persons suppressed before stay out of releases that share a quasi-identifier with that one; and
 a release of the same columns may not differ from the last by fewer than k persons.
 """
@@ -167,26 +168,33 @@ def release(
     with app.store.read() as conn:
         access = guard.access(conn, purpose)
         earlier = register.entries(conn, access.purpose.name)
-        # Each column an earlier joinable release let out, once more at the finest level it was
-        # let out at: checked in the combined view (the pseudonym joins them), not released.
-        joined = [e for e in earlier if linkable and e.linkable]
-        extra = sorted({c for e in joined for c in e.quasi_identifiers} - set(sensitive))
-        wanted = [*asked_columns, *(c for c in extra if c not in asked_columns)]
+        # Each column an earlier release of the purpose let out, once more at the finest level
+        # it was let out at: checked in the combined view, not released (see _combined).
+        joined = _combined(earlier)
+        extra = _joined_columns(joined, sensitive)
+        born = sorted({DERIVED[c] for c, at in extra if at})  # ages at other reference dates
+        more = [*(c for c, _ in extra), *born]
+        wanted = [*asked_columns, *(c for c in more if c not in asked_columns)]
         rows, refused, kinds = _rows(conn, access, wanted, source, reference, redact_text)
     named = set(quasi_identifiers)
     quasi_identifiers, sensitive, texts = _classify(quasi_identifiers, sensitive, kinds)
     promoted = [c for c in quasi_identifiers if c not in named]
     columns = [*quasi_identifiers, *sensitive]
     released = len(quasi_identifiers)
-    searched = [*quasi_identifiers, *extra]
+    searched = [*quasi_identifiers, *(c for c, _ in extra)]
     # What a joined release showed of a person it left out is nothing: hidden in the combined view.
-    shown = [set().union(*(e.persons for e in joined if c in e.quasi_identifiers)) for c in extra]
+    shown = [set().union(*(e.persons for e in joined if _shows(e, c, at))) for c, at in extra]
     extract = [
         Row(
             pid,
             (
                 *(values[c] for c in quasi_identifiers),
-                *(values[c] if pid in seen else None for c, seen in zip(extra, shown, strict=True)),
+                *(
+                    (_age(values[DERIVED[c]], date.fromisoformat(at)) if at else values[c])
+                    if pid in seen
+                    else None
+                    for (c, at), seen in zip(extra, shown, strict=True)
+                ),
             ),
             tuple(str(values[c]) for c in sensitive),
         )
@@ -217,17 +225,10 @@ def release(
     ]
     floors = [
         max(
-            min(
-                (
-                    e.level(c)
-                    for e in (earlier if i < released else joined)
-                    if c in e.generalisation
-                ),
-                default=0,
-            ),
+            min((e.level(c) for e in joined if _shows(e, c, at)), default=0),
             DATE_FLOOR if kinds.get(c) == "date" else 0,
         )
-        for i, c in enumerate(searched)
+        for c, at in [*((c, "") for c in quasi_identifiers), *extra]
     ]
     fields = sorted({DERIVED.get(c, c) for c in (*columns, *texts)})
     asked: dict[str, object] = {"columns": [*asked_columns], "k": k, "l": l_div, "t": t}
@@ -385,9 +386,47 @@ def release(
 
 
 def releases(app: Custos, purpose: str | None = None) -> list[dict[str, Any]]:
-    """The release register (of one purpose), oldest first: counts only, no person ids."""
+    """The release register (of one purpose), oldest first: counts only, no person ids; each
+    with the ε its purpose's aggregate releases had spent after it and had left of the budget."""
     with app.store.read() as conn:
-        return [e.summary() for e in register.entries(conn, purpose)]
+        listed = [e.summary() for e in register.entries(conn, purpose, kind=None)]
+    budget, spent = app.settings.release_epsilon_budget, dict[str, float]()
+    for entry in listed:
+        total = spent[entry["purpose"]] = spent.get(entry["purpose"], 0.0) + (entry["epsilon"] or 0)
+        entry["epsilon_spent"], entry["epsilon_left"] = total, max(0.0, budget - total)
+    return listed
+
+
+def _combined(earlier: Sequence[register.Entry]) -> list[register.Entry]:
+    """The earlier releases a new release of the purpose is checked with, as if joined: all of
+    them, linkable or not. Per-release pseudonyms stop a join on the pseudonym, not an attacker
+    who knows a target's quasi-identifiers: the target's group in each release bounds their
+    sensitive value, and the intersection of those bounds (``-q age`` then ``-q postcode``: one
+    exact age and one exact postcode) can leave one value. That intersection holds no fewer
+    persons and values than the target's group in the releases joined, so k and l on the joined
+    view bound it, whatever the pseudonyms."""
+    return list(earlier)
+
+
+def _joined_columns(
+    joined: Sequence[register.Entry], sensitive: Sequence[str]
+) -> list[tuple[str, str]]:
+    """The columns of the combined view that earlier releases let out: (column, the release's
+    reference date where the column is derived from it, else ""). An age at another reference
+    date is a column of its own: ages at two dates bound the birth date between them."""
+    return sorted(
+        {
+            (c, e.reference_date if c in DERIVED else "")
+            for e in joined
+            for c in e.quasi_identifiers
+            if c not in sensitive
+        }
+    )
+
+
+def _shows(entry: register.Entry, column: str, at: str) -> bool:
+    """Whether ``entry`` let ``column`` out (at reference date ``at``, when given)."""
+    return column in entry.generalisation and (not at or entry.reference_date == at)
 
 
 def _same_operators(

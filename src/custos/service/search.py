@@ -121,7 +121,8 @@ def search(
         if score is None or score < MIN_SCORE:
             continue
         scored.append({"profile_id": pid, **shown, "score": round(score, 3)})
-    scored.sort(key=lambda item: (-item["score"], item["profile_id"]))
+    # Ties by the name shown, then the id: profile ids are keyed, so their order is no order.
+    scored.sort(key=lambda item: (-item["score"], str(item["name"] or ""), item["profile_id"]))
     page = scored[start : start + limit]
     fields = {  # the attributes shown (a name is the first and last name)
         a

@@ -1,5 +1,7 @@
 """The release register: one row per de-identified release written, with the persons it let out
-and those it suppressed (profile ids, compressed), read back by the next release of the purpose."""
+and those it suppressed (profile ids, compressed), read back by the next release of the purpose.
+A release is ``rows`` (a k-anonymous extract) or ``aggregate`` (noisy counts, with the ε it
+spent of the purpose's privacy budget)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from custos.store import tables as t
 
@@ -34,6 +36,8 @@ class Entry:
     reference_date: str
     persons: frozenset[str]
     suppressed: frozenset[str]
+    kind: str = "rows"
+    epsilon: float | None = None
 
     def level(self, column: str) -> int:
         """The generalisation level ``column`` was released at."""
@@ -55,6 +59,8 @@ class Entry:
             "reference_date": self.reference_date,
             "persons": len(self.persons),
             "suppressed_persons": len(self.suppressed),
+            "kind": self.kind,
+            "epsilon": self.epsilon,
         }
 
 
@@ -85,16 +91,20 @@ def add(conn: Connection, entry: Entry) -> None:
             suppressed=len(entry.suppressed),
             persons_z=_pack(sorted(entry.persons)),
             suppressed_z=_pack(sorted(entry.suppressed)),
+            kind=entry.kind,
+            epsilon=entry.epsilon,
         )
     )
 
 
-def entries(conn: Connection, purpose: str | None = None) -> list[Entry]:
-    """The register (of one purpose), oldest first."""
+def entries(conn: Connection, purpose: str | None = None, kind: str | None = "rows") -> list[Entry]:
+    """The register (of one purpose; of one ``kind``, None: all), oldest first."""
     r = t.releases
     query = select(r).order_by(r.c.created_at, r.c.id)
     if purpose is not None:
         query = query.where(r.c.purpose == purpose)
+    if kind is not None:
+        query = query.where(r.c.kind == kind)
     return [
         Entry(
             id=row.id,
@@ -110,6 +120,17 @@ def entries(conn: Connection, purpose: str | None = None) -> list[Entry]:
             reference_date=row.reference_date,
             persons=_unpack(row.persons_z),
             suppressed=_unpack(row.suppressed_z),
+            kind=row.kind,
+            epsilon=row.epsilon,
         )
         for row in conn.execute(query)
     ]
+
+
+def epsilon_spent(conn: Connection, purpose: str) -> float:
+    """The ε the purpose's aggregate releases have spent of its privacy budget."""
+    r = t.releases
+    query = select(func.coalesce(func.sum(r.c.epsilon), 0.0)).where(
+        r.c.purpose == purpose, r.c.kind == "aggregate"
+    )
+    return float(conn.execute(query).scalar_one())

@@ -552,4 +552,7 @@ releases = Table(
     Column("suppressed", Integer, nullable=False),
     Column("persons_z", Text, nullable=False),  # released profile ids, zlib + base64
     Column("suppressed_z", Text, nullable=False),  # suppressed profile ids, zlib + base64
+    # rows (k-anonymous extract) or aggregate (noisy counts, ε of the purpose's budget)
+    Column("kind", String(20), nullable=False, server_default="rows"),
+    Column("epsilon", Float, nullable=True),
 )

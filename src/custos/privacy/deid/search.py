@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from custos.core.errors import CustosError
@@ -59,12 +59,12 @@ class Refused(CustosError):
         message: str,
         failing: list[str],
         *,
-        counts: dict[str, int] | None = None,
+        counts: Mapping[str, float] | None = None,
         hint: str | None = None,
     ) -> None:
         super().__init__(message, hint=hint)
         self.failing = failing  # counts and levels only, never a failing group's values
-        self.counts = counts or {}
+        self.counts = dict(counts or {})
 
 
 def _evaluate(
@@ -250,9 +250,10 @@ def _refusal(
                 f"{len(skewed)} group(s) with {name}: t > {t}, holding {held} person(s)"
             )
             counts[f"groups_above_t:{name}"] = len(skewed)
+    # (the columns of earlier releases, fixed in the combined view, follow ``columns``: not named)
     levels = ", ".join(
         f"{c} {op.describe(level)}"
-        for c, op, level in zip(columns, generaliser.operators, plan.levels, strict=True)
+        for c, op, level in zip(columns, generaliser.operators, plan.levels, strict=False)
     )
     described.append(f"the closest generalisation tried: {levels or 'as is'}")
     share = len(plan.suppressed) / plan.persons if plan.persons else 1.0
