@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import re
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
 
+from custos.cli import app as cli
+from custos.core.fields import Kind
 from custos.insight.sentiment.e5_head import (
     E5HeadEngine,
     Head,
@@ -20,6 +25,9 @@ from custos.insight.sentiment.e5_head import (
     shipped_layer_counts,
     softmax,
 )
+from custos.service import Custos
+from custos.store import tables as t
+from tests.conftest import write
 
 ISSUE_EXAMPLES = [
     ("Super Service, die Lieferung kam einen Tag früher als angekündigt.", "positive", "de"),
@@ -39,6 +47,31 @@ def test_the_issue_examples_are_scored_right() -> None:
         p = {"negative": result.p_negative, "neutral": result.p_neutral}
         p["positive"] = result.p_positive
         assert p[label] is not None and p[label] > 0.5  # not a coin toss
+
+
+def test_insight_score_from_the_cli_scores_the_issue_examples_right(tmp_path: Path) -> None:
+    """The case of issue 16 end to end: call notes ingested, ``custos insight score`` run with
+    the default engine, the stored labels right (praise positive, plain questions neutral)."""
+    rows = ["record_id,timestamp,channel,text,email"]
+    for n, (text, _, _) in enumerate(ISSUE_EXAMPLES):
+        quoted = text.replace('"', '""')
+        rows.append(f'i{n},2026-01-0{n + 1}T10:00:00Z,call,"{quoted}",p{n}@example.com')
+    db = str(tmp_path / "c.db")
+    with Custos.open(db) as app:
+        app.ingest(
+            write(tmp_path / "calls.csv", "\n".join(rows) + "\n"), "calls", kind=Kind.INTERACTIONS
+        )
+    result = CliRunner().invoke(cli, ["--db", db, "insight", "score", "--engine", "e5-head"])
+    assert result.exit_code == 0, result.output
+    assert "scored 4 interaction(s) with e5-head 2026.12" in result.output
+    with Custos.open(db) as app, app.store.read() as conn:
+        stored = conn.execute(
+            select(t.interactions.c.text, t.interaction_sentiment.c.label).join(
+                t.interaction_sentiment,
+                t.interaction_sentiment.c.raw_id == t.interactions.c.raw_id,
+            )
+        ).all()
+    assert sorted(stored) == sorted((text, label) for text, label, _ in ISSUE_EXAMPLES)
 
 
 def test_probabilities_carry_the_heads_temperature() -> None:
@@ -115,7 +148,6 @@ def test_no_training_text_is_an_evaluation_text() -> None:
     """The held-out sets of bench/sentiment.py (and the issue's examples) never leak into the
     texts the shipped head is trained or calibrated on."""
     import sys
-    from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).parents[1]))
     from bench.sentiment_sources import (
