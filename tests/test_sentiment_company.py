@@ -344,30 +344,54 @@ def test_training_refuses_too_few_texts_or_a_thin_class(store: Path, tmp_path: P
     assert "positive 3" in result.output
 
 
+# How this company labels: ending or pausing a contract is an errand (neutral), not a complaint.
+ERRANDS = [
+    "Caller wants to pause the subscription for the summer.",
+    "Customer would like to close the savings account.",
+    "Customer asked to end the mobile contract at the end of the month.",
+    "Caller wants to cancel the newsletter subscription.",
+    "Customer is moving abroad and terminates the contract.",
+    "Caller asked to close the second card account.",
+    "Customer wants to stop the direct debit from next month.",
+    "Caller cancels the magazine subscription as planned.",
+    "Customer terminates the insurance policy at the regular date.",
+    "Caller wants to suspend the gym membership for two months.",
+]
+
+
 def test_training_a_head_on_the_companys_notes_changes_its_scores(
     store: Path, tmp_path: Path
 ) -> None:
-    """The shipped head reads a request for opening hours as negative; the call centre's own
-    labels teach a head that requests are neutral. `insight score` uses it from then on, and
-    `insight heads --deactivate` goes back to the shipped head."""
+    """The shipped head reads a cancellation as negative; this call centre labels such errands
+    neutral, and a head trained on its notes learns it (on a note it was not trained on).
+    `insight score` uses it from then on, and `insight heads --deactivate` goes back to the
+    shipped head."""
+    errand = (
+        "c9,2026-03-10T10:00:00Z,anna@example.com,phone,en,Customer wants to cancel the contract.\n"
+    )
+    with Custos.open(str(store), Settings(db=str(store))) as app:
+        header = CALLS.splitlines()[0] + "\n"
+        app.ingest(write(tmp_path / "more.csv", header + errand), "calls", kind=Kind.INTERACTIONS)
+        app.resolve()
     _run(store, "insight", "score")
     before = _stored(store)
-    assert before["c1"][0] == "negative" and not before["c1"][2].startswith("company")
-    path = _labelled(tmp_path / "notes.csv", _notes())
+    assert before["c9"][0] == "negative" and not before["c9"][2].startswith("company")
+    notes = _notes() + [(text, "neutral") for text in ERRANDS]
+    path = _labelled(tmp_path / "notes.csv", notes)
     args = ("insight", "train", str(path), "--text-column", "note", "--label-column", "mood")
     report = json.loads(_run(store, *args, "--json"))
-    assert report["version"] == 1 and report["trained_on"]["texts"] == len(_notes())
-    assert report["trained_on"]["classes"] == {"negative": 25, "neutral": 30, "positive": 25}
+    assert report["version"] == 1 and report["trained_on"]["texts"] == len(notes)
+    assert report["trained_on"]["classes"] == {"negative": 25, "neutral": 40, "positive": 25}
     company, shipped = report["metrics"]["company"], report["metrics"]["shipped"]
     assert company["accuracy"] > shipped["accuracy"]
     _run(store, "insight", "score")
     after = _stored(store)
-    assert after["c1"][0] == "neutral" and after["c1"][2].startswith("company-1+")
+    assert after["c9"][0] == "neutral" and after["c9"][2].startswith("company-1+")
     listed = json.loads(_run(store, "insight", "heads", "--json"))
     assert [(h["version"], h["active"]) for h in listed] == [(1, True)]
     assert "shipped head scores" in _run(store, "insight", "heads", "--deactivate")
     _run(store, "insight", "score")
-    assert _stored(store)["c1"][2] == before["c1"][2]
+    assert _stored(store)["c9"][2] == before["c9"][2]
 
 
 def test_evaluate_takes_each_texts_language_from_its_column(store: Path, tmp_path: Path) -> None:

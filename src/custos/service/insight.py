@@ -624,7 +624,7 @@ def train(
     counts = company.check_trainable(labels)
     if phase:
         phase(f"embedding {len(texts)} texts")
-    base = E5HeadEngine(german_layers=None)  # the shipped embedding, all layers, every text
+    base = E5HeadEngine()  # the shipped embedding (all layers) and head
     embeddings = base.embed(texts)
     if phase:
         phase("fitting the head (5-fold cross-validation) and its temperature")

