@@ -135,8 +135,7 @@ class Settings(BaseSettings):
     audit_key_file: str | None = Field(
         default=None,
         description="The key (32 random bytes, hex) behind the audit log's keyed hashes and its "
-        "signed checkpoints, and (a key derived from it) new profile ids; kept outside the "
-        "store, created with mode 0600 on first use. "
+        "signed checkpoints; kept outside the store, created with mode 0600 on first use. "
         "Unset: audit.key beside the secret key file.",
     )
     audit_checkpoint_file: str | None = Field(

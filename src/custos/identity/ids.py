@@ -3,56 +3,26 @@
 Clusters are recomputed from the graph; profile ids are not. Each cluster inherits the id of the
 oldest existing profile that most of it came from; a profile whose records all went into a
 cluster that already has an older id is merged into it (and its id redirects there); a cluster
-with no history gets a new id derived from its earliest record under a key (:func:`id_key`, from
-the audit key every store custos opens holds), so a re-run, or a fresh store with the same key
-given the same data, produces the same ids, while no one without the key can compute a person's
-id from a customer number. Ids made before they were keyed stay as they are: only clusters with
-no history get new ones.
+with no history gets a new id derived from its earliest record, so a fresh store given the same
+data produces the same ids.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
-
-from custos.core.errors import StoreError
-
-if TYPE_CHECKING:
-    from custos.store import Store
 
 PREFIX = "cus_"
 
 
-def id_key(store: Store) -> bytes:
-    """The key of new profile ids: derived (HMAC-SHA256) from the store's audit key
-    (``CUSTOS_AUDIT_KEY_FILE``), which custos loads whenever it opens a store, so resolving
-    creates or reads no key file of its own."""
-    if store.audit_anchor is None:
-        raise StoreError(
-            "profile ids are keyed with the store's audit key, and this store was opened without",
-            hint="open the store through custos (Custos.open)",
-        )
-    return hmac.new(store.audit_anchor.key, b"custos profile ids", hashlib.sha256).digest()
-
-
-def anchor(key: bytes, source: object, record: object) -> str:
-    """The keyed anchor of a cluster whose earliest record is ``record`` of ``source``: an
-    HMAC-SHA256 under :func:`id_key`, so a new profile's id cannot be computed from the source
-    and record id without the key."""
-    message = f"profile-id\x1f{source}\x1f{record}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
-
-
-def new_profile_id(keyed: str, taken: set[str]) -> str:
-    """A fresh id derived from the cluster's keyed :func:`anchor`, unique among ``taken``."""
+def new_profile_id(anchor: str, taken: set[str]) -> str:
+    """A fresh id derived from the anchor record's key, unique among ``taken``."""
     salt = 0
     while True:
-        digest = hashlib.blake2b(f"{keyed}\x1f{salt}".encode(), digest_size=8).hexdigest()
+        digest = hashlib.blake2b(f"{anchor}\x1f{salt}".encode(), digest_size=8).hexdigest()
         candidate = PREFIX + digest
         if candidate not in taken:
             return candidate

@@ -27,7 +27,7 @@ from custos.core.settings import Settings
 from custos.identity import matcher
 from custos.identity.exact import exact_edges
 from custos.identity.graph import Edge, Node
-from custos.identity.ids import anchor, assign_ids, id_key
+from custos.identity.ids import assign_ids
 from custos.identity.loading import arrow_table, golden_documents, join_phone_forms, load
 from custos.identity.models import SavedModel
 from custos.identity.plan import ReviewPair
@@ -149,12 +149,11 @@ def attach(
     scored and clustered from a snapshot, and the write lock is taken only to write the result
     (computed again when the store changed in a way the result cannot absorb)."""
     started = time.perf_counter()
-    key = id_key(store)
     for attempt in range(SNAPSHOT_ATTEMPTS + 1):
         summary = ResolveSummary(mode="incremental", model_version=saved.version)
         if attempt < SNAPSHOT_ATTEMPTS:
             with store.read(snapshot=True) as conn:
-                work = _compute(conn, settings, saved, summary, key)
+                work = _compute(conn, settings, saved, summary)
             if not work.nodes and not work.rechecked:
                 break  # nothing to attach: no write at all
             locked = time.perf_counter()
@@ -165,7 +164,7 @@ def attach(
         else:
             locked = time.perf_counter()
             with store.write() as conn:
-                work = _compute(conn, settings, saved, summary, key)
+                work = _compute(conn, settings, saved, summary)
                 _write(store, conn, settings, work, summary, actor)
         summary.phases["locked"] = time.perf_counter() - locked
         break
@@ -190,10 +189,9 @@ class _Work:
 
 
 def _compute(
-    conn: Connection, settings: Settings, saved: SavedModel, summary: ResolveSummary, key: bytes
+    conn: Connection, settings: Settings, saved: SavedModel, summary: ResolveSummary
 ) -> _Work:
-    """Load the new rows and their candidates, score, link and cluster them (reads only); new
-    profile ids under ``key``."""
+    """Load the new rows and their candidates, score, link and cluster them (reads only)."""
     clock = time.perf_counter()
     mark = SnapshotMark.read(conn)
     new_nodes, new_rows, new_match = load(conn, new_only=True)
@@ -242,7 +240,7 @@ def _compute(
     summary.withheld_links, summary.ignored = exact.withheld_links, exact.ignored
     clusters = [g for g in planned.clusters if new_ids.intersection(g)]
     by_raw = old_rows | new_rows
-    anchors = [anchor(key, by_raw[m[0]][1], by_raw[m[0]][2]) for m in clusters]
+    anchors = [f"{by_raw[m[0]][1]}\x1f{by_raw[m[0]][2]}" for m in clusters]
     profiles = t.profiles
     created_at: dict[str, datetime] = {}
     for chunk in _chunks(touched):

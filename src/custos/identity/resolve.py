@@ -30,7 +30,7 @@ from custos.core.settings import Settings
 from custos.identity import matcher, models
 from custos.identity.exact import exact_edges
 from custos.identity.graph import Edge, ExactResult, IgnoredIdentifier, Node
-from custos.identity.ids import anchor, assign_ids, id_key
+from custos.identity.ids import assign_ids
 from custos.identity.loading import arrow_table, golden_documents, join_phone_forms, load
 from custos.identity.plan import Plan, ReviewPair, plan_links
 from custos.identity.snapshot import SNAPSHOT_ATTEMPTS, SnapshotMark, recheck_marks, unmark
@@ -222,13 +222,12 @@ def _resolve(
     started: float,
     indexed: Future[None],
 ) -> ResolveSummary:
-    key = id_key(store)
     for attempt in range(SNAPSHOT_ATTEMPTS + 1):
         summary = ResolveSummary()
         with paused_gc() as pause:
             if attempt < SNAPSHOT_ATTEMPTS:
                 with store.read(snapshot=True) as conn:
-                    computed = _compute(conn, settings, summary, pause, retrain, extra_edges, key)
+                    computed = _compute(conn, settings, summary, pause, retrain, extra_edges)
                 indexed.result()  # (raises what it raised)
                 locked = time.perf_counter()
                 with store.write(bulk=True) as conn:
@@ -240,7 +239,7 @@ def _resolve(
                 indexed.result()
                 locked = time.perf_counter()
                 with store.write(bulk=True) as conn:
-                    computed = _compute(conn, settings, summary, pause, retrain, extra_edges, key)
+                    computed = _compute(conn, settings, summary, pause, retrain, extra_edges)
                     _apply(store, conn, settings, computed, summary, actor)
         summary.phases["locked"] = time.perf_counter() - locked  # the write lock held, commit too
         break
@@ -255,9 +254,8 @@ def _compute(
     pause: Any,
     retrain: bool,
     extra_edges: EdgeSource | None,
-    key: bytes,
 ) -> _Computed:
-    """Load, link, train, score and cluster (reads only); new profile ids under ``key``."""
+    """Load, link, train, score and cluster (reads only)."""
     clock = time.perf_counter()
     mark = SnapshotMark.read(conn)
     nodes, rows, match = load(conn)
@@ -314,7 +312,7 @@ def _compute(
     summary.kept_apart, summary.conflicts = planned.kept_apart, planned.conflicts
     summary.review, summary.ambiguous = len(planned.review), planned.ambiguous
     clusters = planned.clusters
-    anchors = [anchor(key, rows[m[0]][1], rows[m[0]][2]) for m in clusters]
+    anchors = [f"{rows[m[0]][1]}\x1f{rows[m[0]][2]}" for m in clusters]
     assigned = assign_ids(clusters, anchors, previous, active, existing)
     summary.phases["cluster"] = time.perf_counter() - clock
     return _Computed(
