@@ -17,6 +17,9 @@ class PostgresStore(Store):
 
     backend = "postgresql"
     snapshot_options: ClassVar[dict[str, Any]] = {"isolation_level": "REPEATABLE READ"}
+    #: Benchmark only: bulk rows go in by ``executemany`` (the old path) instead of COPY, so
+    #: ``bench/postgres.py`` can measure what COPY gains. Never set in custos itself.
+    _row_inserts: ClassVar[bool] = False
 
     def __init__(self, url: str, engine: Engine) -> None:
         super().__init__(url, engine)
@@ -42,8 +45,12 @@ class PostgresStore(Store):
     def _bulk_insert(
         self, conn: Connection, table: Table, names: list[str], params: list[tuple[Any, ...]]
     ) -> None:
-        """COPY the rows in: several times faster than INSERT for large batches."""
-        if len(params) < 50:
+        """COPY the rows in, whatever their number: several times faster than INSERT (see
+        ``bench/postgres.py``). psycopg writes COPY's text format itself (tabs, newlines and
+        backslashes escaped, None as NULL, "" as the empty string), and the COPY runs inside
+        the caller's transaction: a failure in it rolls back everything the transaction wrote.
+        """
+        if self._row_inserts:
             super()._bulk_insert(conn, table, names, params)
         else:
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
