@@ -10,6 +10,8 @@ from custos.store.base import Store
 
 #: Key of the advisory lock that serialises custos writers (the same discipline as SQLite's).
 WRITER_LOCK_KEY = 0x637573746F73  # "custos"
+#: A table's statistics are refreshed once this many rows, and as many as it had, were added.
+ANALYZE_MIN_ROWS = 1_000
 
 
 class PostgresStore(Store):
@@ -63,11 +65,15 @@ class PostgresStore(Store):
         """Refresh the planner's statistics when a bulk load has grown a table a lot.
 
         Without this, a table filled within minutes still looks empty to the planner, which then
-        answers the per-batch "which ids exist already?" query with sequential scans.
+        answers the per-batch "which ids exist already?" query with sequential scans. A small
+        table that grows slowly counts too (the quarantine: a few rows a batch): without
+        statistics its look-up tested 900 ids against every row, and cost more at a million
+        records than the COPYs did. Each ANALYZE waits until the table has doubled, so a load
+        runs a few dozen in all.
         """
         pending = self._pending.get(table.name, 0) + rows
         known = self._known.get(table.name, 0)
-        if pending >= max(10_000, known):
+        if pending >= max(ANALYZE_MIN_ROWS, known):
             conn.execute(text(f"ANALYZE {table.name}"))
             self._known[table.name] = known + pending
             pending = 0
