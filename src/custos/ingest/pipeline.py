@@ -728,7 +728,12 @@ def _existing(
     Plain driver SQL on the same connection (and transaction): compiling an expression with
     thousands of bound parameters per batch cost more than running the query. The chunks keep
     below every backend's bound-parameter limit, and all but the last share one statement text,
-    so the driver's statement cache prepares it once.
+    so the driver's statement cache prepares it once. On PostgreSQL each chunk is one array
+    (``= ANY(%s)``): a short statement, where a text with 900 placeholders is parsed again by
+    the driver on every call (measured: the look-ups of a 100,000-record ingestion took 3.8 s
+    that way, most of the ingestion's time). Chunks still, not one array of the whole batch:
+    for 10,000 ids the planner scans the table instead of its index (measured on 300,000 rows:
+    3× slower, and growing with the table).
     """
     if not values:
         return set()
@@ -737,15 +742,16 @@ def _existing(
     quote = dialect.identifier_preparer.quote
     conditions = "".join(f"{quote(c.name)} = {mark} AND " for c, _ in where)
     picked = ", ".join(quote(c.name) for c in (column, *also))
-    head = (
-        f"SELECT {picked} FROM {quote(column.table.name)} "
-        f"WHERE {conditions}{quote(column.name)} IN ("
-    )
+    head = f"SELECT {picked} FROM {quote(column.table.name)} WHERE {conditions}{quote(column.name)}"
     fixed = tuple(value for _, value in where)
+    array = dialect.name == "postgresql"
     found: set[Any] = set()
     for i in range(0, len(values), _IN_CHUNK):
         chunk = values[i : i + _IN_CHUNK]
-        sql = head + ", ".join([mark] * len(chunk)) + ")"
-        rows = conn.exec_driver_sql(sql, (*fixed, *chunk))
+        if array:
+            rows = conn.exec_driver_sql(f"{head} = ANY({mark})", (*fixed, chunk))
+        else:
+            sql = f"{head} IN ({', '.join([mark] * len(chunk))})"
+            rows = conn.exec_driver_sql(sql, (*fixed, *chunk))
         found.update(map(tuple, rows) if also else (row[0] for row in rows))
     return found

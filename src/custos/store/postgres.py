@@ -10,6 +10,8 @@ from custos.store.base import Store
 
 #: Key of the advisory lock that serialises custos writers (the same discipline as SQLite's).
 WRITER_LOCK_KEY = 0x637573746F73  # "custos"
+#: A table's statistics are refreshed once this many rows, and as many as it had, were added.
+ANALYZE_MIN_ROWS = 1_000
 
 
 class PostgresStore(Store):
@@ -17,6 +19,9 @@ class PostgresStore(Store):
 
     backend = "postgresql"
     snapshot_options: ClassVar[dict[str, Any]] = {"isolation_level": "REPEATABLE READ"}
+    #: Benchmark only: bulk rows go in by ``executemany`` (the old path) instead of COPY, so
+    #: ``bench/postgres.py`` can measure what COPY gains. Never set in custos itself.
+    _row_inserts: ClassVar[bool] = False
 
     def __init__(self, url: str, engine: Engine) -> None:
         super().__init__(url, engine)
@@ -42,8 +47,12 @@ class PostgresStore(Store):
     def _bulk_insert(
         self, conn: Connection, table: Table, names: list[str], params: list[tuple[Any, ...]]
     ) -> None:
-        """COPY the rows in: several times faster than INSERT for large batches."""
-        if len(params) < 50:
+        """COPY the rows in, whatever their number: several times faster than INSERT (see
+        ``bench/postgres.py``). psycopg writes COPY's text format itself (tabs, newlines and
+        backslashes escaped, None as NULL, "" as the empty string), and the COPY runs inside
+        the caller's transaction: a failure in it rolls back everything the transaction wrote.
+        """
+        if self._row_inserts:
             super()._bulk_insert(conn, table, names, params)
         else:
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
@@ -56,11 +65,15 @@ class PostgresStore(Store):
         """Refresh the planner's statistics when a bulk load has grown a table a lot.
 
         Without this, a table filled within minutes still looks empty to the planner, which then
-        answers the per-batch "which ids exist already?" query with sequential scans.
+        answers the per-batch "which ids exist already?" query with sequential scans. A small
+        table that grows slowly counts too (the quarantine: a few rows a batch): without
+        statistics its look-up tested 900 ids against every row, and cost more at a million
+        records than the COPYs did. Each ANALYZE waits until the table has doubled, so a load
+        runs a few dozen in all.
         """
         pending = self._pending.get(table.name, 0) + rows
         known = self._known.get(table.name, 0)
-        if pending >= max(10_000, known):
+        if pending >= max(ANALYZE_MIN_ROWS, known):
             conn.execute(text(f"ANALYZE {table.name}"))
             self._known[table.name] = known + pending
             pending = 0
