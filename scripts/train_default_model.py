@@ -17,11 +17,11 @@ import json
 import tempfile
 from pathlib import Path
 
+from custos.core.fields import Kind
 from custos.core.settings import Settings
 from custos.identity import matcher
 from custos.identity.loading import match_table
 from custos.service import Custos
-from custos.core.fields import Kind
 from custos.synthetic import generate_households, generate_multisilo, write_people_csv
 
 
