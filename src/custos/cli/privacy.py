@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 import typer
@@ -19,6 +20,8 @@ from custos.privacy.dsr.requests import Request
 from custos.service import aggregate, dsr, release
 from custos.service.aggregate import DEFAULT_EPSILON
 from custos.service.dsr import RequestFailed
+
+_Report = TypeVar("_Report")
 
 dsr_app = typer.Typer(
     help="Data-subject requests (GDPR Art. 15-20): access, export, rectify, restrict, erase.",
@@ -358,37 +361,27 @@ def release_command(
         return
     assert sensitive
 
-    def run(custos: Any) -> release.ReleaseReport:
-        reference = _date(reference_date)
-        try:
-            return release.release(
-                custos,
-                purpose=purpose,
-                quasi_identifiers=_names(quasi_identifiers),
-                sensitive=_names(sensitive),
-                k=k,
-                l_div=l_div,
-                output=output,
-                source=source,
-                max_suppression=max_suppression,
-                generalise=chosen,
-                reference_date=reference,
-                linkable=linkable,
-                override_reason=override_reason,
-                t=t,
-                redact_text=redact_text,
-            )
-        except Refused as exc:
-            if not as_json:
-                raise
-            refusal = {"refused": True, "reason": exc.message, "failing": exc.failing}
-            out.print_json(orjson.dumps({**refusal, "counts": exc.counts}).decode())
-            raise typer.Exit(1) from None
-
-    with open_custos() as custos:
-        report = guarded(lambda: _failed(lambda: run(custos)))
-    if as_json:
-        out.print_json(orjson.dumps(report.__dict__).decode())
+    report = _written(
+        lambda custos: release.release(
+            custos,
+            purpose=purpose,
+            quasi_identifiers=_names(quasi_identifiers),
+            sensitive=_names(sensitive),
+            k=k,
+            l_div=l_div,
+            output=output,
+            source=source,
+            max_suppression=max_suppression,
+            generalise=chosen,
+            reference_date=_date(reference_date),
+            linkable=linkable,
+            override_reason=override_reason,
+            t=t,
+            redact_text=redact_text,
+        ),
+        as_json,
+    )
+    if report is None:
         return
     out.print(
         f"wrote {report.file}: {report.rows} rows of {report.persons} persons, "
@@ -454,6 +447,29 @@ def _levels(items: list[str], ctx: typer.Context) -> dict[str, int]:
     return out
 
 
+def _written(make: Callable[[Any], _Report], as_json: bool) -> _Report | None:
+    """Write a release with ``make(custos)``. A refusal ends with exit 1 (with ``--json``, the
+    refusal as JSON: reason, failing groups and counts only); with ``--json`` the report is
+    printed as JSON and None returned, else the report is returned for the caller to print."""
+
+    def run(custos: Any) -> _Report:
+        try:
+            return make(custos)
+        except Refused as exc:
+            if not as_json:
+                raise
+            refusal = {"refused": True, "reason": exc.message, "failing": exc.failing}
+            out.print_json(orjson.dumps({**refusal, "counts": exc.counts}).decode())
+            raise typer.Exit(1) from None
+
+    with open_custos() as custos:
+        report: _Report = guarded(lambda: _failed(lambda: run(custos)))
+    if as_json:
+        out.print_json(orjson.dumps(report.__dict__).decode())
+        return None
+    return report
+
+
 def _aggregate(
     purpose: str,
     quasi_identifiers: str,
@@ -467,32 +483,23 @@ def _aggregate(
 ) -> None:
     """``custos release --aggregate``: noisy counts, or a refusal (exit 1; JSON with --json)."""
 
-    def run(custos: Any) -> aggregate.AggregateReport:
-        try:
-            return aggregate.aggregate(
-                custos,
-                purpose=purpose,
-                quasi_identifiers=_names(quasi_identifiers),
-                sensitive=_names(sensitive or ""),
-                output=output,
-                epsilon=asked.epsilon,
-                levels=asked.levels,
-                generalise=generalise,
-                source=source,
-                reference_date=_date(reference_date),
-                per_person=asked.per_person,
-            )
-        except Refused as exc:
-            if not as_json:
-                raise
-            refusal = {"refused": True, "reason": exc.message, "failing": exc.failing}
-            out.print_json(orjson.dumps({**refusal, "counts": exc.counts}).decode())
-            raise typer.Exit(1) from None
-
-    with open_custos() as custos:
-        report = guarded(lambda: _failed(lambda: run(custos)))
-    if as_json:
-        out.print_json(orjson.dumps(report.__dict__).decode())
+    report = _written(
+        lambda custos: aggregate.aggregate(
+            custos,
+            purpose=purpose,
+            quasi_identifiers=_names(quasi_identifiers),
+            sensitive=_names(sensitive or ""),
+            output=output,
+            epsilon=asked.epsilon,
+            levels=asked.levels,
+            generalise=generalise,
+            source=source,
+            reference_date=_date(reference_date),
+            per_person=asked.per_person,
+        ),
+        as_json,
+    )
+    if report is None:
         return
     out.print(
         f"wrote {report.file}: {report.groups} groups, noisy counts of persons "
