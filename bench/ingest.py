@@ -14,7 +14,6 @@ import json
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.report import write_section  # noqa: E402
+from bench.stores import fresh_store  # noqa: E402
 from custos.core.settings import Settings  # noqa: E402
 from custos.synthetic import write_people_csv  # noqa: E402
 
@@ -66,33 +66,21 @@ def child(url: str, path: Path, workers: int, batch_size: int) -> dict[str, floa
 
 def run_backend(backend: str, path: Path, workers: int, batch_size: int) -> dict[str, float]:
     """Run one backend in a fresh process, on a fresh store."""
-    with tempfile.TemporaryDirectory(prefix="custos-bench-") as tmp:
-        server = None
-        if backend == "sqlite":
-            url = str(Path(tmp) / "bench.db")
-        else:
-            from custos.store.pgserver import PostgresServer
-
-            server = PostgresServer()
-            url = server.new_database()
-        try:
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    url,
-                    str(path),
-                    str(workers),
-                    str(batch_size),
-                ],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-        finally:
-            if server is not None:
-                server.stop()
+    with fresh_store(backend) as url:
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                url,
+                str(path),
+                str(workers),
+                str(batch_size),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 

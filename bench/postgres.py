@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.identity import _custos_parquet, _truth, dataset  # noqa: E402
 from bench.report import write_section  # noqa: E402
+from bench.stores import fresh_store  # noqa: E402
 
 PURPOSE = "customer_service"  # contract basis: every profile may be exported
 NOTE = (
@@ -99,25 +100,13 @@ def child(task: str, url: str, path: Path, parquet: Path) -> dict[str, Any]:
 
 def run(task: str, backend: str, path: Path, parquet: Path) -> dict[str, Any]:
     """One task on a fresh store of ``backend``, in a fresh process."""
-    with tempfile.TemporaryDirectory(prefix="custos-bench-") as tmp:
-        server = None
-        if backend == "sqlite":
-            url = str(Path(tmp) / "bench.db")
-        else:
-            from custos.store.pgserver import PostgresServer
-
-            server = PostgresServer()
-            url = server.new_database()
-        try:
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", task, url, str(path), str(parquet)],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-        finally:
-            if server is not None:
-                server.stop()
+    with fresh_store(backend) as url:
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", task, url, str(path), str(parquet)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     result["load"] = os.getloadavg()[0]
     return result
