@@ -619,3 +619,19 @@ def test_cli_release_register_and_differencing(
     assert refusal["refused"] is True and refusal["counts"]["left_out"] == 1
     missing = runner.invoke(cli, ["--db", store_url, "release", "-p", "clinical_research"])
     assert missing.exit_code == 2 and "--quasi-identifiers" in missing.output
+
+
+def test_a_release_whose_file_cannot_be_written_is_still_registered_and_audited(
+    custos: Custos, tmp_path: Path
+) -> None:
+    """Fail closed: the register knows the release before any file is written (so the purpose's
+    next release is checked against it), and the audit log has it whatever was written."""
+    load(custos, tmp_path)
+    blocked = tmp_path / "a-folder.csv"
+    blocked.mkdir()  # a folder where the file should go: the write fails
+    with pytest.raises(OSError):
+        release(custos, output=blocked, quasi_identifiers=["age", "sex"], **COMMON)  # type: ignore[arg-type]
+    assert len(entries(custos)) == 1
+    with custos.store.read() as conn:
+        entry = conn.execute(select(t.audit_log).order_by(t.audit_log.c.id.desc())).first()
+    assert entry is not None and entry.action == "release"

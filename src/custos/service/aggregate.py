@@ -172,18 +172,25 @@ def aggregate(
         "groups": len(noisy.counts),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    _write(output, [*columns, "count"], [(*c, n) for c, n in sorted(noisy.counts.items())])
-    write_private(meta, orjson.dumps(metadata, option=orjson.OPT_INDENT_2).decode() + "\n")
-    record_access(
-        app,
-        actor=actor,
-        action="release",
-        purpose=name,
-        subjects=sorted(cells),
-        fields=fields,
-        refused=len(refused),
-        detail={"kind": "aggregate", "columns": columns, "epsilon": epsilon, "release": release_id},
-    )
+    try:
+        _write(output, [*columns, "count"], [(*c, n) for c, n in sorted(noisy.counts.items())])
+        write_private(meta, orjson.dumps(metadata, option=orjson.OPT_INDENT_2).decode() + "\n")
+    finally:
+        record_access(
+            app,
+            actor=actor,
+            action="release",
+            purpose=name,
+            subjects=sorted(cells),
+            fields=fields,
+            refused=len(refused),
+            detail={
+                "kind": "aggregate",
+                "columns": columns,
+                "epsilon": epsilon,
+                "release": release_id,
+            },
+        )
     return AggregateReport(
         file=str(output),
         purpose=name,

@@ -322,8 +322,9 @@ def release(
         "held_back_persons": len(held),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    _write(output, ["person", *columns, *texts], out_rows)
-    write_private(meta, orjson.dumps(metadata, option=orjson.OPT_INDENT_2).decode() + "\n")
+    # Registered before the files are written (a failed write leaves a release registered,
+    # which only constrains the purpose's next release: fail closed), and audited whatever
+    # part of the files was written.
     with app.store.write() as conn:
         register.add(
             conn,
@@ -346,20 +347,25 @@ def release(
                 suppressed=frozenset(plan.suppressed | suppressed_before | left_out),
             ),
         )
-    write_private(
-        output.with_name(output.name + ".risk.json"),
-        orjson.dumps({"release": release_id, **risk}, option=orjson.OPT_INDENT_2).decode() + "\n",
-    )
-    record_access(
-        app,
-        actor=actor,
-        action="release",
-        purpose=access.purpose.name,
-        subjects=sorted(kept),
-        fields=fields,
-        refused=len(refused),
-        detail={**asked, "release": release_id, "pseudonyms": metadata["pseudonyms"]},
-    )
+    try:
+        _write(output, ["person", *columns, *texts], out_rows)
+        write_private(meta, orjson.dumps(metadata, option=orjson.OPT_INDENT_2).decode() + "\n")
+        write_private(
+            output.with_name(output.name + ".risk.json"),
+            orjson.dumps({"release": release_id, **risk}, option=orjson.OPT_INDENT_2).decode()
+            + "\n",
+        )
+    finally:
+        record_access(
+            app,
+            actor=actor,
+            action="release",
+            purpose=access.purpose.name,
+            subjects=sorted(kept),
+            fields=fields,
+            refused=len(refused),
+            detail={**asked, "release": release_id, "pseudonyms": metadata["pseudonyms"]},
+        )
     return ReleaseReport(
         file=str(output),
         purpose=access.purpose.name,
