@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, func, select
 
 from custos.consent import cache, ledger
-from custos.consent.guard import Guard
-from custos.core.errors import AccessDenied, InputError, NotFoundError
+from custos.consent.guard import Access
+from custos.core.errors import InputError, NotFoundError
 from custos.identity import profiles
 from custos.ingest import normalise as n
 from custos.ingest.normalise import FieldError
 from custos.ingest.pipeline import default_region
 from custos.service import insight
-from custos.service.reads import guarded_profile, record_access, source_shown
+from custos.service.reads import GuardSession, guarded_profile, source_shown
 from custos.store import audit
 from custos.store import golden as golden_store
 from custos.store import tables as t
@@ -55,25 +55,19 @@ def visible(
     purpose may see; profile ids derive from record keys, so this holds for ids too. An
     identifier shared by several profiles counts only those the purpose may see."""
     candidates = _candidates(app, kind, value)
-    guard = Guard(app.taxonomy)
-    with app.store.read() as conn:
-        # an unknown identifier asks about an id no profile has: the same queries either way
-        access = guard.access(conn, purpose, candidates or [""])
-    shown = [c for c in candidates if access.allowed(c)]
-    if len(shown) > 1:
-        raise _shared(kind, len(shown))
-    if not shown:
-        record_access(
-            app,
-            actor=actor,
-            action=action,
-            purpose=access.purpose.name,
-            subjects=[],
-            fields=[kind],
-            refused=len(candidates),
-        )
-        raise NotFoundError(_unknown(kind))
-    return shown[0]
+    # a check before the read that follows it, which audits: only a refusal is audited here
+    with GuardSession(app, purpose, actor=actor, action=action, audit_empty=False) as session:
+        with app.store.read() as conn:
+            # an unknown identifier asks about an id no profile has: the same queries either way
+            access = session.access(conn, candidates or [""])
+        shown = [c for c in candidates if access.allowed(c)]
+        if len(shown) > 1:
+            raise _shared(kind, len(shown))
+        if not shown:
+            session.refuse(
+                _unknown(kind), None, refused=len(candidates), fields=[kind], error=NotFoundError
+            )
+        return shown[0]
 
 
 def _unknown(kind: str) -> str:
@@ -136,11 +130,13 @@ def profiles_by_phone(conn: Connection, phone: str, *, strict: bool = True) -> l
     if found:
         return found
     forms = n.phone_digits_forms(phone)
-    pi = t.profile_identifiers
+    identifiers = t.profile_identifiers
     found = sorted(
         set(
             conn.execute(
-                select(pi.c.profile_id).where(pi.c.kind == "phone", pi.c.value.in_(forms))
+                select(identifiers.c.profile_id).where(
+                    identifiers.c.kind == "phone", identifiers.c.value.in_(forms)
+                )
             ).scalars()
         )
     )
@@ -175,27 +171,33 @@ def profile_page(
     A page examines at most :data:`LIST_SCAN` profiles, so it may hold fewer than ``limit``
     items and still a next cursor. A profile matches only when the purpose may see it and the
     filtered fields of it (a filter is no oracle for hidden values)."""
-    guard = Guard(app.taxonomy)
-    where = where or {}
+    with GuardSession(app, purpose, actor=actor, action="profile.list") as session:
+        return _page(app, session, limit, after, where or {})
+
+
+def _page(
+    app: Custos, session: GuardSession, limit: int, after: str | None, where: dict[str, str]
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The page of :func:`profile_page`, each profile recorded in ``session`` as it is added."""
     with app.store.read() as conn:
-        probe = guard.access(conn, purpose, [])
+        probe = session.access(conn, [])
     for attribute in where:
         tagging = [s for s, columns in probe.source_categories.items() if attribute in columns]
         if all(probe.rule(attribute, source) == "no" for source in [None, *tagging]):
-            raise AccessDenied(
-                f"purpose {purpose} may not use the field {attribute!r}, so it cannot filter by it",
-                hint="filter by a field the purpose may see",
+            session.refuse(
+                f"purpose {session.purpose} may not use the field {attribute!r}, so it cannot "
+                "filter by it",
+                "filter by a field the purpose may see",
+                refused=0,
             )
-    pg, pr, pi = t.profile_golden, t.profiles, t.profile_identifiers
+    golden, profile_table, identifiers = t.profile_golden, t.profiles, t.profile_identifiers
     items: list[dict[str, Any]] = []
-    refused = 0
-    fields: set[str] = set()
     cursor = after or ""
     matching = (
-        select(pr.c.id, pr.c.updated_at, pg.c.document)
-        .outerjoin(pg, pg.c.profile_id == pr.c.id)
-        .where(pr.c.status == "active")
-        .order_by(pr.c.id)
+        select(profile_table.c.id, profile_table.c.updated_at, golden.c.document)
+        .outerjoin(golden, golden.c.profile_id == profile_table.c.id)
+        .where(profile_table.c.status == "active")
+        .order_by(profile_table.c.id)
     )
     for name, value in where.items():
         matching = matching.where(golden_store.value_in_document(app.store, name) == value)
@@ -206,27 +208,27 @@ def profile_page(
         if where:
             # the database evaluates the filter; this bounds how far it looks
             window = (
-                select(pr.c.id)
-                .where(pr.c.status == "active", pr.c.id > cursor)
-                .order_by(pr.c.id)
+                select(profile_table.c.id)
+                .where(profile_table.c.status == "active", profile_table.c.id > cursor)
+                .order_by(profile_table.c.id)
                 .limit(LIST_SCAN)
                 .subquery()
             )
             last, count = conn.execute(select(func.max(window.c.id), func.count())).one()
-            matching = matching.where(pr.c.id <= (last or ""))
+            matching = matching.where(profile_table.c.id <= (last or ""))
             window_end = last if count >= LIST_SCAN else None
         while len(items) < limit:
-            batch = conn.execute(matching.where(pr.c.id > cursor).limit(size)).all()
+            batch = conn.execute(matching.where(profile_table.c.id > cursor).limit(size)).all()
             if not batch:
                 break
             examined += len(batch)
             ids = [r.id for r in batch]
-            access = guard.access(conn, purpose, ids)
+            access = session.access(conn, ids)
             idents: dict[str, dict[str, list[str]]] = {}
             for pid, kind, value in conn.execute(
-                select(pi.c.profile_id, pi.c.kind, pi.c.value)
-                .where(pi.c.profile_id.in_(ids))
-                .order_by(pi.c.kind, pi.c.value)
+                select(identifiers.c.profile_id, identifiers.c.kind, identifiers.c.value)
+                .where(identifiers.c.profile_id.in_(ids))
+                .order_by(identifiers.c.kind, identifiers.c.value)
             ):
                 idents.setdefault(pid, {}).setdefault(kind, []).append(value)
             for row in batch:
@@ -235,21 +237,27 @@ def profile_page(
                 if not access.allowed(row.id) or not all(
                     access.field_allowed(row.id, a, values[a][1]) for a in where
                 ):
-                    refused += 1
+                    session.refused += 1
                     continue
-                item: dict[str, Any] = {"profile_id": row.id}
-                for attribute, (value, source) in sorted(values.items()):
-                    if access.field_allowed(row.id, attribute, source):
-                        item[attribute] = value
-                        fields.add(attribute)
-                item["identifiers"] = {
+                attributes = {
+                    name: value
+                    for name, (value, source) in sorted(values.items())
+                    if access.field_allowed(row.id, name, source)
+                }
+                shown = {
                     k: v
                     for k, v in idents.get(row.id, {}).items()
                     if access.field_allowed(row.id, k)
                 }
-                fields.update(item["identifiers"])
-                item["updated_at"] = row.updated_at.isoformat()
-                items.append(item)
+                session.handed(row.id, [*attributes, *shown])
+                items.append(
+                    {
+                        "profile_id": row.id,
+                        **attributes,
+                        "identifiers": shown,
+                        "updated_at": row.updated_at.isoformat(),
+                    }
+                )
                 if len(items) >= limit:
                     break
             if len(batch) < size:
@@ -258,15 +266,6 @@ def profile_page(
                 window_end = cursor  # the guard refused many: go on from here next page
                 break
             size = min(size * 2, _LIST_BATCH)
-    record_access(
-        app,
-        actor=actor,
-        action="profile.list",
-        purpose=purpose,
-        subjects=[i["profile_id"] for i in items],
-        fields=sorted(fields),
-        refused=refused,
-    )
     if len(items) >= limit:
         return items, cursor
     return items, window_end
@@ -283,99 +282,75 @@ def interactions(
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of a profile's interactions (newest first) with the fields ``purpose`` may see;
     returns (items, total). Refused when the purpose may not see the person."""
-    guard = Guard(app.taxonomy)
-    it = t.interactions
-    with app.store.read() as conn:
-        access = guard.access(conn, purpose, [profile_id])
-        if access.refused:
-            record_access(
-                app,
-                actor=actor,
-                action="profile.interactions",
-                purpose=purpose,
-                subjects=[],
-                fields=[],
-                refused=1,
-            )
-            raise AccessDenied(
-                f"purpose {purpose} has no lawful basis to read this profile",
-                hint="the person has not consented to this purpose, or has objected",
-            )
-        base = (
-            select(
-                it.c.timestamp,
-                it.c.channel,
-                it.c.text,
-                it.c.health_text,
-                it.c.language,
-                it.c.email,
-                it.c.phone,
-                it.c.customer_id,
-                t.raw_records.c.record_id,
-                t.sources.c.name.label("source"),
-            )
-            .join(t.profile_members, t.profile_members.c.raw_id == it.c.raw_id)
-            .join(t.raw_records, t.raw_records.c.id == it.c.raw_id)
-            .join(t.sources, t.sources.c.id == it.c.source_id)
-            .where(t.profile_members.c.profile_id == profile_id)
+    with GuardSession(app, purpose, actor=actor, action="profile.interactions") as session:
+        with app.store.read() as conn:
+            access = session.access(conn, [profile_id])
+            if access.refused:
+                session.refuse_person()
+            items, total = _interaction_page(conn, access, session, profile_id, limit, offset)
+        session.handed(profile_id)
+        return items, total
+
+
+def _interaction_page(
+    conn: Connection,
+    access: Access,
+    session: GuardSession,
+    profile_id: str,
+    limit: int,
+    offset: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """The page of :func:`interactions`; the fields shown are recorded in ``session``."""
+    interaction = t.interactions
+    base = (
+        select(
+            interaction.c.timestamp,
+            interaction.c.channel,
+            interaction.c.text,
+            interaction.c.health_text,
+            interaction.c.language,
+            interaction.c.email,
+            interaction.c.phone,
+            interaction.c.customer_id,
+            t.raw_records.c.record_id,
+            t.sources.c.name.label("source"),
         )
-        hidden = [s for s in access.source_categories if not source_shown(access, profile_id, s)]
-        if hidden:
-            base = base.where(t.sources.c.name.not_in(hidden))
-        total = int(conn.execute(select(func.count()).select_from(base.subquery())).scalar_one())
-        rows = conn.execute(
-            base.order_by(it.c.timestamp.desc(), it.c.raw_id.desc()).limit(limit).offset(offset)
-        ).mappings()
-        items = []
-        fields: set[str] = set()
-        for row in rows:
-            item: dict[str, Any] = {"source": row["source"], "record_id": row["record_id"]}
-            for name in ("timestamp", "channel", "language", "email", "phone", "customer_id"):
-                value = row[name]
-                if value is None or not access.field_allowed(profile_id, name, row["source"]):
-                    continue
-                item[name] = value.isoformat() if name == "timestamp" else value
-                fields.add(name)
-            read, text = access.text_shown(
-                profile_id, row["text"], row["health_text"], row["source"]
-            )
-            if text is not None:
-                item["text"] = text
-                fields.add(read)
-            items.append(item)
-    record_access(
-        app,
-        actor=actor,
-        action="profile.interactions",
-        purpose=purpose,
-        subjects=[profile_id],
-        fields=sorted(fields),
-        refused=0,
+        .join(t.profile_members, t.profile_members.c.raw_id == interaction.c.raw_id)
+        .join(t.raw_records, t.raw_records.c.id == interaction.c.raw_id)
+        .join(t.sources, t.sources.c.id == interaction.c.source_id)
+        .where(t.profile_members.c.profile_id == profile_id)
     )
+    hidden = [s for s in access.source_categories if not source_shown(access, profile_id, s)]
+    if hidden:
+        base = base.where(t.sources.c.name.not_in(hidden))
+    total = int(conn.execute(select(func.count()).select_from(base.subquery())).scalar_one())
+    rows = conn.execute(
+        base.order_by(interaction.c.timestamp.desc(), interaction.c.raw_id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).mappings()
+    items = []
+    fields = session.fields
+    for row in rows:
+        item: dict[str, Any] = {"source": row["source"], "record_id": row["record_id"]}
+        for name in ("timestamp", "channel", "language", "email", "phone", "customer_id"):
+            value = row[name]
+            if value is None or not access.field_allowed(profile_id, name, row["source"]):
+                continue
+            item[name] = value.isoformat() if name == "timestamp" else value
+            fields.add(name)
+        read, text = access.text_shown(profile_id, row["text"], row["health_text"], row["source"])
+        if text is not None:
+            item["text"] = text
+            fields.add(read)
+        items.append(item)
     return items, total
 
 
 def sentiment(app: Custos, profile_id: str, purpose: str, *, actor: str) -> dict[str, Any]:
     """A profile's mood and sentiment timeline, when ``purpose`` may see the person and their
-    sentiment. Checked first (a refusal scores nothing and is audited), then read by
-    :func:`custos.service.insight.mood` (which checks again and audits the read)."""
-    with app.store.read() as conn:
-        access = Guard(app.taxonomy).access(conn, purpose, [profile_id])
-        refused = not access.allowed(profile_id) or access.rule("sentiment") == "no"
-    if refused:
-        record_access(
-            app,
-            actor=actor,
-            action="insight.mood",
-            purpose=purpose,
-            subjects=[],
-            fields=[],
-            refused=1,
-        )
-        raise AccessDenied(
-            f"purpose {purpose} may not use the sentiment of this profile",
-            hint="no lawful basis on record for this purpose, or it may not see sentiment",
-        )
+    sentiment (see :func:`custos.service.insight.mood`: a refusal scores nothing and is
+    audited)."""
     return insight.mood(app, profile_id, purpose=purpose, actor=actor)
 
 

@@ -533,23 +533,22 @@ class Custos:
 
     def xref(self, *, actor: str | None = None) -> Iterator[tuple[str, str, str]]:
         """(source, record_id, profile_id) for every ingested record and interaction: ids only,
-        no personal values. With an ``actor``, the export is written to the audit log."""
-        rows = 0
-        try:
+        no personal values. With an ``actor``, the export is audited (the rows handed out,
+        however it ends) under ``identity_curation``."""
+        if not actor:
             with self.store.read() as conn:
-                for row in profiles.iter_xref(conn):
-                    rows += 1
-                    yield row
-        finally:  # an export stopped early is audited too, with the rows it handed out
-            if actor:
-                with self.store.write() as conn:
-                    audit.append(
-                        conn,
-                        actor=actor,
-                        action="export.xref",
-                        purpose="identity_curation",
-                        detail={"rows": rows},
-                    )
+                yield from profiles.iter_xref(conn)
+            return
+        handed = {"rows": 0}
+        with (
+            reads.GuardSession(
+                self, "identity_curation", actor=actor, action="export.xref", detail=handed
+            ),
+            self.store.read() as conn,
+        ):
+            for row in profiles.iter_xref(conn):
+                handed["rows"] += 1
+                yield row
 
     def stats(self) -> dict[str, int]:
         """Counts of sources, records, interactions, consent events, profiles, quarantined rows."""

@@ -440,41 +440,40 @@ def mood(
 ) -> dict[str, Any]:
     """A profile's sentiment timeline and current mood, if the purpose may use the profile."""
     profile_id = app.find_profile(key)
-    with app.store.read() as conn:
-        access = Guard(app.taxonomy).access(conn, purpose, [profile_id])
-        if not access.allowed(profile_id) or access.rule("sentiment") == "no":
-            raise AccessDenied(
-                f"purpose {purpose!r} may not use profile {profile_id}",
-                hint="no lawful basis on record for this purpose, or it may not see sentiment",
-            )
-        members = list(
-            conn.execute(
-                select(t.profile_members.c.raw_id).where(
-                    t.profile_members.c.profile_id == profile_id
+    with reads.GuardSession(app, purpose, actor=actor, action="insight.mood") as session:
+        with app.store.read() as conn:
+            access = session.access(conn, [profile_id])
+            if not access.allowed(profile_id) or access.rule("sentiment") == "no":
+                session.refuse(
+                    f"purpose {purpose} may not use the sentiment of this profile",
+                    "no lawful basis on record for this purpose, or it may not see sentiment",
                 )
-            ).scalars()
-        )
-    score(app, missing_only=True, only=members)  # just this person's texts not scored yet
-    with app.store.read() as conn:
-        s, i, pm = t.interaction_sentiment, t.interactions, t.profile_members
-        rows = conn.execute(
-            select(
-                i.c.timestamp, i.c.observed_at, i.c.channel, s.c.label, s.c.score, s.c.confidence
+            members = list(
+                conn.execute(
+                    select(t.profile_members.c.raw_id).where(
+                        t.profile_members.c.profile_id == profile_id
+                    )
+                ).scalars()
             )
-            .join(i, i.c.raw_id == s.c.raw_id)
-            .join(pm, pm.c.raw_id == s.c.raw_id)
-            .where(pm.c.profile_id == profile_id)
-            .order_by(i.c.timestamp)
-        ).all()
-    reads.record_access(
-        app,
-        actor=actor,
-        action="insight.mood",
-        purpose=purpose,
-        subjects=[profile_id],
-        fields=["sentiment"],
-        refused=0,
-    )
+        score(app, missing_only=True, only=members)  # just this person's texts not scored yet
+        with app.store.read() as conn:
+            sentiment, interaction = t.interaction_sentiment, t.interactions
+            membership = t.profile_members
+            rows = conn.execute(
+                select(
+                    interaction.c.timestamp,
+                    interaction.c.observed_at,
+                    interaction.c.channel,
+                    sentiment.c.label,
+                    sentiment.c.score,
+                    sentiment.c.confidence,
+                )
+                .join(interaction, interaction.c.raw_id == sentiment.c.raw_id)
+                .join(membership, membership.c.raw_id == sentiment.c.raw_id)
+                .where(membership.c.profile_id == profile_id)
+                .order_by(interaction.c.timestamp)
+            ).all()
+        session.handed(profile_id, ["sentiment"])
     timeline = [
         {
             "at": _aware(r.timestamp or r.observed_at).isoformat(),
@@ -689,83 +688,73 @@ def export_interactions(app: Custos, purpose: str, *, actor: str) -> Iterator[di
     know of is left out (:func:`custos.service.reads.source_shown`: a source that holds health
     data, say); a note naming a health matter carries the sentiment of its redacted text, like
     every score. Refused when the purpose may not see sentiment at all. Audited as one entry."""
-    if Guard(app.taxonomy).field_rules(purpose).rule("sentiment") == "no":
-        raise AccessDenied(
-            f"purpose {purpose!r} may not see sentiment, so it cannot export it",
-            hint="name a purpose whose categories include free_text (e.g. analytics)",
-        )
-    return _interaction_rows(app, purpose, actor)
+    session = reads.GuardSession(app, purpose, actor=actor, action="export.interactions")
+    if session.rules.rule("sentiment") == "no":
+        with session:
+            session.refuse(
+                f"purpose {purpose!r} may not see sentiment, so it cannot export it",
+                "name a purpose whose categories include free_text (e.g. analytics)",
+            )
+    return _interaction_rows(app, session)
 
 
-def _interaction_rows(app: Custos, purpose: str, actor: str) -> Iterator[dict[str, Any]]:
+def _interaction_rows(app: Custos, session: reads.GuardSession) -> Iterator[dict[str, Any]]:
     """The rows of :func:`export_interactions`, audited however the export ends."""
-    i, s, pm = t.interactions, t.interaction_sentiment, t.profile_members
-    rr, src = t.raw_records, t.sources
+    interaction, sentiment, membership = t.interactions, t.interaction_sentiment, t.profile_members
+    raw, sources = t.raw_records, t.sources
     query = (
         select(
-            pm.c.profile_id,
-            src.c.name,
-            rr.c.record_id,
-            i.c.channel,
-            i.c.timestamp,
-            i.c.language,
-            s.c.label,
-            s.c.score,
-            s.c.confidence,
-            s.c.language.label("detected"),
+            membership.c.profile_id,
+            sources.c.name,
+            raw.c.record_id,
+            interaction.c.channel,
+            interaction.c.timestamp,
+            interaction.c.language,
+            sentiment.c.label,
+            sentiment.c.score,
+            sentiment.c.confidence,
+            sentiment.c.language.label("detected"),
         )
-        .select_from(i)
-        .join(pm, pm.c.raw_id == i.c.raw_id)
-        .join(rr, rr.c.id == i.c.raw_id)
-        .join(src, src.c.id == i.c.source_id)
-        .outerjoin(s, s.c.raw_id == i.c.raw_id)
-        .order_by(pm.c.profile_id, i.c.raw_id)
+        .select_from(interaction)
+        .join(membership, membership.c.raw_id == interaction.c.raw_id)
+        .join(raw, raw.c.id == interaction.c.raw_id)
+        .join(sources, sources.c.id == interaction.c.source_id)
+        .outerjoin(sentiment, sentiment.c.raw_id == interaction.c.raw_id)
+        .order_by(membership.c.profile_id, interaction.c.raw_id)
     )
-    exported: list[str] = []
     refused: set[str] = set()
-    shown: set[str] = set()
-    access = None
-    try:
-        with app.store.read() as conn:
-            access = Guard(app.taxonomy).access(conn, purpose)
-            for row in conn.execution_options(yield_per=20_000).execute(query):
-                pid, source = row.profile_id, row.name
-                if not access.allowed(pid):
+    shown = session.fields
+    with session, app.store.read() as conn:
+        access = session.access(conn)
+        for row in conn.execution_options(yield_per=20_000).execute(query):
+            pid, source = row.profile_id, row.name
+            if not access.allowed(pid):
+                if pid not in refused:
                     refused.add(pid)
-                    continue
-                if not reads.source_shown(access, pid, source):
-                    continue
-                item = dict.fromkeys(INTERACTION_COLUMNS)
-                item |= {"source": source, "record_id": row.record_id, "profile_id": pid}
-                allowed = access.field_allowed
-                if allowed(pid, "channel", source):
-                    item["channel"] = row.channel
-                if allowed(pid, "timestamp", source) and row.timestamp is not None:
-                    item["timestamp"] = _aware(row.timestamp).isoformat()
-                if allowed(pid, "language", source):
-                    item["language"] = row.language or (
-                        row.detected if row.detected != "unknown" else None
-                    )
-                if row.label is not None and allowed(pid, "sentiment", source):
-                    item["sentiment_label"] = shown_label(app, row.label, row.confidence)
-                    item["sentiment_score"] = None if row.score is None else round(row.score, 4)
-                    item["sentiment_confidence"] = (
-                        None if row.confidence is None else round(row.confidence, 4)
-                    )
-                shown.update(k for k in ("channel", "timestamp", "language") if item[k])
-                if item["sentiment_label"]:
-                    shown.add("sentiment")
-                if not exported or exported[-1] != pid:
-                    exported.append(pid)
-                yield item
-    finally:  # an export stopped early is audited with the profiles it handed out
-        if access is not None:
-            reads.record_access(
-                app,
-                actor=actor,
-                action="export.interactions",
-                purpose=access.purpose.name,
-                subjects=exported,
-                fields=sorted(shown),
-                refused=len(refused),
-            )
+                    session.refused += 1
+                continue
+            if not reads.source_shown(access, pid, source):
+                continue
+            item = dict.fromkeys(INTERACTION_COLUMNS)
+            item |= {"source": source, "record_id": row.record_id, "profile_id": pid}
+            allowed = access.field_allowed
+            if allowed(pid, "channel", source):
+                item["channel"] = row.channel
+            if allowed(pid, "timestamp", source) and row.timestamp is not None:
+                item["timestamp"] = _aware(row.timestamp).isoformat()
+            if allowed(pid, "language", source):
+                item["language"] = row.language or (
+                    row.detected if row.detected != "unknown" else None
+                )
+            if row.label is not None and allowed(pid, "sentiment", source):
+                item["sentiment_label"] = shown_label(app, row.label, row.confidence)
+                item["sentiment_score"] = None if row.score is None else round(row.score, 4)
+                item["sentiment_confidence"] = (
+                    None if row.confidence is None else round(row.confidence, 4)
+                )
+            shown.update(k for k in ("channel", "timestamp", "language") if item[k])
+            if item["sentiment_label"]:
+                shown.add("sentiment")
+            if not session.subjects or session.subjects[-1] != pid:
+                session.handed(pid)
+            yield item

@@ -1,20 +1,21 @@
-"""Guarded reads: every read of personal data goes through the consent guard and the audit log."""
+"""Guarded reads: every read of personal data goes through the consent guard and the audit log,
+in one :class:`GuardSession`."""
 
 from __future__ import annotations
 
 import base64
 import zlib
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import orjson
 from sqlalchemy import Connection, select
 
 from custos.consent.guard import Access, Guard, filter_attributes
-from custos.consent.taxonomy import LawfulBasis
-from custos.core.errors import AccessDenied
+from custos.core.errors import AccessDenied, CustosError
 from custos.identity import profiles
 from custos.store import audit
 from custos.store import golden as golden_store
@@ -34,7 +35,7 @@ def record_access(
     action: str,
     purpose: str,
     subjects: Sequence[str],
-    fields: Sequence[str],
+    fields: Iterable[str],
     refused: int,
     detail: Mapping[str, object] | None = None,
 ) -> None:
@@ -58,6 +59,126 @@ def record_access(
         )
 
 
+class GuardSession:
+    """One guarded read, from the purpose named to the audit entry written.
+
+    Opening it names the purpose (a missing or unknown one is refused, and not audited: there
+    is no purpose to audit it under). Inside, the read asks the guard (:meth:`access`), records
+    what it actually hands out (:meth:`handed`: a profile id and field names, before the data
+    leaves) and what the guard refused (:attr:`refused`), or ends in a refusal
+    (:meth:`refuse`). Leaving it writes the read's one audit entry, in a ``finally``: a
+    stream stopped after one row, a closed pipe, a failed write, an exception mid-stream and
+    a refusal all leave an entry naming exactly what was handed out.
+
+        with GuardSession(app, purpose, actor=actor, action="profile.show") as session:
+            with app.store.read() as conn:
+                access = session.access(conn, [profile_id])
+            if not access.allowed(profile_id):
+                session.refuse_person()
+            ...
+            session.handed(profile_id, fields)
+
+    With ``audit_empty=False`` (a check before another read, which audits) the entry is written
+    only when something was handed out or refused."""
+
+    def __init__(
+        self,
+        app: Custos,
+        purpose: str | None,
+        *,
+        actor: str,
+        action: str,
+        audit_empty: bool = True,
+        detail: Mapping[str, object] | None = None,
+    ) -> None:
+        self.app = app
+        self.guard = Guard(app.taxonomy)
+        #: the purpose's field rules (no consent read): refuses an unknown purpose
+        self.rules = self.guard.field_rules(purpose)
+        self.purpose = self.rules.purpose.name
+        self.actor = actor
+        self.action = action
+        self.audit_empty = audit_empty
+        #: the caller's own entries in the audit detail (e.g. the rows of an id export)
+        self.detail: Mapping[str, object] = detail or {}
+        #: the profiles handed out, in order (appended to directly by streaming kernels)
+        self.subjects: list[str] = []
+        self.fields: set[str] = set()
+        #: how many persons the guard refused (left out of the answer, or the whole read)
+        self.refused = 0
+        #: where the fields handed out are known only at the end (an export): asked then
+        self.fields_later: Callable[[], Iterable[str]] | None = None
+        self.denied = False
+
+    def __enter__(self) -> GuardSession:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def access(
+        self,
+        conn: Connection,
+        profile_ids: Sequence[str] | None = None,
+        *,
+        as_of: datetime | None = None,
+    ) -> Access:
+        """The guard's answer for the session's purpose (see :meth:`Guard.access`)."""
+        return self.guard.access(conn, self.purpose, profile_ids, as_of=as_of)
+
+    def handed(self, profile_id: str, fields: Iterable[str] = ()) -> None:
+        """Record a profile (and the names of its fields) as handed out."""
+        self.subjects.append(profile_id)
+        self.fields.update(fields)
+
+    def refuse(
+        self,
+        message: str,
+        hint: str | None,
+        *,
+        refused: int = 1,
+        fields: Iterable[str] = (),
+        error: type[CustosError] = AccessDenied,
+    ) -> NoReturn:
+        """End the read refused (audited as such when the session closes)."""
+        self.denied = True
+        self.refused += refused
+        self.fields.update(fields)
+        raise error(message, hint=hint)
+
+    def refuse_person(self) -> NoReturn:
+        """Refuse a read of one person the purpose may not see (no lawful basis)."""
+        purpose = self.rules.purpose
+        self.refuse(
+            f"purpose {purpose.name} ({purpose.basis.value}) has no lawful basis to read "
+            "this profile",
+            "the person has not consented to this purpose, or has objected",
+        )
+
+    def close(self) -> None:
+        """Write the read's audit entry (once)."""
+        if not (self.audit_empty or self.subjects or self.denied):
+            return
+        self.audit_empty, self.denied = False, False
+        later = self.fields_later() if self.fields_later is not None else ()
+        subjects, self.subjects = self.subjects, []
+        record_access(
+            self.app,
+            actor=self.actor,
+            action=self.action,
+            purpose=self.purpose,
+            subjects=subjects,
+            fields=self.fields.union(later),
+            refused=self.refused,
+            detail=self.detail,
+        )
+
+
 def entry_subjects(subjects: str | None, detail: dict[str, Any]) -> list[str]:
     """The profile ids an audit entry names (inline or compressed)."""
     if detail.get("subjects_z"):
@@ -69,37 +190,17 @@ def guarded_profile(
     app: Custos, profile_id: str, purpose: str | None, *, actor: str, as_of: datetime | None = None
 ) -> dict[str, Any]:
     """One profile as ``purpose`` may see it; refused (and audited) when it may not."""
-    guard = Guard(app.taxonomy)
-    with app.store.read() as conn:
-        access = guard.access(conn, purpose, [profile_id], as_of=as_of)
-        detail = profiles.profile_detail(conn, profile_id) if not access.refused else None
-    if detail is None:
-        record_access(
-            app,
-            actor=actor,
-            action="profile.show",
-            purpose=access.purpose.name,
-            subjects=[],
-            fields=[],
-            refused=1,
+    with GuardSession(app, purpose, actor=actor, action="profile.show") as session:
+        with app.store.read() as conn:
+            access = session.access(conn, [profile_id], as_of=as_of)
+            detail = profiles.profile_detail(conn, profile_id) if not access.refused else None
+        if detail is None:
+            session.refuse_person()
+        shown = filter_detail(access, detail)
+        session.handed(
+            profile_id, [*(g["attribute"] for g in shown["golden"]), *shown["identifiers"]]
         )
-        raise AccessDenied(
-            f"purpose {access.purpose.name} ({access.purpose.basis.value}) has no lawful basis to read "
-            "this profile",
-            hint="the person has not consented to this purpose, or has objected",
-        )
-    shown = filter_detail(access, detail)
-    fields = [g["attribute"] for g in shown["golden"]] + list(shown["identifiers"])
-    record_access(
-        app,
-        actor=actor,
-        action="profile.show",
-        purpose=access.purpose.name,
-        subjects=[profile_id],
-        fields=fields,
-        refused=0,
-    )
-    return shown
+        return shown
 
 
 def filter_detail(access: Access, detail: dict[str, Any]) -> dict[str, Any]:
@@ -175,69 +276,53 @@ def export_profiles(app: Custos, purpose: str | None, *, actor: str) -> Iterator
     """Every profile ``purpose`` may see, with the golden attributes and identifiers it may see.
 
     One profile per item: ``profile_id``, the allowed attributes, ``identifiers``. The export is
-    audited as one entry (ids of the profiles exported, fields, how many were refused).
+    audited as one entry (ids of the profiles handed out, fields, how many were refused),
+    however it ends: a consumer that takes one row, a closed pipe, a failed write.
     """
-    guard = Guard(app.taxonomy)
-    exported: list[str] = []
-    counts = {"refused": 0, "explicit": 0}
-    access: Access | None = None
-    try:
-        with app.store.read() as conn:
-            access = guard.access(conn, purpose)
-            yield from _exported(conn, access, exported, counts)
-    finally:
-        # Audited in a finally: an export stopped early (a consumer that takes one row, a
-        # closed pipe, a failed write) is audited with the profiles it handed out.
-        if access is not None:
-            _audit_export(app, access, actor, exported, counts)
+    session = GuardSession(app, purpose, actor=actor, action="export.profiles")
+    with session, app.store.read() as conn:
+        access = session.access(conn)
+        explicit: list[bool] = []  # non-empty once a person with explicit consent is out
+        session.fields_later = lambda: _export_fields(access, bool(explicit))
+        yield from _exported(conn, access, session, explicit)
 
 
-def _audit_export(
-    app: Custos, access: Access, actor: str, exported: list[str], counts: dict[str, int]
-) -> None:
-    """The audit entry of an export: the profiles handed out, the fields it could carry."""
-    decided = [(a, r) for (a, _), r in access.rules.items()]
-    explicit = bool(counts["explicit"])
-    fields = {a for a, r in decided if r == "yes" or (explicit and r == "explicit")}
-    record_access(
-        app,
-        actor=actor,
-        action="export.profiles",
-        purpose=access.purpose.name,
-        subjects=exported,
-        fields=sorted(fields),
-        refused=counts["refused"],
-    )
+def _export_fields(access: Access, explicit: bool) -> set[str]:
+    """The fields an export could carry: those the purpose may see, with the special ones
+    where a person with explicit consent was handed out."""
+    return {a for (a, _), r in access.rules.items() if r == "yes" or (explicit and r == "explicit")}
 
 
 def _exported(
-    conn: Connection, access: Access, exported: list[str], counts: dict[str, int]
+    conn: Connection, access: Access, session: GuardSession, explicit: list[bool]
 ) -> Iterator[dict[str, Any]]:
-    """The rows of :func:`export_profiles`; each profile's id is in ``exported`` before its row
-    is handed out, and ``counts`` has the refused and whether any had explicit consent."""
-    pi = t.profile_identifiers
+    """The rows of :func:`export_profiles`; each profile is recorded in ``session`` as handed
+    out before its row is, and ``explicit`` gets an item once a person with explicit consent
+    was."""
+    identifiers = t.profile_identifiers
     # Every active profile has a golden record (resolve writes one for every cluster and
     # removes those of merged-away ids), so the golden stream drives the export; the
     # identifier stream, in the same order, is merged in.
     golden = golden_store.documents(conn)
     streamed = conn.execution_options(yield_per=20_000).execute(
-        select(pi.c.profile_id, pi.c.kind, pi.c.value).order_by(
-            pi.c.profile_id, pi.c.kind, pi.c.value
+        select(identifiers.c.profile_id, identifiers.c.kind, identifiers.c.value).order_by(
+            identifiers.c.profile_id, identifiers.c.kind, identifiers.c.value
         )
     )
     with streamed, closing(golden):  # closed when the export stops early, too
-        yield from _rows(access, golden, _grouped(streamed), exported, counts)
+        yield from _rows(access, golden, _grouped(streamed), session, explicit)
 
 
 def _rows(
     access: Access,
     golden: Generator[tuple[str, str]],
     identifiers: Iterator[tuple[str, list[Any]]],
-    exported: list[str],
-    counts: dict[str, int],
+    session: GuardSession,
+    explicit_seen: list[bool],
 ) -> Iterator[dict[str, Any]]:
     """The export's rows from the golden stream and the identifier stream (both in profile id
-    order)."""
+    order): the kernel of the export, with the guard's decisions memoised per attribute and
+    per set of attributes."""
     pending = next(identifiers, None)
     rules, rule_of = access.rules, access.rule
     # attribute → may everyone allowed see it / only persons with explicit consent?
@@ -249,18 +334,8 @@ def _rows(
     )
     loads = orjson.loads
     by_source = bool(access.source_categories)
-    granted = access.granted
-    basis = access.purpose.basis
-    # pid → _REFUSED, or whether the person gave explicit consent: one look-up per profile
-    get = granted.get
-    # (consent, the common basis, is looked up inline: fail closed, no grant, no row)
-    decide: Callable[[str], Any] | None = None
-    if basis is LawfulBasis.LEGITIMATE_INTEREST:
-        objected = access.objected
-        decide = lambda pid: _REFUSED if pid in objected else get(pid, False)  # noqa: E731
-    elif basis is not LawfulBasis.CONSENT:
-        allowed = access.allowed
-        decide = lambda pid: get(pid, False) if allowed(pid) else _REFUSED  # noqa: E731
+    allowed, explicit_of = access.allowed, access.granted.get
+    handed = session.subjects.append
     for pid, document in golden:
         idents: list[Any] = []
         while pending is not None and pending[0] < pid:
@@ -268,12 +343,12 @@ def _rows(
         if pending is not None and pending[0] == pid:
             idents = pending[1]
             pending = next(identifiers, None)
-        explicit = get(pid, _REFUSED) if decide is None else decide(pid)
-        if explicit is _REFUSED:
-            counts["refused"] += 1
+        if not allowed(pid):
+            session.refused += 1
             continue
-        if explicit:
-            counts["explicit"] = 1
+        explicit = explicit_of(pid, False)
+        if explicit and not explicit_seen:
+            explicit_seen.append(True)
         item: dict[str, Any] = {"profile_id": pid}
         if by_source:
             for name, (value, source) in golden_store.values_with_source(document).items():
@@ -291,11 +366,8 @@ def _rows(
             if kind_shown[kind]:
                 shown.setdefault(kind, []).append(value)
         item["identifiers"] = shown
-        exported.append(pid)
+        handed(pid)
         yield item
-
-
-_REFUSED = object()  # a person the purpose may not see (see export_profiles)
 
 
 class _Decided(dict[Any, Any]):
