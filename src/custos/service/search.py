@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from rapidfuzz import fuzz
 from sqlalchemy import Connection, and_, func, or_, select
 
-from custos.consent.guard import Access, Guard
-from custos.core.errors import AccessDenied, InputError
+from custos.consent.guard import Access
+from custos.core.errors import InputError
 from custos.identity import profiles
 from custos.identity.ids import PREFIX
 from custos.ingest import normalise as n
@@ -25,7 +25,7 @@ from custos.ingest.normalise import FieldError
 from custos.ingest.pipeline import default_region
 from custos.service.admin_reads import is_open
 from custos.service.api_reads import profiles_by_phone
-from custos.service.reads import record_access
+from custos.service.reads import GuardSession
 from custos.store import golden as golden_store
 from custos.store import tables as t
 
@@ -87,28 +87,25 @@ def search(
     if not text:
         raise InputError("the search is empty", hint="give a name, e-mail, phone or profile id")
     start = _offset(cursor)
-    guard = Guard(app.taxonomy)
-    rules = guard.field_rules(purpose)
+    with GuardSession(app, purpose, actor=actor, action="profile.search") as session:
+        return _found(app, session, kind, text, start, limit)
+
+
+def _found(
+    app: Custos, session: GuardSession, kind: str, text: str, start: int, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The page of :func:`search`, recorded in ``session``."""
     searched = SEARCH_FIELDS[kind]
-    if searched and all(rules.rule(a) == "no" for a in searched):
+    if searched and all(session.rules.rule(a) == "no" for a in searched):
         # audited like a refused read of one profile: no subjects, no fields
-        record_access(
-            app,
-            actor=actor,
-            action="profile.search",
-            purpose=rules.purpose.name,
-            subjects=[],
-            fields=[],
-            refused=1,
-        )
-        raise AccessDenied(
-            f"purpose {rules.purpose.name} may not see {' or '.join(searched)}, so it cannot "
+        session.refuse(
+            f"purpose {session.purpose} may not see {' or '.join(searched)}, so it cannot "
             f"search by {kind}",
-            hint="search by a field the purpose may see, or under another purpose",
+            "search by a field the purpose may see, or under another purpose",
         )
     with app.store.read() as conn:
         found = _candidates(app, conn, kind, text)
-        access = guard.access(conn, rules.purpose.name, sorted(found))
+        access = session.access(conn, sorted(found))
         golden = golden_store.read(conn, [pid for pid in found if access.allowed(pid)])
     scored: list[dict[str, Any]] = []
     for pid, exact in found.items():
@@ -131,15 +128,10 @@ def search(
         if item[k] is not None
         for a in SEARCH_FIELDS[k]
     }
-    record_access(
-        app,
-        actor=actor,
-        action="profile.search",
-        purpose=access.purpose.name,
-        subjects=[item["profile_id"] for item in page],
-        fields=sorted({*searched, *fields}),
-        refused=len(access.refused),
-    )
+    for item in page:
+        session.handed(item["profile_id"])
+    session.fields.update(searched, fields)
+    session.refused = len(access.refused)
     more = start + limit < len(scored)
     return page, str(start + limit) if more else None
 
