@@ -109,6 +109,7 @@ class GuardSession:
         #: where the fields handed out are known only at the end (an export): asked then
         self.fields_later: Callable[[], Iterable[str]] | None = None
         self.denied = False
+        self.closed = False
 
     def __enter__(self) -> GuardSession:
         return self
@@ -162,17 +163,18 @@ class GuardSession:
 
     def close(self) -> None:
         """Write the read's audit entry (once)."""
+        if self.closed:
+            return
+        self.closed = True
         if not (self.audit_empty or self.subjects or self.denied):
             return
-        self.audit_empty, self.denied = False, False
         later = self.fields_later() if self.fields_later is not None else ()
-        subjects, self.subjects = self.subjects, []
         record_access(
             self.app,
             actor=self.actor,
             action=self.action,
             purpose=self.purpose,
-            subjects=subjects,
+            subjects=self.subjects,
             fields=self.fields.union(later),
             refused=self.refused,
             detail=self.detail,
