@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, exists, func, select
+from sqlalchemy import Select, and_, delete, exists, func, select
 
 from custos.consent.guard import Guard
 from custos.consent.taxonomy import UNCLASSIFIED
@@ -224,25 +224,30 @@ def _band(age: int | None) -> str | None:
 def _scores(app: Custos) -> Iterator[tuple[str, datetime, str | None, float, bool]]:
     """(profile id, when, channel, score, whether it counts: see :func:`counted`) of every
     scored interaction linked to a profile."""
-    s, i, pm = t.interaction_sentiment, t.interactions, t.profile_members
+    sentiment = t.interaction_sentiment
     with app.store.read() as conn:
-        query = (
-            select(
-                pm.c.profile_id,
-                i.c.timestamp,
-                i.c.observed_at,
-                i.c.channel,
-                s.c.score,
-                s.c.confidence,
-            )
-            .join(i, i.c.raw_id == s.c.raw_id)
-            .join(pm, pm.c.raw_id == s.c.raw_id)
-            .where(s.c.score.is_not(None))
-        )
+        query = _with_sentiment(
+            t.profile_members.c.profile_id, *_WHEN, sentiment.c.score, sentiment.c.confidence
+        ).where(sentiment.c.score.is_not(None))
         for pid, when, observed, channel, value, confidence in conn.execution_options(
             yield_per=20_000
         ).execute(query):
             yield pid, when or observed, channel, float(value), counted(app, confidence)
+
+
+#: When and where an interaction happened: its time, the time it was observed, its channel.
+_WHEN = (t.interactions.c.timestamp, t.interactions.c.observed_at, t.interactions.c.channel)
+
+
+def _with_sentiment(*columns: Any) -> Select[Any]:
+    """``columns`` of every interaction with a sentiment, joined to the profile it belongs to."""
+    sentiment, members = t.interaction_sentiment, t.profile_members
+    return (
+        select(*columns)
+        .select_from(sentiment)
+        .join(t.interactions, t.interactions.c.raw_id == sentiment.c.raw_id)
+        .join(members, members.c.raw_id == sentiment.c.raw_id)
+    )
 
 
 def _mood(scores: list[tuple[datetime, float]], now: datetime) -> float | None:
@@ -457,21 +462,13 @@ def mood(
             )
         score(app, missing_only=True, only=members)  # just this person's texts not scored yet
         with app.store.read() as conn:
-            sentiment, interaction = t.interaction_sentiment, t.interactions
-            membership = t.profile_members
+            sentiment = t.interaction_sentiment
             rows = conn.execute(
-                select(
-                    interaction.c.timestamp,
-                    interaction.c.observed_at,
-                    interaction.c.channel,
-                    sentiment.c.label,
-                    sentiment.c.score,
-                    sentiment.c.confidence,
+                _with_sentiment(
+                    *_WHEN, sentiment.c.label, sentiment.c.score, sentiment.c.confidence
                 )
-                .join(interaction, interaction.c.raw_id == sentiment.c.raw_id)
-                .join(membership, membership.c.raw_id == sentiment.c.raw_id)
-                .where(membership.c.profile_id == profile_id)
-                .order_by(interaction.c.timestamp)
+                .where(t.profile_members.c.profile_id == profile_id)
+                .order_by(t.interactions.c.timestamp)
             ).all()
         session.handed(profile_id, ["sentiment"])
     timeline = [
