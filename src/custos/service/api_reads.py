@@ -287,7 +287,9 @@ def interactions(
             access = session.access(conn, [profile_id])
             if access.refused:
                 session.refuse_person()
-            items, total = _interaction_page(conn, access, session, profile_id, limit, offset)
+            items, total = _interaction_page(
+                conn, access, profile_id, limit, offset, session.fields
+            )
         session.handed(profile_id)
         return items, total
 
@@ -295,12 +297,12 @@ def interactions(
 def _interaction_page(
     conn: Connection,
     access: Access,
-    session: GuardSession,
     profile_id: str,
     limit: int,
     offset: int,
+    fields: set[str],
 ) -> tuple[list[dict[str, Any]], int]:
-    """The page of :func:`interactions`; the fields shown are recorded in ``session``."""
+    """The page of :func:`interactions`; the names of the fields shown are added to ``fields``."""
     interaction = t.interactions
     base = (
         select(
@@ -330,7 +332,6 @@ def _interaction_page(
         .offset(offset)
     ).mappings()
     items = []
-    fields = session.fields
     for row in rows:
         item: dict[str, Any] = {"source": row["source"], "record_id": row["record_id"]}
         for name in ("timestamp", "channel", "language", "email", "phone", "customer_id"):
