@@ -9,28 +9,30 @@ import orjson
 import typer
 from rich.table import Table
 
-from custos.cli.common import app, consent_app, guarded, open_custos, out, profile_app
+from custos.cli.common import (
+    AsJson,
+    ReadPurpose,
+    app,
+    consent_app,
+    guarded,
+    open_custos,
+    out,
+    profile_app,
+)
 from custos.service import api_reads, search
 
 sources_app = typer.Typer(help="The sources data came from.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
 
-Purpose = Annotated[
-    str | None,
-    typer.Option(
-        "--purpose", "-p", help="Why you read it (default: CUSTOS_PURPOSE, customer_service)."
-    ),
-]
 Limit = Annotated[int, typer.Option("--limit", min=1, max=1000, help="Profiles per page.")]
 Cursor = Annotated[
     str | None, typer.Option("--cursor", help="The next cursor a page printed: the page after.")
 ]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
 
 @profile_app.command("list")
 def profile_list(
-    purpose: Purpose = None, limit: Limit = 50, cursor: Cursor = None, as_json: AsJson = False
+    purpose: ReadPurpose = None, limit: Limit = 50, cursor: Cursor = None, as_json: AsJson = False
 ) -> None:
     """List the profiles the purpose may see, in id order, a page at a time (audited)."""
     with open_custos() as custos:
@@ -57,7 +59,7 @@ def profile_search(
         str | None,
         typer.Option("--by", help="name, email, phone or id (default: from the query's form)."),
     ] = None,
-    purpose: Purpose = None,
+    purpose: ReadPurpose = None,
     limit: Limit = 20,
     cursor: Cursor = None,
     as_json: AsJson = False,

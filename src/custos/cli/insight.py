@@ -13,8 +13,17 @@ import orjson
 import typer
 from rich.table import Table
 
-from custos.cli.common import app, err, export_app, guarded, open_custos, out
-from custos.cli.data import _check_format, _output, _progress
+from custos.cli.common import (
+    ExportPurpose,
+    OutputFile,
+    app,
+    err,
+    export_app,
+    guarded,
+    open_custos,
+    out,
+)
+from custos.cli.data import _check_format, _output, _progress, _write_rows
 from custos.core.files import csv_writer
 from custos.core.settings import Settings
 from custos.service import insight
@@ -450,14 +459,9 @@ def heads(
 
 @export_app.command("interactions")
 def export_interactions(
-    purpose: Annotated[
-        str, typer.Option("--purpose", "-p", help="The purpose of the export (required).")
-    ],
+    purpose: ExportPurpose,
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv or jsonl.")] = "csv",
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="File to write (default: standard output)."),
-    ] = None,
+    output: OutputFile = None,
 ) -> None:
     """One row per interaction the purpose may see, with its sentiment (label, score,
     confidence); texts not scored yet are scored first (guarded, audited)."""
@@ -468,16 +472,7 @@ def export_interactions(
             guarded(lambda: insight.score(custos, missing_only=True, progress=progress))
         rows = guarded(lambda: insight.export_interactions(custos, purpose, actor="cli"))
         with closing(rows) as found, _output(output) as handle:
-            count = 0
-            if fmt == "csv":
-                writer = csv_writer(handle)
-                writer.writerow(insight.INTERACTION_COLUMNS)
-                for item in found:
-                    writer.writerow(["" if v is None else v for v in item.values()])
-                    count += 1
-            else:
-                for item in found:
-                    handle.write(orjson.dumps(item).decode() + "\n")
-                    count += 1
+            values = (tuple(item.values()) for item in found)
+            count = _write_rows(handle, fmt, insight.INTERACTION_COLUMNS, values)
     if output:
         err.print(f"wrote {count} interactions to {output}")

@@ -12,7 +12,7 @@ import orjson
 import typer
 from rich.table import Table
 
-from custos.cli.common import app, err, guarded, open_custos, out
+from custos.cli.common import AsJson, Key, app, err, guarded, open_custos, out
 from custos.core.errors import ConfigError
 from custos.ingest.readers import FILE_TYPES
 from custos.privacy.deid import Refused
@@ -29,11 +29,9 @@ dsr_app = typer.Typer(
 )
 app.add_typer(dsr_app, name="dsr")
 
-Key = Annotated[str, typer.Argument(help="A profile id, an e-mail address or a phone number.")]
 Output = Annotated[
     Path, typer.Option("--output", "-o", help="Folder for the files (readable by you only).")
 ]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
 
 def _failed(run: Any) -> Any:
