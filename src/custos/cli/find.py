@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import orjson
@@ -101,21 +102,20 @@ def sources_list(as_json: AsJson = False) -> None:
     """Each source: kind, rows stored, last ingestion, quarantined rows."""
     with open_custos() as custos:
         found = search.sources(custos)
-    if as_json:
-        out.print_json(orjson.dumps({"items": found}).decode())
-        return
-    table = Table(title=f"sources ({len(found)})")
-    for name in ("source", "kind", "rows", "last ingested", "quarantined"):
-        table.add_column(name)
-    for s in found:
-        table.add_row(
+    columns = ("source", "kind", "rows", "last ingested", "quarantined")
+    _print_items(
+        "sources",
+        columns,
+        found,
+        as_json,
+        lambda s: (
             s["name"],
             s["kind"],
             str(s["rows"]),
             (s["last_ingested_at"] or "")[:19],
             str(s["quarantine_open"]),
-        )
-    out.print(table)
+        ),
+    )
 
 
 @consent_app.command("purposes")
@@ -123,12 +123,30 @@ def consent_purposes(as_json: AsJson = False) -> None:
     """The purposes of the taxonomy: lawful basis, what each is for, the categories it may use."""
     with open_custos() as custos:
         found = search.purposes(custos)
+    columns = ("purpose", "basis", "categories", "description")
+    _print_items(
+        "purposes",
+        columns,
+        found,
+        as_json,
+        lambda p: (p["name"], p["basis"], ", ".join(p["categories"]), p["description"]),
+    )
+
+
+def _print_items(
+    noun: str,
+    columns: Sequence[str],
+    found: list[dict[str, Any]],
+    as_json: bool,
+    cells: Callable[[dict[str, Any]], Sequence[str]],
+) -> None:
+    """A list as JSON (``{"items": [...]}``) or as a table titled with its length."""
     if as_json:
         out.print_json(orjson.dumps({"items": found}).decode())
         return
-    table = Table(title=f"purposes ({len(found)})")
-    for name in ("purpose", "basis", "categories", "description"):
+    table = Table(title=f"{noun} ({len(found)})")
+    for name in columns:
         table.add_column(name)
-    for p in found:
-        table.add_row(p["name"], p["basis"], ", ".join(p["categories"]), p["description"])
+    for item in found:
+        table.add_row(*cells(item))
     out.print(table)

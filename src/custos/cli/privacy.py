@@ -64,6 +64,14 @@ def _request(run: Any, as_json: bool = False) -> dict[str, Any]:
     return shown
 
 
+def _request_writing(run: Any, as_json: bool) -> None:
+    """Run a request that writes files (access, export); print its state and the files."""
+    shown = _request(run, as_json)
+    if not as_json:
+        for name in shown["result"].get("files", []):
+            out.print(f"wrote {name}")
+
+
 def _found_by(shown: dict[str, Any]) -> str:
     """Which identifier found the person, in which sources (a line)."""
     found = shown["result"].get("found_by") or {}
@@ -75,19 +83,13 @@ def _found_by(shown: dict[str, Any]) -> str:
 @dsr_app.command("access")
 def dsr_access(key: Key, output: Output = Path("."), as_json: AsJson = False) -> None:
     """Art. 15: everything held on the person and what is done with it, as JSON and HTML."""
-    shown = _request(lambda c: dsr.access(c, key, output=output), as_json)
-    if not as_json:
-        for name in shown["result"].get("files", []):
-            out.print(f"wrote {name}")
+    _request_writing(lambda c: dsr.access(c, key, output=output), as_json)
 
 
 @dsr_app.command("export")
 def dsr_export(key: Key, output: Output = Path("."), as_json: AsJson = False) -> None:
     """Art. 20: the data the person provided, machine-readable (JSON and CSV)."""
-    shown = _request(lambda c: dsr.export(c, key, output=output), as_json)
-    if not as_json:
-        for name in shown["result"].get("files", []):
-            out.print(f"wrote {name}")
+    _request_writing(lambda c: dsr.export(c, key, output=output), as_json)
 
 
 @dsr_app.command("rectify")
