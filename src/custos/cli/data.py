@@ -39,7 +39,7 @@ from custos.core.files import csv_writer, private_file
 from custos.identity.matcher import MIN_TRAINING_RECORDS
 from custos.ingest.pipeline import IngestSummary
 from custos.ingest.readers import FILE_TYPES
-from custos.service import Custos, quarantine
+from custos.service import Custos, insight, quarantine
 from custos.service.demo import run_demo
 
 
@@ -334,6 +334,27 @@ def _write_profiles_csv(
         )
         count += 1
     return count
+
+
+@export_app.command("interactions")
+def export_interactions(
+    purpose: ExportPurpose,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv or jsonl.")] = "csv",
+    output: OutputFile = None,
+) -> None:
+    """One row per interaction the purpose may see, with its sentiment (label, score,
+    confidence); texts not scored yet are scored first (guarded, audited)."""
+    _check_format(fmt)
+    with open_custos() as custos:
+        guarded(lambda: custos.taxonomy.purpose(purpose))  # refuse before scoring or writing
+        with _progress("scoring new texts") as progress:
+            guarded(lambda: insight.score(custos, missing_only=True, progress=progress))
+        rows = guarded(lambda: insight.export_interactions(custos, purpose, actor="cli"))
+        with closing(rows) as found, _output(output) as handle:
+            values = (tuple(item.values()) for item in found)
+            count = _write_rows(handle, fmt, insight.INTERACTION_COLUMNS, values)
+    if output:
+        err.print(f"wrote {count} interactions to {output}")
 
 
 @app.command()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable, Sequence
-from contextlib import closing
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,16 +14,13 @@ import typer
 from rich.table import Table
 
 from custos.cli.common import (
-    ExportPurpose,
-    OutputFile,
     app,
     err,
-    export_app,
     guarded,
     open_custos,
     out,
 )
-from custos.cli.data import _check_format, _output, _progress, _write_rows
+from custos.cli.data import _progress
 from custos.core.files import csv_writer
 from custos.core.settings import Settings
 from custos.service import insight
@@ -455,24 +451,3 @@ def heads(
             _share(metrics["shipped"]["accuracy"]),
         )  # fmt: skip
     out.print(table)
-
-
-@export_app.command("interactions")
-def export_interactions(
-    purpose: ExportPurpose,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="csv or jsonl.")] = "csv",
-    output: OutputFile = None,
-) -> None:
-    """One row per interaction the purpose may see, with its sentiment (label, score,
-    confidence); texts not scored yet are scored first (guarded, audited)."""
-    _check_format(fmt)
-    with open_custos() as custos:
-        guarded(lambda: custos.taxonomy.purpose(purpose))  # refuse before scoring or writing
-        with _progress("scoring new texts") as progress:
-            guarded(lambda: insight.score(custos, missing_only=True, progress=progress))
-        rows = guarded(lambda: insight.export_interactions(custos, purpose, actor="cli"))
-        with closing(rows) as found, _output(output) as handle:
-            values = (tuple(item.values()) for item in found)
-            count = _write_rows(handle, fmt, insight.INTERACTION_COLUMNS, values)
-    if output:
-        err.print(f"wrote {count} interactions to {output}")
