@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -54,6 +55,24 @@ app.add_typer(audit_app, name="audit")
 # Wide output when piped or captured, so that tables stay readable in files and logs.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False)
+
+
+# Options and arguments that several commands take, spelled once.
+Key = Annotated[str, typer.Argument(help="A profile id, an e-mail address or a phone number.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+ReadPurpose = Annotated[
+    str | None,
+    typer.Option(
+        "--purpose", "-p", help="Why you read it (default: CUSTOS_PURPOSE, customer_service)."
+    ),
+]
+ExportPurpose = Annotated[
+    str, typer.Option("--purpose", "-p", help="The purpose of the export (required).")
+]
+OutputFile = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="File to write (default: standard output)."),
+]
 
 
 class State:

@@ -10,6 +10,8 @@ import typer
 from rich.table import Table
 
 from custos.cli.common import (
+    AsJson,
+    Key,
     audit_app,
     consent_app,
     err,
@@ -23,11 +25,11 @@ from custos.core.files import write_private
 
 @consent_app.command("show")
 def consent_show(
-    key: Annotated[str, typer.Argument(help="A profile id, an e-mail address or a phone number.")],
+    key: Key,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="The state as of this date (YYYY-MM-DD) or time.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """A person's consent state per purpose (now or as of a date) and the full ledger."""
     with open_custos() as custos:
@@ -111,7 +113,7 @@ def _record(
 
 @consent_app.command("grant")
 def consent_grant(
-    key: Annotated[str, typer.Argument(help="A profile id, an e-mail address or a phone number.")],
+    key: Key,
     purpose: Annotated[str, typer.Option("--purpose", "-p", help="The purpose consented to.")],
     source: Annotated[str, typer.Option("--source", "-s", help="Where the consent was given.")],
     method: Annotated[
@@ -133,7 +135,7 @@ def consent_grant(
 
 @consent_app.command("withdraw")
 def consent_withdraw(
-    key: Annotated[str, typer.Argument(help="A profile id, an e-mail address or a phone number.")],
+    key: Key,
     purpose: Annotated[str, typer.Option("--purpose", "-p", help="The purpose withdrawn.")],
     source: Annotated[str, typer.Option("--source", "-s", help="Where the withdrawal came in.")],
     method: Annotated[str, typer.Option("--method", help="How: form, call, e-mail, …")] = "manual",
@@ -144,10 +146,10 @@ def consent_withdraw(
 
 @consent_app.command("vendor")
 def consent_vendor(
-    key: Annotated[str, typer.Argument(help="A profile id, an e-mail address or a phone number.")],
+    key: Key,
     purpose: Annotated[str, typer.Option("--purpose", "-p", help="The purpose of the sharing.")],
     vendor: Annotated[int, typer.Option("--vendor", min=1, help="The IAB TCF vendor id (GVL).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """May the person's data go to an IAB TCF vendor for a purpose? Exit 0 yes, 3 no."""
     with open_custos() as custos:
@@ -208,7 +210,7 @@ def audit_show(
         str | None, typer.Option("--profile", help="Only entries that touched this profile.")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many entries.")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Accesses and changes, newest first: who, purpose, which profiles, which fields, when."""
     with open_custos() as custos:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TextIO
@@ -22,6 +22,8 @@ from rich.progress import (
 from rich.table import Table
 
 from custos.cli.common import (
+    ExportPurpose,
+    OutputFile,
     app,
     err,
     export_app,
@@ -37,7 +39,7 @@ from custos.core.files import csv_writer, private_file
 from custos.identity.matcher import MIN_TRAINING_RECORDS
 from custos.ingest.pipeline import IngestSummary
 from custos.ingest.readers import FILE_TYPES
-from custos.service import Custos, quarantine
+from custos.service import Custos, insight, quarantine
 from custos.service.demo import run_demo
 
 
@@ -250,46 +252,48 @@ def _output(path: Path | None) -> Iterator[TextIO]:
         yield handle
 
 
+def _write_rows(
+    handle: TextIO, fmt: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> int:
+    """Write ``rows`` (values in the order of ``columns``) as CSV under a header line, or as
+    JSON Lines (an object per row); how many rows were written."""
+    count = 0
+    if fmt == "csv":
+        writer = csv_writer(handle)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(row)
+            count += 1
+    else:
+        for row in rows:
+            handle.write(orjson.dumps(dict(zip(columns, row, strict=True))).decode() + "\n")
+            count += 1
+    return count
+
+
 @export_app.command("xref")
 def export_xref(
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv or jsonl.")] = "csv",
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="File to write (default: standard output)."),
-    ] = None,
+    output: OutputFile = None,
 ) -> None:
     """One row per ingested record and interaction: source, record_id, profile_id."""
     _check_format(fmt)
-    with open_custos() as custos, _output(output) as handle:
-        rows = 0
-        xref = closing(custos.xref(actor="cli"))  # audited however the export ends
-        if fmt == "csv":
-            writer = csv_writer(handle)
-            writer.writerow(("source", "record_id", "profile_id"))
-            with xref as found:
-                for row in found:
-                    writer.writerow(row)
-                    rows += 1
-        else:
-            with xref as found:
-                for source, record_id, profile_id in found:
-                    item = {"source": source, "record_id": record_id, "profile_id": profile_id}
-                    handle.write(orjson.dumps(item).decode() + "\n")
-                    rows += 1
+    # closing(): audited however the export ends
+    with (
+        open_custos() as custos,
+        _output(output) as handle,
+        closing(custos.xref(actor="cli")) as found,
+    ):
+        rows = _write_rows(handle, fmt, ("source", "record_id", "profile_id"), found)
     if output:
         err.print(f"wrote {rows} rows to {output}")
 
 
 @export_app.command("profiles")
 def export_profiles(
-    purpose: Annotated[
-        str, typer.Option("--purpose", "-p", help="The purpose of the export (required).")
-    ],
+    purpose: ExportPurpose,
     fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl or csv.")] = "jsonl",
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="File to write (default: standard output)."),
-    ] = None,
+    output: OutputFile = None,
 ) -> None:
     """Profiles the purpose may see, with only the attributes and identifiers it may see."""
     _check_format(fmt)
@@ -330,6 +334,27 @@ def _write_profiles_csv(
         )
         count += 1
     return count
+
+
+@export_app.command("interactions")
+def export_interactions(
+    purpose: ExportPurpose,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv or jsonl.")] = "csv",
+    output: OutputFile = None,
+) -> None:
+    """One row per interaction the purpose may see, with its sentiment (label, score,
+    confidence); texts not scored yet are scored first (guarded, audited)."""
+    _check_format(fmt)
+    with open_custos() as custos:
+        guarded(lambda: custos.taxonomy.purpose(purpose))  # refuse before scoring or writing
+        with _progress("scoring new texts") as progress:
+            guarded(lambda: insight.score(custos, missing_only=True, progress=progress))
+        rows = guarded(lambda: insight.export_interactions(custos, purpose, actor="cli"))
+        with closing(rows) as found, _output(output) as handle:
+            values = (tuple(item.values()) for item in found)
+            count = _write_rows(handle, fmt, insight.INTERACTION_COLUMNS, values)
+    if output:
+        err.print(f"wrote {count} interactions to {output}")
 
 
 @app.command()

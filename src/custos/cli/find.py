@@ -3,34 +3,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import orjson
 import typer
 from rich.table import Table
 
-from custos.cli.common import app, consent_app, guarded, open_custos, out, profile_app
+from custos.cli.common import (
+    AsJson,
+    ReadPurpose,
+    app,
+    consent_app,
+    guarded,
+    open_custos,
+    out,
+    profile_app,
+)
 from custos.service import api_reads, search
 
 sources_app = typer.Typer(help="The sources data came from.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
 
-Purpose = Annotated[
-    str | None,
-    typer.Option(
-        "--purpose", "-p", help="Why you read it (default: CUSTOS_PURPOSE, customer_service)."
-    ),
-]
 Limit = Annotated[int, typer.Option("--limit", min=1, max=1000, help="Profiles per page.")]
 Cursor = Annotated[
     str | None, typer.Option("--cursor", help="The next cursor a page printed: the page after.")
 ]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
 
 @profile_app.command("list")
 def profile_list(
-    purpose: Purpose = None, limit: Limit = 50, cursor: Cursor = None, as_json: AsJson = False
+    purpose: ReadPurpose = None, limit: Limit = 50, cursor: Cursor = None, as_json: AsJson = False
 ) -> None:
     """List the profiles the purpose may see, in id order, a page at a time (audited)."""
     with open_custos() as custos:
@@ -57,7 +60,7 @@ def profile_search(
         str | None,
         typer.Option("--by", help="name, email, phone or id (default: from the query's form)."),
     ] = None,
-    purpose: Purpose = None,
+    purpose: ReadPurpose = None,
     limit: Limit = 20,
     cursor: Cursor = None,
     as_json: AsJson = False,
@@ -99,21 +102,20 @@ def sources_list(as_json: AsJson = False) -> None:
     """Each source: kind, rows stored, last ingestion, quarantined rows."""
     with open_custos() as custos:
         found = search.sources(custos)
-    if as_json:
-        out.print_json(orjson.dumps({"items": found}).decode())
-        return
-    table = Table(title=f"sources ({len(found)})")
-    for name in ("source", "kind", "rows", "last ingested", "quarantined"):
-        table.add_column(name)
-    for s in found:
-        table.add_row(
+    columns = ("source", "kind", "rows", "last ingested", "quarantined")
+    _print_items(
+        "sources",
+        columns,
+        found,
+        as_json,
+        lambda s: (
             s["name"],
             s["kind"],
             str(s["rows"]),
             (s["last_ingested_at"] or "")[:19],
             str(s["quarantine_open"]),
-        )
-    out.print(table)
+        ),
+    )
 
 
 @consent_app.command("purposes")
@@ -121,12 +123,30 @@ def consent_purposes(as_json: AsJson = False) -> None:
     """The purposes of the taxonomy: lawful basis, what each is for, the categories it may use."""
     with open_custos() as custos:
         found = search.purposes(custos)
+    columns = ("purpose", "basis", "categories", "description")
+    _print_items(
+        "purposes",
+        columns,
+        found,
+        as_json,
+        lambda p: (p["name"], p["basis"], ", ".join(p["categories"]), p["description"]),
+    )
+
+
+def _print_items(
+    noun: str,
+    columns: Sequence[str],
+    found: list[dict[str, Any]],
+    as_json: bool,
+    cells: Callable[[dict[str, Any]], Sequence[str]],
+) -> None:
+    """A list as JSON (``{"items": [...]}``) or as a table titled with its length."""
     if as_json:
         out.print_json(orjson.dumps({"items": found}).decode())
         return
-    table = Table(title=f"purposes ({len(found)})")
-    for name in ("purpose", "basis", "categories", "description"):
+    table = Table(title=f"{noun} ({len(found)})")
+    for name in columns:
         table.add_column(name)
-    for p in found:
-        table.add_row(p["name"], p["basis"], ", ".join(p["categories"]), p["description"])
+    for item in found:
+        table.add_row(*cells(item))
     out.print(table)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
-from contextlib import closing
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,8 +13,14 @@ import orjson
 import typer
 from rich.table import Table
 
-from custos.cli.common import app, err, export_app, guarded, open_custos, out
-from custos.cli.data import _check_format, _output, _progress
+from custos.cli.common import (
+    app,
+    err,
+    guarded,
+    open_custos,
+    out,
+)
+from custos.cli.data import _progress
 from custos.core.files import csv_writer
 from custos.core.settings import Settings
 from custos.service import insight
@@ -101,34 +107,25 @@ def trend(
     if interval not in ("week", "month"):
         err.print("[red]error:[/red] --interval must be week or month")
         raise typer.Exit(2)
-    with open_custos() as custos, _progress("scoring new texts") as progress:
-        points = guarded(
-            lambda: insight.trend(
-                custos,
-                by,
-                interval=interval,
-                purpose=purpose,
-                chart=chart,
-                channel=channel,
-                progress=progress,
-                phase=progress.phase if progress else None,
-            )
-        )
+    points = _analysed(
+        insight.trend, by, interval=interval, purpose=purpose, chart=chart, channel=channel
+    )
     if fmt == "json":
         rows = [{**p.__dict__, "period": p.period.isoformat()} for p in points]
         out.print_json(orjson.dumps(rows).decode())
         return
-    table = Table(title=f"sentiment by {by} per {interval} ({purpose})")
-    for name in (
-        "segment",
-        interval,
-        "interactions",
-        "persons",
-        "mean",
-        "95% interval",
-        "negative",
-    ):
-        table.add_column(name, justify="left" if name == "segment" else "right")
+    table = _numbers_table(
+        f"sentiment by {by} per {interval} ({purpose})",
+        (
+            "segment",
+            interval,
+            "interactions",
+            "persons",
+            "mean",
+            "95% interval",
+            "negative",
+        ),
+    )
     for p in points:
         table.add_row(
             p.segment,
@@ -170,27 +167,18 @@ def impact(
     except ValueError:
         err.print("[red]error:[/red] --date is YYYY-MM-DD and --window a number of days (60d)")
         raise typer.Exit(2) from None
-    with open_custos() as custos, _progress("scoring new texts") as progress:
-        result = guarded(
-            lambda: insight.impact(
-                custos,
-                event,
-                window_days=days,
-                by=by,
-                purpose=purpose,
-                channel=channel,
-                progress=progress,
-                phase=progress.phase if progress else None,
-            )
-        )
+    result = _analysed(
+        insight.impact, event, window_days=days, by=by, purpose=purpose, channel=channel
+    )
     if fmt == "json":
         out.print_json(orjson.dumps([_json(s.as_dict()) for s in result]).decode())
         return
     shown = result[0].window_days if result else days
-    table = Table(title=f"sentiment {shown} days before and after {event} by {by} ({purpose})")
-    for name in ("segment", "n before", "n after", "before", "after", "delta", "95% interval",
-                 "p (Holm)", "vs others", "turned"):  # fmt: skip
-        table.add_column(name, justify="left" if name == "segment" else "right")
+    table = _numbers_table(
+        f"sentiment {shown} days before and after {event} by {by} ({purpose})",
+        ("segment", "n before", "n after", "before", "after", "delta", "95% interval",
+         "p (Holm)", "vs others", "turned"),
+    )  # fmt: skip
     for s in result:
         if not s.tested:  # no interval, no test: say why instead of printing nan
             interval, p_value = f"too few texts ({s.n_before} before, {s.n_after} after)", ""
@@ -211,6 +199,22 @@ def impact(
     out.print(table)
     out.print("n: persons with a scored text in the window (each person is one voice)")
     _left_out_note(custos_threshold())
+
+
+def _analysed(analysis: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``analysis(custos, *args, **kwargs)``, guarded, after it has scored the texts not scored
+    yet (with a progress bar on a terminal)."""
+    with open_custos() as custos, _progress("scoring new texts") as progress:
+        phase = progress.phase if progress else None
+        return guarded(lambda: analysis(custos, *args, progress=progress, phase=phase, **kwargs))
+
+
+def _numbers_table(title: str, columns: Sequence[str]) -> Table:
+    """A table of a name (the first column, left-aligned) and numbers (right-aligned)."""
+    table = Table(title=title)
+    for i, name in enumerate(columns):
+        table.add_column(name, justify="right" if i else "left")
+    return table
 
 
 def custos_threshold() -> float:
@@ -399,9 +403,10 @@ def train(
         + ", ".join(f"{k} {v}" for k, v in trained["classes"].items())
         + f" ({trained['other_languages_left_out']} in other languages left out)"
     )
-    table = Table(title="held out (5-fold cross-validation) vs the shipped head, same texts")
-    for name in ("head", "accuracy", "macro-F1", "most confident 50%"):
-        table.add_column(name, justify="left" if name == "head" else "right")
+    table = _numbers_table(
+        "held out (5-fold cross-validation) vs the shipped head, same texts",
+        ("head", "accuracy", "macro-F1", "most confident 50%"),
+    )
     for name, label in (("company", "yours"), ("shipped", "shipped")):
         measured = metrics[name]
         half = next(p for p in measured["confident"] if p["share"] == 0.5)
@@ -446,38 +451,3 @@ def heads(
             _share(metrics["shipped"]["accuracy"]),
         )  # fmt: skip
     out.print(table)
-
-
-@export_app.command("interactions")
-def export_interactions(
-    purpose: Annotated[
-        str, typer.Option("--purpose", "-p", help="The purpose of the export (required).")
-    ],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="csv or jsonl.")] = "csv",
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="File to write (default: standard output)."),
-    ] = None,
-) -> None:
-    """One row per interaction the purpose may see, with its sentiment (label, score,
-    confidence); texts not scored yet are scored first (guarded, audited)."""
-    _check_format(fmt)
-    with open_custos() as custos:
-        guarded(lambda: custos.taxonomy.purpose(purpose))  # refuse before scoring or writing
-        with _progress("scoring new texts") as progress:
-            guarded(lambda: insight.score(custos, missing_only=True, progress=progress))
-        rows = guarded(lambda: insight.export_interactions(custos, purpose, actor="cli"))
-        with closing(rows) as found, _output(output) as handle:
-            count = 0
-            if fmt == "csv":
-                writer = csv_writer(handle)
-                writer.writerow(insight.INTERACTION_COLUMNS)
-                for item in found:
-                    writer.writerow(["" if v is None else v for v in item.values()])
-                    count += 1
-            else:
-                for item in found:
-                    handle.write(orjson.dumps(item).decode() + "\n")
-                    count += 1
-    if output:
-        err.print(f"wrote {count} interactions to {output}")

@@ -12,7 +12,7 @@ import orjson
 import typer
 from rich.table import Table
 
-from custos.cli.common import app, err, guarded, open_custos, out
+from custos.cli.common import AsJson, Key, app, err, guarded, open_custos, out
 from custos.core.errors import ConfigError
 from custos.ingest.readers import FILE_TYPES
 from custos.privacy.deid import Refused
@@ -29,11 +29,9 @@ dsr_app = typer.Typer(
 )
 app.add_typer(dsr_app, name="dsr")
 
-Key = Annotated[str, typer.Argument(help="A profile id, an e-mail address or a phone number.")]
 Output = Annotated[
     Path, typer.Option("--output", "-o", help="Folder for the files (readable by you only).")
 ]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
 
 def _failed(run: Any) -> Any:
@@ -66,6 +64,14 @@ def _request(run: Any, as_json: bool = False) -> dict[str, Any]:
     return shown
 
 
+def _request_writing(run: Any, as_json: bool) -> None:
+    """Run a request that writes files (access, export); print its state and the files."""
+    shown = _request(run, as_json)
+    if not as_json:
+        for name in shown["result"].get("files", []):
+            out.print(f"wrote {name}")
+
+
 def _found_by(shown: dict[str, Any]) -> str:
     """Which identifier found the person, in which sources (a line)."""
     found = shown["result"].get("found_by") or {}
@@ -77,19 +83,13 @@ def _found_by(shown: dict[str, Any]) -> str:
 @dsr_app.command("access")
 def dsr_access(key: Key, output: Output = Path("."), as_json: AsJson = False) -> None:
     """Art. 15: everything held on the person and what is done with it, as JSON and HTML."""
-    shown = _request(lambda c: dsr.access(c, key, output=output), as_json)
-    if not as_json:
-        for name in shown["result"].get("files", []):
-            out.print(f"wrote {name}")
+    _request_writing(lambda c: dsr.access(c, key, output=output), as_json)
 
 
 @dsr_app.command("export")
 def dsr_export(key: Key, output: Output = Path("."), as_json: AsJson = False) -> None:
     """Art. 20: the data the person provided, machine-readable (JSON and CSV)."""
-    shown = _request(lambda c: dsr.export(c, key, output=output), as_json)
-    if not as_json:
-        for name in shown["result"].get("files", []):
-            out.print(f"wrote {name}")
+    _request_writing(lambda c: dsr.export(c, key, output=output), as_json)
 
 
 @dsr_app.command("rectify")

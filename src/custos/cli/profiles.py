@@ -9,6 +9,9 @@ import typer
 from rich.table import Table
 
 from custos.cli.common import (
+    AsJson,
+    Key,
+    ReadPurpose,
     err,
     guarded,
     open_custos,
@@ -20,14 +23,9 @@ from custos.cli.common import (
 
 @profile_app.command("show")
 def profile_show(
-    key: Annotated[str, typer.Argument(help="A profile id, an e-mail address or a phone number.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
-    purpose: Annotated[
-        str | None,
-        typer.Option(
-            "--purpose", "-p", help="Why you read it (default: CUSTOS_PURPOSE, customer_service)."
-        ),
-    ] = None,
+    key: Key,
+    as_json: AsJson = False,
+    purpose: ReadPurpose = None,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Decide consent as of this date (YYYY-MM-DD).")
     ] = None,
@@ -113,8 +111,8 @@ def print_profile(detail: dict[str, Any]) -> None:
 
 @profile_app.command("explain")
 def profile_explain(
-    key: Annotated[str, typer.Argument(help="A profile id, an e-mail address or a phone number.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    key: Key,
+    as_json: AsJson = False,
 ) -> None:
     """Why each record belongs to the profile: the links that join it and people's decisions."""
     with open_custos() as custos:
@@ -212,7 +210,7 @@ def profile_review(
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="Pairs to show.", min=1)] = 50,
     offset: Annotated[int, typer.Option("--offset", help="Pairs to skip.", min=0)] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """List the pairs waiting for a decision, strongest match first: record references, their
     profiles, the reason and the match weight per field (no personal values)."""
@@ -325,7 +323,7 @@ def profile_review_accept(
     candidate: ReviewId,
     reason: ReviewReason = "",
     records: ReviewRecords = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """The pair is one person: join the two records (and their profiles) for good."""
     _decide(candidate, True, reason, records, as_json)
@@ -336,7 +334,7 @@ def profile_review_reject(
     candidate: ReviewId,
     reason: ReviewReason = "",
     records: ReviewRecords = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """The pair is two persons: keep the two records apart for good."""
     _decide(candidate, False, reason, records, as_json)

@@ -21,7 +21,7 @@ Grammar::
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,18 +95,23 @@ class _Parser:
         return test
 
     def or_(self) -> Predicate:
-        parts = [self.and_()]
-        while self.peek() == ("kw", "or"):
-            self.i += 1
-            parts.append(self.and_())
-        return parts[0] if len(parts) == 1 else (lambda row: any(p(row) for p in parts))
+        return self._joined("or", self.and_, any)
 
     def and_(self) -> Predicate:
-        parts = [self.not_()]
-        while self.peek() == ("kw", "and"):
+        return self._joined("and", self.not_, all)
+
+    def _joined(
+        self,
+        word: str,
+        operand: Callable[[], Predicate],
+        combine: Callable[[Iterable[object]], bool],
+    ) -> Predicate:
+        """``operand`` once, or several joined by ``word``: true when ``combine`` of theirs is."""
+        parts = [operand()]
+        while self.peek() == ("kw", word):
             self.i += 1
-            parts.append(self.not_())
-        return parts[0] if len(parts) == 1 else (lambda row: all(p(row) for p in parts))
+            parts.append(operand())
+        return parts[0] if len(parts) == 1 else (lambda row: combine(p(row) for p in parts))
 
     def not_(self) -> Predicate:
         if self.peek() == ("kw", "not"):

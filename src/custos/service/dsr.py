@@ -201,11 +201,8 @@ def _access_step(app: Custos, request: Request, output: Path) -> None:
         report.write_private(stem.with_suffix(".json"), report.dumps(body)),
         report.write_private(stem.with_suffix(".html"), html.render(body)),
     ]
-    request.result["files"] = [str(f) for f in files]
     counts = {name: len(body[name]) for name in ("attributes", "interactions", "recipients")}
-    with app.store.write() as conn:
-        _audit(conn, request, "access", {"sections": sorted(body), "counts": counts})
-        _finish(conn, request, "report", {"files": [f.name for f in files], "counts": counts})
+    _handed_over(app, request, files, "report", counts, sections=sorted(body))
 
 
 def access_in_memory(app: Custos, key: str, *, actor: str) -> tuple[Request, dict[str, Any]]:
@@ -339,11 +336,24 @@ def _export_step(app: Custos, request: Request, output: Path) -> None:
         report.write_private(stem.with_suffix(".json"), report.dumps(body)),
         report.write_private(stem.with_suffix(".csv"), report.portable_csv(body)),
     ]
-    request.result["files"] = [str(f) for f in files]
     counts = {k: len(body[k]) for k in ("records", "interactions", "consents")}
+    _handed_over(app, request, files, "export", counts)
+
+
+def _handed_over(
+    app: Custos,
+    request: Request,
+    files: list[Path],
+    step: str,
+    counts: dict[str, int],
+    **detail: Any,
+) -> None:
+    """The ``files`` of an access or export request are written: keep them on the request,
+    audit what they hold (``detail`` and ``counts``) and finish its ``step``."""
+    request.result["files"] = [str(f) for f in files]
     with app.store.write() as conn:
-        _audit(conn, request, "export", {"counts": counts})
-        _finish(conn, request, "export", {"files": [f.name for f in files], "counts": counts})
+        _audit(conn, request, request.kind, {**detail, "counts": counts})
+        _finish(conn, request, step, {"files": [f.name for f in files], "counts": counts})
 
 
 # -- rectification and restriction --------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 from custos.synthetic.geo import format_phone
 from custos.synthetic.people import Person, PersonFactory
 from custos.synthetic.vocab import ascii_fold, street_variant, typo
+from custos.synthetic.world import CONTACT_COLUMNS
 
 __all__ = ["PEOPLE_COLUMNS", "iter_people_rows", "write_people_csv"]
 
@@ -17,13 +18,7 @@ PEOPLE_COLUMNS: tuple[str, ...] = (
     "record_id",
     "first_name",
     "last_name",
-    "email",
-    "phone",
-    "date_of_birth",
-    "street",
-    "postcode",
-    "city",
-    "country",
+    *CONTACT_COLUMNS,
     "customer_id",
     "person_id",
 )

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from custos.synthetic.company import make_people
 from custos.synthetic.people import Person
-from custos.synthetic.world import write_csv
+from custos.synthetic.world import start, write_csv
 
 __all__ = ["CONDITIONS", "RARE", "ClinicManifest", "generate_clinic"]
 
@@ -77,8 +77,7 @@ def generate_clinic(
     out_dir: Path, *, persons: int = 3000, patients: int = 1300, seed: int = 20
 ) -> ClinicManifest:
     """Write the clinic's CRM, visits and consents (and a late patient) under ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(seed)
+    out_dir, rng = start(out_dir, seed)
     people = make_people(persons, seed, random.Random(seed + 1))
     chosen = rng.sample(range(persons), patients + 1)
     late = people[chosen.pop()]

@@ -9,7 +9,7 @@ from pathlib import Path
 from custos.synthetic.interactions import write_calls, write_consents, write_orders, write_social
 from custos.synthetic.people import Person, PersonFactory
 from custos.synthetic.records import write_crm, write_shop
-from custos.synthetic.world import SiloFile, World, write_csv
+from custos.synthetic.world import SiloFile, World, start, write_truth
 
 __all__ = ["CompanyManifest", "SiloFile", "generate_company", "make_people"]
 
@@ -70,16 +70,13 @@ def generate_company(out_dir: Path, *, people: int = 1500, seed: int = 7) -> Com
     """
     if people < 20:
         raise ValueError("generate_company needs at least 20 people")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(seed)
+    out, rng = start(out_dir, seed)
     factory = PersonFactory(seed, rng)
     world = World(out_dir=out, rng=rng, factory=factory, persons=_people(people, factory))
     crm, broken = write_crm(world)
     files = [crm, write_shop(world), write_orders(world), write_calls(world)]
     files += [write_social(world), write_consents(world)]
-    truth_path = out / "truth.csv"
-    write_csv(truth_path, ("source", "record_id", "person_id"), world.truth)
+    truth_path = write_truth(out, world.truth)
     return CompanyManifest(
         out_dir=out, files=files, people=people, truth_path=truth_path, broken_rows=broken
     )

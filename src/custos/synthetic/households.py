@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from custos.synthetic.geo import City, Phone, format_phone, make_phone
 from custos.synthetic.people import Address, PersonFactory
 from custos.synthetic.vocab import Vocab, ascii_fold, street_variant, typo
-from custos.synthetic.world import SiloFile, write_csv, write_map
+from custos.synthetic.world import SiloFile, start, write_csv, write_map, write_truth
 
 __all__ = [
     "HOUSEHOLD_KINDS",
@@ -832,9 +832,7 @@ def generate_households(
     """
     if households < len(HOUSEHOLD_KINDS):
         raise ValueError(f"generate_households needs at least {len(HOUSEHOLD_KINDS)} households")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(seed)
+    out, rng = start(out_dir, seed)
     builder = HouseholdBuilder(PersonFactory(seed, rng))
     kind_weights = dict(zip(HOUSEHOLD_KINDS, _KIND_WEIGHTS, strict=True))
     persons: list[Individual] = []
@@ -858,8 +856,7 @@ def generate_households(
     for p, source in plan:
         add[source](p)
     files = silos.write()
-    truth_path = out / "truth.csv"
-    write_csv(truth_path, ("source", "record_id", "person_id"), silos.truth)
+    truth_path = write_truth(out, silos.truth)
     persons_path = write_persons(out / "persons.csv", persons)
     return HouseholdManifest(
         out_dir=out,

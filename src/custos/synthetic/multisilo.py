@@ -34,7 +34,14 @@ from custos.synthetic.households import (
 from custos.synthetic.people import Address, PersonFactory
 from custos.synthetic.texts import CALL_NOTES, ORDER_COMMENTS
 from custos.synthetic.vocab import Vocab, ascii_fold, load_vocab, street_variant, typo
-from custos.synthetic.world import SiloFile, write_csv, write_map
+from custos.synthetic.world import (
+    CONTACT_COLUMNS,
+    SiloFile,
+    start,
+    write_csv,
+    write_map,
+    write_truth,
+)
 
 __all__ = ["MultiSiloManifest", "PlantedWithdrawal", "format_any", "generate_multisilo"]
 
@@ -308,13 +315,7 @@ CRM_HEADER = (
     "salutation",
     "first_name",
     "last_name",
-    "email",
-    "phone",
-    "date_of_birth",
-    "street",
-    "postcode",
-    "city",
-    "country",
+    *CONTACT_COLUMNS,
 )
 _CRM_MAP = {"record_id": "customer_no", "customer_id": "customer_no"}
 _ORDERS_MAP = {
@@ -623,9 +624,7 @@ def generate_multisilo(out_dir: Path, *, people: int = 2000, seed: int = 17) -> 
     """
     if people < 50:
         raise ValueError("generate_multisilo needs at least 50 people")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(seed)
+    out, rng = start(out_dir, seed)
     builder = _builder(seed, rng)
     persons: list[Individual] = []
     countries = list(_COUNTRY_WEIGHTS)
@@ -643,8 +642,7 @@ def generate_multisilo(out_dir: Path, *, people: int = 2000, seed: int = 17) -> 
     orders = company.orders(planted_ids)
     calls = company.calls(planted_ids)
     consents, withdrawals = company.consents(planted)
-    truth_path = out / "truth.csv"
-    write_csv(truth_path, ("source", "record_id", "person_id"), company.truth)
+    truth_path = write_truth(out, company.truth)
     persons_path = write_persons(out / "persons.csv", persons)
     files = [crm, orders, calls, consents]
     return MultiSiloManifest(

@@ -10,7 +10,14 @@ import pyarrow.parquet as pq
 
 from custos.synthetic.people import Address, Person
 from custos.synthetic.vocab import ascii_fold, street_variant, typo
-from custos.synthetic.world import SiloFile, World, phone_variant, write_csv, write_map
+from custos.synthetic.world import (
+    CONTACT_COLUMNS,
+    SiloFile,
+    World,
+    phone_variant,
+    write_csv,
+    write_map,
+)
 
 __all__ = ["write_crm", "write_shop"]
 
@@ -143,13 +150,7 @@ def write_crm(w: World) -> tuple[SiloFile, list[tuple[str, int]]]:
 SHOP_COLUMNS = (
     "record_id",
     "full_name",
-    "email",
-    "phone",
-    "date_of_birth",
-    "street",
-    "postcode",
-    "city",
-    "country",
+    *CONTACT_COLUMNS,
     "customer_id",
 )
 

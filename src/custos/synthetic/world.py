@@ -51,6 +51,26 @@ def phone_variant(rng: random.Random, phone: Phone, intl_rate: float = 0.35) -> 
     return format_phone(phone, 0 if rng.random() < 0.5 else rng.randrange(4))
 
 
+#: The contact columns of a silo written under canonical field names, in their order.
+CONTACT_COLUMNS = ("email", "phone", "date_of_birth", "street", "postcode", "city", "country")
+#: The columns of ``truth.csv``: the true person behind every record and interaction written.
+TRUTH_HEADER = ("source", "record_id", "person_id")
+
+
+def start(out_dir: Path, seed: int) -> tuple[Path, random.Random]:
+    """A generator's output folder (created if missing) and its random source, seeded."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return out, random.Random(seed)
+
+
+def write_truth(out: Path, truth: Iterable[Sequence[object]]) -> Path:
+    """Write ``truth.csv`` (:data:`TRUTH_HEADER`) into ``out``; its path."""
+    path = out / "truth.csv"
+    write_csv(path, TRUTH_HEADER, truth)
+    return path
+
+
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
     """Write a UTF-8 CSV with "\\n" line endings; returns the number of data rows."""
     n = 0

@@ -148,9 +148,10 @@ function focusOn(id) {
   if (target) target.focus({ preventScroll: false });
 }
 
-function fill(table, rows) {
+// The rows of a table: instead of those it shows, or after them (more: the next page).
+function fill(table, rows, more = false) {
   const body = $(table).tBodies[0];
-  body.replaceChildren();
+  if (!more) body.replaceChildren();
   for (const values of rows) {
     const row = body.insertRow();
     values.forEach((v) => cell(row, v));
@@ -173,18 +174,9 @@ function firstOf(item, kind) {
 
 function profileCard(item, purpose) {
   const li = document.createElement("li");
-  const link = element("a", nameOf(item) || item.profile_id);
-  link.href = "#";
-  link.dataset.profile = item.profile_id;
-  link.addEventListener("click", async (e) => {
-    e.preventDefault();
-    try {
-      await openProfile(item.profile_id, purpose);
-      say("");
-    } catch (error) {
-      say(error.message);
-    }
-  });
+  const link = profileLink(nameOf(item) || item.profile_id, item.profile_id, () =>
+    openProfile(item.profile_id, purpose),
+  );
   li.appendChild(link);
   const facts = element("span", null, "facts");
   for (const value of [firstOf(item, "email"), firstOf(item, "phone"), item.city]) {
@@ -566,16 +558,8 @@ async function quarantine(more = false) {
     const rows = page.items.map((e) => [e.source,
       [e.file_name, e.line_no ? `line ${e.line_no}` : ""].filter(Boolean).join(", "),
       e.record_id, e.field, e.reason, e.fix, when(e.created_at)]);
-    if (more) {
-      const body = $("quarantine-list").tBodies[0];
-      for (const values of rows) {
-        const row = body.insertRow();
-        values.forEach((v) => cell(row, v));
-      }
-    } else {
-      fill("quarantine-list", rows);
-      focusOn("quarantine-title");
-    }
+    fill("quarantine-list", rows, more);
+    if (!more) focusOn("quarantine-title");
     state.quarantine.cursor = page.next_cursor;
     $("quarantine-more").hidden = page.next_cursor == null;
     say("");
@@ -601,15 +585,7 @@ async function auditLog(more = false) {
     const found = await api(`/v1/audit?${params}`);
     const rows = found.items.map((e) =>
       [e.id, when(e.at), e.actor, e.action, e.purpose || "", e.subjects]);
-    if (more) {
-      const body = $("audit-log").tBodies[0];
-      for (const values of rows) {
-        const row = body.insertRow();
-        values.forEach((v) => cell(row, v));
-      }
-    } else {
-      fill("audit-log", rows);
-    }
+    fill("audit-log", rows, more);
     const shown = $("audit-log").tBodies[0].rows.length;
     $("audit-count").textContent = `${shown} entr${shown === 1 ? "y" : "ies"}` +
       (found.next_cursor ? " (older ones follow)" : "");
@@ -709,20 +685,10 @@ function recordCell(side) {
   const profile = document.createElement("span");
   profile.className = "profile-ref";
   if (side.profile_id) {
-    const link = document.createElement("a");
-    link.href = "#";
-    link.textContent = side.profile_id;
-    link.dataset.profile = side.profile_id;
-    link.addEventListener("click", async (e) => {
-      e.preventDefault();
+    const link = profileLink(side.profile_id, side.profile_id, () => {
       const purpose = state.purposes.find((p) => p !== CURATION) || CURATION;
       showPage("search");
-      try {
-        await openProfile(side.profile_id, purpose);
-        say("");
-      } catch (error) {
-        say(error.message);
-      }
+      return openProfile(side.profile_id, purpose);
     });
     profile.appendChild(link);
   } else {
@@ -794,6 +760,23 @@ function reviewPage(step) {
   state.review.offset = Math.max(0, state.review.offset + step * state.review.limit);
   $("review-done").hidden = true;
   reviewQueue();
+}
+
+// A link to a profile: a click runs `show` (which opens it) and says what went wrong, if anything.
+function profileLink(text, profileId, show) {
+  const link = element("a", text);
+  link.href = "#";
+  link.dataset.profile = profileId;
+  link.addEventListener("click", async (e) => {
+    e.preventDefault();
+    try {
+      await show();
+      say("");
+    } catch (error) {
+      say(error.message);
+    }
+  });
+  return link;
 }
 
 async function openProfile(profileId, purpose) {

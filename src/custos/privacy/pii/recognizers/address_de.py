@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
-from presidio_analyzer.nlp_engine import NlpArtifacts
+from presidio_analyzer import Pattern, RecognizerResult
 
 from custos.privacy.pii.findings import ADDRESS
+from custos.privacy.pii.recognizers.base import RulePatternRecognizer
 from custos.privacy.pii.words import stopwords
 
 # Endings of compound street names ("Hauptstraße", "Irena-Seip-Allee", "Schmidtstr.").
@@ -59,9 +59,11 @@ def _leading_common_words(text: str, start: int, end: int) -> int:
     return start
 
 
-class GermanAddressRecognizer(PatternRecognizer):
+class GermanAddressRecognizer(RulePatternRecognizer):
     """``Irena-Seip-Allee 4-8, 02654 Fürstenfeldbruck``, ``Berliner Str. 12a``, ``Am Markt 3``."""
 
+    ENTITY = ADDRESS
+    LANGUAGE = "de"
     PATTERNS: ClassVar[list[Pattern]] = [
         Pattern("street, postcode, city", _STREET + r",?[ ]" + _CITY, 0.85),
         Pattern("street", _STREET, 0.6),
@@ -74,24 +76,8 @@ class GermanAddressRecognizer(PatternRecognizer):
         "lieferadresse",
     ]
 
-    def __init__(self, supported_language: str = "de") -> None:
-        super().__init__(
-            supported_entity=ADDRESS,
-            patterns=self.PATTERNS,
-            context=self.CONTEXT,
-            supported_language=supported_language,
-            global_regex_flags=re.MULTILINE,
-        )
-
-    def analyze(
-        self,
-        text: str,
-        entities: list[str],
-        nlp_artifacts: NlpArtifacts | None = None,
-        regex_flags: int | None = None,
-    ) -> list[RecognizerResult]:
+    def tidy(self, text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
         """Pattern matches, less capitalised common words the pattern took for a street name."""
-        results = super().analyze(text, entities, nlp_artifacts, regex_flags)
         for result in results:
             result.start = _leading_common_words(text, result.start, result.end)
         return results

@@ -5,12 +5,12 @@ Street suffixes are the USPS standard suffixes (Publication 28) and their common
 
 from __future__ import annotations
 
-import re
 from typing import ClassVar
 
-from presidio_analyzer import Pattern, PatternRecognizer
+from presidio_analyzer import Pattern
 
 from custos.privacy.pii.findings import ADDRESS
+from custos.privacy.pii.recognizers.base import RulePatternRecognizer
 
 SUFFIXES = (
     "Alley", "Avenue", "Branch", "Bridge", "Brook", "Brooks", "Burg", "Burgs", "Bypass", "Camp",
@@ -51,21 +51,13 @@ _CITY_STATE_ZIP = r",[ ]?(?:[A-Z][A-Za-z'.-]*[ ]?){1,4},?[ ][A-Z]{2}[ ]\d{5}(?:-
 _CITY_UK_POSTCODE = r",[ ]?(?:[A-Z][A-Za-z'.-]*[ ]?){1,3},?[ ]?[A-Z]{1,2}\d[A-Z\d]?[ ]?\d[A-Z]{2}\b"
 
 
-class EnglishAddressRecognizer(PatternRecognizer):
+class EnglishAddressRecognizer(RulePatternRecognizer):
     """``79402 Peterson Drives Apt. 511, Davisstad, PA 35172``; ``221B Baker Street, London NW1 6XE``."""
 
+    ENTITY = ADDRESS
     PATTERNS: ClassVar[list[Pattern]] = [
         Pattern("street, city, state, zip", _STREET + _CITY_STATE_ZIP, 0.85),
         Pattern("street, city, uk postcode", _STREET + _CITY_UK_POSTCODE, 0.85),
         Pattern("street", _STREET, 0.6),
     ]
     CONTEXT: ClassVar[list[str]] = ["address", "lives", "moved", "ship", "deliver", "billing"]
-
-    def __init__(self, supported_language: str = "en") -> None:
-        super().__init__(
-            supported_entity=ADDRESS,
-            patterns=self.PATTERNS,
-            context=self.CONTEXT,
-            supported_language=supported_language,
-            global_regex_flags=re.MULTILINE,
-        )

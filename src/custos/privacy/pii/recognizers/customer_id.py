@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import ClassVar
 
-from presidio_analyzer import Pattern, PatternRecognizer
+from presidio_analyzer import Pattern
 
 from custos.privacy.pii.findings import CUSTOMER_ID
+from custos.privacy.pii.recognizers.base import RulePatternRecognizer
 
 _CUE = (
     r"(?i:kundennummer|kunden-nr\.?|kundennr\.?|kd\.?[ -]?nr\.?|kd\.?-nummer|mitgliedsnummer"
@@ -16,9 +16,10 @@ _CUE = (
 )
 
 
-class CustomerIdRecognizer(PatternRecognizer):
+class CustomerIdRecognizer(RulePatternRecognizer):
     """``cus_3f9a…`` profile ids, ``C-0001234`` CRM numbers, ``Kundennummer: 4711-0815``."""
 
+    ENTITY = CUSTOMER_ID
     PATTERNS: ClassVar[list[Pattern]] = [
         Pattern("custos profile id", r"(?<![\w])cus_[0-9a-f]{16}(?![\w])", 0.9),
         Pattern(
@@ -37,12 +38,3 @@ class CustomerIdRecognizer(PatternRecognizer):
         "member",
         "client",
     ]
-
-    def __init__(self, supported_language: str = "en") -> None:
-        super().__init__(
-            supported_entity=CUSTOMER_ID,
-            patterns=self.PATTERNS,
-            context=self.CONTEXT,
-            supported_language=supported_language,
-            global_regex_flags=re.MULTILINE,
-        )

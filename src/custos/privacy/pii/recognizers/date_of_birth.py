@@ -16,6 +16,7 @@ from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from custos.privacy.pii.findings import DATE, DATE_OF_BIRTH
+from custos.privacy.pii.recognizers.base import finding
 
 MONTHS: dict[str, int] = {
     "january": 1, "jan": 1, "januar": 1, "jänner": 1, "february": 2, "feb": 2, "februar": 2,
@@ -85,18 +86,7 @@ class DateOfBirthRecognizer(EntityRecognizer):
                 else:
                     entity, score = DATE, self.OTHER_DATE_SCORE
                 if entity in entities:
-                    results.append(
-                        RecognizerResult(
-                            entity,
-                            match.start(),
-                            match.end(),
-                            score,
-                            recognition_metadata={
-                                RecognizerResult.RECOGNIZER_NAME_KEY: type(self).__name__,
-                                RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                            },
-                        )
-                    )
+                    results.append(finding(self, entity, match.start(), match.end(), score))
         return EntityRecognizer.remove_duplicates(results)
 
     def _to_date(self, pattern: str, parts: tuple[str | None, ...]) -> date | None:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from typing import ClassVar
 
-from presidio_analyzer import Pattern, PatternRecognizer
+from presidio_analyzer import Pattern
 
 from custos.privacy.pii.findings import EMAIL
 from custos.privacy.pii.offline import offline_tld_extractor
+from custos.privacy.pii.recognizers.base import RulePatternRecognizer
 
 
-class EmailAddressRecognizer(PatternRecognizer):
+class EmailAddressRecognizer(RulePatternRecognizer):
     """E-mail addresses whose domain ends in a known public suffix (``.de``, ``.co.uk``)."""
 
+    ENTITY = EMAIL
     PATTERNS: ClassVar[list[Pattern]] = [
         Pattern(
             "email",
@@ -23,15 +24,6 @@ class EmailAddressRecognizer(PatternRecognizer):
         )
     ]
     CONTEXT: ClassVar[list[str]] = ["email", "e-mail", "mail", "mailadresse", "contact"]
-
-    def __init__(self, supported_language: str = "en") -> None:
-        super().__init__(
-            supported_entity=EMAIL,
-            patterns=self.PATTERNS,
-            context=self.CONTEXT,
-            supported_language=supported_language,
-            global_regex_flags=re.MULTILINE,
-        )
 
     def validate_result(self, pattern_text: str) -> bool:
         """Accept the match when its domain has a registered public suffix."""

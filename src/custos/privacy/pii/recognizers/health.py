@@ -19,6 +19,7 @@ from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from custos.privacy.pii.findings import HEALTH
+from custos.privacy.pii.recognizers.base import finding
 
 SCORE = 0.85
 _TOKEN_CHAR = re.compile(r"[\w'’-]")
@@ -131,15 +132,6 @@ class HealthTermRecognizer(EntityRecognizer):
     ) -> list[RecognizerResult]:
         """Every health term in ``text``."""
         return [
-            RecognizerResult(
-                HEALTH,
-                start,
-                end,
-                SCORE,
-                recognition_metadata={
-                    RecognizerResult.RECOGNIZER_NAME_KEY: type(self).__name__,
-                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                },
-            )
+            finding(self, HEALTH, start, end, SCORE)
             for start, end in health_spans(text, self.supported_language)
         ]

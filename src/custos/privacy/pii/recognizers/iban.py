@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import ClassVar
 
-from presidio_analyzer import Pattern, PatternRecognizer
+from presidio_analyzer import Pattern
 
 from custos.privacy.pii.findings import IBAN
+from custos.privacy.pii.recognizers.base import RulePatternRecognizer
 
 # Length of a full IBAN per country (SWIFT IBAN registry).
 IBAN_LENGTHS: dict[str, int] = {
@@ -45,20 +45,12 @@ def iban_is_valid(candidate: str) -> bool:
     return int(digits) % 97 == 1
 
 
-class IbanCodeRecognizer(PatternRecognizer):
+class IbanCodeRecognizer(RulePatternRecognizer):
     """IBANs of every registry country, compact or in groups of four; checksum-validated."""
 
+    ENTITY = IBAN
     PATTERNS: ClassVar[list[Pattern]] = [Pattern("iban", _pattern(), 0.5)]
     CONTEXT: ClassVar[list[str]] = ["iban", "konto", "kontonummer", "account", "bank"]
-
-    def __init__(self, supported_language: str = "en") -> None:
-        super().__init__(
-            supported_entity=IBAN,
-            patterns=self.PATTERNS,
-            context=self.CONTEXT,
-            supported_language=supported_language,
-            global_regex_flags=re.MULTILINE,
-        )
 
     def validate_result(self, pattern_text: str) -> bool:
         """Checksum: a wrong digit or swapped pair fails mod 97."""

@@ -17,6 +17,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from custos.privacy.pii.findings import PERSON
 from custos.privacy.pii.gazetteer import first_names, last_names, multiword_last_names
+from custos.privacy.pii.recognizers.base import finding
 from custos.privacy.pii.words import PARTICLES, Word, split_words, stopwords
 
 _HONORIFICS = r"(?:mr|mrs|ms|miss|mx|dr|prof|hr|fr)\.?"
@@ -75,16 +76,7 @@ class PersonGazetteerRecognizer(EntityRecognizer):
     ) -> list[RecognizerResult]:
         """Every name span in ``text`` with its score."""
         return [
-            RecognizerResult(
-                PERSON,
-                start,
-                end,
-                score,
-                recognition_metadata={
-                    RecognizerResult.RECOGNIZER_NAME_KEY: type(self).__name__,
-                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                },
-            )
+            finding(self, PERSON, start, end, score)
             for start, end, score in self.spans(text, split_words(text))
         ]
 

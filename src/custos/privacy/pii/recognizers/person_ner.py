@@ -16,6 +16,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from custos.privacy.pii.findings import PERSON
 from custos.privacy.pii.gazetteer import first_names, last_names
+from custos.privacy.pii.recognizers.base import finding
 from custos.privacy.pii.words import Word, split_words, stopwords
 
 if TYPE_CHECKING:
@@ -76,15 +77,6 @@ class SpacyPersonRecognizer(EntityRecognizer):
             if len(words) == 1 and not known:
                 continue  # a lone unknown word: more often a product ("the Roomba") than a name
             results.append(
-                RecognizerResult(
-                    PERSON,
-                    start,
-                    end,
-                    self.MODEL_SCORE + self.KNOWN_NAME_BONUS * known,
-                    recognition_metadata={
-                        RecognizerResult.RECOGNIZER_NAME_KEY: type(self).__name__,
-                        RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                    },
-                )
+                finding(self, PERSON, start, end, self.MODEL_SCORE + self.KNOWN_NAME_BONUS * known)
             )
         return results

@@ -9,19 +9,21 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
-from presidio_analyzer.nlp_engine import NlpArtifacts
+from presidio_analyzer import Pattern, RecognizerResult
 
 from custos.privacy.pii.findings import PHONE
+from custos.privacy.pii.recognizers.base import RulePatternRecognizer
 
 _EXTENSION = r"(?:[ ]?(?:x|ext\.?|-)[ ]?\d{1,5})?"
 _IBAN_BEFORE = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4})*[ ]?$")
 _EXTENSION_TAIL = re.compile(r"(?:x|ext\.?)\s?\d{1,5}$", re.IGNORECASE)
 
 
-class PhoneNumberRecognizer(PatternRecognizer):
+class PhoneNumberRecognizer(RulePatternRecognizer):
     """Phone numbers in the forms written in English and German customer texts."""
 
+    ENTITY = PHONE
+    FLAGS = re.MULTILINE | re.IGNORECASE
     PATTERNS: ClassVar[list[Pattern]] = [
         Pattern(
             "international",
@@ -71,24 +73,8 @@ class PhoneNumberRecognizer(PatternRecognizer):
         "festnetz",
     ]
 
-    def __init__(self, supported_language: str = "en") -> None:
-        super().__init__(
-            supported_entity=PHONE,
-            patterns=self.PATTERNS,
-            context=self.CONTEXT,
-            supported_language=supported_language,
-            global_regex_flags=re.MULTILINE | re.IGNORECASE,
-        )
-
-    def analyze(
-        self,
-        text: str,
-        entities: list[str],
-        nlp_artifacts: NlpArtifacts | None = None,
-        regex_flags: int | None = None,
-    ) -> list[RecognizerResult]:
+    def tidy(self, text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
         """Pattern matches, less digit groups that continue an IBAN written in groups of four."""
-        results = super().analyze(text, entities, nlp_artifacts, regex_flags)
         return [r for r in results if not _IBAN_BEFORE.search(text[max(0, r.start - 40) : r.start])]
 
     def invalidate_result(self, pattern_text: str) -> bool:
