@@ -22,16 +22,10 @@ from custos.core.errors import NotFoundError
 from custos.core.fields import Kind
 from custos.core.settings import Settings
 from custos.ingest.mapping import ColumnMap, MapFile
-from custos.ingest.pipeline import (
-    COLLECTED,
-    BatchWriter,
-    IngestSummary,
-    SuppressionCheck,
-    row_context,
-    tag_columns,
-)
+from custos.ingest.pipeline import BatchWriter, IngestSummary, row_context, tag_columns
 from custos.ingest.readers import RawRow
 from custos.ingest.rows import normalise_batch
+from custos.ingest.sink import COLLECTED, SuppressionCheck
 from custos.store import Store
 from custos.store import tables as t
 

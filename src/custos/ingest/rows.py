@@ -7,9 +7,10 @@ processes while the main process writes.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -468,17 +469,19 @@ def _filter_extra(
     return out
 
 
+_SAME: Mapping[str, str] = MappingProxyType({})  # every field in its own column
+
+
 def normalise_batch(rows: list[RawRow], cmap: ColumnMap, ctx: RowContext) -> NormalisedBatch:
     """Normalise a batch; each row lands in ``good`` or ``bad``, none is dropped."""
     result = NormalisedBatch()
-    normalise = _NORMALISERS[ctx.kind]
+    columns = cmap.fields
     filtering = ctx.pii != "keep" and ctx.kind is not Kind.CONSENTS
     if filtering and ctx.pii not in TEXT_FILTERS:
         raise ValueError(f"no free-text filter {ctx.pii!r} is registered")
     needs_id = ctx.kind is not Kind.CONSENTS
     split = cmap.split
     identifier = n.identifier
-    good = result.good.append
     bad = result.bad.append
     notes = cmap.notes
     for row in rows:
@@ -515,20 +518,39 @@ def normalise_batch(rows: list[RawRow], cmap: ColumnMap, ctx: RowContext) -> Nor
             fix = f"give every row a unique {cmap.fields.get('record_id', 'record_id')}"
             bad(Bad(row.line_no, None, "record_id", "record_id is missing", fix, payload))
             continue
-        candidates = None
-        try:
-            out = normalise(values, ctx)
-        except n.FieldError as exc:
-            kept = _without_bad_fields(
-                exc, values, row.line_no, record_id, payload, cmap, ctx, result
-            )
-            if kept is None:
-                continue
-            out, candidates = kept
-        if needs_id:  # a tuple of the kind's columns: the candidates and extra attributes last
-            out = (*out, candidates, dumps(extra) if extra else None)
-        good(Good(row.line_no, record_id or "", payload, out))
+        normalise_row(values, extra, row.line_no, record_id or "", payload, ctx, result, columns)
     return result
+
+
+def normalise_row(
+    values: dict[str, Any],
+    extra: dict[str, Any] | None,
+    line_no: int,
+    record_id: str,
+    payload: str,
+    ctx: RowContext,
+    result: NormalisedBatch,
+    columns: Mapping[str, str] = _SAME,
+) -> Good | None:
+    """Normalise one row of canonical ``values`` (and its ``extra`` attributes) into
+    ``result``: its :class:`Good` (returned), or the quarantine entry of a row that cannot be
+    stored (None returned); a field left out of a stored row is listed in ``result.dropped``.
+
+    The one rule of every source (files, collected calls). ``columns``: the source's column of
+    each field, for the quarantine's messages."""
+    candidates = None
+    try:
+        out = _NORMALISERS[ctx.kind](values, ctx)
+    except n.FieldError as exc:
+        kept = _without_bad_fields(exc, values, line_no, record_id, payload, columns, ctx, result)
+        if kept is None:
+            return None
+        out, candidates = kept
+    if ctx.kind is not Kind.CONSENTS:  # the kind's columns, then candidates and extra attributes
+        out = (*out, candidates, dumps(extra) if extra else None)
+    row = Good(line_no, record_id, payload, out)
+    result.good.append(row)
+    return row
 
 
 def _without_bad_fields(
@@ -537,7 +559,7 @@ def _without_bad_fields(
     line_no: int,
     record_id: str | None,
     payload: str,
-    cmap: ColumnMap,
+    columns: Mapping[str, str],
     ctx: RowContext,
     result: NormalisedBatch,
 ) -> tuple[Any, str | None] | None:
@@ -559,7 +581,7 @@ def _without_bad_fields(
     del exc
     while error is not None:
         field_name, reason, fix, implausible, readings = error
-        column = cmap.fields.get(field_name, field_name)
+        column = columns.get(field_name, field_name)
         shown = field_name if column == field_name else f"{field_name} (column {column})"
         issue = Bad(line_no, record_id, shown, reason, fix, payload)
         two_readings = (
