@@ -321,11 +321,12 @@ def _interaction(values: dict[str, Any], ctx: RowContext) -> tuple[Any, ...]:
         exc.field = "timestamp"
         raise
     channel = n.clean(values.get("channel")) or ctx.channel
+    text, language = values.get("text"), values.get("language")
     return (
         when,
         channel.lower() if channel else None,
-        n.free_text(values.get("text")),
-        n.language(values.get("language")),
+        None if text is None else n.free_text(text),
+        None if language is None else n.language(language),
         values.get(HEALTH_TEXT),
         *person_values(values, ctx),
     )

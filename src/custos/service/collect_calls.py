@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
+from itertools import compress
 from typing import Any
 
 import orjson
@@ -241,44 +242,59 @@ def person_fields(message: Mapping[str, Any], call: str, user: str | None) -> di
     return fields
 
 
-def generic_row(
-    message: Mapping[str, Any],
-    call: str,
-    when: datetime,
-    user: str | None,
-    mid: str,
-    *,
-    given: dict[str, str] | None = None,
+def call_fields(
+    message: Mapping[str, Any], call: str, when: datetime, user: str | None, mid: str
 ) -> dict[str, Any]:
-    """The call as a row of ingestion (``ROW_COLUMNS``), as a file would hold it (``given``:
-    its :func:`ids`, when read already)."""
+    """The fields of a call as a row of ingestion: those it fills (see :func:`generic_row`)."""
+    fields: dict[str, Any] = person_fields(message, call, user)
+    fields.update(record_id=mid, timestamp=when, channel=call)
+    return fields
+
+
+def generic_row(
+    message: Mapping[str, Any], call: str, when: datetime, user: str | None, mid: str
+) -> dict[str, Any]:
+    """The call as a row of ingestion (``ROW_COLUMNS``), as a file would hold it: its
+    :func:`call_fields`, every other column empty, and its :func:`ids` as the extra."""
     row: dict[str, Any] = dict.fromkeys(ROW_COLUMNS)
-    row.update(person_fields(message, call, user))
-    row.update(record_id=mid, timestamp=when, channel=call)
-    row[EXTRA] = ids(message) if given is None else given
+    row.update(call_fields(message, call, when, user, mid))
+    row[EXTRA] = ids(message)
     return row
 
 
 #: The interaction columns, in the order of a call's values.
 NAMES = COLUMNS[Kind.INTERACTIONS]
 _TIME = NAMES.index("timestamp")
+assert _TIME == 0
 #: A call's row as inserted: (the columns it fills, their values as the driver takes them).
 Shaped = tuple[tuple[str, ...], tuple[Any, ...]]
+
+
+class _Shapes(dict[tuple[bool, ...], tuple[str, ...]]):
+    """The columns a call fills, by which of its values are not NULL (a few shapes per
+    source: worked out once each)."""
+
+    def __missing__(self, filled: tuple[bool, ...]) -> tuple[str, ...]:
+        shape = self[filled] = tuple(compress(NAMES, filled))
+        return shape
+
+
+_SHAPES = _Shapes()
 
 
 def present(values: tuple[Any, ...], stamp: Callable[[Any], Any]) -> Shaped:
     """The columns of a call's values that are not NULL, and their values as the driver takes
     them (``stamp`` converts the time): an insert binds those only (binding a NULL costs the
     driver several times what binding a text does, and a call leaves most columns empty)."""
-    shape = tuple(name for name, value in zip(NAMES, values, strict=True) if value is not None)
-    row = tuple(
-        stamp(value) if i == _TIME else value for i, value in enumerate(values) if value is not None
-    )
-    return shape, row
+    filled = tuple([value is not None for value in values])
+    row = list(compress(values, filled))
+    if filled[_TIME]:  # the time comes first among the values bound
+        row[0] = stamp(row[0])
+    return _SHAPES[filled], tuple(row)
 
 
 class CallRows:
-    """Makes the interaction rows of calls: a call as a row (:func:`generic_row`) through
+    """Makes the interaction rows of calls: a call as a row (:func:`call_fields`) through
     ingestion's normaliser (:func:`~custos.ingest.rows.normalise_row`), the one rule of every
     source for what a field that does not normalise means (left out and listed, or the call
     quarantined). ``ctx`` holds the default region (see :func:`call_region`)."""
@@ -311,10 +327,9 @@ class CallRows:
         ``into``: its values (returned), or None when it is quarantined. ``user_is_customer``:
         the user id is the customer number (else it stays in the extra attributes only)."""
         user = given.get("user_id") if user_is_customer else None
-        row = generic_row(message, call, when, user, mid, given=given)
-        extra = {EXTRA: row.pop(EXTRA)}
-        ctx = self.context(message) if row["phone"] else self.ctx
-        return normalise_row(row, extra, line, mid, verbatim, ctx, into)
+        row = call_fields(message, call, when, user, mid)
+        ctx = self.context(message) if row.get("phone") else self.ctx
+        return normalise_row(row, {EXTRA: given}, line, mid, verbatim, ctx, into)
 
 
 #: The person columns of a call's values (what it says of a person), and where the user id and
