@@ -38,6 +38,7 @@ from custos.ingest.rows import (
     Good,
     NormalisedBatch,
     RowContext,
+    TextFilter,
     consent_key,
     normalise_batch,
 )
@@ -141,8 +142,10 @@ def row_context(
     settings: Settings,
     pii: str,
     purposes: frozenset[str] | None,
+    text_filter: TextFilter | None = None,
 ) -> RowContext:
-    """How the rows of one source are normalised: its map file's options over the settings."""
+    """How the rows of one source are normalised: its map file's options over the settings
+    (``text_filter``: the filter of the free-text policy ``pii``)."""
     return RowContext(
         kind=kind,
         region=cmap.phone_region or default_region(settings),
@@ -150,6 +153,7 @@ def row_context(
         channel=map_file.channel,
         bad_fields=settings.bad_fields,
         pii=pii,
+        text_filter=text_filter,
         text_columns=frozenset(c for c, tag in map_file.categories.items() if tag == "free_text"),
         upper_customer_id=map_file.upper_customer_id,
         purposes=purposes,
@@ -193,13 +197,14 @@ def ingest_file(
     suppressed: SuppressionCheck | None = None,
     pii: str = "keep",
     purposes: frozenset[str] | None = None,
+    text_filter: TextFilter | None = None,
 ) -> IngestSummary:
     """Ingest one file into ``source`` and return the summary (bad rows go to quarantine, and
     so do the rows ``suppressed`` recognises as an erased person's, without their values).
 
-    ``pii`` is the free-text policy (a filter registered in :data:`rows.TEXT_FILTERS`, or
-    ``keep``), applied before anything is stored; a consent event for a purpose not in
-    ``purposes`` (when given) is quarantined."""
+    ``pii`` is the free-text policy (``keep``, or a policy whose filter is ``text_filter``,
+    else the one registered in :data:`rows.TEXT_FILTERS`), applied before anything is stored;
+    a consent event for a purpose not in ``purposes`` (when given) is quarantined."""
     started = time.perf_counter()
     map_file = map_file or MapFile()
     source = source or map_file.source or ""
@@ -211,7 +216,7 @@ def ingest_file(
     job = _Job(
         reader=reader,
         cmap=cmap,
-        ctx=row_context(kind, map_file, cmap, settings, pii, purposes),
+        ctx=row_context(kind, map_file, cmap, settings, pii, purposes, text_filter),
         source=source,
         kind=kind,
         file_name=path.name,
