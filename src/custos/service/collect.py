@@ -28,7 +28,7 @@ The work is split so that the write transaction (which holds the store's writer 
 SQLite the lock every server process takes turns on) does only what needs the store:
 :func:`prepare` reads, checks and normalises the calls and reads their consent signals, down to
 rows as the driver takes them; :func:`write` finds duplicates and known devices, then inserts.
-Reading a call is :mod:`custos.service.collect_calls`, the writing steps are
+Reading a call is :mod:`custos.ingest.sources.segment`, the writing steps are
 :mod:`custos.service.collect_store` and the ledger's :mod:`custos.service.collect_consent`.
 """
 
@@ -48,9 +48,7 @@ from custos.ingest import normalise as n
 from custos.ingest import sink
 from custos.ingest.pipeline import default_region
 from custos.ingest.rows import COLUMNS, Bad, Good, NormalisedBatch, RowContext, dumps
-from custos.service import collect_store as store
-from custos.service import dsr, keys
-from custos.service.collect_calls import (
+from custos.ingest.sources.segment import (
     CALL_TYPES,
     CallRows,
     as_claims,
@@ -64,6 +62,8 @@ from custos.service.collect_calls import (
     timestamp_writer,
     user_hash,
 )
+from custos.service import collect_store as store
+from custos.service import dsr, keys
 from custos.service.collect_consent import pending_signals, record_pending, record_signals
 from custos.store import tables as t
 

@@ -1,9 +1,12 @@
 """Reading one collected call (Segment's shape): its message id, time, problem, and the
 interaction row it becomes.
 
-Pure functions of the call (no store access): the request handlers run them while the writer
-thread holds a transaction. A call is a row (:func:`generic_row`) that ingestion's normaliser
-makes canonical, as for every source (:class:`CallRows`).
+The Segment (and RudderStack) source of the ingestion sink: pure functions of the call (no
+store access), which the request handlers run while the writer thread holds a transaction. A
+call is a row (:func:`call_fields`) that ingestion's normaliser makes canonical, as for every
+source (:class:`CallRows`); the writing is :mod:`custos.service.collect`'s, through
+:mod:`custos.ingest.sink`. :func:`generic_row` is the same call as a file would hold it (the
+tests hold collection and file ingestion to the same rows through it).
 """
 
 from __future__ import annotations
