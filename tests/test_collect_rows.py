@@ -1,8 +1,8 @@
-"""Collection's fast reading of calls gives exactly what ingestion's generic path gives.
+"""A collected call is stored as the same call, written as a row of a file, is ingested.
 
-``service.collect.prepare`` builds a call's interaction values directly and binds only the
-columns a call fills; ingestion's ``normalise_batch`` over the call as a generic row is the
-reference (it decides for every source what a field that does not normalise means), and these
+``service.collect.prepare`` makes a call's interaction values with ingestion's one normaliser
+over the fields the call fills, and binds only the columns a call fills; ingestion's
+``normalise_batch`` over the call as a file row (``generic_row``) is the reference, and these
 tests hold the two to the same rows, the same quarantine reasons and the same verbatim record.
 """
 
@@ -26,9 +26,7 @@ from custos.ingest.mapping import ColumnMap, MapFile
 from custos.ingest.pipeline import SUPPRESSED_REASON
 from custos.ingest.readers import RawRow
 from custos.ingest.rows import COLUMNS, RowContext, dumps, normalise_batch
-from custos.service import Custos, dsr
-from custos.service import collect as service
-from custos.service.collect_calls import (
+from custos.ingest.sources.segment import (
     ROW_COLUMNS,
     call_region,
     event_time,
@@ -37,6 +35,8 @@ from custos.service.collect_calls import (
     problem,
     text,
 )
+from custos.service import Custos, dsr
+from custos.service import collect as service
 from custos.store import tables as t
 from tests.conftest import write
 

@@ -10,11 +10,10 @@ record: the current row is replaced and the old one kept in ``record_versions``.
 from __future__ import annotations
 
 import gc
-import hashlib
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,34 +29,38 @@ from custos.core.errors import ConfigError
 from custos.core.fields import Kind
 from custos.core.settings import Settings
 from custos.ingest import normalise as n
-from custos.ingest import versions
+from custos.ingest import sink, versions
 from custos.ingest.mapping import ColumnMap, MapFile
 from custos.ingest.readers import Reader, Unit, reader_for
 from custos.ingest.rows import (
-    CANDIDATES,
     COLUMNS,
     Bad,
     Good,
     NormalisedBatch,
     RowContext,
+    TextFilter,
     consent_key,
     normalise_batch,
 )
+from custos.ingest.sink import (
+    IN_CHUNK,
+    SuppressionCheck,
+    close_landed,
+    existing,
+    quarantine,
+    row_key,
+    suppressed,
+)
+
+# Where ingestion's callers have known them:
+from custos.ingest.sink import SUPPRESSED_REASON as SUPPRESSED_REASON
+from custos.ingest.sink import ensure_source as ensure_source
 from custos.store import Store
 from custos.store import tables as t
 
 ProgressFn = Callable[[int, int], None]
-#: Asked about every row while erased persons are suppressed: (source, record id, the normalised
-#: fields, or None for a row that did not normalise, the row as received) → None to go on, or an
-#: opaque key under which the row is quarantined as suppressed, with no values.
-SuppressionCheck = Callable[[str, str | None, Mapping[str, Any] | None, str], str | None]
-SUPPRESSED_REASON = "suppressed by an erasure request"
-SUPPRESSED_FIX = "none: the person asked for erasure; remove their rows from the source"
-#: The file name of rows collected through the API (Segment, RudderStack calls), not read from a
-#: file: their quarantine entries close when the call is sent again.
-COLLECTED = "collect"
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
-_IN_CHUNK = 900  # ids per IN (...) list: below every backend's bound-parameter limit
+_IN_CHUNK = IN_CHUNK  # ids per IN (...) list (the sink's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,38 +121,6 @@ class IngestSummary:
         )
 
 
-def suppression_key(
-    check: SuppressionCheck,
-    source: str,
-    record_id: str | None,
-    fields: Mapping[str, Any],
-    raw: str,
-    *,
-    left_out: bool = False,
-) -> str | None:
-    """The check's key when a row about to be stored is an erased person's, else None.
-
-    The row is checked on its normalised fields; its phone also in its other forms (a number
-    stored as national digits meets the person's E.164 number of the same digits, see
-    ``normalise.phone_erasure_probes``); its customer id also upper-cased (an id one source
-    keeps exactly meets the person's id another stored with ``normalise: upper``, and the
-    erasure keeps the upper-cased form of each id too: a restriction follows a possible
-    match); a row stored without a field that did not normalise
-    (``left_out``) also as received, as a quarantined row is (the left-out value may still
-    name the person); and an ambiguous birth date on each of its readings."""
-    key = check(source, record_id, fields, raw)
-    if key is None and left_out:
-        key = check(source, record_id, None, raw)
-    if key is None and (phone := fields.get("phone")):
-        for probe in n.phone_erasure_probes(phone):
-            key = key or check(source, None, {"phone": probe}, raw)
-    if key is None and (cid := fields.get("customer_id")) and (upper := n.customer_id_upper(cid)):
-        key = check(source, None, {"customer_id": upper}, raw) if upper != cid else None
-    for reading in (fields.get(CANDIDATES) or "").split():
-        key = key or check(source, None, {**fields, "date_of_birth": reading}, raw)
-    return key
-
-
 def default_region(settings: Settings) -> str | None:
     """``CUSTOS_DEFAULT_REGION`` as a region phonenumbers knows (None while unset)."""
     if settings.default_region is None:
@@ -171,8 +142,10 @@ def row_context(
     settings: Settings,
     pii: str,
     purposes: frozenset[str] | None,
+    text_filter: TextFilter | None = None,
 ) -> RowContext:
-    """How the rows of one source are normalised: its map file's options over the settings."""
+    """How the rows of one source are normalised: its map file's options over the settings
+    (``text_filter``: the filter of the free-text policy ``pii``)."""
     return RowContext(
         kind=kind,
         region=cmap.phone_region or default_region(settings),
@@ -180,6 +153,7 @@ def row_context(
         channel=map_file.channel,
         bad_fields=settings.bad_fields,
         pii=pii,
+        text_filter=text_filter,
         text_columns=frozenset(c for c, tag in map_file.categories.items() if tag == "free_text"),
         upper_customer_id=map_file.upper_customer_id,
         purposes=purposes,
@@ -195,31 +169,6 @@ def resolve_kind(store: Store, source: str, kind: Kind | None, map_file: MapFile
     with store.read() as conn:
         existing = conn.execute(select(t.sources.c.kind).where(t.sources.c.name == source)).scalar()
     return Kind(existing) if existing in (Kind.RECORDS, Kind.INTERACTIONS) else Kind.RECORDS
-
-
-def ensure_source(conn: Connection, name: str, kind: Kind) -> int:
-    """The id of source ``name``, created on first use; one source holds one kind of rows."""
-    row = conn.execute(
-        select(t.sources.c.id, t.sources.c.kind).where(t.sources.c.name == name)
-    ).first()
-    if row is None:
-        now = datetime.now(UTC)
-        conn.execute(t.sources.insert().values(name=name, kind=kind.value, created_at=now))
-        return int(
-            conn.execute(select(t.sources.c.id).where(t.sources.c.name == name)).scalar_one()
-        )
-    source_id, existing = int(row[0]), Kind(row[1])
-    if kind is not Kind.CONSENTS and existing is not kind:
-        if existing is Kind.CONSENTS:
-            conn.execute(
-                t.sources.update().where(t.sources.c.id == source_id).values(kind=kind.value)
-            )
-        else:
-            raise ConfigError(
-                f"source {name!r} holds {existing.value}, not {kind.value}",
-                hint=f"ingest {kind.value} under another --source name",
-            )
-    return source_id
 
 
 def tag_columns(conn: Connection, source_id: int, categories: dict[str, str]) -> None:
@@ -248,13 +197,14 @@ def ingest_file(
     suppressed: SuppressionCheck | None = None,
     pii: str = "keep",
     purposes: frozenset[str] | None = None,
+    text_filter: TextFilter | None = None,
 ) -> IngestSummary:
     """Ingest one file into ``source`` and return the summary (bad rows go to quarantine, and
     so do the rows ``suppressed`` recognises as an erased person's, without their values).
 
-    ``pii`` is the free-text policy (a filter registered in :data:`rows.TEXT_FILTERS`, or
-    ``keep``), applied before anything is stored; a consent event for a purpose not in
-    ``purposes`` (when given) is quarantined."""
+    ``pii`` is the free-text policy (``keep``, or a policy whose filter is ``text_filter``,
+    else the one registered in :data:`rows.TEXT_FILTERS`), applied before anything is stored;
+    a consent event for a purpose not in ``purposes`` (when given) is quarantined."""
     started = time.perf_counter()
     map_file = map_file or MapFile()
     source = source or map_file.source or ""
@@ -266,7 +216,7 @@ def ingest_file(
     job = _Job(
         reader=reader,
         cmap=cmap,
-        ctx=row_context(kind, map_file, cmap, settings, pii, purposes),
+        ctx=row_context(kind, map_file, cmap, settings, pii, purposes, text_filter),
         source=source,
         kind=kind,
         file_name=path.name,
@@ -474,18 +424,13 @@ class BatchWriter:
         self, batch: NormalisedBatch, check: SuppressionCheck
     ) -> tuple[NormalisedBatch, list[tuple[int, str]]]:
         """Take the rows of erased persons out of the batch: (the rest, [(line, key)]); see
-        :func:`suppression_key`."""
-        names = COLUMNS.get(self.kind)
+        :func:`custos.ingest.sink.suppressed`."""
         consents = self.kind is Kind.CONSENTS  # their record ids are not the rows' record ids
         noted = {issue.line_no for issue in batch.dropped}
         rest = NormalisedBatch()
         hidden: list[tuple[int, str]] = []
         for row in batch.good:
-            fields = dict(zip(names, row.values, strict=True)) if names else row.values
-            record_id = None if consents else row.record_id or None
-            key = suppression_key(
-                check, self.source, record_id, fields, row.payload, left_out=row.line_no in noted
-            )
+            key = suppressed(check, self.source, self.kind, row, left_out=row.line_no in noted)
             if key is None:
                 rest.good.append(row)
             else:
@@ -504,35 +449,19 @@ class BatchWriter:
         self, conn: Connection, hidden: list[tuple[int, str]], now: datetime
     ) -> int:
         """Quarantine rows of erased persons: where they are and why, never their values."""
-        fresh: dict[str, int] = {}
+        entries: dict[str, dict[str, Any]] = {}
         for line_no, key in hidden:
-            row_key = hashlib.sha256(
-                f"{self.source}\x1f{self.kind.value}\x1fsuppressed\x1f{key}".encode()
-            ).hexdigest()
-            fresh.setdefault(row_key, line_no)
-        for known in _existing(conn, t.quarantine.c.row_key, list(fresh)):
-            del fresh[known]
-        self.store.insert_many(
-            conn,
-            t.quarantine,
-            [
-                {
-                    "row_key": row_key,
-                    "source_id": self.source_id,
-                    "kind": self.kind.value,
-                    "file_name": self.file_name,
-                    "line_no": line_no,
-                    "record_id": None,
-                    "field": None,
-                    "reason": SUPPRESSED_REASON,
-                    "fix": SUPPRESSED_FIX,
-                    "raw": None,
-                    "created_at": now,
-                }
-                for row_key, line_no in fresh.items()
-            ],
+            found = row_key(self.source, self.kind, f"suppressed\x1f{key}")
+            if found not in entries:
+                entries[found] = self._entry(found, line_no, None, now)
+        return quarantine(self.store, conn, entries)
+
+    def _entry(
+        self, key: str, line_no: int, bad: Bad | None, now: datetime, left_out: bool = False
+    ) -> dict[str, Any]:
+        return sink.entry(
+            key, self.source_id, self.kind, self.file_name, now, line_no, bad, left_out=left_out
         )
-        return len(fresh)
 
     def _rows(self, conn: Connection, good: list[Good], now: datetime) -> tuple[set[int], int]:
         """Store the rows not stored before, and the changed ones as new versions of their
@@ -548,7 +477,7 @@ class BatchWriter:
                 fresh.setdefault(row.record_id, row)
         rr = t.raw_records
         changed: dict[int, Good] = {}
-        for record_id, raw_id, payload in _existing(
+        for record_id, raw_id, payload in existing(
             conn,
             rr.c.record_id,
             list(fresh),
@@ -593,7 +522,7 @@ class BatchWriter:
         fresh: dict[str, Good] = {}
         for row in good:
             fresh.setdefault(consent_key(self.source, row.values), row)
-        for known in _existing(conn, t.consent_events.c.event_key, list(fresh)):
+        for known in existing(conn, t.consent_events.c.event_key, list(fresh)):
             del fresh[known]
         rows = [
             {
@@ -615,9 +544,7 @@ class BatchWriter:
         # A quarantined row is one entry (keyed by its content); a row stored without fields
         # has one entry per field left out.
         tail = f"\x1f{row.field}" if per_field else ""
-        return hashlib.sha256(
-            f"{self.source}\x1f{self.kind.value}\x1f{row.raw}{tail}".encode()
-        ).hexdigest()
+        return row_key(self.source, self.kind, f"{row.raw}{tail}")
 
     def _still_bad(
         self, conn: Connection, bad: list[Bad], entries: dict[int, int], now: datetime
@@ -643,115 +570,9 @@ class BatchWriter:
     def _quarantine(
         self, conn: Connection, bad: list[Bad], now: datetime, *, per_field: bool = False
     ) -> int:
-        fresh: dict[str, Bad] = {}
+        entries: dict[str, dict[str, Any]] = {}
         for row in bad:
-            fresh.setdefault(self._row_key(row, per_field), row)
-        for known in _existing(conn, t.quarantine.c.row_key, list(fresh)):
-            del fresh[known]
-        self.store.insert_many(
-            conn,
-            t.quarantine,
-            [
-                {
-                    "row_key": key,
-                    "source_id": self.source_id,
-                    "kind": self.kind.value,
-                    "file_name": self.file_name,
-                    "line_no": row.line_no,
-                    "record_id": row.record_id,
-                    "field": row.field,
-                    "reason": row.reason,
-                    "fix": row.fix,
-                    "raw": row.raw,
-                    "left_out": per_field,
-                    "created_at": now,
-                }
-                for key, row in fresh.items()
-            ],
-        )
-        return len(fresh)
-
-
-def close_landed(
-    conn: Connection,
-    source_id: int,
-    kind: Kind,
-    landed: Iterable[tuple[str, str]],
-    now: datetime,
-    entries: Iterable[int] = (),
-) -> int:
-    """Close the open quarantine entries whose rows have landed now; how many were closed.
-
-    ``landed``: (record id, payload) of the rows of ``kind`` of ``source_id`` written, or found
-    stored unchanged, now (the first of a repeated id counts). Every open entry of such a record
-    id and kind (a consent event's id names no record) is closed, except one that lists a field
-    left out of the row as it is now (same payload); ``entries``: ids of entries whose row was
-    re-read and landed (``custos quarantine retry``, or a fixed row of ``custos quarantine
-    export``).
-    """
-    rows: dict[str, str] = {}
-    for record_id, payload in landed:
-        if record_id:
-            rows.setdefault(record_id, payload)
-    q = t.quarantine
-    done = set(entries)
-    also = (q.c.id, q.c.raw, q.c.left_out, q.c.closed_at)
-    where = ((q.c.source_id, source_id), (q.c.kind, kind.value))
-    for record_id, entry, raw, left_out, closed_at in _existing(
-        conn, q.c.record_id, list(rows), *where, also=also
-    ):
-        if closed_at is None and not (left_out and raw == rows[record_id]):
-            done.add(int(entry))
-    ids = sorted(done)
-    closed = 0
-    for i in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[i : i + _IN_CHUNK]
-        result = conn.execute(
-            q.update()
-            .where(q.c.id.in_(chunk), q.c.source_id == source_id, q.c.closed_at.is_(None))
-            .values(closed_at=now)
-        )
-        closed += result.rowcount
-    return closed
-
-
-def _existing(
-    conn: Connection,
-    column: Any,
-    values: list[str],
-    *where: tuple[Any, Any],
-    also: tuple[Any, ...] = (),
-) -> set[Any]:
-    """The ``values`` already in ``column`` (rows also matching every ``(column, value)`` of
-    ``where``); with ``also``, tuples of the value and those columns of its row.
-
-    Plain driver SQL on the same connection (and transaction): compiling an expression with
-    thousands of bound parameters per batch cost more than running the query. The chunks keep
-    below every backend's bound-parameter limit, and all but the last share one statement text,
-    so the driver's statement cache prepares it once. On PostgreSQL each chunk is one array
-    (``= ANY(%s)``): a short statement, where a text with 900 placeholders is parsed again by
-    the driver on every call (measured: the look-ups of a 100,000-record ingestion took 3.8 s
-    that way, most of the ingestion's time). Chunks still, not one array of the whole batch:
-    for 10,000 ids the planner scans the table instead of its index (measured on 300,000 rows:
-    3× slower, and growing with the table).
-    """
-    if not values:
-        return set()
-    dialect = conn.dialect
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    quote = dialect.identifier_preparer.quote
-    conditions = "".join(f"{quote(c.name)} = {mark} AND " for c, _ in where)
-    picked = ", ".join(quote(c.name) for c in (column, *also))
-    head = f"SELECT {picked} FROM {quote(column.table.name)} WHERE {conditions}{quote(column.name)}"
-    fixed = tuple(value for _, value in where)
-    array = dialect.name == "postgresql"
-    found: set[Any] = set()
-    for i in range(0, len(values), _IN_CHUNK):
-        chunk = values[i : i + _IN_CHUNK]
-        if array:
-            rows = conn.exec_driver_sql(f"{head} = ANY({mark})", (*fixed, chunk))
-        else:
-            sql = f"{head} IN ({', '.join([mark] * len(chunk))})"
-            rows = conn.exec_driver_sql(sql, (*fixed, *chunk))
-        found.update(map(tuple, rows) if also else (row[0] for row in rows))
-    return found
+            key = self._row_key(row, per_field)
+            if key not in entries:
+                entries[key] = self._entry(key, row.line_no, row, now, per_field)
+        return quarantine(self.store, conn, entries)

@@ -22,16 +22,10 @@ from custos.core.errors import NotFoundError
 from custos.core.fields import Kind
 from custos.core.settings import Settings
 from custos.ingest.mapping import ColumnMap, MapFile
-from custos.ingest.pipeline import (
-    COLLECTED,
-    BatchWriter,
-    IngestSummary,
-    SuppressionCheck,
-    row_context,
-    tag_columns,
-)
+from custos.ingest.pipeline import BatchWriter, IngestSummary, row_context, tag_columns
 from custos.ingest.readers import RawRow
-from custos.ingest.rows import normalise_batch
+from custos.ingest.rows import TextFilter, normalise_batch
+from custos.ingest.sink import COLLECTED, SuppressionCheck
 from custos.store import Store
 from custos.store import tables as t
 
@@ -112,6 +106,7 @@ def retry_quarantined(
     suppressed: SuppressionCheck | None = None,
     pii: str = "keep",
     purposes: frozenset[str] | None = None,
+    text_filter: TextFilter | None = None,
 ) -> IngestSummary:
     """Read the open quarantine entries of ``source`` again, as :func:`ingest_file` reads a
     file (with ``map_file``, else none): the rows that land close their entries, the others
@@ -129,7 +124,7 @@ def retry_quarantined(
     for batch in _batches(rows, settings.batch_size):
         kind = batch[0].kind
         cmap = ColumnMap(map_file, kind, None)  # each row brings its own columns
-        ctx = row_context(kind, map_file, cmap, settings, pii, purposes)
+        ctx = row_context(kind, map_file, cmap, settings, pii, purposes, text_filter)
         normalised = normalise_batch([RawRow(r.line_no, r.row) for r in batch], cmap, ctx)
         normalised.entries = {r.line_no: r.entry for r in batch}
         writer = BatchWriter(store, source, sid, kind, batch[0].file_name, suppressed)

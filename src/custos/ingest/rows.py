@@ -7,9 +7,10 @@ processes while the main process writes.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -21,6 +22,13 @@ from custos.core.settings import Settings
 from custos.ingest import normalise as n
 from custos.ingest.mapping import ENTRY_COLUMN, ColumnMap
 from custos.ingest.readers import RawRow
+
+#: What a free-text filter returns: the text to store as ``text``, and the whole text (the
+#: health terms left in) when it names a health matter, stored as ``health_text``, else None.
+FilteredText = tuple[str, str | None]
+#: A free-text filter (ingestion does not know how personal data is found: the service layer
+#: gives it): takes the text and its language (or None), returns a :data:`FilteredText`.
+TextFilter = Callable[[str, str | None], FilteredText]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +48,12 @@ class RowContext:
     #: true, else quarantine the row; ``quarantine``: quarantine the row either way.
     bad_fields: str = Settings.model_fields["bad_fields"].default
     #: What happens to free text (the ``text`` field) before anything is stored, the verbatim
-    #: payload included: ``keep``, or the name of a filter in :data:`TEXT_FILTERS`.
+    #: payload included: ``keep``, or the name of a policy (``redact``, ``pseudonymise``).
     pii: str = "keep"
+    #: The filter of ``pii``, given by the caller that knows how personal data is found: each
+    #: ingestion carries its own (its key file included) to every worker. None: the filter
+    #: registered under ``pii`` in :data:`TEXT_FILTERS`.
+    text_filter: TextFilter | None = field(default=None, compare=False)
     #: Extra columns the map file tags ``free_text`` (a physician's note): filtered by ``pii``
     #: like ``text``, as is any other extra value that reads as prose.
     text_columns: frozenset[str] = frozenset()
@@ -320,11 +332,12 @@ def _interaction(values: dict[str, Any], ctx: RowContext) -> tuple[Any, ...]:
         exc.field = "timestamp"
         raise
     channel = n.clean(values.get("channel")) or ctx.channel
+    text, language = values.get("text"), values.get("language")
     return (
         when,
         channel.lower() if channel else None,
-        n.free_text(values.get("text")),
-        n.language(values.get("language")),
+        None if text is None else n.free_text(text),
+        None if language is None else n.language(language),
         values.get(HEALTH_TEXT),
         *person_values(values, ctx),
     )
@@ -420,18 +433,13 @@ def consent_key(source: str, values: dict[str, Any]) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-#: What a free-text filter returns: the text to store as ``text``, and the whole text (the
-#: health terms left in) when it names a health matter, stored as ``health_text``, else None.
-FilteredText = tuple[str, str | None]
 #: Free-text filters by policy name (``redact``, ``pseudonymise``), registered by the service
-#: layer (ingestion does not know how personal data is found). A filter takes the text and its
-#: language (or None) and returns a :data:`FilteredText`. Worker processes are forked, so they
-#: inherit the registry.
-TEXT_FILTERS: dict[str, Callable[[str, str | None], FilteredText]] = {}
+#: layer: the fallback of a row context without its own ``text_filter``.
+TEXT_FILTERS: dict[str, TextFilter] = {}
 
 
 def _filter_text(
-    row_values: dict[str, Any], values: dict[str, Any], cmap: ColumnMap, ctx: RowContext
+    row_values: dict[str, Any], values: dict[str, Any], cmap: ColumnMap, text_filter: TextFilter
 ) -> dict[str, Any]:
     """Apply the free-text policy to the canonical ``text`` and, in place, to the row as
     received (so the verbatim payload never holds what the policy removes, health terms
@@ -440,7 +448,7 @@ def _filter_text(
     if not isinstance(text, str) or not text.strip():
         return values
     language = values.get("language")
-    filtered, whole = TEXT_FILTERS[ctx.pii](text, language if isinstance(language, str) else None)
+    filtered, whole = text_filter(text, language if isinstance(language, str) else None)
     column = cmap.fields.get("text", "text")
     target: Any = row_values
     if column not in row_values and "." in column:
@@ -453,7 +461,11 @@ def _filter_text(
 
 
 def _filter_extra(
-    row_values: dict[str, Any], extra: dict[str, Any], language: Any, ctx: RowContext
+    row_values: dict[str, Any],
+    extra: dict[str, Any],
+    language: Any,
+    ctx: RowContext,
+    text_filter: TextFilter,
 ) -> dict[str, Any]:
     """Apply the free-text policy to the extra columns that hold free text (tagged
     ``free_text``, or reading as prose), in ``extra`` and, in place, in the row as received."""
@@ -461,24 +473,27 @@ def _filter_extra(
     for column, value in extra.items():
         if not isinstance(value, str) or not (column in ctx.text_columns or reads_as_prose(value)):
             continue
-        filtered, _ = TEXT_FILTERS[ctx.pii](value, language if isinstance(language, str) else None)
+        filtered, _ = text_filter(value, language if isinstance(language, str) else None)
         out[column] = filtered
         if row_values.get(column) == value:
             row_values[column] = filtered
     return out
 
 
+_SAME: Mapping[str, str] = MappingProxyType({})  # every field in its own column
+
+
 def normalise_batch(rows: list[RawRow], cmap: ColumnMap, ctx: RowContext) -> NormalisedBatch:
     """Normalise a batch; each row lands in ``good`` or ``bad``, none is dropped."""
     result = NormalisedBatch()
-    normalise = _NORMALISERS[ctx.kind]
+    columns = cmap.fields
     filtering = ctx.pii != "keep" and ctx.kind is not Kind.CONSENTS
-    if filtering and ctx.pii not in TEXT_FILTERS:
+    text_filter = ctx.text_filter or TEXT_FILTERS.get(ctx.pii)
+    if filtering and text_filter is None:
         raise ValueError(f"no free-text filter {ctx.pii!r} is registered")
     needs_id = ctx.kind is not Kind.CONSENTS
     split = cmap.split
     identifier = n.identifier
-    good = result.good.append
     bad = result.bad.append
     notes = cmap.notes
     for row in rows:
@@ -501,9 +516,11 @@ def normalise_batch(rows: list[RawRow], cmap: ColumnMap, ctx: RowContext) -> Nor
                     raw[key] = csv_value(value)
         values, extra = split(raw)
         if filtering and extra:
-            extra = _filter_extra(raw, extra, values.get("language"), ctx)
+            assert text_filter is not None
+            extra = _filter_extra(raw, extra, values.get("language"), ctx, text_filter)
         if filtering and values.get("text") is not None:
-            values = _filter_text(raw, values, cmap, ctx)
+            assert text_filter is not None
+            values = _filter_text(raw, values, cmap, text_filter)
         record_id = identifier(values.get("record_id"))
         try:
             payload = _dumps(raw, default=_default).decode()  # dumps(), without a call
@@ -515,20 +532,39 @@ def normalise_batch(rows: list[RawRow], cmap: ColumnMap, ctx: RowContext) -> Nor
             fix = f"give every row a unique {cmap.fields.get('record_id', 'record_id')}"
             bad(Bad(row.line_no, None, "record_id", "record_id is missing", fix, payload))
             continue
-        candidates = None
-        try:
-            out = normalise(values, ctx)
-        except n.FieldError as exc:
-            kept = _without_bad_fields(
-                exc, values, row.line_no, record_id, payload, cmap, ctx, result
-            )
-            if kept is None:
-                continue
-            out, candidates = kept
-        if needs_id:  # a tuple of the kind's columns: the candidates and extra attributes last
-            out = (*out, candidates, dumps(extra) if extra else None)
-        good(Good(row.line_no, record_id or "", payload, out))
+        normalise_row(values, extra, row.line_no, record_id or "", payload, ctx, result, columns)
     return result
+
+
+def normalise_row(
+    values: dict[str, Any],
+    extra: dict[str, Any] | None,
+    line_no: int,
+    record_id: str,
+    payload: str,
+    ctx: RowContext,
+    result: NormalisedBatch,
+    columns: Mapping[str, str] = _SAME,
+) -> Good | None:
+    """Normalise one row of canonical ``values`` (and its ``extra`` attributes) into
+    ``result``: its :class:`Good` (returned), or the quarantine entry of a row that cannot be
+    stored (None returned); a field left out of a stored row is listed in ``result.dropped``.
+
+    The one rule of every source (files, collected calls). ``columns``: the source's column of
+    each field, for the quarantine's messages."""
+    candidates = None
+    try:
+        out = _NORMALISERS[ctx.kind](values, ctx)
+    except n.FieldError as exc:
+        kept = _without_bad_fields(exc, values, line_no, record_id, payload, columns, ctx, result)
+        if kept is None:
+            return None
+        out, candidates = kept
+    if ctx.kind is not Kind.CONSENTS:  # the kind's columns, then candidates and extra attributes
+        out = (*out, candidates, dumps(extra) if extra else None)
+    row = Good(line_no, record_id, payload, out)
+    result.good.append(row)
+    return row
 
 
 def _without_bad_fields(
@@ -537,7 +573,7 @@ def _without_bad_fields(
     line_no: int,
     record_id: str | None,
     payload: str,
-    cmap: ColumnMap,
+    columns: Mapping[str, str],
     ctx: RowContext,
     result: NormalisedBatch,
 ) -> tuple[Any, str | None] | None:
@@ -559,7 +595,7 @@ def _without_bad_fields(
     del exc
     while error is not None:
         field_name, reason, fix, implausible, readings = error
-        column = cmap.fields.get(field_name, field_name)
+        column = columns.get(field_name, field_name)
         shown = field_name if column == field_name else f"{field_name} (column {column})"
         issue = Bad(line_no, record_id, shown, reason, fix, payload)
         two_readings = (

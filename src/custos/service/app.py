@@ -120,6 +120,7 @@ class Custos:
             suppressed=dsr.suppression_check(self),
             pii=policy,
             purposes=frozenset(self.taxonomy.purposes),
+            text_filter=pii_policy.text_filter(self.settings, policy),
         )
         tagged = self.source_categories().get(summary.source, {})
         summary.unclassified = [
@@ -160,7 +161,6 @@ class Custos:
                     f"--encoding: {exc.errors()[0]['msg']}", hint="e.g. --encoding cp1252"
                 ) from None
         policy = pii_policy.check_policy(pii or map_file.pii or self.settings.pii_policy)
-        pii_policy.register(self.settings)
         unknown = sorted(set(map_file.categories.values()) - set(self.taxonomy.categories))
         if unknown:
             raise ConfigError(

@@ -28,7 +28,7 @@ The work is split so that the write transaction (which holds the store's writer 
 SQLite the lock every server process takes turns on) does only what needs the store:
 :func:`prepare` reads, checks and normalises the calls and reads their consent signals, down to
 rows as the driver takes them; :func:`write` finds duplicates and known devices, then inserts.
-Reading a call is :mod:`custos.service.collect_calls`, the writing steps are
+Reading a call is :mod:`custos.ingest.sources.segment`, the writing steps are
 :mod:`custos.service.collect_store` and the ledger's :mod:`custos.service.collect_consent`.
 """
 
@@ -38,7 +38,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from weakref import WeakKeyDictionary
 
 from sqlalchemy import Column
 
@@ -46,26 +45,15 @@ from custos.consent import cache
 from custos.consent.signals import Signal, signals_from_event
 from custos.core.fields import Kind
 from custos.ingest import normalise as n
-from custos.ingest.mapping import ColumnMap, MapFile
-from custos.ingest.pipeline import (
-    SuppressionCheck,
-    close_landed,
-    default_region,
-    suppression_key,
-)
-from custos.ingest.readers import RawRow
-from custos.ingest.rows import COLUMNS, Bad, Good, RowContext, dumps, normalise_batch
-from custos.service import collect_store as store
-from custos.service import dsr, keys
-from custos.service.collect_calls import (
+from custos.ingest import sink
+from custos.ingest.pipeline import default_region
+from custos.ingest.rows import COLUMNS, Bad, Good, NormalisedBatch, RowContext, dumps
+from custos.ingest.sources.segment import (
     CALL_TYPES,
-    ROW_COLUMNS,
-    RowMaker,
+    CallRows,
     as_claims,
-    call_region,
     context_key,
     event_time,
-    generic_row,
     ids,
     message_id,
     present,
@@ -74,9 +62,10 @@ from custos.service.collect_calls import (
     timestamp_writer,
     user_hash,
 )
+from custos.service import collect_store as store
+from custos.service import dsr, keys
 from custos.service.collect_consent import pending_signals, record_pending, record_signals
 from custos.store import tables as t
-from custos.store.base import Store
 
 if TYPE_CHECKING:
     from custos.service.app import Custos
@@ -101,8 +90,6 @@ _FIX = "send the call again, corrected"
 _TIME_REASON = "{} is not a date-time: the call is stored with the time it was received"
 _TIME_FIX = "send ISO 8601 times (2026-05-01T12:00:00Z)"
 _SIGNAL_FIX = "send the consent signal in the shape the README's Conformance chapter describes"
-#: Source name → id, per store, of the sources collection has written to (see :func:`write`).
-_SOURCE_IDS: WeakKeyDictionary[Store, dict[str, int]] = WeakKeyDictionary()
 
 
 @dataclass
@@ -233,12 +220,11 @@ def prepare(app: Custos, requests: list[CollectRequest]) -> Prepared:
         bad_fields=app.settings.bad_fields,
     )
     stamp = _bind(app, t.interactions.c.timestamp)
-    maker = RowMaker(ctx, stamp)
+    rows = CallRows(ctx)
+    batch = NormalisedBatch()  # what the normaliser made of the calls (each also in its Call)
     taken: set[tuple[str, str]] = set()
     calls: list[Call] = []
     learnt: list[tuple[str, str, datetime, int]] = []
-    generic: list[RawRow] = []  # calls whose person fields need ingestion's generic path
-    verbatim_of: dict[int, str] = {}
     for index, request in enumerate(requests):
         parsed: dict[str, Any] = {}  # the times of this request, each read once
         received_at, sent_at, encoded = request.received_at, request.sent_at, request.encoded
@@ -276,23 +262,19 @@ def prepare(app: Custos, requests: list[CollectRequest]) -> Prepared:
                 continue
             unreadable: list[str] = []
             when = event_time(message, received_at, sent_at, parsed, unreadable)
-            try:
-                values, (item.shape, item.row) = maker.values(
-                    message, call, when, given, user_is_customer
-                )
-            except n.FieldError:
-                verbatim_of[len(calls)] = verbatim
-                user = given.get("user_id") if user_is_customer else None
-                row = generic_row(message, call, when, user, mid)
-                generic.append(RawRow(len(calls), row))
+            noted = len(batch.dropped)
+            item.good = rows.normalise(
+                message, call, when, given, line, mid, verbatim, batch, user_is_customer
+            )
+            if item.good is None:
+                item.bad = batch.bad[-1]
                 continue
-            item.good = Good(line, mid, verbatim, values)
+            item.shape, item.row = present(item.good.values, stamp)
+            item.dropped = batch.dropped[noted:]
             for name in unreadable:
                 item.dropped.append(
                     Bad(line, mid, name, _TIME_REASON.format(name), _TIME_FIX, verbatim)
                 )
-    if generic:
-        _normalise_generic(calls, generic, verbatim_of, ctx, stamp)
     for item in calls:
         if item.good is not None and item.verified != "key":
             values, item.claims = as_claims(item.good.values, item.verified == "signature")
@@ -314,39 +296,6 @@ def _signed(
         return ""
     signature = user_hash(message)
     return "signature" if signature and keys.signed(app, source, user, signature) else ""
-
-
-def _normalise_generic(
-    calls: list[Call],
-    rows: list[RawRow],
-    verbatim_of: dict[int, str],
-    ctx: RowContext,
-    stamp: Callable[[Any], Any],
-) -> None:
-    """Normalise calls through ingestion's generic path (a field that does not normalise is
-    dropped or the call quarantined, as for every source), each with its region."""
-    cmap = ColumnMap(MapFile(), Kind.INTERACTIONS, ROW_COLUMNS)
-    by_region: dict[str | None, list[RawRow]] = {}
-    for row in rows:
-        region = call_region(calls[row.line_no - 1].message, ctx.region)
-        by_region.setdefault(region, []).append(row)
-    for region, group in by_region.items():
-        batch = normalise_batch(group, cmap, replace(ctx, region=region))
-        for good in batch.good:
-            item = calls[good.line_no - 1]
-            good.payload, good.line_no = verbatim_of[good.line_no], item.line
-            good.record_id = item.mid  # exactly: the generic path would remove its spaces
-            item.good = good
-            item.shape, item.row = present(good.values, stamp)
-        for bad in batch.bad:
-            item = calls[bad.line_no - 1]
-            bad.raw, bad.line_no = verbatim_of.get(bad.line_no, bad.raw), item.line
-            bad.record_id = item.mid
-            item.bad = bad
-        for note in batch.dropped:
-            item = calls[note.line_no - 1]
-            note.raw, note.line_no, note.record_id = verbatim_of[note.line_no], item.line, item.mid
-            item.dropped.append(note)
 
 
 def _read_signals(
@@ -406,16 +355,12 @@ def write(app: Custos, parts: list[Prepared]) -> list[CollectResult]:
     stamp = _bind(app, t.interactions.c.timestamp)
     names = COLUMNS[Kind.INTERACTIONS]
     customer = names.index("customer_id")
-    # A source, once it holds interactions, keeps its id and kind for good: each server
-    # process looks it up once, and remembers it once that transaction has committed.
-    cached = _SOURCE_IDS.setdefault(app.store, {})
+    # Each server process looks a source up once (see sink.SourceIds).
+    sources = sink.SourceIds(app.store, Kind.INTERACTIONS)
     with app.store.write() as conn:
-        source_ids = {
-            name: cached.get(name) or store.ensure_source(conn, name, Kind.INTERACTIONS)
-            for name in dict.fromkeys(r.source for r in requests)
-        }
+        source_ids = sources.of(conn, (r.source for r in requests))
         sids = [source_ids[r.source] for r in requests]
-        known = store.existing(conn, [(sids[index], c.mid) for index, c in items])
+        known = sink.stored_records(conn, [(sids[index], c.mid) for index, c in items])
         # Erased persons' calls are held back. Most stores have erased nobody: one probe in
         # this transaction says so, and only otherwise is the suppression list loaded.
         suppressed = dsr.suppression_check(app) if store.has_rows(conn, t.suppressions) else None
@@ -440,7 +385,14 @@ def write(app: Custos, parts: list[Prepared]) -> list[CollectResult]:
                     values = (*good.values[:customer], cid, *good.values[customer + 1 :])
                     good = Good(good.line_no, good.record_id, good.payload, values)
                     shape, row = present(values, stamp)
-                if suppressed and _suppressed(suppressed, requests[index].source, good, item):
+                if suppressed and sink.suppressed(
+                    suppressed,
+                    requests[index].source,
+                    Kind.INTERACTIONS,
+                    good,
+                    left_out=bool(item.dropped),
+                    claims=item.claims,
+                ):
                     hidden.append((index, good))
                     result.quarantined += 1
                 else:
@@ -455,7 +407,7 @@ def write(app: Custos, parts: list[Prepared]) -> list[CollectResult]:
         for index, _, good, _, _ in stored:
             landed.setdefault(sids[index], []).append((good.record_id, good.payload))
         for sid, rows in landed.items():
-            close_landed(conn, sid, Kind.INTERACTIONS, rows, datetime.now(UTC))
+            sink.close_landed(conn, sid, Kind.INTERACTIONS, rows, datetime.now(UTC))
         waiting = store.link_pending(conn, taught)
         kept = pending_signals(requests, sids)
         store.remember_anonymous(conn, stored, raw_ids, customer, kept)
@@ -465,24 +417,8 @@ def write(app: Custos, parts: list[Prepared]) -> list[CollectResult]:
         for purpose in sorted(set(purposes)):
             cache.refresh(app.store, conn, purpose)
         store.audit_group(conn, requests, results)
-    cached.update(source_ids)
+    sources.remember()
     return results
-
-
-_NAMES = COLUMNS[Kind.INTERACTIONS]
-
-
-def _suppressed(check: SuppressionCheck, source: str, good: Good, item: Call) -> bool:
-    """Whether a call is an erased person's, checked as ingestion checks its rows (with what
-    it only claims, too: a claim would keep the person's identifiers in clear)."""
-    fields = dict(zip(_NAMES, good.values, strict=True))
-    for name, value in item.claims.items():
-        if fields.get(name) is None:
-            fields[name] = value
-    found = suppression_key(
-        check, source, good.record_id, fields, good.payload, left_out=bool(item.dropped)
-    )
-    return found is not None
 
 
 def utcnow() -> datetime:

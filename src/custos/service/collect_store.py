@@ -8,17 +8,17 @@ prepared statement each.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, Connection, Table, select
+from sqlalchemy import Column, Connection, Table
 
 from custos.core.fields import Kind
 from custos.ingest import normalise as n
-from custos.ingest.pipeline import COLLECTED, SUPPRESSED_FIX, SUPPRESSED_REASON, ensure_source
+from custos.ingest import sink
 from custos.ingest.rows import Bad, Good
+from custos.ingest.sink import COLLECTED, IN_CHUNK
 from custos.store import audit
 from custos.store import tables as t
 
@@ -31,8 +31,6 @@ __all__ = [
     "Stored",
     "audit_group",
     "column",
-    "ensure_source",
-    "existing",
     "has_rows",
     "learn_aliases",
     "link_pending",
@@ -43,8 +41,6 @@ __all__ = [
     "store_rows",
 ]
 
-#: Values per ``IN (…)`` list (SQLite allows 999 parameters per statement by default).
-IN_CHUNK = 900
 #: A call to store: (index of its request in the group, the call, its values, the interaction
 #: columns it fills and their values as the driver takes them).
 Stored = tuple[int, "Call", Good, tuple[str, ...], tuple[Any, ...]]
@@ -87,25 +83,6 @@ def column(conn: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
 def has_rows(conn: Connection, table: Table) -> bool:
     """Whether ``table`` holds any row."""
     return bool(rows_of(conn, f"SELECT 1 FROM {table.name} LIMIT 1", ()))
-
-
-def existing(conn: Connection, keys: list[tuple[int, str]]) -> set[tuple[int, str]]:
-    """Which of these (source id, message id) pairs are stored already (one indexed look-up per
-    chunk, on the unique key of ``raw_records``)."""
-    wanted: dict[int, set[str]] = {}
-    for sid, mid in keys:
-        wanted.setdefault(sid, set()).add(mid)
-    found: set[tuple[int, str]] = set()
-    for sid, mids in wanted.items():
-        listed = list(mids)
-        for i in range(0, len(listed), IN_CHUNK):
-            chunk = listed[i : i + IN_CHUNK]
-            sql = (
-                f"SELECT record_id FROM {t.raw_records.name} WHERE source_id = {int(sid)} "
-                f"AND record_id IN ({marks(conn, len(chunk))})"
-            )
-            found.update((sid, mid) for mid in column(conn, sql, chunk))
-    return found
 
 
 # The few statements of a group are plain SQL: building them with SQLAlchemy's constructs each
@@ -321,14 +298,22 @@ def quarantine(
     ``unread``: the consent signals of stored calls that could not be read (one per call and
     reason)."""
     entries: dict[str, dict[str, Any]] = {}
+    kind = Kind.INTERACTIONS
 
-    def common(index: int) -> dict[str, Any]:
-        return {
-            "source_id": sids[index],
-            "kind": _KIND,
-            "file_name": COLLECTED,
-            "created_at": requests[index].received_at,
-        }
+    def add(index: int, body: str, line_no: int, item: Bad | None, left_out: bool) -> None:
+        key = sink.row_key(requests[index].source, kind, body)
+        if key not in entries:
+            request = requests[index]
+            entries[key] = sink.entry(
+                key,
+                sids[index],
+                kind,
+                COLLECTED,
+                request.received_at,
+                line_no,
+                item,
+                left_out=left_out,
+            )
 
     # Keyed by message id (a resend differs in sentAt only) or, without one, the content; a
     # left-out field by the field too.
@@ -336,50 +321,12 @@ def quarantine(
     pending += [(index, item, f"\x1ffield {item.field}", True) for index, item in dropped]
     pending += [(index, item, f"\x1fconsent {item.reason}", True) for index, item in unread]
     for index, item, tail, left_out in pending:
-        source = requests[index].source
         body = (f"call {item.record_id}" if item.record_id else item.raw) + tail
-        key = hashlib.sha256(f"{source}\x1finteractions\x1f{body}".encode()).hexdigest()
-        entries.setdefault(
-            key,
-            {
-                "row_key": key,
-                "record_id": item.record_id,
-                "field": item.field,
-                "reason": item.reason,
-                "fix": item.fix,
-                "raw": item.raw,
-                "line_no": item.line_no,
-                "left_out": left_out,
-                **common(index),
-            },
-        )
+        add(index, body, item.line_no, item, left_out)
     for index, row in hidden:  # an erased person's call: where and why, never the values
-        source = requests[index].source
-        key = hashlib.sha256(
-            f"{source}\x1finteractions\x1fsuppressed\x1f{row.record_id}".encode()
-        ).hexdigest()
-        entries.setdefault(
-            key,
-            {
-                "row_key": key,
-                "record_id": None,
-                "field": None,
-                "reason": SUPPRESSED_REASON,
-                "fix": SUPPRESSED_FIX,
-                "raw": None,
-                "line_no": row.line_no,
-                "left_out": False,
-                **common(index),
-            },
-        )
-    if not entries:
-        return
-    column = t.quarantine.c.row_key
-    listed = list(entries)
-    for i in range(0, len(listed), IN_CHUNK):
-        for known in conn.execute(select(column).where(column.in_(listed[i : i + IN_CHUNK]))):
-            del entries[known[0]]
-    app.store.insert_many(conn, t.quarantine, list(entries.values()))
+        add(index, f"suppressed\x1f{row.record_id}", row.line_no, None, False)
+    if entries:
+        sink.quarantine(app.store, conn, entries)
 
 
 _COUNTED = (

@@ -1,8 +1,9 @@
 """Free-text policy at ingestion (redact | pseudonymise | keep) and ``pii scan``.
 
-Ingestion does not know how personal data is found: this module registers the filters with
-:data:`custos.ingest.rows.TEXT_FILTERS` and builds the PII engine lazily, once per process (the
-ingestion workers are forked after registration, so each builds its own on first use). The
+Ingestion does not know how personal data is found: this module gives each ingestion the
+filter of its policy (:func:`text_filter`, carried in the row context) and builds the PII engine
+lazily, once per process (the ingestion workers are forked with the row context, so each builds
+its own on first use). The
 pseudonymisation key lives outside the store (``secret_key_file``), like the erasure key.
 """
 
@@ -21,7 +22,7 @@ from custos.core.errors import InputError
 from custos.core.fields import reads_as_prose
 from custos.core.settings import Settings
 from custos.ingest import rows
-from custos.ingest.rows import FilteredText
+from custos.ingest.rows import FilteredText, TextFilter
 from custos.privacy.keys import load_or_create_key
 from custos.store import tables as t
 
@@ -68,9 +69,13 @@ def filter_text(
     return hidden, pii.redact(text, lang, mode, key, {HEALTH: "keep"}, findings=found)
 
 
-def register(settings: Settings) -> None:
-    """Make the policies available to ingestion (idempotent)."""
-    rows.TEXT_FILTERS["redact"] = filter_text
+def text_filter(settings: Settings, policy: str) -> TextFilter | None:
+    """The filter of a free-text policy, for an ingestion's row context (None for ``keep``);
+    ``pseudonymise`` with the key of ``settings.secret_key_file``."""
+    if policy == "redact":
+        return filter_text
+    if policy != "pseudonymise":
+        return None
     key_file = str(Path(settings.secret_key_file).expanduser())
 
     def pseudonymise_text(text: str, language: str | None) -> FilteredText:
@@ -79,7 +84,16 @@ def register(settings: Settings) -> None:
             key = _key[key_file] = load_or_create_key(key_file)
         return filter_text(text, language, "pseudonymise", key)
 
-    rows.TEXT_FILTERS["pseudonymise"] = pseudonymise_text
+    return pseudonymise_text
+
+
+def register(settings: Settings) -> None:
+    """Make the policies available to ingestion by name (:data:`rows.TEXT_FILTERS`, for a row
+    context without its own filter; idempotent)."""
+    rows.TEXT_FILTERS["redact"] = filter_text
+    pseudonymise = text_filter(settings, "pseudonymise")
+    assert pseudonymise is not None
+    rows.TEXT_FILTERS["pseudonymise"] = pseudonymise
 
 
 def check_policy(policy: str) -> str:

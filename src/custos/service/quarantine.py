@@ -13,6 +13,7 @@ from custos.ingest.mapping import NOTE_COLUMNS
 from custos.ingest.pipeline import IngestSummary
 from custos.ingest.retry import retry_quarantined, waiting
 from custos.service import dsr
+from custos.service import pii as pii_policy
 from custos.store import audit
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ def retry(
         suppressed=dsr.suppression_check(app),
         pii=policy,
         purposes=frozenset(app.taxonomy.purposes),
+        text_filter=pii_policy.text_filter(app.settings, policy),
     )
     if summary.stored:  # consent events among them take effect now
         app.refresh_consent()

@@ -1,12 +1,12 @@
 """Reading one collected call (Segment's shape): its message id, time, problem, and the
 interaction row it becomes.
 
-Pure functions of the call (no store access): the request handlers run them while the writer
-thread holds a transaction. The row is the row ingestion's generic path
-(:func:`custos.ingest.rows.normalise_batch` over :func:`generic_row`) would make, built
-directly for the few fields a call can carry; a call whose person fields do not normalise
-takes the generic path, which decides, as for every source, whether the field is dropped or
-the call quarantined (``tests/test_collect_rows.py`` holds the two paths to the same result).
+The Segment (and RudderStack) source of the ingestion sink: pure functions of the call (no
+store access), which the request handlers run while the writer thread holds a transaction. A
+call is a row (:func:`call_fields`) that ingestion's normaliser makes canonical, as for every
+source (:class:`CallRows`); the writing is :mod:`custos.service.collect`'s, through
+:mod:`custos.ingest.sink`. :func:`generic_row` is the same call as a file would hold it (the
+tests hold collection and file ingestion to the same rows through it).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
+from itertools import compress
 from typing import Any
 
 import orjson
@@ -25,9 +26,11 @@ from custos.ingest.rows import (
     CANDIDATES,
     COLUMNS,
     PERSON_COLUMNS,
+    Good,
+    NormalisedBatch,
     RowContext,
     dumps,
-    person_values,
+    normalise_row,
 )
 
 CALL_TYPES = ("identify", "track", "page", "screen", "group", "alias")
@@ -50,12 +53,6 @@ ADDRESS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("city", ("city",)),
     ("country", ("country",)),
 )
-_NO_PERSON = (None,) * len(PERSON_COLUMNS)
-# The fast rows below put the customer id last, as person_values does, and then the birth date
-# candidates (only ingestion's generic path, for an ambiguous birthday, fills them).
-assert PERSON_COLUMNS[-1] == "customer_id"
-assert COLUMNS[Kind.INTERACTIONS][:5] == ("timestamp", "channel", "text", "language", "health_text")
-assert COLUMNS[Kind.INTERACTIONS][-3:] == ("customer_id", CANDIDATES, "extra")
 _UNREADABLE_TIME = (n.FieldError, ValueError, TypeError, OverflowError)
 
 
@@ -248,14 +245,22 @@ def person_fields(message: Mapping[str, Any], call: str, user: str | None) -> di
     return fields
 
 
+def call_fields(
+    message: Mapping[str, Any], call: str, when: datetime, user: str | None, mid: str
+) -> dict[str, Any]:
+    """The fields of a call as a row of ingestion: those it fills (see :func:`generic_row`)."""
+    fields: dict[str, Any] = person_fields(message, call, user)
+    fields.update(record_id=mid, timestamp=when, channel=call)
+    return fields
+
+
 def generic_row(
     message: Mapping[str, Any], call: str, when: datetime, user: str | None, mid: str
 ) -> dict[str, Any]:
-    """The call as a row of ingestion's generic path (``ROW_COLUMNS``), for
-    :func:`~custos.ingest.rows.normalise_batch`."""
+    """The call as a row of ingestion (``ROW_COLUMNS``), as a file would hold it: its
+    :func:`call_fields`, every other column empty, and its :func:`ids` as the extra."""
     row: dict[str, Any] = dict.fromkeys(ROW_COLUMNS)
-    row.update(person_fields(message, call, user))
-    row.update(record_id=mid, timestamp=when, channel=call)
+    row.update(call_fields(message, call, when, user, mid))
     row[EXTRA] = ids(message)
     return row
 
@@ -263,33 +268,42 @@ def generic_row(
 #: The interaction columns, in the order of a call's values.
 NAMES = COLUMNS[Kind.INTERACTIONS]
 _TIME = NAMES.index("timestamp")
-#: The columns a call without person fields fills, and one with only a user id.
-BARE = ("timestamp", "channel", "extra")
-WITH_CUSTOMER = ("timestamp", "channel", "customer_id", "extra")
+assert _TIME == 0
 #: A call's row as inserted: (the columns it fills, their values as the driver takes them).
 Shaped = tuple[tuple[str, ...], tuple[Any, ...]]
+
+
+class _Shapes(dict[tuple[bool, ...], tuple[str, ...]]):
+    """The columns a call fills, by which of its values are not NULL (a few shapes per
+    source: worked out once each)."""
+
+    def __missing__(self, filled: tuple[bool, ...]) -> tuple[str, ...]:
+        shape = self[filled] = tuple(compress(NAMES, filled))
+        return shape
+
+
+_SHAPES = _Shapes()
 
 
 def present(values: tuple[Any, ...], stamp: Callable[[Any], Any]) -> Shaped:
     """The columns of a call's values that are not NULL, and their values as the driver takes
     them (``stamp`` converts the time): an insert binds those only (binding a NULL costs the
     driver several times what binding a text does, and a call leaves most columns empty)."""
-    shape = tuple(name for name, value in zip(NAMES, values, strict=True) if value is not None)
-    row = tuple(
-        stamp(value) if i == _TIME else value for i, value in enumerate(values) if value is not None
-    )
-    return shape, row
+    filled = tuple([value is not None for value in values])
+    row = list(compress(values, filled))
+    if filled[_TIME]:  # the time comes first among the values bound
+        row[0] = stamp(row[0])
+    return _SHAPES[filled], tuple(row)
 
 
-class RowMaker:
-    """Makes the interaction values of calls (the tuple ``normalise_batch`` would make, in
-    ``COLUMNS[Kind.INTERACTIONS]`` order), and the row inserted for them (see :func:`present`).
-    ``stamp`` gives a time as the driver takes it; ``ctx`` holds the default region (see
-    :func:`call_region`)."""
+class CallRows:
+    """Makes the interaction rows of calls: a call as a row (:func:`call_fields`) through
+    ingestion's normaliser (:func:`~custos.ingest.rows.normalise_row`), the one rule of every
+    source for what a field that does not normalise means (left out and listed, or the call
+    quarantined). ``ctx`` holds the default region (see :func:`call_region`)."""
 
-    def __init__(self, ctx: RowContext, stamp: Callable[[Any], Any]) -> None:
+    def __init__(self, ctx: RowContext) -> None:
         self.ctx = ctx
-        self.stamp = stamp
         self._contexts: dict[str | None, RowContext] = {ctx.region: ctx}
 
     def context(self, message: Mapping[str, Any]) -> RowContext:
@@ -300,33 +314,25 @@ class RowMaker:
             found = self._contexts[region] = replace(self.ctx, region=region)
         return found
 
-    def values(
+    def normalise(
         self,
         message: Mapping[str, Any],
         call: str,
         when: datetime,
         given: dict[str, str],
+        line: int,
+        mid: str,
+        verbatim: str,
+        into: NormalisedBatch,
         user_is_customer: bool = True,
-    ) -> tuple[tuple[Any, ...], Shaped]:
-        """The values of a call that passed :func:`problem_of` (``given``: its :func:`ids`)
-        and its row; raises ``n.FieldError`` when a person field does not normalise (then the
-        generic path decides). ``user_is_customer``: the user id is the customer number (else it
-        stays in the extra attributes only)."""
+    ) -> Good | None:
+        """Normalise a call that passed :func:`problem_of` (``given``: its :func:`ids`) into
+        ``into``: its values (returned), or None when it is quarantined. ``user_is_customer``:
+        the user id is the customer number (else it stays in the extra attributes only)."""
         user = given.get("user_id") if user_is_customer else None
-        fields = person_fields(message, call, user)
-        if when.tzinfo is not UTC:
-            when = n.timestamp(when)  # type: ignore[assignment]
-        extra = dumps({EXTRA: given})
-        if fields and not (len(fields) == 1 and user):
-            ctx = self.context(message) if "phone" in fields else self.ctx
-            values = (when, call, None, None, None, *person_values(fields, ctx), None, extra)
-            return values, present(values, self.stamp)
-        # The common call: no person fields but (mostly) a user id.
-        customer = n.customer_id(user) if fields and user else None
-        values = (when, call, None, None, None, *_NO_PERSON[:-1], customer, None, extra)
-        if customer is None:
-            return values, (BARE, (self.stamp(when), call, extra))
-        return values, (WITH_CUSTOMER, (self.stamp(when), call, customer, extra))
+        row = call_fields(message, call, when, user, mid)
+        ctx = self.context(message) if row.get("phone") else self.ctx
+        return normalise_row(row, {EXTRA: given}, line, mid, verbatim, ctx, into)
 
 
 #: The person columns of a call's values (what it says of a person), and where the user id and

@@ -1,0 +1,1 @@
+"""Sources that are no files: each maps what it receives to rows for the ingestion sink."""
