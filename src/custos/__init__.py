@@ -1,6 +1,8 @@
 """custos — a consent-first customer data platform.
 
-The public Python API: ``Custos.open(db)`` and its workflows (ingest, resolve, profile, xref).
+The public Python API: ``Custos.open(db)``, its ``ingest`` and ``resolve``, and its typed
+sub-facades (``custos.profiles``, ``.consent``, ``.dsr``, ``.insight``, ``.collect``, ``.audit``,
+``.admin``; see ``custos.service.facades``).
 """
 
 from __future__ import annotations

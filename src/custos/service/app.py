@@ -6,37 +6,41 @@ The CLI, and later the REST API and web UI, are thin layers over :class:`Custos`
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from custos.consent import cache, ledger
-from custos.consent.guard import permits, source_categories
-from custos.consent.signals import signals_from_event
+from custos.consent import cache
+from custos.consent.guard import source_categories
 from custos.consent.taxonomy import UNCLASSIFIED, load_taxonomy
-from custos.core.errors import ConfigError, InputError, NotFoundError, StoreError
+from custos.core.errors import ConfigError
 from custos.core.fields import Kind
 from custos.core.keys import load_or_create_key
 from custos.core.settings import Settings
 from custos.identity import incremental, models, profiles
 from custos.identity.resolve import ResolveSummary, resolve
-from custos.ingest import normalise
 from custos.ingest.mapping import MapFile
-from custos.ingest.normalise import FieldError
 from custos.ingest.pipeline import (
     IngestSummary,
     ProgressFn,
-    default_region,
-    ensure_source,
     ingest_file,
 )
-from custos.service import admin_reads, api_reads, curation, dsr, reads, review, tcf_vendors
+from custos.service import dsr, reads
 from custos.service import pii as pii_policy
+from custos.service.facades import (
+    AdminFacade,
+    AuditFacade,
+    CollectFacade,
+    ConsentFacade,
+    DsrFacade,
+    InsightFacade,
+    ProfilesFacade,
+)
+from custos.service.facades.base import as_dict, as_dicts, delegate
+from custos.service.facades.consent import events_and_problems
 from custos.store import Store, audit, open_store
 from custos.store import tables as t
 
@@ -51,11 +55,25 @@ def audit_files(settings: Settings, url: str) -> tuple[Path, Path]:
 
 
 class Custos:
-    """A custos instance over one store."""
+    """A custos instance over one store.
+
+    Its workflows are grouped in sub-facades that return frozen dataclasses:
+    :attr:`profiles`, :attr:`consent`, :attr:`dsr`, :attr:`insight`, :attr:`collect`,
+    :attr:`audit` and :attr:`admin`. The methods that return dicts are the compatibility
+    surface: each delegates to its facade (``custos.stats()`` is ``custos.admin.stats()`` as a
+    dict; ``custos.consent(key)`` is ``custos.consent.show(key)`` as a dict).
+    """
 
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
+        self.profiles = ProfilesFacade(self)
+        self.consent = ConsentFacade(self)
+        self.dsr = DsrFacade(self)
+        self.insight = InsightFacade(self)
+        self.collect = CollectFacade(self)
+        self.audit = AuditFacade(self)
+        self.admin = AdminFacade(self)
         self.taxonomy = load_taxonomy(Path(settings.taxonomy) if settings.taxonomy else None)
         key_file, checkpoint = audit_files(settings, store.url)
         store.audit_anchor = audit.Anchor(load_or_create_key(key_file), checkpoint)
@@ -85,6 +103,26 @@ class Custos:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- compatibility surface: the workflows as methods, results as dicts ---------------------
+    lookup_identifier = delegate("profiles", ProfilesFacade.lookup)
+    find_profile = delegate("profiles", ProfilesFacade.find)
+    profile = delegate("profiles", ProfilesFacade.read)
+    explain = delegate("profiles", ProfilesFacade.explain, as_dict)
+    merge = delegate("profiles", ProfilesFacade.merge)
+    unmerge = delegate("profiles", ProfilesFacade.unmerge, as_dict)
+    review_queue = delegate("profiles", ProfilesFacade.review_queue, as_dict)
+    review_decide = delegate("profiles", ProfilesFacade.review_decide, as_dict)
+    refresh_consent = delegate("consent", ConsentFacade.refresh)
+    record_consent = delegate("consent", ConsentFacade.record)
+    record_signals = delegate("consent", ConsentFacade.signals, events_and_problems)
+    tcf_vendor = delegate("consent", ConsentFacade.vendor, as_dict)
+    audit_verify = delegate("audit", AuditFacade.verify)
+    audit_checkpoint = delegate("audit", AuditFacade.checkpoint)
+    audit_entries = delegate("audit", AuditFacade.entries, as_dicts)
+    stats = delegate("admin", AdminFacade.stats, as_dict)
+    quarantine = delegate("admin", AdminFacade.quarantined, as_dicts)
+    match_models = delegate("admin", AdminFacade.models, as_dicts)
 
     # -- workflows ------------------------------------------------------------------------------
     def ingest(
@@ -213,57 +251,6 @@ class Custos:
             )
         return summary
 
-    def match_models(self) -> list[dict[str, Any]]:
-        """The saved matching model versions, newest first."""
-        with self.store.read() as conn:
-            return models.history(conn)
-
-    def lookup_identifier(self, key: str) -> tuple[str, str] | None:
-        """The identifier a look-up key names, normalised: ``("email", …)`` or ``("phone",
-        …)``; None for anything else (a profile id)."""
-        try:
-            if "@" in key:
-                email = normalise.email(key)
-                return ("email", email) if email else None
-            if any(c.isdigit() for c in key):
-                phone = normalise.phone(key, default_region(self.settings))
-                return ("phone", phone) if phone else None
-        except FieldError:
-            return None
-        return None
-
-    def find_profile(self, key: str) -> str:
-        """The active profile id for a profile id, an e-mail or a phone number."""
-        with self.store.read() as conn:
-            found = profiles.canonical_profile_id(conn, key)
-            if found:
-                return found
-            candidates: list[str] = []
-            named = self.lookup_identifier(key)
-            if named is not None and named[0] == "email":
-                candidates = profiles.profiles_by_identifier(conn, "email", named[1])
-            elif named is not None:
-                candidates = api_reads.profiles_by_phone(conn, named[1])
-        if not candidates:
-            raise NotFoundError(
-                "no profile matches that key", hint="give a profile id, an e-mail or a phone"
-            )
-        if len(candidates) > 1:
-            raise InputError(
-                f"the key matches {len(candidates)} profiles (a shared identifier)",
-                hint="give another identifier of the person, or their profile id",
-            )
-        return candidates[0]
-
-    def profile(
-        self, key: str, *, purpose: str | None, actor: str = "cli", as_of: datetime | None = None
-    ) -> dict[str, Any]:
-        """A profile as ``purpose`` may see it: golden record with provenance, identifiers,
-        member records and interactions (refused without a lawful basis; audited)."""
-        return reads.guarded_profile(
-            self, self.find_profile(key), purpose, actor=actor, as_of=as_of
-        )
-
     def export_profiles(
         self, purpose: str | None, *, actor: str = "cli"
     ) -> Iterator[dict[str, Any]]:
@@ -275,262 +262,7 @@ class Custos:
         with self.store.read() as conn:
             return source_categories(conn)
 
-    # -- consent -----------------------------------------------------------------------------
-    def refresh_consent(self, purposes: Iterable[str] | None = None, *, full: bool = False) -> None:
-        """Bring the materialised consent states up to date (reads are correct without it; this
-        keeps bulk reads fast). Runs after resolution and after consent is recorded."""
-        with self.store.write() as conn:
-            if purposes is None:
-                purposes = (
-                    conn.execute(select(t.consent_events.c.purpose).distinct()).scalars().all()
-                )
-            for purpose in sorted(set(purposes)):
-                cache.refresh(self.store, conn, purpose, full=full)
-
-    def consent(
-        self, key: str, *, as_of: datetime | None = None, actor: str = "cli"
-    ) -> dict[str, Any]:
-        """A person's consent ledger and the state per purpose (now, or as of a time)."""
-        profile_id = self.find_profile(key)
-        with self.store.read() as conn:
-            events = ledger.events_by_profile(conn, None, [profile_id]).get(profile_id, [])
-            rows = ledger.ledger_rows(conn, [e.id for e in events])
-            possible = (
-                ledger.possible_links(conn, profile_id)
-                if any(e.stream.startswith(ledger.POSSIBLE_STREAM) for e in events)
-                else []
-            )
-        by_purpose: dict[str, list[ledger.LedgerEvent]] = {}
-        for event in events:
-            by_purpose.setdefault(event.purpose, []).append(event)
-        borrowed = {e.id for e in events if e.stream.startswith(ledger.POSSIBLE_STREAM)}
-        states = {}
-        for name, purpose in sorted(self.taxonomy.purposes.items()):
-            state = ledger.derive_state(by_purpose.get(name, []), as_of)
-            states[name] = {
-                "status": state.status,
-                "explicit": state.explicit,
-                "since": state.since.isoformat() if state.since else None,
-                "basis": purpose.basis.value,
-                "allowed": permits(purpose, state),
-                # the state rests on events of a possible match (restrictions only)
-                "via_possible_match": bool(borrowed.intersection(state.event_ids)),
-            }
-        for row in rows:
-            row["via_possible_match"] = row["id"] in borrowed
-        with self.store.write() as conn:
-            audit.append(
-                conn,
-                actor=actor,
-                action="consent.show",
-                purpose="consent_management",
-                subjects=[profile_id],
-            )
-        return {
-            "profile_id": profile_id,
-            "as_of": as_of.isoformat() if as_of else None,
-            "states": states,
-            # records of other profiles scored close to this one's: their restrictions apply
-            "possible_matches": possible,
-            "ledger": [
-                {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
-                for row in rows
-            ],
-        }
-
-    def tcf_vendor(
-        self, key: str, *, purpose: str, vendor: int, actor: str = "cli"
-    ) -> dict[str, Any]:
-        """May the person's data go to IAB TCF vendor ``vendor`` for ``purpose``? Only when the
-        guard allows the purpose and the person's TC string allows the vendor (audited)."""
-        return tcf_vendors.vendor_decision(self, key, purpose=purpose, vendor=vendor, actor=actor)
-
-    def record_consent(
-        self,
-        key: str,
-        *,
-        purpose: str,
-        status: str,
-        source: str,
-        method: str = "manual",
-        explicit: bool = False,
-        notice_version: str | None = None,
-        evidence: str | None = None,
-        at: datetime | None = None,
-        actor: str = "cli",
-    ) -> int:
-        """Append a consent event for the person behind ``key`` (a profile id, e-mail or phone)."""
-        self.taxonomy.purpose(purpose)
-        profile_id = self.find_profile(key)
-        with self.store.write() as conn:
-            source_id = ensure_source(conn, source, Kind.CONSENTS)
-            event_id = ledger.append_event(
-                conn,
-                source_id=source_id,
-                profile_id=profile_id,
-                purpose=purpose,
-                status=status,
-                at=at or datetime.now(UTC),
-                method=method,
-                explicit=explicit,
-                notice_version=notice_version,
-                evidence=evidence,
-            )
-            cache.refresh(self.store, conn, purpose)
-            audit.append(
-                conn,
-                actor=actor,
-                action=f"consent.{status}",
-                purpose=purpose,
-                subjects=[profile_id],
-                detail={"event": event_id, "source": source, "method": method},
-            )
-        return event_id
-
-    def record_signals(
-        self,
-        message: dict[str, Any],
-        *,
-        identifiers: dict[str, str],
-        source: str,
-        headers: dict[str, str] | None = None,
-        actor: str = "collect",
-    ) -> tuple[list[int], list[str]]:
-        """Turn the consent signals of one collected event (Segment or RudderStack shape, TCF
-        string, GPC) into ledger events for the person with these normalised identifiers (the
-        caller vouches for them: collection's own path keeps unverified calls from granting).
-        Events are timed now; a signal's own time (a TC string's last update) is the client's
-        claim, kept in the evidence.
-
-        Returns the new event ids and the problems (unreadable signals are reported, not guessed).
-        """
-        found, problems = signals_from_event(message, self.taxonomy.signals, headers)
-        when = datetime.now(UTC)
-        ids: list[int] = []
-        with self.store.write() as conn:
-            source_id = ensure_source(conn, source, Kind.CONSENTS)
-            for signal in found:
-                if signal.purpose not in self.taxonomy.purposes:
-                    problems.append(f"signal maps to unknown purpose {signal.purpose}")
-                    continue
-                ids.append(
-                    ledger.append_event(
-                        conn,
-                        source_id=source_id,
-                        identifiers=identifiers,
-                        purpose=signal.purpose,
-                        status=signal.status,
-                        at=when,
-                        method=signal.method,
-                        evidence=signal.evidence
-                        + (f"; client time {signal.at.isoformat()}" if signal.at else ""),
-                    )
-                )
-            for purpose in sorted(
-                {s.purpose for s in found if s.purpose in self.taxonomy.purposes}
-            ):
-                cache.refresh(self.store, conn, purpose)
-            if ids:
-                audit.append(
-                    conn,
-                    actor=actor,
-                    action="consent.signal",
-                    detail={"events": ids, "source": source},
-                )
-        return ids, problems
-
-    # -- audit ----------------------------------------------------------------------------------
-    def audit_verify(self, checkpoints: Iterable[Path] = ()) -> audit.Finding | None:
-        """What shows the audit log was changed, truncated or rewritten (checked against its
-        key, its checkpoint file and any exported ``checkpoints``), or None when intact."""
-        anchor = self.store.audit_anchor
-        assert anchor is not None
-        extra = [audit.Checkpoint.load(path, anchor.key) for path in checkpoints]
-        with self.store.read() as conn:
-            return audit.verify(conn, anchor, extra)
-
-    def audit_checkpoint(self) -> bytes:
-        """The signed head of the verified audit log (JSON), also recorded in the checkpoint
-        file; refused when the log does not verify."""
-        anchor = self.store.audit_anchor
-        assert anchor is not None
-        with self.store.read() as conn:
-            finding = audit.verify(conn, anchor)
-            if finding is not None:
-                raise StoreError(finding.reason, hint="see custos audit verify")
-            head = audit.head(conn)
-        anchor.advance(head)
-        return head.signed(anchor.key)
-
-    def audit_entries(
-        self, *, profile: str | None = None, limit: int = 100
-    ) -> list[dict[str, Any]]:
-        """Audit entries, newest first, optionally those that touched one profile."""
-        wanted = self.find_profile(profile) if profile else None
-        out: list[dict[str, Any]] = []
-        with self.store.read() as conn:
-            query = select(t.audit_log).order_by(t.audit_log.c.id.desc())
-            result = conn.execution_options(yield_per=500).execute(query)
-            for row in result:
-                detail = orjson.loads(row.detail or "{}")
-                subjects = reads.entry_subjects(row.subjects, detail)
-                if wanted and wanted not in subjects:
-                    continue
-                detail.pop("subjects_z", None)
-                out.append(
-                    {
-                        "id": row.id,
-                        "at": row.at.isoformat(),
-                        "actor": row.actor,
-                        "action": row.action,
-                        "purpose": row.purpose,
-                        "subjects": subjects
-                        if len(subjects) <= 20
-                        else f"{len(subjects)} profiles",
-                        "detail": detail,
-                    }
-                )
-                if len(out) >= limit:
-                    break
-            result.close()  # leaving early: release the server-side cursor (PostgreSQL)
-        return out
-
-    def explain(self, key: str, *, actor: str = "cli") -> dict[str, Any]:
-        """Why each record belongs to the profile (links with rule and weight, decisions)."""
-        return curation.explain(self, key, actor=actor)
-
-    def unmerge(
-        self, key: str, records: list[str], *, actor: str = "cli", reason: str = ""
-    ) -> dict[str, Any]:
-        """Split records (SOURCE:RECORD_ID) off a profile; later runs keep them apart."""
-        return curation.unmerge(self, key, records, actor=actor, reason=reason)
-
-    def merge(self, first: str, second: str, *, actor: str = "cli", reason: str = "") -> str:
-        """Join two profiles for good; returns the surviving (older) id."""
-        return curation.merge(self, first, second, actor=actor, reason=reason)[0]
-
-    def review_queue(
-        self, *, limit: int = 50, offset: int = 0, status: str | None = None, actor: str = "cli"
-    ) -> dict[str, Any]:
-        """Pairs resolution scored but did not link, strongest first, waiting for a person's
-        decision (record references and match weights only; audited)."""
-        return review.review_queue(self, limit=limit, offset=offset, status=status, actor=actor)
-
-    def review_decide(
-        self,
-        candidate_id: int,
-        *,
-        accept: bool,
-        actor: str = "cli",
-        reason: str = "",
-        expect: tuple[str, str] | None = None,
-    ) -> dict[str, Any]:
-        """Accept (join for good) or reject (keep apart for good) a pair of the review queue;
-        with ``expect`` (its two records as listed), refused if the id names another pair now."""
-        return review.decide(
-            self, candidate_id, accept=accept, actor=actor, reason=reason, expect=expect
-        )
-
+    # -- exports -----------------------------------------------------------------------------
     def xref(self, *, actor: str | None = None) -> Iterator[tuple[str, str, str]]:
         """(source, record_id, profile_id) for every ingested record and interaction: ids only,
         no personal values. With an ``actor``, the export is audited (the rows handed out,
@@ -549,53 +281,3 @@ class Custos:
             for row in profiles.iter_xref(conn):
                 handed["rows"] += 1
                 yield row
-
-    def stats(self) -> dict[str, int]:
-        """Counts of sources, records, interactions, consent events, profiles, quarantined rows."""
-        with self.store.read() as conn:
-
-            def count(table: Any, *where: Any) -> int:
-                return int(
-                    conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
-                )
-
-            return {
-                "sources": count(t.sources),
-                "records": count(t.records),
-                "interactions": count(t.interactions),
-                "consent_events": count(t.consent_events),
-                "profiles": count(t.profiles, t.profiles.c.status == "active"),
-                "merged_profile_ids": count(t.profiles, t.profiles.c.status == "merged"),
-                "linked": count(t.profile_members),
-                "quarantined": count(t.quarantine, admin_reads.is_open()),
-            }
-
-    def quarantine(
-        self, *, source: str | None = None, limit: int = 100, open_only: bool = True
-    ) -> list[dict[str, Any]]:
-        """Quarantined rows (newest first): where they are, what is wrong and how to fix it;
-        the open ones (still waiting), or with ``open_only=False`` the closed ones too (with
-        the time their rows landed)."""
-        query = (
-            select(
-                t.quarantine.c.id,
-                t.sources.c.name.label("source"),
-                t.quarantine.c.kind,
-                t.quarantine.c.file_name,
-                t.quarantine.c.line_no,
-                t.quarantine.c.record_id,
-                t.quarantine.c.field,
-                t.quarantine.c.reason,
-                t.quarantine.c.fix,
-                t.quarantine.c.closed_at,
-            )
-            .join(t.sources, t.sources.c.id == t.quarantine.c.source_id)
-            .order_by(t.quarantine.c.id.desc())
-            .limit(limit)
-        )
-        if source:
-            query = query.where(t.sources.c.name == source)
-        if open_only:
-            query = query.where(admin_reads.is_open())
-        with self.store.read() as conn:
-            return [{str(k): v for k, v in r.items()} for r in conn.execute(query).mappings()]
