@@ -5,9 +5,10 @@ of a new record's identifiers (``profile_identifiers``) and the records sharing 
 blocking keys (names, birth date and surname, postcode and first name, street; see
 :data:`~custos.identity.writer.MATCH_INDEXES`). The saved model scores new × candidate and new ×
 new pairs (Splink's ``predict_between`` / ``predict_within``), and the links join the touched
-profiles under the same rules as a full run: people's decisions, then exact identifiers, then
-matches strongest first, refusing incoherent clusters. Existing profiles are never split here;
-that is what ``resolve --full`` and ``profile unmerge`` do.
+profiles through the same plan as a full run (:func:`~custos.identity.clustering.plan_profiles`:
+people's decisions, then exact identifiers, then matches strongest first, refusing incoherent
+clusters). Existing profiles are never split here; that is what ``resolve --full`` and
+``profile unmerge`` do.
 """
 
 from __future__ import annotations

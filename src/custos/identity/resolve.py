@@ -2,12 +2,12 @@
 
 Reads every normalised record and interaction, links them by exact strong identifiers (with the
 guard rails of :func:`~custos.identity.exact.exact_edges`) and by probabilistic matches of the
-records (a Splink model, trained on the first run and kept in the store), joins them into
-coherent clusters (:class:`~custos.identity.graph.CoherentUnionFind`), keeps profile ids stable
-(see :mod:`custos.identity.ids`), and rewrites membership, merge evidence and golden records in
-one write transaction: a reader sees the old profiles or the new ones, never a mix. All of it
-but the writing is computed from a snapshot, without the write lock (see
-:mod:`custos.identity.snapshot`).
+records (a Splink model, trained on the first run and kept in the store), and plans profiles
+from them (:func:`~custos.identity.clustering.plan_profiles`, as an incremental run does:
+coherent clusters, stable ids, merge evidence, the review queue), which the profile writer
+(:class:`~custos.identity.writer.ProfileWriter`) stores in one write transaction: a reader sees
+the old profiles or the new ones, never a mix. All of it but the writing is computed from a
+snapshot, without the write lock (see :mod:`custos.identity.snapshot`).
 """
 
 from __future__ import annotations

@@ -180,14 +180,12 @@ class ProfileWriter:
         its profiles are created, merged and rebuilt, others left alone. ``nodes`` and
         ``rows`` are the loaded members of the planned clusters (their identifiers, their
         golden records)."""
-        conn, store = self.conn, self.store
         clock = time.perf_counter()
-        clusters, assigned = planned.clusters, planned.assigned
-        members = t.profile_members
         now = datetime.now(UTC)
+        assigned = planned.assigned
         write_profiles(
-            conn,
-            store,
+            self.conn,
+            self.store,
             set(assigned.cluster_ids),
             assigned.created,
             assigned.merged,
@@ -195,52 +193,74 @@ class ProfileWriter:
             now,
             self.actor,
         )
-        for loser, survivor in assigned.merged.items():
+        self._link(planned, new_ids, set(history.previous), now)
+        self._add_evidence(planned, now)
+        self._requeue(planned, new_ids, now)
+        self._rebuild(planned, nodes, rows)
+        meta.put(self.conn, meta.GRAPH_VERSION, uuid.uuid4().hex)
+        self.phases["write"] = time.perf_counter() - clock
+
+    def _link(
+        self, planned: ProfilePlan, new_ids: set[int], linked: set[int], now: datetime
+    ) -> None:
+        """Members and evidence of merged profiles move to the survivors; the new rows join
+        their profiles (new versions of rows already ``linked`` anew)."""
+        conn, members = self.conn, t.profile_members
+        for loser, survivor in planned.assigned.merged.items():
             for table in (members, t.merge_evidence):
                 conn.execute(
                     update(table).where(table.c.profile_id == loser).values(profile_id=survivor)
                 )
+        if not new_ids:
+            return
+        for chunk in chunks(new_ids & linked):
+            conn.execute(delete(members).where(members.c.raw_id.in_(chunk)))
         member_of = planned.member_of
-        if new_ids:
-            # new versions of records already in a profile: linked anew
-            for chunk in chunks(new_ids.intersection(history.previous)):
-                conn.execute(delete(members).where(members.c.raw_id.in_(chunk)))
-            store.insert_many(
-                conn,
-                members,
-                [
-                    {"raw_id": r, "profile_id": member_of[r], "linked_at": now}
-                    for r in sorted(new_ids)
-                ],
-            )
-        created = {"created_at": now}
-        if planned.used:
-            evidence = t.merge_evidence
-            after = conn.execute(select(func.coalesce(func.max(evidence.c.id), 0))).scalar_one()
-            store.insert_many(
-                conn,
-                evidence,
-                [
-                    dict(zip(EVIDENCE_COLUMNS, row, strict=True)) | created
-                    for row in planned.evidence_rows(int(after))
-                ],
-            )
-        candidates = t.identity_candidates
-        for chunk in chunks(new_ids):  # rows looked at again replace their earlier pairs
+        self.store.insert_many(
+            conn,
+            members,
+            [{"raw_id": r, "profile_id": member_of[r], "linked_at": now} for r in sorted(new_ids)],
+        )
+
+    def _add_evidence(self, planned: ProfilePlan, now: datetime) -> None:
+        """The links that joined the planned clusters, after the evidence stored."""
+        if not planned.used:
+            return
+        evidence = t.merge_evidence
+        after = self.conn.execute(select(func.coalesce(func.max(evidence.c.id), 0))).scalar_one()
+        self.store.insert_many(
+            self.conn,
+            evidence,
+            [
+                dict(zip(EVIDENCE_COLUMNS, row, strict=True)) | {"created_at": now}
+                for row in planned.evidence_rows(int(after))
+            ],
+        )
+
+    def _requeue(self, planned: ProfilePlan, new_ids: set[int], now: datetime) -> None:
+        """The new rows' pairs in the review queue replace their earlier ones."""
+        conn, candidates = self.conn, t.identity_candidates
+        for chunk in chunks(new_ids):
             conn.execute(
                 delete(candidates).where(
                     candidates.c.left_raw_id.in_(chunk) | candidates.c.right_raw_id.in_(chunk)
                 )
             )
-        if planned.review:
-            known = stored_pairs(conn)
-            review = planned.review_rows(known)
-            store.insert_many(
-                conn,
-                candidates,
-                [dict(zip(REVIEW_COLUMNS, row, strict=True)) | created for row in review],
-            )
-            meta.put(conn, meta.REVIEW_ID, str(_highest(review, known)))
+        if not planned.review:
+            return
+        known = stored_pairs(conn)
+        review = planned.review_rows(known)
+        self.store.insert_many(
+            conn,
+            candidates,
+            [dict(zip(REVIEW_COLUMNS, row, strict=True)) | {"created_at": now} for row in review],
+        )
+        meta.put(conn, meta.REVIEW_ID, str(_highest(review, known)))
+
+    def _rebuild(self, planned: ProfilePlan, nodes: Sequence[Node], rows: dict[int, Any]) -> None:
+        """The golden records and identifiers of the planned profiles, from their members
+        (those of the profiles merged away go)."""
+        conn, store, assigned = self.conn, self.store, planned.assigned
         rewritten = set(assigned.cluster_ids) | set(assigned.merged)
         for table in (t.profile_golden, t.profile_identifiers):
             for chunk in chunks(rewritten):
@@ -248,9 +268,10 @@ class ProfileWriter:
         store.insert_many(
             conn,
             t.profile_golden,
-            list(golden_documents(assigned.cluster_ids, clusters, rows, self.settings)),
+            list(golden_documents(assigned.cluster_ids, planned.clusters, rows, self.settings)),
             names=("profile_id", "document"),
         )
+        member_of = planned.member_of
         node_of = {n.raw_id: n for n in nodes}
         identifiers = sorted(
             {
@@ -264,8 +285,6 @@ class ProfileWriter:
             t.profile_identifiers,
             [{"kind": k, "value": v, "profile_id": p} for k, v, p in identifiers],
         )
-        meta.put(conn, meta.GRAPH_VERSION, uuid.uuid4().hex)
-        self.phases["write"] = time.perf_counter() - clock
 
 
 def stored_pairs(conn: Connection) -> dict[tuple[int, int], int]:
