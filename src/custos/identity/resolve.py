@@ -2,24 +2,22 @@
 
 Reads every normalised record and interaction, links them by exact strong identifiers (with the
 guard rails of :func:`~custos.identity.exact.exact_edges`) and by probabilistic matches of the
-records (a Splink model, trained on the first run and kept in the store), joins them into
-coherent clusters (:class:`~custos.identity.graph.CoherentUnionFind`), keeps profile ids stable
-(see :mod:`custos.identity.ids`), and rewrites membership, merge evidence and golden records in
-one write transaction: a reader sees the old profiles or the new ones, never a mix. All of it
-but the writing is computed from a snapshot, without the write lock (see
-:mod:`custos.identity.snapshot`).
+records (a Splink model, trained on the first run and kept in the store), and plans profiles
+from them (:func:`~custos.identity.clustering.plan_profiles`, as an incremental run does:
+coherent clusters, stable ids, merge evidence, the review queue), which the profile writer
+(:class:`~custos.identity.writer.ProfileWriter`) stores in one write transaction: a reader sees
+the old profiles or the new ones, never a mix. All of it but the writing is computed from a
+snapshot, without the write lock (see :mod:`custos.identity.snapshot`).
 """
 
 from __future__ import annotations
 
 import gc
 import time
-import uuid
-from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -28,22 +26,19 @@ from sqlalchemy import Connection, func, select
 from custos.core.bulk import paused_gc
 from custos.core.settings import Settings
 from custos.identity import matcher, models
+from custos.identity.clustering import (
+    Decisions,
+    History,
+    ProfilePlan,
+    plan_profiles,
+    scoring_threshold,
+)
 from custos.identity.exact import exact_edges
 from custos.identity.graph import Edge, ExactResult, IgnoredIdentifier, Node
-from custos.identity.ids import assign_ids
-from custos.identity.loading import arrow_table, golden_documents, join_phone_forms, load
-from custos.identity.plan import Plan, ReviewPair, plan_links
-from custos.identity.snapshot import SNAPSHOT_ATTEMPTS, SnapshotMark, recheck_marks, unmark
-from custos.identity.writer import (
-    Jobs,
-    ensure_match_indexes,
-    insert_batches,
-    insert_identifiers,
-    new_profile,
-    rewrite,
-    write_profiles,
-)
-from custos.store import Store, meta
+from custos.identity.loading import arrow_table, join_phone_forms, load
+from custos.identity.snapshot import SNAPSHOT_ATTEMPTS, SnapshotMark, recheck_marks
+from custos.identity.writer import ProfileWriter, ensure_match_indexes, stored_pairs
+from custos.store import Store
 from custos.store import tables as t
 
 #: A producer of extra edges (a test or another matcher plugs in here).
@@ -77,6 +72,24 @@ class ResolveSummary:
     ambiguous: int = 0  # records that fit two persons equally well (linked to neither)
     ignored: list[IgnoredIdentifier] = field(default_factory=list)
     seconds: float = 0.0
+
+    def count_links(self, exact: ExactResult, planned: ProfilePlan) -> None:
+        """What linking did: the guard rails' and the clustering's figures."""
+        links = planned.links
+        self.ignored, self.withheld_links = exact.ignored, exact.withheld_links
+        self.probabilistic_links = sum(1 for e in links.used if e.rule == "match")
+        self.kept_apart, self.conflicts = links.kept_apart, links.conflicts
+        self.review, self.ambiguous = len(links.review), links.ambiguous
+
+    def count_profiles(self, planned: ProfilePlan) -> None:
+        """The profiles written: how many, created, merged, and their sizes."""
+        sizes = [len(members) for members in planned.clusters]
+        self.profiles = len(sizes)
+        self.created = len(planned.assigned.created)
+        self.merged = len(planned.assigned.merged)
+        self.multi_record_profiles = sum(1 for size in sizes if size > 1)
+        self.largest_profile = max(sizes, default=0)
+        self.edges = len(planned.used)
 
 
 def _probable_edges(
@@ -127,36 +140,6 @@ def _probable_edges(
     return edges, exact
 
 
-def scoring_threshold(settings: Settings) -> float:
-    """The lowest match weight a scored pair is kept from (possible matches included)."""
-    return min(settings.possible_match, settings.match_threshold)
-
-
-def plan(
-    nodes: list[Node],
-    exact: ExactResult,
-    probable: list[Edge],
-    together: list[Edge],
-    apart: list[tuple[int, int]],
-    settings: Settings,
-    *,
-    existing: dict[int, str] | None = None,
-    extra: list[Edge] | None = None,
-) -> Plan:
-    """:func:`~custos.identity.plan.plan_links` with the thresholds of ``settings``."""
-    return plan_links(
-        nodes,
-        exact,
-        probable,
-        together,
-        apart,
-        match_threshold=settings.match_threshold,
-        possible_match=settings.possible_match,
-        existing=existing,
-        extra=extra or (),
-    )
-
-
 @dataclass
 class _Computed:
     """A full resolution's plan, computed from one snapshot of the store."""
@@ -164,9 +147,8 @@ class _Computed:
     mark: SnapshotMark
     nodes: list[Node]
     rows: dict[int, Any]
-    planned: Plan
-    assigned: Any
-    previous: dict[int, str]
+    planned: ProfilePlan
+    history: History
     linked_at: dict[int, datetime]
     known_pairs: dict[tuple[int, int], int]
     model: dict[str, Any] | None = None  # trained now: saved with the result
@@ -290,38 +272,30 @@ def _compute(
     # the rows were loaded (those were frozen).
     gc.collect()
     # (read only now: the memberships of a million records would add to the matcher's peak)
-    together, apart = decisions(conn)
+    decided = decisions(conn)
     known_pairs = stored_pairs(conn)
-    previous, linked_at = _memberships(conn)
-    active = _active_profiles(conn)
-    existing = set(conn.execute(select(t.profiles.c.id)).scalars())
+    history, linked_at = _history(conn)
     rechecked = recheck_marks(conn)
     clock = time.perf_counter()
-    summary.ignored, summary.withheld_links = exact.ignored, exact.withheld_links
-    planned = plan(
+    planned = plan_profiles(
         nodes,
         exact,
         probable,
-        together,
-        apart,
+        decided,
         settings,
-        extra=extra_edges(nodes) if extra_edges else None,
+        history,
+        partial(anchor, rows),
+        extra=extra_edges(nodes) if extra_edges else (),
     )
     del probable
-    summary.probabilistic_links = sum(1 for e in planned.used if e.rule == "match")
-    summary.kept_apart, summary.conflicts = planned.kept_apart, planned.conflicts
-    summary.review, summary.ambiguous = len(planned.review), planned.ambiguous
-    clusters = planned.clusters
-    anchors = [f"{rows[m[0]][1]}\x1f{rows[m[0]][2]}" for m in clusters]
-    assigned = assign_ids(clusters, anchors, previous, active, existing)
+    summary.count_links(exact, planned)
     summary.phases["cluster"] = time.perf_counter() - clock
     return _Computed(
         mark,
         nodes,
         rows,
         planned,
-        assigned,
-        previous,
+        history,
         linked_at,
         known_pairs,
         trained.get("model"),
@@ -339,7 +313,6 @@ def _apply(
     actor: str,
 ) -> None:
     """Write a computed resolution (inside the write transaction)."""
-    clock = time.perf_counter()
     if computed.model is not None:
         assert computed.training is not None
         frequencies, trained_on = computed.training
@@ -351,172 +324,27 @@ def _apply(
             threshold=settings.match_threshold,
         )
         summary.trained = True
-    planned, assigned, previous = computed.planned, computed.assigned, computed.previous
-    linked_at, rows, clusters = computed.linked_at, computed.rows, planned.clusters
-    used = planned.used
-    # From here on one thread does all database work, in order, while this one computes the
-    # rows to write: the driver lets go of Python's lock while the database works, so both
-    # cores are busy.
-    with Jobs(backlog=16) as db:
-        db.put(ensure_match_indexes, conn)
-        now = datetime.now(UTC)
-        old_sets: dict[str, set[int]] = defaultdict(set)
-        for raw_id, pid in previous.items():
-            old_sets[pid].add(raw_id)
-        changed = {
-            pid
-            for pid, members in zip(assigned.cluster_ids, clusters, strict=True)
-            if pid not in old_sets or set(members) != old_sets[pid]
-        }
-        insert_batches(
-            db,
-            conn,
-            store,
-            t.profiles,
-            ("id",),
-            ((pid,) for pid in sorted(assigned.created)),
-            new_profile(now),
-        )
-        db.put(
-            partial(write_profiles, insert_created=False),
-            conn,
-            store,
-            changed,
-            assigned.created,
-            assigned.merged,
-            assigned.retired,
-            now,
-            actor,
-        )
-        member_of = {
-            m: pid
-            for pid, members in zip(assigned.cluster_ids, clusters, strict=True)
-            for m in members
-        }
-        rewrite(
-            db,
-            conn,
-            store,
-            t.profile_members,
-            ("raw_id", "profile_id", "linked_at"),
-            (
-                (raw_id, pid, linked_at[raw_id] if previous.get(raw_id) == pid else now)
-                for raw_id in sorted(member_of)  # key order: B-tree appends
-                if (pid := member_of[raw_id])
-            ),
-        )
-        rewrite(
-            db,
-            conn,
-            store,
-            t.merge_evidence,
-            ("id", "profile_id", "left_raw_id", "right_raw_id", "rule", "weight", "detail"),
-            (
-                (
-                    i,
-                    member_of[e.left],
-                    e.left,
-                    e.right,
-                    e.rule,
-                    None if e.weight is None else f"{e.weight:.4f}",
-                    e.detail,
-                )
-                for i, e in enumerate(used, 1)
-            ),
-            const={"created_at": now},
-        )
-        known_pairs = computed.known_pairs
-        review = list(review_rows(planned.review, known_pairs))
-        rewrite(
-            db,
-            conn,
-            store,
-            t.identity_candidates,
-            ("id", "left_raw_id", "right_raw_id", "status", "weight", "reason", "detail"),
-            review,
-            const={"created_at": now},
-        )
-        highest = max([r[0] for r in review] + list(known_pairs.values()), default=0)
-        db.put(meta.put, conn, meta.REVIEW_ID, str(highest))
-        # The identifiers follow from the members just written: the database derives them
-        # (in SQL, on its thread) while this thread produces the golden records.
-        rewrite(db, conn, store, t.profile_identifiers, derive=insert_identifiers)
-        summary.phases["write"] = time.perf_counter() - clock
-        clock = time.perf_counter()
-        rewrite(
-            db,
-            conn,
-            store,
-            t.profile_golden,
-            ("profile_id", "document"),
-            golden_documents(*_by_profile_id(assigned.cluster_ids, clusters), rows, settings),
-        )
-        # This run looked at the rows marked for recheck in its snapshot; one changed again
-        # since (a newer version) stays marked, as do rows marked since.
-        db.put(unmark, conn, computed.rechecked)
-        # derived consent states go stale
-        db.put(meta.put, conn, meta.GRAPH_VERSION, uuid.uuid4().hex)
-        summary.phases["golden"] = time.perf_counter() - clock
-        clock = time.perf_counter()
-    # (leaving the block waited for the last of the database work)
-    summary.phases["flush"] = time.perf_counter() - clock
-    sizes = [len(c) for c in clusters]
+    writer = ProfileWriter(store, conn, settings, actor, summary.phases)
+    writer.rewrite(
+        computed.planned,
+        computed.history,
+        computed.rows,
+        linked_at=computed.linked_at,
+        known_pairs=computed.known_pairs,
+        rechecked=computed.rechecked,
+    )
     summary.linked_interactions = sum(1 for n in computed.nodes if not n.is_record)
-    summary.profiles = len(clusters)
-    summary.created = len(assigned.created)
-    summary.merged = len(assigned.merged)
-    summary.multi_record_profiles = sum(1 for s in sizes if s > 1)
-    summary.largest_profile = max(sizes, default=0)
-    summary.edges = len(used)
+    summary.count_profiles(computed.planned)
 
 
-def review_rows(
-    pairs: Sequence[ReviewPair], known: dict[tuple[int, int], int]
-) -> Iterator[tuple[Any, ...]]:
-    """``identity_candidates`` rows (without ``created_at``) of the pairs kept for review. A
-    pair already in the queue keeps its id (``known``: the pairs stored, by their records), a
-    new one gets the next id never used: an id a person looked at names the same pair after
-    any later run, or none."""
-    next_id = max(known.values(), default=0) + 1
-    for pair in pairs:
-        key = (min(pair.left, pair.right), max(pair.left, pair.right))
-        found = known.get(key)
-        if found is None:
-            found, next_id = next_id, next_id + 1
-        yield (
-            found,
-            pair.left,
-            pair.right,
-            pair.status,
-            f"{pair.weight:.4f}",
-            pair.reason,
-            pair.detail,
-        )
+def anchor(rows: dict[int, Any], raw_id: int) -> str:
+    """A loaded row's stable name, its source and record id (a new profile's id derives from
+    its first member's)."""
+    row = rows[raw_id]
+    return f"{row[1]}\x1f{row[2]}"
 
 
-def stored_pairs(conn: Connection) -> dict[tuple[int, int], int]:
-    """The pairs in the review queue (by their two records, lower raw id first) → their ids;
-    the highest id ever given stays in as ``(0, 0)`` so ids are never given twice."""
-    ic = t.identity_candidates
-    out = {
-        (min(left, right), max(left, right)): int(pid)
-        for pid, left, right in conn.execute(select(ic.c.id, ic.c.left_raw_id, ic.c.right_raw_id))
-    }
-    highest = meta.get(conn, meta.REVIEW_ID)
-    if highest:
-        out[(0, 0)] = int(highest)
-    return out
-
-
-def _by_profile_id(
-    profile_ids: Sequence[str], clusters: Sequence[Sequence[int]]
-) -> tuple[list[str], list[Sequence[int]]]:
-    """Profiles in id order, so their rows arrive in primary-key order (appends, not seeks)."""
-    order = sorted(range(len(profile_ids)), key=profile_ids.__getitem__)
-    return [profile_ids[i] for i in order], [clusters[i] for i in order]
-
-
-def decisions(conn: Connection) -> tuple[list[Edge], list[tuple[int, int]]]:
+def decisions(conn: Connection) -> Decisions:
     """Forced links and pairs kept apart: the latest decision per pair of records counts."""
     latest: dict[tuple[int, int], str] = {}
     query = select(
@@ -528,24 +356,22 @@ def decisions(conn: Connection) -> tuple[list[Edge], list[tuple[int, int]]]:
         latest[(min(left, right), max(left, right))] = decision
     together = [Edge(a, b, "manual:merge") for (a, b), d in latest.items() if d == "together"]
     apart = [pair for pair, d in latest.items() if d == "apart"]
-    return together, apart
+    return Decisions(together, apart)
 
 
-def _memberships(conn: Connection) -> tuple[dict[int, str], dict[int, datetime]]:
+def _history(conn: Connection) -> tuple[History, dict[int, datetime]]:
+    """Every membership, the active profiles and every profile id given; and when each member
+    was linked."""
+    members = t.profile_members.c
     previous: dict[int, str] = {}
     linked_at: dict[int, datetime] = {}
     for raw_id, pid, at in conn.execute(
-        select(
-            t.profile_members.c.raw_id,
-            t.profile_members.c.profile_id,
-            t.profile_members.c.linked_at,
-        )
+        select(members.raw_id, members.profile_id, members.linked_at)
     ):
         previous[raw_id] = pid
         linked_at[raw_id] = at
-    return previous, linked_at
-
-
-def _active_profiles(conn: Connection) -> dict[str, datetime]:
-    query = select(t.profiles.c.id, t.profiles.c.created_at).where(t.profiles.c.status == "active")
-    return {pid: created for pid, created in conn.execute(query)}
+    profiles = t.profiles.c
+    active = select(profiles.id, profiles.created_at).where(profiles.status == "active")
+    created_at = {pid: created for pid, created in conn.execute(active)}
+    taken = set(conn.execute(select(profiles.id)).scalars())
+    return History(previous, created_at, taken), linked_at

@@ -1,20 +1,317 @@
-"""Writing a resolution: one database thread for the work, in order, and the rewrite of whole
-tables (profiles, members, evidence, identifiers, golden records, match indexes)."""
+"""The profile writer: a :class:`~custos.identity.clustering.ProfilePlan` into the store.
+
+A full run rewrites whole tables (:meth:`ProfileWriter.rewrite`: profiles, members, evidence, review
+queue, identifiers, golden records) with one database thread doing the work, in order, while
+this one produces the rows; an incremental run changes the profiles it touched
+(:meth:`ProfileWriter.attach`). Both write the same rows of a plan: stable ids and merges, merge
+evidence, the review queue and golden records.
+"""
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, String, Table, delete, literal, select, union_all, update
+from sqlalchemy import (
+    Connection,
+    String,
+    Table,
+    delete,
+    func,
+    literal,
+    select,
+    union_all,
+    update,
+)
 
 from custos.core.fields import STRONG_IDENTIFIERS
-from custos.store import Store
+from custos.core.settings import Settings
+from custos.identity.clustering import EVIDENCE_COLUMNS, REVIEW_COLUMNS, History, ProfilePlan
+from custos.identity.graph import Node
+from custos.identity.jobs import Jobs
+from custos.identity.loading import golden_documents
+from custos.identity.snapshot import unmark
+from custos.store import Store, meta
 from custos.store import tables as t
+
+#: How many keys one ``IN (…)`` query of the incremental writer names.
+_CHUNK = 500
+
+
+def chunks(items: Iterable[Any]) -> Iterator[list[Any]]:
+    """``items`` (distinct, sorted) in lists of at most ``_CHUNK``, for ``IN`` queries."""
+    ordered = sorted(set(items))
+    for i in range(0, len(ordered), _CHUNK):
+        yield ordered[i : i + _CHUNK]
+
+
+@dataclass
+class ProfileWriter:
+    """Writes a :class:`~custos.identity.clustering.ProfilePlan` inside the write transaction
+    ``conn``: a full run with :meth:`rewrite`, an incremental one with :meth:`attach`. Both
+    write a plan's stable ids and merges (as ``actor``), its merge evidence, its review queue
+    and its golden records, and time their steps in ``phases``."""
+
+    store: Store
+    conn: Connection
+    settings: Settings
+    actor: str
+    phases: dict[str, float]
+
+    def rewrite(
+        self,
+        planned: ProfilePlan,
+        history: History,
+        rows: dict[int, Any],
+        *,
+        linked_at: dict[int, datetime],
+        known_pairs: dict[tuple[int, int], int],
+        rechecked: dict[int, Any],
+    ) -> None:
+        """Rewrite every profile table from a full run's plan; ``rows`` are the loaded rows
+        (for the golden records), ``linked_at`` when each previous member was linked (kept
+        where its profile stays), ``known_pairs`` the review queue before
+        (:func:`stored_pairs`), ``rechecked`` the recheck marks the run looked at."""
+        conn, store = self.conn, self.store
+        clock = time.perf_counter()
+        clusters, assigned, previous = planned.clusters, planned.assigned, history.previous
+        # From here on one thread does all database work, in order, while this one computes the
+        # rows to write: the driver lets go of Python's lock while the database works, so both
+        # cores are busy.
+        with Jobs(backlog=16) as db:
+            db.put(ensure_match_indexes, conn)
+            now = datetime.now(UTC)
+            old_sets: dict[str, set[int]] = defaultdict(set)
+            for raw_id, pid in previous.items():
+                old_sets[pid].add(raw_id)
+            changed = {
+                pid
+                for pid, members in zip(assigned.cluster_ids, clusters, strict=True)
+                if pid not in old_sets or set(members) != old_sets[pid]
+            }
+            insert_batches(
+                db,
+                conn,
+                store,
+                t.profiles,
+                ("id",),
+                ((pid,) for pid in sorted(assigned.created)),
+                new_profile(now),
+            )
+            db.put(
+                partial(write_profiles, insert_created=False),
+                conn,
+                store,
+                changed,
+                assigned.created,
+                assigned.merged,
+                assigned.retired,
+                now,
+                self.actor,
+            )
+            member_of = planned.member_of
+            rewrite(
+                db,
+                conn,
+                store,
+                t.profile_members,
+                ("raw_id", "profile_id", "linked_at"),
+                (
+                    (raw_id, pid, linked_at[raw_id] if previous.get(raw_id) == pid else now)
+                    for raw_id in sorted(member_of)  # key order: B-tree appends
+                    if (pid := member_of[raw_id])
+                ),
+            )
+            created = {"created_at": now}
+            rewrite(
+                db,
+                conn,
+                store,
+                t.merge_evidence,
+                EVIDENCE_COLUMNS,
+                planned.evidence_rows(),
+                created,
+            )
+            review = planned.review_rows(known_pairs)
+            rewrite(db, conn, store, t.identity_candidates, REVIEW_COLUMNS, review, created)
+            db.put(meta.put, conn, meta.REVIEW_ID, str(_highest(review, known_pairs)))
+            # The identifiers follow from the members just written: the database derives them
+            # (in SQL, on its thread) while this thread produces the golden records.
+            rewrite(db, conn, store, t.profile_identifiers, derive=insert_identifiers)
+            self.phases["write"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+            rewrite(
+                db,
+                conn,
+                store,
+                t.profile_golden,
+                ("profile_id", "document"),
+                golden_documents(
+                    *_by_profile_id(assigned.cluster_ids, clusters), rows, self.settings
+                ),
+            )
+            # This run looked at the rows marked for recheck in its snapshot; one changed again
+            # since (a newer version) stays marked, as do rows marked since.
+            db.put(unmark, conn, rechecked)
+            # derived consent states go stale
+            db.put(meta.put, conn, meta.GRAPH_VERSION, uuid.uuid4().hex)
+            self.phases["golden"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+        # (leaving the block waited for the last of the database work)
+        self.phases["flush"] = time.perf_counter() - clock
+
+    def attach(
+        self,
+        planned: ProfilePlan,
+        history: History,
+        rows: dict[int, Any],
+        *,
+        nodes: Sequence[Node],
+        new_ids: set[int],
+    ) -> None:
+        """Write an incremental run's plan (which holds only the clusters of ``new_ids``):
+        its profiles are created, merged and rebuilt, others left alone. ``nodes`` and
+        ``rows`` are the loaded members of the planned clusters (their identifiers, their
+        golden records)."""
+        clock = time.perf_counter()
+        now = datetime.now(UTC)
+        assigned = planned.assigned
+        write_profiles(
+            self.conn,
+            self.store,
+            set(assigned.cluster_ids),
+            assigned.created,
+            assigned.merged,
+            set(),
+            now,
+            self.actor,
+        )
+        self._link(planned, new_ids, set(history.previous), now)
+        self._add_evidence(planned, now)
+        self._requeue(planned, new_ids, now)
+        self._rebuild(planned, nodes, rows)
+        meta.put(self.conn, meta.GRAPH_VERSION, uuid.uuid4().hex)
+        self.phases["write"] = time.perf_counter() - clock
+
+    def _link(
+        self, planned: ProfilePlan, new_ids: set[int], linked: set[int], now: datetime
+    ) -> None:
+        """Members and evidence of merged profiles move to the survivors; the new rows join
+        their profiles (new versions of rows already ``linked`` anew)."""
+        conn, members = self.conn, t.profile_members
+        for loser, survivor in planned.assigned.merged.items():
+            for table in (members, t.merge_evidence):
+                conn.execute(
+                    update(table).where(table.c.profile_id == loser).values(profile_id=survivor)
+                )
+        if not new_ids:
+            return
+        for chunk in chunks(new_ids & linked):
+            conn.execute(delete(members).where(members.c.raw_id.in_(chunk)))
+        member_of = planned.member_of
+        self.store.insert_many(
+            conn,
+            members,
+            [{"raw_id": r, "profile_id": member_of[r], "linked_at": now} for r in sorted(new_ids)],
+        )
+
+    def _add_evidence(self, planned: ProfilePlan, now: datetime) -> None:
+        """The links that joined the planned clusters, after the evidence stored."""
+        if not planned.used:
+            return
+        evidence = t.merge_evidence
+        after = self.conn.execute(select(func.coalesce(func.max(evidence.c.id), 0))).scalar_one()
+        self.store.insert_many(
+            self.conn,
+            evidence,
+            [
+                dict(zip(EVIDENCE_COLUMNS, row, strict=True)) | {"created_at": now}
+                for row in planned.evidence_rows(int(after))
+            ],
+        )
+
+    def _requeue(self, planned: ProfilePlan, new_ids: set[int], now: datetime) -> None:
+        """The new rows' pairs in the review queue replace their earlier ones."""
+        conn, candidates = self.conn, t.identity_candidates
+        for chunk in chunks(new_ids):
+            conn.execute(
+                delete(candidates).where(
+                    candidates.c.left_raw_id.in_(chunk) | candidates.c.right_raw_id.in_(chunk)
+                )
+            )
+        if not planned.review:
+            return
+        known = stored_pairs(conn)
+        review = planned.review_rows(known)
+        self.store.insert_many(
+            conn,
+            candidates,
+            [dict(zip(REVIEW_COLUMNS, row, strict=True)) | {"created_at": now} for row in review],
+        )
+        meta.put(conn, meta.REVIEW_ID, str(_highest(review, known)))
+
+    def _rebuild(self, planned: ProfilePlan, nodes: Sequence[Node], rows: dict[int, Any]) -> None:
+        """The golden records and identifiers of the planned profiles, from their members
+        (those of the profiles merged away go)."""
+        conn, store, assigned = self.conn, self.store, planned.assigned
+        rewritten = set(assigned.cluster_ids) | set(assigned.merged)
+        for table in (t.profile_golden, t.profile_identifiers):
+            for chunk in chunks(rewritten):
+                conn.execute(delete(table).where(table.c.profile_id.in_(chunk)))
+        store.insert_many(
+            conn,
+            t.profile_golden,
+            list(golden_documents(assigned.cluster_ids, planned.clusters, rows, self.settings)),
+            names=("profile_id", "document"),
+        )
+        member_of = planned.member_of
+        node_of = {n.raw_id: n for n in nodes}
+        identifiers = sorted(
+            {
+                (kind, value, member_of[raw_id])
+                for raw_id in member_of
+                for kind, value in node_of[raw_id].identifiers
+            }
+        )
+        store.insert_many(
+            conn,
+            t.profile_identifiers,
+            [{"kind": k, "value": v, "profile_id": p} for k, v, p in identifiers],
+        )
+
+
+def stored_pairs(conn: Connection) -> dict[tuple[int, int], int]:
+    """The pairs in the review queue (by their two records, lower raw id first) → their ids;
+    the highest id ever given stays in as ``(0, 0)`` so ids are never given twice."""
+    candidates = t.identity_candidates.c
+    query = select(candidates.id, candidates.left_raw_id, candidates.right_raw_id)
+    out = {
+        (min(left, right), max(left, right)): int(pid) for pid, left, right in conn.execute(query)
+    }
+    highest = meta.get(conn, meta.REVIEW_ID)
+    if highest:
+        out[(0, 0)] = int(highest)
+    return out
+
+
+def _highest(review: Sequence[tuple[Any, ...]], known: dict[tuple[int, int], int]) -> int:
+    """The highest review id given so far (kept, so that no id is ever given twice)."""
+    return max([row[0] for row in review] + list(known.values()), default=0)
+
+
+def _by_profile_id(
+    profile_ids: Sequence[str], clusters: Sequence[Sequence[int]]
+) -> tuple[list[str], list[Sequence[int]]]:
+    """Profiles in id order, so their rows arrive in primary-key order (appends, not seeks)."""
+    order = sorted(range(len(profile_ids)), key=profile_ids.__getitem__)
+    return [profile_ids[i] for i in order], [clusters[i] for i in order]
+
 
 #: Indexes on records and interactions that incremental resolution looks candidates up by
 #: (the blocking keys). Created by the first full resolution, not at ingestion: a bulk load
@@ -44,64 +341,17 @@ def ensure_match_indexes(conn: Connection) -> None:
         )
 
 
-class Jobs:
-    """Database work done in order on a second thread while this one goes on computing.
-
-    The database driver lets go of Python's lock while the database works, so producing rows
-    and storing them use both cores. Nothing else may use the connection the jobs use until
-    the block ends; ending it waits for the last job and raises the first failure (a failure
-    stops the jobs after it, and so does an exception in the block). At most ``backlog`` jobs
-    wait: memory stays bounded when the database is the slower side.
-    """
-
-    def __init__(self, backlog: int = 4) -> None:
-        self.pending: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = queue.Queue(
-            maxsize=backlog
-        )
-        self.failed: list[BaseException] = []
-        self.cancelled = False
-        self.thread = threading.Thread(target=self._run, name="custos-resolve-db", daemon=True)
-
-    def _run(self) -> None:
-        while (job := self.pending.get()) is not None:
-            if self.failed or self.cancelled:
-                continue  # drain: the block raises (or has raised) already
-            work, args = job
-            try:
-                work(*args)
-            except BaseException as exc:  # re-raised on this side
-                self.failed.append(exc)
-
-    def put(self, work: Callable[..., Any], *args: Any) -> None:
-        """Queue ``work(*args)`` (waits while the backlog is full); raises an earlier failure."""
-        if self.failed:
-            raise self.failed[0]
-        self.pending.put((work, args))
-
-    def __enter__(self) -> Jobs:
-        self.thread.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        if kind is not None:
-            self.cancelled = True
-        self.pending.put(None)
-        self.thread.join()
-        if kind is None and self.failed:
-            raise self.failed[0]
-
-
 def insert_identifiers(conn: Connection) -> None:
     """profile_identifiers from profile_members: each strong identifier of each member row
     (record or interaction), once per profile, in primary-key order."""
-    pm = t.profile_members
+    members = t.profile_members
     parts = [
         select(
             literal(kind, String).label("kind"),
             table.c[kind].label("value"),
-            pm.c.profile_id.label("profile_id"),
+            members.c.profile_id.label("profile_id"),
         )
-        .join_from(table, pm, pm.c.raw_id == table.c.raw_id)
+        .join_from(table, members, members.c.raw_id == table.c.raw_id)
         .where(table.c[kind] != "")
         for table in (t.records, t.interactions)
         for kind in STRONG_IDENTIFIERS
@@ -151,9 +401,7 @@ def write_profiles(
             )
         )
     for ids, values in ((retired, {"status": "retired"}), (changed - created, {})):
-        ordered = sorted(ids)
-        for i in range(0, len(ordered), 500):
-            chunk = ordered[i : i + 500]
+        for chunk in chunks(ids):
             conn.execute(
                 update(t.profiles)
                 .where(t.profiles.c.id.in_(chunk))

@@ -1,0 +1,146 @@
+"""From links to profiles, without I/O: the one path that full and incremental resolution share.
+
+:func:`plan_profiles` takes what resolution loaded and scored (the nodes, their exact links and
+scored pairs, people's decisions) and what the store knew before (:class:`History`), and returns
+a :class:`ProfilePlan`: the clusters (:func:`~custos.identity.plan.plan_links`), a stable profile
+id for each (:func:`~custos.identity.ids.assign_ids`), the links that made them (merge evidence)
+and the pairs left for review. It reads and writes nothing; the profile writer
+(:mod:`custos.identity.writer`) stores it, and the same inputs always give the same plan.
+
+A full run plans every node and may split profiles; an incremental run (``new``: the raw ids it
+attaches) keeps existing profiles whole and plans only the clusters that hold a new row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+from custos.core.settings import Settings
+from custos.identity.graph import Edge, ExactResult, Node
+from custos.identity.ids import Assignment, assign_ids
+from custos.identity.plan import Plan, ReviewPair, plan_links
+
+#: ``identity_candidates`` columns of a review row (``created_at`` is added by the writer).
+REVIEW_COLUMNS = ("id", "left_raw_id", "right_raw_id", "status", "weight", "reason", "detail")
+#: ``merge_evidence`` columns of an evidence row (``created_at`` is added by the writer).
+EVIDENCE_COLUMNS = ("id", "profile_id", "left_raw_id", "right_raw_id", "rule", "weight", "detail")
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """People's decisions: links they forced (``together``) and pairs they kept apart."""
+
+    together: list[Edge] = field(default_factory=list)
+    apart: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class History:
+    """What the store knew before this run."""
+
+    #: raw id → its profile (every membership in a full run; the touched profiles' in an
+    #: incremental one)
+    previous: dict[int, str] = field(default_factory=dict)
+    #: active profiles (that may keep their id) → when they were created: the oldest chooses first
+    created_at: dict[str, datetime] = field(default_factory=dict)
+    #: every profile id given so far (a new id is never one of them)
+    taken: set[str] = field(default_factory=set)
+
+
+def scoring_threshold(settings: Settings) -> float:
+    """The lowest match weight a scored pair is kept from (possible matches included)."""
+    return min(settings.possible_match, settings.match_threshold)
+
+
+@dataclass
+class ProfilePlan:
+    """What a resolution decided: clusters with stable ids, their links, the review queue."""
+
+    links: Plan  # every cluster and link of the run (see :func:`plan_links`)
+    clusters: list[list[int]]  # the clusters this run writes (raw ids, sorted)
+    assigned: Assignment  # a profile id per cluster, created, merged and retired ids
+    used: list[Edge]  # the links that joined :attr:`clusters` (the merge evidence to write)
+
+    @cached_property
+    def member_of(self) -> dict[int, str]:
+        """raw id → its profile, for the members of :attr:`clusters`."""
+        return {
+            raw_id: pid
+            for pid, members in zip(self.assigned.cluster_ids, self.clusters, strict=True)
+            for raw_id in members
+        }
+
+    @property
+    def review(self) -> list[ReviewPair]:
+        """The scored pairs left for people to review, strongest first."""
+        return self.links.review
+
+    def evidence_rows(self, after: int = 0) -> Iterator[tuple[Any, ...]]:
+        """``merge_evidence`` rows (in :data:`EVIDENCE_COLUMNS` order) of :attr:`used`, with ids
+        from ``after + 1``."""
+        member_of = self.member_of
+        for i, e in enumerate(self.used, after + 1):
+            weight = None if e.weight is None else f"{e.weight:.4f}"
+            yield (i, member_of[e.left], e.left, e.right, e.rule, weight, e.detail)
+
+    def review_rows(self, known: dict[tuple[int, int], int]) -> list[tuple[Any, ...]]:
+        """``identity_candidates`` rows (in :data:`REVIEW_COLUMNS` order) of the pairs kept for
+        review. A pair already in the queue keeps its id (``known``: the pairs stored, by their
+        records, lower raw id first), a new one gets the next id never used: an id a person
+        looked at names the same pair after any later run, or none."""
+        next_id = max(known.values(), default=0) + 1
+        out: list[tuple[Any, ...]] = []
+        for pair in self.review:
+            found = known.get((min(pair.left, pair.right), max(pair.left, pair.right)))
+            if found is None:
+                found, next_id = next_id, next_id + 1
+            weight = f"{pair.weight:.4f}"
+            out.append(
+                (found, pair.left, pair.right, pair.status, weight, pair.reason, pair.detail)
+            )
+        return out
+
+
+def plan_profiles(
+    nodes: Sequence[Node],
+    exact: ExactResult,
+    probable: Sequence[Edge],
+    decisions: Decisions,
+    settings: Settings,
+    history: History,
+    anchor: Callable[[int], str],
+    *,
+    new: set[int] | None = None,
+    extra: Sequence[Edge] = (),
+) -> ProfilePlan:
+    """Cluster ``nodes`` under the linking rules (:func:`~custos.identity.plan.plan_links`, with
+    the thresholds of ``settings``) and give each cluster a stable profile id. ``anchor`` names
+    a raw id's record stably (its source and record id): a new profile's id derives from its
+    first member's. With ``new`` (an incremental run) existing profiles stay whole and only the
+    clusters holding one of ``new`` are planned."""
+    links = plan_links(
+        nodes,
+        exact,
+        probable,
+        decisions.together,
+        decisions.apart,
+        match_threshold=settings.match_threshold,
+        possible_match=settings.possible_match,
+        existing=None if new is None else history.previous,
+        extra=extra,
+    )
+    if new is None:
+        clusters, used = links.clusters, links.used
+    else:
+        clusters = [members for members in links.clusters if new.intersection(members)]
+        # (the links of clusters without a new row are none of this run's business: an
+        # incremental run changes only what the new rows touch)
+        planned = {raw_id for members in clusters for raw_id in members}
+        used = [e for e in links.used if e.left in planned]
+    anchors = [anchor(members[0]) for members in clusters]
+    assigned = assign_ids(clusters, anchors, history.previous, history.created_at, history.taken)
+    return ProfilePlan(links, clusters, assigned, used)

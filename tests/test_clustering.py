@@ -1,0 +1,102 @@
+"""The pure clustering plan (no store): links in, clusters with stable ids, evidence and the
+review queue out; a full run and an incremental one through the same path."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from custos.core.settings import Settings
+from custos.identity.clustering import Decisions, History, ProfilePlan, plan_profiles
+from custos.identity.exact import exact_edges
+from custos.identity.graph import Edge, Node
+from custos.identity.ids import PREFIX
+from custos.identity.matcher import EVIDENCE_BITS
+
+# Anna twice (one e-mail), Anna's order (scored, with her birth date and phone), a note of an
+# Anna Müller (a near miss below the threshold), Max and Moritz (twins: one birth date, scored
+# high on household facts, but two persons).
+NODES = [
+    Node(1, True, "anna", "muller", "1985-03-07", (("email", "anna@example.com"),)),
+    Node(2, True, "anna", "muller", "1985-03-07", (("email", "anna@example.com"),)),
+    Node(3, True, "anna", "muller", "1985-03-07", (("phone", "+4917611111"),)),
+    Node(4, True, "anna", "muller", None, ()),
+    Node(5, True, "max", "lehmann", "2001-01-01", ()),
+    Node(6, True, "moritz", "lehmann", "2001-01-01", ()),
+]
+PERSON = EVIDENCE_BITS["first_name"] | EVIDENCE_BITS["dob"] | EVIDENCE_BITS["surname"]
+PROBABLE = [
+    Edge(2, 3, "match", 9.0, PERSON),
+    Edge(5, 6, "match", 8.0, EVIDENCE_BITS["surname"] | EVIDENCE_BITS["dob"]),
+    Edge(3, 4, "match", -1.0, EVIDENCE_BITS["surname"]),
+]
+SETTINGS = Settings(_env_file=None, db="unused")  # type: ignore[call-arg]
+NAMES = {n.raw_id: f"crm\x1f{n.raw_id}" for n in NODES}
+
+
+def _plan(
+    history: History, decisions: Decisions | None = None, new: set[int] | None = None
+) -> ProfilePlan:
+    exact = exact_edges(NODES, max_persons=3, max_records=50)
+    return plan_profiles(
+        NODES,
+        exact,
+        PROBABLE,
+        decisions or Decisions(),
+        SETTINGS,
+        history,
+        NAMES.__getitem__,
+        new=new,
+    )
+
+
+def test_a_full_plan_links_the_person_and_keeps_twins_and_near_misses_apart() -> None:
+    planned = _plan(History())
+    assert planned.clusters == [[1, 2, 3], [4], [5], [6]]
+    assert {(e.left, e.right, e.rule) for e in planned.used} >= {(2, 3, "match")}
+    ids = planned.assigned.cluster_ids
+    assert all(pid.startswith(PREFIX) for pid in ids) and len(set(ids)) == 4
+    assert planned.assigned.created == set(ids) and not planned.assigned.merged
+    # the same inputs, the same ids (derived from each cluster's first record)
+    assert _plan(History()).assigned.cluster_ids == ids
+    # merge evidence names the profile of its records, with ids after the given one
+    rows = list(planned.evidence_rows(after=10))
+    assert [r[0] for r in rows] == list(range(11, 11 + len(rows)))
+    assert all(r[1] == ids[0] for r in rows)
+    # the twins' link was refused (two persons) and the near miss kept, both for review
+    review = planned.review_rows({(5, 6): 7, (0, 0): 9})
+    assert {(r[1], r[2], r[3]) for r in review} == {(5, 6, "conflict"), (3, 4, "possible")}
+    assert {r[0] for r in review if (r[1], r[2]) == (5, 6)} == {7}  # a known pair keeps its id
+    assert {r[0] for r in review if (r[1], r[2]) == (3, 4)} == {10}  # a new one: never used
+
+
+def test_ids_survive_a_rerun_and_merged_profiles_redirect() -> None:
+    then = datetime(2026, 1, 1, tzinfo=UTC)
+    history = History(
+        previous={1: "cus_old", 2: "cus_old", 3: "cus_order"},
+        created_at={"cus_old": then, "cus_order": datetime(2026, 2, 1, tzinfo=UTC)},
+        taken={"cus_old", "cus_order"},
+    )
+    planned = _plan(history)
+    assert planned.assigned.cluster_ids[0] == "cus_old"
+    assert planned.assigned.merged == {"cus_order": "cus_old"}
+
+
+def test_people_decisions_overrule_the_evidence() -> None:
+    apart = _plan(History(), Decisions(apart=[(2, 3)]))
+    assert [1, 2] in apart.clusters and [3] in apart.clusters
+    together = _plan(History(), Decisions(together=[Edge(5, 6, "manual:merge")]))
+    assert [5, 6] in together.clusters
+
+
+def test_an_incremental_plan_keeps_profiles_whole_and_plans_only_the_new_rows() -> None:
+    then = datetime(2026, 1, 1, tzinfo=UTC)
+    history = History(
+        previous={1: "cus_a", 4: "cus_a"}, created_at={"cus_a": then}, taken={"cus_a"}
+    )
+    planned = _plan(history, new={3})
+    # the note stays in the profile it was put in (a full run would split it), and only
+    # the cluster with the new row is planned; its links are the evidence to write
+    assert planned.clusters == [[1, 2, 3, 4]]
+    assert planned.assigned.cluster_ids == ["cus_a"] and not planned.assigned.created
+    assert planned.member_of == dict.fromkeys([1, 2, 3, 4], "cus_a")
+    assert all(e.left in planned.member_of for e in planned.used)
