@@ -90,8 +90,6 @@ BEYOND_NAMES = sum(
     bit for name, bit in EVIDENCE_BITS.items() if name not in ("first_name", "surname")
 )
 _log = logging.getLogger(__name__)
-for _name in ("splink", "duckdb"):
-    logging.getLogger(_name).setLevel(logging.ERROR)
 
 
 def _settings() -> Any:
@@ -381,7 +379,7 @@ def _db_api() -> Any:
 def _release(db_api: Any) -> None:
     """Close a one-off DuckDB now: Splink's linker holds reference cycles, so its connection
     (and up to its memory limit of buffers) would otherwise live until the next garbage
-    collection, which a bulk resolution pauses."""
+    collection, which an entry point may pause for a bulk resolution."""
     db_api.duckdb_con.close()
 
 

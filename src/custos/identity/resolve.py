@@ -12,7 +12,6 @@ but the writing is computed from a snapshot, without the write lock (see
 
 from __future__ import annotations
 
-import gc
 import time
 import uuid
 from collections import defaultdict
@@ -25,7 +24,6 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from custos.core.bulk import paused_gc
 from custos.core.settings import Settings
 from custos.identity import matcher, models
 from custos.identity.exact import exact_edges
@@ -224,23 +222,22 @@ def _resolve(
 ) -> ResolveSummary:
     for attempt in range(SNAPSHOT_ATTEMPTS + 1):
         summary = ResolveSummary()
-        with paused_gc() as pause:
-            if attempt < SNAPSHOT_ATTEMPTS:
-                with store.read(snapshot=True) as conn:
-                    computed = _compute(conn, settings, summary, pause, retrain, extra_edges)
-                indexed.result()  # (raises what it raised)
-                locked = time.perf_counter()
-                with store.write(bulk=True) as conn:
-                    if SnapshotMark.read(conn, computed.mark.highest) != computed.mark:
-                        del computed  # (a million rows: not kept while the next is loaded)
-                        continue
-                    _apply(store, conn, settings, computed, summary, actor)
-            else:
-                indexed.result()
-                locked = time.perf_counter()
-                with store.write(bulk=True) as conn:
-                    computed = _compute(conn, settings, summary, pause, retrain, extra_edges)
-                    _apply(store, conn, settings, computed, summary, actor)
+        if attempt < SNAPSHOT_ATTEMPTS:
+            with store.read(snapshot=True) as conn:
+                computed = _compute(conn, settings, summary, retrain, extra_edges)
+            indexed.result()  # (raises what it raised)
+            locked = time.perf_counter()
+            with store.write(bulk=True) as conn:
+                if SnapshotMark.read(conn, computed.mark.highest) != computed.mark:
+                    del computed  # (a million rows: not kept while the next is loaded)
+                    continue
+                _apply(store, conn, settings, computed, summary, actor)
+        else:
+            indexed.result()
+            locked = time.perf_counter()
+            with store.write(bulk=True) as conn:
+                computed = _compute(conn, settings, summary, retrain, extra_edges)
+                _apply(store, conn, settings, computed, summary, actor)
         summary.phases["locked"] = time.perf_counter() - locked  # the write lock held, commit too
         break
     summary.seconds = time.perf_counter() - started
@@ -251,7 +248,6 @@ def _compute(
     conn: Connection,
     settings: Settings,
     summary: ResolveSummary,
-    pause: Any,
     retrain: bool,
     extra_edges: EdgeSource | None,
 ) -> _Computed:
@@ -260,7 +256,6 @@ def _compute(
     mark = SnapshotMark.read(conn)
     nodes, rows, match = load(conn)
     nodes = join_phone_forms(nodes)
-    pause.freeze()  # a million long-lived rows: no collection need look at them again
     summary.phases["load"] = time.perf_counter() - clock
     summary.records = sum(1 for n in nodes if n.is_record)
     summary.interactions = int(
@@ -285,10 +280,6 @@ def _compute(
         else:
             exact = exact_job.result()
     del match
-    # Training and scoring leave cyclic garbage (Splink's SQL syntax trees) that the paused
-    # collector would keep to the end: collect it now, looking only at what was made since
-    # the rows were loaded (those were frozen).
-    gc.collect()
     # (read only now: the memberships of a million records would add to the matcher's peak)
     together, apart = decisions(conn)
     known_pairs = stored_pairs(conn)
