@@ -35,7 +35,16 @@ from custos.ingest.pipeline import (
     ensure_source,
     ingest_file,
 )
-from custos.service import admin_reads, api_reads, curation, dsr, reads, review, tcf_vendors
+from custos.service import (
+    admin_reads,
+    api_reads,
+    curation,
+    dsr,
+    keys,
+    reads,
+    review,
+    tcf_vendors,
+)
 from custos.service import pii as pii_policy
 from custos.store import Store, audit, open_store
 from custos.store import tables as t
@@ -61,6 +70,8 @@ class Custos:
         store.audit_anchor = audit.Anchor(load_or_create_key(key_file), checkpoint)
         #: the store's latest matching model, parsed once, with its scorer of new records
         self.model_cache = models.ModelCache()
+        #: the collection keys' identity secrets, each derived once from the secret key file
+        self.identity_secrets = keys.IdentitySecrets(settings.secret_key_file)
 
     @classmethod
     def open(
