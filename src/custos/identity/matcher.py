@@ -139,23 +139,14 @@ def _settings() -> Any:
             cll.ElseLevel(),
         ],
     )
-    email = cl.CustomComparison(
-        output_column_name="email",
-        comparison_levels=[
-            cll.NullLevel("email"),
-            cll.ExactMatchLevel("email"),
-            cll.ElseLevel(),
-        ],
-    )
-    phone = cl.CustomComparison(
-        output_column_name="phone",
-        comparison_levels=[
-            cll.NullLevel("phone"),
-            cll.ExactMatchLevel("phone"),
-            cll.DamerauLevenshteinLevel("phone", 1),
-            cll.ElseLevel(),
-        ],
-    )
+
+    def exact(column: str, *near: Any) -> Any:
+        """Missing, the same, the ``near`` levels, anything else."""
+        levels = [cll.NullLevel(column), cll.ExactMatchLevel(column), *near, cll.ElseLevel()]
+        return cl.CustomComparison(output_column_name=column, comparison_levels=levels)
+
+    email = exact("email")
+    phone = exact("phone", cll.DamerauLevenshteinLevel("phone", 1))
     # The household counts once: address and shared contacts move together.
     parts = ("street", "postcode", "city", "shared_phone", "shared_email")
 

@@ -159,12 +159,12 @@ def verify(app: Custos, key: str | None) -> ApiKey | None:
     if not key:
         return None
     digest = key_hash(key)
-    k, s = t.api_keys, t.sources
+    api_keys, sources = t.api_keys, t.sources
     with app.store.read() as conn:
         row = conn.execute(
-            select(k, s.c.user_id_field)
-            .outerjoin(s, s.c.name == k.c.name)
-            .where(k.c.key_hash == digest, k.c.revoked_at.is_(None))
+            select(api_keys, sources.c.user_id_field)
+            .outerjoin(sources, sources.c.name == api_keys.c.name)
+            .where(api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None))
         ).first()
     # The index lookup found it by hash; compare again in constant time all the same.
     if row is None or not hmac.compare_digest(row.key_hash, digest):
