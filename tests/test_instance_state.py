@@ -70,3 +70,15 @@ def test_the_latest_model_is_parsed_once_per_instance(tmp_path: Path) -> None:
             newer = custos.model_cache.latest(conn)
         assert newer is not None and newer.version == first.version + 1
         assert list(custos.model_cache.parsed.values()) == [newer]
+
+
+def test_a_changed_taxonomy_extension_is_read_by_the_next_instance(tmp_path: Path) -> None:
+    extension = tmp_path / "taxonomy.yaml"
+    extension.write_text("categories:\n  loyalty_tier: {description: first}\n", encoding="utf-8")
+    db = str(tmp_path / "custos.db")
+    settings = Settings(db=db, taxonomy=str(extension), secret_key_file=str(tmp_path / "k"))
+    with Custos.open(db, settings) as custos:
+        assert "loyalty_tier" in custos.taxonomy.categories
+    extension.write_text("categories:\n  club_level: {description: second}\n", encoding="utf-8")
+    with Custos.open(db, settings) as custos:
+        assert "club_level" in custos.taxonomy.categories
