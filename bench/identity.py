@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.report import write_section  # noqa: E402
 from custos.identity.metrics import pairwise_scores  # noqa: E402
+from custos.process import paused_gc, quiet_loggers  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
 GEN_PEOPLE = ROOT.parent / "shared" / "benchdata" / "gen_people.py"
@@ -362,7 +363,8 @@ def run_custos_silos(folder: Path) -> dict[str, Any]:
                 )
                 quarantined += done.quarantined if f["kind"] != "consents" else 0
             ingested = time.perf_counter()
-            summary = app.resolve(actor="bench")
+            with paused_gc():  # (the entry point pauses the collector, as `custos resolve` does)
+                summary = app.resolve(actor="bench")
             seconds = time.perf_counter() - started
             predicted = {(s, r): p for s, r, p in app.xref()}
             reached = _withdrawals(app, spec["withdrawals"], predicted)
@@ -537,7 +539,8 @@ def run_custos(path: Path) -> dict[str, Any]:
         with Custos.open(url, settings) as app:
             app.ingest(source, "people", actor="bench")
             ingested = time.perf_counter()
-            summary = app.resolve(actor="bench")
+            with paused_gc():  # (the entry point pauses the collector, as `custos resolve` does)
+                summary = app.resolve(actor="bench")
             seconds = time.perf_counter() - started
             predicted = {int(r): p for _, r, p in app.xref()}
     truth = _truth(table)
@@ -579,7 +582,8 @@ def run_incremental(path: Path, batch: int = 1000, singles: int = 25) -> dict[st
         settings = Settings(db=url, default_region="US")
         with Custos.open(url, settings) as app:
             app.ingest(base, "people", actor="bench")
-            app.resolve(actor="bench")
+            with paused_gc():
+                app.resolve(actor="bench")
             app.ingest(new, "people", actor="bench")
             started = time.perf_counter()
             summary = app.resolve(actor="bench")
@@ -593,7 +597,8 @@ def run_incremental(path: Path, batch: int = 1000, singles: int = 25) -> dict[st
                 started = time.perf_counter()
                 app.resolve(actor="bench")
                 single_times.append(time.perf_counter() - started)
-            app.resolve(full=True, actor="bench")
+            with paused_gc():
+                app.resolve(full=True, actor="bench")
             full = _co_members(app.xref(), new_ids)
     agree = sum(1 for r in incremental if incremental[r] == full[r]) / len(incremental)
     return {
@@ -623,6 +628,7 @@ def _scores(scores: Any) -> dict[str, float]:
 def main() -> None:
     """Run every tool on every data set, each in its own process; print and record."""
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        quiet_loggers()  # this process is an entry point: Splink's training steps stay quiet
         tool, path = sys.argv[2], Path(sys.argv[3])
         runner = {
             "splink": run_splink,

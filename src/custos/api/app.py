@@ -1,12 +1,11 @@
 """The REST API application: profile reads bound to purposes, and Segment-compatible collection.
 
 ``create_app(custos_or_settings)`` builds the FastAPI app over one store (the CLI may use the same
-store at the same time); ``custos serve`` runs it with uvicorn. OpenAPI docs are at ``/docs``.
+store at the same time); ``custos serve`` runs it with uvicorn (see :mod:`custos.api.server`). OpenAPI docs are at ``/docs``.
 """
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -39,12 +38,6 @@ from custos.core.settings import Settings
 from custos.service.app import Custos
 
 WEB_STATIC = Path(custos.__file__).parent / "web" / "static"
-#: The cycle collector's thresholds in a server process. Collection makes thousands of short-lived
-#: dicts per request, so with Python's default (700, 10, 10) the collector runs every few calls
-#: and walks the young objects again and again; measured on the collection benchmark, these
-#: thresholds cut the server's CPU time per call by about a sixth. Memory is bounded all the
-#: same (the young generation holds at most this many container objects between passes).
-SERVER_GC_THRESHOLDS = (20_000, 20, 100)
 
 
 class Me(BaseModel):
@@ -59,17 +52,6 @@ class Health(BaseModel):
     """The store answers."""
 
     status: Literal["ok"]
-
-
-def server_app() -> FastAPI:
-    """The app as ``custos serve`` runs it (in each worker process): :func:`create_app` over the
-    settings of the environment, in a process tuned for serving (see
-    :data:`SERVER_GC_THRESHOLDS`)."""
-    gc.set_threshold(*SERVER_GC_THRESHOLDS)
-    app = create_app()
-    limits.HeadTimeoutH11.seconds = app.state.custos.settings.api_header_timeout
-    limits.PENALTIES.seconds = app.state.custos.settings.api_penalty_seconds
-    return app
 
 
 def create_app(custos_or_settings: Custos | Settings | None = None) -> FastAPI:

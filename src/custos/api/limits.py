@@ -74,7 +74,7 @@ class Penalties:
         return count >= self.strikes
 
 
-#: The penalties of this server process (set up by :func:`custos.api.app.server_app`).
+#: The penalties of this server process (set up by :func:`custos.api.server.server_app`).
 PENALTIES = Penalties()
 
 
@@ -216,7 +216,7 @@ class HeadTimeoutH11(H11Protocol):
     closes an idle kept-alive connection sooner; this also catches a new connection that sends
     nothing and headers sent a byte at a time."""
 
-    #: set by :func:`custos.api.app.server_app` from ``api_header_timeout``
+    #: set by :func:`custos.api.server.server_app` from ``api_header_timeout``
     seconds = 10.0
     _head_timer: asyncio.TimerHandle | None = None
 

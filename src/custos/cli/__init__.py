@@ -6,6 +6,7 @@ registers its commands on the Typer apps of :mod:`custos.cli.common`.
 
 from __future__ import annotations
 
+from custos import process
 from custos.cli import consent, data, find, insight, privacy, profiles, server
 from custos.cli.common import app
 
@@ -14,4 +15,5 @@ __all__ = ["app", "consent", "data", "find", "insight", "main", "privacy", "prof
 
 def main() -> None:
     """Entry point of the ``custos`` console script."""
+    process.quiet_loggers()
     app()

@@ -21,6 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from custos import process
 from custos.cli.common import (
     ExportPurpose,
     OutputFile,
@@ -199,7 +200,7 @@ def resolve(
 ) -> None:
     """Build or update profiles (help text above: it names the shipped model's threshold)."""
     phase = "resolving profiles" + (" (training the matching model first)" if retrain else "")
-    with open_custos() as custos, _progress(phase):
+    with open_custos() as custos, _progress(phase), process.paused_gc():
         summary = custos.resolve(full=full, retrain=retrain)
     _print_resolve(summary)
 

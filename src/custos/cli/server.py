@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -37,11 +39,6 @@ def serve(
     on the same store as the CLI; OpenAPI docs at /docs."""
     import uvicorn
 
-    if state.db:
-        # The app is built by uvicorn from its import string (the CLI does not import the API
-        # package: both are entry points); it reads its settings, this store among them, from
-        # the environment like every custos process.
-        os.environ["CUSTOS_DB"] = state.db
     with open_custos() as custos:  # refuse an unusable store here, with the usual message
         settings = custos.settings
     # No access log: request lines could carry personal data in query strings (and writing it
@@ -62,16 +59,39 @@ def serve(
         "timeout_keep_alive": 5,
         "h11_max_incomplete_event_size": 16 * 1024,
     }
-    config = uvicorn.Config("custos.api.app:server_app", workers=workers, **options)
+    config = uvicorn.Config("custos.api.server:server_app", workers=workers, **options)
     sock = _listen(host, port)
     address = f"http://{f'[{host}]' if ':' in host else host}:{sock.getsockname()[1]}"
     out.print(f"custos web UI on {address}/ (API under /v1, docs at {address}/docs)")
-    if workers == 1:
-        uvicorn.Server(config).run(sockets=[sock])
-        return
-    from uvicorn.supervisors import Multiprocess
+    with _store_of_the_server(state.db):
+        if workers == 1:
+            uvicorn.Server(config).run(sockets=[sock])
+            return
+        from uvicorn.supervisors import Multiprocess
 
-    Multiprocess(config, sockets=[sock]).run()
+        Multiprocess(config, sockets=[sock]).run()
+
+
+@contextmanager
+def _store_of_the_server(db: str | None) -> Iterator[None]:
+    """The store of ``--db`` in the environment while the server runs.
+
+    uvicorn builds the app from its import string in each server process (the CLI does not
+    import the API package: both are entry points), and the app reads its settings, this store
+    among them, from the environment like every custos process. The variable is taken back
+    when the server stops, so a caller that runs this command in process keeps its own."""
+    if not db:
+        yield
+        return
+    before = os.environ.get("CUSTOS_DB")
+    os.environ["CUSTOS_DB"] = db
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["CUSTOS_DB"]
+        else:
+            os.environ["CUSTOS_DB"] = before
 
 
 #: The kernel's receive buffer of each connection (it doubles the value for its bookkeeping).

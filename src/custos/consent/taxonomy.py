@@ -94,11 +94,17 @@ def _with_included(names: list[str], includes: dict[str, set[str]]) -> frozenset
 
 
 def load_taxonomy(extension: Path | None = None) -> Taxonomy:
-    """The shipped taxonomy, extended (and overridden key by key) by the company's YAML."""
-    return _load(str(extension) if extension else None)
+    """The shipped taxonomy, extended (and overridden key by key) by the company's YAML (read
+    at each call: a custos instance opened after the file changed sees the change)."""
+    return _load(str(extension)) if extension else _shipped()
 
 
 @cache
+def _shipped() -> Taxonomy:
+    """The shipped taxonomy alone: a function of a file that ships with custos, read once."""
+    return _load(None)
+
+
 def _load(extension: str | None) -> Taxonomy:
     data = yaml.safe_load(DEFAULT_TAXONOMY.read_text(encoding="utf-8"))
     if extension:

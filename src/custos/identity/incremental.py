@@ -25,7 +25,6 @@ from sqlalchemy import Connection, func, select, tuple_
 
 from custos.core.phones import stored_forms
 from custos.core.settings import Settings
-from custos.identity import matcher
 from custos.identity.clustering import History, ProfilePlan, plan_profiles, scoring_threshold
 from custos.identity.exact import exact_edges
 from custos.identity.graph import Edge, Node
@@ -206,13 +205,10 @@ def _compute(
     )
     probable: list[Edge] = []
     if settings.probabilistic_matching and new_match["unique_id"]:
-        probable = matcher.predict_between(
+        probable = saved.scorer.predict_between(
             arrow_table(new_match, exact),
             arrow_table(old_match, exact),
-            saved.model,
-            saved.term_frequencies,
             threshold=scoring_threshold(settings),
-            key=f"{saved.version}@{saved.trained_at.isoformat()}",
         )
     summary.phases["predict"] = time.perf_counter() - clock
     clock = time.perf_counter()

@@ -90,8 +90,6 @@ BEYOND_NAMES = sum(
     bit for name, bit in EVIDENCE_BITS.items() if name not in ("first_name", "surname")
 )
 _log = logging.getLogger(__name__)
-for _name in ("splink", "duckdb"):
-    logging.getLogger(_name).setLevel(logging.ERROR)
 
 
 def _settings() -> Any:
@@ -141,23 +139,14 @@ def _settings() -> Any:
             cll.ElseLevel(),
         ],
     )
-    email = cl.CustomComparison(
-        output_column_name="email",
-        comparison_levels=[
-            cll.NullLevel("email"),
-            cll.ExactMatchLevel("email"),
-            cll.ElseLevel(),
-        ],
-    )
-    phone = cl.CustomComparison(
-        output_column_name="phone",
-        comparison_levels=[
-            cll.NullLevel("phone"),
-            cll.ExactMatchLevel("phone"),
-            cll.DamerauLevenshteinLevel("phone", 1),
-            cll.ElseLevel(),
-        ],
-    )
+
+    def exact(column: str, *near: Any) -> Any:
+        """Missing, the same, the ``near`` levels, anything else."""
+        levels = [cll.NullLevel(column), cll.ExactMatchLevel(column), *near, cll.ElseLevel()]
+        return cl.CustomComparison(output_column_name=column, comparison_levels=levels)
+
+    email = exact("email")
+    phone = exact("phone", cll.DamerauLevenshteinLevel("phone", 1))
     # The household counts once: address and shared contacts move together.
     parts = ("street", "postcode", "city", "shared_phone", "shared_email")
 
@@ -381,7 +370,7 @@ def _db_api() -> Any:
 def _release(db_api: Any) -> None:
     """Close a one-off DuckDB now: Splink's linker holds reference cycles, so its connection
     (and up to its memory limit of buffers) would otherwise live until the next garbage
-    collection, which a bulk resolution pauses."""
+    collection, which an entry point may pause for a bulk resolution."""
     db_api.duckdb_con.close()
 
 
@@ -511,94 +500,120 @@ def predict(table: pa.Table, model: dict[str, Any], *, threshold: float) -> list
     return edges
 
 
-#: One scorer per saved model in this process: the DuckDB connection with the model's term
-#: frequencies registered, reused by every incremental run (a server attaches records one by
-#: one; registering the frequencies costs more than scoring a record).
-_scorers: dict[str, tuple[Any, Any]] = {}
-
-
-def _scorer(model: dict[str, Any], frequencies: dict[str, dict[str, float]], key: str) -> Any:
-    import pyarrow as pa
-
-    cached = _scorers.get(key)
-    if cached is not None:
-        return cached
-    empty = pa.table(
-        {"unique_id": pa.array([], pa.int64())}
-        | {name: pa.array([], column_type(name)) for name in MATCH_COLUMNS}
-    )
-    linker, db_api = _linker(empty, model, detail=True)
-    _register_frequencies(linker, db_api, frequencies)
-    _scorers.clear()  # one model at a time: a retrained model replaces the old one
-    _scorers[key] = (linker, db_api)
-    return linker, db_api
-
-
 #: New records up to this many are scored with Splink's real-time comparison (its SQL is built
 #: once per model and cached), more with ``predict_between`` (blocking inside DuckDB).
 REALTIME_MAX = 20
 
 
-_floors: dict[tuple[str, str], float] = {}
+class Scorer:
+    """Scores new records against existing ones with one saved model (incremental attachment).
 
+    Built once per model and kept by whoever keeps the model (a custos instance keeps its
+    store's latest, see :class:`custos.identity.models.ModelCache`): it holds the DuckDB
+    connections with the model's term frequencies registered and the frequency an unseen value
+    gets, because a server attaches records one by one and registering the frequencies costs
+    more than scoring a record.
+    """
 
-def _with_tf(table: pa.Table, frequencies: dict[str, dict[str, float]], key: str) -> pa.Table:
-    """The table with the saved term frequency of each value (``tf_first_name`` …)."""
-    import pyarrow as pa
+    def __init__(
+        self, model: dict[str, Any], frequencies: dict[str, dict[str, float]], key: str
+    ) -> None:
+        self.model = model
+        self.frequencies = frequencies
+        #: names the model in Splink's SQL cache (which is Splink's, one per process)
+        self.key = f"{key}:{sum(len(f) for f in frequencies.values())}"
+        self._comparisons = [c["output_column_name"] for c in model["comparisons"]]
+        #: the rarest saved frequency of each column: what an unseen value gets
+        self._floors = {
+            column: min(freq.values(), default=1e-6) for column, freq in frequencies.items()
+        }
+        self._between: tuple[Any, Any] | None = None
+        self._realtime: Any = None
 
-    out = table
-    for column, freq in frequencies.items():
-        # The rarest saved frequency is what an unseen value gets (memoised for the model in
-        # use only: a retrained model's floors replace the old ones).
-        floor = _floors.get((key, column))
-        if floor is None:
-            if any(k != key for k, _ in _floors):
-                _floors.clear()
-            floor = _floors[(key, column)] = min(freq.values(), default=1e-6)
-        values = [
-            None if v is None else freq.get(v, floor) for v in table.column(column).to_pylist()
-        ]
-        out = out.append_column(f"tf_{column}", pa.array(values, pa.float64()))
-    return out
+    def predict_between(self, new: pa.Table, existing: pa.Table, *, threshold: float) -> list[Edge]:
+        """Score pairs of a new record with an existing one, and of new records among
+        themselves; edges at or above ``threshold``, strongest first."""
+        if new.num_rows <= REALTIME_MAX:
+            edges = self._score_realtime(new, existing, threshold)
+        else:
+            edges = self._score_blocked(new, existing, threshold)
+        edges.sort(key=_strongest_first)
+        return edges
 
+    def _score_blocked(self, new: pa.Table, existing: pa.Table, threshold: float) -> list[Edge]:
+        """Many new records: Splink's ``predict_between`` and ``predict_within`` (blocking
+        inside DuckDB)."""
+        linker, db_api = self._linker()
+        left = db_api.register(new)
+        right = db_api.register(existing)
+        edges: list[Edge] = []
+        try:
+            for scored in (
+                linker.inference.predict_between(left, right, threshold_match_weight=threshold),
+                linker.inference.predict_within(left, threshold_match_weight=threshold),
+            ):
+                edges.extend(_edges(scored.as_pyarrow_table(), self._comparisons, threshold))
+                scored.drop_table_from_database_and_remove_from_cache()
+        finally:
+            left.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
+            right.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
+        return edges
 
-def _score_realtime(
-    new: pa.Table,
-    existing: pa.Table,
-    model: dict[str, Any],
-    frequencies: dict[str, dict[str, float]],
-    threshold: float,
-    key: str,
-) -> list[Edge]:
-    """Score new × existing (and new × new) pairs that a blocking rule of the model would
-    generate, with Splink's real-time ``compare_records`` and its SQL cache."""
-    from splink.internals.realtime import compare_records
+    def _linker(self) -> tuple[Any, Any]:
+        import pyarrow as pa
 
-    settings = _strip(model)
-    rules = [r["blocking_rule"] for r in settings["blocking_rules_to_generate_predictions"]]
-    blocked = " or ".join(f"({rule})" for rule in rules)
-    db_api = _realtime_db()
-    left = _with_tf(new, frequencies, key)
-    comparisons = [c["output_column_name"] for c in model["comparisons"]]
-    edges: list[Edge] = []
-    pairs = [(_with_tf(existing, frequencies, key), blocked, "between")]
-    if new.num_rows > 1:
-        pairs.append((left, f"l.unique_id < r.unique_id and ({blocked})", "within"))
-    for right, condition, name in pairs:
-        if right.num_rows == 0:
-            continue
-        scored: Any = compare_records(
-            left,
-            right,
-            settings,
-            db_api,
-            sql_cache_key=f"custos:{key}:{name}",
-            join_condition=condition,
-        )
-        edges.extend(_edges(scored.as_pyarrow_table(), comparisons, threshold))
-    _drop_realtime_tables(db_api)
-    edges.sort(key=_strongest_first)
-    return edges
+        if self._between is None:
+            empty = pa.table(
+                {"unique_id": pa.array([], pa.int64())}
+                | {name: pa.array([], column_type(name)) for name in MATCH_COLUMNS}
+            )
+            linker, db_api = _linker(empty, self.model, detail=True)
+            _register_frequencies(linker, db_api, self.frequencies)
+            self._between = (linker, db_api)
+        return self._between
+
+    def _score_realtime(self, new: pa.Table, existing: pa.Table, threshold: float) -> list[Edge]:
+        """A few new records: new × existing (and new × new) pairs that a blocking rule of the
+        model would generate, with Splink's real-time ``compare_records`` and its SQL cache."""
+        from splink.internals.realtime import compare_records
+
+        settings = _strip(self.model)
+        rules = [r["blocking_rule"] for r in settings["blocking_rules_to_generate_predictions"]]
+        blocked = " or ".join(f"({rule})" for rule in rules)
+        if self._realtime is None:
+            self._realtime = _db_api()
+        left = self._with_tf(new)
+        edges: list[Edge] = []
+        pairs = [(self._with_tf(existing), blocked, "between")]
+        if new.num_rows > 1:
+            pairs.append((left, f"l.unique_id < r.unique_id and ({blocked})", "within"))
+        for right, condition, name in pairs:
+            if right.num_rows == 0:
+                continue
+            scored: Any = compare_records(
+                left,
+                right,
+                settings,
+                self._realtime,
+                sql_cache_key=f"custos:{self.key}:{name}",
+                join_condition=condition,
+            )
+            edges.extend(_edges(scored.as_pyarrow_table(), self._comparisons, threshold))
+        _drop_realtime_tables(self._realtime)
+        return edges
+
+    def _with_tf(self, table: pa.Table) -> pa.Table:
+        """The table with the saved term frequency of each value (``tf_first_name`` …)."""
+        import pyarrow as pa
+
+        out = table
+        for column, freq in self.frequencies.items():
+            floor = self._floors[column]
+            values = [
+                None if v is None else freq.get(v, floor) for v in table.column(column).to_pylist()
+            ]
+            out = out.append_column(f"tf_{column}", pa.array(values, pa.float64()))
+        return out
 
 
 def _drop_realtime_tables(db_api: Any) -> None:
@@ -611,47 +626,3 @@ def _drop_realtime_tables(db_api: Any) -> None:
     ).fetchall()
     for name, kind in names:
         con.execute(f'drop {"view" if kind == "VIEW" else "table"} if exists "{name}"')
-
-
-_realtime: list[Any] = []
-
-
-def _realtime_db() -> Any:
-    """This process's DuckDB for real-time scoring (its cached SQL refers to its tables)."""
-    if not _realtime:
-        _realtime.append(_db_api())
-    return _realtime[0]
-
-
-def predict_between(
-    new: pa.Table,
-    existing: pa.Table,
-    model: dict[str, Any],
-    frequencies: dict[str, dict[str, float]],
-    *,
-    threshold: float,
-    key: str = "",
-) -> list[Edge]:
-    """Score pairs of a new record with an existing one, and of new records among themselves,
-    with a saved model and the term frequencies saved with it (``key`` names the model, so that
-    its scorer is built once per process)."""
-    size = sum(len(f) for f in frequencies.values())
-    if new.num_rows <= REALTIME_MAX:
-        return _score_realtime(new, existing, model, frequencies, threshold, f"{key}:{size}")
-    linker, db_api = _scorer(model, frequencies, f"{key}:{size}")
-    left = db_api.register(new)
-    right = db_api.register(existing)
-    comparisons = [c["output_column_name"] for c in model["comparisons"]]
-    edges: list[Edge] = []
-    try:
-        for scored in (
-            linker.inference.predict_between(left, right, threshold_match_weight=threshold),
-            linker.inference.predict_within(left, threshold_match_weight=threshold),
-        ):
-            edges.extend(_edges(scored.as_pyarrow_table(), comparisons, threshold))
-            scored.drop_table_from_database_and_remove_from_cache()
-    finally:
-        left.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
-        right.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
-    edges.sort(key=_strongest_first)
-    return edges

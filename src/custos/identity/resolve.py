@@ -12,7 +12,6 @@ snapshot, without the write lock (see :mod:`custos.identity.snapshot`).
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,7 +22,6 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from custos.core.bulk import paused_gc
 from custos.core.settings import Settings
 from custos.identity import matcher, models
 from custos.identity.clustering import (
@@ -206,23 +204,22 @@ def _resolve(
 ) -> ResolveSummary:
     for attempt in range(SNAPSHOT_ATTEMPTS + 1):
         summary = ResolveSummary()
-        with paused_gc() as pause:
-            if attempt < SNAPSHOT_ATTEMPTS:
-                with store.read(snapshot=True) as conn:
-                    computed = _compute(conn, settings, summary, pause, retrain, extra_edges)
-                indexed.result()  # (raises what it raised)
-                locked = time.perf_counter()
-                with store.write(bulk=True) as conn:
-                    if SnapshotMark.read(conn, computed.mark.highest) != computed.mark:
-                        del computed  # (a million rows: not kept while the next is loaded)
-                        continue
-                    _apply(store, conn, settings, computed, summary, actor)
-            else:
-                indexed.result()
-                locked = time.perf_counter()
-                with store.write(bulk=True) as conn:
-                    computed = _compute(conn, settings, summary, pause, retrain, extra_edges)
-                    _apply(store, conn, settings, computed, summary, actor)
+        if attempt < SNAPSHOT_ATTEMPTS:
+            with store.read(snapshot=True) as conn:
+                computed = _compute(conn, settings, summary, retrain, extra_edges)
+            indexed.result()  # (raises what it raised)
+            locked = time.perf_counter()
+            with store.write(bulk=True) as conn:
+                if SnapshotMark.read(conn, computed.mark.highest) != computed.mark:
+                    del computed  # (a million rows: not kept while the next is loaded)
+                    continue
+                _apply(store, conn, settings, computed, summary, actor)
+        else:
+            indexed.result()
+            locked = time.perf_counter()
+            with store.write(bulk=True) as conn:
+                computed = _compute(conn, settings, summary, retrain, extra_edges)
+                _apply(store, conn, settings, computed, summary, actor)
         summary.phases["locked"] = time.perf_counter() - locked  # the write lock held, commit too
         break
     summary.seconds = time.perf_counter() - started
@@ -233,7 +230,6 @@ def _compute(
     conn: Connection,
     settings: Settings,
     summary: ResolveSummary,
-    pause: Any,
     retrain: bool,
     extra_edges: EdgeSource | None,
 ) -> _Computed:
@@ -242,7 +238,6 @@ def _compute(
     mark = SnapshotMark.read(conn)
     nodes, rows, match = load(conn)
     nodes = join_phone_forms(nodes)
-    pause.freeze()  # a million long-lived rows: no collection need look at them again
     summary.phases["load"] = time.perf_counter() - clock
     summary.records = sum(1 for n in nodes if n.is_record)
     summary.interactions = int(
@@ -267,10 +262,6 @@ def _compute(
         else:
             exact = exact_job.result()
     del match
-    # Training and scoring leave cyclic garbage (Splink's SQL syntax trees) that the paused
-    # collector would keep to the end: collect it now, looking only at what was made since
-    # the rows were loaded (those were frozen).
-    gc.collect()
     # (read only now: the memberships of a million records would add to the matcher's peak)
     decided = decisions(conn)
     known_pairs = stored_pairs(conn)

@@ -28,7 +28,7 @@ from custos.ingest.pipeline import (
     ProgressFn,
     ingest_file,
 )
-from custos.service import dsr, reads
+from custos.service import dsr, keys, reads
 from custos.service import pii as pii_policy
 from custos.service.facades import (
     AdminFacade,
@@ -77,6 +77,10 @@ class Custos:
         self.taxonomy = load_taxonomy(Path(settings.taxonomy) if settings.taxonomy else None)
         key_file, checkpoint = audit_files(settings, store.url)
         store.audit_anchor = audit.Anchor(load_or_create_key(key_file), checkpoint)
+        #: the store's latest matching model, parsed once, with its scorer of new records
+        self.model_cache = models.ModelCache()
+        #: the collection keys' identity secrets, each derived once from the secret key file
+        self.identity_secrets = keys.IdentitySecrets(settings.secret_key_file)
 
     @classmethod
     def open(
@@ -221,7 +225,7 @@ class Custos:
         if self.settings.probabilistic_matching and not (full or retrain):
             with self.store.read() as conn:
                 has_profiles = conn.execute(select(t.profile_members.c.raw_id).limit(1)).first()
-                saved = models.latest(conn) if has_profiles else None
+                saved = self.model_cache.latest(conn) if has_profiles else None
         if saved is not None:
             summary = incremental.attach(self.store, self.settings, saved, actor=actor)
             # Only the touched profiles' consent states change; consent events themselves are

@@ -14,12 +14,12 @@ and the key's name); such a call is verified for that user id (:func:`signed`).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -159,12 +159,12 @@ def verify(app: Custos, key: str | None) -> ApiKey | None:
     if not key:
         return None
     digest = key_hash(key)
-    k, s = t.api_keys, t.sources
+    api_keys, sources = t.api_keys, t.sources
     with app.store.read() as conn:
         row = conn.execute(
-            select(k, s.c.user_id_field)
-            .outerjoin(s, s.c.name == k.c.name)
-            .where(k.c.key_hash == digest, k.c.revoked_at.is_(None))
+            select(api_keys, sources.c.user_id_field)
+            .outerjoin(sources, sources.c.name == api_keys.c.name)
+            .where(api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None))
         ).first()
     # The index lookup found it by hash; compare again in constant time all the same.
     if row is None or not hmac.compare_digest(row.key_hash, digest):
@@ -225,15 +225,33 @@ def identity_secret(app: Custos, name: str) -> str:
 
 
 def _identity_secret(app: Custos, name: str) -> bytes:
-    return _derived(str(app.settings.secret_key_file), name)
+    return app.identity_secrets.of(name)
 
 
-@functools.lru_cache(maxsize=256)
-def _derived(path: str, name: str) -> bytes:
-    """The identity secret of key ``name`` under the secret key file ``path`` (read once per
-    process: a rotated key file takes effect when the server restarts)."""
-    master = load_or_create_key(path)
-    return hmac.new(master, b"custos identify\x1f" + name.encode(), hashlib.sha256).digest()
+class IdentitySecrets:
+    """The identity secrets of collection keys under one secret key file, each derived once
+    (a server checks a signature on every call). A custos instance keeps one: the key file is
+    read once per instance, so a rotated key file takes effect when the server restarts."""
+
+    #: names remembered at most (a memo, not a list of keys)
+    MAX = 256
+
+    def __init__(self, key_file: str | Path) -> None:
+        self.key_file = str(key_file)
+        self._master: bytes | None = None
+        self._derived: dict[str, bytes] = {}
+
+    def of(self, name: str) -> bytes:
+        """The identity secret of key ``name``."""
+        found = self._derived.get(name)
+        if found is None:
+            if self._master is None:
+                self._master = load_or_create_key(self.key_file)
+            if len(self._derived) >= self.MAX:
+                self._derived.clear()
+            message = b"custos identify\x1f" + name.encode()
+            found = self._derived[name] = hmac.new(self._master, message, hashlib.sha256).digest()
+        return found
 
 
 def signed(app: Custos, name: str, user_id: str, user_hash: object) -> bool:

@@ -1,7 +1,8 @@
 """Free-text policy at ingestion (redact | pseudonymise | keep) and ``pii scan``.
 
 Ingestion does not know how personal data is found: this module gives each ingestion the
-filter of its policy (:func:`text_filter`, carried in the row context) and builds the PII engine
+filter of its policy (:func:`text_filter`, carried in the row context; the key of a key file is
+held by its :class:`TextFilters`) and builds the PII engine
 lazily, once per process (the ingestion workers are forked with the row context, so each builds
 its own on first use). The
 pseudonymisation key lives outside the store (``secret_key_file``), like the erasure key.
@@ -10,7 +11,9 @@ pseudonymisation key lives outside the store (``secret_key_file``), like the era
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,18 +36,16 @@ if TYPE_CHECKING:
 #: The policies a source may have for its free text; redact is the default (privacy by default).
 POLICIES = ("redact", "pseudonymise", "keep")
 
-_engine: PiiEngine | None = None
-_key: dict[str, bytes] = {}
 
-
+@cache
 def engine() -> PiiEngine:
-    """This process's PII engine (built on first use: loading the models takes a moment)."""
-    global _engine
-    if _engine is None:
-        from custos.privacy.pii import PiiEngine
+    """This process's PII engine (built on first use: loading the models takes a moment).
 
-        _engine = PiiEngine()
-    return _engine
+    One per process, since it is a function of constants only: the default configuration, the
+    models and word lists that ship with custos. Nothing of a store or a key is in it."""
+    from custos.privacy.pii import PiiEngine
+
+    return PiiEngine()
 
 
 def _language(language: str | None) -> str:
@@ -69,31 +70,44 @@ def filter_text(
     return hidden, pii.redact(text, lang, mode, key, {HEALTH: "keep"}, findings=found)
 
 
-def text_filter(settings: Settings, policy: str) -> TextFilter | None:
-    """The filter of a free-text policy, for an ingestion's row context (None for ``keep``);
-    ``pseudonymise`` with the key of ``settings.secret_key_file``."""
-    if policy == "redact":
-        return filter_text
-    if policy != "pseudonymise":
-        return None
-    key_file = str(Path(settings.secret_key_file).expanduser())
+class TextFilters:
+    """The free-text filters of one pseudonymisation key file, by policy name (``redact``,
+    ``pseudonymise``): what ingestion applies to free text. The key is read on first use and
+    kept by this object, not by the process."""
 
-    def pseudonymise_text(text: str, language: str | None) -> FilteredText:
-        key = _key.get(key_file)
-        if key is None:
-            key = _key[key_file] = load_or_create_key(key_file)
-        return filter_text(text, language, "pseudonymise", key)
+    def __init__(self, key_file: str | Path) -> None:
+        self.key_file = str(Path(key_file).expanduser())
+        self._key: bytes | None = None
 
-    return pseudonymise_text
+    @classmethod
+    def of(cls, settings: Settings) -> TextFilters:
+        """The filters of the settings' ``secret_key_file``."""
+        return cls(settings.secret_key_file)
+
+    def by_policy(self) -> dict[str, Callable[[str, str | None], FilteredText]]:
+        """Each filter under the name of its policy."""
+        return {"redact": self.redact, "pseudonymise": self.pseudonymise}
+
+    def redact(self, text: str, language: str | None) -> FilteredText:
+        """Every finding replaced by its type (see :func:`filter_text`)."""
+        return filter_text(text, language)
+
+    def pseudonymise(self, text: str, language: str | None) -> FilteredText:
+        """Identifiers pseudonymised under this key, other findings replaced by their type."""
+        if self._key is None:
+            self._key = load_or_create_key(self.key_file)
+        return filter_text(text, language, "pseudonymise", self._key)
 
 
 def register(settings: Settings) -> None:
-    """Make the policies available to ingestion by name (:data:`rows.TEXT_FILTERS`, for a row
-    context without its own filter; idempotent)."""
-    rows.TEXT_FILTERS["redact"] = filter_text
-    pseudonymise = text_filter(settings, "pseudonymise")
-    assert pseudonymise is not None
-    rows.TEXT_FILTERS["pseudonymise"] = pseudonymise
+    """Make the policies, with the settings' key file, available to ingestion (idempotent)."""
+    rows.TEXT_FILTERS.update(TextFilters.of(settings).by_policy())
+
+
+def text_filter(settings: Settings, policy: str) -> TextFilter | None:
+    """The filter of a free-text policy, for an ingestion's row context (None for ``keep``);
+    ``pseudonymise`` with the key of ``settings.secret_key_file``."""
+    return TextFilters.of(settings).by_policy().get(policy)
 
 
 def check_policy(policy: str) -> str:

@@ -77,13 +77,13 @@ def member_rows(conn: Connection, raw_ids: Sequence[int]) -> list[dict[str, Any]
 
 def _earlier_versions(conn: Connection, ordered: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
     """Raw id → the versions its row replaced, oldest first."""
-    rv = t.record_versions
+    versions = t.record_versions
     out: dict[int, list[dict[str, Any]]] = {}
     for i in range(0, len(ordered), 500):
         query = (
-            select(rv)
-            .where(rv.c.raw_id.in_(ordered[i : i + 500]))
-            .order_by(rv.c.raw_id, rv.c.version)
+            select(versions)
+            .where(versions.c.raw_id.in_(ordered[i : i + 500]))
+            .order_by(versions.c.raw_id, versions.c.version)
         )
         for row in conn.execute(query).mappings():
             out.setdefault(row["raw_id"], []).append(
@@ -197,8 +197,10 @@ def profile_head(conn: Connection, profile_id: str) -> dict[str, Any]:
 
 def restriction(conn: Connection, profile_ids: Sequence[str]) -> dict[str, Any] | None:
     """The restriction of processing in force for the profile, if any."""
-    r = t.restrictions
-    row = conn.execute(select(r).where(r.c.profile_id.in_(profile_ids))).first()
+    restrictions = t.restrictions
+    row = conn.execute(
+        select(restrictions).where(restrictions.c.profile_id.in_(profile_ids))
+    ).first()
     if row is None:
         return None
     return {"since": _iso(row.since), "reason": row.reason, "request": f"dsr-{row.request_id}"}
@@ -220,12 +222,12 @@ def sources(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def quarantine_rows(conn: Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
     """Quarantined rows (as received) found to be the person's."""
-    q = t.quarantine
+    quarantined = t.quarantine
     query = (
-        select(q, t.sources.c.name.label("source_name"))
-        .join(t.sources, t.sources.c.id == q.c.source_id)
-        .where(q.c.id.in_(list(ids)))
-        .order_by(q.c.id)
+        select(quarantined, t.sources.c.name.label("source_name"))
+        .join(t.sources, t.sources.c.id == quarantined.c.source_id)
+        .where(quarantined.c.id.in_(list(ids)))
+        .order_by(quarantined.c.id)
     )
     return [
         {
@@ -249,15 +251,24 @@ def _subjects(subjects: str | None, detail: dict[str, Any]) -> list[str]:
 def recipients(conn: Connection, profile_ids: Sequence[str]) -> list[dict[str, Any]]:
     """Who read the person's data (actors — API keys, systems, users — from the audit log), with
     the purposes, actions, how often and when; data-subject requests themselves not counted."""
-    a = t.audit_log
+    audit_log = t.audit_log
     ids = set(profile_ids)
     maybe = or_(
-        *(a.c.subjects.contains(pid, autoescape=True) for pid in sorted(ids)),
-        a.c.detail.contains("subjects_z"),
+        *(audit_log.c.subjects.contains(pid, autoescape=True) for pid in sorted(ids)),
+        audit_log.c.detail.contains("subjects_z"),
     )
     found: dict[str, dict[str, Any]] = {}
-    query = select(a.c.at, a.c.actor, a.c.action, a.c.purpose, a.c.subjects, a.c.detail)
-    for row in conn.execution_options(yield_per=1000).execute(query.where(maybe).order_by(a.c.id)):
+    query = select(
+        audit_log.c.at,
+        audit_log.c.actor,
+        audit_log.c.action,
+        audit_log.c.purpose,
+        audit_log.c.subjects,
+        audit_log.c.detail,
+    )
+    for row in conn.execution_options(yield_per=1000).execute(
+        query.where(maybe).order_by(audit_log.c.id)
+    ):
         if row.action.startswith("dsr."):
             continue
         detail = orjson.loads(row.detail or "{}")

@@ -92,13 +92,16 @@ def apply(
             **columns,
         )
     )
-    pm = t.profile_members
-    members = sorted(conn.execute(select(pm.c.raw_id).where(pm.c.profile_id == pid)).scalars())
+    members = sorted(
+        conn.execute(
+            select(t.profile_members.c.raw_id).where(t.profile_members.c.profile_id == pid)
+        ).scalars()
+    )
     records = set(
         conn.execute(select(t.records.c.raw_id).where(t.records.c.raw_id.in_(members))).scalars()
     )
     anchor = min(records or set(members))
-    conn.execute(pm.insert().values(raw_id=raw_id, profile_id=pid, linked_at=now))
+    conn.execute(t.profile_members.insert().values(raw_id=raw_id, profile_id=pid, linked_at=now))
     conn.execute(
         t.identity_decisions.insert().values(
             decision="together",
@@ -122,10 +125,14 @@ def apply(
     golden_store.write(conn, pid, kept)
     identifier = attribute in STRONG_IDENTIFIERS and bool(new)
     if identifier:
-        pi = t.profile_identifiers
-        key = (pi.c.kind == attribute) & (pi.c.value == new) & (pi.c.profile_id == pid)
-        if conn.execute(select(pi.c.kind).where(key)).first() is None:
-            conn.execute(pi.insert().values(kind=attribute, value=new, profile_id=pid))
+        identifiers = t.profile_identifiers
+        key = (
+            (identifiers.c.kind == attribute)
+            & (identifiers.c.value == new)
+            & (identifiers.c.profile_id == pid)
+        )
+        if conn.execute(select(identifiers.c.kind).where(key)).first() is None:
+            conn.execute(identifiers.insert().values(kind=attribute, value=new, profile_id=pid))
     conn.execute(
         t.profile_events.insert().values(
             at=now,
@@ -159,17 +166,19 @@ def _supersede(
             )
             changed += result.rowcount or 0
         return changed
-    r = t.records
+    records = t.records
     rows = conn.execute(
-        select(r.c.raw_id, r.c.extra).where(r.c.raw_id.in_(members), r.c.extra.is_not(None))
+        select(records.c.raw_id, records.c.extra).where(
+            records.c.raw_id.in_(members), records.c.extra.is_not(None)
+        )
     ).all()
     for raw_id, text in rows:
         extra = orjson.loads(text)
         if str(extra.get(attribute)) == old:
             del extra[attribute]
             conn.execute(
-                update(r)
-                .where(r.c.raw_id == raw_id)
+                update(records)
+                .where(records.c.raw_id == raw_id)
                 .values(extra=orjson.dumps(extra).decode() if extra else None)
             )
             changed += 1

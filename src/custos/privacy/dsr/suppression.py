@@ -51,18 +51,20 @@ def add(
     """Store the entries for these (kind, value) pairs (inside the caller's write transaction);
     returns how many of each kind are new. Remembers the key's fingerprint on first use."""
     check_key(conn, key, remember=True)
-    s = t.suppressions
+    entries = t.suppressions
     wanted = {(kind, digest(key, kind, value)) for kind, value in values if value}
     existing = set(
         conn.execute(
-            select(s.c.kind, s.c.digest).where(s.c.digest.in_([d for _, d in wanted]))
+            select(entries.c.kind, entries.c.digest).where(
+                entries.c.digest.in_([d for _, d in wanted])
+            )
         ).all()
     )
     fresh = sorted(wanted - existing)
     now = datetime.now(UTC)
     if fresh:
         conn.execute(
-            s.insert(),
+            entries.insert(),
             [
                 {"kind": kind, "digest": d, "request_id": request_id, "created_at": now}
                 for kind, d in fresh
@@ -96,8 +98,10 @@ def count(conn: Connection) -> int:
 
 def load(conn: Connection) -> frozenset[str]:
     """Every entry as ``kind:digest``."""
-    s = t.suppressions
-    return frozenset(f"{kind}:{d}" for kind, d in conn.execute(select(s.c.kind, s.c.digest)))
+    entries = t.suppressions
+    return frozenset(
+        f"{kind}:{d}" for kind, d in conn.execute(select(entries.c.kind, entries.c.digest))
+    )
 
 
 @dataclass(frozen=True)
