@@ -129,6 +129,7 @@ def test_field_lists_derive_from_the_registry() -> None:
     for table in (t.records, t.interactions):
         assert set(fields.PERSON_COLUMNS) <= set(table.c.keys())
     assert set(fields.MATCH_SOURCE.values()) <= set(LoadedRow._fields)
+    assert set(fields.GOLDEN_ATTRIBUTES) <= set(LoadedRow._fields)
     # the shipped taxonomy gives every person field its registered category
     shipped = yaml.safe_load(DEFAULT_TAXONOMY.read_text(encoding="utf-8"))["fields"]
     assert {name: shipped[name] for name in fields.CATEGORIES} == fields.CATEGORIES

@@ -28,7 +28,7 @@ from sqlalchemy import (
     type_coerce,
 )
 
-from custos.core.fields import GOLDEN_ATTRIBUTES, MATCH_SOURCE, STRONG_IDENTIFIERS
+from custos.core.fields import MATCH_SOURCE, STRONG_IDENTIFIERS
 from custos.core.phones import digits_key
 from custos.core.settings import Settings
 from custos.identity import names
@@ -89,7 +89,6 @@ _SHARED = (
     "country",
 )
 _identifiers_of = attrgetter(*STRONG_IDENTIFIERS)
-assert set(GOLDEN_ATTRIBUTES) <= set(LoadedRow._fields), "a golden attribute is not loaded"
 
 
 def load(
