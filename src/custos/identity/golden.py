@@ -27,8 +27,6 @@ from custos.store.tables import utc_text
 #: The source of corrections a person asked for (GDPR Art. 16): they win every rule.
 RECTIFICATION = "rectification"
 RULES = ("priority", "recent", "frequent")
-#: A chosen value: (attribute, value, the member it came from).
-_Pick = tuple[str, Any, "Member"]
 
 
 class Member(Protocol):
@@ -89,103 +87,96 @@ class GoldenPlan:
     ) -> Iterator[tuple[str, str]]:
         """(profile id, golden record document) per profile, from the rows of its members (by
         raw id), one profile at a time."""
+        chosen, encoded, order = self._chosen, self._encoded, self.order
         for pid, members in zip(profile_ids, clusters, strict=True):
-            yield pid, self.document(list(map(rows.__getitem__, members)))
+            if len(members) == 1:
+                ordered: Sequence[Member] = (rows[members[0]],)
+            else:
+                ordered = sorted(map(rows.__getitem__, members), key=order)
+            yield pid, encoded(ordered, chosen(ordered))
 
     def document(self, members: Sequence[Member]) -> str:
         """The golden record document of one profile (:func:`custos.store.golden.document`)."""
         ordered = sorted(members, key=self.order) if len(members) > 1 else members
-        return self._encoded(ordered, self._picks(ordered))
+        return self._encoded(ordered, self._chosen(ordered))
 
-    def _picks(self, ordered: Sequence[Member]) -> list[_Pick]:
-        """The chosen values among the members (in rank order), with the member of each."""
-        picks: list[_Pick] = []
-        pick = picks.append
+    def _chosen(self, ordered: Sequence[Member]) -> dict[str, tuple[Any, int]]:
+        """attribute → (the chosen value, the rank of the member it came from)."""
+        chosen: dict[str, tuple[Any, int]] = {}
+        ranked = [(0, ordered[0])] if len(ordered) == 1 else list(enumerate(ordered))
         if self.frequent:
             for attribute, value_of in self.single:
-                if (found := self._most_frequent(ordered, value_of)) is not None:
-                    pick((attribute, value_of(found), found))
+                if (found := _most_frequent(ranked, value_of)) is not None:
+                    chosen[attribute] = (value_of(ordered[found]), found)
         else:  # the first in rank order that has a value
             for attribute, value_of in self.single:
-                for m in ordered:
+                for rank, m in ranked:
                     if value := value_of(m):
-                        pick((attribute, value, m))
+                        chosen[attribute] = (value, rank)
                         break
         street, city = self.street, self.city
-        for m in ordered:
+        for rank, m in ranked:
             if street(m) or city(m):
-                chosen = m
                 if self.frequent and m.source != RECTIFICATION:
-                    having = [h for h in ordered if street(h) or city(h)]
-                    chosen = _counted(having, street if street(m) else city)
+                    having = [(i, h) for i, h in ranked if street(h) or city(h)]
+                    rank = _counted(having, street if street(m) else city)
                 for attribute, value_of in self.address:
-                    if value := value_of(chosen):
-                        pick((attribute, value, chosen))
+                    if value := value_of(ordered[rank]):
+                        chosen[attribute] = (value, rank)
                 break
-        extras: list[tuple[Member, dict[str, Any]]] = []
-        for m in ordered:  # (a loop: most have none, and a comprehension costs a call)
+        extras: list[tuple[int, dict[str, Any]]] = []
+        for rank, m in ranked:  # (a loop: most have none, and a comprehension costs a call)
             if m.is_record and m.extra:
-                extras.append((m, orjson.loads(m.extra)))
+                extras.append((rank, orjson.loads(m.extra)))
         if extras:
-            picks.extend(self._extras(extras))
-        return picks
+            chosen.update(self._extras(extras))
+        return chosen
 
-    def _most_frequent(
-        self, ordered: Sequence[Member], value_of: Callable[[Member], Any]
-    ) -> Member | None:
-        first = _first(ordered, value_of)
-        if first is None or first.source == RECTIFICATION:
-            return first
-        return _counted(ordered, value_of)
-
-    def _extras(self, extras: list[tuple[Member, dict[str, Any]]]) -> Iterator[_Pick]:
+    def _extras(self, extras: list[tuple[int, dict[str, Any]]]) -> Iterator[tuple[str, Any]]:
         for name in sorted({name for _, extra in extras for name in extra}):
-            having = [(m, str(e[name])) for m, e in extras if e.get(name) not in (None, "")]
+            having = [(str(e[name]), rank) for rank, e in extras if e.get(name) not in (None, "")]
             if not having:
                 continue
             chosen = having[0]
             if self.frequent:
-                counts = Counter(value for _, value in having)
+                counts = Counter(value for value, _ in having)
                 top = max(counts.values())
-                chosen = next(h for h in having if counts[h[1]] == top)
-            yield name, chosen[1], chosen[0]
+                chosen = next(h for h in having if counts[h[0]] == top)
+            yield name, chosen
 
-    def _encoded(self, ordered: Sequence[Member], picks: list[_Pick]) -> str:
-        """The document of the picks, each member they came from named once (in the order of
-        its first value)."""
+    def _encoded(self, ordered: Sequence[Member], chosen: dict[str, tuple[Any, int]]) -> str:
+        """The document of the chosen values, each member they came from named once (in the
+        order of its first value)."""
+        used: Sequence[Member] = ordered if chosen else ()
+        if len(ordered) > 1:  # ranks → indexes into the document's "from"
+            index: dict[int, int] = {}
+            for attribute, (value, rank) in chosen.items():
+                chosen[attribute] = (value, index.setdefault(rank, len(index)))
+            used = [ordered[rank] for rank in index]
+        # (else the ranks are the indexes already: most profiles are one record)
         times = self.times
         origins: list[golden_store.Origin] = []
-        values: dict[str, tuple[Any, int]] = {}
-        if len(ordered) == 1:  # (most profiles: every value is the one member's)
-            m = ordered[0]
-            if picks:
-                origins.append((m.source, m.record_id, times[m.when][1]))
-            for attribute, value, _ in picks:
-                values[attribute] = (value, 0)
-            return golden_store.document(self.rule, origins, values)
-        at: dict[int, int] = {}  # raw id → index into origins
-        for attribute, value, m in picks:
-            index = at.get(m.raw_id)
-            if index is None:
-                index = at[m.raw_id] = len(origins)
-                origins.append((m.source, m.record_id, times[m.when][1]))
-            values[attribute] = (value, index)
-        return golden_store.document(self.rule, origins, values)
+        for m in used:
+            origins.append((m.source, m.record_id, times[m.when][1]))
+        return golden_store.document(self.rule, origins, chosen)
 
 
-def _first(ordered: Sequence[Member], value_of: Callable[[Member], Any]) -> Member | None:
-    """The first member in rank order that has a value."""
-    for m in ordered:
-        if value_of(m):
-            return m
-    return None
+def _most_frequent(
+    ranked: Sequence[tuple[int, Member]], value_of: Callable[[Member], Any]
+) -> int | None:
+    """The rank of the member whose value is chosen under rule ``frequent`` (None: no value)."""
+    having = [(rank, m) for rank, m in ranked if value_of(m)]
+    if not having or having[0][1].source == RECTIFICATION:
+        return having[0][0] if having else None
+    return _counted(having, value_of)
 
 
-def _counted(having: Sequence[Member], value_of: Callable[[Member], Any]) -> Member:
-    """The first member in rank order whose value is the most frequent among ``having``."""
-    counts = Counter(v for m in having if (v := value_of(m)))
+def _counted(having: Sequence[tuple[int, Member]], value_of: Callable[[Member], Any]) -> int:
+    """The rank of the first of ``having`` (ranked members) whose value is the most frequent
+    among them."""
+    counts = Counter(v for _, m in having if (v := value_of(m)))
     top = max(counts.values())
-    return next(m for m in having if (v := value_of(m)) and counts[v] == top)
+    return next(rank for rank, m in having if (v := value_of(m)) and counts[v] == top)
 
 
 class _Times(dict[Any, tuple[float, str]]):

@@ -17,7 +17,7 @@ and the profile is read whole anyway.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,14 +44,7 @@ class GoldenValue:
 
     def as_dict(self) -> dict[str, str]:
         """The value with its provenance, for display and reports (the time in ISO 8601)."""
-        return {
-            "attribute": self.attribute,
-            "value": self.value,
-            "source": self.source,
-            "record_id": self.record_id,
-            "observed_at": self.observed_at.isoformat(),
-            "rule": self.rule,
-        }
+        return {**asdict(self), "observed_at": self.observed_at.isoformat()}
 
 
 #: A record a document's values came from: (source, record id, observed at as :func:`utc_text`).
