@@ -184,16 +184,3 @@ def test_cli_resolve_full_and_retrain(tmp_path: Path) -> None:
     assert third.exit_code == 0 and "model v2 (trained now)" in third.output
     with Custos.open(db) as app, app.store.read() as conn:
         assert conn.execute(select(func.count()).select_from(t.match_models)).scalar_one() == 2
-
-
-def test_golden_record_of_a_single_record_equals_the_general_path() -> None:
-    from datetime import UTC, datetime
-
-    from custos.identity.golden import Candidate, golden_record
-
-    values = {"first_name": "Ada", "email": "ada@example.com", "city": "Berlin", "street": None}
-    one = Candidate(
-        1, "crm", "c1", True, datetime(2026, 1, 1, tzinfo=UTC), values, {"tier": "gold"}
-    )
-    twin = Candidate(2, "crm", "c2", True, datetime(2020, 1, 1, tzinfo=UTC), {}, None)
-    assert golden_record([one]) == golden_record([one, twin])

@@ -1,96 +1,101 @@
 """Records and interactions as identity resolution loads them, and their golden records.
 
-Rows are plain tuples straight from the driver (a million objects with a dict each would cost
-seconds and hundreds of megabytes); :func:`golden_documents` turns the rows of each cluster
-into its golden record document.
+A loaded row is a :class:`LoadedRow`, a named tuple straight from the driver (a million objects
+with a dict each would cost seconds and hundreds of megabytes); :func:`golden_documents` turns
+the rows of each cluster into its golden record document
+(:class:`~custos.identity.golden.GoldenPlan`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
-from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from itertools import compress
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import orjson
-from sqlalchemy import Connection, Select, Text, func, literal, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    Text,
+    func,
+    literal,
+    select,
+    type_coerce,
+)
 
-from custos.core.fields import STRONG_IDENTIFIERS
+from custos.core.fields import MATCH_SOURCE, STRONG_IDENTIFIERS
 from custos.core.phones import digits_key
 from custos.core.settings import Settings
 from custos.identity import names
 from custos.identity.exact import exact_edges
-from custos.identity.golden import ADDRESS, RECTIFICATION, SINGLE, Candidate, golden_record
+from custos.identity.golden import GoldenPlan
 from custos.identity.graph import ExactResult, Node
 from custos.identity.matcher import MATCH_COLUMNS as MATCHER_COLUMNS
 from custos.identity.matcher import column_type
-from custos.store import golden as golden_store
 from custos.store import tables as t
-from custos.store.tables import utc_text
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-#: Record columns → the matcher's columns (names as folded keys, street as its key).
-MATCH_SOURCE = {
-    "first_name": "first_name_key",
-    "surname": "last_name_key",
-    "dob": "date_of_birth",
-    "email": "email",
-    "phone": "phone",
-    "street": "street_key",
-    "postcode": "postcode",
-    "city": "city",
-    "customer_id": "customer_id",
-}
 
-_GOLDEN_COLUMNS = (*SINGLE, *ADDRESS)
-#: Where each column the matcher reads sits in a loaded row.
-_ROW_AT = {
-    "first_name_key": 4,
-    "last_name_key": 5,
-    "street_key": 8,
-    **{name: 9 + i for i, name in enumerate(_GOLDEN_COLUMNS)},
-}
+class LoadedRow(NamedTuple):
+    """A record or interaction as identity resolution reads it: what links it (keys and
+    identifiers), what its golden values are and where they came from."""
+
+    raw_id: int
+    source: str
+    record_id: str
+    is_record: bool
+    first_name_key: str | None
+    last_name_key: str | None
+    #: when its values were true (a record's observation, an interaction's own time), as stored
+    when: Any
+    #: extra attributes (JSON)
+    extra: str | None
+    street_key: str | None
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    phone: str | None
+    date_of_birth: str | None
+    social_handle: str | None
+    customer_id: str | None
+    street: str | None
+    postcode: str | None
+    city: str | None
+    country: str | None
+    #: an ambiguous birth date: its readings, separated by a space
+    date_of_birth_candidates: str | None
 
 
-#: A loaded row: (raw_id, source, record_id, is_record, first_key, last_key, when, extra JSON,
-#: street_key, *golden values in :data:`_GOLDEN_COLUMNS` order, birth-date candidates). Kept as
-#: plain tuples: a million objects with a dict each would cost seconds and hundreds of
-#: megabytes, and most are only read once, to write their profile's golden record.
-Row = tuple[Any, ...]
-Loaded = tuple[list[Node], dict[int, Row], dict[str, list[Any]]]
+Loaded = tuple[list[Node], dict[int, LoadedRow], dict[str, list[Any]]]
 
-_GOLDEN_AT = 9  # first golden value in a Row
-_IDENTIFIER_AT = tuple((k, _GOLDEN_AT + _GOLDEN_COLUMNS.index(k)) for k in STRONG_IDENTIFIERS)
-_DOB_AT = _GOLDEN_AT + _GOLDEN_COLUMNS.index("date_of_birth")
-#: Row positions whose values repeat across rows (see :func:`_fetch_all`).
+#: Columns whose values repeat across rows, kept once (see :func:`_interned`).
 _SHARED = (
-    1,  # source
-    4,  # first name key
-    5,  # surname key
-    6,  # when
-    *(
-        _GOLDEN_AT + _GOLDEN_COLUMNS.index(name)
-        for name in ("first_name", "last_name", "date_of_birth", "postcode", "city", "country")
-    ),
+    "source",
+    "first_name_key",
+    "last_name_key",
+    "when",
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "postcode",
+    "city",
+    "country",
 )
-assert _SHARED == (1, 4, 5, 6, 9, 10, 13, 17, 18, 19), "update _shared_values to the Row layout"
-_SINGLE_AT = tuple((name, _GOLDEN_AT + _GOLDEN_COLUMNS.index(name)) for name in SINGLE)
-_ADDRESS_AT = tuple((name, _GOLDEN_AT + _GOLDEN_COLUMNS.index(name)) for name in ADDRESS)
-_STREET_AT = _GOLDEN_AT + _GOLDEN_COLUMNS.index("street")
-_CITY_AT = _GOLDEN_AT + _GOLDEN_COLUMNS.index("city")
-_POSTCODE_AT = _GOLDEN_AT + _GOLDEN_COLUMNS.index("postcode")
-_CANDIDATES_AT = _GOLDEN_AT + len(_GOLDEN_COLUMNS)  # ambiguous birth date: its readings
+_identifiers_of = attrgetter(*STRONG_IDENTIFIERS)
 
 
 def load(
     conn: Connection, *, new_only: bool = False, raw_ids: Sequence[int] | None = None
 ) -> Loaded:
     """Records and interactions as identity resolution sees them: graph nodes, the rows behind
-    golden records (by raw id; see :func:`candidate`) and the matcher's columns (records only).
+    golden records (by raw id) and the matcher's columns (records only).
     ``new_only``: those in no profile yet; ``raw_ids``: just these."""
     if raw_ids is not None:
         out: Loaded = ([], {}, {})
@@ -107,40 +112,11 @@ def load(
     return _load(conn, new_only=new_only)
 
 
-class _Instants(dict[Any, datetime]):
-    """Stored timestamps → aware datetimes, each distinct value parsed once (records ingested
-    together share one; SQLite hands back text, PostgreSQL datetimes)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        #: parsed → as stored, to write a chosen value's time back unchanged
-        self.stored: dict[datetime, Any] = {}
-
-    def __missing__(self, value: Any) -> datetime:
-        parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
-        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-        self[value] = parsed
-        self.stored.setdefault(parsed, value)
-        return parsed
-
-
-def candidate(row: Row, instants: dict[Any, datetime] | None = None) -> Candidate:
-    """The golden-record candidate of a loaded row."""
-    instant = (instants if instants is not None else _Instants())[row[6]]
-    values = {
-        k: v
-        for k, v in zip(_GOLDEN_COLUMNS, row[_GOLDEN_AT:_CANDIDATES_AT], strict=True)
-        if v is not None
-    }
-    extras = orjson.loads(row[7]) if row[7] and row[3] else None
-    return Candidate(row[0], row[1], row[2], row[3], instant, values, extras)
-
-
 def _load(
     conn: Connection, *, new_only: bool = False, raw_ids: Sequence[int] | None = None
 ) -> Loaded:
     nodes: list[Node] = []
-    rows: dict[int, Row] = {}
+    rows: dict[int, LoadedRow] = {}
     match: dict[str, list[Any]] = {"unique_id": [], **{name: [] for name in MATCH_SOURCE}}
     highest = 0
     if new_only:
@@ -150,28 +126,8 @@ def _load(
         # only ever lets more rows through.)
         highest = conn.execute(select(func.max(t.profile_members.c.raw_id))).scalar() or 0
     for table, is_record in ((t.records, True), (t.interactions, False)):
-        # When a value was true: a record's observation, an interaction's own time. Read as
-        # stored (no per-row conversion) and parsed once per distinct value in candidate().
-        when = (
-            table.c.observed_at
-            if is_record
-            else func.coalesce(table.c.timestamp, table.c.observed_at)
-        )
-        columns = [
-            table.c.raw_id,
-            t.sources.c.name,
-            t.raw_records.c.record_id,
-            literal(is_record),
-            table.c.first_name_key,
-            table.c.last_name_key,
-            type_coerce(when, Text),
-            table.c.extra,
-            table.c.street_key,
-            *(table.c[name] for name in _GOLDEN_COLUMNS),
-            table.c.date_of_birth_candidates,
-        ]
         query = (
-            select(*columns)
+            select(*_columns(table, is_record))
             .join(t.raw_records, t.raw_records.c.id == table.c.raw_id)
             .join(t.sources, t.sources.c.id == table.c.source_id)
             .order_by(table.c.raw_id)
@@ -183,76 +139,87 @@ def _load(
             # anonymous collected call that got its user id, a record re-ingested with other
             # values), wherever their ids lie and whether in a profile or not. Two queries:
             # with an OR between them SQLite would scan the table.
-            pm = t.profile_members
-            unlinked = query.outerjoin(pm, pm.c.raw_id == table.c.raw_id).where(
-                pm.c.raw_id.is_(None)
+            members = t.profile_members
+            unlinked = query.outerjoin(members, members.c.raw_id == table.c.raw_id).where(
+                members.c.raw_id.is_(None)
             )
             recheck = select(t.identity_recheck.c.raw_id)
             loaded = _fetch_all(conn, unlinked.where(table.c.raw_id > highest))
             earlier = query.where(table.c.raw_id <= highest, table.c.raw_id.in_(recheck))
             if again := _fetch_all(conn, earlier):
-                loaded = sorted(again + loaded, key=itemgetter(0))
+                loaded = sorted(again + loaded, key=attrgetter("raw_id"))
         else:
             loaded = _fetch_all(conn, query)
-        (email, at_e), (phone, at_p), (customer, at_c), (handle, at_h) = _IDENTIFIER_AT
-        matched: list[Row] = []
+        matched: list[LoadedRow] = []
         for row in loaded:
-            identifiers: list[tuple[str, str]] = []
-            if row[at_e]:
-                identifiers.append((email, row[at_e]))
-            if row[at_p]:
-                identifiers.append((phone, row[at_p]))
-            if row[at_c]:
-                identifiers.append((customer, row[at_c]))
-            if row[at_h]:
-                identifiers.append((handle, row[at_h]))
+            values = _identifiers_of(row)  # the non-empty ones, as (kind, value)
+            identifiers = tuple(compress(zip(STRONG_IDENTIFIERS, values, strict=True), values))
             if not is_record and not identifiers:
                 continue  # an interaction with nothing to link it by stays unlinked
-            first, last = row[4], row[5]
+            first, last = row.first_name_key, row.last_name_key
             generation = None
             if (first and " " in first) or (last and " " in last):  # a suffix is a word of its own
                 generation = names.generation(first, last)
                 if generation is not None and last:
                     last = names.strip_generation(last) or last
-            street = row[8]
-            address = (
-                f"{street}|{row[_POSTCODE_AT] or (row[_CITY_AT] or '').lower()}" if street else None
-            )
+            street = row.street_key
+            address = f"{street}|{row.postcode or (row.city or '').lower()}" if street else None
             nodes.append(
                 Node(
-                    row[0],
+                    row.raw_id,
                     is_record,
                     first,
                     last,
-                    row[_DOB_AT],
-                    tuple(identifiers),
+                    row.date_of_birth,
+                    identifiers,
                     generation,
                     address,
                 )
             )
-            rows[row[0]] = row
+            rows[row.raw_id] = row
             # Interactions (calls, orders, posts) are scored by the matcher too when they carry
             # a name and a contact: a name alone never links.
             if is_record or first or last:
-                matched.append(row if last == row[5] else (*row[:5], last, *row[6:]))
+                matched.append(
+                    row if last == row.last_name_key else row._replace(last_name_key=last)
+                )
         if matched:
-            columns_of = list(zip(*matched, strict=True))
-            match["unique_id"].extend(columns_of[0])
-            for name, column in MATCH_SOURCE.items():
-                at = _ROW_AT[column]
-                if name == "city":
-                    match[name].extend(v.lower() if v else v for v in columns_of[at])
-                elif name == "dob":
-                    match[name].extend(
-                        dob or (ambiguous.split(" ", 1)[0] if ambiguous else None)
-                        for dob, ambiguous in zip(
-                            columns_of[at], columns_of[_CANDIDATES_AT], strict=True
-                        )
-                    )
-                else:
-                    match[name].extend(columns_of[at])
-            del columns_of
+            _add_match_columns(match, matched)
     return nodes, rows, match
+
+
+def _columns(table: Table, is_record: bool) -> list[ColumnElement[Any]]:
+    """The columns of a :class:`LoadedRow` of ``table`` (records or interactions)."""
+    # When a value was true: a record's observation, an interaction's own time. Read as stored
+    # (no per-row conversion) and parsed once per distinct value by the golden record.
+    when = (
+        table.c.observed_at if is_record else func.coalesce(table.c.timestamp, table.c.observed_at)
+    )
+    provenance: dict[str, ColumnElement[Any]] = {
+        "source": t.sources.c.name,
+        "record_id": t.raw_records.c.record_id,
+        "is_record": literal(is_record),
+        "when": type_coerce(when, Text),
+    }
+    return [provenance[name] if name in provenance else table.c[name] for name in LoadedRow._fields]
+
+
+def _add_match_columns(match: dict[str, list[Any]], rows: list[LoadedRow]) -> None:
+    """Append the matcher's columns (:data:`~custos.core.fields.MATCH_SOURCE`) of ``rows``."""
+    columns = dict(zip(LoadedRow._fields, zip(*rows, strict=True), strict=True))
+    match["unique_id"].extend(columns["raw_id"])
+    for name, column in MATCH_SOURCE.items():
+        if name == "city":
+            match[name].extend(v.lower() if v else v for v in columns[column])
+        elif name == "dob":  # an ambiguous date: its first reading
+            match[name].extend(
+                dob or (ambiguous.split(" ", 1)[0] if ambiguous else None)
+                for dob, ambiguous in zip(
+                    columns[column], columns["date_of_birth_candidates"], strict=True
+                )
+            )
+        else:
+            match[name].extend(columns[column])
 
 
 def join_phone_forms(nodes: list[Node]) -> list[Node]:
@@ -288,56 +255,44 @@ def join_phone_forms(nodes: list[Node]) -> list[Node]:
     return out
 
 
-def _fetch_all(conn: Connection, query: Select[Any]) -> list[Row]:
-    """All rows of ``query`` as plain tuples, straight from the driver: for a million rows,
-    SQLAlchemy's row objects and per-row fetching would double the time. (The query's
-    parameters are integers, inlined.)
-
-    Values that repeat across rows (source, time, names, city, postcode, birth date: the
-    columns of :data:`_SHARED`) are kept once: the driver makes a new string per row, and for a
-    million rows the copies cost ~400 MB.
-    """
+def _fetch_all(conn: Connection, query: Select[Any]) -> list[LoadedRow]:
+    """All rows of ``query`` (the columns of a :class:`LoadedRow`) straight from the driver:
+    for a million rows, SQLAlchemy's row objects and per-row fetching would double the time.
+    (The query's parameters are integers, inlined.)"""
     sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None
     cursor = dbapi.cursor()
     try:
         cursor.execute(sql)
-        return _shared_values(cursor.fetchall(), {})
+        return _interned(cursor.fetchall(), {})
     finally:
         cursor.close()
 
 
-def _shared_values(rows: Sequence[Row], memo: dict[Any, Any]) -> list[Row]:
-    """The rows with the values of the :data:`_SHARED` columns kept once (spelled out for the
-    Row layout: a generic loop per value costs twice the time)."""
-    s = memo.setdefault
-    return [
-        (
-            r[0],
-            s(r[1], r[1]),
-            r[2],
-            r[3],
-            s(r[4], r[4]),
-            s(r[5], r[5]),
-            s(r[6], r[6]),
-            r[7],
-            r[8],
-            s(r[9], r[9]),
-            s(r[10], r[10]),
-            r[11],
-            r[12],
-            s(r[13], r[13]),
-            r[14],
-            r[15],
-            r[16],
-            s(r[17], r[17]),
-            s(r[18], r[18]),
-            s(r[19], r[19]),
-            r[20],
-        )
-        for r in rows
-    ]
+def _interner() -> Callable[[Sequence[tuple[Any, ...]], dict[Any, Any]], list[LoadedRow]]:
+    """Kernel: driver tuples → :class:`LoadedRow`, with the values of the :data:`_SHARED`
+    columns (source, time, names, city, postcode, birth date) kept once in a memo: the driver
+    makes a new string per row, and for a million rows the copies cost ~400 MB.
+
+    The loop is generated from the row's fields, as :func:`collections.namedtuple` generates
+    its methods: spelled out per field it costs half of a loop per value, and a third of
+    building the rows column by column."""
+    values = ", ".join(
+        f"keep(r[{i}], r[{i}])" if name in _SHARED else f"r[{i}]"
+        for i, name in enumerate(LoadedRow._fields)
+    )
+    kernel = eval(f"lambda rows, keep, new: [new(({values},)) for r in rows]")
+    new = partial(tuple.__new__, LoadedRow)
+
+    def interned(rows: Sequence[tuple[Any, ...]], memo: dict[Any, Any]) -> list[LoadedRow]:
+        out: list[LoadedRow] = kernel(rows, memo.setdefault, new)
+        return out
+
+    return interned
+
+
+_interned = _interner()
 
 
 def arrow_table(match: dict[str, list[Any]], exact: ExactResult | None = None) -> pa.Table:
@@ -418,113 +373,10 @@ def match_table(conn: Connection) -> pa.Table:
 def golden_documents(
     profile_ids: Sequence[str],
     clusters: Sequence[Sequence[int]],
-    rows: dict[int, Row],
+    rows: dict[int, LoadedRow],
     settings: Settings,
 ) -> Iterator[tuple[str, str]]:
     """(profile id, golden record document) per profile (:mod:`custos.store.golden`), produced
-    one profile at a time from the loaded rows of its members.
-
-    The same choice as :func:`~custos.identity.golden.golden_record`, made on the loaded rows
-    directly for the rank-order rules (``priority``, ``recent``): a full resolution writes
-    millions of golden values, and objects per member and value would cost most of its time.
-    """
-    instants = _Instants()
-    rule = settings.golden_rule
-    if rule not in ("priority", "recent"):
-        for pid, members in zip(profile_ids, clusters, strict=True):
-            chosen = golden_record(
-                [candidate(rows[m], instants) for m in members],
-                rule=rule,
-                priority=settings.source_priority,
-            )
-            yield pid, golden_store.encode(chosen, rule)
-        return
-    rank = {name: i for i, name in enumerate(settings.source_priority)}
-    rank_of = rank.get if rule == "priority" else (lambda _source, _default: 0)
-    unranked = len(rank)
-    stamps = _Stamps(instants)
-    recency = _Recency(instants)
-    dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
-
-    def order(row: Row) -> tuple[Any, ...]:
-        # As golden._ranker: a rectification first, records before interactions, then the
-        # source's priority (rule "priority"), newest first, lowest raw id.
-        return (
-            row[1] != RECTIFICATION,
-            not row[3],
-            rank_of(row[1], unranked),
-            recency[row[6]],
-            row[0],
-        )
-
-    # (Person columns are text: only extra attributes need str(); values are (value, origin)
-    # pairs, origin indexing the document's "from" list.)
-    for pid, members in zip(profile_ids, clusters, strict=True):
-        values: dict[str, tuple[Any, int]] = {}
-        if len(members) == 1:
-            row = rows[members[0]]
-            for attribute, at in _SINGLE_AT:
-                if row[at]:
-                    values[attribute] = (row[at], 0)
-            if row[_STREET_AT] or row[_CITY_AT]:
-                for attribute, at in _ADDRESS_AT:
-                    if row[at]:
-                        values[attribute] = (row[at], 0)
-            if row[3] and row[7]:
-                for name, value in orjson.loads(row[7]).items():
-                    if value not in (None, ""):
-                        values[name] = (str(value), 0)
-            document = {"rule": rule, "from": ((row[1], row[2], stamps[row[6]]),), "values": values}
-            yield pid, dumps(document, option=sort_keys).decode()
-            continue
-        ordered = sorted(map(rows.__getitem__, members), key=order)
-        picks: list[tuple[str, Any, Row]] = []
-        for attribute, at in _SINGLE_AT:
-            for row in ordered:
-                if row[at]:
-                    picks.append((attribute, row[at], row))
-                    break
-        for row in ordered:
-            if row[_STREET_AT] or row[_CITY_AT]:
-                picks.extend((a, row[at], row) for a, at in _ADDRESS_AT if row[at])
-                break
-        extras = [(row, orjson.loads(row[7])) for row in ordered if row[3] and row[7]]
-        for name in sorted({name for _, extra in extras for name in extra}):
-            for row, extra in extras:
-                if extra.get(name) not in (None, ""):
-                    picks.append((name, str(extra[name]), row))
-                    break
-        origins: list[tuple[str, str, str]] = []
-        index: dict[int, int] = {}
-        for attribute, value, row in picks:
-            origin = index.get(row[0])
-            if origin is None:
-                origin = index[row[0]] = len(origins)
-                origins.append((row[1], row[2], stamps[row[6]]))
-            values[attribute] = (value, origin)
-        document = {"rule": rule, "from": origins, "values": values}
-        yield pid, dumps(document, option=sort_keys).decode()
-
-
-class _Recency(dict[Any, float]):
-    """Stored timestamps → minus their POSIX time (newest sorts first), each value once."""
-
-    def __init__(self, instants: _Instants) -> None:
-        super().__init__()
-        self.instants = instants
-
-    def __missing__(self, value: Any) -> float:
-        self[value] = out = -self.instants[value].timestamp()
-        return out
-
-
-class _Stamps(dict[Any, str]):
-    """Stored timestamps → their form in golden documents, each distinct value once."""
-
-    def __init__(self, instants: _Instants) -> None:
-        super().__init__()
-        self.instants = instants
-
-    def __missing__(self, value: Any) -> str:
-        self[value] = out = utc_text(self.instants[value])
-        return out
+    one profile at a time from the loaded rows of its members, by the settings' rule."""
+    plan = GoldenPlan(settings.golden_rule, settings.source_priority)
+    return plan.documents(profile_ids, clusters, rows)

@@ -16,7 +16,16 @@ from typing import Any
 import orjson
 
 from custos.core.errors import unknown_name
-from custos.core.fields import CONSENT_STATUSES, STRONG_IDENTIFIERS, Kind, reads_as_prose
+from custos.core.fields import (
+    CONSENT_STATUSES,
+    DROPPABLE_PERSON_FIELDS,
+    STRONG_IDENTIFIERS,
+    Kind,
+    reads_as_prose,
+)
+from custos.core.fields import (
+    PERSON_COLUMNS as PERSON_COLUMNS,  # (the order person_values returns them in)
+)
 from custos.core.files import csv_value
 from custos.core.settings import Settings
 from custos.ingest import normalise as n
@@ -115,24 +124,6 @@ def dumps(value: Any) -> str:
 _dumps = orjson.dumps
 
 
-#: Column order of the normalised person fields, as :func:`person_values` returns them.
-PERSON_COLUMNS: tuple[str, ...] = (
-    "first_name",
-    "last_name",
-    "full_name",
-    "first_name_key",
-    "last_name_key",
-    "email",
-    "phone",
-    "date_of_birth",
-    "street",
-    "street_key",
-    "postcode",
-    "city",
-    "country",
-    "social_handle",
-    "customer_id",
-)
 #: ``health_text``: the whole text of a note that names a health matter (only identifiers
 #: replaced), category ``health``; ``text`` then holds it with the health terms replaced too.
 HEALTH_TEXT = "health_text"
@@ -399,7 +390,7 @@ def consent_values(values: dict[str, Any], ctx: RowContext) -> dict[str, Any]:
     return out
 
 
-_PERSON_DROPPABLE = frozenset({"email", "phone", "date_of_birth", "social_handle", "country"})
+_PERSON_DROPPABLE = DROPPABLE_PERSON_FIELDS
 #: Fields a row may lose (``bad_fields``) rather than be quarantined for, per kind. A consent
 #: event needs its purpose, status and times (without them it says nothing), and keeps at least
 #: one identifier of the person (checked after the bad ones are left out).

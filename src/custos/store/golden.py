@@ -16,8 +16,8 @@ and the profile is read whole anyway.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,31 +44,35 @@ class GoldenValue:
 
     def as_dict(self) -> dict[str, str]:
         """The value with its provenance, for display and reports (the time in ISO 8601)."""
-        return {
-            "attribute": self.attribute,
-            "value": self.value,
-            "source": self.source,
-            "record_id": self.record_id,
-            "observed_at": self.observed_at.isoformat(),
-            "rule": self.rule,
-        }
+        return {**asdict(self), "observed_at": self.observed_at.isoformat()}
+
+
+#: A record a document's values came from: (source, record id, observed at as :func:`utc_text`).
+Origin = tuple[str, str, str]
+
+
+def document(rule: str, origins: Sequence[Origin], values: Mapping[str, Sequence[Any]]) -> str:
+    """The document of a golden record, the one place its format is written: ``values`` maps
+    each attribute to ``(value, index into origins)``, or ``(value, index, rule)`` when its rule
+    is not the document's."""
+    doc = {"rule": rule, "from": origins, "values": values}
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def encode(values: Iterable[GoldenValue], rule: str | None = None) -> str:
     """The document of a golden record (``rule``: the document's rule, else the first value's)."""
-    sources: list[list[str]] = []
+    origins: list[Origin] = []
     index: dict[tuple[str, str, datetime], int] = {}
-    out: dict[str, list[Any]] = {}
+    out: dict[str, tuple[Any, ...]] = {}
     for v in values:
         rule = rule or v.rule
         key = (v.source, v.record_id, v.observed_at)
         at = index.get(key)
         if at is None:
-            at = index[key] = len(sources)
-            sources.append([v.source, v.record_id, utc_text(v.observed_at)])
-        out[v.attribute] = [v.value, at] if v.rule == rule else [v.value, at, v.rule]
-    document = {"rule": rule or "", "from": sources, "values": out}
-    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS).decode()
+            at = index[key] = len(origins)
+            origins.append((v.source, v.record_id, utc_text(v.observed_at)))
+        out[v.attribute] = (v.value, at) if v.rule == rule else (v.value, at, v.rule)
+    return document(rule or "", origins, out)
 
 
 def decode(document: str | bytes) -> list[GoldenValue]:

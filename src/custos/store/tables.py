@@ -29,6 +29,8 @@ from sqlalchemy import (
     false,
 )
 
+from custos.core.fields import PERSON_COLUMNS, STRONG_IDENTIFIERS
+
 
 def utc_text(at: datetime) -> str:
     """A time as text: UTC ISO 8601 with microseconds and ``Z``, sortable (naive = UTC)."""
@@ -98,29 +100,10 @@ raw_records = Table(
     UniqueConstraint("source_id", "record_id", name="uq_raw_records_source_record"),
 )
 
-_person_columns = (
-    "first_name",
-    "last_name",
-    "full_name",
-    "first_name_key",
-    "last_name_key",
-    "email",
-    "phone",
-    "date_of_birth",
-    "street",
-    "street_key",
-    "postcode",
-    "city",
-    "country",
-    "social_handle",
-    "customer_id",
-)
 
-
-def _person(*, key_columns: bool = True) -> list[Column[str]]:
-    return [
-        Column(name, Text) for name in _person_columns if key_columns or not name.endswith("_key")
-    ]
+def _person() -> list[Column[str]]:
+    """The normalised person columns (see :data:`custos.core.fields.FIELDS`)."""
+    return [Column(name, Text) for name in PERSON_COLUMNS]
 
 
 records = Table(
@@ -161,10 +144,7 @@ consent_events = Table(
     Column("source_id", Integer, ForeignKey("sources.id"), nullable=False),
     Column("event_key", String(64), nullable=False, unique=True),
     Column("record_id", String(200)),
-    Column("email", Text),
-    Column("phone", Text),
-    Column("customer_id", Text),
-    Column("social_handle", Text),
+    *(Column(name, Text) for name in STRONG_IDENTIFIERS),
     Column("purpose", String(100), nullable=False),
     Column("status", String(20), nullable=False),
     Column("timestamp", Timestamp(), nullable=False),

@@ -18,7 +18,7 @@ import orjson
 from sqlalchemy import Connection, select, update
 
 from custos.core.errors import InputError
-from custos.core.fields import GOLDEN_ATTRIBUTES, STRONG_IDENTIFIERS
+from custos.core.fields import GOLDEN_ADDRESS, GOLDEN_ATTRIBUTES, KEY_COLUMNS, STRONG_IDENTIFIERS
 from custos.privacy.dsr.requests import Request
 from custos.store import Store
 from custos.store import golden as golden_store
@@ -27,10 +27,10 @@ from custos.store.golden import GoldenValue
 
 SOURCE = "rectification"
 RULE = "rectified"
-ADDRESS = ("street", "postcode", "city", "country")
+ADDRESS = GOLDEN_ADDRESS
 NAMES = ("first_name", "last_name")
 #: Comparison keys derived from a field, cleared with it.
-KEYS = {"first_name": "first_name_key", "last_name": "last_name_key", "street": "street_key"}
+KEYS = KEY_COLUMNS
 
 #: Normalises person fields (canonical name → text) into the normalised columns of ``records``.
 Normaliser = Callable[[dict[str, str]], dict[str, Any]]
