@@ -173,13 +173,7 @@ def cached_decisions(
         # A million one-column rows: read them on the driver's cursor, in this transaction,
         # without SQLAlchemy's per-row machinery (the values are our own constants, inlined).
         query = select(cs.c.profile_id).where(cs.c.purpose == purpose, *where)  # type: ignore[arg-type]
-        sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(sql)
-            return [row[0] for row in cursor.fetchall()]
-        finally:
-            cursor.close()
+        return [row[0] for row in Store.of(conn).fetch_tuples(conn, query)]
 
     # Single-column reads: a million states load in about a second.
     granted: dict[str, bool] = {}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -44,13 +44,9 @@ from custos.identity.writer import write_profiles
 from custos.store import Store, meta
 from custos.store import tables as t
 
-_CHUNK = 500
 
-
-def _chunks(items: Iterable[Any]) -> Iterable[list[Any]]:
-    ordered = sorted(set(items))
-    for i in range(0, len(ordered), _CHUNK):
-        yield ordered[i : i + _CHUNK]
+def _chunks(items: Iterable[Any]) -> Iterable[Sequence[Any]]:
+    return Store.chunks(sorted(set(items)))
 
 
 def _blocked_records(conn: Connection, match: dict[str, list[Any]]) -> set[int]:

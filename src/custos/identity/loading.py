@@ -26,6 +26,7 @@ from custos.identity.golden import ADDRESS, RECTIFICATION, SINGLE, Candidate, go
 from custos.identity.graph import ExactResult, Node
 from custos.identity.matcher import MATCH_COLUMNS as MATCHER_COLUMNS
 from custos.identity.matcher import column_type
+from custos.store import Store
 from custos.store import golden as golden_store
 from custos.store import tables as t
 from custos.store.tables import utc_text
@@ -95,8 +96,8 @@ def load(
     if raw_ids is not None:
         out: Loaded = ([], {}, {})
         ordered = sorted(raw_ids)
-        for i in range(0, len(ordered), 5000):
-            part = _load(conn, new_only=new_only, raw_ids=ordered[i : i + 5000])
+        for chunk in Store.of(conn).chunks(ordered):
+            part = _load(conn, new_only=new_only, raw_ids=chunk)
             out[0].extend(part[0])
             out[1].update(part[1])
             for key, values in part[2].items():
@@ -297,15 +298,7 @@ def _fetch_all(conn: Connection, query: Select[Any]) -> list[Row]:
     columns of :data:`_SHARED`) are kept once: the driver makes a new string per row, and for a
     million rows the copies cost ~400 MB.
     """
-    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    dbapi = conn.connection.dbapi_connection
-    assert dbapi is not None
-    cursor = dbapi.cursor()
-    try:
-        cursor.execute(sql)
-        return _shared_values(cursor.fetchall(), {})
-    finally:
-        cursor.close()
+    return _shared_values(Store.of(conn).fetch_tuples(conn, query), {})
 
 
 def _shared_values(rows: Sequence[Row], memo: dict[Any, Any]) -> list[Row]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, select
 
-from custos.store import meta
+from custos.store import Store, meta
 from custos.store import tables as t
 
 #: Resolutions computed from a snapshot before one runs under the write lock throughout (when
@@ -68,8 +68,7 @@ def recheck_marks(conn: Connection) -> dict[int, Any]:
     # raw record: a tenth of a second at a million, on each incremental resolution).
     ids = sorted(set(conn.execute(select(recheck.c.raw_id)).scalars()))
     found: dict[int, Any] = {}
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
+    for chunk in Store.of(conn).chunks(ids):
         found.update(
             conn.execute(select(rr.c.id, rr.c.ingested_at).where(rr.c.id.in_(chunk))).all()
         )
@@ -81,8 +80,7 @@ def unmark(conn: Connection, rechecked: dict[int, Any]) -> None:
     their ingestion time then: a new version of a record is ingested later)."""
     recheck, rr = t.identity_recheck, t.raw_records
     ids = sorted(rechecked)
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
+    for chunk in Store.of(conn).chunks(ids):
         now = dict(conn.execute(select(rr.c.id, rr.c.ingested_at).where(rr.c.id.in_(chunk))).all())
         done = [r for r in chunk if r not in now or now[r] == rechecked[r]]
         if done:

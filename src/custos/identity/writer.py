@@ -33,14 +33,11 @@ MATCH_INDEXES = {
 
 def ensure_match_indexes(conn: Connection) -> None:
     """Create the blocking-key indexes on records and interactions if they are missing."""
+    store = Store.of(conn)
     for suffix, columns in MATCH_INDEXES.items():
-        listed = ", ".join(columns)
-        conn.exec_driver_sql(
-            f"CREATE INDEX IF NOT EXISTS ix_records_{suffix} ON records ({listed})"
-        )
-        conn.exec_driver_sql(
-            f"CREATE INDEX IF NOT EXISTS ix_interactions_{suffix} ON interactions ({listed}) "
-            f"WHERE {columns[0]} IS NOT NULL"
+        store.ensure_index(conn, f"ix_records_{suffix}", t.records, columns)
+        store.ensure_index(
+            conn, f"ix_interactions_{suffix}", t.interactions, columns, partial_on=columns[0]
         )
 
 
@@ -151,9 +148,7 @@ def write_profiles(
             )
         )
     for ids, values in ((retired, {"status": "retired"}), (changed - created, {})):
-        ordered = sorted(ids)
-        for i in range(0, len(ordered), 500):
-            chunk = ordered[i : i + 500]
+        for chunk in Store.of(conn).chunks(sorted(ids)):
             conn.execute(
                 update(t.profiles)
                 .where(t.profiles.c.id.in_(chunk))

@@ -57,7 +57,6 @@ SUPPRESSED_FIX = "none: the person asked for erasure; remove their rows from the
 #: file: their quarantine entries close when the call is sent again.
 COLLECTED = "collect"
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
-_IN_CHUNK = 900  # ids per IN (...) list: below every backend's bound-parameter limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,7 +301,7 @@ class _Job:
 
 
 def _workers(settings: Settings, reader: Reader, store: Store) -> int:
-    if store.url.startswith("sqlite:///:memory:"):
+    if store.in_memory:
         return 0
     if settings.workers:
         return settings.workers if settings.workers > 1 else 0
@@ -510,7 +509,7 @@ class BatchWriter:
                 f"{self.source}\x1f{self.kind.value}\x1fsuppressed\x1f{key}".encode()
             ).hexdigest()
             fresh.setdefault(row_key, line_no)
-        for known in _existing(conn, t.quarantine.c.row_key, list(fresh)):
+        for known in self.store.existing_keys(conn, t.quarantine.c.row_key, list(fresh)):
             del fresh[known]
         self.store.insert_many(
             conn,
@@ -548,7 +547,7 @@ class BatchWriter:
                 fresh.setdefault(row.record_id, row)
         rr = t.raw_records
         changed: dict[int, Good] = {}
-        for record_id, raw_id, payload in _existing(
+        for record_id, raw_id, payload in self.store.existing_keys(
             conn,
             rr.c.record_id,
             list(fresh),
@@ -593,7 +592,7 @@ class BatchWriter:
         fresh: dict[str, Good] = {}
         for row in good:
             fresh.setdefault(consent_key(self.source, row.values), row)
-        for known in _existing(conn, t.consent_events.c.event_key, list(fresh)):
+        for known in self.store.existing_keys(conn, t.consent_events.c.event_key, list(fresh)):
             del fresh[known]
         rows = [
             {
@@ -646,7 +645,7 @@ class BatchWriter:
         fresh: dict[str, Bad] = {}
         for row in bad:
             fresh.setdefault(self._row_key(row, per_field), row)
-        for known in _existing(conn, t.quarantine.c.row_key, list(fresh)):
+        for known in self.store.existing_keys(conn, t.quarantine.c.row_key, list(fresh)):
             del fresh[known]
         self.store.insert_many(
             conn,
@@ -697,15 +696,14 @@ def close_landed(
     done = set(entries)
     also = (q.c.id, q.c.raw, q.c.left_out, q.c.closed_at)
     where = ((q.c.source_id, source_id), (q.c.kind, kind.value))
-    for record_id, entry, raw, left_out, closed_at in _existing(
+    for record_id, entry, raw, left_out, closed_at in Store.of(conn).existing_keys(
         conn, q.c.record_id, list(rows), *where, also=also
     ):
         if closed_at is None and not (left_out and raw == rows[record_id]):
             done.add(int(entry))
     ids = sorted(done)
     closed = 0
-    for i in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[i : i + _IN_CHUNK]
+    for chunk in Store.of(conn).chunks(ids):
         result = conn.execute(
             q.update()
             .where(q.c.id.in_(chunk), q.c.source_id == source_id, q.c.closed_at.is_(None))
@@ -713,45 +711,3 @@ def close_landed(
         )
         closed += result.rowcount
     return closed
-
-
-def _existing(
-    conn: Connection,
-    column: Any,
-    values: list[str],
-    *where: tuple[Any, Any],
-    also: tuple[Any, ...] = (),
-) -> set[Any]:
-    """The ``values`` already in ``column`` (rows also matching every ``(column, value)`` of
-    ``where``); with ``also``, tuples of the value and those columns of its row.
-
-    Plain driver SQL on the same connection (and transaction): compiling an expression with
-    thousands of bound parameters per batch cost more than running the query. The chunks keep
-    below every backend's bound-parameter limit, and all but the last share one statement text,
-    so the driver's statement cache prepares it once. On PostgreSQL each chunk is one array
-    (``= ANY(%s)``): a short statement, where a text with 900 placeholders is parsed again by
-    the driver on every call (measured: the look-ups of a 100,000-record ingestion took 3.8 s
-    that way, most of the ingestion's time). Chunks still, not one array of the whole batch:
-    for 10,000 ids the planner scans the table instead of its index (measured on 300,000 rows:
-    3× slower, and growing with the table).
-    """
-    if not values:
-        return set()
-    dialect = conn.dialect
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    quote = dialect.identifier_preparer.quote
-    conditions = "".join(f"{quote(c.name)} = {mark} AND " for c, _ in where)
-    picked = ", ".join(quote(c.name) for c in (column, *also))
-    head = f"SELECT {picked} FROM {quote(column.table.name)} WHERE {conditions}{quote(column.name)}"
-    fixed = tuple(value for _, value in where)
-    array = dialect.name == "postgresql"
-    found: set[Any] = set()
-    for i in range(0, len(values), _IN_CHUNK):
-        chunk = values[i : i + _IN_CHUNK]
-        if array:
-            rows = conn.exec_driver_sql(f"{head} = ANY({mark})", (*fixed, chunk))
-        else:
-            sql = f"{head} IN ({', '.join([mark] * len(chunk))})"
-            rows = conn.exec_driver_sql(sql, (*fixed, *chunk))
-        found.update(map(tuple, rows) if also else (row[0] for row in rows))
-    return found

@@ -19,7 +19,7 @@ from custos.core.fields import Kind
 from custos.ingest import normalise as n
 from custos.ingest.pipeline import COLLECTED, SUPPRESSED_FIX, SUPPRESSED_REASON, ensure_source
 from custos.ingest.rows import Bad, Good
-from custos.store import audit
+from custos.store import Store, audit
 from custos.store import tables as t
 
 if TYPE_CHECKING:
@@ -43,8 +43,8 @@ __all__ = [
     "store_rows",
 ]
 
-#: Values per ``IN (…)`` list (SQLite allows 999 parameters per statement by default).
-IN_CHUNK = 900
+#: Values per ``IN (…)`` list (the store's).
+IN_CHUNK = Store.in_chunk
 #: A call to store: (index of its request in the group, the call, its values, the interaction
 #: columns it fills and their values as the driver takes them).
 Stored = tuple[int, "Call", Good, tuple[str, ...], tuple[Any, ...]]
@@ -63,20 +63,14 @@ _CONVERTED: dict[tuple[str, str, str, tuple[str, ...]], frozenset[str]] = {}
 
 
 def marks(conn: Connection, count: int) -> str:
-    """``count`` driver placeholders, comma-separated (qmark for SQLite, format for psycopg)."""
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    return ", ".join([mark] * count)
+    """``count`` driver placeholders, comma-separated."""
+    return Store.of(conn).placeholders(count)
 
 
 def rows_of(conn: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
     """A query's rows, straight from the driver's cursor (a look-up that finds thousands of
     keys spends its time in building result rows otherwise)."""
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
+    return Store.of(conn).fetch_tuples(conn, sql, params)
 
 
 def column(conn: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
@@ -96,15 +90,12 @@ def existing(conn: Connection, keys: list[tuple[int, str]]) -> set[tuple[int, st
     for sid, mid in keys:
         wanted.setdefault(sid, set()).add(mid)
     found: set[tuple[int, str]] = set()
+    raw = t.raw_records
     for sid, mids in wanted.items():
-        listed = list(mids)
-        for i in range(0, len(listed), IN_CHUNK):
-            chunk = listed[i : i + IN_CHUNK]
-            sql = (
-                f"SELECT record_id FROM {t.raw_records.name} WHERE source_id = {int(sid)} "
-                f"AND record_id IN ({marks(conn, len(chunk))})"
-            )
-            found.update((sid, mid) for mid in column(conn, sql, chunk))
+        stored = Store.of(conn).existing_keys(
+            conn, raw.c.record_id, list(mids), (raw.c.source_id, sid)
+        )
+        found.update((sid, mid) for mid in stored)
     return found
 
 

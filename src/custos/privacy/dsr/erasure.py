@@ -13,13 +13,12 @@ carry it for someone else are kept, and it is neither searched for nor suppresse
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, delete, func, or_, select, text, update
+from sqlalchemy import Connection, Table, delete, func, or_, select, update
 
 from custos.core.errors import StoreError
 from custos.core.fields import CLAIMS, STRONG_IDENTIFIERS
@@ -89,8 +88,6 @@ _BY_NAME = {
     "collect_aliases",
 }
 
-_CHUNK = 500
-
 
 def _references(table: Table) -> list[Any]:
     """The columns of ``table`` that point at a person's row or profile."""
@@ -143,10 +140,8 @@ class Subject:
     texts: set[str] = field(default_factory=set)
 
 
-def _chunks(values: Iterable[Any]) -> Iterator[list[Any]]:
-    ordered = sorted(values)
-    for i in range(0, len(ordered), _CHUNK):
-        yield ordered[i : i + _CHUNK]
+def _chunks(values: Iterable[Any]) -> Iterator[Sequence[Any]]:
+    return Store.chunks(sorted(values))
 
 
 def profile_family(conn: Connection, profile_id: str) -> list[str]:
@@ -433,13 +428,14 @@ def quarantined(
 
 def delete_subject(conn: Connection, subject: Subject, quarantine_ids: set[int]) -> dict[str, int]:
     """Delete the person's rows in every table of :data:`ERASED` (inside the caller's write
-    transaction); returns the number of rows removed per table. On SQLite the freed space is
-    overwritten with zeros (``secure_delete``)."""
+    transaction); returns the number of rows removed per table. Where the backend can, the
+    freed space is overwritten (:meth:`Store.secure_delete`)."""
     check_coverage()
-    sqlite = conn.dialect.name == "sqlite"
-    if sqlite:
-        previous = conn.exec_driver_sql("PRAGMA secure_delete").scalar()
-        conn.exec_driver_sql("PRAGMA secure_delete=ON")
+    with Store.of(conn).secure_delete(conn):
+        return _delete_rows(conn, subject, quarantine_ids)
+
+
+def _delete_rows(conn: Connection, subject: Subject, quarantine_ids: set[int]) -> dict[str, int]:
     ids, raw = subject.profile_ids, subject.raw_ids
     removed: dict[str, int] = {}
 
@@ -500,8 +496,6 @@ def delete_subject(conn: Connection, subject: Subject, quarantine_ids: set[int])
             *(aliases.c.anonymous_id.in_(c) for c in _chunks(subject.texts)),
         )
     removed["match_models"] = _scrub_term_frequencies(conn, subject)
-    if sqlite:
-        conn.exec_driver_sql(f"PRAGMA secure_delete={int(previous or 0)}")
     return {name: count for name, count in removed.items() if count}
 
 
@@ -562,46 +556,8 @@ def _scrub_term_frequencies(conn: Connection, subject: Subject) -> int:
     return changed
 
 
-#: How long emptying SQLite's write-ahead log waits for readers (a resolution computing from its
-#: snapshot is one), in tries of ``_WAL_TRY_MS`` between which other writers have the lock: a
-#: TRUNCATE checkpoint holds the write lock while it waits.
-_WAL_WAIT_S = 300.0
-_WAL_TRY_MS = 500
-
-
-def _truncate_wal(driver: Any) -> bool:
-    """Checkpoint and truncate the write-ahead log; True when readers kept it busy throughout."""
-    (previous,) = driver.execute("PRAGMA busy_timeout").fetchone()
-    driver.execute(f"PRAGMA busy_timeout={_WAL_TRY_MS}")
-    deadline = time.monotonic() + _WAL_WAIT_S
-    try:
-        while True:
-            busy, _, _ = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            if not busy or time.monotonic() >= deadline:
-                return bool(busy)
-            time.sleep(_WAL_TRY_MS / 1000)
-    finally:
-        driver.execute(f"PRAGMA busy_timeout={int(previous)}")
-
-
 def purge(store: Store, tables: Sequence[str]) -> dict[str, Any]:
-    """Make the deleted bytes unrecoverable from the store's files where the backend allows:
-    SQLite rebuilds the file (``VACUUM``) and empties the write-ahead log; PostgreSQL vacuums
-    (and re-analyses) the touched tables, so dead rows and their statistics are gone."""
-    if store.backend == "sqlite":
-        with store.engine.connect() as conn:
-            driver = conn.connection.driver_connection
-            assert driver is not None
-            driver.execute("VACUUM")
-            busy = _truncate_wal(driver)
-        if busy:
-            raise StoreError(
-                "another connection is reading the store, so its write-ahead log could not be "
-                "emptied",
-                hint="run the request again (custos dsr resume) when the other reader is done",
-            )
-        return {"vacuum": "file rebuilt", "wal": "checkpointed and truncated"}
-    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        for name in sorted(set(tables)):
-            conn.execute(text(f"VACUUM (ANALYZE) {t.metadata.tables[name].name}"))
-    return {"vacuum": sorted(set(tables))}
+    """Make the deleted bytes unrecoverable from the store's files where the backend allows
+    (:meth:`Store.purge`: SQLite rebuilds its file and empties its write-ahead log; PostgreSQL
+    vacuums and re-analyses the touched tables)."""
+    return store.purge(tables)
