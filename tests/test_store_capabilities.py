@@ -11,7 +11,8 @@ from pathlib import Path
 from sqlalchemy import func, inspect, select
 
 import custos
-from custos.store import PostgresStore, SQLiteStore, Store, open_store
+from custos.consent import ledger
+from custos.store import PostgresStore, SQLiteStore, Store, event_keys, open_store, redirects
 from custos.store import tables as t
 
 ROOT = Path(custos.__file__).parent
@@ -221,3 +222,74 @@ def test_where_the_store_lives(store_url: str) -> None:
         assert not store.in_memory
     with open_store("sqlite:///:memory:") as memory:
         assert memory.in_memory and memory.file is None
+
+
+def test_merge_redirects_are_followed_in_one_place(store_url: str) -> None:
+    # a is active; b was merged into a, and c into b before the writer flattened redirects;
+    # d is active; e and f point at each other (a cycle); g at an id the store does not know
+    chains = {
+        "a": None,
+        "b": "a",
+        "c": "b",
+        "d": None,
+        "e": "f",
+        "f": "e",
+        "g": "ghost",
+    }
+    with open_store(store_url) as store:
+        with store.write() as conn:
+            conn.execute(
+                t.profiles.insert(),
+                [
+                    {
+                        "id": pid,
+                        "status": "active" if target is None else "merged",
+                        "merged_into": target,
+                        "created_at": NOW,
+                        "updated_at": NOW,
+                    }
+                    for pid, target in chains.items()
+                ],
+            )
+        with store.read() as conn:
+            assert redirects.active_ids(conn, ["a", "b", "c", "d", "e", "g", "zz"]) == {
+                "a": "a",
+                "b": "a",
+                "c": "a",
+                "d": "d",
+                "e": None,
+                "g": None,
+                "zz": None,
+            }
+            everything = redirects.redirects(conn)
+            assert {pid: everything[pid] for pid in "bcg"} == {"b": "a", "c": "a", "g": "ghost"}
+            assert set(everything) == {"b", "c", "e", "f", "g"}
+            assert redirects.merged_into(conn, ["a"]) == {"b": "a", "c": "a"}
+            assert redirects.merged_into(conn, ["a", "d"]) == {"b": "a", "c": "a"}
+            assert redirects.merged_into(conn, ["e"]) == {"f": "e"}
+
+
+def test_consent_event_keys_keep_their_stored_form() -> None:
+    """A stored key must match the key of the same event sent again, so neither form may
+    change (the digests below are those custos has always stored)."""
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    row = {"email": "a@example.com", "purpose": "marketing_email", "status": "granted"}
+    assert event_keys.file_event_key("crm", {**row, "timestamp": at}) == (
+        "a9d64969519b6d4ecf6fcc4a3b89f6420a7c31368c905fb400b468ddbd9c7e03"
+    )
+    recorded = event_keys.event_key(
+        3,
+        None,
+        ("marketing_email", "withdrawn", at.isoformat(), "form"),
+        {"phone": "+4915112345678", "email": "a@example.com"},
+    )
+    assert recorded == "db630c10944b8463e41910bd129dd7228c889bc22dd6aa8264fd6e0c77ad06d5"
+    named = ledger.event_key(
+        source_id=3,
+        purpose="marketing_email",
+        status="withdrawn",
+        at=at,
+        identifiers={"phone": "+4915112345678", "email": "a@example.com"},
+        method="form",
+    )
+    assert named == recorded

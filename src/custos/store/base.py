@@ -1,7 +1,9 @@
 """The store contract: one schema, one transaction discipline, two backends.
 
 Queries are written once in SQLAlchemy Core against :mod:`custos.store.tables` and rendered for
-each backend; a backend only adds what differs (connection set-up, the writer lock, bulk loads).
+each backend; a backend only adds what differs (connection set-up, the writer lock, bulk loads)
+and answers the capabilities domain code asks for instead of looking at the dialect
+(placeholders, chunked look-ups, driver-speed reads, secure deletion, purging, extra indexes).
 Writes are serialised: at most one write transaction runs at a time, on either backend, so ids
 can be allocated without races and the CLI and a server can share one store.
 """
@@ -87,7 +89,7 @@ class Store:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        Store._backends[cls.backend] = cls
+        Store._backends.setdefault(cls.backend, cls)  # the backend's own class, not a subclass
 
     @staticmethod
     def of(conn: Connection) -> type[Store]:
@@ -312,11 +314,13 @@ class Store:
         return ", ".join([cls.placeholder] * count)
 
     @classmethod
-    def chunks(cls, values: Sequence[V]) -> Iterator[Sequence[V]]:
+    def chunks(cls, values: Sequence[V], *, lists: int = 1) -> Iterator[Sequence[V]]:
         """``values`` in slices of at most :attr:`in_chunk`, in their order: one ``IN`` list
-        (or array) each."""
-        for i in range(0, len(values), cls.in_chunk):
-            yield values[i : i + cls.in_chunk]
+        (or array) each; ``lists``: a statement binds each slice that many times (``a IN (…)
+        OR b IN (…)``), so the slices are that much smaller."""
+        size = max(1, cls.in_chunk // lists)
+        for i in range(0, len(values), size):
+            yield values[i : i + size]
 
     @classmethod
     def fetch_tuples(

@@ -39,6 +39,7 @@ class SQLiteStore(Store):
     """A store in a SQLite file; readers never block the writer and the writer never blocks them."""
 
     backend = "sqlite"
+    placeholder = "?"
 
     @classmethod
     def connect(cls, url: str) -> SQLiteStore:
