@@ -21,6 +21,7 @@ from custos.ingest.mapping import ColumnMap, MapFile
 from custos.ingest.readers import RawRow
 from custos.ingest.rows import RowContext, normalise_batch, person_values
 from custos.service import Custos
+from custos.store import Store
 from tests.conftest import write
 
 
@@ -237,7 +238,7 @@ def test_a_batch_leaves_no_reference_cycles() -> None:
 
 
 def test_duplicates_are_found_across_lookup_chunks(custos: Custos, tmp_path: Path) -> None:
-    size = pipeline._IN_CHUNK * 2 + 7  # three chunks of ids, and of quarantine keys
+    size = Store.in_chunk * 2 + 7  # three chunks of ids, and of quarantine keys
     lines = ["record_id,first_name,email"]
     lines += [f"{i},Anna,anna{i}@example.com" for i in range(size)]
     lines += [f"x{i},Ben,not-an-address-{i}" for i in range(size)]

@@ -61,12 +61,8 @@ class GroupWriter:
         self.requests = 0
         #: requests in the transaction being written now
         self.writing = 0
-        database = custos.store.engine.url.database
-        self._lock_path = (
-            f"{database}-collect-lock"  # beside -wal and -shm
-            if custos.store.backend == "sqlite" and database and database != ":memory:"
-            else None
-        )
+        file = custos.store.file
+        self._lock_path = f"{file}-collect-lock" if file else None  # beside -wal and -shm
 
     @property
     def waiting(self) -> int:

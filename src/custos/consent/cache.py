@@ -10,7 +10,6 @@ concern. So a withdrawal acts on the next read even before the copy is refreshed
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, delete, func, select, update
@@ -31,10 +30,11 @@ def _mark(conn: Connection, purpose: str) -> tuple[int, str] | None:
 
 
 def _last_event(conn: Connection, purpose: str) -> int:
-    ce = t.consent_events
     return int(
         conn.execute(
-            select(func.coalesce(func.max(ce.c.id), 0)).where(ce.c.purpose == purpose)
+            select(func.coalesce(func.max(t.consent_events.c.id), 0)).where(
+                t.consent_events.c.purpose == purpose
+            )
         ).scalar_one()
     )
 
@@ -48,21 +48,17 @@ def refresh(store: Store, conn: Connection, purpose: str, *, full: bool = False)
     persons were recomputed."""
     now = datetime.now(UTC)
     mark, graph, last = _mark(conn, purpose), _graph(conn), _last_event(conn, purpose)
-    cs = t.consent_states
     if full or mark is None or mark[1] != graph:
         computed = ledger.bulk_states(conn, purpose, None, now)
-        conn.execute(delete(cs).where(cs.c.purpose == purpose))
-        rows = [
-            (pid, state.status, state.explicit, state.since, recheck)
-            for pid, (state, recheck) in computed.items()
-        ]
-        _insert(store, conn, purpose, rows)
-        touched = len(rows)
+        _rewrite(store, conn, purpose, None, computed)
+        touched = len(computed)
     else:
         owners = ledger.owners_of_events(conn, mark[0], purpose) if last > mark[0] else set()
         owners |= set(
             conn.execute(
-                select(cs.c.profile_id).where(cs.c.purpose == purpose, cs.c.recheck_at <= now)
+                select(t.consent_states.c.profile_id).where(
+                    t.consent_states.c.purpose == purpose, t.consent_states.c.recheck_at <= now
+                )
             ).scalars()
         )
         if owners:
@@ -71,23 +67,11 @@ def refresh(store: Store, conn: Connection, purpose: str, *, full: bool = False)
                 if len(owners) > 500
                 else _few(conn, purpose, owners, now)
             )
-            for i in range(0, len(owners), 500):
-                chunk = sorted(owners)[i : i + 500]
-                conn.execute(delete(cs).where(cs.c.purpose == purpose, cs.c.profile_id.in_(chunk)))
-            _insert(
-                store,
-                conn,
-                purpose,
-                [
-                    (pid, s.status, s.explicit, s.since, recheck)
-                    for pid, (s, recheck) in computed.items()
-                ],
-            )
+            _rewrite(store, conn, purpose, owners, computed)
         touched = len(owners)
-    mk = t.consent_state_marks
-    conn.execute(delete(mk).where(mk.c.purpose == purpose))
+    conn.execute(delete(t.consent_state_marks).where(t.consent_state_marks.c.purpose == purpose))
     conn.execute(
-        mk.insert().values(
+        t.consent_state_marks.insert().values(
             purpose=purpose, last_event_id=last, graph_version=graph, computed_at=now
         )
     )
@@ -99,14 +83,12 @@ def refresh_profiles(store: Store, conn: Connection, profile_ids: set[str], *, w
     these profiles' states in every copy that was current; other copies stay stale and are
     rebuilt whole by :func:`refresh`. Returns how many copies were patched."""
     now, graph = datetime.now(UTC), _graph(conn)
-    cs, mk = t.consent_states, t.consent_state_marks
     patched = 0
-    for purpose, mark_graph in conn.execute(select(mk.c.purpose, mk.c.graph_version)).all():
+    for purpose, mark_graph in conn.execute(
+        select(t.consent_state_marks.c.purpose, t.consent_state_marks.c.graph_version)
+    ).all():
         if mark_graph != was:
             continue
-        for i in range(0, len(profile_ids), 500):
-            chunk = sorted(profile_ids)[i : i + 500]
-            conn.execute(delete(cs).where(cs.c.purpose == purpose, cs.c.profile_id.in_(chunk)))
         active = set(
             conn.execute(
                 select(t.profiles.c.id).where(
@@ -115,18 +97,38 @@ def refresh_profiles(store: Store, conn: Connection, profile_ids: set[str], *, w
             ).scalars()
         )
         computed = _few(conn, purpose, active, now) if active else {}
-        _insert(
-            store,
-            conn,
-            purpose,
-            [
-                (pid, s.status, s.explicit, s.since, recheck)
-                for pid, (s, recheck) in computed.items()
-            ],
+        _rewrite(store, conn, purpose, profile_ids, computed)
+        conn.execute(
+            update(t.consent_state_marks)
+            .where(t.consent_state_marks.c.purpose == purpose)
+            .values(graph_version=graph)
         )
-        conn.execute(update(mk).where(mk.c.purpose == purpose).values(graph_version=graph))
         patched += 1
     return patched
+
+
+def _rewrite(
+    store: Store,
+    conn: Connection,
+    purpose: str,
+    profile_ids: set[str] | None,
+    computed: dict[str, tuple[ConsentState, datetime | None]],
+) -> None:
+    """Replace the copy's rows of ``profile_ids`` (None: every one of ``purpose``) by the
+    ``computed`` states."""
+    states = t.consent_states
+    if profile_ids is None:
+        conn.execute(delete(states).where(states.c.purpose == purpose))
+    else:
+        for chunk in store.chunks(sorted(profile_ids)):
+            conn.execute(
+                delete(states).where(states.c.purpose == purpose, states.c.profile_id.in_(chunk))
+            )
+    rows = [(pid, s.status, s.explicit, s.since, recheck) for pid, (s, recheck) in computed.items()]
+    names = ("profile_id", "status", "explicit", "since", "recheck_at")
+    for i in range(0, len(rows), 50_000):
+        batch = rows[i : i + 50_000]
+        store.insert_many(conn, states, batch, names=names, const={"purpose": purpose})
 
 
 def _few(
@@ -137,20 +139,6 @@ def _few(
         pid: (ledger.derive_state(found, now), ledger.recheck_time(found, now))
         for pid, found in events.items()
     }
-
-
-def _insert(
-    store: Store, conn: Connection, purpose: str, rows: Sequence[tuple[object, ...]]
-) -> None:
-    names = ("profile_id", "status", "explicit", "since", "recheck_at")
-    for i in range(0, len(rows), 50_000):
-        store.insert_many(
-            conn,
-            t.consent_states,
-            list(rows[i : i + 50_000]),
-            names=names,
-            const={"purpose": purpose},
-        )
 
 
 def cached_decisions(
@@ -167,29 +155,31 @@ def cached_decisions(
     if mark is None or mark[1] != _graph(conn):
         return None
     now = datetime.now(UTC)
-    cs = t.consent_states
+    states = t.consent_states
 
     def ids(*where: object) -> list[str]:
         # A million one-column rows: read them on the driver's cursor, in this transaction,
         # without SQLAlchemy's per-row machinery (the values are our own constants, inlined).
-        query = select(cs.c.profile_id).where(cs.c.purpose == purpose, *where)  # type: ignore[arg-type]
-        sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(sql)
-            return [row[0] for row in cursor.fetchall()]
-        finally:
-            cursor.close()
+        query = select(states.c.profile_id).where(states.c.purpose == purpose, *where)  # type: ignore[arg-type]
+        return [row[0] for row in Store.of(conn).fetch_tuples(conn, query)]
 
     # Single-column reads: a million states load in about a second.
     granted: dict[str, bool] = {}
     if all_grants:
-        granted = dict.fromkeys(ids(cs.c.status == ledger.GRANTED, cs.c.explicit.is_(False)), False)
-    granted.update(dict.fromkeys(ids(cs.c.status == ledger.GRANTED, cs.c.explicit.is_(True)), True))
-    objected = set(ids(cs.c.status.in_((ledger.DENIED, ledger.WITHDRAWN)))) if objections else set()
+        granted = dict.fromkeys(
+            ids(states.c.status == ledger.GRANTED, states.c.explicit.is_(False)), False
+        )
+    granted.update(
+        dict.fromkeys(ids(states.c.status == ledger.GRANTED, states.c.explicit.is_(True)), True)
+    )
+    objected = (
+        set(ids(states.c.status.in_((ledger.DENIED, ledger.WITHDRAWN)))) if objections else set()
+    )
     due = set(
         conn.execute(
-            select(cs.c.profile_id).where(cs.c.purpose == purpose, cs.c.recheck_at <= now)
+            select(states.c.profile_id).where(
+                states.c.purpose == purpose, states.c.recheck_at <= now
+            )
         ).scalars()
     )
     if _last_event(conn, purpose) > mark[0]:

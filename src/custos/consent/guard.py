@@ -29,6 +29,7 @@ from custos.consent import cache, ledger
 from custos.consent.ledger import ConsentState
 from custos.consent.taxonomy import LawfulBasis, Purpose, Taxonomy
 from custos.store import tables as t
+from custos.store.redirects import active_ids
 
 
 def permits(purpose: Purpose, state: ConsentState) -> bool:
@@ -177,20 +178,7 @@ def restricted_profiles(conn: Connection) -> set[str]:
     """The active profiles whose processing is restricted: a restriction follows merges, and
     where identity is uncertain it reaches the profile's possible matches too."""
     restricted = set(conn.execute(select(t.restrictions.c.profile_id)).scalars())
-    out: set[str] = set()
-    for pid in restricted:
-        current: str | None = pid
-        for _ in range(100):
-            row = conn.execute(
-                select(t.profiles.c.merged_into).where(
-                    t.profiles.c.id == current, t.profiles.c.status == "merged"
-                )
-            ).first()
-            if row is None or row[0] is None:
-                break
-            current = row[0]
-        if current is not None:
-            out.add(current)
+    out = {active or pid for pid, active in active_ids(conn, restricted).items()}
     if out:
         for partners in ledger.possible_partners(conn, sorted(out)).values():
             out |= partners

@@ -18,7 +18,6 @@ person for a purpose is derived on every read, so a withdrawal acts on the next 
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -29,7 +28,9 @@ import orjson
 from sqlalchemy import Connection, select, union_all
 
 from custos.core.fields import STRONG_IDENTIFIERS
+from custos.store import Store, event_keys
 from custos.store import tables as t
+from custos.store.redirects import active_ids, merged_into, redirects
 
 GRANTED, DENIED, WITHDRAWN, NONE = "granted", "denied", "withdrawn", "none"
 PERSON_STREAM = "profile"
@@ -117,51 +118,41 @@ def derive_state(events: Iterable[LedgerEvent], as_of: datetime | None = None) -
     return NO_RECORD
 
 
+#: The columns of a decision, and those of an event that :func:`_event` reads.
+_DECISION = tuple(
+    t.consent_events.c[name]
+    for name in ("id", "purpose", "status", "timestamp", "expires_at", "explicit")
+)
+_EVENT_COLUMNS = (
+    *_DECISION,
+    t.consent_events.c.profile_id.label("event_profile"),
+    *(t.consent_events.c[k] for k in STRONG_IDENTIFIERS),
+)
+
+
 def _event_query(purpose: str | None) -> Any:
     """Consent events joined to the profiles they belong to (by identifier or by profile id)."""
-    ce, pi = t.consent_events, t.profile_identifiers
-    columns = (
-        ce.c.id,
-        ce.c.purpose,
-        ce.c.status,
-        ce.c.timestamp,
-        ce.c.expires_at,
-        ce.c.explicit,
-        ce.c.profile_id.label("event_profile"),
-        *(ce.c[k] for k in STRONG_IDENTIFIERS),
-    )
+    columns = _EVENT_COLUMNS
     parts = []
     for kind in STRONG_IDENTIFIERS:
         query = (
-            select(pi.c.profile_id.label("owner"), *columns)
-            .join(pi, (pi.c.kind == kind) & (pi.c.value == ce.c[kind]))
-            .where(ce.c[kind].is_not(None))
+            select(t.profile_identifiers.c.profile_id.label("owner"), *columns)
+            .join(
+                t.profile_identifiers,
+                (t.profile_identifiers.c.kind == kind)
+                & (t.profile_identifiers.c.value == t.consent_events.c[kind]),
+            )
+            .where(t.consent_events.c[kind].is_not(None))
         )
         parts.append(query)
     parts.append(
-        select(ce.c.profile_id.label("owner"), *columns).where(ce.c.profile_id.is_not(None))
+        select(t.consent_events.c.profile_id.label("owner"), *columns).where(
+            t.consent_events.c.profile_id.is_not(None)
+        )
     )
     if purpose is not None:
-        parts = [query.where(ce.c.purpose == purpose) for query in parts]
+        parts = [query.where(t.consent_events.c.purpose == purpose) for query in parts]
     return union_all(*parts)
-
-
-def redirects(conn: Connection) -> dict[str, str]:
-    """Merged-away profile id → the active id it now belongs to."""
-    merged = dict(
-        conn.execute(
-            select(t.profiles.c.id, t.profiles.c.merged_into).where(t.profiles.c.status == "merged")
-        ).all()
-    )
-    out: dict[str, str] = {}
-    for pid in merged:
-        target = merged[pid]
-        for _ in range(100):
-            if target not in merged:
-                break
-            target = merged[target]
-        out[pid] = target
-    return out
 
 
 def _event(row: Any) -> LedgerEvent:
@@ -196,37 +187,28 @@ def events_by_profile(
     possible matches (as restriction-only streams). Many profiles at once:
     :func:`bulk_states`."""
     profile_ids = list(profile_ids)
-    ce, pi, pr = t.consent_events, t.profile_identifiers, t.profiles
     owner_of = {pid: pid for pid in profile_ids}
-    for old, new in conn.execute(
-        select(pr.c.id, pr.c.merged_into).where(pr.c.merged_into.in_(profile_ids))
-    ):
-        owner_of[old] = new
+    owner_of.update(merged_into(conn, profile_ids))
     by_identifier: dict[tuple[str, str], set[str]] = defaultdict(set)
     for kind, value, pid in conn.execute(
-        select(pi.c.kind, pi.c.value, pi.c.profile_id).where(pi.c.profile_id.in_(profile_ids))
+        select(
+            t.profile_identifiers.c.kind,
+            t.profile_identifiers.c.value,
+            t.profile_identifiers.c.profile_id,
+        ).where(t.profile_identifiers.c.profile_id.in_(profile_ids))
     ):
         by_identifier[(kind, value)].add(pid)
-    columns = (
-        ce.c.id,
-        ce.c.purpose,
-        ce.c.status,
-        ce.c.timestamp,
-        ce.c.expires_at,
-        ce.c.explicit,
-        ce.c.profile_id.label("event_profile"),
-        *(ce.c[k] for k in STRONG_IDENTIFIERS),
-    )
-    conditions = [ce.c.profile_id.in_(sorted(owner_of))]
+    columns = _EVENT_COLUMNS
+    conditions = [t.consent_events.c.profile_id.in_(sorted(owner_of))]
     for kind in STRONG_IDENTIFIERS:
         values = sorted(v for k, v in by_identifier if k == kind)
         if values:
-            conditions.append(ce.c[kind].in_(values))
+            conditions.append(t.consent_events.c[kind].in_(values))
     out: dict[str, dict[int, LedgerEvent]] = defaultdict(dict)
     for condition in conditions:
         query = select(*columns).where(condition)
         if purpose is not None:
-            query = query.where(ce.c.purpose == purpose)
+            query = query.where(t.consent_events.c.purpose == purpose)
         for row in conn.execute(query):
             owners = {owner_of[row.event_profile]} if row.event_profile in owner_of else set()
             for kind in STRONG_IDENTIFIERS:
@@ -259,14 +241,15 @@ def possible_partners(
     """Active profile → the active profiles it is a possible match of (pairs that identity
     resolution scored at ``possible_match`` or above without linking them: the ``possible``
     rows of ``identity_candidates``), for ``profile_ids`` or all."""
-    ic, pm = t.identity_candidates, t.profile_members
-    left, right = pm.alias("lm"), pm.alias("rm")
+    left, right = t.profile_members.alias("lm"), t.profile_members.alias("rm")
     query = (
         select(left.c.profile_id, right.c.profile_id)
-        .select_from(ic)
-        .join(left, left.c.raw_id == ic.c.left_raw_id)
-        .join(right, right.c.raw_id == ic.c.right_raw_id)
-        .where(ic.c.status == "possible", left.c.profile_id != right.c.profile_id)
+        .select_from(t.identity_candidates)
+        .join(left, left.c.raw_id == t.identity_candidates.c.left_raw_id)
+        .join(right, right.c.raw_id == t.identity_candidates.c.right_raw_id)
+        .where(
+            t.identity_candidates.c.status == "possible", left.c.profile_id != right.c.profile_id
+        )
     )
     out: dict[str, set[str]] = defaultdict(set)
     if profile_ids is None:
@@ -275,8 +258,7 @@ def possible_partners(
             out[b].add(a)
         return dict(out)
     wanted = sorted(set(profile_ids))
-    for i in range(0, len(wanted), 500):
-        chunk = wanted[i : i + 500]
+    for chunk in Store.of(conn).chunks(wanted, lists=2):
         for a, b in conn.execute(
             query.where(left.c.profile_id.in_(chunk) | right.c.profile_id.in_(chunk))
         ):
@@ -410,9 +392,10 @@ def bulk_states(
 
 def owners_of_events(conn: Connection, event_ids_from: int, purpose: str) -> set[str]:
     """The active profiles that events of ``purpose`` with id above ``event_ids_from`` belong to."""
-    ce, pi, pr = t.consent_events, t.profile_identifiers, t.profiles
-    columns = [ce.c.profile_id, *(ce.c[k] for k in STRONG_IDENTIFIERS)]
-    query = select(*columns).where(ce.c.id > event_ids_from, ce.c.purpose == purpose)
+    columns = [t.consent_events.c.profile_id, *(t.consent_events.c[k] for k in STRONG_IDENTIFIERS)]
+    query = select(*columns).where(
+        t.consent_events.c.id > event_ids_from, t.consent_events.c.purpose == purpose
+    )
     direct: set[str] = set()
     by_kind: dict[str, set[str]] = defaultdict(set)
     for row in conn.execute(query):
@@ -423,18 +406,17 @@ def owners_of_events(conn: Connection, event_ids_from: int, purpose: str) -> set
                 by_kind[kind].add(value)
     owners = set(direct)
     for kind, values in by_kind.items():
-        ordered = sorted(values)
-        for i in range(0, len(ordered), 500):
-            chunk = ordered[i : i + 500]
+        for chunk in Store.of(conn).chunks(sorted(values)):
             owners.update(
                 conn.execute(
-                    select(pi.c.profile_id).where(pi.c.kind == kind, pi.c.value.in_(chunk))
+                    select(t.profile_identifiers.c.profile_id).where(
+                        t.profile_identifiers.c.kind == kind,
+                        t.profile_identifiers.c.value.in_(chunk),
+                    )
                 ).scalars()
             )
     if direct:
-        moved = dict(
-            conn.execute(select(pr.c.id, pr.c.merged_into).where(pr.c.id.in_(sorted(direct)))).all()
-        )
+        moved = active_ids(conn, direct)
         owners = {moved.get(o) or o for o in owners}
     if owners:  # their possible matches take over their restrictions
         for partners in possible_partners(conn, sorted(owners)).values():
@@ -448,12 +430,7 @@ def ledger_rows(conn: Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
         return []
     query = (
         select(
-            t.consent_events.c.id,
-            t.consent_events.c.purpose,
-            t.consent_events.c.status,
-            t.consent_events.c.timestamp,
-            t.consent_events.c.expires_at,
-            t.consent_events.c.explicit,
+            *_DECISION,
             t.consent_events.c.method,
             t.consent_events.c.notice_version,
             t.consent_events.c.evidence,
@@ -476,15 +453,10 @@ def event_key(
     identifiers: dict[str, str] | None = None,
     method: str | None = None,
 ) -> str:
-    """The idempotency key of one event (``event_key``): the same decision of the same person,
-    at the same time, from the same source, is one event. Cheaper than :func:`event_row`, so a
-    writer can look keys up before it builds rows."""
-    ids = identifiers or {}
-    body = "\x1f".join(
-        [str(source_id), profile_id or "", purpose, status, at.isoformat(), method or ""]
-        + [f"{k}={ids[k]}" for k in sorted(ids)]
-    )
-    return hashlib.sha256(body.encode()).hexdigest()
+    """The idempotency key of one event (``event_key``; see :mod:`custos.store.event_keys`).
+    Cheaper than :func:`event_row`, so a writer can look keys up before it builds rows."""
+    decision = (purpose, status, at.isoformat(), method or "")
+    return event_keys.event_key(source_id, profile_id, decision, identifiers or {})
 
 
 def event_row(

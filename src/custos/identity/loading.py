@@ -37,6 +37,7 @@ from custos.identity.golden import GoldenPlan
 from custos.identity.graph import ExactResult, Node
 from custos.identity.matcher import MATCH_COLUMNS as MATCHER_COLUMNS
 from custos.identity.matcher import column_type
+from custos.store import Store
 from custos.store import tables as t
 
 if TYPE_CHECKING:
@@ -100,8 +101,8 @@ def load(
     if raw_ids is not None:
         out: Loaded = ([], {}, {})
         ordered = sorted(raw_ids)
-        for i in range(0, len(ordered), 5000):
-            part = _load(conn, new_only=new_only, raw_ids=ordered[i : i + 5000])
+        for chunk in Store.of(conn).chunks(ordered):
+            part = _load(conn, new_only=new_only, raw_ids=chunk)
             out[0].extend(part[0])
             out[1].update(part[1])
             for key, values in part[2].items():
@@ -256,18 +257,10 @@ def join_phone_forms(nodes: list[Node]) -> list[Node]:
 
 
 def _fetch_all(conn: Connection, query: Select[Any]) -> list[LoadedRow]:
-    """All rows of ``query`` (the columns of a :class:`LoadedRow`) straight from the driver:
-    for a million rows, SQLAlchemy's row objects and per-row fetching would double the time.
-    (The query's parameters are integers, inlined.)"""
-    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    dbapi = conn.connection.dbapi_connection
-    assert dbapi is not None
-    cursor = dbapi.cursor()
-    try:
-        cursor.execute(sql)
-        return _interned(cursor.fetchall(), {})
-    finally:
-        cursor.close()
+    """All rows of ``query`` (the columns of a :class:`LoadedRow`) straight from the driver
+    (:meth:`Store.fetch_tuples`): for a million rows, SQLAlchemy's row objects and per-row
+    fetching would double the time. (The query's parameters are integers, inlined.)"""
+    return _interned(Store.of(conn).fetch_tuples(conn, query), {})
 
 
 def _interner() -> Callable[[Sequence[tuple[Any, ...]], dict[Any, Any]], list[LoadedRow]]:

@@ -10,23 +10,12 @@ from sqlalchemy import Connection, select
 
 from custos.store import golden as golden_store
 from custos.store import tables as t
-
-MAX_REDIRECTS = 100
+from custos.store.redirects import active_ids
 
 
 def canonical_profile_id(conn: Connection, profile_id: str) -> str | None:
     """The active id for ``profile_id``, following merge redirects; None when unknown."""
-    current = profile_id
-    for _ in range(MAX_REDIRECTS):
-        row = conn.execute(
-            select(t.profiles.c.status, t.profiles.c.merged_into).where(t.profiles.c.id == current)
-        ).first()
-        if row is None:
-            return None
-        if row.status != "merged" or row.merged_into is None:
-            return current
-        current = row.merged_into
-    return None
+    return active_ids(conn, [profile_id])[profile_id]
 
 
 def profiles_by_identifier(conn: Connection, kind: str, value: str) -> list[str]:

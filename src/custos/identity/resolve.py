@@ -177,7 +177,7 @@ def resolve(
     # in a short write of their own on a second thread, while the snapshot is read and
     # computed from, rather than under the write lock that writes the result.
     # (An in-memory store is one connection per thread: there, here.)
-    in_memory = store.url.startswith("sqlite:///:memory:") or store.url == "sqlite://"
+    in_memory = store.in_memory
     with ThreadPoolExecutor(1, thread_name_prefix="custos-indexes") as pool:
         indexed: Future[None] = Future()
         if in_memory:

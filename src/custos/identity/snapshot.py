@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, select
 
-from custos.store import meta
+from custos.store import Store, meta
 from custos.store import tables as t
 
 #: Resolutions computed from a snapshot before one runs under the write lock throughout (when
@@ -63,15 +63,17 @@ class SnapshotMark:
 
 def recheck_marks(conn: Connection) -> dict[int, Any]:
     """The rows marked for a recheck → their ingestion time (as stored), for :func:`unmark`."""
-    recheck, rr = t.identity_recheck, t.raw_records
     # The few marked ids first, then their rows by primary key (a join lets SQLite walk every
     # raw record: a tenth of a second at a million, on each incremental resolution).
-    ids = sorted(set(conn.execute(select(recheck.c.raw_id)).scalars()))
+    ids = sorted(set(conn.execute(select(t.identity_recheck.c.raw_id)).scalars()))
     found: dict[int, Any] = {}
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
+    for chunk in Store.of(conn).chunks(ids):
         found.update(
-            conn.execute(select(rr.c.id, rr.c.ingested_at).where(rr.c.id.in_(chunk))).all()
+            conn.execute(
+                select(t.raw_records.c.id, t.raw_records.c.ingested_at).where(
+                    t.raw_records.c.id.in_(chunk)
+                )
+            ).all()
         )
     return found
 
@@ -79,11 +81,15 @@ def recheck_marks(conn: Connection) -> dict[int, Any]:
 def unmark(conn: Connection, rechecked: dict[int, Any]) -> None:
     """Take the rows off ``identity_recheck`` that are still as a resolution saw them (by
     their ingestion time then: a new version of a record is ingested later)."""
-    recheck, rr = t.identity_recheck, t.raw_records
     ids = sorted(rechecked)
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        now = dict(conn.execute(select(rr.c.id, rr.c.ingested_at).where(rr.c.id.in_(chunk))).all())
+    for chunk in Store.of(conn).chunks(ids):
+        now = dict(
+            conn.execute(
+                select(t.raw_records.c.id, t.raw_records.c.ingested_at).where(
+                    t.raw_records.c.id.in_(chunk)
+                )
+            ).all()
+        )
         done = [r for r in chunk if r not in now or now[r] == rechecked[r]]
         if done:
-            conn.execute(delete(recheck).where(recheck.c.raw_id.in_(done)))
+            conn.execute(delete(t.identity_recheck).where(t.identity_recheck.c.raw_id.in_(done)))

@@ -41,14 +41,11 @@ from custos.store import Store, meta
 from custos.store import tables as t
 
 #: How many keys one ``IN (…)`` query of the incremental writer names.
-_CHUNK = 500
 
 
-def chunks(items: Iterable[Any]) -> Iterator[list[Any]]:
-    """``items`` (distinct, sorted) in lists of at most ``_CHUNK``, for ``IN`` queries."""
-    ordered = sorted(set(items))
-    for i in range(0, len(ordered), _CHUNK):
-        yield ordered[i : i + _CHUNK]
+def chunks(items: Iterable[Any]) -> Iterator[Sequence[Any]]:
+    """``items`` (distinct, sorted) in slices of at most :attr:`Store.in_chunk`, for ``IN`` queries."""
+    yield from Store.chunks(sorted(set(items)))
 
 
 @dataclass
@@ -330,14 +327,11 @@ MATCH_INDEXES = {
 
 def ensure_match_indexes(conn: Connection) -> None:
     """Create the blocking-key indexes on records and interactions if they are missing."""
+    store = Store.of(conn)
     for suffix, columns in MATCH_INDEXES.items():
-        listed = ", ".join(columns)
-        conn.exec_driver_sql(
-            f"CREATE INDEX IF NOT EXISTS ix_records_{suffix} ON records ({listed})"
-        )
-        conn.exec_driver_sql(
-            f"CREATE INDEX IF NOT EXISTS ix_interactions_{suffix} ON interactions ({listed}) "
-            f"WHERE {columns[0]} IS NOT NULL"
+        store.ensure_index(conn, f"ix_records_{suffix}", t.records, columns)
+        store.ensure_index(
+            conn, f"ix_interactions_{suffix}", t.interactions, columns, partial_on=columns[0]
         )
 
 

@@ -42,25 +42,22 @@ from custos.ingest.rows import (
     consent_key,
     normalise_batch,
 )
+
+# Where ingestion's callers have known them:
+from custos.ingest.sink import SUPPRESSED_REASON as SUPPRESSED_REASON
 from custos.ingest.sink import (
-    IN_CHUNK,
     SuppressionCheck,
     close_landed,
-    existing,
     quarantine,
     row_key,
     suppressed,
 )
-
-# Where ingestion's callers have known them:
-from custos.ingest.sink import SUPPRESSED_REASON as SUPPRESSED_REASON
 from custos.ingest.sink import ensure_source as ensure_source
 from custos.store import Store
 from custos.store import tables as t
 
 ProgressFn = Callable[[int, int], None]
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
-_IN_CHUNK = IN_CHUNK  # ids per IN (...) list (the sink's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +249,7 @@ class _Job:
 
 
 def _workers(settings: Settings, reader: Reader, store: Store) -> int:
-    if store.url.startswith("sqlite:///:memory:"):
+    if store.in_memory:
         return 0
     if settings.workers:
         return settings.workers if settings.workers > 1 else 0
@@ -477,7 +474,7 @@ class BatchWriter:
                 fresh.setdefault(row.record_id, row)
         rr = t.raw_records
         changed: dict[int, Good] = {}
-        for record_id, raw_id, payload in existing(
+        for record_id, raw_id, payload in self.store.existing_keys(
             conn,
             rr.c.record_id,
             list(fresh),
@@ -522,7 +519,7 @@ class BatchWriter:
         fresh: dict[str, Good] = {}
         for row in good:
             fresh.setdefault(consent_key(self.source, row.values), row)
-        for known in existing(conn, t.consent_events.c.event_key, list(fresh)):
+        for known in self.store.existing_keys(conn, t.consent_events.c.event_key, list(fresh)):
             del fresh[known]
         rows = [
             {

@@ -6,10 +6,8 @@ processes while the main process writes.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -31,6 +29,7 @@ from custos.core.settings import Settings
 from custos.ingest import normalise as n
 from custos.ingest.mapping import ENTRY_COLUMN, ColumnMap
 from custos.ingest.readers import RawRow
+from custos.store.event_keys import file_event_key
 
 #: What a free-text filter returns: the text to store as ``text``, and the whole text (the
 #: health terms left in) when it names a health matter, stored as ``health_text``, else None.
@@ -409,19 +408,7 @@ _NORMALISERS: dict[Kind, Callable[[dict[str, Any], RowContext], Any]] = {
 
 def consent_key(source: str, values: dict[str, Any]) -> str:
     """Idempotency key of a consent event: the same event ingested twice is stored once."""
-    parts = [source] + [
-        values[k].isoformat() if isinstance(values.get(k), datetime) else str(values.get(k))
-        for k in (
-            "email",
-            "phone",
-            "customer_id",
-            "social_handle",
-            "purpose",
-            "status",
-            "timestamp",
-        )
-    ]
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    return file_event_key(source, values)
 
 
 #: Free-text filters by policy name (``redact``, ``pseudonymise``), registered by the service

@@ -6,7 +6,7 @@ One place for each rule of that way in:
 
 - **source ids**: a source is created on first use and holds one kind of rows
   (:func:`ensure_source`); :class:`SourceIds` remembers them for a process that writes often;
-- **duplicate lookup**: which keys are stored already (:func:`existing`), one indexed look-up
+- **duplicate lookup**: which keys are stored already (:meth:`Store.existing_keys`), one indexed look-up
   per chunk inside the writing transaction;
 - **suppression**: whether a row about to be stored is an erased person's
   (:func:`suppression_key`, :func:`suppressed`);
@@ -44,9 +44,6 @@ SUPPRESSED_FIX = "none: the person asked for erasure; remove their rows from the
 #: The file name of rows collected through the API (Segment, RudderStack calls), not read from a
 #: file: their quarantine entries close when the call is sent again.
 COLLECTED = "collect"
-#: Values per ``IN (...)`` list: below every backend's bound-parameter limit (SQLite allows 999
-#: by default).
-IN_CHUNK = 900
 
 
 def ensure_source(conn: Connection, name: str, kind: Kind) -> int:
@@ -107,48 +104,6 @@ class SourceIds:
         self._cached.update(self._found)
 
 
-def existing(
-    conn: Connection,
-    column: Any,
-    values: list[str],
-    *where: tuple[Any, Any],
-    also: tuple[Any, ...] = (),
-) -> set[Any]:
-    """The ``values`` already in ``column`` (rows also matching every ``(column, value)`` of
-    ``where``); with ``also``, tuples of the value and those columns of its row.
-
-    Plain driver SQL on the same connection (and transaction): compiling an expression with
-    thousands of bound parameters per batch cost more than running the query. The chunks keep
-    below every backend's bound-parameter limit, and all but the last share one statement text,
-    so the driver's statement cache prepares it once. On PostgreSQL each chunk is one array
-    (``= ANY(%s)``): a short statement, where a text with 900 placeholders is parsed again by
-    the driver on every call (measured: the look-ups of a 100,000-record ingestion took 3.8 s
-    that way, most of the ingestion's time). Chunks still, not one array of the whole batch:
-    for 10,000 ids the planner scans the table instead of its index (measured on 300,000 rows:
-    3× slower, and growing with the table).
-    """
-    if not values:
-        return set()
-    dialect = conn.dialect
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    quote = dialect.identifier_preparer.quote
-    conditions = "".join(f"{quote(c.name)} = {mark} AND " for c, _ in where)
-    picked = ", ".join(quote(c.name) for c in (column, *also))
-    head = f"SELECT {picked} FROM {quote(column.table.name)} WHERE {conditions}{quote(column.name)}"
-    fixed = tuple(value for _, value in where)
-    array = dialect.name == "postgresql"
-    found: set[Any] = set()
-    for i in range(0, len(values), IN_CHUNK):
-        chunk = values[i : i + IN_CHUNK]
-        if array:
-            rows = conn.exec_driver_sql(f"{head} = ANY({mark})", (*fixed, chunk))
-        else:
-            sql = f"{head} IN ({', '.join([mark] * len(chunk))})"
-            rows = conn.exec_driver_sql(sql, (*fixed, *chunk))
-        found.update(map(tuple, rows) if also else (row[0] for row in rows))
-    return found
-
-
 def stored_records(conn: Connection, keys: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
     """Which of these (source id, record id) pairs are stored already as raw records (the
     unique key of ``raw_records``)."""
@@ -159,7 +114,9 @@ def stored_records(conn: Connection, keys: Iterable[tuple[int, str]]) -> set[tup
     return {
         (source_id, record_id)
         for source_id, ids in wanted.items()
-        for record_id in existing(conn, raw.record_id, list(ids), (raw.source_id, source_id))
+        for record_id in Store.of(conn).existing_keys(
+            conn, raw.record_id, list(ids), (raw.source_id, source_id)
+        )
     }
 
 
@@ -260,7 +217,7 @@ def entry(
 def quarantine(store: Store, conn: Connection, entries: Mapping[str, dict[str, Any]]) -> int:
     """Write the quarantine entries (by row key) not written before; how many were new."""
     fresh = dict(entries)
-    for known in existing(conn, t.quarantine.c.row_key, list(fresh)):
+    for known in Store.of(conn).existing_keys(conn, t.quarantine.c.row_key, list(fresh)):
         del fresh[known]
     store.insert_many(conn, t.quarantine, list(fresh.values()))
     return len(fresh)
@@ -291,15 +248,14 @@ def close_landed(
     done = set(entries)
     also = (q.c.id, q.c.raw, q.c.left_out, q.c.closed_at)
     where = ((q.c.source_id, source_id), (q.c.kind, kind.value))
-    for record_id, entry_id, raw, left_out, closed_at in existing(
+    for record_id, entry_id, raw, left_out, closed_at in Store.of(conn).existing_keys(
         conn, q.c.record_id, list(rows), *where, also=also
     ):
         if closed_at is None and not (left_out and raw == rows[record_id]):
             done.add(int(entry_id))
     ids = sorted(done)
     closed = 0
-    for i in range(0, len(ids), IN_CHUNK):
-        chunk = ids[i : i + IN_CHUNK]
+    for chunk in Store.of(conn).chunks(ids):
         result = conn.execute(
             q.update()
             .where(q.c.id.in_(chunk), q.c.source_id == source_id, q.c.closed_at.is_(None))

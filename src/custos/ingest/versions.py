@@ -19,8 +19,6 @@ from custos.ingest.rows import COLUMNS, Good
 from custos.store import Store
 from custos.store import tables as t
 
-_IN_CHUNK = 900  # ids per IN (...) list: below every backend's bound-parameter limit
-
 
 def replace(
     store: Store,
@@ -45,8 +43,7 @@ def replace(
     ids = sorted(changed)
     old: dict[int, dict[str, Any]] = {}
     numbers: dict[int, int] = {}
-    for i in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[i : i + _IN_CHUNK]
+    for chunk in store.chunks(ids):
         query = (
             select(
                 rr.c.id,
@@ -103,8 +100,7 @@ def replace(
         ],
     )
     recheck = t.identity_recheck
-    for i in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[i : i + _IN_CHUNK]
+    for chunk in store.chunks(ids):
         marked = set(
             conn.execute(select(recheck.c.raw_id).where(recheck.c.raw_id.in_(chunk))).scalars()
         )

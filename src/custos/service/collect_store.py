@@ -18,8 +18,8 @@ from custos.core.fields import Kind
 from custos.ingest import normalise as n
 from custos.ingest import sink
 from custos.ingest.rows import Bad, Good
-from custos.ingest.sink import COLLECTED, IN_CHUNK
-from custos.store import audit
+from custos.ingest.sink import COLLECTED
+from custos.store import Store, audit
 from custos.store import tables as t
 
 if TYPE_CHECKING:
@@ -41,6 +41,8 @@ __all__ = [
     "store_rows",
 ]
 
+#: Values per ``IN (…)`` list (the store's).
+IN_CHUNK = Store.in_chunk
 #: A call to store: (index of its request in the group, the call, its values, the interaction
 #: columns it fills and their values as the driver takes them).
 Stored = tuple[int, "Call", Good, tuple[str, ...], tuple[Any, ...]]
@@ -59,20 +61,14 @@ _CONVERTED: dict[tuple[str, str, str, tuple[str, ...]], frozenset[str]] = {}
 
 
 def marks(conn: Connection, count: int) -> str:
-    """``count`` driver placeholders, comma-separated (qmark for SQLite, format for psycopg)."""
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    return ", ".join([mark] * count)
+    """``count`` driver placeholders, comma-separated."""
+    return Store.of(conn).placeholders(count)
 
 
 def rows_of(conn: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
     """A query's rows, straight from the driver's cursor (a look-up that finds thousands of
     keys spends its time in building result rows otherwise)."""
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
+    return Store.of(conn).fetch_tuples(conn, sql, params)
 
 
 def column(conn: Connection, sql: str, params: Sequence[Any]) -> list[Any]:

@@ -1,7 +1,9 @@
 """The store contract: one schema, one transaction discipline, two backends.
 
 Queries are written once in SQLAlchemy Core against :mod:`custos.store.tables` and rendered for
-each backend; a backend only adds what differs (connection set-up, the writer lock, bulk loads).
+each backend; a backend only adds what differs (connection set-up, the writer lock, bulk loads)
+and answers the capabilities domain code asks for instead of looking at the dialect
+(placeholders, chunked look-ups, driver-speed reads, secure deletion, purging, extra indexes).
 Writes are serialised: at most one write transaction runs at a time, on either backend, so ids
 can be allocated without races and the CLI and a server can share one store.
 """
@@ -12,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -20,11 +22,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import (
     JSON,
+    Column,
     ColumnElement,
     Connection,
     Dialect,
     Engine,
     Index,
+    Select,
     Table,
     func,
     select,
@@ -36,6 +40,7 @@ from custos.core.errors import StoreError
 from custos.store import audit, tables
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+V = TypeVar("V")
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -66,15 +71,49 @@ class PreparedRows:
 
 
 class Store:
-    """A custos store: an engine plus the transaction discipline every package relies on."""
+    """A custos store: an engine plus the transaction discipline every package relies on.
+
+    What differs between backends is a capability of the store, never an ``if dialect`` in
+    domain code: the class-level ones (placeholders, chunked ``IN`` lists, driver-speed reads,
+    secure deletion) are reached from a connection with :meth:`of`.
+    """
 
     backend: ClassVar[str] = "abstract"
+    #: The driver's placeholder for one bound value.
+    placeholder: ClassVar[str] = "?"
+    #: Values per ``IN (…)`` list or array look-up: below every backend's bound-parameter limit
+    #: (SQLite allows 999 per statement in older builds), and small enough that PostgreSQL's
+    #: planner still answers it from an index.
+    in_chunk: ClassVar[int] = 900
+    _backends: ClassVar[dict[str, type[Store]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        Store._backends.setdefault(cls.backend, cls)  # the backend's own class, not a subclass
+
+    @staticmethod
+    def of(conn: Connection) -> type[Store]:
+        """The backend class of ``conn``, whose class-level capabilities code holding only a
+        connection uses (``Store.of(conn).fetch_tuples(conn, query)``)."""
+        return Store._backends[conn.dialect.name]
 
     def __init__(self, url: str, engine: Engine) -> None:
         self.url = url
         self.engine = engine
         #: The audit chain's key and checkpoint (set by whoever holds the settings: Custos).
         self.audit_anchor: audit.Anchor | None = None
+
+    @property
+    def file(self) -> Path | None:
+        """The file the store lives in (for files kept beside it, e.g. a lock); None for a
+        server database or one in memory."""
+        return None
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether the store lives in this process's memory only (one connection per thread,
+        so no other thread or process sees it)."""
+        return False
 
     def json_text(
         self, column: ColumnElement[Any], path: tuple[str | int, ...]
@@ -264,10 +303,112 @@ class Store:
         self, conn: Connection, table: Table, names: list[str], params: list[tuple[Any, ...]]
     ) -> None:
         """Insert driver-ready tuples; backends may use a faster path (COPY)."""
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         columns = ", ".join(names)
-        sql = f"INSERT INTO {table.name} ({columns}) VALUES ({', '.join([mark] * len(names))})"
+        sql = f"INSERT INTO {table.name} ({columns}) VALUES ({self.placeholders(len(names))})"
         conn.exec_driver_sql(sql, params)
+
+    # -- capabilities: what domain code asks of the backend instead of its dialect -------------
+    @classmethod
+    def placeholders(cls, count: int) -> str:
+        """``count`` driver placeholders, comma-separated, for plain driver SQL."""
+        return ", ".join([cls.placeholder] * count)
+
+    @classmethod
+    def chunks(cls, values: Sequence[V], *, lists: int = 1) -> Iterator[Sequence[V]]:
+        """``values`` in slices of at most :attr:`in_chunk`, in their order: one ``IN`` list
+        (or array) each; ``lists``: a statement binds each slice that many times (``a IN (…)
+        OR b IN (…)``), so the slices are that much smaller."""
+        size = max(1, cls.in_chunk // lists)
+        for i in range(0, len(values), size):
+            yield values[i : i + size]
+
+    @classmethod
+    def fetch_tuples(
+        cls, conn: Connection, query: Select[Any] | str, params: Sequence[Any] = ()
+    ) -> list[Any]:
+        """All rows of ``query`` as plain tuples, straight from the driver's cursor, in the
+        caller's transaction: for a million rows SQLAlchemy's row objects and per-row fetching
+        would double the time. A Core query has its parameters inlined (only for our own
+        values: integers, constants); plain SQL takes ``params`` in the driver's placeholders.
+        """
+        if not isinstance(query, str):
+            query = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        driver = conn.connection.dbapi_connection
+        assert driver is not None
+        cursor = driver.cursor()
+        try:
+            if params:
+                cursor.execute(query, params)
+            else:
+                cursor.execute(query)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    @classmethod
+    def existing_keys(
+        cls,
+        conn: Connection,
+        column: Column[Any],
+        values: Sequence[Any],
+        *where: tuple[Column[Any], Any],
+        also: tuple[Column[Any], ...] = (),
+    ) -> set[Any]:
+        """The ``values`` already in ``column`` (rows also matching every ``(column, value)`` of
+        ``where``); with ``also``, tuples of the value and those columns of its row.
+
+        Plain driver SQL on the same connection (and transaction): compiling an expression with
+        thousands of bound parameters per batch cost more than running the query. All chunks
+        but the last share one statement text, so the driver prepares it once.
+        """
+        if not values:
+            return set()
+        quote = conn.dialect.identifier_preparer.quote
+        conditions = "".join(f"{quote(c.name)} = {cls.placeholder} AND " for c, _ in where)
+        picked = ", ".join(quote(c.name) for c in (column, *also))
+        head = f"SELECT {picked} FROM {quote(column.table.name)} WHERE {conditions}{quote(column.name)}"
+        fixed = tuple(value for _, value in where)
+        found: set[Any] = set()
+        for chunk in cls.chunks(values):
+            sql, params = cls._any_of(head, chunk)
+            rows = conn.exec_driver_sql(sql, (*fixed, *params))
+            found.update(map(tuple, rows) if also else (row[0] for row in rows))
+        return found
+
+    @classmethod
+    def _any_of(cls, head: str, chunk: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+        """``head`` (a query ending in a column) completed to match any value of ``chunk``."""
+        return f"{head} IN ({cls.placeholders(len(chunk))})", tuple(chunk)
+
+    @classmethod
+    def ensure_index(
+        cls,
+        conn: Connection,
+        name: str,
+        table: Table,
+        columns: Sequence[str],
+        *,
+        partial_on: str | None = None,
+    ) -> None:
+        """Create index ``name`` on ``columns`` of ``table`` unless it exists (an index the
+        schema does not declare, e.g. matching's blocking keys); ``partial_on``: only rows
+        whose column of that name is not NULL."""
+        where = f" WHERE {partial_on} IS NOT NULL" if partial_on else ""
+        conn.exec_driver_sql(
+            f"CREATE INDEX IF NOT EXISTS {name} ON {table.name} ({', '.join(columns)}){where}"
+        )
+
+    @classmethod
+    @contextmanager
+    def secure_delete(cls, conn: Connection) -> Iterator[None]:
+        """Deletions inside overwrite the freed space where the backend can (SQLite); nothing
+        to do by default (:meth:`purge` cleans up after)."""
+        yield
+
+    def purge(self, tables: Sequence[str]) -> dict[str, Any]:
+        """Make the bytes of deleted rows of ``tables`` unrecoverable from the store's files,
+        as far as the backend allows; returns what was done, for a receipt."""
+        raise NotImplementedError
 
     def close(self) -> None:
         """Release every connection."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, ColumnElement, Connection, Engine, Table, cast, create_engine, text
 
 from custos.store.base import Store
+from custos.store.tables import metadata
 
 #: Key of the advisory lock that serialises custos writers (the same discipline as SQLite's).
 WRITER_LOCK_KEY = 0x637573746F73  # "custos"
@@ -18,6 +20,7 @@ class PostgresStore(Store):
     """A store in a PostgreSQL database; writers take one advisory lock per transaction."""
 
     backend = "postgresql"
+    placeholder = "%s"
     snapshot_options: ClassVar[dict[str, Any]] = {"isolation_level": "REPEATABLE READ"}
     #: Benchmark only: bulk rows go in by ``executemany`` (the old path) instead of COPY, so
     #: ``bench/postgres.py`` can measure what COPY gains. Never set in custos itself.
@@ -40,6 +43,24 @@ class PostgresStore(Store):
         """The text at ``path`` inside a JSON document stored as text (``#>>`` on the cast)."""
         found: ColumnElement[str] = cast(column, JSON)[path].as_string()
         return found
+
+    @classmethod
+    def _any_of(cls, head: str, chunk: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+        """One array per chunk (``= ANY(%s)``): a short statement, where a text with 900
+        placeholders is parsed again by the driver on every call (measured: the look-ups of a
+        100,000-record ingestion took 3.8 s that way, most of the ingestion's time). Chunks
+        still, not one array of the whole batch: for 10,000 ids the planner scans the table
+        instead of its index (measured on 300,000 rows: 3x slower, and growing with the table).
+        """
+        return f"{head} = ANY(%s)", (list(chunk),)
+
+    def purge(self, tables: Sequence[str]) -> dict[str, Any]:
+        """Vacuum (and re-analyse) the touched tables, so dead rows and their statistics are
+        gone."""
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for name in sorted(set(tables)):
+                conn.execute(text(f"VACUUM (ANALYZE) {metadata.tables[name].name}"))
+        return {"vacuum": sorted(set(tables))}
 
     def _lock_writer(self, conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITER_LOCK_KEY})

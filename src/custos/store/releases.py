@@ -99,12 +99,11 @@ def add(conn: Connection, entry: Entry) -> None:
 
 def entries(conn: Connection, purpose: str | None = None, kind: str | None = "rows") -> list[Entry]:
     """The register (of one purpose; of one ``kind``, None: all), oldest first."""
-    r = t.releases
-    query = select(r).order_by(r.c.created_at, r.c.id)
+    query = select(t.releases).order_by(t.releases.c.created_at, t.releases.c.id)
     if purpose is not None:
-        query = query.where(r.c.purpose == purpose)
+        query = query.where(t.releases.c.purpose == purpose)
     if kind is not None:
-        query = query.where(r.c.kind == kind)
+        query = query.where(t.releases.c.kind == kind)
     return [
         Entry(
             id=row.id,
@@ -129,8 +128,7 @@ def entries(conn: Connection, purpose: str | None = None, kind: str | None = "ro
 
 def epsilon_spent(conn: Connection, purpose: str) -> float:
     """The ε the purpose's aggregate releases have spent of its privacy budget."""
-    r = t.releases
-    query = select(func.coalesce(func.sum(r.c.epsilon), 0.0)).where(
-        r.c.purpose == purpose, r.c.kind == "aggregate"
+    query = select(func.coalesce(func.sum(t.releases.c.epsilon), 0.0)).where(
+        t.releases.c.purpose == purpose, t.releases.c.kind == "aggregate"
     )
     return float(conn.execute(query).scalar_one())

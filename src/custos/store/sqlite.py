@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from itertools import chain
@@ -14,6 +15,7 @@ import orjson
 from sqlalchemy import Connection, Dialect, Engine, Index, Table, create_engine, event
 from sqlalchemy.exc import OperationalError
 
+from custos.core.errors import StoreError
 from custos.store.base import PreparedRows, Store
 
 #: Page cache of every connection (128 MiB) and of a bulk rewrite (512 MiB; freed after).
@@ -26,12 +28,18 @@ JSON_BATCH_ROWS = 1000
 #: result, but that takes a while on millions of records: ingestion batches and collection
 #: requests wait for it rather than fail.
 BUSY_TIMEOUT_MS = 300_000
+#: How long emptying the write-ahead log after a purge waits for readers (a resolution computing
+#: from its snapshot is one), in tries of ``WAL_TRY_MS`` between which other writers have the
+#: lock: a TRUNCATE checkpoint holds the write lock while it waits.
+WAL_WAIT_S = 300.0
+WAL_TRY_MS = 500
 
 
 class SQLiteStore(Store):
     """A store in a SQLite file; readers never block the writer and the writer never blocks them."""
 
     backend = "sqlite"
+    placeholder = "?"
 
     @classmethod
     def connect(cls, url: str) -> SQLiteStore:
@@ -40,6 +48,16 @@ class SQLiteStore(Store):
         engine = create_engine(url)
         _configure(engine)
         return cls(url, engine)
+
+    @property
+    def file(self) -> Path | None:
+        """The SQLite file; None in memory."""
+        return None if _in_memory(self.url) else _path(self.url)
+
+    @property
+    def in_memory(self) -> bool:
+        """A ``:memory:`` database (``sqlite://``)."""
+        return _in_memory(self.url)
 
     def prepare_rows(
         self,
@@ -65,6 +83,34 @@ class SQLiteStore(Store):
             with suppress(TypeError):  # an integer beyond 64 bits: the plain path
                 prepared.payload = orjson.dumps(prepared.rows).decode()
         return prepared
+
+    @classmethod
+    @contextmanager
+    def secure_delete(cls, conn: Connection) -> Iterator[None]:
+        """Deletions inside overwrite the freed space with zeros (``secure_delete``); the
+        connection's previous setting is restored after."""
+        previous = conn.exec_driver_sql("PRAGMA secure_delete").scalar()
+        conn.exec_driver_sql("PRAGMA secure_delete=ON")
+        try:
+            yield
+        finally:
+            conn.exec_driver_sql(f"PRAGMA secure_delete={int(previous or 0)}")
+
+    def purge(self, tables: Sequence[str]) -> dict[str, Any]:
+        """Rebuild the file (``VACUUM``) and empty the write-ahead log, so no page of a deleted
+        row is left in either (``tables``: every one is rebuilt anyway)."""
+        with self.engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            driver.execute("VACUUM")
+            busy = _truncate_wal(driver)
+        if busy:
+            raise StoreError(
+                "another connection is reading the store, so its write-ahead log could not be "
+                "emptied",
+                hint="run the request again (custos dsr resume) when the other reader is done",
+            )
+        return {"vacuum": "file rebuilt", "wal": "checkpointed and truncated"}
 
     def _busy(self, exc: OperationalError) -> bool:
         """SQLite's busy timeout ran out."""
@@ -114,9 +160,9 @@ def _create_private(url: str) -> None:
     """Create a missing store file with mode 0600 whatever the umask: it holds personal data,
     and SQLite gives its -wal and -shm files the mode of the database file. An existing file
     keeps the mode its owner chose."""
-    if url.startswith("sqlite:///:memory:") or url == "sqlite://":
+    if _in_memory(url):
         return
-    path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+    path = _path(url)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -125,6 +171,29 @@ def _create_private(url: str) -> None:
         os.fchmod(fd, 0o600)
     finally:
         os.close(fd)
+
+
+def _truncate_wal(driver: Any) -> bool:
+    """Checkpoint and truncate the write-ahead log; True when readers kept it busy throughout."""
+    (previous,) = driver.execute("PRAGMA busy_timeout").fetchone()
+    driver.execute(f"PRAGMA busy_timeout={WAL_TRY_MS}")
+    deadline = time.monotonic() + WAL_WAIT_S
+    try:
+        while True:
+            busy, _, _ = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy or time.monotonic() >= deadline:
+                return bool(busy)
+            time.sleep(WAL_TRY_MS / 1000)
+    finally:
+        driver.execute(f"PRAGMA busy_timeout={int(previous)}")
+
+
+def _in_memory(url: str) -> bool:
+    return url.startswith("sqlite:///:memory:") or url == "sqlite://"
+
+
+def _path(url: str) -> Path:
+    return Path(url.removeprefix("sqlite:///").split("?", 1)[0])
 
 
 _JSON_SAFE = frozenset({str, int, type(None)})

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, or_, select
 
+from custos.store import Store
 from custos.store import golden as golden_store
 from custos.store import tables as t
 
@@ -34,7 +35,7 @@ def member_rows(conn: Connection, raw_ids: Sequence[int]) -> list[dict[str, Any]
     earlier = _earlier_versions(conn, ordered)
     for table, kind in ((t.records, "records"), (t.interactions, "interactions")):
         fields = [c for c in table.c if c.name not in _KEY_COLUMNS]
-        for i in range(0, len(ordered), 500):
+        for chunk in Store.of(conn).chunks(ordered):
             query = (
                 select(
                     *fields,
@@ -47,7 +48,7 @@ def member_rows(conn: Connection, raw_ids: Sequence[int]) -> list[dict[str, Any]
                 )
                 .join(t.raw_records, t.raw_records.c.id == table.c.raw_id)
                 .join(t.sources, t.sources.c.id == table.c.source_id)
-                .where(table.c.raw_id.in_(ordered[i : i + 500]))
+                .where(table.c.raw_id.in_(chunk))
             )
             for row in conn.execute(query).mappings():
                 values = {
@@ -79,10 +80,10 @@ def _earlier_versions(conn: Connection, ordered: Sequence[int]) -> dict[int, lis
     """Raw id → the versions its row replaced, oldest first."""
     versions = t.record_versions
     out: dict[int, list[dict[str, Any]]] = {}
-    for i in range(0, len(ordered), 500):
+    for chunk in Store.of(conn).chunks(ordered):
         query = (
             select(versions)
-            .where(versions.c.raw_id.in_(ordered[i : i + 500]))
+            .where(versions.c.raw_id.in_(chunk))
             .order_by(versions.c.raw_id, versions.c.version)
         )
         for row in conn.execute(query).mappings():

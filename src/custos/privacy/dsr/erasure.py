@@ -13,18 +13,18 @@ carry it for someone else are kept, and it is neither searched for nor suppresse
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, delete, func, or_, select, text, update
+from sqlalchemy import Connection, Table, delete, func, or_, select, update
 
 from custos.core.errors import StoreError
 from custos.core.fields import CLAIMS, STRONG_IDENTIFIERS
 from custos.store import Store, meta
 from custos.store import tables as t
+from custos.store.redirects import merged_into
 
 #: Tables erasure deletes the person's rows from (what it removes there).
 ERASED: dict[str, str] = {
@@ -89,8 +89,6 @@ _BY_NAME = {
     "collect_aliases",
 }
 
-_CHUNK = 500
-
 
 def _references(table: Table) -> list[Any]:
     """The columns of ``table`` that point at a person's row or profile."""
@@ -143,46 +141,36 @@ class Subject:
     texts: set[str] = field(default_factory=set)
 
 
-def _chunks(values: Iterable[Any]) -> Iterator[list[Any]]:
-    ordered = sorted(values)
-    for i in range(0, len(ordered), _CHUNK):
-        yield ordered[i : i + _CHUNK]
+def _chunks(values: Iterable[Any], *, lists: int = 1) -> Iterator[Sequence[Any]]:
+    return Store.chunks(sorted(values), lists=lists)
 
 
 def profile_family(conn: Connection, profile_id: str) -> list[str]:
     """The profile id and every id merged into it (directly or through other merged ids)."""
-    found = [profile_id]
-    frontier = [profile_id]
-    while frontier:
-        merged = list(
-            conn.execute(
-                select(t.profiles.c.id).where(t.profiles.c.merged_into.in_(frontier))
-            ).scalars()
-        )
-        frontier = [pid for pid in merged if pid not in found]
-        found.extend(frontier)
-    return found
+    return [profile_id, *merged_into(conn, [profile_id])]
 
 
 def locate(conn: Connection, profile_id: str) -> Subject:
     """Where the person behind the active ``profile_id`` is in the store."""
     subject = Subject(profile_family(conn, profile_id))
     ids = subject.profile_ids
-    pm = t.profile_members
     subject.raw_ids = set(
-        conn.execute(select(pm.c.raw_id).where(pm.c.profile_id.in_(ids))).scalars()
+        conn.execute(
+            select(t.profile_members.c.raw_id).where(t.profile_members.c.profile_id.in_(ids))
+        ).scalars()
     )
     seen: dict[str, set[str]] = {k: set() for k in STRONG_IDENTIFIERS}
     _read_rows(conn, subject, subject.raw_ids, seen)
     # Identifiers another profile carries too belong to that person as well.
-    pi = t.profile_identifiers
     for kind, values in seen.items():
         shared: set[str] = set()
         for chunk in _chunks(values):
             shared.update(
                 conn.execute(
-                    select(pi.c.value).where(
-                        pi.c.kind == kind, pi.c.value.in_(chunk), pi.c.profile_id.not_in(ids)
+                    select(t.profile_identifiers.c.value).where(
+                        t.profile_identifiers.c.kind == kind,
+                        t.profile_identifiers.c.value.in_(chunk),
+                        t.profile_identifiers.c.profile_id.not_in(ids),
                     )
                 ).scalars()
             )
@@ -198,8 +186,8 @@ def locate(conn: Connection, profile_id: str) -> Subject:
             for chunk in _chunks(values):
                 query = (
                     select(*columns, *carried)
-                    .outerjoin(pm, pm.c.raw_id == table.c.raw_id)
-                    .where(table.c[kind].in_(chunk), pm.c.raw_id.is_(None))
+                    .outerjoin(t.profile_members, t.profile_members.c.raw_id == table.c.raw_id)
+                    .where(table.c[kind].in_(chunk), t.profile_members.c.raw_id.is_(None))
                 )
                 for raw_id, first, last, *identifiers in conn.execute(query):
                     if _same_person(subject, first, last):
@@ -223,14 +211,14 @@ def locate(conn: Connection, profile_id: str) -> Subject:
 def possible_partners(conn: Connection, subject: Subject) -> set[int]:
     """The rows (raw ids) identity resolution scored as possible matches of the person's rows
     without linking them (``identity_candidates``)."""
-    ic = t.identity_candidates
     raw = subject.raw_ids
     found: set[int] = set()
-    for chunk in _chunks(raw):
+    for chunk in _chunks(raw, lists=2):
         for left, right in conn.execute(
-            select(ic.c.left_raw_id, ic.c.right_raw_id).where(
-                ic.c.status == "possible",
-                ic.c.left_raw_id.in_(chunk) | ic.c.right_raw_id.in_(chunk),
+            select(t.identity_candidates.c.left_raw_id, t.identity_candidates.c.right_raw_id).where(
+                t.identity_candidates.c.status == "possible",
+                t.identity_candidates.c.left_raw_id.in_(chunk)
+                | t.identity_candidates.c.right_raw_id.in_(chunk),
             )
         ):
             found.update(x for x in (left, right) if x not in raw)
@@ -246,40 +234,45 @@ def possible_interactions(conn: Connection, subject: Subject) -> dict[int, tuple
     identifier in clear). Erasure takes them too (it is conservative where identity is
     uncertain); an access report does not (they may be someone else's). Raw id → (source id,
     record id)."""
-    it, pm, r = t.interactions, t.profile_members, t.records
     raw = subject.raw_ids
     candidates = possible_partners(conn, subject)
-    unowned = it.c.raw_id.not_in(select(pm.c.raw_id))
+    unowned = t.interactions.c.raw_id.not_in(select(t.profile_members.c.raw_id))
     found: set[int] = set()
     for chunk in _chunks(candidates):
         found.update(
-            conn.execute(select(it.c.raw_id).where(it.c.raw_id.in_(chunk), unowned)).scalars()
+            conn.execute(
+                select(t.interactions.c.raw_id).where(t.interactions.c.raw_id.in_(chunk), unowned)
+            ).scalars()
         )
     names: set[tuple[str, str]] = set()
     for chunk in _chunks(raw):
         names.update(
             (first, last)
             for first, last in conn.execute(
-                select(r.c.first_name_key, r.c.last_name_key).where(
-                    r.c.raw_id.in_(chunk),
-                    r.c.first_name_key.is_not(None),
-                    r.c.last_name_key.is_not(None),
+                select(t.records.c.first_name_key, t.records.c.last_name_key).where(
+                    t.records.c.raw_id.in_(chunk),
+                    t.records.c.first_name_key.is_not(None),
+                    t.records.c.last_name_key.is_not(None),
                 )
             ).all()
         )
-    nameless = [it.c[k].is_(None) for k in STRONG_IDENTIFIERS]
+    nameless = [t.interactions.c[k].is_(None) for k in STRONG_IDENTIFIERS]
     for first, last in sorted(names):
-        query = select(it.c.raw_id).where(
-            it.c.first_name_key == first, it.c.last_name_key == last, unowned, *nameless
+        query = select(t.interactions.c.raw_id).where(
+            t.interactions.c.first_name_key == first,
+            t.interactions.c.last_name_key == last,
+            unowned,
+            *nameless,
         )
         found.update(conn.execute(query).scalars())
     found |= _claiming(conn, subject, unowned)
     found -= raw
-    rr = t.raw_records
     keys: dict[int, tuple[int, str]] = {}
     for chunk in _chunks(found):
         for raw_id, source_id, record_id in conn.execute(
-            select(rr.c.id, rr.c.source_id, rr.c.record_id).where(rr.c.id.in_(chunk))
+            select(t.raw_records.c.id, t.raw_records.c.source_id, t.raw_records.c.record_id).where(
+                t.raw_records.c.id.in_(chunk)
+            )
         ):
             keys[int(raw_id)] = (int(source_id), record_id)
     return keys
@@ -288,11 +281,12 @@ def possible_interactions(conn: Connection, subject: Subject) -> dict[int, tuple
 def _claiming(conn: Connection, subject: Subject, unowned: Any) -> set[int]:
     """Interactions in no profile whose claims (see :data:`CLAIMS`) name one of the person's
     identifiers: one pass over the calls that claim anything."""
-    it = t.interactions
     wanted = {(kind, value) for kind, values in subject.identifiers.items() for value in values}
     if not wanted:
         return set()
-    query = select(it.c.raw_id, it.c.extra).where(it.c.extra.like(f'%"{CLAIMS}"%'), unowned)
+    query = select(t.interactions.c.raw_id, t.interactions.c.extra).where(
+        t.interactions.c.extra.like(f'%"{CLAIMS}"%'), unowned
+    )
     found: set[int] = set()
     for raw_id, extra in conn.execute(query):
         claims = orjson.loads(extra).get(CLAIMS) or {}
@@ -341,18 +335,20 @@ def _read_rows(
                     subject.last_keys.add(last)
                 if first and last and born:
                     subject.persons.add((first, last, born))
-    rr = t.raw_records
     for chunk in _chunks(raw_ids):
         for source_id, record_id, payload in conn.execute(
-            select(rr.c.source_id, rr.c.record_id, rr.c.payload).where(rr.c.id.in_(chunk))
+            select(
+                t.raw_records.c.source_id, t.raw_records.c.record_id, t.raw_records.c.payload
+            ).where(t.raw_records.c.id.in_(chunk))
         ):
             subject.record_keys.add((int(source_id), record_id))
             subject.texts.update(_strings(payload))
     # Earlier versions of the rows: their identifiers are the person's too (suppressed with the
     # current ones, so an old export cannot bring them back).
-    rv = t.record_versions
     for chunk in _chunks(raw_ids):
-        query = select(rv.c.fields, rv.c.payload).where(rv.c.raw_id.in_(chunk))
+        query = select(t.record_versions.c.fields, t.record_versions.c.payload).where(
+            t.record_versions.c.raw_id.in_(chunk)
+        )
         for fields, payload in conn.execute(query):
             earlier = orjson.loads(fields)
             for kind in STRONG_IDENTIFIERS:
@@ -362,11 +358,15 @@ def _read_rows(
 
 
 def _consent_events(conn: Connection, subject: Subject) -> None:
-    ce = t.consent_events
-    columns = [ce.c.id, ce.c.profile_id, ce.c.payload, *(ce.c[k] for k in STRONG_IDENTIFIERS)]
-    conditions = [ce.c.profile_id.in_(subject.profile_ids)]
+    columns = [
+        t.consent_events.c.id,
+        t.consent_events.c.profile_id,
+        t.consent_events.c.payload,
+        *(t.consent_events.c[k] for k in STRONG_IDENTIFIERS),
+    ]
+    conditions = [t.consent_events.c.profile_id.in_(subject.profile_ids)]
     for kind, values in subject.identifiers.items():
-        conditions.extend(ce.c[kind].in_(chunk) for chunk in _chunks(values))
+        conditions.extend(t.consent_events.c[kind].in_(chunk) for chunk in _chunks(values))
     for condition in conditions:
         for row in conn.execute(select(*columns).where(condition)):
             event_id, profile_id, payload, *identifiers = row
@@ -409,7 +409,6 @@ def quarantined(
 ) -> set[int]:
     """Quarantine rows of the person: of their records (source and record id), or whose raw
     line contains one of ``terms`` (their identifiers, normalised and as received)."""
-    q = t.quarantine
     found: set[int] = set()
     by_source: dict[int, set[str]] = {}
     for source_id, record_id in subject.record_keys:
@@ -418,14 +417,16 @@ def quarantined(
         for chunk in _chunks(record_ids):
             found.update(
                 conn.execute(
-                    select(q.c.id).where(q.c.source_id == source_id, q.c.record_id.in_(chunk))
+                    select(t.quarantine.c.id).where(
+                        t.quarantine.c.source_id == source_id, t.quarantine.c.record_id.in_(chunk)
+                    )
                 ).scalars()
             )
     wanted = sorted({term.lower() for term in terms if len(term) >= min_length})
     for i in range(0, len(wanted), 50):
         part = wanted[i : i + 50]
-        query = select(q.c.id).where(
-            or_(*(func.lower(q.c.raw).contains(term, autoescape=True) for term in part))
+        query = select(t.quarantine.c.id).where(
+            or_(*(func.lower(t.quarantine.c.raw).contains(term, autoescape=True) for term in part))
         )
         found.update(conn.execute(query).scalars())
     return found
@@ -433,13 +434,14 @@ def quarantined(
 
 def delete_subject(conn: Connection, subject: Subject, quarantine_ids: set[int]) -> dict[str, int]:
     """Delete the person's rows in every table of :data:`ERASED` (inside the caller's write
-    transaction); returns the number of rows removed per table. On SQLite the freed space is
-    overwritten with zeros (``secure_delete``)."""
+    transaction); returns the number of rows removed per table. Where the backend can, the
+    freed space is overwritten (:meth:`Store.secure_delete`)."""
     check_coverage()
-    sqlite = conn.dialect.name == "sqlite"
-    if sqlite:
-        previous = conn.exec_driver_sql("PRAGMA secure_delete").scalar()
-        conn.exec_driver_sql("PRAGMA secure_delete=ON")
+    with Store.of(conn).secure_delete(conn):
+        return _delete_rows(conn, subject, quarantine_ids)
+
+
+def _delete_rows(conn: Connection, subject: Subject, quarantine_ids: set[int]) -> dict[str, int]:
     ids, raw = subject.profile_ids, subject.raw_ids
     removed: dict[str, int] = {}
 
@@ -500,8 +502,6 @@ def delete_subject(conn: Connection, subject: Subject, quarantine_ids: set[int])
             *(aliases.c.anonymous_id.in_(c) for c in _chunks(subject.texts)),
         )
     removed["match_models"] = _scrub_term_frequencies(conn, subject)
-    if sqlite:
-        conn.exec_driver_sql(f"PRAGMA secure_delete={int(previous or 0)}")
     return {name: count for name, count in removed.items() if count}
 
 
@@ -509,21 +509,30 @@ def _rewind_consent_marks(conn: Connection) -> None:
     """Keep the consent-state copies from missing the next event: SQLite hands a deleted
     highest id out again, and a copy marked as computed up to that id would take the new event
     for one it had seen. Each mark is lowered to the highest event of its purpose that is left."""
-    mk, ce = t.consent_state_marks, t.consent_events
-    for purpose, last in conn.execute(select(mk.c.purpose, mk.c.last_event_id)).all():
+    for purpose, last in conn.execute(
+        select(t.consent_state_marks.c.purpose, t.consent_state_marks.c.last_event_id)
+    ).all():
         left = conn.execute(
-            select(func.coalesce(func.max(ce.c.id), 0)).where(ce.c.purpose == purpose)
+            select(func.coalesce(func.max(t.consent_events.c.id), 0)).where(
+                t.consent_events.c.purpose == purpose
+            )
         ).scalar_one()
         if int(left) < int(last):
-            conn.execute(update(mk).where(mk.c.purpose == purpose).values(last_event_id=left))
+            conn.execute(
+                update(t.consent_state_marks)
+                .where(t.consent_state_marks.c.purpose == purpose)
+                .values(last_event_id=left)
+            )
 
 
 def _scrub_term_frequencies(conn: Connection, subject: Subject) -> int:
     """Remove the person's values from the matcher's saved term frequencies, unless a remaining
     record still has them (then they are someone else's too). Returns the models changed."""
-    r = t.records
     remaining: dict[str, set[str]] = {}
-    for column, key in (("first_name", r.c.first_name_key), ("surname", r.c.last_name_key)):
+    for column, key in (
+        ("first_name", t.records.c.first_name_key),
+        ("surname", t.records.c.last_name_key),
+    ):
         values = subject.names.get(column, set())
         remaining[column] = {
             v
@@ -533,7 +542,9 @@ def _scrub_term_frequencies(conn: Connection, subject: Subject) -> int:
     still = {
         c.lower()
         for chunk in _chunks(subject.cities)
-        for c in conn.execute(select(r.c.city).where(r.c.city.in_(chunk)).distinct()).scalars()
+        for c in conn.execute(
+            select(t.records.c.city).where(t.records.c.city.in_(chunk)).distinct()
+        ).scalars()
     }
     gone = {
         "first_name": subject.names.get("first_name", set()) - remaining["first_name"],
@@ -542,9 +553,10 @@ def _scrub_term_frequencies(conn: Connection, subject: Subject) -> int:
     }
     if not any(gone.values()):
         return 0
-    m = t.match_models
     changed = 0
-    for version, frequencies in conn.execute(select(m.c.version, m.c.term_frequencies)).all():
+    for version, frequencies in conn.execute(
+        select(t.match_models.c.version, t.match_models.c.term_frequencies)
+    ).all():
         table = orjson.loads(frequencies)
         hit = False
         for column, values in gone.items():
@@ -554,54 +566,16 @@ def _scrub_term_frequencies(conn: Connection, subject: Subject) -> int:
                 hit = True
         if hit:
             conn.execute(
-                update(m)
-                .where(m.c.version == version)
+                update(t.match_models)
+                .where(t.match_models.c.version == version)
                 .values(term_frequencies=orjson.dumps(table).decode())
             )
             changed += 1
     return changed
 
 
-#: How long emptying SQLite's write-ahead log waits for readers (a resolution computing from its
-#: snapshot is one), in tries of ``_WAL_TRY_MS`` between which other writers have the lock: a
-#: TRUNCATE checkpoint holds the write lock while it waits.
-_WAL_WAIT_S = 300.0
-_WAL_TRY_MS = 500
-
-
-def _truncate_wal(driver: Any) -> bool:
-    """Checkpoint and truncate the write-ahead log; True when readers kept it busy throughout."""
-    (previous,) = driver.execute("PRAGMA busy_timeout").fetchone()
-    driver.execute(f"PRAGMA busy_timeout={_WAL_TRY_MS}")
-    deadline = time.monotonic() + _WAL_WAIT_S
-    try:
-        while True:
-            busy, _, _ = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            if not busy or time.monotonic() >= deadline:
-                return bool(busy)
-            time.sleep(_WAL_TRY_MS / 1000)
-    finally:
-        driver.execute(f"PRAGMA busy_timeout={int(previous)}")
-
-
 def purge(store: Store, tables: Sequence[str]) -> dict[str, Any]:
-    """Make the deleted bytes unrecoverable from the store's files where the backend allows:
-    SQLite rebuilds the file (``VACUUM``) and empties the write-ahead log; PostgreSQL vacuums
-    (and re-analyses) the touched tables, so dead rows and their statistics are gone."""
-    if store.backend == "sqlite":
-        with store.engine.connect() as conn:
-            driver = conn.connection.driver_connection
-            assert driver is not None
-            driver.execute("VACUUM")
-            busy = _truncate_wal(driver)
-        if busy:
-            raise StoreError(
-                "another connection is reading the store, so its write-ahead log could not be "
-                "emptied",
-                hint="run the request again (custos dsr resume) when the other reader is done",
-            )
-        return {"vacuum": "file rebuilt", "wal": "checkpointed and truncated"}
-    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        for name in sorted(set(tables)):
-            conn.execute(text(f"VACUUM (ANALYZE) {t.metadata.tables[name].name}"))
-    return {"vacuum": sorted(set(tables))}
+    """Make the deleted bytes unrecoverable from the store's files where the backend allows
+    (:meth:`Store.purge`: SQLite rebuilds its file and empties its write-ahead log; PostgreSQL
+    vacuums and re-analyses the touched tables)."""
+    return store.purge(tables)
