@@ -65,8 +65,7 @@ def audit_page(
                 "subjects": len(entry_subjects(row.subjects, detail)),
             }
         )
-    with app.store.write() as conn:
-        audit.append(conn, actor=actor, action="audit.list", detail={"entries": len(out)})
+    audit.record(app.store, actor, "audit.list", detail={"entries": len(out)})
     return out, (out[-1]["id"] if len(rows) > limit else None)
 
 
@@ -126,8 +125,7 @@ def quarantine_page(
         {str(k): v.isoformat() if isinstance(v, datetime) else v for k, v in r.items()}
         for r in rows[:limit]
     ]
-    with app.store.write() as conn:
-        audit.append(conn, actor=actor, action="quarantine.list", detail={"entries": len(items)})
+    audit.record(app.store, actor, "quarantine.list", detail={"entries": len(items)})
     return {
         "items": items,
         "sources": per_source,

@@ -384,12 +384,11 @@ def consent_overview(app: Custos, *, actor: str) -> list[dict[str, Any]]:
                     "profiles": len(active),
                 }
             )
-    with app.store.write() as conn:
-        audit.append(
-            conn,
-            actor=actor,
-            action="consent.overview",
-            purpose="consent_management",
-            detail={"purposes": len(out)},
-        )
+    audit.record(
+        app.store,
+        actor,
+        "consent.overview",
+        purpose="consent_management",
+        detail={"purposes": len(out)},
+    )
     return out

@@ -170,23 +170,22 @@ class Custos:
         ]
         if summary.kind is Kind.CONSENTS and summary.stored:
             self.refresh_consent()
-        with self.store.write() as conn:
-            audit.append(
-                conn,
-                actor=actor,
-                action="ingest",
-                detail={
-                    "source": summary.source,
-                    "kind": summary.kind.value,
-                    "file": summary.file,
-                    "read": summary.read,
-                    "stored": summary.stored,
-                    "changed": summary.changed,
-                    "pii": policy,
-                    "duplicates": summary.duplicates,
-                    "quarantined": summary.quarantined,
-                },
-            )
+        audit.record(
+            self.store,
+            actor,
+            "ingest",
+            detail={
+                "source": summary.source,
+                "kind": summary.kind.value,
+                "file": summary.file,
+                "read": summary.read,
+                "stored": summary.stored,
+                "changed": summary.changed,
+                "pii": policy,
+                "duplicates": summary.duplicates,
+                "quarantined": summary.quarantined,
+            },
+        )
         return summary
 
     def ingest_options(
@@ -240,19 +239,18 @@ class Custos:
             clock = time.perf_counter()
             self.refresh_consent(full=True)
             summary.phases["consent"] = time.perf_counter() - clock
-        with self.store.write() as conn:
-            audit.append(
-                conn,
-                actor=actor,
-                action="resolve",
-                detail={
-                    "mode": summary.mode,
-                    "model_version": summary.model_version,
-                    "profiles": summary.profiles,
-                    "created": summary.created,
-                    "merged": summary.merged,
-                },
-            )
+        audit.record(
+            self.store,
+            actor,
+            "resolve",
+            detail={
+                "mode": summary.mode,
+                "model_version": summary.model_version,
+                "profiles": summary.profiles,
+                "created": summary.created,
+                "merged": summary.merged,
+            },
+        )
         return summary
 
     def export_profiles(

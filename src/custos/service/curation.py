@@ -74,14 +74,9 @@ def explain(app: Custos, key: str, *, actor: str = "cli") -> dict[str, Any]:
                 .order_by(t.identity_decisions.c.id)
             )
         ]
-    with app.store.write() as conn:
-        audit.append(
-            conn,
-            actor=actor,
-            action="profile.explain",
-            purpose="identity_curation",
-            subjects=[profile_id],
-        )
+    audit.record(
+        app.store, actor, "profile.explain", purpose="identity_curation", subjects=[profile_id]
+    )
     return {
         "profile_id": profile_id,
         "records": [

@@ -235,15 +235,14 @@ def access_html(app: Custos, ref: str, *, actor: str) -> str:
         )
     body = access_report(app, request)
     page = html.render(body)
-    with app.store.write() as conn:
-        audit.append(
-            conn,
-            actor=actor,
-            action="dsr.access.html",
-            purpose=DSR_PURPOSE,
-            subjects=[request.profile_id],
-            detail={"request": request.ref},
-        )
+    audit.record(
+        app.store,
+        actor,
+        "dsr.access.html",
+        purpose=DSR_PURPOSE,
+        subjects=[request.profile_id],
+        detail={"request": request.ref},
+    )
     return page
 
 

@@ -48,13 +48,12 @@ def export(
             writer.writerow(
                 [*("" if v is None else v for v in values), row.entry, row.reason, row.fix]
             )
-    with app.store.write() as conn:
-        audit.append(
-            conn,
-            actor=actor,
-            action="quarantine.export",
-            detail={"source": source, "rows": len(rows), "file": output.name},
-        )
+    audit.record(
+        app.store,
+        actor,
+        "quarantine.export",
+        detail={"source": source, "rows": len(rows), "file": output.name},
+    )
     return len(rows), without
 
 
@@ -82,17 +81,16 @@ def retry(
     )
     if summary.stored:  # consent events among them take effect now
         app.refresh_consent()
-    with app.store.write() as conn:
-        audit.append(
-            conn,
-            actor=actor,
-            action="quarantine.retry",
-            detail={
-                "source": source,
-                "read": summary.read,
-                "stored": summary.stored + summary.changed,
-                "closed": summary.closed,
-                "quarantined": summary.quarantined,
-            },
-        )
+    audit.record(
+        app.store,
+        actor,
+        "quarantine.retry",
+        detail={
+            "source": source,
+            "read": summary.read,
+            "stored": summary.stored + summary.changed,
+            "closed": summary.closed,
+            "quarantined": summary.quarantined,
+        },
+    )
     return summary

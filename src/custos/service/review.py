@@ -159,15 +159,14 @@ def review_queue(
     shown = sorted(
         {side["profile_id"] for item in items for side in (item["left"], item["right"])} - {None}
     )
-    with app.store.write() as conn:
-        audit.append(
-            conn,
-            actor=actor,
-            action="profile.review",
-            purpose=PURPOSE,
-            subjects=shown,
-            detail={"pairs": len(items), "status": status, "total": total},
-        )
+    audit.record(
+        app.store,
+        actor,
+        "profile.review",
+        purpose=PURPOSE,
+        subjects=shown,
+        detail={"pairs": len(items), "status": status, "total": total},
+    )
     return {"items": items, "total": total}
 
 

@@ -51,15 +51,14 @@ def vendor_decision(
     else:
         answer, reason = True, f"{purpose} is allowed and the TC string (event {latest.id}) "
         reason += f"allows vendor {vendor}"
-    with app.store.write() as conn:
-        audit.append(
-            conn,
-            actor=actor,
-            action="consent.vendor",
-            purpose="consent_management",
-            subjects=[profile_id],
-            detail={"purpose": purpose, "vendor": vendor, "allowed": answer},
-        )
+    audit.record(
+        app.store,
+        actor,
+        "consent.vendor",
+        purpose="consent_management",
+        subjects=[profile_id],
+        detail={"purpose": purpose, "vendor": vendor, "allowed": answer},
+    )
     return {
         "profile_id": profile_id,
         "purpose": purpose,

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import orjson
 from sqlalchemy import Connection, bindparam, make_url, select
@@ -29,6 +30,9 @@ from sqlalchemy import Connection, bindparam, make_url, select
 from custos.core.errors import ConfigError, StoreError
 from custos.store import meta
 from custos.store import tables as t
+
+if TYPE_CHECKING:
+    from custos.store.base import Store
 
 GENESIS = "0" * 64
 #: store_meta key: the id of the first entry hashed with the audit key.
@@ -280,6 +284,21 @@ def append(
     if pending is not None and anchor is not None:
         pending.head = Checkpoint(entry, digest, keyed_from, at.isoformat())
     return digest
+
+
+class Entry(TypedDict, total=False):
+    """What an entry may say besides its actor and action (as :func:`append` takes it)."""
+
+    purpose: str | None
+    subjects: Iterable[str]
+    detail: dict[str, object] | None
+
+
+def record(store: Store, actor: str, action: str, **entry: Unpack[Entry]) -> str:
+    """Append one entry in a write transaction of its own (an action that writes nothing else:
+    a listing, a look-up, a report) and return its hash."""
+    with store.write() as conn:
+        return append(conn, actor=actor, action=action, **entry)
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,14 +114,9 @@ class ConsentFacade(Facade):
                 allowed=permits(purpose, state),
                 via_possible_match=bool(borrowed.intersection(state.event_ids)),
             )
-        with app.store.write() as conn:
-            audit.append(
-                conn,
-                actor=actor,
-                action="consent.show",
-                purpose="consent_management",
-                subjects=[profile_id],
-            )
+        audit.record(
+            app.store, actor, "consent.show", purpose="consent_management", subjects=[profile_id]
+        )
         return ConsentView(
             profile_id=profile_id,
             as_of=as_of.isoformat() if as_of else None,
