@@ -16,6 +16,8 @@ from custos.api.auth import choose_purpose
 from custos.api.deps import Admin, App, Reader
 from custos.api.errors import ApiError, answers
 from custos.service import api_reads, search
+from custos.service.app import Custos
+from custos.service.keys import ApiKey
 
 router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
 
@@ -310,12 +312,16 @@ def interactions(
     }
 
 
+def _found_for(custos: Custos, key: ApiKey, profile_id: str, purpose: str) -> str:
+    """The profile, for a read that needs ``purpose`` itself (the key must be bound to it)."""
+    choose_purpose(key, purpose)
+    return api_reads.find_by(custos, "profile_id", profile_id)
+
+
 @router.get("/{profile_id}/consent", response_model=None, responses=answers(Consent, *READ))
 def consent(custos: App, key: Reader, profile_id: str) -> dict[str, Any]:
     """The person's consent state per purpose and the ledger (needs purpose consent_management)."""
-    choose_purpose(key, "consent_management")
-    found = api_reads.find_by(custos, "profile_id", profile_id)
-    return custos.consent(found, actor=key.name)
+    return custos.consent(_found_for(custos, key, profile_id, "consent_management"), actor=key.name)
 
 
 @router.get("/{profile_id}/sentiment", response_model=None, responses=answers(Sentiment, *READ))
@@ -331,9 +337,7 @@ def sentiment(custos: App, key: Reader, profile_id: str, purpose: Purpose = None
 @router.get("/{profile_id}/explain", response_model=None, responses=answers(Explanation, *READ))
 def explain(custos: App, key: Reader, profile_id: str) -> dict[str, Any]:
     """Why each record belongs to the profile (needs purpose identity_curation)."""
-    choose_purpose(key, "identity_curation")
-    found = api_reads.find_by(custos, "profile_id", profile_id)
-    return custos.explain(found, actor=key.name)
+    return custos.explain(_found_for(custos, key, profile_id, "identity_curation"), actor=key.name)
 
 
 @router.post("/{profile_id}/unmerge", response_model=None, responses=answers(Unmerged, *READ))

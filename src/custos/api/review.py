@@ -4,7 +4,8 @@ and decided (accept: one person; reject: two persons) with an admin key bound to
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
@@ -75,6 +76,7 @@ class Decided(BaseModel):
 
 
 QUEUE_ANSWERS = answers(Queue, 400, 401, 403, 422)
+Route = TypeVar("Route", bound=Callable[..., Any])
 DECIDE_ANSWERS = answers(Decided, 400, 401, 403, 404, 422)
 DECIDE_ANSWERS[400]["description"] = (
     "The pair was decided already, is in one profile by now, or is not the left and right "
@@ -109,12 +111,14 @@ def review_queue(
     return {**queue, "next_offset": following if following < queue["total"] else None}
 
 
-@router.post(
-    "/{pair_id}/accept",
-    summary="Accept a pair: one person, joined for good",
-    response_model=None,
-    responses=DECIDE_ANSWERS,
-)
+def _decision_route(verb: str, summary: str) -> Callable[[Route], Route]:
+    """The route of one decision on a pair (accept or reject): same answers, own summary."""
+    return router.post(
+        f"/{{pair_id}}/{verb}", summary=summary, response_model=None, responses=DECIDE_ANSWERS
+    )
+
+
+@_decision_route("accept", "Accept a pair: one person, joined for good")
 def accept(
     custos: App, key: Admin, pair_id: PairId, body: Decision | None = None
 ) -> dict[str, Any]:
@@ -124,12 +128,7 @@ def accept(
     return _decide(custos, key, pair_id, body, accept=True)
 
 
-@router.post(
-    "/{pair_id}/reject",
-    summary="Reject a pair: two persons, kept apart for good",
-    response_model=None,
-    responses=DECIDE_ANSWERS,
-)
+@_decision_route("reject", "Reject a pair: two persons, kept apart for good")
 def reject(
     custos: App, key: Admin, pair_id: PairId, body: Decision | None = None
 ) -> dict[str, Any]:

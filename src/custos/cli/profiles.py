@@ -318,23 +318,23 @@ ReviewRecords = Annotated[
 ]
 
 
-@review_app.command("accept")
-def profile_review_accept(
-    candidate: ReviewId,
-    reason: ReviewReason = "",
-    records: ReviewRecords = None,
-    as_json: AsJson = False,
-) -> None:
-    """The pair is one person: join the two records (and their profiles) for good."""
-    _decide(candidate, True, reason, records, as_json)
+def _decision_command(name: str, accept: bool, doc: str) -> None:
+    """Register ``profile review accept`` or ``reject``: the same options, one decision each."""
+
+    def command(
+        candidate: ReviewId,
+        reason: ReviewReason = "",
+        records: ReviewRecords = None,
+        as_json: AsJson = False,
+    ) -> None:
+        _decide(candidate, accept, reason, records, as_json)
+
+    command.__doc__ = doc
+    command.__name__ = f"profile_review_{name}"
+    review_app.command(name)(command)
 
 
-@review_app.command("reject")
-def profile_review_reject(
-    candidate: ReviewId,
-    reason: ReviewReason = "",
-    records: ReviewRecords = None,
-    as_json: AsJson = False,
-) -> None:
-    """The pair is two persons: keep the two records apart for good."""
-    _decide(candidate, False, reason, records, as_json)
+_decision_command(
+    "accept", True, "The pair is one person: join the two records (and their profiles) for good."
+)
+_decision_command("reject", False, "The pair is two persons: keep the two records apart for good.")
