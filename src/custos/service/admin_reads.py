@@ -35,21 +35,22 @@ def audit_page(
     ``profile.``) and time (``since`` inclusive, ``until`` exclusive): who, what, for which
     purpose, when and how many profiles (a count, no ids or values). Returns (items, the id to
     pass as ``before`` for the next page, or None). The read itself is audited."""
-    log = t.audit_log
-    query = select(log).order_by(log.c.id.desc()).limit(limit + 1)
+    query = select(t.audit_log).order_by(t.audit_log.c.id.desc()).limit(limit + 1)
     if before is not None:
-        query = query.where(log.c.id < before)
+        query = query.where(t.audit_log.c.id < before)
     if who:
-        query = query.where(log.c.actor == who)
+        query = query.where(t.audit_log.c.actor == who)
     if purpose:
-        query = query.where(log.c.purpose == purpose)
+        query = query.where(t.audit_log.c.purpose == purpose)
     if action:
         prefix = action.endswith(".")
-        query = query.where(log.c.action.startswith(action) if prefix else log.c.action == action)
+        query = query.where(
+            t.audit_log.c.action.startswith(action) if prefix else t.audit_log.c.action == action
+        )
     if since is not None:
-        query = query.where(log.c.at >= since)
+        query = query.where(t.audit_log.c.at >= since)
     if until is not None:
-        query = query.where(log.c.at < until)
+        query = query.where(t.audit_log.c.at < until)
     out: list[dict[str, Any]] = []
     with app.store.read() as conn:
         rows = conn.execute(query).all()
@@ -76,19 +77,18 @@ def is_open() -> ColumnElement[bool]:
 
 
 def _quarantine(status: str) -> Select[Any]:
-    q, s = t.quarantine, t.sources
     query = select(
-        q.c.id,
-        s.c.name.label("source"),
-        q.c.kind,
-        q.c.file_name,
-        q.c.line_no,
-        q.c.record_id,
-        q.c.field,
-        q.c.reason,
-        q.c.fix,
-        q.c.created_at,
-    ).join(s, s.c.id == q.c.source_id)
+        t.quarantine.c.id,
+        t.sources.c.name.label("source"),
+        t.quarantine.c.kind,
+        t.quarantine.c.file_name,
+        t.quarantine.c.line_no,
+        t.quarantine.c.record_id,
+        t.quarantine.c.field,
+        t.quarantine.c.reason,
+        t.quarantine.c.fix,
+        t.quarantine.c.created_at,
+    ).join(t.sources, t.sources.c.id == t.quarantine.c.source_id)
     return query.where(is_open()) if status == "open" else query
 
 
@@ -105,18 +105,17 @@ def quarantine_page(
     optionally of one source: where each row was (source, file, line, record id), the field,
     what is wrong and how to fix it; never the raw row. With the number of open entries per
     source, and the id to pass as ``before`` for the next page (``next_cursor``). Audited."""
-    q, s = t.quarantine, t.sources
-    query = _quarantine(status).order_by(q.c.id.desc()).limit(limit + 1)
+    query = _quarantine(status).order_by(t.quarantine.c.id.desc()).limit(limit + 1)
     if source:
-        query = query.where(s.c.name == source)
+        query = query.where(t.sources.c.name == source)
     if before is not None:
-        query = query.where(q.c.id < before)
+        query = query.where(t.quarantine.c.id < before)
     counted = (
-        select(s.c.name, func.count())
-        .join(q, q.c.source_id == s.c.id)
+        select(t.sources.c.name, func.count())
+        .join(t.quarantine, t.quarantine.c.source_id == t.sources.c.id)
         .where(is_open())
-        .group_by(s.c.name)
-        .order_by(s.c.name)
+        .group_by(t.sources.c.name)
+        .order_by(t.sources.c.name)
     )
     with app.store.read() as conn:
         rows = [dict(r) for r in conn.execute(query).mappings()]

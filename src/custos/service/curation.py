@@ -95,21 +95,30 @@ def explain(app: Custos, key: str, *, actor: str = "cli") -> dict[str, Any]:
 
 def _unlinked_pairs(conn: Connection, members: dict[int, str]) -> list[dict[str, Any]]:
     """The review queue's pairs that involve the members (references and weights only)."""
-    ic, pm = t.identity_candidates, t.profile_members
     ids = list(members)
     found = conn.execute(
         select(
-            ic.c.left_raw_id, ic.c.right_raw_id, ic.c.status, ic.c.weight, ic.c.reason, ic.c.detail
+            t.identity_candidates.c.left_raw_id,
+            t.identity_candidates.c.right_raw_id,
+            t.identity_candidates.c.status,
+            t.identity_candidates.c.weight,
+            t.identity_candidates.c.reason,
+            t.identity_candidates.c.detail,
         )
-        .where(ic.c.left_raw_id.in_(ids) | ic.c.right_raw_id.in_(ids))
-        .order_by(ic.c.id)
+        .where(
+            t.identity_candidates.c.left_raw_id.in_(ids)
+            | t.identity_candidates.c.right_raw_id.in_(ids)
+        )
+        .order_by(t.identity_candidates.c.id)
     ).all()
     others = {r for row in found for r in row[:2] if r not in members}
     refs = record_refs(conn, others)
     owners: dict[int, str] = {
         raw: pid
         for raw, pid in conn.execute(
-            select(pm.c.raw_id, pm.c.profile_id).where(pm.c.raw_id.in_(list(others)))
+            select(t.profile_members.c.raw_id, t.profile_members.c.profile_id).where(
+                t.profile_members.c.raw_id.in_(list(others))
+            )
         )
     }
     out = []

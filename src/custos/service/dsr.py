@@ -134,15 +134,16 @@ def found_by(app: Custos, conn: Connection, key: str, profile_id: str) -> dict[s
         return {"by": "profile_id"}
     kind, value = named
     values = {value} | (set(normalise.phone_digits_forms(value)) if kind == "phone" else set())
-    pm, src = t.profile_members, t.sources
     sources: set[str] = set()
     for table in (t.records, t.interactions):
         sources.update(
             conn.execute(
-                select(src.c.name)
-                .join(table, table.c.source_id == src.c.id)
-                .join(pm, pm.c.raw_id == table.c.raw_id)
-                .where(pm.c.profile_id == profile_id, table.c[kind].in_(sorted(values)))
+                select(t.sources.c.name)
+                .join(table, table.c.source_id == t.sources.c.id)
+                .join(t.profile_members, t.profile_members.c.raw_id == table.c.raw_id)
+                .where(
+                    t.profile_members.c.profile_id == profile_id, table.c[kind].in_(sorted(values))
+                )
                 .distinct()
             ).scalars()
         )
@@ -565,14 +566,15 @@ def _suppression_values(conn: Connection, subject: Subject) -> list[tuple[str, s
         (suppression.RECORD, suppression.record_value(names[source_id], record_id))
         for source_id, record_id in subject.record_keys
     ]
-    r = t.records
     for first, last, born in subject.persons:
         others = conn.execute(
-            select(r.c.raw_id)
+            select(t.records.c.raw_id)
             .where(
-                r.c.first_name_key == first, r.c.last_name_key == last, r.c.date_of_birth == born
+                t.records.c.first_name_key == first,
+                t.records.c.last_name_key == last,
+                t.records.c.date_of_birth == born,
             )
-            .where(r.c.raw_id.not_in(sorted(subject.raw_ids)))
+            .where(t.records.c.raw_id.not_in(sorted(subject.raw_ids)))
             .limit(1)
         ).first()
         if others is None:  # a namesake born the same day would be suppressed too: then not

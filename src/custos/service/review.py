@@ -45,35 +45,52 @@ def _same_pair(table: Any, left: Any, right: Any) -> Any:
 def _waiting() -> Any:
     """The candidates still waiting for a person: the latest row per pair, no decision about
     the pair (either order), and the two records not (or no longer) in one profile."""
-    c, d = t.identity_candidates, t.identity_decisions
     newer = t.identity_candidates.alias("newer")
     lm, rm = t.profile_members.alias("lm"), t.profile_members.alias("rm")
     return (
         select(
-            c.c.id,
-            c.c.status,
-            c.c.weight,
-            c.c.reason,
-            c.c.detail,
-            c.c.created_at,
-            c.c.left_raw_id,
-            c.c.right_raw_id,
+            t.identity_candidates.c.id,
+            t.identity_candidates.c.status,
+            t.identity_candidates.c.weight,
+            t.identity_candidates.c.reason,
+            t.identity_candidates.c.detail,
+            t.identity_candidates.c.created_at,
+            t.identity_candidates.c.left_raw_id,
+            t.identity_candidates.c.right_raw_id,
             lm.c.profile_id.label("left_profile"),
             rm.c.profile_id.label("right_profile"),
         )
         .select_from(
-            c.outerjoin(lm, lm.c.raw_id == c.c.left_raw_id).outerjoin(
-                rm, rm.c.raw_id == c.c.right_raw_id
-            )
+            t.identity_candidates.outerjoin(
+                lm, lm.c.raw_id == t.identity_candidates.c.left_raw_id
+            ).outerjoin(rm, rm.c.raw_id == t.identity_candidates.c.right_raw_id)
         )
         .where(
-            ~exists().where(_same_pair(d, c.c.left_raw_id, c.c.right_raw_id)),
-            ~exists().where(_same_pair(d, c.c.right_raw_id, c.c.left_raw_id)),
             ~exists().where(
-                newer.c.id > c.c.id, _same_pair(newer, c.c.left_raw_id, c.c.right_raw_id)
+                _same_pair(
+                    t.identity_decisions,
+                    t.identity_candidates.c.left_raw_id,
+                    t.identity_candidates.c.right_raw_id,
+                )
             ),
             ~exists().where(
-                newer.c.id > c.c.id, _same_pair(newer, c.c.right_raw_id, c.c.left_raw_id)
+                _same_pair(
+                    t.identity_decisions,
+                    t.identity_candidates.c.right_raw_id,
+                    t.identity_candidates.c.left_raw_id,
+                )
+            ),
+            ~exists().where(
+                newer.c.id > t.identity_candidates.c.id,
+                _same_pair(
+                    newer, t.identity_candidates.c.left_raw_id, t.identity_candidates.c.right_raw_id
+                ),
+            ),
+            ~exists().where(
+                newer.c.id > t.identity_candidates.c.id,
+                _same_pair(
+                    newer, t.identity_candidates.c.right_raw_id, t.identity_candidates.c.left_raw_id
+                ),
             ),
             or_(
                 lm.c.profile_id.is_(None),
@@ -193,10 +210,11 @@ def decide(
     and a decision about the wrong pair (a false merge above all) must not happen, so then it is
     refused (:class:`InputError`)."""
     decision = "together" if accept else "apart"
-    c, d = t.identity_candidates, t.identity_decisions
     with app.store.write() as conn:
         row = (
-            conn.execute(select(c).where(c.c.id == candidate_id)).first()
+            conn.execute(
+                select(t.identity_candidates).where(t.identity_candidates.c.id == candidate_id)
+            ).first()
             if 0 < candidate_id <= LARGEST
             else None
         )
@@ -217,9 +235,14 @@ def decide(
                 hint="list the queue again and decide by the pair's id there",
             )
         earlier = conn.execute(
-            select(d)
-            .where(or_(_same_pair(d, left, right), _same_pair(d, right, left)))
-            .order_by(d.c.id.desc())
+            select(t.identity_decisions)
+            .where(
+                or_(
+                    _same_pair(t.identity_decisions, left, right),
+                    _same_pair(t.identity_decisions, right, left),
+                )
+            )
+            .order_by(t.identity_decisions.c.id.desc())
             .limit(1)
         ).first()
         if earlier is not None:

@@ -169,10 +169,13 @@ def _by_email(conn: Connection, text: str) -> dict[str, float | None]:
         start = n.email(text) or text.lower()
     except FieldError:
         start = text.lower()
-    pi = t.profile_identifiers
     rows = conn.execute(
-        select(pi.c.profile_id, pi.c.value)
-        .where(pi.c.kind == "email", pi.c.value >= start, pi.c.value < start + "\U0010ffff")
+        select(t.profile_identifiers.c.profile_id, t.profile_identifiers.c.value)
+        .where(
+            t.profile_identifiers.c.kind == "email",
+            t.profile_identifiers.c.value >= start,
+            t.profile_identifiers.c.value < start + "\U0010ffff",
+        )
         .limit(MAX_CANDIDATES)
     )
     out: dict[str, float | None] = {}
@@ -191,7 +194,6 @@ def _by_name_key(conn: Connection, text: str) -> list[str]:
     words = sorted({w for w in n.name_key(text).split() if len(w) >= 2})
     if not words:
         raise InputError("a name search needs a word of two letters or more")
-    r, pm = t.records, t.profile_members
     prefixes = sorted({w[:PREFIX_LETTERS] for w in words if len(w) >= PREFIX_LETTERS})
 
     def starts(column: Any) -> list[Any]:
@@ -200,7 +202,7 @@ def _by_name_key(conn: Connection, text: str) -> list[str]:
         # en_US) alike, where a bound of a punctuation or control character would not hold
         return [and_(column >= p, column <= p + "z" * 40) for p in prefixes]
 
-    first, last = r.c.first_name_key, r.c.last_name_key
+    first, last = t.records.c.first_name_key, t.records.c.last_name_key
     # first the records that match on both names (a common first name alone can fill the
     # budget), then either name by a whole word, then by the beginning of a word
     passes = [or_(first.in_(words), last.in_(words))]
@@ -217,8 +219,14 @@ def _by_name_key(conn: Connection, text: str) -> list[str]:
         if rows >= MAX_CANDIDATES:
             break
         query = (
-            select(pm.c.profile_id, r.c.first_name_key, r.c.last_name_key)
-            .select_from(r.join(pm, pm.c.raw_id == r.c.raw_id))
+            select(
+                t.profile_members.c.profile_id,
+                t.records.c.first_name_key,
+                t.records.c.last_name_key,
+            )
+            .select_from(
+                t.records.join(t.profile_members, t.profile_members.c.raw_id == t.records.c.raw_id)
+            )
             .where(where)
             .limit(MAX_CANDIDATES - rows)
         )
@@ -251,7 +259,6 @@ def _name_score(query: str, name: str | None) -> float | None:
 def sources(app: Custos) -> list[dict[str, Any]]:
     """Every source: its kind, rows stored (records, interactions, consent events), when it
     last ingested, and its open quarantine entries (rows not landed since)."""
-    s, raw, ce, q = t.sources, t.raw_records, t.consent_events, t.quarantine
 
     def per_source(table: Any, *columns: Any, where: Any = None) -> Any:
         query = select(table.c.source_id.label("source_id"), *columns)
@@ -259,23 +266,31 @@ def sources(app: Custos) -> list[dict[str, Any]]:
             query = query.where(where)
         return query.group_by(table.c.source_id).subquery()
 
-    raws = per_source(raw, func.count().label("rows"), func.max(raw.c.ingested_at).label("last"))
-    events = per_source(ce, func.count().label("rows"), func.max(ce.c.ingested_at).label("last"))
-    quarantined = per_source(q, func.count().label("rows"), where=is_open())
+    raws = per_source(
+        t.raw_records,
+        func.count().label("rows"),
+        func.max(t.raw_records.c.ingested_at).label("last"),
+    )
+    events = per_source(
+        t.consent_events,
+        func.count().label("rows"),
+        func.max(t.consent_events.c.ingested_at).label("last"),
+    )
+    quarantined = per_source(t.quarantine, func.count().label("rows"), where=is_open())
     query = (
         select(
-            s.c.name,
-            s.c.kind,
+            t.sources.c.name,
+            t.sources.c.kind,
             raws.c.rows,
             raws.c.last,
             events.c.rows.label("events"),
             events.c.last.label("events_last"),
             quarantined.c.rows.label("quarantined"),
         )
-        .outerjoin(raws, raws.c.source_id == s.c.id)
-        .outerjoin(events, events.c.source_id == s.c.id)
-        .outerjoin(quarantined, quarantined.c.source_id == s.c.id)
-        .order_by(s.c.name)
+        .outerjoin(raws, raws.c.source_id == t.sources.c.id)
+        .outerjoin(events, events.c.source_id == t.sources.c.id)
+        .outerjoin(quarantined, quarantined.c.source_id == t.sources.c.id)
+        .order_by(t.sources.c.name)
     )
     with app.store.read() as conn:
         rows = conn.execute(query).all()

@@ -27,16 +27,17 @@ def vendor_decision(
     restrictions, weighed when the string was read). No TC string grant → no (fail closed).
     Audited under ``consent_management``."""
     profile_id = app.find_profile(key)
-    ce = t.consent_events
     with app.store.read() as conn:
         allowed = Guard(app.taxonomy).access(conn, purpose, [profile_id]).allowed(profile_id)
         events = ledger.events_by_profile(conn, purpose, [profile_id], possible=False)
         ids = [e.id for e in events.get(profile_id, [])]
         latest = (
             conn.execute(
-                select(ce.c.id, ce.c.status, ce.c.evidence)
-                .where(ce.c.id.in_(ids), ce.c.method == "tcf")
-                .order_by(ce.c.timestamp.desc(), ce.c.id.desc())
+                select(
+                    t.consent_events.c.id, t.consent_events.c.status, t.consent_events.c.evidence
+                )
+                .where(t.consent_events.c.id.in_(ids), t.consent_events.c.method == "tcf")
+                .order_by(t.consent_events.c.timestamp.desc(), t.consent_events.c.id.desc())
                 .limit(1)
             ).first()
             if ids

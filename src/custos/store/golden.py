@@ -110,12 +110,13 @@ def value_in_document(store: Store, attribute: str) -> ColumnElement[str]:
 
 def read(conn: Connection, profile_ids: Sequence[str]) -> dict[str, list[GoldenValue]]:
     """The golden records of ``profile_ids`` (those that have one)."""
-    g = t.profile_golden
     out: dict[str, list[GoldenValue]] = {}
     for i in range(0, len(profile_ids), 500):
         chunk = list(profile_ids[i : i + 500])
         for pid, document in conn.execute(
-            select(g.c.profile_id, g.c.document).where(g.c.profile_id.in_(chunk))
+            select(t.profile_golden.c.profile_id, t.profile_golden.c.document).where(
+                t.profile_golden.c.profile_id.in_(chunk)
+            )
         ):
             out[pid] = decode(document)
     return out
@@ -128,15 +129,17 @@ def read_one(conn: Connection, profile_id: str) -> list[GoldenValue]:
 
 def documents(conn: Connection, yield_per: int = 20_000) -> Generator[tuple[str, str]]:
     """Every (profile id, document), in profile id order, streamed."""
-    g = t.profile_golden
-    query = select(g.c.profile_id, g.c.document).order_by(g.c.profile_id)
+    query = select(t.profile_golden.c.profile_id, t.profile_golden.c.document).order_by(
+        t.profile_golden.c.profile_id
+    )
     with conn.execution_options(yield_per=yield_per).execute(query) as rows:  # closed if left
         yield from rows
 
 
 def write(conn: Connection, profile_id: str, values: Sequence[GoldenValue]) -> None:
     """Replace one profile's golden record (none when ``values`` is empty)."""
-    g = t.profile_golden
-    conn.execute(delete(g).where(g.c.profile_id == profile_id))
+    conn.execute(delete(t.profile_golden).where(t.profile_golden.c.profile_id == profile_id))
     if values:
-        conn.execute(g.insert().values(profile_id=profile_id, document=encode(values)))
+        conn.execute(
+            t.profile_golden.insert().values(profile_id=profile_id, document=encode(values))
+        )

@@ -303,12 +303,18 @@ def head_from_bytes(blob: bytes) -> Head:
 
 def save(conn: Connection, head: Head, trained_on: dict[str, Any], metrics: dict[str, Any]) -> int:
     """Store a trained head as the next version, active from now on; returns the version."""
-    h = t.sentiment_heads
-    version = int(conn.execute(select(func.coalesce(func.max(h.c.version), 0))).scalar_one()) + 1
+    version = (
+        int(
+            conn.execute(
+                select(func.coalesce(func.max(t.sentiment_heads.c.version), 0))
+            ).scalar_one()
+        )
+        + 1
+    )
     head.meta["version"] = f"company-{version}"
-    conn.execute(update(h).values(active=False))
+    conn.execute(update(t.sentiment_heads).values(active=False))
     conn.execute(
-        h.insert().values(
+        t.sentiment_heads.insert().values(
             version=version,
             created_at=datetime.now(UTC),
             active=True,
@@ -322,23 +328,35 @@ def save(conn: Connection, head: Head, trained_on: dict[str, Any], metrics: dict
 
 def active(conn: Connection) -> Head | None:
     """The company's active head (the newest active version), or None: the shipped head."""
-    h = t.sentiment_heads
     blob = conn.execute(
-        select(h.c.head).where(h.c.active.is_(True)).order_by(h.c.version.desc()).limit(1)
+        select(t.sentiment_heads.c.head)
+        .where(t.sentiment_heads.c.active.is_(True))
+        .order_by(t.sentiment_heads.c.version.desc())
+        .limit(1)
     ).scalar()
     return None if blob is None else head_from_bytes(bytes(blob))
 
 
 def deactivate(conn: Connection) -> int:
     """Go back to the shipped head; returns how many versions were active."""
-    h = t.sentiment_heads
-    return int(conn.execute(update(h).where(h.c.active.is_(True)).values(active=False)).rowcount)
+    return int(
+        conn.execute(
+            update(t.sentiment_heads)
+            .where(t.sentiment_heads.c.active.is_(True))
+            .values(active=False)
+        ).rowcount
+    )
 
 
 def history(conn: Connection) -> list[dict[str, Any]]:
     """Every stored head, newest first, without the weights."""
-    h = t.sentiment_heads
-    query = select(h.c.version, h.c.created_at, h.c.active, h.c.trained_on, h.c.metrics)
+    query = select(
+        t.sentiment_heads.c.version,
+        t.sentiment_heads.c.created_at,
+        t.sentiment_heads.c.active,
+        t.sentiment_heads.c.trained_on,
+        t.sentiment_heads.c.metrics,
+    )
     return [
         {
             "version": r.version,
@@ -347,5 +365,5 @@ def history(conn: Connection) -> list[dict[str, Any]]:
             "trained_on": orjson.loads(r.trained_on),
             "metrics": orjson.loads(r.metrics),
         }
-        for r in conn.execute(query.order_by(h.c.version.desc()))
+        for r in conn.execute(query.order_by(t.sentiment_heads.c.version.desc()))
     ]
