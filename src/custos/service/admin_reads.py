@@ -76,19 +76,20 @@ def is_open() -> ColumnElement[bool]:
     return t.quarantine.c.closed_at.is_(None)
 
 
-def _quarantine(status: str) -> Select[Any]:
-    query = select(
+def quarantine_entries(last: str) -> Select[Any]:
+    """Quarantine entries as listed (API, web, Python), with their source's name; ``last``:
+    the entry's time shown (``created_at`` or ``closed_at``)."""
+    return select(
         t.quarantine.c.id,
         t.sources.c.name.label("source"),
-        t.quarantine.c.kind,
-        t.quarantine.c.file_name,
-        t.quarantine.c.line_no,
-        t.quarantine.c.record_id,
-        t.quarantine.c.field,
-        t.quarantine.c.reason,
-        t.quarantine.c.fix,
-        t.quarantine.c.created_at,
+        *t.quarantine.c[
+            "kind", "file_name", "line_no", "record_id", "field", "reason", "fix", last
+        ],
     ).join(t.sources, t.sources.c.id == t.quarantine.c.source_id)
+
+
+def _quarantine(status: str) -> Select[Any]:
+    query = quarantine_entries("created_at")
     return query.where(is_open()) if status == "open" else query
 
 

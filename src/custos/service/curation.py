@@ -38,11 +38,7 @@ def explain(app: Custos, key: str, *, actor: str = "cli") -> dict[str, Any]:
         members = member_refs(conn, profile_id)
         links: dict[int, list[dict[str, Any]]] = {raw: [] for raw in members}
         query = select(
-            t.merge_evidence.c.left_raw_id,
-            t.merge_evidence.c.right_raw_id,
-            t.merge_evidence.c.rule,
-            t.merge_evidence.c.weight,
-            t.merge_evidence.c.detail,
+            *t.merge_evidence.c["left_raw_id", "right_raw_id", "rule", "weight", "detail"]
         ).where(t.merge_evidence.c.profile_id == profile_id)
         for left, right, rule, weight, detail in conn.execute(query):
             for this, other in ((left, right), (right, left)):
@@ -98,12 +94,9 @@ def _unlinked_pairs(conn: Connection, members: dict[int, str]) -> list[dict[str,
     ids = list(members)
     found = conn.execute(
         select(
-            t.identity_candidates.c.left_raw_id,
-            t.identity_candidates.c.right_raw_id,
-            t.identity_candidates.c.status,
-            t.identity_candidates.c.weight,
-            t.identity_candidates.c.reason,
-            t.identity_candidates.c.detail,
+            *t.identity_candidates.c[
+                "left_raw_id", "right_raw_id", "status", "weight", "reason", "detail"
+            ]
         )
         .where(
             t.identity_candidates.c.left_raw_id.in_(ids)

@@ -42,6 +42,10 @@ def _same_pair(table: Any, left: Any, right: Any) -> Any:
     return and_(table.c.left_raw_id == left, table.c.right_raw_id == right)
 
 
+#: The columns of a candidate as the queue lists it.
+_QUEUE = ("id", "status", "weight", "reason", "detail", "created_at", "left_raw_id", "right_raw_id")
+
+
 def _waiting() -> Any:
     """The candidates still waiting for a person: the latest row per pair, no decision about
     the pair (either order), and the two records not (or no longer) in one profile."""
@@ -49,14 +53,7 @@ def _waiting() -> Any:
     lm, rm = t.profile_members.alias("lm"), t.profile_members.alias("rm")
     return (
         select(
-            t.identity_candidates.c.id,
-            t.identity_candidates.c.status,
-            t.identity_candidates.c.weight,
-            t.identity_candidates.c.reason,
-            t.identity_candidates.c.detail,
-            t.identity_candidates.c.created_at,
-            t.identity_candidates.c.left_raw_id,
-            t.identity_candidates.c.right_raw_id,
+            *t.identity_candidates.c[_QUEUE],
             lm.c.profile_id.label("left_profile"),
             rm.c.profile_id.label("right_profile"),
         )

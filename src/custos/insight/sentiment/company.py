@@ -350,13 +350,7 @@ def deactivate(conn: Connection) -> int:
 
 def history(conn: Connection) -> list[dict[str, Any]]:
     """Every stored head, newest first, without the weights."""
-    query = select(
-        t.sentiment_heads.c.version,
-        t.sentiment_heads.c.created_at,
-        t.sentiment_heads.c.active,
-        t.sentiment_heads.c.trained_on,
-        t.sentiment_heads.c.metrics,
-    )
+    query = select(*t.sentiment_heads.c["version", "created_at", "active", "trained_on", "metrics"])
     return [
         {
             "version": r.version,

@@ -89,19 +89,7 @@ class AdminFacade(Facade):
         """Quarantined rows (newest first); the open ones (still waiting), or with
         ``open_only=False`` the closed ones too (with the time their rows landed)."""
         query = (
-            select(
-                t.quarantine.c.id,
-                t.sources.c.name.label("source"),
-                t.quarantine.c.kind,
-                t.quarantine.c.file_name,
-                t.quarantine.c.line_no,
-                t.quarantine.c.record_id,
-                t.quarantine.c.field,
-                t.quarantine.c.reason,
-                t.quarantine.c.fix,
-                t.quarantine.c.closed_at,
-            )
-            .join(t.sources, t.sources.c.id == t.quarantine.c.source_id)
+            admin_reads.quarantine_entries("closed_at")
             .order_by(t.quarantine.c.id.desc())
             .limit(limit)
         )
