@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 import orjson
 from sqlalchemy import Connection, select, union_all
@@ -443,98 +443,61 @@ def ledger_rows(conn: Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
     return [{str(k): v for k, v in row.items()} for row in conn.execute(query).mappings()]
 
 
-def event_key(
-    *,
-    source_id: int,
-    purpose: str,
-    status: str,
-    at: datetime,
-    profile_id: str | None = None,
-    identifiers: dict[str, str] | None = None,
-    method: str | None = None,
-) -> str:
-    """The idempotency key of one event (``event_key``; see :mod:`custos.store.event_keys`).
-    Cheaper than :func:`event_row`, so a writer can look keys up before it builds rows."""
-    decision = (purpose, status, at.isoformat(), method or "")
-    return event_keys.event_key(source_id, profile_id, decision, identifiers or {})
+class Event(TypedDict):
+    """One consent event as :func:`event_key`, :func:`event_row` and :func:`append_event` take
+    it (keyword arguments)."""
+
+    source_id: int
+    purpose: str
+    status: str
+    at: datetime
+    profile_id: NotRequired[str | None]
+    identifiers: NotRequired[dict[str, str] | None]
+    method: NotRequired[str | None]
+    explicit: NotRequired[bool]
+    notice_version: NotRequired[str | None]
+    evidence: NotRequired[str | None]
+    expires_at: NotRequired[datetime | None]
 
 
-def event_row(
-    *,
-    source_id: int,
-    purpose: str,
-    status: str,
-    at: datetime,
-    profile_id: str | None = None,
-    identifiers: dict[str, str] | None = None,
-    method: str | None = None,
-    explicit: bool = False,
-    notice_version: str | None = None,
-    evidence: str | None = None,
-    expires_at: datetime | None = None,
-    key: str | None = None,
-) -> dict[str, Any]:
+def event_key(**event: Unpack[Event]) -> str:
+    """The idempotency key of one event (``event_key``; see :mod:`custos.store.event_keys`):
+    its source, person, purpose, status, time and method. Cheaper than :func:`event_row`, so a
+    writer can look keys up before it builds rows."""
+    at, method = event["at"], event.get("method")
+    decision = (event["purpose"], event["status"], at.isoformat(), method or "")
+    identifiers = event.get("identifiers") or {}
+    return event_keys.event_key(event["source_id"], event.get("profile_id"), decision, identifiers)
+
+
+def event_row(*, key: str | None = None, **event: Unpack[Event]) -> dict[str, Any]:
     """The ``consent_events`` row of one event, with its idempotency key (``event_key``;
     ``key``: one worked out already, e.g. from the time a client claims rather than the time
     recorded)."""
+    purpose, status, method = event["purpose"], event["status"], event.get("method")
     if status not in (GRANTED, DENIED, WITHDRAWN):
         raise ValueError(f"status must be granted, denied or withdrawn, not {status!r}")
-    ids = identifiers or {}
+    ids = event.get("identifiers") or {}
     return {
-        "source_id": source_id,
-        "event_key": key
-        or event_key(
-            source_id=source_id,
-            purpose=purpose,
-            status=status,
-            at=at,
-            profile_id=profile_id,
-            identifiers=ids,
-            method=method,
-        ),
-        "profile_id": profile_id,
+        "source_id": event["source_id"],
+        "event_key": key or event_key(**event),
+        "profile_id": event.get("profile_id"),
         "purpose": purpose,
         "status": status,
-        "timestamp": at,
-        "expires_at": expires_at,
+        "timestamp": event["at"],
+        "expires_at": event.get("expires_at"),
         "method": method,
-        "explicit": explicit,
-        "notice_version": notice_version,
-        "evidence": evidence,
+        "explicit": event.get("explicit", False),
+        "notice_version": event.get("notice_version"),
+        "evidence": event.get("evidence"),
         "payload": orjson.dumps({"purpose": purpose, "status": status, "method": method}).decode(),
         "ingested_at": datetime.now(UTC),
         **{k: ids.get(k) for k in STRONG_IDENTIFIERS},
     }
 
 
-def append_event(
-    conn: Connection,
-    *,
-    source_id: int,
-    purpose: str,
-    status: str,
-    at: datetime,
-    profile_id: str | None = None,
-    identifiers: dict[str, str] | None = None,
-    method: str | None = None,
-    explicit: bool = False,
-    notice_version: str | None = None,
-    evidence: str | None = None,
-    expires_at: datetime | None = None,
-) -> int:
+def append_event(conn: Connection, **event: Unpack[Event]) -> int:
     """Append one event to the ledger (never updates one) and return its id."""
-    row = event_row(
-        source_id=source_id,
-        purpose=purpose,
-        status=status,
-        at=at,
-        profile_id=profile_id,
-        identifiers=identifiers,
-        method=method,
-        explicit=explicit,
-        notice_version=notice_version,
-        evidence=evidence,
-        expires_at=expires_at,
-    )
+    row = event_row(**event)
     result = conn.execute(t.consent_events.insert().values(**row))
     return int(result.inserted_primary_key[0])  # type: ignore[index]

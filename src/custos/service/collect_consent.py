@@ -198,7 +198,7 @@ def record_pending(
             if purpose not in purposes or status == GRANTED:
                 continue
             claimed_at = datetime.fromisoformat(claimed)
-            key = ledger.event_key(
+            event = ledger.Event(
                 source_id=body["source"],
                 purpose=purpose,
                 status=status,
@@ -206,22 +206,15 @@ def record_pending(
                 method=method,
                 identifiers=identifiers,
             )
+            key = ledger.event_key(**event)
             credit.setdefault(key, anon)
-            found.setdefault(
-                key,
-                ledger.event_row(
-                    source_id=body["source"],
-                    identifiers=identifiers,
-                    purpose=purpose,
-                    status=status,
-                    at=received,
-                    method=method,
-                    evidence=f"{evidence}; message {body['message']}; client time {claimed}; "
-                    "identity verified (sent before sign-in by the device a verified identify "
-                    "named)",
-                    key=key,
-                ),
+            # The key is the claimed time's; the row records the time the call came in.
+            event["at"] = received
+            event["evidence"] = (
+                f"{evidence}; message {body['message']}; client time {claimed}; identity "
+                "verified (sent before sign-in by the device a verified identify named)"
             )
+            found.setdefault(key, ledger.event_row(key=key, **event))
     for known in _stored(conn, list(found)):
         del found[known]
     for key in found:
