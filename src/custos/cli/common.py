@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 from typer.core import TyperOption
 
 from custos.core.errors import AccessDenied, CustosError
@@ -55,6 +56,14 @@ app.add_typer(audit_app, name="audit")
 # Wide output when piped or captured, so that tables stay readable in files and logs.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False)
+
+
+def table_of(title: str | None, *columns: str) -> Table:
+    """A table with a title and these (plain, left-aligned) columns, rows to be added."""
+    made = Table(title=title)
+    for name in columns:
+        made.add_column(name)
+    return made
 
 
 # Options and arguments that several commands take, spelled once.

@@ -19,6 +19,7 @@ from custos.cli.common import (
     open_custos,
     out,
     parse_when,
+    table_of,
 )
 from custos.core.files import write_private
 
@@ -38,9 +39,15 @@ def consent_show(
         out.print_json(orjson.dumps(report).decode())
         return
     when = report["as_of"] or "now"
-    table = Table(title=f"consent of {report['profile_id']} as of {when}")
-    for name in ("purpose", "basis", "state", "explicit", "since", "may read"):
-        table.add_column(name)
+    table = table_of(
+        f"consent of {report['profile_id']} as of {when}",
+        "purpose",
+        "basis",
+        "state",
+        "explicit",
+        "since",
+        "may read",
+    )
     for purpose, state in report["states"].items():
         table.add_row(
             purpose,
@@ -218,9 +225,9 @@ def audit_show(
     if as_json:
         out.print_json(orjson.dumps(entries).decode())
         return
-    table = Table(title="audit log (newest first)")
-    for name in ("id", "when", "actor", "action", "purpose", "profiles", "detail"):
-        table.add_column(name)
+    table = table_of(
+        "audit log (newest first)", "id", "when", "actor", "action", "purpose", "profiles", "detail"
+    )
     for e in entries:
         subjects = e["subjects"] if isinstance(e["subjects"], str) else ", ".join(e["subjects"])
         table.add_row(

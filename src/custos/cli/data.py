@@ -32,6 +32,7 @@ from custos.cli.common import (
     open_custos,
     out,
     quarantine_app,
+    table_of,
 )
 from custos.cli.profiles import print_profile
 from custos.core.errors import CustosError
@@ -227,9 +228,13 @@ def _print_resolve(summary: Any) -> None:
             f"{summary.withheld_links} shared identifier(s) linked only the records of each person"
         )
     if summary.ignored:
-        table = Table(title="identifiers ignored by guard rails (values not shown)")
-        for name in ("identifier", "records", "persons", "why"):
-            table.add_column(name)
+        table = table_of(
+            "identifiers ignored by guard rails (values not shown)",
+            "identifier",
+            "records",
+            "persons",
+            "why",
+        )
         for item in summary.ignored[:20]:
             table.add_row(item.kind, str(item.records), str(item.persons or "-"), item.reason)
         out.print(table)

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.table import Table
 
 from custos.cli.common import (
     AsJson,
@@ -19,6 +18,7 @@ from custos.cli.common import (
     open_custos,
     out,
     profile_app,
+    table_of,
 )
 from custos.service import api_reads, search
 
@@ -87,9 +87,7 @@ def _print_page(
     columns = ["profile_id", "name", "email", "phone"] + (
         ["score"] if items and "score" in items[0] else []
     )
-    table = Table(title=f"{title} ({len(items)})")
-    for name in columns:
-        table.add_column(name)
+    table = table_of(f"{title} ({len(items)})", *columns)
     for item in items:
         table.add_row(*("" if item.get(c) is None else str(item[c]) for c in columns))
     out.print(table)
@@ -144,9 +142,7 @@ def _print_items(
     if as_json:
         out.print_json(orjson.dumps({"items": found}).decode())
         return
-    table = Table(title=f"{noun} ({len(found)})")
-    for name in columns:
-        table.add_column(name)
+    table = table_of(f"{noun} ({len(found)})", *columns)
     for item in found:
         table.add_row(*cells(item))
     out.print(table)

@@ -19,6 +19,7 @@ from custos.cli.common import (
     guarded,
     open_custos,
     out,
+    table_of,
 )
 from custos.cli.data import _progress
 from custos.core.files import csv_writer
@@ -76,9 +77,7 @@ def mood(
         out.print_json(orjson.dumps(report).decode())
         return
     out.print(f"profile {report['profile_id']}: current mood {report['mood']}")
-    table = Table()
-    for name in ("when", "channel", "label", "score", "confidence"):
-        table.add_column(name)
+    table = table_of(None, "when", "channel", "label", "score", "confidence")
     for row in report["timeline"]:
         table.add_row(
             row["at"], row["channel"] or "", row["label"], str(row["score"]),

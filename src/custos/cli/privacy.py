@@ -12,7 +12,7 @@ import orjson
 import typer
 from rich.table import Table
 
-from custos.cli.common import AsJson, Key, app, err, guarded, open_custos, out
+from custos.cli.common import AsJson, Key, app, err, guarded, open_custos, out, table_of
 from custos.core.errors import ConfigError
 from custos.ingest.readers import FILE_TYPES
 from custos.privacy.deid import Refused
@@ -147,9 +147,9 @@ def _print_receipt(receipt: dict[str, Any]) -> None:
         out.print(f"interactions that may be theirs, erased too: {', '.join(maybe)}")
     readers = receipt["recipients_to_notify"]
     if readers:
-        table = Table(title="recipients to notify (GDPR Art. 19)")
-        for name in ("actor", "purposes", "reads", "last read"):
-            table.add_column(name)
+        table = table_of(
+            "recipients to notify (GDPR Art. 19)", "actor", "purposes", "reads", "last read"
+        )
         for r in readers:
             table.add_row(r["actor"], ", ".join(r["purposes"]), str(r["reads"]), r["last"][:19])
         out.print(table)
@@ -206,9 +206,15 @@ def dsr_list(
     if as_json:
         out.print_json(orjson.dumps(found).decode())
         return
-    table = Table(title="data-subject requests (newest first)")
-    for name in ("request", "kind", "profile", "state", "created", "actor"):
-        table.add_column(name)
+    table = table_of(
+        "data-subject requests (newest first)",
+        "request",
+        "kind",
+        "profile",
+        "state",
+        "created",
+        "actor",
+    )
     for r in found:
         table.add_row(
             r["request"], r["kind"], r["profile_id"], r["state"], r["created_at"][:19], r["actor"]

@@ -18,6 +18,7 @@ from custos.cli.common import (
     out,
     parse_when,
     profile_app,
+    table_of,
 )
 
 
@@ -58,9 +59,7 @@ def print_profile(detail: dict[str, Any]) -> None:
     )
     if detail["merged_ids"]:
         out.print(f"merged ids redirecting here: {', '.join(detail['merged_ids'])}")
-    golden = Table(title="golden record")
-    for name in ("attribute", "value", "source", "record", "observed", "rule"):
-        golden.add_column(name)
+    golden = table_of("golden record", "attribute", "value", "source", "record", "observed", "rule")
     for g in detail["golden"]:
         # A source the purpose may not know of leaves its values without provenance.
         golden.add_row(
@@ -74,9 +73,9 @@ def print_profile(detail: dict[str, Any]) -> None:
     out.print(golden)
     for kind, values in detail["identifiers"].items():
         out.print(f"{kind}: {', '.join(values)}")
-    records = Table(title=f"member records ({len(detail['records'])})")
-    for name in ("source", "record", "name", "email", "phone"):
-        records.add_column(name)
+    records = table_of(
+        f"member records ({len(detail['records'])})", "source", "record", "name", "email", "phone"
+    )
     for r in detail["records"]:
         records.add_row(
             r["source"],
@@ -87,9 +86,14 @@ def print_profile(detail: dict[str, Any]) -> None:
         )
     out.print(records)
     if detail["interactions"]:
-        events = Table(title=f"interactions ({detail['interaction_count']}, newest first)")
-        for name in ("when", "channel", "source", "record", "text"):
-            events.add_column(name)
+        events = table_of(
+            f"interactions ({detail['interaction_count']}, newest first)",
+            "when",
+            "channel",
+            "source",
+            "record",
+            "text",
+        )
         for e in detail["interactions"]:
             text = e.get("text", "")
             events.add_row(
@@ -120,9 +124,14 @@ def profile_explain(
     if as_json:
         out.print_json(orjson.dumps(report).decode())
         return
-    table = Table(title=f"why these records are profile {report['profile_id']}")
-    for name in ("record", "linked with", "by", "weight", "weight per field"):
-        table.add_column(name)
+    table = table_of(
+        f"why these records are profile {report['profile_id']}",
+        "record",
+        "linked with",
+        "by",
+        "weight",
+        "weight per field",
+    )
     for record in report["records"]:
         for i, why in enumerate(record["why"]):
             fields = why.get("fields", {})
