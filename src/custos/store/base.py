@@ -287,7 +287,14 @@ class Store:
             )
             names = [*names, *const]
             tuples = [row + extra for row in tuples]
-        return PreparedRows(table, names, tuples)
+        prepared = PreparedRows(table, names, tuples)
+        if detached:
+            self.detach(prepared)
+        return prepared
+
+    def detach(self, prepared: PreparedRows) -> None:
+        """Give rows meant for another thread a form that inserts without holding Python's
+        lock, where the backend has one (a hook of :meth:`prepare_rows`; none by default)."""
 
     def insert_prepared(self, conn: Connection, prepared: PreparedRows) -> None:
         """The second half of :meth:`insert_many`: insert rows :meth:`prepare_rows` made."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Dialect, Engine, Index, Table, create_engine, event
+from sqlalchemy import Connection, Engine, Index, Table, create_engine, event
 from sqlalchemy.exc import OperationalError
 
 from custos.core.errors import StoreError
@@ -21,7 +21,7 @@ from custos.store.base import PreparedRows, Store
 #: Page cache of every connection (128 MiB) and of a bulk rewrite (512 MiB; freed after).
 CACHE_KIB = 131072
 BULK_CACHE_KIB = 524288
-#: Batches of at least this many rows are inserted from one JSON text (see prepare_rows).
+#: Batches of at least this many rows are inserted from one JSON text (see detach).
 JSON_BATCH_ROWS = 1000
 #: How long a writer waits for the one write lock before it gives up with "database is locked"
 #: (SQLite retries on its own meanwhile). Identity resolution holds the lock only to write its
@@ -59,18 +59,8 @@ class SQLiteStore(Store):
         """A ``:memory:`` database (``sqlite://``)."""
         return _in_memory(self.url)
 
-    def prepare_rows(
-        self,
-        dialect: Dialect,
-        table: Table,
-        rows: Sequence[dict[str, Any]] | Sequence[tuple[Any, ...]],
-        names: Sequence[str] | None = None,
-        const: dict[str, Any] | None = None,
-        *,
-        ready: bool = False,
-        detached: bool = False,
-    ) -> PreparedRows:
-        """As :meth:`Store.prepare_rows`; ``detached``, a large batch also as one JSON array.
+    def detach(self, prepared: PreparedRows) -> None:
+        """A large batch of text and integers also as one JSON array.
 
         ``executemany`` takes Python's lock back for every row it binds, so inserting on one
         thread while another runs Python code makes both wait on each other. The JSON text is
@@ -78,11 +68,9 @@ class SQLiteStore(Store):
         its own, it is a little slower than ``executemany``). Only rows of text and integers
         take this path: JSON cannot carry bytes, and would turn a float NaN into null.
         """
-        prepared = super().prepare_rows(dialect, table, rows, names, const, ready=ready)
-        if detached and len(prepared.rows) >= JSON_BATCH_ROWS and _text_and_integers(prepared):
+        if len(prepared.rows) >= JSON_BATCH_ROWS and _text_and_integers(prepared):
             with suppress(TypeError):  # an integer beyond 64 bits: the plain path
                 prepared.payload = orjson.dumps(prepared.rows).decode()
-        return prepared
 
     @classmethod
     @contextmanager
