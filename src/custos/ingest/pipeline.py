@@ -132,29 +132,38 @@ def default_region(settings: Settings) -> str | None:
     return region
 
 
-def row_context(
-    kind: Kind,
-    map_file: MapFile,
-    cmap: ColumnMap,
-    settings: Settings,
-    pii: str,
-    purposes: frozenset[str] | None,
-    text_filter: TextFilter | None = None,
-) -> RowContext:
-    """How the rows of one source are normalised: its map file's options over the settings
-    (``text_filter``: the filter of the free-text policy ``pii``)."""
-    return RowContext(
-        kind=kind,
-        region=cmap.phone_region or default_region(settings),
-        date_format=map_file.date_format,
-        channel=map_file.channel,
-        bad_fields=settings.bad_fields,
-        pii=pii,
-        text_filter=text_filter,
-        text_columns=frozenset(c for c, tag in map_file.categories.items() if tag == "free_text"),
-        upper_customer_id=map_file.upper_customer_id,
-        purposes=purposes,
-    )
+@dataclass(frozen=True)
+class ReadRules:
+    """How the rows of a source are read, whichever way they come in (a file, the quarantine
+    read again): the settings, the map file, the free-text policy ``pii`` and its filter
+    (``text_filter``; else the one registered in :data:`rows.TEXT_FILTERS`), the purposes a
+    consent event may name (None: any) and the check that recognises an erased person's rows
+    (``suppressed``)."""
+
+    settings: Settings
+    map_file: MapFile = field(default_factory=MapFile)
+    suppressed: SuppressionCheck | None = None
+    pii: str = "keep"
+    purposes: frozenset[str] | None = None
+    text_filter: TextFilter | None = None
+
+    def row_context(self, kind: Kind, cmap: ColumnMap) -> RowContext:
+        """How rows of ``kind`` are normalised: the map file's options over the settings."""
+        map_file, settings = self.map_file, self.settings
+        return RowContext(
+            kind=kind,
+            region=cmap.phone_region or default_region(settings),
+            date_format=map_file.date_format,
+            channel=map_file.channel,
+            bad_fields=settings.bad_fields,
+            pii=self.pii,
+            text_filter=self.text_filter,
+            text_columns=frozenset(
+                c for c, tag in map_file.categories.items() if tag == "free_text"
+            ),
+            upper_customer_id=map_file.upper_customer_id,
+            purposes=self.purposes,
+        )
 
 
 def resolve_kind(store: Store, source: str, kind: Kind | None, map_file: MapFile) -> Kind:
@@ -186,24 +195,17 @@ def ingest_file(
     store: Store,
     path: Path,
     source: str,
+    rules: ReadRules,
     *,
-    settings: Settings,
     kind: Kind | None = None,
-    map_file: MapFile | None = None,
     progress: ProgressFn | None = None,
-    suppressed: SuppressionCheck | None = None,
-    pii: str = "keep",
-    purposes: frozenset[str] | None = None,
-    text_filter: TextFilter | None = None,
 ) -> IngestSummary:
     """Ingest one file into ``source`` and return the summary (bad rows go to quarantine, and
-    so do the rows ``suppressed`` recognises as an erased person's, without their values).
-
-    ``pii`` is the free-text policy (``keep``, or a policy whose filter is ``text_filter``,
-    else the one registered in :data:`rows.TEXT_FILTERS`), applied before anything is stored;
-    a consent event for a purpose not in ``purposes`` (when given) is quarantined."""
+    so do the rows ``rules.suppressed`` recognises as an erased person's, without their
+    values). The free-text policy is applied before anything is stored; a consent event for a
+    purpose not in ``rules.purposes`` (when given) is quarantined."""
     started = time.perf_counter()
-    map_file = map_file or MapFile()
+    map_file, settings = rules.map_file, rules.settings
     source = source or map_file.source or ""
     if not source:
         raise ConfigError("no source name", hint="pass --source NAME")
@@ -213,11 +215,11 @@ def ingest_file(
     job = _Job(
         reader=reader,
         cmap=cmap,
-        ctx=row_context(kind, map_file, cmap, settings, pii, purposes, text_filter),
+        ctx=rules.row_context(kind, cmap),
         source=source,
         kind=kind,
         file_name=path.name,
-        suppressed=suppressed,
+        suppressed=rules.suppressed,
     )
     with store.write() as conn:
         job.source_id = ensure_source(conn, source, kind)

@@ -20,12 +20,11 @@ from sqlalchemy import Connection, select
 
 from custos.core.errors import NotFoundError
 from custos.core.fields import Kind
-from custos.core.settings import Settings
-from custos.ingest.mapping import ColumnMap, MapFile
-from custos.ingest.pipeline import BatchWriter, IngestSummary, row_context, tag_columns
+from custos.ingest.mapping import ColumnMap
+from custos.ingest.pipeline import BatchWriter, IngestSummary, ReadRules, tag_columns
 from custos.ingest.readers import RawRow
-from custos.ingest.rows import TextFilter, normalise_batch
-from custos.ingest.sink import COLLECTED, SuppressionCheck
+from custos.ingest.rows import normalise_batch
+from custos.ingest.sink import COLLECTED
 from custos.store import Store
 from custos.store import tables as t
 
@@ -97,23 +96,13 @@ def _batches(rows: list[Waiting], size: int) -> Iterator[list[Waiting]]:
             yield batch
 
 
-def retry_quarantined(
-    store: Store,
-    source: str,
-    *,
-    settings: Settings,
-    map_file: MapFile | None = None,
-    suppressed: SuppressionCheck | None = None,
-    pii: str = "keep",
-    purposes: frozenset[str] | None = None,
-    text_filter: TextFilter | None = None,
-) -> IngestSummary:
+def retry_quarantined(store: Store, source: str, rules: ReadRules) -> IngestSummary:
     """Read the open quarantine entries of ``source`` again, as :func:`ingest_file` reads a
-    file (with ``map_file``, else none): the rows that land close their entries, the others
-    keep them with the reason found now (counted as quarantined, as are the entries that hold
-    no row to read again)."""
+    file (by the same ``rules``): the rows that land close their entries, the others keep them
+    with the reason found now (counted as quarantined, as are the entries that hold no row to
+    read again)."""
     started = time.perf_counter()
-    map_file = map_file or MapFile()
+    map_file = rules.map_file
     with store.read() as conn:
         rows, unreadable = waiting(conn, source)
         sid = source_id(conn, source)
@@ -121,13 +110,13 @@ def retry_quarantined(
         tag_columns(conn, sid, map_file.categories)
     summary = IngestSummary(source=source, kind=rows[0].kind if rows else Kind.RECORDS, file="")
     summary.quarantined = unreadable
-    for batch in _batches(rows, settings.batch_size):
+    for batch in _batches(rows, rules.settings.batch_size):
         kind = batch[0].kind
         cmap = ColumnMap(map_file, kind, None)  # each row brings its own columns
-        ctx = row_context(kind, map_file, cmap, settings, pii, purposes, text_filter)
+        ctx = rules.row_context(kind, cmap)
         normalised = normalise_batch([RawRow(r.line_no, r.row) for r in batch], cmap, ctx)
         normalised.entries = {r.line_no: r.entry for r in batch}
-        writer = BatchWriter(store, source, sid, kind, batch[0].file_name, suppressed)
+        writer = BatchWriter(store, source, sid, kind, batch[0].file_name, rules.suppressed)
         summary.add(writer.write(normalised))
     summary.seconds = time.perf_counter() - started
     return summary

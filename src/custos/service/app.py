@@ -26,6 +26,7 @@ from custos.ingest.mapping import MapFile
 from custos.ingest.pipeline import (
     IngestSummary,
     ProgressFn,
+    ReadRules,
     ingest_file,
 )
 from custos.service import dsr, keys, reads
@@ -150,20 +151,8 @@ class Custos:
         taxonomy does not know is quarantined; the extra columns no purpose may use yet are
         listed in ``summary.unclassified``.
         """
-        map_file, policy = self.ingest_options(map_path, pii, encoding)
-        summary = ingest_file(
-            self.store,
-            path,
-            source,
-            settings=self.settings,
-            kind=kind,
-            map_file=map_file,
-            progress=progress,
-            suppressed=dsr.suppression_check(self),
-            pii=policy,
-            purposes=frozenset(self.taxonomy.purposes),
-            text_filter=pii_policy.text_filter(self.settings, policy),
-        )
+        rules = self.read_rules(map_path, pii, encoding)
+        summary = ingest_file(self.store, path, source, rules, kind=kind, progress=progress)
         tagged = self.source_categories().get(summary.source, {})
         summary.unclassified = [
             c for c in summary.extra_columns if self.taxonomy.category(c, tagged) == UNCLASSIFIED
@@ -181,7 +170,7 @@ class Custos:
                 "read": summary.read,
                 "stored": summary.stored,
                 "changed": summary.changed,
-                "pii": policy,
+                "pii": rules.pii,
                 "duplicates": summary.duplicates,
                 "quarantined": summary.quarantined,
             },
@@ -209,6 +198,22 @@ class Custos:
                 hint=f"categories are: {', '.join(sorted(self.taxonomy.categories))}",
             )
         return map_file, policy
+
+    def read_rules(
+        self, map_path: Path | None, pii: str | None = None, encoding: str | None = None
+    ) -> ReadRules:
+        """The rules an ingestion (or a quarantine retry) reads rows by: the map file and
+        free-text policy of :meth:`ingest_options`, the taxonomy's purposes and the check that
+        keeps erased persons' rows out."""
+        map_file, policy = self.ingest_options(map_path, pii, encoding)
+        return ReadRules(
+            settings=self.settings,
+            map_file=map_file,
+            suppressed=dsr.suppression_check(self),
+            pii=policy,
+            purposes=frozenset(self.taxonomy.purposes),
+            text_filter=pii_policy.text_filter(self.settings, policy),
+        )
 
     def resolve(
         self, *, full: bool = False, retrain: bool = False, actor: str = "cli"

@@ -12,8 +12,6 @@ from custos.core.files import csv_writer, private_file
 from custos.ingest.mapping import NOTE_COLUMNS
 from custos.ingest.pipeline import IngestSummary
 from custos.ingest.retry import retry_quarantined, waiting
-from custos.service import dsr
-from custos.service import pii as pii_policy
 from custos.store import audit
 
 if TYPE_CHECKING:
@@ -68,17 +66,7 @@ def retry(
     """Read the open entries of ``source`` again with the map file at ``map_path`` (else none)
     and the taxonomy as it is now: rows that land close their entries, rows still bad keep them
     with the reason found now."""
-    map_file, policy = app.ingest_options(map_path, pii)
-    summary = retry_quarantined(
-        app.store,
-        source,
-        settings=app.settings,
-        map_file=map_file,
-        suppressed=dsr.suppression_check(app),
-        pii=policy,
-        purposes=frozenset(app.taxonomy.purposes),
-        text_filter=pii_policy.text_filter(app.settings, policy),
-    )
+    summary = retry_quarantined(app.store, source, app.read_rules(map_path, pii))
     if summary.stored:  # consent events among them take effect now
         app.refresh_consent()
     audit.record(
