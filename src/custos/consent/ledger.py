@@ -271,14 +271,13 @@ def possible_partners(
 def possible_links(conn: Connection, profile_id: str) -> list[dict[str, Any]]:
     """The profile's possible matches, record by record: which of its records was scored close
     to which record of another profile (references and weights only, no values)."""
-    ic, pm, rr, src = t.identity_candidates, t.profile_members, t.raw_records, t.sources
-    mine, theirs = pm.alias("mine"), pm.alias("theirs")
-    my_raw, their_raw = rr.alias("my_raw"), rr.alias("their_raw")
-    my_src, their_src = src.alias("my_src"), src.alias("their_src")
+    mine, theirs = t.profile_members.alias("mine"), t.profile_members.alias("theirs")
+    my_raw, their_raw = t.raw_records.alias("my_raw"), t.raw_records.alias("their_raw")
+    my_src, their_src = t.sources.alias("my_src"), t.sources.alias("their_src")
     out: list[dict[str, Any]] = []
     for here, there in (
-        (ic.c.left_raw_id, ic.c.right_raw_id),
-        (ic.c.right_raw_id, ic.c.left_raw_id),
+        (t.identity_candidates.c.left_raw_id, t.identity_candidates.c.right_raw_id),
+        (t.identity_candidates.c.right_raw_id, t.identity_candidates.c.left_raw_id),
     ):
         query = (
             select(
@@ -287,9 +286,9 @@ def possible_links(conn: Connection, profile_id: str) -> list[dict[str, Any]]:
                 their_src.c.name,
                 their_raw.c.record_id,
                 theirs.c.profile_id,
-                ic.c.weight,
+                t.identity_candidates.c.weight,
             )
-            .select_from(ic)
+            .select_from(t.identity_candidates)
             .join(mine, mine.c.raw_id == here)
             .join(theirs, theirs.c.raw_id == there)
             .join(my_raw, my_raw.c.id == here)
@@ -297,7 +296,7 @@ def possible_links(conn: Connection, profile_id: str) -> list[dict[str, Any]]:
             .join(their_raw, their_raw.c.id == there)
             .join(their_src, their_src.c.id == their_raw.c.source_id)
             .where(
-                ic.c.status == "possible",
+                t.identity_candidates.c.status == "possible",
                 mine.c.profile_id == profile_id,
                 theirs.c.profile_id != profile_id,
             )

@@ -474,14 +474,13 @@ class BatchWriter:
             fresh = {}
             for row in good:
                 fresh.setdefault(row.record_id, row)
-        rr = t.raw_records
         changed: dict[int, Good] = {}
         for record_id, raw_id, payload in self.store.existing_keys(
             conn,
-            rr.c.record_id,
+            t.raw_records.c.record_id,
             list(fresh),
-            (rr.c.source_id, self.source_id),
-            also=(rr.c.id, rr.c.payload),
+            (t.raw_records.c.source_id, self.source_id),
+            also=(t.raw_records.c.id, t.raw_records.c.payload),
         ):
             row = fresh.pop(record_id)
             if row.payload != payload:
@@ -551,20 +550,23 @@ class BatchWriter:
         """Rows re-read from quarantine entries that are bad still: the entry of the same row
         takes the reason found now; an entry whose row came back changed (fixed by hand, bad
         in another way) is closed, the row waits under its new entry."""
-        q = t.quarantine
         for row in bad:
             entry = entries.get(row.line_no)
             if entry is None:
                 continue
             key = self._row_key(row)
-            open_entry = (q.c.id == entry) & (q.c.source_id == self.source_id)
-            open_entry &= q.c.closed_at.is_(None)
+            open_entry = (t.quarantine.c.id == entry) & (t.quarantine.c.source_id == self.source_id)
+            open_entry &= t.quarantine.c.closed_at.is_(None)
             conn.execute(
-                q.update()
-                .where(open_entry, q.c.row_key == key)
+                t.quarantine.update()
+                .where(open_entry, t.quarantine.c.row_key == key)
                 .values(reason=row.reason, fix=row.fix, field=row.field)
             )
-            conn.execute(q.update().where(open_entry, q.c.row_key != key).values(closed_at=now))
+            conn.execute(
+                t.quarantine.update()
+                .where(open_entry, t.quarantine.c.row_key != key)
+                .values(closed_at=now)
+            )
 
     def _quarantine(
         self, conn: Connection, bad: list[Bad], now: datetime, *, per_field: bool = False

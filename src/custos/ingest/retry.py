@@ -54,15 +54,14 @@ def waiting(conn: Connection, source: str) -> tuple[list[Waiting], int]:
     """The open entries of ``source`` that hold a row of a file (oldest first), and how many
     open entries do not (unreadable lines, erased persons, collected calls): those are fixed at
     the source."""
-    q = t.quarantine
     rows = conn.execute(
-        select(q.c.id, q.c.kind, q.c.file_name, q.c.line_no, q.c.raw, q.c.reason, q.c.fix)
+        select(*t.quarantine.c["id", "kind", "file_name", "line_no", "raw", "reason", "fix"])
         .where(
-            q.c.source_id == source_id(conn, source),
-            q.c.closed_at.is_(None),
-            q.c.left_out.is_(False),
+            t.quarantine.c.source_id == source_id(conn, source),
+            t.quarantine.c.closed_at.is_(None),
+            t.quarantine.c.left_out.is_(False),
         )
-        .order_by(q.c.id)
+        .order_by(t.quarantine.c.id)
     ).all()
     out: list[Waiting] = []
     for entry, kind, file_name, line_no, raw, reason, fix in rows:

@@ -110,12 +110,11 @@ def stored_records(conn: Connection, keys: Iterable[tuple[int, str]]) -> set[tup
     wanted: dict[int, dict[str, None]] = {}
     for source_id, record_id in keys:
         wanted.setdefault(source_id, {})[record_id] = None
-    raw = t.raw_records.c
     return {
         (source_id, record_id)
         for source_id, ids in wanted.items()
         for record_id in Store.of(conn).existing_keys(
-            conn, raw.record_id, list(ids), (raw.source_id, source_id)
+            conn, t.raw_records.c.record_id, list(ids), (t.raw_records.c.source_id, source_id)
         )
     }
 
@@ -244,12 +243,11 @@ def close_landed(
     for record_id, payload in landed:
         if record_id:
             rows.setdefault(record_id, payload)
-    q = t.quarantine
     done = set(entries)
-    also = (q.c.id, q.c.raw, q.c.left_out, q.c.closed_at)
-    where = ((q.c.source_id, source_id), (q.c.kind, kind.value))
+    also = tuple(t.quarantine.c["id", "raw", "left_out", "closed_at"])
+    where = ((t.quarantine.c.source_id, source_id), (t.quarantine.c.kind, kind.value))
     for record_id, entry_id, raw, left_out, closed_at in Store.of(conn).existing_keys(
-        conn, q.c.record_id, list(rows), *where, also=also
+        conn, t.quarantine.c.record_id, list(rows), *where, also=also
     ):
         if closed_at is None and not (left_out and raw == rows[record_id]):
             done.add(int(entry_id))
@@ -257,8 +255,12 @@ def close_landed(
     closed = 0
     for chunk in Store.of(conn).chunks(ids):
         result = conn.execute(
-            q.update()
-            .where(q.c.id.in_(chunk), q.c.source_id == source_id, q.c.closed_at.is_(None))
+            t.quarantine.update()
+            .where(
+                t.quarantine.c.id.in_(chunk),
+                t.quarantine.c.source_id == source_id,
+                t.quarantine.c.closed_at.is_(None),
+            )
             .values(closed_at=now)
         )
         closed += result.rowcount

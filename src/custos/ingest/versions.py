@@ -39,22 +39,17 @@ def replace(
     interaction's old text is dropped, to be scored again."""
     target: Table = t.records if kind is Kind.RECORDS else t.interactions
     names = COLUMNS[kind]
-    rr, rv = t.raw_records, t.record_versions
     ids = sorted(changed)
     old: dict[int, dict[str, Any]] = {}
     numbers: dict[int, int] = {}
     for chunk in store.chunks(ids):
         query = (
             select(
-                rr.c.id,
-                rr.c.file_name,
-                rr.c.line_no,
-                rr.c.payload,
-                rr.c.ingested_at,
+                *t.raw_records.c["id", "file_name", "line_no", "payload", "ingested_at"],
                 *(target.c[name] for name in names),
             )
-            .join(target, target.c.raw_id == rr.c.id)
-            .where(rr.c.id.in_(chunk))
+            .join(target, target.c.raw_id == t.raw_records.c.id)
+            .where(t.raw_records.c.id.in_(chunk))
         )
         for raw_id, file_name, line_no, payload, ingested_at, *values in conn.execute(query):
             fields = {k: v for k, v in zip(names, values, strict=True) if v is not None}
@@ -69,19 +64,19 @@ def replace(
             }
         numbers.update(
             conn.execute(
-                select(rv.c.raw_id, func.max(rv.c.version))
-                .where(rv.c.raw_id.in_(chunk))
-                .group_by(rv.c.raw_id)
+                select(t.record_versions.c.raw_id, func.max(t.record_versions.c.version))
+                .where(t.record_versions.c.raw_id.in_(chunk))
+                .group_by(t.record_versions.c.raw_id)
             ).all()
         )
     store.insert_many(
         conn,
-        rv,
+        t.record_versions,
         [{**old[r], "version": numbers.get(r, 0) + 1} for r in ids if r in old],
     )
     conn.execute(
-        update(rr)
-        .where(rr.c.id == bindparam("rid"))
+        update(t.raw_records)
+        .where(t.raw_records.c.id == bindparam("rid"))
         .values(
             payload=bindparam("v_payload"),
             file_name=file_name,

@@ -128,16 +128,14 @@ def merge_history(
 ) -> dict[str, Any]:
     """Merges, unmerges and other profile events; the links that joined the records; the
     decisions people made; the ids merged into the profile."""
-    rr, src = t.raw_records, t.sources
     refs = {
         raw: f"{source}:{record}"
         for raw, source, record in conn.execute(
-            select(rr.c.id, src.c.name, rr.c.record_id)
-            .join(src, src.c.id == rr.c.source_id)
-            .where(rr.c.id.in_(list(raw_ids)))
+            select(t.raw_records.c.id, t.sources.c.name, t.raw_records.c.record_id)
+            .join(t.sources, t.sources.c.id == t.raw_records.c.source_id)
+            .where(t.raw_records.c.id.in_(list(raw_ids)))
         )
     }
-    pe, me, idd = t.profile_events, t.merge_evidence, t.identity_decisions
     events = [
         {
             "at": _iso(r.at),
@@ -148,9 +146,14 @@ def merge_history(
             "reason": r.reason,
         }
         for r in conn.execute(
-            select(pe)
-            .where(or_(pe.c.profile_id.in_(profile_ids), pe.c.other_profile_id.in_(profile_ids)))
-            .order_by(pe.c.id)
+            select(t.profile_events)
+            .where(
+                or_(
+                    t.profile_events.c.profile_id.in_(profile_ids),
+                    t.profile_events.c.other_profile_id.in_(profile_ids),
+                )
+            )
+            .order_by(t.profile_events.c.id)
         )
     ]
     links = [
@@ -160,7 +163,11 @@ def merge_history(
             "rule": r.rule,
             "weight": r.weight,
         }
-        for r in conn.execute(select(me).where(me.c.profile_id.in_(profile_ids)).order_by(me.c.id))
+        for r in conn.execute(
+            select(t.merge_evidence)
+            .where(t.merge_evidence.c.profile_id.in_(profile_ids))
+            .order_by(t.merge_evidence.c.id)
+        )
     ]
     decisions = [
         {
@@ -172,9 +179,14 @@ def merge_history(
             "at": _iso(r.at),
         }
         for r in conn.execute(
-            select(idd)
-            .where(or_(idd.c.left_raw_id.in_(list(raw_ids)), idd.c.right_raw_id.in_(list(raw_ids))))
-            .order_by(idd.c.id)
+            select(t.identity_decisions)
+            .where(
+                or_(
+                    t.identity_decisions.c.left_raw_id.in_(list(raw_ids)),
+                    t.identity_decisions.c.right_raw_id.in_(list(raw_ids)),
+                )
+            )
+            .order_by(t.identity_decisions.c.id)
         )
     ]
     return {
