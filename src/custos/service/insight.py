@@ -312,17 +312,21 @@ def profile_rows(
     return rows
 
 
-def _check_by(app: Custos, by: str, purpose: str) -> None:
-    """Refuse a segment attribute the purpose may not see (fail closed, with the reason)."""
-    rules = Guard(app.taxonomy).field_rules(purpose)
-    if rules.category(by) == UNCLASSIFIED:
-        raise _unclassified(by, AccessDenied)
-    if rules.rule(by) == "no":
-        raise AccessDenied(
-            f"purpose {purpose!r} may not use {by!r} "
-            f"(category {rules.category(by)!r}), so it cannot group or select by it",
-            hint="use an attribute the purpose may see, or name another --purpose",
-        )
+def _check_by(app: Custos, by: str, purpose: str, *, actor: str, action: str) -> None:
+    """Refuse a segment attribute the purpose may not see (fail closed, with the reason):
+    audited as a refused ``action``, naming the attribute."""
+    with reads.GuardSession(app, purpose, actor=actor, action=action, audit_empty=False) as session:
+        rules = session.rules
+        if rules.category(by) == UNCLASSIFIED:
+            refusal = _unclassified(by, AccessDenied)
+            session.refuse(refusal.message, refusal.hint, fields=[by])
+        if rules.rule(by) == "no":
+            session.refuse(
+                f"purpose {purpose!r} may not use {by!r} "
+                f"(category {rules.category(by)!r}), so it cannot group or select by it",
+                "use an attribute the purpose may see, or name another --purpose",
+                fields=[by],
+            )
 
 
 def observations(
@@ -334,11 +338,13 @@ def observations(
     channel: str | None = None,
     progress: Progress | None = None,
     phase: Phase | None = None,
+    action: str = "insight.observations",
 ) -> tuple[list[stats.Observation], int]:
     """Scored interactions of the profiles ``purpose`` may use (of one ``channel`` if given),
     each with its segment (the value of ``by``); and how many scores were left out (profiles
-    the purpose may not use). ``phase`` hears each step's name as it starts."""
-    _check_by(app, by, purpose)
+    the purpose may not use). ``phase`` hears each step's name as it starts; ``action`` names
+    the read in the audit log where ``by`` is refused."""
+    _check_by(app, by, purpose, actor=actor, action=action)
     if phase:
         phase("scoring texts not scored yet")
     score(app, missing_only=True, progress=progress)  # texts ingested since the last scoring
@@ -374,7 +380,14 @@ def trend(
     """Sentiment per segment and period (guarded); optionally drawn to ``chart`` (PNG or SVG).
     Texts not scored yet are scored first (``progress`` reports it, ``phase`` each step)."""
     obs, _ = observations(
-        app, by, purpose, actor=actor, channel=channel, progress=progress, phase=phase
+        app,
+        by,
+        purpose,
+        actor=actor,
+        channel=channel,
+        progress=progress,
+        phase=phase,
+        action="insight.trend",
     )
     if phase:
         phase(f"sentiment per {by} and {interval}, with bootstrap intervals")
@@ -402,7 +415,14 @@ def impact(
     ``window_days`` defaults to the longest equal window the data allows, up to 180 days).
     Texts not scored yet are scored first (``progress`` reports it, ``phase`` each step)."""
     obs, _ = observations(
-        app, by, purpose, actor=actor, channel=channel, progress=progress, phase=phase
+        app,
+        by,
+        purpose,
+        actor=actor,
+        channel=channel,
+        progress=progress,
+        phase=phase,
+        action="insight.impact",
     )
     if phase:
         phase(f"comparing each {by} before and after {event} (bootstrap, permutation tests)")
@@ -564,7 +584,7 @@ def segment_members(
         raise NotFoundError(f"no segment named {name!r}", hint="see `custos segment list`")
     segment = _parse_rule(app, name, rule)
     for field in segment.fields:
-        _check_by(app, field, purpose)
+        _check_by(app, field, purpose, actor=actor, action="insight.segment")
     if segment.fields & {"mood", "interactions_30d"}:
         score(app, missing_only=True)
     rows = profile_rows(app, purpose, actor=actor, fields=segment.fields)

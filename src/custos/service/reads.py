@@ -137,6 +137,40 @@ class GuardSession:
         self.subjects.append(profile_id)
         self.fields.update(fields)
 
+    def handed_all(
+        self,
+        profile_ids: Iterable[str],
+        fields: Iterable[str] = (),
+        *,
+        refused: int = 0,
+        detail: Mapping[str, object] | None = None,
+    ) -> None:
+        """Record a whole answer as handed out (a release's persons, before its files are
+        written): from here the read is audited however it ends, even where it names no one;
+        ``refused`` persons the guard left out, ``detail`` added to the entry's."""
+        self.subjects.extend(profile_ids)
+        self.fields.update(fields)
+        self.refused += refused
+        self.detail = {**self.detail, **(detail or {})}
+        self.audit_empty = True
+
+    def deny(
+        self,
+        *,
+        refused: int = 1,
+        fields: Iterable[str] = (),
+        action: str | None = None,
+        detail: Mapping[str, object] | None = None,
+    ) -> None:
+        """Mark the read refused, for a refusal the caller raises itself (a release that would
+        not be safe, with its counts): audited as such when the session closes, under
+        ``action`` where the refusal has its own (``release_refused``)."""
+        self.denied = True
+        self.refused += refused
+        self.fields.update(fields)
+        self.action = action or self.action
+        self.detail = {**self.detail, **(detail or {})}
+
     def refuse(
         self,
         message: str,
@@ -147,9 +181,7 @@ class GuardSession:
         error: type[CustosError] = AccessDenied,
     ) -> NoReturn:
         """End the read refused (audited as such when the session closes)."""
-        self.denied = True
-        self.refused += refused
-        self.fields.update(fields)
+        self.deny(refused=refused, fields=fields)
         raise error(message, hint=hint)
 
     def refuse_person(self) -> NoReturn:
