@@ -31,7 +31,15 @@ from custos.privacy.deid import Refused
 from custos.privacy.deid.noise import Cell, generator, noisy_counts
 from custos.privacy.deid.operators import operator_for
 from custos.service.reads import GuardSession
-from custos.service.release import AGE_TOP, DERIVED, DIRECT_IDENTIFIERS, _rows, _write
+from custos.service.release import (
+    AGE_TOP,
+    DERIVED,
+    DIRECT_IDENTIFIERS,
+    _register_entry,
+    _rows,
+    _write,
+    described,
+)
 from custos.store import releases as register
 
 if TYPE_CHECKING:
@@ -123,7 +131,7 @@ def aggregate(
             counts.update(held)
         noisy = noisy_counts(counts, epsilon=epsilon, sensitivity=per_person, rng=rng)
         generalisation = {
-            c: f"{op.name}: {op.describe(level)}"
+            c: described(op, level)
             for c, op, level in zip(quasi_identifiers, operators, chosen, strict=True)
         }
         release_id = secrets.token_hex(8)
@@ -134,25 +142,15 @@ def aggregate(
             if _within(budget, spent, epsilon):
                 register.add(
                     conn,
-                    register.Entry(
-                        id=release_id,
-                        purpose=name,
-                        created_at=datetime.now(UTC),
-                        actor=actor,
-                        linkable=False,
-                        quasi_identifiers=tuple(quasi_identifiers),
-                        sensitive=tuple(sensitive),
-                        generalisation={
-                            c: {"operator": op.name, "level": level, "shown": generalisation[c]}
-                            for c, op, level in zip(
-                                quasi_identifiers, operators, chosen, strict=True
-                            )
-                        },
-                        k=0,
-                        l=0,
-                        reference_date=reference.isoformat(),
-                        persons=frozenset(cells),
-                        suppressed=frozenset(),
+                    _register_entry(
+                        release_id,
+                        name,
+                        actor,
+                        quasi_identifiers,
+                        sensitive,
+                        zip(operators, chosen, strict=True),
+                        reference,
+                        persons=cells,
                         kind="aggregate",
                         epsilon=epsilon,
                     ),

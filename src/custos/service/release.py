@@ -26,7 +26,7 @@ a release of the same columns may not differ from the last by fewer than k perso
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -41,10 +41,13 @@ from custos.core.fields import PROSE_WORDS, reads_as_prose
 from custos.core.files import csv_writer, private_file, write_private
 from custos.privacy.deid import Refused, Row, deidentify, pseudonym
 from custos.privacy.deid.operators import operator_for
+from custos.privacy.deid.operators.base import Operator
 from custos.privacy.deid.operators.dates import Dates
 from custos.privacy.deid.risk import assess
 from custos.service.dsr import secret_key
+from custos.service.insight import years_old
 from custos.service.reads import GuardSession
+from custos.store import Store
 from custos.store import golden as golden_store
 from custos.store import releases as register
 from custos.store import tables as t
@@ -293,7 +296,7 @@ def release(
         )
         risk["rare_values"] = rare_values
         generalisation = {
-            c: f"{op.name}: {op.describe(level)}"
+            c: described(op, level)
             for c, op, level in zip(quasi_identifiers, operators, levels, strict=False)
         }
         meta = output.with_name(output.name + ".meta.json")
@@ -330,23 +333,19 @@ def release(
         with app.store.write() as conn:
             register.add(
                 conn,
-                register.Entry(
-                    id=release_id,
-                    purpose=access.purpose.name,
-                    created_at=datetime.now(UTC),
-                    actor=actor,
+                _register_entry(
+                    release_id,
+                    access.purpose.name,
+                    actor,
+                    quasi_identifiers,
+                    sensitive,
+                    zip(operators, levels, strict=False),
+                    reference,
+                    persons=kept,
                     linkable=linkable,
-                    quasi_identifiers=tuple(quasi_identifiers),
-                    sensitive=tuple(sensitive),
-                    generalisation={
-                        c: {"operator": op.name, "level": level, "shown": generalisation[c]}
-                        for c, op, level in zip(quasi_identifiers, operators, levels, strict=False)
-                    },
                     k=plan.k,
-                    l=plan.l,
-                    reference_date=reference.isoformat(),
-                    persons=frozenset(kept),
-                    suppressed=frozenset(plan.suppressed | suppressed_before | left_out),
+                    l_div=plan.l,
+                    suppressed=plan.suppressed | suppressed_before | left_out,
                 ),
             )
         session.handed_all(
@@ -385,6 +384,52 @@ def release(
             rare_values=rare_values,
             top_coded=top_coded,
         )
+
+
+def _register_entry(
+    release_id: str,
+    purpose: str,
+    actor: str,
+    quasi_identifiers: Sequence[str],
+    sensitive: Sequence[str],
+    generalised: Iterable[tuple[Operator, int]],
+    reference: date,
+    *,
+    persons: Iterable[str],
+    linkable: bool = False,
+    k: int = 0,
+    l_div: int = 0,
+    suppressed: Iterable[str] = (),
+    kind: str = "rows",
+    epsilon: float | None = None,
+) -> register.Entry:
+    """The register's entry of a release (rows or aggregate) made now: per quasi-identifier,
+    in order, the operator and level it was ``generalised`` with and what that shows."""
+    return register.Entry(
+        id=release_id,
+        purpose=purpose,
+        created_at=datetime.now(UTC),
+        actor=actor,
+        linkable=linkable,
+        quasi_identifiers=tuple(quasi_identifiers),
+        sensitive=tuple(sensitive),
+        generalisation={
+            c: {"operator": op.name, "level": level, "shown": described(op, level)}
+            for c, (op, level) in zip(quasi_identifiers, generalised, strict=False)
+        },
+        k=k,
+        l=l_div,
+        reference_date=reference.isoformat(),
+        persons=frozenset(persons),
+        suppressed=frozenset(suppressed),
+        kind=kind,
+        epsilon=epsilon,
+    )
+
+
+def described(operator: Operator, level: int) -> str:
+    """What a column generalised by ``operator`` at ``level`` shows, as a release states it."""
+    return f"{operator.name}: {operator.describe(level)}"
 
 
 def releases(app: Custos, purpose: str | None = None) -> list[dict[str, Any]]:
@@ -718,15 +763,10 @@ def _one_row_per_person(
 
 
 def _age(born: str | None, reference: date) -> str | None:
-    if not born:
+    """The ``age`` column: whole years at the reference date, top-coded at :data:`AGE_TOP`."""
+    years = years_old(born, reference)
+    if years is None:
         return None
-    try:
-        birth = date.fromisoformat(born[:10])
-    except ValueError:
-        return None
-    years = (
-        reference.year - birth.year - ((reference.month, reference.day) < (birth.month, birth.day))
-    )
     return f"{AGE_TOP}+" if years >= AGE_TOP else str(years)
 
 
@@ -741,18 +781,20 @@ def _rows(
     """(person, column → value) of the rows the purpose may use, the persons refused, and what
     each column is (:func:`_kinds`)."""
     wanted = {DERIVED.get(c, c) for c in columns}
-    pm, src = t.profile_members, t.sources
+    members, sources = t.profile_members, t.sources
     found: list[tuple[str, str, dict[str, Any]]] = []
     for table in (t.records, t.interactions):
         names = [c for c in wanted if c in table.c]
         query = (
-            select(pm.c.profile_id, src.c.name, table.c.extra, *(table.c[n] for n in names))
-            .join(pm, pm.c.raw_id == table.c.raw_id)
-            .join(src, src.c.id == table.c.source_id)
+            select(
+                members.c.profile_id, sources.c.name, table.c.extra, *(table.c[n] for n in names)
+            )
+            .join(members, members.c.raw_id == table.c.raw_id)
+            .join(sources, sources.c.id == table.c.source_id)
             .order_by(table.c.raw_id)
         )
         if source is not None:
-            query = query.where(src.c.name == source)
+            query = query.where(sources.c.name == source)
         for result in conn.execute(query):
             values = dict(zip(names, result[3:], strict=True))
             values.update(orjson.loads(result[2]) if result[2] else {})
@@ -805,22 +847,29 @@ def _person_values(
     """person → column → (value, source) from the golden record, else from the first of the
     person's records that has it: an extract's rows (visits) rarely repeat the person's data."""
     out: dict[str, dict[str, tuple[str, str]]] = {}
-    pg, pm, r, src = t.profile_golden, t.profile_members, t.records, t.sources
-    names = [n for n in wanted if n in r.c]
-    for i in range(0, len(pids), 500):
-        chunk = pids[i : i + 500]
-        query = select(pg.c.profile_id, pg.c.document).where(pg.c.profile_id.in_(chunk))
+    documents = t.profile_golden
+    members, records, sources = t.profile_members, t.records, t.sources
+    names = [n for n in wanted if n in records.c]
+    for chunk in Store.of(conn).chunks(pids):
+        query = select(documents.c.profile_id, documents.c.document).where(
+            documents.c.profile_id.in_(chunk)
+        )
         for pid, document in conn.execute(query):
             golden = golden_store.values_with_source(document)
             out[pid] = {name: golden[name] for name in wanted if name in golden}
-        members = (
-            select(pm.c.profile_id, src.c.name, r.c.extra, *(r.c[n] for n in names))
-            .join(r, r.c.raw_id == pm.c.raw_id)
-            .join(src, src.c.id == r.c.source_id)
-            .where(pm.c.profile_id.in_(chunk))
-            .order_by(r.c.raw_id)
+        held = (
+            select(
+                members.c.profile_id,
+                sources.c.name,
+                records.c.extra,
+                *(records.c[n] for n in names),
+            )
+            .join(records, records.c.raw_id == members.c.raw_id)
+            .join(sources, sources.c.id == records.c.source_id)
+            .where(members.c.profile_id.in_(chunk))
+            .order_by(records.c.raw_id)
         )
-        for row in conn.execute(members):
+        for row in conn.execute(held):
             values = dict(zip(names, row[3:], strict=True))
             values.update(orjson.loads(row[2]) if row[2] else {})
             known = out.setdefault(row[0], {})
