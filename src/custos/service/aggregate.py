@@ -34,7 +34,7 @@ from custos.service.reads import GuardSession
 from custos.service.release import (
     AGE_TOP,
     DERIVED,
-    DIRECT_IDENTIFIERS,
+    _check_released,
     _register_entry,
     _rows,
     _write,
@@ -262,14 +262,7 @@ def _check(
             "an aggregate release counts persons per group of --quasi-identifiers",
             hint="e.g. --aggregate -q age,sex -s condition",
         )
-    direct = sorted(set(columns) & DIRECT_IDENTIFIERS)
-    if direct:
-        raise ConfigError(
-            f"direct identifiers are never released: {', '.join(direct)}",
-            hint="count by other columns",
-        )
-    if len(set(columns)) != len(columns):
-        raise ConfigError("a column is named twice (as quasi-identifier and sensitive)")
+    _check_released(columns, "count by other columns")
     if not (math.isfinite(epsilon) and epsilon > 0):
         raise ConfigError(
             f"--epsilon {epsilon:g} is not a positive number",

@@ -547,21 +547,28 @@ def _check_minimum(k: int, l_div: int, t: float, override_reason: str | None) ->
     return reason if below else None
 
 
+def _check_released(columns: Sequence[str], instead: str) -> None:
+    """Refuse a direct identifier among the columns of a release (``instead``: what to do),
+    and a column named twice."""
+    direct = sorted(set(columns) & DIRECT_IDENTIFIERS)
+    if direct:
+        raise ConfigError(
+            f"direct identifiers are never released: {', '.join(direct)}", hint=instead
+        )
+    if len(set(columns)) != len(columns):
+        raise ConfigError("a column is named twice (as quasi-identifier and sensitive)")
+
+
 def _check_columns(quasi_identifiers: Sequence[str], sensitive: Sequence[str]) -> None:
     if not quasi_identifiers or not sensitive:
         raise ConfigError(
             "a release needs quasi-identifiers and at least one sensitive column",
             hint="e.g. --quasi-identifiers age,sex,postcode --sensitive finding",
         )
-    columns = [*quasi_identifiers, *sensitive]
-    direct = sorted(set(columns) & DIRECT_IDENTIFIERS)
-    if direct:
-        raise ConfigError(
-            f"direct identifiers are never released: {', '.join(direct)}",
-            hint="each person appears as a pseudonym (column person); leave these out",
-        )
-    if len(set(columns)) != len(columns):
-        raise ConfigError("a column is named twice (as quasi-identifier and sensitive)")
+    _check_released(
+        [*quasi_identifiers, *sensitive],
+        "each person appears as a pseudonym (column person); leave these out",
+    )
     if "date_of_birth" in sensitive:
         raise ConfigError(
             "date_of_birth is never released as a sensitive column (it is released verbatim and "
