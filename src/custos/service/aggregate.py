@@ -25,14 +25,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from custos.consent.guard import Guard
 from custos.core.errors import ConfigError, InputError
 from custos.core.files import write_private
 from custos.privacy.deid import Refused
 from custos.privacy.deid.noise import Cell, generator, noisy_counts
 from custos.privacy.deid.operators import operator_for
-from custos.service.reads import record_access
-from custos.service.release import AGE_TOP, DERIVED, DIRECT_IDENTIFIERS, _rows, _write
+from custos.service.reads import GuardSession
+from custos.service.release import (
+    AGE_TOP,
+    DERIVED,
+    _check_released,
+    _register_entry,
+    _rows,
+    _write,
+    described,
+)
 from custos.store import releases as register
 
 if TYPE_CHECKING:
@@ -86,103 +93,72 @@ def aggregate(
     reference = reference_date or date(datetime.now(UTC).year, 1, 1)
     budget = app.settings.release_epsilon_budget
     fields = sorted({DERIVED.get(c, c) for c in columns})
-    with app.store.read() as conn:
-        access = Guard(app.taxonomy).access(conn, purpose)
-        name = access.purpose.name
-        _check_budget(app, name, register.epsilon_spent(conn, name), epsilon, fields, actor)
-        rows, refused, _ = _rows(conn, access, columns, source, reference)
-    operators = []
-    for c in quasi_identifiers:
-        values = sorted({v for _, row in rows if (v := row[c]) is not None})
-        operators.append(operator_for(c, values, (generalise or {}).get(c)))
-    chosen = _levels(quasi_identifiers, operators, levels or {})
-    cells: dict[str, set[Cell]] = {}
-    for pid, row in rows:
-        if any(row[c] is None for c in sensitive):
-            continue
-        shown = tuple(
-            op.generalise(row[c], level)
-            for c, op, level in zip(quasi_identifiers, operators, chosen, strict=True)
-        )
-        cells.setdefault(pid, set()).add((*shown, *(str(row[c]) for c in sensitive)))
-    if not cells:
-        raise InputError(
-            "no rows to count: no person the purpose may see has a value for every column",
-            hint="check --source, the columns and the persons' consent for the purpose",
-        )
-    rng = rng or generator()
-    counts: Counter[Cell] = Counter()
-    for pid in sorted(cells):
-        held = sorted(cells[pid])
-        # The contribution bound: a person in more groups counts in per_person of them, drawn
-        # at random (the sensitivity is what one person can change, whatever the data).
-        if len(held) > per_person:
-            held = [held[i] for i in sorted(rng.permutation(len(held))[:per_person].tolist())]
-        counts.update(held)
-    noisy = noisy_counts(counts, epsilon=epsilon, sensitivity=per_person, rng=rng)
-    generalisation = {
-        c: f"{op.name}: {op.describe(level)}"
-        for c, op, level in zip(quasi_identifiers, operators, chosen, strict=True)
-    }
-    release_id = secrets.token_hex(8)
-    # Registered (and the budget checked again) in the write transaction, before the file is
-    # written: two releases at once cannot both spend the last of the budget.
-    with app.store.write() as conn:
-        spent = register.epsilon_spent(conn, name)
-        if _within(budget, spent, epsilon):
-            register.add(
-                conn,
-                register.Entry(
-                    id=release_id,
-                    purpose=name,
-                    created_at=datetime.now(UTC),
-                    actor=actor,
-                    linkable=False,
-                    quasi_identifiers=tuple(quasi_identifiers),
-                    sensitive=tuple(sensitive),
-                    generalisation={
-                        c: {"operator": op.name, "level": level, "shown": generalisation[c]}
-                        for c, op, level in zip(quasi_identifiers, operators, chosen, strict=True)
-                    },
-                    k=0,
-                    l=0,
-                    reference_date=reference.isoformat(),
-                    persons=frozenset(cells),
-                    suppressed=frozenset(),
-                    kind="aggregate",
-                    epsilon=epsilon,
-                ),
+    # One guarded read, audited when it ends: as a release once registered (whatever part of
+    # the files is written), as a refusal when the budget is spent.
+    with GuardSession(app, purpose, actor=actor, action="release", audit_empty=False) as session:
+        with app.store.read() as conn:
+            access = session.access(conn)
+            name = access.purpose.name
+            _check_budget(session, budget, register.epsilon_spent(conn, name), epsilon, fields)
+            rows, refused, _ = _rows(conn, access, columns, source, reference)
+        operators = []
+        for c in quasi_identifiers:
+            values = sorted({v for _, row in rows if (v := row[c]) is not None})
+            operators.append(operator_for(c, values, (generalise or {}).get(c)))
+        chosen = _levels(quasi_identifiers, operators, levels or {})
+        cells: dict[str, set[Cell]] = {}
+        for pid, row in rows:
+            if any(row[c] is None for c in sensitive):
+                continue
+            shown = tuple(
+                op.generalise(row[c], level)
+                for c, op, level in zip(quasi_identifiers, operators, chosen, strict=True)
             )
-    _check_budget(app, name, spent, epsilon, fields, actor)  # refused if spent meanwhile
-    spent += epsilon
-    meta = output.with_name(output.name + ".meta.json")
-    metadata = {
-        "release": release_id,
-        "kind": "aggregate",
-        "purpose": name,
-        "quasi_identifiers": list(quasi_identifiers),
-        "sensitive": list(sensitive),
-        "counts": "persons per group, each counted once in at most "
-        f"{per_person} group(s) (the contribution bound)",
-        **noisy.describe(),
-        "budget": {"epsilon": budget, "spent": spent, "left": max(0.0, budget - spent)},
-        "reference_date": reference.isoformat(),
-        "ages": f"at the reference date, {AGE_TOP} and over as {AGE_TOP}+",
-        "generalisation": generalisation,
-        "groups": len(noisy.counts),
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    try:
-        _write(output, [*columns, "count"], [(*c, n) for c, n in sorted(noisy.counts.items())])
-        write_private(meta, orjson.dumps(metadata, option=orjson.OPT_INDENT_2).decode() + "\n")
-    finally:
-        record_access(
-            app,
-            actor=actor,
-            action="release",
-            purpose=name,
-            subjects=sorted(cells),
-            fields=fields,
+            cells.setdefault(pid, set()).add((*shown, *(str(row[c]) for c in sensitive)))
+        if not cells:
+            raise InputError(
+                "no rows to count: no person the purpose may see has a value for every column",
+                hint="check --source, the columns and the persons' consent for the purpose",
+            )
+        rng = rng or generator()
+        counts: Counter[Cell] = Counter()
+        for pid in sorted(cells):
+            held = sorted(cells[pid])
+            # The contribution bound: a person in more groups counts in per_person of them, drawn
+            # at random (the sensitivity is what one person can change, whatever the data).
+            if len(held) > per_person:
+                held = [held[i] for i in sorted(rng.permutation(len(held))[:per_person].tolist())]
+            counts.update(held)
+        noisy = noisy_counts(counts, epsilon=epsilon, sensitivity=per_person, rng=rng)
+        generalisation = {
+            c: described(op, level)
+            for c, op, level in zip(quasi_identifiers, operators, chosen, strict=True)
+        }
+        release_id = secrets.token_hex(8)
+        # Registered (and the budget checked again) in the write transaction, before the file is
+        # written: two releases at once cannot both spend the last of the budget.
+        with app.store.write() as conn:
+            spent = register.epsilon_spent(conn, name)
+            if _within(budget, spent, epsilon):
+                register.add(
+                    conn,
+                    _register_entry(
+                        release_id,
+                        name,
+                        actor,
+                        quasi_identifiers,
+                        sensitive,
+                        zip(operators, chosen, strict=True),
+                        reference,
+                        persons=cells,
+                        kind="aggregate",
+                        epsilon=epsilon,
+                    ),
+                )
+        _check_budget(session, budget, spent, epsilon, fields)  # refused if spent meanwhile
+        session.handed_all(
+            sorted(cells),
+            fields,
             refused=len(refused),
             detail={
                 "kind": "aggregate",
@@ -191,40 +167,56 @@ def aggregate(
                 "release": release_id,
             },
         )
-    return AggregateReport(
-        file=str(output),
-        purpose=name,
-        release_id=release_id,
-        groups=len(noisy.counts),
-        epsilon=epsilon,
-        epsilon_budget=budget,
-        epsilon_spent=spent,
-        epsilon_left=max(0.0, budget - spent),
-        noise=noisy.describe(),
-        generalisation=generalisation,
-        reference_date=reference.isoformat(),
-        metadata=str(meta),
-        per_person=per_person,
-    )
+        spent += epsilon
+        meta = output.with_name(output.name + ".meta.json")
+        metadata = {
+            "release": release_id,
+            "kind": "aggregate",
+            "purpose": name,
+            "quasi_identifiers": list(quasi_identifiers),
+            "sensitive": list(sensitive),
+            "counts": "persons per group, each counted once in at most "
+            f"{per_person} group(s) (the contribution bound)",
+            **noisy.describe(),
+            "budget": {"epsilon": budget, "spent": spent, "left": max(0.0, budget - spent)},
+            "reference_date": reference.isoformat(),
+            "ages": f"at the reference date, {AGE_TOP} and over as {AGE_TOP}+",
+            "generalisation": generalisation,
+            "groups": len(noisy.counts),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        _write(output, [*columns, "count"], [(*c, n) for c, n in sorted(noisy.counts.items())])
+        write_private(meta, orjson.dumps(metadata, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return AggregateReport(
+            file=str(output),
+            purpose=name,
+            release_id=release_id,
+            groups=len(noisy.counts),
+            epsilon=epsilon,
+            epsilon_budget=budget,
+            epsilon_spent=spent,
+            epsilon_left=max(0.0, budget - spent),
+            noise=noisy.describe(),
+            generalisation=generalisation,
+            reference_date=reference.isoformat(),
+            metadata=str(meta),
+            per_person=per_person,
+        )
 
 
 def _check_budget(
-    app: Custos, purpose: str, spent: float, epsilon: float, fields: list[str], actor: str
+    session: GuardSession, budget: float, spent: float, epsilon: float, fields: list[str]
 ) -> None:
     """Refuse (audited, counts only) a release whose ε exceeds what the purpose has left."""
-    budget = app.settings.release_epsilon_budget
     if _within(budget, spent, epsilon):
         return
+    purpose = session.purpose
     left = max(0.0, budget - spent)
     counts = {"epsilon_asked": epsilon, "epsilon_spent": spent, "epsilon_budget": budget}
-    record_access(
-        app,
-        actor=actor,
+    session.deny(
         action="release_refused",
-        purpose=purpose,
-        subjects=(),
-        fields=fields,
         refused=0,
+        fields=fields,
         detail={"kind": "aggregate", **counts, "epsilon_left": left},
     )
     raise Refused(
@@ -270,14 +262,7 @@ def _check(
             "an aggregate release counts persons per group of --quasi-identifiers",
             hint="e.g. --aggregate -q age,sex -s condition",
         )
-    direct = sorted(set(columns) & DIRECT_IDENTIFIERS)
-    if direct:
-        raise ConfigError(
-            f"direct identifiers are never released: {', '.join(direct)}",
-            hint="count by other columns",
-        )
-    if len(set(columns)) != len(columns):
-        raise ConfigError("a column is named twice (as quasi-identifier and sensitive)")
+    _check_released(columns, "count by other columns")
     if not (math.isfinite(epsilon) and epsilon > 0):
         raise ConfigError(
             f"--epsilon {epsilon:g} is not a positive number",

@@ -69,11 +69,12 @@ class ScoreSummary:
 
 def _done(name: str, version: str, missing_only: bool) -> Any:
     """Interactions already scored: by this engine version, or (``missing_only``) by any."""
-    i, s = t.interactions, t.interaction_sentiment
+    interactions, sentiment = t.interactions, t.interaction_sentiment
+    scored = sentiment.c.raw_id == interactions.c.raw_id
     if missing_only:
-        return exists().where(s.c.raw_id == i.c.raw_id)
+        return exists().where(scored)
     return exists().where(
-        and_(s.c.raw_id == i.c.raw_id, s.c.engine == name, s.c.engine_version == version)
+        and_(scored, sentiment.c.engine == name, sentiment.c.engine_version == version)
     )
 
 
@@ -86,16 +87,21 @@ def _pending(
     missing_only: bool = False,
     only: Sequence[int] | None = None,
 ) -> list[Any]:
-    i = t.interactions
+    interactions = t.interactions
     done = _done(name, version, missing_only)
     query = (
-        select(i.c.raw_id, i.c.text, i.c.language)
-        .where(i.c.raw_id > after, i.c.text.is_not(None), i.c.text != "", ~done)
-        .order_by(i.c.raw_id)
+        select(interactions.c.raw_id, interactions.c.text, interactions.c.language)
+        .where(
+            interactions.c.raw_id > after,
+            interactions.c.text.is_not(None),
+            interactions.c.text != "",
+            ~done,
+        )
+        .order_by(interactions.c.raw_id)
         .limit(limit)
     )
     if only is not None:
-        query = query.where(i.c.raw_id.in_(list(only)))
+        query = query.where(interactions.c.raw_id.in_(list(only)))
     return list(conn.execute(query))
 
 
@@ -116,14 +122,16 @@ def score(
     default = app.settings.sentiment_language or "unknown"
     summary = ScoreSummary(model.name, model.version)
     started = time.perf_counter()
-    i, s = t.interactions, t.interaction_sentiment
+    interactions, sentiment = t.interactions, t.interaction_sentiment
     with app.store.read() as conn:
         done = _done(model.name, model.version, missing_only)
         pending = (
-            select(func.count()).select_from(i).where(i.c.text.is_not(None), i.c.text != "", ~done)
+            select(func.count())
+            .select_from(interactions)
+            .where(interactions.c.text.is_not(None), interactions.c.text != "", ~done)
         )
         if only is not None:
-            pending = pending.where(i.c.raw_id.in_(list(only)))
+            pending = pending.where(interactions.c.raw_id.in_(list(only)))
         total = int(conn.execute(pending).scalar_one())
     last = 0
     while True:
@@ -136,10 +144,10 @@ def score(
         now = datetime.now(UTC)
         with app.store.write() as conn:
             ids = [r.raw_id for r in rows]
-            conn.execute(delete(s).where(s.c.raw_id.in_(ids)))
+            conn.execute(delete(sentiment).where(sentiment.c.raw_id.in_(ids)))
             app.store.insert_many(
                 conn,
-                s,
+                sentiment,
                 [
                     (
                         r.raw_id,
@@ -204,7 +212,9 @@ def shown_label(app: Custos, label: str, confidence: float | None) -> str:
     return label if counted(app, confidence) else "uncertain"
 
 
-def _age(dob: str | None, today: date) -> int | None:
+def years_old(dob: str | None, today: date) -> int | None:
+    """Age in whole years on ``today`` of a person born on ``dob`` (an ISO date, or the start
+    of a timestamp); None for a missing or unreadable date."""
     if not dob:
         return None
     try:
@@ -282,17 +292,17 @@ def profile_rows(
                 item = rows.get(pid)
                 dob = golden_store.values(document).get("date_of_birth") if item else None
                 if item is not None and dob:
-                    age = _age(dob, now.date())
+                    age = years_old(dob, now.date())
                     if "age" in wanted:
                         item["age"] = age
                     if "age_band" in wanted:
                         item["age_band"] = _band(age)
         if "customer_since_days" in wanted:
-            pm, r = t.profile_members, t.records
+            members, records = t.profile_members, t.records
             query = (
-                select(pm.c.profile_id, func.min(r.c.observed_at))
-                .join(r, r.c.raw_id == pm.c.raw_id)
-                .group_by(pm.c.profile_id)
+                select(members.c.profile_id, func.min(records.c.observed_at))
+                .join(records, records.c.raw_id == members.c.raw_id)
+                .group_by(members.c.profile_id)
             )
             for pid, first in conn.execution_options(yield_per=20_000).execute(query):
                 if pid in rows and first is not None:
@@ -312,17 +322,21 @@ def profile_rows(
     return rows
 
 
-def _check_by(app: Custos, by: str, purpose: str) -> None:
-    """Refuse a segment attribute the purpose may not see (fail closed, with the reason)."""
-    rules = Guard(app.taxonomy).field_rules(purpose)
-    if rules.category(by) == UNCLASSIFIED:
-        raise _unclassified(by, AccessDenied)
-    if rules.rule(by) == "no":
-        raise AccessDenied(
-            f"purpose {purpose!r} may not use {by!r} "
-            f"(category {rules.category(by)!r}), so it cannot group or select by it",
-            hint="use an attribute the purpose may see, or name another --purpose",
-        )
+def _check_by(app: Custos, by: str, purpose: str, *, actor: str, action: str) -> None:
+    """Refuse a segment attribute the purpose may not see (fail closed, with the reason):
+    audited as a refused ``action``, naming the attribute."""
+    with reads.GuardSession(app, purpose, actor=actor, action=action, audit_empty=False) as session:
+        rules = session.rules
+        if rules.category(by) == UNCLASSIFIED:
+            refusal = _unclassified(by, AccessDenied)
+            session.refuse(refusal.message, refusal.hint, fields=[by])
+        if rules.rule(by) == "no":
+            session.refuse(
+                f"purpose {purpose!r} may not use {by!r} "
+                f"(category {rules.category(by)!r}), so it cannot group or select by it",
+                "use an attribute the purpose may see, or name another --purpose",
+                fields=[by],
+            )
 
 
 def observations(
@@ -334,11 +348,13 @@ def observations(
     channel: str | None = None,
     progress: Progress | None = None,
     phase: Phase | None = None,
+    read: str = "observations",
 ) -> tuple[list[stats.Observation], int]:
     """Scored interactions of the profiles ``purpose`` may use (of one ``channel`` if given),
     each with its segment (the value of ``by``); and how many scores were left out (profiles
-    the purpose may not use). ``phase`` hears each step's name as it starts."""
-    _check_by(app, by, purpose)
+    the purpose may not use). ``phase`` hears each step's name as it starts; ``read`` names
+    the read in the audit log (``insight.READ``) where ``by`` is refused."""
+    _check_by(app, by, purpose, actor=actor, action=f"insight.{read}")
     if phase:
         phase("scoring texts not scored yet")
     score(app, missing_only=True, progress=progress)  # texts ingested since the last scoring
@@ -374,7 +390,7 @@ def trend(
     """Sentiment per segment and period (guarded); optionally drawn to ``chart`` (PNG or SVG).
     Texts not scored yet are scored first (``progress`` reports it, ``phase`` each step)."""
     obs, _ = observations(
-        app, by, purpose, actor=actor, channel=channel, progress=progress, phase=phase
+        app, by, purpose, actor=actor, channel=channel, progress=progress, phase=phase, read="trend"
     )
     if phase:
         phase(f"sentiment per {by} and {interval}, with bootstrap intervals")
@@ -402,7 +418,14 @@ def impact(
     ``window_days`` defaults to the longest equal window the data allows, up to 180 days).
     Texts not scored yet are scored first (``progress`` reports it, ``phase`` each step)."""
     obs, _ = observations(
-        app, by, purpose, actor=actor, channel=channel, progress=progress, phase=phase
+        app,
+        by,
+        purpose,
+        actor=actor,
+        channel=channel,
+        progress=progress,
+        phase=phase,
+        read="impact",
     )
     if phase:
         phase(f"comparing each {by} before and after {event} (bootstrap, permutation tests)")
@@ -564,7 +587,7 @@ def segment_members(
         raise NotFoundError(f"no segment named {name!r}", hint="see `custos segment list`")
     segment = _parse_rule(app, name, rule)
     for field in segment.fields:
-        _check_by(app, field, purpose)
+        _check_by(app, field, purpose, actor=actor, action="insight.segment")
     if segment.fields & {"mood", "interactions_30d"}:
         score(app, missing_only=True)
     rows = profile_rows(app, purpose, actor=actor, fields=segment.fields)

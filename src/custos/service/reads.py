@@ -9,7 +9,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Se
 from contextlib import closing
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 import orjson
 from sqlalchemy import Connection, select
@@ -137,6 +137,40 @@ class GuardSession:
         self.subjects.append(profile_id)
         self.fields.update(fields)
 
+    def handed_all(
+        self,
+        profile_ids: Iterable[str],
+        fields: Iterable[str] = (),
+        *,
+        refused: int = 0,
+        detail: Mapping[str, object] | None = None,
+    ) -> None:
+        """Record a whole answer as handed out (a release's persons, before its files are
+        written): from here the read is audited however it ends, even where it names no one;
+        ``refused`` persons the guard left out, ``detail`` added to the entry's."""
+        self.subjects.extend(profile_ids)
+        self.fields.update(fields)
+        self.refused += refused
+        self.detail = {**self.detail, **(detail or {})}
+        self.audit_empty = True
+
+    def deny(
+        self,
+        *,
+        refused: int = 1,
+        fields: Iterable[str] = (),
+        action: str | None = None,
+        detail: Mapping[str, object] | None = None,
+    ) -> None:
+        """Mark the read refused, for a refusal the caller raises itself (a release that would
+        not be safe, with its counts): audited as such when the session closes, under
+        ``action`` where the refusal has its own (``release_refused``)."""
+        self.denied = True
+        self.refused += refused
+        self.fields.update(fields)
+        self.action = action or self.action
+        self.detail = {**self.detail, **(detail or {})}
+
     def refuse(
         self,
         message: str,
@@ -147,9 +181,7 @@ class GuardSession:
         error: type[CustosError] = AccessDenied,
     ) -> NoReturn:
         """End the read refused (audited as such when the session closes)."""
-        self.denied = True
-        self.refused += refused
-        self.fields.update(fields)
+        self.deny(refused=refused, fields=fields)
         raise error(message, hint=hint)
 
     def refuse_person(self) -> NoReturn:
@@ -323,17 +355,10 @@ def _rows(
     explicit_seen: list[bool],
 ) -> Iterator[dict[str, Any]]:
     """The export's rows from the golden stream and the identifier stream (both in profile id
-    order): the kernel of the export, with the guard's decisions memoised per attribute and
-    per set of attributes."""
+    order), each profile shown as the guard decides (:func:`_export_decisions`)."""
     pending = next(identifiers, None)
     rules, rule_of = access.rules, access.rule
-    # attribute → may everyone allowed see it / only persons with explicit consent?
-    shown_to_all = _Decided(lambda name: rule_of(name) == "yes")
-    shown_to_explicit = _Decided(lambda name: rule_of(name) == "explicit")
-    shown_to_either = _Decided(lambda name: shown_to_all[name] or shown_to_explicit[name])
-    visible = _Decided(
-        lambda key: tuple(a for a in key[0] if (shown_to_either if key[1] else shown_to_all)[a])
-    )
+    shown_names, shown_kinds = _export_decisions(access)
     loads = orjson.loads
     by_source = bool(access.source_categories)
     allowed, explicit_of = access.allowed, access.granted.get
@@ -359,11 +384,10 @@ def _rows(
                     item[name] = value
         else:  # no tagged columns: the attribute alone decides (the common, fast case)
             values = loads(document)["values"]
-            # the visible names of this set of attributes: most profiles share one set
-            for name in visible[(tuple(values), explicit)]:
+            for name in shown_names[(tuple(values), explicit)]:
                 item[name] = values[name][0]
         shown: dict[str, list[str]] = {}
-        kind_shown = shown_to_either if explicit else shown_to_all
+        kind_shown = shown_kinds[explicit]
         for _, kind, value in idents:
             if kind_shown[kind]:
                 shown.setdefault(kind, []).append(value)
@@ -372,9 +396,10 @@ def _rows(
         yield item
 
 
-class _Decided(dict[Any, Any]):
-    """A memo of a decision (per attribute, per set of attributes), filled on first use
-    (lookups stay in C)."""
+class _Memo(dict[Any, Any]):
+    """Kernel: a decision memoised per key. ``memo[key]`` is ``decide(key)``, worked out on
+    first use (``__missing__``) and from then on a plain dict lookup, in C with no Python call:
+    an export asks the same few questions once per profile, a million times over."""
 
     def __init__(self, decide: Callable[[Any], Any]) -> None:
         super().__init__()
@@ -383,6 +408,28 @@ class _Decided(dict[Any, Any]):
     def __missing__(self, key: Any) -> Any:
         value = self[key] = self.decide(key)
         return value
+
+
+class _ExportDecisions(NamedTuple):
+    """Kernel: the guard's decisions an export needs, per attribute rather than per profile
+    (where no source column is tagged, the attribute alone decides), memoised (:class:`_Memo`).
+
+    ``names[(attributes, explicit)]``: the attributes of this set (a golden document's, in its
+    order) shown to a person with explicit consent or not; most profiles share one set, so
+    this is one lookup per profile. ``kinds[explicit][kind]``: are identifiers of this kind
+    shown (``kinds`` is indexed by the bool)."""
+
+    names: _Memo
+    kinds: tuple[_Memo, _Memo]
+
+
+def _export_decisions(access: Access) -> _ExportDecisions:
+    """The memoised export decisions of ``access`` (see :class:`_ExportDecisions`)."""
+    to_all = _Memo(lambda name: access.rule(name) == "yes")
+    to_explicit = _Memo(lambda name: to_all[name] or access.rule(name) == "explicit")
+    kinds = (to_all, to_explicit)
+    names = _Memo(lambda key: tuple(name for name in key[0] if kinds[key[1]][name]))
+    return _ExportDecisions(names, kinds)
 
 
 def _grouped(rows: Any) -> Iterator[tuple[str, list[Any]]]:

@@ -26,7 +26,7 @@ a release of the same columns may not differ from the last by fewer than k perso
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -35,16 +35,19 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from sqlalchemy import Connection, select
 
-from custos.consent.guard import Access, Guard
+from custos.consent.guard import Access
 from custos.core.errors import ConfigError, InputError
 from custos.core.fields import PROSE_WORDS, reads_as_prose
 from custos.core.files import csv_writer, private_file, write_private
 from custos.privacy.deid import Refused, Row, deidentify, pseudonym
 from custos.privacy.deid.operators import operator_for
+from custos.privacy.deid.operators.base import Operator
 from custos.privacy.deid.operators.dates import Dates
 from custos.privacy.deid.risk import assess
 from custos.service.dsr import secret_key
-from custos.service.reads import record_access
+from custos.service.insight import years_old
+from custos.service.reads import GuardSession
+from custos.store import Store
 from custos.store import golden as golden_store
 from custos.store import releases as register
 from custos.store import tables as t
@@ -164,190 +167,193 @@ def release(
     if not 0.0 <= max_suppression <= 1.0:
         raise ConfigError("--max-suppression is a share of persons, between 0 and 1")
     reference = reference_date or date(datetime.now(UTC).year, 1, 1)
-    guard = Guard(app.taxonomy)
-    with app.store.read() as conn:
-        access = guard.access(conn, purpose)
-        earlier = register.entries(conn, access.purpose.name)
-        # Each column an earlier release of the purpose let out, once more at the finest level
-        # it was let out at: checked in the combined view, not released (see _combined).
-        joined = _combined(earlier)
-        extra = _joined_columns(joined, sensitive)
-        born = sorted({DERIVED[c] for c, at in extra if at})  # ages at other reference dates
-        more = [*(c for c, _ in extra), *born]
-        wanted = [*asked_columns, *(c for c in more if c not in asked_columns)]
-        rows, refused, kinds = _rows(conn, access, wanted, source, reference, redact_text)
-    named = set(quasi_identifiers)
-    quasi_identifiers, sensitive, texts = _classify(quasi_identifiers, sensitive, kinds)
-    promoted = [c for c in quasi_identifiers if c not in named]
-    columns = [*quasi_identifiers, *sensitive]
-    released = len(quasi_identifiers)
-    searched = [*quasi_identifiers, *(c for c, _ in extra)]
-    # What a joined release showed of a person it left out is nothing: hidden in the combined view.
-    shown = [set().union(*(e.persons for e in joined if _shows(e, c, at))) for c, at in extra]
-    extract = [
-        Row(
-            pid,
-            (
-                *(values[c] for c in quasi_identifiers),
-                *(
-                    (_age(values[DERIVED[c]], date.fromisoformat(at)) if at else values[c])
-                    if pid in seen
-                    else None
-                    for (c, at), seen in zip(extra, shown, strict=True)
+    # One guarded read: audited when it ends, as a release (from when it is registered) or as
+    # a refusal with counts only; a request refused before any person is read is not.
+    with GuardSession(app, purpose, actor=actor, action="release", audit_empty=False) as session:
+        with app.store.read() as conn:
+            access = session.access(conn)
+            earlier = register.entries(conn, access.purpose.name)
+            # Each column an earlier release of the purpose let out, once more at the finest level
+            # it was let out at: checked in the combined view, not released (see _combined).
+            joined = _combined(earlier)
+            extra = _joined_columns(joined, sensitive)
+            born = sorted({DERIVED[c] for c, at in extra if at})  # ages at other reference dates
+            more = [*(c for c, _ in extra), *born]
+            wanted = [*asked_columns, *(c for c in more if c not in asked_columns)]
+            rows, refused, kinds = _rows(conn, access, wanted, source, reference, redact_text)
+        named = set(quasi_identifiers)
+        quasi_identifiers, sensitive, texts = _classify(quasi_identifiers, sensitive, kinds)
+        promoted = [c for c in quasi_identifiers if c not in named]
+        columns = [*quasi_identifiers, *sensitive]
+        released = len(quasi_identifiers)
+        searched = [*quasi_identifiers, *(c for c, _ in extra)]
+        # What a joined release showed of a person it left out is nothing: hidden in the combined view.
+        shown = [set().union(*(e.persons for e in joined if _shows(e, c, at))) for c, at in extra]
+        extract = [
+            Row(
+                pid,
+                (
+                    *(values[c] for c in quasi_identifiers),
+                    *(
+                        (_age(values[DERIVED[c]], date.fromisoformat(at)) if at else values[c])
+                        if pid in seen
+                        else None
+                        for (c, at), seen in zip(extra, shown, strict=True)
+                    ),
                 ),
-            ),
-            tuple(str(values[c]) for c in sensitive),
+                tuple(str(values[c]) for c in sensitive),
+            )
+            for pid, values in rows
+            if all(values[c] for c in sensitive)
+        ]
+        if not extract:
+            raise InputError(
+                "no rows to release: no person the purpose may see has a value for "
+                + ", ".join(sensitive),
+                hint="check --source, --sensitive and the persons' consent for the purpose",
+            )
+        # Decided on everyone the purpose may see (before any earlier release's suppression), so
+        # that re-running a release recodes the same values and leaves out the same persons.
+        extract, rare_values, left_out = _recode_rare(extract, sensitive, k)
+        chosen = _same_operators(earlier, searched, generalise or {})
+        extract, top_coded = _top_code(extract, quasi_identifiers, chosen, k)
+        suppressed_before, last = _history(earlier, quasi_identifiers, sensitive)
+        held = {r.person for r in extract if r.person not in suppressed_before}
+        held = held - last.persons if last is not None else set()
+        if len(held) >= k:
+            held = set()
+        again = {r.person for r in extract} & suppressed_before  # suppressed again, see _history
+        extract = [r for r in extract if r.person not in suppressed_before | held]
+        operators = [
+            operator_for(
+                c, sorted({v for r in extract if (v := r.qi[i]) is not None}), chosen.get(c)
+            )
+            for i, c in enumerate(searched)
+        ]
+        floors = [
+            max(
+                min((e.level(c) for e in joined if _shows(e, c, at)), default=0),
+                DATE_FLOOR if kinds.get(c) == "date" else 0,
+            )
+            for c, at in [*((c, "") for c in quasi_identifiers), *extra]
+        ]
+        fields = sorted({DERIVED.get(c, c) for c in (*columns, *texts)})
+        asked: dict[str, object] = {"columns": [*asked_columns], "k": k, "l": l_div, "t": t}
+        if reason:
+            asked["override_reason"] = reason
+        try:
+            plan = deidentify(
+                extract,
+                operators,
+                columns=quasi_identifiers,
+                sensitive=sensitive,
+                k=k,
+                l_div=l_div,
+                max_suppression=max_suppression,
+                floors=floors,
+                fixed=[i >= released for i in range(len(searched))],
+                t=t,
+            )
+            kept = {p for g in plan.kept for p in g.persons}
+            if last is not None:
+                _check_difference(kept, last, k)
+        except Refused as exc:
+            session.deny(
+                action="release_refused",
+                refused=len(refused),
+                fields=fields,
+                detail={**asked, **exc.counts},
+            )
+            raise
+        levels = plan.levels[:released]
+        release_id = secrets.token_hex(8)
+        key = secret_key(app)
+        # A random release id in the keyed hash's domain: a new pseudonym per person in every
+        # release, which no one without the key can compute or match across releases.
+        domain = f"release:{access.purpose.name}" + ("" if linkable else f":{release_id}")
+        population = [
+            Row(
+                r.person,
+                tuple(
+                    op.generalise(v, level)
+                    for op, v, level in zip(operators, r.qi[:released], levels, strict=False)
+                ),
+                r.sensitive,
+            )
+            for r in extract
+        ]
+        out_persons = [r for r in population if r.person in kept]
+        redacted = _redacted(rows, texts, kept)
+        out_rows = _one_row_per_person(
+            out_persons, redacted, texts, lambda p: pseudonym(key, domain, p)
         )
-        for pid, values in rows
-        if all(values[c] for c in sensitive)
-    ]
-    if not extract:
-        raise InputError(
-            "no rows to release: no person the purpose may see has a value for "
-            + ", ".join(sensitive),
-            hint="check --source, --sensitive and the persons' consent for the purpose",
+        assessed = assess(out_persons, sensitive, population)
+        risk = assessed.as_dict()
+        suppressed = len(plan.suppressed | again | left_out)
+        risk["suppressed_persons"] = suppressed
+        risk["suppressed_share"] = (
+            suppressed / (len(kept) + suppressed) if kept or suppressed else 0.0
         )
-    # Decided on everyone the purpose may see (before any earlier release's suppression), so
-    # that re-running a release recodes the same values and leaves out the same persons.
-    extract, rare_values, left_out = _recode_rare(extract, sensitive, k)
-    chosen = _same_operators(earlier, searched, generalise or {})
-    extract, top_coded = _top_code(extract, quasi_identifiers, chosen, k)
-    suppressed_before, last = _history(earlier, quasi_identifiers, sensitive)
-    held = {r.person for r in extract if r.person not in suppressed_before}
-    held = held - last.persons if last is not None else set()
-    if len(held) >= k:
-        held = set()
-    again = {r.person for r in extract} & suppressed_before  # suppressed again, see _history
-    extract = [r for r in extract if r.person not in suppressed_before | held]
-    operators = [
-        operator_for(c, sorted({v for r in extract if (v := r.qi[i]) is not None}), chosen.get(c))
-        for i, c in enumerate(searched)
-    ]
-    floors = [
-        max(
-            min((e.level(c) for e in joined if _shows(e, c, at)), default=0),
-            DATE_FLOOR if kinds.get(c) == "date" else 0,
-        )
-        for c, at in [*((c, "") for c in quasi_identifiers), *extra]
-    ]
-    fields = sorted({DERIVED.get(c, c) for c in (*columns, *texts)})
-    asked: dict[str, object] = {"columns": [*asked_columns], "k": k, "l": l_div, "t": t}
-    if reason:
-        asked["override_reason"] = reason
-    try:
-        plan = deidentify(
-            extract,
-            operators,
-            columns=quasi_identifiers,
-            sensitive=sensitive,
-            k=k,
-            l_div=l_div,
-            max_suppression=max_suppression,
-            floors=floors,
-            fixed=[i >= released for i in range(len(searched))],
-            t=t,
-        )
-        kept = {p for g in plan.kept for p in g.persons}
-        if last is not None:
-            _check_difference(kept, last, k)
-    except Refused as exc:
-        record_access(
-            app,
-            actor=actor,
-            action="release_refused",
-            purpose=access.purpose.name,
-            subjects=(),
-            fields=fields,
+        risk["rare_values"] = rare_values
+        generalisation = {
+            c: described(op, level)
+            for c, op, level in zip(quasi_identifiers, operators, levels, strict=False)
+        }
+        meta = output.with_name(output.name + ".meta.json")
+        metadata = {
+            "release": release_id,
+            "purpose": access.purpose.name,
+            "quasi_identifiers": list(quasi_identifiers),
+            "sensitive": list(sensitive),
+            "promoted_to_quasi_identifiers": promoted,
+            "redacted_text": texts,
+            "rows": "one per person; several values of a column as a sorted set joined by "
+            f"{SET_SEPARATOR!r}",
+            "k": plan.k,
+            "l": plan.l,
+            "t": max(assessed.t_closeness.values(), default=0.0),
+            "k_asked": k,
+            "l_asked": l_div,
+            "t_asked": t,
+            "override_reason": reason,
+            "reference_date": reference.isoformat(),
+            "ages": f"at the reference date, {AGE_TOP} and over as {AGE_TOP}+",
+            "pseudonyms": "linkable per purpose" if linkable else "per release",
+            "generalisation": generalisation,
+            "rare_values": rare_values,
+            "top_coded": top_coded,
+            "persons": len(kept),
+            "suppressed_persons": suppressed,
+            "held_back_persons": len(held),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        # Registered before the files are written (a failed write leaves a release registered,
+        # which only constrains the purpose's next release: fail closed), and audited (when the
+        # session closes) whatever part of the files was written.
+        with app.store.write() as conn:
+            register.add(
+                conn,
+                _register_entry(
+                    release_id,
+                    access.purpose.name,
+                    actor,
+                    quasi_identifiers,
+                    sensitive,
+                    zip(operators, levels, strict=False),
+                    reference,
+                    persons=kept,
+                    linkable=linkable,
+                    k=plan.k,
+                    l_div=plan.l,
+                    suppressed=plan.suppressed | suppressed_before | left_out,
+                ),
+            )
+        session.handed_all(
+            sorted(kept),
+            fields,
             refused=len(refused),
-            detail={**asked, **exc.counts},
+            detail={**asked, "release": release_id, "pseudonyms": metadata["pseudonyms"]},
         )
-        raise
-    levels = plan.levels[:released]
-    release_id = secrets.token_hex(8)
-    key = secret_key(app)
-    # A random release id in the keyed hash's domain: a new pseudonym per person in every
-    # release, which no one without the key can compute or match across releases.
-    domain = f"release:{access.purpose.name}" + ("" if linkable else f":{release_id}")
-    population = [
-        Row(
-            r.person,
-            tuple(
-                op.generalise(v, level)
-                for op, v, level in zip(operators, r.qi[:released], levels, strict=False)
-            ),
-            r.sensitive,
-        )
-        for r in extract
-    ]
-    out_persons = [r for r in population if r.person in kept]
-    redacted = _redacted(rows, texts, kept)
-    out_rows = _one_row_per_person(
-        out_persons, redacted, texts, lambda p: pseudonym(key, domain, p)
-    )
-    assessed = assess(out_persons, sensitive, population)
-    risk = assessed.as_dict()
-    suppressed = len(plan.suppressed | again | left_out)
-    risk["suppressed_persons"] = suppressed
-    risk["suppressed_share"] = suppressed / (len(kept) + suppressed) if kept or suppressed else 0.0
-    risk["rare_values"] = rare_values
-    generalisation = {
-        c: f"{op.name}: {op.describe(level)}"
-        for c, op, level in zip(quasi_identifiers, operators, levels, strict=False)
-    }
-    meta = output.with_name(output.name + ".meta.json")
-    metadata = {
-        "release": release_id,
-        "purpose": access.purpose.name,
-        "quasi_identifiers": list(quasi_identifiers),
-        "sensitive": list(sensitive),
-        "promoted_to_quasi_identifiers": promoted,
-        "redacted_text": texts,
-        "rows": "one per person; several values of a column as a sorted set joined by "
-        f"{SET_SEPARATOR!r}",
-        "k": plan.k,
-        "l": plan.l,
-        "t": max(assessed.t_closeness.values(), default=0.0),
-        "k_asked": k,
-        "l_asked": l_div,
-        "t_asked": t,
-        "override_reason": reason,
-        "reference_date": reference.isoformat(),
-        "ages": f"at the reference date, {AGE_TOP} and over as {AGE_TOP}+",
-        "pseudonyms": "linkable per purpose" if linkable else "per release",
-        "generalisation": generalisation,
-        "rare_values": rare_values,
-        "top_coded": top_coded,
-        "persons": len(kept),
-        "suppressed_persons": suppressed,
-        "held_back_persons": len(held),
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    # Registered before the files are written (a failed write leaves a release registered,
-    # which only constrains the purpose's next release: fail closed), and audited whatever
-    # part of the files was written.
-    with app.store.write() as conn:
-        register.add(
-            conn,
-            register.Entry(
-                id=release_id,
-                purpose=access.purpose.name,
-                created_at=datetime.now(UTC),
-                actor=actor,
-                linkable=linkable,
-                quasi_identifiers=tuple(quasi_identifiers),
-                sensitive=tuple(sensitive),
-                generalisation={
-                    c: {"operator": op.name, "level": level, "shown": generalisation[c]}
-                    for c, op, level in zip(quasi_identifiers, operators, levels, strict=False)
-                },
-                k=plan.k,
-                l=plan.l,
-                reference_date=reference.isoformat(),
-                persons=frozenset(kept),
-                suppressed=frozenset(plan.suppressed | suppressed_before | left_out),
-            ),
-        )
-    try:
         _write(output, ["person", *columns, *texts], out_rows)
         write_private(meta, orjson.dumps(metadata, option=orjson.OPT_INDENT_2).decode() + "\n")
         write_private(
@@ -355,40 +361,75 @@ def release(
             orjson.dumps({"release": release_id, **risk}, option=orjson.OPT_INDENT_2).decode()
             + "\n",
         )
-    finally:
-        record_access(
-            app,
-            actor=actor,
-            action="release",
+        return ReleaseReport(
+            file=str(output),
             purpose=access.purpose.name,
-            subjects=sorted(kept),
-            fields=fields,
-            refused=len(refused),
-            detail={**asked, "release": release_id, "pseudonyms": metadata["pseudonyms"]},
+            rows=len(out_rows),
+            persons=len(kept),
+            suppressed_persons=suppressed,
+            refused_persons=len(refused),
+            k=plan.k,
+            l=plan.l,
+            generalisation=generalisation,
+            metadata=str(meta),
+            release_id=release_id,
+            reference_date=reference.isoformat(),
+            pseudonyms=str(metadata["pseudonyms"]),
+            override_reason=reason,
+            held_back=len(held),
+            risk=risk,
+            t=t,
+            promoted=promoted,
+            redacted_text=texts,
+            rare_values=rare_values,
+            top_coded=top_coded,
         )
-    return ReleaseReport(
-        file=str(output),
-        purpose=access.purpose.name,
-        rows=len(out_rows),
-        persons=len(kept),
-        suppressed_persons=suppressed,
-        refused_persons=len(refused),
-        k=plan.k,
-        l=plan.l,
-        generalisation=generalisation,
-        metadata=str(meta),
-        release_id=release_id,
+
+
+def _register_entry(
+    release_id: str,
+    purpose: str,
+    actor: str,
+    quasi_identifiers: Sequence[str],
+    sensitive: Sequence[str],
+    generalised: Iterable[tuple[Operator, int]],
+    reference: date,
+    *,
+    persons: Iterable[str],
+    linkable: bool = False,
+    k: int = 0,
+    l_div: int = 0,
+    suppressed: Iterable[str] = (),
+    kind: str = "rows",
+    epsilon: float | None = None,
+) -> register.Entry:
+    """The register's entry of a release (rows or aggregate) made now: per quasi-identifier,
+    in order, the operator and level it was ``generalised`` with and what that shows."""
+    return register.Entry(
+        id=release_id,
+        purpose=purpose,
+        created_at=datetime.now(UTC),
+        actor=actor,
+        linkable=linkable,
+        quasi_identifiers=tuple(quasi_identifiers),
+        sensitive=tuple(sensitive),
+        generalisation={
+            c: {"operator": op.name, "level": level, "shown": described(op, level)}
+            for c, (op, level) in zip(quasi_identifiers, generalised, strict=False)
+        },
+        k=k,
+        l=l_div,
         reference_date=reference.isoformat(),
-        pseudonyms=str(metadata["pseudonyms"]),
-        override_reason=reason,
-        held_back=len(held),
-        risk=risk,
-        t=t,
-        promoted=promoted,
-        redacted_text=texts,
-        rare_values=rare_values,
-        top_coded=top_coded,
+        persons=frozenset(persons),
+        suppressed=frozenset(suppressed),
+        kind=kind,
+        epsilon=epsilon,
     )
+
+
+def described(operator: Operator, level: int) -> str:
+    """What a column generalised by ``operator`` at ``level`` shows, as a release states it."""
+    return f"{operator.name}: {operator.describe(level)}"
 
 
 def releases(app: Custos, purpose: str | None = None) -> list[dict[str, Any]]:
@@ -506,21 +547,28 @@ def _check_minimum(k: int, l_div: int, t: float, override_reason: str | None) ->
     return reason if below else None
 
 
+def _check_released(columns: Sequence[str], instead: str) -> None:
+    """Refuse a direct identifier among the columns of a release (``instead``: what to do),
+    and a column named twice."""
+    direct = sorted(set(columns) & DIRECT_IDENTIFIERS)
+    if direct:
+        raise ConfigError(
+            f"direct identifiers are never released: {', '.join(direct)}", hint=instead
+        )
+    if len(set(columns)) != len(columns):
+        raise ConfigError("a column is named twice (as quasi-identifier and sensitive)")
+
+
 def _check_columns(quasi_identifiers: Sequence[str], sensitive: Sequence[str]) -> None:
     if not quasi_identifiers or not sensitive:
         raise ConfigError(
             "a release needs quasi-identifiers and at least one sensitive column",
             hint="e.g. --quasi-identifiers age,sex,postcode --sensitive finding",
         )
-    columns = [*quasi_identifiers, *sensitive]
-    direct = sorted(set(columns) & DIRECT_IDENTIFIERS)
-    if direct:
-        raise ConfigError(
-            f"direct identifiers are never released: {', '.join(direct)}",
-            hint="each person appears as a pseudonym (column person); leave these out",
-        )
-    if len(set(columns)) != len(columns):
-        raise ConfigError("a column is named twice (as quasi-identifier and sensitive)")
+    _check_released(
+        [*quasi_identifiers, *sensitive],
+        "each person appears as a pseudonym (column person); leave these out",
+    )
     if "date_of_birth" in sensitive:
         raise ConfigError(
             "date_of_birth is never released as a sensitive column (it is released verbatim and "
@@ -722,15 +770,10 @@ def _one_row_per_person(
 
 
 def _age(born: str | None, reference: date) -> str | None:
-    if not born:
+    """The ``age`` column: whole years at the reference date, top-coded at :data:`AGE_TOP`."""
+    years = years_old(born, reference)
+    if years is None:
         return None
-    try:
-        birth = date.fromisoformat(born[:10])
-    except ValueError:
-        return None
-    years = (
-        reference.year - birth.year - ((reference.month, reference.day) < (birth.month, birth.day))
-    )
     return f"{AGE_TOP}+" if years >= AGE_TOP else str(years)
 
 
@@ -745,18 +788,20 @@ def _rows(
     """(person, column → value) of the rows the purpose may use, the persons refused, and what
     each column is (:func:`_kinds`)."""
     wanted = {DERIVED.get(c, c) for c in columns}
-    pm, src = t.profile_members, t.sources
+    members, sources = t.profile_members, t.sources
     found: list[tuple[str, str, dict[str, Any]]] = []
     for table in (t.records, t.interactions):
         names = [c for c in wanted if c in table.c]
         query = (
-            select(pm.c.profile_id, src.c.name, table.c.extra, *(table.c[n] for n in names))
-            .join(pm, pm.c.raw_id == table.c.raw_id)
-            .join(src, src.c.id == table.c.source_id)
+            select(
+                members.c.profile_id, sources.c.name, table.c.extra, *(table.c[n] for n in names)
+            )
+            .join(members, members.c.raw_id == table.c.raw_id)
+            .join(sources, sources.c.id == table.c.source_id)
             .order_by(table.c.raw_id)
         )
         if source is not None:
-            query = query.where(src.c.name == source)
+            query = query.where(sources.c.name == source)
         for result in conn.execute(query):
             values = dict(zip(names, result[3:], strict=True))
             values.update(orjson.loads(result[2]) if result[2] else {})
@@ -809,22 +854,29 @@ def _person_values(
     """person → column → (value, source) from the golden record, else from the first of the
     person's records that has it: an extract's rows (visits) rarely repeat the person's data."""
     out: dict[str, dict[str, tuple[str, str]]] = {}
-    pg, pm, r, src = t.profile_golden, t.profile_members, t.records, t.sources
-    names = [n for n in wanted if n in r.c]
-    for i in range(0, len(pids), 500):
-        chunk = pids[i : i + 500]
-        query = select(pg.c.profile_id, pg.c.document).where(pg.c.profile_id.in_(chunk))
+    documents = t.profile_golden
+    members, records, sources = t.profile_members, t.records, t.sources
+    names = [n for n in wanted if n in records.c]
+    for chunk in Store.of(conn).chunks(pids):
+        query = select(documents.c.profile_id, documents.c.document).where(
+            documents.c.profile_id.in_(chunk)
+        )
         for pid, document in conn.execute(query):
             golden = golden_store.values_with_source(document)
             out[pid] = {name: golden[name] for name in wanted if name in golden}
-        members = (
-            select(pm.c.profile_id, src.c.name, r.c.extra, *(r.c[n] for n in names))
-            .join(r, r.c.raw_id == pm.c.raw_id)
-            .join(src, src.c.id == r.c.source_id)
-            .where(pm.c.profile_id.in_(chunk))
-            .order_by(r.c.raw_id)
+        held = (
+            select(
+                members.c.profile_id,
+                sources.c.name,
+                records.c.extra,
+                *(records.c[n] for n in names),
+            )
+            .join(records, records.c.raw_id == members.c.raw_id)
+            .join(sources, sources.c.id == records.c.source_id)
+            .where(members.c.profile_id.in_(chunk))
+            .order_by(records.c.raw_id)
         )
-        for row in conn.execute(members):
+        for row in conn.execute(held):
             values = dict(zip(names, row[3:], strict=True))
             values.update(orjson.loads(row[2]) if row[2] else {})
             known = out.setdefault(row[0], {})
