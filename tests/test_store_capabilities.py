@@ -14,6 +14,7 @@ import custos
 from custos.consent import ledger
 from custos.store import PostgresStore, SQLiteStore, Store, event_keys, open_store, redirects
 from custos.store import tables as t
+from custos.store.base import INLINED_CHUNK
 
 ROOT = Path(custos.__file__).parent
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -162,6 +163,14 @@ def test_chunks_keep_order_and_size() -> None:
     assert [v for c in chunks for v in c] == values
     assert SQLiteStore.in_chunk <= 999  # SQLite's bound-parameter limit in older builds
     assert PostgresStore.in_chunk <= 1000  # an index look-up, not a scan
+
+
+def test_inlined_values_are_chunked_in_larger_slices() -> None:
+    values = list(range(INLINED_CHUNK + 3))
+    chunks = list(Store.chunks(values, inlined=True))
+    assert [len(c) for c in chunks] == [INLINED_CHUNK, 3]
+    assert Store.in_chunk < INLINED_CHUNK  # no bound-parameter limit: fewer statements
+    assert [len(c) for c in Store.chunks(values[:10], lists=2)] == [10]
 
 
 def test_fetch_tuples_of_a_query_and_of_plain_sql(store_url: str) -> None:

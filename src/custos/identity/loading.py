@@ -101,7 +101,7 @@ def load(
     if raw_ids is not None:
         out: Loaded = ([], {}, {})
         ordered = sorted(raw_ids)
-        for chunk in Store.of(conn).chunks(ordered):
+        for chunk in Store.chunks(ordered, inlined=True):
             part = _load(conn, new_only=new_only, raw_ids=chunk)
             out[0].extend(part[0])
             out[1].update(part[1])

@@ -41,6 +41,9 @@ from custos.store import audit, tables
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 V = TypeVar("V")
+#: Values per ``IN (…)`` list of a statement that inlines them as literals (no bound-parameter
+#: limit; see :meth:`Store.chunks`).
+INLINED_CHUNK = 5000
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -321,11 +324,17 @@ class Store:
         return ", ".join([cls.placeholder] * count)
 
     @classmethod
-    def chunks(cls, values: Sequence[V], *, lists: int = 1) -> Iterator[Sequence[V]]:
+    def chunks(
+        cls, values: Sequence[V], *, lists: int = 1, inlined: bool = False
+    ) -> Iterator[Sequence[V]]:
         """``values`` in slices of at most :attr:`in_chunk`, in their order: one ``IN`` list
         (or array) each; ``lists``: a statement binds each slice that many times (``a IN (…)
-        OR b IN (…)``), so the slices are that much smaller."""
-        size = max(1, cls.in_chunk // lists)
+        OR b IN (…)``), so the slices are that much smaller. ``inlined``: the statement
+        inlines the values as literals (our own integers, see :meth:`fetch_tuples`), so no
+        bound-parameter limit applies and the slices are :data:`INLINED_CHUNK` long (fewer,
+        larger statements: measured, 900 instead of 5,000 ids cost an incremental
+        resolution's candidate look-up 50% more time)."""
+        size = INLINED_CHUNK if inlined else max(1, cls.in_chunk // lists)
         for i in range(0, len(values), size):
             yield values[i : i + size]
 
