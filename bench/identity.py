@@ -586,7 +586,8 @@ def run_incremental(path: Path, batch: int = 1000, singles: int = 25) -> dict[st
                 app.resolve(actor="bench")
             app.ingest(new, "people", actor="bench")
             started = time.perf_counter()
-            summary = app.resolve(actor="bench")
+            with paused_gc():  # as `custos resolve` runs it
+                summary = app.resolve(actor="bench")
             attach_seconds = time.perf_counter() - started
             new_ids = {str(table.column("unique_id")[i].as_py()) for i in held[:batch]}
             incremental = _co_members(app.xref(), new_ids)
@@ -595,7 +596,8 @@ def run_incremental(path: Path, batch: int = 1000, singles: int = 25) -> dict[st
                 one = _custos_parquet(table.take(pa.array([i])), Path(tmp) / f"one{i}.parquet")
                 app.ingest(one, "people", actor="bench")
                 started = time.perf_counter()
-                app.resolve(actor="bench")
+                with paused_gc():
+                    app.resolve(actor="bench")
                 single_times.append(time.perf_counter() - started)
             with paused_gc():
                 app.resolve(full=True, actor="bench")

@@ -49,6 +49,7 @@ NOTE = (
 def child(task: str, url: str, path: Path, parquet: Path) -> dict[str, Any]:
     """Run ``task`` (``copy``, ``rows`` or ``e2e``) on the store at ``url``, in this process."""
     from custos.core.settings import Settings
+    from custos.process import paused_gc
     from custos.service import Custos
     from custos.store.postgres import PostgresStore
 
@@ -77,7 +78,8 @@ def child(task: str, url: str, path: Path, parquet: Path) -> dict[str, Any]:
         result["stored"] = summary.stored
         if task == "e2e":
             clock = time.perf_counter()
-            app.resolve(actor="bench")
+            with paused_gc():  # as `custos resolve` runs it
+                app.resolve(actor="bench")
             phases["resolve"] = time.perf_counter() - clock
             clock = time.perf_counter()
             exported = sum(1 for _ in app.export_profiles(PURPOSE, actor="bench"))
