@@ -40,8 +40,6 @@ from custos.identity.snapshot import unmark
 from custos.store import Store, meta
 from custos.store import tables as t
 
-#: How many keys one ``IN (…)`` query of the incremental writer names.
-
 
 def chunks(items: Iterable[Any]) -> Iterator[Sequence[Any]]:
     """``items`` (distinct, sorted) in slices of at most :attr:`Store.in_chunk`, for ``IN`` queries."""
