@@ -4,7 +4,7 @@ used as they are, the street-word pre-check, raw duplicate look-ups, and no refe
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -82,14 +82,6 @@ def outcome(fn: Any, values: dict[str, Any], ctx: RowContext) -> Any:
         return (exc.field, exc.reason, exc.fix, exc.implausible)
 
 
-@pytest.fixture
-def fresh_memos() -> Iterator[None]:
-    """Empty memos before and after the test (they outlive a test otherwise)."""
-    rows.clear_memos()
-    yield
-    rows.clear_memos()
-
-
 NAMES = ["anna", "ANNA", " Anna  ", "jean-luc", "Émile", "e\u0301mile", "", "null", "N/A", "ß"]
 NAMES += ["MÜLLER", "Mueller", "von Trapp", "O'NEIL", "li\tna", "123", "-", "Zoë", "x  y"]
 FULL = ["", "Frau Müller", "Dr. Hans von der Heide", "Smith, John", "MR JOHN SMITH", "Herr", "a"]
@@ -134,31 +126,51 @@ def test_memos_give_the_normalisers_result(people: list[dict[str, Any]], region:
         assert outcome(person_values, values, ctx) == expected
 
 
-def test_a_value_that_fails_is_not_remembered_and_fails_again(fresh_memos: None) -> None:
+def test_a_value_that_fails_is_not_remembered_and_fails_again() -> None:
     ctx = RowContext(kind=Kind.RECORDS, region="DE")
     for _ in range(2):
         with pytest.raises(n.FieldError) as caught:
             person_values({"phone": "+999 123"}, ctx)
         assert caught.value.field == "phone"
-    assert "+999 123" not in rows._phones("DE")
+    assert "+999 123" not in ctx.memos.phones("DE")
 
 
-def test_numbers_bypass_the_memos(fresh_memos: None) -> None:
+def test_numbers_bypass_the_memos() -> None:
     ctx = RowContext(kind=Kind.RECORDS, region="DE")
     postcodes = [person_values({"postcode": v}, ctx)[10] for v in ("1234", 1234, 1234.0)]
     assert postcodes == ["1234", "1234", "1234.0"]
-    assert all(type(key) is str for key in rows._POSTCODES)
+    assert list(ctx.memos.postcodes) == ["1234"]
 
 
-def test_memos_stay_bounded(fresh_memos: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_memos_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rows, "MEMO_SIZE", 10)
     ctx = RowContext(kind=Kind.RECORDS, region="DE")
     for i in range(100):
         name = f"name{'x' * i}"
         assert person_values({"first_name": name}, ctx)[0] == name.title()
-    assert 0 < len(rows._NAMES) <= 10
-    rows.clear_memos()
-    assert len(rows._NAMES) == 0
+    assert 0 < len(ctx.memos.names) <= 10
+    ctx.memos.clear()
+    assert len(ctx.memos) == 0
+
+
+def test_memos_belong_to_their_instance(tmp_path: Path) -> None:
+    """Two instances in one process remember nothing for each other, and a copy of a context
+    sent to a worker process starts with empty memos."""
+    first = Custos.open(str(tmp_path / "a.db"), Settings(db="unused"))
+    second = Custos.open(str(tmp_path / "b.db"), Settings(db="unused"))
+    try:
+        path = write(tmp_path / "people.csv", "record_id,first_name,city\n1,anna,berlin\n")
+        assert first.ingest(path, "crm").stored == 1
+        assert first.memos.names["anna"] == ("Anna", "anna")
+        assert len(first.memos) > 0 and len(second.memos) == 0
+        ctx = first.read_rules(None).row_context(
+            Kind.RECORDS, ColumnMap(MapFile(), Kind.RECORDS, [])
+        )
+        assert ctx.memos is first.memos
+        assert len(pickle.loads(pickle.dumps(ctx)).memos) == 0
+    finally:
+        first.close()
+        second.close()
 
 
 STREET_TEXT = st.lists(

@@ -194,15 +194,16 @@ def test_the_in_process_access_report_shows_the_whole_note(tmp_path: Path) -> No
 def test_pseudonymise_replaces_health_terms_and_keeps_them_apart(tmp_path: Path) -> None:
     """Under ``pseudonymise`` identifiers become keyed tokens, but a health term is replaced
     outright (a token per condition would let anyone count who shares one)."""
-    from custos.ingest import rows
     from custos.service import pii
 
-    pii.register(Settings(db="unused", secret_key_file=str(tmp_path / "secret.key")))
+    settings = Settings(db="unused", secret_key_file=str(tmp_path / "secret.key"))
+    pseudonymise, redact = (pii.text_filter(settings, p) for p in ("pseudonymise", "redact"))
+    assert pseudonymise is not None and redact is not None
     text = "Kunde Hans Brückner braucht Insulin, Rückruf unter 0171 2345678."
-    hidden, whole = rows.TEXT_FILTERS["pseudonymise"](text, "de")
+    hidden, whole = pseudonymise(text, "de")
     assert "<HEALTH>" in hidden and "Insulin" not in hidden and "<PHONE_" in hidden
     assert whole is not None and "Insulin" in whole and "0171" not in whole
-    assert rows.TEXT_FILTERS["redact"]("Lieferung fehlt.", "de") == ("Lieferung fehlt.", None)
+    assert redact("Lieferung fehlt.", "de") == ("Lieferung fehlt.", None)
 
 
 def test_a_changed_note_replaces_its_whole_text(tmp_path: Path) -> None:

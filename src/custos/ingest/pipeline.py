@@ -36,6 +36,7 @@ from custos.ingest.rows import (
     COLUMNS,
     Bad,
     Good,
+    Memos,
     NormalisedBatch,
     RowContext,
     TextFilter,
@@ -136,7 +137,7 @@ def default_region(settings: Settings) -> str | None:
 class ReadRules:
     """How the rows of a source are read, whichever way they come in (a file, the quarantine
     read again): the settings, the map file, the free-text policy ``pii`` and its filter
-    (``text_filter``; else the one registered in :data:`rows.TEXT_FILTERS`), the purposes a
+    (``text_filter``), the normal forms remembered so far (``memos``), the purposes a
     consent event may name (None: any) and the check that recognises an erased person's rows
     (``suppressed``)."""
 
@@ -146,6 +147,7 @@ class ReadRules:
     pii: str = "keep"
     purposes: frozenset[str] | None = None
     text_filter: TextFilter | None = None
+    memos: Memos = field(default_factory=Memos, compare=False)
 
     def row_context(self, kind: Kind, cmap: ColumnMap) -> RowContext:
         """How rows of ``kind`` are normalised: the map file's options over the settings."""
@@ -163,6 +165,7 @@ class ReadRules:
             ),
             upper_customer_id=map_file.upper_customer_id,
             purposes=self.purposes,
+            memos=self.memos,
         )
 
 

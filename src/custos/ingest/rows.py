@@ -59,8 +59,8 @@ class RowContext:
     #: payload included: ``keep``, or the name of a policy (``redact``, ``pseudonymise``).
     pii: str = "keep"
     #: The filter of ``pii``, given by the caller that knows how personal data is found: each
-    #: ingestion carries its own (its key file included) to every worker. None: the filter
-    #: registered under ``pii`` in :data:`TEXT_FILTERS`.
+    #: ingestion carries its own (its key file included) to every worker. Needed unless ``pii``
+    #: is ``keep``.
     text_filter: TextFilter | None = field(default=None, compare=False)
     #: Extra columns the map file tags ``free_text`` (a physician's note): filtered by ``pii``
     #: like ``text``, as is any other extra value that reads as prose.
@@ -72,6 +72,9 @@ class RowContext:
     #: The purposes the taxonomy knows: a consent event for another one (a typo) would never
     #: take effect, so its row is quarantined. None: not checked.
     purposes: frozenset[str] | None = None
+    #: The normal forms remembered so far (the instance's, :class:`Memos`): a context of its
+    #: own (a look-up, a test) starts empty.
+    memos: Memos = field(default_factory=lambda: Memos(), compare=False, repr=False)
 
 
 @dataclass(slots=True)
@@ -190,37 +193,59 @@ def _city_form(raw: Any) -> str | None:
     return n.display_name(text) if text else None
 
 
-_NAMES = _Memo(_name_forms)
-_CITIES = _Memo(_city_form)
-_POSTCODES = _Memo(n.postcode)
-_COUNTRIES = _Memo(n.country)
-_PHONES: dict[str | None, _Memo] = {}  # by region (None: national numbers keep their digits)
-_BIRTH_DATES: dict[str | None, _Memo] = {}  # by date format
+class Memos:
+    """The normal forms one custos instance remembers while it ingests: names, cities,
+    postcodes and countries, phones per region, birth dates per date format (each a bounded
+    :class:`_Memo`).
 
+    They hang on the instance (:attr:`custos.service.Custos.memos`) and travel in each row
+    context (:attr:`RowContext.memos`), so two stores in one process share nothing and a test
+    starts with empty memos. A copy sent to a worker process starts empty (:meth:`__reduce__`):
+    each worker builds its own.
+    """
 
-def clear_memos() -> None:
-    """Forget every remembered normal form, the normalisers' caches included (they hold
-    values of persons in process memory): after an erasure, so that no value of the erased
-    person stays behind in a long-running process. Results do not change, only speed."""
-    for memo in (_NAMES, _CITIES, _POSTCODES, _COUNTRIES, *_PHONES.values()):
-        memo.clear()
-    for memo in _BIRTH_DATES.values():
-        memo.clear()
-    n.clear_caches()
+    __slots__ = ("_birth_dates", "_phones", "cities", "countries", "names", "postcodes")
 
+    def __init__(self) -> None:
+        self.names = _Memo(_name_forms)
+        self.cities = _Memo(_city_form)
+        self.postcodes = _Memo(n.postcode)
+        self.countries = _Memo(n.country)
+        self._phones: dict[str | None, _Memo] = {}  # by region (None: national digits kept)
+        self._birth_dates: dict[str | None, _Memo] = {}  # by date format
 
-def _phones(region: str | None) -> _Memo:
-    memo = _PHONES.get(region)
-    if memo is None:
-        memo = _PHONES[region] = _Memo(lambda raw: n.phone(raw, region))
-    return memo
+    def __reduce__(self) -> tuple[type[Memos], tuple[()]]:
+        return (Memos, ())
 
+    def phones(self, region: str | None) -> _Memo:
+        """The memo of phone numbers read with ``region`` for those without a country code."""
+        memo = self._phones.get(region)
+        if memo is None:
+            memo = self._phones[region] = _Memo(lambda raw: n.phone(raw, region))
+        return memo
 
-def _birth_dates(date_format: str | None) -> _Memo:
-    memo = _BIRTH_DATES.get(date_format)
-    if memo is None:
-        memo = _BIRTH_DATES[date_format] = _Memo(lambda raw: n.date_of_birth(raw, date_format))
-    return memo
+    def birth_dates(self, date_format: str | None) -> _Memo:
+        """The memo of birth dates read with ``date_format``."""
+        memo = self._birth_dates.get(date_format)
+        if memo is None:
+            memo = self._birth_dates[date_format] = _Memo(
+                lambda raw: n.date_of_birth(raw, date_format)
+            )
+        return memo
+
+    def __len__(self) -> int:
+        memos = (self.names, self.cities, self.postcodes, self.countries)
+        return sum(map(len, (*memos, *self._phones.values(), *self._birth_dates.values())))
+
+    def clear(self) -> None:
+        """Forget every remembered normal form, and the normalisers' own caches (they hold
+        values of persons in process memory): after an erasure, so that no value of the erased
+        person stays behind in a long-running process. Results do not change, only speed."""
+        for memo in (self.names, self.cities, self.postcodes, self.countries):
+            memo.clear()
+        self._phones.clear()
+        self._birth_dates.clear()
+        n.clear_caches()
 
 
 def person_values(values: dict[str, Any], ctx: RowContext) -> tuple[Any, ...]:
@@ -232,10 +257,11 @@ def person_values(values: dict[str, Any], ctx: RowContext) -> tuple[Any, ...]:
     # goes through the memos (exactly the normaliser's result); anything else (numbers from
     # Parquet or JSON) straight to the normaliser.
     get = values.get
+    memos = ctx.memos
     field_name = "country"
     try:
         if v := get("country"):
-            country = _COUNTRIES[v] if type(v) is str else n.country(v)
+            country = memos.countries[v] if type(v) is str else n.country(v)
         else:
             country = None
         field_name = "email"
@@ -245,13 +271,13 @@ def person_values(values: dict[str, Any], ctx: RowContext) -> tuple[Any, ...]:
             # The region of a number written without its country code: the row's country,
             # else the source's (ctx.region), else none (the number keeps its national digits).
             region = country if country in n.PHONE_REGIONS else ctx.region
-            phone = _phones(region)[v] if type(v) is str else n.phone(v, region)
+            phone = memos.phones(region)[v] if type(v) is str else n.phone(v, region)
         else:
             phone = None
         field_name = "date_of_birth"
         if v := get("date_of_birth"):
             fmt = ctx.date_format
-            born = _birth_dates(fmt)[v] if type(v) is str else n.date_of_birth(v, fmt)
+            born = memos.birth_dates(fmt)[v] if type(v) is str else n.date_of_birth(v, fmt)
         else:
             born = None
         field_name = "social_handle"
@@ -260,11 +286,11 @@ def person_values(values: dict[str, Any], ctx: RowContext) -> tuple[Any, ...]:
         exc.field = field_name
         raise
     if v := get("first_name"):
-        first_forms = _NAMES[v] if type(v) is str else _name_forms(v)
+        first_forms = memos.names[v] if type(v) is str else _name_forms(v)
     else:
         first_forms = None
     if v := get("last_name"):
-        last_forms = _NAMES[v] if type(v) is str else _name_forms(v)
+        last_forms = memos.names[v] if type(v) is str else _name_forms(v)
     else:
         last_forms = None
     full = n.clean(v) if (v := get("full_name")) else None
@@ -281,10 +307,10 @@ def person_values(values: dict[str, Any], ctx: RowContext) -> tuple[Any, ...]:
         full = f"{first} {last}" if first and last else first or last
     street = n.clean(v) if (v := get("street")) else None
     if v := get("postcode"):
-        postcode = _POSTCODES[v] if type(v) is str else n.postcode(v)
+        postcode = memos.postcodes[v] if type(v) is str else n.postcode(v)
     else:
         postcode = None
-    city = (_CITIES[v] if type(v) is str else _city_form(v)) if (v := get("city")) else None
+    city = (memos.cities[v] if type(v) is str else _city_form(v)) if (v := get("city")) else None
     return (
         first,
         last,
@@ -411,11 +437,6 @@ def consent_key(source: str, values: dict[str, Any]) -> str:
     return file_event_key(source, values)
 
 
-#: Free-text filters by policy name (``redact``, ``pseudonymise``), registered by the service
-#: layer: the fallback of a row context without its own ``text_filter``.
-TEXT_FILTERS: dict[str, TextFilter] = {}
-
-
 def _filter_text(
     row_values: dict[str, Any], values: dict[str, Any], cmap: ColumnMap, text_filter: TextFilter
 ) -> dict[str, Any]:
@@ -466,9 +487,9 @@ def normalise_batch(rows: list[RawRow], cmap: ColumnMap, ctx: RowContext) -> Nor
     result = NormalisedBatch()
     columns = cmap.fields
     filtering = ctx.pii != "keep" and ctx.kind is not Kind.CONSENTS
-    text_filter = ctx.text_filter or TEXT_FILTERS.get(ctx.pii)
+    text_filter = ctx.text_filter
     if filtering and text_filter is None:
-        raise ValueError(f"no free-text filter {ctx.pii!r} is registered")
+        raise ValueError(f"the row context names the policy {ctx.pii!r} but gives no filter")
     needs_id = ctx.kind is not Kind.CONSENTS
     split = cmap.split
     identifier = n.identifier

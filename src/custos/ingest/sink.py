@@ -5,7 +5,7 @@ whether they come from a file (:mod:`custos.ingest.pipeline`) or from collected 
 One place for each rule of that way in:
 
 - **source ids**: a source is created on first use and holds one kind of rows
-  (:func:`ensure_source`); :class:`SourceIds` remembers them for a process that writes often;
+  (:func:`ensure_source`); :class:`SourceIds` remembers them for an instance that writes often;
 - **duplicate lookup**: which keys are stored already (:meth:`Store.existing_keys`), one indexed look-up
   per chunk inside the writing transaction;
 - **suppression**: whether a row about to be stored is an erased person's
@@ -24,7 +24,6 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, select
 
@@ -71,21 +70,19 @@ def ensure_source(conn: Connection, name: str, kind: Kind) -> int:
     return source_id
 
 
-_KNOWN_SOURCES: WeakKeyDictionary[Store, dict[tuple[str, Kind], int]] = WeakKeyDictionary()
-
-
 class SourceIds:
-    """The ids of the sources one store's writer has written to, looked up once per process.
+    """The ids of the sources one custos instance has written to, looked up once each.
 
     A source keeps its id for good, and once it holds a kind of rows (records or
     interactions) it keeps that kind too, so a remembered (name, kind) needs no check again.
-    Ids are remembered only once the transaction that found them has committed
-    (:meth:`remember`): a source created in a transaction that rolled back does not exist.
+    ``known`` is the instance's memory (:attr:`custos.service.Custos.source_ids`). Ids are
+    remembered only once the transaction that found them has committed (:meth:`remember`): a
+    source created in a transaction that rolled back does not exist.
     """
 
-    def __init__(self, store: Store, kind: Kind) -> None:
+    def __init__(self, known: dict[tuple[str, Kind], int], kind: Kind) -> None:
         self.kind = kind
-        self._cached = _KNOWN_SOURCES.setdefault(store, {})
+        self._cached = known
         self._found: dict[tuple[str, Kind], int] = {}
 
     def of(self, conn: Connection, names: Iterable[str]) -> dict[str, int]:

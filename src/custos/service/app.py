@@ -29,6 +29,7 @@ from custos.ingest.pipeline import (
     ReadRules,
     ingest_file,
 )
+from custos.ingest.rows import Memos
 from custos.service import dsr, keys, reads
 from custos.service import pii as pii_policy
 from custos.service.facades import (
@@ -82,6 +83,10 @@ class Custos:
         self.model_cache = models.ModelCache()
         #: the collection keys' identity secrets, each derived once from the secret key file
         self.identity_secrets = keys.IdentitySecrets(settings.secret_key_file)
+        #: the normal forms ingestion remembers (cleared by an erasure)
+        self.memos = Memos()
+        #: the ids of the sources this instance has written to (see :class:`sink.SourceIds`)
+        self.source_ids: dict[tuple[str, Kind], int] = {}
 
     @classmethod
     def open(
@@ -213,6 +218,7 @@ class Custos:
             pii=policy,
             purposes=frozenset(self.taxonomy.purposes),
             text_filter=pii_policy.text_filter(self.settings, policy),
+            memos=self.memos,
         )
 
     def resolve(

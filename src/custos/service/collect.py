@@ -218,6 +218,7 @@ def prepare(app: Custos, requests: list[CollectRequest]) -> Prepared:
         kind=Kind.INTERACTIONS,
         region=default_region(app.settings),
         bad_fields=app.settings.bad_fields,
+        memos=app.memos,
     )
     stamp = _bind(app, t.interactions.c.timestamp)
     rows = CallRows(ctx)
@@ -355,8 +356,8 @@ def write(app: Custos, parts: list[Prepared]) -> list[CollectResult]:
     stamp = _bind(app, t.interactions.c.timestamp)
     names = COLUMNS[Kind.INTERACTIONS]
     customer = names.index("customer_id")
-    # Each server process looks a source up once (see sink.SourceIds).
-    sources = sink.SourceIds(app.store, Kind.INTERACTIONS)
+    # Each instance (a server process has one) looks a source up once (see sink.SourceIds).
+    sources = sink.SourceIds(app.source_ids, Kind.INTERACTIONS)
     with app.store.write() as conn:
         source_ids = sources.of(conn, (r.source for r in requests))
         sids = [source_ids[r.source] for r in requests]

@@ -32,7 +32,8 @@ from custos.consent.ledger import GRANTED
 from custos.consent.signals import Signal
 from custos.core.fields import Kind
 from custos.ingest.rows import COLUMNS, Good
-from custos.service.collect_store import IN_CHUNK, Stored, column, marks, rows_of
+from custos.service.collect_store import Stored, column, marks, rows_of
+from custos.store import Store
 from custos.store import tables as t
 
 if TYPE_CHECKING:
@@ -55,8 +56,7 @@ def _stored(conn: Connection, keys: list[str]) -> list[str]:
     (calls carry their own times) or all known (a resend): a count says which, and only a
     mixed chunk has its keys listed."""
     found: list[str] = []
-    for i in range(0, len(keys), IN_CHUNK):
-        chunk = keys[i : i + IN_CHUNK]
+    for chunk in Store.chunks(keys):
         within = f"FROM {t.consent_events.name} WHERE event_key IN ({marks(conn, len(chunk))})"
         count = rows_of(conn, f"SELECT count(*) {within}", chunk)[0][0]
         if count == len(chunk):

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from custos.service.collect import Call, CollectRequest, CollectResult
 
 __all__ = [
-    "IN_CHUNK",
     "Stored",
     "audit_group",
     "column",
@@ -41,8 +40,6 @@ __all__ = [
     "store_rows",
 ]
 
-#: Values per ``IN (…)`` list (the store's).
-IN_CHUNK = Store.in_chunk
 #: A call to store: (index of its request in the group, the call, its values, the interaction
 #: columns it fills and their values as the driver takes them).
 Stored = tuple[int, "Call", Good, tuple[str, ...], tuple[Any, ...]]
@@ -95,8 +92,7 @@ def learn_aliases(
     ca = t.collect_aliases.name
     known: dict[str, str] = {}
     listed = sorted(wanted | set(learnt))
-    for i in range(0, len(listed), IN_CHUNK):
-        chunk = listed[i : i + IN_CHUNK]
+    for chunk in Store.chunks(listed):
         sql = (
             f"SELECT anonymous_id, user_id FROM {ca} "
             f"WHERE anonymous_id IN ({marks(conn, len(chunk))})"
@@ -135,8 +131,7 @@ def link_pending(conn: Connection, taught: dict[str, str]) -> list[tuple[str, st
     mark = marks(conn, 1)
     listed = sorted(taught)
     signals: list[tuple[str, str, str]] = []
-    for i in range(0, len(listed), IN_CHUNK):
-        chunk = listed[i : i + IN_CHUNK]
+    for chunk in Store.chunks(listed):
         within = f"anonymous_id IN ({marks(conn, len(chunk))})"
         pending = rows_of(
             conn, f"SELECT anonymous_id, raw_id, signals FROM {cp} WHERE {within}", chunk
@@ -150,8 +145,7 @@ def link_pending(conn: Connection, taught: dict[str, str]) -> list[tuple[str, st
                 if kept:
                     signals.append((anon, user, kept))
         for user, raw_ids in waiting.items():
-            for j in range(0, len(raw_ids), IN_CHUNK):
-                ids = raw_ids[j : j + IN_CHUNK]
+            for ids in Store.chunks(raw_ids):
                 conn.exec_driver_sql(
                     f"UPDATE {it} SET customer_id = {mark} WHERE customer_id IS NULL "
                     f"AND raw_id IN ({marks(conn, len(ids))})",

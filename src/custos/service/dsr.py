@@ -26,7 +26,7 @@ from custos.core.fields import STRONG_IDENTIFIERS, Kind
 from custos.ingest import normalise
 from custos.ingest.normalise import FieldError
 from custos.ingest.pipeline import default_region, ensure_source
-from custos.ingest.rows import PERSON_COLUMNS, RowContext, clear_memos, person_values
+from custos.ingest.rows import PERSON_COLUMNS, RowContext, person_values
 from custos.privacy.dsr import erasure, forms, html, report, requests, suppression
 from custos.privacy.dsr import rectify as rectification
 from custos.privacy.dsr.collect import recipients
@@ -494,7 +494,7 @@ def _erase_handlers(app: Custos, secret: bytes) -> dict[str, Handler]:
     def purge_step(r: Request) -> None:
         tables = sorted(r.step("erase").detail["removed"])
         done = erasure.purge(app.store, tables)
-        clear_memos()  # normal forms this process remembers of the person's values
+        app.memos.clear()  # normal forms this instance remembers of the person's values
         with app.store.write() as conn:
             _finish(conn, r, "purge", done)
 

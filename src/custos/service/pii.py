@@ -24,7 +24,6 @@ from custos.consent.guard import source_categories
 from custos.core.errors import InputError
 from custos.core.fields import reads_as_prose
 from custos.core.settings import Settings
-from custos.ingest import rows
 from custos.ingest.rows import FilteredText, TextFilter
 from custos.privacy.keys import load_or_create_key
 from custos.store import tables as t
@@ -97,11 +96,6 @@ class TextFilters:
         if self._key is None:
             self._key = load_or_create_key(self.key_file)
         return filter_text(text, language, "pseudonymise", self._key)
-
-
-def register(settings: Settings) -> None:
-    """Make the policies, with the settings' key file, available to ingestion (idempotent)."""
-    rows.TEXT_FILTERS.update(TextFilters.of(settings).by_policy())
 
 
 def text_filter(settings: Settings, policy: str) -> TextFilter | None:
