@@ -89,12 +89,12 @@ def learn_aliases(
     return every known one for the anonymous ids ``wanted``, and the ones taught."""
     if not (wanted or learnt):
         return {}, {}
-    ca = t.collect_aliases.name
+    aliases = t.collect_aliases.name
     known: dict[str, str] = {}
     listed = sorted(wanted | set(learnt))
     for chunk in Store.chunks(listed):
         sql = (
-            f"SELECT anonymous_id, user_id FROM {ca} "
+            f"SELECT anonymous_id, user_id FROM {aliases} "
             f"WHERE anonymous_id IN ({marks(conn, len(chunk))})"
         )
         known.update(rows_of(conn, sql, chunk))
@@ -107,12 +107,13 @@ def learn_aliases(
             changed.append((user, bind(when), anon))
     if new:
         conn.exec_driver_sql(
-            f"INSERT INTO {ca} (anonymous_id, user_id, linked_at) VALUES ({marks(conn, 3)})", new
+            f"INSERT INTO {aliases} (anonymous_id, user_id, linked_at) VALUES ({marks(conn, 3)})",
+            new,
         )
     if changed:
         mark = marks(conn, 1)
         conn.exec_driver_sql(
-            f"UPDATE {ca} SET user_id = {mark}, linked_at = {mark} WHERE anonymous_id = {mark}",
+            f"UPDATE {aliases} SET user_id = {mark}, linked_at = {mark} WHERE anonymous_id = {mark}",
             changed,
         )
     taught = {anon: user for anon, (user, _) in learnt.items()}
@@ -127,14 +128,15 @@ def link_pending(conn: Connection, taught: dict[str, str]) -> list[tuple[str, st
     kept by remember_anonymous)``, for the ledger (they now have a person)."""
     if not taught:
         return []
-    cp, it, recheck = t.collect_pending.name, t.interactions.name, t.identity_recheck.name
+    pending_calls, interactions = t.collect_pending.name, t.interactions.name
+    recheck = t.identity_recheck.name
     mark = marks(conn, 1)
     listed = sorted(taught)
     signals: list[tuple[str, str, str]] = []
     for chunk in Store.chunks(listed):
         within = f"anonymous_id IN ({marks(conn, len(chunk))})"
         pending = rows_of(
-            conn, f"SELECT anonymous_id, raw_id, signals FROM {cp} WHERE {within}", chunk
+            conn, f"SELECT anonymous_id, raw_id, signals FROM {pending_calls} WHERE {within}", chunk
         )
         if not pending:
             continue
@@ -147,14 +149,14 @@ def link_pending(conn: Connection, taught: dict[str, str]) -> list[tuple[str, st
         for user, raw_ids in waiting.items():
             for ids in Store.chunks(raw_ids):
                 conn.exec_driver_sql(
-                    f"UPDATE {it} SET customer_id = {mark} WHERE customer_id IS NULL "
+                    f"UPDATE {interactions} SET customer_id = {mark} WHERE customer_id IS NULL "
                     f"AND raw_id IN ({marks(conn, len(ids))})",
                     (user, *ids),
                 )
             conn.exec_driver_sql(
                 f"INSERT INTO {recheck} (raw_id) VALUES ({mark})", [(r,) for r in raw_ids]
             )
-        conn.exec_driver_sql(f"DELETE FROM {cp} WHERE {within}", tuple(chunk))
+        conn.exec_driver_sql(f"DELETE FROM {pending_calls} WHERE {within}", tuple(chunk))
     return signals
 
 

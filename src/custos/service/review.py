@@ -50,17 +50,17 @@ def _waiting() -> Any:
     """The candidates still waiting for a person: the latest row per pair, no decision about
     the pair (either order), and the two records not (or no longer) in one profile."""
     newer = t.identity_candidates.alias("newer")
-    lm, rm = t.profile_members.alias("lm"), t.profile_members.alias("rm")
+    left, right = t.profile_members.alias("left_members"), t.profile_members.alias("right_members")
     return (
         select(
             *t.identity_candidates.c[_QUEUE],
-            lm.c.profile_id.label("left_profile"),
-            rm.c.profile_id.label("right_profile"),
+            left.c.profile_id.label("left_profile"),
+            right.c.profile_id.label("right_profile"),
         )
         .select_from(
             t.identity_candidates.outerjoin(
-                lm, lm.c.raw_id == t.identity_candidates.c.left_raw_id
-            ).outerjoin(rm, rm.c.raw_id == t.identity_candidates.c.right_raw_id)
+                left, left.c.raw_id == t.identity_candidates.c.left_raw_id
+            ).outerjoin(right, right.c.raw_id == t.identity_candidates.c.right_raw_id)
         )
         .where(
             ~exists().where(
@@ -90,9 +90,9 @@ def _waiting() -> Any:
                 ),
             ),
             or_(
-                lm.c.profile_id.is_(None),
-                rm.c.profile_id.is_(None),
-                lm.c.profile_id != rm.c.profile_id,
+                left.c.profile_id.is_(None),
+                right.c.profile_id.is_(None),
+                left.c.profile_id != right.c.profile_id,
             ),
         )
     )
