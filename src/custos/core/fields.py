@@ -9,6 +9,7 @@ ingestion, the schema, identity resolution and the golden record use are derived
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
 
@@ -132,3 +133,15 @@ PROSE_WORDS = 6
 def reads_as_prose(value: object) -> bool:
     """Is ``value`` a string of more than :data:`PROSE_WORDS` words?"""
     return isinstance(value, str) and len(value.split()) > PROSE_WORDS
+
+
+def years_old(dob: str | None, today: date) -> int | None:
+    """Age in whole years on ``today`` of a person born on ``dob`` (an ISO date, or the start
+    of a timestamp); None for a missing or unreadable date."""
+    if not dob:
+        return None
+    try:
+        born = date.fromisoformat(dob[:10])
+    except ValueError:
+        return None
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))

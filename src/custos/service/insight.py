@@ -25,6 +25,7 @@ from sqlalchemy import Select, and_, delete, exists, func, select
 from custos.consent.guard import Guard
 from custos.consent.taxonomy import UNCLASSIFIED
 from custos.core.errors import AccessDenied, CustosError, InputError, NotFoundError
+from custos.core.fields import years_old
 from custos.ingest.rows import dumps
 from custos.insight import stats
 from custos.insight.segments import Segment, parse
@@ -210,18 +211,6 @@ def counted(app: Custos, confidence: float | None) -> bool:
 def shown_label(app: Custos, label: str, confidence: float | None) -> str:
     """The label a reader sees: ``uncertain`` below the confidence threshold, else as stored."""
     return label if counted(app, confidence) else "uncertain"
-
-
-def years_old(dob: str | None, today: date) -> int | None:
-    """Age in whole years on ``today`` of a person born on ``dob`` (an ISO date, or the start
-    of a timestamp); None for a missing or unreadable date."""
-    if not dob:
-        return None
-    try:
-        born = date.fromisoformat(dob[:10])
-    except ValueError:
-        return None
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
 def _band(age: int | None) -> str | None:

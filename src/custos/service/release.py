@@ -37,7 +37,7 @@ from sqlalchemy import Connection, select
 
 from custos.consent.guard import Access
 from custos.core.errors import ConfigError, InputError
-from custos.core.fields import PROSE_WORDS, reads_as_prose
+from custos.core.fields import PROSE_WORDS, reads_as_prose, years_old
 from custos.core.files import csv_writer, private_file, write_private
 from custos.privacy.deid import Refused, Row, deidentify, pseudonym
 from custos.privacy.deid.operators import operator_for
@@ -45,7 +45,6 @@ from custos.privacy.deid.operators.base import Operator
 from custos.privacy.deid.operators.dates import Dates
 from custos.privacy.deid.risk import assess
 from custos.service.dsr import secret_key
-from custos.service.insight import years_old
 from custos.service.reads import GuardSession
 from custos.store import Store
 from custos.store import golden as golden_store
