@@ -46,8 +46,9 @@ NOTE = (
 )
 
 
-def child(task: str, url: str, path: Path, parquet: Path) -> dict[str, Any]:
-    """Run ``task`` (``copy``, ``rows`` or ``e2e``) on the store at ``url``, in this process."""
+def child(task: str, url: str, path: Path, parquet: Path, engine: str = "duckdb") -> dict[str, Any]:
+    """Run ``task`` (``copy``, ``rows`` or ``e2e``) on the store at ``url``, in this process
+    (``engine``: where a resolution scores its pairs; Spark works in a temporary folder)."""
     from custos.core.settings import Settings
     from custos.process import paused_gc
     from custos.service import Custos
@@ -69,7 +70,8 @@ def child(task: str, url: str, path: Path, parquet: Path) -> dict[str, Any]:
 
         PostgresStore._bulk_insert = timed  # type: ignore[method-assign,assignment]
     else:
-        settings = Settings(db=url, default_region="US")
+        work = tempfile.mkdtemp(prefix="custos-bench-engine-")
+        settings = Settings(db=url, default_region="US", engine=engine, engine_location=work)
     result: dict[str, Any] = {}
     with Custos.open(url, settings) as app:
         clock = time.perf_counter()
@@ -79,8 +81,10 @@ def child(task: str, url: str, path: Path, parquet: Path) -> dict[str, Any]:
         if task == "e2e":
             clock = time.perf_counter()
             with paused_gc():  # as `custos resolve` runs it
-                app.resolve(actor="bench")
+                resolved = app.resolve(actor="bench")
             phases["resolve"] = time.perf_counter() - clock
+            result["resolve_phases"] = resolved.phases
+            result["profiles"] = resolved.profiles
             clock = time.perf_counter()
             exported = sum(1 for _ in app.export_profiles(PURPOSE, actor="bench"))
             phases["export"] = time.perf_counter() - clock

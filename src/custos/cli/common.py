@@ -109,13 +109,14 @@ def main_options(
 
 
 @contextmanager
-def open_custos(*, create: bool = False) -> Any:
+def open_custos(*, create: bool = False, settings: Settings | None = None) -> Any:
     """Open custos on the store of ``--db``; custos errors end the command with exit 2.
 
     Only ``custos init`` (and the demo) create a store: every other command refuses one that
-    does not exist, so a typo in ``--db`` is not answered from a new, empty store."""
+    does not exist, so a typo in ``--db`` is not answered from a new, empty store. ``settings``
+    replaces those of the environment (a command's options over them)."""
     try:
-        with Custos.open(state.db, Settings(), create=create) as custos:
+        with Custos.open(state.db, settings or Settings(), create=create) as custos:
             yield custos
     except CustosError as exc:
         err.print(f"[red]error:[/red] {exc.message}")

@@ -38,6 +38,7 @@ from custos.cli.profiles import print_profile
 from custos.core.errors import CustosError
 from custos.core.fields import GOLDEN_ATTRIBUTES, STRONG_IDENTIFIERS, Kind
 from custos.core.files import csv_writer, private_file
+from custos.core.settings import Settings
 from custos.identity.matcher import MIN_TRAINING_RECORDS
 from custos.ingest.pipeline import IngestSummary
 from custos.ingest.readers import FILE_TYPES
@@ -198,12 +199,69 @@ def resolve(
         "--retrain",
         help="Train and save a new matching model version first (implies --full).",
     ),
+    engine: str | None = typer.Option(
+        None,
+        "--engine",
+        help="Where to score candidate pairs: duckdb (in process) or spark (implies --full; "
+        "needs custos[spark] and Java 17). Default: CUSTOS_ENGINE, else duckdb.",
+    ),
+    spark_master: str | None = typer.Option(
+        None, "--spark-master", help="Spark master URL (default local[2]; CUSTOS_SPARK_MASTER)."
+    ),
+    spark_conf: list[str] = typer.Option(
+        [], "--spark-conf", help="A Spark setting KEY=VALUE (repeatable; over CUSTOS_SPARK_CONF)."
+    ),
+    engine_location: str | None = typer.Option(
+        None,
+        "--engine-location",
+        help="Where Spark reads and writes its Parquet files and keeps a run's work: a path, "
+        "or a Hadoop URI shared with the cluster (CUSTOS_ENGINE_LOCATION).",
+    ),
 ) -> None:
     """Build or update profiles (help text above: it names the shipped model's threshold)."""
+    settings = _engine_settings(engine, spark_master, spark_conf, engine_location)
+    spark = settings.engine == "spark"
     phase = "resolving profiles" + (" (training the matching model first)" if retrain else "")
-    with open_custos() as custos, _progress(phase), process.paused_gc():
-        summary = custos.resolve(full=full, retrain=retrain)
+    with (
+        open_custos(settings=settings) as custos,
+        _progress(phase) as activity,
+        process.paused_gc(),
+    ):
+        report = activity.phase if activity else (_log_phase if spark else None)
+        summary = custos.resolve(full=full or spark, retrain=retrain, progress=report)
     _print_resolve(summary)
+
+
+def _engine_settings(
+    engine: str | None, master: str | None, conf: list[str], location: str | None
+) -> Settings:
+    """The environment's settings with the engine options of ``custos resolve`` over them."""
+    settings = Settings()
+    update: dict[str, Any] = {}
+    if engine is not None:
+        if engine not in ("duckdb", "spark"):
+            err.print(f"[red]error:[/red] --engine {engine!r}: write duckdb or spark")
+            raise typer.Exit(2)
+        update["engine"] = engine
+    if master is not None:
+        update["spark_master"] = master
+    if location is not None:
+        update["engine_location"] = location
+    pairs = dict(settings.spark_conf)
+    for item in conf:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            err.print(f"[red]error:[/red] --spark-conf {item!r}: write KEY=VALUE")
+            raise typer.Exit(2)
+        pairs[key.strip()] = value
+    if conf:
+        update["spark_conf"] = pairs
+    return settings.model_copy(update=update)
+
+
+def _log_phase(phase: str) -> None:
+    """A phase of a long run, for logs (standard error is no terminal)."""
+    err.print(f"resolve: {phase}")
 
 
 def _print_resolve(summary: Any) -> None:
@@ -220,7 +278,11 @@ def _print_resolve(summary: Any) -> None:
         else "exact identifiers only"
     )
     phases = ", ".join(f"{k} {v:.1f} s" for k, v in summary.phases.items())
-    out.print(f"{summary.mode} run, {model}; {phases}")
+    engine = f", scored on {summary.engine}" if summary.engine != "duckdb" else ""
+    resumed = (
+        f"; resumed a failed run: {', '.join(summary.resumed)} read back" if summary.resumed else ""
+    )
+    out.print(f"{summary.mode} run, {model}{engine}; {phases}{resumed}")
     if summary.conflicts:
         out.print(f"{summary.conflicts} links refused: they would join different birth dates")
     if summary.withheld_links:

@@ -69,6 +69,30 @@ class Settings(BaseSettings):
         ge=1000,
         description="Records drawn at random to train the matching model when there are more.",
     )
+    engine: Literal["duckdb", "spark"] = Field(
+        default="duckdb",
+        description="Where a full resolution scores candidate pairs: DuckDB in process, or "
+        "Apache Spark (pip install 'custos[spark]', Java 17). Attaching new records "
+        "(incremental resolution) always scores in process.",
+    )
+    spark_master: str = Field(
+        default="local[2]",
+        description="Spark master URL for engine=spark: local[N] (N cores of this machine), "
+        "spark://host:7077, yarn, k8s://...",
+    )
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict,
+        description='Extra Spark settings for engine=spark, as JSON (e.g. {"spark.executor.'
+        'memory": "8g"}); custos sets the UI off, 8 shuffle partitions and 4g driver memory '
+        "unless given here.",
+    )
+    engine_location: str | None = Field(
+        default=None,
+        description="Where engine=spark writes the snapshot and scored pairs (Parquet) and a "
+        "run's work: a local path for local[N], a path or Hadoop URI (hdfs://, s3a://) that "
+        "driver and executors share for a cluster. Unset: a folder in the system's "
+        "temporary directory.",
+    )
     pii_policy: Literal["redact", "pseudonymise", "keep"] = Field(
         default="redact",
         description="What ingestion does with free text (call notes, posts, comments) when "

@@ -35,7 +35,7 @@ import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from custos.identity.graph import Edge
 
@@ -108,11 +108,13 @@ def _settings() -> Any:
                 "and substr(dob_l, 6, 2) = substr(dob_r, 9, 2) "
                 "and substr(dob_l, 9, 2) = substr(dob_r, 6, 2)",
                 label_for_charts="day and month swapped",
+                base_dialect_str="duckdb",
             ),
             cll.DamerauLevenshteinLevel("dob", 1),
             cll.CustomLevel(
                 "substr(dob_l, 6, 5) = substr(dob_r, 6, 5)",
                 label_for_charts="same day and month, other year",
+                base_dialect_str="duckdb",
             ),
             cll.ElseLevel(),
         ],
@@ -127,6 +129,7 @@ def _settings() -> Any:
             cll.CustomLevel(
                 "list_contains(first_name_nicknames_l, first_name_r)",
                 label_for_charts="nickname",
+                base_dialect_str="duckdb",
             ),
             cll.JaroWinklerLevel("first_name", 0.92),
             cll.JaroWinklerLevel("first_name", 0.88),
@@ -134,6 +137,7 @@ def _settings() -> Any:
                 "(length(first_name_l) = 1 or length(first_name_r) = 1) "
                 "and substr(first_name_l, 1, 1) = substr(first_name_r, 1, 1)",
                 label_for_charts="initial",
+                base_dialect_str="duckdb",
             ),
             cll.JaroWinklerLevel("first_name", 0.7),
             cll.ElseLevel(),
@@ -166,7 +170,9 @@ def _settings() -> Any:
         output_column_name="household",
         comparison_levels=[
             cll.CustomLevel(
-                f"{nothing('l')} or {nothing('r')}", label_for_charts="nothing to compare"
+                f"{nothing('l')} or {nothing('r')}",
+                label_for_charts="nothing to compare",
+                base_dialect_str="duckdb",
             ).configure(is_null_level=True),
             # (a shared landline on top of the same address is the same household again)
             cll.And(same_street(), same_place()).configure(label_for_charts="same address"),
@@ -192,7 +198,7 @@ def _settings() -> Any:
             # (``sparse``): its name alone, and with a typo in either part, finds the person's
             # records. (One side's condition per rule, so the database filters before it joins.)
             *(
-                brl.CustomRule(f"{join} and {side}.sparse = '1'")
+                brl.CustomRule(f"{join} and {side}.sparse = '1'", sql_dialect="duckdb")
                 for join in (
                     "l.first_name = r.first_name and l.surname = r.surname",
                     "l.first_name = r.first_name "
@@ -470,8 +476,9 @@ def _edges(result: pa.Table, comparisons: list[str], threshold: float) -> Iterat
             evidence |= np.where(values > 0, bit, 0)
     # Strongest first, ties in the order of the records (DuckDB returns rows in any order, and
     # the order of equal weights decides which of two conflicting links goes first: the same
-    # data must give the same profiles every time).
-    order = np.lexsort((right, left, -weight))
+    # data must give the same profiles every time, on every engine, whose sums of the same
+    # field weights may differ in the last bits).
+    order = np.lexsort((right, left, -np.round(weight, 9)))
     for row, a, b, w, bits in zip(
         order.tolist(),
         left[order].tolist(),
@@ -487,17 +494,116 @@ def _strongest_first(edge: Edge) -> tuple[float, int, int]:
     return (-(edge.weight or 0.0), edge.left, edge.right)
 
 
-def predict(table: pa.Table, model: dict[str, Any], *, threshold: float) -> list[Edge]:
-    """Score the candidate pairs within ``table``; edges at or above ``threshold`` (match
-    weight), strongest first, each with the match weight per compared field."""
-    linker, db_api = _linker(table, model, detail=True)
-    _register_frequencies(linker, db_api, term_frequencies(table, model))
-    predictions = linker.inference.predict(threshold_match_weight=threshold)
+def predict(
+    table: pa.Table, model: dict[str, Any], *, threshold: float, engine: Engine | None = None
+) -> list[Edge]:
+    """Score the candidate pairs within ``table`` on ``engine`` (DuckDB in process unless
+    named); edges at or above ``threshold`` (match weight), strongest first, each with the
+    match weight per compared field."""
+    engine = engine or InProcess()
+    scored = engine.score(table, model, term_frequencies(table, model), threshold)
     comparisons = [c["output_column_name"] for c in model["comparisons"]]
-    edges = list(_edges(predictions.as_pyarrow_table(), comparisons, threshold))
-    predictions.drop_table_from_database_and_remove_from_cache()
-    _release(db_api)
-    return edges
+    return list(_edges(scored, comparisons, threshold))
+
+
+class Engine(Protocol):
+    """Where the matcher's SQL runs over a snapshot (:func:`predict`): DuckDB in process
+    (:class:`InProcess`) or Apache Spark (:class:`custos.identity.spark.SparkEngine`). An
+    engine only scores; linking rules, clustering, stable ids and decisions stay in custos,
+    the same for every engine."""
+
+    name: str
+    #: phases a failed run had finished, read back by this one instead of redone
+    resumed: list[str]
+
+    def describe(self) -> str:
+        """The engine in words, for progress lines."""
+        ...
+
+    def score(
+        self,
+        table: pa.Table,
+        model: dict[str, Any],
+        frequencies: dict[str, dict[str, float]],
+        threshold: float,
+    ) -> pa.Table:
+        """The candidate pairs of ``table`` at or above ``threshold``: ``unique_id_l``,
+        ``unique_id_r``, ``match_weight`` and each comparison's ``mw_*`` (and ``mw_tf_adj_*``)
+        columns, in any order."""
+        ...
+
+    def trained(self, sample: pa.Table) -> dict[str, Any] | None:
+        """A model that a failed run trained on this sample, or None."""
+        ...
+
+    def keep(self, sample: pa.Table, model: dict[str, Any]) -> None:
+        """Keep a model trained on ``sample`` until the run's result is written."""
+        ...
+
+    def finish(self) -> None:
+        """The run's result is written: drop what was kept for resuming it."""
+        ...
+
+
+class InProcess:
+    """The default engine: Splink on an in-process DuckDB with bounded memory."""
+
+    name = "duckdb"
+
+    def __init__(self) -> None:
+        self.resumed: list[str] = []  # (an in-process run keeps nothing to resume from)
+
+    def describe(self) -> str:
+        """The engine in words."""
+        return "DuckDB in process"
+
+    def trained(self, sample: pa.Table) -> dict[str, Any] | None:
+        """Nothing is kept in process: None."""
+        return None
+
+    def keep(self, sample: pa.Table, model: dict[str, Any]) -> None:
+        """Nothing is kept in process."""
+
+    def finish(self) -> None:
+        """Nothing to drop."""
+
+    def score(
+        self,
+        table: pa.Table,
+        model: dict[str, Any],
+        frequencies: dict[str, dict[str, float]],
+        threshold: float,
+    ) -> pa.Table:
+        """Score with Splink's DuckDB backend (see :class:`Engine`)."""
+        linker, db_api = _linker(table, model, detail=True)
+        try:
+            _register_frequencies(linker, db_api, frequencies)
+            predictions = linker.inference.predict(threshold_match_weight=threshold)
+            scored: pa.Table = predictions.as_pyarrow_table()
+            predictions.drop_table_from_database_and_remove_from_cache()
+        finally:
+            _release(db_api)
+        return scored
+
+
+def dialect_model(model: dict[str, Any], dialect: str) -> dict[str, Any]:
+    """A saved model rendered for another SQL dialect (``"spark"``): the comparisons and
+    blocking rules as this design defines them, in that dialect, with the model's trained
+    parameters (m and u per level, the prior, term-frequency settings). A model's JSON carries
+    the SQL of the engine it was trained on, so it is never run on another as it is."""
+    if model.get("custos_design_version") not in (None, DESIGN_VERSION):
+        raise ValueError("the model is of another comparison design: train a new one first")
+    out: dict[str, Any] = _settings().create_settings_dict(dialect)
+    for key, value in model.items():
+        if key not in ("comparisons", "blocking_rules_to_generate_predictions", "sql_dialect"):
+            out[key] = value
+    for rendered, saved in zip(out["comparisons"], model["comparisons"], strict=True):
+        if rendered["output_column_name"] != saved["output_column_name"]:
+            raise ValueError(f"the model's comparison {saved['output_column_name']} is unknown")
+        levels = zip(rendered["comparison_levels"], saved["comparison_levels"], strict=True)
+        for level, trained in levels:
+            level.update({k: v for k, v in trained.items() if k != "sql_condition"})
+    return _strip(out)
 
 
 #: New records up to this many are scored with Splink's real-time comparison (its SQL is built

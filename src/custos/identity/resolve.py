@@ -41,6 +41,21 @@ from custos.store import tables as t
 
 #: A producer of extra edges (a test or another matcher plugs in here).
 EdgeSource = Callable[[list[Node]], list[Edge]]
+#: Told the name of each phase as it starts (a terminal's progress line).
+PhaseReport = Callable[[str], None]
+
+
+def _quiet(phase: str) -> None:
+    """No one to tell."""
+
+
+def engine_for(settings: Settings) -> matcher.Engine:
+    """The scoring engine a full resolution uses (``settings.engine``)."""
+    if settings.engine == "spark":
+        from custos.identity.spark import SparkEngine
+
+        return SparkEngine.from_settings(settings)
+    return matcher.InProcess()
 
 
 @dataclass
@@ -70,6 +85,8 @@ class ResolveSummary:
     ambiguous: int = 0  # records that fit two persons equally well (linked to neither)
     ignored: list[IgnoredIdentifier] = field(default_factory=list)
     seconds: float = 0.0
+    engine: str = "duckdb"  # where the pairs were scored
+    resumed: list[str] = field(default_factory=list)  # phases read back from a failed run
 
     def count_links(self, exact: ExactResult, planned: ProfilePlan) -> None:
         """What linking did: the guard rails' and the clustering's figures."""
@@ -99,6 +116,8 @@ def _probable_edges(
     trained: dict[str, Any],
     *,
     retrain: bool,
+    engine: matcher.Engine,
+    report: PhaseReport,
 ) -> tuple[list[Edge], ExactResult]:
     """Scored pairs from the saved model or one trained now (every pair at ``possible_match``,
     or ``match_threshold`` if lower, or above, strongest first), and the exact links. A model
@@ -108,16 +127,22 @@ def _probable_edges(
     The model trains while exact linking runs on the other thread (the database leaves a core
     idle for much of the training), on a sample of the rows as they are: before exact linking
     tells which contacts are a household's, which moves few values and no estimate that
-    matters. Scoring waits for it."""
+    matters. Scoring waits for it. An engine that keeps a failed run's work (Spark) gives back
+    the model it trained on the same sample."""
     saved = None if retrain else models.latest(conn)
     clock = time.perf_counter()
     model: dict[str, Any] | None = None
     if saved is None:
+        report("training the matching model (DuckDB, on a sample)")
         rows = matcher.training_rows(len(match["unique_id"]), settings.training_sample)
-        sample = {name: [column[i] for i in rows] for name, column in match.items()}
-        model = matcher.train(arrow_table(sample), sample=settings.training_sample)
+        sample = arrow_table({name: [column[i] for i in rows] for name, column in match.items()})
+        model = engine.trained(sample)
+        if model is None:
+            model = matcher.train(sample, sample=settings.training_sample)
+            engine.keep(sample, model)
         del sample
         summary.phases["train"] = time.perf_counter() - clock
+    report("linking exact identifiers")
     clock = time.perf_counter()
     exact = exact_job.result()
     summary.phases["exact"] = time.perf_counter() - clock
@@ -133,8 +158,10 @@ def _probable_edges(
     else:
         assert saved is not None
         model, summary.model_version = saved.model, saved.version
-    edges = matcher.predict(table, model, threshold=scoring_threshold(settings))
+    report(f"scoring candidate pairs ({engine.describe()})")
+    edges = matcher.predict(table, model, threshold=scoring_threshold(settings), engine=engine)
     summary.phases["predict"] = time.perf_counter() - clock
+    summary.engine, summary.resumed = engine.name, list(engine.resumed)
     return edges, exact
 
 
@@ -162,6 +189,7 @@ def resolve(
     retrain: bool = False,
     extra_edges: EdgeSource | None = None,
     actor: str = "custos resolve",
+    progress: PhaseReport | None = None,
 ) -> ResolveSummary:
     """Rebuild the profiles from every record and interaction in the store.
 
@@ -171,6 +199,10 @@ def resolve(
     go on meanwhile (what they add is left for the next incremental resolution). If the store
     changed in a way the plan cannot absorb (see :class:`SnapshotMark`), it is computed again; the
     last attempt holds the write lock throughout.
+
+    Pairs are scored on the configured engine (:func:`engine_for`); one that keeps its work
+    (Spark) lets a run after a failed one read back what that one finished. ``progress`` is
+    told each phase as it starts.
     """
     started = time.perf_counter()
     # The blocking-key indexes (the first run builds them: seconds at a million rows) are made
@@ -185,7 +217,8 @@ def resolve(
             indexed.set_result(None)
         else:
             indexed = pool.submit(_ensure_indexes, store)
-        return _resolve(store, settings, retrain, extra_edges, actor, started, indexed)
+        run = _Run(settings, retrain, extra_edges, actor, engine_for(settings), progress or _quiet)
+        return _resolve(store, run, started, indexed)
 
 
 def _ensure_indexes(store: Store) -> None:
@@ -193,47 +226,50 @@ def _ensure_indexes(store: Store) -> None:
         ensure_match_indexes(conn)
 
 
-def _resolve(
-    store: Store,
-    settings: Settings,
-    retrain: bool,
-    extra_edges: EdgeSource | None,
-    actor: str,
-    started: float,
-    indexed: Future[None],
-) -> ResolveSummary:
+@dataclass(frozen=True)
+class _Run:
+    """What one resolution was asked to do, and where it reports."""
+
+    settings: Settings
+    retrain: bool
+    extra_edges: EdgeSource | None
+    actor: str
+    engine: matcher.Engine
+    report: PhaseReport
+
+
+def _resolve(store: Store, run: _Run, started: float, indexed: Future[None]) -> ResolveSummary:
     for attempt in range(SNAPSHOT_ATTEMPTS + 1):
         summary = ResolveSummary()
         if attempt < SNAPSHOT_ATTEMPTS:
             with store.read(snapshot=True) as conn:
-                computed = _compute(conn, settings, summary, retrain, extra_edges)
+                computed = _compute(conn, run, summary)
             indexed.result()  # (raises what it raised)
             locked = time.perf_counter()
+            run.report("writing profiles")
             with store.write(bulk=True) as conn:
                 if SnapshotMark.read(conn, computed.mark.highest) != computed.mark:
                     del computed  # (a million rows: not kept while the next is loaded)
                     continue
-                _apply(store, conn, settings, computed, summary, actor)
+                _apply(store, conn, run, computed, summary)
         else:
             indexed.result()
             locked = time.perf_counter()
             with store.write(bulk=True) as conn:
-                computed = _compute(conn, settings, summary, retrain, extra_edges)
-                _apply(store, conn, settings, computed, summary, actor)
+                computed = _compute(conn, run, summary)
+                run.report("writing profiles")
+                _apply(store, conn, run, computed, summary)
         summary.phases["locked"] = time.perf_counter() - locked  # the write lock held, commit too
         break
+    run.engine.finish()  # (written: what was kept to resume a failed run goes)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _compute(
-    conn: Connection,
-    settings: Settings,
-    summary: ResolveSummary,
-    retrain: bool,
-    extra_edges: EdgeSource | None,
-) -> _Computed:
+def _compute(conn: Connection, run: _Run, summary: ResolveSummary) -> _Computed:
     """Load, link, train, score and cluster (reads only)."""
+    settings = run.settings
+    run.report("loading records and interactions")
     clock = time.perf_counter()
     mark = SnapshotMark.read(conn)
     nodes, rows, match = load(conn)
@@ -257,7 +293,15 @@ def _compute(
         probable: list[Edge] = []
         if settings.probabilistic_matching and summary.records > 1:
             probable, exact = _probable_edges(
-                conn, settings, match, exact_job, summary, trained, retrain=retrain
+                conn,
+                settings,
+                match,
+                exact_job,
+                summary,
+                trained,
+                retrain=run.retrain,
+                engine=run.engine,
+                report=run.report,
             )
         else:
             exact = exact_job.result()
@@ -267,6 +311,7 @@ def _compute(
     known_pairs = stored_pairs(conn)
     history, linked_at = _history(conn)
     rechecked = recheck_marks(conn)
+    run.report("clustering")
     clock = time.perf_counter()
     planned = plan_profiles(
         nodes,
@@ -276,7 +321,7 @@ def _compute(
         settings,
         history,
         partial(anchor, rows),
-        extra=extra_edges(nodes) if extra_edges else (),
+        extra=run.extra_edges(nodes) if run.extra_edges else (),
     )
     del probable
     summary.count_links(exact, planned)
@@ -296,14 +341,10 @@ def _compute(
 
 
 def _apply(
-    store: Store,
-    conn: Connection,
-    settings: Settings,
-    computed: _Computed,
-    summary: ResolveSummary,
-    actor: str,
+    store: Store, conn: Connection, run: _Run, computed: _Computed, summary: ResolveSummary
 ) -> None:
     """Write a computed resolution (inside the write transaction)."""
+    settings = run.settings
     if computed.model is not None:
         assert computed.training is not None
         frequencies, trained_on = computed.training
@@ -315,7 +356,7 @@ def _apply(
             threshold=settings.match_threshold,
         )
         summary.trained = True
-    writer = ProfileWriter(store, conn, settings, actor, summary.phases)
+    writer = ProfileWriter(store, conn, settings, run.actor, summary.phases)
     writer.rewrite(
         computed.planned,
         computed.history,

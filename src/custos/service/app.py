@@ -6,7 +6,7 @@ The CLI, and later the REST API and web UI, are thin layers over :class:`Custos`
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -222,14 +222,20 @@ class Custos:
         )
 
     def resolve(
-        self, *, full: bool = False, retrain: bool = False, actor: str = "cli"
+        self,
+        *,
+        full: bool = False,
+        retrain: bool = False,
+        actor: str = "cli",
+        progress: Callable[[str], None] | None = None,
     ) -> ResolveSummary:
         """Build or update the profiles (stable ids are kept).
 
         By default, when a matching model is saved and profiles exist, only the records and
         interactions in no profile yet are attached (incremental); ``full`` rebuilds every
-        profile from every record; ``retrain`` trains and saves a new model version first (and
-        implies ``full``).
+        profile from every record, scoring pairs on the configured engine (``engine``);
+        ``retrain`` trains and saves a new model version first (and implies ``full``).
+        ``progress`` is told each phase of a full run as it starts.
         """
         saved = None
         if self.settings.probabilistic_matching and not (full or retrain):
@@ -246,7 +252,9 @@ class Custos:
                         self.store, conn, summary.touched, was=summary.previous_graph
                     )
         else:
-            summary = resolve(self.store, self.settings, retrain=retrain, actor=actor)
+            summary = resolve(
+                self.store, self.settings, retrain=retrain, actor=actor, progress=progress
+            )
             clock = time.perf_counter()
             self.refresh_consent(full=True)
             summary.phases["consent"] = time.perf_counter() - clock

@@ -1,0 +1,258 @@
+"""The Spark engine: the matcher's pair scoring on Apache Spark, through Splink's Spark backend.
+
+custos reads the store, links exact identifiers and plans profiles itself; only the scoring of
+candidate pairs (blocking, comparisons, match weights: the work that grows with the square of a
+block) runs where the data is. The driver writes the normalised snapshot as Parquet to the
+engine's location (a local or shared path, or any Hadoop-compatible URI), Spark reads it, scores
+it with the saved model rendered in Spark SQL (:func:`~custos.identity.matcher.dialect_model`),
+and writes the scored pairs back as Parquet; only those come back through the driver.
+
+* **Same results as DuckDB.** Splink's Spark jar computes Jaro-Winkler and Damerau-Levenshtein
+  differently from DuckDB (``vargas``/``vrgas``: 0.86 against 0.89), which moves a few weights
+  across a level. The engine registers both functions itself as Arrow UDFs over rapidfuzz, whose
+  results equal DuckDB's, so the two engines give the same weights and the same profiles (and
+  Splink's jar is not needed). Executors need custos's Python dependencies (rapidfuzz, pyarrow).
+* **Resumable.** Each run works in a folder named after what it scores (a digest of the
+  snapshot, the model and the threshold). Scored pairs that a failed run finished are read back
+  instead of scored again; a model trained for the run is kept there too, under a digest of its
+  training sample. The folder is removed when the resolution has been written.
+* **Lineage** is broken by writing Splink's intermediate tables to Parquet in the run folder
+  (Splink's ``parquet`` method, through Spark's checkpoint directory).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from custos.identity import matcher
+
+if TYPE_CHECKING:
+    from custos.core.settings import Settings
+
+_log = logging.getLogger(__name__)
+#: Spark settings custos starts a session with unless ``spark_conf`` says otherwise: no web UI,
+#: and few shuffle partitions (Spark's 200 are for clusters; ``local[N]`` wants a few per core).
+DEFAULTS = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.driver.memory": "4g",
+}
+_lock = threading.Lock()
+
+
+def default_location() -> str:
+    """Where runs work unless configured: a folder in the system's temporary directory."""
+    return str(Path(tempfile.gettempdir()) / "custos-engine")
+
+
+def session(master: str, conf: dict[str, str]) -> Any:
+    """The process's Spark session for ``master`` (one per process, as Spark wants; a session
+    already running is reused, with ``conf`` applied where Spark allows it at run time)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise RuntimeError(
+            "the Spark engine needs pyspark: pip install 'custos[spark]' (and Java 17)"
+        ) from None
+    with _lock:
+        builder = SparkSession.builder.master(master).appName("custos resolve")
+        if master.startswith("local"):  # Python workers: this interpreter, with custos in it
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        for key, value in {**DEFAULTS, **conf}.items():
+            builder = builder.config(key, value)
+        spark = builder.getOrCreate()
+        spark.sparkContext.setLogLevel("ERROR")
+        _register_functions(spark)
+    return spark
+
+
+def _register_functions(spark: Any) -> None:
+    """``jaro_winkler`` and ``damerau_levenshtein`` as Splink's Spark SQL calls them, computed
+    as DuckDB computes them (rapidfuzz; on code points, unrestricted transpositions)."""
+    from pyspark.sql.functions import arrow_udf
+
+    # (Spark reads the Arrow types of the functions' hints: pyarrow is imported at module level)
+    spark.udf.register("jaro_winkler", arrow_udf(jaro_winkler, "double"))
+    spark.udf.register("damerau_levenshtein", arrow_udf(damerau_levenshtein, "double"))
+
+
+def jaro_winkler(left: pa.Array, right: pa.Array) -> pa.Array:
+    """Jaro-Winkler similarity of each pair (null where either is), as DuckDB's
+    ``jaro_winkler_similarity``. (Module functions: Spark sends them to executors by name.)"""
+    from rapidfuzz.distance import JaroWinkler
+
+    return _pairwise(JaroWinkler.similarity, left, right)
+
+
+def damerau_levenshtein(left: pa.Array, right: pa.Array) -> pa.Array:
+    """Damerau-Levenshtein distance of each pair (null where either is), as DuckDB's."""
+    from rapidfuzz.distance import DamerauLevenshtein
+
+    return _pairwise(DamerauLevenshtein.distance, left, right)
+
+
+def _pairwise(function: Any, left: pa.Array, right: pa.Array) -> pa.Array:
+    values = [
+        None if a is None or b is None else float(function(a, b))
+        for a, b in zip(left.to_pylist(), right.to_pylist(), strict=True)
+    ]
+    return pa.array(values, pa.float64())
+
+
+def digest(table: pa.Table, *parts: Any) -> str:
+    """A short digest of a table's contents (schema and every buffer) and of ``parts``."""
+    h = hashlib.blake2b(digest_size=12)
+    h.update(table.schema.to_string().encode())
+    for column in table.columns:
+        for chunk in column.chunks:
+            for buffer in chunk.buffers():
+                if buffer is not None:
+                    h.update(memoryview(buffer))
+    for part in parts:
+        h.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+class SparkEngine:
+    """Scores on Spark (see the module's documentation); also keeps the run's trained model."""
+
+    name = "spark"
+
+    def __init__(self, master: str, conf: dict[str, str], location: str) -> None:
+        self.master, self.conf = master, dict(conf)
+        self.location = location.rstrip("/")
+        #: folders of this run, removed by :meth:`finish`
+        self._folders: list[str] = []
+        #: phases a failed run had finished and this one read back instead of redoing
+        self.resumed: list[str] = []
+        self._spark: Any = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SparkEngine:
+        """The engine as configured (``spark_master``, ``spark_conf``, ``engine_location``)."""
+        return cls(
+            settings.spark_master,
+            settings.spark_conf,
+            settings.engine_location or default_location(),
+        )
+
+    @property
+    def spark(self) -> Any:
+        """The Spark session (started on first use: seconds)."""
+        if self._spark is None:
+            self._spark = session(self.master, self.conf)
+        return self._spark
+
+    def describe(self) -> str:
+        """The engine in words, for progress lines."""
+        return f"Spark {self.master}"
+
+    # -- files, through Hadoop's file system API (any URI Spark can read) ----------------------
+    def _path(self, uri: str) -> tuple[Any, Any]:
+        jvm = self.spark._jvm
+        path = jvm.org.apache.hadoop.fs.Path(uri)
+        return path.getFileSystem(self.spark._jsc.hadoopConfiguration()), path
+
+    def _finished(self, uri: str) -> bool:
+        """Whether a Spark write to ``uri`` committed (its ``_SUCCESS`` marker)."""
+        fs, path = self._path(f"{uri}/_SUCCESS")
+        return bool(fs.exists(path))
+
+    def _remove(self, uri: str) -> None:
+        fs, path = self._path(uri)
+        fs.delete(path, True)
+
+    # -- the run's model ---------------------------------------------------------------------
+    def trained(self, sample: pa.Table) -> dict[str, Any] | None:
+        """A model a failed run trained on the same sample, or None."""
+        uri = self._model_uri(sample)
+        if not self._finished(uri):
+            return None
+        text = self.spark.read.text(uri, wholetext=True).first()[0]
+        self.resumed.append("train")
+        model: dict[str, Any] = json.loads(text)
+        return model
+
+    def keep(self, sample: pa.Table, model: dict[str, Any]) -> None:
+        """Keep a model trained for this run until the run is written."""
+        uri = self._model_uri(sample)
+        frame = self.spark.createDataFrame([(json.dumps(model),)], "value string")
+        frame.coalesce(1).write.mode("overwrite").text(uri)
+
+    def _model_uri(self, sample: pa.Table) -> str:
+        uri = f"{self.location}/models/{digest(sample, matcher.DESIGN_VERSION)}"
+        if uri not in self._folders:
+            self._folders.append(uri)
+        return uri
+
+    # -- scoring -------------------------------------------------------------------------------
+    def score(
+        self,
+        table: pa.Table,
+        model: dict[str, Any],
+        frequencies: dict[str, dict[str, float]],
+        threshold: float,
+    ) -> pa.Table:
+        """Score ``table``'s pairs on Spark, or read back the pairs a failed run scored."""
+        folder = f"{self.location}/runs/{digest(table, model, frequencies, threshold)}"
+        self._folders.append(folder)
+        pairs = f"{folder}/pairs"
+        if self._finished(pairs):
+            self.resumed.append("predict")
+        else:
+            self._score(table, model, frequencies, threshold, folder)
+        scored: pa.Table = self.spark.read.parquet(pairs).toArrow()
+        return scored
+
+    def _score(
+        self,
+        table: pa.Table,
+        model: dict[str, Any],
+        frequencies: dict[str, dict[str, float]],
+        threshold: float,
+        folder: str,
+    ) -> None:
+        from splink import Linker, SparkAPI
+
+        spark = self.spark
+        snapshot = f"{folder}/snapshot"
+        if not self._finished(snapshot):
+            spark.createDataFrame(table).write.mode("overwrite").parquet(snapshot)
+        spark.sparkContext.setCheckpointDir(f"{folder}/lineage")
+        api = SparkAPI(  # type: ignore[no-untyped-call]
+            spark_session=spark, break_lineage_method="parquet", register_udfs_automatically=False
+        )
+        settings = matcher.dialect_model(model, "spark")
+        settings["retain_intermediate_calculation_columns"] = True
+        linker = Linker(api.register(spark.read.parquet(snapshot)), settings, log_level=None)
+        for column, freq in frequencies.items():
+            lookup = spark.createDataFrame(
+                list(freq.items()), f"`{column}` string, `tf_{column}` double"
+            )
+            linker.table_management.register_term_frequency_lookup(api.register(lookup), column)
+        predictions = linker.inference.predict(threshold_match_weight=threshold)
+        frame = predictions.as_spark_dataframe()
+        keep = ["unique_id_l", "unique_id_r", "match_weight"]
+        keep += [c for c in frame.columns if c.startswith("mw_")]
+        frame.select(*keep).write.mode("overwrite").parquet(f"{folder}/pairs")
+        self._remove(f"{folder}/lineage")
+
+    def finish(self) -> None:
+        """The resolution is written: remove this run's folders."""
+        for uri in self._folders:
+            try:
+                self._remove(uri)
+            except Exception:  # a leftover folder is only disk space; say so, don't fail
+                _log.warning("could not remove the engine's work folder %s", uri)
+        self._folders.clear()
