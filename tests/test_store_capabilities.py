@@ -27,10 +27,12 @@ DIALECT_NAMES = {
     "raw_connection",
     "cursor",
 }
-#: Underscored names that are public API (SQLAlchemy's rows, named tuples), and a private name
-#: of another library than the store's (Splink's DuckDB connection in identity/matcher.py).
+#: Underscored names that are public API (SQLAlchemy's rows, named tuples), and private names
+#: of other libraries than the store's: Splink's DuckDB connection in identity/matcher.py, and
+#: PySpark's gateway to the JVM in identity/spark.py (Hadoop's file system API, which PySpark
+#: offers no other way, for the Spark engine's work folders).
 PUBLIC_UNDERSCORED = {"_mapping", "_asdict", "_fields", "_replace", "_make", "_t", "_tuple"}
-NOT_SQLALCHEMY = {"_con"}
+NOT_SQLALCHEMY = {"_con", "_jvm", "_jsc"}
 #: Words of SQL that only a backend may send.
 DIALECT_SQL = ("PRAGMA", "VACUUM", "ANALYZE", "= ANY(")
 

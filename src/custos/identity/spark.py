@@ -67,12 +67,14 @@ def session(master: str, conf: dict[str, str]) -> Any:
         ) from None
     with _lock:
         builder = SparkSession.builder.master(master).appName("custos resolve")
-        if master.startswith("local"):  # Python workers: this interpreter, with custos in it
-            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         for key, value in {**DEFAULTS, **conf}.items():
             builder = builder.config(key, value)
         spark = builder.getOrCreate()
         spark.sparkContext.setLogLevel("ERROR")
+        if master.startswith("local") and "PYSPARK_PYTHON" not in os.environ:
+            # Python workers of this machine: this interpreter, with custos in it (PySpark
+            # would start "python3" from the PATH)
+            spark.sparkContext.pythonExec = sys.executable
         _register_functions(spark)
     return spark
 
