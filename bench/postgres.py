@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -70,7 +71,7 @@ def child(task: str, url: str, path: Path, parquet: Path, engine: str = "duckdb"
 
         PostgresStore._bulk_insert = timed  # type: ignore[method-assign,assignment]
     else:
-        work = tempfile.mkdtemp(prefix="custos-bench-engine-")
+        work = tempfile.mkdtemp(prefix="custos-bench-engine-")  # (removed at the end)
         settings = Settings(db=url, default_region="US", engine=engine, engine_location=work)
     result: dict[str, Any] = {}
     with Custos.open(url, settings) as app:
@@ -97,6 +98,8 @@ def child(task: str, url: str, path: Path, parquet: Path, engine: str = "duckdb"
 
         truth = _truth(pq.read_table(parquet))
         result["f1"] = pairwise_scores({r: predicted.get(r) for r in truth}, truth).f1
+    if task not in ("copy", "rows"):
+        shutil.rmtree(work, ignore_errors=True)
     result["phases"] = phases
     result["seconds"] = sum(v for k, v in phases.items() if k != "insert")
     result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

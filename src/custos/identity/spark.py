@@ -47,6 +47,9 @@ DEFAULTS = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": "8",
     "spark.driver.memory": "4g",
+    # errors only (Spark's default logs a line per warning into custos's output)
+    "spark.driver.extraJavaOptions": "-Dlog4j2.configurationFile="
+    + (Path(__file__).with_name("data") / "spark-log4j2.properties").as_uri(),
 }
 _lock = threading.Lock()
 
