@@ -242,10 +242,13 @@ def _splink_table(spec: dict[str, Any], path: Path) -> None:
     import pyarrow.parquet as pq
     import yaml
 
+    from custos.identity.loading import quoted_ids
     from custos.ingest.normalise import country as country_code
 
     truth = _silo_truth(Path(spec["truth"]))
     cols: dict[str, list[Any]] = {c: [] for c in ("unique_id", "entity_id", *COLUMNS)}
+    ids: dict[str, list[int]] = defaultdict(list)  # record id → rows (for quoted ids)
+    quoting: list[tuple[int, set[str]]] = []
     for f in spec["files"]:
         if f["kind"] == "consents":
             continue
@@ -278,9 +281,15 @@ def _splink_table(spec: dict[str, Any], path: Path) -> None:
             cols["street_address"].append(_text(get("street")))
             cols["city"].append(_text(get("city")))
             cols["postcode"].append(_text(get("postcode")))
+            ids[str(get("record_id"))].append(cols["unique_id"][-1])
+            if f["kind"] == "interactions" and (words := quoted_ids(str(get("text") or ""))):
+                quoting.append((cols["unique_id"][-1], words))
     types = {"unique_id": pa.int64(), "entity_id": pa.int64()}
     table = pa.table({c: pa.array(v, type=types.get(c, pa.string())) for c, v in cols.items()})
     pq.write_table(table, path)
+    # rows whose text quotes another row's id (one row carries it), for the recall bound
+    quoted = [(u, ids[w][0]) for u, words in quoting for w in words if len(ids.get(w, ())) == 1]
+    path.with_name("quoted.json").write_text(json.dumps(quoted), encoding="utf-8")
 
 
 def _mixed(
@@ -307,7 +316,8 @@ def _mixed(
 def name_only_bound(path: Path) -> tuple[float, int, int]:
     """The most pair recall a linker that never links on a name alone can reach: the share of
     one person's pairs of items joined by more than a name (an e-mail, phone digits, a birth
-    date, or house number and postcode), directly or through others of the person's items."""
+    date, house number and postcode, or a record id one of them quotes: ``quoted.json`` beside
+    the table), directly or through others of the person's items."""
     import pyarrow.parquet as pq
 
     rows = pq.read_table(path).to_pylist()
@@ -328,6 +338,11 @@ def name_only_bound(path: Path) -> tuple[float, int, int]:
             if all(part is not None for part in key):
                 other = first.setdefault((r["entity_id"], *key), r["unique_id"])
                 parent[find(r["unique_id"])] = find(other)
+    quoted = path.with_name("quoted.json")
+    entity = {r["unique_id"]: r["entity_id"] for r in rows}
+    for a, b in json.loads(quoted.read_text(encoding="utf-8")) if quoted.exists() else ():
+        if entity[a] == entity[b]:  # (a quoted id of someone else's is no link to reach)
+            parent[find(a)] = find(b)
     persons: dict[int, Counter[int]] = defaultdict(Counter)
     for r in rows:
         persons[r["entity_id"]][find(r["unique_id"])] += 1

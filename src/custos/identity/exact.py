@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
+from rapidfuzz.distance import DamerauLevenshtein
+
 from custos.core.phones import digits_key, line_kind
 from custos.identity.graph import (
     ADDRESS,
@@ -251,4 +253,34 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
         if not persons and len(anonymous) > 1:
             anchor = anonymous[0].raw_id
             result.edges.extend(Edge(anchor, m.raw_id, rule) for m in anonymous[1:])
+    edges.extend(_quoted(nodes))
     return result
+
+
+def _quoted(nodes: Sequence[Node]) -> list[Edge]:
+    """Edges from an interaction to the rows whose ids its text quotes (:attr:`Node.refers`),
+    when the two could be one person and the caller said who they are: a first name (or its
+    initial) and a surname near the quoted row's, with no clear conflict, counted as strictly
+    as inside a household (a wife calling about her husband's order is not her husband). A
+    quoted id is a customer's own number, but the note is only as sure as whoever wrote it."""
+    quoting = [n for n in nodes if n.refers]
+    if not quoting:
+        return []
+    by_id = {n.raw_id: n for n in nodes}
+    out = []
+    for node in quoting:
+        for target in node.refers:
+            other = by_id.get(target)
+            if other is not None and _could_be(node, other):
+                out.append(Edge(other.raw_id, node.raw_id, "exact:reference"))
+    return out
+
+
+def _could_be(caller: Node, row: Node) -> bool:
+    """Could the person who quoted ``row``'s id be ``row``'s person (see :func:`_quoted`)?"""
+    fa, fb = caller.facts, row.facts
+    if fa is None or fb is None or not caller.first_key or not caller.last_key:
+        return False
+    if not row.last_key or DamerauLevenshtein.distance(caller.last_key, row.last_key) > 1:
+        return False
+    return not conflicts(fa, fb, household=True)

@@ -31,6 +31,8 @@ class Node:
     identifiers: tuple[tuple[str, str], ...]  # (type, normalised value)
     generation: str | None = None  # "jr", "sr", "ii" … written with the name
     address: str | None = None  # street key and postcode (or city): where the person lives
+    #: the rows whose record ids its text quotes (a call note naming the order it is about)
+    refers: tuple[int, ...] = ()
     #: What this node says about who the person is (None when it says nothing): derived from
     #: the fields above, once (it is asked for millions of times).
     facts: Facts | None = field(init=False, compare=False)

@@ -192,7 +192,9 @@ def _compute(
     new_ids = {n.raw_id for n in new_nodes}
     # (a record re-ingested with other values is loaded as new, and its own profile is
     # touched: it stays there, and its golden record is rebuilt from the new values)
-    touched = _profiles_of(conn, _blocked_records(conn, new_match) | new_ids, new_nodes)
+    # (and the profiles of the rows a new note quotes: the order a call is about)
+    quoted = {target for node in new_nodes for target in node.refers}
+    touched = _profiles_of(conn, _blocked_records(conn, new_match) | new_ids | quoted, new_nodes)
     history = _history(conn, touched)
     old_nodes, old_rows, old_match = load(conn, raw_ids=list(history.previous.keys() - new_ids))
     summary.phases["candidates"] = time.perf_counter() - clock

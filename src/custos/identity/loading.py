@@ -8,6 +8,7 @@ the rows of each cluster into its golden record document
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
@@ -120,6 +121,7 @@ def _load(
     rows: dict[int, LoadedRow] = {}
     match: dict[str, list[Any]] = {"unique_id": [], **{name: [] for name in MATCH_SOURCE}}
     highest = 0
+    everything = raw_ids is None and not new_only
     if new_only:
         # Rows arrive with growing ids and every resolution puts all records (and linkable
         # interactions) into profiles, so the new ones lie above the highest member: an
@@ -152,10 +154,12 @@ def _load(
         else:
             loaded = _fetch_all(conn, query)
         matched: list[LoadedRow] = []
+        quoted = {} if is_record else references(conn, [r.raw_id for r in loaded], everything)
         for row in loaded:
             values = _identifiers_of(row)  # the non-empty ones, as (kind, value)
             identifiers = tuple(compress(zip(STRONG_IDENTIFIERS, values, strict=True), values))
-            if not is_record and not identifiers:
+            refers = quoted.get(row.raw_id, ())
+            if not is_record and not identifiers and not refers:
                 continue  # an interaction with nothing to link it by stays unlinked
             first, last = row.first_name_key, row.last_name_key
             generation = None
@@ -175,6 +179,7 @@ def _load(
                     identifiers,
                     generation,
                     address,
+                    refers,
                 )
             )
             rows[row.raw_id] = row
@@ -187,6 +192,69 @@ def _load(
         if matched:
             _add_match_columns(match, matched)
     return nodes, rows, match
+
+
+#: A word of a note that may be a record id: letters and digits (and ``-``, ``/``, ``_``), not
+#: part of an e-mail address or a domain.
+_WORD = re.compile(r"(?<![\w.@/-])#?([A-Za-z0-9][\w/-]*[A-Za-z0-9])(?![\w@/-]|\.\w)")
+
+
+def quoted_ids(text: str) -> set[str]:
+    """The words of ``text`` that look like a record id another system gave out: at least one
+    letter and four digits (``O-500123``, ``ORD-2024-0042``, ``C300001``), so that years,
+    amounts, postcodes and house numbers are never taken for one."""
+    return {
+        word
+        for word in _WORD.findall(text)
+        if len(word) >= 5 and any(c.isalpha() for c in word) and sum(map(str.isdigit, word)) >= 4
+    }
+
+
+def references(
+    conn: Connection, interactions: Sequence[int], everything: bool = False
+) -> dict[int, tuple[int, ...]]:
+    """Interaction → the rows (records or interactions, of any source) whose record id its text
+    quotes: a call note about order ``O-500123`` refers to that order. A quoted id that several
+    rows carry (two sources numbering alike) refers to none of them; a row never refers to
+    itself. ``everything``: ``interactions`` are all of them (one scan instead of look-ups)."""
+    texts = t.interactions.c
+    query = select(texts.raw_id, texts.text).where(texts.text.is_not(None))
+    found: dict[int, set[str]] = {}
+    parts = (
+        [query]
+        if everything
+        else [
+            query.where(texts.raw_id.in_(chunk))
+            for chunk in Store.of(conn).chunks(sorted(interactions))
+        ]
+    )
+    for part in parts:
+        for raw_id, text in conn.execute(part):
+            if words := quoted_ids(text):
+                found[raw_id] = words
+    if not found:
+        return {}
+    wanted = sorted(set().union(*found.values()))
+    carriers: dict[str, list[int]] = defaultdict(list)
+    raw = t.raw_records.c
+    for source in conn.execute(select(t.sources.c.id)).scalars():
+        for chunk in Store.of(conn).chunks(wanted):
+            rows = conn.execute(
+                select(raw.id, raw.record_id).where(
+                    raw.source_id == source,
+                    raw.record_id.in_(chunk),
+                    raw.kind.in_(("records", "interactions")),
+                )
+            )
+            for raw_id, record_id in rows:
+                carriers[record_id].append(raw_id)
+    out: dict[int, tuple[int, ...]] = {}
+    for raw_id, words in found.items():
+        targets = tuple(sorted(carriers[w][0] for w in words if len(carriers.get(w, ())) == 1))
+        targets = tuple(x for x in targets if x != raw_id)
+        if targets:
+            out[raw_id] = targets
+    return out
 
 
 def _columns(table: Table, is_record: bool) -> list[ColumnElement[Any]]:
