@@ -8,6 +8,7 @@ custos's own Jaro-Winkler/Damerau-Levenshtein functions run for real.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from custos.core.fields import Kind
 from custos.core.settings import Settings
@@ -218,6 +219,20 @@ def test_cli_refuses_bad_engine_options(
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert message in done.stderr
+
+
+def test_cli_says_when_spark_cannot_start(loaded: Path, tmp_path: Path) -> None:
+    """No Java on the machine: a clear error with the fix, exit 2, and the store untouched."""
+    db = _copy(loaded, tmp_path, "nojava")
+    command = [*CLI, "--db", str(db), "resolve", "--engine", "spark"]
+    command += ["--engine-location", str(tmp_path / "work")]
+    env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "SPARK_HOME")}
+    env["PATH"] = str(tmp_path / "empty")  # (no java, nothing else either)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "no Java was found" in done.stderr and "openjdk-17-jre-headless" in done.stderr
+    with Custos.open(str(db)) as app, app.store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(t.profiles)).scalar_one() == 0
 
 
 def test_a_model_of_another_design_is_not_rendered() -> None:

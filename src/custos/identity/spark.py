@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from custos.core.errors import ConfigError
 from custos.identity import matcher
 
 if TYPE_CHECKING:
@@ -65,14 +67,18 @@ def session(master: str, conf: dict[str, str]) -> Any:
     try:
         from pyspark.sql import SparkSession
     except ImportError:
-        raise RuntimeError(
-            "the Spark engine needs pyspark: pip install 'custos[spark]' (and Java 17)"
+        raise ConfigError(
+            "the Spark engine needs pyspark, which is not installed",
+            hint="pip install 'custos[spark]' (Java 17 too), or resolve with --engine duckdb",
         ) from None
     with _lock:
         builder = SparkSession.builder.master(master).appName("custos resolve")
         for key, value in {**DEFAULTS, **conf}.items():
             builder = builder.config(key, value)
-        spark = builder.getOrCreate()
+        try:
+            spark = builder.getOrCreate()
+        except Exception as exc:  # (PySpark raises its own errors, of several kinds)
+            raise _not_started(exc) from exc
         spark.sparkContext.setLogLevel("ERROR")
         if master.startswith("local") and "PYSPARK_PYTHON" not in os.environ:
             # Python workers of this machine: this interpreter, with custos in it (PySpark
@@ -80,6 +86,20 @@ def session(master: str, conf: dict[str, str]) -> Any:
             spark.sparkContext.pythonExec = sys.executable
         _register_functions(spark)
     return spark
+
+
+def _not_started(exc: Exception) -> ConfigError:
+    """Why Spark did not start, said as a fix: most often there is no Java."""
+    if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
+        return ConfigError(
+            "Spark could not start: no Java was found (neither JAVA_HOME nor java on the PATH)",
+            hint="install Java 17 (Debian: openjdk-17-jre-headless), or resolve with --engine "
+            "duckdb",
+        )
+    return ConfigError(
+        f"Spark could not start ({type(exc).__name__}; Spark's own message is above)",
+        hint="check --spark-master and --spark-conf (CUSTOS_SPARK_MASTER, CUSTOS_SPARK_CONF)",
+    )
 
 
 def _register_functions(spark: Any) -> None:
