@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from custos.cli import app as cli
+from custos.core.settings import Settings
 from custos.identity import matcher
 from custos.identity.graph import CoherentUnionFind, same_birth_date
 from custos.service import Custos
@@ -184,3 +187,35 @@ def test_cli_resolve_full_and_retrain(tmp_path: Path) -> None:
     assert third.exit_code == 0 and "model v2 (trained now)" in third.output
     with Custos.open(db) as app, app.store.read() as conn:
         assert conn.execute(select(func.count()).select_from(t.match_models)).scalar_one() == 2
+
+
+def test_duckdb_memory_limit_is_configured_and_changes_no_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``CUSTOS_DUCKDB_MEMORY_LIMIT`` reaches the DuckDB that scores a full resolution; a
+    smaller limit only makes it spill, never changes a profile; a value DuckDB cannot read is
+    refused when the settings are read."""
+    results = []
+    seen: list[str] = []
+    real = matcher._db_api
+
+    def spy(memory: str = matcher.DUCKDB_MEMORY) -> object:
+        api = real(memory)
+        seen.append(
+            api.duckdb_con.execute("select current_setting('memory_limit')").fetchall()[0][0]
+        )
+        return api
+
+    monkeypatch.setattr(matcher, "_db_api", spy)
+    for limit in ("1GB", "64MB"):
+        monkeypatch.setenv("CUSTOS_DUCKDB_MEMORY_LIMIT", limit)
+        db = tmp_path / f"{limit}.db"
+        with Custos.open(str(db), Settings(db=str(db)), create=True) as app:
+            _load(app, tmp_path)
+            app.resolve()
+            results.append(sorted(_xref(app).items()))
+    assert results[0] == results[1]
+    assert seen[-1].replace(" ", "") in ("61.0MiB", "64.0MiB", "61MiB", "64MiB"), seen
+    monkeypatch.setenv("CUSTOS_DUCKDB_MEMORY_LIMIT", "lots")
+    with pytest.raises(ValidationError):
+        Settings()

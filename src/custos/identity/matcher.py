@@ -239,6 +239,8 @@ def _settings() -> Any:
 DEFAULT_MODEL = Path(__file__).with_name("default_model.json")
 #: Fewer records than this do not make enough pairs to estimate anything: use the defaults.
 MIN_TRAINING_RECORDS = 2000
+#: DuckDB's memory limit unless configured (``duckdb_memory_limit``).
+DUCKDB_MEMORY = "1GB"
 
 
 def default_model() -> dict[str, Any] | None:
@@ -354,22 +356,24 @@ def _strip(model: dict[str, Any]) -> dict[str, Any]:
 TF_COLUMNS = ("first_name", "surname", "city")
 
 
-def _linker(table: pa.Table, model: dict[str, Any], *, detail: bool) -> Any:
+def _linker(
+    table: pa.Table, model: dict[str, Any], *, detail: bool, memory: str = DUCKDB_MEMORY
+) -> Any:
     from splink import Linker
 
     settings = _strip(model)
     settings["retain_intermediate_calculation_columns"] = detail
-    db_api = _db_api()
+    db_api = _db_api(memory)
     return Linker(db_api.register(table), settings, log_level=None), db_api
 
 
-def _db_api() -> Any:
+def _db_api(memory: str = DUCKDB_MEMORY) -> Any:
     """An in-process DuckDB for Splink with bounded memory: it spills to disk rather than
     growing past the limit (the rest of a resolution run lives in the same process)."""
     import duckdb
     from splink.internals.duckdb.database_api import DuckDBAPI
 
-    con = duckdb.connect(config={"memory_limit": "1GB", "threads": 2})
+    con = duckdb.connect(config={"memory_limit": memory, "threads": 2})
     return DuckDBAPI(connection=con)
 
 
@@ -550,7 +554,8 @@ class InProcess:
 
     name = "duckdb"
 
-    def __init__(self) -> None:
+    def __init__(self, memory: str = DUCKDB_MEMORY) -> None:
+        self.memory = memory  # DuckDB's memory limit while it scores
         self.resumed: list[str] = []  # (an in-process run keeps nothing to resume from)
 
     def describe(self) -> str:
@@ -575,7 +580,7 @@ class InProcess:
         threshold: float,
     ) -> pa.Table:
         """Score with Splink's DuckDB backend (see :class:`Engine`)."""
-        linker, db_api = _linker(table, model, detail=True)
+        linker, db_api = _linker(table, model, detail=True, memory=self.memory)
         try:
             _register_frequencies(linker, db_api, frequencies)
             predictions = linker.inference.predict(threshold_match_weight=threshold)

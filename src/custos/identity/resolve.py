@@ -55,7 +55,7 @@ def engine_for(settings: Settings) -> matcher.Engine:
         from custos.identity.spark import SparkEngine
 
         return SparkEngine.from_settings(settings)
-    return matcher.InProcess()
+    return matcher.InProcess(settings.duckdb_memory_limit)
 
 
 @dataclass
