@@ -19,13 +19,14 @@ import duckdb
 import pytest
 from sqlalchemy import func, select
 
+from custos.core.errors import ConfigError
 from custos.core.fields import Kind
 from custos.core.settings import Settings
 from custos.identity import matcher
 from custos.identity.clustering import scoring_threshold
 from custos.identity.exact import exact_edges
 from custos.identity.loading import arrow_table, join_phone_forms, load
-from custos.identity.spark import SparkEngine, session
+from custos.identity.spark import SparkEngine, private_location, session
 from custos.service import Custos
 from custos.store import tables as t
 from custos.synthetic import MultiSiloManifest, generate_multisilo
@@ -233,6 +234,22 @@ def test_cli_says_when_spark_cannot_start(loaded: Path, tmp_path: Path) -> None:
     assert "no Java was found" in done.stderr and "openjdk-17-jre-headless" in done.stderr
     with Custos.open(str(db)) as app, app.store.read() as conn:
         assert conn.execute(select(func.count()).select_from(t.profiles)).scalar_one() == 0
+
+
+def test_the_work_folder_is_closed_to_other_users(tmp_path: Path) -> None:
+    """The snapshot's personal data waits there after a failed run: a local folder is created
+    0700, and one that others may read is refused with the fix (no Spark needed)."""
+    fresh = tmp_path / "fresh" / "engine"
+    private_location(str(fresh))
+    assert fresh.stat().st_mode & 0o777 == 0o700
+    private_location(f"file://{fresh}")  # the same folder as a URI
+    private_location("hdfs://namenode:8020/custos")  # its file system's to keep
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    with pytest.raises(ConfigError, match="open to other users") as refused:
+        SparkEngine.from_settings(_settings(tmp_path / "x.db", "spark", shared))
+    assert f"chmod 700 {shared}" in (refused.value.hint or "")
 
 
 def test_a_model_of_another_design_is_not_rendered() -> None:

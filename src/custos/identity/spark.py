@@ -57,8 +57,28 @@ _lock = threading.Lock()
 
 
 def default_location() -> str:
-    """Where runs work unless configured: a folder in the system's temporary directory."""
-    return str(Path(tempfile.gettempdir()) / "custos-engine")
+    """Where runs work unless configured: a folder of this user's in the system's temporary
+    directory."""
+    return str(Path(tempfile.gettempdir()) / f"custos-engine-{os.getuid()}")
+
+
+def private_location(location: str) -> None:
+    """A local work folder holds the snapshot's personal data (names, birth dates, contacts)
+    while a run works, and after a failed one until the next is written: it must be this
+    user's and closed to everyone else (0700; created so). A Hadoop URI's permissions are its
+    file system's to keep."""
+    if "://" in location and not location.startswith("file://"):
+        return
+    folder = Path(location.removeprefix("file://"))
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = folder.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise ConfigError(
+            "the engine location is open to other users or not yours: it would hold personal "
+            "data of the snapshot",
+            hint=f"chmod 700 {folder} (as its owner), or set --engine-location to a folder of "
+            "your own",
+        )
 
 
 def session(master: str, conf: dict[str, str]) -> Any:
@@ -166,11 +186,9 @@ class SparkEngine:
     @classmethod
     def from_settings(cls, settings: Settings) -> SparkEngine:
         """The engine as configured (``spark_master``, ``spark_conf``, ``engine_location``)."""
-        return cls(
-            settings.spark_master,
-            settings.spark_conf,
-            settings.engine_location or default_location(),
-        )
+        location = settings.engine_location or default_location()
+        private_location(location)
+        return cls(settings.spark_master, settings.spark_conf, location)
 
     @property
     def spark(self) -> Any:
@@ -248,6 +266,7 @@ class SparkEngine:
         threshold: float,
         folder: str,
     ) -> None:
+        """Write the snapshot and the scored pairs into the run's folder."""
         from splink import Linker, SparkAPI
 
         spark = self.spark
