@@ -44,7 +44,7 @@ def _plan(
         decisions or Decisions(),
         SETTINGS,
         history,
-        NAMES.__getitem__,
+        lambda raw_ids: [NAMES[r] for r in raw_ids],
         new=new,
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from custos.core.errors import NotFoundError
 from custos.core.fields import Kind
@@ -328,7 +328,8 @@ def test_rewrite_inserts_every_batch_and_raises_what_the_writer_thread_hit(
 
     from sqlalchemy import inspect
 
-    from custos.identity.writer import Jobs, rewrite
+    from custos.identity.jobs import Jobs
+    from custos.identity.writer import rewrite
 
     store = custos.store
     now = datetime.now(UTC)
@@ -346,3 +347,58 @@ def test_rewrite_inserts_every_batch_and_raises_what_the_writer_thread_hit(
         rewrite(db, conn, store, t.profiles, ("id",), iter([*rows, rows[0]]), const)
     with store.read() as conn:
         assert conn.execute(select(func.count()).select_from(t.profiles)).scalar() == 45_000
+
+
+def test_a_full_run_reads_rows_again_exactly_as_loaded(custos: Custos, tmp_path: Path) -> None:
+    """A full run keeps no rows: it streams them in batches and reads a batch again for the
+    golden records and the new profiles' names. What it reads again is what it loaded."""
+    from custos.identity.loading import fetch_rows, stored_anchors
+    from custos.identity.loading import load as load_rows
+    from custos.identity.resolve import anchors
+    from custos.store import Store
+
+    load(custos, tmp_path)
+    with custos.store.read() as conn:
+        nodes, rows, _ = load_rows(conn)
+        kept_none = load_rows(conn, keep_rows=False)
+        store = Store.of(conn)
+        query = select(t.records.c.raw_id).order_by(t.records.c.raw_id)
+        batches = list(store.iter_tuples(conn, query, size=3))
+        ids = sorted(rows, reverse=True)
+        again = fetch_rows(conn, ids)
+        named = stored_anchors(conn, ids)
+    assert rows and not kept_none[1]
+    assert [n.raw_id for n in kept_none[0]] == [n.raw_id for n in nodes]
+    assert [len(b) for b in batches] == [3, 3, 1]  # seven records, three at a time
+    assert [r for b in batches for (r,) in b] == sorted(n.raw_id for n in nodes if n.is_record)
+    assert again == rows  # interactions too (the calls that carry a phone)
+    assert any(not row.is_record for row in again.values())
+    assert named == anchors(rows, ids)
+
+
+def test_a_read_between_the_writers_jobs_sees_them_and_an_earlier_failure_raises(
+    custos: Custos,
+) -> None:
+    """Jobs.submit runs a read after the writes queued before it; a job that failed before
+    it makes result() raise that failure instead of waiting for a read that never runs."""
+    from datetime import UTC, datetime
+
+    from custos.identity.jobs import Jobs
+    from custos.identity.writer import insert_batches
+
+    store, now = custos.store, datetime.now(UTC)
+    const = {"status": "active", "merged_into": None, "created_at": now, "updated_at": now}
+
+    def count(conn: Connection) -> int:
+        return int(conn.execute(select(func.count()).select_from(t.profiles)).scalar_one())
+
+    with store.write() as conn, Jobs() as db:
+        insert_batches(db, conn, store, t.profiles, ("id",), [("cus_a",), ("cus_b",)], const)
+        assert db.result(db.submit(count, conn)) == 2
+
+    def fail() -> None:
+        raise RuntimeError("the database went away")
+
+    with pytest.raises(RuntimeError, match="went away"), store.write() as conn, Jobs() as db:
+        db.put(fail)
+        db.result(db.submit(count, conn))

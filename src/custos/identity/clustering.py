@@ -112,14 +112,14 @@ def plan_profiles(
     decisions: Decisions,
     settings: Settings,
     history: History,
-    anchor: Callable[[int], str],
+    anchors: Callable[[Sequence[int]], list[str]],
     *,
     new: set[int] | None = None,
     extra: Sequence[Edge] = (),
 ) -> ProfilePlan:
     """Cluster ``nodes`` under the linking rules (:func:`~custos.identity.plan.plan_links`, with
-    the thresholds of ``settings``) and give each cluster a stable profile id. ``anchor`` names
-    a raw id's record stably (its source and record id): a new profile's id derives from its
+    the thresholds of ``settings``) and give each cluster a stable profile id. ``anchors`` name
+    raw ids' records stably (their source and record id): a new profile's id derives from its
     first member's. With ``new`` (an incremental run) existing profiles stay whole and only the
     clusters holding one of ``new`` are planned."""
     links = plan_links(
@@ -141,6 +141,6 @@ def plan_profiles(
         # incremental run changes only what the new rows touch)
         planned = {raw_id for members in clusters for raw_id in members}
         used = [e for e in links.used if e.left in planned]
-    anchors = [anchor(members[0]) for members in clusters]
-    assigned = assign_ids(clusters, anchors, history.previous, history.created_at, history.taken)
+    named = anchors([members[0] for members in clusters])
+    assigned = assign_ids(clusters, named, history.previous, history.created_at, history.taken)
     return ProfilePlan(links, clusters, assigned, used)

@@ -30,7 +30,7 @@ from custos.identity.exact import exact_edges
 from custos.identity.graph import Edge, Node
 from custos.identity.loading import arrow_table, join_phone_forms, load
 from custos.identity.models import SavedModel
-from custos.identity.resolve import ResolveSummary, anchor, decisions
+from custos.identity.resolve import ResolveSummary, anchors, decisions
 from custos.identity.snapshot import SNAPSHOT_ATTEMPTS, SnapshotMark, recheck_marks, unmark
 from custos.identity.writer import ProfileWriter, chunks
 from custos.store import Store, meta
@@ -222,7 +222,7 @@ def _compute(
         decisions(conn),
         settings,
         history,
-        partial(anchor, rows),
+        partial(anchors, rows),
         new=new_ids,
     )
     summary.count_links(exact, planned)

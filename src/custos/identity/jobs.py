@@ -6,7 +6,10 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class Jobs:
@@ -42,6 +45,31 @@ class Jobs:
         if self.failed:
             raise self.failed[0]
         self.pending.put((work, args))
+
+    def submit(self, work: Callable[..., T], *args: Any) -> Future[T]:
+        """Queue ``work(*args)`` (a read on the jobs' connection, between their writes) and
+        return the future of what it returns; :meth:`result` waits for it."""
+        done: Future[T] = Future()
+
+        def job() -> None:
+            try:
+                done.set_result(work(*args))
+            except BaseException as exc:
+                done.set_exception(exc)
+                raise
+
+        self.put(job)
+        return done
+
+    def result(self, done: Future[T]) -> T:
+        """What a submitted job returned, once it ran; raises an earlier job's failure (after
+        which it never runs)."""
+        while True:
+            try:
+                return done.result(timeout=0.1)
+            except TimeoutError:
+                if self.failed:
+                    raise self.failed[0] from None
 
     def __enter__(self) -> Jobs:
         self.thread.start()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from functools import partial
 from itertools import compress
@@ -94,11 +94,17 @@ _identifiers_of = attrgetter(*STRONG_IDENTIFIERS)
 
 
 def load(
-    conn: Connection, *, new_only: bool = False, raw_ids: Sequence[int] | None = None
+    conn: Connection,
+    *,
+    new_only: bool = False,
+    raw_ids: Sequence[int] | None = None,
+    keep_rows: bool = True,
 ) -> Loaded:
     """Records and interactions as identity resolution sees them: graph nodes, the rows behind
     golden records (by raw id) and the matcher's columns (records only).
-    ``new_only``: those in no profile yet; ``raw_ids``: just these."""
+    ``new_only``: those in no profile yet; ``raw_ids``: just these. Without ``keep_rows`` the
+    rows are not kept (a full run at millions of records: they are a quarter of its memory, and
+    :func:`fetch_rows` reads a batch of them again when the golden records are written)."""
     if raw_ids is not None:
         out: Loaded = ([], {}, {})
         ordered = sorted(raw_ids)
@@ -111,11 +117,15 @@ def load(
         if not out[2]:
             out[2].update({"unique_id": [], **{name: [] for name in MATCH_SOURCE}})
         return out
-    return _load(conn, new_only=new_only)
+    return _load(conn, new_only=new_only, keep_rows=keep_rows)
 
 
 def _load(
-    conn: Connection, *, new_only: bool = False, raw_ids: Sequence[int] | None = None
+    conn: Connection,
+    *,
+    new_only: bool = False,
+    raw_ids: Sequence[int] | None = None,
+    keep_rows: bool = True,
 ) -> Loaded:
     nodes: list[Node] = []
     rows: dict[int, LoadedRow] = {}
@@ -151,47 +161,73 @@ def _load(
             earlier = query.where(table.c.raw_id <= highest, table.c.raw_id.in_(recheck))
             if again := _fetch_all(conn, earlier):
                 loaded = sorted(again + loaded, key=attrgetter("raw_id"))
+            batches: Iterable[list[LoadedRow]] = [loaded]
+        elif everything:
+            # A batch at a time, each gone before the next is read: the driver's rows and the
+            # values only they hold would otherwise all be made first and freed after, leaving
+            # the memory of a million rows to the process (fragmented, not given back).
+            memo: dict[Any, Any] = {}
+            batches = (_interned(part, memo) for part in Store.of(conn).iter_tuples(conn, query))
         else:
-            loaded = _fetch_all(conn, query)
-        matched: list[LoadedRow] = []
-        quoted = {} if is_record else references(conn, [r.raw_id for r in loaded], everything)
-        for row in loaded:
-            values = _identifiers_of(row)  # the non-empty ones, as (kind, value)
-            identifiers = tuple(compress(zip(STRONG_IDENTIFIERS, values, strict=True), values))
-            refers = quoted.get(row.raw_id, ())
-            if not is_record and not identifiers and not refers:
-                continue  # an interaction with nothing to link it by stays unlinked
-            first, last = row.first_name_key, row.last_name_key
-            generation = None
-            if (first and " " in first) or (last and " " in last):  # a suffix is a word of its own
-                generation = names.generation(first, last)
-                if generation is not None and last:
-                    last = names.strip_generation(last) or last
-            street = row.street_key
-            address = f"{street}|{row.postcode or (row.city or '').lower()}" if street else None
-            nodes.append(
-                Node(
-                    row.raw_id,
-                    is_record,
-                    first,
-                    last,
-                    row.date_of_birth,
-                    identifiers,
-                    generation,
-                    address,
-                    refers,
-                )
-            )
-            rows[row.raw_id] = row
-            # Interactions (calls, orders, posts) are scored by the matcher too when they carry
-            # a name and a contact: a name alone never links.
-            if is_record or first or last:
-                matched.append(
-                    row if last == row.last_name_key else row._replace(last_name_key=last)
-                )
-        if matched:
-            _add_match_columns(match, matched)
+            batches = [_fetch_all(conn, query)]
+        quoted_all = references(conn, [], True) if everything and not is_record else None
+        for batch in batches:
+            if is_record:
+                quoted: dict[int, tuple[int, ...]] = {}
+            elif quoted_all is not None:
+                quoted = quoted_all
+            else:
+                quoted = references(conn, [r.raw_id for r in batch])
+            _add_nodes(batch, is_record, quoted, nodes, rows if keep_rows else None, match)
     return nodes, rows, match
+
+
+def _add_nodes(
+    loaded: list[LoadedRow],
+    is_record: bool,
+    quoted: dict[int, tuple[int, ...]],
+    nodes: list[Node],
+    rows: dict[int, LoadedRow] | None,
+    match: dict[str, list[Any]],
+) -> None:
+    """Append the nodes (and, with ``rows``, the rows; and the matcher's columns) of a batch
+    of loaded rows; ``quoted``: the rows each interaction's text refers to."""
+    matched: list[LoadedRow] = []
+    for row in loaded:
+        values = _identifiers_of(row)  # the non-empty ones, as (kind, value)
+        identifiers = tuple(compress(zip(STRONG_IDENTIFIERS, values, strict=True), values))
+        refers = quoted.get(row.raw_id, ())
+        if not is_record and not identifiers and not refers:
+            continue  # an interaction with nothing to link it by stays unlinked
+        first, last = row.first_name_key, row.last_name_key
+        generation = None
+        if (first and " " in first) or (last and " " in last):  # a suffix is a word of its own
+            generation = names.generation(first, last)
+            if generation is not None and last:
+                last = names.strip_generation(last) or last
+        street = row.street_key
+        address = f"{street}|{row.postcode or (row.city or '').lower()}" if street else None
+        nodes.append(
+            Node(
+                row.raw_id,
+                is_record,
+                first,
+                last,
+                row.date_of_birth,
+                identifiers,
+                generation,
+                address,
+                refers,
+            )
+        )
+        if rows is not None:
+            rows[row.raw_id] = row
+        # Interactions (calls, orders, posts) are scored by the matcher too when they carry
+        # a name and a contact: a name alone never links.
+        if is_record or first or last:
+            matched.append(row if last == row.last_name_key else row._replace(last_name_key=last))
+    if matched:
+        _add_match_columns(match, matched)
 
 
 #: A word of a note that may be a record id: letters and digits (and ``-``, ``/``, ``_``), not
@@ -277,9 +313,13 @@ def _add_match_columns(match: dict[str, list[Any]], rows: list[LoadedRow]) -> No
     """Append the matcher's columns (:data:`~custos.core.fields.MATCH_SOURCE`) of ``rows``."""
     columns = dict(zip(LoadedRow._fields, zip(*rows, strict=True), strict=True))
     match["unique_id"].extend(columns["raw_id"])
+    lowered: dict[str, str] = {}  # one string per city, not one per row
     for name, column in MATCH_SOURCE.items():
         if name == "city":
-            match[name].extend(v.lower() if v else v for v in columns[column])
+            match[name].extend(
+                (lowered.get(v) or lowered.setdefault(v, v.lower())) if v else v
+                for v in columns[column]
+            )
         elif name == "dob":  # an ambiguous date: its first reading
             match[name].extend(
                 dob or (ambiguous.split(" ", 1)[0] if ambiguous else None)
@@ -329,6 +369,47 @@ def _fetch_all(conn: Connection, query: Select[Any]) -> list[LoadedRow]:
     (:meth:`Store.fetch_tuples`): for a million rows, SQLAlchemy's row objects and per-row
     fetching would double the time. (The query's parameters are integers, inlined.)"""
     return _interned(Store.of(conn).fetch_tuples(conn, query), {})
+
+
+def fetch_rows(conn: Connection, raw_ids: Sequence[int]) -> dict[int, LoadedRow]:
+    """The loaded rows (records and interactions) of ``raw_ids``, as :func:`load` keeps them,
+    read again by raw id: what a full run's golden records are made from, a batch at a time.
+    (The query is compiled once and the ids appended as integer literals: SQLAlchemy's
+    rendering of 5,000 literals per statement took longer than the database's look-ups.)"""
+    out: dict[int, LoadedRow] = {}
+    ordered = sorted(raw_ids)
+    store = Store.of(conn)
+    for table, is_record in ((t.records, True), (t.interactions, False)):
+        # (interactions: only the ids that are no record's; SQLite looks each id of the list up
+        # in raw_records first, even where no interaction has it)
+        ordered = [raw_id for raw_id in ordered if raw_id not in out]
+        query = (
+            select(*_columns(table, is_record))
+            .join(t.raw_records, t.raw_records.c.id == table.c.raw_id)
+            .join(t.sources, t.sources.c.id == table.c.source_id)
+        )
+        text = query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+        head = f"{text} WHERE {table.name}.raw_id IN "
+        for chunk in Store.chunks(ordered, inlined=True):
+            sql = head + "(" + ",".join(map(str, map(int, chunk))) + ")"
+            for row in map(LoadedRow._make, store.fetch_tuples(conn, sql)):
+                out[row.raw_id] = row  # (a batch's rows live briefly: nothing to share)
+    return out
+
+
+def stored_anchors(conn: Connection, raw_ids: Sequence[int]) -> list[str]:
+    """Each raw id's stable name, its source and record id (see
+    :func:`~custos.identity.resolve.anchors`), read from the store in the order asked."""
+    raw = t.raw_records.c
+    query = select(raw.id, t.sources.c.name, raw.record_id).join(
+        t.sources, t.sources.c.id == raw.source_id
+    )
+    names: dict[int, str] = {}
+    store = Store.of(conn)
+    for chunk in Store.chunks(sorted(set(raw_ids)), inlined=True):
+        for raw_id, source, record_id in store.fetch_tuples(conn, query.where(raw.id.in_(chunk))):
+            names[raw_id] = f"{source}\x1f{record_id}"
+    return [names[raw_id] for raw_id in raw_ids]
 
 
 def _interner() -> Callable[[Sequence[tuple[Any, ...]], dict[Any, Any]], list[LoadedRow]]:

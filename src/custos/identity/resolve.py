@@ -13,7 +13,7 @@ snapshot, without the write lock (see :mod:`custos.identity.snapshot`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,7 +33,7 @@ from custos.identity.clustering import (
 )
 from custos.identity.exact import exact_edges
 from custos.identity.graph import Edge, ExactResult, IgnoredIdentifier, Node
-from custos.identity.loading import arrow_table, join_phone_forms, load
+from custos.identity.loading import arrow_table, join_phone_forms, load, stored_anchors
 from custos.identity.snapshot import SNAPSHOT_ATTEMPTS, SnapshotMark, recheck_marks
 from custos.identity.writer import ProfileWriter, ensure_match_indexes, stored_pairs
 from custos.store import Store
@@ -171,7 +171,6 @@ class _Computed:
 
     mark: SnapshotMark
     nodes: list[Node]
-    rows: dict[int, Any]
     planned: ProfilePlan
     history: History
     linked_at: dict[int, datetime]
@@ -272,7 +271,9 @@ def _compute(conn: Connection, run: _Run, summary: ResolveSummary) -> _Computed:
     run.report("loading records and interactions")
     clock = time.perf_counter()
     mark = SnapshotMark.read(conn)
-    nodes, rows, match = load(conn)
+    # (the rows behind the golden records are read again when those are written: at millions
+    # of records, keeping them would cost a quarter of the run's memory)
+    nodes, _rows, match = load(conn, keep_rows=False)
     nodes = join_phone_forms(nodes)
     summary.phases["load"] = time.perf_counter() - clock
     summary.records = sum(1 for n in nodes if n.is_record)
@@ -320,7 +321,7 @@ def _compute(conn: Connection, run: _Run, summary: ResolveSummary) -> _Computed:
         decided,
         settings,
         history,
-        partial(anchor, rows),
+        partial(stored_anchors, conn),
         extra=run.extra_edges(nodes) if run.extra_edges else (),
     )
     del probable
@@ -329,7 +330,6 @@ def _compute(conn: Connection, run: _Run, summary: ResolveSummary) -> _Computed:
     return _Computed(
         mark,
         nodes,
-        rows,
         planned,
         history,
         linked_at,
@@ -360,7 +360,6 @@ def _apply(
     writer.rewrite(
         computed.planned,
         computed.history,
-        computed.rows,
         linked_at=computed.linked_at,
         known_pairs=computed.known_pairs,
         rechecked=computed.rechecked,
@@ -369,11 +368,11 @@ def _apply(
     summary.count_profiles(computed.planned)
 
 
-def anchor(rows: dict[int, Any], raw_id: int) -> str:
-    """A loaded row's stable name, its source and record id (a new profile's id derives from
-    its first member's)."""
-    row = rows[raw_id]
-    return f"{row[1]}\x1f{row[2]}"
+def anchors(rows: dict[int, Any], raw_ids: Sequence[int]) -> list[str]:
+    """Loaded rows' stable names, their source and record id (a new profile's id derives from
+    its first member's; :func:`~custos.identity.loading.stored_anchors` reads the same from the
+    store)."""
+    return [f"{rows[raw_id][1]}\x1f{rows[raw_id][2]}" for raw_id in raw_ids]
 
 
 def decisions(conn: Connection) -> Decisions:

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -35,10 +36,13 @@ from custos.core.settings import Settings
 from custos.identity.clustering import EVIDENCE_COLUMNS, REVIEW_COLUMNS, History, ProfilePlan
 from custos.identity.graph import Node
 from custos.identity.jobs import Jobs
-from custos.identity.loading import golden_documents
+from custos.identity.loading import fetch_rows, golden_documents
 from custos.identity.snapshot import unmark
 from custos.store import Store, meta
 from custos.store import tables as t
+
+#: Profiles whose golden records a full run makes from one read of their members' rows.
+GOLDEN_BATCH = 10_000
 
 
 def chunks(items: Iterable[Any]) -> Iterator[Sequence[Any]]:
@@ -63,16 +67,15 @@ class ProfileWriter:
         self,
         planned: ProfilePlan,
         history: History,
-        rows: dict[int, Any],
         *,
         linked_at: dict[int, datetime],
         known_pairs: dict[tuple[int, int], int],
         rechecked: dict[int, Any],
     ) -> None:
-        """Rewrite every profile table from a full run's plan; ``rows`` are the loaded rows
-        (for the golden records), ``linked_at`` when each previous member was linked (kept
-        where its profile stays), ``known_pairs`` the review queue before
-        (:func:`stored_pairs`), ``rechecked`` the recheck marks the run looked at."""
+        """Rewrite every profile table from a full run's plan; ``linked_at`` when each previous
+        member was linked (kept where its profile stays), ``known_pairs`` the review queue
+        before (:func:`stored_pairs`), ``rechecked`` the recheck marks the run looked at. The
+        golden records are made from the members' rows, read again a batch at a time."""
         conn, store = self.conn, self.store
         clock = time.perf_counter()
         clusters, assigned, previous = planned.clusters, planned.assigned, history.previous
@@ -147,9 +150,7 @@ class ProfileWriter:
                 store,
                 t.profile_golden,
                 ("profile_id", "document"),
-                golden_documents(
-                    *_by_profile_id(assigned.cluster_ids, clusters), rows, self.settings
-                ),
+                self._golden(db, *_by_profile_id(assigned.cluster_ids, clusters)),
             )
             # This run looked at the rows marked for recheck in its snapshot; one changed again
             # since (a newer version) stays marked, as do rows marked since.
@@ -160,6 +161,39 @@ class ProfileWriter:
             clock = time.perf_counter()
         # (leaving the block waited for the last of the database work)
         self.phases["flush"] = time.perf_counter() - clock
+
+    def _golden(
+        self, db: Jobs, profile_ids: Sequence[str], clusters: Sequence[Sequence[int]]
+    ) -> Iterator[tuple[str, str]]:
+        """(profile id, golden record document) per profile, from its members' rows read again
+        for :data:`GOLDEN_BATCH` profiles at a time, the next batch's while this one's
+        documents are made.
+
+        They are read on a connection of their own (the rows are committed; this transaction
+        writes only profile tables), so the reads go on while ``db`` writes; an in-memory
+        store has one connection, and ``db`` reads them between its writes."""
+        with ThreadPoolExecutor(1, thread_name_prefix="custos-golden") as pool:
+
+            def read(start: int) -> Future[dict[int, Any]]:
+                batch = clusters[start : start + GOLDEN_BATCH]
+                ids = [raw_id for members in batch for raw_id in members]
+                if self.store.in_memory:
+                    return db.submit(fetch_rows, self.conn, ids)
+                return pool.submit(self._read_rows, ids)
+
+            pending = read(0)
+            for start in range(0, len(clusters), GOLDEN_BATCH):
+                rows = db.result(pending)
+                if start + GOLDEN_BATCH < len(clusters):
+                    pending = read(start + GOLDEN_BATCH)
+                end = start + GOLDEN_BATCH
+                yield from golden_documents(
+                    profile_ids[start:end], clusters[start:end], rows, self.settings
+                )
+
+    def _read_rows(self, raw_ids: Sequence[int]) -> dict[int, Any]:
+        with self.store.read() as conn:
+            return fetch_rows(conn, raw_ids)
 
     def attach(
         self,

@@ -41,6 +41,8 @@ from custos.store import audit, tables
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 V = TypeVar("V")
+#: Rows per list of :meth:`Store.iter_tuples`.
+STREAM_BATCH = 50_000
 #: Values per ``IN (…)`` list of a statement that inlines them as literals (no bound-parameter
 #: limit; see :meth:`Store.chunks`).
 INLINED_CHUNK = 5000
@@ -360,6 +362,29 @@ class Store:
             return list(cursor.fetchall())
         finally:
             cursor.close()
+
+    @classmethod
+    def iter_tuples(
+        cls, conn: Connection, query: Select[Any], size: int = STREAM_BATCH
+    ) -> Iterator[list[Any]]:
+        """The rows of ``query`` (as :meth:`fetch_tuples` makes it) in lists of ``size``, read
+        from the driver as they are asked for: a caller that drops each list before the next
+        never holds all of a million rows at once."""
+        text = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        driver = conn.connection.dbapi_connection
+        assert driver is not None
+        cursor = cls._stream_cursor(driver)
+        try:
+            cursor.execute(text)
+            while batch := cursor.fetchmany(size):
+                yield list(batch)
+        finally:
+            cursor.close()
+
+    @classmethod
+    def _stream_cursor(cls, driver: Any) -> Any:
+        """A cursor that reads a result as it is fetched (SQLite's plain one does)."""
+        return driver.cursor()
 
     @classmethod
     def existing_keys(

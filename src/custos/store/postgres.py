@@ -45,6 +45,12 @@ class PostgresStore(Store):
         return found
 
     @classmethod
+    def _stream_cursor(cls, driver: Any) -> Any:
+        """A server-side cursor: a client-side one would hold the whole result in the
+        driver's memory before the first row is handed over."""
+        return driver.cursor(name="custos_stream")
+
+    @classmethod
     def _any_of(cls, head: str, chunk: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
         """One array per chunk (``= ANY(%s)``): a short statement, where a text with 900
         placeholders is parsed again by the driver on every call (measured: the look-ups of a
