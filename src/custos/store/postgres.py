@@ -22,9 +22,11 @@ class PostgresStore(Store):
     backend = "postgresql"
     placeholder = "%s"
     snapshot_options: ClassVar[dict[str, Any]] = {"isolation_level": "REPEATABLE READ"}
-    #: Benchmark only: bulk rows go in by ``executemany`` (the old path) instead of COPY, so
-    #: ``bench/postgres.py`` can measure what COPY gains. Never set in custos itself.
-    _row_inserts: ClassVar[bool] = False
+    #: Benchmark only: bulk rows go in as row inserts instead of COPY, so ``bench/postgres.py``
+    #: can measure what COPY gains: ``"batched"`` (psycopg's pipelined ``executemany``, the
+    #: path before) or ``"statements"`` (one INSERT statement per row, as an ORM adding rows
+    #: one by one sends them). Never set in custos itself.
+    _row_inserts: ClassVar[str | None] = None
 
     def __init__(self, url: str, engine: Engine) -> None:
         super().__init__(url, engine)
@@ -79,8 +81,14 @@ class PostgresStore(Store):
         backslashes escaped, None as NULL, "" as the empty string), and the COPY runs inside
         the caller's transaction: a failure in it rolls back everything the transaction wrote.
         """
-        if self._row_inserts:
+        if self._row_inserts == "batched":
             super()._bulk_insert(conn, table, names, params)
+        elif self._row_inserts == "statements":
+            columns = ", ".join(names)
+            sql = f"INSERT INTO {table.name} ({columns}) VALUES ({self.placeholders(len(names))})"
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            for row in params:
+                cursor.execute(sql, row)
         else:
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
