@@ -15,6 +15,7 @@ from custos.consent import ledger
 from custos.store import PostgresStore, SQLiteStore, Store, event_keys, open_store, redirects
 from custos.store import tables as t
 from custos.store.base import INLINED_CHUNK
+from custos.store.pgserver import PostgresServer
 
 ROOT = Path(custos.__file__).parent
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -304,3 +305,51 @@ def test_consent_event_keys_keep_their_stored_form() -> None:
         method="form",
     )
     assert named == recorded
+
+
+def _fk_violation(store: Store, *, bulk: bool = False) -> None:
+    """A member of a profile that does not exist, for a raw row that does not exist."""
+    with store.write(bulk=bulk) as conn:
+        conn.execute(
+            t.profile_members.insert().values(
+                raw_id=424242, profile_id="cus_missing", linked_at=datetime.now(UTC)
+            )
+        )
+
+
+def test_a_bulk_rewrite_on_postgresql_skips_foreign_key_triggers_only_where_allowed(
+    pg_server: PostgresServer,
+) -> None:
+    """Inside a bulk write transaction (a full resolution's) the role's foreign-key triggers
+    are off where the role may turn them off, and on again for every later transaction on the
+    same pooled connection; a role without the privilege writes with the checks on."""
+    import psycopg
+    import pytest
+
+    show = "SHOW session_replication_role"
+    with open_store(pg_server.new_database()) as superuser:
+        _bulk_role_on_a_superuser(superuser, show)
+
+    name = pg_server.new_database()
+    database = name.rsplit("/", 1)[-1]
+    with psycopg.connect(pg_server.url(), autocommit=True) as admin:
+        admin.execute("CREATE ROLE plain LOGIN")
+        admin.execute(f"ALTER DATABASE {database} OWNER TO plain")
+        admin.execute("GRANT ALL ON SCHEMA public TO plain")
+    with open_store(name.replace("//custos@", "//plain@")) as plain:
+        with plain.write(bulk=True) as conn:
+            assert conn.exec_driver_sql(show).scalar() == "origin"
+        with pytest.raises(Exception, match="foreign key"):
+            _fk_violation(plain, bulk=True)  # (the checks stayed on)
+
+
+def _bulk_role_on_a_superuser(superuser: Store, show: str) -> None:
+    import pytest
+
+    with superuser.write(bulk=True) as conn:
+        assert conn.exec_driver_sql(show).scalar() == "replica"
+    with superuser.write() as conn:
+        assert conn.exec_driver_sql(show).scalar() == "origin"
+    with pytest.raises(Exception, match="foreign key"):
+        _fk_violation(superuser)
+    _fk_violation(superuser, bulk=True)  # (a full resolution's rows are checked by custos)
