@@ -99,7 +99,12 @@ def child(task: str, url: str, path: Path, parquet: Path, engine: str = "duckdb"
         from custos.identity.metrics import pairwise_scores
 
         truth = _truth(pq.read_table(parquet))
-        result["f1"] = pairwise_scores({r: predicted.get(r) for r in truth}, truth).f1
+        scores = pairwise_scores({r: predicted.get(r) for r in truth}, truth)
+        result["f1"], result["precision"], result["recall"] = (
+            scores.f1,
+            scores.precision,
+            scores.recall,
+        )
     if task not in ("copy", "rows", "statements"):
         shutil.rmtree(work, ignore_errors=True)
     result["phases"] = phases

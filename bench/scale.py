@@ -109,8 +109,9 @@ def main() -> None:
     setups = args.setups.split(",")
     header = [
         "| records | set-up | ingest s | load s | train s | exact s | predict s | cluster s | "
-        "write s | resolve s | export s | total s | peak memory | profiles | F1 | load avg |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "write s | resolve s | export s | total s | peak memory | profiles | precision | recall | F1 | "
+        "load avg |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines = list(header)
     totals: dict[str, list[tuple[int, float]]] = {s: [] for s in setups}
@@ -131,7 +132,8 @@ def main() -> None:
                     + " | ".join(f"{v:.1f}" for v in shown)
                     + f" | {write:.1f} | {p['resolve']:.1f} | {p['export']:.1f} | "
                     f"{r['seconds']:.1f} | {r['peak_mb']:,.0f} MB | {r['profiles']:,} | "
-                    f"{r['f1']:.4f} | {r['load_avg']:.1f} |"
+                    f"{r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | "
+                    f"{r['load_avg']:.1f} |"
                 )
                 lines.append(line)
                 print(line, flush=True)
