@@ -354,7 +354,6 @@ def test_a_full_run_reads_rows_again_exactly_as_loaded(custos: Custos, tmp_path:
     golden records and the new profiles' names. What it reads again is what it loaded."""
     from custos.identity.loading import fetch_rows, stored_anchors
     from custos.identity.loading import load as load_rows
-    from custos.identity.resolve import anchors
     from custos.store import Store
 
     load(custos, tmp_path)
@@ -373,7 +372,7 @@ def test_a_full_run_reads_rows_again_exactly_as_loaded(custos: Custos, tmp_path:
     assert [r for b in batches for (r,) in b] == sorted(n.raw_id for n in nodes if n.is_record)
     assert again == rows  # interactions too (the calls that carry a phone)
     assert any(not row.is_record for row in again.values())
-    assert named == anchors(rows, ids)
+    assert named == [f"{rows[i].source}\x1f{rows[i].record_id}" for i in ids]
 
 
 def test_a_read_between_the_writers_jobs_sees_them_and_an_earlier_failure_raises(

@@ -28,9 +28,9 @@ from custos.core.settings import Settings
 from custos.identity.clustering import History, ProfilePlan, plan_profiles, scoring_threshold
 from custos.identity.exact import exact_edges
 from custos.identity.graph import Edge, Node
-from custos.identity.loading import arrow_table, join_phone_forms, load
+from custos.identity.loading import arrow_table, join_phone_forms, load, stored_anchors
 from custos.identity.models import SavedModel
-from custos.identity.resolve import ResolveSummary, anchors, decisions
+from custos.identity.resolve import ResolveSummary, decisions
 from custos.identity.snapshot import SNAPSHOT_ATTEMPTS, SnapshotMark, recheck_marks, unmark
 from custos.identity.writer import ProfileWriter, chunks
 from custos.store import Store, meta
@@ -222,7 +222,7 @@ def _compute(
         decisions(conn),
         settings,
         history,
-        partial(anchors, rows),
+        partial(stored_anchors, conn),
         new=new_ids,
     )
     summary.count_links(exact, planned)

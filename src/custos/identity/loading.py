@@ -139,12 +139,7 @@ def _load(
         # only ever lets more rows through.)
         highest = conn.execute(select(func.max(t.profile_members.c.raw_id))).scalar() or 0
     for table, is_record in ((t.records, True), (t.interactions, False)):
-        query = (
-            select(*_columns(table, is_record))
-            .join(t.raw_records, t.raw_records.c.id == table.c.raw_id)
-            .join(t.sources, t.sources.c.id == table.c.source_id)
-            .order_by(table.c.raw_id)
-        )
+        query = _rows_query(table, is_record).order_by(table.c.raw_id)
         if raw_ids is not None:
             query = query.where(table.c.raw_id.in_(raw_ids))
         if new_only:
@@ -309,6 +304,16 @@ def _columns(table: Table, is_record: bool) -> list[ColumnElement[Any]]:
     return [provenance[name] if name in provenance else table.c[name] for name in LoadedRow._fields]
 
 
+def _rows_query(table: Table, is_record: bool) -> Select[Any]:
+    """The :class:`LoadedRow` rows of ``table`` (records or interactions), with their source
+    and record id."""
+    return (
+        select(*_columns(table, is_record))
+        .join(t.raw_records, t.raw_records.c.id == table.c.raw_id)
+        .join(t.sources, t.sources.c.id == table.c.source_id)
+    )
+
+
 def _add_match_columns(match: dict[str, list[Any]], rows: list[LoadedRow]) -> None:
     """Append the matcher's columns (:data:`~custos.core.fields.MATCH_SOURCE`) of ``rows``."""
     columns = dict(zip(LoadedRow._fields, zip(*rows, strict=True), strict=True))
@@ -383,11 +388,7 @@ def fetch_rows(conn: Connection, raw_ids: Sequence[int]) -> dict[int, LoadedRow]
         # (interactions: only the ids that are no record's; SQLite looks each id of the list up
         # in raw_records first, even where no interaction has it)
         ordered = [raw_id for raw_id in ordered if raw_id not in out]
-        query = (
-            select(*_columns(table, is_record))
-            .join(t.raw_records, t.raw_records.c.id == table.c.raw_id)
-            .join(t.sources, t.sources.c.id == table.c.source_id)
-        )
+        query = _rows_query(table, is_record)
         text = query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
         head = f"{text} WHERE {table.name}.raw_id IN "
         for chunk in Store.chunks(ordered, inlined=True):
@@ -398,8 +399,9 @@ def fetch_rows(conn: Connection, raw_ids: Sequence[int]) -> dict[int, LoadedRow]
 
 
 def stored_anchors(conn: Connection, raw_ids: Sequence[int]) -> list[str]:
-    """Each raw id's stable name, its source and record id (see
-    :func:`~custos.identity.resolve.anchors`), read from the store in the order asked."""
+    """Each raw id's stable name, its source and record id, read from the store in the order
+    asked: a new profile's id derives from its first member's (full and incremental runs
+    alike)."""
     raw = t.raw_records.c
     query = select(raw.id, t.sources.c.name, raw.record_id).join(
         t.sources, t.sources.c.id == raw.source_id

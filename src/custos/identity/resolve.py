@@ -13,7 +13,7 @@ snapshot, without the write lock (see :mod:`custos.identity.snapshot`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -366,13 +366,6 @@ def _apply(
     )
     summary.linked_interactions = sum(1 for n in computed.nodes if not n.is_record)
     summary.count_profiles(computed.planned)
-
-
-def anchors(rows: dict[int, Any], raw_ids: Sequence[int]) -> list[str]:
-    """Loaded rows' stable names, their source and record id (a new profile's id derives from
-    its first member's; :func:`~custos.identity.loading.stored_anchors` reads the same from the
-    store)."""
-    return [f"{rows[raw_id][1]}\x1f{rows[raw_id][2]}" for raw_id in raw_ids]
 
 
 def decisions(conn: Connection) -> Decisions:

@@ -75,7 +75,7 @@ class PostgresStore(Store):
     def _bulk(self, conn: Connection, bulk: bool) -> Iterator[None]:
         """Foreign keys unchecked during a bulk rewrite where the role may: PostgreSQL checks
         them with a trigger per inserted row (three look-ups per merge-evidence row), which cost
-        a full resolution of a million records about 20 s. ``session_replication_role =
+        a full resolution of a million records about 30 s. ``session_replication_role =
         replica`` turns those triggers off for this session only (other sessions, and their
         reads of the old profiles, are untouched). It needs a superuser or, from PostgreSQL 15,
         ``GRANT SET ON PARAMETER session_replication_role``; without it the checks stay on.
