@@ -37,6 +37,13 @@ def test_name_key_is_idempotent_and_ascii(text: str) -> None:
         ("Frau Müller", None, "Müller"),
         ("Dr. Hans Peter von der Heide", "Hans Peter", "von der Heide"),
         ("Anna Maria Schmidt", "Anna Maria", "Schmidt"),
+        # a generational suffix belongs to the surname, never to the first name
+        ("Wolf Vogt Jr.", "Wolf", "Vogt Jr."),
+        ("Edward Smith, Sr", "Edward", "Smith Sr"),
+        ("Mr Smith Jr.", None, "Smith Jr."),
+        ("Hans Müller d. J.", "Hans", "Müller d. J."),
+        ("Karl Meier III", "Karl", "Meier III"),
+        ("Min Jun", "Min", "Jun"),  # a Korean given name, no suffix
     ],
 )
 def test_split_full_name(full: str, first: str | None, last: str | None) -> None:

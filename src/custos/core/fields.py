@@ -145,3 +145,28 @@ def years_old(dob: str | None, today: date) -> int | None:
     except ValueError:
         return None
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+#: Generational suffixes written after a name, as name keys (lower case, ASCII, umlauts folded
+#: as ``custos.ingest.normalise.name_key`` folds them) → the generation they state. Ingestion
+#: keeps them with the surname when it splits a full name; identity reads them as a fact.
+GENERATION_SUFFIXES: dict[str, str] = {
+    "jr": "jr",
+    "junior": "jr",
+    "jun": "jr",
+    "sr": "sr",
+    "senior": "sr",
+    "sen": "sr",
+    "ii": "ii",
+    "iii": "iii",
+    "iv": "iv",
+}
+#: Suffixes that are also names (Korean Min-jun, Indian Sen): they need a surname before them.
+AMBIGUOUS_GENERATION_SUFFIXES = frozenset({"jun", "sen"})
+#: Two-word German suffixes: *d. J.* / *der Jüngere*, *d. Ä.* / *der Ältere* (as keys).
+GENERATION_SUFFIX_PAIRS: dict[tuple[str, str], str] = {
+    ("d", "j"): "jr",
+    ("der", "jungere"): "jr",
+    ("d", "a"): "sr",
+    ("der", "altere"): "sr",
+}

@@ -63,6 +63,12 @@ from itertools import permutations
 
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
+from custos.core.fields import (
+    AMBIGUOUS_GENERATION_SUFFIXES,
+    GENERATION_SUFFIX_PAIRS,
+    GENERATION_SUFFIXES,
+)
+
 SAME = "same"
 VARIANT = "variant"
 CONFLICT = "conflict"
@@ -96,28 +102,6 @@ _SPELLING = (
     (re.compile(r"(?<=.)h"), ""),
     (re.compile(r"(.)\1+"), r"\1"),
 )
-
-#: Generational suffix tokens (as keys) → the generation they state.
-_SUFFIX = {
-    "jr": "jr",
-    "junior": "jr",
-    "jun": "jr",
-    "sr": "sr",
-    "senior": "sr",
-    "sen": "sr",
-    "ii": "ii",
-    "iii": "iii",
-    "iv": "iv",
-}
-#: Suffixes that are also names: they need a surname before them (see :func:`_suffix`).
-_AMBIGUOUS_SUFFIX = frozenset({"jun", "sen"})
-#: Two-token German suffixes: *d. J.* / *der Jüngere*, *d. Ä.* / *der Ältere* (as keys).
-_SUFFIX_PAIRS = {
-    ("d", "j"): "jr",
-    ("der", "jungere"): "jr",
-    ("d", "a"): "sr",
-    ("der", "altere"): "sr",
-}
 
 
 @cache
@@ -398,10 +382,12 @@ def _suffix(tokens: list[str]) -> tuple[str | None, int]:
     Indian Sen): they count only after a word of four letters or more that is no given name
     (``lehmann jun``, not ``min jun`` or ``kim jun``).
     """
-    if len(tokens) >= 3 and (pair := _SUFFIX_PAIRS.get((tokens[-2], tokens[-1]))):
+    if len(tokens) >= 3 and (pair := GENERATION_SUFFIX_PAIRS.get((tokens[-2], tokens[-1]))):
         return pair, 2
-    if len(tokens) >= 2 and (single := _SUFFIX.get(tokens[-1])):
-        if tokens[-1] in _AMBIGUOUS_SUFFIX and (len(tokens[-2]) < 4 or known(tokens[-2])):
+    if len(tokens) >= 2 and (single := GENERATION_SUFFIXES.get(tokens[-1])):
+        if tokens[-1] in AMBIGUOUS_GENERATION_SUFFIXES and (
+            len(tokens[-2]) < 4 or known(tokens[-2])
+        ):
             return None, 0
         return single, 1
     return None, 0

@@ -16,6 +16,11 @@ from typing import Any
 import phonenumbers
 from anyascii import anyascii
 
+from custos.core.fields import (
+    AMBIGUOUS_GENERATION_SUFFIXES,
+    GENERATION_SUFFIX_PAIRS,
+    GENERATION_SUFFIXES,
+)
 from custos.core.phones import digits_key
 from custos.ingest.countries import country_code
 
@@ -163,11 +168,20 @@ def display_name(name: str) -> str:
 
 def split_full_name(full: str) -> tuple[str | None, str | None]:
     """Split ``First Last``, ``Last, First``, ``Frau Last`` and ``Mr de Jonge`` into (first,
-    last): a surname's particles (van, de, von …) belong to it, never to a first name."""
+    last): a surname's particles (van, de, von …) belong to it, never to a first name, and so
+    does a generational suffix (``Wolf Vogt Jr.`` → Wolf, Vogt Jr.; ``Smith, John Sr``)."""
+    words = full.split(" ")
+    suffix = _generation_words(words)
+    if suffix and len(words) > suffix:
+        first, last = split_full_name(" ".join(words[:-suffix]).rstrip(" ,"))
+        tail = " ".join(words[-suffix:])
+        if last is None:  # "Wolf Jr." alone: the suffix is no surname of its own
+            return (first, None) if first is None else (first + " " + tail, None)
+        return (first, f"{last} {tail}")
     if "," in full:
         last, _, first = full.partition(",")
         return (clean(first), clean(last))
-    tokens = [t for t in full.split(" ") if t.lower().rstrip(".") not in TITLES]
+    tokens = [t for t in words if t.lower().rstrip(".") not in TITLES]
     if not tokens:
         return (None, None)
     if len(tokens) == 1 or all(t.lower() in PARTICLES for t in tokens[:-1]):
@@ -176,6 +190,19 @@ def split_full_name(full: str) -> tuple[str | None, str | None]:
     while cut > 1 and tokens[cut - 1].lower() in PARTICLES:
         cut -= 1
     return (" ".join(tokens[:cut]), " ".join(tokens[cut:]))
+
+
+def _generation_words(words: list[str]) -> int:
+    """How many trailing words of a full name are a generational suffix (Jr., Sr, III, d. J.),
+    after at least two other words ("Wolf Vogt Jr.", not "Min Jun" or "Wolf Jr."). The
+    suffixes that are also names (jun, sen) are left to the surname they follow."""
+    keys = [name_key(word) for word in words if word]
+    if len(keys) >= 4 and (keys[-2], keys[-1]) in GENERATION_SUFFIX_PAIRS:
+        return 2
+    last = keys[-1] if keys else ""
+    if len(keys) >= 3 and last in GENERATION_SUFFIXES and last not in AMBIGUOUS_GENERATION_SUFFIXES:
+        return 1
+    return 0
 
 
 # -- e-mail, phone, handles, ids -------------------------------------------------------------
