@@ -142,6 +142,14 @@ def test_birth_date_compatibility() -> None:
     assert same_birth_date("1984-06-12", "1948-06-12")  # only the year garbled
     assert same_birth_date("1984-06-12", "1984-06-13")
     assert not same_birth_date("1984-06-12", "1985-07-12")  # two parts differ
+    assert same_birth_date("1984-06-12", "1884-06-12")  # another century, same "84"
+    assert same_birth_date("1984-06-12", "1994-06-12")  # one digit
+    assert same_birth_date("1964-06-12", "1996-06-12")  # a doubled digit shifts the rest
+    assert same_birth_date("1984-06-12", "1984-06-21")  # two digits swapped
+    # one part, but no slip of the hand: a mother and her daughter, two namesakes
+    assert not same_birth_date("1965-09-18", "2007-09-18")
+    assert not same_birth_date("1965-10-16", "1965-10-04")
+    assert not same_birth_date("1965-03-16", "1965-11-16")
 
 
 def test_smoothing_gives_every_level_some_mass() -> None:

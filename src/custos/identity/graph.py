@@ -440,13 +440,23 @@ def same_birth_date(a: str, b: str) -> bool:
     """Could two ISO birth dates be one person's?
 
     Yes when equal, when day and month are swapped, or when only one of year, month and day
-    differs (a typo, however many digits it spoils); no when two of them differ.
+    differs by a slip of the hand: a day or month with one digit wrong or two swapped; a year
+    at most two edits away (a digit wrong, two swapped, one dropped or doubled so that the
+    others shift: 1964 typed 1946, 1994, 1941; another century, 1864). No when two parts
+    differ, or one by more: 1965 and 2007 are a mother and a daughter, the 16th and the 4th
+    two namesakes, not a typo.
     """
     if a == b:
         return True
     if a[:4] == b[:4] and a[5:7] == b[8:10] and a[8:10] == b[5:7]:
         return True
-    return (a[:4] != b[:4]) + (a[5:7] != b[5:7]) + (a[8:] != b[8:]) <= 1
+    year, month, day = a[:4] != b[:4], a[5:7] != b[5:7], a[8:] != b[8:]
+    if year + month + day != 1:
+        return False
+    if year:
+        return DamerauLevenshtein.distance(a[:4], b[:4], score_cutoff=2) <= 2
+    x, y = (a[5:7], b[5:7]) if month else (a[8:], b[8:])
+    return DamerauLevenshtein.distance(x, y, score_cutoff=1) <= 1
 
 
 def distinct(mine: frozenset[str], theirs: frozenset[str]) -> bool:
