@@ -184,6 +184,7 @@ def test_a_file_upper_cases_customer_ids_only_where_its_map_asks(
         ("{column: kdnr, normalize: upper}", "customer_id: unknown option(s) normalize"),
         ("{column: kdnr, normalise: lower}", "customer_id: unknown normalise 'lower'"),
         ("{normalise: upper}", "customer_id: name its column"),
+        ("[kdnr, kundennummer]", "customer_id: one column per field, not a list"),
     ],
 )
 def test_unknown_field_options_are_refused(tmp_path: Path, spec: str, message: str) -> None:

@@ -106,6 +106,14 @@ class MapFile(BaseModel):
         if not isinstance(value, dict):
             return value
         for name, spec in value.items():
+            if isinstance(spec, list):
+                raise ValueError(
+                    f"{name}: one column per field, not a list ({spec!r}); map the column "
+                    f"that says most about the person to {name} (a mobile before a landline) "
+                    "and keep the others as extra columns, with a category (categories: "
+                    "{COLUMN: contact}), or ingest them from a second map file as another "
+                    "source"
+                )
             if not isinstance(spec, dict):
                 continue
             unknown = sorted(str(k) for k in set(spec) - {"column", *_FIELD_OPTIONS})
