@@ -31,6 +31,7 @@ def row(
         is_record=record,
         first_name_key=None,
         last_name_key=None,
+        full_name=None,
         when=when,
         extra=orjson.dumps(extra).decode() if extra else None,
         street_key=None,

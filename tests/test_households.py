@@ -353,3 +353,64 @@ def test_call_notes_with_national_numbers_link_incrementally_as_in_a_full_run(
     assert stored["k1"] == "9565142238" and stored["k4"] == "01712345678"  # no guessed country
     custos.resolve(full=True)
     assert _xref(custos) == x
+
+
+# A family of five in Hamburg: four records carry the family's landline, the daughter's only
+# her mobile; a couple in Texas whose number is the wife's record's only.
+FAMILY = """record_id,first_name,last_name,email,phone,country,date_of_birth,street,postcode,city
+f1,Anna,Schulz,anna.schulz@example.org,040 1234567,DE,1970-03-02,Hafenweg 3,20457,Hamburg
+f2,Bernd,Schulz,bernd.schulz@example.org,040 1234567,DE,1968-11-20,Hafenweg 3,20457,Hamburg
+f3,Clara,Schulz,clara.schulz@example.org,040 1234567,DE,1999-07-14,Hafenweg 3,20457,Hamburg
+f4,David,Schulz,david.schulz@example.org,040 1234567,DE,2001-01-30,Hafenweg 3,20457,Hamburg
+f5,Emma,Schulz,emma.schulz@example.org,0171 9876543,DE,2004-05-09,Hafenweg 3,20457,Hamburg
+v1,Rebecca,Velasquez,rebecca.v@example.com,(956) 545-7489,US,1951-07-29,92 Jackson Run,29049,Austin
+"""
+FAMILY_CALLS = """record_id,timestamp,caller,phone,text
+e1,2026-03-01T10:00:00Z,Emma Schulz,040/1234567,asks about an order
+e2,2026-03-01T11:00:00Z,Clara Schulz,040 1234567,Rechnung
+e3,2026-03-01T12:00:00Z,Philip,(956) 545-7489,where is the parcel
+e4,2026-03-01T13:00:00Z,Mrs Velasquez,(956) 545-7489,where is the parcel
+"""
+# The father's son and namesake orders from the family's landline.
+FAMILY_ORDERS = """record_id,full_name,email,phone,street,postcode,city,country
+o1,Bernd Schulz Jr.,bernd.jr@example.org,040 1234567,Hafenweg 3,20457,Hamburg,DE
+"""
+
+
+def test_a_family_landline_is_the_households_and_a_one_word_caller_gave_a_first_name(
+    custos: Custos, tmp_path: Path
+) -> None:
+    custos.ingest(write(tmp_path / "crm.csv", FAMILY), "crm")
+    custos.ingest(
+        write(tmp_path / "calls.csv", FAMILY_CALLS),
+        "calls",
+        kind=Kind.INTERACTIONS,
+        map_path=write(tmp_path / "calls.yaml", "fields:\n  full_name: caller\n"),
+    )
+    custos.ingest(write(tmp_path / "shop.csv", FAMILY_ORDERS), "shop")
+    summary = custos.resolve()
+    x = _xref(custos)
+    # "Bernd Schulz Jr." is Bernd Schulz's son: the suffix is read with the surname, so the
+    # generations differ, and a shared landline never joins them
+    assert x.get(("shop", "o1")) != x[("crm", "f2")]
+    # four persons carry the landline, all at one address: a family's, not a placeholder
+    assert not summary.ignored
+    family = [x[("crm", f"f{n}")] for n in range(1, 6)]
+    assert len(set(family)) == 5
+    # the daughter's record holds her mobile and the family's address: a call in her name
+    # from the family's landline is hers; her sister's call is her sister's
+    assert x[("calls", "e1")] == x[("crm", "f5")]
+    assert x[("calls", "e2")] == x[("crm", "f3")]
+    # "Philip" is a first name, not a surname: he is not Rebecca, whose number he called from
+    assert x.get(("calls", "e3")) != x[("crm", "v1")]
+    with custos.store.read() as conn:
+        names = dict(
+            conn.execute(
+                select(t.raw_records.c.record_id, t.interactions.c.last_name).join(
+                    t.interactions, t.interactions.c.raw_id == t.raw_records.c.id
+                )
+            ).all()
+        )
+    assert names["e4"] == "Velasquez"  # a salutation and one word: the surname, as stored
+    custos.resolve(full=True)
+    assert _xref(custos) == x

@@ -170,13 +170,30 @@ def _household(persons: list[list[Node]]) -> bool:
     return False
 
 
+#: The most persons a household's identifier is carried by: a family of five or six shares one
+#: landline or one family e-mail. Such an identifier, beyond ``max_persons`` but carried by
+#: people of one place, is the household's (it links each person's own records, and counts as
+#: household evidence), not a placeholder to ignore.
+HOUSEHOLD_PERSONS = 8
+
+
+def _one_place(group: Sequence[Node]) -> bool:
+    """Do the carriers that give an address all give one street, or all one place (postcode,
+    else city)? A family's records share both, give or take a typo in one or a missing
+    postcode in another; those without an address (a call) say nothing either way; a shop's
+    number typed in for customers all over the country fails."""
+    addresses = [node.address.split("|", 1) for node in group if node.address]
+    return len({street for street, _ in addresses}) == 1 or len({p for _, p in addresses}) == 1
+
+
 def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) -> ExactResult:
     """Edges between nodes that share a normalised strong identifier, with guard rails.
 
     * an identifier on more than ``max_records`` nodes is ignored (placeholders, shop numbers);
     * the carriers of one identifier are grouped into persons by first name and birth date; an
-      identifier of more than ``max_persons`` persons is ignored, and a shared one (a family
-      phone) links each person's own records only, never two people;
+      identifier of more than ``max_persons`` persons is ignored unless they live in one place
+      (a family of :data:`HOUSEHOLD_PERSONS` at most), and a shared one (a family phone) links
+      each person's own records only, never two people;
     * nodes with no name or birth date join through it only when it belongs to one person.
     """
     result = ExactResult()
@@ -234,7 +251,9 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
             ident[0] == "phone~" and ident[1] in landline_digits
         )
         persons, anonymous = persons_among(group, ident, household=landline)
-        if len(persons) > max_persons:
+        if len(persons) > max_persons and not (
+            len(persons) <= HOUSEHOLD_PERSONS and _one_place(group)
+        ):
             result.ignored.append(
                 IgnoredIdentifier(kind, len(group), len(persons), "shared by too many persons")
             )

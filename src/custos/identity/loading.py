@@ -55,6 +55,8 @@ class LoadedRow(NamedTuple):
     is_record: bool
     first_name_key: str | None
     last_name_key: str | None
+    #: the name as one field (``Philip``, ``Frau Lehmann``), when the source gave it so
+    full_name: str | None
     #: when its values were true (a record's observation, an interaction's own time), as stored
     when: Any
     #: extra attributes (JSON)
@@ -195,6 +197,8 @@ def _add_nodes(
         if not is_record and not identifiers and not refers:
             continue  # an interaction with nothing to link it by stays unlinked
         first, last = row.first_name_key, row.last_name_key
+        if not is_record and not first and last and _bare_given_name(row.full_name, last):
+            first, last = last, None  # a caller who gave only "Philip": a first name
         generation = None
         if (first and " " in first) or (last and " " in last):  # a suffix is a word of its own
             generation = names.generation(first, last)
@@ -220,9 +224,23 @@ def _add_nodes(
         # Interactions (calls, orders, posts) are scored by the matcher too when they carry
         # a name and a contact: a name alone never links.
         if is_record or first or last:
-            matched.append(row if last == row.last_name_key else row._replace(last_name_key=last))
+            if (first, last) != (row.first_name_key, row.last_name_key):
+                row = row._replace(first_name_key=first, last_name_key=last)
+            matched.append(row)
     if matched:
         _add_match_columns(match, matched)
+
+
+def _bare_given_name(full_name: str | None, last: str) -> bool:
+    """Is an interaction's surname, its whole name of one word with no salutation, a given
+    name? Ingestion cannot tell "Philip" from "Lehmann" and keeps one word as the surname
+    ("Frau Lehmann" is one); a caller who gives only a known given name gave their first
+    name, and a surname does not keep apart two people of one household. (A record's name of
+    one word stays its surname: a CRM's last-name column with no first name gives the same
+    ``full_name``.)"""
+    if full_name is None or " " in (word := full_name.strip()) or "," in word:
+        return False
+    return " " not in last and names.known(last)
 
 
 #: A word of a note that may be a record id: letters and digits (and ``-``, ``/``, ``_``), not
@@ -473,6 +491,7 @@ def arrow_table(match: dict[str, list[Any]], exact: ExactResult | None = None) -
     if shared_phones:
         personal_phone = [None if k in shared_phones else k for k in keys]
         shared_phone = [k if k in shared_phones else None for k in keys]
+        match = _home_addresses(match, shared_phone)
     else:
         personal_phone, shared_phone = keys, [None] * len(keys)
     emails = match["email"]
@@ -504,6 +523,31 @@ def arrow_table(match: dict[str, list[Any]], exact: ExactResult | None = None) -
         {"unique_id": pa.array(match["unique_id"], pa.int64())}
         | {name: columns[name] for name in MATCHER_COLUMNS}
     )
+
+
+def _home_addresses(match: dict[str, list[Any]], shared: list[str | None]) -> dict[str, list[Any]]:
+    """The matcher's columns, where a row without an address that carries a shared phone (a
+    family's landline) is given, for comparison only, the one address the rows carrying that
+    phone give. A call from the family's landline in the daughter's name then meets her CRM
+    record on household evidence, though her record holds her mobile and the call no address.
+    A phone rung at two addresses gives none."""
+    where: dict[str, set[tuple[Any, Any, Any]]] = {}
+    streets, postcodes, cities = match["street"], match["postcode"], match["city"]
+    lacking = False
+    for phone, street, postcode, city in zip(shared, streets, postcodes, cities, strict=True):
+        if phone:
+            if street:
+                where.setdefault(phone, set()).add((street, postcode, city))
+            else:
+                lacking = True
+    homes = {phone: next(iter(found)) for phone, found in where.items() if len(found) == 1}
+    if not lacking or not homes:
+        return match
+    streets, postcodes, cities = list(streets), list(postcodes), list(cities)
+    for i, phone in enumerate(shared):
+        if phone and not streets[i] and (home := homes.get(phone)):
+            streets[i], postcodes[i], cities[i] = home
+    return {**match, "street": streets, "postcode": postcodes, "city": cities}
 
 
 def match_table(conn: Connection) -> pa.Table:
