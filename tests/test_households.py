@@ -364,12 +364,16 @@ f3,Clara,Schulz,clara.schulz@example.org,040 1234567,DE,1999-07-14,Hafenweg 3,20
 f4,David,Schulz,david.schulz@example.org,040 1234567,DE,2001-01-30,Hafenweg 3,20457,Hamburg
 f5,Emma,Schulz,emma.schulz@example.org,0171 9876543,DE,2004-05-09,Hafenweg 3,20457,Hamburg
 v1,Rebecca,Velasquez,rebecca.v@example.com,(956) 545-7489,US,1951-07-29,92 Jackson Run,29049,Austin
+k1,Klaus,Ackermann,klaus@example.de,05921 2719310,DE,1981-08-10,Ringstraße 4,48529,Nordhorn
 """
 FAMILY_CALLS = """record_id,timestamp,caller,phone,text
 e1,2026-03-01T10:00:00Z,Emma Schulz,040/1234567,asks about an order
 e2,2026-03-01T11:00:00Z,Clara Schulz,040 1234567,Rechnung
 e3,2026-03-01T12:00:00Z,Philip,(956) 545-7489,where is the parcel
 e4,2026-03-01T13:00:00Z,Mrs Velasquez,(956) 545-7489,where is the parcel
+a1,2026-03-02T10:00:00Z,Herr Ackermann,05921-2719310,Rechnung
+a2,2026-03-02T11:00:00Z,Frau Ackermann,05921-2719310,Rechnung
+a3,2026-03-02T12:00:00Z,Frau Drub,05921 2719310,Lieferadresse
 """
 # The father's son and namesake orders from the family's landline.
 FAMILY_ORDERS = """record_id,full_name,email,phone,street,postcode,city,country
@@ -412,5 +416,30 @@ def test_a_family_landline_is_the_households_and_a_one_word_caller_gave_a_first_
             ).all()
         )
     assert names["e4"] == "Velasquez"  # a salutation and one word: the surname, as stored
+    # a caller who says only how to address them is the phone's one person when nothing
+    # says otherwise; "Frau Ackermann" on Klaus's phone is his wife or mother, and "Frau
+    # Drub" a flatmate
+    assert x[("calls", "a1")] == x[("crm", "k1")]
+    assert x.get(("calls", "a2")) != x[("crm", "k1")]
+    assert x.get(("calls", "a3")) != x[("crm", "k1")]
+    custos.resolve(full=True)
+    assert _xref(custos) == x
+
+
+def test_calls_on_a_family_landline_link_incrementally_as_in_a_full_run(
+    custos: Custos, tmp_path: Path
+) -> None:
+    custos.ingest(write(tmp_path / "crm.csv", FAMILY), "crm")
+    custos.resolve()
+    custos.ingest(
+        write(tmp_path / "calls.csv", FAMILY_CALLS),
+        "calls",
+        kind=Kind.INTERACTIONS,
+        map_path=write(tmp_path / "calls.yaml", "fields:\n  full_name: caller\n"),
+    )
+    assert custos.resolve().mode == "incremental"
+    x = _xref(custos)
+    assert x[("calls", "e1")] == x[("crm", "f5")]  # the daughter's call from the landline
+    assert x.get(("calls", "a2")) != x[("crm", "k1")]  # "Frau Ackermann" is not Klaus
     custos.resolve(full=True)
     assert _xref(custos) == x

@@ -161,3 +161,12 @@ def test_data_files_carry_licences_and_folded_keys() -> None:
             assert name_key(key) == key, key  # the keys meet ingestion's keys exactly
     for key in keys[::50]:
         assert name_key(key) == key, key
+
+
+def test_a_callers_one_word_reads_as_a_given_name_when_it_is_one_or_one_typo_from_one() -> None:
+    from custos.identity.names import given_name_like
+
+    for key in ("philip", "mcihal", "karl juregn", "araon"):  # keys: "Mcihael" folds to mcihal
+        assert given_name_like(key), key
+    for key in ("lehmann", "velasquez", "ackermann", ""):
+        assert not given_name_like(key), key

@@ -170,3 +170,13 @@ GENERATION_SUFFIX_PAIRS: dict[tuple[str, str], str] = {
     ("d", "a"): "sr",
     ("der", "altere"): "sr",
 }
+#: Forms of address that state a gender (as lower-case words without their dot): a caller
+#: known only as "Frau Ackermann" or "Mrs Booth" is no man of that household.
+SALUTATION_GENDERS: dict[str, str] = {
+    **dict.fromkeys(
+        ("frau", "fr", "mrs", "ms", "miss", "madam", "dame", "mevr", "mevrouw", "mme", "mlle"),
+        "f",
+    ),
+    **dict.fromkeys(("madame", "mademoiselle", "signora", "sra", "kundin", "anruferin"), "f"),
+    **dict.fromkeys(("herr", "hr", "mr", "sir", "dhr", "monsieur", "signor", "sig"), "m"),
+}

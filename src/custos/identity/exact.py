@@ -22,7 +22,7 @@ from custos.identity.graph import (
     conflicts,
     distinct,
 )
-from custos.identity.names import known, variants
+from custos.identity.names import gender, known, variants
 
 
 def compatible(
@@ -177,6 +177,32 @@ def _household(persons: list[list[Node]]) -> bool:
 HOUSEHOLD_PERSONS = 8
 
 
+def _may_be(node: Node, person: list[Node]) -> bool:
+    """Could a node that says nothing of who it is (no first name, birth date or generation)
+    be this person? Not when its form of address states the other gender of every first name
+    the person's records give ("Frau Ackermann" on Kasimir Ackermann's landline), nor when its
+    surname is far from all of theirs ("Frau Drub" on Achim Dörschner's): a flatmate, a
+    spouse, a mother calling from the one phone the data knows. (Fail-closed: a maiden name
+    stays apart, a false merge would be a privacy incident.)"""
+    if node.salutation:
+        genders = {gender(n.first_key) for n in person if n.first_key}
+        genders.discard(None)
+        if genders and node.salutation not in genders:
+            return False
+    if node.last_key:
+        surnames = {n.last_key for n in person if n.last_key}
+        if surnames and not any(_near_surname(node.last_key, s) for s in surnames):
+            return False
+    return True
+
+
+def _near_surname(a: str, b: str) -> bool:
+    """One surname with a typo or two, or one part of a double name (Müller-Lüdenscheidt)."""
+    return DamerauLevenshtein.distance(a, b, score_cutoff=2) <= 2 or bool(
+        set(a.split()) & set(b.split())
+    )
+
+
 def _one_place(group: Sequence[Node]) -> bool:
     """Do the carriers that give an address all give one street, or all one place (postcode,
     else city)? A family's records share both, give or take a typo in one or a missing
@@ -229,7 +255,11 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
             if all(n.facts == first for n in said) if first is not None else not said:
                 rule = "exact:" + ident[0].rstrip("~")
                 anchor = group[0].raw_id
-                edges.extend(Edge(anchor, m.raw_id, rule) for m in group[1:])
+                edges.extend(
+                    Edge(anchor, m.raw_id, rule)
+                    for m in group[1:]
+                    if m.facts is not None or first is None or _may_be(m, said)
+                )
                 continue
         kind = ident[0].rstrip("~")  # phone~: national digits meeting E.164 (see loading)
         if kind == ADDRESS:  # a household's fact: who shares it, never a link
@@ -266,7 +296,11 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
                 result.homes.setdefault(node.raw_id, set()).add(ident)
         rule = f"exact:{kind}"
         for person in persons:
-            members = person + anonymous if len(persons) == 1 else person
+            members = (
+                person + [n for n in anonymous if _may_be(n, person)]
+                if len(persons) == 1
+                else person
+            )
             anchor = members[0].raw_id
             result.edges.extend(Edge(anchor, m.raw_id, rule) for m in members[1:])
         if not persons and len(anonymous) > 1:

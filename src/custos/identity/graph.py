@@ -33,6 +33,8 @@ class Node:
     address: str | None = None  # street key and postcode (or city): where the person lives
     #: the rows whose record ids its text quotes (a call note naming the order it is about)
     refers: tuple[int, ...] = ()
+    #: "f" or "m" when the name is a form of address and a surname ("Frau Ackermann")
+    salutation: str | None = None
     #: What this node says about who the person is (None when it says nothing): derived from
     #: the fields above, once (it is asked for millions of times).
     facts: Facts | None = field(init=False, compare=False)

@@ -208,8 +208,8 @@ def _compute(
     probable: list[Edge] = []
     if settings.probabilistic_matching and new_match["unique_id"]:
         probable = saved.scorer.predict_between(
-            arrow_table(new_match, exact),
-            arrow_table(old_match, exact),
+            arrow_table(new_match, exact, beside=old_match),
+            arrow_table(old_match, exact, beside=new_match),
             threshold=scoring_threshold(settings),
         )
     summary.phases["predict"] = time.perf_counter() - clock

@@ -29,7 +29,7 @@ from sqlalchemy import (
     type_coerce,
 )
 
-from custos.core.fields import MATCH_SOURCE, STRONG_IDENTIFIERS
+from custos.core.fields import MATCH_SOURCE, SALUTATION_GENDERS, STRONG_IDENTIFIERS
 from custos.core.phones import digits_key
 from custos.core.settings import Settings
 from custos.identity import names
@@ -217,6 +217,7 @@ def _add_nodes(
                 generation,
                 address,
                 refers,
+                _salutation(row.full_name) if not first and row.full_name else None,
             )
         )
         if rows is not None:
@@ -231,16 +232,28 @@ def _add_nodes(
         _add_match_columns(match, matched)
 
 
+_WORDS = re.compile(r"[^\W\d_]+")
+
+
+def _salutation(full_name: str) -> str | None:
+    """The gender a name's form of address states ("Frau Ackermann", "Mrs. Booth": ``"f"``;
+    "Herr", "Mr", "Monsieur": ``"m"``), from its leading words; None when it states none."""
+    for word in _WORDS.findall(full_name)[:3]:
+        if found := SALUTATION_GENDERS.get(word.lower()):
+            return found
+    return None
+
+
 def _bare_given_name(full_name: str | None, last: str) -> bool:
     """Is an interaction's surname, its whole name of one word with no salutation, a given
-    name? Ingestion cannot tell "Philip" from "Lehmann" and keeps one word as the surname
+    name (or one typo from one)? Ingestion cannot tell "Philip" from "Lehmann" and keeps one word as the surname
     ("Frau Lehmann" is one); a caller who gives only a known given name gave their first
     name, and a surname does not keep apart two people of one household. (A record's name of
     one word stays its surname: a CRM's last-name column with no first name gives the same
     ``full_name``.)"""
     if full_name is None or " " in (word := full_name.strip()) or "," in word:
         return False
-    return " " not in last and names.known(last)
+    return names.given_name_like(last)
 
 
 #: A word of a note that may be a record id: letters and digits (and ``-``, ``/``, ``_``), not
@@ -457,9 +470,16 @@ def _interner() -> Callable[[Sequence[tuple[Any, ...]], dict[Any, Any]], list[Lo
 _interned = _interner()
 
 
-def arrow_table(match: dict[str, list[Any]], exact: ExactResult | None = None) -> pa.Table:
+def arrow_table(
+    match: dict[str, list[Any]],
+    exact: ExactResult | None = None,
+    *,
+    beside: dict[str, list[Any]] | None = None,
+) -> pa.Table:
     """The matcher's input table (:data:`~custos.identity.matcher.MATCH_COLUMNS`) from
-    :func:`load`'s columns and what exact linking learned about the identifiers.
+    :func:`load`'s columns and what exact linking learned about the identifiers; ``beside``:
+    the columns of the rows these are compared with (an incremental run's candidates), whose
+    addresses count too where a shared phone's address is looked for.
 
     Phones are compared on their digits (:func:`~custos.core.phones.digits_key`), so a number
     stored without its country meets the same number in E.164. A landline, and an e-mail or
@@ -491,7 +511,7 @@ def arrow_table(match: dict[str, list[Any]], exact: ExactResult | None = None) -
     if shared_phones:
         personal_phone = [None if k in shared_phones else k for k in keys]
         shared_phone = [k if k in shared_phones else None for k in keys]
-        match = _home_addresses(match, shared_phone)
+        match = _home_addresses(match, shared_phone, _shared_places(beside, shared_phones))
     else:
         personal_phone, shared_phone = keys, [None] * len(keys)
     emails = match["email"]
@@ -525,15 +545,35 @@ def arrow_table(match: dict[str, list[Any]], exact: ExactResult | None = None) -
     )
 
 
-def _home_addresses(match: dict[str, list[Any]], shared: list[str | None]) -> dict[str, list[Any]]:
+Place = tuple[str, Any, Any, Any]  # a shared phone's digits, and a street, postcode, city
+
+
+def _shared_places(match: dict[str, list[Any]] | None, shared: set[str]) -> list[Place]:
+    """The addresses at which rows of ``match`` carry one of the ``shared`` phones."""
+    if not match:
+        return []
+    return [
+        (key, street, postcode, city)
+        for phone, street, postcode, city in zip(
+            match["phone"], match["street"], match["postcode"], match["city"], strict=True
+        )
+        if phone and street and (key := digits_key(phone)) in shared
+    ]
+
+
+def _home_addresses(
+    match: dict[str, list[Any]], shared: list[str | None], beside: list[Place]
+) -> dict[str, list[Any]]:
     """The matcher's columns, where a row without an address that carries a shared phone (a
     family's landline) is given, for comparison only, the one address the rows carrying that
-    phone give. A call from the family's landline in the daughter's name then meets her CRM
-    record on household evidence, though her record holds her mobile and the call no address.
-    A phone rung at two addresses gives none."""
+    phone give (these rows, and those ``beside`` them). A call from the family's landline in
+    the daughter's name then meets her CRM record on household evidence, though her record
+    holds her mobile and the call no address. A phone rung at two addresses gives none."""
     where: dict[str, set[tuple[Any, Any, Any]]] = {}
     streets, postcodes, cities = match["street"], match["postcode"], match["city"]
     lacking = False
+    for key, street, postcode, city in beside:
+        where.setdefault(key, set()).add((street, postcode, city))
     for phone, street, postcode, city in zip(shared, streets, postcodes, cities, strict=True):
         if phone:
             if street:

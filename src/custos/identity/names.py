@@ -155,6 +155,15 @@ def known(key: str) -> bool:
     return key in _lexicon()[1]
 
 
+def given_name_like(key: str) -> bool:
+    """Whether every word of a name key is a known given name or one typo from one
+    (``mcihael``, ``karl juregn``): how a caller's one-word name that is no surname reads."""
+    words = key.split()
+    return bool(words) and all(
+        known(word) or (len(word) >= MIN_TYPO2 and bool(_one_edit(word))) for word in words
+    )
+
+
 def nicknames_related(a: str, b: str) -> bool:
     """Whether one key is a formal name of a nickname group of the other.
 
