@@ -6,11 +6,15 @@ one table of person records; and two multi-silo data sets from :mod:`custos.synt
 the way the world makes data: ``households:N`` (N households - twins, a father and son of one
 name, couples, flatmates, families, singles - sharing an address and a landline, in four silos)
 and ``multisilo:N`` (N people of seven countries: a CRM, shop orders under second e-mails, call
-notes with national numbers and no country). Splink is configured as its tutorials recommend
-(name, date of birth, e-mail, phone, address, postcode and city comparisons; EM over two
-blocking rules; clusters at 0.95); on the multi-silo sets it sees one table built from every silo
-(names split, dates read, phones reduced to their national digits, as a fair baseline would), and
-on ``multisilo`` also a plain name + phone model (``splink-plain``). custos runs its own pipeline
+notes with national numbers and no country); and ``outside-households:SEED`` and
+``outside-multisilo:SEED``, the same two kinds of data written by ``bench/outside_people.py``, an
+outside check whose author never read custos's generators (households of six countries in a CRM
+and a shop; a CRM, shop orders and call notes of five), laid out and scored the same way, SEED
+being the generator's seed. Splink is configured as its tutorials recommend (name, date of
+birth, e-mail, phone, address, postcode and city comparisons; EM over two blocking rules;
+clusters at 0.95); on the multi-silo sets it sees one table built from every silo (names split,
+dates read, phones reduced to their national digits, as a fair baseline would), and on
+``multisilo`` also a plain name + phone model (``splink-plain``). custos runs its own pipeline
 with default settings: ingest every silo with its map file, then ``resolve``. Metrics: pairwise
 precision, recall and F1 of the clusters over every record and interaction in the truth (one that
 ends in no profile is a singleton), the clusters that hold two or more true persons ("mixed"),
@@ -95,12 +99,13 @@ def dataset(name: str) -> Path:
             )
             out.to_parquet(path, index=False)
         return path
-    if name.startswith(("households:", "multisilo:")):
+    if name.startswith(SILO_SETS):
         return silo_dataset(name)
     raise SystemExit(f"unknown data set {name}")
 
 
-# -- multi-silo data sets: households:N and multisilo:N -------------------------------------------
+# -- multi-silo data sets: households:N, multisilo:N and their outside-* counterparts ------------
+SILO_SETS = ("households:", "multisilo:", "outside-households:", "outside-multisilo:")
 _TITLES = frozenset(str.split("herr frau hr fr dr prof mr mrs ms miss mx"))
 _SUFFIXES = frozenset(str.split("jr jr. sr sr. junior senior jun. sen."))
 _PARTICLES = frozenset(str.split("von van der den de da di del la le zu ten ter du"))
@@ -109,7 +114,9 @@ _PARTICLES = frozenset(str.split("von van der den de da di del la le zu ten ter 
 def silo_dataset(name: str) -> Path:
     """Generate a multi-silo data set into ``bench/data/<kind>_<N>/`` and return the folder: the
     silos with their map files, truth.csv, persons.csv, ``bench.json`` (how to ingest each silo)
-    and ``splink.parquet`` (every record and interaction in one table, for Splink)."""
+    and ``splink.parquet`` (every record and interaction in one table, for Splink). N is the
+    size for custos's generators, the seed for the outside check's (``outside-*``)."""
+    from bench import outside_people
     from custos.synthetic import generate_households, generate_multisilo
 
     kind, n = name.split(":")
@@ -117,19 +124,25 @@ def silo_dataset(name: str) -> Path:
     if out.exists():
         shutil.rmtree(out)  # made again each run (seconds): never stale after a generator change
     withdrawals: list[dict[str, str]] = []
-    if kind == "households":
-        manifest: Any = generate_households(out, households=int(n))
+    if kind.startswith("outside-"):
+        files = outside_people.write_set(kind.removeprefix("outside-"), out, seed=int(n))
+        truth, persons = out / "truth.csv", out / "persons.csv"
     else:
-        manifest = generate_multisilo(out, people=int(n))
-        withdrawals = [asdict(w) for w in manifest.withdrawals]
-    spec = {
-        "name": name,
-        "files": [
+        if kind == "households":
+            manifest: Any = generate_households(out, households=int(n))
+        else:
+            manifest = generate_multisilo(out, people=int(n))
+            withdrawals = [asdict(w) for w in manifest.withdrawals]
+        files = [
             {"path": str(f.path), "source": f.source, "kind": f.kind, "map": str(f.map_path)}
             for f in manifest.files
-        ],
-        "truth": str(manifest.truth_path),
-        "persons": str(manifest.persons_path),
+        ]
+        truth, persons = manifest.truth_path, manifest.persons_path
+    spec = {
+        "name": name,
+        "files": files,
+        "truth": str(truth),
+        "persons": str(persons),
         "withdrawals": withdrawals,
     }
     (out / "bench.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
@@ -696,7 +709,7 @@ def main() -> None:
     detail_lines: list[str] = []
     for name in args.datasets.split(","):
         path = dataset(name)
-        if name.startswith(("households:", "multisilo:")):
+        if name.startswith(SILO_SETS):
             bound, joined, total = name_only_bound(path / "splink.parquet")
             detail_lines.append(
                 f"| {name} | (data) | recall bound when a name alone never links: {bound:.4f} "
