@@ -508,3 +508,24 @@ def test_cli_requests(store_url: str, tmp_path: Path, settings: Settings) -> Non
     assert orjson.loads(run("dsr", "show", ref, "--json"))["state"] == "done"
     assert "quenby" not in run("dsr", "show", ref).lower()
     assert "no profile" in run("dsr", "access", EMAIL, code=2)
+
+
+def test_an_erasure_removes_what_a_failed_spark_run_left_in_the_engine_location(
+    custos: Custos, tmp_path: Path
+) -> None:
+    """A failed Spark run keeps its snapshot (everyone's names and contacts) and scored pairs
+    to resume from; an erasure removes them, so no copy of the person is left there."""
+    load(custos, tmp_path)
+    location = tmp_path / "engine"
+    custos.settings = custos.settings.model_copy(update={"engine_location": str(location)})
+    snapshot = location / "runs" / "a1b2c3" / "snapshot"
+    snapshot.mkdir(parents=True)
+    (snapshot / "part-0.parquet").write_bytes(b"ben@example.com")
+    (location / "models" / "d4e5f6").mkdir(parents=True)
+    request = dsr.erase(custos, "ben@example.com")
+    assert request.step("purge").detail["engine_work_folders_removed"] == 2
+    assert list((location / "runs").iterdir()) == [] and list((location / "models").iterdir()) == []
+    # a location on a cluster's file system is named in the receipt, to be cleaned there
+    custos.settings = custos.settings.model_copy(update={"engine_location": "hdfs://nn/custos"})
+    request = dsr.erase(custos, "bea@example.com")
+    assert request.step("purge").detail["engine_location_not_reached"] == "hdfs://nn/custos"

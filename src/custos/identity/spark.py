@@ -81,6 +81,30 @@ def private_location(location: str) -> None:
         )
 
 
+#: The folders of the engine location a failed run leaves: trained models and run folders
+#: (snapshot, scored pairs).
+WORK_FOLDERS = ("models", "runs")
+
+
+def discard_work(location: str | None) -> tuple[int, str | None]:
+    """Remove what failed runs left in the engine location (``None``: the default one): the
+    snapshot's names, birth dates and contacts, the scored pairs, the trained models. An
+    erasure calls it, so that a person erased leaves no copy there; the next run trains and
+    scores again instead of resuming. Returns how many folders were removed, and the location
+    when it is a Hadoop URI, which only Spark can reach (resolve again, or delete it there).
+    A resolution running on Spark at that moment fails, leaving the store as it was."""
+    location = location or default_location()
+    if "://" in location and not location.startswith("file://"):
+        return 0, location
+    folder = Path(location.removeprefix("file://"))
+    removed = 0
+    for name in WORK_FOLDERS:
+        for entry in sorted((folder / name).glob("*")) if (folder / name).is_dir() else []:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            removed += 1
+    return removed, None
+
+
 def session(master: str, conf: dict[str, str]) -> Any:
     """The process's Spark session for ``master`` (one per process, as Spark wants; a session
     already running is reused, with ``conf`` applied where Spark allows it at run time)."""

@@ -23,6 +23,7 @@ from custos.consent.guard import permits, restricted_profiles, source_categories
 from custos.consent.taxonomy import LawfulBasis
 from custos.core.errors import CustosError, InputError, NotFoundError
 from custos.core.fields import STRONG_IDENTIFIERS, Kind
+from custos.identity import spark
 from custos.ingest import normalise
 from custos.ingest.normalise import FieldError
 from custos.ingest.pipeline import default_region, ensure_source
@@ -495,6 +496,11 @@ def _erase_handlers(app: Custos, secret: bytes) -> dict[str, Handler]:
         tables = sorted(r.step("erase").detail["removed"])
         done = erasure.purge(app.store, tables)
         app.memos.clear()  # normal forms this instance remembers of the person's values
+        # A failed Spark run's work folder holds a snapshot of everyone's names and contacts.
+        removed, unreachable = spark.discard_work(app.settings.engine_location)
+        done = {**done, "engine_work_folders_removed": removed}
+        if unreachable:
+            done["engine_location_not_reached"] = unreachable
         with app.store.write() as conn:
             _finish(conn, r, "purge", done)
 
