@@ -548,6 +548,22 @@ def full_name(first: str, last: str, suffix: str | None, c: str, r: random.Rando
 
 
 # ---- data sets --------------------------------------------------------
+#: The shop export's columns (both data sets).
+ORDER_COLUMNS = [
+    "order_id",
+    "order_date",
+    "customer_name",
+    "email",
+    "phone",
+    "ship_street",
+    "ship_postcode",
+    "ship_city",
+    "ship_country",
+    "birthday",
+    "total",
+]
+
+
 def write_csv(
     path: Path, rows: list[dict[str, Any]], cols: list[str], delimiter: str = ","
 ) -> None:
@@ -727,19 +743,7 @@ def households_set(seed: int, out: Path, n_households: int = 270) -> list[Househ
     write_csv(
         out / "orders.csv",
         orders,
-        [
-            "order_id",
-            "order_date",
-            "customer_name",
-            "email",
-            "phone",
-            "ship_street",
-            "ship_postcode",
-            "ship_city",
-            "ship_country",
-            "birthday",
-            "total",
-        ],
+        ORDER_COLUMNS,
     )
     write_csv(out / "truth.csv", truth, ["source", "record_id", "person_id"])
     write_persons(out / "persons.csv", hhs)
@@ -900,19 +904,7 @@ def multisilo_set(
     write_csv(
         out / "orders.csv",
         orders,
-        [
-            "order_id",
-            "order_date",
-            "customer_name",
-            "email",
-            "phone",
-            "ship_street",
-            "ship_postcode",
-            "ship_city",
-            "ship_country",
-            "birthday",
-            "total",
-        ],
+        ORDER_COLUMNS,
     )
     write_csv(
         out / "calls.csv",
