@@ -215,3 +215,30 @@ def test_an_erased_customer_id_is_suppressed_in_either_form(
     ]
     result = collect(app, calls, source="web", received_at=datetime.now(UTC), verified=True)
     assert (result.stored, result.quarantined) == (1, 1)
+
+
+def test_an_identifier_of_many_persons_is_a_households_only_at_one_address() -> None:
+    """Four persons on one landline: a family at one address (kept, household evidence), a
+    shop's number typed in for customers across the country, or a number only calls and one
+    record carry (ignored, as any identifier of more than ``max_persons`` persons)."""
+    from custos.identity.exact import exact_edges
+    from custos.identity.graph import Node
+
+    names = ("anna", "bernd", "clara", "david")
+    phone = (("phone", "+494012345678"),)
+
+    def nodes(addresses: list[str | None]) -> list[Node]:
+        return [
+            Node(n, addresses[n] is not None, names[n], "schulz", None, phone, None, addresses[n])
+            for n in range(len(names))
+        ]
+
+    family = exact_edges(nodes(["hafenweg 3|20457"] * 4), max_persons=3, max_records=200)
+    assert not family.ignored and ("phone", "+494012345678") in family.shared
+    scattered = [f"weg {n}|2045{n}" for n in range(4)]
+    shop = exact_edges(nodes(scattered), max_persons=3, max_records=200)
+    assert [i.reason for i in shop.ignored] == ["shared by too many persons"]
+    calls = exact_edges(
+        nodes(["hafenweg 3|20457", None, None, None]), max_persons=3, max_records=200
+    )
+    assert [i.reason for i in calls.ignored] == ["shared by too many persons"]

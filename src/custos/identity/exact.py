@@ -204,12 +204,15 @@ def _near_surname(a: str, b: str) -> bool:
 
 
 def _one_place(group: Sequence[Node]) -> bool:
-    """Do the carriers that give an address all give one street, or all one place (postcode,
-    else city)? A family's records share both, give or take a typo in one or a missing
-    postcode in another; those without an address (a call) say nothing either way; a shop's
-    number typed in for customers all over the country fails."""
+    """Do two or more of the carriers give an address, and all of those one street, or all one
+    place (postcode, else city)? A family's records share both, give or take a typo in one or a
+    missing postcode in another; those without an address (a call) say nothing either way; a
+    shop's number typed in for customers all over the country fails, as does a number that
+    only calls and one record carry."""
     addresses = [node.address.split("|", 1) for node in group if node.address]
-    return len({street for street, _ in addresses}) == 1 or len({p for _, p in addresses}) == 1
+    return len(addresses) >= 2 and (
+        len({street for street, _ in addresses}) == 1 or len({p for _, p in addresses}) == 1
+    )
 
 
 def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) -> ExactResult:
