@@ -81,9 +81,9 @@ def private_location(location: str) -> None:
         )
 
 
-#: The folders of the engine location a failed run leaves: trained models and run folders
-#: (snapshot, scored pairs).
-WORK_FOLDERS = ("models", "runs")
+#: The engine location's folders: trained models, and runs (snapshot, scored pairs). A run that
+#: is written removes its own; a failed run's stay, to resume from.
+MODELS, RUNS = "models", "runs"
 
 
 def discard_work(location: str | None) -> tuple[int, str | None]:
@@ -96,11 +96,16 @@ def discard_work(location: str | None) -> tuple[int, str | None]:
     location = location or default_location()
     if "://" in location and not location.startswith("file://"):
         return 0, location
-    folder = Path(location.removeprefix("file://"))
     removed = 0
-    for name in WORK_FOLDERS:
-        for entry in sorted((folder / name).glob("*")) if (folder / name).is_dir() else []:
-            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    for name in (MODELS, RUNS):
+        folder = Path(location.removeprefix("file://")) / name
+        if not folder.is_dir():
+            continue
+        for entry in sorted(folder.iterdir()):
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
             removed += 1
     return removed, None
 
@@ -258,7 +263,7 @@ class SparkEngine:
         frame.coalesce(1).write.mode("overwrite").text(uri)
 
     def _model_uri(self, sample: pa.Table) -> str:
-        uri = f"{self.location}/models/{digest(sample, matcher.DESIGN_VERSION)}"
+        uri = f"{self.location}/{MODELS}/{digest(sample, matcher.DESIGN_VERSION)}"
         if uri not in self._folders:
             self._folders.append(uri)
         return uri
@@ -272,7 +277,7 @@ class SparkEngine:
         threshold: float,
     ) -> pa.Table:
         """Score ``table``'s pairs on Spark, or read back the pairs a failed run scored."""
-        folder = f"{self.location}/runs/{digest(table, model, frequencies, threshold)}"
+        folder = f"{self.location}/{RUNS}/{digest(table, model, frequencies, threshold)}"
         self._folders.append(folder)
         pairs = f"{folder}/pairs"
         if self._finished(pairs):
