@@ -350,8 +350,9 @@ def test_rewrite_inserts_every_batch_and_raises_what_the_writer_thread_hit(
 
 
 def test_a_full_run_reads_rows_again_exactly_as_loaded(custos: Custos, tmp_path: Path) -> None:
-    """A full run keeps no rows: it streams them in batches and reads a batch again for the
-    golden records and the new profiles' names. What it reads again is what it loaded."""
+    """A full run past ``resolve_rows_in_memory`` keeps no rows: it streams them in batches and
+    reads a batch again for the golden records (every run: the new profiles' names). What it
+    reads again is what it loaded."""
     from custos.identity.loading import fetch_rows, stored_anchors
     from custos.identity.loading import load as load_rows
     from custos.store import Store
@@ -359,20 +360,44 @@ def test_a_full_run_reads_rows_again_exactly_as_loaded(custos: Custos, tmp_path:
     load(custos, tmp_path)
     with custos.store.read() as conn:
         nodes, rows, _ = load_rows(conn)
-        kept_none = load_rows(conn, keep_rows=False)
+        kept_none = load_rows(conn, keep_rows=0)
+        read = sum(
+            conn.execute(select(func.count()).select_from(table)).scalar_one()
+            for table in (t.records, t.interactions)
+        )  # (the bound counts the rows read, kept or not: a call with no contact is not kept)
+        over = load_rows(conn, keep_rows=read - 1)[1]
+        within = load_rows(conn, keep_rows=read)[1]
         store = Store.of(conn)
         query = select(t.records.c.raw_id).order_by(t.records.c.raw_id)
         batches = list(store.iter_tuples(conn, query, size=3))
         ids = sorted(rows, reverse=True)
         again = fetch_rows(conn, ids)
         named = stored_anchors(conn, ids)
-    assert rows and not kept_none[1]
+    assert rows and not kept_none[1] and not over and within == rows
     assert [n.raw_id for n in kept_none[0]] == [n.raw_id for n in nodes]
     assert [len(b) for b in batches] == [3, 3, 1]  # seven records, three at a time
     assert [r for b in batches for (r,) in b] == sorted(n.raw_id for n in nodes if n.is_record)
     assert again == rows  # interactions too (the calls that carry a phone)
     assert any(not row.is_record for row in again.values())
     assert named == [f"{rows[i].source}\x1f{rows[i].record_id}" for i in ids]
+
+
+def test_golden_records_are_the_same_from_kept_rows_and_rows_read_again(
+    custos: Custos, tmp_path: Path
+) -> None:
+    """A full run within ``resolve_rows_in_memory`` makes the golden records from the rows it
+    loaded; past it, from the rows read again: the same documents either way."""
+    load(custos, tmp_path)
+    custos.settings = custos.settings.model_copy(update={"golden_rule": "frequent"})
+    documents = []
+    for bound in (10_000, 0):
+        custos.settings = custos.settings.model_copy(update={"resolve_rows_in_memory": bound})
+        summary = custos.resolve(full=True)
+        with custos.store.read() as conn:
+            golden = t.profile_golden.c
+            documents.append(dict(conn.execute(select(golden.profile_id, golden.document)).all()))
+        assert summary.profiles == len(documents[-1])
+    assert len(documents[0]) > 1 and documents[0] == documents[1]
 
 
 def test_a_read_between_the_writers_jobs_sees_them_and_an_earlier_failure_raises(

@@ -47,6 +47,13 @@ class Settings(BaseSettings):
         description="An identifier seen on more records than this is ignored for linking and "
         "reported (a shop's placeholder e-mail, a call-centre's own number).",
     )
+    resolve_rows_in_memory: int = Field(
+        default=2_000_000,
+        ge=0,
+        description="A full resolution of at most this many records and interactions keeps "
+        "their rows in memory for the golden records (about 0.6 GB per million); a larger one "
+        "reads them again from the store, a batch at a time (less memory, a slower write).",
+    )
     probabilistic_matching: bool = Field(
         default=True,
         description="Link records by names, date of birth and address with a trained "

@@ -100,13 +100,14 @@ def load(
     *,
     new_only: bool = False,
     raw_ids: Sequence[int] | None = None,
-    keep_rows: bool = True,
+    keep_rows: int | None = None,
 ) -> Loaded:
     """Records and interactions as identity resolution sees them: graph nodes, the rows behind
     golden records (by raw id) and the matcher's columns (records only).
-    ``new_only``: those in no profile yet; ``raw_ids``: just these. Without ``keep_rows`` the
-    rows are not kept (a full run at millions of records: they are a quarter of its memory, and
-    :func:`fetch_rows` reads a batch of them again when the golden records are written)."""
+    ``new_only``: those in no profile yet; ``raw_ids``: just these. ``keep_rows`` bounds the
+    rows kept (None: all): past it none are kept (a full run at millions of records: they are
+    a quarter of its memory, and :func:`fetch_rows` reads a batch of them again when the golden
+    records are written); the nodes are complete either way."""
     if raw_ids is not None:
         out: Loaded = ([], {}, {})
         ordered = sorted(raw_ids)
@@ -127,10 +128,11 @@ def _load(
     *,
     new_only: bool = False,
     raw_ids: Sequence[int] | None = None,
-    keep_rows: bool = True,
+    keep_rows: int | None = None,
 ) -> Loaded:
     nodes: list[Node] = []
     rows: dict[int, LoadedRow] = {}
+    kept: dict[int, LoadedRow] | None = rows if keep_rows != 0 else None
     match: dict[str, list[Any]] = {"unique_id": [], **{name: [] for name in MATCH_SOURCE}}
     highest = 0
     everything = raw_ids is None and not new_only
@@ -175,7 +177,10 @@ def _load(
                 quoted = quoted_all
             else:
                 quoted = references(conn, [r.raw_id for r in batch])
-            _add_nodes(batch, is_record, quoted, nodes, rows if keep_rows else None, match)
+            if kept is not None and keep_rows is not None and len(kept) + len(batch) > keep_rows:
+                kept.clear()  # (past the bound: none are kept, and the memory is reused)
+                kept = None
+            _add_nodes(batch, is_record, quoted, nodes, kept, match)
     return nodes, rows, match
 
 

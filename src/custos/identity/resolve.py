@@ -33,7 +33,13 @@ from custos.identity.clustering import (
 )
 from custos.identity.exact import exact_edges
 from custos.identity.graph import Edge, ExactResult, IgnoredIdentifier, Node
-from custos.identity.loading import arrow_table, join_phone_forms, load, stored_anchors
+from custos.identity.loading import (
+    LoadedRow,
+    arrow_table,
+    join_phone_forms,
+    load,
+    stored_anchors,
+)
 from custos.identity.snapshot import SNAPSHOT_ATTEMPTS, SnapshotMark, recheck_marks
 from custos.identity.writer import ProfileWriter, ensure_match_indexes, stored_pairs
 from custos.store import Store
@@ -170,7 +176,7 @@ class _Computed:
     """A full resolution's plan, computed from one snapshot of the store."""
 
     mark: SnapshotMark
-    nodes: list[Node]
+    interactions_linked: int  # interactions with something to link them by
     planned: ProfilePlan
     history: History
     linked_at: dict[int, datetime]
@@ -179,6 +185,8 @@ class _Computed:
     training: tuple[Any, int] | None = None  # its term frequencies, rows trained on
     #: rows marked for recheck in the snapshot → their ingestion time then (unmarked after)
     rechecked: dict[int, Any] = field(default_factory=dict)
+    #: the loaded rows of every node, where the run kept them (else the writer reads them again)
+    rows: dict[int, LoadedRow] | None = None
 
 
 def resolve(
@@ -271,9 +279,11 @@ def _compute(conn: Connection, run: _Run, summary: ResolveSummary) -> _Computed:
     run.report("loading records and interactions")
     clock = time.perf_counter()
     mark = SnapshotMark.read(conn)
-    # (the rows behind the golden records are read again when those are written: at millions
-    # of records, keeping them would cost a quarter of the run's memory)
-    nodes, _rows, match = load(conn, keep_rows=False)
+    # The rows behind the golden records are kept up to a bound; past it they are read again
+    # when those are written (at millions of records they are a quarter of the run's memory).
+    nodes, rows, match = load(conn, keep_rows=settings.resolve_rows_in_memory)
+    kept = rows if len(rows) == len(nodes) else None
+    del rows
     nodes = join_phone_forms(nodes)
     summary.phases["load"] = time.perf_counter() - clock
     summary.records = sum(1 for n in nodes if n.is_record)
@@ -327,9 +337,10 @@ def _compute(conn: Connection, run: _Run, summary: ResolveSummary) -> _Computed:
     del probable
     summary.count_links(exact, planned)
     summary.phases["cluster"] = time.perf_counter() - clock
+    # (the nodes go here: the graph of a million records is not kept while the result is written)
     return _Computed(
         mark,
-        nodes,
+        sum(1 for n in nodes if not n.is_record),
         planned,
         history,
         linked_at,
@@ -337,6 +348,7 @@ def _compute(conn: Connection, run: _Run, summary: ResolveSummary) -> _Computed:
         trained.get("model"),
         trained.get("training"),
         rechecked,
+        kept,
     )
 
 
@@ -363,8 +375,9 @@ def _apply(
         linked_at=computed.linked_at,
         known_pairs=computed.known_pairs,
         rechecked=computed.rechecked,
+        rows=computed.rows,
     )
-    summary.linked_interactions = sum(1 for n in computed.nodes if not n.is_record)
+    summary.linked_interactions = computed.interactions_linked
     summary.count_profiles(computed.planned)
 
 

@@ -71,11 +71,13 @@ class ProfileWriter:
         linked_at: dict[int, datetime],
         known_pairs: dict[tuple[int, int], int],
         rechecked: dict[int, Any],
+        rows: dict[int, Any] | None = None,
     ) -> None:
         """Rewrite every profile table from a full run's plan; ``linked_at`` when each previous
         member was linked (kept where its profile stays), ``known_pairs`` the review queue
         before (:func:`stored_pairs`), ``rechecked`` the recheck marks the run looked at. The
-        golden records are made from the members' rows, read again a batch at a time."""
+        golden records are made from the members' rows: ``rows`` where the run kept them, else
+        read again a batch at a time."""
         conn, store = self.conn, self.store
         clock = time.perf_counter()
         clusters, assigned, previous = planned.clusters, planned.assigned, history.previous
@@ -150,7 +152,7 @@ class ProfileWriter:
                 store,
                 t.profile_golden,
                 ("profile_id", "document"),
-                self._golden(db, *_by_profile_id(assigned.cluster_ids, clusters)),
+                self._golden(db, *_by_profile_id(assigned.cluster_ids, clusters), rows),
             )
             # This run looked at the rows marked for recheck in its snapshot; one changed again
             # since (a newer version) stays marked, as do rows marked since.
@@ -163,15 +165,22 @@ class ProfileWriter:
         self.phases["flush"] = time.perf_counter() - clock
 
     def _golden(
-        self, db: Jobs, profile_ids: Sequence[str], clusters: Sequence[Sequence[int]]
+        self,
+        db: Jobs,
+        profile_ids: Sequence[str],
+        clusters: Sequence[Sequence[int]],
+        rows: dict[int, Any] | None,
     ) -> Iterator[tuple[str, str]]:
-        """(profile id, golden record document) per profile, from its members' rows read again
-        for :data:`GOLDEN_BATCH` profiles at a time, the next batch's while this one's
-        documents are made.
+        """(profile id, golden record document) per profile, from its members' ``rows``, or
+        where the run kept none, from their rows read again for :data:`GOLDEN_BATCH` profiles
+        at a time, the next batch's while this one's documents are made.
 
         They are read on a connection of their own (the rows are committed; this transaction
         writes only profile tables), so the reads go on while ``db`` writes; an in-memory
         store has one connection, and ``db`` reads them between its writes."""
+        if rows is not None:
+            yield from golden_documents(profile_ids, clusters, rows, self.settings)
+            return
         with ThreadPoolExecutor(1, thread_name_prefix="custos-golden") as pool:
 
             def read(start: int) -> Future[dict[int, Any]]:
