@@ -242,3 +242,77 @@ def test_an_identifier_of_many_persons_is_a_households_only_at_one_address() -> 
         nodes(["hafenweg 3|20457", None, None, None]), max_persons=3, max_records=200
     )
     assert [i.reason for i in calls.ignored] == ["shared by too many persons"]
+
+
+def test_a_caller_who_does_not_say_who_they_are_is_nobodys_where_two_could_be_them() -> None:
+    """A family's landline that one person's records carry: a call from it with no name, or
+    with an initial that another resident's name begins too, joins nobody (fail-closed); where
+    no one else could be the caller, it joins the person as before."""
+    from custos.identity.exact import exact_edges
+    from custos.identity.graph import Node
+
+    home, line = "ivyhof 28|2949 IY", ("phone", "+31705934609")
+    senna = Node(1, True, "senna", "belpere", "2004-06-14", (line,), None, home)
+    sienna = Node(
+        2, True, "sienna", "belpere", "1976-11-09", (("phone", "+31656799336"),), None, home
+    )
+    jamie = Node(
+        3, True, "jamie", "belpere", "1963-08-31", (("phone", "+31612345678"),), None, home
+    )
+    initial = Node(10, False, "s", "belpere", None, (line,))
+    nameless = Node(11, False, None, None, None, (line,))
+    other_initial = Node(12, False, "j", "belpere", None, (line,))
+
+    def linked(*nodes: Node) -> set[tuple[int, int]]:
+        edges = exact_edges(nodes, max_persons=3, max_records=200).edges
+        return {(min(e.left, e.right), max(e.left, e.right)) for e in edges}
+
+    # Senna and Sienna live there: "S." and a nameless call could be either
+    assert linked(senna, sienna, initial, nameless) == set()
+    # Jamie lives there too, but "J." is not Senna: Jamie's phone is not this line
+    assert linked(senna, sienna, jamie, other_initial) == set()
+    # Senna alone with Jamie: "S." can only be Senna; a call with no name is anyone's
+    assert linked(senna, jamie, initial, nameless) == {(1, 10)}
+    # nobody else known there: the landline's person takes both, as before
+    assert linked(senna, initial, nameless) == {(1, 10), (1, 11)}
+
+
+def test_a_landline_dialled_two_ways_is_one_identifier_not_two_agreeing() -> None:
+    """A parent's record with the landline as dialled, a child's order with it in E.164 and
+    the parent's e-mail: the number in its two forms is one shared identifier, not a second
+    agreement that outweighs two first names (Jamie and Fedde are two persons)."""
+    from custos.identity.exact import exact_edges
+    from custos.identity.graph import Node
+
+    home, mail = "ivyhof 28|2949 IY", ("email", "jbelpere@xs4all.nl")
+    jamie = Node(
+        1,
+        True,
+        "jamie",
+        "belpere",
+        "1963-08-31",
+        (mail, ("phone", "+31705934609"), ("phone~", "705934609")),
+        None,
+        home,
+    )
+    fedde = Node(
+        2,
+        True,
+        "fedde",
+        "belpere",
+        None,
+        (mail, ("phone", "+31705934609"), ("phone~", "705934609")),
+        None,
+        home,
+    )
+    kick = Node(
+        3,
+        True,
+        "kick",
+        "belpere",
+        "2013-06-13",
+        (("phone", "+31705934609"), ("phone~", "705934609")),
+        None,
+        home,
+    )
+    assert exact_edges([jamie, fedde, kick], max_persons=3, max_records=200).edges == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from custos.core.fields import Kind
@@ -443,3 +444,59 @@ def test_calls_on_a_family_landline_link_incrementally_as_in_a_full_run(
     assert x.get(("calls", "a2")) != x[("crm", "k1")]  # "Frau Ackermann" is not Klaus
     custos.resolve(full=True)
     assert _xref(custos) == x
+
+
+# Senna's record alone carries the family's landline; Sienna and Jamie live there with their own
+# mobiles. Mario's and Maria's records carry another family's landline; Meta lives there too.
+RESIDENTS = """record_id,first_name,last_name,email,phone,country,date_of_birth,street,postcode,city
+b1,Senna,Belpere,senna@example.nl,070 593 4609,NL,2004-06-14,Ivyhof 28,2949 IY,Stuifzand
+b2,Sienna,Belpere,sienna@example.nl,06 56799336,NL,1976-11-09,Ivyhof 28,2949 IY,Stuifzand
+b3,Jamie,Belpere,jamie@example.nl,06 12345678,NL,1963-08-31,Ivyhof 28,2949 IY,Stuifzand
+h1,Mario,Heß,,030 5648901,DE,2011-09-22,Friedl-Sauer-Gasse 10,35400,Burg
+h2,Maria,Heß,,030 5648901,DE,2011-09-22,Friedl-Sauer-Gasse 10,35400,Burg
+h3,Meta,Heß,meta@example.de,0172 8146585,DE,1964-10-01,Friedl-Sauer-Gasse 10,35400,Burg
+"""
+RESIDENT_CALLS = """record_id,timestamp,caller,phone,text
+s1,2026-03-01T10:00:00Z,Senna Belpere,070-593 4609,Vraag over spaarpunten
+s2,2026-03-01T11:00:00Z,S. Belpere,070-593 4609,Vraag over spaarpunten
+s3,2026-03-01T12:00:00Z,,070 5934609,Vraag over spaarpunten
+m1,2026-03-02T10:00:00Z,M. Heß,030 5648901,Fragt nach Bonuspunkten
+"""
+
+
+@pytest.mark.parametrize("incremental", [False, True])
+def test_a_caller_who_does_not_say_who_they_are_joins_nobody_where_two_could_be_them(
+    custos: Custos, tmp_path: Path, incremental: bool
+) -> None:
+    """A call in Senna's name from the line only her record carries is hers; "S. Belpere" or
+    a call with no name from it could be Sienna too, and "M. Heß" is Mario, Maria or Meta: they
+    join nobody, in a full run and an incremental one alike."""
+    custos.ingest(write(tmp_path / "crm.csv", RESIDENTS), "crm")
+    calls = RESIDENT_CALLS.splitlines(keepends=True)
+    if incremental:
+        custos.resolve()
+        # the call with no name alone: only its number finds Senna's profile, and the others
+        # who live there are looked up too
+        _calls(custos, tmp_path / "nameless.csv", [calls[0], calls[3]])
+        assert custos.resolve().mode == "incremental"
+        x = _xref(custos)
+        assert x.get(("calls", "s3")) != x[("crm", "b1")]
+    _calls(custos, tmp_path / "calls.csv", calls)
+    assert custos.resolve().mode == ("incremental" if incremental else "full")
+    x = _xref(custos)
+    assert x[("calls", "s1")] == x[("crm", "b1")]
+    residents = {x[("crm", r)] for r in ("b1", "b2", "b3", "h1", "h2", "h3")}
+    assert len(residents) == 6
+    for call in ("s2", "s3", "m1"):
+        assert x.get(("calls", call)) not in residents, call
+    custos.resolve(full=True)
+    assert _xref(custos) == x
+
+
+def _calls(custos: Custos, path: Path, lines: list[str]) -> None:
+    custos.ingest(
+        write(path, "".join(lines)),
+        "calls",
+        kind=Kind.INTERACTIONS,
+        map_path=write(path.with_suffix(".yaml"), "fields:\n  full_name: caller\n"),
+    )

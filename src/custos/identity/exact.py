@@ -62,7 +62,13 @@ def _outweighed(
     the first names."""
     if len(found) != 1:
         return False
-    mine = {i for i in a.identifiers if i[0] in ("email", "customer_id", "phone") and i != ident}
+    # (not ``ident`` in another form: a landline as dialled and in E.164 is one number)
+    same = _contact_of(ident) if ident else frozenset()
+    mine = {
+        i
+        for i in a.identifiers
+        if i[0] in ("email", "customer_id", "phone") and i != ident and not _contact_of(i) & same
+    }
     shared = len(mine.intersection(b.identifiers))
     if not shared:
         return False
@@ -196,6 +202,47 @@ def _may_be(node: Node, person: list[Node]) -> bool:
     return True
 
 
+def _residents(
+    person: list[Node],
+    carriers: dict[tuple[str, str], list[Node]],
+    known: dict[str, list[list[Node]]],
+) -> list[list[Node]]:
+    """The persons whose records give the addresses of this person's records (``known``: the
+    persons of each address, grouped once): the spouse, the child, the flatmate who may pick
+    up the one landline the data knows of this person."""
+    out: list[list[Node]] = []
+    for address in sorted({n.address for n in person if n.address}):
+        if address not in known:
+            found = carriers.get((ADDRESS, address), [])
+            known[address] = persons_among(found, household=True)[0]
+        out.extend(known[address])
+    return out
+
+
+def _said_who(person: list[Node], weak: list[Node], residents: list[list[Node]]) -> list[Node]:
+    """The carriers of a landline that are this person, where ``residents`` live: a caller who
+    does not say who they are (no name, a form of address, an initial) is the person only when
+    no more than one resident could be them (:func:`_fits`). Fail-closed: a false merge is a
+    privacy incident, a call left unlinked is not."""
+    kept = [n for n in person if not _vague(n) or _fits(n, residents) < 2]
+    return kept + [n for n in weak if _may_be(n, kept) and _fits(n, residents) < 2]
+
+
+def _vague(node: Node) -> bool:
+    """Does the node not say who it is: no first name, or only its initial?"""
+    return not node.first_key or len(node.first_key) == 1
+
+
+def _fits(node: Node, persons: list[list[Node]]) -> int:
+    """How many of ``persons`` (of one household) the node could be: "S. Belpere" could be
+    Senna or Sienna; a call with no name, anyone its form of address allows (:func:`_may_be`)."""
+    if node.facts is None:
+        return sum(1 for p in persons if _may_be(node, p))
+    return sum(
+        1 for p in persons if all(compatible(node, o, household=True, reach=False) for o in p)
+    )
+
+
 def _near_surname(a: str, b: str) -> bool:
     """One surname with a typo or two, or one part of a double name (Müller-Lüdenscheidt)."""
     return DamerauLevenshtein.distance(a, b, score_cutoff=2) <= 2 or bool(
@@ -240,6 +287,8 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
     # its forms (phone~), not by the group of its national form alone.
     joined = {value for kind, value in carriers if kind == "phone~"}
     landline_digits = {digits_key(value) for _, value in result.landlines} if joined else set()
+    homes: dict[str, list[list[Node]]] = {}  # address → its persons (see _residents)
+    family_lines: list[list[Node]] = []  # the carriers of each landline of several persons
     for ident, group in carriers.items():
         if len(group) < 2:
             continue
@@ -252,8 +301,9 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
             continue
         # The usual case first: every carrier says the same about who they are (one person's
         # records), so it is one person and the rest (carriers that say nothing).
+        landline = ident in landlines or (ident[0] == "phone~" and ident[1] in landline_digits)
         first = group[0].facts
-        if len(group) <= max_records and ident[0] != ADDRESS and ident not in landlines:
+        if len(group) <= max_records and ident[0] != ADDRESS and not landline:
             said = [n for n in group if n.facts is not None]
             if all(n.facts == first for n in said) if first is not None else not said:
                 rule = "exact:" + ident[0].rstrip("~")
@@ -280,9 +330,6 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
             )
             result.noise.add(ident)
             continue
-        landline = ident in result.landlines or (
-            ident[0] == "phone~" and ident[1] in landline_digits
-        )
         persons, anonymous = persons_among(group, ident, household=landline)
         if len(persons) > max_persons and not (
             len(persons) <= HOUSEHOLD_PERSONS and _one_place(group)
@@ -297,20 +344,61 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
             result.shared.add(ident)
             for node in group:
                 result.homes.setdefault(node.raw_id, set()).add(ident)
+            if landline:
+                family_lines.append(group)
         rule = f"exact:{kind}"
         for person in persons:
-            members = (
-                person + [n for n in anonymous if _may_be(n, person)]
-                if len(persons) == 1
-                else person
-            )
-            anchor = members[0].raw_id
-            result.edges.extend(Edge(anchor, m.raw_id, rule) for m in members[1:])
+            weak = anonymous if len(persons) == 1 else []  # (a shared one: whose call is it?)
+            if landline and len(residents := _residents(person, carriers, homes)) > 1:
+                members = _said_who(person, weak, residents)
+            else:
+                members = person + [n for n in weak if _may_be(n, person)]
+            if members:  # (none: a person of one initial, where two live)
+                anchor = members[0].raw_id
+                result.edges.extend(Edge(anchor, m.raw_id, rule) for m in members[1:])
         if not persons and len(anonymous) > 1:
             anchor = anonymous[0].raw_id
             result.edges.extend(Edge(anchor, m.raw_id, rule) for m in anonymous[1:])
+    _ring_at_home(family_lines, result)
+    _undecided(nodes, carriers, homes, result)
     edges.extend(_quoted(nodes))
     return result
+
+
+def _undecided(
+    nodes: Sequence[Node],
+    carriers: dict[tuple[str, str], list[Node]],
+    known: dict[str, list[list[Node]]],
+    result: ExactResult,
+) -> None:
+    """The records of each household that do not say who they are and that two or more of its
+    persons could be (:attr:`ExactResult.undecided`), among them calls that rang there."""
+    homes = result.homes
+    for node in nodes:
+        if node.raw_id not in homes or not _vague(node):
+            continue
+        for kind, place in homes[node.raw_id]:
+            if kind != ADDRESS:
+                continue
+            if place not in known:
+                known[place] = persons_among(carriers.get((ADDRESS, place), []), household=True)[0]
+            if _fits(node, known[place]) > 1:
+                result.undecided.add(node.raw_id)
+                break
+
+
+def _ring_at_home(family_lines: list[list[Node]], result: ExactResult) -> None:
+    """A call from a family's landline gives no address, but it rang in the family's home: the
+    carriers without an address join the household of the one household address the others
+    give (:attr:`ExactResult.homes`), so a scored pair of the caller and a resident is judged
+    as inside that household ("K. Beier" where Karl-Dieter and Kriemhild live fits both)."""
+    for group in family_lines:
+        places = {n.address for n in group if n.address} & result.households
+        if len(places) == 1:
+            home = (ADDRESS, places.pop())
+            for node in group:
+                if not node.address:
+                    result.homes.setdefault(node.raw_id, set()).add(home)
 
 
 def _quoted(nodes: Sequence[Node]) -> list[Edge]:

@@ -186,6 +186,10 @@ class ExactResult:
     #: The households each record lives in (raw id → the shared identifiers and household
     #: addresses it carries), for the records that live in one.
     homes: dict[int, set[tuple[str, str]]] = field(default_factory=dict)
+    #: Records that do not say who they are (no first name, or only its initial) in a household
+    #: where two or more persons could be them ("S. Belpere" where Senna and Sienna live):
+    #: they link to nobody on names and household facts alone.
+    undecided: set[int] = field(default_factory=set)
     #: Identifiers left out by the guard rails (a shop's placeholder e-mail, a call centre's own
     #: number): evidence of nothing, for the matcher too.
     noise: set[tuple[str, str]] = field(default_factory=set)

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, tuple_
 
-from custos.core.phones import stored_forms
+from custos.core.phones import digits_key, stored_forms
 from custos.core.settings import Settings
 from custos.identity.clustering import History, ProfilePlan, plan_profiles, scoring_threshold
 from custos.identity.exact import exact_edges
@@ -91,6 +91,31 @@ def _blocked_records(conn: Connection, match: dict[str, list[Any]]) -> set[int]:
                     func.substr(other, 1, size).in_({p for _, p in chunk}),
                 )
                 found.update(conn.execute(query).scalars())
+    return found
+
+
+def _residents(conn: Connection, new: list[Node], old: list[Node]) -> set[int]:
+    """Records on the streets of the ``old`` rows that carry a phone of a ``new`` row without
+    an address (index look-ups)."""
+
+    def digits(nodes: Iterable[Node]) -> set[str]:
+        return {
+            value if kind == "phone~" else digits_key(value)
+            for node in nodes
+            for kind, value in node.identifiers
+            if kind.startswith("phone")
+        }
+
+    calling = digits(n for n in new if not n.address)
+    if not calling:
+        return set()
+    streets = {n.address.split("|", 1)[0] for n in old if n.address and digits((n,)) & calling}
+    found: set[int] = set()
+    column = t.records.c
+    for chunk in chunks(streets):
+        found.update(
+            conn.execute(select(column.raw_id).where(column.street_key.in_(chunk))).scalars()
+        )
     return found
 
 
@@ -197,6 +222,13 @@ def _compute(
     touched = _profiles_of(conn, _blocked_records(conn, new_match) | new_ids | quoted, new_nodes)
     history = _history(conn, touched)
     old_nodes, old_rows, old_match = load(conn, raw_ids=list(history.previous.keys() - new_ids))
+    # A new row without an address that carries a phone (a call) is judged among those who live
+    # where that phone's records do (who else could have called from the family's line), as in
+    # a full run: their profiles are candidates too.
+    if more := _profiles_of(conn, _residents(conn, new_nodes, old_nodes), []) - touched:
+        touched |= more
+        history = _history(conn, touched)
+        old_nodes, old_rows, old_match = load(conn, raw_ids=list(history.previous.keys() - new_ids))
     summary.phases["candidates"] = time.perf_counter() - clock
     clock = time.perf_counter()
     nodes = join_phone_forms(old_nodes + new_nodes)

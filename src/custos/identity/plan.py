@@ -13,7 +13,9 @@ whole store, or the new rows and the profiles they may touch). The order, and th
    persons carry — evidence that tells its persons apart: an identifier of the person, or the
    same first name or a nickname of it), that show no clear person-level conflict
    (:func:`~custos.identity.graph.conflict`), and whose record does not fit two persons
-   equally well;
+   equally well (nor, without an identifier of the person, is a record that does not say who
+   it is where two persons of its household could be it:
+   :attr:`~custos.identity.graph.ExactResult.undecided`);
 
 a conflict in a single fact is outweighed when at least two other person-level comparisons
 agree and one of them is an identifier of the person (customer number, personal e-mail or
@@ -118,6 +120,7 @@ def plan_links(
         for home in where:
             residents.setdefault(home, []).append(raw_id)
     reach = _Contacts(nodes, exact)
+    undecided = exact.undecided  # records two persons of their household could be
 
     # The rules, per scored pair, as arrays: most pairs are two records of one person that say
     # the same, and only the pairs whose first name, birth date or generation differ (a surname
@@ -130,10 +133,15 @@ def plan_links(
     stated = facts.get
     for i, edge in enumerate(probable):
         a, b = edge.left, edge.right
-        if (a in homes and b in homes) or (
-            (ff := stated(a)) is not None
-            and (fg := stated(b)) is not None
-            and (ff[0] != fg[0] or ff[2] != fg[2] or ff[3] != fg[3])
+        if (
+            (a in homes and b in homes)
+            or a in undecided
+            or b in undecided
+            or (
+                (ff := stated(a)) is not None
+                and (fg := stated(b)) is not None
+                and (ff[0] != fg[0] or ff[2] != fg[2] or ff[3] != fg[3])
+            )
         ):
             look.append(i)
     found = np.zeros(count, bool)  # a clear conflict
@@ -165,11 +173,14 @@ def plan_links(
             reasons[i] = REASONS[clash[0]]
         elif _either_generation(ff, fg, edge.evidence):
             either_generation[i] = True
-        elif (
-            household
-            and not edge.evidence & _IDENTIFIERS
-            and not _same_first_name(ff, fg)
-            and _another_fits(a, b, facts, homes, residents)
+        elif not edge.evidence & _IDENTIFIERS and (
+            a in undecided
+            or b in undecided
+            or (
+                household
+                and not _same_first_name(ff, fg)
+                and _another_fits(a, b, facts, homes, residents)
+            )
         ):
             ambiguous_home[i] = True
     weak = (evidence & (_IDENTIFIERS | EVIDENCE_BITS["dob"])) == 0  # a birth date or identifier
