@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, tuple_
 
-from custos.core.phones import digits_key, stored_forms
+from custos.core.phones import digits_key, line_kind, stored_forms
 from custos.core.settings import Settings
 from custos.identity.clustering import History, ProfilePlan, plan_profiles, scoring_threshold
 from custos.identity.exact import exact_edges
@@ -95,21 +95,26 @@ def _blocked_records(conn: Connection, match: dict[str, list[Any]]) -> set[int]:
 
 
 def _residents(conn: Connection, new: list[Node], old: list[Node]) -> set[int]:
-    """Records on the streets of the ``old`` rows that carry a phone of a ``new`` row without
-    an address (index look-ups)."""
-
-    def digits(nodes: Iterable[Node]) -> set[str]:
-        return {
-            value if kind == "phone~" else digits_key(value)
-            for node in nodes
-            for kind, value in node.identifiers
-            if kind.startswith("phone")
-        }
-
-    calling = digits(n for n in new if not n.address)
+    """Records on the streets of the ``old`` rows whose landline a ``new`` row without an
+    address carries (index look-ups; most runs have none)."""
+    calling = {
+        value if kind == "phone~" else digits_key(value)
+        for node in new
+        if not node.address
+        for kind, value in node.identifiers
+        if kind.startswith("phone")
+    }
     if not calling:
         return set()
-    streets = {n.address.split("|", 1)[0] for n in old if n.address and digits((n,)) & calling}
+    streets = {
+        n.address.split("|", 1)[0]
+        for n in old
+        if n.address
+        and any(
+            kind == "phone" and digits_key(value) in calling and line_kind(value) == "fixed"
+            for kind, value in n.identifiers
+        )
+    }
     found: set[int] = set()
     column = t.records.c
     for chunk in chunks(streets):
