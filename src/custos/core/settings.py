@@ -51,7 +51,7 @@ class Settings(BaseSettings):
         default=2_000_000,
         ge=0,
         description="A full resolution of at most this many records and interactions keeps "
-        "their rows in memory for the golden records (about 0.6 GB per million); a larger one "
+        "their rows in memory for the golden records (about 0.5 GB per million); a larger one "
         "reads them again from the store, a batch at a time (less memory, a slower write).",
     )
     probabilistic_matching: bool = Field(
