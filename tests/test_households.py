@@ -39,6 +39,16 @@ def _xref(app: Custos) -> dict[tuple[str, str], str]:
     return {(s, r): p for s, r, p in app.xref()}
 
 
+def _calls(custos: Custos, path: Path, text: str) -> None:
+    """Ingest call notes whose ``caller`` column is the caller's name as said."""
+    custos.ingest(
+        write(path, text),
+        "calls",
+        kind=Kind.INTERACTIONS,
+        map_path=write(path.with_suffix(".yaml"), "fields:\n  full_name: caller\n"),
+    )
+
+
 def _load(app: Custos, tmp_path: Path) -> None:
     app.ingest(write(tmp_path / "crm.csv", CRM), "crm")
     app.ingest(write(tmp_path / "shop.csv", SHOP), "shop")
@@ -329,12 +339,7 @@ def test_call_notes_with_national_numbers_link_incrementally_as_in_a_full_run(
 ) -> None:
     custos.ingest(write(tmp_path / "crm.csv", CALLERS), "crm")
     custos.resolve()
-    custos.ingest(
-        write(tmp_path / "calls.csv", CALLS),
-        "calls",
-        kind=Kind.INTERACTIONS,
-        map_path=write(tmp_path / "calls.yaml", "fields:\n  full_name: caller\n"),
-    )
+    _calls(custos, tmp_path / "calls.csv", CALLS)
     summary = custos.resolve()
     assert summary.mode == "incremental"
     x = _xref(custos)
@@ -386,12 +391,7 @@ def test_a_family_landline_is_the_households_and_a_one_word_caller_gave_a_first_
     custos: Custos, tmp_path: Path
 ) -> None:
     custos.ingest(write(tmp_path / "crm.csv", FAMILY), "crm")
-    custos.ingest(
-        write(tmp_path / "calls.csv", FAMILY_CALLS),
-        "calls",
-        kind=Kind.INTERACTIONS,
-        map_path=write(tmp_path / "calls.yaml", "fields:\n  full_name: caller\n"),
-    )
+    _calls(custos, tmp_path / "calls.csv", FAMILY_CALLS)
     custos.ingest(write(tmp_path / "shop.csv", FAMILY_ORDERS), "shop")
     summary = custos.resolve()
     x = _xref(custos)
@@ -432,12 +432,7 @@ def test_calls_on_a_family_landline_link_incrementally_as_in_a_full_run(
 ) -> None:
     custos.ingest(write(tmp_path / "crm.csv", FAMILY), "crm")
     custos.resolve()
-    custos.ingest(
-        write(tmp_path / "calls.csv", FAMILY_CALLS),
-        "calls",
-        kind=Kind.INTERACTIONS,
-        map_path=write(tmp_path / "calls.yaml", "fields:\n  full_name: caller\n"),
-    )
+    _calls(custos, tmp_path / "calls.csv", FAMILY_CALLS)
     assert custos.resolve().mode == "incremental"
     x = _xref(custos)
     assert x[("calls", "e1")] == x[("crm", "f5")]  # the daughter's call from the landline
@@ -477,11 +472,11 @@ def test_a_caller_who_does_not_say_who_they_are_joins_nobody_where_two_could_be_
         custos.resolve()
         # the call with no name alone: only its number finds Senna's profile, and the others
         # who live there are looked up too
-        _calls(custos, tmp_path / "nameless.csv", [calls[0], calls[3]])
+        _calls(custos, tmp_path / "nameless.csv", calls[0] + calls[3])
         assert custos.resolve().mode == "incremental"
         x = _xref(custos)
         assert x.get(("calls", "s3")) != x[("crm", "b1")]
-    _calls(custos, tmp_path / "calls.csv", calls)
+    _calls(custos, tmp_path / "calls.csv", RESIDENT_CALLS)
     assert custos.resolve().mode == ("incremental" if incremental else "full")
     x = _xref(custos)
     assert x[("calls", "s1")] == x[("crm", "b1")]
@@ -491,12 +486,3 @@ def test_a_caller_who_does_not_say_who_they_are_joins_nobody_where_two_could_be_
         assert x.get(("calls", call)) not in residents, call
     custos.resolve(full=True)
     assert _xref(custos) == x
-
-
-def _calls(custos: Custos, path: Path, lines: list[str]) -> None:
-    custos.ingest(
-        write(path, "".join(lines)),
-        "calls",
-        kind=Kind.INTERACTIONS,
-        map_path=write(path.with_suffix(".yaml"), "fields:\n  full_name: caller\n"),
-    )

@@ -212,11 +212,20 @@ def _residents(
     up the one landline the data knows of this person."""
     out: list[list[Node]] = []
     for address in sorted({n.address for n in person if n.address}):
-        if address not in known:
-            found = carriers.get((ADDRESS, address), [])
-            known[address] = persons_among(found, household=True)[0]
-        out.extend(known[address])
+        out.extend(_persons_at(address, carriers, known))
     return out
+
+
+def _persons_at(
+    address: str,
+    carriers: dict[tuple[str, str], list[Node]],
+    known: dict[str, list[list[Node]]],
+) -> list[list[Node]]:
+    """The persons whose records give ``address``, grouped as a household's once (``known``)."""
+    if address not in known:
+        found = carriers.get((ADDRESS, address), [])
+        known[address] = persons_among(found, household=True)[0]
+    return known[address]
 
 
 def _said_who(person: list[Node], weak: list[Node], residents: list[list[Node]]) -> list[Node]:
@@ -380,9 +389,7 @@ def _undecided(
         for kind, place in homes[node.raw_id]:
             if kind != ADDRESS:
                 continue
-            if place not in known:
-                known[place] = persons_among(carriers.get((ADDRESS, place), []), household=True)[0]
-            if _fits(node, known[place]) > 1:
+            if _fits(node, _persons_at(place, carriers, known)) > 1:
                 result.undecided.add(node.raw_id)
                 break
 
