@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from custos.cli import app as cli
+from custos.core.fields import MATCH_SOURCE
 from custos.core.settings import Settings
 from custos.identity import matcher
 from custos.identity.graph import CoherentUnionFind, same_birth_date
@@ -227,3 +228,59 @@ def test_duckdb_memory_limit_is_configured_and_changes_no_result(
     monkeypatch.setenv("CUSTOS_DUCKDB_MEMORY_LIMIT", "lots")
     with pytest.raises(ValidationError):
         Settings()
+
+
+def _people_table(persons: int) -> object:
+    """A matcher table of ``persons`` synthetic persons with two records each (the second with
+    another e-mail), none of them with first name and surname swapped."""
+    import random
+
+    from custos.identity.loading import arrow_table
+
+    rng = random.Random(7)
+    firsts = ["anna", "ben", "clara", "david", "eva", "felix", "greta", "hugo", "ida", "jonas"]
+    lasts = ["adler", "bauer", "conrad", "dietz", "engel", "fuchs", "graf", "hahn", "imhof"]
+    columns: dict[str, list[object]] = {"unique_id": [], **{k: [] for k in MATCH_SOURCE}}
+    for person in range(persons):
+        first, last = rng.choice(firsts), rng.choice(lasts) + str(person % 97)
+        dob = f"{rng.randint(1940, 2005)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+        city = f"city{rng.randint(1, 300)}"
+        for copy in range(2):
+            columns["unique_id"].append(2 * person + copy)
+            row = {
+                "first_name": first,
+                "surname": last,
+                "email": f"p{person}.{copy}@example.com",
+                "phone": None,
+                "dob": dob,
+                "street": f"{rng.randint(1, 99)} road {person}",
+                "postcode": None,
+                "city": city,
+                "customer_id": None,
+            }
+            for key in MATCH_SOURCE:
+                columns[key].append(row[key])
+    return arrow_table(columns)
+
+
+def test_a_level_that_sampling_never_sees_is_bounded_not_left_at_the_default() -> None:
+    """Random sampling of two million pairs sees no pair with first name and surname swapped
+    here: that level's u is bounded by what the sample shows (about one in two million, kept
+    at 1e-6 by smoothing), not left at the shipped default's; a level it sees keeps its
+    sampled estimate."""
+    table = _people_table(1_500)
+    default = matcher.default_model()
+    assert default is not None
+    trained = matcher.train(table)
+
+    def level(model: dict[str, object], label: str) -> dict[str, float]:
+        for comparison in model["comparisons"]:  # type: ignore[attr-defined]
+            for lv in comparison["comparison_levels"]:
+                if lv.get("label_for_charts", "").startswith(label):
+                    return lv  # type: ignore[no-any-return]
+        raise AssertionError(label)
+
+    reversed_u = level(trained, "Match on reversed cols")["u_probability"]
+    assert reversed_u < 2e-6 < level(default, "Match on reversed cols")["u_probability"]
+    # ten first names: about one random pair in ten agrees (sampled, not bounded)
+    assert 0.05 < level(trained, "Exact match on first_name")["u_probability"] < 0.2
