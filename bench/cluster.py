@@ -45,42 +45,28 @@ def _spark_class() -> Path:
     return Path(pyspark.__file__).parent / "bin" / "spark-class"
 
 
+def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start a Spark daemon with its output in ``log`` (the child keeps its own handle)."""
+    with open(log, "wb") as out:
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
 def start_cluster(work: Path) -> tuple[str, list[subprocess.Popen[bytes]]]:
     """A standalone master and :data:`WORKERS` workers on this machine; their URL and processes."""
     port, ui = _free_port(), _free_port()
     env = {**os.environ, "SPARK_LOG_DIR": str(work / "logs")}
     spark_class = str(_spark_class())
-    log = open(work / "master.log", "wb")  # noqa: SIM115 (closed with the process)
-    master = subprocess.Popen(
-        [
-            spark_class,
-            "org.apache.spark.deploy.master.Master",
-            *("--host", "127.0.0.1", "--port", str(port), "--webui-port", str(ui)),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
     url = f"spark://127.0.0.1:{port}"
-    processes = [master]
+    master = [spark_class, "org.apache.spark.deploy.master.Master"]
+    master += ["--host", "127.0.0.1", "--port", str(port), "--webui-port", str(ui)]
+    processes = [_spawn(master, work / "master.log", env)]
     for i in range(WORKERS):
         folder = work / f"worker{i}"
         folder.mkdir()
-        out = open(work / f"worker{i}.log", "wb")  # noqa: SIM115
-        processes.append(
-            subprocess.Popen(
-                [
-                    spark_class,
-                    "org.apache.spark.deploy.worker.Worker",
-                    url,
-                    *("--cores", "1", "--memory", WORKER_MEMORY, "--work-dir", str(folder)),
-                    *("--webui-port", str(_free_port())),
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-        )
+        worker = [spark_class, "org.apache.spark.deploy.worker.Worker", url, "--cores", "1"]
+        worker += ["--memory", WORKER_MEMORY, "--work-dir", str(folder)]
+        worker += ["--webui-port", str(_free_port())]
+        processes.append(_spawn(worker, work / f"worker{i}.log", env))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -147,13 +133,13 @@ def executor_split(events: Path) -> dict[str, float]:
     }
 
 
-def extrapolation(rows: list[tuple[int, float, float]]) -> str:
-    """A paper estimate of scoring 100 million records from (records, scoring s, executors busy
-    s) of the smallest and the largest run: a fixed part and a part per record (small runs are
+def extrapolation(rows: list[tuple[int, float]]) -> str:
+    """A paper estimate of scoring 100 million records from (records, scoring s) of the smallest
+    and the largest run: a fixed part and a part per record (small runs are
     dominated by the fixed part, so a power law fitted to them would understate the growth)."""
     if len(rows) < 2:
         return ""
-    (n1, p1, _), (n2, p2, _) = rows[0], rows[-1]
+    (n1, p1), (n2, p2) = rows[0], rows[-1]
     per = (p2 - p1) / (n2 - n1)
     fixed = p1 - per * n1
     at = fixed + per * 1e8
@@ -197,7 +183,7 @@ def main() -> None:
         "| of it, JVM CPU s | busiest executor s | profiles | F1 |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    rows: list[tuple[int, float, float]] = []
+    rows: list[tuple[int, float]] = []
     try:
         for size in (int(n) for n in args.rows.split(",")):
             events = work / f"events-{size}"
@@ -226,7 +212,7 @@ def main() -> None:
             )
             lines.append(line)
             print(line, flush=True)
-            rows.append((size, predict, split["busy_s"]))
+            rows.append((size, predict))
     finally:
         stop_cluster(processes)
         shutil.rmtree(work, ignore_errors=True)
