@@ -136,11 +136,50 @@ def test_first_name_variants_are_one_person_and_different_names_two() -> None:
     assert conflict(paul, paula) is None
     assert conflict(paul, paula, household=True) == "first names differ"
     assert conflict(paul, paula, distinct=True) == "first names differ"
+    # an ambiguous birth date (both readings) differs when neither reading could be the other's
+    harris = ("anthony", "harris", "2002-10-03 2002-03-10", None)
+    assert conflict(harris, ("anthony", "harris", "1956-01-29", None)) == "birth dates differ"
+    assert conflict(harris, ("anthony", "harris", "2002-03-11", None)) is None  # a typo of one
     assert conflict(("peter", "brandt", None, "jr"), ("peter", "brandt", None, "sr"))
     assert conflict((None, None, "1961-02-17", None), (None, None, "1992-10-30", None))
     for a, b in (("hans", "johannes"), ("bill", "william"), ("sepp", "josef"), ("jon", "john")):
         assert conflict((a, "x", None, None), (b, "x", None, None)) is None
     assert conflict(("smith", "jane", None, None), ("jane", "smith", None, None)) is None
+
+
+# Twins Paul and Paula in the US, one birth date, address and phone number (whether it is a
+# landline, a US number does not say) and nothing else of their own; a call from that number.
+# A father and his son of one name, whose CRM record gives the birth date in a form that reads
+# either way (10/03/2002), each with his own e-mail, phone and shop order to the family home.
+US_HOUSEHOLDS = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,country
+e1,Paul,Evans,,+1 503-257-7991,22.12.2011,701 Anita Terrace,92045,Fairview,US
+e2,Paula,Evans,,503.257.7991,2011-12-22,701 Anita Terrace,92045,Fairview,US
+h1,Anthony,Harris,anthony.harris918@example.com,+1 212-251-9339,01/29/1956,789 Patricia Street,47476,Edwardsville,US
+h2,Anthony,Harris,anthonyharris@example.org,+1 713-292-1200,10/03/2002,789 Patricia Street,47476,Edwardsville,US
+"""
+US_ORDERS = """record_id,full_name,email,phone,street,postcode,city,country
+o1,Anthony Harris,anthony.harris918@example.com,+1 212-251-9339,789 Patricia Street,47476,Edwardsville,US
+o2,Anhtony Harris,anthonyharris@example.org,+1 713-292-1200,789 Patricia Street,47476,Edwardsville,US
+"""
+
+
+def test_twins_of_two_genders_and_a_son_with_an_ambiguous_birth_date_stay_apart(
+    custos: Custos, tmp_path: Path
+) -> None:
+    custos.ingest(write(tmp_path / "crm.csv", US_HOUSEHOLDS), "crm")
+    custos.ingest(write(tmp_path / "orders.csv", US_ORDERS), "shop", kind=Kind.INTERACTIONS)
+    _calls(
+        custos,
+        tmp_path / "calls.csv",
+        "record_id,timestamp,caller,phone,text\nk1,2026-03-01T10:00:00Z,P. Evans,5032577991,hi\n",
+    )
+    custos.resolve()
+    x = _xref(custos)
+    assert x[("crm", "e1")] != x[("crm", "e2")]  # a shared number never joins Paul and Paula
+    assert x.get(("calls", "k1")) not in (x[("crm", "e1")], x[("crm", "e2")])  # either twin
+    assert x[("crm", "h1")] != x[("crm", "h2")]  # 1956 and 2002, whichever way it reads
+    assert x[("shop", "o1")] == x[("crm", "h1")]
+    assert x[("shop", "o2")] == x[("crm", "h2")]
 
 
 # Twins with near names (Nicholas and Nicole, one birth date), each with an e-mail and a mobile

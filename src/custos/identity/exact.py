@@ -22,7 +22,7 @@ from custos.identity.graph import (
     conflicts,
     distinct,
 )
-from custos.identity.names import gender, known, variants
+from custos.identity.names import gender, genders_differ, known, variants
 
 
 def compatible(
@@ -32,24 +32,30 @@ def compatible(
     *,
     household: bool = False,
     reach: bool = True,
+    place: bool = False,
 ) -> bool:
     """False when two nodes show they are different people (see :func:`conflict`): clear
     conflicts, or near first names where each node has its own contacts, none in common.
     ``ident`` is the identifier whose carriers are being grouped: it is what is in question,
     so it counts neither as a contact in common nor as evidence; ``household`` when it rings in
     a household (a landline: near first names count as two persons, see :func:`conflicts`);
-    without ``reach``, contacts are not looked at (only clear conflicts count)."""
+    ``place`` when it may (a number of unknown kind whose carriers live in one place: near
+    first names of two genders count as two persons); without ``reach``, contacts are not
+    looked at (only clear conflicts count)."""
     fa, fb = a.facts, b.facts
     if fa is None or fb is None or fa == fb:
         return True
     found = conflicts(fa, fb, household=household)
-    if not found and reach and fa[0] and fb[0] and fa[0] != fb[0] and not household:
+    if not found and fa[0] and fb[0] and fa[0] != fb[0] and not household:
         # near first names: two persons when each reaches its own way (looked at only now:
-        # most records of one person say the same)
-        common = _contact_of(ident) if ident else frozenset()
-        ca, cb = a.contacts - common, b.contacts - common
-        if distinct(ca, cb):
+        # most records of one person say the same), or of two genders in one place
+        if place and genders_differ(fa[0], fb[0]):
             found = conflicts(fa, fb, distinct=True)
+        elif reach:
+            common = _contact_of(ident) if ident else frozenset()
+            ca, cb = a.contacts - common, b.contacts - common
+            if distinct(ca, cb):
+                found = conflicts(fa, fb, distinct=True)
     return not found or _outweighed(found, a, b, ident)
 
 
@@ -98,9 +104,11 @@ def persons_among(
     *,
     household: bool = False,
     reach: bool = True,
+    place: bool = False,
 ) -> tuple[list[list[Node]], list[Node]]:
     """Group the nodes that say who they are (first name, birth date, generation) into persons;
-    return the rest (nodes that say nothing) apart.
+    return the rest (nodes that say nothing) apart (``household``, ``reach``, ``place``: as
+    :func:`compatible` takes them).
 
     Greedy, the nodes that say most first: a node joins the first group whose every member it is
     compatible with. A node that fits two of the persons (a "Peter Brandt" without a birth date
@@ -125,7 +133,8 @@ def persons_among(
             continue
         for group in groups:
             if all(
-                compatible(node, other, ident, household=household, reach=reach) for other in group
+                compatible(node, other, ident, household=household, reach=reach, place=place)
+                for other in group
             ):
                 group.append(node)
                 break
@@ -150,7 +159,10 @@ def persons_among(
             for node in group
             if any(
                 other is not group
-                and all(compatible(node, o, ident, household=household, reach=reach) for o in other)
+                and all(
+                    compatible(node, o, ident, household=household, reach=reach, place=place)
+                    for o in other
+                )
                 for other in groups
             )
         }
@@ -339,7 +351,15 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
             )
             result.noise.add(ident)
             continue
-        persons, anonymous = persons_among(group, ident, household=landline)
+        # A number whose plan does not say landline or mobile (North America, national digits)
+        # may be a household's when its carriers live in one place: near first names of two
+        # genders on it are two persons (twins Paul and Paula; a cut-off "Theres" beside
+        # "Theresa" is one), and once it is seen to be two persons', it rings at home like a
+        # landline (a number of one person's records is taken for that person's mobile, as
+        # most such numbers are).
+        place = not landline and kind == "phone" and _untyped(ident, group) and _one_place(group)
+        persons, anonymous = persons_among(group, ident, household=landline, place=place)
+        at_home = landline or (place and len(persons) > 1)
         if len(persons) > max_persons and not (
             len(persons) <= HOUSEHOLD_PERSONS and _one_place(group)
         ):
@@ -353,12 +373,12 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
             result.shared.add(ident)
             for node in group:
                 result.homes.setdefault(node.raw_id, set()).add(ident)
-            if landline:
+            if at_home:
                 family_lines.append(group)
         rule = f"exact:{kind}"
         for person in persons:
             weak = anonymous if len(persons) == 1 else []  # (a shared one: whose call is it?)
-            if landline and len(residents := _residents(person, carriers, homes)) > 1:
+            if at_home and len(residents := _residents(person, carriers, homes)) > 1:
                 members = _said_who(person, weak, residents)
             else:
                 members = person + [n for n in weak if _may_be(n, person)]
@@ -372,6 +392,19 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
     _undecided(nodes, carriers, homes, result)
     edges.extend(_quoted(nodes))
     return result
+
+
+def _untyped(ident: tuple[str, str], group: Sequence[Node]) -> bool:
+    """Does nothing say whether this number rings on a landline or a mobile: a North American
+    number, national digits (``phone~``: none of its carriers' E.164 forms tells either)?"""
+    if ident[0] == "phone":
+        return line_kind(ident[1]) is None
+    return all(
+        line_kind(value) is None
+        for node in group
+        for kind, value in node.identifiers
+        if kind == "phone" and value.startswith("+") and digits_key(value) == ident[1]
+    )
 
 
 def _undecided(

@@ -27,6 +27,7 @@ class Node:
     is_record: bool
     first_key: str | None
     last_key: str | None
+    #: ISO birth date; an ambiguous one (``03/04/1982``) as both readings, space-separated
     date_of_birth: str | None
     identifiers: tuple[tuple[str, str], ...]  # (type, normalised value)
     generation: str | None = None  # "jr", "sr", "ii" … written with the name
@@ -454,6 +455,8 @@ def same_birth_date(a: str, b: str) -> bool:
     """
     if a == b:
         return True
+    if " " in a or " " in b:  # an ambiguous date: either of its readings
+        return any(same_birth_date(x, y) for x in a.split() for y in b.split())
     if a[:4] == b[:4] and a[5:7] == b[8:10] and a[8:10] == b[5:7]:
         return True
     year, month, day = a[:4] != b[:4], a[5:7] != b[5:7], a[8:] != b[8:]

@@ -217,7 +217,7 @@ def _add_nodes(
                 is_record,
                 first,
                 last,
-                row.date_of_birth,
+                row.date_of_birth or row.date_of_birth_candidates,  # (ambiguous: both)
                 identifiers,
                 generation,
                 address,

@@ -150,6 +150,13 @@ def gender(key: str) -> str | None:
     return _lexicon()[0].get(key)
 
 
+def genders_differ(a: str, b: str) -> bool:
+    """Whether two given-name keys are each evidence of a gender, and not the same one (Paul
+    and Paula, Jan and Jana)."""
+    ga, gb = gender(a), gender(b)
+    return ga is not None and gb is not None and ga != gb
+
+
 def known(key: str) -> bool:
     """Whether the key is a given name of the data files (not a typo or truncation of one)."""
     return key in _lexicon()[1]
