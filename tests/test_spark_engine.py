@@ -26,7 +26,7 @@ from custos.identity import matcher
 from custos.identity.clustering import scoring_threshold
 from custos.identity.exact import exact_edges
 from custos.identity.loading import arrow_table, join_phone_forms, load
-from custos.identity.spark import SparkEngine, private_location, session
+from custos.identity.spark import SparkEngine, private_location, session, shuffle_partitions
 from custos.service import Custos
 from custos.store import tables as t
 from custos.synthetic import MultiSiloManifest, generate_multisilo
@@ -262,3 +262,11 @@ def test_a_model_of_another_design_is_not_rendered() -> None:
     levels = [lv for c in rendered["comparisons"] for lv in c["comparison_levels"]]
     saved = [lv for c in model["comparisons"] for lv in c["comparison_levels"]]
     assert [lv.get("m_probability") for lv in levels] == [lv.get("m_probability") for lv in saved]
+
+
+def test_shuffle_partitions_grow_with_the_records_unless_configured() -> None:
+    # 8 partitions of a 4 GB local[2] driver ran out of Spark's memory at 10 million records
+    assert shuffle_partitions(1_000) == 8
+    assert shuffle_partitions(1_000_000) == 8
+    assert shuffle_partitions(3_000_000) == 15
+    assert shuffle_partitions(10_000_000) == 50
