@@ -295,7 +295,20 @@ class SparkEngine:
             self.resumed.append("predict")
         else:
             self._score(table, model, frequencies, threshold, folder)
-        scored: pa.Table = self.spark.read.parquet(pairs).toArrow()
+        return self._read_pairs(pairs)
+
+    def _read_pairs(self, uri: str) -> pa.Table:
+        """The scored pairs, read straight from their Parquet files where the location is a
+        local folder: collected through Spark, tens of millions of pairs (10 million records)
+        overflow the driver's JVM heap (4 GB), which the pairs need not pass through. A Hadoop
+        URI is read through Spark: give such a driver the memory (``spark.driver.memory``,
+        ``spark.driver.maxResultSize``)."""
+        if "://" not in uri or uri.startswith("file://"):
+            import pyarrow.dataset as ds
+
+            # (Spark's _SUCCESS marker and .crc files are skipped: names starting "_" or ".")
+            return ds.dataset(uri.removeprefix("file://"), format="parquet").to_table()
+        scored: pa.Table = self.spark.read.parquet(uri).toArrow()
         return scored
 
     def _score(
