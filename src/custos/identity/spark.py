@@ -73,14 +73,22 @@ def default_location() -> str:
     return str(Path(tempfile.gettempdir()) / f"custos-engine-{os.getuid()}")
 
 
+def local_folder(location: str) -> Path | None:
+    """The folder of a local engine location (a path or ``file://``), or None for a Hadoop URI
+    (hdfs://, s3a://), which only Spark can reach."""
+    if "://" in location and not location.startswith("file://"):
+        return None
+    return Path(location.removeprefix("file://"))
+
+
 def private_location(location: str) -> None:
     """A local work folder holds the snapshot's personal data (names, birth dates, contacts)
     while a run works, and after a failed one until the next is written: it must be this
     user's and closed to everyone else (0700; created so). A Hadoop URI's permissions are its
     file system's to keep."""
-    if "://" in location and not location.startswith("file://"):
+    folder = local_folder(location)
+    if folder is None:
         return
-    folder = Path(location.removeprefix("file://"))
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = folder.stat()
     if info.st_uid != os.getuid() or info.st_mode & 0o077:
@@ -105,11 +113,12 @@ def discard_work(location: str | None) -> tuple[int, str | None]:
     when it is a Hadoop URI, which only Spark can reach (resolve again, or delete it there).
     A resolution running on Spark at that moment fails, leaving the store as it was."""
     location = location or default_location()
-    if "://" in location and not location.startswith("file://"):
+    local = local_folder(location)
+    if local is None:
         return 0, location
     removed = 0
     for name in (MODELS, RUNS):
-        folder = Path(location.removeprefix("file://")) / name
+        folder = local / name
         if not folder.is_dir():
             continue
         for entry in sorted(folder.iterdir()):
@@ -303,11 +312,11 @@ class SparkEngine:
         overflow the driver's JVM heap (4 GB), which the pairs need not pass through. A Hadoop
         URI is read through Spark: give such a driver the memory (``spark.driver.memory``,
         ``spark.driver.maxResultSize``)."""
-        if "://" not in uri or uri.startswith("file://"):
+        if (folder := local_folder(uri)) is not None:
             import pyarrow.dataset as ds
 
             # (Spark's _SUCCESS marker and .crc files are skipped: names starting "_" or ".")
-            return ds.dataset(uri.removeprefix("file://"), format="parquet").to_table()
+            return ds.dataset(folder, format="parquet").to_table()
         scored: pa.Table = self.spark.read.parquet(uri).toArrow()
         return scored
 
