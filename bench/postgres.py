@@ -73,7 +73,11 @@ def child(task: str, url: str, path: Path, parquet: Path, engine: str = "duckdb"
 
         PostgresStore._bulk_insert = timed  # type: ignore[method-assign,assignment]
     else:
-        work = tempfile.mkdtemp(prefix="custos-bench-engine-")  # (removed at the end)
+        # (removed at the end; CUSTOS_BENCH_ENGINE_LOCATION names the folder a failed run left,
+        # to resume it: the phases it finished are read back, as `custos resolve` resumes)
+        work = os.environ.get("CUSTOS_BENCH_ENGINE_LOCATION") or tempfile.mkdtemp(
+            prefix="custos-bench-engine-"
+        )
         settings = Settings(db=url, default_region="US", engine=engine, engine_location=work)
     result: dict[str, Any] = {}
     with Custos.open(url, settings) as app:

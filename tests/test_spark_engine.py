@@ -270,3 +270,31 @@ def test_shuffle_partitions_grow_with_the_records_unless_configured() -> None:
     assert shuffle_partitions(1_000_000) == 8
     assert shuffle_partitions(3_000_000) == 15
     assert shuffle_partitions(10_000_000) == 50
+
+
+def test_the_engine_ends_the_jvm_it_started_and_leaves_a_found_session(tmp_path: Path) -> None:
+    """Once the pairs are scored the driver clusters them without Spark: a session the engine
+    started is stopped and its JVM ended (its heap would sit beside the driver's memory), and a
+    later use starts a new one; a session it found running is left as it was."""
+    code = (
+        "from pyspark import SparkContext\n"
+        "from custos.identity.spark import SparkEngine\n"
+        f"engine = SparkEngine('local[1]', {CONF!r}, {str(tmp_path)!r})\n"
+        "assert engine.spark.range(3).count() == 3\n"
+        "jvm = SparkContext._gateway.proc\n"
+        "engine.release()\n"
+        "assert jvm.poll() is not None, 'the JVM still runs'\n"
+        "assert engine.spark.range(4).count() == 4\n"
+        "engine.release()\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+
+    running = session("local[2]", CONF)
+    engine = SparkEngine("local[2]", CONF, str(tmp_path / "found"))
+    assert engine.spark is running
+    engine.release()
+    assert running.range(5).count() == 5

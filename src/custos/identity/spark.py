@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -231,6 +232,8 @@ class SparkEngine:
         #: phases a failed run had finished and this one read back instead of redoing
         self.resumed: list[str] = []
         self._spark: Any = None
+        #: whether this engine started the session (and its JVM), rather than found one
+        self._own = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SparkEngine:
@@ -243,8 +246,39 @@ class SparkEngine:
     def spark(self) -> Any:
         """The Spark session (started on first use: seconds)."""
         if self._spark is None:
+            from pyspark import SparkContext
+
+            self._own = SparkContext._active_spark_context is None
             self._spark = session(self.master, self.conf)
         return self._spark
+
+    def release(self) -> None:
+        """Stop the Spark session this engine started, and end its JVM: once the pairs are
+        scored, the driver clusters and writes them in this process, and the JVM's heap (4 GB
+        by default) would only sit beside it (at 10 million records the two outgrew 24 GB). A
+        session the engine found running (a notebook's, a test's) is left as it is. A later
+        use starts a new one (seconds)."""
+        if self._spark is None or not self._own:
+            return
+        from pyspark import SparkContext
+
+        with _lock:
+            self._spark.stop()
+            self._spark = None
+            gateway = SparkContext._gateway
+            SparkContext._gateway = None
+            SparkContext._jvm = None
+            if gateway is not None:
+                gateway.shutdown()
+                proc = getattr(gateway, "proc", None)
+                if proc is not None:  # (PySpark's JVM ends when its stdin closes)
+                    if proc.stdin is not None:
+                        proc.stdin.close()
+                    try:
+                        proc.wait(timeout=60)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait()
 
     def describe(self) -> str:
         """The engine in words, for progress lines."""
@@ -304,7 +338,9 @@ class SparkEngine:
             self.resumed.append("predict")
         else:
             self._score(table, model, frequencies, threshold, folder)
-        return self._read_pairs(pairs)
+        scored = self._read_pairs(pairs)
+        self.release()  # (the rest of the resolution runs in this process, without Spark)
+        return scored
 
     def _read_pairs(self, uri: str) -> pa.Table:
         """The scored pairs, read straight from their Parquet files where the location is a
@@ -315,6 +351,7 @@ class SparkEngine:
         if (folder := local_folder(uri)) is not None:
             import pyarrow.dataset as ds
 
+            self.release()  # (before the pairs come into this process's memory)
             # (Spark's _SUCCESS marker and .crc files are skipped: names starting "_" or ".")
             return ds.dataset(folder, format="parquet").to_table()
         scored: pa.Table = self.spark.read.parquet(uri).toArrow()
@@ -360,7 +397,10 @@ class SparkEngine:
         """The resolution is written: remove this run's folders."""
         for uri in self._folders:
             try:
-                self._remove(uri)
+                if (folder := local_folder(uri)) is not None:
+                    shutil.rmtree(folder, ignore_errors=True)  # (no JVM needed for that)
+                else:
+                    self._remove(uri)
             except Exception:  # a leftover folder is only disk space; say so, don't fail
                 _log.warning("could not remove the engine's work folder %s", uri)
         self._folders.clear()
