@@ -31,9 +31,10 @@ DIALECT_NAMES = {
 #: Underscored names that are public API (SQLAlchemy's rows, named tuples), and private names
 #: of other libraries than the store's: Splink's DuckDB connection in identity/matcher.py, and
 #: PySpark's gateway to the JVM in identity/spark.py (Hadoop's file system API, which PySpark
-#: offers no other way, for the Spark engine's work folders).
+#: offers no other way, for the Spark engine's work folders; its active context, to end only a
+#: JVM the engine started).
 PUBLIC_UNDERSCORED = {"_mapping", "_asdict", "_fields", "_replace", "_make", "_t", "_tuple"}
-NOT_SQLALCHEMY = {"_con", "_jvm", "_jsc"}
+NOT_SQLALCHEMY = {"_con", "_jvm", "_jsc", "_active_spark_context"}
 #: Words of SQL that only a backend may send.
 DIALECT_SQL = ("PRAGMA", "VACUUM", "ANALYZE", "= ANY(")
 
