@@ -296,6 +296,10 @@ class SparkEngine:
         return bool(fs.exists(path))
 
     def _remove(self, uri: str) -> None:
+        if (folder := local_folder(uri)) is not None:  # (no JVM needed: it may have ended)
+            if folder.exists():
+                shutil.rmtree(folder)
+            return
         fs, path = self._path(uri)
         fs.delete(path, True)
 
@@ -338,23 +342,23 @@ class SparkEngine:
             self.resumed.append("predict")
         else:
             self._score(table, model, frequencies, threshold, folder)
-        scored = self._read_pairs(pairs)
-        self.release()  # (the rest of the resolution runs in this process, without Spark)
-        return scored
+        return self._read_pairs(pairs)
 
     def _read_pairs(self, uri: str) -> pa.Table:
         """The scored pairs, read straight from their Parquet files where the location is a
         local folder: collected through Spark, tens of millions of pairs (10 million records)
         overflow the driver's JVM heap (4 GB), which the pairs need not pass through. A Hadoop
         URI is read through Spark: give such a driver the memory (``spark.driver.memory``,
-        ``spark.driver.maxResultSize``)."""
+        ``spark.driver.maxResultSize``). The rest of the resolution runs in this process, so
+        the engine's own JVM ends here (:meth:`release`): before a local read, after Spark's."""
         if (folder := local_folder(uri)) is not None:
             import pyarrow.dataset as ds
 
-            self.release()  # (before the pairs come into this process's memory)
+            self.release()
             # (Spark's _SUCCESS marker and .crc files are skipped: names starting "_" or ".")
             return ds.dataset(folder, format="parquet").to_table()
         scored: pa.Table = self.spark.read.parquet(uri).toArrow()
+        self.release()
         return scored
 
     def _score(
@@ -397,10 +401,7 @@ class SparkEngine:
         """The resolution is written: remove this run's folders."""
         for uri in self._folders:
             try:
-                if (folder := local_folder(uri)) is not None:
-                    shutil.rmtree(folder, ignore_errors=True)  # (no JVM needed for that)
-                else:
-                    self._remove(uri)
+                self._remove(uri)
             except Exception:  # a leftover folder is only disk space; say so, don't fail
                 _log.warning("could not remove the engine's work folder %s", uri)
         self._folders.clear()
