@@ -82,9 +82,8 @@ class Image:
         o += (n_pieces + 1) * 4
         self.scores = np.frombuffer(buf, np.float32, n_pieces, o)
         o += n_pieces * 4
-        blob = buf[o : o + blob_len]
+        self._offsets, self._blob = offsets, o  # the pieces' bytes, read when asked for
         o += blob_len
-        self.pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
         n_norm, norm_bytes = struct.unpack_from("<iI", buf, o)
         o += 8
         self.normalise: dict[int, str] = {}
@@ -105,6 +104,15 @@ class Image:
             count, offset, _size = struct.unpack_from("<IQQ", buf, o)
             o += 20
             self.tensors[name] = (offset, count)
+
+    def vocabulary(self) -> list[tuple[str, float]]:
+        """The tokenizer's pieces and their scores, in id order (a new list: the image keeps
+        only their bytes)."""
+        start, ends = self._blob, self._offsets
+        return [
+            (self.data[start + ends[i] : start + ends[i + 1]].decode("utf-8"), float(score))
+            for i, score in enumerate(self.scores)
+        ]
 
     def floats(self, name: str) -> NDArray[np.float32]:
         """A float32 tensor, flat."""
@@ -312,8 +320,7 @@ class Encoder:
         self._table = str.maketrans(image.normalise)
         from tokenizers.models import Unigram
 
-        vocabulary = [(p, float(s)) for p, s in zip(image.pieces, image.scores, strict=True)]
-        self._unigram = Unigram(vocabulary, image.unk, False)
+        self._unigram = Unigram(image.vocabulary(), image.unk, False)
         self._words = image.blocks("emb.word", image.vocab, image.H)
         positions = image.floats("emb.pos").reshape(image.max_positions, image.H)
         self._positions = positions + image.floats("emb.type")[: image.H]
