@@ -22,24 +22,41 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @contextmanager
-def private_file(path: Path) -> Iterator[TextIO]:
-    """A text file to write at ``path``, mode 0600, that appears whole on success or not at all
-    (written beside it under a temporary name, renamed into place at the end)."""
+def _private_descriptor(path: Path) -> Iterator[int]:
+    """A file descriptor, mode 0600, of a temporary file beside ``path`` that is renamed into
+    place when the block ends without error and removed when it fails."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(fd, PRIVATE)  # mkstemp's 0600 already; said here so it never depends on it
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            yield handle
+        yield fd
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
 
 
+@contextmanager
+def private_file(path: Path) -> Iterator[TextIO]:
+    """A text file to write at ``path``, mode 0600, that appears whole on success or not at all
+    (written beside it under a temporary name, renamed into place at the end)."""
+    with (
+        _private_descriptor(path) as fd,
+        os.fdopen(fd, "w", encoding="utf-8", newline="") as handle,
+    ):
+        yield handle
+
+
 def write_private(path: Path, content: str) -> Path:
     """Write ``content`` to ``path``, readable and writable by its owner only (atomically)."""
     with private_file(path) as handle:
+        handle.write(content)
+    return path
+
+
+def write_private_bytes(path: Path, content: bytes) -> Path:
+    """Write the bytes ``content`` to ``path`` as :func:`write_private` writes text."""
+    with _private_descriptor(path) as fd, os.fdopen(fd, "wb") as handle:
         handle.write(content)
     return path
 

@@ -41,14 +41,16 @@ import os
 import re
 import struct
 import tempfile
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from custos.core.files import write_private_bytes
 
 BUILD = "1"  # the graph's recipe: bump when the graph or its quantisation changes
 MAGIC = b"E5S1"
@@ -275,7 +277,9 @@ def image_path(variant: str) -> str:
     return paths[variant]
 
 
+@cache
 def _digest(path: str) -> str:
+    """The model image's SHA-256 (its first 16 hex digits), once per process."""
     sha = hashlib.sha256()
     with open(path, "rb") as handle:
         for part in iter(lambda: handle.read(1 << 22), b""):
@@ -291,10 +295,7 @@ def _model(image: Image, path: str, layers: int) -> bytes | str:
         return str(target)
     built = quantised_bytes(image, layers)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        partial = folder / f".{target.name}.{os.getpid()}.{threading.get_ident()}"
-        partial.write_bytes(built)
-        os.replace(partial, target)  # atomic: a reader sees no half-written graph
+        write_private_bytes(target, built)  # atomic: a reader sees no half-written graph
     except OSError:
         return built
     return str(target)
@@ -302,9 +303,9 @@ def _model(image: Image, path: str, layers: int) -> bytes | str:
 
 class Encoder:
     """Sentence embeddings of multilingual-e5-small (``query:`` or ``passage:`` prefix, mean
-    pooling, L2 norm) on its first ``layers`` transformer layers, int8 on ONNX Runtime, one thread a call.
-    ``encode`` may be called from several threads at once (ONNX Runtime runs them in parallel).
-    """
+    pooling, L2 norm) on its first ``layers`` transformer layers, int8 on ONNX Runtime, one
+    thread a call. ``encode`` may be called from several threads at once (ONNX Runtime runs
+    them in parallel)."""
 
     def __init__(
         self, variant: str = "original", layers: int | None = None, *, query: bool = True
@@ -312,7 +313,6 @@ class Encoder:
         self.prefix = PREFIXES[query]
         path = image_path(variant)
         image = Image(path)
-        self.full_layers = image.layers
         layers = image.layers if layers is None else layers
         if not 1 <= layers <= image.layers:
             raise ValueError(f"layers must be between 1 and {image.layers}, not {layers}")
