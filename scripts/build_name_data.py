@@ -756,7 +756,7 @@ def _speed(pairs: list[tuple[str, str]]) -> None:
     from custos.identity import names
 
     def clear() -> None:
-        for cached in (names._relation, names._word_relation, names.spelling_key):
+        for cached in (names._relation, names._word_relation):
             cached.cache_clear()
 
     rng = random.Random(3)

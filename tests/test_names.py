@@ -46,6 +46,9 @@ def rel(a: str, b: str) -> str:
         ("Max Peter", "Moritz Peter"),  # twins sharing a middle name
         ("Jennifer", "Hans J."),  # a full name does not stand for a middle initial
         ("J.", "Peter"),
+        ("Jean", "Jeanne"),  # a name and itself with an ending of a third: siblings
+        ("Joan", "Joanne"),
+        ("Pierre", "Pierrette"),
     ],
 )
 def test_different_people_conflict(a: str, b: str) -> None:
@@ -81,6 +84,7 @@ def test_different_people_conflict(a: str, b: str) -> None:
         ("Anna M.", "Anna Maria"),
         ("Hans-Peter", "Hanspeter"),
         ("Max", "Maximilian"),  # truncation
+        ("Ben", "Benjamin"),  # truncation of two known names: less than two thirds
         ("Kim", "Kimberly"),  # Kim: both genders
         ("Kathrin", "Kathrn"),  # typo in a name
         ("Christophr", "Christopher"),

@@ -27,9 +27,11 @@ The rules, for two single names (:func:`relation`):
    truncated ``chri``/``christine``);
 5. two *known* given names (in the data files) agree only as spellings of one name: equal
    under :func:`spelling_key` (``karl``/``carl``, ``jon``/``john``, ``linda``/``lynda``), one
-   adjacent transposition (``micheal``/``michael``), or Jaro–Winkler of at least
-   :data:`KNOWN_JARO_WINKLER` (``kathryn``/``katherine``); one edit between two real names
-   is two names (``lena``/``lina``, ``justin``/``dustin``, ``sara``/``tara``);
+   adjacent transposition (``micheal``/``michael``), Jaro–Winkler of at least
+   :data:`KNOWN_JARO_WINKLER` (``kathryn``/``katherine``), or a prefix of less than two
+   thirds of the other (``ali``/``alice``); one edit between two real names is two names
+   (``lena``/``lina``, ``justin``/``dustin``, ``sara``/``tara``), and so is a name and itself
+   with an ending of a third (``jean``/``jeanne``, ``pierre``/``pierrette``);
 6. when at least one of them is no known name, it is most likely a corrupted one (a typo,
    a cut-off field), and they agree on one edit (longer name of :data:`MIN_TYPO` letters or
    more), two edits (both of :data:`MIN_TYPO2` letters or more), Jaro–Winkler of at least
@@ -298,8 +300,10 @@ def _word_relation(x: str, y: str) -> str:
         # Two given names people are really called: only a spelling of one another (Karl and
         # Carl, Jon and John, Micheal and Michael) or a nickname pair (above) is one name.
         # Andrea and Andreas, Leo and Leon, Lena and Lina are two, twins often among them.
-        # A name cut short to two thirds or less is a truncation (Ali for Alice, Mal for
-        # Malwina), not a second name a letter longer.
+        # A name cut short to less than two thirds is a truncation (Ali for Alice, Mal for
+        # Malwina), not a second name a letter longer. At two thirds it is as often a name
+        # with an ending of its own, mostly a feminine one (Jean and Jeanne, Joan and Joanne,
+        # Dean and Deanna, Pierre and Pierrette), siblings and spouses among them.
         if (
             spelling_key(x) == spelling_key(y)
             or (
@@ -309,7 +313,7 @@ def _word_relation(x: str, y: str) -> str:
             )
             or (
                 len(short) >= MIN_PREFIX
-                and 3 * len(short) <= 2 * len(long)
+                and 3 * len(short) < 2 * len(long)
                 and long.startswith(short)
             )
             # one letter more or less inside the name (Micheal and Michal, Heidi and Hedi), not
