@@ -113,7 +113,7 @@ def main() -> None:
         "within a batch flatters its rate here: `bench/sentiment.py` measures speed on "
         "distinct texts. The e5-head engine's memory is mostly fixed, loaded with the model: its "
         "tokenizer (HuggingFace `tokenizers`' unigram model of the 250,002 pieces, about 255 MB) "
-        "and the ONNX Runtime session (about 80 MB); it grows by some tens of MB over the first "
+        "and the ONNX Runtime session (about 50 MB); it grows by some tens of MB over the first "
         "thousands of texts as the allocator settles, not with their number.",
         "",
         "| engine | scored | seconds | texts/s | peak RSS before | peak RSS after | "

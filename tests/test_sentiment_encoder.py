@@ -94,9 +94,9 @@ def test_the_graph_is_built_once_into_the_cache(
     built = []
     original = encoder_module.quantised_bytes
 
-    def counting(image: object, layers: int) -> bytes:
+    def counting(image: object, layers: int, activation_max: object) -> bytes:
         built.append(layers)
-        return original(image, layers)  # type: ignore[arg-type]
+        return original(image, layers, activation_max)  # type: ignore[arg-type]
 
     monkeypatch.setattr(encoder_module, "quantised_bytes", counting)
     caplog.set_level(logging.INFO)
@@ -119,3 +119,61 @@ def test_a_cache_path_that_is_a_file_builds_in_memory(
     vectors = Encoder("original", 1).encode(TEXTS[:2])
     assert vectors.shape == (2, 384)
     assert blocker.read_text().startswith("a file")  # left as it was
+
+
+def image_path() -> str:
+    return encoder_module.image_path("original")
+
+
+def _image() -> encoder_module.Image:
+    return encoder_module.Image(image_path())
+
+
+def _run_float(graph: bytes, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
+    mask = np.array([x.shape[1]], dtype=np.int32)
+    return np.asarray(session.run(None, {"x": x, "mask_index": mask})[0])
+
+
+def test_smoothing_moves_the_outliers_into_the_weights_without_changing_the_function() -> None:
+    # SmoothQuant: (x / s) @ (s * W) is x @ W; only the int8 rounding sees the difference
+    image = _image()
+    found, _ = encoder_module.shipped_activation_max(encoder_module._digest(image_path()))
+    x = np.random.default_rng(5).standard_normal((1, 7, image.H)).astype(np.float32)
+    plain = _run_float(encoder_module.graph_bytes(image, 2), x)
+    smoothed = _run_float(encoder_module.graph_bytes(image, 2, found[:2]), x)
+    assert np.allclose(plain, smoothed, atol=2e-4)
+    factors = encoder_module.smoothing(found[0], image.matrix("l0.fo.w", image.H, image.FF).T)
+    assert factors.shape == (image.FF,) and float(factors.max() / factors.min()) > 10
+
+
+def test_every_product_runs_int8_and_no_fused_skip_norm_is_left() -> None:
+    import onnx
+
+    image = _image()
+    found, _ = encoder_module.shipped_activation_max(encoder_module._digest(image_path()))
+    graph = onnx.load_from_string(encoder_module.quantised_bytes(image, 1, found[:1]))
+    ops = {node.op_type for node in graph.graph.node}
+    assert "MatMul" not in ops  # the second feed-forward product too, thanks to the smoothing
+    assert {"MatMulInteger", "QAttention", "LayerNormalization", "Mul"} <= ops
+    assert "SkipLayerNormalization" not in ops  # its CPU kernel was 5x slower than the three
+
+
+def test_the_shipped_activation_maxima_are_this_images_and_another_image_is_refused() -> None:
+    found, digest = encoder_module.shipped_activation_max(encoder_module._digest(image_path()))
+    image = _image()
+    assert found.shape == (image.layers, image.FF) and (found > 0).all()
+    assert len(digest) == 8
+    with pytest.raises(RuntimeError, match=r"calibrate_encoder\.py"):
+        encoder_module.shipped_activation_max("0" * 16)
+
+
+def test_activation_maxima_are_the_largest_values_seen() -> None:
+    encoder = Encoder("original", 2)
+    one = encoder.activation_maxima(TEXTS[:1])
+    two = encoder.activation_maxima(TEXTS[1:2])
+    both = encoder.activation_maxima(TEXTS[:2])
+    assert both.shape == (2, 1536) and (both > 0).all()
+    assert np.array_equal(both, np.maximum(one, two))

@@ -7,6 +7,7 @@ plain questions scored negative) are scored right; none of them is a training te
 from __future__ import annotations
 
 import io
+import json
 import re
 from importlib import resources
 from pathlib import Path
@@ -150,8 +151,15 @@ def test_fit_temperature_recovers_the_temperature_of_the_data() -> None:
 
 def test_the_package_ships_no_airline_trained_artefact() -> None:
     shipped = sorted(f.name for f in FOLDER.iterdir() if f.name.endswith(".npz"))
-    assert shipped and all(re.fullmatch(r"e5_head(_l\d+)?\.npz", name) for name in shipped)
+    heads = [name for name in shipped if re.fullmatch(r"e5_head(_l\d+)?\.npz", name)]
+    assert heads and set(shipped) - set(heads) == {"e5_smoothing.npz"}
     card = FOLDER.joinpath("MODEL_CARD.md").read_text(encoding="utf-8")
+    # the encoder's activation maxima were measured on the heads' own licence-clean texts
+    with np.load(io.BytesIO(FOLDER.joinpath("e5_smoothing.npz").read_bytes())) as data:
+        smoothing = json.loads(str(data["meta"]))
+    head_sources = set(E5HeadEngine().head.meta["sources"])
+    assert smoothing["sources"] and set(smoothing["sources"]) <= head_sources
+    assert smoothing["command"] in card
     for layers in shipped_layer_counts():
         meta = E5HeadEngine(layers=layers).head.meta
         text = str(meta).lower()

