@@ -3,10 +3,11 @@
 The encoder (``src/custos/insight/sentiment/encoder.py``) runs every matrix product of
 multilingual-e5-small in int8 with one activation scale per run. The input of each layer's
 second feed-forward product, the GELU's output, has a few channels far larger than the others
-(the largest is 4 to 55 times a layer's median channel): one scale for all of them leaves the
-others few levels, and the vectors lose accuracy (heads on them lost 2-3 points). SmoothQuant (Xiao et al. 2023) divides each channel
-of that input by a factor and multiplies the weights' row by it: the same product, its
-outliers moved into the weights, which are quantised per output channel. The factors come from
+(the largest is 4 to 54 times a layer's median channel): one scale for all of them leaves the
+others few levels, and the vectors lose accuracy (heads on them lost 2-3 points). SmoothQuant
+(Xiao et al. 2023) divides each channel of that input by a factor and multiplies the weights'
+row by it: the same product, its outliers moved into the weights, which are quantised per
+output channel. The factors come from
 each channel's largest value on real texts; this script measures them.
 
 It runs the float graph (no quantisation) over ``TEXTS`` texts drawn with a fixed seed from the
@@ -38,7 +39,7 @@ from bench.sentiment_sources import all_sources, fingerprint, training_split  # 
 from custos.insight.sentiment.encoder import (  # noqa: E402
     SMOOTHING_FILE,
     Encoder,
-    _digest,
+    image_digest,
     image_path,
 )
 
@@ -66,7 +67,7 @@ def main() -> None:
     np.savez_compressed(
         buffer,
         activation_max=found,
-        image=np.array(_digest(image_path(VARIANT))),
+        image=np.array(image_digest(image_path(VARIANT))),
         meta=np.array(json.dumps(meta)),
     )
     OUT.write_bytes(buffer.getvalue())

