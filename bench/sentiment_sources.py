@@ -3,7 +3,8 @@
 
 Every source is usable for a model shipped in an Apache-2.0 package: CC BY 4.0 (the UCI
 "Sentiment Labelled Sentences", SB-10k German tweets, GoEmotions Reddit comments) or CC0 (texts
-the custos developers wrote). Which sources each language's head of the shipped model trains
+the custos developers wrote). Of SB-10k, the German head trains on the training split
+(``sb10k-de-train``) and is measured on the validation split (``sb10k-de``). Which sources each language's head of the shipped model trains
 on, and which it never sees, is fixed here (``HEAD_SOURCES``, ``EVAL_SOURCES``); the custos
 notes and the GoEmotions comments are split by a hash of the text into a training part and a
 held-out part (``HELD_OUT_FRACTION``), and the training part again into a part to fit and a
@@ -24,6 +25,7 @@ DATA = ROOT / "bench" / "sentiment_data"
 GERMAN_SET = ROOT / "bench" / "sentiment_de" / "texts.tsv"
 GERMAN_CORPUS = ROOT / "bench" / "sentiment_de" / "train" / "corpus.py"
 SB10K = DATA / "sb10k_de_val.tsv"
+SB10K_TRAIN = DATA / "sb10k_de_train.tsv"
 GOEMOTIONS = DATA / "goemotions_train_head.tsv"
 #: GoEmotions' own grouping of its 27 emotions (``goemotions/data/sentiment_dict.json``);
 #: "ambiguous" (realization, surprise, curiosity, confusion) is left out
@@ -97,7 +99,7 @@ COMPOSED_SEED = 20261205
 #: GoEmotions: their training part only); texts of every language in them are used
 HEAD_SOURCES = {
     "en": ("uci-imdb", "custos-notes", "goemotions"),
-    "de": ("uci-imdb", "custos-notes", "custos-de-composed"),
+    "de": ("custos-notes", "custos-de-composed", "sb10k-de-train"),
 }
 #: every source the shipped model trains on
 TRAIN_SOURCES = tuple(dict.fromkeys(name for names in HEAD_SOURCES.values() for name in names))
@@ -163,12 +165,13 @@ def held_out_split(examples: Sequence[Example]) -> tuple[list[Example], list[Exa
     return train, held
 
 
-def sb10k_german() -> list[Example]:
-    """German tweets of SB-10k (CC BY 4.0): the 324 of its validation split as the XLM-T
-    benchmark publishes them, labelled by their place in the file (see SOURCES.md)."""
-    with SB10K.open(encoding="utf-8", newline="") as handle:
+def sb10k_german(path: Path = SB10K, source: str = "sb10k-de") -> list[Example]:
+    """German tweets of SB-10k (CC BY 4.0) as the XLM-T benchmark publishes them, labelled by
+    their place in the file (see SOURCES.md): the 324 of its validation split, or (``path`` =
+    ``SB10K_TRAIN``) the 1,839 of its training split."""
+    with path.open(encoding="utf-8", newline="") as handle:
         rows = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        return [Example(r["text"], r["label"], "de", "sb10k-de") for r in rows]
+        return [Example(r["text"], r["label"], "de", source) for r in rows]
 
 
 def german_composed() -> list[Example]:
@@ -224,6 +227,7 @@ def all_sources() -> dict[str, list[Example]]:
         "custos-de-composed": german_composed(),
         "custos-de-service": german_service(),
         "sb10k-de": sb10k_german(),
+        "sb10k-de-train": sb10k_german(SB10K_TRAIN, "sb10k-de-train"),
         "goemotions": train_comments,
         "goemotions-held-out": held_comments,
     }

@@ -2,13 +2,14 @@
 
 Reproducible, and licence-clean: the training texts are the sources in
 ``bench/sentiment_sources.py`` that an Apache-2.0 package may ship a model of (the UCI
-"Sentiment Labelled Sentences" IMDb file and GoEmotions Reddit comments, CC BY 4.0;
-customer-service notes and German customer-service texts written for custos, CC0; see
-``bench/sentiment_data/SOURCES.md`` and ``src/custos/insight/sentiment/MODEL_CARD.md``). One
-head per language, each on its sources (``HEAD_SOURCES``), written into one file: English's as
-the head's own layers, German's as its language head. The UCI Amazon and Yelp files, the German
-customer-service set, the SB-10k German tweets and a third of the custos notes and of the
-GoEmotions comments are never trained on: they are the held-out evaluation of
+"Sentiment Labelled Sentences" IMDb file, GoEmotions Reddit comments and the training split of
+the SB-10k German tweets, CC BY 4.0; customer-service notes and German customer-service texts
+written for custos, CC0; see ``bench/sentiment_data/SOURCES.md`` and
+``src/custos/insight/sentiment/MODEL_CARD.md``). One head per language, each on its sources
+(``HEAD_SOURCES``), written into one file: English's as the head's own layers, German's as its
+language head. The UCI Amazon and Yelp files, the German customer-service set, the validation
+split of the SB-10k German tweets and a third of the custos notes and of the GoEmotions
+comments are never trained on: they are the held-out evaluation of
 ``bench/sentiment.py``.
 
 Each head is a scikit-learn logistic regression on the encoder's embeddings (multilingual-e5-small
@@ -77,7 +78,7 @@ HEAD = ROOT / "src" / "custos" / "insight" / "sentiment" / "e5_head.npz"
 LAYER_HEAD = ROOT / "bench" / "data" / "e5_head_l{layers}.npz"
 CACHE = ROOT / "bench" / "data" / "sentiment_cache"
 SEED = 20261205
-VERSION = "2026.12.4"  # the same texts; the encoder all int8, smoothed (build 3)
+VERSION = "2026.12.5"  # German: SB-10k's training split in, the IMDb sentences out
 VARIANT = "original"
 PREFIX = "query"
 CHUNK = 1024
@@ -88,6 +89,7 @@ LICENCES = {
     "custos-notes": "CC0 1.0 (written for custos)",
     "custos-de-composed": "CC0 1.0 (written for custos)",
     "goemotions": "CC BY 4.0 (GoEmotions, Demszky et al. 2020, Google Research)",
+    "sb10k-de-train": "CC BY 4.0 (SB-10k German tweets, Cieliebak et al. 2017, training split)",
 }
 
 
