@@ -66,6 +66,7 @@ from bench.sentiment_sources import (  # noqa: E402
 from custos.insight.sentiment.e5_head import (  # noqa: E402
     FULL_LAYERS,
     Head,
+    embedding_text,
     fit_temperature,
     head_bytes,
     shared_encoder,
@@ -107,7 +108,9 @@ def embed(
     texts: Sequence[str], cache: Path = CACHE, layers: int = FULL_LAYERS
 ) -> NDArray[np.float32]:
     """Embeddings of ``texts`` (the first ``layers`` transformer layers), computing only those
-    not cached yet; the engine's own encoder, so the vectors are the ones it computes."""
+    not cached yet; the engine's own encoder and text form (``embedding_text``), so the vectors
+    are the ones it computes."""
+    texts = [embedding_text(t) for t in texts]
     cache.mkdir(parents=True, exist_ok=True)
     name = _model_name(layers)
     known: dict[bytes, NDArray[np.float32]] = {}

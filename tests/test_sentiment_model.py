@@ -242,3 +242,26 @@ def test_the_sb10k_labels_read_from_the_files_order_are_the_ones_a_head_finds() 
             for shift in range(3)
         ]
         assert agree[0] > 0.45 and max(agree[1:]) < 0.3, agree
+
+
+def test_handles_and_links_are_embedded_as_the_training_tweets_write_them() -> None:
+    """A brand's handle or a t.co link says nothing of the mood: they are embedded as ``@user``
+    and ``http`` (the form of SB-10k's published tweets); an e-mail address is left alone."""
+    from custos.insight.sentiment.e5_head import embedding_text
+
+    assert (
+        embedding_text("@DB_Bahn danke!! https://t.co/Ab12cD34 “@lisa_m89: top")
+        == "@user danke!! http “@user: top"
+    )
+    assert embedding_text("Mail an anna.b@example.com, Treffen @ 10 Uhr") == (
+        "Mail an anna.b@example.com, Treffen @ 10 Uhr"
+    )
+    assert (
+        embedding_text("siehe www.example.com/faq und RT @user: ok")
+        == "siehe http und RT @user: ok"
+    )
+    engine = E5HeadEngine(num_threads=1)
+    raw = "@telekom_hilft Seit drei Tagen kein Internet, super gemacht. https://t.co/x9Yz"
+    same = "@user Seit drei Tagen kein Internet, super gemacht. http"
+    assert np.array_equal(engine.embed([raw]), engine.embed([same]))
+    assert not np.array_equal(engine.embed([raw]), engine.embed(["Seit drei Tagen kein Internet"]))

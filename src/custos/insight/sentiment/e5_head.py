@@ -28,7 +28,9 @@ bounded by the batch.
 
 Texts in other languages are not embedded at all (``unknown``). Identical texts in a batch are
 scored once, and long texts are cut to their first ``max_chars`` characters (the sentiment of
-an interaction shows early; the model's cost grows with length).
+an interaction shows early; the model's cost grows with length). Before embedding, user handles
+read ``@user`` and links ``http`` (:func:`embedding_text`), the form the tweets the German head
+trains on are published in: a brand's handle or a shortened link says nothing of the mood.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import io
 import json
 import math
 import os
+import re
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +59,9 @@ LAYER_HEAD_FILE = "e5_head_l{layers}.npz"  # a shipped head for a layer count no
 FULL_LAYERS = 12  # multilingual-e5-small's transformer layers: a head without a count used all
 BATCH = 256  # most texts per call into the encoder
 MIN_CHUNK = 8  # fewest texts per call when a batch is split over the workers
+_LINK = re.compile(r"https?://\S+|www\.\S+")
+#: a handle: ``@`` not inside a word or an e-mail address, then a name with a letter in it
+_HANDLE = re.compile(r"(?<![\w.@])@\w*[^\W\d]\w*")
 MAX_WORKERS = 8  # each worker holds one chunk's activations (a few MB a text)
 
 
@@ -275,6 +281,15 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def embedding_text(text: str) -> str:
+    """The text as the encoder embeds it: links as ``http`` and user handles as ``@user`` (as
+    XLM-T publishes SB-10k's tweets, which the German head trains on; an e-mail address stays);
+    training (``scripts/train_sentiment.py``) and scoring embed the same form. Measured on the
+    324 SB-10k tweets held out with their ``@user``/``http`` written back as real handles and
+    t.co links: 0.682 3-class as they stand, 0.698 in this form (as published: 0.698)."""
+    return _HANDLE.sub("@user", _LINK.sub("http", text))
+
+
 class E5HeadEngine:
     """multilingual-e5-small embeddings (int8 on ONNX Runtime, ``encoder.py``) + the shipped
     sentiment head."""
@@ -330,15 +345,18 @@ class E5HeadEngine:
         return max(MIN_CHUNK, min(BATCH, math.ceil(n / (4 * self.workers))))
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        """L2-normalised sentence embeddings, one row per text (cut to ``max_chars``), computed
-        by ``workers`` threads at once; the same vectors as one call on one thread."""
+        """L2-normalised sentence embeddings, one row per text (its :func:`embedding_text`, cut
+        to ``max_chars``), computed by ``workers`` threads at once; the same vectors as one call
+        on one thread."""
         out = np.empty((len(texts), self.head.dim), dtype=np.float32)
         if not texts:
             return out
         self._embedder()
         size = self.chunk_size(len(texts))
         starts = range(0, len(texts), size)
-        chunks = [[t[: self.max_chars] for t in texts[s : s + size]] for s in starts]
+        chunks = [
+            [embedding_text(t)[: self.max_chars] for t in texts[s : s + size]] for s in starts
+        ]
         workers = min(self.workers, len(chunks))
         with ThreadPoolExecutor(workers, "e5-embed") as pool:
             for start, vectors in zip(starts, pool.map(self._encode, chunks), strict=True):
