@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from custos.cli import app as cli
 from custos.core.fields import Kind
+from custos.insight.sentiment import LABELS
 from custos.insight.sentiment.e5_head import (
     E5HeadEngine,
     Head,
@@ -187,7 +188,30 @@ def test_the_package_ships_no_airline_trained_artefact() -> None:
 
 
 def test_the_shipped_head_is_not_biased_to_one_class() -> None:
-    """Balanced weights: on a zero embedding (no evidence) no class dominates."""
+    """Balanced weights: on held-out sets with as many texts of each class (the custos notes of
+    each language, the German service set, SB-10k's validation tweets), neither language's head
+    gives any class much more or less than a third of its answers (the airline head, 63%
+    negative in training, drifted negative), and at the origin (no evidence) no class
+    dominates."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+    from bench.sentiment_sources import all_sources
+
+    sources = all_sources()
+    engine = E5HeadEngine()
+    for name, language in (
+        ("custos-notes-held-out", "en"),
+        ("custos-notes-held-out", "de"),
+        ("custos-de-service", "de"),
+        ("sb10k-de", "de"),
+    ):
+        texts = [e for e in sources[name] if e.language == language]
+        gold = np.bincount([LABELS.index(e.label) for e in texts], minlength=3) / len(texts)
+        assert gold.max() - gold.min() < 0.1  # a balanced set
+        found = engine.probabilities([e.text for e in texts], [language] * len(texts))
+        share = np.bincount(found.argmax(axis=1), minlength=3) / len(texts)
+        assert share.min() > 0.22 and share.max() < 0.45, (name, language, share)
     head = load_head()
     p = head.probabilities(np.zeros((1, head.dim), dtype=np.float32))[0]
     assert p.max() < 0.6
@@ -220,28 +244,31 @@ def test_no_training_text_is_an_evaluation_text() -> None:
     assert len(held) > 700 and not trained & held
 
 
-def test_the_sb10k_labels_read_from_the_files_order_are_the_ones_a_head_finds() -> None:
+def test_the_sb10k_labels_read_from_the_files_order_are_the_ones_a_lexicon_finds() -> None:
     """XLM-T publishes SB-10k's German tweets without labels, in the order negative, neutral,
-    positive, …; both files' labels are read that way. The English head, which never saw a
-    German tweet, agrees with that reading far more often than with the readings shifted by one
-    or two places (the German head, trained on the training tweets, could not tell)."""
+    positive, …; both files' labels are read that way. The German lexicon written for custos,
+    which never saw a tweet (both shipped heads train on the training tweets, so they cannot
+    tell), agrees with that reading clearly more often than with the readings shifted by one
+    or two places."""
     import sys
 
     sys.path.insert(0, str(Path(__file__).parents[1]))
     from bench.sentiment_sources import LABELS, SB10K, SB10K_TRAIN, sb10k_german
 
+    from custos.insight.sentiment import get_engine
+
     train, validation = sb10k_german(SB10K_TRAIN), sb10k_german(SB10K)
     for tweets in (train, validation):
         assert [e.label for e in tweets] == [LABELS[n % 3] for n in range(len(tweets))]
     assert len(train) == 1839 and not {e.text for e in train} & {e.text for e in validation}
-    engine = E5HeadEngine()
-    for tweets in (train[:600], validation):
-        found = engine.probabilities([e.text for e in tweets], ["en"] * len(tweets))
+    lexicon = get_engine("lexicon")
+    for tweets in (train, validation):
+        found = lexicon.score_batch([e.text for e in tweets], ["de"] * len(tweets))
         agree = [
-            float(np.mean([(n + shift) % 3 == k for n, k in enumerate(found.argmax(axis=1))]))
+            float(np.mean([LABELS[(n + shift) % 3] == r.label for n, r in enumerate(found)]))
             for shift in range(3)
         ]
-        assert agree[0] > 0.45 and max(agree[1:]) < 0.3, agree
+        assert agree[0] > 0.4 and agree[0] > max(agree[1:]) + 0.08, agree
 
 
 def test_handles_and_links_are_embedded_as_the_training_tweets_write_them() -> None:
