@@ -4,8 +4,8 @@
 Every source is usable for a model shipped in an Apache-2.0 package: CC BY 4.0 (the UCI
 "Sentiment Labelled Sentences", SB-10k German tweets, GoEmotions Reddit comments) or CC0 (texts
 the custos developers wrote). Of SB-10k, the German head trains on the training split
-(``sb10k-de-train``) and is measured on the validation split (``sb10k-de``). Which sources each language's head of the shipped model trains
-on, and which it never sees, is fixed here (``HEAD_SOURCES``, ``EVAL_SOURCES``); the custos
+(``sb10k-de-train``) and is measured on the validation split (``sb10k-de``). Which sources
+each language's head of the shipped model trains on, and which it never sees, is fixed here (``HEAD_SOURCES``, ``EVAL_SOURCES``); the custos
 notes and the GoEmotions comments are split by a hash of the text into a training part and a
 held-out part (``HELD_OUT_FRACTION``), and the training part again into a part to fit and a
 part to calibrate the temperature on (``CALIBRATION_FRACTION``).

@@ -16,7 +16,7 @@ No fast paths: the word n-gram classifiers (English, and the opt-in German one) 
 7-layer head were removed in 2026.12, because measured per source and language against the
 full head they cost more than a point (``bench/sentiment.py``: the n-gram models were trained
 on, or distilled from, the airline tweets; the 7-layer head loses 1–8 points on English review
-sentences and up to 3 points negative-vs-positive on German). Fewer layers remain possible for
+sentences and 3–4 points negative-vs-positive on German tweets). Fewer layers remain possible for
 a head trained on them (``scripts/train_sentiment.py --layers K --out PATH``,
 ``E5HeadEngine(head=load_head(PATH))``: the engine runs the layers its head records,
 ``encoder_layers``, and its version says so, ``+layers-K``).
