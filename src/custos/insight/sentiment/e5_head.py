@@ -52,14 +52,14 @@ from numpy.typing import NDArray
 
 from custos.insight.sentiment import LABELS, Sentiment, from_probabilities, languages_of, unknown
 from custos.insight.sentiment.encoder import Encoder, recipe
-from custos.insight.sentiment.language import Language
+from custos.insight.sentiment.language import LINK, Language
 
 HEAD_FILE = "e5_head.npz"
 LAYER_HEAD_FILE = "e5_head_l{layers}.npz"  # a shipped head for a layer count not the default's
 FULL_LAYERS = 12  # multilingual-e5-small's transformer layers: a head without a count used all
 BATCH = 256  # most texts per call into the encoder
 MIN_CHUNK = 8  # fewest texts per call when a batch is split over the workers
-_LINK = re.compile(r"https?://\S+|www\.\S+")
+_LINK = re.compile(LINK)
 #: a handle: ``@`` not inside a word or an e-mail address, then a name with a letter in it
 _HANDLE = re.compile(r"(?<![\w.@])@\w*[^\W\d]\w*")
 MAX_WORKERS = 8  # each worker holds one chunk's activations (a few MB a text)

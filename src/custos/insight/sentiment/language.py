@@ -102,7 +102,9 @@ _WORDS: dict[str, frozenset[str]] = {
     **{lang: frozenset(words.split()) for lang, words in _OTHER.items()},
 }
 
-_STRIP = re.compile(r"https?://\S+|www\.\S+|@\w+|\S+@\S+")
+#: a link, as language detection strips it and the e5 engine masks it (``embedding_text``)
+LINK = r"https?://\S+|www\.\S+"
+_STRIP = re.compile(rf"{LINK}|@\w+|\S+@\S+")
 _TOKEN = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _LETTER = re.compile(r"[^\W\d_]")
 _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
