@@ -203,6 +203,30 @@ def test_near_named_twins_with_their_own_contacts_are_a_household(
     assert x[("crm", "n1")] != x[("crm", "n2")]  # "Nico" could be either name: not a bridge
 
 
+# Twins of two genders with one birth date, their address written two ways (Court and Ct,
+# Lane and Ln); Joseph's records give no contact of his own, Alex is Alexander (his e-mail).
+SPELT_TWO_WAYS = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,country
+j1,Joseph,Harris,,,1983-12-11,742 Tanner Ct,90027,Los Angeles,US
+j2,Josephine,Harris,j.harris@example.com,+1 310 274 3885,1983-12-11,742 Tanner Court,90027,Los Angeles,US
+j3,Joseph,Harris,,,,742 Tanner Court,90027,Los Angeles,US
+a1,Alexander,Wagner,alexander.wagner@example.com,(210) 255-1181,1970-02-06,84 Knapp Ln,78223,San Antonio,US
+a2,Alex,Wagner,alexander.wagner@example.com,,1970-02-06,84 Knapp Lane,78223,San Antonio,US
+a3,Alexandra,Wagner,wagnera@example.com,(210) 951-4119,1970-02-06,84 Knapp Lane,78223,San Antonio,US
+"""
+
+
+def test_twins_at_an_address_written_two_ways_are_a_household(
+    custos: Custos, tmp_path: Path
+) -> None:
+    custos.ingest(write(tmp_path / "crm.csv", SPELT_TWO_WAYS), "crm")
+    custos.resolve()
+    x = _xref(custos)
+    assert x[("crm", "j1")] != x[("crm", "j2")]  # one birth date and address, two persons
+    assert x[("crm", "j3")] != x[("crm", "j2")]
+    assert x[("crm", "a1")] == x[("crm", "a2")]
+    assert x[("crm", "a3")] not in (x[("crm", "a1")], x[("crm", "a2")])
+
+
 # Twins Mario and Maria with one birth date and landline; Maria's loyalty card is misspelt
 # "Mariia" and carries her mobile, her CRM record only an initial.
 MISSPELT_TWIN = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,country
@@ -525,3 +549,26 @@ def test_a_caller_who_does_not_say_who_they_are_joins_nobody_where_two_could_be_
         assert x.get(("calls", call)) not in residents, call
     custos.resolve(full=True)
     assert _xref(custos) == x
+
+
+def test_a_store_keyed_before_street_types_were_folded_is_re_keyed_once(
+    custos: Custos, tmp_path: Path
+) -> None:
+    from custos.ingest.normalise import STREET_KEY_VERSION
+    from custos.service.street_keys import rekey_streets
+    from custos.store import meta
+
+    with custos.store.read() as conn:  # a new store holds keys of the current form
+        assert meta.get(conn, meta.STREET_KEYS) == STREET_KEY_VERSION
+    custos.ingest(write(tmp_path / "crm.csv", SPELT_TWO_WAYS), "crm")
+    with custos.store.write() as conn:  # as a store written by an earlier version holds them
+        conn.execute(t.records.update().values(street_key=t.records.c.street))
+        conn.execute(t.store_meta.delete().where(t.store_meta.c.key == meta.STREET_KEYS))
+    custos.resolve()  # re-keys first, then resolves as on a new store
+    with custos.store.read() as conn:
+        keys = dict(conn.execute(select(t.records.c.street, t.records.c.street_key)).all())
+        assert meta.get(conn, meta.STREET_KEYS) == STREET_KEY_VERSION
+    assert keys["742 Tanner Ct"] == keys["742 Tanner Court"] == "742 tanner court"
+    x = _xref(custos)
+    assert x[("crm", "j1")] != x[("crm", "j2")]
+    assert rekey_streets(custos.store) == 0  # once: a current store is not read again

@@ -221,6 +221,28 @@ def test_street_variants_meet() -> None:
 
 
 @pytest.mark.parametrize(
+    ("written", "abbreviated"),
+    [
+        ("84 Knapp Lane", "84 Knapp Ln"),
+        ("742 Tanner Court", "742 TANNER CT."),
+        ("129 Kennedy Boulevard", "129 Kennedy Blvd"),
+        ("46 Baird Drive", "46 Baird Dr."),
+        ("3 Hillside Gardens", "3 Hillside Gdns"),
+        ("57, boulevard Astrid Lambert", "57, bd Astrid Lambert"),
+        ("Calle Mayor 5", "C/ Mayor 5"),
+    ],
+)
+def test_street_types_written_out_or_abbreviated_meet(written: str, abbreviated: str) -> None:
+    assert n.street_key(written) == n.street_key(abbreviated)
+
+
+def test_street_types_keep_streets_apart_and_words_whole() -> None:
+    assert n.street_key("84 Knapp Lane") != n.street_key("84 Knapp Court")
+    assert n.street_key("84 Knapp Ln") == "84 knapp lane"  # a typo in "Lnae" still finds it
+    assert n.street_key("Wylly Place 12") == "wylly place 12"
+
+
+@pytest.mark.parametrize(
     ("raw", "code"),
     [
         ("Deutschland", "DE"),

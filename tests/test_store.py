@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import column, func, inspect, select
 from sqlalchemy import table as sa_table
 
 from custos.core.errors import StoreError
+from custos.core.settings import Settings
 from custos.store import audit, golden, head_revision, open_store
 from custos.store import tables as t
 from custos.store.base import alembic_config
 from custos.store.tables import Timestamp
+from tests.conftest import write
 
 REQUIRED_TABLES = {
     "sources",
@@ -197,3 +200,28 @@ def test_profile_tables_move_to_without_rowid_keeping_their_rows(tmp_path: objec
             assert conn.exec_driver_sql(
                 "SELECT attribute, value, source, record_id, rule FROM profile_attributes"
             ).all() == [("email", "a@example.org", "crm", "r1", "priority")]
+
+
+def test_street_keys_of_a_store_with_rows_wait_for_re_keying(
+    tmp_path: Path, settings: Settings
+) -> None:
+    from alembic import command
+
+    from custos.ingest.normalise import STREET_KEY_VERSION
+    from custos.service import Custos
+    from custos.store import meta
+
+    url = str(tmp_path / "keys.db")
+    with Custos.open(url, settings) as app:
+        app.ingest(write(tmp_path / "crm.csv", "record_id,street\nr1,84 Knapp Ln\n"), "crm")
+        with app.store.write() as conn:  # back to before 0019, rows and all
+            command.downgrade(alembic_config(conn), "0018")
+        with app.store.read() as conn:
+            assert meta.get(conn, meta.STREET_KEYS) is None
+        assert app.store.migrate() == head_revision()
+        with app.store.read() as conn:  # rows keyed before: the next resolution re-keys them
+            assert meta.get(conn, meta.STREET_KEYS) is None
+        app.resolve()
+        with app.store.read() as conn:
+            assert meta.get(conn, meta.STREET_KEYS) == STREET_KEY_VERSION
+            assert conn.execute(select(t.records.c.street_key)).scalar() == "84 knapp lane"

@@ -338,9 +338,13 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
         kind = ident[0].rstrip("~")  # phone~: national digits meeting E.164 (see loading)
         if kind == ADDRESS:  # a household's fact: who shares it, never a link
             # (two known first names, clearly two or near ones each with its own e-mail or
-            # mobile: twins Patrick and Patricia; one person's records with a typo'd name and
-            # another e-mail here and there are not a household)
-            if len({n.facts for n in group}) > 1 and _household(persons_among(group)[0]):
+            # mobile: twins Patrick and Patricia; near ones of two genders, an address being
+            # one place: twins Joseph and Josephine, whose records give no contact of his; one
+            # person's records with a typo'd name and another e-mail here and there are not a
+            # household)
+            if len({n.facts for n in group}) > 1 and _household(
+                persons_among(group, place=True)[0]
+            ):
                 result.households.add(ident[1])
                 for node in group:
                     result.homes.setdefault(node.raw_id, set()).add(ident)

@@ -669,13 +669,56 @@ _STREET_WORDS = re.compile(
 )
 _KEY_TOKENS = re.compile(r"[a-z]+|[0-9]+")
 
+#: The form of :func:`street_key`: stored keys of another form are made again (the service
+#: re-keys a store before it resolves). 2: street types and directions folded.
+STREET_KEY_VERSION = "2"
+
+#: Street types abbreviated, as the word they abbreviate: the standard abbreviations of USPS
+#: Publication 28 (appendix C1; a work of the US government, public domain), the British ones it
+#: lacks and the usual French and Spanish ones (``bd``, ``ch``, ``imp``; ``C/``, ``Avda.``).
+#: ``84 Knapp Lane`` and ``84 Knapp Ln`` are one address: twins of one household must meet at
+#: it, or their near names (Alexander and Alexandra) are not read as two persons. The words
+#: stay whole (a typo in ``Wylly Plac`` still finds ``Wylly Place``); street, road and avenue
+#: keep the short forms their keys always had (``st``, ``rd``, ``ave``).
+STREET_TYPES = {
+    **dict.fromkeys(("av", "avenida", "avda"), "ave"),
+    **dict.fromkeys(("blvd", "bd", "boul"), "boulevard"),
+    "apt": "apartment",
+    "c": "calle",
+    "ch": "chemin",
+    "cir": "circle",
+    "cres": "crescent",
+    "ct": "court",
+    "dr": "drive",
+    "expy": "expressway",
+    "ext": "extension",
+    "fwy": "freeway",
+    "gdns": "gardens",
+    "grv": "grove",
+    "hts": "heights",
+    "hwy": "highway",
+    "imp": "impasse",
+    "ln": "lane",
+    "mt": "mount",
+    "pkwy": "parkway",
+    "pl": "place",
+    "pt": "point",
+    "sq": "square",
+    "ste": "suite",
+    "streets": "sts",
+    "ter": "terrace",
+    "tpke": "turnpike",
+    "trl": "trail",
+}
+
 
 def _street_word(match: re.Match[str]) -> str:
     return match.lastgroup or ""
 
 
 def street_key(street: str) -> str:
-    """Comparison form of a street: ``Hauptstraße 5``, ``Hauptstr. 5`` → ``hauptstr 5``."""
+    """Comparison form of a street: ``Hauptstraße 5``, ``Hauptstr. 5`` → ``hauptstr 5``;
+    ``84 Knapp Lane``, ``84 Knapp Ln.`` → ``84 knapp lane`` (see :data:`STREET_TYPES`)."""
     key = street.lower()
     # Every street word contains one of these: most streets hold none, and the substring tests
     # cost a fraction of scanning the string with the pattern (which then could not match).
@@ -690,7 +733,8 @@ def street_key(street: str) -> str:
         key = _STREET_WORDS.sub(_street_word, key)
     if not key.isascii():
         key = anyascii(key)
-    return " ".join(_KEY_TOKENS.findall(key))
+    types = STREET_TYPES
+    return " ".join([types.get(token, token) for token in _KEY_TOKENS.findall(key)])
 
 
 def postcode(value: Any) -> str | None:

@@ -43,6 +43,7 @@ from custos.service.facades import (
 )
 from custos.service.facades.base import as_dict, as_dicts, delegate
 from custos.service.facades.consent import events_and_problems
+from custos.service.street_keys import rekey_streets
 from custos.store import Store, audit, open_store
 from custos.store import tables as t
 
@@ -235,8 +236,10 @@ class Custos:
         interactions in no profile yet are attached (incremental); ``full`` rebuilds every
         profile from every record, scoring pairs on the configured engine (``engine``);
         ``retrain`` trains and saves a new model version first (and implies ``full``).
-        ``progress`` is told each phase of a full run as it starts.
+        ``progress`` is told each phase of a full run as it starts. Street keys of an older
+        form are made again first (:func:`~custos.service.street_keys.rekey_streets`).
         """
+        rekey_streets(self.store)
         saved = None
         if self.settings.probabilistic_matching and not (full or retrain):
             with self.store.read() as conn:

@@ -24,6 +24,9 @@ def put(conn: Connection, key: str, value: str) -> None:
 GRAPH_VERSION = "graph_version"
 #: The highest id the review queue (identity_candidates) ever gave: ids are never given twice.
 REVIEW_ID = "review_id"
+#: The form of the street keys of records and interactions (the version of
+#: ``custos.ingest.normalise.street_key`` they were made with; absent: before version 2).
+STREET_KEYS = "street_keys"
 #: How many erasures deleted rows from the store (a resolution computed from a snapshot taken
 #: before one must be computed again).
 ERASURES = "erasures"
