@@ -230,6 +230,7 @@ def test_street_variants_meet() -> None:
         ("3 Hillside Gardens", "3 Hillside Gdns"),
         ("57, boulevard Astrid Lambert", "57, bd Astrid Lambert"),
         ("Calle Mayor 5", "C/ Mayor 5"),
+        ("Hövelgasse 85", "Hoevelgasse 85"),
     ],
 )
 def test_street_types_written_out_or_abbreviated_meet(written: str, abbreviated: str) -> None:

@@ -65,7 +65,8 @@ def _outweighed(
     """A conflict in one fact that two other agreeing person-level facts outweigh, one of them
     an identifier of the person other than ``ident`` (as :mod:`custos.identity.plan` weighs a
     scored pair): the records of one customer number and birth date are one person, whatever
-    the first names."""
+    the first names. A landline is no identifier of a person: twins Reinhild and Roderich share
+    theirs and a birth date, and are two."""
     if len(found) != 1:
         return False
     # (not ``ident`` in another form: a landline as dialled and in E.164 is one number)
@@ -73,7 +74,10 @@ def _outweighed(
     mine = {
         i
         for i in a.identifiers
-        if i[0] in ("email", "customer_id", "phone") and i != ident and not _contact_of(i) & same
+        if i[0] in ("email", "customer_id", "phone")
+        and i != ident
+        and not _contact_of(i) & same
+        and not (i[0] == "phone" and line_kind(i[1]) == "fixed")  # a landline is the home's
     }
     shared = len(mine.intersection(b.identifiers))
     if not shared:

@@ -148,7 +148,11 @@ def name_key(name: str) -> str:
 
     ``Müller``, ``Mueller``, ``MÜLLER`` and ``Muller`` all become ``muller``.
     """
-    folded = _NOT_LETTERS.sub(" ", anyascii(name.lower())).strip()
+    return _fold_digraphs(_NOT_LETTERS.sub(" ", anyascii(name.lower())).strip())
+
+
+def _fold_digraphs(folded: str) -> str:
+    """German transliteration folded (``mueller`` → ``muller``, as ``müller`` folds)."""
     changed = True
     while changed:  # until stable, so that the key of a key is the key itself
         before = folded
@@ -670,7 +674,7 @@ _STREET_WORDS = re.compile(
 _KEY_TOKENS = re.compile(r"[a-z]+|[0-9]+")
 
 #: The form of :func:`street_key`: stored keys of another form are made again (the service
-#: re-keys a store before it resolves). 2: street types and directions folded.
+#: re-keys a store before it resolves). 2: street types and German transliteration folded.
 STREET_KEY_VERSION = "2"
 
 #: Street types abbreviated, as the word they abbreviate: the standard abbreviations of USPS
@@ -718,7 +722,9 @@ def _street_word(match: re.Match[str]) -> str:
 
 def street_key(street: str) -> str:
     """Comparison form of a street: ``Hauptstraße 5``, ``Hauptstr. 5`` → ``hauptstr 5``;
-    ``84 Knapp Lane``, ``84 Knapp Ln.`` → ``84 knapp lane`` (see :data:`STREET_TYPES`)."""
+    ``84 Knapp Lane``, ``84 Knapp Ln.`` → ``84 knapp lane`` (see :data:`STREET_TYPES`);
+    umlauts and their transliteration as :func:`name_key` folds them (``Hövelgasse 85``,
+    ``Hoevelgasse 85`` → ``hovelgasse 85``)."""
     key = street.lower()
     # Every street word contains one of these: most streets hold none, and the substring tests
     # cost a fraction of scanning the string with the pattern (which then could not match).
@@ -733,6 +739,8 @@ def street_key(street: str) -> str:
         key = _STREET_WORDS.sub(_street_word, key)
     if not key.isascii():
         key = anyascii(key)
+    if "e" in key:  # (Hoevelgasse is Hövelgasse)
+        key = _fold_digraphs(key)
     types = STREET_TYPES
     return " ".join([types.get(token, token) for token in _KEY_TOKENS.findall(key)])
 
