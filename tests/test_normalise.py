@@ -44,6 +44,11 @@ def test_name_key_is_idempotent_and_ascii(text: str) -> None:
         ("Hans Müller d. J.", "Hans", "Müller d. J."),
         ("Karl Meier III", "Karl", "Meier III"),
         ("Min Jun", "Min", "Jun"),  # a Korean given name, no suffix
+        ("Kim Min Jun", "Kim Min", "Jun"),
+        ("Amartya Sen", "Amartya", "Sen"),
+        # with its dot, jun./sen. is the German abbreviation, never a surname of its own
+        ("Klaus Kobelt sen.", "Klaus", "Kobelt sen."),
+        ("Kobelt, Klaus jun.", "Klaus", "Kobelt jun."),
     ],
 )
 def test_split_full_name(full: str, first: str | None, last: str | None) -> None:

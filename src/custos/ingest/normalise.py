@@ -199,12 +199,18 @@ def split_full_name(full: str) -> tuple[str | None, str | None]:
 def _generation_words(words: list[str]) -> int:
     """How many trailing words of a full name are a generational suffix (Jr., Sr, III, d. J.),
     after at least two other words ("Wolf Vogt Jr.", not "Min Jun" or "Wolf Jr."). The
-    suffixes that are also names (jun, sen) are left to the surname they follow."""
-    keys = [name_key(word) for word in words if word]
+    suffixes that are also names (jun, sen) count only as abbreviations, with their dot
+    ("Klaus Kobelt sen."); without it they are left to the surname they follow ("Amartya Sen")."""
+    said = [word for word in words if word]
+    keys = [name_key(word) for word in said]
     if len(keys) >= 4 and (keys[-2], keys[-1]) in GENERATION_SUFFIX_PAIRS:
         return 2
     last = keys[-1] if keys else ""
-    if len(keys) >= 3 and last in GENERATION_SUFFIXES and last not in AMBIGUOUS_GENERATION_SUFFIXES:
+    if (
+        len(keys) >= 3
+        and last in GENERATION_SUFFIXES
+        and (last not in AMBIGUOUS_GENERATION_SUFFIXES or said[-1].endswith("."))
+    ):
         return 1
     return 0
 
