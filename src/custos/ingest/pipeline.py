@@ -300,6 +300,10 @@ def _run(job: _Job, store: Store, workers: int) -> Iterator[tuple[Counts, int]]:
     # order, so the result is the same as a sequential run (first occurrence of an id wins,
     # ids follow the file). At most two units per worker are in flight: memory stays flat.
     store.engine.dispose()  # no open connection may cross the fork
+    # Nor garbage: a cycle that holds a native handle (a DuckDB connection, an ONNX session)
+    # must be finalised here, not by a worker's collector, where its threads do not exist (a
+    # worker crashed so in a test run). Each worker also freezes what it inherits.
+    gc.collect()
     ctx = get_context("fork")
     turn, abort, cond = ctx.Value("q", 0), ctx.Value("b", False), ctx.Condition()
     with ProcessPoolExecutor(
@@ -334,6 +338,8 @@ TURN_TIMEOUT_S = 3600
 
 def _init_worker(url: str, job: _Job, turn: Any, abort: Any, cond: Any) -> None:
     from custos.store import open_store
+
+    gc.freeze()  # the parent's objects are the parent's: this worker never collects them
 
     _WORKER.update(store=open_store(url, migrate=False), job=job, turn=turn, abort=abort, cond=cond)
 

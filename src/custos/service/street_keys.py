@@ -32,15 +32,13 @@ def rekey_streets(store: Store) -> int:
                 select(table.c.raw_id, table.c.street, table.c.street_key).where(
                     table.c.street.is_not(None)
                 )
-            ).all()
-            keys: dict[str, str] = {}
-            stale = []
-            for raw_id, street, old in rows:
-                key = keys.get(street)
-                if key is None:
-                    key = keys[street] = street_key(street)
-                if key != old:
-                    stale.append({"id": raw_id, "key": key})
+            )
+            # (streamed: only the keys that change are held, then written)
+            stale = [
+                {"id": raw_id, "key": key}
+                for raw_id, street, old in rows
+                if (key := street_key(street)) != old
+            ]
             statement = (
                 update(table)
                 .where(table.c.raw_id == bindparam("id"))
