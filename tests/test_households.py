@@ -320,6 +320,45 @@ def test_a_record_without_jr_or_sr_beside_one_with_it_could_be_either(
     assert "Jr or Sr" in waiting[("crm:g2", "crm:g3")]
 
 
+# The Jr or Sr is on a record at the address, not on the landline: Stefan Vogel sen.'s CRM
+# record gives his mobile, his loyalty card (his birth date) the landline, and his son's shop
+# account the same landline and no birth date. Stefan Lübs junior likewise: the son's card has
+# his birth date and the landline, a plain "Stefan Lübs" card only the landline.
+GENERATION_AT_HOME = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,country
+v1,Stefan,Vogel sen.,familie.vogel@example.de,0172 2580169,1956-04-12,Hartunggasse 9,90459,Nürnberg,DE
+v2,Stefan,Vogel,,(0)911-9665451,1956-04-12,Hartunggasse 9,90459,Nürnberg,DE
+v3,Stefan,Vogel,vogel.stefan@example.de,0911 9665451,,Hartunggasse 9,90459,Nürnberg,DE
+l1,Stefan,Lübs,,030-3692580,,Etzlerweg 18,12011,Berlin,DE
+l2,Stefan,Lübs junior,,0159 95582698,1988-09-19,Etzlerweg 18,12011,Berlin,DE
+l3,Stefan,Lübs,,(030) 369 25 80,1988-09-19,Etzlerweg 18,12011,Berlin,DE
+"""
+
+
+@pytest.mark.parametrize("incremental", [False, True])
+def test_a_jr_or_sr_at_the_address_makes_a_plain_record_on_its_landline_either(
+    custos: Custos, tmp_path: Path, incremental: bool
+) -> None:
+    rows = GENERATION_AT_HOME.splitlines()
+    # incrementally: the junior and the plain card first, the son's card with the landline later
+    first = [r for r in rows if not r.startswith(("v3", "l3"))] if incremental else rows
+    custos.ingest(write(tmp_path / "crm.csv", "\n".join(first) + "\n"), "crm")
+    custos.resolve()
+    if incremental:
+        later = [rows[0]] + [r for r in rows if r.startswith(("v3", "l3"))]
+        custos.ingest(write(tmp_path / "crm2.csv", "\n".join(later) + "\n"), "crm")
+        assert custos.resolve().mode == "incremental"
+    x = _xref(custos)
+    assert x[("crm", "v1")] == x[("crm", "v2")]  # one birth date: the father
+    assert x[("crm", "v3")] != x[("crm", "v1")]  # the landline alone: father or son
+    assert x[("crm", "l2")] == x[("crm", "l3")]  # one birth date: the junior
+    assert x[("crm", "l1")] != x[("crm", "l2")]  # the landline alone: the junior or his father
+    waiting = {
+        frozenset((item["left"]["record"], item["right"]["record"])): item["reason"]
+        for item in custos.review_queue(actor="test")["items"]
+    }
+    assert "Jr or Sr" in waiting[frozenset(("crm:l1", "crm:l3"))]
+
+
 def test_the_same_records_give_the_same_profiles_every_run(custos: Custos, tmp_path: Path) -> None:
     _load(custos, tmp_path)
     custos.ingest(write(tmp_path / "twins.csv", TWINS), "crm")

@@ -8,7 +8,7 @@ carry them), which the matcher then counts as household evidence.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from rapidfuzz.distance import DamerauLevenshtein
 
@@ -109,10 +109,12 @@ def persons_among(
     household: bool = False,
     reach: bool = True,
     place: bool = False,
+    generations: Collection[str] = (),
 ) -> tuple[list[list[Node]], list[Node]]:
     """Group the nodes that say who they are (first name, birth date, generation) into persons;
     return the rest (nodes that say nothing) apart (``household``, ``reach``, ``place``: as
-    :func:`compatible` takes them).
+    :func:`compatible` takes them; ``generations``: the first names that records of the
+    household's place state with a Jr or Sr, beside those of ``nodes``).
 
     Greedy, the nodes that say most first: a node joins the first group whose every member it is
     compatible with. A node that fits two of the persons (a "Peter Brandt" without a birth date
@@ -144,9 +146,11 @@ def persons_among(
                 break
         else:
             groups.append([node])
-    if household and (said := [n.first_key for n in nodes if n.generation and n.first_key]):
-        # A "Michael Senior" on a landline means a Michael Junior rings there too, whether or not
-        # a record of his carries it: a record of the name without a generation could be either.
+    said = [n.first_key for n in nodes if n.generation and n.first_key] if household else []
+    if said := [*said, *generations]:
+        # A "Michael Senior" on a landline, or at its address, means a Michael Junior rings
+        # there too, whether or not a record of his carries it: a record of the name without a
+        # generation could be either.
         either = {
             id(node)
             for node in nodes
@@ -366,7 +370,13 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
         # landline (a number of one person's records is taken for that person's mobile, as
         # most such numbers are).
         place = not landline and kind == "phone" and _untyped(ident, group) and _one_place(group)
-        persons, anonymous = persons_among(group, ident, household=landline, place=place)
+        persons, anonymous = persons_among(
+            group,
+            ident,
+            household=landline,
+            place=place,
+            generations=_generations_at(group, carriers) if landline else (),
+        )
         at_home = landline or (place and len(persons) > 1)
         if len(persons) > max_persons and not (
             len(persons) <= HOUSEHOLD_PERSONS and _one_place(group)
@@ -400,6 +410,18 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
     _undecided(nodes, carriers, homes, result)
     edges.extend(_quoted(nodes))
     return result
+
+
+def _generations_at(group: Sequence[Node], carriers: dict[tuple[str, str], list[Node]]) -> set[str]:
+    """The first names that records at the addresses of ``group`` (a landline's carriers)
+    state with a generation: "Stefan Vogel sen." on the CRM with his mobile means a Stefan
+    Vogel junior may answer the landline his loyalty card gives."""
+    return {
+        node.first_key
+        for address in {n.address for n in group if n.address}
+        for node in carriers.get((ADDRESS, address), ())
+        if node.generation and node.first_key
+    }
 
 
 def _untyped(ident: tuple[str, str], group: Sequence[Node]) -> bool:

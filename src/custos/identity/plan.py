@@ -184,13 +184,15 @@ def plan_links(
         ):
             ambiguous_home[i] = True
     weak = (evidence & (_IDENTIFIERS | EVIDENCE_BITS["dob"])) == 0  # a birth date or identifier
-    if either_generation.any():
-        # the record without a generation could be either person of the name: none of its
-        # links on names and household facts alone is made (not only the one to the Jr)
-        either = {
-            edge.left if facts[edge.left][3] is None else edge.right
-            for edge in (probable[i] for i in np.flatnonzero(either_generation).tolist())
-        }
+    # the record without a generation could be either person of the name (beside a Jr in a
+    # pair, or at the address of one): none of its links on names and household facts alone
+    # is made (not only the one to the Jr)
+    either = {
+        edge.left if facts[edge.left][3] is None else edge.right
+        for edge in (probable[i] for i in np.flatnonzero(either_generation).tolist())
+    }
+    either |= _beside_generation(nodes)
+    if either:
         for i in np.flatnonzero(weak).tolist():
             if probable[i].left in either or probable[i].right in either:
                 either_generation[i] = True
@@ -303,6 +305,27 @@ def _another_fits(
                 ):
                     return True
     return False
+
+
+def _beside_generation(nodes: Sequence[Node]) -> set[int]:
+    """The records without a generation whose address holds a record of their first name
+    with one: beside "Stefan Lübs junior", a plain "Stefan Lübs" there could be the son or his
+    father. (Known from the records, not from which pairs were scored: an incremental run
+    scores only new pairs, and must refuse what a full run refuses.)"""
+    marked: dict[str, set[str]] = {}
+    for node in nodes:
+        if node.generation and node.first_key and node.address:
+            marked.setdefault(node.address, set()).add(node.first_key)
+    if not marked:
+        return set()
+    return {
+        node.raw_id
+        for node in nodes
+        if node.address in marked
+        and node.first_key
+        and not node.generation
+        and any(names.variants(node.first_key, name) for name in marked[node.address])
+    }
 
 
 def _either_generation(a: Facts | None, b: Facts | None, evidence: int) -> bool:
