@@ -323,7 +323,9 @@ def test_a_record_without_jr_or_sr_beside_one_with_it_could_be_either(
 # The Jr or Sr is on a record at the address, not on the landline: Stefan Vogel sen.'s CRM
 # record gives his mobile, his loyalty card (his birth date) the landline, and his son's shop
 # account the same landline and no birth date. Stefan Lübs junior likewise: the son's card has
-# his birth date and the landline, a plain "Stefan Lübs" card only the landline.
+# his birth date and the landline, a plain "Stefan Lübs" card only the landline. A North American
+# number says neither landline nor mobile: William Walls Sr's rings at home for his son Billy
+# too; Karl Kraus's, with no Jr or Sr in the house, is his own.
 GENERATION_AT_HOME = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,country
 v1,Stefan,Vogel sen.,familie.vogel@example.de,0172 2580169,1956-04-12,Hartunggasse 9,90459,Nürnberg,DE
 v2,Stefan,Vogel,,(0)911-9665451,1956-04-12,Hartunggasse 9,90459,Nürnberg,DE
@@ -331,6 +333,11 @@ v3,Stefan,Vogel,vogel.stefan@example.de,0911 9665451,,Hartunggasse 9,90459,Nürn
 l1,Stefan,Lübs,,030-3692580,,Etzlerweg 18,12011,Berlin,DE
 l2,Stefan,Lübs junior,,0159 95582698,1988-09-19,Etzlerweg 18,12011,Berlin,DE
 l3,Stefan,Lübs,,(030) 369 25 80,1988-09-19,Etzlerweg 18,12011,Berlin,DE
+w1,William,Walls Sr,william.walls@example.com,(215) 793-4058,1975-03-06,854 Hernandez Ave,19116,Philadelphia,US
+w2,bill,walls,william.walls@example.com,+1 215 434 5334,1975-03-06,854 Hernandez Ave,19116,Philadelphia,US
+w3,Billy,Walls,billy.walls@example.net,+12157934058,,854 Hernandez Ave,19116,Philadelphia,US
+k1,Karl,Kraus,karl.kraus@example.com,(917) 555-0188,1950-01-02,12 Oak Street,10245,New York,US
+k2,Karl,Kraus,,+1 917 555 0188,,12 Oak St,10245,New York,US
 """
 
 
@@ -340,11 +347,11 @@ def test_a_jr_or_sr_at_the_address_makes_a_plain_record_on_its_landline_either(
 ) -> None:
     rows = GENERATION_AT_HOME.splitlines()
     # incrementally: the junior and the plain card first, the son's card with the landline later
-    first = [r for r in rows if not r.startswith(("v3", "l3"))] if incremental else rows
+    first = [r for r in rows if not r.startswith(("v3", "l3", "w3"))] if incremental else rows
     custos.ingest(write(tmp_path / "crm.csv", "\n".join(first) + "\n"), "crm")
     custos.resolve()
     if incremental:
-        later = [rows[0]] + [r for r in rows if r.startswith(("v3", "l3"))]
+        later = [rows[0]] + [r for r in rows if r.startswith(("v3", "l3", "w3"))]
         custos.ingest(write(tmp_path / "crm2.csv", "\n".join(later) + "\n"), "crm")
         assert custos.resolve().mode == "incremental"
     x = _xref(custos)
@@ -352,6 +359,9 @@ def test_a_jr_or_sr_at_the_address_makes_a_plain_record_on_its_landline_either(
     assert x[("crm", "v3")] != x[("crm", "v1")]  # the landline alone: father or son
     assert x[("crm", "l2")] == x[("crm", "l3")]  # one birth date: the junior
     assert x[("crm", "l1")] != x[("crm", "l2")]  # the landline alone: the junior or his father
+    assert x[("crm", "w1")] == x[("crm", "w2")]
+    assert x[("crm", "w3")] != x[("crm", "w1")]  # the number at home: the father's or his son's
+    assert x[("crm", "k1")] == x[("crm", "k2")]  # a number of one person, where no Jr or Sr is
     waiting = {
         frozenset((item["left"]["record"], item["right"]["record"])): item["reason"]
         for item in custos.review_queue(actor="test")["items"]

@@ -151,13 +151,7 @@ def persons_among(
         # A "Michael Senior" on a landline, or at its address, means a Michael Junior rings
         # there too, whether or not a record of his carries it: a record of the name without a
         # generation could be either.
-        either = {
-            id(node)
-            for node in nodes
-            if node.first_key
-            and not node.generation
-            and any(variants(node.first_key, name) for name in said)
-        }
+        either = {id(node) for node in nodes if either_generation(node, said)}
         groups = [[n for n in g if id(n) not in either] for g in groups]
         groups = [g for g in groups if g]
     if len(groups) > 1:
@@ -370,12 +364,16 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
         # landline (a number of one person's records is taken for that person's mobile, as
         # most such numbers are).
         place = not landline and kind == "phone" and _untyped(ident, group) and _one_place(group)
+        generations = _generations_at(group, carriers) if landline or place else set()
+        if place and _plain_beside(group, generations):
+            # A number of "William Walls Sr" that a plain "Billy Walls" of his address gives too
+            # may ring at home for the son as well: the household's, as a landline is.
+            landline = True
+            result.shared.add(ident)
+            for node in group:
+                result.homes.setdefault(node.raw_id, set()).add(ident)
         persons, anonymous = persons_among(
-            group,
-            ident,
-            household=landline,
-            place=place,
-            generations=_generations_at(group, carriers) if landline else (),
+            group, ident, household=landline, place=place, generations=generations
         )
         at_home = landline or (place and len(persons) > 1)
         if len(persons) > max_persons and not (
@@ -422,6 +420,21 @@ def _generations_at(group: Sequence[Node], carriers: dict[tuple[str, str], list[
         for node in carriers.get((ADDRESS, address), ())
         if node.generation and node.first_key
     }
+
+
+def _plain_beside(group: Sequence[Node], generations: set[str]) -> bool:
+    """Does a carrier without a generation give a first name that ``generations`` states with
+    one (a plain "Billy Walls" beside "William Walls Sr")?"""
+    return any(either_generation(node, generations) for node in group)
+
+
+def either_generation(node: Node, generations: Collection[str]) -> bool:
+    """Could the node be either of two persons of its name: it states no generation, and its
+    first name (or a variant of it) is one that ``generations`` states with a Jr or Sr?"""
+    first = node.first_key
+    if not first or node.generation:
+        return False
+    return any(variants(first, name) for name in generations)
 
 
 def _untyped(ident: tuple[str, str], group: Sequence[Node]) -> bool:

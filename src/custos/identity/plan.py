@@ -38,6 +38,7 @@ import numpy as np
 
 from custos.core.phones import digits_key
 from custos.identity import names
+from custos.identity.exact import either_generation
 from custos.identity.graph import (
     REASONS,
     CoherentUnionFind,
@@ -321,10 +322,7 @@ def _beside_generation(nodes: Sequence[Node]) -> set[int]:
     return {
         node.raw_id
         for node in nodes
-        if node.address in marked
-        and node.first_key
-        and not node.generation
-        and any(names.variants(node.first_key, name) for name in marked[node.address])
+        if node.address in marked and either_generation(node, marked[node.address])
     }
 
 
