@@ -369,6 +369,45 @@ def test_a_jr_or_sr_at_the_address_makes_a_plain_record_on_its_landline_either(
     assert "Jr or Sr" in waiting[frozenset(("crm:l1", "crm:l3"))]
 
 
+# A father and a son of one name at one address, each with his own mobile and e-mail, the son's
+# records without a birth date; Monika lives there too. Nothing else tells them apart.
+OWN_MOBILES = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,country
+b1,Jürgen,Brandl,juergen.brandl@example.de,0171 2345678,1961-03-02,Hauptstraße 5,80331,München,DE
+b2,Jürgen,Brandl,jb.privat@example.com,0160 9876543,,Hauptstraße 5,80331,München,DE
+b3,Monika,Brandl,monika.brandl@example.de,0151 11122233,1963-07-19,Hauptstraße 5,80331,München,DE
+b4,Jürgen,Brandl,jb.privat@example.com,,,Hauptstr. 5,80331,München,DE
+b5,Jürgen,Brandl,,+49 171 2345678,1961-03-02,Hauptstraße 5,80331,München,DE
+"""
+
+
+@pytest.mark.parametrize("incremental", [False, True])
+def test_one_name_at_one_address_with_a_mobile_each_is_two_persons(
+    custos: Custos, tmp_path: Path, incremental: bool
+) -> None:
+    rows = OWN_MOBILES.splitlines()
+    later = ("b2", "b4", "b5")
+    custos.ingest(
+        write(tmp_path / "a.csv", "\n".join(r for r in rows if not r.startswith(later)) + "\n")
+        if incremental
+        else write(tmp_path / "a.csv", OWN_MOBILES),
+        "crm",
+    )
+    custos.resolve()
+    if incremental:
+        part = [rows[0], *(r for r in rows if r.startswith(later))]
+        custos.ingest(write(tmp_path / "b.csv", "\n".join(part) + "\n"), "crm")
+        assert custos.resolve().mode == "incremental"
+    x = _xref(custos)
+    assert x[("crm", "b1")] == x[("crm", "b5")]  # his mobile and birth date
+    assert x[("crm", "b2")] == x[("crm", "b4")]  # the son's e-mail
+    assert x[("crm", "b1")] != x[("crm", "b2")]
+    waiting = {
+        frozenset((item["left"]["record"], item["right"]["record"])): item["reason"]
+        for item in custos.review_queue(actor="test")["items"]
+    }
+    assert "a mobile of its own" in waiting[frozenset(("crm:b1", "crm:b2"))]
+
+
 def test_the_same_records_give_the_same_profiles_every_run(custos: Custos, tmp_path: Path) -> None:
     _load(custos, tmp_path)
     custos.ingest(write(tmp_path / "twins.csv", TWINS), "crm")

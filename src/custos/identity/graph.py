@@ -75,6 +75,7 @@ REASONS = {
     "first_name": "first names differ",
     "dob": "birth dates differ",
     "generation": "generations differ (Jr/Sr)",
+    "mobiles": "one household, each with a mobile of its own",
 }
 
 
@@ -252,7 +253,10 @@ class CoherentUnionFind(UnionFind):
     other's. Where two persons are likely, the bar is lower: two sets each with its own e-mail
     or mobile and none in common are two when no first name of one could be the other's, near
     names included (Patrick and Patricia); records of a household when any first name of one
-    cannot be the other's. Initials and two-letter names say too little to count here.
+    cannot be the other's. Initials and two-letter names say too little to count here. Inside
+    a household, two sets that each reach their person by a mobile of their own (a number whose
+    plan says mobile) and share no contact are two whatever their names: a father and a son of
+    one name, the son's records without a birth date.
     """
 
     def __init__(
@@ -265,7 +269,8 @@ class CoherentUnionFind(UnionFind):
         self.blocked: dict[int, set[int]] = {}  # root → keys its set may never join
         self.refused = 0
         self.facts = facts
-        self.contacts = contacts or {}
+        # (not ``contacts or {}``: a lazy mapping is empty until its first look-up)
+        self.contacts = contacts
         # What the members of each joined set state, by root; a key never joined has only its
         # own facts (kept in ``facts``: nothing per key for the million that stay alone).
         self.known: dict[int, _Stated] = {}
@@ -312,7 +317,7 @@ class CoherentUnionFind(UnionFind):
 
     def _reach(self, members: tuple[int, ...]) -> frozenset[str]:
         contacts = self.contacts
-        if not contacts:
+        if contacts is None:
             return frozenset()
         return frozenset().union(*(contacts[m] for m in members))
 
@@ -347,6 +352,12 @@ class CoherentUnionFind(UnionFind):
             return REASONS["dob"]
         if mine[2] and theirs[2] and "generation" not in skip and not set(mine[2]) & set(theirs[2]):
             return REASONS["generation"]
+        if (
+            household
+            and "first_name" not in skip
+            and _own_mobiles(self._reach(mine[3]), self._reach(theirs[3]))
+        ):
+            return REASONS["mobiles"]
         return None
 
     def union(
@@ -466,6 +477,17 @@ def same_birth_date(a: str, b: str) -> bool:
         return DamerauLevenshtein.distance(a[:4], b[:4], score_cutoff=2) <= 2
     x, y = (a[5:7], b[5:7]) if month else (a[8:], b[8:])
     return DamerauLevenshtein.distance(x, y, score_cutoff=1) <= 1
+
+
+def _own_mobiles(mine: frozenset[str], theirs: frozenset[str]) -> bool:
+    """Do two sets of one household reach a person each by a phone of their own, and share no
+    contact: José Vega with his mobile and e-mail, José Vega his son with his (the same name,
+    one address, no birth date to tell them apart)?"""
+    return (
+        any(c.startswith("m:") for c in mine)
+        and any(c.startswith("m:") for c in theirs)
+        and distinct(mine, theirs)
+    )
 
 
 def distinct(mine: frozenset[str], theirs: frozenset[str]) -> bool:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from custos.core.phones import digits_key
+from custos.core.phones import digits_key, line_kind
 from custos.identity import names
 from custos.identity.exact import either_generation
 from custos.identity.graph import (
@@ -254,8 +254,10 @@ def plan_links(
 class _Contacts(dict[int, frozenset[str]]):
     """Kernel: each node's own ways to reach its person. ``contacts[raw_id]`` is a frozenset
     of ``e:``-prefixed user names of its personal e-mails (a person who moved to another mail
-    provider keeps the name) and ``p:``-prefixed digits of its personal phones; not household
-    contacts (a landline, a family e-mail) or placeholders.
+    provider keeps the name) and ``p:``-prefixed digits of its personal phones, and again as
+    ``m:`` those whose numbering plan says mobile (one pocket's: see
+    :class:`~custos.identity.graph.CoherentUnionFind`); not household contacts (a landline, a
+    family e-mail) or placeholders.
 
     Fast because lazy: a set is worked out on first use (``__missing__``), and the index of
     identifiers by raw id only when the first is asked for; most of a million nodes never
@@ -271,10 +273,23 @@ class _Contacts(dict[int, frozenset[str]]):
         if self.identifiers is None:  # (built when first needed: a million nodes)
             self.identifiers = {n.raw_id: n.identifiers for n in self.nodes if n.identifiers}
         skip = self.skip
-        found = frozenset(
-            "e:" + value.split("@", 1)[0] if kind == "email" else "p:" + digits_key(value)
+        mine = [
+            (kind, value)
             for kind, value in self.identifiers.get(raw_id, ())
             if kind in ("email", "phone") and (kind, value) not in skip
+        ]
+        found = frozenset(
+            (
+                *(
+                    "e:" + v.split("@", 1)[0] if k == "email" else "p:" + digits_key(v)
+                    for k, v in mine
+                ),
+                *(
+                    "m:" + digits_key(v)
+                    for k, v in mine
+                    if k == "phone" and line_kind(v) == "mobile"
+                ),
+            )
         )
         self[raw_id] = found
         return found
