@@ -235,6 +235,8 @@ def test_street_variants_meet() -> None:
         ("3 Hillside Gardens", "3 Hillside Gdns"),
         ("57, boulevard Astrid Lambert", "57, bd Astrid Lambert"),
         ("Calle Mayor 5", "C/ Mayor 5"),
+        ("101 rue Édith Pinto", "101 r. Édith Pinto"),
+        ("Plaza Mayor 3", "Pza. Mayor 3"),
         ("Hövelgasse 85", "Hoevelgasse 85"),
     ],
 )

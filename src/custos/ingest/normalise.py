@@ -680,12 +680,14 @@ _STREET_WORDS = re.compile(
 _KEY_TOKENS = re.compile(r"[a-z]+|[0-9]+")
 
 #: The form of :func:`street_key`: stored keys of another form are made again (the service
-#: re-keys a store before it resolves). 2: street types and German transliteration folded.
-STREET_KEY_VERSION = "2"
+#: re-keys a store before it resolves). 2: street types and German transliteration folded;
+#: 3: French ``r.`` (rue) and Spanish ``Pza.``, ``Pso.`` folded too.
+STREET_KEY_VERSION = "3"
 
 #: Street types abbreviated, as the word they abbreviate: the standard abbreviations of USPS
 #: Publication 28 (appendix C1; a work of the US government, public domain), the British ones it
-#: lacks and the usual French and Spanish ones (``bd``, ``ch``, ``imp``; ``C/``, ``Avda.``).
+#: lacks and the usual French and Spanish ones (``bd``, ``ch``, ``imp``, ``r.``; ``C/``, ``Avda.``,
+#: ``Pza.``).
 #: ``84 Knapp Lane`` and ``84 Knapp Ln`` are one address: twins of one household must meet at
 #: it, or their near names (Alexander and Alexandra) are not read as two persons. The words
 #: stay whole (a typo in ``Wylly Plac`` still finds ``Wylly Place``); street, road and avenue
@@ -712,7 +714,10 @@ STREET_TYPES = {
     "mt": "mount",
     "pkwy": "parkway",
     "pl": "place",
+    "pso": "paseo",
+    "pza": "plaza",
     "pt": "point",
+    "r": "ru",  # French "r." for rue (whose "ue" folds as German transliteration does)
     "sq": "square",
     "ste": "suite",
     "streets": "sts",
