@@ -369,6 +369,32 @@ def test_a_jr_or_sr_at_the_address_makes_a_plain_record_on_its_landline_either(
     assert "Jr or Sr" in waiting[frozenset(("crm:l1", "crm:l3"))]
 
 
+# Thomas Lee Jr.'s number rings at home (a US number: landline or mobile, its digits do not say);
+# "Mr Lee" on it could be the Jr or his father. Anna Berg's number has no Jr or Sr beside it.
+JUNIORS_NUMBER = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,country
+t1,Thomas,Lee Jr.,tholee4@example.com,+14049536147,2008-01-23,224 Stephanie Island,12231,Timothyborough,US
+t2,Thomas,Lee Jr.,thomas.lee@example.com,(404) 953-6147,,224 Stephanie Island,12231,Timothyborough,US
+a1,Anna,Berg,anna.berg@example.com,(404) 555-0199,1980-01-02,1 Elm Street,12231,Timothyborough,US
+a2,Anna,Berg,,+1 404 555 0199,,1 Elm St,12231,Timothyborough,US
+"""
+JUNIORS_CALLS = """record_id,timestamp,caller,phone,text
+c1,2026-03-01T10:00:00Z,Mr Lee,(404) 953-6147,Charged twice
+c2,2026-03-01T10:00:00Z,Mrs Berg,(404) 555-0199,Charged twice
+"""
+
+
+def test_a_caller_who_does_not_say_who_they_are_on_a_jrs_number_at_home_joins_nobody(
+    custos: Custos, tmp_path: Path
+) -> None:
+    custos.ingest(write(tmp_path / "crm.csv", JUNIORS_NUMBER), "crm")
+    _calls(custos, tmp_path / "calls.csv", JUNIORS_CALLS)
+    custos.resolve()
+    x = _xref(custos)
+    assert x[("crm", "t1")] == x[("crm", "t2")]
+    assert x[("calls", "c1")] != x[("crm", "t1")]  # the Jr, or his father
+    assert x[("calls", "c2")] == x[("crm", "a1")] == x[("crm", "a2")]
+
+
 # A father and a son of one name at one address, each with his own mobile and e-mail, the son's
 # records without a birth date; Monika lives there too. Nothing else tells them apart.
 OWN_MOBILES = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,country

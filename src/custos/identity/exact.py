@@ -331,10 +331,15 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
             if all(n.facts == first for n in said) if first is not None else not said:
                 rule = "exact:" + ident[0].rstrip("~")
                 anchor = group[0].raw_id
+                callers = first is None or not (
+                    first[3] and ident[0].startswith("phone") and _rings_at_home(ident, group)
+                )
+                if not callers and len(said) < len(group):
+                    _at_home(ident, group, result)
                 edges.extend(
                     Edge(anchor, m.raw_id, rule)
                     for m in group[1:]
-                    if m.facts is not None or first is None or _may_be(m, said)
+                    if m.facts is not None or first is None or (callers and _may_be(m, said))
                 )
                 continue
         kind = ident[0].rstrip("~")  # phone~: national digits meeting E.164 (see loading)
@@ -369,9 +374,7 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
             # A number of "William Walls Sr" that a plain "Billy Walls" of his address gives too
             # may ring at home for the son as well: the household's, as a landline is.
             landline = True
-            result.shared.add(ident)
-            for node in group:
-                result.homes.setdefault(node.raw_id, set()).add(ident)
+            _at_home(ident, group, result)
         persons, anonymous = persons_among(
             group, ident, household=landline, place=place, generations=generations
         )
@@ -394,6 +397,9 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
         rule = f"exact:{kind}"
         for person in persons:
             weak = anonymous if len(persons) == 1 else []  # (a shared one: whose call is it?)
+            if weak and (at_home or place) and any(n.generation for n in person):
+                weak = []  # a Jr's number at home: his father may be the one who calls
+                _at_home(ident, group, result)
             if at_home and len(residents := _residents(person, carriers, homes)) > 1:
                 members = _said_who(person, weak, residents)
             else:
@@ -420,6 +426,21 @@ def _generations_at(group: Sequence[Node], carriers: dict[tuple[str, str], list[
         for node in carriers.get((ADDRESS, address), ())
         if node.generation and node.first_key
     }
+
+
+def _at_home(ident: tuple[str, str], group: Sequence[Node], result: ExactResult) -> None:
+    """Take ``ident`` for a household's (as a landline is): the matcher then counts it as
+    household evidence, not as the person's, and what it withheld here it does not link there."""
+    result.shared.add(ident)
+    for node in group:
+        result.homes.setdefault(node.raw_id, set()).add(ident)
+
+
+def _rings_at_home(ident: tuple[str, str], group: Sequence[Node]) -> bool:
+    """Is this a number that may ring at home: its kind unknown (North American, national
+    digits) and its records of one place? A caller on it who does not say who they are ("Mr
+    Lee") could be a Jr's father as well as the Jr."""
+    return _untyped(ident, group) and _one_place(group)
 
 
 def _plain_beside(group: Sequence[Node], generations: set[str]) -> bool:
