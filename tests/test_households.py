@@ -395,6 +395,39 @@ def test_a_caller_who_does_not_say_who_they_are_on_a_jrs_number_at_home_joins_no
     assert x[("calls", "c2")] == x[("crm", "a1")] == x[("crm", "a2")]
 
 
+# Philip Sanford's US number (his alone in the data) rings for his wife too; Adrianus van den
+# Brand's landline for a flatmate of another name.
+CALLERS_OF_ANOTHER = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,country
+p1,Philip,Sanford,psanford@example.com,+1 312-800-3446,1999-01-17,821 Bender Route,12958,Matthewton,US
+v1,Adrianus,van den Brand,adrianus@example.nl,06-81565102,1959-06-20,Mellepad 2,7095 PB,Loon,NL
+"""
+CALLS_OF_ANOTHER = """record_id,timestamp,caller,phone,text
+c1,2026-03-01T10:00:00Z,Mrs Sanford,(312) 800-3446,Return label
+c2,2026-03-01T10:00:00Z,Mr Sanford,(312) 800-3446,Return label
+c3,2026-03-01T10:00:00Z,Adrianus van den Brand,050 284 5339,Spaarpunten
+c4,2026-03-01T10:00:00Z,A. Cornelisse,050 284 5339,Bezorgadres
+c5,2026-03-01T10:00:00Z,A. van den Brand,050 284 5339,Bezorgadres
+"""
+
+
+def test_a_form_of_address_or_a_surname_of_another_keeps_a_caller_apart(
+    custos: Custos, tmp_path: Path
+) -> None:
+    custos.ingest(write(tmp_path / "crm.csv", CALLERS_OF_ANOTHER), "crm")
+    _calls(custos, tmp_path / "calls.csv", CALLS_OF_ANOTHER)
+    custos.resolve()
+    x = _xref(custos)
+    assert x[("calls", "c2")] == x[("crm", "p1")]  # "Mr Sanford" on his number
+    assert x[("calls", "c1")] not in (x[("crm", "p1")], x[("calls", "c2")])  # his wife
+    assert x[("calls", "c3")] == x[("calls", "c5")]  # "A. van den Brand" is Adrianus
+    assert x[("calls", "c4")] != x[("calls", "c3")]  # "A. Cornelisse" is not
+    waiting = {
+        frozenset((item["left"]["record"], item["right"]["record"])): item["reason"]
+        for item in custos.review_queue(actor="test")["items"]
+    }
+    assert "other gender" in waiting[frozenset(("crm:p1", "calls:c1"))]
+
+
 # A father and a son of one name at one address, each with his own mobile and e-mail, the son's
 # records without a birth date; Monika lives there too. Nothing else tells them apart.
 OWN_MOBILES = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,country

@@ -45,6 +45,8 @@ def compatible(
     fa, fb = a.facts, b.facts
     if fa is None or fb is None or fa == fb:
         return True
+    if (_vague(a) or _vague(b)) and fa[1] and fb[1] and not _near_surname(fa[1], fb[1]):
+        return False  # "A. Cornelisse" is not Adrianus van den Brand: an initial says too little
     found = conflicts(fa, fb, household=household)
     if not found and fa[0] and fb[0] and fa[0] != fb[0] and not household:
         # near first names: two persons when each reaches its own way (looked at only now:

@@ -76,6 +76,7 @@ REASONS = {
     "dob": "birth dates differ",
     "generation": "generations differ (Jr/Sr)",
     "mobiles": "one household, each with a mobile of its own",
+    "salutation": "the form of address states the other gender",
 }
 
 

@@ -132,12 +132,16 @@ def plan_links(
     evidence = np.fromiter((e.evidence for e in probable), np.int64, count)
     look: list[int] = []
     stated = facts.get
+    # a caller known by a form of address and a surname ("Mrs Sanford"): its gender
+    addressed = {n.raw_id: n.salutation for n in nodes if n.salutation and not n.first_key}
     for i, edge in enumerate(probable):
         a, b = edge.left, edge.right
         if (
             (a in homes and b in homes)
             or a in undecided
             or b in undecided
+            or a in addressed
+            or b in addressed
             or (
                 (ff := stated(a)) is not None
                 and (fg := stated(b)) is not None
@@ -169,6 +173,8 @@ def plan_links(
             if clash and _outweighed(clash, edge.evidence):
                 exempt[(min(a, b), max(a, b))] = clash
                 clash = ()
+        if not clash and addressed and _other_gender(a, b, facts, addressed):
+            clash = ("salutation",)
         if clash:
             found[i] = True
             reasons[i] = REASONS[clash[0]]
@@ -320,6 +326,21 @@ def _another_fits(
                     fr is None or not conflicts(said, fr, household=True)
                 ):
                     return True
+    return False
+
+
+def _other_gender(a: int, b: int, facts: Mapping[int, Facts], addressed: Mapping[int, str]) -> bool:
+    """Does one record's form of address state the other gender than the other record's first
+    name: "Mrs Sanford" on Philip Sanford's number is his wife, not him (the exact stage
+    judges a caller on a contact alike)?"""
+    if (one := addressed.get(a)) and (two := addressed.get(b)) and one != two:
+        return True  # "Mrs Sanford" and "Mr Sanford"
+    for caller, other in ((a, b), (b, a)):
+        said = addressed.get(caller)
+        if said and (fo := facts.get(other)) and fo[0]:
+            found = names.gender(fo[0])
+            if found is not None and found != said:
+                return True
     return False
 
 
