@@ -428,6 +428,29 @@ def test_a_form_of_address_or_a_surname_of_another_keeps_a_caller_apart(
     assert "other gender" in waiting[frozenset(("crm:p1", "calls:c1"))]
 
 
+# Twins Alexander and Alexandra in the CRM; a shop order of his gives no postcode, so its address
+# was another one, and the family e-mail on it joined both twins.
+NO_POSTCODE_CRM = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,country
+x1,Alexander,Lamas,,,2012-02-25,Glorieta de Adela Borrás 561 Piso 9,48268,Salamanca,ES
+x2,Alexandra,Lamas,,,,Glorieta de Adela Borrás 561 Piso 9,48268,Salamanca,ES
+"""
+NO_POSTCODE_SHOP = """record_id,full_name,email,street,postcode,city,country
+o1,Alexander Lamas,dlamas@example.es,Glorieta de Adela Borrás 561 Piso 9,,Salamanca,ES
+o2,Alexandra Lamas,dlamas@example.es,Glorieta de Adela Borrás 561 Piso 9,48268,Salamanca,ES
+o3,"Lamas, Alexandra",dlamas@example.es,Glorieta de Adela Borrás 561 Piso 9,48268,Salamanca,ES
+"""
+
+
+def test_an_address_without_its_postcode_is_the_one_address_of_its_street(
+    custos: Custos, tmp_path: Path
+) -> None:
+    custos.ingest(write(tmp_path / "crm.csv", NO_POSTCODE_CRM), "crm")
+    custos.ingest(write(tmp_path / "shop.csv", NO_POSTCODE_SHOP), "shop")
+    custos.resolve()
+    x = _xref(custos)
+    assert x[("crm", "x1")] != x[("crm", "x2")]  # the twins' household, seen from every record
+
+
 # A father and a son of one name at one address, each with his own mobile and e-mail, the son's
 # records without a birth date; Monika lives there too. Nothing else tells them apart.
 OWN_MOBILES = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,country

@@ -307,6 +307,7 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
                 landlines.add(ident)
         if node.address:
             carriers[(ADDRESS, node.address)].append(node)
+    _complete_postcodes(carriers)
     edges = result.edges
     # A national number that meets E.164 forms of its digits is decided by the group of all
     # its forms (phone~), not by the group of its national form alone.
@@ -428,6 +429,35 @@ def _generations_at(group: Sequence[Node], carriers: dict[tuple[str, str], list[
         for node in carriers.get((ADDRESS, address), ())
         if node.generation and node.first_key
     }
+
+
+def _complete_postcodes(carriers: dict[tuple[str, str], list[Node]]) -> None:
+    """Join the carriers of an address given without its postcode (a shop order's
+    ``glorieta adela borras 561|salamanca``) to those of the one address of that street and
+    house number that gives one, when the store knows exactly one: the Lamas twins' order is
+    at their CRM address. (An address key's place is the postcode, upper-cased, or else the
+    city, lower-cased.) A street of several postcodes (a Hauptstraße 5 in many towns) stays
+    apart."""
+    loose = [
+        value
+        for kind, value in carriers
+        if kind == ADDRESS and ((place := value.rpartition("|")[2]).islower() or not place)
+    ]
+    if not loose:
+        return
+    wanted = {value.partition("|")[0] for value in loose}
+    found: dict[str, list[str]] = defaultdict(list)
+    for kind, value in carriers:
+        if kind == ADDRESS:
+            street, _, place = value.partition("|")
+            if street in wanted and place and not place.islower():
+                found[street].append(value)
+    for value in loose:
+        known = found.get(value.partition("|")[0], ())
+        if len(known) == 1:
+            target = carriers[(ADDRESS, known[0])]
+            target.extend(carriers[(ADDRESS, value)])
+            carriers[(ADDRESS, value)] = target
 
 
 def _at_home(ident: tuple[str, str], group: Sequence[Node], result: ExactResult) -> None:
