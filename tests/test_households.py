@@ -451,6 +451,36 @@ def test_an_address_without_its_postcode_is_the_one_address_of_its_street(
     assert x[("crm", "x1")] != x[("crm", "x2")]  # the twins' household, seen from every record
 
 
+# A CRM with a form-of-address column (no map entry for it): "Mrs R. West" on the family's number
+# is Roberta, not Robert; "Mr R. West" may be him.
+ANREDE = """Kundennr,Anrede,Vorname,Nachname,E-Mail,Telefon,Strasse,PLZ,Ort,Country
+K1,Mr,Robert,West,r.west@example.com,(602) 868-8096,27 Barnes Boulevard,85031,Phoenix,USA
+K2,Mrs,R.,West,roberta_west@example.com,(602) 868-8096,27 Barnes Boulevard,85031,Phoenix,USA
+K3,Mr,R.,West,,(602) 868-8096,27 Barnes Boulevard,85031,Phoenix,USA
+"""
+ANREDE_MAP = """fields:
+  record_id: Kundennr
+  first_name: Vorname
+  last_name: Nachname
+  email: E-Mail
+  phone: Telefon
+  street: Strasse
+  postcode: PLZ
+  city: Ort
+  country: Country
+"""
+
+
+def test_a_form_of_address_column_tells_an_initial_s_gender(custos: Custos, tmp_path: Path) -> None:
+    custos.ingest(
+        write(tmp_path / "crm.csv", ANREDE), "crm", map_path=write(tmp_path / "m.yaml", ANREDE_MAP)
+    )
+    custos.resolve()
+    x = _xref(custos)
+    assert x[("crm", "K2")] != x[("crm", "K1")]
+    assert x[("crm", "K3")] == x[("crm", "K1")]
+
+
 # A father and a son of one name at one address, each with his own mobile and e-mail, the son's
 # records without a birth date; Monika lives there too. Nothing else tells them apart.
 OWN_MOBILES = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,country

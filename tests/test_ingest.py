@@ -61,6 +61,25 @@ def test_csv_records_are_normalised_with_extras_kept(custos: Custos, tmp_path: P
     assert orjson.loads(raw or "{}")["email"] == "Anna.Mueller@example.com"  # verbatim
 
 
+def test_a_form_of_address_column_goes_in_front_of_the_full_name(
+    custos: Custos, tmp_path: Path
+) -> None:
+    """A CRM's Anrede column is the salutation field without a map entry: it is no extra
+    attribute, and the full name carries it ("Mrs R. West"), once."""
+    crm = (
+        "record_id,Anrede,first_name,last_name,full_name\n"
+        "r1,Mrs,R.,West,\n"
+        "r2,Herr,Klaus,Vogt,Herr Klaus Vogt\n"
+        "r3,,Anna,Berg,\n"
+    )
+    custos.ingest(write(tmp_path / "crm.csv", crm), "crm")
+    with custos.store.read() as conn:
+        rows = {r.raw_id: r for r in conn.execute(select(t.records).order_by(t.records.c.raw_id))}
+    names = [r.full_name for r in rows.values()]
+    assert names == ["Mrs R. West", "Herr Klaus Vogt", "Anna Berg"]
+    assert all(not r.extra or "Anrede" not in orjson.loads(r.extra) for r in rows.values())
+
+
 def test_same_file_twice_changes_no_counts(custos: Custos, tmp_path: Path) -> None:
     path = write(tmp_path / "crm.csv", BROKEN)
     first = custos.ingest(path, "crm")

@@ -94,7 +94,11 @@ STRONG_IDENTIFIERS: tuple[str, ...] = ("email", "phone", "customer_id", "social_
 #: verification (a call of the public write key): claims, never identifiers.
 CLAIMS = "claims"
 
-RECORD_FIELDS: tuple[str, ...] = ("record_id", *PERSON_FIELDS)
+#: A CRM's form-of-address column (Anrede, salutation: "Frau", "Mr"): read, not stored on its
+#: own. It goes in front of the record's ``full_name`` ("Mrs R. West"), where identity reads
+#: the gender it states for a record known by an initial (see :data:`SALUTATION_GENDERS`).
+SALUTATION = "salutation"
+RECORD_FIELDS: tuple[str, ...] = ("record_id", SALUTATION, *PERSON_FIELDS)
 INTERACTION_FIELDS: tuple[str, ...] = (
     "record_id",
     "timestamp",

@@ -47,6 +47,8 @@ def compatible(
         return True
     if (_vague(a) or _vague(b)) and fa[1] and fb[1] and not _near_surname(fa[1], fb[1]):
         return False  # "A. Cornelisse" is not Adrianus van den Brand: an initial says too little
+    if (a.salutation or b.salutation) and other_gender(a.salutation, fa[0], b.salutation, fb[0]):
+        return False  # "Mrs R. West" is not Robert West
     found = conflicts(fa, fb, household=household)
     if not found and fa[0] and fb[0] and fa[0] != fb[0] and not household:
         # near first names: two persons when each reaches its own way (looked at only now:
@@ -59,6 +61,22 @@ def compatible(
             if distinct(ca, cb):
                 found = conflicts(fa, fb, distinct=True)
     return not found or _outweighed(found, a, b, ident)
+
+
+def other_gender(
+    said: str | None, first: str | None, said_too: str | None, first_too: str | None
+) -> bool:
+    """Do two records, each with its form of address's gender (``said``) and first-name key,
+    state two genders: a form of address against a gendered first name of the other ("Mrs"
+    against Robert), or two forms of address ("Mrs Sanford", "Mr Sanford")?"""
+    if said and said_too and said != said_too:
+        return True
+    for gender_said, name in ((said, first_too), (said_too, first)):
+        if gender_said and name and len(name) > 1:
+            found = gender(name)
+            if found is not None and found != gender_said:
+                return True
+    return False
 
 
 def _outweighed(

@@ -222,7 +222,10 @@ def _add_nodes(
                 generation,
                 address,
                 refers,
-                _salutation(row.full_name) if not first and row.full_name else None,
+                # (for a record known by a form of address and an initial too: "Mrs R. West")
+                _salutation(row.full_name)
+                if row.full_name and (not first or len(first) == 1)
+                else None,
             )
         )
         if rows is not None:

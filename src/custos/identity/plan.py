@@ -38,7 +38,7 @@ import numpy as np
 
 from custos.core.phones import digits_key, line_kind
 from custos.identity import names
-from custos.identity.exact import either_generation
+from custos.identity.exact import either_generation, other_gender
 from custos.identity.graph import (
     REASONS,
     CoherentUnionFind,
@@ -132,8 +132,9 @@ def plan_links(
     evidence = np.fromiter((e.evidence for e in probable), np.int64, count)
     look: list[int] = []
     stated = facts.get
-    # a caller known by a form of address and a surname ("Mrs Sanford"): its gender
-    addressed = {n.raw_id: n.salutation for n in nodes if n.salutation and not n.first_key}
+    # a record known by a form of address and a surname or an initial ("Mrs Sanford", "Mrs R.
+    # West"): its gender
+    addressed = {n.raw_id: n.salutation for n in nodes if n.salutation}
     for i, edge in enumerate(probable):
         a, b = edge.left, edge.right
         if (
@@ -331,17 +332,12 @@ def _another_fits(
 
 def _other_gender(a: int, b: int, facts: Mapping[int, Facts], addressed: Mapping[int, str]) -> bool:
     """Does one record's form of address state the other gender than the other record's first
-    name: "Mrs Sanford" on Philip Sanford's number is his wife, not him (the exact stage
-    judges a caller on a contact alike)?"""
-    if (one := addressed.get(a)) and (two := addressed.get(b)) and one != two:
-        return True  # "Mrs Sanford" and "Mr Sanford"
-    for caller, other in ((a, b), (b, a)):
-        said = addressed.get(caller)
-        if said and (fo := facts.get(other)) and fo[0]:
-            found = names.gender(fo[0])
-            if found is not None and found != said:
-                return True
-    return False
+    name or form of address: "Mrs Sanford" on Philip Sanford's number is his wife, not him,
+    nor the "Mr Sanford" who called from it (as the exact stage judges them)?"""
+    fa, fb = facts.get(a), facts.get(b)
+    return other_gender(
+        addressed.get(a), fa[0] if fa else None, addressed.get(b), fb[0] if fb else None
+    )
 
 
 def _beside_generation(nodes: Sequence[Node]) -> set[int]:

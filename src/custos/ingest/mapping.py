@@ -25,7 +25,9 @@ this source meet; without it a customer id is kept exactly (only surrounding whi
 trimmed), as every collected user id is.
 
 Columns that are not mapped are kept as extra attributes of the record. A column whose name is
-already a canonical field (in any case) is taken as that field without a map entry. In JSON Lines
+already a canonical field (in any case) is taken as that field without a map entry, and so is a
+records file's form-of-address column by its usual names (``Anrede``, ``Aanhef``, ``Civilité``,
+``Tratamiento``: ``salutation``, which goes in front of the record's full name). In JSON Lines
 files a column may be a dotted path into nested objects (``context.traits.email``).
 """
 
@@ -48,7 +50,7 @@ from pydantic import (
 )
 
 from custos.core.errors import ConfigError
-from custos.core.fields import CANONICAL_FIELDS, Kind
+from custos.core.fields import CANONICAL_FIELDS, SALUTATION, Kind
 from custos.ingest.normalise import phone_region
 
 _OPTIONS = (
@@ -64,6 +66,10 @@ _OPTIONS = (
     "pii",
 )
 _ALL_FIELDS = frozenset(f for fields in CANONICAL_FIELDS.values() for f in fields)
+#: Column names taken as a canonical field without a map entry, besides the field's own name:
+#: a CRM's form-of-address column in the languages custos reads ("Title" is left alone: it is
+#: as often a job title).
+_ALIASES = dict.fromkeys(("anrede", "aanhef", "civilite", "civilité", "tratamiento"), SALUTATION)
 
 
 #: The options a field's mapping may take besides its column, and the fields each applies to.
@@ -276,6 +282,7 @@ class ColumnMap:
         taken = set(self.fields.values())
         for column in columns:
             field = column.strip().lower()
+            field = _ALIASES.get(field, field)
             known = field in CANONICAL_FIELDS[self.kind]
             if known and field not in self.fields and column not in taken:
                 self.fields[field] = column

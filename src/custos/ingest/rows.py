@@ -17,6 +17,7 @@ from custos.core.errors import unknown_name
 from custos.core.fields import (
     CONSENT_STATUSES,
     DROPPABLE_PERSON_FIELDS,
+    SALUTATION,
     STRONG_IDENTIFIERS,
     Kind,
     reads_as_prose,
@@ -305,6 +306,13 @@ def person_values(values: dict[str, Any], ctx: RowContext) -> tuple[Any, ...]:
         last, last_key = last_forms or (None, None)
     if not full and (first or last):
         full = f"{first} {last}" if first and last else first or last
+    if (
+        full
+        and (v := get(SALUTATION))
+        and (said := n.clean(v))
+        and not full.casefold().startswith(said.casefold())
+    ):
+        full = f"{said} {full}"  # (a CRM's Anrede column: "Mrs R. West")
     street = n.clean(v) if (v := get("street")) else None
     if v := get("postcode"):
         postcode = memos.postcodes[v] if type(v) is str else n.postcode(v)
