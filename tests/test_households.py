@@ -39,6 +39,14 @@ def _xref(app: Custos) -> dict[tuple[str, str], str]:
     return {(s, r): p for s, r, p in app.xref()}
 
 
+def _waiting(app: Custos) -> dict[frozenset[str], str]:
+    """The review queue's reasons, by the pair of records (either order) they are about."""
+    return {
+        frozenset((item["left"]["record"], item["right"]["record"])): item["reason"]
+        for item in app.review_queue(actor="test")["items"]
+    }
+
+
 def _calls(custos: Custos, path: Path, text: str) -> None:
     """Ingest call notes whose ``caller`` column is the caller's name as said."""
     custos.ingest(
@@ -312,12 +320,9 @@ def test_a_record_without_jr_or_sr_beside_one_with_it_could_be_either(
     assert x[("crm", "r1")] == x[("crm", "r3")]
     assert x[("crm", "r2")] != x[("crm", "r1")]  # plain "Richard Carr": the Junior, or his father
     # the plain records wait for a person's decision, with the reason
-    waiting = {
-        (item["left"]["record"], item["right"]["record"]): item["reason"]
-        for item in custos.review_queue(actor="test")["items"]
-    }
-    assert "Jr or Sr" in waiting[("crm:r1", "crm:r2")]
-    assert "Jr or Sr" in waiting[("crm:g2", "crm:g3")]
+    waiting = _waiting(custos)
+    assert "Jr or Sr" in waiting[frozenset(("crm:r1", "crm:r2"))]
+    assert "Jr or Sr" in waiting[frozenset(("crm:g2", "crm:g3"))]
 
 
 # The Jr or Sr is on a record at the address, not on the landline: Stefan Vogel sen.'s CRM
@@ -362,10 +367,7 @@ def test_a_jr_or_sr_at_the_address_makes_a_plain_record_on_its_landline_either(
     assert x[("crm", "w1")] == x[("crm", "w2")]
     assert x[("crm", "w3")] != x[("crm", "w1")]  # the number at home: the father's or his son's
     assert x[("crm", "k1")] == x[("crm", "k2")]  # a number of one person, where no Jr or Sr is
-    waiting = {
-        frozenset((item["left"]["record"], item["right"]["record"])): item["reason"]
-        for item in custos.review_queue(actor="test")["items"]
-    }
+    waiting = _waiting(custos)
     assert "Jr or Sr" in waiting[frozenset(("crm:l1", "crm:l3"))]
 
 
@@ -421,10 +423,7 @@ def test_a_form_of_address_or_a_surname_of_another_keeps_a_caller_apart(
     assert x[("calls", "c1")] not in (x[("crm", "p1")], x[("calls", "c2")])  # his wife
     assert x[("calls", "c3")] == x[("calls", "c5")]  # "A. van den Brand" is Adrianus
     assert x[("calls", "c4")] != x[("calls", "c3")]  # "A. Cornelisse" is not
-    waiting = {
-        frozenset((item["left"]["record"], item["right"]["record"])): item["reason"]
-        for item in custos.review_queue(actor="test")["items"]
-    }
+    waiting = _waiting(custos)
     assert "other gender" in waiting[frozenset(("crm:p1", "calls:c1"))]
 
 
@@ -513,10 +512,7 @@ def test_one_name_at_one_address_with_a_mobile_each_is_two_persons(
     assert x[("crm", "b1")] == x[("crm", "b5")]  # his mobile and birth date
     assert x[("crm", "b2")] == x[("crm", "b4")]  # the son's e-mail
     assert x[("crm", "b1")] != x[("crm", "b2")]
-    waiting = {
-        frozenset((item["left"]["record"], item["right"]["record"])): item["reason"]
-        for item in custos.review_queue(actor="test")["items"]
-    }
+    waiting = _waiting(custos)
     assert "a mobile of its own" in waiting[frozenset(("crm:b1", "crm:b2"))]
 
 
