@@ -326,6 +326,7 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
         if node.address:
             carriers[(ADDRESS, node.address)].append(node)
     _complete_postcodes(carriers)
+    named = _generations(nodes, carriers, result)
     edges = result.edges
     # A national number that meets E.164 forms of its digits is decided by the group of all
     # its forms (phone~), not by the group of its national form alone.
@@ -390,7 +391,11 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
         # landline (a number of one person's records is taken for that person's mobile, as
         # most such numbers are).
         place = not landline and kind == "phone" and _untyped(ident, group) and _one_place(group)
-        generations = _generations_at(group, carriers) if landline or place else set()
+        generations = (
+            {name for n in group if n.address for name in named.get(n.address, ())}
+            if named and (landline or place)
+            else set()
+        )
         if place and _plain_beside(group, generations):
             # A number of "William Walls Sr" that a plain "Billy Walls" of his address gives too
             # may ring at home for the son as well: the household's, as a landline is.
@@ -437,16 +442,25 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
     return result
 
 
-def _generations_at(group: Sequence[Node], carriers: dict[tuple[str, str], list[Node]]) -> set[str]:
-    """The first names that records at the addresses of ``group`` (a landline's carriers)
-    state with a generation: "Stefan Vogel sen." on the CRM with his mobile means a Stefan
-    Vogel junior may answer the landline his loyalty card gives."""
-    return {
-        node.first_key
-        for address in {n.address for n in group if n.address}
-        for node in carriers.get((ADDRESS, address), ())
-        if node.generation and node.first_key
-    }
+def _generations(
+    nodes: Sequence[Node], carriers: dict[tuple[str, str], list[Node]], result: ExactResult
+) -> dict[str, set[str]]:
+    """The first names that records at each address state with a Jr or Sr (address → names;
+    only addresses that have one), and into ``result.either`` the records of such a name
+    there without one: "Stefan Vogel sen." on the CRM with his mobile means a Stefan Vogel
+    junior may answer the landline his loyalty card gives, or be the plain "Stefan Vogel" of
+    a shop account (an address without its postcode counts as the one it was joined to)."""
+    named: dict[str, set[str]] = {}
+    for node in nodes:
+        if node.generation and node.first_key and node.address:
+            for other in carriers[(ADDRESS, node.address)]:
+                if other.address:
+                    named.setdefault(other.address, set()).add(node.first_key)
+    for address, names in named.items():
+        result.either.update(
+            n.raw_id for n in carriers[(ADDRESS, address)] if either_generation(n, names)
+        )
+    return named
 
 
 def _complete_postcodes(carriers: dict[tuple[str, str], list[Node]]) -> None:

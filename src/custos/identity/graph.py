@@ -193,6 +193,10 @@ class ExactResult:
     #: where two or more persons could be them ("S. Belpere" where Senna and Sienna live):
     #: they link to nobody on names and household facts alone.
     undecided: set[int] = field(default_factory=set)
+    #: Records without a Jr or Sr whose address holds a record of their first name with one
+    #: (a plain "Stefan Lübs" beside "Stefan Lübs junior"): either person, so none of their
+    #: links on names and household facts alone is made.
+    either: set[int] = field(default_factory=set)
     #: Identifiers left out by the guard rails (a shop's placeholder e-mail, a call centre's own
     #: number): evidence of nothing, for the matcher too.
     noise: set[tuple[str, str]] = field(default_factory=set)

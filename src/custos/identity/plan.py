@@ -38,7 +38,7 @@ import numpy as np
 
 from custos.core.phones import digits_key, line_kind
 from custos.identity import names
-from custos.identity.exact import either_generation, other_gender
+from custos.identity.exact import other_gender
 from custos.identity.graph import (
     REASONS,
     CoherentUnionFind,
@@ -199,7 +199,7 @@ def plan_links(
         edge.left if facts[edge.left][3] is None else edge.right
         for edge in (probable[i] for i in np.flatnonzero(either_generation).tolist())
     }
-    either |= _beside_generation(nodes)
+    either |= exact.either
     if either:
         for i in np.flatnonzero(weak).tolist():
             if probable[i].left in either or probable[i].right in either:
@@ -338,24 +338,6 @@ def _other_gender(a: int, b: int, facts: Mapping[int, Facts], addressed: Mapping
     return other_gender(
         addressed.get(a), fa[0] if fa else None, addressed.get(b), fb[0] if fb else None
     )
-
-
-def _beside_generation(nodes: Sequence[Node]) -> set[int]:
-    """The records without a generation whose address holds a record of their first name
-    with one: beside "Stefan Lübs junior", a plain "Stefan Lübs" there could be the son or his
-    father. (Known from the records, not from which pairs were scored: an incremental run
-    scores only new pairs, and must refuse what a full run refuses.)"""
-    marked: dict[str, set[str]] = {}
-    for node in nodes:
-        if node.generation and node.first_key and node.address:
-            marked.setdefault(node.address, set()).add(node.first_key)
-    if not marked:
-        return set()
-    return {
-        node.raw_id
-        for node in nodes
-        if node.address in marked and either_generation(node, marked[node.address])
-    }
 
 
 def _either_generation(a: Facts | None, b: Facts | None, evidence: int) -> bool:
