@@ -88,15 +88,34 @@ def test_people_decisions_overrule_the_evidence() -> None:
     assert [5, 6] in together.clusters
 
 
-def test_an_incremental_plan_keeps_profiles_whole_and_plans_only_the_new_rows() -> None:
-    then = datetime(2026, 1, 1, tzinfo=UTC)
+def test_an_incremental_plan_splits_what_the_evidence_splits_and_plans_only_what_changed() -> None:
+    then, later = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
+    # Before: Anna's two records and the note of an Anna Müller were one profile, and so were
+    # the twins; Anna's order (3) is the new row.
     history = History(
-        previous={1: "cus_a", 4: "cus_a"}, created_at={"cus_a": then}, taken={"cus_a"}
+        previous={1: "cus_a", 2: "cus_a", 4: "cus_a", 5: "cus_t", 6: "cus_t"},
+        created_at={"cus_a": then, "cus_t": later},
+        taken={"cus_a", "cus_t"},
     )
     planned = _plan(history, new={3})
-    # the note stays in the profile it was put in (a full run would split it), and only
-    # the cluster with the new row is planned; its links are the evidence to write
-    assert planned.clusters == [[1, 2, 3, 4]]
-    assert planned.assigned.cluster_ids == ["cus_a"] and not planned.assigned.created
-    assert planned.member_of == dict.fromkeys([1, 2, 3, 4], "cus_a")
+    # planned again as a full run plans them: the order joins Anna, the note and the twins
+    # are split off (the larger or first part keeps the id, the other gets a new one)
+    assert planned.clusters == [[1, 2, 3], [4], [5], [6]]
+    ids, created = planned.assigned.cluster_ids, planned.assigned.created
+    assert ids[0] == "cus_a" and "cus_t" in ids[2:]
+    assert created == {ids[1]} | (set(ids[2:]) - {"cus_t"}) and len(created) == 2
+    assert planned.member_of == {1: "cus_a", 2: "cus_a", 3: "cus_a"} | {
+        r: ids[i] for i, r in ((1, 4), (2, 5), (3, 6))
+    }
     assert all(e.left in planned.member_of for e in planned.used)
+    # profiles that stay as they were (the twins, each in a profile of their own already) are
+    # none of the run's business
+    apart = History(
+        previous={1: "cus_a", 2: "cus_a", 4: "cus_a", 5: "cus_m", 6: "cus_n"},
+        created_at={"cus_a": then, "cus_m": later, "cus_n": later},
+        taken={"cus_a", "cus_m", "cus_n"},
+    )
+    planned = _plan(apart, new={3})
+    assert planned.clusters == [[1, 2, 3], [4]]
+    assert planned.assigned.cluster_ids[0] == "cus_a"
+    assert planned.assigned.created == {planned.assigned.cluster_ids[1]}

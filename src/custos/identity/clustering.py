@@ -7,8 +7,11 @@ id for each (:func:`~custos.identity.ids.assign_ids`), the links that made them 
 and the pairs left for review. It reads and writes nothing; the profile writer
 (:mod:`custos.identity.writer`) stores it, and the same inputs always give the same plan.
 
-A full run plans every node and may split profiles; an incremental run (``new``: the raw ids it
-attaches) keeps existing profiles whole and plans only the clusters that hold a new row.
+A full run plans every node; an incremental run (``new``: the raw ids it attaches) plans the new
+rows together with every member of the profiles they may touch, under the same rules, and keeps
+the clusters that changed: those holding a new row, and the parts of a profile that the new
+evidence splits (a landline that a new record shows to be a family's, a second person of the
+name at the address).
 """
 
 from __future__ import annotations
@@ -120,8 +123,9 @@ def plan_profiles(
     """Cluster ``nodes`` under the linking rules (:func:`~custos.identity.plan.plan_links`, with
     the thresholds of ``settings``) and give each cluster a stable profile id. ``anchors`` name
     raw ids' records stably (their source and record id): a new profile's id derives from its
-    first member's. With ``new`` (an incremental run) existing profiles stay whole and only the
-    clusters holding one of ``new`` are planned."""
+    first member's. With ``new`` (an incremental run, whose ``nodes`` are the new rows and every
+    member of the profiles of ``history``) only the clusters that changed are planned: those
+    holding a new row, and those whose members are not exactly a profile's before."""
     links = plan_links(
         nodes,
         exact,
@@ -130,17 +134,24 @@ def plan_profiles(
         decisions.apart,
         match_threshold=settings.match_threshold,
         possible_match=settings.possible_match,
-        existing=None if new is None else history.previous,
         extra=extra,
     )
-    if new is None:
-        clusters, used = links.clusters, links.used
-    else:
-        clusters = [members for members in links.clusters if new.intersection(members)]
-        # (the links of clusters without a new row are none of this run's business: an
-        # incremental run changes only what the new rows touch)
-        planned = {raw_id for members in clusters for raw_id in members}
-        used = [e for e in links.used if e.left in planned]
+    clusters, used = links.clusters, links.used
     named = anchors([members[0] for members in clusters])
     assigned = assign_ids(clusters, named, history.previous, history.created_at, history.taken)
+    if new is not None:
+        # (a cluster that is exactly a profile of before, with no new row, is none of this
+        # run's business: it keeps its id, members, evidence and golden record)
+        before: dict[str, set[int]] = {}
+        for raw_id, pid in history.previous.items():
+            before.setdefault(pid, set()).add(raw_id)
+        changed = [
+            i
+            for i, (members, pid) in enumerate(zip(clusters, assigned.cluster_ids, strict=True))
+            if new.intersection(members) or before.get(pid) != set(members)
+        ]
+        clusters = [clusters[i] for i in changed]
+        assigned.cluster_ids = [assigned.cluster_ids[i] for i in changed]
+        planned = {raw_id for members in clusters for raw_id in members}
+        used = [e for e in used if e.left in planned]
     return ProfilePlan(links, clusters, assigned, used)

@@ -3,12 +3,13 @@
 Nothing is re-run over the whole store. Candidates come from indexes: the profiles holding one
 of a new record's identifiers (``profile_identifiers``) and the records sharing one of its
 blocking keys (names, birth date and surname, postcode and first name, street; see
-:data:`~custos.identity.writer.MATCH_INDEXES`). The saved model scores new × candidate and new ×
-new pairs (Splink's ``predict_between`` / ``predict_within``), and the links join the touched
-profiles through the same plan as a full run (:func:`~custos.identity.clustering.plan_profiles`:
-people's decisions, then exact identifiers, then matches strongest first, refusing incoherent
-clusters). Existing profiles are never split here; that is what ``resolve --full`` and
-``profile unmerge`` do.
+:data:`~custos.identity.writer.MATCH_INDEXES`). The new rows and every member of those profiles
+are planned again through the same plan as a full run
+(:func:`~custos.identity.clustering.plan_profiles`: people's decisions, then exact identifiers,
+then matches strongest first, refusing incoherent clusters), the saved model scoring their pairs
+(Splink's ``predict_within``): a profile made before the evidence that it holds two persons
+arrived (the son's shop account that shows the landline to be the family's) is split as a full
+run would split it.
 """
 
 from __future__ import annotations
@@ -243,33 +244,47 @@ def _compute(
         max_records=settings.max_records_per_identifier,
     )
     probable: list[Edge] = []
-    if settings.probabilistic_matching and new_match["unique_id"]:
-        probable = saved.scorer.predict_between(
-            arrow_table(new_match, exact, beside=old_match),
-            arrow_table(old_match, exact, beside=new_match),
-            threshold=scoring_threshold(settings),
+    if settings.probabilistic_matching:
+        # every pair of the new rows and the touched profiles' members, old pairs too: the
+        # plan decides their profiles again, as a full run would, and new evidence may show
+        # that a profile holds two persons
+        rows_match = {name: old_match[name] + new_match[name] for name in new_match}
+        probable = saved.scorer.predict_within(
+            arrow_table(rows_match, exact), threshold=scoring_threshold(settings)
         )
     summary.phases["predict"] = time.perf_counter() - clock
     clock = time.perf_counter()
     rows = old_rows | new_rows
-    planned = plan_profiles(
-        nodes,
-        exact,
-        probable,
-        decisions(conn),
-        settings,
-        history,
-        partial(stored_anchors, conn),
-        new=new_ids,
-    )
+    decided = decisions(conn)
+    while True:
+        planned = plan_profiles(
+            nodes,
+            exact,
+            probable,
+            decided,
+            settings,
+            history,
+            partial(stored_anchors, conn),
+            new=new_ids,
+        )
+        # a new id derived from a record that once anchored a profile outside this run's (one
+        # merged away long ago): derived again, past it
+        taken = _taken(conn, planned.assigned.created)
+        if not taken:
+            break
+        history.taken.update(taken)
     summary.count_links(exact, planned)
-    profiles = t.profiles.c
-    for chunk in chunks(planned.assigned.created):
-        taken = conn.execute(select(profiles.id).where(profiles.id.in_(chunk))).first()
-        if taken is not None:  # a derived id collides with an old one: extremely rare
-            raise RuntimeError("profile id collision; run resolve --full")
     summary.phases["cluster"] = time.perf_counter() - clock
     return _Work(mark, rechecked, nodes, new_ids, history, rows, planned)
+
+
+def _taken(conn: Connection, ids: Iterable[str]) -> set[str]:
+    """Those of ``ids`` that the store already gave a profile."""
+    profiles = t.profiles.c
+    found: set[str] = set()
+    for chunk in chunks(ids):
+        found.update(conn.execute(select(profiles.id).where(profiles.id.in_(chunk))).scalars())
+    return found
 
 
 def _history(conn: Connection, touched: set[str]) -> History:
@@ -304,4 +319,5 @@ def _write(
     writer.attach(work.planned, work.history, work.rows, nodes=work.nodes, new_ids=work.new_ids)
     summary.linked_interactions = summary.interactions
     summary.count_profiles(work.planned)
-    summary.touched = set(work.planned.assigned.cluster_ids) | set(work.planned.assigned.merged)
+    assigned = work.planned.assigned
+    summary.touched = set(assigned.cluster_ids) | set(assigned.merged) | assigned.retired

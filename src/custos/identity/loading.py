@@ -481,13 +481,9 @@ _interned = _interner()
 def arrow_table(
     match: dict[str, list[Any]],
     exact: ExactResult | None = None,
-    *,
-    beside: dict[str, list[Any]] | None = None,
 ) -> pa.Table:
     """The matcher's input table (:data:`~custos.identity.matcher.MATCH_COLUMNS`) from
-    :func:`load`'s columns and what exact linking learned about the identifiers; ``beside``:
-    the columns of the rows these are compared with (an incremental run's candidates), whose
-    addresses count too where a shared phone's address is looked for.
+    :func:`load`'s columns and what exact linking learned about the identifiers.
 
     Phones are compared on their digits (:func:`~custos.core.phones.digits_key`), so a number
     stored without its country meets the same number in E.164. A landline, and an e-mail or
@@ -519,7 +515,7 @@ def arrow_table(
     if shared_phones:
         personal_phone = [None if k in shared_phones else k for k in keys]
         shared_phone = [k if k in shared_phones else None for k in keys]
-        match = _home_addresses(match, shared_phone, _shared_places(beside, shared_phones))
+        match = _home_addresses(match, shared_phone)
     else:
         personal_phone, shared_phone = keys, [None] * len(keys)
     emails = match["email"]
@@ -553,35 +549,15 @@ def arrow_table(
     )
 
 
-Place = tuple[str, Any, Any, Any]  # a shared phone's digits, and a street, postcode, city
-
-
-def _shared_places(match: dict[str, list[Any]] | None, shared: set[str]) -> list[Place]:
-    """The addresses at which rows of ``match`` carry one of the ``shared`` phones."""
-    if not match:
-        return []
-    return [
-        (key, street, postcode, city)
-        for phone, street, postcode, city in zip(
-            match["phone"], match["street"], match["postcode"], match["city"], strict=True
-        )
-        if phone and street and (key := digits_key(phone)) in shared
-    ]
-
-
-def _home_addresses(
-    match: dict[str, list[Any]], shared: list[str | None], beside: list[Place]
-) -> dict[str, list[Any]]:
+def _home_addresses(match: dict[str, list[Any]], shared: list[str | None]) -> dict[str, list[Any]]:
     """The matcher's columns, where a row without an address that carries a shared phone (a
     family's landline) is given, for comparison only, the one address the rows carrying that
-    phone give (these rows, and those ``beside`` them). A call from the family's landline in
+    phone give. A call from the family's landline in
     the daughter's name then meets her CRM record on household evidence, though her record
     holds her mobile and the call no address. A phone rung at two addresses gives none."""
     where: dict[str, set[tuple[Any, Any, Any]]] = {}
     streets, postcodes, cities = match["street"], match["postcode"], match["city"]
     lacking = False
-    for key, street, postcode, city in beside:
-        where.setdefault(key, set()).add((street, postcode, city))
     for phone, street, postcode, city in zip(shared, streets, postcodes, cities, strict=True):
         if phone:
             if street:

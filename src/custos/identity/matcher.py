@@ -656,13 +656,14 @@ def dialect_model(model: dict[str, Any], dialect: str) -> dict[str, Any]:
     return _strip(out)
 
 
-#: New records up to this many are scored with Splink's real-time comparison (its SQL is built
-#: once per model and cached), more with ``predict_between`` (blocking inside DuckDB).
-REALTIME_MAX = 20
+#: Rows up to this many (an incremental run's new rows and their candidates' profiles) are scored
+#: with Splink's real-time comparison (its SQL is built once per model and cached; every pair is
+#: tested against the blocking rules), more with ``predict_within`` (blocking inside DuckDB).
+REALTIME_MAX = 500
 
 
 class Scorer:
-    """Scores new records against existing ones with one saved model (incremental attachment).
+    """Scores an incremental run's rows with one saved model (incremental attachment).
 
     Built once per model and kept by whoever keeps the model (a custos instance keeps its
     store's latest, see :class:`custos.identity.models.ModelCache`): it holds the DuckDB
@@ -683,54 +684,50 @@ class Scorer:
         self._floors = {
             column: min(freq.values(), default=1e-6) for column, freq in frequencies.items()
         }
-        self._between: tuple[Any, Any] | None = None
+        self._linked: tuple[Any, Any] | None = None
         self._realtime: Any = None
 
-    def predict_between(self, new: pa.Table, existing: pa.Table, *, threshold: float) -> list[Edge]:
-        """Score pairs of a new record with an existing one, and of new records among
-        themselves; edges at or above ``threshold``, strongest first."""
-        if new.num_rows <= REALTIME_MAX:
-            edges = self._score_realtime(new, existing, threshold)
+    def predict_within(self, table: pa.Table, *, threshold: float) -> list[Edge]:
+        """Score the pairs of ``table`` (an incremental run's new rows and the members of the
+        profiles they may touch) that a blocking rule of the model generates; edges at or
+        above ``threshold``, strongest first."""
+        if table.num_rows < 2:
+            return []
+        if table.num_rows <= REALTIME_MAX:
+            edges = self._score_realtime(table, threshold)
         else:
-            edges = self._score_blocked(new, existing, threshold)
+            edges = self._score_blocked(table, threshold)
         edges.sort(key=_strongest_first)
         return edges
 
-    def _score_blocked(self, new: pa.Table, existing: pa.Table, threshold: float) -> list[Edge]:
-        """Many new records: Splink's ``predict_between`` and ``predict_within`` (blocking
-        inside DuckDB)."""
+    def _score_blocked(self, table: pa.Table, threshold: float) -> list[Edge]:
+        """Many rows: Splink's ``predict_within`` (blocking inside DuckDB)."""
         linker, db_api = self._linker()
-        left = db_api.register(new)
-        right = db_api.register(existing)
-        edges: list[Edge] = []
+        registered = db_api.register(table)
         try:
-            for scored in (
-                linker.inference.predict_between(left, right, threshold_match_weight=threshold),
-                linker.inference.predict_within(left, threshold_match_weight=threshold),
-            ):
-                edges.extend(_edges(scored.as_pyarrow_table(), self._comparisons, threshold))
-                scored.drop_table_from_database_and_remove_from_cache()
+            scored = linker.inference.predict_within(registered, threshold_match_weight=threshold)
+            edges = list(_edges(scored.as_pyarrow_table(), self._comparisons, threshold))
+            scored.drop_table_from_database_and_remove_from_cache()
         finally:
-            left.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
-            right.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
+            registered.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
         return edges
 
     def _linker(self) -> tuple[Any, Any]:
         import pyarrow as pa
 
-        if self._between is None:
+        if self._linked is None:
             empty = pa.table(
                 {"unique_id": pa.array([], pa.int64())}
                 | {name: pa.array([], column_type(name)) for name in MATCH_COLUMNS}
             )
             linker, db_api = _linker(empty, self.model, detail=True)
             _register_frequencies(linker, db_api, self.frequencies)
-            self._between = (linker, db_api)
-        return self._between
+            self._linked = (linker, db_api)
+        return self._linked
 
-    def _score_realtime(self, new: pa.Table, existing: pa.Table, threshold: float) -> list[Edge]:
-        """A few new records: new × existing (and new × new) pairs that a blocking rule of the
-        model would generate, with Splink's real-time ``compare_records`` and its SQL cache."""
+    def _score_realtime(self, table: pa.Table, threshold: float) -> list[Edge]:
+        """A few rows: the pairs that a blocking rule of the model would generate, with
+        Splink's real-time ``compare_records`` and its SQL cache."""
         from splink.internals.realtime import compare_records
 
         settings = _strip(self.model)
@@ -738,23 +735,16 @@ class Scorer:
         blocked = " or ".join(f"({rule})" for rule in rules)
         if self._realtime is None:
             self._realtime = _db_api()
-        left = self._with_tf(new)
-        edges: list[Edge] = []
-        pairs = [(self._with_tf(existing), blocked, "between")]
-        if new.num_rows > 1:
-            pairs.append((left, f"l.unique_id < r.unique_id and ({blocked})", "within"))
-        for right, condition, name in pairs:
-            if right.num_rows == 0:
-                continue
-            scored: Any = compare_records(
-                left,
-                right,
-                settings,
-                self._realtime,
-                sql_cache_key=f"custos:{self.key}:{name}",
-                join_condition=condition,
-            )
-            edges.extend(_edges(scored.as_pyarrow_table(), self._comparisons, threshold))
+        rows = self._with_tf(table)
+        scored: Any = compare_records(
+            rows,
+            rows,
+            settings,
+            self._realtime,
+            sql_cache_key=f"custos:{self.key}:within",
+            join_condition=f"l.unique_id < r.unique_id and ({blocked})",
+        )
+        edges = list(_edges(scored.as_pyarrow_table(), self._comparisons, threshold))
         _drop_realtime_tables(self._realtime)
         return edges
 

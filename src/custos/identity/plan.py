@@ -5,9 +5,8 @@ Full and incremental resolution both call :func:`plan_links`; only what they loa
 whole store, or the new rows and the profiles they may touch). The order, and the rules:
 
 1. people's decisions: a forced merge links, an unmerge keeps apart, whatever the evidence;
-2. existing profiles stay whole (incremental runs never split one: ``resolve --full`` does);
-3. exact identifiers (:func:`~custos.identity.exact.exact_edges`, with its guard rails);
-4. probabilistic links, strongest first — only those at ``match_threshold`` or above that rest
+2. exact identifiers (:func:`~custos.identity.exact.exact_edges`, with its guard rails);
+3. probabilistic links, strongest first — only those at ``match_threshold`` or above that rest
    on person-level evidence and on more than names (a name alone never links; inside a
    household — an address or contact that records of two
    persons carry — evidence that tells its persons apart: an identifier of the person, or the
@@ -92,13 +91,11 @@ def plan_links(
     *,
     match_threshold: float,
     possible_match: float,
-    existing: Mapping[int, str] | None = None,
     extra: Sequence[Edge] = (),
 ) -> Plan:
     """Cluster ``nodes`` by the rules above. ``probable`` holds the scored pairs at
-    ``min(possible_match, match_threshold)`` or above, strongest first; ``existing`` (raw id →
-    profile id) keeps profiles whole in an incremental run; ``extra`` are more edges of the
-    exact kind (tests plug matchers in here)."""
+    ``min(possible_match, match_threshold)`` or above, strongest first; ``extra`` are more
+    edges of the exact kind (tests plug matchers in here)."""
     facts: dict[int, Facts] = {}
     for node in nodes:
         if (said := node.facts) is not None:
@@ -229,7 +226,7 @@ def plan_links(
     linkable = strong & ~found & person & beyond & ~ambiguous_home & ~either_generation
     eligible = [probable[i] for i in np.flatnonzero(linkable).tolist()]
     stages = ((together, False), ((*exact.edges, *extra), True), (eligible, True))
-    clustering = _Clustering(nodes, facts, exempt, reach, homes, existing, apart, stages)
+    clustering = _Clustering(nodes, facts, exempt, reach, homes, apart, stages)
     dropped, affected, ambiguous = _ambiguous(
         clustering.forest, exempt, eligible, clustering.refused, keep
     )
@@ -384,11 +381,10 @@ class _Clustering:
         exempt: dict[tuple[int, int], tuple[str, ...]],
         reach: Mapping[int, frozenset[str]],
         homes: Mapping[int, set[tuple[str, str]]],
-        existing: Mapping[int, str] | None,
         apart: Sequence[tuple[int, int]],
         stages: tuple[tuple[Sequence[Edge], bool], ...],
     ) -> None:
-        self.exempt, self.homes, self.existing, self.apart = exempt, homes, existing, apart
+        self.exempt, self.homes, self.apart = exempt, homes, apart
         self.stages = stages
         self.forest = CoherentUnionFind((n.raw_id for n in nodes), facts, reach)
         self.used: list[Edge] = []
@@ -399,11 +395,6 @@ class _Clustering:
     def _run(self, only: set[int] | None) -> None:
         """Apply the rules to every node, or (``only``) to these nodes' links."""
         forest = self.forest
-        if self.existing:
-            first_of: dict[str, int] = {}
-            for raw_id, pid in self.existing.items():
-                if only is None or raw_id in only:
-                    forest.union(first_of.setdefault(pid, raw_id), raw_id, check=False)
         for left, right in self.apart:
             if only is None or left in only or right in only:
                 forest.keep_apart(left, right)

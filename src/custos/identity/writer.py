@@ -213,10 +213,10 @@ class ProfileWriter:
         nodes: Sequence[Node],
         new_ids: set[int],
     ) -> None:
-        """Write an incremental run's plan (which holds only the clusters of ``new_ids``):
-        its profiles are created, merged and rebuilt, others left alone. ``nodes`` and
-        ``rows`` are the loaded members of the planned clusters (their identifiers, their
-        golden records)."""
+        """Write an incremental run's plan (which holds only the clusters that changed): their
+        profiles are created, merged, split and rebuilt, others left alone. ``nodes`` and
+        ``rows`` are what the run loaded (the new rows and every member of the profiles it
+        touched: their identifiers, their golden records)."""
         clock = time.perf_counter()
         now = datetime.now(UTC)
         assigned = planned.assigned
@@ -226,44 +226,47 @@ class ProfileWriter:
             set(assigned.cluster_ids),
             assigned.created,
             assigned.merged,
-            set(),
+            assigned.retired,
             now,
             self.actor,
         )
-        self._link(planned, new_ids, set(history.previous), now)
-        self._add_evidence(planned, now)
-        self._requeue(planned, new_ids, now)
-        self._rebuild(planned, nodes, rows)
+        rewritten = set(assigned.cluster_ids) | set(assigned.merged) | assigned.retired
+        self._link(planned, history.previous, new_ids, now)
+        self._add_evidence(planned, rewritten, now)
+        self._requeue(planned, {n.raw_id for n in nodes}, new_ids, now)
+        self._rebuild(planned, rewritten, nodes, rows)
         meta.put(self.conn, meta.GRAPH_VERSION, uuid.uuid4().hex)
         self.phases["write"] = time.perf_counter() - clock
 
     def _link(
-        self, planned: ProfilePlan, new_ids: set[int], linked: set[int], now: datetime
+        self, planned: ProfilePlan, previous: dict[int, str], new_ids: set[int], now: datetime
     ) -> None:
-        """Members and evidence of merged profiles move to the survivors; the new rows join
-        their profiles (new versions of rows already ``linked`` anew)."""
+        """The new rows (new versions of rows too) join their profiles, and the rows whose
+        profile changed (merged, split off) move."""
         conn, members = self.conn, t.profile_members
-        for loser, survivor in planned.assigned.merged.items():
-            for table in (members, t.merge_evidence):
-                conn.execute(
-                    update(table).where(table.c.profile_id == loser).values(profile_id=survivor)
-                )
-        if not new_ids:
-            return
-        for chunk in chunks(new_ids & linked):
-            conn.execute(delete(members).where(members.c.raw_id.in_(chunk)))
         member_of = planned.member_of
+        moved = sorted(r for r, pid in member_of.items() if r in new_ids or previous.get(r) != pid)
+        for chunk in chunks(moved):
+            conn.execute(delete(members).where(members.c.raw_id.in_(chunk)))
         self.store.insert_many(
             conn,
             members,
-            [{"raw_id": r, "profile_id": member_of[r], "linked_at": now} for r in sorted(new_ids)],
+            [{"raw_id": r, "profile_id": member_of[r], "linked_at": now} for r in moved],
         )
+        # (a member the run did not plan, if any, follows its profile where it merged)
+        for loser, survivor in planned.assigned.merged.items():
+            conn.execute(
+                update(members).where(members.c.profile_id == loser).values(profile_id=survivor)
+            )
 
-    def _add_evidence(self, planned: ProfilePlan, now: datetime) -> None:
-        """The links that joined the planned clusters, after the evidence stored."""
+    def _add_evidence(self, planned: ProfilePlan, rewritten: set[str], now: datetime) -> None:
+        """The links that joined the planned clusters replace the evidence of their profiles
+        (and of those merged away or retired)."""
+        evidence = t.merge_evidence
+        for chunk in chunks(rewritten):
+            self.conn.execute(delete(evidence).where(evidence.c.profile_id.in_(chunk)))
         if not planned.used:
             return
-        evidence = t.merge_evidence
         after = self.conn.execute(select(func.coalesce(func.max(evidence.c.id), 0))).scalar_one()
         self.store.insert_many(
             self.conn,
@@ -274,18 +277,36 @@ class ProfileWriter:
             ],
         )
 
-    def _requeue(self, planned: ProfilePlan, new_ids: set[int], now: datetime) -> None:
-        """The new rows' pairs in the review queue replace their earlier ones."""
+    def _requeue(
+        self, planned: ProfilePlan, loaded: set[int], new_ids: set[int], now: datetime
+    ) -> None:
+        """The review queue's pairs of two ``loaded`` rows are the plan's now (it scored them
+        all again); a new row's earlier pairs go. A pair still in the queue keeps its id."""
         conn, candidates = self.conn, t.identity_candidates
+        column = candidates.c
         for chunk in chunks(new_ids):
             conn.execute(
                 delete(candidates).where(
-                    candidates.c.left_raw_id.in_(chunk) | candidates.c.right_raw_id.in_(chunk)
+                    column.left_raw_id.in_(chunk) | column.right_raw_id.in_(chunk)
                 )
             )
+        # (the plan's pairs are all of two loaded rows: their ids can only be among these)
+        known = {
+            (min(left, right), max(left, right)): int(pid)
+            for chunk in chunks(loaded)
+            for pid, left, right in conn.execute(
+                select(column.id, column.left_raw_id, column.right_raw_id).where(
+                    column.left_raw_id.in_(chunk)
+                )
+            )
+            if right in loaded
+        }
+        for chunk in chunks(known.values()):
+            conn.execute(delete(candidates).where(column.id.in_(chunk)))
         if not planned.review:
             return
-        known = stored_pairs(conn)
+        highest = conn.execute(select(func.max(column.id))).scalar() or 0
+        known[(0, 0)] = max(int(meta.get(conn, meta.REVIEW_ID) or 0), highest)
         review = planned.review_rows(known)
         self.store.insert_many(
             conn,
@@ -294,11 +315,16 @@ class ProfileWriter:
         )
         meta.put(conn, meta.REVIEW_ID, str(_highest(review, known)))
 
-    def _rebuild(self, planned: ProfilePlan, nodes: Sequence[Node], rows: dict[int, Any]) -> None:
-        """The golden records and identifiers of the planned profiles, from their members
-        (those of the profiles merged away go)."""
+    def _rebuild(
+        self,
+        planned: ProfilePlan,
+        rewritten: set[str],
+        nodes: Sequence[Node],
+        rows: dict[int, Any],
+    ) -> None:
+        """The golden records and identifiers of the ``rewritten`` profiles: the planned ones'
+        from their members (those of the profiles merged away or retired go)."""
         conn, store, assigned = self.conn, self.store, planned.assigned
-        rewritten = set(assigned.cluster_ids) | set(assigned.merged)
         for table in (t.profile_golden, t.profile_identifiers):
             for chunk in chunks(rewritten):
                 conn.execute(delete(table).where(table.c.profile_id.in_(chunk)))
