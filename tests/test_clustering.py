@@ -104,6 +104,8 @@ def test_an_incremental_plan_splits_what_the_evidence_splits_and_plans_only_what
     ids, created = planned.assigned.cluster_ids, planned.assigned.created
     assert ids[0] == "cus_a" and "cus_t" in ids[2:]
     assert created == {ids[1]} | (set(ids[2:]) - {"cus_t"}) and len(created) == 2
+    # each new id records the profile it split off (a profile event)
+    assert planned.assigned.split == {ids[1]: "cus_a"} | dict.fromkeys(created - {ids[1]}, "cus_t")
     assert planned.member_of == {1: "cus_a", 2: "cus_a", 3: "cus_a"} | {
         r: ids[i] for i, r in ((1, 4), (2, 5), (3, 6))
     }
@@ -119,3 +121,5 @@ def test_an_incremental_plan_splits_what_the_evidence_splits_and_plans_only_what
     assert planned.clusters == [[1, 2, 3], [4]]
     assert planned.assigned.cluster_ids[0] == "cus_a"
     assert planned.assigned.created == {planned.assigned.cluster_ids[1]}
+    # a profile of new records only is no split
+    assert not _plan(History(), new={1, 2, 3, 4, 5, 6}).assigned.split

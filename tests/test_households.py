@@ -363,14 +363,27 @@ def test_a_jr_or_sr_at_the_address_makes_a_plain_record_on_its_landline_either(
     first = [r for r in rows if not later or not r.startswith(later)]
     custos.ingest(write(tmp_path / "crm.csv", "\n".join(first) + "\n"), "crm")
     custos.resolve()
+    before = _xref(custos)
     if later:
-        x = _xref(custos)
         if later[0] == "v1":  # (before the Jr or Sr: one person's landline)
-            assert x[("crm", "v2")] == x[("crm", "v3")] and x[("crm", "l1")] == x[("crm", "l3")]
+            assert before[("crm", "v2")] == before[("crm", "v3")]
+            assert before[("crm", "l1")] == before[("crm", "l3")]
         more = [rows[0]] + [r for r in rows if r.startswith(later)]
         custos.ingest(write(tmp_path / "crm2.csv", "\n".join(more) + "\n"), "crm")
         assert custos.resolve().mode == "incremental"
     x = _xref(custos)
+    if later and later[0] == "v1":  # each split is a profile event: from which, to which
+        with custos.store.read() as conn:
+            events = conn.execute(
+                select(t.profile_events).where(t.profile_events.c.action == "split")
+            ).all()
+        splits = {(e.profile_id, e.other_profile_id) for e in events}
+        for one, other in (("v2", "v3"), ("l1", "l3")):
+            source = before[("crm", one)]
+            assert {x[("crm", one)], x[("crm", other)]} - {source} <= {
+                part for was, part in splits if was == source
+            }
+        assert len(splits) == 2
     assert x[("crm", "v1")] == x[("crm", "v2")]  # one birth date: the father
     assert x[("crm", "v3")] != x[("crm", "v1")]  # the landline alone: father or son
     assert x[("crm", "l2")] == x[("crm", "l3")]  # one birth date: the junior

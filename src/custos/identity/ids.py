@@ -31,12 +31,14 @@ def new_profile_id(anchor: str, taken: set[str]) -> str:
 
 @dataclass
 class Assignment:
-    """The outcome: an id per cluster, new ids, and the merges (loser → survivor)."""
+    """The outcome: an id per cluster, new ids, the merges (loser → survivor) and the splits
+    (a new id → the profile most of its records came from)."""
 
     cluster_ids: list[str] = field(default_factory=list)
     created: set[str] = field(default_factory=set)
     merged: dict[str, str] = field(default_factory=dict)
     retired: set[str] = field(default_factory=set)
+    split: dict[str, str] = field(default_factory=dict)
 
 
 def assign_ids(
@@ -74,6 +76,9 @@ def assign_ids(
             out.cluster_ids[index] = pid
             out.created.add(pid)
             taken.add(pid)
+            came = Counter(previous[m] for m in clusters[index] if m in previous)
+            if came:  # records of an existing profile, split off it
+                out.split[pid] = min(came, key=lambda old: (-came[old], old))
     for old, counts in overlap.items():
         if old in kept:
             continue

@@ -35,6 +35,7 @@ from custos.core.fields import STRONG_IDENTIFIERS
 from custos.core.settings import Settings
 from custos.identity.clustering import EVIDENCE_COLUMNS, REVIEW_COLUMNS, History, ProfilePlan
 from custos.identity.graph import Node
+from custos.identity.ids import Assignment
 from custos.identity.jobs import Jobs
 from custos.identity.loading import fetch_rows, golden_documents
 from custos.identity.snapshot import unmark
@@ -109,9 +110,7 @@ class ProfileWriter:
                 conn,
                 store,
                 changed,
-                assigned.created,
-                assigned.merged,
-                assigned.retired,
+                assigned,
                 now,
                 self.actor,
             )
@@ -220,16 +219,7 @@ class ProfileWriter:
         clock = time.perf_counter()
         now = datetime.now(UTC)
         assigned = planned.assigned
-        write_profiles(
-            self.conn,
-            self.store,
-            set(assigned.cluster_ids),
-            assigned.created,
-            assigned.merged,
-            assigned.retired,
-            now,
-            self.actor,
-        )
+        write_profiles(self.conn, self.store, set(assigned.cluster_ids), assigned, now, self.actor)
         rewritten = set(assigned.cluster_ids) | set(assigned.merged) | assigned.retired
         self._link(planned, history.previous, new_ids, now)
         self._add_evidence(planned, rewritten, now)
@@ -427,16 +417,16 @@ def write_profiles(
     conn: Connection,
     store: Store,
     changed: set[str],
-    created: set[str],
-    merged: dict[str, str],
-    retired: set[str],
+    assigned: Assignment,
     now: datetime,
     actor: str,
     *,
     insert_created: bool = True,
 ) -> None:
-    """Create (unless the caller inserted them: ``insert_created``), merge, retire and touch
-    profile rows (``updated_at`` of the changed ones)."""
+    """Create (unless the caller inserted them: ``insert_created``), merge, split, retire and
+    touch profile rows (``updated_at`` of the changed ones), with an event per merge and
+    split."""
+    created, merged, retired = assigned.created, assigned.merged, assigned.retired
     if created and insert_created:
         store.insert_many(
             conn, t.profiles, [(pid,) for pid in sorted(created)], ("id",), new_profile(now)
@@ -459,6 +449,18 @@ def write_profiles(
                 profile_id=survivor,
                 other_profile_id=loser,
                 reason="records of both profiles were linked (see profile explain)",
+            )
+        )
+    for part, source in sorted(assigned.split.items()):
+        conn.execute(
+            t.profile_events.insert().values(
+                at=now,
+                actor=actor,
+                action="split",
+                profile_id=source,
+                other_profile_id=part,
+                reason="the evidence now shows its records to be two persons: some moved to a "
+                "profile of their own (see profile explain)",
             )
         )
     for ids, values in ((retired, {"status": "retired"}), (changed - created, {})):

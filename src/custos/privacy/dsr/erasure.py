@@ -38,7 +38,7 @@ ERASED: dict[str, str] = {
     "profile_golden": "the golden record",
     "profile_identifiers": "the profile's identifiers",
     "merge_evidence": "the links that joined the person's records",
-    "profile_events": "merges, unmerges, rectifications and restrictions of the profile",
+    "profile_events": "merges, splits, unmerges, rectifications and restrictions of the profile",
     "identity_decisions": "decisions people made about the person's records",
     "consent_states": "the derived consent states of the profile",
     "restrictions": "a restriction of processing of the profile",
