@@ -421,6 +421,30 @@ def test_a_caller_who_does_not_say_who_they_are_on_a_jrs_number_at_home_joins_no
     assert x[("calls", "c2")] == x[("crm", "a1")] == x[("crm", "a2")]
 
 
+# Twins Emmanuel and Emmanuelle Lucas: his records give the family landline, hers her mobile and
+# the address. A shop order "Manu Lucas" on the landline, with no birth date, is either twin's
+# (Manu is a short form of both names); Anna Berg's "Anni" order is hers (no one else at home).
+SHORT_FORMS = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,country
+e1,Emmanuel,Lucas,elucas@example.fr,+33 7 85 79 15 57,2002-07-17,44 rue de Normand,97678,Morin,FR
+e2,Emmanuel,Lucas,elucas@example.fr,03 26 01 03 98,2002-07-17,44 rue de Normand,97678,Morin,FR
+f1,Emmanuelle,Lucas,emmanuelle.l@example.fr,06 12 34 56 78,2002-07-17,44 rue de Normand,97678,Morin,FR
+m1,Manu,Lucas,,+33 3 26 01 03 98,,44 rue de Normand,97678,Morin,FR
+a1,Anna,Berg,anna.berg@example.de,030 5550199,1980-01-02,Elmweg 1,12231,Berlin,DE
+a2,Anni,Berg,,030 5550199,,Elmweg 1,12231,Berlin,DE
+"""
+
+
+def test_a_short_form_that_two_of_the_household_go_by_joins_neither_on_the_landline(
+    custos: Custos, tmp_path: Path
+) -> None:
+    custos.ingest(write(tmp_path / "crm.csv", SHORT_FORMS), "crm")
+    custos.resolve()
+    x = _xref(custos)
+    assert x[("crm", "e1")] == x[("crm", "e2")] != x[("crm", "f1")]
+    assert x[("crm", "m1")] not in (x[("crm", "e1")], x[("crm", "f1")])
+    assert x[("crm", "a1")] == x[("crm", "a2")]
+
+
 # Philip Sanford's US number (his alone in the data) rings for his wife too; Adrianus van den
 # Brand's landline for a flatmate of another name.
 CALLERS_OF_ANOTHER = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,country

@@ -267,8 +267,21 @@ def _said_who(person: list[Node], weak: list[Node], residents: list[list[Node]])
     does not say who they are (no name, a form of address, an initial) is the person only when
     no more than one resident could be them (:func:`_fits`). Fail-closed: a false merge is a
     privacy incident, a call left unlinked is not."""
-    kept = [n for n in person if not _vague(n) or _fits(n, residents) < 2]
+    kept = [
+        n for n in person if not (_vague(n) or _short_form(n, person)) or _fits(n, residents) < 2
+    ]
     return kept + [n for n in weak if _may_be(n, kept) and _fits(n, residents) < 2]
+
+
+def _short_form(node: Node, person: list[Node]) -> bool:
+    """Is the node's first name, given without a birth date, none that the person's other
+    records give ("Franzi", "Manu" beside Franz, Emmanuel): a form two persons of a household
+    may go by (see :func:`_fits`)?"""
+    if node.date_of_birth or node.generation or _vague(node):
+        return False
+    dated = [o for o in person if o is not node and o.date_of_birth]
+    given = {o.first_key for o in (dated or person) if o is not node and o.first_key}
+    return bool(given) and node.first_key not in given
 
 
 def _vague(node: Node) -> bool:
