@@ -260,8 +260,9 @@ class CoherentUnionFind(UnionFind):
     names included (Patrick and Patricia); records of a household when any first name of one
     cannot be the other's. Initials and two-letter names say too little to count here. Inside
     a household, two sets that each reach their person by a mobile of their own (a number whose
-    plan says mobile) and share no contact are two whatever their names: a father and a son of
-    one name, the son's records without a birth date.
+    plan says mobile), none in common, are two whatever their names and whatever else they
+    share: a father and a son of one name, the son's records without a birth date; the son's
+    order under his father's e-mail.
     """
 
     def __init__(
@@ -485,14 +486,14 @@ def same_birth_date(a: str, b: str) -> bool:
 
 
 def _own_mobiles(mine: frozenset[str], theirs: frozenset[str]) -> bool:
-    """Do two sets of one household reach a person each by a phone of their own, and share no
-    contact: José Vega with his mobile and e-mail, José Vega his son with his (the same name,
-    one address, no birth date to tell them apart)?"""
-    return (
-        any(c.startswith("m:") for c in mine)
-        and any(c.startswith("m:") for c in theirs)
-        and distinct(mine, theirs)
-    )
+    """Do two sets of one household reach a person each by a mobile of their own, none in
+    common (nor one digit apart): José Vega with his mobile and e-mail, José Vega his son with
+    his (the same name, one address, no birth date to tell them apart); the son's shop order
+    under his father's e-mail, with his own mobile? A shared e-mail does not make one person of
+    them: children order under a parent's."""
+    mobiles = frozenset(c for c in mine if c.startswith("m:"))
+    others = frozenset(c for c in theirs if c.startswith("m:"))
+    return bool(mobiles and others) and distinct(mobiles, others)
 
 
 def distinct(mine: frozenset[str], theirs: frozenset[str]) -> bool:
