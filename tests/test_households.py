@@ -395,6 +395,41 @@ def test_a_jr_or_sr_at_the_address_makes_a_plain_record_on_its_landline_either(
     assert "Jr or Sr" in waiting[frozenset(("crm:l1", "crm:l3"))]
 
 
+def test_consent_follows_the_records_a_profile_split_gives_up(
+    custos: Custos, tmp_path: Path
+) -> None:
+    """The son's shop account (his e-mail, with a marketing grant) joined his father's card on
+    the landline; "Stefan Vogel sen." arriving later splits it off again, and the grant goes
+    with it: the father's profile is no longer exported for marketing, the son's is."""
+    rows = GENERATION_AT_HOME.splitlines()
+    first = [rows[0], *(r for r in rows if r.startswith(("v2", "v3")))]
+    custos.ingest(write(tmp_path / "crm.csv", "\n".join(first) + "\n"), "crm")
+    custos.ingest(
+        write(
+            tmp_path / "grants.csv",
+            "email,purpose,status,timestamp\n"
+            "vogel.stefan@example.de,marketing_email,granted,2026-01-01\n",
+        ),
+        "crm",
+        kind=Kind.CONSENTS,
+    )
+    custos.resolve()
+
+    def exported() -> set[str]:
+        return {r["profile_id"] for r in custos.export_profiles("marketing_email", actor="t")}
+
+    before = _xref(custos)
+    father = before[("crm", "v2")]
+    assert before[("crm", "v3")] == father and exported() == {father}
+    custos.ingest(write(tmp_path / "crm2.csv", "\n".join([rows[0], rows[1]]) + "\n"), "crm")
+    assert custos.resolve().mode == "incremental"
+    x = _xref(custos)
+    son = x[("crm", "v3")]
+    assert x[("crm", "v1")] == x[("crm", "v2")] == father != son
+    assert exported() == {son}
+    assert custos.consent(son)["states"]["marketing_email"]["status"] == "granted"
+
+
 # Thomas Lee Jr.'s number rings at home (a US number: landline or mobile, its digits do not say);
 # "Mr Lee" on it could be the Jr or his father. Anna Berg's number has no Jr or Sr beside it.
 JUNIORS_NUMBER = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,country
