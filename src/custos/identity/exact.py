@@ -384,9 +384,10 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
             # one place: twins Joseph and Josephine, whose records give no contact of his; one
             # person's records with a typo'd name and another e-mail here and there are not a
             # household)
-            if len({n.facts for n in group}) > 1 and _household(
-                persons_among(group, place=True)[0]
-            ):
+            # (two known first names at least, or it cannot be one: most addresses are one
+            # person's, and grouping their records into persons is the costly part)
+            names = {n.first_key for n in group if n.first_key and known(n.first_key)}
+            if len(names) > 1 and _household(persons_among(group, place=True)[0]):
                 result.households.add(ident[1])
                 for node in group:
                     result.homes.setdefault(node.raw_id, set()).add(ident)
