@@ -124,3 +124,25 @@ def test_custos_serve_refuses_a_store_that_does_not_exist(tmp_path: Path) -> Non
     )  # fmt: skip
     assert done.returncode == 2 and "no custos store at" in done.stderr
     assert not typo.exists()
+
+
+def test_resolve_says_how_many_profiles_new_evidence_split(store_url: str, tmp_path: Path) -> None:
+    """The son's card joined his father's on the landline; "Stefan Vogel sen." arriving later
+    splits it off, and `custos resolve` says so."""
+    from tests.test_households import GENERATION_AT_HOME
+
+    header, sen, *rest = GENERATION_AT_HOME.splitlines()
+    cards = [r for r in rest if r.startswith(("v2", "v3"))]
+    run(store_url, "init")
+    run(
+        store_url,
+        "ingest",
+        str(write(tmp_path / "a.csv", "\n".join([header, *cards]))),
+        "-s",
+        "crm",
+    )
+    assert "split off" not in run(store_url, "resolve")
+    run(store_url, "ingest", str(write(tmp_path / "b.csv", f"{header}\n{sen}\n")), "-s", "crm")
+    assert "profiles: 2 (1 new, 1 of them split off a profile, 0 merged into older ids)" in run(
+        store_url, "resolve"
+    )

@@ -422,7 +422,8 @@ def test_consent_follows_the_records_a_profile_split_gives_up(
     father = before[("crm", "v2")]
     assert before[("crm", "v3")] == father and exported() == {father}
     custos.ingest(write(tmp_path / "crm2.csv", "\n".join([rows[0], rows[1]]) + "\n"), "crm")
-    assert custos.resolve().mode == "incremental"
+    summary = custos.resolve()
+    assert summary.mode == "incremental" and summary.split == 1
     x = _xref(custos)
     son = x[("crm", "v3")]
     assert x[("crm", "v1")] == x[("crm", "v2")] == father != son

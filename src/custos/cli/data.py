@@ -265,8 +265,10 @@ def _log_phase(phase: str) -> None:
 
 
 def _print_resolve(summary: Any) -> None:
+    split = f", {summary.split} of them split off a profile" if summary.split else ""
     out.print(
-        f"profiles: {summary.profiles} ({summary.created} new, {summary.merged} merged into older ids), "
+        f"profiles: {summary.profiles} ({summary.created} new{split}, "
+        f"{summary.merged} merged into older ids), "
         f"from {summary.records} records and {summary.linked_interactions} of {summary.interactions} "
         f"interactions; {summary.multi_record_profiles} profiles join several records, "
         f"largest {summary.largest_profile}; {summary.edges} links "

@@ -74,6 +74,7 @@ class ResolveSummary:
     profiles: int = 0
     created: int = 0
     merged: int = 0
+    split: int = 0  # of the created: parts split off a profile by new evidence
     multi_record_profiles: int = 0
     largest_profile: int = 0
     edges: int = 0
@@ -103,11 +104,12 @@ class ResolveSummary:
         self.review, self.ambiguous = len(links.review), links.ambiguous
 
     def count_profiles(self, planned: ProfilePlan) -> None:
-        """The profiles written: how many, created, merged, and their sizes."""
+        """The profiles written: how many, created (split off), merged, and their sizes."""
         sizes = [len(members) for members in planned.clusters]
         self.profiles = len(sizes)
         self.created = len(planned.assigned.created)
         self.merged = len(planned.assigned.merged)
+        self.split = len(planned.assigned.split)
         self.multi_record_profiles = sum(1 for size in sizes if size > 1)
         self.largest_profile = max(sizes, default=0)
         self.edges = len(planned.used)

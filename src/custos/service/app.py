@@ -271,6 +271,7 @@ class Custos:
                 "profiles": summary.profiles,
                 "created": summary.created,
                 "merged": summary.merged,
+                "split": summary.split,
             },
         )
         return summary
