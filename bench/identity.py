@@ -649,28 +649,6 @@ def run_incremental(path: Path, batch: int = 1000, singles: int = 25) -> dict[st
     }
 
 
-def _halves(path: Path, folder: Path) -> tuple[Path, Path]:
-    """A silo's rows in two files: every other row each (CSV, JSON lines or Parquet)."""
-    import pyarrow.parquet as pq
-
-    first, second = folder / f"a_{path.name}", folder / f"b_{path.name}"
-    if path.suffix == ".parquet":
-        table = pq.read_table(path)
-        pq.write_table(table.take(list(range(0, table.num_rows, 2))), first)
-        pq.write_table(table.take(list(range(1, table.num_rows, 2))), second)
-    elif path.suffix == ".jsonl":
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        first.write_text("".join(lines[::2]), encoding="utf-8")
-        second.write_text("".join(lines[1::2]), encoding="utf-8")
-    else:
-        with path.open(encoding="utf-8", newline="") as fh:
-            header, *rows = list(csv.reader(fh))
-        for out, part in ((first, rows[::2]), (second, rows[1::2])):
-            with out.open("w", encoding="utf-8", newline="") as fh:
-                csv.writer(fh).writerows([header, *part])
-    return first, second
-
-
 def run_incremental_silos(folder: Path) -> dict[str, Any]:
     """Every silo's first half ingested and resolved, then its second half attached by an
     incremental run (evidence arriving after the profiles it bears on), against a full rebuild
@@ -678,13 +656,14 @@ def run_incremental_silos(folder: Path) -> dict[str, Any]:
     from custos.core.fields import Kind
     from custos.core.settings import Settings
     from custos.service import Custos
+    from custos.synthetic import split_silo
 
     spec = json.loads((folder / "bench.json").read_text(encoding="utf-8"))
     truth = _silo_truth(Path(spec["truth"]))
     homes = _homes(Path(spec["persons"]))
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        parts = [(f, *_halves(Path(f["path"]), Path(tmp))) for f in spec["files"]]
+        parts = [(f, *split_silo(Path(f["path"]), Path(tmp))) for f in spec["files"]]
         url = str(Path(tmp) / "custos.db")
         with Custos.open(url, Settings(db=url)) as app:
             for half in (1, 2):

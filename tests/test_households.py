@@ -889,30 +889,6 @@ def test_a_store_keyed_before_street_types_were_folded_is_re_keyed_once(
     assert rekey_streets(custos.store) == 0  # once: a current store is not read again
 
 
-def _halves(path: Path, folder: Path) -> tuple[Path, Path]:
-    """A silo's rows in two files, every other row each (CSV, JSON lines or Parquet)."""
-    import csv
-
-    import pyarrow.parquet as pq
-
-    first, second = folder / f"a_{path.name}", folder / f"b_{path.name}"
-    if path.suffix == ".parquet":
-        table = pq.read_table(path)
-        pq.write_table(table.take(list(range(0, table.num_rows, 2))), first)
-        pq.write_table(table.take(list(range(1, table.num_rows, 2))), second)
-    elif path.suffix == ".jsonl":
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        first.write_text("".join(lines[::2]), encoding="utf-8")
-        second.write_text("".join(lines[1::2]), encoding="utf-8")
-    else:
-        with path.open(encoding="utf-8", newline="") as fh:
-            header, *rows = list(csv.reader(fh))
-        for out, part in ((first, rows[::2]), (second, rows[1::2])):
-            with out.open("w", encoding="utf-8", newline="") as fh:
-                csv.writer(fh).writerows([header, *part])
-    return first, second
-
-
 def test_an_incremental_run_splits_what_the_rest_of_the_data_shows_as_a_full_run_does(
     custos: Custos, tmp_path: Path
 ) -> None:
@@ -921,12 +897,12 @@ def test_an_incremental_run_splits_what_the_rest_of_the_data_shows_as_a_full_run
     which ends where a full rebuild of the same store ends."""
     import csv
 
-    from custos.synthetic import generate_households
+    from custos.synthetic import generate_households, split_silo
 
     made = generate_households(tmp_path / "data", households=60, seed=15)
     with made.truth_path.open(encoding="utf-8", newline="") as fh:
         truth = {(r["source"], r["record_id"]): r["person_id"] for r in csv.DictReader(fh)}
-    parts = [(f, *_halves(f.path, tmp_path)) for f in made.files]
+    parts = [(f, *split_silo(f.path, tmp_path)) for f in made.files]
 
     def mixed() -> int:
         persons: dict[str, set[str]] = {}

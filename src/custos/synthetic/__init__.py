@@ -10,6 +10,8 @@
   for the identity benchmark: which links join two people who only share a home?
 * :func:`custos.synthetic.clinic.generate_clinic` writes a clinic (CRM persons, patients with
   conditions, a few rare, explicit health_research consent) for the release benchmark.
+* :func:`split_silo` splits a silo file in two (every other row), for data that arrives in
+  two parts (incremental runs).
 * :func:`generate_multisilo` writes a seven-country company: a CRM with a country column,
   shop orders under second e-mails, call notes with national numbers and no country, and
   consent events, among them a withdrawal that only a typo'd order's e-mail carries.
@@ -28,7 +30,7 @@ from custos.synthetic.households import (
 )
 from custos.synthetic.multisilo import MultiSiloManifest, PlantedWithdrawal, generate_multisilo
 from custos.synthetic.people import Address, Person
-from custos.synthetic.world import SiloFile
+from custos.synthetic.world import SiloFile, split_silo
 
 __all__ = [
     "HOUSEHOLD_KINDS",
@@ -46,5 +48,6 @@ __all__ = [
     "generate_multisilo",
     "iter_people_rows",
     "make_people",
+    "split_silo",
     "write_people_csv",
 ]

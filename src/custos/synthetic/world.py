@@ -11,7 +11,7 @@ from pathlib import Path
 from custos.synthetic.geo import Phone, format_phone
 from custos.synthetic.people import Person, PersonFactory
 
-__all__ = ["SiloFile", "World", "phone_variant", "write_csv", "write_map"]
+__all__ = ["SiloFile", "World", "phone_variant", "split_silo", "write_csv", "write_map"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +90,27 @@ def write_map(path: Path, fields: dict[str, str], **top: str) -> Path:
     lines += [f"  {k}: {v}" for k, v in fields.items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def split_silo(path: Path, folder: Path) -> tuple[Path, Path]:
+    """A silo file's rows in two files in ``folder`` (``a_NAME``, ``b_NAME``), every other row
+    each, in its own format (CSV with its header, JSON lines, Parquet): data that arrives in
+    two parts, for incremental runs."""
+    import pyarrow.parquet as pq
+
+    first, second = folder / f"a_{path.name}", folder / f"b_{path.name}"
+    if path.suffix == ".parquet":
+        table = pq.read_table(path)
+        pq.write_table(table.take(list(range(0, table.num_rows, 2))), first)
+        pq.write_table(table.take(list(range(1, table.num_rows, 2))), second)
+    elif path.suffix == ".jsonl":
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        first.write_text("".join(lines[::2]), encoding="utf-8")
+        second.write_text("".join(lines[1::2]), encoding="utf-8")
+    else:
+        with path.open(encoding="utf-8", newline="") as fh:
+            header, *rows = list(csv.reader(fh))
+        for out, part in ((first, rows[::2]), (second, rows[1::2])):
+            with out.open("w", encoding="utf-8", newline="") as fh:
+                csv.writer(fh).writerows([header, *part])
+    return first, second
