@@ -566,7 +566,8 @@ def test_a_form_of_address_column_tells_an_initial_s_gender(custos: Custos, tmp_
 
 # A father and a son of one name at one address, each with his own mobile and e-mail, the son's
 # records without a birth date; Monika lives there too. Nothing else tells them apart. The son's
-# shop order b6 gives his father's e-mail and his own mobile.
+# shop order b6 gives his father's e-mail and his own mobile; b7, the father's e-mail and his
+# mobile with one digit wrong.
 OWN_MOBILES = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,country
 b1,Jürgen,Brandl,juergen.brandl@example.de,0171 2345678,1961-03-02,Hauptstraße 5,80331,München,DE
 b2,Jürgen,Brandl,jb.privat@example.com,0160 9876543,,Hauptstraße 5,80331,München,DE
@@ -574,6 +575,7 @@ b3,Monika,Brandl,monika.brandl@example.de,0151 11122233,1963-07-19,Hauptstraße 
 b4,Jürgen,Brandl,jb.privat@example.com,,,Hauptstr. 5,80331,München,DE
 b5,Jürgen,Brandl,,+49 171 2345678,1961-03-02,Hauptstraße 5,80331,München,DE
 b6,Jürgen,Brandl,juergen.brandl@example.de,+49 160 9876543,,Hauptstraße 5,80331,München,DE
+b7,Jürgen,Brandl,juergen.brandl@example.de,0171 2345679,,Hauptstraße 5,80331,München,DE
 """
 
 
@@ -599,6 +601,7 @@ def test_one_name_at_one_address_with_a_mobile_each_is_two_persons(
     assert x[("crm", "b2")] == x[("crm", "b4")]  # the son's e-mail
     assert x[("crm", "b1")] != x[("crm", "b2")]
     assert x[("crm", "b6")] == x[("crm", "b2")]  # his mobile, under his father's e-mail
+    assert x[("crm", "b7")] == x[("crm", "b1")]  # the father's mobile with a typo
     waiting = _waiting(custos)
     assert "a mobile of its own" in waiting[frozenset(("crm:b1", "crm:b2"))]
 

@@ -491,8 +491,9 @@ def _own_mobiles(mine: frozenset[str], theirs: frozenset[str]) -> bool:
     his (the same name, one address, no birth date to tell them apart); the son's shop order
     under his father's e-mail, with his own mobile? A shared e-mail does not make one person of
     them: children order under a parent's."""
-    mobiles = frozenset(c for c in mine if c.startswith("m:"))
-    others = frozenset(c for c in theirs if c.startswith("m:"))
+    # (as phone contacts, so that a number one digit from the other counts as mistyped)
+    mobiles = frozenset("p:" + c[2:] for c in mine if c.startswith("m:"))
+    others = frozenset("p:" + c[2:] for c in theirs if c.startswith("m:"))
     return bool(mobiles and others) and distinct(mobiles, others)
 
 
