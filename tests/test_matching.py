@@ -4,7 +4,10 @@ models, incremental attachment that agrees with a full rebuild, explainable weig
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -261,6 +264,36 @@ def _people_table(persons: int) -> object:
             for key in MATCH_SOURCE:
                 columns[key].append(row[key])
     return arrow_table(columns)
+
+
+def _probabilities(model: dict[str, Any]) -> list[float]:
+    return [
+        float(level[key])
+        for comparison in model["comparisons"]
+        for level in comparison["comparison_levels"]
+        for key in ("m_probability", "u_probability")
+        if key in level
+    ] + [float(model["probability_two_random_records_match"])]
+
+
+def test_training_apart_in_a_process_of_its_own_gives_the_same_model(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """A large table trains in a process of its own (DuckDB keeps Python's lock, so it would
+    take turns with exact linking on this one): the same model as training here; where no such
+    process can start, it trains here and says so."""
+    table = _people_table(1_500)
+    with caplog.at_level(logging.WARNING, logger="custos.identity.matcher"):
+        apart = matcher.train_apart(table, apart_from=table.num_rows)
+    assert "trained in this process" not in caplog.text  # (the process ran)
+    assert apart["custos_design_version"] == matcher.DESIGN_VERSION
+
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python-here"))
+    with caplog.at_level(logging.WARNING, logger="custos.identity.matcher"):
+        here = matcher.train_apart(table, apart_from=table.num_rows)
+    assert "trained in this process (FileNotFoundError)" in caplog.text
+    assert _probabilities(apart) == pytest.approx(_probabilities(here), rel=1e-9, abs=1e-12)
+    assert _probabilities(apart) != pytest.approx(_probabilities(matcher.default_model() or {}))
 
 
 def test_a_level_that_sampling_never_sees_is_bounded_not_left_at_the_default() -> None:

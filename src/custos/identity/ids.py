@@ -76,7 +76,9 @@ def assign_ids(
             out.cluster_ids[index] = pid
             out.created.add(pid)
             taken.add(pid)
-            came = Counter(previous[m] for m in clusters[index] if m in previous)
+            came: Counter[str] = Counter()
+            if previous:
+                came.update(previous[m] for m in clusters[index] if m in previous)
             if came:  # records of an existing profile, split off it
                 out.split[pid] = min(came, key=lambda old: (-came[old], old))
     for old, counts in overlap.items():

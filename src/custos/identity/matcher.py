@@ -309,6 +309,55 @@ def train(
 
 #: Random record pairs that estimate the u probabilities.
 U_PAIRS = 2_000_000
+#: From this many rows on, :func:`train_apart` trains in a process of its own.
+APART_ROWS = 50_000
+
+
+def train_apart(
+    table: pa.Table, *, sample: int = 150_000, apart_from: int = APART_ROWS
+) -> dict[str, Any]:
+    """:func:`train`, in a fresh Python process when ``table`` has ``apart_from`` rows or more
+    (``python -m custos.identity.trainer``, on this process's import path, the table passed in
+    an Arrow file).
+
+    DuckDB keeps Python's lock while it works, so training in this process would take turns
+    with the exact linking that a resolution runs beside it on another thread (at a million
+    records, 12 s for the two together against 7 s for training alone). A process of its own
+    runs both at once. It is started as a command, not by ``multiprocessing``, whose spawned
+    child runs the caller's main script again (a script without a ``__main__`` guard would
+    ingest twice). Starting it costs about a second, which a smaller table does not win back.
+    Where it cannot run (an interpreter that is not Python's, a sandbox), it trains here."""
+    if table.num_rows < apart_from:
+        return train(table, sample=sample)
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    import pyarrow.feather as feather
+
+    with tempfile.TemporaryDirectory(prefix="custos-train-") as tmp:
+        given, model_path = Path(tmp) / "sample.arrow", Path(tmp) / "model.json"
+        feather.write_feather(table, given, compression="uncompressed")
+        command = [sys.executable, "-m", "custos.identity.trainer", str(given), str(model_path)]
+        try:
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+            subprocess.run([*command, str(sample)], check=True, stdin=subprocess.DEVNULL, env=env)
+            model: dict[str, Any] = json.loads(model_path.read_text())
+            return model
+        except (OSError, subprocess.CalledProcessError, ValueError) as exc:
+            _log.warning("matching model: trained in this process (%s)", type(exc).__name__)
+    return train(table, sample=sample)
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+    from multiprocessing import get_context
+
+    try:
+        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+            return pool.submit(train, table, sample=sample).result()
+    except (OSError, BrokenProcessPool) as exc:
+        _log.warning("matching model: trained in this process (%s)", type(exc).__name__)
+        return train(table, sample=sample)
 
 
 def _u_values(model: dict[str, Any]) -> dict[tuple[str, str], float | None]:

@@ -132,11 +132,11 @@ def _probable_edges(
     trained now goes into ``trained`` (``model``, and ``training``: its term frequencies and
     how many rows it was trained on), to be saved with the result.
 
-    The model trains while exact linking runs on the other thread (the database leaves a core
-    idle for much of the training), on a sample of the rows as they are: before exact linking
-    tells which contacts are a household's, which moves few values and no estimate that
-    matters. Scoring waits for it. An engine that keeps a failed run's work (Spark) gives back
-    the model it trained on the same sample."""
+    The model trains while exact linking runs on the other thread (a large sample in a process
+    of its own: :func:`~custos.identity.matcher.train_apart`), on a sample of the rows as they
+    are: before exact linking tells which contacts are a household's, which moves few values
+    and no estimate that matters. Scoring waits for it. An engine that keeps a failed run's work
+    (Spark) gives back the model it trained on the same sample."""
     saved = None if retrain else models.latest(conn)
     clock = time.perf_counter()
     model: dict[str, Any] | None = None
@@ -146,7 +146,7 @@ def _probable_edges(
         sample = arrow_table({name: [column[i] for i in rows] for name, column in match.items()})
         model = engine.trained(sample)
         if model is None:
-            model = matcher.train(sample, sample=settings.training_sample)
+            model = matcher.train_apart(sample, sample=settings.training_sample)
             engine.keep(sample, model)
         del sample
         summary.phases["train"] = time.perf_counter() - clock
