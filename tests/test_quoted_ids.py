@@ -7,10 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import delete, func, select
 
 from custos.core.fields import Kind
 from custos.identity.loading import quoted_ids
 from custos.service import Custos
+from custos.store import meta
+from custos.store import tables as t
 from tests.conftest import write
 
 CRM = """record_id,first_name,last_name,email,date_of_birth
@@ -82,6 +85,45 @@ def test_a_quoted_order_links_the_caller_incrementally_as_in_a_full_run(
     assert x[("calls", "k2")] != hans and x[("calls", "k3")] != hans
     profile = custos.profile(tomislav, purpose="customer_service")
     assert "exact:reference" in {e["rule"] for e in profile["evidence"]}
+    custos.resolve(full=True)
+    assert _xref(custos) == x
+
+
+@pytest.mark.parametrize("indexed", [True, False])
+def test_an_older_note_meets_the_order_it_quotes_when_the_order_arrives(
+    custos: Custos, tmp_path: Path, indexed: bool
+) -> None:
+    """The calls come first, the shop's orders a run later: the incremental run finds the old
+    notes that quote a new order's number (in the index of the ids notes quote that each run
+    keeps; in a store upgraded from before the index, in their texts) and links them as a full
+    rebuild does."""
+    _ingest(custos, tmp_path)
+    custos.ingest(write(tmp_path / "crm.csv", CRM), "crm")
+    custos.resolve()
+    x = _xref(custos)
+    assert x[("calls", "k1")] != x[("crm", "c1")]  # (no order yet: nothing ties them)
+    with custos.store.write() as conn:
+        word = t.interaction_quotes.c.word
+        quotes = dict(conn.execute(select(word, func.count()).group_by(word)).all())
+        assert quotes == {"O-500146": 1, "O-500147": 3}
+        if not indexed:  # as a store that an upgrade gave the index, empty
+            conn.execute(delete(t.interaction_quotes))
+            conn.execute(delete(t.store_meta).where(t.store_meta.c.key == meta.QUOTES_INDEXED))
+    custos.ingest(
+        write(tmp_path / "orders.csv", ORDERS),
+        "orders",
+        kind=Kind.INTERACTIONS,
+        map_path=write(
+            tmp_path / "orders.yaml",
+            "fields:\n  record_id: order_id\n  full_name: buyer\n  email: buyer_email\n",
+        ),
+    )
+    assert custos.resolve().mode == "incremental"
+    x = _xref(custos)
+    tomislav, hans = x[("crm", "c1")], x[("crm", "c2")]
+    assert x[("orders", "O-500146")] == tomislav and x[("calls", "k1")] == tomislav
+    assert x[("orders", "O-500147")] == hans and x[("calls", "k5")] == hans
+    assert x[("calls", "k2")] != hans and x[("calls", "k3")] != hans
     custos.resolve(full=True)
     assert _xref(custos) == x
 

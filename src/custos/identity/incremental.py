@@ -29,7 +29,14 @@ from custos.core.settings import Settings
 from custos.identity.clustering import History, ProfilePlan, plan_profiles, scoring_threshold
 from custos.identity.exact import exact_edges
 from custos.identity.graph import Edge, Node
-from custos.identity.loading import arrow_table, join_phone_forms, load, stored_anchors
+from custos.identity.loading import (
+    arrow_table,
+    index_quotes,
+    join_phone_forms,
+    load,
+    quoting,
+    stored_anchors,
+)
 from custos.identity.models import SavedModel
 from custos.identity.resolve import ResolveSummary, decisions
 from custos.identity.snapshot import SNAPSHOT_ATTEMPTS, SnapshotMark, recheck_marks, unmark
@@ -223,8 +230,9 @@ def _compute(
     new_ids = {n.raw_id for n in new_nodes}
     # (a record re-ingested with other values is loaded as new, and its own profile is
     # touched: it stays there, and its golden record is rebuilt from the new values)
-    # (and the profiles of the rows a new note quotes: the order a call is about)
-    quoted = {target for node in new_nodes for target in node.refers}
+    # (and the profiles of the rows a new note quotes: the order a call is about; and of the
+    # older notes that quote a new row: the calls about an order that arrives only now)
+    quoted = {target for node in new_nodes for target in node.refers} | quoting(conn, new_ids)
     touched = _profiles_of(conn, _blocked_records(conn, new_match) | new_ids | quoted, new_nodes)
     history = _history(conn, touched)
     old_nodes, old_rows, old_match = load(conn, raw_ids=list(history.previous.keys() - new_ids))
@@ -312,6 +320,7 @@ def _write(
 ) -> None:
     """Write an incremental resolution (inside the write transaction)."""
     unmark(conn, work.rechecked)
+    index_quotes(conn, work.new_ids)
     if work.planned is None:
         return
     summary.previous_graph = meta.get(conn, meta.GRAPH_VERSION) or "0"

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Select,
     Table,
     Text,
+    delete,
     func,
     literal,
     select,
@@ -38,7 +39,7 @@ from custos.identity.golden import GoldenPlan
 from custos.identity.graph import ExactResult, Node
 from custos.identity.matcher import MATCH_COLUMNS as MATCHER_COLUMNS
 from custos.identity.matcher import column_type
-from custos.store import Store
+from custos.store import Store, meta
 from custos.store import tables as t
 
 if TYPE_CHECKING:
@@ -325,6 +326,59 @@ def references(
         if targets:
             out[raw_id] = targets
     return out
+
+
+def _unindexed_texts(conn: Connection) -> Select[Any]:
+    """The texts of the interactions stored since :func:`index_quotes` last ran."""
+    since = int(meta.get(conn, meta.QUOTES_INDEXED) or 0)
+    texts = t.interactions.c
+    return select(texts.raw_id, texts.text).where(texts.raw_id > since, texts.text.is_not(None))
+
+
+def index_quotes(conn: Connection, again: Iterable[int] = ()) -> None:
+    """Bring ``interaction_quotes`` up to date (inside a resolution's write transaction): the
+    words that may be record ids (:func:`quoted_ids`) of every interaction stored since it
+    last ran, and again of the rows ``again`` (re-ingested: their text may have changed)."""
+    store, quotes, texts = Store.of(conn), t.interaction_quotes, t.interactions.c
+    since = int(meta.get(conn, meta.QUOTES_INDEXED) or 0)
+    highest = conn.execute(select(func.max(t.raw_records.c.id))).scalar() or 0
+    older = sorted(x for x in set(again) if x <= since)
+    conn.execute(delete(quotes).where(quotes.c.raw_id > since))
+    parts = [_unindexed_texts(conn)]
+    for chunk in store.chunks(older):
+        conn.execute(delete(quotes).where(quotes.c.raw_id.in_(chunk)))
+        parts.append(
+            select(texts.raw_id, texts.text).where(texts.raw_id.in_(chunk), texts.text.is_not(None))
+        )
+    rows = [
+        {"raw_id": raw_id, "word": word}
+        for part in parts
+        for raw_id, text in conn.execute(part).all()
+        for word in sorted(quoted_ids(text))
+    ]
+    for start in range(0, len(rows), 10_000):
+        conn.execute(quotes.insert(), rows[start : start + 10_000])
+    meta.put(conn, meta.QUOTES_INDEXED, str(max(highest, since)))
+
+
+def quoting(conn: Connection, rows: Iterable[int]) -> set[int]:
+    """The other interactions whose text quotes the record id of one of ``rows``: the older call
+    notes about a new order. From ``interaction_quotes``, and from the texts stored since
+    :func:`index_quotes` last ran (after an upgrade, once, all of them)."""
+    store, raw, quotes = Store.of(conn), t.raw_records.c, t.interaction_quotes.c
+    given = sorted(set(rows))
+    ids: set[str] = set()
+    for chunk in store.chunks(given):
+        ids.update(conn.execute(select(raw.record_id).where(raw.id.in_(chunk))).scalars())
+    if not ids:
+        return set()
+    found: set[int] = set()
+    for words in store.chunks(sorted(ids)):
+        found.update(conn.execute(select(quotes.raw_id).where(quotes.word.in_(words))).scalars())
+    for raw_id, text in conn.execute(_unindexed_texts(conn)):
+        if not ids.isdisjoint(quoted_ids(text)):
+            found.add(raw_id)
+    return found.difference(given)
 
 
 def _columns(table: Table, is_record: bool) -> list[ColumnElement[Any]]:

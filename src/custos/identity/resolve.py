@@ -36,6 +36,7 @@ from custos.identity.graph import Edge, ExactResult, IgnoredIdentifier, Node
 from custos.identity.loading import (
     LoadedRow,
     arrow_table,
+    index_quotes,
     join_phone_forms,
     load,
     stored_anchors,
@@ -370,6 +371,7 @@ def _apply(
             threshold=settings.match_threshold,
         )
         summary.trained = True
+    index_quotes(conn, computed.rechecked)
     writer = ProfileWriter(store, conn, settings, run.actor, summary.phases)
     writer.rewrite(
         computed.planned,

@@ -27,6 +27,8 @@ REVIEW_ID = "review_id"
 #: The form of the street keys of records and interactions (the version of
 #: ``custos.ingest.normalise.street_key`` they were made with; absent: before version 2).
 STREET_KEYS = "street_keys"
+#: The highest raw id whose text ``interaction_quotes`` holds the quoted ids of (absent: none).
+QUOTES_INDEXED = "quotes_indexed"
 #: How many erasures deleted rows from the store (a resolution computed from a snapshot taken
 #: before one must be computed again).
 ERASURES = "erasures"

@@ -236,6 +236,17 @@ identity_recheck = Table(
     Column("raw_id", Id, ForeignKey("raw_records.id"), primary_key=True, autoincrement=False),
 )
 
+# The words of each interaction's text that may be record ids (``loading.quoted_ids``): an
+# index identity resolution keeps, so that an order arriving today finds the older call notes
+# that quote its number. A hint, never evidence: the text decides (a stale row costs a look).
+interaction_quotes = Table(
+    "interaction_quotes",
+    metadata,
+    Column("raw_id", Id, ForeignKey("raw_records.id"), primary_key=True, autoincrement=False),
+    Column("word", Text, primary_key=True),
+    Index("ix_interaction_quotes_word", "word"),
+)
+
 # Earlier versions of a record or interaction: a row re-ingested under its record id with other
 # values replaces the current one (raw_records and records/interactions keep the newest) and
 # the one it replaces lands here, verbatim and normalised (JSON of the non-empty fields), for

@@ -49,6 +49,7 @@ ERASED: dict[str, str] = {
     "identity_recheck": "which of the person's rows identity resolution should look at again",
     "identity_candidates": "pairs of the person's rows kept for review as possible matches",
     "record_versions": "earlier versions of the person's records and interactions",
+    "interaction_quotes": "the record ids the person's interactions quote",
 }
 #: Tables erasure leaves as they are, and why that keeps no personal data of the person.
 KEPT: dict[str, str] = {
