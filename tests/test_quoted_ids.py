@@ -97,15 +97,17 @@ def test_an_older_note_meets_the_order_it_quotes_when_the_order_arrives(
     notes that quote a new order's number (in the index of the ids notes quote that each run
     keeps; in a store upgraded from before the index, in their texts) and links them as a full
     rebuild does."""
-    _ingest(custos, tmp_path)
+    # k7 gave no number: nothing links the note until its order arrives (it is in no profile)
+    _ingest(custos, tmp_path, CALLS + 'k7,Tomislav Hermighausen,,"Refund for O-500146 sent."\n')
     custos.ingest(write(tmp_path / "crm.csv", CRM), "crm")
     custos.resolve()
     x = _xref(custos)
     assert x[("calls", "k1")] != x[("crm", "c1")]  # (no order yet: nothing ties them)
+    assert x[("calls", "k7")] == ""  # (in no profile)
     with custos.store.write() as conn:
         word = t.interaction_quotes.c.word
         quotes = dict(conn.execute(select(word, func.count()).group_by(word)).all())
-        assert quotes == {"O-500146": 1, "O-500147": 3}
+        assert quotes == {"O-500146": 2, "O-500147": 3}
         if not indexed:  # as a store that an upgrade gave the index, empty
             conn.execute(delete(t.interaction_quotes))
             conn.execute(delete(t.store_meta).where(t.store_meta.c.key == meta.QUOTES_INDEXED))
@@ -122,6 +124,7 @@ def test_an_older_note_meets_the_order_it_quotes_when_the_order_arrives(
     x = _xref(custos)
     tomislav, hans = x[("crm", "c1")], x[("crm", "c2")]
     assert x[("orders", "O-500146")] == tomislav and x[("calls", "k1")] == tomislav
+    assert x[("calls", "k7")] == tomislav
     assert x[("orders", "O-500147")] == hans and x[("calls", "k5")] == hans
     assert x[("calls", "k2")] != hans and x[("calls", "k3")] != hans
     custos.resolve(full=True)

@@ -221,18 +221,29 @@ def _compute(
     clock = time.perf_counter()
     mark = SnapshotMark.read(conn)
     new_nodes, new_rows, new_match = load(conn, new_only=True)
-    summary.records = len(new_match["unique_id"])
-    summary.interactions = sum(1 for n in new_nodes if not n.is_record)
     # (loaded now, whatever becomes of them: unmarked when the result is written)
     rechecked = recheck_marks(conn)
     if not new_nodes:
         return _Work(mark, rechecked)
     new_ids = {n.raw_id for n in new_nodes}
+    # The older notes that quote a new row (the calls about an order that arrives only now):
+    # the profile of one in a profile is touched below; one in none (nothing linked it while
+    # its order was missing) is planned as a new row, as a full run plans it.
+    about = quoting(conn, new_ids)
+    if unplaced := about - _placed(conn, about):
+        more_nodes, more_rows, more_match = load(conn, raw_ids=sorted(unplaced))
+        new_nodes += more_nodes
+        new_rows |= more_rows
+        for name, values in more_match.items():
+            new_match[name].extend(values)
+        new_ids.update(n.raw_id for n in more_nodes)
+    summary.records = len(new_match["unique_id"])
+    summary.interactions = sum(1 for n in new_nodes if not n.is_record)
     # (a record re-ingested with other values is loaded as new, and its own profile is
     # touched: it stays there, and its golden record is rebuilt from the new values)
-    # (and the profiles of the rows a new note quotes: the order a call is about; and of the
-    # older notes that quote a new row: the calls about an order that arrives only now)
-    quoted = {target for node in new_nodes for target in node.refers} | quoting(conn, new_ids)
+    # (and the profiles of the rows a new note quotes, the order a call is about, and of the
+    # older notes that quote a new row)
+    quoted = {target for node in new_nodes for target in node.refers} | about
     touched = _profiles_of(conn, _blocked_records(conn, new_match) | new_ids | quoted, new_nodes)
     history = _history(conn, touched)
     old_nodes, old_rows, old_match = load(conn, raw_ids=list(history.previous.keys() - new_ids))
@@ -284,6 +295,17 @@ def _compute(
     summary.count_links(exact, planned)
     summary.phases["cluster"] = time.perf_counter() - clock
     return _Work(mark, rechecked, nodes, new_ids, history, rows, planned)
+
+
+def _placed(conn: Connection, raw_ids: Iterable[int]) -> set[int]:
+    """Those of ``raw_ids`` that are members of a profile."""
+    members = t.profile_members.c
+    found: set[int] = set()
+    for chunk in chunks(raw_ids):
+        found.update(
+            conn.execute(select(members.raw_id).where(members.raw_id.in_(chunk))).scalars()
+        )
+    return found
 
 
 def _taken(conn: Connection, ids: Iterable[str]) -> set[str]:
