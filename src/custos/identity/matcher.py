@@ -342,7 +342,11 @@ def train_apart(
         command = [sys.executable, "-m", "custos.identity.trainer", str(given), str(model_path)]
         try:
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-            subprocess.run([*command, str(sample)], check=True, stdin=subprocess.DEVNULL, env=env)
+            # (its standard output is not this process's, which may be a command's JSON)
+            nothing = subprocess.DEVNULL
+            subprocess.run(
+                [*command, str(sample)], check=True, env=env, stdin=nothing, stdout=nothing
+            )
             model: dict[str, Any] = json.loads(model_path.read_text())
             return model
         except (OSError, subprocess.CalledProcessError, ValueError) as exc:
