@@ -49,6 +49,18 @@ def _ingest(app: Custos, tmp_path: Path, calls: str = CALLS) -> None:
     )
 
 
+def _orders(app: Custos, tmp_path: Path, source: str = "orders") -> None:
+    app.ingest(
+        write(tmp_path / f"{source}.csv", ORDERS),
+        source,
+        kind=Kind.INTERACTIONS,
+        map_path=write(
+            tmp_path / f"{source}.yaml",
+            "fields:\n  record_id: order_id\n  full_name: buyer\n  email: buyer_email\n",
+        ),
+    )
+
+
 def test_words_that_can_be_a_record_id() -> None:
     text = (
         "Return label for order O-500146. Kunde C300001, Ticket #A10023, ORD-2024-0042; "
@@ -62,15 +74,7 @@ def test_a_quoted_order_links_the_caller_incrementally_as_in_a_full_run(
     custos: Custos, tmp_path: Path
 ) -> None:
     custos.ingest(write(tmp_path / "crm.csv", CRM), "crm")
-    custos.ingest(
-        write(tmp_path / "orders.csv", ORDERS),
-        "orders",
-        kind=Kind.INTERACTIONS,
-        map_path=write(
-            tmp_path / "orders.yaml",
-            "fields:\n  record_id: order_id\n  full_name: buyer\n  email: buyer_email\n",
-        ),
-    )
+    _orders(custos, tmp_path)
     custos.resolve()
     _ingest(custos, tmp_path)
     summary = custos.resolve()
@@ -106,20 +110,12 @@ def test_an_older_note_meets_the_order_it_quotes_when_the_order_arrives(
     assert x[("calls", "k7")] == ""  # (in no profile)
     with custos.store.write() as conn:
         word = t.interaction_quotes.c.word
-        quotes = dict(conn.execute(select(word, func.count()).group_by(word)).all())
+        quotes: dict[str, int] = dict(conn.execute(select(word, func.count()).group_by(word)).all())
         assert quotes == {"O-500146": 2, "O-500147": 3}
         if not indexed:  # as a store that an upgrade gave the index, empty
             conn.execute(delete(t.interaction_quotes))
             conn.execute(delete(t.store_meta).where(t.store_meta.c.key == meta.QUOTES_INDEXED))
-    custos.ingest(
-        write(tmp_path / "orders.csv", ORDERS),
-        "orders",
-        kind=Kind.INTERACTIONS,
-        map_path=write(
-            tmp_path / "orders.yaml",
-            "fields:\n  record_id: order_id\n  full_name: buyer\n  email: buyer_email\n",
-        ),
-    )
+    _orders(custos, tmp_path)
     assert custos.resolve().mode == "incremental"
     x = _xref(custos)
     tomislav, hans = x[("crm", "c1")], x[("crm", "c2")]
@@ -134,15 +130,7 @@ def test_an_older_note_meets_the_order_it_quotes_when_the_order_arrives(
 def test_a_number_two_rows_carry_links_nothing(custos: Custos, tmp_path: Path) -> None:
     custos.ingest(write(tmp_path / "crm.csv", CRM), "crm")
     for source in ("orders", "returns"):  # two systems that number alike
-        custos.ingest(
-            write(tmp_path / f"{source}.csv", ORDERS),
-            source,
-            kind=Kind.INTERACTIONS,
-            map_path=write(
-                tmp_path / f"{source}.yaml",
-                "fields:\n  record_id: order_id\n  full_name: buyer\n  email: buyer_email\n",
-            ),
-        )
+        _orders(custos, tmp_path, source)
     _ingest(custos, tmp_path, CALLS.splitlines()[0] + "\n" + CALLS.splitlines()[1] + "\n")
     custos.resolve()
     x = _xref(custos)
@@ -155,15 +143,7 @@ def test_a_caller_who_is_someone_else_is_not_linked(
 ) -> None:
     """Another first name (a brother quoting the order), or another surname altogether."""
     custos.ingest(write(tmp_path / "crm.csv", CRM), "crm")
-    custos.ingest(
-        write(tmp_path / "orders.csv", ORDERS),
-        "orders",
-        kind=Kind.INTERACTIONS,
-        map_path=write(
-            tmp_path / "orders.yaml",
-            "fields:\n  record_id: order_id\n  full_name: buyer\n  email: buyer_email\n",
-        ),
-    )
+    _orders(custos, tmp_path)
     calls = f"call_id,caller,phone_number,notes\nk9,{caller},0170 9999999,Order O-500146 late\n"
     _ingest(custos, tmp_path, calls)
     custos.resolve()
