@@ -352,16 +352,6 @@ def train_apart(
         except (OSError, subprocess.CalledProcessError, ValueError) as exc:
             _log.warning("matching model: trained in this process (%s)", type(exc).__name__)
     return train(table, sample=sample)
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-    from multiprocessing import get_context
-
-    try:
-        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-            return pool.submit(train, table, sample=sample).result()
-    except (OSError, BrokenProcessPool) as exc:
-        _log.warning("matching model: trained in this process (%s)", type(exc).__name__)
-        return train(table, sample=sample)
 
 
 def _u_values(model: dict[str, Any]) -> dict[tuple[str, str], float | None]:
