@@ -1,23 +1,29 @@
-"""``python -m custos.identity.trainer TABLE MODEL SAMPLE``: train a matching model on the Arrow
-file ``TABLE`` (``sample`` rows at most) and write it as JSON to ``MODEL``. The process of its
-own that :func:`custos.identity.matcher.train_apart` runs."""
+"""``python -m custos.identity.trainer SAMPLE``: train a matching model on the Arrow stream on
+standard input (``SAMPLE`` rows at most) and write it as JSON on standard output. The process
+of its own that :func:`custos.identity.matcher.train_apart` runs."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
-from pathlib import Path
 
 
 def main(argv: list[str]) -> None:
-    """Train on ``argv``'s table and write the model."""
-    import pyarrow.feather as feather
+    """Train on the table read from standard input and write the model."""
+    import pyarrow as pa
 
     from custos.identity.matcher import train
 
-    table_path, model_path, sample = argv
-    model = train(feather.read_table(table_path), sample=int(sample))
-    Path(model_path).write_text(json.dumps(model))
+    (sample,) = argv
+    table = pa.ipc.open_stream(sys.stdin.buffer.read()).read_all()
+    # Standard output carries the model alone: whatever training prints goes to standard error.
+    out = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    model = train(table, sample=int(sample))
+    with os.fdopen(out, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(model))
 
 
 if __name__ == "__main__":
