@@ -350,10 +350,13 @@ def index_quotes(conn: Connection, again: Iterable[int] = ()) -> None:
         parts.append(
             select(texts.raw_id, texts.text).where(texts.raw_id.in_(chunk), texts.text.is_not(None))
         )
+    # (texts read a batch at a time, and only their words kept: a first run after an upgrade
+    # reads every note of the store)
     rows = [
         {"raw_id": raw_id, "word": word}
         for part in parts
-        for raw_id, text in conn.execute(part).all()
+        for batch in store.iter_tuples(conn, part)
+        for raw_id, text in batch
         for word in sorted(quoted_ids(text))
     ]
     for start in range(0, len(rows), 10_000):
