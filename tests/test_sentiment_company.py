@@ -8,6 +8,7 @@ import csv
 import json
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -331,6 +332,61 @@ def test_a_bad_label_names_its_row_and_the_fix(store: Path, tmp_path: Path) -> N
     assert result.exit_code == 2
     assert "row 3" in result.output and "'so-so'" in result.output
     assert "negative, neutral or positive" in result.output
+
+
+def _evaluate(db: Path, path: Path, *extra: str) -> dict[str, Any]:
+    args = ["insight", "evaluate", str(path), "--text-column", "note", "--label-column", "mood"]
+    env = {"CUSTOS_SENTIMENT_ENGINE": "fake"}
+    return dict(json.loads(_run(db, *args, *extra, "--json", env=env)))
+
+
+def test_labels_are_read_as_the_public_sets_write_them(store: Path, tmp_path: Path) -> None:
+    """0/1 alone is two classes (UCI, SST-2); 0/1/2 is negative/neutral/positive (TweetEval);
+    German words are classes; "mixed" and empty labels leave their rows out, counted; a
+    semicolon-separated Windows-1252 export reads as `custos ingest` reads it."""
+    binary = _labelled(tmp_path / "binary.csv", [("awful", "0"), ("super", "1"), ("bad", "0")])
+    report = _evaluate(store, binary)
+    assert report["labels"]["read_as"] == {"0": "negative", "1": "positive"}
+    assert report["labels"]["scheme"] == "0/1, two classes" and report["texts"] == 3
+    assert report["confusion"]["negative"]["positive"] == 0  # fake: "awful", "bad" negative
+    assert report["accuracy"] == 1.0
+    # every scored text is labelled negative or positive (one has no language: not scored)
+    assert report["negative_vs_positive"] == {"texts": report["scored"], "accuracy": 1.0}
+    three = _labelled(
+        tmp_path / "three.csv",
+        [("awful", "0"), ("okay", "1"), ("super", "2"), ("hm", "mixed"), ("?", "")],
+    )
+    report = _evaluate(store, three)
+    assert report["labels"]["read_as"]["1"] == "neutral" and report["texts"] == 3
+    assert report["labels"]["left_out"] == {"mixed": 1, "": 1}
+    german = tmp_path / "de.csv"
+    text = "note;mood\nschrecklich, ärgerlich;Negativ\nDanke!;POSITIV\n"
+    german.write_bytes(text.encode("cp1252"))
+    report = _evaluate(store, german)
+    assert report["labels"]["read_as"] == {"negativ": "negative", "positiv": "positive"}
+    assert report["texts"] == 2 and report["accuracy"] == 1.0
+    # the reading is printed, and a map overrides it
+    args = ["insight", "evaluate", str(binary), "--text-column", "note", "--label-column", "mood"]
+    table = _run(store, *args, env={"CUSTOS_SENTIMENT_ENGINE": "fake"})
+    assert "labels read as 0 → negative, 1 → positive (0/1, two classes)" in table
+    report = _evaluate(store, binary, "--label-map", "0=neutral,1=skip")
+    assert report["labels"]["read_as"] == {"0": "neutral", "1": None}
+    assert report["texts"] == 2 and report["labels"]["left_out"] == {"1": 1}
+
+
+def test_labels_nothing_reads_are_refused_with_the_fix(store: Path, tmp_path: Path) -> None:
+    odd = _labelled(tmp_path / "odd.csv", [("fine", "3"), ("meh", "7")])
+    args = ["insight", "evaluate", str(odd), "--text-column", "note", "--label-column", "mood"]
+    result = CliRunner().invoke(cli, ["--db", str(store), *args])
+    assert result.exit_code == 2 and "3, 7" in result.output and "row 2" in result.output
+    assert "--label-map" in result.output
+    result = CliRunner().invoke(cli, ["--db", str(store), *args, "--label-map", "3=great"])
+    assert result.exit_code == 2 and "'3=great' is not label=class" in result.output
+    broken = tmp_path / "broken.csv"
+    broken.write_text("note,mood\nfine,positive\ntoo,many,fields\n")
+    args[2] = str(broken)
+    result = CliRunner().invoke(cli, ["--db", str(store), *args])
+    assert result.exit_code == 2 and "line 3" in result.output and "3 fields" in result.output
 
 
 def test_training_refuses_too_few_texts_or_a_thin_class(store: Path, tmp_path: Path) -> None:

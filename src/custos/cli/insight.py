@@ -290,9 +290,18 @@ LabelColumn = Annotated[
     str,
     typer.Option(
         "--label-column", help="The column of the labels: negative, neutral, positive (or "
-        "neg/neu/pos, -1/0/1)."
+        "neg/neu/pos, negativ/positiv, -1/0/1, 0/1/2, 0/1 for two classes, stars 1-5); rows "
+        "labelled mixed, unknown or nothing are left out and counted."
     ),
 ]  # fmt: skip
+LabelMap = Annotated[
+    str | None,
+    typer.Option(
+        "--label-map",
+        help="What each label means, where the column's own reading is not yours: "
+        "'0=negative,1=neutral,2=positive'; 'x=skip' leaves a label's rows out.",
+    ),
+]
 LanguageColumn = Annotated[
     str | None,
     typer.Option(
@@ -302,7 +311,11 @@ LanguageColumn = Annotated[
 ]
 LabelledFile = Annotated[
     Path,
-    typer.Argument(help="A labelled file: CSV, TSV (.tsv) or JSON Lines (.jsonl).", exists=True),
+    typer.Argument(
+        help="A labelled file, read as `custos ingest` reads a source: CSV (commas or "
+        "semicolons), TSV, JSON Lines or Parquet.",
+        exists=True,
+    ),
 ]
 
 
@@ -312,6 +325,7 @@ def evaluate(
     text_column: TextColumn,
     label_column: LabelColumn,
     language_column: LanguageColumn = None,
+    label_map: LabelMap = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Measure the current sentiment engine on your labelled texts: accuracy, macro-F1,
@@ -324,12 +338,14 @@ def evaluate(
                 text_column=text_column,
                 label_column=label_column,
                 language_column=language_column,
+                label_map=label_map,
             )
         )
     if as_json:
         out.print_json(orjson.dumps(report).decode())
         return
     out.print(f"{report['engine']} {report['version']} on {path.name}")
+    out.print(_labels_read(report["labels"]))
     _print_measure(report)
     out.print(
         f"uncertain (confidence < {report['min_confidence']:g}): {report['uncertain']} text(s); "
@@ -337,12 +353,27 @@ def evaluate(
     )
 
 
+def _labels_read(labels: dict[str, Any]) -> str:
+    """One line: how each label was read, the numeric scheme, and the rows left out."""
+    read = ", ".join(
+        f"{label or '(empty)'} → {meaning or 'left out'}"
+        for label, meaning in labels["read_as"].items()
+    )
+    line = f"labels read as {read}" + (f" ({labels['scheme']})" if labels["scheme"] else "")
+    if labels["left_out"]:
+        left = ", ".join(f"{n} {label or '(empty)'}" for label, n in labels["left_out"].items())
+        line += f"; rows left out: {left}"
+    return line
+
+
 def _print_measure(report: dict[str, Any]) -> None:
     """Accuracy, macro-F1, the confusion matrix and the confident-share curve."""
     out.print(
         f"{report['scored']} of {report['texts']} texts scored ({report['unknown']} in other "
         f"languages: unknown); accuracy {_share(report['accuracy'])}, macro-F1 "
-        f"{_share(report['macro_f1'])}"
+        f"{_share(report['macro_f1'])}; negative vs positive (the "
+        f"{report['negative_vs_positive']['texts']} texts labelled so, neutral set aside) "
+        f"{_share(report['negative_vs_positive']['accuracy'])}"
     )
     confusion = Table(title="confusion (rows: your label, columns: the engine's)")
     confusion.add_column("label")
@@ -377,6 +408,7 @@ def train(
     text_column: TextColumn,
     label_column: LabelColumn,
     language_column: LanguageColumn = None,
+    label_map: LabelMap = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Train a sentiment head on your labelled texts (English and German; at least 30, 5 of
@@ -390,6 +422,7 @@ def train(
                 text_column=text_column,
                 label_column=label_column,
                 language_column=language_column,
+                label_map=label_map,
                 phase=progress.phase if progress else None,
             )
         )
@@ -402,6 +435,7 @@ def train(
         + ", ".join(f"{k} {v}" for k, v in trained["classes"].items())
         + f" ({trained['other_languages_left_out']} in other languages left out)"
     )
+    out.print(_labels_read(trained["labels"]))
     table = _numbers_table(
         "held out (5-fold cross-validation) vs the shipped head, same texts",
         ("head", "accuracy", "macro-F1", "most confident 50%"),

@@ -26,6 +26,7 @@ from custos.consent.guard import Guard
 from custos.consent.taxonomy import UNCLASSIFIED
 from custos.core.errors import AccessDenied, CustosError, InputError, NotFoundError
 from custos.core.fields import years_old
+from custos.ingest.readers import reader_for
 from custos.ingest.rows import dumps
 from custos.insight import stats
 from custos.insight.segments import Segment, parse
@@ -54,6 +55,7 @@ Phase = Callable[[str], None]
 DERIVED = ("age", "age_band", "mood", "interactions_30d", "customer_since_days")
 #: Half-life of a score's weight in the current mood (days).
 MOOD_HALF_LIFE_DAYS = 30.0
+LABELLED_BATCH = 10_000  # rows a labelled file is read in at a time
 
 
 @dataclass
@@ -584,6 +586,32 @@ def segment_members(
 
 
 # -- a company's own labels ------------------------------------------------------------------
+def read_labelled(
+    path: Path,
+    text_column: str,
+    label_column: str,
+    language_column: str | None = None,
+    label_map: str | None = None,
+) -> company.Labelled:
+    """A labelled file's texts, labels and languages (:func:`company.labelled`), the file read
+    as ``custos ingest`` reads a source: CSV separated by commas or semicolons, TSV, JSON Lines
+    or Parquet, UTF-8 or Windows-1252. A row that cannot be read is refused with its line and
+    the fix; ``label_map`` is ``--label-map``'s text."""
+    reader = reader_for(path, LABELLED_BATCH)
+    rows: list[tuple[int, dict[str, Any]]] = []
+    for batch in reader.batches():
+        for row in batch:
+            if row.error:
+                raise InputError(
+                    f"{path.name} line {row.line_no}: {row.error}",
+                    hint=row.fix or "repair the line (quote a text that holds the separator)",
+                )
+            if row.values is not None:
+                rows.append((row.line_no, row.values))
+    mapping = company.parse_label_map(label_map) if label_map else None
+    return company.labelled(rows, path.name, text_column, label_column, language_column, mapping)
+
+
 def evaluate(
     app: Custos,
     path: Path,
@@ -591,11 +619,12 @@ def evaluate(
     text_column: str,
     label_column: str,
     language_column: str | None = None,
+    label_map: str | None = None,
 ) -> dict[str, Any]:
     """Measure the current engine (the company's head where one is active) on a labelled file:
     accuracy, macro-F1, confusion matrix, the confident-share curve (see
-    :func:`custos.insight.sentiment.company.measure`)."""
-    data = company.read_labelled(path, text_column, label_column, language_column)
+    :func:`custos.insight.sentiment.company.measure`), and how the labels were read."""
+    data = read_labelled(path, text_column, label_column, language_column, label_map)
     model = engine_for(app)
     threshold = app.settings.sentiment_min_confidence
     languages = data.languages(app.settings.sentiment_language or "unknown")
@@ -605,6 +634,7 @@ def evaluate(
         "version": model.version,
         "min_confidence": threshold,
         **company.measure(data.labels, results),
+        "labels": data.report(),
     }
 
 
@@ -615,6 +645,7 @@ def train(
     text_column: str,
     label_column: str,
     language_column: str | None = None,
+    label_map: str | None = None,
     phase: Phase | None = None,
 ) -> dict[str, Any]:
     """Fit a sentiment head on a company's labelled texts (English and German ones), compare it
@@ -623,7 +654,7 @@ def train(
     :func:`custos.insight.sentiment.company.fit_head`)."""
     from custos.insight.sentiment.e5_head import E5HeadEngine
 
-    data = company.read_labelled(path, text_column, label_column, language_column)
+    data = read_labelled(path, text_column, label_column, language_column, label_map)
     every = data.languages(app.settings.sentiment_language or "unknown")
     kept = [n for n, language in enumerate(every) if language != "unknown"]
     texts = [data.texts[n] for n in kept]
@@ -657,6 +688,7 @@ def train(
         "classes": {label: counts[label] for label in LABELS},
         "languages": dict(sorted(Counter(languages).items())),
         "other_languages_left_out": len(data.texts) - len(texts),
+        "labels": data.report(),
     }
     with app.store.write() as conn:
         version = company.save(conn, fitted.head, trained_on, metrics)

@@ -10,14 +10,13 @@ default engine finds it. Cross-validated: every figure is on texts the head did 
 
 from __future__ import annotations
 
-import csv
 import io
+import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,17 +37,39 @@ from custos.insight.sentiment.e5_head import (
 from custos.insight.sentiment.language import Language, resolve_language
 from custos.store import tables as t
 
-#: Label spellings accepted in a labelled file, and the class each means.
-SYNONYMS: dict[str, Label] = {
+#: Label words accepted in a labelled file (in any case), and the class each means.
+WORDS: dict[str, Label] = {
     **{name: name for name in LABELS},
     "neg": "negative",
     "neu": "neutral",
     "pos": "positive",
-    "-1": "negative",
-    "0": "neutral",
-    "1": "positive",
-    "+1": "positive",
+    "negativ": "negative",  # German; "neutral" is spelled alike
+    "positiv": "positive",
 }
+#: Labels that name none of the three classes (SB-10k's "mixed", a row nobody labelled): their
+#: rows are left out of the measure and counted.
+NO_CLASS = frozenset(
+    {"", "mixed", "both", "gemischt", "unknown", "unbekannt", "irrelevant", "none", "n/a", "na"}
+)
+#: Numeric labels, by the numbers a column holds: (name, meaning, a number that must occur).
+#: Tried in order; the first whose numbers include the column's and its telling number wins.
+SCHEMES: tuple[tuple[str, dict[str, Label], str], ...] = (
+    ("-1/0/1", {"-1": "negative", "0": "neutral", "1": "positive"}, "-1"),
+    ("0/1/2", {"0": "negative", "1": "neutral", "2": "positive"}, "2"),
+    ("0/2/4", {"0": "negative", "2": "neutral", "4": "positive"}, "4"),
+    (
+        "stars 1-5",
+        {"1": "negative", "2": "negative", "3": "neutral", "4": "positive", "5": "positive"},
+        "5",
+    ),
+)
+#: A column of the numbers 0 and 1 only, and no words: two classes (UCI, SST-2, IMDb files).
+BINARY: tuple[str, dict[str, Label]] = ("0/1, two classes", {"0": "negative", "1": "positive"})
+LABEL_HINT = (
+    "use negative, neutral or positive (or neg/neu/pos, -1/0/1, 0/1/2, stars 1-5), or say "
+    "what each label means with --label-map (e.g. '0=negative,1=neutral,2=positive,x=skip')"
+)
+_NUMBER = re.compile(r"[+-]?\d+(?:\.0*)?")
 MIN_TEXTS = 30  # fewest texts to train on
 MIN_PER_CLASS = 5  # fewest texts of each class
 FOLDS = 5
@@ -60,11 +81,17 @@ SEED = 7
 
 @dataclass(frozen=True)
 class Labelled:
-    """The rows of a labelled file: text, class, stated language (None where not given)."""
+    """The rows of a labelled file: text, class, stated language (None where not given); how
+    each label was read (``reading``: label → class, None for left out), the numeric scheme
+    used (``scheme``, None where no number or a ``--label-map`` decided) and the rows left out
+    per label (``left_out``)."""
 
     texts: list[str]
     labels: list[Label]
     stated: list[str | None]
+    reading: dict[str, Label | None] = field(default_factory=dict)
+    scheme: str | None = None
+    left_out: dict[str, int] = field(default_factory=dict)
 
     def languages(self, default: Language = "unknown") -> list[Language]:
         """The language each text is scored in (the stated one wins over detection)."""
@@ -73,69 +100,130 @@ class Labelled:
             for text, stated in zip(self.texts, self.stated, strict=True)
         ]
 
+    def report(self) -> dict[str, Any]:
+        """How the labels were read, for a command's output."""
+        return {"read_as": self.reading, "scheme": self.scheme, "left_out": self.left_out}
 
-def read_labelled(
-    path: Path, text_column: str, label_column: str, language_column: str | None = None
+
+def label_key(value: Any) -> str:
+    """A label as read: trimmed, lower case; a whole number in any spelling (``1.0``, ``+1``)
+    as its digits."""
+    text = "" if value is None else str(value).strip().lower()
+    return str(int(float(text))) if _NUMBER.fullmatch(text) else text
+
+
+def parse_label_map(text: str) -> dict[str, Label | None]:
+    """``--label-map``: ``label=class`` pairs separated by commas, a class being negative,
+    neutral, positive (or neg/neu/pos) or ``skip`` (rows left out)."""
+    mapping: dict[str, Label | None] = {}
+    for part in text.split(","):
+        label, sep, meaning = part.rpartition("=")
+        target = meaning.strip().lower()
+        if not sep or (target != "skip" and target not in WORDS):
+            raise InputError(
+                f"--label-map: {part.strip()!r} is not label=class",
+                hint="e.g. --label-map '0=negative,1=neutral,2=positive,x=skip'",
+            )
+        mapping[label_key(label)] = None if target == "skip" else WORDS[target]
+    return mapping
+
+
+def _reading(
+    first_row: dict[str, int], label_map: dict[str, Label | None], column: str, name: str
+) -> tuple[dict[str, Label | None], str | None]:
+    """What each label of a column means, and the numeric scheme used: ``label_map`` first,
+    then the words, then one scheme for all the column's numbers (:data:`SCHEMES`,
+    :data:`BINARY`); a label none of them reads is refused with its first row."""
+    reading: dict[str, Label | None] = {}
+    numbers: set[str] = set()
+    for label in first_row:
+        if label in label_map:
+            reading[label] = label_map[label]
+        elif label in WORDS or label in NO_CLASS:
+            reading[label] = WORDS.get(label)
+        elif _NUMBER.fullmatch(label):
+            numbers.add(label)
+        else:
+            raise InputError(
+                f"{name} row {first_row[label]}: label {label!r} in column {column!r} is not a "
+                "sentiment class",
+                hint=LABEL_HINT,
+            )
+    if not numbers:
+        return reading, None
+    words = any(label not in numbers for label in first_row)
+    if numbers == {"0", "1"} and not words:
+        scheme, meaning = BINARY
+    else:
+        chosen = next(
+            ((n, m) for n, m, telling in SCHEMES if numbers <= set(m) and telling in numbers),
+            (SCHEMES[0][0], SCHEMES[0][1]) if numbers <= set(SCHEMES[0][1]) else None,
+        )
+        if chosen is None:
+            row = min(first_row[n] for n in numbers)
+            raise InputError(
+                f"{name}: the numeric labels {', '.join(sorted(numbers, key=int))} in column "
+                f"{column!r} (first in row {row}) fit no known scheme",
+                hint=LABEL_HINT,
+            )
+        scheme, meaning = chosen
+    reading.update({n: meaning[n] for n in numbers})
+    return {label: reading[label] for label in first_row}, scheme  # in the file's order
+
+
+def labelled(
+    rows: Sequence[tuple[int, dict[str, Any]]],
+    name: str,
+    text_column: str,
+    label_column: str,
+    language_column: str | None = None,
+    label_map: dict[str, Label | None] | None = None,
 ) -> Labelled:
-    """The labelled texts of a CSV (or TSV, or JSON Lines) file; a missing column or a label
-    that is not negative/neutral/positive (or neg/neu/pos, -1/0/1) is refused with its row."""
-    rows = _rows(path)
-    texts: list[str] = []
-    labels: list[Label] = []
-    stated: list[str | None] = []
+    """The labelled texts of a file's rows ((row number, values), as ``custos ingest`` reads a
+    file; ``name`` is the file's, for messages). Labels are read as :func:`_reading` says;
+    rows without a text, or whose label names no class, are left out (the latter counted). A
+    missing column or a label nothing reads is refused with its row."""
+    first_row: dict[str, int] = {}
+    kept: list[tuple[str, str, str | None]] = []
     for number, row in rows:
         for column in (text_column, label_column, language_column):
             if column is not None and column not in row:
                 raise InputError(
-                    f"{path.name} row {number} has no column {column!r} "
+                    f"{name} row {number} has no column {column!r} "
                     f"(columns: {', '.join(sorted(row))})",
                     hint="name the columns with --text-column, --label-column, --language-column",
                 )
         text = str(row[text_column] or "").strip()
         if not text:
             continue
-        raw = str(row[label_column] if row[label_column] is not None else "").strip()
-        label = SYNONYMS.get(raw.lower())
-        if label is None:
-            raise InputError(
-                f"{path.name} row {number}: label {raw!r} in column {label_column!r} is not a "
-                "sentiment class",
-                hint="use negative, neutral or positive (or neg/neu/pos, -1/0/1)",
-            )
+        label = label_key(row[label_column])
+        first_row.setdefault(label, number)
+        stated = str(row[language_column] or "") or None if language_column else None
+        kept.append((text, label, stated))
+    reading, scheme = _reading(first_row, label_map or {}, label_column, name)
+    texts: list[str] = []
+    labels: list[Label] = []
+    stated_languages: list[str | None] = []
+    left_out: Counter[str] = Counter()
+    for text, label, stated in kept:
+        meaning = reading[label]
+        if meaning is None:
+            left_out[label] += 1
+            continue
         texts.append(text)
-        labels.append(label)
-        stated.append(str(row[language_column] or "") or None if language_column else None)
-    return Labelled(texts, labels, stated)
-
-
-def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """(row number as a spreadsheet shows it, row) of a CSV/TSV or JSON Lines file."""
-    try:
-        content = path.read_text(encoding="utf-8-sig")
-    except OSError as error:
-        raise InputError(f"cannot read {path}: {error.strerror}", hint="check the path") from None
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        out = []
-        for number, line in enumerate(content.splitlines(), start=1):
-            if line.strip():
-                try:
-                    out.append((number, dict(orjson.loads(line))))
-                except (orjson.JSONDecodeError, TypeError, ValueError):
-                    raise InputError(
-                        f"{path.name} line {number} is not a JSON object",
-                        hint="one JSON object per line",
-                    ) from None
-        return out
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    reader = csv.DictReader(io.StringIO(content), delimiter=delimiter)
-    return [(number, dict(row)) for number, row in enumerate(reader, start=2)]
+        labels.append(meaning)
+        stated_languages.append(stated)
+    return Labelled(texts, labels, stated_languages, reading, scheme, dict(left_out))
 
 
 # -- measuring ----------------------------------------------------------------------------------
 def measure(labels: Sequence[Label], results: Sequence[Sentiment]) -> dict[str, Any]:
     """Accuracy, macro-F1 and the confusion matrix of the scored texts (the most probable class,
     also where the engine abstains), the share it abstains on, the accuracy of its most
-    confident 10%..100%, and the share kept and its accuracy at a few confidence thresholds. Texts the engine does not score (another language) are counted."""
+    confident 10%..100%, and the share kept and its accuracy at a few confidence thresholds;
+    ``negative_vs_positive``: on the texts labelled negative or positive, how often the sign
+    of the score (p(positive) − p(negative)) is theirs, the neutral class set aside. Texts the
+    engine does not score (another language) are counted."""
     pairs = [
         (label, predicted(r), r.confidence or 0.0)
         for label, r in zip(labels, results, strict=True)
@@ -160,9 +248,19 @@ def measure(labels: Sequence[Label], results: Sequence[Sentiment]) -> dict[str, 
                 "accuracy": _ratio(sum(kept), len(kept)),
             }
         )
+    opinion = [
+        (truth, r.score)
+        for truth, r in zip(labels, results, strict=True)
+        if truth != "neutral" and r.score is not None
+    ]
+    sign_right = sum(score < 0 if truth == "negative" else score > 0 for truth, score in opinion)
     return {
         "texts": len(labels),
         "scored": n,
+        "negative_vs_positive": {
+            "texts": len(opinion),
+            "accuracy": _ratio(sign_right, len(opinion)),
+        },
         "unknown": len(labels) - n,
         "uncertain": sum(1 for r in results if r.label == "uncertain"),
         "accuracy": _ratio(sum(right), n),
