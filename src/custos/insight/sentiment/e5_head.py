@@ -52,7 +52,7 @@ from numpy.typing import NDArray
 
 from custos.insight.sentiment import LABELS, Sentiment, from_probabilities, languages_of, unknown
 from custos.insight.sentiment.encoder import Encoder, recipe
-from custos.insight.sentiment.language import LINK, Language
+from custos.insight.sentiment.language import LINK, PLACEHOLDER, Language
 
 HEAD_FILE = "e5_head.npz"
 LAYER_HEAD_FILE = "e5_head_l{layers}.npz"  # a shipped head for a layer count not the default's
@@ -62,6 +62,8 @@ MIN_CHUNK = 8  # fewest texts per call when a batch is split over the workers
 _LINK = re.compile(LINK)
 #: a handle: ``@`` not inside a word or an e-mail address, then a name with a letter in it
 _HANDLE = re.compile(r"(?<![\w.@])@\w*[^\W\d]\w*")
+#: a placeholder or pseudonym with the space before it, or in brackets of its own
+_PLACEHOLDER = re.compile(rf"\s*\(\s*(?:{PLACEHOLDER})\s*\)|\s*(?:{PLACEHOLDER})")
 MAX_WORKERS = 8  # each worker holds one chunk's activations (a few MB a text)
 
 
@@ -286,7 +288,16 @@ def embedding_text(text: str) -> str:
     XLM-T publishes SB-10k's tweets, which the German head trains on; an e-mail address stays);
     training (``scripts/train_sentiment.py``) and scoring embed the same form. Measured on the
     324 SB-10k tweets held out with their ``@user``/``http`` written back as real handles and
-    t.co links: 0.682 3-class as they stand, 0.698 in this form (as published: 0.698)."""
+    t.co links: 0.682 3-class as they stand, 0.698 in this form (as published: 0.698).
+
+    What the PII engine left of personal data (``<PERSON>``, ``<PHONE_NUMBER_9ab01c22d3e4>``)
+    is left out, with the brackets around it: "Kunde <PERSON> (<PHONE_NUMBER>): Danke!" is
+    embedded as "Kunde: Danke!". Such tokens say nothing of the mood but pulled the texts
+    they were in towards one another: measured on the German service set with a placeholder
+    name and phone before each text, 0.894 3-class kept, 0.942 left out (0.861 and 0.942 with
+    pseudonyms; 0.931 without either)."""
+    if "<" in text:
+        text = _PLACEHOLDER.sub("", text).strip()
     return _HANDLE.sub("@user", _LINK.sub("http", text))
 
 

@@ -104,7 +104,11 @@ _WORDS: dict[str, frozenset[str]] = {
 
 #: a link, as language detection strips it and the e5 engine masks it (``embedding_text``)
 LINK = r"https?://\S+|www\.\S+"
-_STRIP = re.compile(rf"{LINK}|@\w+|\S+@\S+")
+#: what custos's PII engine leaves of personal data in a text: a placeholder (``<PERSON>``) or
+#: a keyed pseudonym (``<PERSON_3f9a1c2b7d4e>``); language detection and the e5 engine
+#: (``embedding_text``) leave it out: it names a type, not a word of the text's language
+PLACEHOLDER = r"<[A-Z][A-Z0-9_]*(?:_[0-9a-f]+)?>"
+_STRIP = re.compile(rf"{LINK}|{PLACEHOLDER}|@\w+|\S+@\S+")
 _TOKEN = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _LETTER = re.compile(r"[^\W\d_]")
 _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
