@@ -344,9 +344,10 @@ def test_labels_are_read_as_the_public_sets_write_them(store: Path, tmp_path: Pa
     """0/1 alone is two classes (UCI, SST-2); 0/1/2 is negative/neutral/positive (TweetEval);
     German words are classes; "mixed" and empty labels leave their rows out, counted; a
     semicolon-separated Windows-1252 export reads as `custos ingest` reads it."""
-    binary = _labelled(tmp_path / "binary.csv", [("awful", "0"), ("super", "1"), ("bad", "0")])
+    rows = [("awful", "0"), ("super", "1"), ("bad", "0"), ("hm", "")]  # one left unlabelled
+    binary = _labelled(tmp_path / "binary.csv", rows)
     report = _evaluate(store, binary)
-    assert report["labels"]["read_as"] == {"0": "negative", "1": "positive"}
+    assert report["labels"]["read_as"] == {"0": "negative", "1": "positive", "": None}
     assert report["labels"]["scheme"] == "0/1, two classes" and report["texts"] == 3
     assert report["confusion"]["negative"]["positive"] == 0  # fake: "awful", "bad" negative
     assert report["accuracy"] == 1.0
@@ -368,10 +369,10 @@ def test_labels_are_read_as_the_public_sets_write_them(store: Path, tmp_path: Pa
     # the reading is printed, and a map overrides it
     args = ["insight", "evaluate", str(binary), "--text-column", "note", "--label-column", "mood"]
     table = _run(store, *args, env={"CUSTOS_SENTIMENT_ENGINE": "fake"})
-    assert "labels read as 0 → negative, 1 → positive (0/1, two classes)" in table
+    assert "labels read as 0 → negative, 1 → positive, (empty) → left out (0/1, two" in table
     report = _evaluate(store, binary, "--label-map", "0=neutral,1=skip")
-    assert report["labels"]["read_as"] == {"0": "neutral", "1": None}
-    assert report["texts"] == 2 and report["labels"]["left_out"] == {"1": 1}
+    assert report["labels"]["read_as"] == {"0": "neutral", "1": None, "": None}
+    assert report["texts"] == 2 and report["labels"]["left_out"] == {"1": 1, "": 1}
 
 
 def test_labels_nothing_reads_are_refused_with_the_fix(store: Path, tmp_path: Path) -> None:

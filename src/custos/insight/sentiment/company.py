@@ -151,7 +151,8 @@ def _reading(
             )
     if not numbers:
         return reading, None
-    words = any(label not in numbers for label in first_row)
+    # class words beside the numbers (not "mixed" or an empty label): then 0 is neutral
+    words = any(reading.get(label) is not None for label in first_row if label not in numbers)
     if numbers == {"0", "1"} and not words:
         scheme, meaning = BINARY
     else:
