@@ -58,6 +58,15 @@ def types(engine: PiiEngine, text: str, language: str) -> set[str]:
         ("Tel. 030/12345678", "de", "030/12345678"),
         ("Tel. 089 / 12 34 56", "de", "089 / 12 34 56"),
         ("neue Handynummer ist 04332181960.", "de", "04332181960"),
+        # in brackets after a caller's name, as call notes write them: the closing bracket
+        # is not part of the number, and an opening one does not hide it
+        ("Anrufer Slawomir Geißler (+49(0)6430456547): Abo", "de", "+49(0)6430456547"),
+        ("Anruferin (00318451621): Paket", "de", "00318451621"),
+        ("Caller Jane Roe (555-201-3344) asked.", "en", "555-201-3344"),
+        ("Caller Jane Roe ((725)444-1019) asked.", "en", "(725)444-1019"),
+        # a bare digit run after the caller's name: "caller"/"Anrufer" is phone context
+        ("Anrufer Hans Wulf (09202025323): Danke.", "de", "09202025323"),
+        ("Caller Jane Roe (5159972768) asked.", "en", "5159972768"),
     ],
 )
 def test_phone_numbers_in_national_and_international_forms(

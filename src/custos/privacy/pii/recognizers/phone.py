@@ -1,7 +1,9 @@
 """Phone numbers: international (+49, 0049, +1), German national (0…) and North American forms.
 
 Numbers written without any separator look like order or reference numbers, so they start
-below the reporting threshold and need a context word ("Rückruf", "mobile") nearby.
+below the reporting threshold and need a context word ("Rückruf", "mobile") nearby. A call
+note's caller ("Caller", "Anrufer") is such a word: the number after a caller's name is
+often a bare digit run, and redacting a reference number next to it is the safer error.
 """
 
 from __future__ import annotations
@@ -27,13 +29,13 @@ class PhoneNumberRecognizer(RulePatternRecognizer):
     PATTERNS: ClassVar[list[Pattern]] = [
         Pattern(
             "international",
-            r"(?<![\w+])(?:\+|00)[1-9]\d{0,2}(?:[ ]?\(0\))?(?:[ ./-]?\(?\d{1,5}\)?){2,6}"
+            r"(?<![\w+])(?:\+|00)[1-9]\d{0,2}(?:[ ]?\(0\))?(?:[ ./-]?(?:\(\d{1,5}\)|\d{1,5})){2,6}"
             r"(?:[ ]?(?:x|ext\.?)[ ]?\d{1,5})?(?![\w])",
             0.7,
         ),
         Pattern(
             "north american",
-            r"(?<![\w+(/.-])(?:1[ .-])?(?:\(\d{3}\)[ ]?|\d{3}[ .-])\d{3}[ .-]\d{4}"
+            r"(?<![\w+/.-])(?:1[ .-])?(?:\(\d{3}\)[ ]?|\d{3}[ .-])\d{3}[ .-]\d{4}"
             r"(?:[ ]?(?:x|ext\.?)[ ]?\d{1,5})?(?![\w-])",
             0.65,
         ),
@@ -71,6 +73,10 @@ class PhoneNumberRecognizer(RulePatternRecognizer):
         "rufen",
         "erreichbar",
         "festnetz",
+        # who rang: a call note's number after the caller's name, often a bare digit run
+        "caller",
+        "anrufer",
+        "anruferin",
     ]
 
     def tidy(self, text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
