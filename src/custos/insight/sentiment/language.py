@@ -77,7 +77,9 @@ hoffe hoffentlich vielleicht natürlich eigentlich bitte danke herzlich freue so
 _OTHER = {
     "nl": """de het een en van ik je jij niet dat die is op te zijn met voor maar wat ook nog
           bij naar hoe mijn uw jullie heb hebben geen wel dan om er deze dit zou kan graag
-          bedankt alstublieft goed slecht""",
+          bedankt alstublieft goed slecht klant klanten vraag vraagt klacht klachten
+          bestelling pakket levering bezorging bezorgd adres factuur terugbetaling gedaan
+          waar wanneer wijzigen""",
     "fr": """le la les un une des et est je tu il elle nous vous ils pas ne que qui dans pour sur
           avec ce cette mais ou donc très mon ma mes votre vos du au aux été suis avez merci
           bonjour service commande""",
