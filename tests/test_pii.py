@@ -218,6 +218,10 @@ def test_order_references_are_not_customer_numbers(engine: PiiEngine) -> None:
         ("Frau Müller bittet um Rückruf.", "Müller"),  # surname after a title
         ("Herr von Bergen hat angerufen.", "von Bergen"),
         ("hier ist Christian Lange. Keine Antwort.", "Christian Lange"),  # "lange" is a word
+        # initials with their full stop stay inside the name
+        ("Anrufer Jens D. Hecker ruft an.", "Jens D. Hecker"),
+        ("Anrufer Hans-H. Holsten-Weinhage ruft an.", "Hans-H. Holsten-Weinhage"),
+        ("Herr D. Hecker ruft an.", "D. Hecker"),
     ],
 )
 def test_german_names_with_and_without_cues(engine: PiiEngine, text: str, name: str) -> None:
@@ -231,6 +235,8 @@ def test_german_names_with_and_without_cues(engine: PiiEngine, text: str, name: 
         "Bitte Rechnung an die Lieferadresse schicken, Kundenkonto aktualisieren.",
         "Mein Mann und ich sind seit Jahren Kunden.",
         "IBAN und Geburtsdatum fehlen, Kunde informiert.",
+        "Kunde bestellt Typ A. Danach keine Rückfragen.",  # a letter and a full stop, no name
+        "Tarif L. Bitte zum Monatsende umstellen.",
     ],
 )
 def test_german_nouns_are_not_names(engine: PiiEngine, text: str) -> None:

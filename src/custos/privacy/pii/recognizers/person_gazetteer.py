@@ -21,6 +21,8 @@ from custos.privacy.pii.recognizers.base import finding
 from custos.privacy.pii.words import PARTICLES, Word, split_words, stopwords
 
 _HONORIFICS = r"(?:mr|mrs|ms|miss|mx|dr|prof|hr|fr)\.?"
+#: an initial inside a name, written with a full stop: "D." in "Jens D. Hecker", "Hans-H."
+_INITIAL = re.compile(r"(?:\w+-)?[A-ZÄÖÜ]")
 
 
 def _known(word: str, names: frozenset[str]) -> bool:
@@ -95,6 +97,7 @@ class PersonGazetteerRecognizer(EntityRecognizer):
                 self.is_name_word(word)
                 or self._first_then_last(text, words, i)
                 or self._particle_after_cue(text, words, i)
+                or self._initial_before_name(text, words, i)
             ):
                 i += 1
                 continue
@@ -139,6 +142,15 @@ class PersonGazetteerRecognizer(EntityRecognizer):
             and _known(words[i + 1].text, last_names())
         )
 
+    def _initial_before_name(self, text: str, words: list[Word], i: int) -> bool:
+        """An initial with its full stop before a name word: the "D." of "Jens D. Hecker"."""
+        return (
+            bool(_INITIAL.fullmatch(words[i].text))
+            and i + 1 < len(words)
+            and text[words[i].end : words[i + 1].start] == ". "
+            and self.is_name_word(words[i + 1])
+        )
+
     def _particle_after_cue(self, text: str, words: list[Word], i: int) -> bool:
         """A name particle right after a cue, before a capitalised word: "Herr von Bergen"."""
         return (
@@ -150,18 +162,21 @@ class PersonGazetteerRecognizer(EntityRecognizer):
         )
 
     def _run(self, text: str, words: list[Word], i: int) -> list[Word]:
-        """Capitalised words from ``i`` on, one space apart (particles such as "von" inside).
+        """Capitalised words from ``i`` on, one space apart (particles such as "von" inside),
+        or a full stop and a space after an initial ("Jens D. Hecker", "Hans-H. Meier").
         Inside a name, a listed last name counts even if it is a common word ("Lange")."""
         run = [words[i]]
         k = i + 1
         while k < len(words) and len(run) < self.MAX_WORDS:
             word = words[k]
-            if text[run[-1].end : word.start] != " ":
+            gap = text[run[-1].end : word.start]
+            if gap != " " and not (gap == ". " and _INITIAL.fullmatch(run[-1].text)):
                 break
             if (
                 self.is_name_word(word)
                 or (word.capitalised and _known(word.text, last_names()))
                 or (word.capitalised and run[-1].text in PARTICLES)
+                or self._initial_before_name(text, words, k)
             ):
                 run.append(word)
                 k += 1
