@@ -65,6 +65,7 @@ from bench.sentiment_sources import (  # noqa: E402
     all_sources,
 )
 from custos.insight.sentiment.e5_head import Head  # noqa: E402
+from custos.privacy.pii.operators import Mode  # noqa: E402
 
 #: the commit whose package still shipped the airline-trained head (the baseline)
 OLD_HEAD = "e7ed7e7:src/custos/insight/sentiment/e5_head.npz"
@@ -75,7 +76,7 @@ COMPANY_TEXTS = 300  # labelled texts of one domain a company head is trained on
 COMPANY_C = 1.0
 #: held-out notes also scored after PII redaction, as ingestion stores free text
 STORED_SETS = ("custos-notes-held-out", "custos-de-service")
-STORED_MODES = {"redact": "redacted", "pseudonymise": "pseudonymised"}
+STORED_MODES: dict[Mode, str] = {"redact": "redacted", "pseudonymise": "pseudonymised"}
 CALLER_SEED = 20261207
 #: leave-one-source-out, for the sources the shipped head trains on (a source it never trains
 #: on is in the held-out table); the custos notes and GoEmotions count as one source each
@@ -123,7 +124,7 @@ def scores(gold: Sequence[str], p: NDArray[np.float64]) -> Scores:
     )
 
 
-def as_stored(examples: Sequence[Example], mode: str) -> list[Example]:
+def as_stored(examples: Sequence[Example], mode: Mode) -> list[Example]:
     """``examples`` as a CDP stores call notes: "Caller NAME (PHONE): text" ("Anrufer …" in
     German), name and phone synthetic, redacted or pseudonymised by custos's PII engine in the
     text's language; the source's name says which."""
@@ -141,7 +142,7 @@ def as_stored(examples: Sequence[Example], mode: str) -> list[Example]:
         faker = fakers[e.language]
         caller = "Anrufer" if e.language == "de" else "Caller"
         text = f"{caller} {faker.name()} ({faker.phone_number()}): {e.text}"
-        stored = engine.redact(text, e.language, mode, key)  # type: ignore[arg-type]
+        stored = engine.redact(text, e.language, mode, key)
         out.append(Example(stored, e.label, e.language, f"{e.source} ({STORED_MODES[mode]})"))
     return out
 

@@ -14,7 +14,7 @@ import io
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -89,9 +89,9 @@ class Labelled:
     texts: list[str]
     labels: list[Label]
     stated: list[str | None]
-    reading: dict[str, Label | None] = field(default_factory=dict)
-    scheme: str | None = None
-    left_out: dict[str, int] = field(default_factory=dict)
+    reading: dict[str, Label | None]
+    scheme: str | None
+    left_out: dict[str, int]
 
     def languages(self, default: Language = "unknown") -> list[Language]:
         """The language each text is scored in (the stated one wins over detection)."""
