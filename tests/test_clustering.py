@@ -123,3 +123,28 @@ def test_an_incremental_plan_splits_what_the_evidence_splits_and_plans_only_what
     assert planned.assigned.created == {planned.assigned.cluster_ids[1]}
     # a profile of new records only is no split
     assert not _plan(History(), new={1, 2, 3, 4, 5, 6}).assigned.split
+
+
+def test_a_father_and_a_son_of_one_name_make_their_address_a_household() -> None:
+    """Born 1945 and 1975, they give the home's North American number (which does not say
+    whether it rings at home): neither that number nor one name makes them one person, and a
+    "D. Sanders" at their address could be either."""
+    home, phone = "3600 sanchez rd|60662", (("phone", "+13129790423"),)
+    nodes = [
+        Node(1, True, "david", "sanders", "1945-02-26", phone, None, home),
+        Node(2, True, "david", "sanders", "1975-12-26", phone, None, home),
+        Node(3, True, "d", "sanders", None, (), None, home),
+        Node(4, True, "d", "sanders", None, (), None, home),
+    ]
+    exact = exact_edges(nodes, max_persons=3, max_records=50)
+    assert ("address", home) in exact.homes[1]
+    assert {3, 4} <= exact.undecided
+    assert not exact.edges  # (the number is the household's: it links nobody)
+    # one person's birth dates, a typo in one and day and month swapped in another, are no
+    # household
+    one = [
+        Node(5, True, "anna", "berg", "1984-06-12", (), None, "weg 1|10115"),
+        Node(6, True, "anna", "berg", "1948-06-12", (), None, "weg 1|10115"),
+        Node(7, True, "anna", "berg", "1984-12-06", (), None, "weg 1|10115"),
+    ]
+    assert not exact_edges(one, max_persons=3, max_records=50).homes

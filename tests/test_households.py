@@ -267,6 +267,84 @@ def test_a_landline_and_a_birth_date_do_not_make_twins_one_person(
     assert x.get(("catalogue", "q1")) != x.get(("catalogue", "q2"))
 
 
+# A father and a son of one name in Chicago, born 1945 and 1975 on the 26th, give the home's
+# number (a North American number does not say whether it rings at home); two catalogue
+# requests say only "D. Sanders". In Hamburg a father and his son "Jr." of one name and
+# birthday, 1953 and 1989, share the landline: two digits of a year are no typo.
+NAMESAKES = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,country
+d1,David,Sanders,,(312) 979-0423,02/26/1945,3600 Sanchez Road,60662,Chicago,US
+d2,David,Sanders,,312.979.0423,12/26/1975,3600 Sanchez Road,60662,Chicago,US
+j1,Jürgen,Mälzer,juergen.maelzer@example.com,040 87165287,26.11.1953,Gina-Langern-Weg 77,22341,Hamburg,DE
+j2,Jürgen,Mälzer Jr.,juergen.m@example.de,040-87165287,26.11.1989,Gina-Langern-Weg 77,22341,Hamburg,DE
+"""
+NAMESAKE_REQUESTS = """record_id,name,street,postcode,city,country
+q1,D. Sanders,3600 Sanchez Road,60662,Chicago,US
+q2,D. Sanders,3600 Sanchez Rd,60662,Chicago,US
+"""
+
+
+def test_father_and_son_of_one_name_and_birthday_stay_apart(custos: Custos, tmp_path: Path) -> None:
+    custos.ingest(write(tmp_path / "crm.csv", NAMESAKES), "crm")
+    custos.ingest(
+        write(tmp_path / "catalogue.csv", NAMESAKE_REQUESTS),
+        "catalogue",
+        map_path=write(tmp_path / "catalogue.yaml", "fields:\n  full_name: name\n"),
+    )
+    custos.resolve()
+    x = _xref(custos)
+    davids = {x[("crm", "d1")], x[("crm", "d2")]}
+    assert len(davids) == 2
+    assert x.get(("catalogue", "q1")) not in davids  # either David
+    assert x.get(("catalogue", "q2")) not in davids
+    assert x.get(("catalogue", "q1")) != x.get(("catalogue", "q2"))
+    assert x[("crm", "j1")] != x[("crm", "j2")]
+
+
+# Twins Andreas and Andrea of one birth date: his records give only the landline, hers her
+# own e-mail and mobile; each name is written the same in every source.
+ANDREAS_AND_ANDREA = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,country
+a1,Andreas,Hofmann,,0221 264971,,Rosenstraße 78,50949,Köln,DE
+a2,Andreas,Hofmann,,(0221) 26 49 71,1976-04-17,Rosenstraße 78,50949,Köln,DE
+a3,Andrea,Hofmann,andrea.hofmann@example.com,0176/85313148,17.04.1976,Rosenstraße 78,50949,Köln,DE
+a4,Andrea,Hofmann,andrea.hofmann@example.com,+49 176 85313148,1976-04-17,Rosenstraße 78,50949,Köln,DE
+"""
+
+
+def test_twins_whose_names_differ_by_a_letter_are_two_persons(
+    custos: Custos, tmp_path: Path
+) -> None:
+    custos.ingest(write(tmp_path / "crm.csv", ANDREAS_AND_ANDREA), "crm")
+    custos.resolve()
+    x = _xref(custos)
+    assert x[("crm", "a1")] == x[("crm", "a2")]
+    assert x[("crm", "a3")] == x[("crm", "a4")]
+    assert x[("crm", "a1")] != x[("crm", "a3")]
+
+
+# Michèle Wagner and her son Christophe, each with a mobile; a call from his number, the caller
+# written down as "M. Wagner" (Monsieur) and no country.
+MONSIEUR = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,country
+m1,Michèle,Wagner,michele.wagner@example.fr,06 73 45 82 71,,"1, avenue Martins",31731,Clerbourg,FR
+m2,Christophe,Wagner,christophe.wagner@example.fr,+33 6 81 55 83 56,30.06.2002,"1, avenue Martins",31731,Clerbourg,FR
+"""
+
+
+def test_a_caller_written_as_monsieur_is_not_the_woman_of_his_initial(
+    custos: Custos, tmp_path: Path
+) -> None:
+    custos.ingest(write(tmp_path / "crm.csv", MONSIEUR), "crm")
+    _calls(
+        custos,
+        tmp_path / "calls.csv",
+        "record_id,timestamp,caller,phone,text\n"
+        "k1,2026-03-01T10:00:00Z,M. Wagner,0681558356,Réclamation\n",
+    )
+    custos.resolve()
+    x = _xref(custos)
+    assert x[("crm", "m1")] != x[("crm", "m2")]
+    assert x.get(("calls", "k1")) == x[("crm", "m2")]  # his number, and no first name to doubt
+
+
 # Twins Mario and Maria with one birth date and landline; Maria's loyalty card is misspelt
 # "Mariia" and carries her mobile, her CRM record only an initial.
 MISSPELT_TWIN = """record_id,first_name,last_name,email,phone,date_of_birth,street,postcode,city,country

@@ -152,6 +152,9 @@ def test_birth_date_compatibility() -> None:
     assert same_birth_date("1984-06-12", "1984-06-21")  # two digits swapped
     # one part, but no slip of the hand: a mother and her daughter, two namesakes
     assert not same_birth_date("1965-09-18", "2007-09-18")
+    # two digits of the year wrong: a father and a son of one name and birthday
+    assert not same_birth_date("1953-11-26", "1989-11-26")
+    assert same_birth_date("1964-06-12", "1941-06-12")  # one digit dropped, another added
     assert not same_birth_date("1965-10-16", "1965-10-04")
     assert not same_birth_date("1965-03-16", "1965-11-16")
 

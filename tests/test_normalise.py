@@ -49,10 +49,20 @@ def test_name_key_is_idempotent_and_ascii(text: str) -> None:
         # with its dot, jun./sen. is the German abbreviation, never a surname of its own
         ("Klaus Kobelt sen.", "Klaus", "Kobelt sen."),
         ("Kobelt, Klaus jun.", "Klaus", "Kobelt jun."),
+        # "M." before a surname may be Monsieur: no first name (unless the row's country says
+        # it is an initial, below)
+        ("M. Wagner", None, "Wagner"),
+        ("M. de Jonge", None, "de Jonge"),
+        ("M. J. Smith", "M. J.", "Smith"),
+        ("John M. Smith", "John M.", "Smith"),
     ],
 )
 def test_split_full_name(full: str, first: str | None, last: str | None) -> None:
     assert n.split_full_name(full) == (first, last)
+
+
+def test_an_m_with_a_full_stop_is_an_initial_outside_french_speaking_countries() -> None:
+    assert n.split_full_name("M. Wagner", monsieur=False) == ("M.", "Wagner")
 
 
 def test_display_name_title_cases_shouting_only() -> None:
@@ -238,6 +248,10 @@ def test_street_variants_meet() -> None:
         ("101 rue Édith Pinto", "101 r. Édith Pinto"),
         ("Plaza Mayor 3", "Pza. Mayor 3"),
         ("Hövelgasse 85", "Hoevelgasse 85"),
+        ("27 Washington Grove", "27 Washington Gr"),
+        ("5 Oak Close", "5 Oak Cl."),
+        ("Lizastraat 70", "Lizastr. 70"),
+        ("Van Gogh Laan 4", "Van Gogh ln 4"),
     ],
 )
 def test_street_types_written_out_or_abbreviated_meet(written: str, abbreviated: str) -> None:

@@ -21,6 +21,7 @@ from custos.identity.graph import (
     Node,
     conflicts,
     distinct,
+    same_birth_date,
 )
 from custos.identity.names import gender, genders_differ, known, variants
 
@@ -86,7 +87,8 @@ def _outweighed(
     an identifier of the person other than ``ident`` (as :mod:`custos.identity.plan` weighs a
     scored pair): the records of one customer number and birth date are one person, whatever
     the first names. A landline is no identifier of a person: twins Reinhild and Roderich share
-    theirs and a birth date, and are two."""
+    theirs and a birth date, and are two; nor is a number that may be one (North American
+    numbers do not say whether they ring in a pocket or a home)."""
     if len(found) != 1:
         return False
     # (not ``ident`` in another form: a landline as dialled and in E.164 is one number)
@@ -97,7 +99,9 @@ def _outweighed(
         if i[0] in ("email", "customer_id", "phone")
         and i != ident
         and not _contact_of(i) & same
-        and not (i[0] == "phone" and line_kind(i[1]) == "fixed")  # a landline is the home's
+        # a landline is the home's, and so may be a number whose plan does not say mobile (a
+        # North American one): a father and a son of one name share it
+        and not (i[0] == "phone" and line_kind(i[1]) != "mobile")
     }
     shared = len(mine.intersection(b.identifiers))
     if not shared:
@@ -207,6 +211,41 @@ def _household(persons: list[list[Node]]) -> bool:
             if names:
                 return True
             names |= found
+    return False
+
+
+def _two_names(group: Sequence[Node], names: set[str]) -> bool:
+    """Do the records of one address state two known first names that are not variants of each
+    other, each in two records or more: Andreas and Andrea Hofmann, twins of one birth date,
+    each known by their own name in every source? A typo that makes another name ("Andrea"
+    for Andreas) is a slip in one record, not the same slip in two."""
+    twice = {
+        name
+        for name in names
+        if sum(1 for n in group if n.first_key == name) > 1  # (a few records per address)
+    }
+    return any(not variants(x, y) for x in twice for y in twice if x < y)
+
+
+def _namesakes(group: Sequence[Node]) -> bool:
+    """Do the records of one address give one first name with birth dates of two persons (a
+    father and a son of one name: 1945 and 1975)? Dates that a third one bridges (a typo in
+    one record, day and month swapped in another) are one person's."""
+    born: dict[str, set[str]] = {}
+    for node in group:
+        if node.date_of_birth and node.first_key and len(node.first_key) > 1:
+            born.setdefault(node.first_key, set()).add(node.date_of_birth)
+    for dates in born.values():
+        if len(dates) < 2:
+            continue
+        left = list(dates)
+        reached = [left.pop()]
+        for date in reached:  # (the dates one person's could be, a typo at a time)
+            near = [d for d in left if same_birth_date(date, d)]
+            reached += near
+            left = [d for d in left if d not in near]
+        if left:
+            return True
     return False
 
 
@@ -387,7 +426,10 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
             # (two known first names at least, or it cannot be one: most addresses are one
             # person's, and grouping their records into persons is the costly part)
             names = {n.first_key for n in group if n.first_key and known(n.first_key)}
-            if len(names) > 1 and _household(persons_among(group, place=True)[0]):
+            if (
+                len(names) > 1
+                and (_household(persons_among(group, place=True)[0]) or _two_names(group, names))
+            ) or _namesakes(group):
                 result.households.add(ident[1])
                 for node in group:
                     result.homes.setdefault(node.raw_id, set()).add(ident)

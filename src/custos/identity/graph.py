@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Protocol
 
-from rapidfuzz.distance import DamerauLevenshtein
+from rapidfuzz.distance import DamerauLevenshtein, Indel
 
 from custos.core.phones import digits_key, line_kind
 from custos.identity.names import near, relation
@@ -465,10 +465,10 @@ def same_birth_date(a: str, b: str) -> bool:
 
     Yes when equal, when day and month are swapped, or when only one of year, month and day
     differs by a slip of the hand: a day or month with one digit wrong or two swapped; a year
-    at most two edits away (a digit wrong, two swapped, one dropped or doubled so that the
-    others shift: 1964 typed 1946, 1994, 1941; another century, 1864). No when two parts
-    differ, or one by more: 1965 and 2007 are a mother and a daughter, the 16th and the 4th
-    two namesakes, not a typo.
+    with one digit wrong or two swapped (1964 typed 1946, 1994; another century, 1864), or one
+    dropped and another added so that the others shift (1941). No when two parts differ, or one
+    by more: 1965 and 2007 are a mother and a daughter, 1953 and 1989 a father and his son of
+    one name and birthday, the 16th and the 4th two namesakes, not a typo.
     """
     if a == b:
         return True
@@ -480,7 +480,11 @@ def same_birth_date(a: str, b: str) -> bool:
     if year + month + day != 1:
         return False
     if year:
-        return DamerauLevenshtein.distance(a[:4], b[:4], score_cutoff=2) <= 2
+        x, y = a[:4], b[:4]
+        return (
+            DamerauLevenshtein.distance(x, y, score_cutoff=1) <= 1
+            or Indel.distance(x, y, score_cutoff=2) <= 2
+        )
     x, y = (a[5:7], b[5:7]) if month else (a[8:], b[8:])
     return DamerauLevenshtein.distance(x, y, score_cutoff=1) <= 1
 

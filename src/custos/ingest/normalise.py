@@ -170,14 +170,20 @@ def display_name(name: str) -> str:
     return name
 
 
-def split_full_name(full: str) -> tuple[str | None, str | None]:
+#: Countries where "M." before a surname is the form of address Monsieur.
+FRENCH_SPEAKING = frozenset(("FR", "BE", "CH", "LU", "MC", "CA"))
+
+
+def split_full_name(full: str, *, monsieur: bool = True) -> tuple[str | None, str | None]:
     """Split ``First Last``, ``Last, First``, ``Frau Last`` and ``Mr de Jonge`` into (first,
     last): a surname's particles (van, de, von …) belong to it, never to a first name, and so
-    does a generational suffix (``Wolf Vogt Jr.`` → Wolf, Vogt Jr.; ``Smith, John Sr``)."""
+    does a generational suffix (``Wolf Vogt Jr.`` → Wolf, Vogt Jr.; ``Smith, John Sr``).
+    ``monsieur``: "M." before a surname may be the French Monsieur as well as an initial (a
+    row of a French-speaking country or of none known), so it gives no first name."""
     words = full.split(" ")
     suffix = _generation_words(words)
     if suffix and len(words) > suffix:
-        first, last = split_full_name(" ".join(words[:-suffix]).rstrip(" ,"))
+        first, last = split_full_name(" ".join(words[:-suffix]).rstrip(" ,"), monsieur=monsieur)
         tail = " ".join(words[-suffix:])
         if last is None:  # "Wolf Jr." alone: the suffix is no surname of its own
             return (first, None) if first is None else (first + " " + tail, None)
@@ -188,12 +194,21 @@ def split_full_name(full: str) -> tuple[str | None, str | None]:
     tokens = [t for t in words if t.lower().rstrip(".") not in TITLES]
     if not tokens:
         return (None, None)
-    if len(tokens) == 1 or all(t.lower() in PARTICLES for t in tokens[:-1]):
+    if monsieur and len(tokens) > 1 and tokens[0].lower() == "m." and _surname_only(tokens[1:]):
+        # "M. Wagner": Monsieur Wagner as often as an initial; which, the name cannot say, so
+        # it says no first name (a caller "M. Wagner" is not Michèle of his household)
+        tokens = tokens[1:]
+    if len(tokens) == 1 or _surname_only(tokens):
         return (None, " ".join(tokens))  # "Frau Last", "Mr de Jonge", "Dhr. van der Berg"
     cut = len(tokens) - 1
     while cut > 1 and tokens[cut - 1].lower() in PARTICLES:
         cut -= 1
     return (" ".join(tokens[:cut]), " ".join(tokens[cut:]))
+
+
+def _surname_only(tokens: list[str]) -> bool:
+    """Are the words one surname: one word, or particles before the last (``de Jonge``)?"""
+    return len(tokens) == 1 or all(t.lower() in PARTICLES for t in tokens[:-1])
 
 
 def _generation_words(words: list[str]) -> int:
@@ -674,15 +689,16 @@ def _dotted_timestamp(text: str) -> datetime:
 # -- addresses -------------------------------------------------------------------------------
 
 _STREET_WORDS = re.compile(
-    r"(?P<str>stra(?:ss|ß)e|str\.?)(?=\s|\d|$)|\b(?P<st>street|st\.(?=\s|$))"
+    r"(?P<str>stra(?:ss|ß)e|straat|str\.?)(?=\s|\d|$)|\b(?P<st>street|st\.(?=\s|$))"
     r"|\b(?P<rd>road\b|rd\.)|\b(?P<ave>avenue\b|ave\.)|\b(?P<pl>platz)\b"
 )
 _KEY_TOKENS = re.compile(r"[a-z]+|[0-9]+")
 
 #: The form of :func:`street_key`: stored keys of another form are made again (the service
 #: re-keys a store before it resolves). 2: street types and German transliteration folded;
-#: 3: French ``r.`` (rue) and Spanish ``Pza.``, ``Pso.`` folded too.
-STREET_KEY_VERSION = "3"
+#: 3: French ``r.`` (rue) and Spanish ``Pza.``, ``Pso.`` folded too; 4: British ``Gr``, ``Cl``
+#: and Dutch ``straat``, ``laan`` too.
+STREET_KEY_VERSION = "4"
 
 #: Street types abbreviated, as the word they abbreviate: the standard abbreviations of USPS
 #: Publication 28 (appendix C1; a work of the US government, public domain), the British ones it
@@ -699,6 +715,7 @@ STREET_TYPES = {
     "c": "calle",
     "ch": "chemin",
     "cir": "circle",
+    "cl": "close",
     "cres": "crescent",
     "ct": "court",
     "dr": "drive",
@@ -706,11 +723,11 @@ STREET_TYPES = {
     "ext": "extension",
     "fwy": "freeway",
     "gdns": "gardens",
-    "grv": "grove",
+    **dict.fromkeys(("gr", "grv"), "grove"),
     "hts": "heights",
     "hwy": "highway",
     "imp": "impasse",
-    "ln": "lane",
+    **dict.fromkeys(("ln", "laan"), "lane"),  # (Dutch laan, written as a word of its own)
     "mt": "mount",
     "pkwy": "parkway",
     "pl": "place",

@@ -298,7 +298,8 @@ def person_values(values: dict[str, Any], ctx: RowContext) -> tuple[Any, ...]:
     first: str | None
     last: str | None
     if full and not (first_forms or last_forms):
-        first, last = n.split_full_name(full)
+        where = country or ctx.region  # (a French "M. Dupont" is Monsieur Dupont)
+        first, last = n.split_full_name(full, monsieur=where is None or where in n.FRENCH_SPEAKING)
         first, first_key = _display_forms(first) if first else (first, None)
         last, last_key = _display_forms(last) if last else (last, None)
     else:
