@@ -18,6 +18,7 @@ from custos.cli import app as cli
 from custos.core.fields import MATCH_SOURCE
 from custos.core.settings import Settings
 from custos.identity import matcher
+from custos.identity.exact import other_gender
 from custos.identity.graph import CoherentUnionFind, same_birth_date
 from custos.service import Custos
 from custos.store import tables as t
@@ -139,6 +140,29 @@ def test_coherent_clusters_refuse_links_that_join_two_first_names() -> None:
     assert not forest.union(2, 3)  # twins: one birth date, two first names
     assert forest.why == "first names differ"
     assert forest.union(4, 5)  # a diminutive is the same name
+
+
+def test_coherent_clusters_refuse_links_that_join_two_forms_of_address() -> None:
+    """Twins "Mr Julin Horn" (Julian, mistyped) and "Ms Julia Horn": a shop account of his,
+    "Juulian", no form of address, near both names, bridges nothing."""
+    facts = {
+        1: ("julin", "horn", "1983-05-12", None),
+        2: ("juulian", "horn", "1983-05-12", None),
+        3: ("julia", "horn", None, None),
+    }
+    forest = CoherentUnionFind(facts, facts, genders={1: "m", 3: "f"})
+    assert forest.union(1, 2)
+    assert not forest.union(2, 3)
+    assert forest.why == "the form of address states the other gender"
+    assert CoherentUnionFind(facts, facts).union(2, 3)  # (without them, near names)
+
+
+def test_a_form_of_address_against_a_first_name() -> None:
+    assert other_gender("m", "julin", "f", "julia")  # two forms of address
+    assert other_gender("f", "r", None, "robert")  # "Mrs R. West" is not Robert
+    # a record's own first name says who it is: its form of address is not weighed against
+    # the other's first name ("Ms Nicole" and a shop's "Nicoe", read Nico, may be one)
+    assert not other_gender("f", "nicole", None, "nico")
 
 
 def test_birth_date_compatibility() -> None:

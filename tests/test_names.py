@@ -110,6 +110,9 @@ def test_gender_lexicon() -> None:
     assert names.gender("kim") is None
     assert names.known("moritz")
     assert not names.known("xqzv")
+    # a typo has the gender of the names one edit from it, when they all have one
+    assert names.gender("patrocia") == "f"
+    assert names.gender("julin") is None  # Julian or Julia
 
 
 @pytest.mark.parametrize(

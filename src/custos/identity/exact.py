@@ -68,12 +68,15 @@ def other_gender(
     said: str | None, first: str | None, said_too: str | None, first_too: str | None
 ) -> bool:
     """Do two records, each with its form of address's gender (``said``) and first-name key,
-    state two genders: a form of address against a gendered first name of the other ("Mrs"
-    against Robert), or two forms of address ("Mrs Sanford", "Mr Sanford")?"""
+    state two genders: two forms of address ("Mrs Sanford", "Mr Sanford"; "Mr Julian Horn",
+    "Ms Julia Horn"), or a form of address of a record known by no more than an initial
+    against a gendered first name of the other ("Mrs R. West" against Robert; a record's own
+    first name says who it is better than its form of address, and a typo may make another
+    name: "Nicoe" for Nicole reads Nico)?"""
     if said and said_too and said != said_too:
         return True
-    for gender_said, name in ((said, first_too), (said_too, first)):
-        if gender_said and name and len(name) > 1:
+    for gender_said, own, name in ((said, first, first_too), (said_too, first_too, first)):
+        if gender_said and name and len(name) > 1 and not (own and len(own) > 1):
             found = gender(name)
             if found is not None and found != gender_said:
                 return True

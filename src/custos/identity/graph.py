@@ -270,11 +270,14 @@ class CoherentUnionFind(UnionFind):
         keys: Iterable[int],
         facts: dict[int, Facts],
         contacts: Mapping[int, frozenset[str]] | None = None,
+        genders: Mapping[int, str] | None = None,
     ) -> None:
         super().__init__(keys)
         self.blocked: dict[int, set[int]] = {}  # root → keys its set may never join
         self.refused = 0
         self.facts = facts
+        #: The gender each key's form of address states (Mr, Frau), for the keys that have one.
+        self.genders = genders or {}
         # (not ``contacts or {}``: a lazy mapping is empty until its first look-up)
         self.contacts = contacts
         # What the members of each joined set state, by root; a key never joined has only its
@@ -307,13 +310,13 @@ class CoherentUnionFind(UnionFind):
             return joined
         if self.size[root] != 1:
             return None
-        return _stated(root, self.facts.get(root))
+        return _stated(root, self.facts.get(root), self.genders.get(root))
 
     def members(self, root: int) -> list[int]:
         """The keys of ``root``'s set (a set's members are kept with what they state)."""
         stated = self._known(root)
         if stated is not None:
-            return list(stated[3])
+            return list(stated[4])
         return [key for key in self.parent if self.find(key) == root]  # (after a forced merge)
 
     def conflict(self, a: int, b: int, skip: tuple[str, ...] = ()) -> str | None:
@@ -331,7 +334,7 @@ class CoherentUnionFind(UnionFind):
         self, mine: _Stated, theirs: _Stated, skip: tuple[str, ...], household: bool = False
     ) -> str | None:
         """Why two sets are two persons (see the class), or None."""
-        if mine[:3] == theirs[:3]:
+        if mine[:4] == theirs[:4]:
             return None  # they say the same (most links join records of one person)
         # Records of a household, or two sets each with its own contacts and none in common,
         # are likely two persons: then any first name that cannot be the other's is one too
@@ -346,7 +349,7 @@ class CoherentUnionFind(UnionFind):
                     return REASONS["first_name"]
                 # near names only: two persons if each reaches its own way (looked at only
                 # now: rare, and a set's contacts are costly to keep)
-                ours, yours = self._reach(mine[3]), self._reach(theirs[3])
+                ours, yours = self._reach(mine[4]), self._reach(theirs[4])
                 if distinct(ours, yours):
                     return REASONS["first_name"]
         if (
@@ -358,10 +361,12 @@ class CoherentUnionFind(UnionFind):
             return REASONS["dob"]
         if mine[2] and theirs[2] and "generation" not in skip and not set(mine[2]) & set(theirs[2]):
             return REASONS["generation"]
+        if mine[3] and theirs[3] and not set(mine[3]) & set(theirs[3]):
+            return REASONS["salutation"]  # "Mr Julian Horn" and "Ms Julia Horn", typos aside
         if (
             household
             and "first_name" not in skip
-            and _own_mobiles(self._reach(mine[3]), self._reach(theirs[3]))
+            and _own_mobiles(self._reach(mine[4]), self._reach(theirs[4]))
         ):
             return REASONS["mobiles"]
         return None
@@ -391,15 +396,15 @@ class CoherentUnionFind(UnionFind):
         known, size = self.known, self.size
         mine = known.get(ra)
         if mine is None and size[ra] == 1:
-            mine = _stated(ra, self.facts.get(ra))
+            mine = _stated(ra, self.facts.get(ra), self.genders.get(ra))
         theirs = known.get(rb)
         if theirs is None and size[rb] == 1:
-            theirs = _stated(rb, self.facts.get(rb))
+            theirs = _stated(rb, self.facts.get(rb), self.genders.get(rb))
         if (
             check
             and mine is not None
             and theirs is not None
-            and mine[:3] != theirs[:3]
+            and mine[:4] != theirs[:4]
             and (why := self._two_persons(mine, theirs, skip, household)) is not None
         ):
             self.conflicts += 1
@@ -428,17 +433,27 @@ class CoherentUnionFind(UnionFind):
 
 
 #: What the members of a set state: first names (with the surname, for swapped names), birth
-#: dates and generations, each distinct one once, and the members (whose contacts are looked
-#: up when needed).
+#: dates, generations and the genders of forms of address, each distinct one once, and the
+#: members (whose contacts are looked up when needed).
 _Stated = tuple[
-    tuple[tuple[str, str | None], ...], tuple[str, ...], tuple[str, ...], tuple[int, ...]
+    tuple[tuple[str, str | None], ...],
+    tuple[str, ...],
+    tuple[str, ...],
+    tuple[str, ...],
+    tuple[int, ...],
 ]
 
 
-def _stated(key: int, facts: Facts | None) -> _Stated:
+def _stated(key: int, facts: Facts | None, gender: str | None = None) -> _Stated:
     first, last, dob, generation = facts or (None, None, None, None)
     names = ((first, last),) if first and len(first) > 2 else ()
-    return (names, (dob,) if dob else (), (generation,) if generation else (), (key,))
+    return (
+        names,
+        (dob,) if dob else (),
+        (generation,) if generation else (),
+        (gender,) if gender else (),
+        (key,),
+    )
 
 
 def _joined(a: _Stated, b: _Stated) -> _Stated:
@@ -446,7 +461,8 @@ def _joined(a: _Stated, b: _Stated) -> _Stated:
         a[0] if a[0] == b[0] else a[0] + tuple(x for x in b[0] if x not in a[0]),
         a[1] if a[1] == b[1] else a[1] + tuple(x for x in b[1] if x not in a[1]),
         a[2] if a[2] == b[2] else a[2] + tuple(x for x in b[2] if x not in a[2]),
-        a[3] + b[3],
+        a[3] if a[3] == b[3] else a[3] + tuple(x for x in b[3] if x not in a[3]),
+        a[4] + b[4],
     )
 
 

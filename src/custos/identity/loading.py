@@ -223,10 +223,8 @@ def _add_nodes(
                 generation,
                 address,
                 refers,
-                # (for a record known by a form of address and an initial too: "Mrs R. West")
-                _salutation(row.full_name)
-                if row.full_name and (not first or len(first) == 1)
-                else None,
+                # (the gender it states: "Mrs R. West"; "Mr Julian Horn" is not his twin Julia)
+                _salutation(row.full_name) if row.full_name else None,
             )
         )
         if rows is not None:

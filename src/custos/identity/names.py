@@ -147,9 +147,16 @@ def _lexicon() -> tuple[dict[str, str], frozenset[str]]:
     return genders, frozenset(known)
 
 
+@lru_cache(maxsize=1 << 14)
 def gender(key: str) -> str | None:
-    """``"m"`` or ``"f"`` when the given-name key is evidence of one gender, else ``None``."""
-    return _lexicon()[0].get(key)
+    """``"m"`` or ``"f"`` when the given-name key is evidence of one gender, else ``None``. A
+    key that is no known name (a typo) has the gender of the known names one edit from it
+    when they all have that one: "Patrocia" is Patricia's; "Julin" could be Julian or Julia."""
+    genders, known_names = _lexicon()
+    if key in known_names or len(key) < MIN_TYPO2 or " " in key:
+        return genders.get(key)
+    found = {genders.get(name) for name in _one_edit(key)}
+    return found.pop() if len(found) == 1 else None
 
 
 def genders_differ(a: str, b: str) -> bool:

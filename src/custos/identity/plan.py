@@ -226,7 +226,7 @@ def plan_links(
     linkable = strong & ~found & person & beyond & ~ambiguous_home & ~either_generation
     eligible = [probable[i] for i in np.flatnonzero(linkable).tolist()]
     stages = ((together, False), ((*exact.edges, *extra), True), (eligible, True))
-    clustering = _Clustering(nodes, facts, exempt, reach, homes, apart, stages)
+    clustering = _Clustering(nodes, facts, exempt, reach, homes, apart, stages, addressed)
     dropped, affected, ambiguous = _ambiguous(
         clustering.forest, exempt, eligible, clustering.refused, keep
     )
@@ -383,10 +383,11 @@ class _Clustering:
         homes: Mapping[int, set[tuple[str, str]]],
         apart: Sequence[tuple[int, int]],
         stages: tuple[tuple[Sequence[Edge], bool], ...],
+        genders: Mapping[int, str],
     ) -> None:
         self.exempt, self.homes, self.apart = exempt, homes, apart
         self.stages = stages
-        self.forest = CoherentUnionFind((n.raw_id for n in nodes), facts, reach)
+        self.forest = CoherentUnionFind((n.raw_id for n in nodes), facts, reach, genders)
         self.used: list[Edge] = []
         #: probabilistic links refused because they would join two persons, with the reason
         self.refused: list[tuple[Edge, str]] = []
