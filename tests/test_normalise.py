@@ -53,7 +53,9 @@ def test_name_key_is_idempotent_and_ascii(text: str) -> None:
         # it is an initial, below)
         ("M. Wagner", None, "Wagner"),
         ("M. de Jonge", None, "de Jonge"),
-        ("M. J. Smith", "M. J.", "Smith"),
+        ("M. Jean Martin", "Jean", "Martin"),
+        ("Sr. García", None, "García"),  # Señor; after a surname, Sr is Senior
+        ("Sr. Juan García", "Juan", "García"),
         ("John M. Smith", "John M.", "Smith"),
     ],
 )

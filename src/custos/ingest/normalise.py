@@ -178,8 +178,8 @@ def split_full_name(full: str, *, monsieur: bool = True) -> tuple[str | None, st
     """Split ``First Last``, ``Last, First``, ``Frau Last`` and ``Mr de Jonge`` into (first,
     last): a surname's particles (van, de, von …) belong to it, never to a first name, and so
     does a generational suffix (``Wolf Vogt Jr.`` → Wolf, Vogt Jr.; ``Smith, John Sr``).
-    ``monsieur``: "M." before a surname may be the French Monsieur as well as an initial (a
-    row of a French-speaking country or of none known), so it gives no first name."""
+    ``monsieur``: a leading "M." may be the French Monsieur as well as an initial (a row of a
+    French-speaking country or of none known), so it gives no first name."""
     words = full.split(" ")
     suffix = _generation_words(words)
     if suffix and len(words) > suffix:
@@ -194,9 +194,13 @@ def split_full_name(full: str, *, monsieur: bool = True) -> tuple[str | None, st
     tokens = [t for t in words if t.lower().rstrip(".") not in TITLES]
     if not tokens:
         return (None, None)
-    if monsieur and len(tokens) > 1 and tokens[0].lower() == "m." and _surname_only(tokens[1:]):
+    if len(tokens) > 1 and (
+        (monsieur and tokens[0].lower() == "m.") or tokens[0].lower().rstrip(".") == "sr"
+    ):
         # "M. Wagner": Monsieur Wagner as often as an initial; which, the name cannot say, so
-        # it says no first name (a caller "M. Wagner" is not Michèle of his household)
+        # it says no first name (a caller "M. Wagner" is not Michèle of his household; "M. Jean
+        # Martin" is Jean). "Sr. García" is Señor García (after the surname, "Sr" is Senior:
+        # :func:`_generation_words`).
         tokens = tokens[1:]
     if len(tokens) == 1 or _surname_only(tokens):
         return (None, " ".join(tokens))  # "Frau Last", "Mr de Jonge", "Dhr. van der Berg"
