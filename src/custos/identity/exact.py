@@ -221,13 +221,20 @@ def _two_names(group: Sequence[Node], names: set[str]) -> bool:
     """Do the records of one address state two known first names that are not variants of each
     other, each in two records or more: Andreas and Andrea Hofmann, twins of one birth date,
     each known by their own name in every source? A typo that makes another name ("Andrea"
-    for Andreas) is a slip in one record, not the same slip in two."""
+    for Andreas) is a slip in one record, not the same slip in two. Two names of one known
+    gender are left out: one man's name in two transliterations (Mohammed and Muhammad, each
+    source spelling it its way) is not two men."""
     twice = {
         name
         for name in names
         if sum(1 for n in group if n.first_key == name) > 1  # (a few records per address)
     }
-    return any(not variants(x, y) for x in twice for y in twice if x < y)
+    return any(
+        not variants(x, y) and (gender(x) is None or gender(x) != gender(y))
+        for x in twice
+        for y in twice
+        if x < y
+    )
 
 
 def _namesakes(group: Sequence[Node]) -> bool:

@@ -239,8 +239,6 @@ def _add_nodes(
         _add_match_columns(match, matched)
 
 
-
-
 def _salutation(full_name: str) -> str | None:
     """The gender a name's form of address states ("Frau Ackermann", "Mrs. Booth": ``"f"``;
     "Herr", "Mr", "Monsieur": ``"m"``), from its leading words; None when it states none."""
