@@ -169,3 +169,23 @@ def test_one_name_in_two_transliterations_is_no_household() -> None:
     exact = exact_edges(one, max_persons=3, max_records=50)
     assert not exact.homes
     assert len(exact.edges) == 3  # one person's e-mail links his four records
+
+
+def test_a_nameless_call_on_a_north_american_number_at_a_family_s_home_joins_nobody() -> None:
+    """Lisa's number does not say whether it rings in her pocket or at home: a call with no
+    name on it is hers where she lives alone, nobody's where her son lives too."""
+    home, lisa = "3872 michael port|40085", (("phone", "+16173575201"),)
+
+    def nodes(son: bool) -> list[Node]:
+        out = [
+            Node(1, True, "lisa", "cole", "1970-05-01", lisa, None, home),
+            Node(2, False, None, None, None, lisa),  # the call
+        ]
+        if son:
+            out.append(Node(3, True, "kevin", "cole", "2001-02-03", (), None, home))
+        return out
+
+    alone = exact_edges(nodes(son=False), max_persons=3, max_records=50)
+    assert {(e.left, e.right) for e in alone.edges} == {(1, 2)}
+    family = exact_edges(nodes(son=True), max_persons=3, max_records=50)
+    assert not family.edges

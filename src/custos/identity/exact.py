@@ -420,10 +420,29 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
                 )
                 if not callers and len(said) < len(group):
                     _at_home(ident, group, result)
+                residents: list[list[Node]] = []
+                if (
+                    callers
+                    and first is not None
+                    and len(said) < len(group)
+                    and ident[0].startswith("phone")
+                    and _untyped(ident, group)
+                ):
+                    # A number whose kind is unknown may ring at home: a caller who does not
+                    # say who they are joins its person only when no one else who lives there
+                    # could be them (a call with no name on Lisa's North American number may be
+                    # her mother's, as on a landline).
+                    residents = _residents(said, carriers, homes)
                 edges.extend(
                     Edge(anchor, m.raw_id, rule)
                     for m in group[1:]
-                    if m.facts is not None or first is None or (callers and _may_be(m, said))
+                    if m.facts is not None
+                    or first is None
+                    or (
+                        callers
+                        and _may_be(m, said)
+                        and (len(residents) < 2 or _fits(m, residents) < 2)
+                    )
                 )
                 continue
         kind = ident[0].rstrip("~")  # phone~: national digits meeting E.164 (see loading)
