@@ -189,3 +189,30 @@ def test_a_nameless_call_on_a_north_american_number_at_a_family_s_home_joins_nob
     assert {(e.left, e.right) for e in alone.edges} == {(1, 2)}
     family = exact_edges(nodes(son=True), max_persons=3, max_records=50)
     assert not family.edges
+
+
+def test_a_personal_e_mail_outranks_the_family_number() -> None:
+    """William Bishop and his son William each order under their own e-mail, without a birth
+    date, giving the family's North American number that Susan and Clayton give too: each
+    order is its e-mail's William's, never the other's through the number."""
+    home, family = "89771 matthew expy|46565", ("phone", "+15034950056")
+    father, son = ("email", "williambishop77@example.com"), ("email", "wilbish17@example.com")
+    nodes = [
+        Node(1, True, "clayton", "bishop", "2003-06-29", (family,), None, home),
+        Node(2, True, "william", "bishop", None, (son, family), None, home),
+        Node(3, True, "william", "bishop", None, (father, family), None, home),
+        Node(4, True, "susan", "bishop", "1981-07-08", (family,), None, home),
+        Node(5, True, "william", "bishop", "1977-01-24", (father,), None, home),
+        Node(6, True, "william", "bishop", "2003-01-29", (son,), None, home),
+    ]
+    exact = exact_edges(nodes, max_persons=3, max_records=50)
+    planned = plan_profiles(
+        nodes,
+        exact,
+        [],
+        Decisions(),
+        SETTINGS,
+        History(),
+        lambda raw_ids: [f"crm\x1f{r}" for r in raw_ids],
+    )
+    assert sorted(planned.clusters) == [[1], [2, 6], [3, 5], [4]]

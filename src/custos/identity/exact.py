@@ -396,6 +396,7 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
     landline_digits = {digits_key(value) for _, value in result.landlines} if joined else set()
     homes: dict[str, list[list[Node]]] = {}  # address → its persons (see _residents)
     family_lines: list[list[Node]] = []  # the carriers of each landline of several persons
+    late: list[Edge] = []  # the links through an identifier of several persons
     for ident, group in carriers.items():
         if len(group) < 2:
             continue
@@ -517,13 +518,20 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
                 members = person + [n for n in weak if _may_be(n, person)]
             if members:  # (none: a person of one initial, where two live)
                 anchor = members[0].raw_id
-                result.edges.extend(Edge(anchor, m.raw_id, rule) for m in members[1:])
+                (late if len(persons) > 1 else edges).extend(
+                    Edge(anchor, m.raw_id, rule) for m in members[1:]
+                )
         if not persons and len(anonymous) > 1:
             anchor = anonymous[0].raw_id
             result.edges.extend(Edge(anchor, m.raw_id, rule) for m in anonymous[1:])
     _ring_at_home(family_lines, result)
     _undecided(nodes, carriers, homes, result)
     edges.extend(_quoted(nodes))
+    # An identifier that several persons share links each person's records by their names
+    # alone: weaker than one person's own e-mail or number, so its links come last, where a
+    # record that both reach joins the person its own identifier names (the coherent
+    # clustering refuses the rest: a father's order on the family's number beside his son's).
+    edges.extend(late)
     return result
 
 
