@@ -216,3 +216,27 @@ def test_a_personal_e_mail_outranks_the_family_number() -> None:
         lambda raw_ids: [f"crm\x1f{r}" for r in raw_ids],
     )
     assert sorted(planned.clusters) == [[1], [2, 6], [3, 5], [4]]
+
+
+def test_a_first_name_that_two_residents_go_by_is_undecided_without_a_birth_date() -> None:
+    """A father and a son Timothy live at one address: an order of "Timohy" (a typo) without a
+    birth date could be either's; "Ann" beside Ann and Annett is Ann's (one goes by it)."""
+    home = "210 duncan sts|42092"
+    nodes = [
+        Node(1, True, "timothy", "goodman", "1966-04-29", (), None, home),
+        Node(2, True, "timothy", "goodman", "2015-12-13", (), None, home),
+        Node(3, True, "kelly", "goodman", "1968-12-17", (), None, home),
+        Node(4, True, "timohy", "goodman", None, (), None, home),
+        Node(5, True, "kelly", "goodman", None, (), None, home),
+    ]
+    exact = exact_edges(nodes, max_persons=3, max_records=50)
+    assert exact.undecided == {4}
+    home = "jockelplatz 109|33602"
+    hillers = [
+        Node(1, True, "ann", "hiller", "1965-12-22", (), None, home),
+        Node(2, True, "annett", "hiller", "1940-11-16", (), None, home),
+        Node(3, True, "maik", "hiller", "1943-03-23", (), None, home),
+        Node(4, True, "ann", "hiller", None, (), None, home),
+        Node(5, True, "annett", "hiller", None, (), None, home),
+    ]
+    assert not exact_edges(hillers, max_persons=3, max_records=50).undecided

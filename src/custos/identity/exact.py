@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 
 from rapidfuzz.distance import DamerauLevenshtein
 
@@ -638,14 +639,37 @@ def _undecided(
     persons could be (:attr:`ExactResult.undecided`), among them calls that rang there."""
     homes = result.homes
     for node in nodes:
-        if node.raw_id not in homes or not _vague(node):
+        if node.raw_id not in homes or node.date_of_birth or node.generation:
             continue
         for kind, place in homes[node.raw_id]:
             if kind != ADDRESS:
                 continue
-            if _fits(node, _persons_at(place, carriers, known)) > 1:
+            persons = _persons_at(place, carriers, known)
+            if not _vague(node):
+                # a first name without a birth date: undecided where two persons go by it (a
+                # father and a son Timothy), not where one goes by a variant (Ann and Annett)
+                node = _typo_read(node, persons)
+                persons = [p for p in persons if any(o.first_key == node.first_key for o in p)]
+            if _fits(node, persons) > 1:
                 result.undecided.add(node.raw_id)
                 break
+
+
+def _typo_read(node: Node, persons: list[list[Node]]) -> Node:
+    """The node with its first name read as the one known name of the household's records that
+    it is a typo of ("Timohy" for Timothy, where a father and a son go by it), else as it is."""
+    key = node.first_key
+    if not key or len(key) < 3 or known(key):
+        return node
+    names = {
+        o.first_key
+        for person in persons
+        for o in person
+        if o.first_key
+        and known(o.first_key)
+        and DamerauLevenshtein.distance(key, o.first_key, score_cutoff=1) <= 1
+    }
+    return replace(node, first_key=names.pop()) if len(names) == 1 else node
 
 
 def _ring_at_home(family_lines: list[list[Node]], result: ExactResult) -> None:
