@@ -240,3 +240,43 @@ def test_a_first_name_that_two_residents_go_by_is_undecided_without_a_birth_date
         Node(5, True, "annett", "hiller", None, (), None, home),
     ]
     assert not exact_edges(hillers, max_persons=3, max_records=50).undecided
+
+
+def test_an_initial_joins_the_one_resident_it_can_be() -> None:
+    """ "Herr R. Schulz", born 1945, is Roland (born 1945), not Rose-Marie: a man, and her
+    e-mail gives her birth date of 1968 on her CRM record though not on her catalogue request.
+    Either fact alone rules her out."""
+    home, landline = "roskothallee 99|99087", ("phone", "+49361985420")
+    rose = ("email", "schulz.rose-marie@example.com")
+    evidence = (
+        EVIDENCE_BITS["first_name"]
+        | EVIDENCE_BITS["surname"]
+        | EVIDENCE_BITS["dob"]
+        | EVIDENCE_BITS["household"]
+    )
+
+    def clusters(salutation: str | None, her_mail: bool) -> list[list[int]]:
+        nodes = [
+            Node(1, True, "r", "schulz", "1945-03-05", (landline,), None, home, (), salutation),
+            Node(2, True, "roland", "schulz", "1945-03-05", (), None, home),
+            Node(3, True, "rose marie", "schulz", "1968-12-29", (rose,), None, home),
+            Node(4, True, "rose marie", "schulz", None, (rose,) if her_mail else (), None, home),
+            Node(5, True, "irmengard", "schulz", "1944-08-31", (landline,), None, home),
+            Node(6, True, "ingetraud", "schulz", "1975-06-09", (), None, home),
+        ]
+        exact = exact_edges(nodes, max_persons=3, max_records=50)
+        planned = plan_profiles(
+            nodes,
+            exact,
+            [Edge(1, 2, "match", 22.5, evidence)],
+            Decisions(),
+            SETTINGS,
+            History(),
+            lambda raw_ids: [f"crm\x1f{r}" for r in raw_ids],
+        )
+        return sorted(planned.clusters)
+
+    assert [1, 2] in clusters("m", her_mail=False)
+    assert [1, 2] in clusters(None, her_mail=True)
+    # neither: "R. Schulz" could be Rose-Marie, whose catalogue request says no more
+    assert [1, 2] not in clusters(None, her_mail=False)

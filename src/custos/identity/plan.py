@@ -45,6 +45,7 @@ from custos.identity.graph import (
     ExactResult,
     Facts,
     Node,
+    UnionFind,
     conflicts,
     distinct,
 )
@@ -118,6 +119,7 @@ def plan_links(
         for home in where:
             residents.setdefault(home, []).append(raw_id)
     reach = _Contacts(nodes, exact)
+    kin = _Kin(exact, homes, facts)
     undecided = exact.undecided  # records two persons of their household could be
 
     # The rules, per scored pair, as arrays: most pairs are two records of one person that say
@@ -184,7 +186,7 @@ def plan_links(
             or (
                 household
                 and not _same_first_name(ff, fg)
-                and _another_fits(a, b, facts, homes, residents)
+                and _another_fits(a, b, facts, homes, residents, addressed, kin)
             )
         ):
             ambiguous_home[i] = True
@@ -255,6 +257,36 @@ def plan_links(
     )
 
 
+class _Kin(dict[int, list[Facts]]):
+    """Kernel: for each record of a household, the facts of the records its exact links join
+    it to (an e-mail, a mobile: one person's), itself among them; built on first use."""
+
+    def __init__(
+        self, exact: ExactResult, homes: Mapping[int, set[tuple[str, str]]], facts: dict[int, Facts]
+    ) -> None:
+        super().__init__()
+        self._exact, self._homes, self._facts = exact, homes, facts
+        self._groups: dict[int, list[Facts]] | None = None
+        self._find: Callable[[int], int] | None = None
+
+    def __missing__(self, raw_id: int) -> list[Facts]:
+        if self._groups is None:
+            homes, facts = self._homes, self._facts
+            linked = UnionFind(homes)
+            for edge in self._exact.edges:
+                if edge.left in homes and edge.right in homes:
+                    linked.union(edge.left, edge.right)
+            groups: dict[int, list[Facts]] = {}
+            for key in homes:
+                if (said := facts.get(key)) is not None:
+                    groups.setdefault(linked.find(key), []).append(said)
+            self._groups, self._find = groups, linked.find
+        assert self._find is not None
+        found = self._groups.get(self._find(raw_id), []) if raw_id in self._homes else []
+        self[raw_id] = found
+        return found
+
+
 class _Contacts(dict[int, frozenset[str]]):
     """Kernel: each node's own ways to reach its person. ``contacts[raw_id]`` is a frozenset
     of ``e:``-prefixed user names of its personal e-mails (a person who moved to another mail
@@ -305,11 +337,14 @@ def _another_fits(
     facts: Mapping[int, Facts],
     homes: Mapping[int, set[tuple[str, str]]],
     residents: Mapping[tuple[str, str], list[int]],
+    addressed: Mapping[int, str],
+    kin: Mapping[int, list[Facts]],
 ) -> bool:
     """Does another person of the pair's household fit one of its records as well? A record of
     "J. Ortiz" at Jill Ortiz's address is hers when nobody else there could be a J.; with a
     Jack in the household it could be either (and so could "M. Lehmann" beside twins Max and
-    Moritz)."""
+    Moritz); "Herr R. Schulz" could not be Rose-Marie, nor could a record born 1945 be a
+    resident whose e-mail gives a birth date of 1968 on another record."""
     mine = [(left, right), (right, left)]
     for key in homes[left] & homes[right]:
         for other in residents[key]:
@@ -320,8 +355,12 @@ def _another_fits(
                 if fp is None:
                     continue
                 # another person than the partner's, who could be the record's
-                if conflicts(said, fp, household=True) and (
-                    fr is None or not conflicts(said, fr, household=True)
+                if (
+                    conflicts(said, fp, household=True)
+                    and (
+                        fr is None or not any(conflicts(f, fr, household=True) for f in kin[other])
+                    )
+                    and not (addressed and _other_gender(record, other, facts, addressed))
                 ):
                     return True
     return False
