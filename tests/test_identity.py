@@ -426,3 +426,27 @@ def test_a_read_between_the_writers_jobs_sees_them_and_an_earlier_failure_raises
     with pytest.raises(RuntimeError, match="went away"), store.write() as conn, Jobs() as db:
         db.put(fail)
         db.result(db.submit(count, conn))
+
+
+def test_a_name_given_whole_is_read_with_the_double_surname_another_record_gives(
+    custos: Custos, tmp_path: Path
+) -> None:
+    """Ingestion splits "Malte Grein Groth" before its last word; where a CRM record gives
+    "Grein Groth" as a surname, identity reads Malte of the Grein Groths, in a full run and
+    in an incremental one alike (the matcher's columns too). "Karl Heinz Müller" stays Karl
+    Heinz: no record gives "Heinz Müller"."""
+    from custos.identity.loading import load as load_rows
+
+    crm = "record_id,first_name,last_name,email\nc1,Malte,Grein Groth,malte@example.com\n"
+    calls = "record_id,full_name,phone\nk1,Malte Grein Groth,+4923139446\nk2,Karl Heinz Müller,+4923139447\n"
+    custos.ingest(write(tmp_path / "crm.csv", crm), "crm")
+    custos.ingest(write(tmp_path / "calls.csv", calls), "calls", kind=Kind.INTERACTIONS)
+    with custos.store.read() as conn:
+        full = load_rows(conn)
+        ids = [n.raw_id for n in full[0] if not n.is_record]
+        part = load_rows(conn, raw_ids=ids)
+    for nodes, _rows, match in (full, part):
+        names = {(n.first_key, n.last_key) for n in nodes if not n.is_record}
+        assert names == {("malte", "grein groth"), ("karl heinz", "muller")}
+        columns = set(zip(match["first_name"], match["surname"], strict=True))
+        assert ("malte", "grein groth") in columns and ("malte grein", "groth") not in columns

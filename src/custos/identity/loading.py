@@ -120,8 +120,46 @@ def load(
                 out[2].setdefault(key, []).extend(values)
         if not out[2]:
             out[2].update({"unique_id": [], **{name: [] for name in MATCH_SOURCE}})
-        return out
-    return _load(conn, new_only=new_only, keep_rows=keep_rows)
+        return _double_surnames(conn, out, whole=False)
+    loaded = _load(conn, new_only=new_only, keep_rows=keep_rows)
+    return _double_surnames(conn, loaded, whole=not new_only)
+
+
+def _double_surnames(conn: Connection, loaded: Loaded, *, whole: bool) -> Loaded:
+    """``loaded``, with a name given whole and split before its double surname read with it:
+    "Malte Grein Groth" is Malte of the Grein Groths, "María García López" María of the García
+    Lópezes, where another record gives that surname (in its own column, as a CRM does);
+    ingestion cannot tell a double surname from a second given name, so it splits before the
+    last word. ``whole``: the nodes are all the store's, else the store is asked."""
+    nodes, _rows, match = loaded
+    wanted: dict[int, tuple[str, str]] = {}
+    for i, node in enumerate(nodes):
+        first, last = node.first_key, node.last_key
+        if first and last and " " in first:
+            head, _, tail = first.rpartition(" ")
+            wanted[i] = (head, f"{tail} {last}")
+    if not wanted:
+        return loaded
+    surnames = {last for _, last in wanted.values()}
+    if whole:
+        given = {n.last_key for n in nodes if n.last_key in surnames}
+    else:
+        given = set()
+        for table in (t.records, t.interactions):
+            for chunk in Store.chunks(sorted(surnames)):
+                column = table.c.last_name_key
+                given.update(
+                    conn.execute(select(column).where(column.in_(chunk)).distinct()).scalars()
+                )
+    changed = {i: split for i, split in wanted.items() if split[1] in given}
+    if not changed:
+        return loaded
+    at = {raw_id: i for i, raw_id in enumerate(match["unique_id"])}
+    for i, (first, last) in changed.items():
+        node = nodes[i] = replace(nodes[i], first_key=first, last_key=last)
+        if (row := at.get(node.raw_id)) is not None:
+            match["first_name"][row], match["surname"][row] = first, last
+    return loaded
 
 
 def _load(
