@@ -344,3 +344,29 @@ def test_a_level_that_sampling_never_sees_is_bounded_not_left_at_the_default() -
     assert reversed_u < 2e-6 < level(default, "Match on reversed cols")["u_probability"]
     # ten first names: about one random pair in ten agrees (sampled, not bounded)
     assert 0.05 < level(trained, "Exact match on first_name")["u_probability"] < 0.2
+
+
+def test_one_rule_weighs_agreement_against_a_conflict_in_both_stages() -> None:
+    """A conflict in one fact is outweighed by two other agreeing person-level facts, one of
+    them an identifier of the person; exact linking and the probabilistic stage apply that one
+    rule, each counting what it sees (shared identifiers; agreeing comparisons)."""
+    from custos.identity import exact, plan
+    from custos.identity.graph import Node, outweighed
+
+    assert outweighed(("first_name",), 1, 1) and outweighed(("dob",), 2, 0)
+    assert not outweighed(("first_name",), 1, 0)  # an identifier alone
+    assert not outweighed(("first_name",), 0, 3)  # no identifier
+    assert not outweighed(("first_name", "dob"), 2, 2)  # two conflicts
+    bits = matcher.EVIDENCE_BITS
+    assert plan._outweighed(("first_name",), bits["customer_id"] | bits["dob"])
+    assert not plan._outweighed(("first_name",), bits["customer_id"] | bits["surname"])
+    number, landline = ("customer_id", "C-17"), ("phone", "+4930123456")
+
+    def pair(shared: tuple[str, str]) -> tuple[Node, Node]:
+        return (
+            Node(1, True, "jamie", "smit", "1990-01-02", (shared,)),
+            Node(2, True, "fedde", "smit", "1990-01-02", (shared,)),
+        )
+
+    assert exact._outweighed(("first_name",), *pair(number))
+    assert not exact._outweighed(("first_name",), *pair(landline))  # the home's, not his

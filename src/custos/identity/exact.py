@@ -22,6 +22,7 @@ from custos.identity.graph import (
     Node,
     conflicts,
     distinct,
+    outweighed,
     same_birth_date,
 )
 from custos.identity.names import gender, genders_differ, known, variants
@@ -87,12 +88,11 @@ def other_gender(
 def _outweighed(
     found: tuple[str, ...], a: Node, b: Node, ident: tuple[str, str] | None = None
 ) -> bool:
-    """A conflict in one fact that two other agreeing person-level facts outweigh, one of them
-    an identifier of the person other than ``ident`` (as :mod:`custos.identity.plan` weighs a
-    scored pair): the records of one customer number and birth date are one person, whatever
-    the first names. A landline is no identifier of a person: twins Reinhild and Roderich share
-    theirs and a birth date, and are two; nor is a number that may be one (North American
-    numbers do not say whether they ring in a pocket or a home)."""
+    """Do the facts two nodes share outweigh their conflict (:func:`~custos.identity.graph.
+    outweighed`), counting the identifiers of the person they share other than ``ident`` (the
+    one whose carriers are being grouped)? A landline is no identifier of a person: twins
+    Reinhild and Roderich share theirs and a birth date, and are two; nor is a number that may
+    be one (North American numbers do not say whether they ring in a pocket or a home)."""
     if len(found) != 1:
         return False
     # (not ``ident`` in another form: a landline as dialled and in E.164 is one number)
@@ -110,12 +110,12 @@ def _outweighed(
     shared = len(mine.intersection(b.identifiers))
     if not shared:
         return False
-    agreeing = shared
+    others = 0
     if found[0] != "dob" and a.date_of_birth and a.date_of_birth == b.date_of_birth:
-        agreeing += 1
+        others += 1
     if found[0] != "first_name" and a.first_key and a.first_key == b.first_key:
-        agreeing += 1
-    return agreeing >= 2
+        others += 1
+    return outweighed(found, shared, others)
 
 
 def _contact_of(ident: tuple[str, str]) -> frozenset[str]:

@@ -108,6 +108,16 @@ def conflicts(
     return out
 
 
+def outweighed(found: tuple[str, ...], identifiers: int, others: int) -> bool:
+    """The one rule by which agreement outweighs a conflict (both stages apply it, each counting
+    what it sees: exact linking the identifiers two records share, the probabilistic stage the
+    comparisons that agree): a conflict in one fact only, against at least two other agreeing
+    person-level facts, at least one of them an identifier of the person (an e-mail, a mobile,
+    a customer number). The records of one customer number and birth date are one person,
+    whatever the first names; one identifier alone outweighs nothing."""
+    return len(found) == 1 and identifiers >= 1 and identifiers + others >= 2
+
+
 def conflict(a: Facts, b: Facts, *, household: bool = False, distinct: bool = False) -> str | None:
     """Why two nodes are clearly two persons, or None when they could be one.
 

@@ -48,6 +48,7 @@ from custos.identity.graph import (
     UnionFind,
     conflicts,
     distinct,
+    outweighed,
 )
 from custos.identity.matcher import BEYOND_NAMES, EVIDENCE_BITS, PERSON_EVIDENCE
 
@@ -399,12 +400,11 @@ _IDENTIFIERS = EVIDENCE_BITS["email"] | EVIDENCE_BITS["phone"] | EVIDENCE_BITS["
 
 
 def _outweighed(found: tuple[str, ...], evidence: int) -> bool:
-    """Is a conflict in one fact outweighed by what else of the person agrees: two other
-    person-level comparisons, one of them an identifier?"""
-    if len(found) != 1:
-        return False
+    """Do the comparisons that agree outweigh a scored pair's conflict (:func:`~custos.identity.
+    graph.outweighed`), counting the person-level ones: identifiers and the rest?"""
     agreeing = evidence & PERSON_EVIDENCE
-    return bool(agreeing & _IDENTIFIERS) and agreeing.bit_count() >= 2
+    identifiers = (agreeing & _IDENTIFIERS).bit_count()
+    return outweighed(found, identifiers, agreeing.bit_count() - identifiers)
 
 
 class _Clustering:
