@@ -29,6 +29,7 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
+from sqlalchemy import text as sql_text
 
 from custos.core.fields import MATCH_SOURCE, SALUTATION_GENDERS, STRONG_IDENTIFIERS
 from custos.core.phones import digits_key
@@ -146,11 +147,11 @@ def _double_surnames(conn: Connection, loaded: Loaded, *, whole: bool) -> Loaded
     else:
         given = set()
         for table in (t.records, t.interactions):
+            column = table.c.last_name_key
             for chunk in Store.chunks(sorted(surnames)):
-                column = table.c.last_name_key
-                given.update(
-                    conn.execute(select(column).where(column.in_(chunk)).distinct()).scalars()
-                )
+                # (the index of the surnames of more than one word: a few of the rows)
+                query = select(column).where(sql_text(t.DOUBLE_SURNAME), column.in_(chunk))
+                given.update(conn.execute(query.distinct()).scalars())
     changed = {i: split for i, split in wanted.items() if split[1] in given}
     if not changed:
         return loaded
