@@ -280,3 +280,28 @@ def test_an_initial_joins_the_one_resident_it_can_be() -> None:
     assert [1, 2] in clusters(None, her_mail=True)
     # neither: "R. Schulz" could be Rose-Marie, whose catalogue request says no more
     assert [1, 2] not in clusters(None, her_mail=False)
+
+
+def test_near_names_of_two_genders_on_a_family_mailbox_are_two_persons() -> None:
+    """Twins Jan and Jana order under "familie.hein@": two persons, as on a number that rings
+    at home. On a personal address, "Jana" beside "Jan" may be one person's typo."""
+    from custos.identity.exact import _family_mailbox
+
+    home = "wulfallee 8|62332"
+
+    def edges(mail: str) -> set[tuple[int, int]]:
+        ident = ("email", mail)
+        nodes = [
+            Node(1, True, "jan", "hein", "2014-08-05", (ident,), None, home),
+            Node(2, True, "jan", "hein", None, (ident,), None, home),
+            Node(3, True, "jana", "hein", None, (ident,), None, home),
+        ]
+        found = exact_edges(nodes, max_persons=3, max_records=50).edges
+        return {(min(e.left, e.right), max(e.left, e.right)) for e in found}
+
+    assert edges("familie.hein@example.com") == {(1, 2)}
+    assert edges("jan.hein@example.com") == {(1, 2), (1, 3)}
+    assert _family_mailbox(("email", "the.claytons@example.com"))
+    assert _family_mailbox(("email", "fam.otto@example.com"))
+    assert _family_mailbox(("email", "smithfamily@example.com"))
+    assert not _family_mailbox(("email", "famous.joe@example.com"))

@@ -7,6 +7,7 @@ carry them), which the matcher then counts as household evidence.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import replace
@@ -356,6 +357,27 @@ def _near_surname(a: str, b: str) -> bool:
     )
 
 
+#: Words by which an e-mail address says it is a family's ("familie.hein@", "fam.otto@",
+#: "smithfamily@", "gezin.jansen@").
+FAMILY_WORDS = ("familie", "family", "famille", "familia", "famiglia", "gezin")
+
+
+def _family_mailbox(ident: tuple[str, str]) -> bool:
+    """Does an e-mail address say it is a family's: a family word in its user name, or "fam"
+    as a word of it, or "the" before a plural ("the.claytons@")? Near first names of two
+    genders on it are two persons, as on a number that rings in one place (twins Jan and Jana
+    order under "familie.hein@"), not one person's typo."""
+    if ident[0] != "email":
+        return False
+    user = ident[1].partition("@")[0]
+    words = [w for w in re.split(r"[^a-z]+", user) if w]
+    return (
+        any(word in user for word in FAMILY_WORDS)
+        or "fam" in words
+        or (len(words) == 2 and words[0] == "the" and words[1].endswith("s"))
+    )
+
+
 def _one_place(group: Sequence[Node]) -> bool:
     """Do two or more of the carriers give an address, and all of those one street, or all one
     place (postcode, else city)? A family's records share both, give or take a typo in one or a
@@ -489,7 +511,11 @@ def exact_edges(nodes: Sequence[Node], *, max_persons: int, max_records: int) ->
             landline = True
             _at_home(ident, group, result)
         persons, anonymous = persons_among(
-            group, ident, household=landline, place=place, generations=generations
+            group,
+            ident,
+            household=landline,
+            place=place or _family_mailbox(ident),
+            generations=generations,
         )
         at_home = landline or (place and len(persons) > 1)
         if len(persons) > max_persons and not (
