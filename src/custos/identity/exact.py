@@ -671,12 +671,13 @@ def _undecided(
             if kind != ADDRESS:
                 continue
             persons = _persons_at(place, carriers, known)
+            probe = node
             if not _vague(node):
                 # a first name without a birth date: undecided where two persons go by it (a
                 # father and a son Timothy), not where one goes by a variant (Ann and Annett)
-                node = _typo_read(node, persons)
-                persons = [p for p in persons if any(o.first_key == node.first_key for o in p)]
-            if _fits(node, persons) > 1:
+                probe = _typo_read(node, persons)
+                persons = [p for p in persons if any(o.first_key == probe.first_key for o in p)]
+            if _fits(probe, persons) > 1:
                 result.undecided.add(node.raw_id)
                 break
 

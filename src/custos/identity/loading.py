@@ -121,17 +121,17 @@ def load(
                 out[2].setdefault(key, []).extend(values)
         if not out[2]:
             out[2].update({"unique_id": [], **{name: [] for name in MATCH_SOURCE}})
-        return _double_surnames(conn, out, whole=False)
-    loaded = _load(conn, new_only=new_only, keep_rows=keep_rows)
-    return _double_surnames(conn, loaded, whole=not new_only)
+        return _double_surnames(conn, out)
+    return _double_surnames(conn, _load(conn, new_only=new_only, keep_rows=keep_rows))
 
 
-def _double_surnames(conn: Connection, loaded: Loaded, *, whole: bool) -> Loaded:
+def _double_surnames(conn: Connection, loaded: Loaded) -> Loaded:
     """``loaded``, with a name given whole and split before its double surname read with it:
     "Malte Grein Groth" is Malte of the Grein Groths, "María García López" María of the García
-    Lópezes, where another record gives that surname (in its own column, as a CRM does);
+    Lópezes, where a row of the store gives that surname (in its own column, as a CRM does);
     ingestion cannot tell a double surname from a second given name, so it splits before the
-    last word. ``whole``: the nodes are all the store's, else the store is asked."""
+    last word. The store is asked in full and partial loads alike (an index holds the surnames
+    of more than one word), so both read a name the same way."""
     nodes, _rows, match = loaded
     wanted: dict[int, tuple[str, str]] = {}
     for i, node in enumerate(nodes):
@@ -142,16 +142,13 @@ def _double_surnames(conn: Connection, loaded: Loaded, *, whole: bool) -> Loaded
     if not wanted:
         return loaded
     surnames = {last for _, last in wanted.values()}
-    if whole:
-        given = {n.last_key for n in nodes if n.last_key in surnames}
-    else:
-        given = set()
-        for table in (t.records, t.interactions):
-            column = table.c.last_name_key
-            for chunk in Store.chunks(sorted(surnames)):
-                # (the index of the surnames of more than one word: a few of the rows)
-                query = select(column).where(sql_text(t.DOUBLE_SURNAME), column.in_(chunk))
-                given.update(conn.execute(query.distinct()).scalars())
+    given: set[str] = set()
+    for table in (t.records, t.interactions):
+        column = table.c.last_name_key
+        for chunk in Store.chunks(sorted(surnames)):
+            # (the index of the surnames of more than one word: a few of the rows)
+            query = select(column).where(sql_text(t.DOUBLE_SURNAME), column.in_(chunk))
+            given.update(conn.execute(query.distinct()).scalars())
     changed = {i: split for i, split in wanted.items() if split[1] in given}
     if not changed:
         return loaded

@@ -202,7 +202,7 @@ def split_full_name(full: str, *, monsieur: bool = True) -> tuple[str | None, st
         # Martin" is Jean). "Sr. García" is Señor García (after the surname, "Sr" is Senior:
         # :func:`_generation_words`).
         tokens = tokens[1:]
-    if len(tokens) == 1 or _surname_only(tokens):
+    if _surname_only(tokens):
         return (None, " ".join(tokens))  # "Frau Last", "Mr de Jonge", "Dhr. van der Berg"
     cut = len(tokens) - 1
     while cut > 1 and tokens[cut - 1].lower() in PARTICLES:
